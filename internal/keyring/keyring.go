@@ -1,0 +1,18 @@
+// Package keyring is the root of trust: it wraps and unwraps data under a root
+// key that never reaches disk in the clear. The file seal (this package's
+// FileKeyring) is for development and the embedded default; HSM, Shamir and
+// KMS seals come later behind the same interface, each passing keyringtest.Run.
+package keyring
+
+import "context"
+
+// Keyring wraps secrets under the root of trust.
+type Keyring interface {
+	// Wrap encrypts plaintext under the root key. aad binds the result to its
+	// storage location and must be passed unchanged to Unwrap.
+	Wrap(ctx context.Context, plaintext, aad []byte) ([]byte, error)
+	// Unwrap reverses Wrap. A wrong aad, truncated or modified input fails
+	// with ErrUnwrap.
+	Unwrap(ctx context.Context, wrapped, aad []byte) ([]byte, error)
+	Close() error
+}

@@ -1,0 +1,56 @@
+// Package storage is the transactional key-value interface under Trent's state.
+// Keys are slash-separated paths ("kms/key/us-east-1/111122223333/<id>");
+// values are opaque bytes. Implementations: boltstore (embedded default),
+// memstore (dev mode); Sealed wraps any Store in the barrier. Every
+// implementation passes storagetest.Run.
+package storage
+
+import (
+	"context"
+	"errors"
+)
+
+var (
+	// ErrNotFound is returned by Tx.Get and Tx.Delete for a missing key.
+	ErrNotFound = errors.New("storage: not found")
+	// ErrExists is returned by Tx.Create when the key is already present.
+	ErrExists = errors.New("storage: already exists")
+	// ErrClosed is returned after Close.
+	ErrClosed = errors.New("storage: closed")
+)
+
+// Store is a transactional key-value store.
+type Store interface {
+	// View runs fn in a read-only transaction.
+	View(ctx context.Context, fn func(Tx) error) error
+	// Update runs fn in a read-write transaction. It commits (durably) iff fn
+	// returns nil; it rolls back when fn returns an error or panics (the panic
+	// is re-raised after rollback). Nothing of a rolled-back tx is visible.
+	Update(ctx context.Context, fn func(Tx) error) error
+	// Ping reports whether the store is reachable.
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// Tx is one transaction. It must not be used after its View/Update returns.
+// Writes through a read-only Tx return an error.
+type Tx interface {
+	// Get returns a copy of the value at key, or ErrNotFound.
+	Get(key string) ([]byte, error)
+	// Put creates or replaces the value at key.
+	Put(key string, value []byte) error
+	// Create stores value at key iff key is absent, else returns ErrExists.
+	Create(key string, value []byte) error
+	// Delete removes key; ErrNotFound if it is absent.
+	Delete(key string) error
+	// List returns up to limit entries whose keys start with prefix and sort
+	// strictly after `after` (byte order), in ascending key order. limit <= 0
+	// means no limit. Values are copies.
+	List(prefix, after string, limit int) ([]Entry, error)
+}
+
+// Entry is one key-value pair returned by List.
+type Entry struct {
+	Key   string
+	Value []byte
+}
