@@ -1,0 +1,215 @@
+package config
+
+import (
+	"bytes"
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestParseFile(t *testing.T) {
+	t.Setenv("TRENT_TEST_DIR", "/srv/trent")
+	t.Setenv("TRENT_TEST_DEV", "true")
+	f, err := ParseFile([]byte(`
+version: v1
+dev: ${TRENT_TEST_DEV}
+addr: 127.0.0.1:0
+data-dir: ${TRENT_TEST_DIR}/data
+account-id: 012345678901
+region: eu-west-1
+insecure-http: false
+`))
+	if err != nil {
+		t.Fatalf("ParseFile: %v", err)
+	}
+	want := map[string]string{
+		"dev":           "true",
+		"addr":          "127.0.0.1:0",
+		"data-dir":      "/srv/trent/data",
+		"account-id":    "012345678901",
+		"region":        "eu-west-1",
+		"insecure-http": "false",
+	}
+	if diff := cmp.Diff(want, f.Settings()); diff != "" {
+		t.Errorf("Settings() mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestParseFileErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml string
+		want       []string // substrings of the error, all required
+	}{
+		{"no version", "addr: x\n", []string{`missing "version: v1"`}},
+		{"wrong version", "version: v2\n", []string{`unsupported version "v2"`}},
+		{"unknown key", "version: v1\nlisten: x\n", []string{"field listen not found"}},
+		{"unset env", "version: v1\ndata-dir: ${TRENT_TEST_SURELY_UNSET}\n", []string{"line 2", "TRENT_TEST_SURELY_UNSET is not set"}},
+		{"bad env name", "version: v1\ndata-dir: ${1X}\n", []string{"invalid environment reference"}},
+		{"unterminated env", "version: v1\ndata-dir: ${X\n", []string{"unterminated"}},
+		{"all problems reported", "version: v3\naccount-id: abc\ntls-cert: c\n",
+			[]string{"unsupported version", "not 12 digits", "tls-cert and tls-key go together"}},
+		{"empty", "", []string{"empty document"}},
+		{"two documents", "version: v1\n---\nversion: v1\n", []string{"more than one"}},
+		{"wrong type", "version: v1\ndev: [1]\n", []string{"config:"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseFile([]byte(tc.yaml))
+			if err == nil {
+				t.Fatalf("ParseFile(%q) err = nil, want %q", tc.yaml, tc.want)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("ParseFile(%q) err = %v, want it to contain %q", tc.yaml, err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadFile(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "trent.yaml")
+	if err := os.WriteFile(p, []byte("version: v1\nregion: us-west-2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := LoadFile(p)
+	if err != nil {
+		t.Fatalf("LoadFile: %v", err)
+	}
+	if f.Region == nil || *f.Region != "us-west-2" {
+		t.Errorf("Region = %v, want us-west-2", f.Region)
+	}
+	if _, err := LoadFile(filepath.Join(dir, "missing.yaml")); err == nil {
+		t.Error("LoadFile(missing) err = nil")
+	}
+	big := filepath.Join(dir, "big.yaml")
+	if err := os.WriteFile(big, bytes.Repeat([]byte("#\n"), maxFileSize), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadFile(big); err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Errorf("LoadFile(big) err = %v, want larger than", err)
+	}
+}
+
+func TestParseSeed(t *testing.T) {
+	t.Setenv("TRENT_TEST_SECRET", "s3cr3t/value")
+	material := bytes.Repeat([]byte{7}, 32)
+	s, err := ParseSeed([]byte(fmt.Sprintf(`
+keys:
+  - id: 11111111-2222-3333-4444-555555555555
+    description: app key
+    material: %q
+    aliases: [alias/app, alias/app2]
+    tags: {team: x}
+    rotation: true
+  - id: 22222222-2222-3333-4444-555555555555
+    region: eu-west-1
+    account: "123456789012"
+access_keys:
+  - id: AKIAEXAMPLE0000000001
+    secret: ${TRENT_TEST_SECRET}
+  - id: AKIAEXAMPLE0000000002
+    secret: plain
+    account: "123456789012"
+`, base64.StdEncoding.EncodeToString(material))), "us-east-1", "111122223333")
+	if err != nil {
+		t.Fatalf("ParseSeed: %v", err)
+	}
+	want := &Seed{
+		Keys: []SeedKey{
+			{ID: "11111111-2222-3333-4444-555555555555", Region: "us-east-1", AccountID: "111122223333",
+				Description: "app key", Material: material, Aliases: []string{"alias/app", "alias/app2"},
+				Tags: map[string]string{"team": "x"}, Rotation: true},
+			{ID: "22222222-2222-3333-4444-555555555555", Region: "eu-west-1", AccountID: "123456789012"},
+		},
+		AccessKeys: []SeedAccessKey{
+			{ID: "AKIAEXAMPLE0000000001", Secret: "s3cr3t/value", AccountID: "111122223333"},
+			{ID: "AKIAEXAMPLE0000000002", Secret: "plain", AccountID: "123456789012"},
+		},
+	}
+	if diff := cmp.Diff(want, s); diff != "" {
+		t.Errorf("ParseSeed mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestParseSeedErrors(t *testing.T) {
+	_, err := ParseSeed([]byte(`
+keys:
+  - description: no id
+  - id: k1
+    material: "not base64!"
+  - id: k2
+    material: "AAAA"
+    aliases: [app]
+  - id: k2
+    account: "12"
+access_keys:
+  - id: A1
+  - id: A1
+    secret: x
+extra: 1
+`), "us-east-1", "111122223333")
+	if err == nil {
+		t.Fatal("ParseSeed err = nil")
+	}
+	// Unknown top-level keys stop decoding first.
+	if !strings.Contains(err.Error(), "field extra not found") {
+		t.Errorf("err = %v, want unknown field", err)
+	}
+
+	_, err = ParseSeed([]byte(`
+keys:
+  - description: no id
+  - id: k1
+    material: "not base64!"
+  - id: k2
+    material: "AAAA"
+    aliases: [app]
+  - id: k2
+  - id: k3
+    account: "12"
+access_keys:
+  - id: A1
+  - id: A1
+    secret: x
+`), "us-east-1", "111122223333")
+	if err == nil {
+		t.Fatal("ParseSeed err = nil")
+	}
+	for _, w := range []string{
+		"keys[0]: missing id",
+		"keys[1]: material is not valid base64",
+		"keys[2]: material is 3 bytes, want 32",
+		`keys[2]: alias "app" must start with alias/`,
+		"keys[3]: duplicate id k2",
+		`keys[4]: account "12" is not 12 digits`,
+		"access_keys[0]: missing secret",
+		"access_keys[1]: duplicate id A1",
+	} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("err = %v\nwant it to contain %q", err, w)
+		}
+	}
+}
+
+func TestSeedSecretsNotPrinted(t *testing.T) {
+	k := SeedAccessKey{ID: "AKIA1", Secret: "topsecret", AccountID: "111122223333"}
+	sk := SeedKey{ID: "k", Material: []byte("0123456789abcdef0123456789abcdef")}
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	log.Info("seed", "access_key", k, "key", sk)
+	for _, s := range []string{
+		fmt.Sprintf("%v %+v %#v %s %x %d", k, k, k, k, k, k),
+		buf.String(),
+	} {
+		if strings.Contains(s, "topsecret") || strings.Contains(s, "0123456789abcdef") {
+			t.Errorf("secret printed: %s", s)
+		}
+	}
+}
