@@ -21,19 +21,26 @@ var (
 
 // Store is a transactional key-value store.
 type Store interface {
-	// View runs fn in a read-only transaction.
+	// View runs fn in a read-only transaction and returns fn's error. A
+	// context already done when View is called returns ctx.Err() without
+	// running fn; after Close, View returns ErrClosed.
 	View(ctx context.Context, fn func(Tx) error) error
 	// Update runs fn in a read-write transaction. It commits (durably) iff fn
 	// returns nil; it rolls back when fn returns an error or panics (the panic
 	// is re-raised after rollback). Nothing of a rolled-back tx is visible.
+	// fn's error is returned unchanged. Context and Close as for View.
 	Update(ctx context.Context, fn func(Tx) error) error
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error
+	// Close releases the store; every later call returns ErrClosed. Closing
+	// an already closed store returns nil.
 	Close() error
 }
 
-// Tx is one transaction. It must not be used after its View/Update returns.
-// Writes through a read-only Tx return an error.
+// Tx is one transaction. It must not be used after its View/Update returns
+// (implementations return an error rather than panic) nor from several
+// goroutines at once. Writes through a read-only Tx return an error. Keys
+// must be non-empty (at most 32768 bytes); an empty key is an error.
 type Tx interface {
 	// Get returns a copy of the value at key, or ErrNotFound.
 	Get(key string) ([]byte, error)
