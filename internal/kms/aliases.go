@@ -1,0 +1,255 @@
+package kms
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+
+	"github.com/trent-kms/trent/internal/kmserr"
+	"github.com/trent-kms/trent/internal/storage"
+)
+
+const aliasPrefixMsg = `Alias must start with the prefix "alias/". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html`
+
+func (v *validator) aliasName(name string) {
+	if name == "" {
+		v.Required("aliasName")
+		return
+	}
+	v.strLen("aliasName", name, 1, maxAliasNameLen)
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == ':' || c == '/' || c == '_' || c == '-') {
+			v.Add("aliasName", name, true, "Member must satisfy regular expression pattern: "+aliasPattern)
+			return
+		}
+	}
+}
+
+// checkAliasName applies the rules beyond the model pattern (checked first).
+func checkAliasName(name string) error {
+	if !strings.HasPrefix(name, "alias/") {
+		return kmserr.ErrValidation.With(aliasPrefixMsg)
+	}
+	if strings.HasPrefix(name, "alias/aws/") {
+		return errNotAuthorized // AWS-managed alias namespace (as local-kms and moto answer)
+	}
+	if strings.Contains(name, ":") {
+		return kmserr.ErrValidation.With("%s contains invalid characters for an alias", name)
+	}
+	if name == "alias/" {
+		return kmserr.ErrInvalidAliasName.With("Alias name must not be empty after the prefix alias/.")
+	}
+	return nil
+}
+
+func (s *Service) aliasCount(sc scope, keyID string) int {
+	n := 0
+	s.mu.RLock()
+	if sp := s.spaces[sc]; sp != nil {
+		for _, a := range sp.aliases {
+			if a.target == keyID {
+				n++
+			}
+		}
+	}
+	s.mu.RUnlock()
+	return n
+}
+
+// putAlias writes a (create=true: must not exist yet) and publishes it.
+func (s *Service) putAlias(ctx context.Context, op string, a *alias, create bool) error {
+	data, err := marshalAlias(a)
+	if err != nil {
+		return s.internal(op, err)
+	}
+	p := aliasPath(a.region, a.account, a.name)
+	err = s.store.Update(ctx, func(tx storage.Tx) error {
+		if create {
+			return tx.Create(p, data)
+		}
+		return tx.Put(p, data)
+	})
+	if errors.Is(err, storage.ErrExists) {
+		return kmserr.ErrAlreadyExists.With("An alias with the name %s already exists", a.arn)
+	}
+	if err != nil {
+		return s.internal(op, err)
+	}
+	s.mu.Lock()
+	s.space(scope{a.region, a.account}).aliases[a.name] = a
+	s.mu.Unlock()
+	return nil
+}
+
+// aliasTarget validates AliasName and TargetKeyId and resolves the target
+// (key id or key ARN, not pending deletion).
+func (s *Service) aliasTarget(c Caller, sc scope, op, name, target string) (*key, error) {
+	var v validator
+	v.aliasName(name)
+	v.keyID("targetKeyId", target, true)
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	if err := checkAliasName(name); err != nil {
+		return nil, err
+	}
+	k, err := s.resolveKey(c, sc, op, target, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := k.notPendingDeletion(); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+func (s *Service) checkAliasQuota(sc scope, k *key) error {
+	if s.aliasCount(sc, k.id) >= maxAliasesPerKey {
+		return kmserr.ErrLimitExceeded.With("The number of aliases for key %s exceeds the limit of %d.", k.arn, maxAliasesPerKey)
+	}
+	return nil
+}
+
+// CreateAlias creates an alias for a key in the caller's account and region.
+func (s *Service) CreateAlias(ctx context.Context, c Caller, in *CreateAliasInput) (*CreateAliasOutput, error) {
+	sc, err := callerScope(c)
+	if err != nil {
+		return nil, err
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	k, err := s.aliasTarget(c, sc, "CreateAlias", in.AliasName, in.TargetKeyId)
+	if err != nil {
+		return nil, err
+	}
+	arn := s.aliasARN(sc.region, sc.account, in.AliasName)
+	if s.getAlias(sc, in.AliasName) != nil {
+		return nil, kmserr.ErrAlreadyExists.With("An alias with the name %s already exists", arn)
+	}
+	if err := s.checkAliasQuota(sc, k); err != nil {
+		return nil, err
+	}
+	now := s.now()
+	a := &alias{name: in.AliasName, arn: arn, region: sc.region, account: sc.account, target: k.id, created: now, updated: now}
+	if err := s.putAlias(ctx, "CreateAlias", a, true); err != nil {
+		return nil, err
+	}
+	return &CreateAliasOutput{}, nil
+}
+
+// UpdateAlias points an existing alias at another key of the same type and usage.
+func (s *Service) UpdateAlias(ctx context.Context, c Caller, in *UpdateAliasInput) (*UpdateAliasOutput, error) {
+	sc, err := callerScope(c)
+	if err != nil {
+		return nil, err
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	k, err := s.aliasTarget(c, sc, "UpdateAlias", in.AliasName, in.TargetKeyId)
+	if err != nil {
+		return nil, err
+	}
+	old := s.getAlias(sc, in.AliasName)
+	if old == nil {
+		return nil, kmserr.ErrNotFound.With("Alias %s is not found.", s.aliasARN(sc.region, sc.account, in.AliasName))
+	}
+	if old.target == k.id {
+		return &UpdateAliasOutput{}, nil
+	}
+	if cur := s.getKey(sc, old.target); cur != nil && (cur.spec != k.spec || cur.usage != k.usage) {
+		return nil, kmserr.ErrValidation.With("%s is not the same key type or key usage as the alias's current key %s.", k.arn, cur.arn)
+	}
+	if err := s.checkAliasQuota(sc, k); err != nil {
+		return nil, err
+	}
+	a := *old
+	a.target = k.id
+	a.updated = s.now()
+	if err := s.putAlias(ctx, "UpdateAlias", &a, false); err != nil {
+		return nil, err
+	}
+	return &UpdateAliasOutput{}, nil
+}
+
+// DeleteAlias deletes an alias (whatever the state of its key).
+func (s *Service) DeleteAlias(ctx context.Context, c Caller, in *DeleteAliasInput) (*DeleteAliasOutput, error) {
+	sc, err := callerScope(c)
+	if err != nil {
+		return nil, err
+	}
+	var v validator
+	v.aliasName(in.AliasName)
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	if err := checkAliasName(in.AliasName); err != nil {
+		return nil, err
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	a := s.getAlias(sc, in.AliasName)
+	if a == nil {
+		return nil, kmserr.ErrNotFound.With("Alias %s is not found.", s.aliasARN(sc.region, sc.account, in.AliasName))
+	}
+	err = s.store.Update(ctx, func(tx storage.Tx) error {
+		err := tx.Delete(aliasPath(a.region, a.account, a.name))
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return nil, s.internal("DeleteAlias", err)
+	}
+	s.mu.Lock()
+	delete(s.space(sc).aliases, a.name)
+	s.mu.Unlock()
+	return &DeleteAliasOutput{}, nil
+}
+
+// ListAliases lists the aliases of the caller's account and region (or of
+// one key), ordered by name.
+func (s *Service) ListAliases(ctx context.Context, c Caller, in *ListAliasesInput) (*ListAliasesOutput, error) {
+	sc, err := callerScope(c)
+	if err != nil {
+		return nil, err
+	}
+	var v validator
+	v.keyID("keyId", in.KeyId, false)
+	v.intRange("limit", in.Limit, 1, 100)
+	v.marker(in.Marker)
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	filter := ""
+	if in.KeyId != "" {
+		k, err := s.resolveKey(c, sc, "ListAliases", in.KeyId, false)
+		if err != nil {
+			return nil, err
+		}
+		filter = k.id
+	}
+	var all []*alias
+	s.mu.RLock()
+	if sp := s.spaces[sc]; sp != nil {
+		for _, a := range sp.aliases {
+			if filter == "" || a.target == filter {
+				all = append(all, a)
+			}
+		}
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(all, func(a, b *alias) int { return strings.Compare(a.name, b.name) })
+	pg, next, trunc, err := page(all, func(a *alias) string { return a.name }, "a", in.Marker, limitOr(in.Limit, 50))
+	if err != nil {
+		return nil, err
+	}
+	out := &ListAliasesOutput{Aliases: make([]AliasListEntry, 0, len(pg)), NextMarker: next, Truncated: trunc}
+	for _, a := range pg {
+		out.Aliases = append(out.Aliases, AliasListEntry{AliasArn: a.arn, AliasName: a.name, TargetKeyId: a.target,
+			CreationDate: tsp(a.created), LastUpdatedDate: tsp(a.updated)})
+	}
+	return out, nil
+}

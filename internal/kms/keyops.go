@@ -1,0 +1,380 @@
+package kms
+
+import (
+	"context"
+	"encoding/base64"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/trent-kms/trent/internal/kmserr"
+)
+
+// Errors AWS has that the shared taxonomy does not carry (yet).
+var (
+	errCustomKeyStoreNotFound = &kmserr.Error{Code: "CustomKeyStoreNotFoundException", Status: http.StatusBadRequest}
+	errNotAuthorized          = &kmserr.Error{Code: "NotAuthorizedException", Status: http.StatusBadRequest}
+)
+
+const invalidMarkerMsg = "The request was rejected because the marker that specifies where pagination should next begin is not valid."
+
+func (k *key) metadata() *KeyMetadata {
+	m := &KeyMetadata{
+		AWSAccountId:          k.account,
+		Arn:                   k.arn,
+		CreationDate:          ts(k.created),
+		CurrentKeyMaterialId:  k.current().materialID,
+		CustomerMasterKeySpec: k.spec,
+		Description:           k.description,
+		Enabled:               k.state == stateEnabled,
+		EncryptionAlgorithms:  []string{algSymmetric},
+		KeyId:                 k.id,
+		KeyManager:            "CUSTOMER",
+		KeySpec:               k.spec,
+		KeyState:              k.state,
+		KeyUsage:              k.usage,
+		Origin:                k.origin,
+	}
+	if k.state == statePendingDeletion {
+		m.DeletionDate = tsp(k.deletionDate)
+		w := k.pendingWindow
+		m.PendingDeletionWindowInDays = &w
+	}
+	return m
+}
+
+// newKeyID returns a random (version 4) UUID.
+func newKeyID() string {
+	var b [16]byte
+	randRead(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	const hx = "0123456789abcdef"
+	out := make([]byte, 0, 36)
+	for i, c := range b {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			out = append(out, '-')
+		}
+		out = append(out, hx[c>>4], hx[c&0x0f])
+	}
+	return string(out)
+}
+
+// CreateKey creates a symmetric encryption key (SYMMETRIC_DEFAULT,
+// ENCRYPT_DECRYPT, origin AWS_KMS). Other key specs, origins, custom key
+// stores and multi-Region keys are rejected with UnsupportedOperationException.
+func (s *Service) CreateKey(ctx context.Context, c Caller, in *CreateKeyInput) (*CreateKeyOutput, error) {
+	sc, err := callerScope(c)
+	if err != nil {
+		return nil, err
+	}
+	var v validator
+	v.strLen("description", in.Description, 0, maxDescriptionLen)
+	v.enum("keyUsage", in.KeyUsage, enumKeyUsage)
+	v.enum("keySpec", in.KeySpec, enumKeySpec)
+	v.enum("customerMasterKeySpec", in.CustomerMasterKeySpec, enumCustomerMasterSpec)
+	v.enum("origin", in.Origin, enumOrigin)
+	if in.CustomKeyStoreId != "" {
+		v.strLen("customKeyStoreId", in.CustomKeyStoreId, 1, 64)
+	}
+	if in.XksKeyId != "" {
+		v.strLen("xksKeyId", in.XksKeyId, 1, 128)
+	}
+	if in.Policy != nil {
+		v.policy(*in.Policy)
+	}
+	v.tags(in.Tags)
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	if in.KeySpec != "" && in.CustomerMasterKeySpec != "" {
+		return nil, kmserr.ErrValidation.With("You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated.")
+	}
+	spec := in.KeySpec
+	if spec == "" {
+		spec = in.CustomerMasterKeySpec
+	}
+	if spec == "" {
+		spec = specSymmetric
+	}
+	usage := in.KeyUsage
+	if usage == "" {
+		usage = usageEncrypt
+	}
+	origin := in.Origin
+	if origin == "" {
+		origin = originAWSKMS
+	}
+	if spec != specSymmetric {
+		return nil, kmserr.ErrUnsupportedOperation.With("KeySpec %s is not supported by this server.", spec)
+	}
+	if usage != usageEncrypt {
+		return nil, kmserr.ErrValidation.With("KeyUsage %s is not compatible with KeySpec %s.", usage, spec)
+	}
+	if in.CustomKeyStoreId != "" {
+		return nil, errCustomKeyStoreNotFound.With("Custom key store %s does not exist.", in.CustomKeyStoreId)
+	}
+	if in.XksKeyId != "" || origin != originAWSKMS {
+		return nil, kmserr.ErrUnsupportedOperation.With("Origin %s is not supported by this server.", origin)
+	}
+	if in.MultiRegion {
+		return nil, kmserr.ErrUnsupportedOperation.With("Multi-Region keys are not supported by this server.")
+	}
+	if err := checkTags(in.Tags, nil); err != nil {
+		return nil, err
+	}
+	policy := s.defaultPolicy(sc.account)
+	if in.Policy != nil {
+		if err := checkPolicy(c, *in.Policy, in.BypassPolicyLockoutSafetyCheck); err != nil {
+			return nil, err
+		}
+		policy = *in.Policy
+	}
+
+	now := s.now()
+	id := newKeyID()
+	k := &key{
+		id: id, arn: s.keyARN(sc.region, sc.account, id), region: sc.region, account: sc.account,
+		created: now, description: in.Description, spec: spec, usage: usage, origin: origin,
+		state: stateEnabled, policy: policy, tags: mergeTags(nil, in.Tags),
+	}
+	k.versions = []*version{generateVersion(id, 1, now, "")}
+
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	err = s.putKey(ctx, "CreateKey", k, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &CreateKeyOutput{KeyMetadata: k.metadata()}, nil
+}
+
+// DescribeKey returns the key's metadata. It never touches storage.
+func (s *Service) DescribeKey(ctx context.Context, c Caller, in *DescribeKeyInput) (*DescribeKeyOutput, error) {
+	sc, err := callerScope(c)
+	if err != nil {
+		return nil, err
+	}
+	var v validator
+	v.keyID("keyId", in.KeyId, true)
+	v.grantTokens(in.GrantTokens)
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	k, err := s.resolveKey(c, sc, "DescribeKey", in.KeyId, true)
+	if err != nil {
+		return nil, err
+	}
+	return &DescribeKeyOutput{KeyMetadata: k.metadata()}, nil
+}
+
+// ---- paging ----
+
+func encodeMarker(kind, last string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(kind + "\x00" + last))
+}
+
+func decodeMarker(kind, m string) (string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(m)
+	if err != nil {
+		return "", kmserr.ErrInvalidMarker.With(invalidMarkerMsg)
+	}
+	k, last, ok := strings.Cut(string(b), "\x00")
+	if !ok || k != kind || last == "" {
+		return "", kmserr.ErrInvalidMarker.With(invalidMarkerMsg)
+	}
+	return last, nil
+}
+
+// page returns up to limit items after the marker (items sorted by name).
+func page[T any](items []T, name func(T) string, kind, marker string, limit int) ([]T, string, bool, error) {
+	start := 0
+	if marker != "" {
+		last, err := decodeMarker(kind, marker)
+		if err != nil {
+			return nil, "", false, err
+		}
+		start = sort.Search(len(items), func(i int) bool { return name(items[i]) > last })
+	}
+	items = items[start:]
+	if len(items) <= limit {
+		return items, "", false, nil
+	}
+	items = items[:limit]
+	return items, encodeMarker(kind, name(items[limit-1])), true, nil
+}
+
+// ListKeys lists the keys of the caller's account in the caller's region,
+// ordered by key id.
+func (s *Service) ListKeys(ctx context.Context, c Caller, in *ListKeysInput) (*ListKeysOutput, error) {
+	sc, err := callerScope(c)
+	if err != nil {
+		return nil, err
+	}
+	var v validator
+	v.intRange("limit", in.Limit, 1, 1000)
+	v.marker(in.Marker)
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	var entries []KeyListEntry
+	s.mu.RLock()
+	if sp := s.spaces[sc]; sp != nil {
+		entries = make([]KeyListEntry, 0, len(sp.keys))
+		for _, k := range sp.keys {
+			entries = append(entries, KeyListEntry{KeyArn: k.arn, KeyId: k.id})
+		}
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(entries, func(a, b KeyListEntry) int { return strings.Compare(a.KeyId, b.KeyId) })
+	pg, next, trunc, err := page(entries, func(e KeyListEntry) string { return e.KeyId }, "k", in.Marker, limitOr(in.Limit, 100))
+	if err != nil {
+		return nil, err
+	}
+	return &ListKeysOutput{Keys: nonNil(pg), NextMarker: next, Truncated: trunc}, nil
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// mutateKey is the frame of every single-key change: validate the KeyId
+// (id or ARN only), resolve under the writer lock, let fn build the new
+// snapshot (or return nil for "no change"), write it.
+func (s *Service) mutateKey(ctx context.Context, c Caller, op, keyID string, v *validator,
+	fn func(k *key, now time.Time) (*key, error)) (*key, error) {
+	sc, err := callerScope(c)
+	if err != nil {
+		return nil, err
+	}
+	v.keyID("keyId", keyID, true)
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	k, err := s.resolveKey(c, sc, op, keyID, false)
+	if err != nil {
+		return nil, err
+	}
+	nk, err := fn(k, s.now())
+	if err != nil {
+		return nil, err
+	}
+	if nk == nil {
+		return k, nil
+	}
+	if err := s.putKey(ctx, op, nk, nil, nil); err != nil {
+		return nil, err
+	}
+	return nk, nil
+}
+
+// UpdateKeyDescription replaces the key's description.
+func (s *Service) UpdateKeyDescription(ctx context.Context, c Caller, in *UpdateKeyDescriptionInput) (*UpdateKeyDescriptionOutput, error) {
+	var v validator
+	if in.Description == nil {
+		v.Required("description")
+	} else {
+		v.strLen("description", *in.Description, 0, maxDescriptionLen)
+	}
+	_, err := s.mutateKey(ctx, c, "UpdateKeyDescription", in.KeyId, &v, func(k *key, _ time.Time) (*key, error) {
+		if err := k.notPendingDeletion(); err != nil {
+			return nil, err
+		}
+		if k.description == *in.Description {
+			return nil, nil
+		}
+		nk := k.clone()
+		nk.description = *in.Description
+		return nk, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &UpdateKeyDescriptionOutput{}, nil
+}
+
+// EnableKey sets the key state to Enabled.
+func (s *Service) EnableKey(ctx context.Context, c Caller, in *EnableKeyInput) (*EnableKeyOutput, error) {
+	_, err := s.mutateKey(ctx, c, "EnableKey", in.KeyId, &validator{}, func(k *key, _ time.Time) (*key, error) {
+		if err := k.notPendingDeletion(); err != nil {
+			return nil, err
+		}
+		if k.state == stateEnabled {
+			return nil, nil
+		}
+		nk := k.clone()
+		nk.state = stateEnabled
+		return nk, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &EnableKeyOutput{}, nil
+}
+
+// DisableKey sets the key state to Disabled.
+func (s *Service) DisableKey(ctx context.Context, c Caller, in *DisableKeyInput) (*DisableKeyOutput, error) {
+	_, err := s.mutateKey(ctx, c, "DisableKey", in.KeyId, &validator{}, func(k *key, _ time.Time) (*key, error) {
+		if err := k.notPendingDeletion(); err != nil {
+			return nil, err
+		}
+		if k.state == stateDisabled {
+			return nil, nil
+		}
+		nk := k.clone()
+		nk.state = stateDisabled
+		return nk, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &DisableKeyOutput{}, nil
+}
+
+// ScheduleKeyDeletion puts the key in PendingDeletion; Tick deletes it (with
+// its aliases) once DeletionDate has passed.
+func (s *Service) ScheduleKeyDeletion(ctx context.Context, c Caller, in *ScheduleKeyDeletionInput) (*ScheduleKeyDeletionOutput, error) {
+	var v validator
+	v.intRange("pendingWindowInDays", in.PendingWindowInDays, 7, 30)
+	days := int32(limitOr(in.PendingWindowInDays, 30))
+	nk, err := s.mutateKey(ctx, c, "ScheduleKeyDeletion", in.KeyId, &v, func(k *key, now time.Time) (*key, error) {
+		if err := k.notPendingDeletion(); err != nil {
+			return nil, err
+		}
+		nk := k.clone()
+		nk.state = statePendingDeletion
+		nk.deletionDate = now.Add(time.Duration(days) * 24 * time.Hour)
+		nk.pendingWindow = days
+		return nk, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &ScheduleKeyDeletionOutput{KeyId: nk.arn, DeletionDate: tsp(nk.deletionDate), KeyState: nk.state,
+		PendingWindowInDays: nk.pendingWindow}, nil
+}
+
+// CancelKeyDeletion cancels a scheduled deletion; the key ends Disabled.
+func (s *Service) CancelKeyDeletion(ctx context.Context, c Caller, in *CancelKeyDeletionInput) (*CancelKeyDeletionOutput, error) {
+	nk, err := s.mutateKey(ctx, c, "CancelKeyDeletion", in.KeyId, &validator{}, func(k *key, _ time.Time) (*key, error) {
+		if k.state != statePendingDeletion {
+			return nil, kmserr.ErrInvalidState.With("%s is not pending deletion.", k.arn)
+		}
+		nk := k.clone()
+		nk.state = stateDisabled
+		nk.deletionDate = time.Time{}
+		nk.pendingWindow = 0
+		return nk, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &CancelKeyDeletionOutput{KeyId: nk.arn}, nil
+}

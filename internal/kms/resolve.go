@@ -1,0 +1,144 @@
+package kms
+
+import (
+	"strings"
+
+	"github.com/trent-kms/trent/internal/kmserr"
+)
+
+// callerScope returns where the caller's keys live.
+func callerScope(c Caller) (scope, error) {
+	region := c.Region
+	if region == "" {
+		region = defaultRegion
+	}
+	if !validRegion(region) || !validAccount(c.Principal.AccountID) {
+		return scope{}, kmserr.ErrUnrecognizedClient
+	}
+	return scope{region, c.Principal.AccountID}, nil
+}
+
+// parseARN splits arn:<partition>:<service>:<region>:<account>:<resource>
+// without allocating.
+func parseARN(s string) (partition, service, region, account, resource string, ok bool) {
+	rest, ok := strings.CutPrefix(s, "arn:")
+	if !ok {
+		return
+	}
+	var found bool
+	if partition, rest, found = strings.Cut(rest, ":"); !found {
+		return "", "", "", "", "", false
+	}
+	if service, rest, found = strings.Cut(rest, ":"); !found {
+		return "", "", "", "", "", false
+	}
+	if region, rest, found = strings.Cut(rest, ":"); !found {
+		return "", "", "", "", "", false
+	}
+	if account, resource, found = strings.Cut(rest, ":"); !found {
+		return "", "", "", "", "", false
+	}
+	return partition, service, region, account, resource, true
+}
+
+func invalidKeyID(id string) error {
+	return kmserr.ErrNotFound.With("Invalid keyId '%s'", id)
+}
+
+// resolveKey finds the key named by id (key id, key ARN and, when aliasOK,
+// alias name or alias ARN) in the caller's region and account. op names the
+// operation for AccessDenied messages.
+func (s *Service) resolveKey(c Caller, sc scope, op, id string, aliasOK bool) (*key, error) {
+	if strings.HasPrefix(id, "arn:") {
+		partition, service, region, account, resource, ok := parseARN(id)
+		if !ok || partition != s.partition || service != "kms" {
+			return nil, kmserr.ErrNotFound.With("Invalid arn %s", id)
+		}
+		if region != sc.region {
+			return nil, kmserr.ErrNotFound.With("Invalid arn %s", region)
+		}
+		if !validAccount(account) {
+			return nil, kmserr.ErrNotFound.With("Invalid arn %s", id)
+		}
+		if account != sc.account {
+			// Cross-account use needs a key policy that grants it; until
+			// policies are evaluated, no other account's key is reachable.
+			return nil, kmserr.ErrAccessDenied.With(
+				"User: %s is not authorized to perform: kms:%s on resource: %s because no resource-based policy allows the kms:%s action",
+				principalARN(c), op, id, op)
+		}
+		if kid, ok := strings.CutPrefix(resource, "key/"); ok {
+			return s.keyByID(sc, kid)
+		}
+		if strings.HasPrefix(resource, "alias/") && aliasOK {
+			return s.keyByAlias(sc, resource)
+		}
+		return nil, kmserr.ErrNotFound.With("Invalid arn %s", id)
+	}
+	if strings.HasPrefix(id, "alias/") {
+		if !aliasOK {
+			return nil, invalidKeyID(id)
+		}
+		return s.keyByAlias(sc, id)
+	}
+	return s.keyByID(sc, id)
+}
+
+func (s *Service) keyByID(sc scope, id string) (*key, error) {
+	if !validKeyIDForm(id) {
+		return nil, invalidKeyID(id)
+	}
+	k := s.getKey(sc, id)
+	if k == nil {
+		return nil, kmserr.ErrNotFound.With("Key '%s' does not exist", s.keyARN(sc.region, sc.account, id))
+	}
+	return k, nil
+}
+
+func (s *Service) keyByAlias(sc scope, name string) (*key, error) {
+	a := s.getAlias(sc, name)
+	if a == nil {
+		return nil, kmserr.ErrNotFound.With("Alias %s is not found.", s.aliasARN(sc.region, sc.account, name))
+	}
+	k := s.getKey(sc, a.target)
+	if k == nil {
+		return nil, kmserr.ErrNotFound.With("Key '%s' does not exist", s.keyARN(sc.region, sc.account, a.target))
+	}
+	return k, nil
+}
+
+func principalARN(c Caller) string {
+	if c.Principal.ARN != "" {
+		return c.Principal.ARN
+	}
+	return "arn:aws:iam::" + c.Principal.AccountID + ":root"
+}
+
+// usable is the key-state check of the cryptographic operations.
+func (k *key) usable() error {
+	switch k.state {
+	case stateEnabled:
+		return nil
+	case stateDisabled:
+		return kmserr.ErrDisabled.With("%s is disabled.", k.arn)
+	case statePendingDeletion:
+		return kmserr.ErrInvalidState.With("%s is pending deletion.", k.arn)
+	default:
+		return kmserr.ErrInvalidState.With("%s is %s.", k.arn, k.state)
+	}
+}
+
+// notPendingDeletion is the key-state check of most management operations.
+func (k *key) notPendingDeletion() error {
+	if k.state == statePendingDeletion {
+		return kmserr.ErrInvalidState.With("%s is pending deletion.", k.arn)
+	}
+	return nil
+}
+
+func (k *key) checkUsage(op string) error {
+	if k.usage != usageEncrypt {
+		return kmserr.ErrInvalidKeyUsage.With("%s key usage is %s which is not valid for %s.", k.arn, k.usage, op)
+	}
+	return nil
+}

@@ -1,0 +1,174 @@
+package kms
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/trent-kms/trent/internal/kmserr"
+)
+
+const defaultRotationPeriod = 365
+
+func (k *key) checkRotatable() error {
+	if k.spec != specSymmetric || k.origin != originAWSKMS {
+		return kmserr.ErrUnsupportedOperation.With("%s origin is %s which is not valid for this operation.", k.arn, k.origin)
+	}
+	return nil
+}
+
+// EnableKeyRotation turns on automatic rotation (RotationPeriodInDays
+// 90..2560, default 365). Calling it again with another period changes the
+// period; the next rotation stays counted from the last rotation (or from when
+// rotation was enabled).
+func (s *Service) EnableKeyRotation(ctx context.Context, c Caller, in *EnableKeyRotationInput) (*EnableKeyRotationOutput, error) {
+	var v validator
+	v.intRange("rotationPeriodInDays", in.RotationPeriodInDays, 90, 2560)
+	period := int32(limitOr(in.RotationPeriodInDays, defaultRotationPeriod))
+	_, err := s.mutateKey(ctx, c, "EnableKeyRotation", in.KeyId, &v, func(k *key, now time.Time) (*key, error) {
+		if err := k.usable(); err != nil {
+			return nil, err
+		}
+		if err := k.checkRotatable(); err != nil {
+			return nil, err
+		}
+		if k.rotEnabled && k.rotPeriod == period {
+			return nil, nil
+		}
+		nk := k.clone()
+		if !k.rotEnabled {
+			nk.rotBase = now
+		}
+		nk.rotEnabled = true
+		nk.rotPeriod = period
+		return nk, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &EnableKeyRotationOutput{}, nil
+}
+
+// DisableKeyRotation turns off automatic rotation.
+func (s *Service) DisableKeyRotation(ctx context.Context, c Caller, in *DisableKeyRotationInput) (*DisableKeyRotationOutput, error) {
+	_, err := s.mutateKey(ctx, c, "DisableKeyRotation", in.KeyId, &validator{}, func(k *key, _ time.Time) (*key, error) {
+		if err := k.usable(); err != nil {
+			return nil, err
+		}
+		if err := k.checkRotatable(); err != nil {
+			return nil, err
+		}
+		if !k.rotEnabled {
+			return nil, nil
+		}
+		nk := k.clone()
+		nk.rotEnabled = false
+		return nk, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &DisableKeyRotationOutput{}, nil
+}
+
+// GetKeyRotationStatus reports the automatic-rotation schedule. A key
+// pending deletion reports false (its setting comes back on cancellation).
+func (s *Service) GetKeyRotationStatus(ctx context.Context, c Caller, in *GetKeyRotationStatusInput) (*GetKeyRotationStatusOutput, error) {
+	sc, err := callerScope(c)
+	if err != nil {
+		return nil, err
+	}
+	var v validator
+	v.keyID("keyId", in.KeyId, true)
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	k, err := s.resolveKey(c, sc, "GetKeyRotationStatus", in.KeyId, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := k.checkRotatable(); err != nil {
+		return nil, err
+	}
+	out := &GetKeyRotationStatusOutput{KeyId: k.arn}
+	if k.rotEnabled && k.state != statePendingDeletion {
+		out.KeyRotationEnabled = true
+		p := k.rotPeriod
+		out.RotationPeriodInDays = &p
+		out.NextRotationDate = tsp(k.nextRotation())
+	}
+	return out, nil
+}
+
+// RotateKeyOnDemand adds a new backing-key version now (at most 25 times per
+// key); the automatic schedule is unchanged.
+func (s *Service) RotateKeyOnDemand(ctx context.Context, c Caller, in *RotateKeyOnDemandInput) (*RotateKeyOnDemandOutput, error) {
+	nk, err := s.mutateKey(ctx, c, "RotateKeyOnDemand", in.KeyId, &validator{}, func(k *key, now time.Time) (*key, error) {
+		if err := k.usable(); err != nil {
+			return nil, err
+		}
+		if err := k.checkRotatable(); err != nil {
+			return nil, err
+		}
+		if k.onDemand >= MaxOnDemandRotations {
+			return nil, kmserr.ErrLimitExceeded.With("The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: %s", k.arn)
+		}
+		nk := k.clone()
+		nk.versions = append(nk.versions, generateVersion(k.id, uint32(len(k.versions)+1), now, "ON_DEMAND"))
+		nk.onDemand++
+		return nk, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &RotateKeyOnDemandOutput{KeyId: nk.arn}, nil
+}
+
+// ListKeyRotations lists the key's rotations, oldest first (with
+// ALL_KEY_MATERIAL, the initial material too).
+func (s *Service) ListKeyRotations(ctx context.Context, c Caller, in *ListKeyRotationsInput) (*ListKeyRotationsOutput, error) {
+	sc, err := callerScope(c)
+	if err != nil {
+		return nil, err
+	}
+	var v validator
+	v.keyID("keyId", in.KeyId, true)
+	v.enum("includeKeyMaterial", in.IncludeKeyMaterial, enumIncludeKeyMaterial)
+	v.intRange("limit", in.Limit, 1, 1000)
+	v.marker(in.Marker)
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	k, err := s.resolveKey(c, sc, "ListKeyRotations", in.KeyId, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := k.checkRotatable(); err != nil {
+		return nil, err
+	}
+	all := in.IncludeKeyMaterial == "ALL_KEY_MATERIAL"
+	vers := make([]*version, 0, len(k.versions))
+	for _, ver := range k.versions {
+		if all || ver.rotType != "" {
+			vers = append(vers, ver)
+		}
+	}
+	pg, next, trunc, err := page(vers, func(v *version) string { return fmt.Sprintf("%010d", v.num) }, "r", in.Marker, limitOr(in.Limit, 100))
+	if err != nil {
+		return nil, err
+	}
+	cur := k.current()
+	out := &ListKeyRotationsOutput{Rotations: make([]RotationsListEntry, 0, len(pg)), NextMarker: next, Truncated: trunc}
+	for _, ver := range pg {
+		e := RotationsListEntry{KeyId: k.id, KeyMaterialId: ver.materialID, KeyMaterialState: "NON_CURRENT"}
+		if ver == cur {
+			e.KeyMaterialState = "CURRENT"
+		}
+		if ver.rotType != "" {
+			e.RotationDate = tsp(ver.created)
+			e.RotationType = ver.rotType
+		}
+		out.Rotations = append(out.Rotations, e)
+	}
+	return out, nil
+}

@@ -1,0 +1,546 @@
+// Package kms is Trent's AWS KMS service layer: every operation as plain Go,
+// with AWS's validation, key states and error messages, and no HTTP.
+//
+// # State
+//
+// Every key (metadata, policy, tags, rotation state and all backing-key
+// versions with their cached AES-GCM AEADs) and every alias is held in memory,
+// loaded by New. Crypto operations and DescribeKey read only that memory.
+// Each change is one storage.Update transaction; memory is updated after the
+// transaction commits, so a failed write changes nothing. A key's record lives
+// at "kms/key/<region>/<account>/<id>" (one JSON document holding everything
+// about the key), an alias at "kms/alias/<region>/<account>/<alias name>".
+// The store is expected to be wrapped by the barrier, which seals records
+// (they contain key material).
+//
+// In-memory *key and *alias values are immutable once published: a change
+// builds a copy, writes it, then swaps the map entry. Writers are serialized
+// by one mutex, readers take a read lock only for the map lookup.
+package kms
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/trent-kms/trent/internal/ciphertext"
+	"github.com/trent-kms/trent/internal/kmserr"
+	"github.com/trent-kms/trent/internal/storage"
+)
+
+const (
+	stateEnabled         = "Enabled"
+	stateDisabled        = "Disabled"
+	statePendingDeletion = "PendingDeletion"
+
+	specSymmetric = "SYMMETRIC_DEFAULT"
+	usageEncrypt  = "ENCRYPT_DECRYPT"
+	originAWSKMS  = "AWS_KMS"
+	algSymmetric  = "SYMMETRIC_DEFAULT"
+
+	defaultRegion = "us-east-1"
+
+	keyPathPrefix   = "kms/key/"
+	aliasPathPrefix = "kms/alias/"
+
+	// MaxOnDemandRotations is AWS's (non-adjustable) quota of RotateKeyOnDemand per key.
+	MaxOnDemandRotations = 25
+	// rotateAfterEncryptions makes Tick add a version well before the 2^32
+	// random-nonce limit of AES-GCM.
+	rotateAfterEncryptions = 1 << 31
+	// hardEncryptionLimit refuses encryption under a version past this count
+	// (Vault's absoluteOperationMaximum); Tick rotates long before.
+	hardEncryptionLimit = 3_865_470_566
+
+	tickInterval = 30 * time.Second
+)
+
+// Service implements the AWS KMS operations.
+type Service struct {
+	store     storage.Store
+	partition string
+	now       func() time.Time
+	log       *slog.Logger
+
+	wmu    sync.Mutex   // serializes every state change (operations and Tick)
+	mu     sync.RWMutex // guards spaces and the maps in them; values are immutable
+	spaces map[scope]*space
+}
+
+type scope struct{ region, account string }
+
+type space struct {
+	keys    map[string]*key   // by key id
+	aliases map[string]*alias // by alias name ("alias/...")
+}
+
+// key is an immutable snapshot of one KMS key.
+type key struct {
+	id, arn         string
+	region, account string
+	created         time.Time
+	description     string
+	spec, usage     string
+	origin          string
+	state           string
+	deletionDate    time.Time
+	pendingWindow   int32
+	policy          string
+	tags            []Tag // sorted by TagKey
+	rotEnabled      bool
+	rotPeriod       int32
+	rotBase         time.Time // next automatic rotation = rotBase + rotPeriod days
+	onDemand        int       // on-demand rotations so far
+	versions        []*version
+}
+
+func (k *key) current() *version { return k.versions[len(k.versions)-1] }
+
+func (k *key) clone() *key {
+	c := *k
+	c.tags = slices.Clone(k.tags)
+	c.versions = slices.Clone(k.versions)
+	return &c
+}
+
+func (k *key) nextRotation() time.Time {
+	return k.rotBase.Add(time.Duration(k.rotPeriod) * 24 * time.Hour)
+}
+
+// version is one backing key. Shared by all snapshots of its key; only the
+// counters change.
+type version struct {
+	num        uint32
+	materialID string
+	material   []byte
+	created    time.Time
+	rotType    string // "" for the initial material, AUTOMATIC or ON_DEMAND
+	aead       cipher.AEAD
+	header     []byte // ciphertext header for (key id, num)
+	aadEmpty   []byte // header || EncodeContext(nil)
+
+	encryptions atomic.Uint64
+	flushed     uint64 // encryptions value last written to storage (guarded by Service.wmu)
+}
+
+type alias struct {
+	name, arn       string
+	region, account string
+	target          string // key id
+	created         time.Time
+	updated         time.Time
+}
+
+// ---- persisted records ----
+
+type keyRecord struct {
+	ID            string          `json:"id"`
+	Region        string          `json:"region"`
+	Account       string          `json:"account"`
+	Created       time.Time       `json:"created"`
+	Description   string          `json:"description,omitempty"`
+	KeySpec       string          `json:"keySpec"`
+	KeyUsage      string          `json:"keyUsage"`
+	Origin        string          `json:"origin"`
+	State         string          `json:"state"`
+	DeletionDate  time.Time       `json:"deletionDate,omitzero"`
+	PendingWindow int32           `json:"pendingWindow,omitempty"`
+	Policy        string          `json:"policy"`
+	Tags          []Tag           `json:"tags,omitempty"`
+	Rotation      rotationRecord  `json:"rotation"`
+	Versions      []versionRecord `json:"versions"`
+}
+
+type rotationRecord struct {
+	Enabled  bool      `json:"enabled,omitempty"`
+	Period   int32     `json:"periodDays,omitempty"`
+	Base     time.Time `json:"base,omitzero"`
+	OnDemand int       `json:"onDemand,omitempty"`
+}
+
+type versionRecord struct {
+	MaterialID  string    `json:"materialId"`
+	Material    []byte    `json:"material"`
+	Created     time.Time `json:"created"`
+	Type        string    `json:"type,omitempty"`
+	Encryptions uint64    `json:"encryptions,omitempty"`
+}
+
+type aliasRecord struct {
+	Name    string    `json:"name"`
+	Region  string    `json:"region"`
+	Account string    `json:"account"`
+	Target  string    `json:"target"`
+	Created time.Time `json:"created"`
+	Updated time.Time `json:"updated"`
+}
+
+func keyPath(region, account, id string) string {
+	return keyPathPrefix + region + "/" + account + "/" + id
+}
+
+func aliasPath(region, account, name string) string {
+	return aliasPathPrefix + region + "/" + account + "/" + name
+}
+
+// New loads every key and alias from cfg.Store into memory.
+func New(ctx context.Context, cfg Config) (*Service, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("kms: nil store")
+	}
+	s := &Service{
+		store:     cfg.Store,
+		partition: cfg.Partition,
+		now:       cfg.Now,
+		log:       cfg.Logger,
+		spaces:    make(map[scope]*space),
+	}
+	if s.partition == "" {
+		s.partition = "aws"
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	err := s.store.View(ctx, func(tx storage.Tx) error {
+		keys, err := tx.List(keyPathPrefix, "", 0)
+		if err != nil {
+			return err
+		}
+		for _, e := range keys {
+			var rec keyRecord
+			err := json.Unmarshal(e.Value, &rec)
+			clear(e.Value)
+			if err != nil {
+				return fmt.Errorf("kms: decode %s: %w", e.Key, err)
+			}
+			if keyPath(rec.Region, rec.Account, rec.ID) != e.Key {
+				return fmt.Errorf("kms: record %s names another key", e.Key)
+			}
+			k, err := s.keyFromRecord(&rec)
+			if err != nil {
+				return fmt.Errorf("kms: load %s: %w", e.Key, err)
+			}
+			s.space(scope{k.region, k.account}).keys[k.id] = k
+		}
+		aliases, err := tx.List(aliasPathPrefix, "", 0)
+		if err != nil {
+			return err
+		}
+		for _, e := range aliases {
+			var rec aliasRecord
+			if err := json.Unmarshal(e.Value, &rec); err != nil {
+				return fmt.Errorf("kms: decode %s: %w", e.Key, err)
+			}
+			if aliasPath(rec.Region, rec.Account, rec.Name) != e.Key {
+				return fmt.Errorf("kms: record %s names another alias", e.Key)
+			}
+			a := &alias{name: rec.Name, region: rec.Region, account: rec.Account, target: rec.Target,
+				created: rec.Created, updated: rec.Updated, arn: s.aliasARN(rec.Region, rec.Account, rec.Name)}
+			s.space(scope{a.region, a.account}).aliases[a.name] = a
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kms: load state: %w", err)
+	}
+	return s, nil
+}
+
+// space returns the space of sc, creating it. Callers hold mu for writing
+// (or own s exclusively, as New does).
+func (s *Service) space(sc scope) *space {
+	sp := s.spaces[sc]
+	if sp == nil {
+		sp = &space{keys: make(map[string]*key), aliases: make(map[string]*alias)}
+		s.spaces[sc] = sp
+	}
+	return sp
+}
+
+func (s *Service) keyARN(region, account, id string) string {
+	return "arn:" + s.partition + ":kms:" + region + ":" + account + ":key/" + id
+}
+
+func (s *Service) aliasARN(region, account, name string) string {
+	return "arn:" + s.partition + ":kms:" + region + ":" + account + ":" + name
+}
+
+func (s *Service) keyFromRecord(rec *keyRecord) (*key, error) {
+	if len(rec.Versions) == 0 {
+		return nil, errors.New("no key material")
+	}
+	k := &key{
+		id: rec.ID, arn: s.keyARN(rec.Region, rec.Account, rec.ID), region: rec.Region, account: rec.Account,
+		created: rec.Created, description: rec.Description, spec: rec.KeySpec, usage: rec.KeyUsage,
+		origin: rec.Origin, state: rec.State, deletionDate: rec.DeletionDate, pendingWindow: rec.PendingWindow,
+		policy: rec.Policy, tags: rec.Tags, rotEnabled: rec.Rotation.Enabled, rotPeriod: rec.Rotation.Period,
+		rotBase: rec.Rotation.Base, onDemand: rec.Rotation.OnDemand,
+	}
+	for i, vr := range rec.Versions {
+		v, err := newVersion(k.id, uint32(i+1), vr.Material, vr.MaterialID, vr.Created, vr.Type)
+		if err != nil {
+			return nil, err
+		}
+		v.encryptions.Store(vr.Encryptions)
+		v.flushed = vr.Encryptions
+		k.versions = append(k.versions, v)
+	}
+	return k, nil
+}
+
+func (k *key) record() *keyRecord {
+	rec := &keyRecord{
+		ID: k.id, Region: k.region, Account: k.account, Created: k.created, Description: k.description,
+		KeySpec: k.spec, KeyUsage: k.usage, Origin: k.origin, State: k.state, DeletionDate: k.deletionDate,
+		PendingWindow: k.pendingWindow, Policy: k.policy, Tags: k.tags,
+		Rotation: rotationRecord{Enabled: k.rotEnabled, Period: k.rotPeriod, Base: k.rotBase, OnDemand: k.onDemand},
+	}
+	for _, v := range k.versions {
+		rec.Versions = append(rec.Versions, versionRecord{
+			MaterialID: v.materialID, Material: v.material, Created: v.created, Type: v.rotType,
+			Encryptions: v.encryptions.Load(),
+		})
+	}
+	return rec
+}
+
+// newVersion builds backing-key version num of key id from 32 bytes of material.
+func newVersion(id string, num uint32, material []byte, materialID string, created time.Time, rotType string) (*version, error) {
+	if len(material) != 32 {
+		return nil, errors.New("key material must be 32 bytes")
+	}
+	block, err := aes.NewCipher(material)
+	if err != nil {
+		return nil, err
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	b := ciphertext.Blob{KeyID: id, Version: num}
+	h := b.Header()
+	return &version{
+		num: num, materialID: materialID, material: material, created: created, rotType: rotType,
+		aead: aead, header: h, aadEmpty: append(slices.Clip(h), ciphertext.EncodeContext(nil)...),
+	}, nil
+}
+
+// generateVersion creates fresh random material for version num.
+func generateVersion(id string, num uint32, created time.Time, rotType string) *version {
+	material := make([]byte, 32)
+	rand.Read(material)
+	v, err := newVersion(id, num, material, newMaterialID(), created, rotType)
+	if err != nil {
+		panic("kms: " + err.Error()) // 32-byte AES key cannot fail
+	}
+	return v
+}
+
+// newMaterialID returns 64 lower-hex characters derived from random bytes
+// only (never from key material).
+func newMaterialID() string {
+	var r [32]byte
+	rand.Read(r[:])
+	sum := sha256.Sum256(r[:])
+	return hex.EncodeToString(sum[:])
+}
+
+// ---- lookups (readers) ----
+
+func (s *Service) getKey(sc scope, id string) *key {
+	s.mu.RLock()
+	var k *key
+	if sp := s.spaces[sc]; sp != nil {
+		k = sp.keys[id]
+	}
+	s.mu.RUnlock()
+	return k
+}
+
+func (s *Service) getAlias(sc scope, name string) *alias {
+	s.mu.RLock()
+	var a *alias
+	if sp := s.spaces[sc]; sp != nil {
+		a = sp.aliases[name]
+	}
+	s.mu.RUnlock()
+	return a
+}
+
+// ---- writes (callers hold wmu) ----
+
+func (s *Service) internal(op string, err error) error {
+	s.log.Error("kms: storage write failed", "op", op, "err", err)
+	return kmserr.ErrInternal
+}
+
+// putKey writes k (and whatever extra does in the same transaction), then
+// publishes k and applies after (under the write lock) to memory.
+func (s *Service) putKey(ctx context.Context, op string, k *key, extra func(storage.Tx) error, after func(*space)) error {
+	data, err := json.Marshal(k.record())
+	if err != nil {
+		return s.internal(op, err)
+	}
+	defer clear(data)
+	err = s.store.Update(ctx, func(tx storage.Tx) error {
+		if err := tx.Put(keyPath(k.region, k.account, k.id), data); err != nil {
+			return err
+		}
+		if extra != nil {
+			return extra(tx)
+		}
+		return nil
+	})
+	if err != nil {
+		return s.internal(op, err)
+	}
+	for _, v := range k.versions {
+		// The record carried at least the value loaded here.
+		if n := v.encryptions.Load(); n > v.flushed {
+			v.flushed = n
+		}
+	}
+	s.mu.Lock()
+	sp := s.space(scope{k.region, k.account})
+	sp.keys[k.id] = k
+	if after != nil {
+		after(sp)
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+func marshalAlias(a *alias) ([]byte, error) {
+	return json.Marshal(aliasRecord{Name: a.name, Region: a.region, Account: a.account, Target: a.target,
+		Created: a.created, Updated: a.updated})
+}
+
+// ---- background jobs ----
+
+// Run runs the background jobs (deletion of keys past their deletion date,
+// automatic rotation) every 30 seconds until ctx is done.
+func (s *Service) Run(ctx context.Context) {
+	t := time.NewTicker(tickInterval)
+	defer t.Stop()
+	for {
+		if err := s.Tick(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("kms: background jobs", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Tick runs one pass of the background jobs: keys whose deletion date has
+// passed are deleted with their aliases; enabled keys with automatic rotation
+// due (or whose current version has been used for too many encryptions) get a
+// new backing-key version; encryption counters are persisted.
+func (s *Service) Tick(ctx context.Context) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	now := s.now()
+	var keys []*key
+	s.mu.RLock()
+	for _, sp := range s.spaces {
+		for _, k := range sp.keys {
+			keys = append(keys, k)
+		}
+	}
+	s.mu.RUnlock()
+	var errs []error
+	for _, k := range keys {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var err error
+		switch {
+		case k.state == statePendingDeletion && !now.Before(k.deletionDate):
+			err = s.deleteKey(ctx, k)
+		case k.state == stateEnabled && k.rotEnabled && !now.Before(k.nextRotation()):
+			nk := k.clone()
+			nk.versions = append(nk.versions, generateVersion(k.id, uint32(len(k.versions)+1), now, "AUTOMATIC"))
+			nk.rotBase = now
+			err = s.putKey(ctx, "AutomaticRotation", nk, nil, nil)
+			if err == nil {
+				s.log.Info("kms: rotated key", "key", k.arn, "type", "AUTOMATIC")
+			}
+		case k.state == stateEnabled && k.current().encryptions.Load() >= rotateAfterEncryptions:
+			nk := k.clone()
+			nk.versions = append(nk.versions, generateVersion(k.id, uint32(len(k.versions)+1), now, "AUTOMATIC"))
+			err = s.putKey(ctx, "UsageRotation", nk, nil, nil)
+		default:
+			dirty := false
+			for _, v := range k.versions {
+				if v.encryptions.Load() != v.flushed {
+					dirty = true
+				}
+			}
+			if dirty {
+				err = s.putKey(ctx, "FlushCounters", k, nil, nil)
+			}
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("kms: key %s: %w", k.arn, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// deleteKey removes k and its aliases from storage, then from memory.
+func (s *Service) deleteKey(ctx context.Context, k *key) error {
+	sc := scope{k.region, k.account}
+	var names []string
+	s.mu.RLock()
+	if sp := s.spaces[sc]; sp != nil {
+		for _, a := range sp.aliases {
+			if a.target == k.id {
+				names = append(names, a.name)
+			}
+		}
+	}
+	s.mu.RUnlock()
+	err := s.store.Update(ctx, func(tx storage.Tx) error {
+		if err := tx.Delete(keyPath(k.region, k.account, k.id)); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+		for _, n := range names {
+			if err := tx.Delete(aliasPath(k.region, k.account, n)); err != nil && !errors.Is(err, storage.ErrNotFound) {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return s.internal("DeleteKey", err)
+	}
+	s.mu.Lock()
+	if sp := s.spaces[sc]; sp != nil {
+		delete(sp.keys, k.id)
+		for _, n := range names {
+			delete(sp.aliases, n)
+		}
+	}
+	s.mu.Unlock()
+	for _, v := range k.versions {
+		clear(v.material) // best effort; the AEAD keeps its own expanded key
+	}
+	s.log.Info("kms: deleted key", "key", k.arn)
+	return nil
+}

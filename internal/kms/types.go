@@ -1,0 +1,453 @@
+package kms
+
+import (
+	"bytes"
+	"log/slog"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/trent-kms/trent/internal/iam"
+	"github.com/trent-kms/trent/internal/storage"
+)
+
+// Caller is who makes a request and where: keys live in (Region, Principal.AccountID).
+type Caller struct {
+	Principal iam.Principal
+	Region    string // region of the request's SigV4 credential scope; keys are regional
+	RequestID string
+}
+
+// Config configures a Service.
+type Config struct {
+	Store     storage.Store    // already wrapped by the barrier
+	Partition string           // "aws" when empty
+	Now       func() time.Time // time.Now when nil
+	Logger    *slog.Logger
+}
+
+// Timestamp is an AWS timestamp: on the wire a JSON number of epoch seconds
+// (fractional part = milliseconds).
+type Timestamp struct{ time.Time }
+
+// MarshalJSON encodes t as epoch seconds.
+func (t Timestamp) MarshalJSON() ([]byte, error) {
+	ms := t.UnixMilli()
+	if ms%1000 == 0 {
+		return strconv.AppendInt(nil, ms/1000, 10), nil
+	}
+	return strconv.AppendFloat(nil, float64(ms)/1000, 'f', -1, 64), nil
+}
+
+// UnmarshalJSON decodes epoch seconds (integer or fractional).
+func (t *Timestamp) UnmarshalJSON(b []byte) error {
+	if bytes.Equal(b, []byte("null")) {
+		return nil
+	}
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return &strconv.NumError{Func: "kms.Timestamp", Num: string(b), Err: strconv.ErrSyntax}
+	}
+	sec, frac := math.Modf(f)
+	t.Time = time.Unix(int64(sec), int64(math.Round(frac*1000))*int64(time.Millisecond)).UTC()
+	return nil
+}
+
+func ts(t time.Time) Timestamp { return Timestamp{t.UTC()} }
+
+func tsp(t time.Time) *Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	v := ts(t)
+	return &v
+}
+
+// Tag is a key tag.
+type Tag struct {
+	TagKey   string `json:"TagKey"`
+	TagValue string `json:"TagValue"`
+}
+
+// RecipientInfo is the Nitro Enclaves attestation of a request (not supported yet).
+type RecipientInfo struct {
+	AttestationDocument    []byte `json:"AttestationDocument,omitempty"`
+	KeyEncryptionAlgorithm string `json:"KeyEncryptionAlgorithm,omitempty"`
+}
+
+// KeyMetadata is AWS's KeyMetadata.
+type KeyMetadata struct {
+	AWSAccountId                string     `json:"AWSAccountId"`
+	Arn                         string     `json:"Arn"`
+	CreationDate                Timestamp  `json:"CreationDate"`
+	CurrentKeyMaterialId        string     `json:"CurrentKeyMaterialId,omitempty"`
+	CustomerMasterKeySpec       string     `json:"CustomerMasterKeySpec"`
+	DeletionDate                *Timestamp `json:"DeletionDate,omitempty"`
+	Description                 string     `json:"Description"`
+	Enabled                     bool       `json:"Enabled"`
+	EncryptionAlgorithms        []string   `json:"EncryptionAlgorithms,omitempty"`
+	KeyId                       string     `json:"KeyId"`
+	KeyManager                  string     `json:"KeyManager"`
+	KeySpec                     string     `json:"KeySpec"`
+	KeyState                    string     `json:"KeyState"`
+	KeyUsage                    string     `json:"KeyUsage"`
+	MultiRegion                 bool       `json:"MultiRegion"`
+	Origin                      string     `json:"Origin"`
+	PendingDeletionWindowInDays *int32     `json:"PendingDeletionWindowInDays,omitempty"`
+}
+
+// KeyListEntry is one entry of ListKeys.
+type KeyListEntry struct {
+	KeyArn string `json:"KeyArn"`
+	KeyId  string `json:"KeyId"`
+}
+
+// AliasListEntry is one entry of ListAliases.
+type AliasListEntry struct {
+	AliasArn        string     `json:"AliasArn"`
+	AliasName       string     `json:"AliasName"`
+	CreationDate    *Timestamp `json:"CreationDate,omitempty"`
+	LastUpdatedDate *Timestamp `json:"LastUpdatedDate,omitempty"`
+	TargetKeyId     string     `json:"TargetKeyId,omitempty"`
+}
+
+// RotationsListEntry is one entry of ListKeyRotations.
+type RotationsListEntry struct {
+	KeyId            string     `json:"KeyId"`
+	KeyMaterialId    string     `json:"KeyMaterialId,omitempty"`
+	KeyMaterialState string     `json:"KeyMaterialState,omitempty"`
+	RotationDate     *Timestamp `json:"RotationDate,omitempty"`
+	RotationType     string     `json:"RotationType,omitempty"`
+}
+
+// ---- key management ----
+
+type CreateKeyInput struct {
+	BypassPolicyLockoutSafetyCheck bool    `json:"BypassPolicyLockoutSafetyCheck,omitempty"`
+	CustomKeyStoreId               string  `json:"CustomKeyStoreId,omitempty"`
+	CustomerMasterKeySpec          string  `json:"CustomerMasterKeySpec,omitempty"`
+	Description                    string  `json:"Description,omitempty"`
+	KeySpec                        string  `json:"KeySpec,omitempty"`
+	KeyUsage                       string  `json:"KeyUsage,omitempty"`
+	MultiRegion                    bool    `json:"MultiRegion,omitempty"`
+	Origin                         string  `json:"Origin,omitempty"`
+	Policy                         *string `json:"Policy,omitempty"`
+	Tags                           []Tag   `json:"Tags,omitempty"`
+	XksKeyId                       string  `json:"XksKeyId,omitempty"`
+}
+
+type CreateKeyOutput struct {
+	KeyMetadata *KeyMetadata `json:"KeyMetadata"`
+}
+
+type DescribeKeyInput struct {
+	KeyId       string   `json:"KeyId"`
+	GrantTokens []string `json:"GrantTokens,omitempty"`
+}
+
+type DescribeKeyOutput struct {
+	KeyMetadata *KeyMetadata `json:"KeyMetadata"`
+}
+
+type ListKeysInput struct {
+	Limit  *int32 `json:"Limit,omitempty"`
+	Marker string `json:"Marker,omitempty"`
+}
+
+type ListKeysOutput struct {
+	Keys       []KeyListEntry `json:"Keys"`
+	NextMarker string         `json:"NextMarker,omitempty"`
+	Truncated  bool           `json:"Truncated"`
+}
+
+type UpdateKeyDescriptionInput struct {
+	Description *string `json:"Description"`
+	KeyId       string  `json:"KeyId"`
+}
+
+type UpdateKeyDescriptionOutput struct{}
+
+type EnableKeyInput struct {
+	KeyId string `json:"KeyId"`
+}
+
+type EnableKeyOutput struct{}
+
+type DisableKeyInput struct {
+	KeyId string `json:"KeyId"`
+}
+
+type DisableKeyOutput struct{}
+
+type ScheduleKeyDeletionInput struct {
+	KeyId               string `json:"KeyId"`
+	PendingWindowInDays *int32 `json:"PendingWindowInDays,omitempty"`
+}
+
+type ScheduleKeyDeletionOutput struct {
+	DeletionDate        *Timestamp `json:"DeletionDate,omitempty"`
+	KeyId               string     `json:"KeyId"`
+	KeyState            string     `json:"KeyState"`
+	PendingWindowInDays int32      `json:"PendingWindowInDays"`
+}
+
+type CancelKeyDeletionInput struct {
+	KeyId string `json:"KeyId"`
+}
+
+type CancelKeyDeletionOutput struct {
+	KeyId string `json:"KeyId"`
+}
+
+// ---- aliases ----
+
+type CreateAliasInput struct {
+	AliasName   string `json:"AliasName"`
+	TargetKeyId string `json:"TargetKeyId"`
+}
+
+type CreateAliasOutput struct{}
+
+type UpdateAliasInput struct {
+	AliasName   string `json:"AliasName"`
+	TargetKeyId string `json:"TargetKeyId"`
+}
+
+type UpdateAliasOutput struct{}
+
+type DeleteAliasInput struct {
+	AliasName string `json:"AliasName"`
+}
+
+type DeleteAliasOutput struct{}
+
+type ListAliasesInput struct {
+	KeyId  string `json:"KeyId,omitempty"`
+	Limit  *int32 `json:"Limit,omitempty"`
+	Marker string `json:"Marker,omitempty"`
+}
+
+type ListAliasesOutput struct {
+	Aliases    []AliasListEntry `json:"Aliases"`
+	NextMarker string           `json:"NextMarker,omitempty"`
+	Truncated  bool             `json:"Truncated"`
+}
+
+// ---- tags ----
+
+type TagResourceInput struct {
+	KeyId string `json:"KeyId"`
+	Tags  []Tag  `json:"Tags"`
+}
+
+type TagResourceOutput struct{}
+
+type UntagResourceInput struct {
+	KeyId   string   `json:"KeyId"`
+	TagKeys []string `json:"TagKeys"`
+}
+
+type UntagResourceOutput struct{}
+
+type ListResourceTagsInput struct {
+	KeyId  string `json:"KeyId"`
+	Limit  *int32 `json:"Limit,omitempty"`
+	Marker string `json:"Marker,omitempty"`
+}
+
+type ListResourceTagsOutput struct {
+	NextMarker string `json:"NextMarker,omitempty"`
+	Tags       []Tag  `json:"Tags"`
+	Truncated  bool   `json:"Truncated"`
+}
+
+// ---- crypto ----
+
+type EncryptInput struct {
+	KeyId               string            `json:"KeyId"`
+	Plaintext           []byte            `json:"Plaintext"`
+	DryRun              bool              `json:"DryRun,omitempty"`
+	EncryptionAlgorithm string            `json:"EncryptionAlgorithm,omitempty"`
+	EncryptionContext   map[string]string `json:"EncryptionContext,omitempty"`
+	GrantTokens         []string          `json:"GrantTokens,omitempty"`
+}
+
+type EncryptOutput struct {
+	CiphertextBlob      []byte `json:"CiphertextBlob"`
+	EncryptionAlgorithm string `json:"EncryptionAlgorithm"`
+	KeyId               string `json:"KeyId"`
+}
+
+type DecryptInput struct {
+	CiphertextBlob      []byte            `json:"CiphertextBlob,omitempty"`
+	DryRun              bool              `json:"DryRun,omitempty"`
+	DryRunModifiers     []string          `json:"DryRunModifiers,omitempty"`
+	EncryptionAlgorithm string            `json:"EncryptionAlgorithm,omitempty"`
+	EncryptionContext   map[string]string `json:"EncryptionContext,omitempty"`
+	GrantTokens         []string          `json:"GrantTokens,omitempty"`
+	KeyId               string            `json:"KeyId,omitempty"`
+	Recipient           *RecipientInfo    `json:"Recipient,omitempty"`
+}
+
+type DecryptOutput struct {
+	EncryptionAlgorithm string `json:"EncryptionAlgorithm"`
+	KeyId               string `json:"KeyId"`
+	KeyMaterialId       string `json:"KeyMaterialId,omitempty"`
+	Plaintext           []byte `json:"Plaintext"`
+}
+
+type ReEncryptInput struct {
+	CiphertextBlob                 []byte            `json:"CiphertextBlob,omitempty"`
+	DestinationEncryptionAlgorithm string            `json:"DestinationEncryptionAlgorithm,omitempty"`
+	DestinationEncryptionContext   map[string]string `json:"DestinationEncryptionContext,omitempty"`
+	DestinationKeyId               string            `json:"DestinationKeyId"`
+	DryRun                         bool              `json:"DryRun,omitempty"`
+	DryRunModifiers                []string          `json:"DryRunModifiers,omitempty"`
+	GrantTokens                    []string          `json:"GrantTokens,omitempty"`
+	SourceEncryptionAlgorithm      string            `json:"SourceEncryptionAlgorithm,omitempty"`
+	SourceEncryptionContext        map[string]string `json:"SourceEncryptionContext,omitempty"`
+	SourceKeyId                    string            `json:"SourceKeyId,omitempty"`
+}
+
+type ReEncryptOutput struct {
+	CiphertextBlob                 []byte `json:"CiphertextBlob"`
+	DestinationEncryptionAlgorithm string `json:"DestinationEncryptionAlgorithm"`
+	DestinationKeyMaterialId       string `json:"DestinationKeyMaterialId,omitempty"`
+	KeyId                          string `json:"KeyId"`
+	SourceEncryptionAlgorithm      string `json:"SourceEncryptionAlgorithm"`
+	SourceKeyId                    string `json:"SourceKeyId"`
+	SourceKeyMaterialId            string `json:"SourceKeyMaterialId,omitempty"`
+}
+
+type GenerateDataKeyInput struct {
+	KeyId             string            `json:"KeyId"`
+	DryRun            bool              `json:"DryRun,omitempty"`
+	EncryptionContext map[string]string `json:"EncryptionContext,omitempty"`
+	GrantTokens       []string          `json:"GrantTokens,omitempty"`
+	KeySpec           string            `json:"KeySpec,omitempty"`
+	NumberOfBytes     *int32            `json:"NumberOfBytes,omitempty"`
+	Recipient         *RecipientInfo    `json:"Recipient,omitempty"`
+}
+
+type GenerateDataKeyOutput struct {
+	CiphertextBlob []byte `json:"CiphertextBlob"`
+	KeyId          string `json:"KeyId"`
+	KeyMaterialId  string `json:"KeyMaterialId,omitempty"`
+	Plaintext      []byte `json:"Plaintext"`
+}
+
+type GenerateDataKeyWithoutPlaintextInput struct {
+	KeyId             string            `json:"KeyId"`
+	DryRun            bool              `json:"DryRun,omitempty"`
+	EncryptionContext map[string]string `json:"EncryptionContext,omitempty"`
+	GrantTokens       []string          `json:"GrantTokens,omitempty"`
+	KeySpec           string            `json:"KeySpec,omitempty"`
+	NumberOfBytes     *int32            `json:"NumberOfBytes,omitempty"`
+}
+
+type GenerateDataKeyWithoutPlaintextOutput struct {
+	CiphertextBlob []byte `json:"CiphertextBlob"`
+	KeyId          string `json:"KeyId"`
+	KeyMaterialId  string `json:"KeyMaterialId,omitempty"`
+}
+
+type GenerateRandomInput struct {
+	CustomKeyStoreId string         `json:"CustomKeyStoreId,omitempty"`
+	NumberOfBytes    *int32         `json:"NumberOfBytes,omitempty"`
+	Recipient        *RecipientInfo `json:"Recipient,omitempty"`
+}
+
+type GenerateRandomOutput struct {
+	Plaintext []byte `json:"Plaintext"`
+}
+
+// ---- policies ----
+
+type GetKeyPolicyInput struct {
+	KeyId      string  `json:"KeyId"`
+	PolicyName *string `json:"PolicyName,omitempty"`
+}
+
+type GetKeyPolicyOutput struct {
+	Policy     string `json:"Policy"`
+	PolicyName string `json:"PolicyName"`
+}
+
+type PutKeyPolicyInput struct {
+	KeyId                          string  `json:"KeyId"`
+	Policy                         *string `json:"Policy"`
+	BypassPolicyLockoutSafetyCheck bool    `json:"BypassPolicyLockoutSafetyCheck,omitempty"`
+	PolicyName                     *string `json:"PolicyName,omitempty"`
+}
+
+type PutKeyPolicyOutput struct{}
+
+type ListKeyPoliciesInput struct {
+	KeyId  string `json:"KeyId"`
+	Limit  *int32 `json:"Limit,omitempty"`
+	Marker string `json:"Marker,omitempty"`
+}
+
+type ListKeyPoliciesOutput struct {
+	NextMarker  string   `json:"NextMarker,omitempty"`
+	PolicyNames []string `json:"PolicyNames"`
+	Truncated   bool     `json:"Truncated"`
+}
+
+// ---- rotation ----
+
+type EnableKeyRotationInput struct {
+	KeyId                string `json:"KeyId"`
+	RotationPeriodInDays *int32 `json:"RotationPeriodInDays,omitempty"`
+}
+
+type EnableKeyRotationOutput struct{}
+
+type DisableKeyRotationInput struct {
+	KeyId string `json:"KeyId"`
+}
+
+type DisableKeyRotationOutput struct{}
+
+type GetKeyRotationStatusInput struct {
+	KeyId string `json:"KeyId"`
+}
+
+type GetKeyRotationStatusOutput struct {
+	KeyId                     string     `json:"KeyId"`
+	KeyRotationEnabled        bool       `json:"KeyRotationEnabled"`
+	NextRotationDate          *Timestamp `json:"NextRotationDate,omitempty"`
+	OnDemandRotationStartDate *Timestamp `json:"OnDemandRotationStartDate,omitempty"`
+	RotationPeriodInDays      *int32     `json:"RotationPeriodInDays,omitempty"`
+}
+
+type RotateKeyOnDemandInput struct {
+	KeyId string `json:"KeyId"`
+}
+
+type RotateKeyOnDemandOutput struct {
+	KeyId string `json:"KeyId"`
+}
+
+type ListKeyRotationsInput struct {
+	KeyId              string `json:"KeyId"`
+	IncludeKeyMaterial string `json:"IncludeKeyMaterial,omitempty"`
+	Limit              *int32 `json:"Limit,omitempty"`
+	Marker             string `json:"Marker,omitempty"`
+}
+
+type ListKeyRotationsOutput struct {
+	NextMarker string               `json:"NextMarker,omitempty"`
+	Rotations  []RotationsListEntry `json:"Rotations"`
+	Truncated  bool                 `json:"Truncated"`
+}
+
+// SeedKey describes a key created at startup with a fixed id (seed file).
+type SeedKey struct {
+	ID, Description   string
+	Material          []byte // optional, 32 bytes
+	Aliases           []string
+	Tags              map[string]string
+	Region, AccountID string
+	RotationEnabled   bool
+}
