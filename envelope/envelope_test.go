@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -46,19 +47,250 @@ func decryptAll(kr Keyring, msg []byte, opts *DecryptOptions) ([]byte, error) {
 	return io.ReadAll(r)
 }
 
+func pattern(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*7 + i>>8)
+	}
+	return b
+}
+
 var bothSuites = []Suite{SuiteAES256GCMHKDFSHA512CommitKey, SuiteAES256GCMHKDFSHA512CommitKeyECDSAP384}
 
-func TestRoundTripSmoke(t *testing.T) {
+// TestRoundTrip encrypts every interesting length with every write size and
+// decrypts with every read size, as age's stream tests do.
+func TestRoundTrip(t *testing.T) {
 	kr := mustRawAES(t, "k1")
+	const fs = 512
+	lengths := []int{0, 1, fs - 1, fs, fs + 1, 2 * fs, 2*fs + 500}
+	if !testing.Short() {
+		lengths = append(lengths, 3<<20+17)
+	}
 	for _, s := range bothSuites {
-		pt := []byte("hello, world")
-		msg := mustEncrypt(t, kr, pt, &EncryptOptions{Suite: s, EncryptionContext: map[string]string{"a": "b"}})
-		got, err := decryptAll(kr, msg, nil)
-		if err != nil || !bytes.Equal(got, pt) {
-			t.Fatalf("%v: got %q, %v", s, got, err)
+		for _, n := range lengths {
+			pt := pattern(n)
+			for _, ws := range []int{1, 7, fs, 65536} {
+				if n > 1<<20 && ws < 4096 {
+					continue
+				}
+				var buf bytes.Buffer
+				w, err := Encrypt(context.Background(), &buf, kr, &EncryptOptions{Suite: s, FrameSize: fs, EncryptionContext: map[string]string{"n": fmt.Sprint(n)}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for p := pt; len(p) > 0; {
+					c := min(ws, len(p))
+					if m, err := w.Write(p[:c]); err != nil || m != c {
+						t.Fatalf("Write = %d, %v", m, err)
+					}
+					p = p[c:]
+				}
+				if err := w.Close(); err != nil {
+					t.Fatal(err)
+				}
+				msg := buf.Bytes()
+				for _, rs := range []int{1, 7, 4096, 65536} {
+					if n > 1<<20 && rs < 4096 {
+						continue
+					}
+					r, err := Decrypt(context.Background(), bytes.NewReader(msg), kr, nil)
+					if err != nil {
+						t.Fatalf("%v n=%d: Decrypt: %v", s, n, err)
+					}
+					got := make([]byte, 0, n)
+					p := make([]byte, rs)
+					for {
+						m, err := r.Read(p)
+						got = append(got, p[:m]...)
+						if err == io.EOF {
+							break
+						}
+						if err != nil {
+							t.Fatalf("%v n=%d ws=%d rs=%d: Read: %v", s, n, ws, rs, err)
+						}
+					}
+					if !bytes.Equal(got, pt) {
+						t.Fatalf("%v n=%d ws=%d rs=%d: plaintext differs", s, n, ws, rs)
+					}
+					if r.EncryptionContext()["n"] != fmt.Sprint(n) {
+						t.Errorf("context = %v", r.EncryptionContext())
+					}
+				}
+			}
 		}
 	}
-	_ = errors.Is
-	_ = fmt.Sprint
-	_ = iotest.TestReader
+}
+
+func TestIotestReader(t *testing.T) {
+	kr := mustRawAES(t, "k1")
+	for _, s := range bothSuites {
+		for _, n := range []int{0, 1, 100, 4096, 4097, 10000} {
+			pt := pattern(n)
+			msg := mustEncrypt(t, kr, pt, &EncryptOptions{Suite: s, FrameSize: 1000})
+			r, err := Decrypt(context.Background(), bytes.NewReader(msg), kr, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := iotest.TestReader(r, pt); err != nil {
+				t.Errorf("%v n=%d: %v", s, n, err)
+			}
+		}
+	}
+}
+
+// TestFrameLayout checks the body against the specification: sequence
+// numbers, IVs, and a final frame holding a full frame when the plaintext is
+// a multiple of the frame size.
+func TestFrameLayout(t *testing.T) {
+	kr := mustRawAES(t, "k1")
+	const fs = 64
+	for _, n := range []int{0, 10, fs, 2 * fs, 2*fs + 1} {
+		msg := mustEncrypt(t, kr, pattern(n), &EncryptOptions{Suite: SuiteAES256GCMHKDFSHA512CommitKey, FrameSize: fs})
+		r := bytes.NewReader(msg)
+		hd, err := ParseHeader(r, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hd.Version != 2 || hd.FrameLength != fs || len(hd.MessageID) != 32 || len(hd.CommitKey) != 32 {
+			t.Fatalf("header = %+v", hd)
+		}
+		body := msg[len(msg)-r.Len():]
+		wantFrames := max(1, (n+fs-1)/fs)
+		for seq := uint32(1); ; seq++ {
+			iv := make([]byte, 12)
+			binary.BigEndian.PutUint32(iv[8:], seq)
+			if binary.BigEndian.Uint32(body) == 0xFFFFFFFF {
+				if got := binary.BigEndian.Uint32(body[4:]); got != seq || int(seq) != wantFrames {
+					t.Fatalf("n=%d: final frame seq %d, want %d (frames %d)", n, got, seq, wantFrames)
+				}
+				if !bytes.Equal(body[8:20], iv) {
+					t.Errorf("final IV = %x", body[8:20])
+				}
+				l := int(binary.BigEndian.Uint32(body[20:]))
+				if l != n-(wantFrames-1)*fs {
+					t.Errorf("n=%d: final frame length %d", n, l)
+				}
+				if len(body) != 24+l+16 {
+					t.Errorf("n=%d: %d bytes after final frame", n, len(body)-24-l-16)
+				}
+				break
+			}
+			if binary.BigEndian.Uint32(body) != seq || !bytes.Equal(body[4:16], iv) {
+				t.Fatalf("n=%d: frame %d header %x", n, seq, body[:16])
+			}
+			body = body[16+fs+16:]
+		}
+	}
+}
+
+func TestEncryptOptionsErrors(t *testing.T) {
+	kr := mustRawAES(t, "k1")
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		opts *EncryptOptions
+		want error
+	}{
+		{"non-committing suite", &EncryptOptions{Suite: SuiteAES256GCMIV12Tag16HKDFSHA384ECDSAP384}, ErrCommitmentPolicy},
+		{"reserved context key", &EncryptOptions{EncryptionContext: map[string]string{"aws-crypto-public-key": "x"}}, nil},
+		{"negative frame", &EncryptOptions{FrameSize: -1}, nil},
+		{"unknown suite", &EncryptOptions{Suite: 0x1234}, nil},
+		{"bad utf-8", &EncryptOptions{EncryptionContext: map[string]string{"k": "\xff"}}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Encrypt(ctx, io.Discard, kr, tc.opts)
+			if err == nil || (tc.want != nil && !errors.Is(err, tc.want)) {
+				t.Errorf("Encrypt err = %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestMaxPlaintextLength(t *testing.T) {
+	kr := mustRawAES(t, "k1")
+	w, err := Encrypt(context.Background(), io.Discard, kr, &EncryptOptions{MaxPlaintextLength: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(make([]byte, 10)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(make([]byte, 1)); err == nil {
+		t.Error("Write past MaxPlaintextLength succeeded")
+	}
+	if err := w.Close(); err == nil {
+		t.Error("Close after a failed Write succeeded")
+	}
+}
+
+func TestWriteAfterClose(t *testing.T) {
+	kr := mustRawAES(t, "k1")
+	w, err := Encrypt(context.Background(), io.Discard, kr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte("x")); err == nil {
+		t.Error("Write after Close succeeded")
+	}
+}
+
+type failWriter struct{ after int }
+
+func (f *failWriter) Write(p []byte) (int, error) {
+	if f.after <= 0 {
+		return 0, errors.New("disk full")
+	}
+	f.after--
+	return len(p), nil
+}
+
+func TestWriterErrorsAreSticky(t *testing.T) {
+	kr := mustRawAES(t, "k1")
+	w, err := Encrypt(context.Background(), &failWriter{after: 2}, kr, &EncryptOptions{FrameSize: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = w.Write(make([]byte, 100))
+	if err == nil {
+		t.Fatal("Write succeeded on a failing writer")
+	}
+	if _, err2 := w.Write([]byte("x")); err2 == nil {
+		t.Error("second Write succeeded")
+	}
+	if err := w.Close(); err == nil {
+		t.Error("Close succeeded")
+	}
+}
+
+// TestNoPerFrameAllocs checks that steady-state streaming allocates nothing
+// per frame.
+func TestNoPerFrameAllocs(t *testing.T) {
+	kr := mustRawAES(t, "k1")
+	const fs = 4096
+	for _, s := range bothSuites {
+		w, err := Encrypt(context.Background(), io.Discard, kr, &EncryptOptions{Suite: s, FrameSize: fs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		chunk := make([]byte, fs)
+		w.Write(chunk)
+		if a := testing.AllocsPerRun(100, func() { w.Write(chunk) }); a != 0 {
+			t.Errorf("%v: %v allocations per frame written", s, a)
+		}
+		w.Close()
+
+		msg := mustEncrypt(t, kr, make([]byte, 200*fs), &EncryptOptions{Suite: s, FrameSize: fs})
+		r, err := Decrypt(context.Background(), bytes.NewReader(msg), kr, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := make([]byte, fs)
+		io.ReadFull(r, p)
+		if a := testing.AllocsPerRun(100, func() { io.ReadFull(r, p) }); a != 0 {
+			t.Errorf("%v: %v allocations per frame read", s, a)
+		}
+	}
 }

@@ -1,0 +1,156 @@
+package envelope
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"testing"
+)
+
+// encryptV1 writes a version 1 message of a non-committing suite, as the
+// official SDKs did before key commitment (the package itself never does).
+func encryptV1(t *testing.T, kr Keyring, s Suite, pt []byte, fs int, ec map[string]string) []byte {
+	t.Helper()
+	p := suiteParams(s)
+	m, sign, err := newEncryptionMaterials(context.Background(), kr, p, ec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hd := &Header{Version: 1, Suite: s, MessageID: make([]byte, 16), EncryptionContext: m.EncryptionContext,
+		EncryptedDataKeys: m.EncryptedDataKeys, Framed: true, FrameLength: uint32(fs)}
+	rand.Read(hd.MessageID)
+	key, _, err := deriveKeys(p, m.DataKey, hd.MessageID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aead, err := newGCM(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := hd.marshalBody()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	w := &writer{dst: &buf, aead: aead, frameSize: fs, frame: make([]byte, finalHdrLen+fs+tagLen), sign: sign}
+	if sign != nil {
+		w.hash = p.sigHash.New()
+	}
+	w.aad = append(w.aad, hd.MessageID...)
+	w.aadPrefix = len(w.aad)
+	zero := make([]byte, ivLen)
+	w.emit(body)
+	w.emit(zero)
+	w.emit(aead.Seal(nil, zero, nil, body))
+	w.Write(pt)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func TestCommitmentPolicyMatrix(t *testing.T) {
+	kr := mustRawAES(t, "k1")
+	pt := pattern(1000)
+	ec := map[string]string{"purpose": "policy"}
+	msgs := map[Suite][]byte{}
+	for _, s := range bothSuites {
+		msgs[s] = mustEncrypt(t, kr, pt, &EncryptOptions{Suite: s, FrameSize: 300, EncryptionContext: ec})
+	}
+	v1 := []Suite{0x0378, 0x0346, 0x0214, 0x0178, 0x0146, 0x0114, 0x0078, 0x0046, 0x0014}
+	for _, s := range v1 {
+		msgs[s] = encryptV1(t, kr, s, pt, 300, ec)
+	}
+	for s, msg := range msgs {
+		for _, policy := range []CommitmentPolicy{RequireEncryptRequireDecrypt, RequireEncryptAllowDecrypt} {
+			got, err := decryptAll(kr, msg, &DecryptOptions{CommitmentPolicy: policy})
+			wantOK := s.Committing() || policy == RequireEncryptAllowDecrypt
+			switch {
+			case wantOK && (err != nil || !bytes.Equal(got, pt)):
+				t.Errorf("%v under %v: err = %v", s, policy, err)
+			case !wantOK && !errors.Is(err, ErrCommitmentPolicy):
+				t.Errorf("%v under %v: err = %v, want ErrCommitmentPolicy", s, policy, err)
+			}
+		}
+	}
+	// Tampering with a v1 message is detected too.
+	bad := bytes.Clone(msgs[0x0378])
+	bad[len(bad)-30] ^= 1
+	if _, err := decryptAll(kr, bad, &DecryptOptions{CommitmentPolicy: RequireEncryptAllowDecrypt}); err == nil {
+		t.Error("tampered v1 message accepted")
+	}
+}
+
+func TestMaxEncryptedDataKeys(t *testing.T) {
+	a, b, c := mustRawAES(t, "a"), mustRawAES(t, "b"), mustRawAES(t, "c")
+	multi := NewMultiKeyring(a, b, c)
+	ctx := context.Background()
+	if _, err := Encrypt(ctx, &bytes.Buffer{}, multi, &EncryptOptions{MaxEncryptedDataKeys: 2}); !errors.Is(err, ErrTooManyEncryptedDataKeys) {
+		t.Errorf("Encrypt with 3 keys, limit 2: err = %v", err)
+	}
+	msg := mustEncrypt(t, multi, []byte("x"), &EncryptOptions{MaxEncryptedDataKeys: 3})
+	if _, err := decryptAll(c, msg, &DecryptOptions{MaxEncryptedDataKeys: 2}); !errors.Is(err, ErrTooManyEncryptedDataKeys) {
+		t.Errorf("Decrypt with 3 keys, limit 2: err = %v", err)
+	}
+	if _, err := decryptAll(c, msg, &DecryptOptions{MaxEncryptedDataKeys: 3}); err != nil {
+		t.Errorf("Decrypt with 3 keys, limit 3: err = %v", err)
+	}
+}
+
+func TestRawAESAndMultiKeyring(t *testing.T) {
+	a, b := mustRawAES(t, "a"), mustRawAES(t, "b")
+	stranger := mustRawAES(t, "a") // same name, other key
+	ec := map[string]string{"tenant": "42"}
+	msg := mustEncrypt(t, NewMultiKeyring(a, b), []byte("secret"), &EncryptOptions{EncryptionContext: ec})
+	for name, kr := range map[string]Keyring{"a": a, "b": b, "multi(stranger,b)": NewMultiKeyring(stranger, b)} {
+		if got, err := decryptAll(kr, msg, nil); err != nil || string(got) != "secret" {
+			t.Errorf("%s: got %q, %v", name, got, err)
+		}
+	}
+	if _, err := decryptAll(stranger, msg, nil); !errors.Is(err, ErrNoDecryptableKey) {
+		t.Errorf("stranger: err = %v, want ErrNoDecryptableKey", err)
+	}
+	if _, err := decryptAll(a, msg, &DecryptOptions{EncryptionContext: map[string]string{"tenant": "43"}}); !errors.Is(err, ErrContextMismatch) {
+		t.Errorf("wrong required context: err = %v, want ErrContextMismatch", err)
+	}
+	if _, err := decryptAll(a, msg, &DecryptOptions{EncryptionContext: map[string]string{"other": "x"}}); !errors.Is(err, ErrContextMismatch) {
+		t.Errorf("missing required context: err = %v, want ErrContextMismatch", err)
+	}
+	if _, err := decryptAll(a, msg, &DecryptOptions{EncryptionContext: ec}); err != nil {
+		t.Errorf("matching required context: err = %v", err)
+	}
+	if _, err := NewRawAESKeyring("aws-kms", "x", make([]byte, 32)); err == nil {
+		t.Error("namespace aws-kms accepted")
+	}
+	if _, err := NewRawAESKeyring("ns", "x", make([]byte, 31)); err == nil {
+		t.Error("31-byte key accepted")
+	}
+	for _, n := range []int{16, 24} {
+		key := make([]byte, n)
+		rand.Read(key)
+		kr, err := NewRawAESKeyring("ns", "x", key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := decryptAll(kr, mustEncrypt(t, kr, []byte("k"), nil), nil); err != nil || string(got) != "k" {
+			t.Errorf("AES-%d wrapping key: %q, %v", n*8, got, err)
+		}
+	}
+}
+
+// TestRawAESProviderInfo checks the provider info layout of the official raw
+// AES keyrings: key name, tag length in bits, IV length, IV.
+func TestRawAESProviderInfo(t *testing.T) {
+	kr := mustRawAES(t, "my-key")
+	m := &EncryptionMaterials{Suite: DefaultSuite, EncryptionContext: map[string]string{"a": "b"}}
+	if err := kr.OnEncrypt(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	e := m.EncryptedDataKeys[0]
+	if e.ProviderID != "trent-test" || len(e.ProviderInfo) != len("my-key")+8+12 ||
+		!bytes.Equal(e.ProviderInfo[:len("my-key")+8], append([]byte("my-key"), 0, 0, 0, 128, 0, 0, 0, 12)) ||
+		len(e.Ciphertext) != 32+16 {
+		t.Errorf("EDK = %q %x (%d-byte ciphertext)", e.ProviderID, e.ProviderInfo, len(e.Ciphertext))
+	}
+}
