@@ -69,9 +69,12 @@ func TestKeyStates(t *testing.T) {
 	}
 	pending := arn + " is pending deletion."
 	for name, call := range map[string]func() error{
-		"EnableKey":           func() error { _, err := e.s.EnableKey(bg, caller, &EnableKeyInput{KeyId: md.KeyId}); return err },
-		"DisableKey":          func() error { _, err := e.s.DisableKey(bg, caller, &DisableKeyInput{KeyId: md.KeyId}); return err },
-		"ScheduleKeyDeletion": func() error { _, err := e.s.ScheduleKeyDeletion(bg, caller, &ScheduleKeyDeletionInput{KeyId: md.KeyId}); return err },
+		"EnableKey":  func() error { _, err := e.s.EnableKey(bg, caller, &EnableKeyInput{KeyId: md.KeyId}); return err },
+		"DisableKey": func() error { _, err := e.s.DisableKey(bg, caller, &DisableKeyInput{KeyId: md.KeyId}); return err },
+		"ScheduleKeyDeletion": func() error {
+			_, err := e.s.ScheduleKeyDeletion(bg, caller, &ScheduleKeyDeletionInput{KeyId: md.KeyId})
+			return err
+		},
 		"UpdateKeyDescription": func() error {
 			_, err := e.s.UpdateKeyDescription(bg, caller, &UpdateKeyDescriptionInput{KeyId: md.KeyId, Description: ptr("x")})
 			return err
