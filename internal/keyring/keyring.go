@@ -11,8 +11,11 @@ type Keyring interface {
 	// Wrap encrypts plaintext under the root key. aad binds the result to its
 	// storage location and must be passed unchanged to Unwrap.
 	Wrap(ctx context.Context, plaintext, aad []byte) ([]byte, error)
-	// Unwrap reverses Wrap. A wrong aad, truncated or modified input fails
-	// with ErrUnwrap.
+	// Unwrap reverses Wrap. A wrong aad, wrong root key, truncated or
+	// modified input fails with ErrUnwrap and returns no plaintext. The
+	// result is a fresh slice the caller may wipe.
 	Unwrap(ctx context.Context, wrapped, aad []byte) ([]byte, error)
+	// Close wipes the root key (best effort); Wrap and Unwrap fail after it.
+	// Closing twice returns nil.
 	Close() error
 }
