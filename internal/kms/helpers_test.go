@@ -78,13 +78,13 @@ func (f *failStore) setFail(b bool) {
 }
 
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	s     *Service
 	store *failStore
 	clock *clock
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	fs := &failStore{Store: memstore.New()}
 	clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
