@@ -652,3 +652,51 @@ func TestRunStopsWithContext(t *testing.T) {
 		t.Fatal("Run did not return after cancel")
 	}
 }
+
+func TestUsageLimitRotation(t *testing.T) {
+	e := newEnv(t)
+	md := e.createKey(caller)
+	k := e.s.getKey(scope{region, acct}, md.KeyId)
+	k.current().encryptions.Store(hardEncryptionLimit)
+	_, err := e.s.Encrypt(bg, caller, &EncryptInput{KeyId: md.KeyId, Plaintext: []byte("x")})
+	wantErr(t, err, "KeyUnavailableException", "*")
+	if err := e.s.Tick(bg); err != nil {
+		t.Fatal(err)
+	}
+	k = e.s.getKey(scope{region, acct}, md.KeyId)
+	if len(k.versions) != 2 || k.current().rotType != "AUTOMATIC" {
+		t.Fatalf("after Tick over the usage limit: %d versions", len(k.versions))
+	}
+	if _, err := e.s.Encrypt(bg, caller, &EncryptInput{KeyId: md.KeyId, Plaintext: []byte("x")}); err != nil {
+		t.Errorf("Encrypt after usage rotation err = %v", err)
+	}
+	if st, _ := e.s.GetKeyRotationStatus(bg, caller, &GetKeyRotationStatusInput{KeyId: md.KeyId}); st.KeyRotationEnabled {
+		t.Error("usage rotation enabled automatic rotation")
+	}
+	if err := e.s.Tick(bg); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.s.getKey(scope{region, acct}, md.KeyId).versions); n != 2 {
+		t.Errorf("second Tick rotated again: %d versions", n)
+	}
+}
+
+func TestCounterFlushBatches(t *testing.T) {
+	e := newEnv(t)
+	var ids []string
+	for i := 0; i < flushBatch+10; i++ {
+		id := e.createKey(caller).KeyId
+		ids = append(ids, id)
+		e.encrypt(id, []byte("x"), nil)
+		e.encrypt(id, []byte("y"), nil)
+	}
+	if err := e.s.Tick(bg); err != nil {
+		t.Fatal(err)
+	}
+	s2 := e.reopen()
+	for _, id := range ids {
+		if n := s2.getKey(scope{region, acct}, id).current().encryptions.Load(); n != 2 {
+			t.Fatalf("key %s counter after reopen = %d, want 2", id, n)
+		}
+	}
+}

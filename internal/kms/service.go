@@ -64,6 +64,8 @@ const (
 	hardEncryptionLimit = 3_865_470_566
 
 	tickInterval = 30 * time.Second
+	// flushBatch bounds how many keys' counters one transaction persists.
+	flushBatch = 256
 )
 
 // Service implements the AWS KMS operations.
@@ -391,7 +393,8 @@ func (s *Service) internal(op string, err error) error {
 // putKey writes k (and whatever extra does in the same transaction), then
 // publishes k and applies after (under the write lock) to memory.
 func (s *Service) putKey(ctx context.Context, op string, k *key, extra func(storage.Tx) error, after func(*space)) error {
-	data, err := json.Marshal(k.record())
+	rec := k.record()
+	data, err := json.Marshal(rec)
 	if err != nil {
 		return s.internal(op, err)
 	}
@@ -408,12 +411,7 @@ func (s *Service) putKey(ctx context.Context, op string, k *key, extra func(stor
 	if err != nil {
 		return s.internal(op, err)
 	}
-	for _, v := range k.versions {
-		// The record carried at least the value loaded here.
-		if n := v.encryptions.Load(); n > v.flushed {
-			v.flushed = n
-		}
-	}
+	rec.markFlushed(k)
 	s.mu.Lock()
 	sp := s.space(scope{k.region, k.account})
 	sp.keys[k.id] = k
@@ -465,6 +463,7 @@ func (s *Service) Tick(ctx context.Context) error {
 	}
 	s.mu.RUnlock()
 	var errs []error
+	var dirty []*key
 	for _, k := range keys {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -486,21 +485,69 @@ func (s *Service) Tick(ctx context.Context) error {
 			nk.versions = append(nk.versions, generateVersion(k.id, uint32(len(k.versions)+1), now, "AUTOMATIC"))
 			err = s.putKey(ctx, "UsageRotation", nk, nil, nil)
 		default:
-			dirty := false
 			for _, v := range k.versions {
 				if v.encryptions.Load() != v.flushed {
-					dirty = true
+					dirty = append(dirty, k)
+					break
 				}
-			}
-			if dirty {
-				err = s.putKey(ctx, "FlushCounters", k, nil, nil)
 			}
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("kms: key %s: %w", k.arn, err))
 		}
 	}
+	for len(dirty) > 0 {
+		n := min(len(dirty), flushBatch)
+		if err := s.flushCounters(ctx, dirty[:n]); err != nil {
+			errs = append(errs, err)
+		}
+		dirty = dirty[n:]
+	}
 	return errors.Join(errs...)
+}
+
+// flushCounters persists the encryption counters of keys (whose records
+// are otherwise unchanged) in one transaction.
+func (s *Service) flushCounters(ctx context.Context, keys []*key) error {
+	written := make([]*keyRecord, len(keys))
+	recs := make(map[string][]byte, len(keys))
+	for i, k := range keys {
+		written[i] = k.record()
+		data, err := json.Marshal(written[i])
+		if err != nil {
+			return s.internal("FlushCounters", err)
+		}
+		recs[keyPath(k.region, k.account, k.id)] = data
+	}
+	defer func() {
+		for _, d := range recs {
+			clear(d)
+		}
+	}()
+	err := s.store.Update(ctx, func(tx storage.Tx) error {
+		for p, d := range recs {
+			if err := tx.Put(p, d); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return s.internal("FlushCounters", err)
+	}
+	for i, k := range keys {
+		written[i].markFlushed(k)
+	}
+	return nil
+}
+
+// markFlushed records, after rec was committed, which counter values storage holds.
+func (rec *keyRecord) markFlushed(k *key) {
+	for i, v := range k.versions {
+		if n := rec.Versions[i].Encryptions; n > v.flushed {
+			v.flushed = n
+		}
+	}
 }
 
 // deleteKey removes k and its aliases from storage, then from memory.
