@@ -103,8 +103,10 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (*Result, error) {
 		return nil, kmserr.ErrIncompleteSignature.With("Date must be in ISO-8601 'basic format'. Got '%s'. See http://en.wikipedia.org/wiki/ISO_8601", clip(dateValue))
 	}
 	t = t.UTC()
-	var amzDateBuf [len(amzDateFormat)]byte
-	amzDate := t.AppendFormat(amzDateBuf[:0], amzDateFormat)
+	// Scratch buffers: arrays on the stack would escape through hash.Hash.
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
+	amzDate := t.AppendFormat(sc.date[:0], amzDateFormat)
 	if a.service != v.Service {
 		return nil, kmserr.ErrInvalidSignature.With("Credential should be scoped to correct service: '%s'. ", v.Service)
 	}
@@ -117,7 +119,7 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (*Result, error) {
 			from = "Date"
 		}
 		return nil, kmserr.ErrInvalidSignature.With("Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%s', from '%s'.",
-			clip(a.date), amzDate[:scopeDateLen], from)
+			clip(a.date), string(amzDate[:scopeDateLen]), from)
 	}
 
 	// Headers that must be covered by the signature.
@@ -147,11 +149,11 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (*Result, error) {
 	n := now().UTC()
 	if t.Before(n.Add(-skew)) {
 		return nil, kmserr.ErrInvalidSignature.With("Signature expired: %s is now earlier than %s (%s - %s.)",
-			amzDate, n.Add(-skew).Format(amzDateFormat), n.Format(amzDateFormat), skewText(skew))
+			string(amzDate), n.Add(-skew).Format(amzDateFormat), n.Format(amzDateFormat), skewText(skew))
 	}
 	if t.After(n.Add(skew)) {
 		return nil, kmserr.ErrInvalidSignature.With("Signature not yet current: %s is still later than %s (%s + %s.)",
-			amzDate, n.Add(skew).Format(amzDateFormat), n.Format(amzDateFormat), skewText(skew))
+			string(amzDate), n.Add(skew).Format(amzDateFormat), n.Format(amzDateFormat), skewText(skew))
 	}
 
 	// The access key.
@@ -176,8 +178,6 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (*Result, error) {
 	}
 
 	// The signature.
-	sc := scratchPool.Get().(*scratch)
-	defer scratchPool.Put(sc)
 	payloadHash, perr := sc.payloadHash(r.Header, body)
 	if perr != nil {
 		return nil, perr
@@ -185,8 +185,7 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (*Result, error) {
 	sc.buf = appendCanonicalRequest(sc.buf[:0], sc, r, &a, payloadHash)
 	sc.sha.Reset()
 	sc.sha.Write(sc.buf)
-	var crHash [sha256.Size]byte
-	sc.sha.Sum(crHash[:0])
+	crHash := sc.sha.Sum(sc.sum[:0])
 
 	sts := sc.buf[:0]
 	sts = append(sts, Algorithm...)
@@ -199,17 +198,13 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (*Result, error) {
 	sts = append(sts, '\n')
 	sts = append(sts, a.scope...)
 	sts = append(sts, '\n')
-	sts = hex.AppendEncode(sts, crHash[:])
+	sts = hex.AppendEncode(sts, crHash)
 	sc.buf = sts
 
-	key := v.keys.get(a.accessKeyID, secret, a.date, a.region, a.service)
-	mac := hmac.New(sha256.New, key[:])
+	mac := sc.hmacFor(v.keys.get(a.accessKeyID, secret, a.date, a.region, a.service))
 	mac.Write(sts)
-	var want [sha256.Size]byte
-	mac.Sum(want[:0])
-
-	var got [sha256.Size]byte
-	if !decodeHex(got[:], a.signature) || !hmac.Equal(got[:], want[:]) {
+	want := mac.Sum(sc.sum[:0])
+	if !decodeHex(sc.got[:], a.signature) || !hmac.Equal(sc.got[:], want) {
 		return nil, kmserr.ErrInvalidSignature.With("%s", kmserr.ErrInvalidSignature.Message)
 	}
 	return &Result{Principal: p, Region: a.region, AccessKeyID: a.accessKeyID}, nil
@@ -310,6 +305,24 @@ type scratch struct {
 	name []byte // canonical MIME form of a header name
 	sha  hash.Hash
 	ph   [2 * sha256.Size]byte
+	sum  [sha256.Size]byte
+	got  [sha256.Size]byte
+	date [len(amzDateFormat)]byte
+	// mac is an HMAC keyed with macKey, kept for the next request signed
+	// with the same signing key (the common case: one client, one key).
+	mac    hash.Hash
+	macKey [sha256.Size]byte
+}
+
+// hmacFor returns an HMAC-SHA256 keyed with key, ready for writing.
+func (sc *scratch) hmacFor(key [sha256.Size]byte) hash.Hash {
+	if sc.mac != nil && sc.macKey == key {
+		sc.mac.Reset()
+		return sc.mac
+	}
+	sc.macKey = key
+	sc.mac = hmac.New(sha256.New, sc.macKey[:])
+	return sc.mac
 }
 
 var scratchPool = sync.Pool{New: func() any {
@@ -323,9 +336,7 @@ var scratchPool = sync.Pool{New: func() any {
 func (sc *scratch) payloadHash(h http.Header, body []byte) ([]byte, *kmserr.Error) {
 	sc.sha.Reset()
 	sc.sha.Write(body)
-	var sum [sha256.Size]byte
-	sc.sha.Sum(sum[:0])
-	hex.Encode(sc.ph[:], sum[:])
+	hex.Encode(sc.ph[:], sc.sha.Sum(sc.sum[:0]))
 	if declared := firstHeader(h, "X-Amz-Content-Sha256"); declared != "" {
 		if len(declared) != len(sc.ph) || !strings.EqualFold(declared, string(sc.ph[:])) {
 			return nil, kmserr.ErrInvalidSignature.With("The provided 'x-amz-content-sha256' header does not match what was computed.")
