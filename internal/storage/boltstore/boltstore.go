@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -44,6 +45,9 @@ type Options struct {
 	// LockTimeout bounds the wait for the file lock; DefaultLockTimeout
 	// when zero.
 	LockTimeout time.Duration
+
+	// openFile replaces os.OpenFile; tests use it to make writes fail.
+	openFile func(name string, flag int, perm os.FileMode) (*os.File, error)
 }
 
 // Store is a storage.Store backed by a bbolt file.
@@ -68,17 +72,23 @@ func OpenWithOptions(path string, opts Options) (*Store, error) {
 	if timeout <= 0 {
 		timeout = DefaultLockTimeout
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, NoSync: false})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, NoSync: false, OpenFile: opts.openFile})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("%w: %s (waited %v; is another trent server running on this data directory?)", ErrLocked, path, timeout)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists(bucketName)
-		return err
-	})
+	// Create the bucket on first use only, so opening an existing database
+	// writes nothing.
+	exists := false
+	_ = db.View(func(tx *bolt.Tx) error { exists = tx.Bucket(bucketName) != nil; return nil })
+	if !exists {
+		err = db.Update(func(tx *bolt.Tx) error {
+			_, err := tx.CreateBucketIfNotExists(bucketName)
+			return err
+		})
+	}
 	if err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("boltstore: open %s: create bucket: %w", path, err)
@@ -118,11 +128,25 @@ func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {
 	if s.closed {
 		return storage.ErrClosed
 	}
-	return mapErr(s.db.Update(func(btx *bolt.Tx) error {
-		t := &tx{b: btx.Bucket(bucketName), writable: true}
+	btx, err := s.db.Begin(true)
+	if err != nil {
+		return mapErr(fmt.Errorf("boltstore: begin: %w", err))
+	}
+	// Roll back unless committed, also when fn panics (the panic then
+	// continues). After a Commit, Rollback is a no-op returning ErrTxClosed.
+	defer func() { _ = btx.Rollback() }()
+	t := &tx{b: btx.Bucket(bucketName), writable: true}
+	err = func() error {
 		defer t.end()
 		return fn(t)
-	}))
+	}()
+	if err != nil {
+		return err // fn's error, unchanged
+	}
+	if err := btx.Commit(); err != nil { // bbolt rolls back a failed commit
+		return fmt.Errorf("boltstore: commit: %w", err)
+	}
+	return nil
 }
 
 // Ping runs an empty read transaction.

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -36,7 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"PutReplace", testPutReplace},
 		{"EmptyValue", testEmptyValue},
 		{"LargeValue", testLargeValue},
-		{"EmptyKey", testEmptyKey},
+		{"KeyLength", testKeyLength},
 		{"CreateExists", testCreateExists},
 		{"DeleteMissing", testDeleteMissing},
 		{"Delete", testDelete},
@@ -210,7 +211,7 @@ func testLargeValue(t *testing.T, s storage.Store) {
 	}
 }
 
-func testEmptyKey(t *testing.T, s storage.Store) {
+func testKeyLength(t *testing.T, s storage.Store) {
 	err := s.Update(ctx, func(tx storage.Tx) error {
 		if err := tx.Put("", []byte("v")); err == nil {
 			t.Errorf(`Put("") err = nil, want an error`)
@@ -225,6 +226,16 @@ func testEmptyKey(t *testing.T, s storage.Store) {
 	}
 	if got := all(t, s); len(got) != 0 {
 		t.Errorf("store holds %q after rejected empty keys, want nothing", got)
+	}
+	longest, tooLong := strings.Repeat("k", 32768), strings.Repeat("k", 32769)
+	mustUpdate(t, s, func(tx storage.Tx) error { return tx.Put(longest, []byte("v")) })
+	err = s.Update(ctx, func(tx storage.Tx) error { return tx.Put(tooLong, []byte("v")) })
+	if err == nil {
+		t.Errorf("Put(32769-byte key) err = nil, want an error")
+	}
+	got := all(t, s)
+	if len(got) != 1 || got[longest] != "v" {
+		t.Errorf("after Put(32768-byte key) and Put(32769-byte key) the store holds %d entries, want only the 32768-byte key", len(got))
 	}
 }
 
