@@ -364,10 +364,10 @@ func (s *Service) GenerateDataKeyWithoutPlaintext(ctx context.Context, c Caller,
 
 // GenerateRandom returns 1..1024 random bytes.
 func (s *Service) GenerateRandom(ctx context.Context, c Caller, in *GenerateRandomInput) (*GenerateRandomOutput, error) {
-	var v validator
 	if in.NumberOfBytes == nil {
-		v.Required("numberOfBytes")
+		return nil, kmserr.ErrValidation.With("NumberOfBytes is required.") // AWS's message
 	}
+	var v validator
 	v.intRange("numberOfBytes", in.NumberOfBytes, 1, 1024)
 	if in.CustomKeyStoreId != "" {
 		v.strLen("customKeyStoreId", in.CustomKeyStoreId, 1, 64)

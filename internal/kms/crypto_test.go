@@ -314,7 +314,7 @@ func TestGenerateRandom(t *testing.T) {
 	_, err = e.s.GenerateRandom(bg, caller, &GenerateRandomInput{NumberOfBytes: ptr[int32](1025)})
 	wantErr(t, err, "ValidationException", "1 validation error detected: Value '1025' at 'numberOfBytes' failed to satisfy constraint: Member must have value less than or equal to 1024")
 	_, err = e.s.GenerateRandom(bg, caller, &GenerateRandomInput{})
-	wantErr(t, err, "ValidationException", "1 validation error detected: Value null at 'numberOfBytes' failed to satisfy constraint: Member must not be null")
+	wantErr(t, err, "ValidationException", "NumberOfBytes is required.")
 }
 
 func TestCreateDescribeKey(t *testing.T) {
@@ -353,6 +353,7 @@ func TestCreateDescribeKey(t *testing.T) {
 			"1 validation error detected: Value 'RANDOM' at 'keyUsage' failed to satisfy constraint: Member must satisfy enum value set: [ENCRYPT_DECRYPT, SIGN_VERIFY, GENERATE_VERIFY_MAC, KEY_AGREEMENT, ENCAPSULATE_DECAPSULATE]"},
 		{"bad spec", CreateKeyInput{KeySpec: "AES"}, "ValidationException", "*"},
 		{"rsa", CreateKeyInput{KeySpec: "RSA_2048", KeyUsage: "SIGN_VERIFY"}, "UnsupportedOperationException", "*"},
+		{"hmac without usage", CreateKeyInput{KeySpec: "HMAC_256"}, "ValidationException", "You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys."},
 		{"sign symmetric", CreateKeyInput{KeyUsage: "SIGN_VERIFY"}, "ValidationException", "*"},
 		{"both specs", CreateKeyInput{KeySpec: "SYMMETRIC_DEFAULT", CustomerMasterKeySpec: "SYMMETRIC_DEFAULT"}, "ValidationException", "*"},
 		{"external", CreateKeyInput{Origin: "EXTERNAL"}, "UnsupportedOperationException", "*"},

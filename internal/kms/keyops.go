@@ -107,6 +107,9 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in *CreateKeyInput) (
 	if origin == "" {
 		origin = originAWSKMS
 	}
+	if spec != specSymmetric && in.KeyUsage == "" {
+		return nil, kmserr.ErrValidation.With("You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.")
+	}
 	if spec != specSymmetric {
 		return nil, kmserr.ErrUnsupportedOperation.With("KeySpec %s is not supported by this server.", spec)
 	}
