@@ -1,7 +1,7 @@
 // Package storage is the transactional key-value interface under Trent's state.
 // Keys are slash-separated paths ("kms/key/us-east-1/111122223333/<id>");
 // values are opaque bytes. Implementations: boltstore (embedded default),
-// memstore (dev mode); Sealed wraps any Store in the barrier. Every
+// memstore (dev mode); barrier.New seals any Store under the keyring. Every
 // implementation passes storagetest.Run.
 package storage
 
