@@ -18,6 +18,7 @@ import (
 
 	"github.com/trent-kms/trent/internal/iam"
 	"github.com/trent-kms/trent/internal/kmserr"
+	"github.com/trent-kms/trent/internal/storage/memstore"
 )
 
 // kmsServer answers every request with {} after Verify, or with the AWS JSON
@@ -118,5 +119,58 @@ func TestSDKClientDevMode(t *testing.T) {
 	}
 	if res := last.Load(); res == nil || res.Principal.AccountID != "123456789012" || res.SessionToken != "session-token" || res.Region != "us-west-2" {
 		t.Fatalf("Result = %+v", res)
+	}
+}
+
+// TestIAMStoreCredentials: the verifier with the real access-key store,
+// keys from EnsureAdmin and Put.
+func TestIAMStoreCredentials(t *testing.T) {
+	ctx := context.Background()
+	store, err := iam.NewStore(ctx, memstore.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, _, err := store.EnsureAdmin(ctx, "210987654321")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &Verifier{Creds: store, Service: "kms"}
+	srv, last := kmsServer(t, v)
+	if _, err := sdkClient(srv.URL, admin.ID, admin.Secret, "", "us-east-1").ListKeys(ctx, &kms.ListKeysInput{}); err != nil {
+		t.Fatalf("ListKeys as the generated admin: %v", err)
+	}
+	if res := last.Load(); res.Principal != iam.AdminPrincipal("210987654321", admin.ID) {
+		t.Fatalf("principal = %+v", res.Principal)
+	}
+	// Replacing the secret takes effect at once (no stale cached signing key).
+	if err := store.Put(ctx, iam.AccessKey{ID: admin.ID, Secret: "rotated-secret", AccountID: admin.AccountID}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = sdkClient(srv.URL, admin.ID, admin.Secret, "", "us-east-1").ListKeys(ctx, &kms.ListKeysInput{})
+	var ae smithy.APIError
+	if !errors.As(err, &ae) || ae.ErrorCode() != "InvalidSignatureException" {
+		t.Fatalf("old secret after rotation: %v, want InvalidSignatureException", err)
+	}
+	if _, err := sdkClient(srv.URL, admin.ID, "rotated-secret", "", "us-east-1").ListKeys(ctx, &kms.ListKeysInput{}); err != nil {
+		t.Fatalf("new secret: %v", err)
+	}
+}
+
+func BenchmarkVerifyIAMStore(b *testing.B) {
+	ctx := context.Background()
+	store, err := iam.NewStore(ctx, memstore.New())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := store.Put(ctx, iam.AccessKey{ID: testAKID, Secret: testSecret, AccountID: testAccount}); err != nil {
+		b.Fatal(err)
+	}
+	v := &Verifier{Creds: store, Service: "kms", Now: func() time.Time { return testNow }}
+	r, body := signedRequest(b, signOpts{})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := v.Verify(r, body); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
