@@ -1,0 +1,80 @@
+// Command trent is Trent's one binary: the KMS server and its client-side
+// tools.
+//
+//	trent server [flags]     run the AWS-KMS-compatible server
+//	trent encrypt [flags]    envelope-encrypt a file
+//	trent decrypt [flags]    decrypt what trent encrypt wrote
+//	trent version            print the version
+//
+// Each command is a file of this package that registers itself in commands
+// from an init function.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sort"
+)
+
+// command is one subcommand. run gets the arguments after the command name
+// and returns the exit code: 0 success, 1 failure, 2 usage error.
+type command struct {
+	summary string
+	run     func(args []string) int
+}
+
+// commands is filled by the init functions of the command files.
+var commands = map[string]command{}
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	if len(args) == 0 {
+		usage(os.Stderr)
+		return 2
+	}
+	name := args[0]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		if len(args) > 1 {
+			if c, ok := commands[args[1]]; ok {
+				return c.run([]string{"-h"})
+			}
+		}
+		usage(os.Stdout)
+		return 0
+	}
+	c, ok := commands[name]
+	if !ok {
+		errorf("unknown command %q", name)
+		hintf("run 'trent help' for the list of commands")
+		return 2
+	}
+	return c.run(args[1:])
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, "Usage: trent <command> [flags]\n\nCommands:\n")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprint(w, "\nRun 'trent <command> -h' for the flags of a command.\n")
+}
+
+// errorf prints "trent: error: ..." to stderr.
+func errorf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "trent: error: "+format+"\n", args...)
+}
+
+// hintf prints "trent: hint: ..." to stderr.
+func hintf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "trent: hint: "+format+"\n", args...)
+}

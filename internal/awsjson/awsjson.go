@@ -1,0 +1,402 @@
+// Package awsjson is Trent's AWS JSON 1.1 front door: one http.Handler that
+// runs the same pipeline for every KMS operation.
+//
+// A request is `POST /` with `X-Amz-Target: TrentService.<Op>` and a JSON body.
+// The stages, in order, for every operation in the table (operations.go):
+//
+//  1. check the method, the operation, the Content-Type, and bound the body
+//     by the operation's MaxBody;
+//  2. authenticate: SigV4 (sigv4.Verifier) gives the principal and region;
+//  3. authorize: Authorizer with the action "kms:<Op>";
+//  4. decode the body into the operation's typed input;
+//  5. operate: call the kms.Service method;
+//  6. audit: Auditor records one Event, success or failure; a failing audit
+//     fails the request (fail closed);
+//  7. encode the output, or the error.
+//
+// This package is the only place in Trent that turns an error into a
+// response: a *kmserr.Error becomes its status and
+// {"__type": Code, "message": Message}; anything else is logged with the
+// request id and answered as KMSInternalException.
+package awsjson
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/trent-kms/trent/internal/iam"
+	"github.com/trent-kms/trent/internal/kms"
+	"github.com/trent-kms/trent/internal/kmserr"
+	"github.com/trent-kms/trent/internal/sigv4"
+)
+
+// ContentType is the media type of AWS JSON 1.1 requests and responses.
+const ContentType = "application/x-amz-json-1.1"
+
+// TargetPrefix prefixes every X-Amz-Target of the KMS API.
+const TargetPrefix = "TrentService."
+
+// Authenticator verifies a request's signature. *sigv4.Verifier implements it.
+type Authenticator interface {
+	Verify(r *http.Request, body []byte) (*sigv4.Result, error)
+}
+
+var _ Authenticator = (*sigv4.Verifier)(nil) // compiler check
+
+// Request is what the Authorizer decides on.
+type Request struct {
+	Principal iam.Principal
+	Region    string
+	Operation string // "Encrypt"
+	Action    string // "kms:Encrypt"
+	RequestID string
+}
+
+// LogValue lists the fields that may be logged (all of them: none is secret).
+func (r Request) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("request_id", r.RequestID),
+		slog.String("operation", r.Operation),
+		slog.String("principal", r.Principal.ARN),
+		slog.String("region", r.Region),
+	)
+}
+
+// Authorizer decides whether a request may run. It returns nil to allow, or
+// an error (normally kmserr.ErrAccessDenied with a message) to refuse.
+type Authorizer interface {
+	Authorize(ctx context.Context, r Request) error
+}
+
+// AdminOnly is the default Authorizer: it admits an account's administrator
+// and nobody else.
+type AdminOnly struct{}
+
+// Authorize implements Authorizer.
+func (AdminOnly) Authorize(_ context.Context, r Request) error {
+	if r.Principal.Admin {
+		return nil
+	}
+	return kmserr.ErrAccessDenied.With("User: %s is not authorized to perform: %s", r.Principal.ARN, r.Action)
+}
+
+// Event is one audit record: metadata only, never plaintext, key material,
+// ciphertext or request bodies.
+type Event struct {
+	Time         time.Time
+	RequestID    string
+	Operation    string // "Encrypt"
+	PrincipalARN string // empty when authentication failed
+	AccountID    string
+	AccessKeyID  string
+	Region       string
+	SourceIP     string
+	UserAgent    string
+	ErrorCode    string // empty on success
+	ErrorMessage string // the client-visible message (never an internal error's text)
+}
+
+// Auditor records audit events. Record must return an error when the event
+// could not be durably recorded; the request then fails.
+type Auditor interface {
+	Record(ctx context.Context, e Event) error
+}
+
+type noAudit struct{}
+
+func (noAudit) Record(context.Context, Event) error { return nil }
+
+// Outcome describes a finished request for metrics.
+type Outcome struct {
+	Operation string // operation name, "unknown" when the target is not in the table
+	Code      string // "" on success, else the error code sent
+	Duration  time.Duration
+}
+
+// Config wires a Handler.
+type Config struct {
+	Service       *kms.Service
+	Authenticator Authenticator // required (a *sigv4.Verifier)
+	Authorizer    Authorizer    // AdminOnly when nil
+	Auditor       Auditor       // records nothing when nil
+	Logger        *slog.Logger  // slog.Default() when nil
+	// Observe, when set, is called once per request after the response is
+	// written (metrics).
+	Observe func(Outcome)
+	// Now is time.Now when nil (audit event time, durations).
+	Now func() time.Time
+}
+
+// Handler serves the KMS API. Create it with New.
+type Handler struct {
+	svc     *kms.Service
+	authn   Authenticator
+	authz   Authorizer
+	audit   Auditor
+	log     *slog.Logger
+	observe func(Outcome)
+	now     func() time.Time
+}
+
+// New returns a Handler. It panics if cfg.Service or cfg.Authenticator is nil
+// (programmer error).
+func New(cfg Config) *Handler {
+	if cfg.Service == nil || cfg.Authenticator == nil {
+		panic("awsjson: New needs a Service and an Authenticator")
+	}
+	h := &Handler{
+		svc: cfg.Service, authn: cfg.Authenticator, authz: cfg.Authorizer, audit: cfg.Auditor,
+		log: cfg.Logger, observe: cfg.Observe, now: cfg.Now,
+	}
+	if h.authz == nil {
+		h.authz = AdminOnly{}
+	}
+	if h.audit == nil {
+		h.audit = noAudit{}
+	}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	return h
+}
+
+var (
+	errMethod = &kmserr.Error{Code: "MethodNotAllowedException", Status: http.StatusMethodNotAllowed,
+		Message: "Only POST is supported."}
+	errContentType = &kmserr.Error{Code: "SerializationException", Status: http.StatusUnsupportedMediaType,
+		Message: "Content-Type must be " + ContentType + "."}
+)
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := h.now()
+	reqID := newRequestID()
+	w.Header().Set("x-amzn-RequestId", reqID)
+
+	opName := "unknown"
+	code := ""
+	defer func() {
+		if h.observe != nil {
+			h.observe(Outcome{Operation: opName, Code: code, Duration: h.now().Sub(start)})
+		}
+	}()
+
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		code = h.writeError(w, r, reqID, errMethod)
+		return
+	}
+	op, ok := operations[r.Header.Get("X-Amz-Target")]
+	if !ok {
+		code = h.writeError(w, r, reqID, unknownOperation(r.Header.Get("X-Amz-Target")))
+		return
+	}
+	opName = op.Name
+	if !jsonContentType(r.Header.Get("Content-Type")) {
+		code = h.writeError(w, r, reqID, errContentType)
+		return
+	}
+	ctx := r.Context()
+	if op.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, op.Timeout)
+		defer cancel()
+	}
+
+	body, err := readBody(w, r, op.MaxBody)
+	if err != nil {
+		code = h.writeError(w, r, reqID, err)
+		return
+	}
+
+	ev := Event{
+		Time:      start.UTC(),
+		RequestID: reqID,
+		Operation: op.Name,
+		SourceIP:  sourceIP(r),
+		UserAgent: r.UserAgent(),
+	}
+	out, err := h.run(ctx, r, op, body, reqID, &ev)
+	var payload []byte
+	if err == nil {
+		payload, err = encodeOutput(out)
+	}
+	if err != nil {
+		ev.ErrorCode, ev.ErrorMessage = publicError(err)
+	}
+	if aerr := h.audit.Record(ctx, ev); aerr != nil {
+		payload = nil
+		err = errors.Join(errAudit, aerr)
+	}
+	if err != nil {
+		code = h.writeError(w, r, reqID, err)
+		return
+	}
+	hd := w.Header()
+	hd.Set("Content-Type", ContentType)
+	hd.Set("Content-Length", strconv.Itoa(len(payload)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(payload)
+}
+
+var errAudit = errors.New("awsjson: audit record failed")
+
+// run is stages 2..5: authenticate, authorize, decode, operate.
+func (h *Handler) run(ctx context.Context, r *http.Request, op operation, body []byte, reqID string, ev *Event) (any, error) {
+	res, err := h.authn.Verify(r, body)
+	if err != nil {
+		return nil, err
+	}
+	ev.PrincipalARN = res.Principal.ARN
+	ev.AccountID = res.Principal.AccountID
+	ev.AccessKeyID = res.AccessKeyID
+	ev.Region = res.Region
+
+	areq := Request{Principal: res.Principal, Region: res.Region, Operation: op.Name, Action: op.Action, RequestID: reqID}
+	if err := h.authz.Authorize(ctx, areq); err != nil {
+		return nil, err
+	}
+	in, err := op.decode(body)
+	if err != nil {
+		return nil, err
+	}
+	caller := kms.Caller{Principal: res.Principal, Region: res.Region, RequestID: reqID}
+	return op.call(h.svc, ctx, caller, in)
+}
+
+// readBody reads at most limit bytes of the request body.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
+		return nil, kmserr.ErrRequestTooLarge
+	}
+	rd := http.MaxBytesReader(w, r.Body, limit)
+	var body []byte
+	var err error
+	if n := r.ContentLength; n >= 0 {
+		body = make([]byte, n)
+		_, err = io.ReadFull(rd, body)
+		if err == nil {
+			// Content-Length was honest; anything more is an error of the
+			// transport, which net/http reports itself.
+			return body, nil
+		}
+	} else {
+		body, err = io.ReadAll(rd)
+	}
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, kmserr.ErrRequestTooLarge
+		}
+		return nil, kmserr.ErrSerialization.With("Could not read the request body.")
+	}
+	return body, nil
+}
+
+// jsonContentType accepts application/x-amz-json-1.1 and application/json
+// (as AWS does), with or without parameters.
+func jsonContentType(v string) bool {
+	if i := strings.IndexByte(v, ';'); i >= 0 {
+		v = v[:i]
+	}
+	v = strings.TrimSpace(v)
+	return strings.EqualFold(v, ContentType) || strings.EqualFold(v, "application/json")
+}
+
+func unknownOperation(target string) error {
+	if target == "" {
+		return kmserr.ErrUnknownOperation.With("Missing X-Amz-Target header.")
+	}
+	return kmserr.ErrUnknownOperation.With("Operation %s is not supported.", sanitize(target, 128))
+}
+
+// sanitize bounds s and keeps only printable ASCII, for echoing client input
+// back in messages.
+func sanitize(s string, max int) string {
+	if len(s) > max {
+		s = s[:max]
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e {
+			return '?'
+		}
+		return r
+	}, s)
+}
+
+func sourceIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// encodeOutput marshals an operation's output; a nil output is {}.
+func encodeOutput(out any) ([]byte, error) {
+	if out == nil {
+		return []byte("{}"), nil
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(out); err != nil {
+		return nil, err
+	}
+	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	if string(b) == "null" {
+		return []byte("{}"), nil
+	}
+	return b, nil
+}
+
+// publicError returns the code and message a client will see for err.
+func publicError(err error) (code, message string) {
+	var e *kmserr.Error
+	if errors.As(err, &e) && !errors.Is(err, errAudit) {
+		return e.Code, e.Message
+	}
+	return kmserr.ErrInternal.Code, kmserr.ErrInternal.Message
+}
+
+type errorBody struct {
+	Type    string `json:"__type"`
+	Message string `json:"message,omitempty"`
+}
+
+// writeError is the one place that turns an error into a response. It
+// returns the code sent.
+func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, reqID string, err error) string {
+	var e *kmserr.Error
+	if errors.Is(err, errAudit) || !errors.As(err, &e) {
+		h.log.LogAttrs(r.Context(), slog.LevelError, "awsjson: internal error",
+			slog.String("request_id", reqID),
+			slog.String("target", sanitize(r.Header.Get("X-Amz-Target"), 128)),
+			slog.Any("err", err))
+		e = kmserr.ErrInternal
+	}
+	status := e.Status
+	if status == 0 {
+		status = http.StatusBadRequest
+	}
+	b, _ := json.Marshal(errorBody{Type: e.Code, Message: e.Message})
+	hd := w.Header()
+	hd.Set("Content-Type", ContentType)
+	hd.Set("X-Amzn-ErrorType", e.Code)
+	hd.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	w.Write(b)
+	return e.Code
+}

@@ -1,0 +1,553 @@
+package awsjson
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/trent-kms/trent/internal/iam"
+	"github.com/trent-kms/trent/internal/kms"
+	"github.com/trent-kms/trent/internal/kmserr"
+	"github.com/trent-kms/trent/internal/sigv4"
+	"github.com/trent-kms/trent/internal/storage/memstore"
+)
+
+const (
+	testAccount = "111122223333"
+	testRegion  = "us-east-1"
+	adminKeyID  = "AKIDADMINEXAMPLE0001"
+	adminSecret = "admin/secret/EXAMPLEKEY"
+	userKeyID   = "AKIDUSEREXAMPLE00001"
+	userSecret  = "user/secret/EXAMPLEKEY"
+)
+
+// testNow is the fixed clock of the verifier, so that pre-signed requests stay valid.
+var testNow = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+
+// creds is the test's credential source for the real SigV4 verifier: one
+// administrator and one non-administrator principal.
+type creds map[string]struct {
+	secret string
+	p      iam.Principal
+}
+
+func (c creds) Lookup(id string) (string, iam.Principal, bool) {
+	e, ok := c[id]
+	return e.secret, e.p, ok
+}
+
+func testCreds() creds {
+	return creds{
+		adminKeyID: {adminSecret, iam.AdminPrincipal(testAccount, adminKeyID)},
+		userKeyID: {userSecret, iam.Principal{AccountID: testAccount, AccessKeyID: userKeyID,
+			ARN: "arn:aws:iam::" + testAccount + ":user/alice"}},
+	}
+}
+
+// recorder is an Auditor that keeps events and can be told to fail.
+type recorder struct {
+	mu     sync.Mutex
+	events []Event
+	fail   bool
+}
+
+func (r *recorder) Record(_ context.Context, e Event) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fail {
+		return errors.New("audit: disk full")
+	}
+	r.events = append(r.events, e)
+	return nil
+}
+
+func (r *recorder) last(t *testing.T) Event {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.events) == 0 {
+		t.Fatal("no audit event recorded")
+	}
+	return r.events[len(r.events)-1]
+}
+
+type fixture struct {
+	h     *Handler
+	svc   *kms.Service
+	audit *recorder
+	logs  *bytes.Buffer
+}
+
+func newFixture(t testing.TB, authz Authorizer) *fixture {
+	t.Helper()
+	svc, err := kms.New(context.Background(), kms.Config{Store: memstore.New(), Now: func() time.Time { return testNow }})
+	if err != nil {
+		t.Fatalf("kms.New: %v", err)
+	}
+	f := &fixture{svc: svc, audit: &recorder{}, logs: &bytes.Buffer{}}
+	f.h = New(Config{
+		Service:       svc,
+		Authenticator: &sigv4.Verifier{Creds: testCreds(), Service: "kms", Now: func() time.Time { return testNow }},
+		Authorizer:    authz,
+		Auditor:       f.audit,
+		Logger:        slog.New(slog.NewTextHandler(f.logs, nil)),
+	})
+	return f
+}
+
+// signed builds a SigV4-signed KMS request.
+func signed(t testing.TB, op, keyID, secret string, body []byte) *http.Request {
+	t.Helper()
+	r := httptest.NewRequest(http.MethodPost, "http://kms.us-east-1.amazonaws.com/", bytes.NewReader(body))
+	r.Header.Set("Content-Type", ContentType)
+	r.Header.Set("X-Amz-Target", TargetPrefix+op)
+	sum := sha256.Sum256(body)
+	err := v4.NewSigner().SignHTTP(context.Background(),
+		aws.Credentials{AccessKeyID: keyID, SecretAccessKey: secret},
+		r, hex.EncodeToString(sum[:]), "kms", testRegion, testNow)
+	if err != nil {
+		t.Fatalf("SignHTTP: %v", err)
+	}
+	return r
+}
+
+func (f *fixture) do(r *http.Request) *httptest.ResponseRecorder {
+	w := httptest.NewRecorder()
+	f.h.ServeHTTP(w, r)
+	return w
+}
+
+// call runs op as the administrator and decodes a successful response into out.
+func (f *fixture) call(t *testing.T, op string, in, out any) {
+	t.Helper()
+	b, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := f.do(signed(t, op, adminKeyID, adminSecret, b))
+	if w.Code != http.StatusOK {
+		t.Fatalf("%s: status %d, body %s", op, w.Code, w.Body)
+	}
+	if out != nil {
+		if err := json.Unmarshal(w.Body.Bytes(), out); err != nil {
+			t.Fatalf("%s: decode response %q: %v", op, w.Body, err)
+		}
+	}
+}
+
+var uuidV4 = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+
+func TestEncryptDecryptRoundTrip(t *testing.T) {
+	f := newFixture(t, nil)
+	var ck struct{ KeyMetadata struct{ KeyId, Arn string } }
+	f.call(t, "CreateKey", map[string]any{"Description": "test"}, &ck)
+	if ck.KeyMetadata.KeyId == "" {
+		t.Fatal("CreateKey returned no KeyId")
+	}
+
+	plaintext := []byte("attack at dawn")
+	b, _ := json.Marshal(map[string]any{"KeyId": ck.KeyMetadata.KeyId, "Plaintext": plaintext,
+		"EncryptionContext": map[string]string{"purpose": "test"}, "SomeFutureMember": 1})
+	w := f.do(signed(t, "Encrypt", adminKeyID, adminSecret, b))
+	if w.Code != http.StatusOK {
+		t.Fatalf("Encrypt: status %d, body %s", w.Code, w.Body)
+	}
+	if ct := w.Header().Get("Content-Type"); ct != ContentType {
+		t.Errorf("Encrypt Content-Type = %q, want %q", ct, ContentType)
+	}
+	if id := w.Header().Get("X-Amzn-Requestid"); !uuidV4.MatchString(id) {
+		t.Errorf("x-amzn-RequestId = %q, want a UUID v4", id)
+	}
+	var enc struct {
+		CiphertextBlob []byte
+		KeyId          string
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &enc); err != nil {
+		t.Fatal(err)
+	}
+	if enc.KeyId != ck.KeyMetadata.Arn {
+		t.Errorf("Encrypt KeyId = %q, want the key ARN %q", enc.KeyId, ck.KeyMetadata.Arn)
+	}
+	ev := f.audit.last(t)
+	if ev.Operation != "Encrypt" || ev.ErrorCode != "" || ev.PrincipalARN != "arn:aws:iam::"+testAccount+":root" ||
+		ev.Region != testRegion || ev.RequestID != w.Header().Get("X-Amzn-Requestid") {
+		t.Errorf("audit event = %+v", ev)
+	}
+
+	var dec struct{ Plaintext []byte }
+	f.call(t, "Decrypt", map[string]any{"CiphertextBlob": enc.CiphertextBlob,
+		"EncryptionContext": map[string]string{"purpose": "test"}}, &dec)
+	if !bytes.Equal(dec.Plaintext, plaintext) {
+		t.Errorf("Decrypt = %q, want %q", dec.Plaintext, plaintext)
+	}
+	// Nothing secret in the audit events or the log.
+	for _, e := range f.audit.events {
+		if s := strings.Join([]string{e.RequestID, e.Operation, e.PrincipalARN, e.ErrorMessage, e.UserAgent}, " "); strings.Contains(s, "dawn") {
+			t.Errorf("audit event holds plaintext: %+v", e)
+		}
+	}
+	if strings.Contains(f.logs.String(), "dawn") {
+		t.Errorf("log holds plaintext: %s", f.logs)
+	}
+}
+
+func TestNoOutputIsEmptyObject(t *testing.T) {
+	f := newFixture(t, nil)
+	var ck struct{ KeyMetadata struct{ KeyId string } }
+	f.call(t, "CreateKey", map[string]any{}, &ck)
+	b, _ := json.Marshal(map[string]any{"KeyId": ck.KeyMetadata.KeyId})
+	w := f.do(signed(t, "DisableKey", adminKeyID, adminSecret, b))
+	if w.Code != http.StatusOK || w.Body.String() != "{}" {
+		t.Errorf("DisableKey = %d %q, want 200 {}", w.Code, w.Body)
+	}
+}
+
+// denyAll is an Authorizer that refuses with a plain (non-kmserr) error: the
+// pipeline must answer KMSInternalException and log the cause.
+type plainErrAuthz struct{}
+
+func (plainErrAuthz) Authorize(context.Context, Request) error {
+	return errors.New("policy store unreachable: 10.0.0.7:5432")
+}
+
+func TestErrorPaths(t *testing.T) {
+	valid := []byte(`{"KeyId":"alias/none","Plaintext":"aGVsbG8="}`)
+	for _, tc := range []struct {
+		name    string
+		authz   Authorizer
+		req     func(t *testing.T) *http.Request
+		status  int
+		code    string
+		message string // substring; "" to skip
+		audited bool
+	}{
+		{
+			name: "method GET",
+			req: func(t *testing.T) *http.Request {
+				return httptest.NewRequest(http.MethodGet, "/", nil)
+			},
+			status: http.StatusMethodNotAllowed, code: "MethodNotAllowedException",
+		},
+		{
+			name: "unknown target",
+			req: func(t *testing.T) *http.Request {
+				return signed(t, "LaunchMissiles", adminKeyID, adminSecret, []byte("{}"))
+			},
+			status: 400, code: "UnknownOperationException", message: "TrentService.LaunchMissiles",
+		},
+		{
+			name: "missing target",
+			req: func(t *testing.T) *http.Request {
+				r := signed(t, "Encrypt", adminKeyID, adminSecret, valid)
+				r.Header.Del("X-Amz-Target")
+				return r
+			},
+			status: 400, code: "UnknownOperationException", message: "Missing X-Amz-Target",
+		},
+		{
+			name: "wrong content type",
+			req: func(t *testing.T) *http.Request {
+				r := signed(t, "Encrypt", adminKeyID, adminSecret, valid)
+				r.Header.Set("Content-Type", "text/plain")
+				return r
+			},
+			status: http.StatusUnsupportedMediaType, code: "SerializationException",
+		},
+		{
+			name: "body over the operation's limit",
+			req: func(t *testing.T) *http.Request {
+				return signed(t, "Encrypt", adminKeyID, adminSecret, bytes.Repeat([]byte(" "), 64<<10+1))
+			},
+			status: http.StatusRequestEntityTooLarge, code: "RequestEntityTooLargeException",
+		},
+		{
+			name: "body over the limit without Content-Length",
+			req: func(t *testing.T) *http.Request {
+				r := signed(t, "DescribeKey", adminKeyID, adminSecret, bytes.Repeat([]byte(" "), 16<<10+1))
+				r.ContentLength = -1
+				return r
+			},
+			status: http.StatusRequestEntityTooLarge, code: "RequestEntityTooLargeException",
+		},
+		{
+			name: "unsigned",
+			req: func(t *testing.T) *http.Request {
+				r := signed(t, "Encrypt", adminKeyID, adminSecret, valid)
+				r.Header.Del("Authorization")
+				return r
+			},
+			status: 400, code: "MissingAuthenticationTokenException", audited: true,
+		},
+		{
+			name: "unknown access key",
+			req: func(t *testing.T) *http.Request {
+				return signed(t, "Encrypt", "AKIDUNKNOWN000000000", adminSecret, valid)
+			},
+			status: 400, code: "UnrecognizedClientException", audited: true,
+		},
+		{
+			name: "wrong secret",
+			req: func(t *testing.T) *http.Request {
+				return signed(t, "Encrypt", adminKeyID, "not-the-secret", valid)
+			},
+			status: 400, code: "InvalidSignatureException", audited: true,
+		},
+		{
+			name: "body changed after signing",
+			req: func(t *testing.T) *http.Request {
+				r := signed(t, "Encrypt", adminKeyID, adminSecret, valid)
+				tampered := bytes.Replace(valid, []byte("aGVsbG8="), []byte("aGVsbG9="), 1)
+				r.Body = io.NopCloser(bytes.NewReader(tampered))
+				return r
+			},
+			status: 400, code: "InvalidSignatureException", audited: true,
+		},
+		{
+			name: "not the administrator",
+			req: func(t *testing.T) *http.Request {
+				return signed(t, "Encrypt", userKeyID, userSecret, valid)
+			},
+			status: 400, code: "AccessDeniedException", message: "user/alice is not authorized to perform: kms:Encrypt", audited: true,
+		},
+		{
+			name:  "authorizer fails with a non-kms error",
+			authz: plainErrAuthz{},
+			req: func(t *testing.T) *http.Request {
+				return signed(t, "Encrypt", adminKeyID, adminSecret, valid)
+			},
+			status: 500, code: "KMSInternalException", message: "An internal error occurred.", audited: true,
+		},
+		{
+			name: "malformed JSON",
+			req: func(t *testing.T) *http.Request {
+				return signed(t, "Encrypt", adminKeyID, adminSecret, []byte(`{"KeyId":`))
+			},
+			status: 400, code: "SerializationException", audited: true,
+		},
+		{
+			name: "not an object",
+			req: func(t *testing.T) *http.Request {
+				return signed(t, "Encrypt", adminKeyID, adminSecret, []byte(`["KeyId"]`))
+			},
+			status: 400, code: "SerializationException", message: "must be a JSON object", audited: true,
+		},
+		{
+			name: "trailing data",
+			req: func(t *testing.T) *http.Request {
+				return signed(t, "Encrypt", adminKeyID, adminSecret, []byte(`{} {}`))
+			},
+			status: 400, code: "SerializationException", audited: true,
+		},
+		{
+			name: "wrong member type",
+			req: func(t *testing.T) *http.Request {
+				return signed(t, "Encrypt", adminKeyID, adminSecret, []byte(`{"KeyId":5,"Plaintext":"aGVsbG8="}`))
+			},
+			status: 400, code: "SerializationException", message: "Value at 'KeyId' has the wrong type: expected string, got JSON number", audited: true,
+		},
+		{
+			name: "bad base64 blob",
+			req: func(t *testing.T) *http.Request {
+				return signed(t, "Encrypt", adminKeyID, adminSecret, []byte(`{"KeyId":"alias/x","Plaintext":"%%%"}`))
+			},
+			status: 400, code: "SerializationException", message: "base64", audited: true,
+		},
+		{
+			name: "validation in the service",
+			req: func(t *testing.T) *http.Request {
+				return signed(t, "Encrypt", adminKeyID, adminSecret, []byte(`{"Plaintext":"aGVsbG8="}`))
+			},
+			status: 400, code: "ValidationException", message: "keyId", audited: true,
+		},
+		{
+			name: "unknown key",
+			req: func(t *testing.T) *http.Request {
+				return signed(t, "Encrypt", adminKeyID, adminSecret, valid)
+			},
+			status: 400, code: "NotFoundException", audited: true,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, tc.authz)
+			w := f.do(tc.req(t))
+			t.Logf("%d %s", w.Code, w.Body)
+			if w.Code != tc.status {
+				t.Errorf("status = %d, want %d (body %s)", w.Code, tc.status, w.Body)
+			}
+			var body map[string]string
+			if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
+				t.Fatalf("error body %q is not JSON: %v", w.Body, err)
+			}
+			if body["__type"] != tc.code {
+				t.Errorf("__type = %q, want %q (message %q)", body["__type"], tc.code, body["message"])
+			}
+			if got := w.Header().Get("X-Amzn-ErrorType"); got != tc.code {
+				t.Errorf("X-Amzn-ErrorType = %q, want %q", got, tc.code)
+			}
+			if !strings.Contains(body["message"], tc.message) {
+				t.Errorf("message = %q, want it to contain %q", body["message"], tc.message)
+			}
+			if ct := w.Header().Get("Content-Type"); ct != ContentType {
+				t.Errorf("Content-Type = %q, want %q", ct, ContentType)
+			}
+			if id := w.Header().Get("X-Amzn-Requestid"); !uuidV4.MatchString(id) {
+				t.Errorf("x-amzn-RequestId = %q, want a UUID v4", id)
+			}
+			if tc.audited {
+				ev := f.audit.last(t)
+				if ev.ErrorCode != tc.code || ev.RequestID != w.Header().Get("X-Amzn-Requestid") {
+					t.Errorf("audit event = %+v, want error code %s", ev, tc.code)
+				}
+				if tc.code == "KMSInternalException" && ev.ErrorMessage != kmserr.ErrInternal.Message {
+					t.Errorf("audit message = %q leaks the internal error", ev.ErrorMessage)
+				}
+			} else if len(f.audit.events) != 0 {
+				t.Errorf("request rejected before the pipeline was audited: %+v", f.audit.events)
+			}
+			if tc.code == "KMSInternalException" {
+				if !strings.Contains(f.logs.String(), "10.0.0.7") || !strings.Contains(f.logs.String(), w.Header().Get("X-Amzn-Requestid")) {
+					t.Errorf("log does not hold the internal cause and request id: %s", f.logs)
+				}
+				if strings.Contains(w.Body.String(), "10.0.0.7") {
+					t.Errorf("internal cause sent to the client: %s", w.Body)
+				}
+			}
+		})
+	}
+}
+
+func TestAuditFailureFailsRequest(t *testing.T) {
+	f := newFixture(t, nil)
+	f.audit.fail = true
+	w := f.do(signed(t, "GenerateRandom", adminKeyID, adminSecret, []byte(`{"NumberOfBytes":32}`)))
+	if w.Code != http.StatusInternalServerError {
+		t.Fatalf("status = %d, want 500 (body %s)", w.Code, w.Body)
+	}
+	if strings.Contains(w.Body.String(), "Plaintext") {
+		t.Errorf("response carries the output although audit failed: %s", w.Body)
+	}
+	if !strings.Contains(f.logs.String(), "disk full") {
+		t.Errorf("audit failure not logged: %s", f.logs)
+	}
+}
+
+func TestApplicationJSONAccepted(t *testing.T) {
+	f := newFixture(t, nil)
+	r := httptest.NewRequest(http.MethodPost, "http://kms.us-east-1.amazonaws.com/", strings.NewReader(`{"NumberOfBytes":16}`))
+	r.Header.Set("Content-Type", "application/json; charset=utf-8")
+	r.Header.Set("X-Amz-Target", "TrentService.GenerateRandom")
+	body := []byte(`{"NumberOfBytes":16}`)
+	sum := sha256.Sum256(body)
+	if err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: adminKeyID, SecretAccessKey: adminSecret},
+		r, hex.EncodeToString(sum[:]), "kms", testRegion, testNow); err != nil {
+		t.Fatal(err)
+	}
+	w := f.do(r)
+	var out struct{ Plaintext []byte }
+	if w.Code != 200 || json.Unmarshal(w.Body.Bytes(), &out) != nil || len(out.Plaintext) != 16 {
+		t.Errorf("GenerateRandom with application/json = %d %s", w.Code, w.Body)
+	}
+}
+
+func TestOperationTable(t *testing.T) {
+	if len(operations) < 29 {
+		t.Errorf("len(operations) = %d, want at least 29", len(operations))
+	}
+	for target, o := range operations {
+		if target != TargetPrefix+o.Name || o.Action != "kms:"+o.Name {
+			t.Errorf("operation %q: Name %q Action %q disagree", target, o.Name, o.Action)
+		}
+		if o.MaxBody <= 0 || o.Timeout <= 0 || o.decode == nil || o.call == nil {
+			t.Errorf("operation %q incomplete: %+v", target, o)
+		}
+	}
+	if got := Operations(); len(got) != len(operations) || got[0] > got[len(got)-1] {
+		t.Errorf("Operations() = %v", got)
+	}
+}
+
+func TestRequestIDUnique(t *testing.T) {
+	seen := map[string]bool{}
+	for range 1000 {
+		id := newRequestID()
+		if !uuidV4.MatchString(id) || seen[id] {
+			t.Fatalf("newRequestID() = %q (duplicate %v)", id, seen[id])
+		}
+		seen[id] = true
+	}
+}
+
+// FuzzDecode checks that no request body makes any operation's decoder panic,
+// and that every failure is a SerializationException.
+func FuzzDecode(f *testing.F) {
+	for _, s := range []string{
+		``, `{}`, `null`, `[]`, `"x"`, `{"KeyId":"alias/x","Plaintext":"aGVsbG8="}`,
+		`{"KeyId":5}`, `{"Plaintext":"%%%"}`, `{"EncryptionContext":{"a":1}}`, `{"NumberOfBytes":1e400}`,
+		`{"Limit":-1,"Marker":"x"}`, `{"Tags":[{"TagKey":"k","TagValue":"v"}]}`, `{"KeyId":"a"}{}`,
+		`{"PendingWindowInDays":"7"}`, "{\"KeyId\":\"\xff\"}", `{"GrantTokens":[null]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	names := Operations()
+	f.Fuzz(func(t *testing.T, body []byte) {
+		for _, name := range names {
+			in, err := operations[TargetPrefix+name].decode(body)
+			if err != nil {
+				var e *kmserr.Error
+				if !errors.As(err, &e) || e.Code != "SerializationException" {
+					t.Fatalf("%s: decode error %v is not a SerializationException", name, err)
+				}
+				continue
+			}
+			if in == nil {
+				t.Fatalf("%s: decode returned nil input and nil error", name)
+			}
+		}
+	})
+}
+
+// BenchmarkPipelineEncrypt measures the whole in-process pipeline for one
+// Encrypt: body limit, SigV4 verification, authorization, decoding, the
+// service's AES-GCM, audit (no-op) and encoding.
+func BenchmarkPipelineEncrypt(b *testing.B) {
+	f := newFixture(b, nil)
+	f.h.audit = noAudit{}
+	out, err := f.svc.CreateKey(context.Background(),
+		kms.Caller{Principal: iam.AdminPrincipal(testAccount, adminKeyID), Region: testRegion}, &kms.CreateKeyInput{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]any{
+		"KeyId":             out.KeyMetadata.KeyId,
+		"Plaintext":         base64.StdEncoding.EncodeToString(bytes.Repeat([]byte("p"), 256)),
+		"EncryptionContext": map[string]string{"app": "bench"},
+	})
+	tmpl := signed(b, "Encrypt", adminKeyID, adminSecret, body)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		r := *tmpl
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		w := httptest.NewRecorder()
+		f.h.ServeHTTP(w, &r)
+		if w.Code != http.StatusOK {
+			b.Fatalf("status %d: %s", w.Code, w.Body)
+		}
+	}
+}

@@ -1,0 +1,106 @@
+package awsjson
+
+import (
+	"context"
+	"sort"
+	"time"
+
+	"github.com/trent-kms/trent/internal/kms"
+)
+
+// Body limits. AWS's largest members: Plaintext 4 KiB, CiphertextBlob 6 KiB,
+// Policy 128 KiB (sent as a JSON string, escapes can double it).
+const (
+	smallBody  = 16 << 10  // metadata operations
+	cryptoBody = 64 << 10  // blobs: base64 of 6 KiB plus encryption context
+	policyBody = 300 << 10 // CreateKey, PutKeyPolicy: a 128 KiB policy, escaped
+)
+
+const defaultTimeout = 10 * time.Second
+
+// operation is one row of the table: everything the pipeline needs to know.
+type operation struct {
+	Name    string        // AWS operation name, "Encrypt"
+	Action  string        // IAM action, "kms:Encrypt"
+	MaxBody int64         // request body limit in bytes
+	Timeout time.Duration // per-request deadline for the operate stage
+
+	binding
+}
+
+// binding is the typed part of an operation, made by op.
+type binding struct {
+	decode func(body []byte) (any, error)
+	call   func(svc *kms.Service, ctx context.Context, c kms.Caller, in any) (any, error)
+}
+
+// op binds a kms.Service method (as a method expression, e.g.
+// (*kms.Service).Encrypt) to the pipeline.
+func op[In, Out any](fn func(*kms.Service, context.Context, kms.Caller, *In) (*Out, error)) binding {
+	return binding{
+		decode: func(body []byte) (any, error) {
+			in := new(In)
+			if err := decodeInput(body, in); err != nil {
+				return nil, err
+			}
+			return in, nil
+		},
+		call: func(svc *kms.Service, ctx context.Context, c kms.Caller, in any) (any, error) {
+			out, err := fn(svc, ctx, c, in.(*In))
+			if err != nil || out == nil {
+				return nil, err
+			}
+			return out, nil
+		},
+	}
+}
+
+// operations is the table of supported operations, keyed by X-Amz-Target. It
+// doubles as the list of supported operations (Operations); a test checks that
+// every key, Name and Action agree.
+var operations = map[string]operation{
+	"TrentService.CreateKey":            {Name: "CreateKey", Action: "kms:CreateKey", MaxBody: policyBody, Timeout: defaultTimeout, binding: op((*kms.Service).CreateKey)},
+	"TrentService.DescribeKey":          {Name: "DescribeKey", Action: "kms:DescribeKey", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).DescribeKey)},
+	"TrentService.ListKeys":             {Name: "ListKeys", Action: "kms:ListKeys", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).ListKeys)},
+	"TrentService.UpdateKeyDescription": {Name: "UpdateKeyDescription", Action: "kms:UpdateKeyDescription", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).UpdateKeyDescription)},
+	"TrentService.EnableKey":            {Name: "EnableKey", Action: "kms:EnableKey", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).EnableKey)},
+	"TrentService.DisableKey":           {Name: "DisableKey", Action: "kms:DisableKey", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).DisableKey)},
+	"TrentService.ScheduleKeyDeletion":  {Name: "ScheduleKeyDeletion", Action: "kms:ScheduleKeyDeletion", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).ScheduleKeyDeletion)},
+	"TrentService.CancelKeyDeletion":    {Name: "CancelKeyDeletion", Action: "kms:CancelKeyDeletion", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).CancelKeyDeletion)},
+
+	"TrentService.CreateAlias": {Name: "CreateAlias", Action: "kms:CreateAlias", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).CreateAlias)},
+	"TrentService.UpdateAlias": {Name: "UpdateAlias", Action: "kms:UpdateAlias", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).UpdateAlias)},
+	"TrentService.DeleteAlias": {Name: "DeleteAlias", Action: "kms:DeleteAlias", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).DeleteAlias)},
+	"TrentService.ListAliases": {Name: "ListAliases", Action: "kms:ListAliases", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).ListAliases)},
+
+	"TrentService.TagResource":      {Name: "TagResource", Action: "kms:TagResource", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).TagResource)},
+	"TrentService.UntagResource":    {Name: "UntagResource", Action: "kms:UntagResource", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).UntagResource)},
+	"TrentService.ListResourceTags": {Name: "ListResourceTags", Action: "kms:ListResourceTags", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).ListResourceTags)},
+
+	"TrentService.Encrypt":                         {Name: "Encrypt", Action: "kms:Encrypt", MaxBody: cryptoBody, Timeout: defaultTimeout, binding: op((*kms.Service).Encrypt)},
+	"TrentService.Decrypt":                         {Name: "Decrypt", Action: "kms:Decrypt", MaxBody: cryptoBody, Timeout: defaultTimeout, binding: op((*kms.Service).Decrypt)},
+	"TrentService.ReEncrypt":                       {Name: "ReEncrypt", Action: "kms:ReEncrypt", MaxBody: cryptoBody, Timeout: defaultTimeout, binding: op((*kms.Service).ReEncrypt)},
+	"TrentService.GenerateDataKey":                 {Name: "GenerateDataKey", Action: "kms:GenerateDataKey", MaxBody: cryptoBody, Timeout: defaultTimeout, binding: op((*kms.Service).GenerateDataKey)},
+	"TrentService.GenerateDataKeyWithoutPlaintext": {Name: "GenerateDataKeyWithoutPlaintext", Action: "kms:GenerateDataKeyWithoutPlaintext", MaxBody: cryptoBody, Timeout: defaultTimeout, binding: op((*kms.Service).GenerateDataKeyWithoutPlaintext)},
+	"TrentService.GenerateRandom":                  {Name: "GenerateRandom", Action: "kms:GenerateRandom", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).GenerateRandom)},
+
+	"TrentService.GetKeyPolicy":    {Name: "GetKeyPolicy", Action: "kms:GetKeyPolicy", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).GetKeyPolicy)},
+	"TrentService.PutKeyPolicy":    {Name: "PutKeyPolicy", Action: "kms:PutKeyPolicy", MaxBody: policyBody, Timeout: defaultTimeout, binding: op((*kms.Service).PutKeyPolicy)},
+	"TrentService.ListKeyPolicies": {Name: "ListKeyPolicies", Action: "kms:ListKeyPolicies", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).ListKeyPolicies)},
+
+	"TrentService.EnableKeyRotation":    {Name: "EnableKeyRotation", Action: "kms:EnableKeyRotation", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).EnableKeyRotation)},
+	"TrentService.DisableKeyRotation":   {Name: "DisableKeyRotation", Action: "kms:DisableKeyRotation", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).DisableKeyRotation)},
+	"TrentService.GetKeyRotationStatus": {Name: "GetKeyRotationStatus", Action: "kms:GetKeyRotationStatus", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).GetKeyRotationStatus)},
+	"TrentService.RotateKeyOnDemand":    {Name: "RotateKeyOnDemand", Action: "kms:RotateKeyOnDemand", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).RotateKeyOnDemand)},
+	"TrentService.ListKeyRotations":     {Name: "ListKeyRotations", Action: "kms:ListKeyRotations", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).ListKeyRotations)},
+}
+
+// Operations returns the names of the supported operations, sorted.
+func Operations() []string {
+	names := make([]string, 0, len(operations))
+	for _, o := range operations {
+		names = append(names, o.Name)
+	}
+	sort.Strings(names)
+	return names
+}

@@ -1,0 +1,53 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/trent-kms/trent/internal/awsjson"
+)
+
+// metrics is the server's own Prometheus registry (never the global one, so
+// several servers can live in one process, as in tests).
+type metrics struct {
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "trent_requests_total",
+			Help: "KMS API requests by operation and outcome (ok, or the error code returned).",
+		}, []string{"operation", "outcome"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "trent_request_duration_seconds",
+			Help:    "KMS API request duration, from the start of the handler to the response written.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"operation"}),
+	}
+	m.reg.MustRegister(
+		m.requests, m.duration,
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewGoCollector(),
+	)
+	return m
+}
+
+func (m *metrics) observe(o awsjson.Outcome) {
+	outcome := "ok"
+	if o.Code != "" {
+		outcome = o.Code
+	}
+	m.requests.WithLabelValues(o.Operation, outcome).Inc()
+	m.duration.WithLabelValues(o.Operation).Observe(o.Duration.Seconds())
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}

@@ -1,0 +1,374 @@
+// Package server runs Trent's HTTP server: it opens storage and the root of
+// trust, builds the IAM store, the KMS service and the request pipeline
+// (internal/awsjson), and serves them with TLS, timeouts, health and metrics
+// endpoints and graceful shutdown.
+//
+// Lifecycle: New opens everything (and seeds), Start binds the listener and
+// serves, Shutdown stops accepting, lets in-flight requests finish, stops the
+// background jobs and closes storage. Run does all three for the command
+// line.
+//
+// Endpoints:
+//
+//	POST /         the AWS KMS JSON 1.1 API (X-Amz-Target: TrentService.<Op>)
+//	GET  /health   200 {"status":"ok","sealed":false,"storage":"ok"}; 503 when storage fails
+//	GET  /metrics  Prometheus metrics
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/trent-kms/trent/internal/awsjson"
+	"github.com/trent-kms/trent/internal/config"
+	"github.com/trent-kms/trent/internal/iam"
+	"github.com/trent-kms/trent/internal/kms"
+	"github.com/trent-kms/trent/internal/sigv4"
+	"github.com/trent-kms/trent/internal/storage"
+)
+
+// Development credentials: the example access key of the AWS documentation.
+const (
+	DevAccessKeyID = "AKIAIOSFODNN7EXAMPLE"
+	DevSecretKey   = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+	DevAccountID   = "111122223333"
+)
+
+// Config is the server's configuration. Start from Default().
+type Config struct {
+	// Dev runs the development server: in memory (unless DataDir is set),
+	// the documentation credentials, and unknown access keys admitted
+	// without a signature check. Never for production.
+	Dev bool
+	// Addr is the listen address, HOST:PORT. A port of 0 picks a free one.
+	Addr string
+	// DataDir holds trent.db, root.key and credentials. Empty in dev mode
+	// means in memory.
+	DataDir string
+	// RootKeyFile is the file seal's root key; <DataDir>/root.key when empty.
+	RootKeyFile string
+	// SeedFile, when set, is a YAML seed file (internal/config) applied at
+	// every start (idempotent).
+	SeedFile string
+	// TLSCertFile and TLSKeyFile switch on TLS (1.2 or later). Both or neither.
+	TLSCertFile, TLSKeyFile string
+	// InsecureHTTP allows plain HTTP on a non-loopback address.
+	InsecureHTTP bool
+	// AccountID is the default account: its administrator is created at
+	// first start, and seed entries without an account belong to it.
+	AccountID string
+	// Region is the default region of seed entries.
+	Region string
+	// Partition of ARNs ("aws").
+	Partition string
+
+	ReadHeaderTimeout time.Duration
+	IdleTimeout       time.Duration
+	MaxHeaderBytes    int
+	// ShutdownTimeout bounds how long Shutdown waits for in-flight requests.
+	ShutdownTimeout time.Duration
+	// LockMemory calls mlockall and disables core dumps (Linux).
+	LockMemory bool
+}
+
+// Default returns the defaults, in one place.
+func Default() Config {
+	return Config{
+		Addr:              "127.0.0.1:8080",
+		DataDir:           "./trent-data",
+		AccountID:         DevAccountID,
+		Region:            "us-east-1",
+		Partition:         "aws",
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       90 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ShutdownTimeout:   30 * time.Second,
+		LockMemory:        true,
+	}
+}
+
+// Validate reports every problem of c.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Addr == "" {
+		errs = append(errs, errors.New("server: empty listen address"))
+	} else if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("server: listen address %q: want HOST:PORT", c.Addr))
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		errs = append(errs, errors.New("server: --tls-cert and --tls-key go together"))
+	}
+	if !config.IsAccountID(c.AccountID) {
+		errs = append(errs, fmt.Errorf("server: account id %q is not 12 digits", c.AccountID))
+	}
+	if c.Region == "" {
+		errs = append(errs, errors.New("server: empty region"))
+	}
+	if !c.Dev && c.DataDir == "" {
+		errs = append(errs, errors.New("server: --data-dir is required outside --dev"))
+	}
+	if c.TLSCertFile == "" && !c.InsecureHTTP && c.Addr != "" && !IsLoopback(c.Addr) {
+		errs = append(errs, fmt.Errorf("server: refusing plain HTTP on non-loopback address %s: use --tls-cert/--tls-key, or --insecure-http", c.Addr))
+	}
+	return errors.Join(errs...)
+}
+
+// IsLoopback reports whether the host of addr (HOST:PORT) is a loopback
+// address: 127.0.0.0/8, ::1 or localhost. An empty host (all interfaces) is not.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Server is a configured Trent server.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	state   *state
+	metrics *metrics
+	http    *http.Server
+
+	bgCancel context.CancelFunc
+	bgDone   chan struct{}
+
+	mu       sync.Mutex
+	ln       net.Listener
+	serveErr chan error
+	closed   bool
+}
+
+// state is what New opens and Shutdown closes.
+type state struct {
+	store   storage.Store // barrier over the raw store
+	closers []io.Closer   // raw store, keyring: closed in reverse order
+	iam     *iam.Store
+	kms     *kms.Service
+}
+
+// New opens storage and the root of trust, builds the services and applies
+// the seed file. The returned server is not serving yet: call Start.
+func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.LockMemory {
+		lockMemory(logger)
+	}
+	st, err := open(ctx, &cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: logger, state: st, metrics: newMetrics()}
+
+	verifier := &sigv4.Verifier{Creds: st.iam, Service: "kms"}
+	if cfg.Dev {
+		acct := cfg.AccountID
+		verifier.InsecureAcceptUnknown = func(accessKeyID string) (iam.Principal, bool) {
+			a := acct
+			if config.IsAccountID(accessKeyID) {
+				a = accessKeyID
+			}
+			return iam.AdminPrincipal(a, accessKeyID), true
+		}
+		logger.Warn("server: DEVELOPMENT MODE: INSECURE, FOR TESTS ONLY: unknown access keys are admitted WITHOUT a signature check as their account's administrator",
+			"dev_access_key_id", DevAccessKeyID, "account", cfg.AccountID)
+	}
+	api := awsjson.New(awsjson.Config{
+		Service:       st.kms,
+		Authenticator: verifier,
+		Logger:        logger,
+		Observe:       s.metrics.observe,
+	})
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /health", s.health)
+	mux.Handle("GET /metrics", s.metrics.handler())
+	mux.Handle("/", api)
+
+	s.http = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	if cfg.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+		if err != nil {
+			st.close(logger)
+			return nil, fmt.Errorf("server: load TLS certificate: %w", err)
+		}
+		s.http.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	} else if !IsLoopback(cfg.Addr) {
+		logger.Warn("server: serving plain HTTP on a non-loopback address (--insecure-http): credentials signatures and plaintexts cross the network unencrypted", "addr", cfg.Addr)
+	}
+
+	bgCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.bgCancel = cancel
+	s.bgDone = make(chan struct{})
+	go func() {
+		defer close(s.bgDone)
+		st.kms.Run(bgCtx)
+	}()
+	return s, nil
+}
+
+// Start binds the listener and serves in the background. It returns once
+// the server answers requests.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.ln != nil {
+		return errors.New("server: already started or shut down")
+	}
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("server: listen: %w", err)
+	}
+	s.ln = ln
+	s.serveErr = make(chan error, 1)
+	go func() {
+		var err error
+		if s.http.TLSConfig != nil {
+			err = s.http.ServeTLS(ln, "", "") // certificates are in TLSConfig
+		} else {
+			err = s.http.Serve(ln)
+		}
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		s.serveErr <- err
+	}()
+	return nil
+}
+
+// Addr returns the bound address (with the real port), or nil before Start.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
+
+// URL returns http://ADDR or https://ADDR of the bound listener.
+func (s *Server) URL() string {
+	a := s.Addr()
+	if a == nil {
+		return ""
+	}
+	scheme := "http"
+	if s.cfg.TLSCertFile != "" {
+		scheme = "https"
+	}
+	return scheme + "://" + a.String()
+}
+
+// Err returns a channel that receives the error of the serving loop when it
+// stops (nil after Shutdown).
+func (s *Server) Err() <-chan error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.serveErr
+}
+
+// Shutdown stops accepting connections, waits for in-flight requests (up to
+// ctx or Config.ShutdownTimeout, whichever comes first), stops the
+// background jobs and closes storage. It is safe to call more than once.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	started := s.ln != nil
+	s.mu.Unlock()
+
+	var errs []error
+	if started {
+		if s.cfg.ShutdownTimeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, s.cfg.ShutdownTimeout)
+			defer cancel()
+		}
+		if err := s.http.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("server: shutdown: %w", err))
+			s.http.Close()
+		}
+	}
+	s.bgCancel()
+	<-s.bgDone
+	if err := s.state.close(s.log); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Run is the command line's server: New, Start, print
+// "trent: listening on URL" to stderr, serve until ctx is done (SIGTERM,
+// SIGINT), then Shutdown.
+func Run(ctx context.Context, cfg Config, logger *slog.Logger, stderr io.Writer) error {
+	s, err := New(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	if err := s.Start(); err != nil {
+		s.Shutdown(context.Background())
+		return err
+	}
+	fmt.Fprintf(stderr, "trent: listening on %s\n", s.URL())
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		logger.Info("server: shutting down")
+	case serveErr = <-s.Err():
+	}
+	err = s.Shutdown(context.Background())
+	return errors.Join(serveErr, err)
+}
+
+func (s *state) close(logger *slog.Logger) error {
+	var errs []error
+	if s.store != nil {
+		if err := s.store.Close(); err != nil && !errors.Is(err, storage.ErrClosed) {
+			errs = append(errs, fmt.Errorf("server: close storage: %w", err))
+		}
+	}
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		if err := s.closers[i].Close(); err != nil && !errors.Is(err, storage.ErrClosed) {
+			errs = append(errs, fmt.Errorf("server: close: %w", err))
+		}
+	}
+	if len(errs) == 0 {
+		logger.Info("server: storage closed")
+	}
+	return errors.Join(errs...)
+}
+
+// fileExists reports whether path exists.
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
