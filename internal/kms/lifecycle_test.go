@@ -700,3 +700,43 @@ func TestCounterFlushBatches(t *testing.T) {
 		}
 	}
 }
+
+func TestOnDemandRotationConflict(t *testing.T) {
+	e := newEnv(t)
+	md := e.createKey(caller)
+	if _, err := e.s.EnableKeyRotation(bg, caller, &EnableKeyRotationInput{KeyId: md.KeyId, RotationPeriodInDays: ptr[int32](90)}); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(90*day - 21*time.Minute)
+	if _, err := e.s.RotateKeyOnDemand(bg, caller, &RotateKeyOnDemandInput{KeyId: md.KeyId}); err != nil {
+		t.Fatalf("RotateKeyOnDemand 21 minutes before automatic rotation err = %v", err)
+	}
+	e.clock.Advance(2 * time.Minute)
+	_, err := e.s.RotateKeyOnDemand(bg, caller, &RotateKeyOnDemandInput{KeyId: md.KeyId})
+	wantErr(t, err, "ConflictException", "*")
+	e.clock.Advance(time.Hour)
+	if err := e.s.Tick(bg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.RotateKeyOnDemand(bg, caller, &RotateKeyOnDemandInput{KeyId: md.KeyId}); err != nil {
+		t.Errorf("RotateKeyOnDemand after the automatic rotation err = %v", err)
+	}
+}
+
+// FuzzDecrypt feeds arbitrary blobs and key ids to Decrypt: it must never
+// panic, and anything but a real blob must fail.
+func FuzzDecrypt(f *testing.F) {
+	e := newEnv(f)
+	md := e.createKey(caller)
+	blob := e.encrypt(md.KeyId, []byte("seed"), nil)
+	f.Add(blob, "")
+	f.Add(blob, md.Arn)
+	f.Add([]byte{1, 36}, "arn:aws:kms:us-east-1:111122223333:alias/x")
+	f.Add([]byte{}, "arn:")
+	f.Fuzz(func(t *testing.T, b []byte, keyID string) {
+		out, err := e.s.Decrypt(bg, caller, &DecryptInput{CiphertextBlob: b, KeyId: keyID})
+		if err == nil && !bytes.Equal(b, blob) {
+			t.Fatalf("Decrypt accepted a blob that was never made: %x -> %x", b, out.Plaintext)
+		}
+	})
+}

@@ -54,6 +54,9 @@ func (s *Service) resolveKey(c Caller, sc scope, op, id string, aliasOK bool) (*
 		if !ok || partition != s.partition || service != "kms" {
 			return nil, kmserr.ErrNotFound.With("Invalid arn %s", id)
 		}
+		if !validRegion(region) {
+			return nil, kmserr.ErrNotFound.With("Invalid arn %s", id)
+		}
 		if region != sc.region {
 			return nil, kmserr.ErrNotFound.With("Invalid arn %s", region)
 		}

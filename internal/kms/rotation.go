@@ -8,7 +8,12 @@ import (
 	"github.com/trent-kms/trent/internal/kmserr"
 )
 
-const defaultRotationPeriod = 365
+const (
+	defaultRotationPeriod = 365
+	// onDemandConflictWindow: RotateKeyOnDemand is refused (ConflictException)
+	// when an automatic rotation is due this soon (or overdue, i.e. running).
+	onDemandConflictWindow = 20 * time.Minute
+)
 
 func (k *key) checkRotatable() error {
 	if k.spec != specSymmetric || k.origin != originAWSKMS {
@@ -109,6 +114,9 @@ func (s *Service) RotateKeyOnDemand(ctx context.Context, c Caller, in *RotateKey
 		}
 		if err := k.checkRotatable(); err != nil {
 			return nil, err
+		}
+		if k.rotEnabled && k.nextRotation().Sub(now) < onDemandConflictWindow {
+			return nil, kmserr.ErrConflict.With("An automatic rotation of this key is currently in progress or scheduled to begin within the next 20 minutes.")
 		}
 		if k.onDemand >= MaxOnDemandRotations {
 			return nil, kmserr.ErrLimitExceeded.With("The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: %s", k.arn)
