@@ -351,9 +351,13 @@ func (sc *scratch) payloadHash(h http.Header, body []byte) ([]byte, *kmserr.Erro
 func appendCanonicalRequest(b []byte, sc *scratch, r *http.Request, a *parsed, payloadHash []byte) []byte {
 	b = append(b, r.Method...)
 	b = append(b, '\n')
-	b = appendCanonicalURI(b, r)
-	b = append(b, '\n')
-	b = appendCanonicalQuery(b, r.URL.RawQuery)
+	if r.URL == nil { // never from net/http's server; be safe anyway
+		b = append(b, "/\n"...)
+	} else {
+		b = appendCanonicalURI(b, r)
+		b = append(b, '\n')
+		b = appendCanonicalQuery(b, r.URL.RawQuery)
+	}
 	b = append(b, '\n')
 	for rest := a.signedHeaders; rest != ""; {
 		var name string
