@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -204,16 +205,23 @@ func (c *envelopeCmd) openIn() (io.ReadCloser, int64, error) {
 
 // createOut returns the output: standard output, or a temporary file next
 // to OUT that commit renames into place.
+// Writes are buffered (the envelope streams write one frame at a time).
 func (c *envelopeCmd) createOut() (io.Writer, func() error, error) {
 	if c.out == "" || c.out == "-" {
-		return os.Stdout, func() error { return nil }, nil
+		bw := bufio.NewWriterSize(os.Stdout, 256<<10)
+		return bw, bw.Flush, nil
 	}
 	f, err := os.CreateTemp(filepath.Dir(c.out), "."+filepath.Base(c.out)+".trent-*")
 	if err != nil {
 		return nil, nil, err
 	}
 	c.setTmp(f.Name())
+	bw := bufio.NewWriterSize(f, 256<<10)
 	commit := func() error {
+		if err := bw.Flush(); err != nil {
+			f.Close()
+			return err
+		}
 		if err := f.Sync(); err != nil {
 			f.Close()
 			return err
@@ -227,7 +235,7 @@ func (c *envelopeCmd) createOut() (io.Writer, func() error, error) {
 		c.setTmp("")
 		return nil
 	}
-	return f, commit, nil
+	return bw, commit, nil
 }
 
 func runEncrypt(args []string) int {
