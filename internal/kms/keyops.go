@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"net/http"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -222,21 +221,16 @@ func (s *Service) ListKeys(ctx context.Context, c Caller, in *ListKeysInput) (*L
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	var entries []KeyListEntry
-	s.mu.RLock()
-	if sp := s.spaces[sc]; sp != nil {
-		entries = make([]KeyListEntry, 0, len(sp.keys))
-		for _, k := range sp.keys {
-			entries = append(entries, KeyListEntry{KeyArn: k.arn, KeyId: k.id})
-		}
-	}
-	s.mu.RUnlock()
-	slices.SortFunc(entries, func(a, b KeyListEntry) int { return strings.Compare(a.KeyId, b.KeyId) })
-	pg, next, trunc, err := page(entries, func(e KeyListEntry) string { return e.KeyId }, "k", in.Marker, limitOr(in.Limit, 100))
+	ids := s.sortedKeyIDs(sc)
+	pg, next, trunc, err := page(ids, func(id string) string { return id }, "k", in.Marker, limitOr(in.Limit, 100))
 	if err != nil {
 		return nil, err
 	}
-	return &ListKeysOutput{Keys: nonNil(pg), NextMarker: next, Truncated: trunc}, nil
+	entries := make([]KeyListEntry, len(pg))
+	for i, id := range pg {
+		entries[i] = KeyListEntry{KeyArn: s.keyARN(sc.region, sc.account, id), KeyId: id}
+	}
+	return &ListKeysOutput{Keys: entries, NextMarker: next, Truncated: trunc}, nil
 }
 
 func nonNil[T any](s []T) []T {

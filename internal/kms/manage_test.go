@@ -172,6 +172,21 @@ func TestListKeysPaging(t *testing.T) {
 	if len(out.Keys) != 7 || out.Truncated {
 		t.Errorf("ListKeys default = %d keys truncated %v", len(out.Keys), out.Truncated)
 	}
+	// The sorted-id cache follows creations and deletions.
+	e.createKey(caller)
+	if _, err := e.s.ScheduleKeyDeletion(bg, caller, &ScheduleKeyDeletionInput{KeyId: ids[0], PendingWindowInDays: ptr[int32](7)}); err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := e.s.ListKeys(bg, caller, &ListKeysInput{}); len(out.Keys) != 8 {
+		t.Errorf("ListKeys after CreateKey = %d keys, want 8", len(out.Keys))
+	}
+	e.clock.Advance(8 * 24 * time.Hour)
+	if err := e.s.Tick(bg); err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := e.s.ListKeys(bg, caller, &ListKeysInput{}); len(out.Keys) != 7 || slices.ContainsFunc(out.Keys, func(k KeyListEntry) bool { return k.KeyId == ids[0] }) {
+		t.Errorf("ListKeys after deletion = %+v", out.Keys)
+	}
 	for _, m := range []string{"garbage", encodeMarker("a", "x"), "%%%"} {
 		_, err := e.s.ListKeys(bg, caller, &ListKeysInput{Marker: m})
 		wantErr(t, err, "InvalidMarkerException", "*")

@@ -85,6 +85,9 @@ type scope struct{ region, account string }
 type space struct {
 	keys    map[string]*key   // by key id
 	aliases map[string]*alias // by alias name ("alias/...")
+	// sortedIDs caches the sorted key ids for ListKeys; nil when a key was
+	// added or removed since. Never modified in place once built.
+	sortedIDs []string
 }
 
 // key is an immutable snapshot of one KMS key.
@@ -383,6 +386,32 @@ func (s *Service) getAlias(sc scope, name string) *alias {
 	return a
 }
 
+// sortedKeyIDs returns the sorted ids of the keys of sc (shared, read-only).
+func (s *Service) sortedKeyIDs(sc scope) []string {
+	s.mu.RLock()
+	sp := s.spaces[sc]
+	if sp == nil {
+		s.mu.RUnlock()
+		return nil
+	}
+	ids := sp.sortedIDs
+	s.mu.RUnlock()
+	if ids != nil {
+		return ids
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sp.sortedIDs == nil {
+		ids := make([]string, 0, len(sp.keys))
+		for id := range sp.keys {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		sp.sortedIDs = ids
+	}
+	return sp.sortedIDs
+}
+
 // ---- writes (callers hold wmu) ----
 
 func (s *Service) internal(op string, err error) error {
@@ -414,6 +443,9 @@ func (s *Service) putKey(ctx context.Context, op string, k *key, extra func(stor
 	rec.markFlushed(k)
 	s.mu.Lock()
 	sp := s.space(scope{k.region, k.account})
+	if sp.keys[k.id] == nil {
+		sp.sortedIDs = nil
+	}
 	sp.keys[k.id] = k
 	if after != nil {
 		after(sp)
@@ -580,6 +612,7 @@ func (s *Service) deleteKey(ctx context.Context, k *key) error {
 	s.mu.Lock()
 	if sp := s.spaces[sc]; sp != nil {
 		delete(sp.keys, k.id)
+		sp.sortedIDs = nil
 		for _, n := range names {
 			delete(sp.aliases, n)
 		}
