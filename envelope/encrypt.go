@@ -19,9 +19,11 @@ import (
 )
 
 // Encrypt writes the header of a new message to dst and returns a writer
-// for its plaintext. The data key comes from kr (or opts.Cache). Close writes
-// the final frame and, for signed suites, the signature; it does not close
-// dst. The writer buffers one frame; errors are sticky. opts may be nil.
+// for its plaintext. The data key comes from kr (or opts.Cache); ctx is used
+// only for the keyring. Close writes the final frame and, for signed suites,
+// the signature; it does not close dst. The writer buffers one frame and
+// makes one dst.Write per frame (wrap dst in a [bufio.Writer] if writes are
+// costly); errors are sticky. opts may be nil.
 func Encrypt(ctx context.Context, dst io.Writer, kr Keyring, opts *EncryptOptions) (io.WriteCloser, error) {
 	if opts == nil {
 		opts = &EncryptOptions{}

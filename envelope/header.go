@@ -233,7 +233,7 @@ func parseHeader(r io.Reader, maxEDKs int) (*Header, error) {
 	}
 	hd.body = h.buf[:bodyLen:bodyLen]
 	if !hd.Framed {
-		return hd, fmt.Errorf("%w: non-framed body", ErrUnsupported)
+		return nil, fmt.Errorf("%w: non-framed body", ErrUnsupported)
 	}
 	return hd, nil
 }

@@ -29,10 +29,12 @@ var _ KMSClient = (*kms.Client)(nil)
 // provider ID "aws-kms" and the key ARN as provider info, as in the official
 // SDKs.
 type KMSKeyring struct {
-	client      KMSClient
-	keyIDs      []string // empty for discovery
-	filter      *DiscoveryFilter
-	GrantTokens []string // passed to every KMS call
+	client KMSClient
+	keyIDs []string // empty for discovery
+	filter *DiscoveryFilter
+	// GrantTokens are passed to every KMS call. Set them before the
+	// keyring is first used.
+	GrantTokens []string
 }
 
 var _ Keyring = (*KMSKeyring)(nil)
@@ -225,8 +227,7 @@ func keyMatches(id, arn string) bool {
 	case strings.HasPrefix(id, "alias/"):
 		return true
 	case strings.HasPrefix(id, "arn:"):
-		if a, err := parseKeyARN(id); err == nil {
-			_ = a
+		if _, err := parseKeyARN(id); err == nil {
 			return id == arn
 		}
 		return strings.Contains(id, ":alias/")

@@ -154,3 +154,81 @@ func TestRawAESProviderInfo(t *testing.T) {
 		t.Errorf("EDK = %q %x (%d-byte ciphertext)", e.ProviderID, e.ProviderInfo, len(e.Ciphertext))
 	}
 }
+
+func TestDecryptChecks(t *testing.T) {
+	kr := mustRawAES(t, "k1")
+	msg := mustEncrypt(t, kr, pattern(5000), &EncryptOptions{Suite: SuiteAES256GCMHKDFSHA512CommitKey, FrameSize: 4096})
+	if _, err := decryptAll(kr, msg, &DecryptOptions{MaxFrameSize: 4095}); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("frame length above MaxFrameSize: err = %v, want ErrUnsupported", err)
+	}
+	if _, err := decryptAll(kr, msg, &DecryptOptions{MaxFrameSize: 4096}); err != nil {
+		t.Errorf("frame length at MaxFrameSize: err = %v", err)
+	}
+	// An unsigned message must not carry a verification key, and a signed
+	// one must (the header tag is valid: the writer put them there).
+	withKey := encryptWithRawContext(t, kr, SuiteAES256GCMHKDFSHA512CommitKey, map[string]string{publicKeyContextKey: "AAAA"})
+	if _, err := decryptAll(kr, withKey, nil); !errors.Is(err, ErrInvalidMessage) {
+		t.Errorf("unsigned suite with a public key: err = %v, want ErrInvalidMessage", err)
+	}
+	withoutKey := encryptWithRawContext(t, kr, SuiteAES256GCMHKDFSHA512CommitKeyECDSAP384, map[string]string{"a": "b"})
+	if _, err := decryptAll(kr, withoutKey, nil); !errors.Is(err, ErrInvalidMessage) {
+		t.Errorf("signed suite without a public key: err = %v, want ErrInvalidMessage", err)
+	}
+	// Frame size 1.
+	one := mustEncrypt(t, kr, []byte("0123456789"), &EncryptOptions{FrameSize: 1})
+	if got, err := decryptAll(kr, one, nil); err != nil || string(got) != "0123456789" {
+		t.Errorf("frame size 1: %q, %v", got, err)
+	}
+	// Non-framed bodies are not read.
+	hd, err := ParseHeader(bytes.NewReader(msg), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := bytes.Clone(msg)
+	ct := len(hd.body) - 32 - 4 - 1 // content type byte of a v2 header
+	b[ct], b[ct+1], b[ct+2], b[ct+3], b[ct+4] = 1, 0, 0, 0, 0
+	if _, err := decryptAll(kr, b, nil); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("non-framed: err = %v, want ErrUnsupported", err)
+	}
+}
+
+// encryptWithRawContext writes a v2 message whose header carries exactly ec
+// (bypassing the reserved-key checks of Encrypt).
+func encryptWithRawContext(t *testing.T, kr Keyring, s Suite, ec map[string]string) []byte {
+	t.Helper()
+	p := suiteParams(s)
+	m := &EncryptionMaterials{Suite: s, EncryptionContext: ec}
+	if err := kr.OnEncrypt(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	hd := &Header{Version: 2, Suite: s, MessageID: make([]byte, 32), EncryptionContext: ec,
+		EncryptedDataKeys: m.EncryptedDataKeys, Framed: true, FrameLength: 100}
+	rand.Read(hd.MessageID)
+	key, commit, _ := deriveKeys(p, m.DataKey, hd.MessageID)
+	hd.CommitKey = commit
+	aead, _ := newGCM(key)
+	body, err := hd.marshalBody()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(body, aead.Seal(nil, make([]byte, 12), nil, body)...)
+}
+
+func TestNames(t *testing.T) {
+	for s, want := range map[Suite]string{
+		0x0578: "ALG_AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384",
+		0x0478: "ALG_AES_256_GCM_HKDF_SHA512_COMMIT_KEY",
+		0x0014: "ALG_AES_128_GCM_IV12_TAG16_NO_KDF",
+		0x9999: "Suite(0x9999)",
+	} {
+		if got := s.String(); got != want {
+			t.Errorf("Suite(%#x).String() = %q, want %q", uint16(s), got, want)
+		}
+	}
+	if !DefaultSuite.Signed() || !DefaultSuite.Committing() || SuiteAES256GCMHKDFSHA512CommitKey.Signed() || Suite(0x0378).Committing() {
+		t.Error("Signed/Committing wrong")
+	}
+	if RequireEncryptAllowDecrypt.String() != "REQUIRE_ENCRYPT_ALLOW_DECRYPT" || RequireEncryptRequireDecrypt.String() != "REQUIRE_ENCRYPT_REQUIRE_DECRYPT" {
+		t.Error("CommitmentPolicy.String wrong")
+	}
+}
