@@ -12,7 +12,9 @@ func randRead(b []byte) { rand.Read(b) }
 
 const errUnknownCiphertextKey = "The ciphertext refers to a customer master key that does not exist, does not exist in this region, or you are not allowed to access."
 
-var errInvalidCiphertext = &kmserr.Error{Code: kmserr.ErrInvalidCiphertext.Code, Status: kmserr.ErrInvalidCiphertext.Status}
+// errInvalidCiphertext is every authentication failure: one empty message
+// whatever the cause, as AWS answers.
+var errInvalidCiphertext = kmserr.ErrInvalidCiphertext
 
 // seal encrypts pt under v. The blob is built in one allocation:
 // header || nonce || AES-GCM(pt, aad = header || EncodeContext(ec)).

@@ -16,6 +16,28 @@
 // In-memory *key and *alias values are immutable once published: a change
 // builds a copy, writes it, then swaps the map entry. Writers are serialized
 // by one mutex, readers take a read lock only for the map lookup.
+//
+// # Differences from AWS KMS (known)
+//
+//   - Only symmetric encryption keys (SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT,
+//     origin AWS_KMS). Other key specs, origins, custom key stores and
+//     multi-Region keys: UnsupportedOperationException (CustomKeyStoreId:
+//     CustomKeyStoreNotFoundException). Recipient (Nitro attestation):
+//     UnsupportedOperationException. Grants: tokens are validated and ignored.
+//   - Key policies are validated (JSON object, statements with Effect and
+//     well-formed principals, lockout safety check ignoring conditions) but
+//     not evaluated; another account's key is AccessDeniedException.
+//   - A ciphertext naming a key that does not exist in the caller's region and
+//     account is AccessDeniedException ("The ciphertext refers to a customer
+//     master key that does not exist, ..."), as AWS answers.
+//   - alias/aws/... names are refused with NotAuthorizedException (as
+//     local-kms and moto do; AWS-managed keys do not exist here).
+//   - Messages not recorded from AWS are our wording: MalformedPolicyDocument
+//     details, the 50-aliases-per-key LimitExceeded, ConflictException of
+//     RotateKeyOnDemand, UnsupportedOperation texts.
+//   - Rotation is instant: OnDemandRotationStartDate is never set. An empty
+//     KeyId string counts as missing ("Member must not be null").
+//   - An empty Caller.Region means us-east-1.
 package kms
 
 import (
