@@ -1,0 +1,247 @@
+#!/usr/bin/python3
+"""End-to-end checks of a running trent dev server with boto3.
+
+Usage: boto3_test.py URL   (run by e2e/cli_test.sh; credentials and region
+come from the environment it sets). Prints one line per check and a final
+line `boto3: N passed, M failed`; exits 1 on any failure.
+
+Works with Debian's python3-boto3 (1.26), which predates RotationPeriodInDays,
+RotateKeyOnDemand and DryRun: those are used only when the installed botocore
+knows them.
+"""
+
+import sys
+import traceback
+
+import boto3
+import botocore
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+passed = 0
+failed = 0
+
+
+def ok(name):
+    global passed
+    passed += 1
+    print(f"ok   - boto3 {name}")
+
+
+def fail(name, why):
+    global failed
+    failed += 1
+    print(f"FAIL - boto3 {name}: {why}")
+
+
+def check(name, got, want):
+    if got == want:
+        ok(name)
+    else:
+        fail(name, f"got {got!r}, want {want!r}")
+
+
+def expect_error(name, code, fn, **kwargs):
+    try:
+        fn(**kwargs)
+    except ClientError as e:
+        got = e.response["Error"]["Code"]
+        if got == code:
+            ok(name)
+        else:
+            fail(name, f"got {got} ({e.response['Error'].get('Message')!r}), want {code}")
+        return
+    except Exception as e:  # noqa: BLE001 - report anything else as a failure
+        fail(name, f"got {type(e).__name__}: {e}, want {code}")
+        return
+    fail(name, f"succeeded, want {code}")
+
+
+def step(name, fn):
+    """Runs one check function; an unexpected exception is a failure."""
+    try:
+        fn()
+    except Exception as e:  # noqa: BLE001
+        fail(name, f"{type(e).__name__}: {e}\n{traceback.format_exc()}")
+
+
+def has_op(client, name):
+    return name in client.meta.service_model.operation_names
+
+
+def has_member(client, op, member):
+    return member in client.meta.service_model.operation_model(op).input_shape.members
+
+
+def main():
+    url = sys.argv[1]
+    kms = boto3.client(
+        "kms",
+        endpoint_url=url,
+        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
+    )
+    other_region = boto3.client(
+        "kms",
+        endpoint_url=url,
+        region_name="eu-central-1",
+        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
+    )
+    print(f"# boto3 {boto3.__version__} botocore {botocore.__version__}")
+    state = {}
+
+    def create():
+        md = kms.create_key(
+            Description="boto3 key",
+            Tags=[{"TagKey": "team", "TagValue": "boto3"}],
+        )["KeyMetadata"]
+        state["key"] = md["KeyId"]
+        state["arn"] = md["Arn"]
+        check("create_key state", md["KeyState"], "Enabled")
+        check("create_key arn", md["Arn"], "arn:aws:kms:us-east-1:111122223333:key/" + md["KeyId"])
+        state["key2"] = kms.create_key(Description="boto3 second")["KeyMetadata"]["KeyId"]
+
+    step("create_key", create)
+    key, key2 = state.get("key", "missing"), state.get("key2", "missing")
+
+    def describe():
+        md = kms.describe_key(KeyId=key)["KeyMetadata"]
+        check("describe_key description", md["Description"], "boto3 key")
+        check("describe_key enabled", md["Enabled"], True)
+
+    step("describe_key", describe)
+    expect_error("describe_key unknown", "NotFoundException", kms.describe_key,
+                 KeyId="11111111-2222-3333-4444-555555555555")
+    expect_error("describe_key other region", "NotFoundException", other_region.describe_key, KeyId=key)
+
+    def alias():
+        kms.create_alias(AliasName="alias/boto3-app", TargetKeyId=key)
+        check("alias resolves", kms.describe_key(KeyId="alias/boto3-app")["KeyMetadata"]["KeyId"], key)
+        names = [a["AliasName"] for a in kms.list_aliases(KeyId=key)["Aliases"]]
+        check("list_aliases", names, ["alias/boto3-app"])
+        kms.update_alias(AliasName="alias/boto3-app", TargetKeyId=key2)
+        check("update_alias", kms.describe_key(KeyId="alias/boto3-app")["KeyMetadata"]["KeyId"], key2)
+        kms.update_alias(AliasName="alias/boto3-app", TargetKeyId=key)
+
+    step("aliases", alias)
+    expect_error("create_alias duplicate", "AlreadyExistsException", kms.create_alias,
+                 AliasName="alias/boto3-app", TargetKeyId=key2)
+    expect_error("create_alias bad characters", "ValidationException", kms.create_alias,
+                 AliasName="alias/not valid!", TargetKeyId=key)
+
+    ctx = {"purpose": "boto3", "tenant": "t1"}
+
+    def round_trip():
+        enc = kms.encrypt(KeyId="alias/boto3-app", Plaintext=b"hello from boto3", EncryptionContext=ctx)
+        check("encrypt key arn", enc["KeyId"], state["arn"])
+        state["blob"] = enc["CiphertextBlob"]
+        dec = kms.decrypt(CiphertextBlob=enc["CiphertextBlob"], EncryptionContext=ctx)
+        check("decrypt plaintext", dec["Plaintext"], b"hello from boto3")
+        check("decrypt key arn", dec["KeyId"], state["arn"])
+
+    step("encrypt/decrypt", round_trip)
+    blob = state.get("blob", b"x")
+    expect_error("decrypt without context", "InvalidCiphertextException", kms.decrypt, CiphertextBlob=blob)
+    expect_error("decrypt with wrong key", "IncorrectKeyException", kms.decrypt,
+                 CiphertextBlob=blob, EncryptionContext=ctx, KeyId=key2)
+    tampered = bytearray(blob)
+    tampered[-1] ^= 1
+    expect_error("decrypt tampered", "InvalidCiphertextException", kms.decrypt,
+                 CiphertextBlob=bytes(tampered), EncryptionContext=ctx)
+    expect_error("encrypt 4097 bytes", "ValidationException", kms.encrypt, KeyId=key, Plaintext=b"x" * 4097)
+
+    def reencrypt():
+        out = kms.re_encrypt(CiphertextBlob=blob, SourceEncryptionContext=ctx, DestinationKeyId=key2)
+        dec = kms.decrypt(CiphertextBlob=out["CiphertextBlob"])
+        check("re_encrypt round trip", dec["Plaintext"], b"hello from boto3")
+
+    step("re_encrypt", reencrypt)
+
+    def data_keys():
+        dk = kms.generate_data_key(KeyId=key, KeySpec="AES_128", EncryptionContext=ctx)
+        check("generate_data_key length", len(dk["Plaintext"]), 16)
+        dec = kms.decrypt(CiphertextBlob=dk["CiphertextBlob"], EncryptionContext=ctx)
+        check("data key decrypts", dec["Plaintext"], dk["Plaintext"])
+        wp = kms.generate_data_key_without_plaintext(KeyId=key, NumberOfBytes=48)
+        check("without plaintext has no plaintext", "Plaintext" in wp, False)
+        check("without plaintext decrypts", len(kms.decrypt(CiphertextBlob=wp["CiphertextBlob"])["Plaintext"]), 48)
+        check("generate_random", len(kms.generate_random(NumberOfBytes=64)["Plaintext"]), 64)
+
+    step("data keys", data_keys)
+    expect_error("generate_data_key both specs", "ValidationException", kms.generate_data_key,
+                 KeyId=key, KeySpec="AES_256", NumberOfBytes=32)
+    expect_error("generate_random 1025", "ValidationException", kms.generate_random, NumberOfBytes=1025)
+
+    def rotation():
+        kms.enable_key_rotation(KeyId=key)
+        check("rotation enabled", kms.get_key_rotation_status(KeyId=key)["KeyRotationEnabled"], True)
+        if has_op(kms, "RotateKeyOnDemand"):
+            kms.rotate_key_on_demand(KeyId=key)
+            dec = kms.decrypt(CiphertextBlob=blob, EncryptionContext=ctx)
+            check("old ciphertext after rotation", dec["Plaintext"], b"hello from boto3")
+            check("list_key_rotations", len(kms.list_key_rotations(KeyId=key)["Rotations"]), 1)
+        else:
+            print("# skip rotate_key_on_demand: botocore too old")
+        kms.disable_key_rotation(KeyId=key)
+        check("rotation disabled", kms.get_key_rotation_status(KeyId=key)["KeyRotationEnabled"], False)
+
+    step("rotation", rotation)
+    if has_member(kms, "EnableKeyRotation", "RotationPeriodInDays"):
+        expect_error("rotation period 89", "ValidationException", kms.enable_key_rotation,
+                     KeyId=key, RotationPeriodInDays=89)
+    if has_member(kms, "Encrypt", "DryRun"):
+        expect_error("encrypt dry run", "DryRunOperationException", kms.encrypt,
+                     KeyId=key, Plaintext=b"x", DryRun=True)
+
+    def tags():
+        kms.tag_resource(KeyId=key, Tags=[{"TagKey": "env", "TagValue": "dev"}])
+        kms.untag_resource(KeyId=key, TagKeys=["team"])
+        got = {t["TagKey"]: t["TagValue"] for t in kms.list_resource_tags(KeyId=key)["Tags"]}
+        check("tags", got, {"env": "dev"})
+
+    step("tags", tags)
+    expect_error("reserved tag", "TagException", kms.tag_resource,
+                 KeyId=key, Tags=[{"TagKey": "aws:x", "TagValue": "y"}])
+    expect_error("duplicate tag keys", "TagException", kms.tag_resource, KeyId=key,
+                 Tags=[{"TagKey": "a", "TagValue": "1"}, {"TagKey": "a", "TagValue": "2"}])
+
+    def policy():
+        got = kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"]
+        check("default policy names the account root", "arn:aws:iam::111122223333:root" in got, True)
+        check("list_key_policies", kms.list_key_policies(KeyId=key)["PolicyNames"], ["default"])
+
+    step("policy", policy)
+    expect_error("malformed policy", "MalformedPolicyDocumentException", kms.put_key_policy,
+                 KeyId=key, PolicyName="default", Policy="{not json")
+
+    def paging():
+        before = len(kms.list_keys(Limit=1000)["Keys"])
+        for i in range(3):
+            kms.create_key(Description=f"page {i}")
+        ids = []
+        for page in kms.get_paginator("list_keys").paginate(PaginationConfig={"PageSize": 2}):
+            check("list_keys page size", len(page["Keys"]) <= 2, True)
+            ids += [k["KeyId"] for k in page["Keys"]]
+        check("list_keys paginator", len(ids), before + 3)
+        check("list_keys unique", len(set(ids)), before + 3)
+
+    step("paging", paging)
+    expect_error("bad marker", "InvalidMarkerException", kms.list_keys, Marker="bogus")
+
+    def deletion():
+        out = kms.schedule_key_deletion(KeyId=key2, PendingWindowInDays=30)
+        check("schedule_key_deletion state", out["KeyState"], "PendingDeletion")
+        out = kms.cancel_key_deletion(KeyId=key2)
+        check("cancel_key_deletion key arn", out["KeyId"], "arn:aws:kms:us-east-1:111122223333:key/" + key2)
+        check("after cancel", kms.describe_key(KeyId=key2)["KeyMetadata"]["KeyState"], "Disabled")
+
+    step("deletion", deletion)
+    expect_error("deletion window 31", "ValidationException", kms.schedule_key_deletion,
+                 KeyId=key2, PendingWindowInDays=31)
+    expect_error("encrypt with disabled key", "DisabledException", kms.encrypt, KeyId=key2, Plaintext=b"x")
+
+    print(f"boto3: {passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

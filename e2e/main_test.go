@@ -1,0 +1,198 @@
+// Package e2e tests the trent binary end to end: TestMain builds it once, every
+// test starts it as a real process on a free loopback port and drives it over
+// real HTTP with the AWS SDK for Go v2 (real SigV4), the AWS CLI and boto3.
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// trentBin is the binary built by TestMain.
+var trentBin string
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "trent-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: temp dir:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	trentBin = filepath.Join(dir, "trent")
+	start := time.Now()
+	build := exec.Command("go", "build", "-o", trentBin, "./cmd/trent")
+	build.Dir = ".." // the repository root (tests run in e2e/)
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: go build ./cmd/trent: %v\n%s", err, out)
+		return 1
+	}
+	fmt.Fprintf(os.Stderr, "e2e: built trent in %v\n", time.Since(start).Round(time.Millisecond))
+	return m.Run()
+}
+
+// Development credentials of dev mode (CONTRACTS.md).
+const (
+	devAccessKey = "AKIAIOSFODNN7EXAMPLE"
+	devSecretKey = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+	devAccount   = "111122223333"
+	devRegion    = "us-east-1"
+)
+
+var listeningRE = regexp.MustCompile(`trent: listening on (https?://\S+)`)
+
+// server is one running trent process.
+type server struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	URL  string // http://127.0.0.1:PORT (or https://)
+	log  *lockedBuffer
+	done chan struct{} // closed when the process has exited
+	err  error         // Wait's result, valid after done
+}
+
+// lockedBuffer collects the server's stderr.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) add(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.WriteString(s)
+	l.b.WriteByte('\n')
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// serverEnv is the environment of a trent process: ours without TRENT_* and
+// AWS_* variables, so that nothing leaks into the flags under test.
+func serverEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "TRENT_") || strings.HasPrefix(kv, "AWS_") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
+}
+
+// startServer runs `trent <args...>` and waits for its listening line. The
+// process is stopped when the test ends; its stderr is logged if the test
+// failed.
+func startServer(t *testing.T, args ...string) *server {
+	t.Helper()
+	s, err := tryStartServer(t, args...)
+	if err != nil {
+		t.Fatalf("start trent %s: %v\nstderr:\n%s", strings.Join(args, " "), err, s.log)
+	}
+	return s
+}
+
+// tryStartServer is startServer that returns an error instead of failing the
+// test when the process exits (or hangs) before listening.
+func tryStartServer(t *testing.T, args ...string) (*server, error) {
+	t.Helper()
+	cmd := exec.Command(trentBin, args...)
+	cmd.Dir = t.TempDir() // never write ./trent-data into the source tree
+	cmd.Env = serverEnv()
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout = io.Discard
+	s := &server{t: t, cmd: cmd, log: &lockedBuffer{}, done: make(chan struct{})}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", trentBin, err)
+	}
+	urls := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64*1024), 1024*1024)
+		sent := false
+		for sc.Scan() {
+			line := sc.Text()
+			s.log.add(line)
+			if m := listeningRE.FindStringSubmatch(line); m != nil && !sent {
+				urls <- m[1]
+				sent = true
+			}
+		}
+		io.Copy(io.Discard, stderr)
+		s.err = cmd.Wait()
+		close(s.done)
+	}()
+	t.Cleanup(func() {
+		s.stop()
+		if t.Failed() {
+			t.Logf("trent %s stderr:\n%s", strings.Join(args, " "), s.log)
+		}
+	})
+	select {
+	case u := <-urls:
+		s.URL = u
+		return s, nil
+	case <-s.done:
+		return s, fmt.Errorf("exited before listening: %v", s.err)
+	case <-time.After(20 * time.Second):
+		s.kill()
+		return s, errors.New("no listening line within 20s")
+	}
+}
+
+// stop sends SIGTERM and waits (at most 10 s, then SIGKILL). It returns the
+// process's exit error (nil for exit status 0).
+func (s *server) stop() error {
+	select {
+	case <-s.done:
+		return s.err
+	default:
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+		return s.err
+	case <-time.After(10 * time.Second):
+		s.kill()
+		return errors.New("did not exit within 10s of SIGTERM")
+	}
+}
+
+func (s *server) kill() {
+	_ = s.cmd.Process.Kill()
+	<-s.done
+}
+
+// startDev starts `trent server --dev` on a free port with extra flags.
+func startDev(t *testing.T, extra ...string) *server {
+	t.Helper()
+	return startServer(t, append([]string{"server", "--dev", "--addr", "127.0.0.1:0"}, extra...)...)
+}
+
+// ctx returns a context bounded by 30 s for one test step.
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
