@@ -31,6 +31,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/trent-kms/trent/internal/iam"
@@ -183,7 +184,7 @@ var (
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := h.now()
 	reqID := newRequestID()
-	w.Header().Set("x-amzn-RequestId", reqID)
+	w.Header()[hdrRequestID] = []string{reqID}
 
 	opName := "unknown"
 	code := ""
@@ -220,6 +221,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		code = h.writeError(w, r, reqID, err)
 		return
 	}
+	defer body.free()
 
 	ev := Event{
 		Time:      start.UTC(),
@@ -228,28 +230,42 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		SourceIP:  sourceIP(r),
 		UserAgent: r.UserAgent(),
 	}
-	out, err := h.run(ctx, r, op, body, reqID, &ev)
-	var payload []byte
+	out, err := h.run(ctx, r, op, body.b, reqID, &ev)
+	var payload *encoded
 	if err == nil {
 		payload, err = encodeOutput(out)
+	}
+	if payload != nil {
+		defer payload.free()
 	}
 	if err != nil {
 		ev.ErrorCode, ev.ErrorMessage = publicError(err)
 	}
 	if aerr := h.audit.Record(ctx, ev); aerr != nil {
-		payload = nil
 		err = errors.Join(errAudit, aerr)
 	}
 	if err != nil {
 		code = h.writeError(w, r, reqID, err)
 		return
 	}
+	b := payload.bytes()
 	hd := w.Header()
-	hd.Set("Content-Type", ContentType)
-	hd.Set("Content-Length", strconv.Itoa(len(payload)))
+	hd[hdrContentType] = contentTypeValue
+	hd[hdrContentLength] = []string{strconv.Itoa(len(b))}
 	w.WriteHeader(http.StatusOK)
-	w.Write(payload)
+	w.Write(b)
 }
+
+// Canonical header keys, set directly in the map to skip canonicalization.
+const (
+	hdrRequestID     = "X-Amzn-Requestid" // x-amzn-RequestId
+	hdrContentType   = "Content-Type"
+	hdrContentLength = "Content-Length"
+	hdrErrorType     = "X-Amzn-Errortype" // X-Amzn-ErrorType
+)
+
+// contentTypeValue is shared by every response; net/http never modifies it.
+var contentTypeValue = []string{ContentType}
 
 var errAudit = errors.New("awsjson: audit record failed")
 
@@ -276,33 +292,62 @@ func (h *Handler) run(ctx context.Context, r *http.Request, op operation, body [
 	return op.call(h.svc, ctx, caller, in)
 }
 
+// requestBody is a request body, in a pooled buffer when small enough.
+type requestBody struct {
+	b      []byte
+	pooled *[]byte
+}
+
+// bodyPool recycles body buffers up to pooledBodyMax bytes. Nothing keeps a
+// body past the request: encoding/json copies what it decodes and SigV4 only
+// hashes it.
+var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+
+const pooledBodyMax = 64 << 10
+
+func (b *requestBody) free() {
+	if b.pooled != nil {
+		clear(b.b) // request bodies hold plaintexts
+		*b.pooled = b.b[:0]
+		bodyPool.Put(b.pooled)
+		b.pooled = nil
+	}
+	b.b = nil
+}
+
 // readBody reads at most limit bytes of the request body.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	if r.ContentLength > limit {
-		return nil, kmserr.ErrRequestTooLarge
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) (requestBody, error) {
+	n := r.ContentLength
+	if n > limit {
+		return requestBody{}, kmserr.ErrRequestTooLarge
 	}
-	rd := http.MaxBytesReader(w, r.Body, limit)
-	var body []byte
-	var err error
-	if n := r.ContentLength; n >= 0 {
-		body = make([]byte, n)
-		_, err = io.ReadFull(rd, body)
-		if err == nil {
-			// Content-Length was honest; anything more is an error of the
-			// transport, which net/http reports itself.
-			return body, nil
+	if n >= 0 {
+		// net/http never returns more than Content-Length bytes.
+		var rb requestBody
+		if n <= pooledBodyMax {
+			rb.pooled = bodyPool.Get().(*[]byte)
+			if int64(cap(*rb.pooled)) < n {
+				*rb.pooled = make([]byte, n)
+			}
+			rb.b = (*rb.pooled)[:n]
+		} else {
+			rb.b = make([]byte, n)
 		}
-	} else {
-		body, err = io.ReadAll(rd)
+		if _, err := io.ReadFull(r.Body, rb.b); err != nil {
+			rb.free()
+			return requestBody{}, kmserr.ErrSerialization.With("Could not read the request body.")
+		}
+		return rb, nil
 	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, kmserr.ErrRequestTooLarge
+			return requestBody{}, kmserr.ErrRequestTooLarge
 		}
-		return nil, kmserr.ErrSerialization.With("Could not read the request body.")
+		return requestBody{}, kmserr.ErrSerialization.With("Could not read the request body.")
 	}
-	return body, nil
+	return requestBody{b: body}, nil
 }
 
 // jsonContentType accepts application/x-amz-json-1.1 and application/json
@@ -344,22 +389,51 @@ func sourceIP(r *http.Request) string {
 	return host
 }
 
-// encodeOutput marshals an operation's output; a nil output is {}.
-func encodeOutput(out any) ([]byte, error) {
-	if out == nil {
-		return []byte("{}"), nil
+// encoded is an encoded output in a pooled buffer.
+type encoded struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+var encPool = sync.Pool{New: func() any {
+	e := new(encoded)
+	e.enc = json.NewEncoder(&e.buf)
+	e.enc.SetEscapeHTML(false)
+	return e
+}}
+
+var emptyObject = []byte("{}")
+
+// bytes returns the JSON, without the encoder's trailing newline; {} for a
+// nil output.
+func (e *encoded) bytes() []byte {
+	b := bytes.TrimSuffix(e.buf.Bytes(), []byte("\n"))
+	if len(b) == 0 || string(b) == "null" {
+		return emptyObject
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(out); err != nil {
+	return b
+}
+
+func (e *encoded) free() {
+	if e.buf.Cap() > 1<<20 {
+		return // let the GC have unusually large buffers
+	}
+	clear(e.buf.Bytes()) // outputs hold plaintexts
+	e.buf.Reset()
+	encPool.Put(e)
+}
+
+// encodeOutput marshals an operation's output; a nil output is {}.
+func encodeOutput(out any) (*encoded, error) {
+	e := encPool.Get().(*encoded)
+	if out == nil {
+		return e, nil
+	}
+	if err := e.enc.Encode(out); err != nil {
+		e.free()
 		return nil, err
 	}
-	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-	if string(b) == "null" {
-		return []byte("{}"), nil
-	}
-	return b, nil
+	return e, nil
 }
 
 // publicError returns the code and message a client will see for err.
@@ -393,9 +467,9 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, reqID strin
 	}
 	b, _ := json.Marshal(errorBody{Type: e.Code, Message: e.Message})
 	hd := w.Header()
-	hd.Set("Content-Type", ContentType)
-	hd.Set("X-Amzn-ErrorType", e.Code)
-	hd.Set("Content-Length", strconv.Itoa(len(b)))
+	hd[hdrContentType] = contentTypeValue
+	hd[hdrErrorType] = []string{e.Code}
+	hd[hdrContentLength] = []string{strconv.Itoa(len(b))}
 	w.WriteHeader(status)
 	w.Write(b)
 	return e.Code
