@@ -200,3 +200,20 @@ func ExampleNewKMSDiscoveryKeyring() {
 	}
 	io.Copy(os.Stdout, r)
 }
+
+func ExampleNewRawAESKeyring() {
+	// The namespace and name identify the wrapping key in messages; an
+	// official SDK's raw AES keyring with the same namespace, name and key
+	// opens them.
+	kr, err := envelope.NewRawAESKeyring("my-app", "wrapping-key-2026", newKey())
+	if err != nil {
+		log.Fatal(err)
+	}
+	var msg bytes.Buffer
+	w, _ := envelope.Encrypt(context.Background(), &msg, kr, nil)
+	w.Close()
+	hd, _ := envelope.ParseHeader(&msg, 0)
+	e := hd.EncryptedDataKeys[0]
+	fmt.Printf("%s %q %d\n", e.ProviderID, e.ProviderInfo[:len("wrapping-key-2026")], len(e.Ciphertext))
+	// Output: my-app "wrapping-key-2026" 48
+}
