@@ -55,6 +55,10 @@ func runServer(args []string) int {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // a second signal ends the process without waiting for shutdown
+	}()
 	if err := server.Run(ctx, cfg, logger, os.Stderr); err != nil {
 		errorf("%v", err)
 		return 1

@@ -106,6 +106,17 @@ type Event struct {
 	ErrorMessage string // the client-visible message (never an internal error's text)
 }
 
+// LogValue lists the fields of an event for the application log.
+func (e Event) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("request_id", e.RequestID),
+		slog.String("operation", e.Operation),
+		slog.String("principal", e.PrincipalARN),
+		slog.String("region", e.Region),
+		slog.String("error_code", e.ErrorCode),
+	)
+}
+
 // Auditor records audit events. Record must return an error when the event
 // could not be durably recorded; the request then fails.
 type Auditor interface {

@@ -20,6 +20,7 @@
 //	insecure-http: false
 //	account-id: "111122223333"
 //	region: us-east-1
+//	log-level: info
 //
 // Precedence (applied by cmd/trent): a flag on the command line, then its
 // TRENT_<FLAG> environment variable, then the file, then the default.
@@ -56,6 +57,7 @@ type File struct {
 	InsecureHTTP *bool   `yaml:"insecure-http"`
 	AccountID    *string `yaml:"account-id"`
 	Region       *string `yaml:"region"`
+	LogLevel     *string `yaml:"log-level"`
 }
 
 // LoadFile reads and parses the configuration file at path.
@@ -121,6 +123,7 @@ func (f *File) Settings() map[string]string {
 	boolean("insecure-http", f.InsecureHTTP)
 	str("account-id", f.AccountID)
 	str("region", f.Region)
+	str("log-level", f.LogLevel)
 	return m
 }
 

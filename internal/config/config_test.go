@@ -24,6 +24,7 @@ data-dir: ${TRENT_TEST_DIR}/data
 account-id: 012345678901
 region: eu-west-1
 insecure-http: false
+log-level: debug
 `))
 	if err != nil {
 		t.Fatalf("ParseFile: %v", err)
@@ -35,6 +36,7 @@ insecure-http: false
 		"account-id":    "012345678901",
 		"region":        "eu-west-1",
 		"insecure-http": "false",
+		"log-level":     "debug",
 	}
 	if diff := cmp.Diff(want, f.Settings()); diff != "" {
 		t.Errorf("Settings() mismatch (-want +got):\n%s", diff)

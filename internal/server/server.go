@@ -72,7 +72,12 @@ type Config struct {
 	// Partition of ARNs ("aws").
 	Partition string
 
+	// HTTP limits: ReadHeaderTimeout bounds the request line and headers,
+	// ReadTimeout the whole request (headers and body), WriteTimeout the
+	// time from the end of the headers to the end of the response.
 	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
 	IdleTimeout       time.Duration
 	MaxHeaderBytes    int
 	// ShutdownTimeout bounds how long Shutdown waits for in-flight requests.
@@ -90,6 +95,8 @@ func Default() Config {
 		Region:            "us-east-1",
 		Partition:         "aws",
 		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       90 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ShutdownTimeout:   30 * time.Second,
@@ -208,6 +215,8 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	s.http = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    cfg.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
