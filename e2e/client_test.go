@@ -195,3 +195,15 @@ func listTags(t *testing.T, c *kms.Client, id string) map[string]string {
 		marker = out.NextMarker
 	}
 }
+
+// wantMessage fails the test unless err is the API error code with exactly
+// the message AWS sends (as recorded from AWS, reference Appendix A).
+func wantMessage(t *testing.T, err error, code, message string) {
+	t.Helper()
+	wantCode(t, err, code)
+	var ae smithy.APIError
+	errors.As(err, &ae)
+	if ae.ErrorMessage() != message {
+		t.Errorf("%s message:\n got %q\nwant %q", code, ae.ErrorMessage(), message)
+	}
+}

@@ -114,9 +114,15 @@ func startServer(t *testing.T, args ...string) *server {
 // test when the process exits (or hangs) before listening.
 func tryStartServer(t *testing.T, args ...string) (*server, error) {
 	t.Helper()
+	return tryStartServerEnv(t, nil, args...)
+}
+
+// tryStartServerEnv is tryStartServer with extra environment variables.
+func tryStartServerEnv(t *testing.T, env []string, args ...string) (*server, error) {
+	t.Helper()
 	cmd := exec.Command(trentBin, args...)
 	cmd.Dir = t.TempDir() // never write ./trent-data into the source tree
-	cmd.Env = serverEnv()
+	cmd.Env = append(serverEnv(), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
