@@ -447,13 +447,28 @@ func encodeOutput(out any) (*encoded, error) {
 	return e, nil
 }
 
+var errTimeout = kmserr.ErrDependencyTimeout.With("The request timed out.")
+
+// classify maps err to the error the client sees. internal is true when err
+// is not a client-visible *kmserr.Error (or the audit failed): the client
+// then gets KMSInternalException, and the cause belongs in the log.
+func classify(err error) (e *kmserr.Error, internal bool) {
+	if errors.Is(err, errAudit) {
+		return kmserr.ErrInternal, true
+	}
+	if errors.As(err, &e) {
+		return e, false
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return errTimeout, true
+	}
+	return kmserr.ErrInternal, true
+}
+
 // publicError returns the code and message a client will see for err.
 func publicError(err error) (code, message string) {
-	var e *kmserr.Error
-	if errors.As(err, &e) && !errors.Is(err, errAudit) {
-		return e.Code, e.Message
-	}
-	return kmserr.ErrInternal.Code, kmserr.ErrInternal.Message
+	e, _ := classify(err)
+	return e.Code, e.Message
 }
 
 type errorBody struct {
@@ -464,13 +479,12 @@ type errorBody struct {
 // writeError is the one place that turns an error into a response. It
 // returns the code sent.
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, reqID string, err error) string {
-	var e *kmserr.Error
-	if errors.Is(err, errAudit) || !errors.As(err, &e) {
+	e, internal := classify(err)
+	if internal {
 		h.log.LogAttrs(r.Context(), slog.LevelError, "awsjson: internal error",
 			slog.String("request_id", reqID),
 			slog.String("target", sanitize(r.Header.Get("X-Amz-Target"), 128)),
 			slog.Any("err", err))
-		e = kmserr.ErrInternal
 	}
 	status := e.Status
 	if status == 0 {

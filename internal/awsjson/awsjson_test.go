@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -218,12 +219,19 @@ func TestNoOutputIsEmptyObject(t *testing.T) {
 	}
 }
 
-// denyAll is an Authorizer that refuses with a plain (non-kmserr) error: the
+// plainErrAuthz is an Authorizer that refuses with a plain (non-kmserr) error: the
 // pipeline must answer KMSInternalException and log the cause.
 type plainErrAuthz struct{}
 
 func (plainErrAuthz) Authorize(context.Context, Request) error {
 	return errors.New("policy store unreachable: 10.0.0.7:5432")
+}
+
+// slowAuthz is an Authorizer whose backend timed out.
+type slowAuthz struct{}
+
+func (slowAuthz) Authorize(context.Context, Request) error {
+	return fmt.Errorf("policy lookup: %w", context.DeadlineExceeded)
 }
 
 func TestErrorPaths(t *testing.T) {
@@ -332,6 +340,14 @@ func TestErrorPaths(t *testing.T) {
 				return signed(t, "Encrypt", adminKeyID, adminSecret, valid)
 			},
 			status: 500, code: "KMSInternalException", message: "An internal error occurred.", audited: true,
+		},
+		{
+			name:  "deadline exceeded",
+			authz: slowAuthz{},
+			req: func(t *testing.T) *http.Request {
+				return signed(t, "Encrypt", adminKeyID, adminSecret, valid)
+			},
+			status: 503, code: "DependencyTimeoutException", message: "timed out", audited: true,
 		},
 		{
 			name: "malformed JSON",
