@@ -39,19 +39,25 @@ func BenchmarkDecrypt(b *testing.B) {
 	for _, s := range bothSuites {
 		for _, fs := range []int{DefaultFrameSize, 64 << 10} {
 			msg := mustEncrypt(b, kr, pt, &EncryptOptions{Suite: s, FrameSize: fs})
-			b.Run(s.String()+"/frame="+itoa(fs), func(b *testing.B) {
-				b.SetBytes(benchSize)
-				buf := make([]byte, 64<<10)
-				for b.Loop() {
-					r, err := Decrypt(context.Background(), bytes.NewReader(msg), kr, nil)
-					if err != nil {
-						b.Fatal(err)
+			for _, mode := range []string{"Read", "WriteTo"} {
+				b.Run(s.String()+"/frame="+itoa(fs)+"/"+mode, func(b *testing.B) {
+					b.SetBytes(benchSize)
+					buf := make([]byte, 64<<10)
+					for b.Loop() {
+						r, err := Decrypt(context.Background(), bytes.NewReader(msg), kr, nil)
+						if err != nil {
+							b.Fatal(err)
+						}
+						var src io.Reader = r
+						if mode == "Read" {
+							src = struct{ io.Reader }{r} // hide WriteTo
+						}
+						if _, err := io.CopyBuffer(io.Discard, src, buf); err != nil {
+							b.Fatal(err)
+						}
 					}
-					if _, err := io.CopyBuffer(io.Discard, struct{ io.Reader }{r}, buf); err != nil {
-						b.Fatal(err)
-					}
-				}
-			})
+				})
+			}
 		}
 	}
 }

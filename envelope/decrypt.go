@@ -20,20 +20,24 @@ import (
 // frame, but the message as a whole only when Read returns [io.EOF].
 type Reader struct {
 	hd      *Header
-	src     *bufio.Reader
-	in      io.Reader // src, through the signature hash for signed suites
+	src     io.Reader
+	srcErr  error  // sticky error (or io.EOF) of src
+	raw     []byte // input buffer; frames are decrypted in place
+	lo, hi  int    // unconsumed input is raw[lo:hi]
 	aead    cipher.AEAD
-	hash    hash.Hash
+	hash    hash.Hash // signed suites: over everything before the footer
 	pub     *ecdsa.PublicKey
-	buf     []byte
-	pending []byte
+	pending []byte // released plaintext not yet returned, inside raw
 	seq     uint32
 	aad     []byte
 	prefix  int
 	iv      [ivLen]byte
-	fhdr    [finalHdrLen]byte
 	err     error
 }
+
+// readBufSize is the input buffer of a Reader (grown to hold one frame
+// when frames are larger).
+const readBufSize = 64 << 10
 
 // Decrypt reads the header of a message from src, checks it against opts
 // (commitment policy, encryption context, number of encrypted data keys),
@@ -55,10 +59,7 @@ func Decrypt(ctx context.Context, src io.Reader, kr Keyring, opts *DecryptOption
 	if maxFS <= 0 {
 		maxFS = DefaultMaxDecryptFrameSize
 	}
-	br, ok := src.(*bufio.Reader)
-	if !ok || br.Size() < 4096 {
-		br = bufio.NewReaderSize(src, 32<<10)
-	}
+	br := bufio.NewReaderSize(src, 4096)
 	hd, err := parseHeader(br, opts.MaxEncryptedDataKeys)
 	if err != nil {
 		return nil, err
@@ -75,7 +76,7 @@ func Decrypt(ctx context.Context, src io.Reader, kr Keyring, opts *DecryptOption
 			return nil, fmt.Errorf("%w: message lacks %q=%q", ErrContextMismatch, k, v)
 		}
 	}
-	r := &Reader{hd: hd, src: br, in: br}
+	r := &Reader{hd: hd, src: src}
 	pubB64, hasPub := hd.EncryptionContext[publicKeyContextKey]
 	switch {
 	case p.curve != nil && !hasPub:
@@ -143,8 +144,11 @@ func Decrypt(ctx context.Context, src io.Reader, kr Keyring, opts *DecryptOption
 		r.hash.Write(hd.body)
 		r.hash.Write(hd.authIV)
 		r.hash.Write(hd.authTag)
-		r.in = io.TeeReader(br, r.hash)
 	}
+	// The header reader may have read ahead: start the body buffer with
+	// what it holds, and read src directly from now on.
+	r.raw = make([]byte, max(readBufSize, br.Buffered()))
+	r.hi, _ = br.Read(r.raw[:br.Buffered()])
 	r.aad = make([]byte, 0, len(hd.MessageID)+len(aadFinalFrame)+12)
 	r.aad = append(r.aad, hd.MessageID...)
 	r.prefix = len(r.aad)
@@ -176,74 +180,101 @@ func (r *Reader) Read(p []byte) (int, error) {
 
 var errTruncated = fmt.Errorf("%w: truncated message", ErrInvalidMessage)
 
-func (r *Reader) readFull(b []byte) error {
-	if _, err := io.ReadFull(r.in, b); err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return errTruncated
+// fill makes at least n unconsumed input bytes available in raw[lo:hi],
+// moving or growing the buffer (which invalidates slices of it) and
+// reading as much of src as fits.
+func (r *Reader) fill(n int) error {
+	if r.hi-r.lo >= n {
+		return nil
+	}
+	if len(r.raw)-r.lo < n {
+		if n > len(r.raw) {
+			raw := make([]byte, n+readBufSize)
+			copy(raw, r.raw[r.lo:r.hi])
+			r.raw = raw
+		} else {
+			copy(r.raw, r.raw[r.lo:r.hi])
 		}
-		return err
+		r.hi -= r.lo
+		r.lo = 0
+	}
+	for r.hi-r.lo < n {
+		if r.srcErr != nil {
+			if r.srcErr == io.EOF {
+				return errTruncated
+			}
+			return r.srcErr
+		}
+		m, err := r.src.Read(r.raw[r.hi:])
+		r.hi += m
+		if err != nil {
+			r.srcErr = err
+		} else if m == 0 {
+			r.srcErr = io.ErrNoProgress
+		}
 	}
 	return nil
 }
 
-// readFrame reads, authenticates and decrypts the next frame into
-// r.pending. After the final frame it also checks the signature and the end
-// of input, and returns io.EOF (to be returned once r.pending is drained).
+// readFrame authenticates and decrypts the next frame in place and sets
+// r.pending to its plaintext. After the final frame it also checks the
+// signature and the end of input, and returns io.EOF (to be returned once
+// r.pending is drained). The plaintext of a frame that fails is never
+// released.
 func (r *Reader) readFrame() error {
 	if r.seq == seqNumEnd-1 {
 		return invalid("too many frames")
 	}
-	h := r.fhdr[:]
-	if err := r.readFull(h[:4]); err != nil {
+	if err := r.fill(4); err != nil {
 		return err
 	}
-	final := binary.BigEndian.Uint32(h) == seqNumEnd
-	var ivb []byte
-	var n uint32
+	final := binary.BigEndian.Uint32(r.raw[r.lo:]) == seqNumEnd
+	var hdrLen, n int
 	content := aadFrame
 	if final {
-		if err := r.readFull(h[4:finalHdrLen]); err != nil {
+		if err := r.fill(finalHdrLen); err != nil {
 			return err
 		}
-		ivb = h[8 : 8+ivLen]
+		h := r.raw[r.lo:]
 		if binary.BigEndian.Uint32(h[4:]) != r.seq+1 {
 			return invalid("frame out of order")
 		}
-		n = binary.BigEndian.Uint32(h[8+ivLen:])
-		if n > r.hd.FrameLength {
+		l := binary.BigEndian.Uint32(h[8+ivLen:])
+		if l > r.hd.FrameLength {
 			return invalid("final frame longer than the frame length")
 		}
-		content = aadFinalFrame
+		hdrLen, n, content = finalHdrLen, int(l), aadFinalFrame
 	} else {
-		if binary.BigEndian.Uint32(h) != r.seq+1 {
+		if binary.BigEndian.Uint32(r.raw[r.lo:]) != r.seq+1 {
 			return invalid("frame out of order")
 		}
-		if err := r.readFull(h[4 : 4+ivLen]); err != nil {
-			return err
-		}
-		ivb = h[4 : 4+ivLen]
-		n = r.hd.FrameLength
+		hdrLen, n = 4+ivLen, int(r.hd.FrameLength)
 	}
+	total := hdrLen + n + tagLen
+	if err := r.fill(total); err != nil {
+		return err
+	}
+	b := r.raw[r.lo : r.lo+total]
 	r.seq++
 	binary.BigEndian.PutUint32(r.iv[ivLen-4:], r.seq)
-	if subtle.ConstantTimeCompare(ivb, r.iv[:]) != 1 {
+	ivOff := 4 // regular frame: sequence number, IV
+	if final {
+		ivOff = 8 // final frame: end marker, sequence number, IV, length
+	}
+	if subtle.ConstantTimeCompare(b[ivOff:ivOff+ivLen], r.iv[:]) != 1 {
 		return invalid("frame IV does not match its sequence number")
 	}
-	need := int(n) + tagLen
-	if cap(r.buf) < need {
-		r.buf = make([]byte, need)
-	}
-	b := r.buf[:need]
-	if err := r.readFull(b); err != nil {
-		return err
+	if r.hash != nil {
+		r.hash.Write(b)
 	}
 	r.aad = append(r.aad[:r.prefix], content...)
 	r.aad = binary.BigEndian.AppendUint32(r.aad, r.seq)
 	r.aad = binary.BigEndian.AppendUint64(r.aad, uint64(n))
-	pt, err := r.aead.Open(b[:0], r.iv[:], b, r.aad)
+	pt, err := r.aead.Open(b[hdrLen:hdrLen], r.iv[:], b[hdrLen:], r.aad)
 	if err != nil {
 		return invalid("frame %d authentication failed", r.seq)
 	}
+	r.lo += total
 	if !final {
 		r.pending = pt
 		return nil
@@ -259,29 +290,56 @@ func (r *Reader) readFrame() error {
 // finish checks the footer (signed suites) and that nothing follows.
 func (r *Reader) finish() error {
 	if r.pub != nil {
-		var l [2]byte
-		if _, err := io.ReadFull(r.src, l[:]); err != nil {
-			return errTruncated
+		if err := r.fill(2); err != nil {
+			return err
 		}
-		sig := make([]byte, binary.BigEndian.Uint16(l[:]))
-		if _, err := io.ReadFull(r.src, sig); err != nil {
-			return errTruncated
+		l := int(binary.BigEndian.Uint16(r.raw[r.lo:]))
+		if err := r.fill(2 + l); err != nil {
+			return err
 		}
+		sig := r.raw[r.lo+2 : r.lo+2+l]
 		if !ecdsa.VerifyASN1(r.pub, r.hash.Sum(nil), sig) {
 			return invalid("signature verification failed")
 		}
+		r.lo += 2 + l
+	}
+	if r.hi > r.lo {
+		return invalid("trailing data after the message")
 	}
 	var one [1]byte
-	for {
+	for r.srcErr == nil {
 		n, err := r.src.Read(one[:])
 		if n > 0 {
 			return invalid("trailing data after the message")
 		}
-		if err == io.EOF {
-			return nil
+		r.srcErr = err
+	}
+	if r.srcErr != io.EOF {
+		return r.srcErr
+	}
+	return nil
+}
+
+// WriteTo writes the plaintext to w, frame by frame, without the copy Read
+// makes; io.Copy uses it. The same caveat applies: the output is trusted
+// only if WriteTo returns a nil error.
+func (r *Reader) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for {
+		if len(r.pending) > 0 {
+			n, err := w.Write(r.pending)
+			total += int64(n)
+			r.pending = r.pending[n:]
+			if err != nil {
+				return total, err
+			}
 		}
-		if err != nil {
-			return err
+		if r.err != nil {
+			if r.err == io.EOF {
+				return total, nil
+			}
+			return total, r.err
 		}
+		r.err = r.readFrame()
 	}
 }

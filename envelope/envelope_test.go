@@ -294,3 +294,37 @@ func TestNoPerFrameAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteTo checks the io.WriterTo path used by io.Copy: same plaintext,
+// and nothing of a frame that fails authentication.
+func TestWriteTo(t *testing.T) {
+	kr := mustRawAES(t, "k1")
+	const fs = 100
+	for _, s := range bothSuites {
+		for _, n := range []int{0, 1, fs, 3*fs + 7} {
+			pt := pattern(n)
+			msg := mustEncrypt(t, kr, pt, &EncryptOptions{Suite: s, FrameSize: fs})
+			r, err := Decrypt(context.Background(), bytes.NewReader(msg), kr, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			if m, err := io.Copy(&out, r); err != nil || m != int64(n) || !bytes.Equal(out.Bytes(), pt) {
+				t.Errorf("%v n=%d: io.Copy = %d, %v", s, n, m, err)
+			}
+		}
+		pt := pattern(3*fs + 7)
+		msg := mustEncrypt(t, kr, pt, &EncryptOptions{Suite: s, FrameSize: fs})
+		hl := headerLen(t, msg)
+		bad := bytes.Clone(msg)
+		bad[hl+2*(16+fs+16)+40] ^= 1 // in the third frame
+		r, err := Decrypt(context.Background(), bytes.NewReader(bad), kr, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		if _, err := io.Copy(&out, r); !errors.Is(err, ErrInvalidMessage) || out.Len() != 2*fs {
+			t.Errorf("%v: tampered third frame: %d bytes out, err = %v", s, out.Len(), err)
+		}
+	}
+}

@@ -405,7 +405,7 @@ func (c *envelopeCmd) decrypt(a *awsFlags, keys []string, opts *envelope.Decrypt
 		p.done(false)
 		return err
 	}
-	_, err = io.CopyBuffer(out, struct{ io.Reader }{r}, make([]byte, 256<<10))
+	_, err = io.Copy(out, r) // Reader.WriteTo: no extra copy
 	p.done(err == nil)
 	if err != nil {
 		return err
