@@ -77,7 +77,7 @@ func parseServerFlags(args []string) (server.Config, slog.Level, int) {
 	}
 	fs.BoolVar(&cfg.Dev, "dev", cfg.Dev, "development mode: in memory, well-known credentials, INSECURE")
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen `HOST:PORT` (port 0 picks a free port)")
-	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "data `directory` (default in memory with --dev)")
+	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "data `directory` (with --dev: in memory unless given)")
 	fs.StringVar(&cfg.RootKeyFile, "root-key-file", "", "root key `file` of the file seal (default <data-dir>/root.key)")
 	fs.StringVar(&cfg.SeedFile, "seed", "", "YAML seed `file`: keys and access keys created at start if missing")
 	fs.StringVar(&cfg.TLSCertFile, "tls-cert", "", "TLS certificate `file` (PEM); with --tls-key")
