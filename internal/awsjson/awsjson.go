@@ -25,10 +25,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -202,6 +204,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		if h.observe != nil {
 			h.observe(Outcome{Operation: opName, Code: code, Duration: h.now().Sub(start)})
+		}
+	}()
+	defer func() {
+		// A panic is a bug: log it with its stack and still answer in the
+		// protocol (net/http would only reset the connection).
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			code = h.writeError(w, r, reqID, fmt.Errorf("awsjson: panic: %v\n%s", p, debug.Stack()))
 		}
 	}()
 

@@ -227,6 +227,15 @@ func (plainErrAuthz) Authorize(context.Context, Request) error {
 	return errors.New("policy store unreachable: 10.0.0.7:5432")
 }
 
+// panicAuthz is an Authorizer with a bug.
+type panicAuthz struct{}
+
+func (panicAuthz) Authorize(context.Context, Request) error {
+	var m map[string]int
+	m["boom"]++
+	return nil
+}
+
 // slowAuthz is an Authorizer whose backend timed out.
 type slowAuthz struct{}
 
@@ -342,6 +351,14 @@ func TestErrorPaths(t *testing.T) {
 			status: 500, code: "KMSInternalException", message: "An internal error occurred.", audited: true,
 		},
 		{
+			name:  "panic in a stage",
+			authz: panicAuthz{},
+			req: func(t *testing.T) *http.Request {
+				return signed(t, "Encrypt", adminKeyID, adminSecret, valid)
+			},
+			status: 500, code: "KMSInternalException", message: "An internal error occurred.",
+		},
+		{
 			name:  "deadline exceeded",
 			authz: slowAuthz{},
 			req: func(t *testing.T) *http.Request {
@@ -436,7 +453,10 @@ func TestErrorPaths(t *testing.T) {
 			} else if len(f.audit.events) != 0 {
 				t.Errorf("request rejected before the pipeline was audited: %+v", f.audit.events)
 			}
-			if tc.code == "KMSInternalException" {
+			if tc.name == "panic in a stage" && !strings.Contains(f.logs.String(), "assignment to entry in nil map") {
+				t.Errorf("panic not logged: %s", f.logs)
+			}
+			if tc.authz == (plainErrAuthz{}) {
 				if !strings.Contains(f.logs.String(), "10.0.0.7") || !strings.Contains(f.logs.String(), w.Header().Get("X-Amzn-Requestid")) {
 					t.Errorf("log does not hold the internal cause and request id: %s", f.logs)
 				}
