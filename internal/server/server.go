@@ -178,6 +178,14 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	var tlsConfig *tls.Config
+	if cfg.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("server: load TLS certificate: %w", err)
+		}
+		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	}
 	if cfg.LockMemory {
 		lockMemory(logger)
 	}
@@ -221,15 +229,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		MaxHeaderBytes:    cfg.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	if cfg.TLSCertFile != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
-		if err != nil {
-			st.close(logger)
-			return nil, fmt.Errorf("server: load TLS certificate: %w", err)
-		}
-		s.http.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	if tlsConfig != nil {
+		s.http.TLSConfig = tlsConfig
 	} else if !IsLoopback(cfg.Addr) {
-		logger.Warn("server: serving plain HTTP on a non-loopback address (--insecure-http): credentials signatures and plaintexts cross the network unencrypted", "addr", cfg.Addr)
+		logger.Warn("server: serving plain HTTP on a non-loopback address (--insecure-http): request signatures, plaintexts and data keys cross the network unencrypted", "addr", cfg.Addr)
 	}
 
 	bgCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
