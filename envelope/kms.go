@@ -196,7 +196,16 @@ func (k *KMSKeyring) OnDecrypt(ctx context.Context, m *DecryptionMaterials, edks
 		}
 	}
 	if len(errs) == 0 {
-		return fmt.Errorf("%w: no data key wrapped under an allowed KMS key", ErrNoDecryptableKey)
+		var arns []string
+		for _, e := range edks {
+			if e.ProviderID == kmsProviderID {
+				arns = append(arns, string(e.ProviderInfo))
+			}
+		}
+		if len(arns) == 0 {
+			return fmt.Errorf("%w: the message has no KMS-wrapped data key", ErrNoDecryptableKey)
+		}
+		return fmt.Errorf("%w: no data key wrapped under an allowed KMS key (the message's keys: %s)", ErrNoDecryptableKey, strings.Join(arns, ", "))
 	}
 	return fmt.Errorf("%w: %w", ErrNoDecryptableKey, errors.Join(errs...))
 }
