@@ -258,6 +258,21 @@ func TestTLS(t *testing.T) {
 	}
 }
 
+func TestTLSBadFiles(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig()
+	cfg.DataDir = filepath.Join(dir, "data")
+	cfg.TLSCertFile = filepath.Join(dir, "missing.crt")
+	cfg.TLSKeyFile = filepath.Join(dir, "missing.key")
+	_, err := New(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "load TLS certificate") {
+		t.Fatalf("New with missing TLS files err = %v", err)
+	}
+	if _, err := os.Stat(cfg.DataDir); err == nil {
+		t.Error("data directory created although the TLS files were bad")
+	}
+}
+
 func selfSignedCert(t *testing.T, dir string) []byte {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
