@@ -36,7 +36,9 @@
 // the end. Callers must treat everything read as untrusted until Read returns
 // [io.EOF]; for example write it to a temporary file and rename it into place
 // only then (the trent CLI does this). The final frame is held back until the
-// signature and the absence of trailing data are verified.
+// signature and the absence of trailing data are verified. A Reader decrypts
+// each frame in place in its input buffer; io.Copy uses its WriteTo method,
+// which saves one more copy.
 //
 // # Keyrings
 //
