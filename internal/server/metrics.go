@@ -16,6 +16,15 @@ type metrics struct {
 	reg      *prometheus.Registry
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	// byOp holds each operation's success counter and histogram, resolved
+	// once (and exported at zero from the start, as Prometheus advises).
+	// Read-only after newMetrics.
+	byOp map[string]opMetrics
+}
+
+type opMetrics struct {
+	ok       prometheus.Counter
+	duration prometheus.Observer
 }
 
 func newMetrics() *metrics {
@@ -31,6 +40,10 @@ func newMetrics() *metrics {
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"operation"}),
 	}
+	m.byOp = make(map[string]opMetrics)
+	for _, op := range append(awsjson.Operations(), "unknown") {
+		m.byOp[op] = opMetrics{ok: m.requests.WithLabelValues(op, "ok"), duration: m.duration.WithLabelValues(op)}
+	}
 	m.reg.MustRegister(
 		m.requests, m.duration,
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -40,12 +53,20 @@ func newMetrics() *metrics {
 }
 
 func (m *metrics) observe(o awsjson.Outcome) {
-	outcome := "ok"
-	if o.Code != "" {
-		outcome = o.Code
+	om, known := m.byOp[o.Operation]
+	switch {
+	case known && o.Code == "":
+		om.ok.Inc()
+	case o.Code == "":
+		m.requests.WithLabelValues(o.Operation, "ok").Inc()
+	default:
+		m.requests.WithLabelValues(o.Operation, o.Code).Inc()
 	}
-	m.requests.WithLabelValues(o.Operation, outcome).Inc()
-	m.duration.WithLabelValues(o.Operation).Observe(o.Duration.Seconds())
+	if known {
+		om.duration.Observe(o.Duration.Seconds())
+	} else {
+		m.duration.WithLabelValues(o.Operation).Observe(o.Duration.Seconds())
+	}
 }
 
 func (m *metrics) handler() http.Handler {

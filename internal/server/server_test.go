@@ -172,6 +172,7 @@ func TestDevServerWithSDK(t *testing.T) {
 		`trent_requests_total{operation="Decrypt",outcome="ok"} 1`,
 		`trent_requests_total{operation="DescribeKey",outcome="NotFoundException"} 1`,
 		`trent_request_duration_seconds_bucket{operation="Encrypt",le="+Inf"} 1`,
+		`trent_requests_total{operation="ListAliases",outcome="ok"} 0`,
 		"process_cpu_seconds_total ",
 		"go_goroutines ",
 	} {
