@@ -23,6 +23,10 @@ import (
 // trentBin is the binary built by TestMain.
 var trentBin string
 
+// raceBuild is set (race_test.go) when the tests run with -race: the server
+// is then built with -race as well.
+var raceBuild bool
+
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
 }
@@ -36,7 +40,11 @@ func run(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	trentBin = filepath.Join(dir, "trent")
 	start := time.Now()
-	build := exec.Command("go", "build", "-o", trentBin, "./cmd/trent")
+	args := []string{"build", "-o", trentBin}
+	if raceBuild {
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, "./cmd/trent")...)
 	build.Dir = ".." // the repository root (tests run in e2e/)
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: go build ./cmd/trent: %v\n%s", err, out)
@@ -151,6 +159,9 @@ func tryStartServerEnv(t *testing.T, env []string, args ...string) (*server, err
 	}()
 	t.Cleanup(func() {
 		s.stop()
+		if strings.Contains(s.log.String(), "WARNING: DATA RACE") {
+			t.Error("the race detector reported a data race in trent")
+		}
 		if t.Failed() {
 			t.Logf("trent %s stderr:\n%s", strings.Join(args, " "), s.log)
 		}
