@@ -27,13 +27,16 @@ type command struct {
 // commands is filled by the init functions of the command files.
 var commands = map[string]command{}
 
+// stderr receives errors, hints and usage errors (tests replace it).
+var stderr io.Writer = os.Stderr
+
 func main() {
 	os.Exit(run(os.Args[1:]))
 }
 
 func run(args []string) int {
 	if len(args) == 0 {
-		usage(os.Stderr)
+		usage(stderr)
 		return 2
 	}
 	name := args[0]
@@ -71,10 +74,10 @@ func usage(w io.Writer) {
 
 // errorf prints "trent: error: ..." to stderr.
 func errorf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "trent: error: "+format+"\n", args...)
+	fmt.Fprintf(stderr, "trent: error: "+format+"\n", args...)
 }
 
 // hintf prints "trent: hint: ..." to stderr.
 func hintf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "trent: hint: "+format+"\n", args...)
+	fmt.Fprintf(stderr, "trent: hint: "+format+"\n", args...)
 }

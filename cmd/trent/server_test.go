@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/trent-kms/trent/internal/server"
@@ -57,41 +59,62 @@ func TestServerFlagDefaults(t *testing.T) {
 	}
 }
 
+// captureStderr sends errors and hints to a buffer for the test.
+func captureStderr(t *testing.T) *bytes.Buffer {
+	t.Helper()
+	var buf bytes.Buffer
+	old := stderr
+	stderr = &buf
+	t.Cleanup(func() { stderr = old })
+	return &buf
+}
+
 func TestServerUsageErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		args []string
 		env  map[string]string
 		want int
+		msg  string // expected on stderr
 	}{
-		{"help", []string{"-h"}, nil, 0},
-		{"unknown flag", []string{"--nope"}, nil, 2},
-		{"extra argument", []string{"now"}, nil, 2},
-		{"non-loopback plain HTTP", []string{"--addr", "0.0.0.0:8080"}, nil, 2},
-		{"non-loopback with --insecure-http", []string{"--addr", "0.0.0.0:8080", "--insecure-http"}, nil, -1},
-		{"bad bool in env", nil, map[string]string{"TRENT_DEV": "maybe"}, 2},
-		{"bad account", []string{"--account-id", "abc"}, nil, 2},
-		{"missing config file", []string{"--config", "/nonexistent/trent.yaml"}, nil, 2},
-		{"tls half", []string{"--tls-cert", "c"}, nil, 2},
-		{"bad log level", []string{"--log-level", "loud"}, nil, 2},
+		{"unknown flag", []string{"--nope"}, nil, 2,
+			"trent: error: server: flag provided but not defined: -nope\ntrent: hint: run 'trent server -h' for the flags\n"},
+		{"extra argument", []string{"now"}, nil, 2, "trent: error: server: unexpected argument \"now\"\n"},
+		{"non-loopback plain HTTP", []string{"--addr", "0.0.0.0:8080"}, nil, 2,
+			"trent: error: server: refusing plain HTTP on non-loopback address 0.0.0.0:8080: use --tls-cert/--tls-key, or --insecure-http\n" +
+				"trent: hint: listen on 127.0.0.1, or give --tls-cert and --tls-key\n"},
+		{"non-loopback with --insecure-http", []string{"--addr", "0.0.0.0:8080", "--insecure-http"}, nil, -1, ""},
+		{"bad bool in env", nil, map[string]string{"TRENT_DEV": "maybe"}, 2,
+			"trent: error: server: TRENT_DEV: parse error\n"},
+		{"bad account", []string{"--account-id", "abc"}, nil, 2, "trent: error: server: account id \"abc\" is not 12 digits\n"},
+		{"missing config file", []string{"--config", "/nonexistent/trent.yaml"}, nil, 2,
+			"trent: error: server: config: open /nonexistent/trent.yaml: no such file or directory\n"},
+		{"tls half", []string{"--tls-cert", "c"}, nil, 2, "trent: error: server: --tls-cert and --tls-key go together\n"},
+		{"bad log level", []string{"--log-level", "loud"}, nil, 2, "trent: error: server: log-level: slog: level string \"loud\": unknown name\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for k, v := range tc.env {
 				t.Setenv(k, v)
 			}
+			out := captureStderr(t)
 			if _, _, code := parseServerFlags(tc.args); code != tc.want {
 				t.Errorf("parseServerFlags(%q) exit = %d, want %d", tc.args, code, tc.want)
+			}
+			if out.String() != tc.msg {
+				t.Errorf("parseServerFlags(%q) stderr:\n%s\nwant:\n%s", tc.args, out, tc.msg)
 			}
 		})
 	}
 }
 
 func TestRunCommands(t *testing.T) {
-	if got := run(nil); got != 2 {
-		t.Errorf("run() = %d, want 2", got)
+	out := captureStderr(t)
+	if got := run(nil); got != 2 || !strings.HasPrefix(out.String(), "Usage: trent <command>") {
+		t.Errorf("run() = %d, stderr %q; want 2 and the usage", got, out)
 	}
-	if got := run([]string{"frobnicate"}); got != 2 {
-		t.Errorf("run(frobnicate) = %d, want 2", got)
+	out.Reset()
+	if got := run([]string{"frobnicate"}); got != 2 || out.String() != "trent: error: unknown command \"frobnicate\"\ntrent: hint: run 'trent help' for the list of commands\n" {
+		t.Errorf("run(frobnicate) = %d, stderr %q; want 2", got, out)
 	}
 	if got := run([]string{"version"}); got != 0 {
 		t.Errorf("run(version) = %d, want 0", got)
@@ -101,6 +124,9 @@ func TestRunCommands(t *testing.T) {
 	}
 	if got := run([]string{"help"}); got != 0 {
 		t.Errorf("run(help) = %d, want 0", got)
+	}
+	if _, _, code := parseServerFlags([]string{"-h"}); code != 0 {
+		t.Errorf("trent server -h exit = %d, want 0", code)
 	}
 	if _, ok := commands["server"]; !ok {
 		t.Error("server command not registered")
