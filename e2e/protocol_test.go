@@ -175,6 +175,15 @@ func TestDevUnknownAccessKeys(t *testing.T) {
 	}
 	_, err := s.dev().DescribeKey(ctx(t), &kms.DescribeKeyInput{KeyId: md.KeyId})
 	wantType[*types.NotFoundException](t, err)
+	// By ARN it is a cross-account request, refused as AWS does without a key
+	// policy that allows it.
+	_, err = s.dev().DescribeKey(ctx(t), &kms.DescribeKeyInput{KeyId: md.Arn})
+	wantCode(t, err, "AccessDeniedException")
+	// Its ciphertext does not decrypt in another account.
+	blob := roundTrip(t, other, aws.ToString(md.KeyId), []byte("account data"), nil)
+	if _, err := s.dev().Decrypt(ctx(t), &kms.DecryptInput{CiphertextBlob: blob}); err == nil {
+		t.Error("account 111122223333 decrypted a ciphertext of account 444455556666's key")
+	}
 	// A non-numeric unknown key maps to the default account.
 	anon := s.client(devRegion, "AKIDSOMEBODYELSE0000", "whatever")
 	md2 := newKey(t, anon, "default account")
