@@ -215,3 +215,23 @@ func TestSeedSecretsNotPrinted(t *testing.T) {
 		}
 	}
 }
+
+func TestExampleFilesParse(t *testing.T) {
+	t.Setenv("TRENT_TLS_KEY_PATH", "/etc/trent/tls/server.key")
+	f, err := LoadFile("testdata/trent.example.yaml")
+	if err != nil {
+		t.Fatalf("trent.example.yaml: %v", err)
+	}
+	if got := f.Settings()["tls-key"]; got != "/etc/trent/tls/server.key" {
+		t.Errorf("tls-key = %q", got)
+	}
+	t.Setenv("APP_KEY_MATERIAL", base64.StdEncoding.EncodeToString(make([]byte, 32)))
+	t.Setenv("APP_SECRET", "example-secret")
+	s, err := LoadSeed("testdata/seed.example.yaml", "us-east-1", "111122223333")
+	if err != nil {
+		t.Fatalf("seed.example.yaml: %v", err)
+	}
+	if len(s.Keys) != 1 || len(s.AccessKeys) != 1 || len(s.Keys[0].Material) != 32 || s.AccessKeys[0].Secret != "example-secret" {
+		t.Errorf("seed.example.yaml = %+v", s)
+	}
+}
