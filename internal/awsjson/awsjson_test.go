@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"regexp"
 	"strings"
 	"sync"
@@ -515,6 +516,31 @@ func TestOperationTable(t *testing.T) {
 	}
 	if got := Operations(); len(got) != len(operations) || got[0] > got[len(got)-1] {
 		t.Errorf("Operations() = %v", got)
+	}
+}
+
+// TestTableCoversService checks that every operation method of kms.Service
+// (func(ctx, Caller, *<Op>Input) (*<Op>Output, error)) is in the table, so
+// that nothing the service implements is unreachable over the wire.
+func TestTableCoversService(t *testing.T) {
+	st := reflect.TypeFor[*kms.Service]()
+	ctxType := reflect.TypeFor[context.Context]()
+	callerType := reflect.TypeFor[kms.Caller]()
+	n := 0
+	for i := range st.NumMethod() {
+		m := st.Method(i)
+		ft := m.Type // receiver first
+		if ft.NumIn() != 4 || ft.NumOut() != 2 || ft.In(1) != ctxType || ft.In(2) != callerType ||
+			ft.In(3).Kind() != reflect.Pointer || ft.In(3).Elem().Name() != m.Name+"Input" {
+			continue
+		}
+		n++
+		if _, ok := operations[TargetPrefix+m.Name]; !ok {
+			t.Errorf("kms.Service.%s is not in the operation table", m.Name)
+		}
+	}
+	if n != len(operations) {
+		t.Errorf("kms.Service has %d operation methods, the table %d rows", n, len(operations))
 	}
 }
 

@@ -23,7 +23,7 @@ type operation struct {
 	Name    string        // AWS operation name, "Encrypt"
 	Action  string        // IAM action, "kms:Encrypt"
 	MaxBody int64         // request body limit in bytes
-	Timeout time.Duration // per-request deadline for the operate stage
+	Timeout time.Duration // deadline of the request context (authorize, operate, audit)
 
 	binding
 }
