@@ -202,8 +202,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	opName := "unknown"
 	code := ""
 	defer func() {
+		d := h.now().Sub(start)
 		if h.observe != nil {
-			h.observe(Outcome{Operation: opName, Code: code, Duration: h.now().Sub(start)})
+			h.observe(Outcome{Operation: opName, Code: code, Duration: d})
+		}
+		if h.log.Enabled(r.Context(), slog.LevelDebug) {
+			h.log.LogAttrs(r.Context(), slog.LevelDebug, "awsjson: request",
+				slog.String("request_id", reqID), slog.String("operation", opName),
+				slog.String("error_code", code), slog.Duration("duration", d),
+				slog.String("remote", r.RemoteAddr))
 		}
 	}()
 	defer func() {

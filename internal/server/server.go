@@ -25,8 +25,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/trent-kms/trent/internal/awsjson"
@@ -155,6 +158,8 @@ type Server struct {
 	bgCancel context.CancelFunc
 	bgDone   chan struct{}
 
+	cert atomic.Pointer[tls.Certificate] // current TLS certificate (ReloadTLS)
+
 	mu       sync.Mutex
 	ln       net.Listener
 	serveErr chan error
@@ -178,13 +183,18 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	s := &Server{cfg: cfg, log: logger, metrics: newMetrics()}
 	var tlsConfig *tls.Config
 	if cfg.TLSCertFile != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("server: load TLS certificate: %w", err)
+		if err := s.ReloadTLS(); err != nil {
+			return nil, err
 		}
-		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+		tlsConfig = &tls.Config{
+			MinVersion: tls.VersionTLS12,
+			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+				return s.cert.Load(), nil
+			},
+		}
 	}
 	if cfg.LockMemory {
 		lockMemory(logger)
@@ -193,7 +203,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: logger, state: st, metrics: newMetrics()}
+	s.state = st
 
 	verifier := &sigv4.Verifier{Creds: st.iam, Service: "kms"}
 	if cfg.Dev {
@@ -243,6 +253,21 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		st.kms.Run(bgCtx)
 	}()
 	return s, nil
+}
+
+// ReloadTLS reads the TLS certificate and key files again; new connections
+// use them, established ones keep theirs. On error the current certificate
+// stays. Run calls it on SIGHUP.
+func (s *Server) ReloadTLS() error {
+	if s.cfg.TLSCertFile == "" {
+		return nil
+	}
+	cert, err := tls.LoadX509KeyPair(s.cfg.TLSCertFile, s.cfg.TLSKeyFile)
+	if err != nil {
+		return fmt.Errorf("server: load TLS certificate: %w", err)
+	}
+	s.cert.Store(&cert)
+	return nil
 }
 
 // Start binds the listener and serves in the background. It returns once
@@ -340,7 +365,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // Run is the command line's server: New, Start, print
 // "trent: listening on URL" to stderr, serve until ctx is done (SIGTERM,
-// SIGINT), then Shutdown.
+// SIGINT), then Shutdown. SIGHUP reloads the TLS certificate.
 func Run(ctx context.Context, cfg Config, logger *slog.Logger, stderr io.Writer) error {
 	s, err := New(ctx, cfg, logger)
 	if err != nil {
@@ -351,11 +376,27 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, stderr io.Writer)
 		return err
 	}
 	fmt.Fprintf(stderr, "trent: listening on %s\n", s.URL())
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	var serveErr error
-	select {
-	case <-ctx.Done():
-		logger.Info("server: shutting down")
-	case serveErr = <-s.Err():
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			logger.Info("server: shutting down")
+			break wait
+		case serveErr = <-s.Err():
+			break wait
+		case <-hup:
+			if cfg.TLSCertFile == "" {
+				logger.Info("server: SIGHUP: nothing to reload")
+			} else if err := s.ReloadTLS(); err != nil {
+				logger.Error("server: SIGHUP: TLS certificate not reloaded, keeping the current one", "err", err)
+			} else {
+				logger.Info("server: SIGHUP: TLS certificate reloaded", "cert", cfg.TLSCertFile)
+			}
+		}
 	}
 	err = s.Shutdown(context.Background())
 	return errors.Join(serveErr, err)

@@ -259,6 +259,45 @@ func TestTLS(t *testing.T) {
 	}
 }
 
+func TestTLSReload(t *testing.T) {
+	dir := t.TempDir()
+	first := selfSignedCert(t, dir)
+	cfg := devConfig()
+	cfg.TLSCertFile = filepath.Join(dir, "tls.crt")
+	cfg.TLSKeyFile = filepath.Join(dir, "tls.key")
+	s, _ := start(t, cfg)
+	served := func() []byte {
+		t.Helper()
+		conn, err := tls.Dial("tcp", s.Addr().String(), &tls.Config{InsecureSkipVerify: true})
+		if err != nil {
+			t.Fatalf("tls.Dial: %v", err)
+		}
+		defer conn.Close()
+		return conn.ConnectionState().PeerCertificates[0].Raw
+	}
+	der := func(p []byte) []byte { b, _ := pem.Decode(p); return b.Bytes }
+	if !bytes.Equal(served(), der(first)) {
+		t.Fatal("server does not serve the first certificate")
+	}
+	second := selfSignedCert(t, dir) // overwrites the files
+	if !bytes.Equal(served(), der(first)) {
+		t.Error("certificate changed before ReloadTLS")
+	}
+	if err := s.ReloadTLS(); err != nil {
+		t.Fatalf("ReloadTLS: %v", err)
+	}
+	if !bytes.Equal(served(), der(second)) {
+		t.Error("ReloadTLS did not switch to the new certificate")
+	}
+	os.WriteFile(cfg.TLSKeyFile, []byte("garbage"), 0o600)
+	if err := s.ReloadTLS(); err == nil {
+		t.Error("ReloadTLS with a broken key file err = nil")
+	}
+	if !bytes.Equal(served(), der(second)) {
+		t.Error("a failed reload dropped the current certificate")
+	}
+}
+
 func TestTLSBadFiles(t *testing.T) {
 	dir := t.TempDir()
 	cfg := testConfig()
