@@ -39,6 +39,9 @@ case, dashes as underscores, e.g. TRENT_DATA_DIR) when not given on the
 command line, then from --config FILE (YAML, "version: v1", same keys as the
 flags).
 
+SIGTERM or SIGINT shuts down gracefully (a second one exits at once); SIGHUP
+reloads the TLS certificate.
+
 Flags:
 `
 
