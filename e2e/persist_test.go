@@ -436,4 +436,18 @@ func TestSeeding(t *testing.T) {
 		t.Errorf("after seeding twice: %d aliases, want 2", len(aliases.Aliases))
 	}
 	stopClean(t, s4)
+
+	// A changed seed file (other material) does not touch the existing key, and
+	// seeded access keys persist without the seed.
+	changed := seedFile(t, strings.Replace(seedYAML(randomBytes(t, 32), secret), "seeded key", "reseeded", 1))
+	s5 := startEmbedded(t, dir, "--seed", changed)
+	c5 := s5.client(devRegion, seedAccessKey, secret)
+	decryptOK(t, c5, blob3, pt, nil)
+	if got := aws.ToString(describe(t, c5, seedKeyID).Description); got != "changed by user" {
+		t.Errorf("a changed seed file changed the description to %q", got)
+	}
+	stopClean(t, s5)
+	s6 := startEmbedded(t, dir)
+	decryptOK(t, s6.client(devRegion, seedAccessKey, secret), blob3, pt, nil)
+	stopClean(t, s6)
 }
