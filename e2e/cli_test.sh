@@ -73,9 +73,9 @@ fail() {
 	failed=$((failed + 1))
 	echo "FAIL - $1${2:+: $2}"
 }
-# check NAME GOT WANT
+# check NAME GOT WANT (an empty WANT, from an earlier failure, never passes)
 check() {
-	if [ "$2" = "$3" ]; then ok "$1"; else fail "$1" "got '$2', want '$3'"; fi
+	if [ -n "$3" ] && [ "$2" = "$3" ]; then ok "$1"; else fail "$1" "got '$2', want '$3'"; fi
 }
 kms() {
 	"$awscli" kms --endpoint-url "$url" --output text "$@"
