@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"regexp"
 	"testing"
 	"time"
 
@@ -9,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 )
+
+var materialRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 func rotationStatus(t *testing.T, c *kms.Client, id string) *kms.GetKeyRotationStatusOutput {
 	t.Helper()
@@ -154,7 +157,13 @@ func TestRotateOnDemand(t *testing.T) {
 	if len(entries) != 25 {
 		t.Fatalf("ListKeyRotations: %d entries, want 25", len(entries))
 	}
+	materialIDs := map[string]bool{}
 	for i, e := range entries {
+		mid := aws.ToString(e.KeyMaterialId)
+		if !materialRE.MatchString(mid) || materialIDs[mid] {
+			t.Errorf("entry %d: KeyMaterialId %q not 64 hex or repeated", i, mid)
+		}
+		materialIDs[mid] = true
 		if e.RotationType != types.RotationTypeOnDemand {
 			t.Errorf("entry %d: RotationType %q", i, e.RotationType)
 		}
@@ -164,6 +173,22 @@ func TestRotateOnDemand(t *testing.T) {
 		if k := aws.ToString(e.KeyId); k != id && k != arn {
 			t.Errorf("entry %d: KeyId %q", i, k)
 		}
+	}
+	// The newest rotation's material is the key's current material, and Decrypt
+	// names the material of each ciphertext.
+	cur := aws.ToString(describe(t, c, id).CurrentKeyMaterialId)
+	if !materialIDs[cur] {
+		t.Errorf("CurrentKeyMaterialId %q is not among the rotations' materials", cur)
+	}
+	d0, err := c.Decrypt(ctx(t), &kms.DecryptInput{CiphertextBlob: gens[0].blob, EncryptionContext: ec})
+	must(t, err)
+	dLast, err := c.Decrypt(ctx(t), &kms.DecryptInput{CiphertextBlob: gens[len(gens)-1].blob, EncryptionContext: ec})
+	must(t, err)
+	if aws.ToString(dLast.KeyMaterialId) != cur {
+		t.Errorf("Decrypt of the newest ciphertext: KeyMaterialId %q, want current %q", aws.ToString(dLast.KeyMaterialId), cur)
+	}
+	if m := aws.ToString(d0.KeyMaterialId); !materialRE.MatchString(m) || materialIDs[m] {
+		t.Errorf("Decrypt of the first ciphertext: KeyMaterialId %q, want the initial material (not a rotation's)", m)
 	}
 	_, err = c.ListKeyRotations(ctx(t), &kms.ListKeyRotationsInput{KeyId: aws.String(id), Marker: aws.String("bogus")})
 	wantType[*types.InvalidMarkerException](t, err)
