@@ -138,6 +138,9 @@ func TestUnknownKey(t *testing.T) {
 	wantType[*types.NotFoundException](t, err)
 	_, err = c.DescribeKey(ctx(t), &kms.DescribeKeyInput{KeyId: aws.String("alias/does-not-exist")})
 	wantType[*types.NotFoundException](t, err)
+	// Trent creates no AWS-managed keys (docs/api-coverage.md).
+	_, err = c.DescribeKey(ctx(t), &kms.DescribeKeyInput{KeyId: aws.String("alias/aws/s3")})
+	wantType[*types.NotFoundException](t, err)
 	_, err = c.Encrypt(ctx(t), &kms.EncryptInput{KeyId: aws.String(missing), Plaintext: []byte("x")})
 	wantType[*types.NotFoundException](t, err)
 	_, err = c.EnableKey(ctx(t), &kms.EnableKeyInput{KeyId: aws.String(missing)})
