@@ -4,7 +4,7 @@
 'use strict'
 
 const { buildClient, CommitmentPolicy } = require('@aws-crypto/client-node')
-const { SUITES, fail, parse, contextOf, readInput, writeOutput, kmsKeyring } = require('./lib')
+const { SUITES, committing, fail, parse, contextOf, readInput, writeOutput, kmsKeyring } = require('./lib')
 
 const usage = `usage: node encrypt.js --key KEY [--key KEY2 ...] [--context k=v ...]
        [--suite committing|signed] [--frame-size N] [--endpoint URL] [--region R]
@@ -14,7 +14,9 @@ The first --key generates the data key, each further --key wraps it too.
 Endpoint, region and credentials default to the environment as for the aws CLI
 (AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY).
 --suite: committing = 0x0478 (ALG_AES256_GCM_IV12_TAG16_HKDF_SHA512_COMMIT_KEY),
-signed = 0x0578 (..._COMMIT_KEY_ECDSA_P384, the default).`
+signed = 0x0578 (..._COMMIT_KEY_ECDSA_P384, the default); v1-signed = 0x0378
+(version 1, non-committing ALG_AES256_GCM_IV12_TAG16_HKDF_SHA384_ECDSA_P384,
+written under FORBID_ENCRYPT_ALLOW_DECRYPT, for tests of readers' policies).`
 
 async function main () {
   const { values, positionals } = parse({
@@ -23,7 +25,7 @@ async function main () {
     'frame-size': { type: 'string' }
   }, usage)
   const suiteId = SUITES[values.suite]
-  if (suiteId === undefined) fail(`--suite ${values.suite}: want committing or signed\n${usage}`)
+  if (suiteId === undefined) fail(`--suite ${values.suite}: want committing, signed or v1-signed\n${usage}`)
   const op = { suiteId, encryptionContext: contextOf(values.context) }
   if (values['frame-size'] !== undefined) {
     const n = Number(values['frame-size'])
@@ -32,7 +34,9 @@ async function main () {
   }
   const keyring = kmsKeyring(values, values.key, false)
   const plaintext = readInput(positionals)
-  const { encrypt } = buildClient(CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
+  const { encrypt } = buildClient(committing(suiteId)
+    ? CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT
+    : CommitmentPolicy.FORBID_ENCRYPT_ALLOW_DECRYPT)
   const { result } = await encrypt(keyring, plaintext, op)
   writeOutput(values.out, result)
 }

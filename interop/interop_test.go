@@ -438,6 +438,42 @@ func TestNodeEncryptTrentDecrypt(t *testing.T) {
 		}
 	}
 
+	// A version 1 (non-committing) message of the SDK: refused by envelope
+	// and the CLI by default, read when non-committing messages are allowed.
+	t.Run("v1-non-committing", func(t *testing.T) {
+		name := "node-v1"
+		pt := randomBytes(t, 5000)
+		ec := caseContext(name)
+		in := writeFile(t, filepath.Join(h.dir, name+".pt"), pt)
+		msgPath := filepath.Join(h.dir, name+".msg")
+		h.node("encrypt.js", append(append([]string{"--key", h.keyARN, "--suite", "v1-signed", "-o", msgPath}, contextArgs(ec)...), in)...)
+		msg := readFile(t, msgPath)
+		if hd, err := envelope.ParseHeader(bytes.NewReader(msg), 0); err != nil || hd.Version != 1 || hd.Suite != envelope.SuiteAES256GCMIV12Tag16HKDFSHA384ECDSAP384 {
+			t.Fatalf("header of the v1 message: %+v, %v", hd, err)
+		}
+		if _, err := envelope.Decrypt(ctxFor(t), bytes.NewReader(msg), strict, nil); !errors.Is(err, envelope.ErrCommitmentPolicy) {
+			t.Errorf("envelope.Decrypt of a v1 message by default: %v, want ErrCommitmentPolicy", err)
+		}
+		r, err := envelope.Decrypt(ctxFor(t), bytes.NewReader(msg), strict, &envelope.DecryptOptions{CommitmentPolicy: envelope.RequireEncryptAllowDecrypt, EncryptionContext: ec})
+		if err != nil {
+			t.Fatalf("envelope.Decrypt of a v1 message, allowed: %v", err)
+		}
+		if got, err := io.ReadAll(r); err != nil || !bytes.Equal(got, pt) {
+			t.Errorf("envelope read of a v1 message: %d bytes, %v", len(got), err)
+		}
+		out := filepath.Join(h.dir, name+".cli.out")
+		if _, err := h.try(trentBin, "decrypt", "--key", h.keyARN, "-o", out, msgPath); err == nil {
+			t.Errorf("trent decrypt of a v1 message without --allow-non-committing succeeded")
+		}
+		if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("refused trent decrypt left %s (%v)", out, err)
+		}
+		h.run(trentBin, "decrypt", "--key", h.keyARN, "--allow-non-committing", "-o", out, msgPath)
+		if got := readFile(t, out); !bytes.Equal(got, pt) {
+			t.Errorf("trent decrypt --allow-non-committing: plaintext differs")
+		}
+	})
+
 	// A required context pair the message lacks: envelope and the CLI fail
 	// and the CLI writes nothing.
 	t.Run("context-mismatch", func(t *testing.T) {
