@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -50,7 +51,21 @@ func open(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *state, err 
 		if rootPath == "" {
 			rootPath = filepath.Join(cfg.DataDir, RootKeyFile)
 		}
-		fk, created, err := keyring.LoadOrCreateFile(rootPath)
+		dbPath := filepath.Join(cfg.DataDir, DBFile)
+		var (
+			fk      *keyring.FileKeyring
+			created bool
+		)
+		if fileExists(dbPath) {
+			// Existing data was sealed with some root key: never mint a new one,
+			// which could not open it and would invite backing up the wrong file.
+			fk, err = keyring.LoadFile(rootPath)
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("server: root key file %s not found, but %s holds data sealed with a root key: restore that key file or point --root-key-file at it", rootPath, dbPath)
+			}
+		} else {
+			fk, created, err = keyring.LoadOrCreateFile(rootPath)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("server: root key: %w", err)
 		}
@@ -59,7 +74,6 @@ func open(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *state, err 
 			logger.Warn("server: created a new root key file; back it up: without it the data directory cannot be read", "path", rootPath)
 		}
 		logger.Warn("server: using the file seal (root key in a file next to the data): production should use a real seal (HSM, Shamir or KMS auto-unseal)", "root_key_file", rootPath)
-		dbPath := filepath.Join(cfg.DataDir, DBFile)
 		db, err := boltstore.Open(dbPath)
 		if err != nil {
 			kr.Close()
@@ -73,7 +87,7 @@ func open(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *state, err 
 	st.store = barrier.New(raw, kr)
 
 	if st.iam, err = iam.NewStore(ctx, st.store); err != nil {
-		return nil, fmt.Errorf("server: iam: %w", err)
+		return nil, fmt.Errorf("server: %w", err)
 	}
 	if st.kms, err = kms.New(ctx, kms.Config{Store: st.store, Partition: cfg.Partition, Logger: logger}); err != nil {
 		return nil, fmt.Errorf("server: kms: %w", err)

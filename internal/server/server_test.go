@@ -557,10 +557,31 @@ func TestRestartKeepsKeys(t *testing.T) {
 	}
 	other := filepath.Join(t.TempDir(), "other.key")
 	cfg.RootKeyFile = other
-	if s3, err := New(context.Background(), cfg, slog.New(slog.DiscardHandler)); err == nil {
+	s3, err := New(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err == nil {
 		s3.Shutdown(context.Background())
+		t.Fatal("New with a missing root key file succeeded over an existing data directory")
+	}
+	if !strings.Contains(err.Error(), "not found") {
+		t.Errorf("New with a missing root key file: err = %v, want a not-found explanation", err)
+	}
+	if fileExists(other) {
+		t.Error("a new root key file was minted for a data directory sealed with another key")
+	}
+	if err := writeRootKey(other); err != nil {
+		t.Fatal(err)
+	}
+	if s4, err := New(context.Background(), cfg, slog.New(slog.DiscardHandler)); err == nil {
+		s4.Shutdown(context.Background())
 		t.Error("New with a different root key succeeded over the same data directory")
 	}
+}
+
+// writeRootKey writes a fresh random 32-byte root key file (mode 0600).
+func writeRootKey(path string) error {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return os.WriteFile(path, b, 0o600)
 }
 
 func TestSeed(t *testing.T) {
