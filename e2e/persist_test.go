@@ -313,6 +313,23 @@ func TestRootKeyOutsideDataDir(t *testing.T) {
 	decryptOK(t, s2.client(devRegion, seedAccessKey, secret), blob, pt, nil)
 	stopClean(t, s2)
 
+	// A copy without its root key is refused, and no new root key is minted
+	// for it (a fresh key file would invite backing up the wrong key).
+	absent := filepath.Join(t.TempDir(), "absent.key")
+	if _, err := tryStartServer(t, "server", "--data-dir", copyDir(t, dataDir), "--addr", "127.0.0.1:0", "--root-key-file", absent); err == nil {
+		t.Error("a server started on a copied data dir whose root key file is missing")
+	}
+	if _, err := os.Stat(absent); err == nil {
+		t.Error("a new root key file was created for an existing data directory")
+	}
+	noKey := copyDir(t, dataDir) // no root.key inside, no --root-key-file
+	if _, err := tryStartServer(t, "server", "--data-dir", noKey, "--addr", "127.0.0.1:0"); err == nil {
+		t.Error("a server started on a copied data dir without root.key")
+	}
+	if _, err := os.Stat(filepath.Join(noKey, "root.key")); err == nil {
+		t.Error("a new root.key was created in an existing data directory")
+	}
+
 	// A copy with a missing or different root key cannot serve it: either the
 	// server refuses to start, or the key and credentials stay sealed.
 	otherKey := filepath.Join(t.TempDir(), "other.key")
