@@ -32,6 +32,11 @@ func TestEncryptDecrypt(t *testing.T) {
 	if !bytes.Equal(dec.Plaintext, pt) || aws.ToString(dec.KeyId) != arn1 || dec.EncryptionAlgorithm != types.EncryptionAlgorithmSpecSymmetricDefault {
 		t.Errorf("Decrypt = %q %q %q", dec.Plaintext, aws.ToString(dec.KeyId), dec.EncryptionAlgorithm)
 	}
+	// The explicit default algorithm works both ways.
+	explicit, err := c.Encrypt(ctx(t), &kms.EncryptInput{KeyId: aws.String(k1), Plaintext: pt, EncryptionAlgorithm: types.EncryptionAlgorithmSpecSymmetricDefault})
+	must(t, err)
+	_, err = c.Decrypt(ctx(t), &kms.DecryptInput{CiphertextBlob: explicit.CiphertextBlob, EncryptionAlgorithm: types.EncryptionAlgorithmSpecSymmetricDefault})
+	must(t, err)
 	// Two encryptions of the same plaintext differ.
 	enc2, err := c.Encrypt(ctx(t), &kms.EncryptInput{KeyId: aws.String(k1), Plaintext: pt})
 	must(t, err)

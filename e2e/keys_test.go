@@ -153,6 +153,8 @@ func TestUnknownKey(t *testing.T) {
 	wantType[*types.NotFoundException](t, err)
 	_, err = c.ListResourceTags(ctx(t), &kms.ListResourceTagsInput{KeyId: aws.String(missing)})
 	wantType[*types.NotFoundException](t, err)
+	_, err = c.ListAliases(ctx(t), &kms.ListAliasesInput{KeyId: aws.String(missing)})
+	wantType[*types.NotFoundException](t, err)
 	// A KeyId that is not a key id at all is NotFound too (AWS: "Invalid keyId ...").
 	_, err = c.DescribeKey(ctx(t), &kms.DescribeKeyInput{KeyId: aws.String("fake-key-id")})
 	wantType[*types.NotFoundException](t, err)

@@ -109,6 +109,12 @@ func TestSignatures(t *testing.T) {
 	_, err := bad.ListKeys(ctx(t), &kms.ListKeysInput{})
 	wantCode(t, err, "InvalidSignatureException")
 
+	// Clock skew within AWS's 5 minutes is accepted.
+	for _, skew := range []time.Duration{-4 * time.Minute, 4 * time.Minute} {
+		if r := signedCall(t, s, "TrentService.ListKeys", "{}", time.Now().Add(skew)); r.Status != http.StatusOK {
+			t.Errorf("request signed %v from now: %d %s, want 200", skew, r.Status, r.Body)
+		}
+	}
 	// Stale X-Amz-Date (10 minutes ago; AWS allows 5).
 	for _, skew := range []time.Duration{-10 * time.Minute, 10 * time.Minute} {
 		r := signedCall(t, s, "TrentService.ListKeys", "{}", time.Now().Add(skew))
