@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/google/go-cmp/cmp"
@@ -110,6 +111,14 @@ func TestRestartKeepsEverything(t *testing.T) {
 	wantCode(t, err, "UnrecognizedClientException")
 	_, err = s1.client(devRegion, creds.AccessKey, "wrong").ListKeys(ctx(t), &kms.ListKeysInput{})
 	wantCode(t, err, "InvalidSignatureException")
+	// A session token nobody issued.
+	withToken := kms.NewFromConfig(aws.Config{
+		Region:      devRegion,
+		Credentials: credentials.NewStaticCredentialsProvider(creds.AccessKey, creds.Secret, "bogus-session-token"),
+		Retryer:     func() aws.Retryer { return aws.NopRetryer{} },
+	}, func(o *kms.Options) { o.BaseEndpoint = aws.String(s1.URL) })
+	_, err = withToken.ListKeys(ctx(t), &kms.ListKeysInput{})
+	wantCode(t, err, "UnrecognizedClientException")
 
 	// State worth keeping.
 	out, err := c.CreateKey(ctx(t), &kms.CreateKeyInput{
