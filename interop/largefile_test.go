@@ -6,12 +6,15 @@ import (
 	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 )
 
 // largeSize is the file of the memory test: big enough that buffering the
@@ -75,19 +78,65 @@ func TestCLILargeFileBoundedMemory(t *testing.T) {
 }
 
 // runRSS runs `trent args...` and returns its peak resident set size in
-// bytes.
+// bytes: the VmHWM of its own address space, sampled from /proc until it
+// exits. (The rusage of a child started by os/exec is no use here: Go starts
+// children with vfork, so the child's ru_maxrss inherits the high-water mark of
+// the test process itself.)
 func (h *harness) runRSS(t *testing.T, args ...string) int64 {
 	t.Helper()
 	cmd := exec.Command(trentBin, args...)
 	cmd.Env = h.env
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("trent %v: %v", args, err)
+	}
+	status := fmt.Sprintf("/proc/%d/status", cmd.Process.Pid)
+	done := make(chan struct{})
+	peak := make(chan int64, 1)
+	go func() {
+		var max int64
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if v := vmHWM(status); v > max {
+				max = v
+			}
+			select {
+			case <-done:
+				peak <- max
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	err := cmd.Wait()
+	close(done)
+	max := <-peak
+	if err != nil {
 		t.Fatalf("trent %v: %v\n%s", args, err, stderr.Bytes())
 	}
-	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	if !ok {
-		t.Fatal("no rusage for the process")
+	if max == 0 {
+		t.Fatal("could not sample the process's VmHWM")
 	}
-	return ru.Maxrss << 10 // kilobytes on Linux
+	return max
+}
+
+// vmHWM reads the peak resident set size (bytes) from a /proc/PID/status
+// file, or 0 if the process is gone or has no address space yet.
+func vmHWM(path string) int64 {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				return 0
+			}
+			return kb << 10
+		}
+	}
+	return 0
 }
