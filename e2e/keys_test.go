@@ -80,6 +80,8 @@ func TestCreateAndDescribeKey(t *testing.T) {
 		{"Origin", md.Origin, types.OriginTypeAwsKms},
 		{"KeyManager", md.KeyManager, types.KeyManagerTypeCustomer},
 		{"EncryptionAlgorithms", fmt.Sprint(md.EncryptionAlgorithms), "[SYMMETRIC_DEFAULT]"},
+		{"CustomerMasterKeySpec", md.CustomerMasterKeySpec, types.CustomerMasterKeySpecSymmetricDefault},
+		{"MultiRegion", fmt.Sprint(md.MultiRegion != nil && !*md.MultiRegion), "true"}, // present and false, as AWS sends it
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {
