@@ -30,6 +30,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/trent-kms/trent/internal/iam"
 	"io"
 	"os"
 	"strconv"
@@ -87,7 +88,7 @@ func ParseFile(data []byte) (*File, error) {
 	default:
 		errs = append(errs, fmt.Errorf("config: unsupported version %q (want %q)", f.Version, Version))
 	}
-	if f.AccountID != nil && !IsAccountID(*f.AccountID) {
+	if f.AccountID != nil && !iam.IsAccountID(*f.AccountID) {
 		errs = append(errs, fmt.Errorf("config: account-id %q is not 12 digits", *f.AccountID))
 	}
 	if (f.TLSCert == nil) != (f.TLSKey == nil) {
@@ -125,19 +126,6 @@ func (f *File) Settings() map[string]string {
 	str("region", f.Region)
 	str("log-level", f.LogLevel)
 	return m
-}
-
-// IsAccountID reports whether s is a 12-digit AWS account id.
-func IsAccountID(s string) bool {
-	if len(s) != 12 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 func readFile(path string) ([]byte, error) {

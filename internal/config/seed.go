@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/trent-kms/trent/internal/iam"
 	"log/slog"
 	"strings"
 )
@@ -127,7 +128,7 @@ func ParseSeed(data []byte, region, accountID string) (*Seed, error) {
 			bad("keys[%d]: duplicate id %s", i, sk.ID)
 		}
 		ids[sk.Region+"/"+sk.AccountID+"/"+sk.ID] = true
-		if !IsAccountID(sk.AccountID) {
+		if !iam.IsAccountID(sk.AccountID) {
 			bad("keys[%d]: account %q is not 12 digits", i, sk.AccountID)
 		}
 		if sk.Region == "" {
@@ -167,7 +168,7 @@ func ParseSeed(data []byte, region, accountID string) (*Seed, error) {
 		if ak.Secret == "" {
 			bad("access_keys[%d]: missing secret", i)
 		}
-		if !IsAccountID(ak.AccountID) {
+		if !iam.IsAccountID(ak.AccountID) {
 			bad("access_keys[%d]: account %q is not 12 digits", i, ak.AccountID)
 		}
 		out.AccessKeys = append(out.AccessKeys, ak)

@@ -103,7 +103,7 @@ func (s *Store) Put(ctx context.Context, k AccessKey) error {
 // EnsureAdmin returns the access key generated for accountID's administrator,
 // generating and persisting one (created=true) if there is none.
 func (s *Store) EnsureAdmin(ctx context.Context, accountID string) (k AccessKey, created bool, err error) {
-	if !isAccountID(accountID) {
+	if !IsAccountID(accountID) {
 		return AccessKey{}, false, fmt.Errorf("iam: invalid account id %q: want 12 digits", accountID)
 	}
 	s.mu.Lock()
@@ -196,13 +196,14 @@ func validate(k AccessKey) error {
 	if k.Secret == "" || len(k.Secret) > 256 {
 		return fmt.Errorf("iam: invalid secret for access key %s: want 1 to 256 characters", k.ID)
 	}
-	if !isAccountID(k.AccountID) {
+	if !IsAccountID(k.AccountID) {
 		return fmt.Errorf("iam: invalid account id %q for access key %s: want 12 digits", clip(k.AccountID), k.ID)
 	}
 	return nil
 }
 
-func isAccountID(s string) bool {
+// IsAccountID reports whether s is a 12-digit AWS account id.
+func IsAccountID(s string) bool {
 	if len(s) != 12 {
 		return false
 	}

@@ -33,7 +33,6 @@ import (
 	"time"
 
 	"github.com/trent-kms/trent/internal/awsjson"
-	"github.com/trent-kms/trent/internal/config"
 	"github.com/trent-kms/trent/internal/iam"
 	"github.com/trent-kms/trent/internal/kms"
 	"github.com/trent-kms/trent/internal/sigv4"
@@ -118,7 +117,7 @@ func (c *Config) Validate() error {
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		errs = append(errs, errors.New("server: --tls-cert and --tls-key go together"))
 	}
-	if !config.IsAccountID(c.AccountID) {
+	if !iam.IsAccountID(c.AccountID) {
 		errs = append(errs, fmt.Errorf("server: account id %q is not 12 digits", c.AccountID))
 	}
 	if c.Region == "" {
@@ -210,7 +209,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		acct := cfg.AccountID
 		verifier.InsecureAcceptUnknown = func(accessKeyID string) (iam.Principal, bool) {
 			a := acct
-			if config.IsAccountID(accessKeyID) {
+			if iam.IsAccountID(accessKeyID) {
 				a = accessKeyID
 			}
 			return iam.AdminPrincipal(a, accessKeyID), true
