@@ -12,7 +12,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"maps"
 	"strings"
@@ -116,7 +115,7 @@ func Encrypt(ctx context.Context, dst io.Writer, kr Keyring, opts *EncryptOption
 		frame:     make([]byte, finalHdrLen+fs+tagLen),
 	}
 	if sign != nil {
-		w.hash = p.sigHash.New()
+		w.hash = newAsyncHash(p.sigHash.New())
 	}
 	w.aad = make([]byte, 0, len(hd.MessageID)+len(aadFinalFrame)+12)
 	w.aad = append(w.aad, hd.MessageID...)
@@ -253,7 +252,7 @@ type writer struct {
 	iv        [ivLen]byte
 	limit     int64 // MaxPlaintextLength, 0: none
 	written   int64
-	hash      hash.Hash
+	hash      *asyncHash
 	sign      *ecdsa.PrivateKey
 	err       error
 	closed    bool
