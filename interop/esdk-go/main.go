@@ -10,7 +10,8 @@
 //
 // It is a separate module (replace of trent to ../..) so that trent's go.mod
 // does not depend on the SDK, which pulls in many modules and takes minutes
-// to compile. It is not run by CI. Run it from this directory:
+// to compile. CI runs it through interop.TestOfficialGoEncryptionSDK; by hand,
+// from this directory:
 //
 //	go run .
 package main
