@@ -203,13 +203,34 @@ func (c *envelopeCmd) openIn() (io.ReadCloser, int64, error) {
 	return f, size, nil
 }
 
-// createOut returns the output: standard output, or a temporary file next
-// to OUT that commit renames into place.
+// createOut returns the output: standard output, OUT itself when it exists
+// and is not a regular file (a device such as /dev/null, a FIFO: renaming a
+// file over it would replace it), or else a temporary file next to OUT that
+// commit renames into place. Like standard output, a device or FIFO receives
+// plaintext before the message is authenticated: trust it only on exit 0.
 // Writes are buffered (the envelope streams write one frame at a time).
 func (c *envelopeCmd) createOut() (io.Writer, func() error, error) {
 	if c.out == "" || c.out == "-" {
 		bw := bufio.NewWriterSize(os.Stdout, 256<<10)
 		return bw, bw.Flush, nil
+	}
+	if fi, err := os.Stat(c.out); err == nil && !fi.Mode().IsRegular() {
+		if fi.IsDir() {
+			return nil, nil, fmt.Errorf("output %s is a directory", c.out)
+		}
+		f, err := os.OpenFile(c.out, os.O_WRONLY, 0)
+		if err != nil {
+			return nil, nil, err
+		}
+		bw := bufio.NewWriterSize(f, 256<<10)
+		commit := func() error {
+			if err := bw.Flush(); err != nil {
+				f.Close()
+				return err
+			}
+			return f.Close()
+		}
+		return bw, commit, nil
 	}
 	f, err := os.CreateTemp(filepath.Dir(c.out), "."+filepath.Base(c.out)+".trent-*")
 	if err != nil {
