@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"maps"
 )
@@ -24,7 +25,7 @@ type Reader struct {
 	raw     []byte // input buffer; frames are decrypted in place
 	lo, hi  int    // unconsumed input is raw[lo:hi]
 	aead    cipher.AEAD
-	hash    *asyncHash // signed suites: over everything before the footer
+	hash    hash.Hash // signed suites: over everything before the footer
 	pub     *ecdsa.PublicKey
 	pending []byte // released plaintext not yet returned, inside raw
 	seq     uint32
@@ -139,7 +140,7 @@ func Decrypt(ctx context.Context, src io.Reader, kr Keyring, opts *DecryptOption
 		return nil, invalid("header authentication failed")
 	}
 	if r.pub != nil {
-		r.hash = newAsyncHash(p.sigHash.New())
+		r.hash = p.sigHash.New()
 		r.hash.Write(hd.body)
 		r.hash.Write(hd.authIV)
 		r.hash.Write(hd.authTag)

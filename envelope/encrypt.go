@@ -12,6 +12,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"maps"
 	"strings"
@@ -115,7 +116,7 @@ func Encrypt(ctx context.Context, dst io.Writer, kr Keyring, opts *EncryptOption
 		frame:     make([]byte, finalHdrLen+fs+tagLen),
 	}
 	if sign != nil {
-		w.hash = newAsyncHash(p.sigHash.New())
+		w.hash = p.sigHash.New()
 	}
 	w.aad = make([]byte, 0, len(hd.MessageID)+len(aadFinalFrame)+12)
 	w.aad = append(w.aad, hd.MessageID...)
@@ -252,7 +253,7 @@ type writer struct {
 	iv        [ivLen]byte
 	limit     int64 // MaxPlaintextLength, 0: none
 	written   int64
-	hash      *asyncHash
+	hash      hash.Hash
 	sign      *ecdsa.PrivateKey
 	err       error
 	closed    bool
