@@ -259,6 +259,26 @@ func (c *envelopeCmd) createOut() (io.Writer, func() error, error) {
 	return bw, commit, nil
 }
 
+// parse parses the flags and the optional input argument of encrypt and
+// decrypt. ok=false means stop with exit code code (0 after -h).
+func (c *envelopeCmd) parse(fs *flag.FlagSet, args []string) (code int, ok bool) {
+	pos, err := parseInterspersed(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0, false
+	}
+	if err != nil {
+		return 2, false
+	}
+	if len(pos) > 1 {
+		errorf("too many arguments: %q", pos)
+		return 2, false
+	}
+	if len(pos) == 1 {
+		c.in = pos[0]
+	}
+	return 0, true
+}
+
 func runEncrypt(args []string) int {
 	fs := flag.NewFlagSet("trent encrypt", flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), encryptUsage); fs.PrintDefaults() }
@@ -272,19 +292,8 @@ func runEncrypt(args []string) int {
 	unsigned := fs.Bool("unsigned", false, "use the unsigned suite (faster; anyone who can decrypt can also forge)")
 	fs.StringVar(&c.out, "o", "-", "output `file` (- for standard output)")
 	a.register(fs)
-	pos, err := parseInterspersed(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		return 2
-	}
-	if len(pos) > 1 {
-		errorf("too many arguments: %q", pos)
-		return 2
-	}
-	if len(pos) == 1 {
-		c.in = pos[0]
+	if code, ok := c.parse(fs, args); !ok {
+		return code
 	}
 	if len(keys) == 0 {
 		errorf("at least one --key is required")
@@ -363,19 +372,8 @@ func runDecrypt(args []string) int {
 	maxEDKs := fs.Int("max-encrypted-data-keys", 16, "refuse messages with more encrypted data keys (0: no limit)")
 	fs.StringVar(&c.out, "o", "-", "output `file` (- for standard output)")
 	a.register(fs)
-	pos, err := parseInterspersed(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		return 2
-	}
-	if len(pos) > 1 {
-		errorf("too many arguments: %q", pos)
-		return 2
-	}
-	if len(pos) == 1 {
-		c.in = pos[0]
+	if code, ok := c.parse(fs, args); !ok {
+		return code
 	}
 	opts := &envelope.DecryptOptions{EncryptionContext: ec, MaxEncryptedDataKeys: *maxEDKs}
 	if *allowV1 {
