@@ -78,9 +78,17 @@ var (
 // The zero value is ready to use.
 type Validation struct{ msgs []string }
 
-// Add records one violation. value is quoted as AWS does; pass hasValue=false
-// for values AWS leaves out (sensitive blobs, missing members).
+// maxEcho bounds how much of an offending value a validation message
+// repeats: a 128 KiB policy is not echoed back whole.
+const maxEcho = 4096
+
+// Add records one violation. value is quoted as AWS does (cut to maxEcho
+// bytes); pass hasValue=false for values AWS leaves out (sensitive blobs,
+// missing members).
 func (v *Validation) Add(member string, value string, hasValue bool, constraint string) {
+	if len(value) > maxEcho {
+		value = strings.ToValidUTF8(value[:maxEcho], "") + "..."
+	}
 	if hasValue {
 		v.msgs = append(v.msgs, fmt.Sprintf("Value '%s' at '%s' failed to satisfy constraint: %s", value, member, constraint))
 	} else {

@@ -3,6 +3,7 @@ package kmserr
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -36,5 +37,14 @@ func TestIsMatchesCode(t *testing.T) {
 	}
 	if ErrNotFound.Message != "" {
 		t.Error("With mutated the sentinel")
+	}
+}
+
+func TestValidationClipsLongValues(t *testing.T) {
+	var v Validation
+	v.Add("policy", strings.Repeat("x", 200000), true, "Member must have length less than or equal to 131072")
+	msg := v.Err().(*Error).Message
+	if len(msg) > 5000 || !strings.Contains(msg, "xxx...' at 'policy'") {
+		t.Errorf("message of %d bytes: %.300q", len(msg), msg)
 	}
 }
