@@ -17,7 +17,32 @@ var (
 	ErrExists = errors.New("storage: already exists")
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("storage: closed")
+	// ErrReadOnly is returned by writes through a read-only Tx.
+	ErrReadOnly = errors.New("storage: write in read-only transaction")
+	// ErrTxDone is returned by a Tx used after its View/Update returned.
+	ErrTxDone = errors.New("storage: transaction used after it ended")
+	// ErrKey is returned for an empty key or one longer than MaxKeyLen.
+	ErrKey = errors.New("storage: key must be 1 to 32768 bytes")
 )
+
+// MaxKeyLen is the longest key every Store accepts (bbolt's limit).
+const MaxKeyLen = 32768
+
+// CheckAccess is the check every Tx implementation makes before an
+// operation on key: the tx is still open (done=false), a write (write=true)
+// goes through a writable tx, and the key length is within 1..MaxKeyLen.
+func CheckAccess(done, writable, write bool, key string) error {
+	if done {
+		return ErrTxDone
+	}
+	if write && !writable {
+		return ErrReadOnly
+	}
+	if len(key) == 0 || len(key) > MaxKeyLen {
+		return ErrKey
+	}
+	return nil
+}
 
 // Store is a transactional key-value store.
 type Store interface {

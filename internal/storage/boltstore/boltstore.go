@@ -26,17 +26,9 @@ import (
 // the database file lock.
 const DefaultLockTimeout = 2 * time.Second
 
-// MaxKeyLen is the longest key accepted (bbolt's limit).
-const MaxKeyLen = bolt.MaxKeySize
 
 // ErrLocked is returned by Open when another process holds the database.
 var ErrLocked = errors.New("boltstore: database file is locked by another process")
-
-var (
-	errReadOnly = errors.New("boltstore: write in read-only transaction")
-	errTxDone   = errors.New("boltstore: transaction used after it ended")
-	errKey      = errors.New("boltstore: key must be 1 to 32768 bytes")
-)
 
 var bucketName = []byte("trent")
 
@@ -187,16 +179,7 @@ type tx struct {
 func (t *tx) end() { t.done = true }
 
 func (t *tx) check(key string, write bool) error {
-	if t.done {
-		return errTxDone
-	}
-	if write && !t.writable {
-		return errReadOnly
-	}
-	if len(key) == 0 || len(key) > MaxKeyLen {
-		return errKey
-	}
-	return nil
+	return storage.CheckAccess(t.done, t.writable, write, key)
 }
 
 // lookup finds key with a cursor rather than Bucket.Get, so that a present
@@ -261,7 +244,7 @@ func (t *tx) Delete(key string) error {
 
 func (t *tx) List(prefix, after string, limit int) ([]storage.Entry, error) {
 	if t.done {
-		return nil, errTxDone
+		return nil, storage.ErrTxDone
 	}
 	start := prefix
 	if after >= prefix {

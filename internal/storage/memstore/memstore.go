@@ -11,7 +11,6 @@ package memstore
 import (
 	"bytes"
 	"context"
-	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -19,14 +18,6 @@ import (
 	"github.com/trent-kms/trent/internal/storage"
 )
 
-// MaxKeyLen is the longest key accepted, the same limit as bbolt's.
-const MaxKeyLen = 32768
-
-var (
-	errReadOnly = errors.New("memstore: write in read-only transaction")
-	errTxDone   = errors.New("memstore: transaction used after it ended")
-	errKey      = errors.New("memstore: key must be 1 to 32768 bytes")
-)
 
 // Store is an in-memory transactional key-value store. The zero value is not
 // usable; call New.
@@ -140,16 +131,7 @@ func (t *tx) rollback() {
 }
 
 func (t *tx) check(key string, write bool) error {
-	if t.done {
-		return errTxDone
-	}
-	if write && !t.writable {
-		return errReadOnly
-	}
-	if len(key) == 0 || len(key) > MaxKeyLen {
-		return errKey
-	}
-	return nil
+	return storage.CheckAccess(t.done, t.writable, write, key)
 }
 
 func (t *tx) Get(key string) ([]byte, error) {
@@ -198,7 +180,7 @@ func (t *tx) Delete(key string) error {
 
 func (t *tx) List(prefix, after string, limit int) ([]storage.Entry, error) {
 	if t.done {
-		return nil, errTxDone
+		return nil, storage.ErrTxDone
 	}
 	start := prefix
 	if after >= prefix {
