@@ -26,7 +26,6 @@ import (
 // the database file lock.
 const DefaultLockTimeout = 2 * time.Second
 
-
 // ErrLocked is returned by Open when another process holds the database.
 var ErrLocked = errors.New("boltstore: database file is locked by another process")
 

@@ -18,7 +18,6 @@ import (
 	"github.com/trent-kms/trent/internal/storage"
 )
 
-
 // Store is an in-memory transactional key-value store. The zero value is not
 // usable; call New.
 type Store struct {
