@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/trent-kms/trent/internal/kmserr"
 	"github.com/trent-kms/trent/internal/storage"
 )
 
@@ -191,13 +192,13 @@ func GenerateSecret() string {
 
 func validate(k AccessKey) error {
 	if len(k.ID) < 16 || len(k.ID) > 128 || !isWord(k.ID) {
-		return fmt.Errorf("iam: invalid access key id %q: want 16 to 128 characters of [A-Za-z0-9_]", clip(k.ID))
+		return fmt.Errorf("iam: invalid access key id %q: want 16 to 128 characters of [A-Za-z0-9_]", kmserr.Clip(k.ID, 64))
 	}
 	if k.Secret == "" || len(k.Secret) > 256 {
 		return fmt.Errorf("iam: invalid secret for access key %s: want 1 to 256 characters", k.ID)
 	}
 	if !IsAccountID(k.AccountID) {
-		return fmt.Errorf("iam: invalid account id %q for access key %s: want 12 digits", clip(k.AccountID), k.ID)
+		return fmt.Errorf("iam: invalid account id %q for access key %s: want 12 digits", kmserr.Clip(k.AccountID, 64), k.ID)
 	}
 	return nil
 }
@@ -219,11 +220,4 @@ func isWord(s string) bool {
 	return strings.IndexFunc(s, func(r rune) bool {
 		return !(r == '_' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9')
 	}) < 0
-}
-
-func clip(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "..."
-	}
-	return s
 }

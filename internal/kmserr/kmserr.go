@@ -86,9 +86,7 @@ const maxEcho = 4096
 // bytes); pass hasValue=false for values AWS leaves out (sensitive blobs,
 // missing members).
 func (v *Validation) Add(member string, value string, hasValue bool, constraint string) {
-	if len(value) > maxEcho {
-		value = strings.ToValidUTF8(value[:maxEcho], "") + "..."
-	}
+	value = Clip(value, maxEcho)
 	if hasValue {
 		v.msgs = append(v.msgs, fmt.Sprintf("Value '%s' at '%s' failed to satisfy constraint: %s", value, member, constraint))
 	} else {
@@ -111,4 +109,13 @@ func (v *Validation) Err() error {
 	default:
 		return ErrValidation.With("%d validation errors detected: %s", n, strings.Join(v.msgs, "; "))
 	}
+}
+
+// Clip cuts s, a value from a request that a message repeats, to at most max
+// bytes (on a UTF-8 boundary), marking the cut with "...".
+func Clip(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	return strings.ToValidUTF8(s[:max], "") + "..."
 }

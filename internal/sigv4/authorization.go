@@ -98,7 +98,7 @@ func (p *parsed) parse(header string) *kmserr.Error {
 	scheme, rest, _ := strings.Cut(h, " ")
 	if scheme != Algorithm {
 		if strings.HasPrefix(scheme, "AWS4-") {
-			return kmserr.ErrIncompleteSignature.With("Unsupported AWS 'algorithm': '%s'.", clip(scheme))
+			return kmserr.ErrIncompleteSignature.With("Unsupported AWS 'algorithm': '%s'.", kmserr.Clip(scheme, 128))
 		}
 		return nil
 	}
@@ -111,7 +111,7 @@ func (p *parsed) parse(header string) *kmserr.Error {
 		}
 		key, value, ok := strings.Cut(part, "=")
 		if !ok {
-			return kmserr.ErrIncompleteSignature.With("'%s' not a valid key=value pair (missing equal-sign) in Authorization header.", clip(part))
+			return kmserr.ErrIncompleteSignature.With("'%s' not a valid key=value pair (missing equal-sign) in Authorization header.", kmserr.Clip(part, 128))
 		}
 		switch key {
 		case "Credential":
@@ -128,7 +128,7 @@ func (p *parsed) parse(header string) *kmserr.Error {
 			}
 			p.hasSignedHeaders = true
 			if value == "" || strings.HasPrefix(value, ";") || strings.HasSuffix(value, ";") || strings.Contains(value, ";;") {
-				return kmserr.ErrIncompleteSignature.With("'SignedHeaders' must be a non-empty ';'-separated list of header names, got '%s'.", clip(value))
+				return kmserr.ErrIncompleteSignature.With("'SignedHeaders' must be a non-empty ';'-separated list of header names, got '%s'.", kmserr.Clip(value, 128))
 			}
 			p.signedHeaders = value
 		case "Signature":
@@ -149,7 +149,7 @@ func (p *parsed) parse(header string) *kmserr.Error {
 
 func (p *parsed) parseCredential(v string) *kmserr.Error {
 	bad := func() *kmserr.Error {
-		return kmserr.ErrIncompleteSignature.With("Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got '%s'.", clip(v))
+		return kmserr.ErrIncompleteSignature.With("Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got '%s'.", kmserr.Clip(v, 128))
 	}
 	akid, scope, ok := strings.Cut(v, "/")
 	if !ok || akid == "" {
@@ -162,7 +162,7 @@ func (p *parsed) parseCredential(v string) *kmserr.Error {
 		return bad()
 	}
 	if term != Terminator {
-		return kmserr.ErrIncompleteSignature.With("Credential should be scoped with a valid terminator: 'aws4_request', not '%s'.", clip(term))
+		return kmserr.ErrIncompleteSignature.With("Credential should be scoped with a valid terminator: 'aws4_request', not '%s'.", kmserr.Clip(term, 128))
 	}
 	p.accessKeyID, p.scope = akid, scope
 	p.date, p.region, p.service, p.terminator = date, region, service, term
@@ -171,15 +171,6 @@ func (p *parsed) parseCredential(v string) *kmserr.Error {
 
 func duplicate(key string) *kmserr.Error {
 	return kmserr.ErrIncompleteSignature.With("Authorization header has more than one '%s' parameter.", key)
-}
-
-// clip bounds untrusted text echoed in error messages.
-func clip(s string) string {
-	const max = 128
-	if len(s) > max {
-		return s[:max] + "..."
-	}
-	return s
 }
 
 // trimSpace trims ASCII spaces and tabs (what may surround header tokens).

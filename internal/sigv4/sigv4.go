@@ -100,7 +100,7 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (*Result, error) {
 		t, err = http.ParseTime(dateValue)
 	}
 	if err != nil {
-		return nil, kmserr.ErrIncompleteSignature.With("Date must be in ISO-8601 'basic format'. Got '%s'. See http://en.wikipedia.org/wiki/ISO_8601", clip(dateValue))
+		return nil, kmserr.ErrIncompleteSignature.With("Date must be in ISO-8601 'basic format'. Got '%s'. See http://en.wikipedia.org/wiki/ISO_8601", kmserr.Clip(dateValue, 128))
 	}
 	t = t.UTC()
 	// Scratch buffers: arrays on the stack would escape through hash.Hash.
@@ -119,7 +119,7 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (*Result, error) {
 			from = "Date"
 		}
 		return nil, kmserr.ErrInvalidSignature.With("Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%s', from '%s'.",
-			clip(a.date), string(amzDate[:scopeDateLen]), from)
+			kmserr.Clip(a.date, 128), string(amzDate[:scopeDateLen]), from)
 	}
 
 	// Headers that must be covered by the signature.
