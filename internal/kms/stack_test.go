@@ -51,7 +51,7 @@ func TestPersistenceOverBoltAndBarrier(t *testing.T) {
 	}
 	var materials [][]byte
 	for _, v := range s.getKey(scope{region, acct}, md.KeyId).versions {
-		materials = append(materials, bytes.Clone(v.material))
+		materials = append(materials, bytes.Clone(v.Material().Expose()))
 	}
 	before := snapshot(t, s)
 	closeDB()
