@@ -27,7 +27,11 @@ func TestPersistenceOverBoltAndBarrier(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := New(bg, Config{Store: barrier.New(db, kr)})
+		b, err := barrier.Open(bg, db, kr, "file")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := New(bg, Config{Store: b})
 		if err != nil {
 			t.Fatal(err)
 		}
