@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/trent-kms/trent/internal/keys"
 	"github.com/trent-kms/trent/internal/kmserr"
 )
 
@@ -21,21 +20,20 @@ var (
 const invalidMarkerMsg = "The request was rejected because the marker that specifies where pagination should next begin is not valid."
 
 func (k *key) metadata() *KeyMetadata {
-	algs := k.spec.Algorithms(k.usage)
 	m := &KeyMetadata{
 		AWSAccountId:          k.account,
 		Arn:                   k.arn,
 		CreationDate:          ts(k.created),
-		CurrentKeyMaterialId:  k.current().MaterialID,
-		CustomerMasterKeySpec: string(k.spec),
+		CurrentKeyMaterialId:  k.current().materialID,
+		CustomerMasterKeySpec: k.spec,
 		Description:           k.description,
 		Enabled:               k.state == stateEnabled,
-		EncryptionAlgorithms:  algs.Encryption,
+		EncryptionAlgorithms:  []string{algSymmetric},
 		KeyId:                 k.id,
 		KeyManager:            "CUSTOMER",
-		KeySpec:               string(k.spec),
+		KeySpec:               k.spec,
 		KeyState:              k.state,
-		KeyUsage:              string(k.usage),
+		KeyUsage:              k.usage,
 		Origin:                k.origin,
 	}
 	if k.state == statePendingDeletion {
@@ -93,28 +91,28 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in *CreateKeyInput) (
 	if in.KeySpec != "" && in.CustomerMasterKeySpec != "" {
 		return nil, kmserr.ErrValidation.With("You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated.")
 	}
-	spec := keys.Spec(in.KeySpec)
+	spec := in.KeySpec
 	if spec == "" {
-		spec = keys.Spec(in.CustomerMasterKeySpec)
+		spec = in.CustomerMasterKeySpec
 	}
 	if spec == "" {
-		spec = keys.SymmetricDefault
+		spec = specSymmetric
 	}
-	usage := keys.Usage(in.KeyUsage)
+	usage := in.KeyUsage
 	if usage == "" {
-		usage = keys.EncryptDecrypt
+		usage = usageEncrypt
 	}
 	origin := in.Origin
 	if origin == "" {
 		origin = originAWSKMS
 	}
-	if !spec.Symmetric() && in.KeyUsage == "" {
+	if spec != specSymmetric && in.KeyUsage == "" {
 		return nil, kmserr.ErrValidation.With("You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.")
 	}
-	if !spec.Supported() {
+	if spec != specSymmetric {
 		return nil, kmserr.ErrUnsupportedOperation.With("KeySpec %s is not supported by this server.", spec)
 	}
-	if !spec.Allows(usage) {
+	if usage != usageEncrypt {
 		return nil, kmserr.ErrValidation.With("KeyUsage %s is not compatible with KeySpec %s.", usage, spec)
 	}
 	if in.CustomKeyStoreId != "" {
@@ -144,7 +142,7 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in *CreateKeyInput) (
 		created: now, description: in.Description, spec: spec, usage: usage, origin: origin,
 		state: stateEnabled, policy: policy, tags: mergeTags(nil, in.Tags),
 	}
-	k.versions = []*keys.Version{generateVersion(k, 1, now, "")}
+	k.versions = []*version{generateVersion(id, 1, now, "")}
 
 	s.wmu.Lock()
 	defer s.wmu.Unlock()

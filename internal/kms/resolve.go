@@ -3,7 +3,6 @@ package kms
 import (
 	"strings"
 
-	"github.com/trent-kms/trent/internal/keys"
 	"github.com/trent-kms/trent/internal/kmserr"
 )
 
@@ -141,7 +140,7 @@ func (k *key) notPendingDeletion() error {
 }
 
 func (k *key) checkUsage(op string) error {
-	if k.usage != keys.EncryptDecrypt {
+	if k.usage != usageEncrypt {
 		return kmserr.ErrInvalidKeyUsage.With("%s key usage is %s which is not valid for %s.", k.arn, k.usage, op)
 	}
 	return nil

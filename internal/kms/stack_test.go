@@ -27,11 +27,7 @@ func TestPersistenceOverBoltAndBarrier(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := barrier.Open(bg, db, kr, "file")
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := New(bg, Config{Store: b})
+		s, err := New(bg, Config{Store: barrier.New(db, kr)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -55,7 +51,7 @@ func TestPersistenceOverBoltAndBarrier(t *testing.T) {
 	}
 	var materials [][]byte
 	for _, v := range s.getKey(scope{region, acct}, md.KeyId).versions {
-		materials = append(materials, bytes.Clone(v.Material().Expose()))
+		materials = append(materials, bytes.Clone(v.material))
 	}
 	before := snapshot(t, s)
 	closeDB()

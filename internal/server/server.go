@@ -86,20 +86,15 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// LockMemory calls mlockall and disables core dumps (Linux).
 	LockMemory bool
-
-	// ConfigFile is the configuration file the settings were read from
-	// (cmd/trent reads it; the server only reports it).
-	ConfigFile string
-	// LogLevel and LogFormat ("text" or "json") shape the logger of
-	// NewLogger.
-	LogLevel  slog.Level
-	LogFormat string
 }
 
-// Default returns the defaults: those of the Settings table, and the HTTP
-// limits, which are not settings.
+// Default returns the defaults, in one place.
 func Default() Config {
-	c := Config{
+	return Config{
+		Addr:              "127.0.0.1:8080",
+		DataDir:           "./trent-data",
+		AccountID:         DevAccountID,
+		Region:            "us-east-1",
 		Partition:         "aws",
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -109,8 +104,6 @@ func Default() Config {
 		ShutdownTimeout:   30 * time.Second,
 		LockMemory:        true,
 	}
-	Settings.Defaults(&c)
-	return c
 }
 
 // Validate reports every problem of c.

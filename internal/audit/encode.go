@@ -1,0 +1,482 @@
+package audit
+
+import (
+	"crypto/tls"
+	"encoding/json"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// timeLayout is CloudTrail's eventTime: RFC 3339 in UTC, whole seconds.
+const timeLayout = "2006-01-02T15:04:05Z"
+
+// appendBody appends the record of e without its closing brace: the "body"
+// that the chain hashes. eventID is the record's eventID.
+func appendBody(dst []byte, e *Event, eventID string) []byte {
+	dst = append(dst, `{"eventVersion":"`+EventVersion+`","userIdentity":`...)
+	dst = appendIdentity(dst, &e.Identity)
+	dst = append(dst, `,"eventTime":"`...)
+	dst = e.Time.UTC().AppendFormat(dst, timeLayout)
+	dst = append(dst, `","eventSource":`...)
+	dst = appendString(dst, e.Source)
+	dst = append(dst, `,"eventName":`...)
+	dst = appendString(dst, e.Name)
+	dst = append(dst, `,"awsRegion":`...)
+	dst = appendString(dst, e.Region)
+	dst = append(dst, `,"sourceIPAddress":`...)
+	dst = appendString(dst, e.SourceIP)
+	dst = append(dst, `,"userAgent":`...)
+	dst = appendString(dst, e.UserAgent)
+	if e.ErrorCode != "" {
+		dst = append(dst, `,"errorCode":`...)
+		dst = appendString(dst, e.ErrorCode)
+		dst = append(dst, `,"errorMessage":`...)
+		dst = appendString(dst, e.ErrorMessage)
+	}
+	dst = append(dst, `,"requestParameters":`...)
+	dst = appendMembers(dst, e.Params)
+	dst = append(dst, `,"responseElements":`...)
+	readOnly := ReadOnly(e.Name)
+	if e.ErrorCode == "" && !readOnly {
+		dst = appendMembers(dst, e.Output)
+	} else {
+		dst = append(dst, "null"...)
+	}
+	dst = appendAdditional(dst, e)
+	dst = append(dst, `,"requestID":`...)
+	dst = appendString(dst, e.RequestID)
+	dst = append(dst, `,"eventID":"`...)
+	dst = append(dst, eventID...)
+	dst = append(dst, `","readOnly":`...)
+	dst = strconv.AppendBool(dst, readOnly)
+	dst = appendResources(dst, e)
+	dst = append(dst, `,"eventType":"AwsApiCall","managementEvent":true,"recipientAccountId":`...)
+	acct := e.Identity.AccountID
+	if acct == "" {
+		acct = accountOfARN(e.Keys[0])
+	}
+	dst = appendString(dst, acct)
+	dst = append(dst, `,"eventCategory":"Management"`...)
+	if e.TLS != nil {
+		dst = append(dst, `,"tlsDetails":{"tlsVersion":`...)
+		dst = appendString(dst, tlsVersion(e.TLS.Version))
+		dst = append(dst, `,"cipherSuite":`...)
+		dst = appendString(dst, tls.CipherSuiteName(e.TLS.CipherSuite))
+		dst = append(dst, `,"clientProvidedHostHeader":`...)
+		dst = appendString(dst, e.Host)
+		dst = append(dst, '}')
+	}
+	return dst
+}
+
+func tlsVersion(v uint16) string {
+	switch v {
+	case tls.VersionTLS13:
+		return "TLSv1.3"
+	case tls.VersionTLS12:
+		return "TLSv1.2"
+	case tls.VersionTLS11:
+		return "TLSv1.1"
+	case tls.VersionTLS10:
+		return "TLSv1"
+	}
+	return tls.VersionName(v)
+}
+
+// appendAdditional writes additionalEventData: the key material ids, as
+// KMS's CloudTrail records carry them.
+func appendAdditional(dst []byte, e *Event) []byte {
+	enc, dec := e.Encrypted.MaterialID, e.Decrypted.MaterialID
+	switch {
+	case enc != "" && dec != "":
+		dst = append(dst, `,"additionalEventData":{"sourceKeyMaterialId":`...)
+		dst = appendString(dst, dec)
+		dst = append(dst, `,"destinationKeyMaterialId":`...)
+		dst = appendString(dst, enc)
+		return append(dst, '}')
+	case enc != "" || dec != "":
+		dst = append(dst, `,"additionalEventData":{"keyMaterialId":`...)
+		dst = appendString(dst, enc+dec)
+		return append(dst, '}')
+	}
+	return dst
+}
+
+// resources lists the keys of e in CloudTrail's order (ReEncrypt: source,
+// destination), without repeats.
+func resources(e *Event) (out [4]string, n int) {
+	for _, arn := range [...]string{e.Decrypted.KeyARN, e.Encrypted.KeyARN, e.Keys[0], e.Keys[1]} {
+		if arn != "" && !slices.Contains(out[:n], arn) {
+			out[n] = arn
+			n++
+		}
+	}
+	return out, n
+}
+
+func appendResources(dst []byte, e *Event) []byte {
+	rs, n := resources(e)
+	if n == 0 {
+		return dst
+	}
+	dst = append(dst, `,"resources":[`...)
+	for i, arn := range rs[:n] {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"accountId":`...)
+		dst = appendString(dst, accountOfARN(arn))
+		dst = append(dst, `,"type":"AWS::KMS::Key","ARN":`...)
+		dst = appendString(dst, arn)
+		dst = append(dst, '}')
+	}
+	return append(dst, ']')
+}
+
+// accountOfARN returns the account field of arn:partition:service:region:account:...
+func accountOfARN(arn string) string {
+	f := strings.SplitN(arn, ":", 6)
+	if len(f) < 6 {
+		return ""
+	}
+	return f[4]
+}
+
+// identityType derives the CloudTrail userIdentity type from an ARN.
+func identityType(arn string) string {
+	f := strings.SplitN(arn, ":", 6)
+	if len(f) < 6 {
+		return "Unknown"
+	}
+	res := f[5]
+	switch {
+	case f[2] == "iam" && res == "root":
+		return "Root"
+	case f[2] == "iam" && strings.HasPrefix(res, "user/"):
+		return "IAMUser"
+	case f[2] == "iam" && strings.HasPrefix(res, "role/"):
+		return "Role"
+	case f[2] == "sts" && strings.HasPrefix(res, "assumed-role/"):
+		return "AssumedRole"
+	case f[2] == "sts" && strings.HasPrefix(res, "federated-user/"):
+		return "FederatedUser"
+	}
+	return "Unknown"
+}
+
+func appendIdentity(dst []byte, id *Identity) []byte {
+	typ := id.Type
+	if typ == "" {
+		typ = identityType(id.ARN)
+	}
+	dst = append(dst, `{"type":`...)
+	dst = appendString(dst, typ)
+	pid := id.PrincipalID
+	if pid == "" && typ == "Root" {
+		pid = id.AccountID
+	}
+	if pid != "" {
+		dst = append(dst, `,"principalId":`...)
+		dst = appendString(dst, pid)
+	}
+	if id.ARN != "" {
+		dst = append(dst, `,"arn":`...)
+		dst = appendString(dst, id.ARN)
+	}
+	if id.AccountID != "" {
+		dst = append(dst, `,"accountId":`...)
+		dst = appendString(dst, id.AccountID)
+	}
+	if id.AccessKeyID != "" {
+		dst = append(dst, `,"accessKeyId":`...)
+		dst = appendString(dst, id.AccessKeyID)
+	}
+	user := id.UserName
+	if user == "" && typ == "IAMUser" {
+		user = id.ARN[strings.LastIndexByte(id.ARN, '/')+1:]
+	}
+	if user != "" {
+		dst = append(dst, `,"userName":`...)
+		dst = appendString(dst, user)
+	}
+	issuer := id.SessionIssuerARN
+	if issuer == "" && typ == "AssumedRole" {
+		// arn:aws:sts::ACCT:assumed-role/ROLE/SESSION -> arn:aws:iam::ACCT:role/ROLE
+		f := strings.SplitN(id.ARN, ":", 6)
+		role, _, _ := strings.Cut(strings.TrimPrefix(f[5], "assumed-role/"), "/")
+		issuer = f[0] + ":" + f[1] + ":iam::" + f[4] + ":role/" + role
+	}
+	if issuer != "" || typ == "AssumedRole" || typ == "FederatedUser" {
+		dst = append(dst, `,"sessionContext":{`...)
+		if issuer != "" {
+			dst = append(dst, `"sessionIssuer":{"type":"Role","arn":`...)
+			dst = appendString(dst, issuer)
+			dst = append(dst, `,"accountId":`...)
+			dst = appendString(dst, accountOfARN(issuer))
+			dst = append(dst, `,"userName":`...)
+			dst = appendString(dst, issuer[strings.LastIndexByte(issuer, '/')+1:])
+			dst = append(dst, "},"...)
+		}
+		dst = append(dst, `"attributes":{`...)
+		if !id.SessionCreated.IsZero() {
+			dst = append(dst, `"creationDate":"`...)
+			dst = id.SessionCreated.UTC().AppendFormat(dst, timeLayout)
+			dst = append(dst, `",`...)
+		}
+		dst = append(dst, `"mfaAuthenticated":"`...)
+		dst = strconv.AppendBool(dst, id.MFA)
+		dst = append(dst, `"}}`...)
+	}
+	return append(dst, '}')
+}
+
+// sensitive names members that are never recorded, whatever their type.
+// Every []byte member (plaintexts, ciphertext blobs, key material, import
+// tokens, attestation documents, MACs, signatures, messages) is left out
+// as well.
+var sensitive = map[string]bool{
+	"GrantTokens": true, "GrantToken": true, "Plaintext": true, "CiphertextBlob": true,
+	"KeyStorePassword": true, "RawSecretAccessKey": true, "SecretAccessKey": true,
+	"SessionToken": true, "Password": true, "NewPassword": true, "OldPassword": true,
+	"PrivateKey": true, "PrivateKeyPlaintext": true, "SecretKey": true,
+}
+
+type field struct {
+	index []int
+	name  string // as CloudTrail spells it: lowerCamelCase
+}
+
+var fieldCache sync.Map // reflect.Type -> []field
+
+var (
+	bytesType     = reflect.TypeFor[[]byte]()
+	marshalerType = reflect.TypeFor[json.Marshaler]()
+)
+
+func fieldsOf(t reflect.Type) []field {
+	if f, ok := fieldCache.Load(t); ok {
+		return f.([]field)
+	}
+	var fs []field
+	for _, sf := range reflect.VisibleFields(t) {
+		if !sf.IsExported() || sf.Anonymous || sensitive[sf.Name] || isBytes(sf.Type) {
+			continue
+		}
+		name := sf.Name
+		if tag, ok := sf.Tag.Lookup("json"); ok {
+			n, _, _ := strings.Cut(tag, ",")
+			if n == "-" {
+				continue
+			}
+			if n != "" {
+				name = n
+			}
+		}
+		if sensitive[name] {
+			continue
+		}
+		fs = append(fs, field{index: sf.Index, name: lowerFirst(name)})
+	}
+	fieldCache.Store(t, fs)
+	return fs
+}
+
+func isBytes(t reflect.Type) bool {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t.ConvertibleTo(bytesType) && t.Kind() == reflect.Slice
+}
+
+// lowerFirst turns an AWS member name into CloudTrail's spelling: KeyId ->
+// keyId; names that start with an acronym (AWSAccountId) stay.
+func lowerFirst(s string) string {
+	if len(s) == 0 || s[0] < 'A' || s[0] > 'Z' {
+		return s
+	}
+	if len(s) > 1 && s[1] >= 'A' && s[1] <= 'Z' {
+		return s
+	}
+	return string(s[0]+('a'-'A')) + s[1:]
+}
+
+// appendMembers encodes v (an input or output struct) as CloudTrail's
+// requestParameters/responseElements: members by their JSON names in
+// lowerCamelCase, zero members left out, []byte and sensitive members never
+// written; null for nil or an object with no member left.
+func appendMembers(dst []byte, v any) []byte {
+	if v == nil {
+		return append(dst, "null"...)
+	}
+	n := len(dst)
+	dst = appendValue(dst, reflect.ValueOf(v), 0)
+	if string(dst[n:]) == "{}" || len(dst) == n {
+		return append(dst[:n], "null"...)
+	}
+	return dst
+}
+
+const maxDepth = 8
+
+func appendValue(dst []byte, v reflect.Value, depth int) []byte {
+	for v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
+		if v.IsNil() {
+			return append(dst, "null"...)
+		}
+		v = v.Elem()
+	}
+	if depth > maxDepth {
+		return append(dst, "null"...)
+	}
+	if v.Type().Implements(marshalerType) {
+		b, err := v.Interface().(json.Marshaler).MarshalJSON()
+		if err != nil || !json.Valid(b) {
+			return append(dst, "null"...)
+		}
+		return append(dst, b...)
+	}
+	switch v.Kind() {
+	case reflect.String:
+		return appendString(dst, v.String())
+	case reflect.Bool:
+		return strconv.AppendBool(dst, v.Bool())
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return strconv.AppendInt(dst, v.Int(), 10)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return strconv.AppendUint(dst, v.Uint(), 10)
+	case reflect.Float32, reflect.Float64:
+		return strconv.AppendFloat(dst, v.Float(), 'g', -1, 64)
+	case reflect.Slice, reflect.Array:
+		if isBytes(v.Type()) {
+			return append(dst, "null"...)
+		}
+		dst = append(dst, '[')
+		for i := range v.Len() {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendValue(dst, v.Index(i), depth+1)
+		}
+		return append(dst, ']')
+	case reflect.Map:
+		if v.Type().Key().Kind() != reflect.String {
+			return append(dst, "null"...)
+		}
+		if m, ok := v.Interface().(map[string]string); ok {
+			return appendStringMap(dst, m)
+		}
+		keys := make([]string, 0, v.Len())
+		for it := v.MapRange(); it.Next(); {
+			keys = append(keys, it.Key().String())
+		}
+		slices.Sort(keys)
+		dst = append(dst, '{')
+		for i, k := range keys {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendString(dst, k)
+			dst = append(dst, ':')
+			dst = appendValue(dst, v.MapIndex(reflect.ValueOf(k).Convert(v.Type().Key())), depth+1)
+		}
+		return append(dst, '}')
+	case reflect.Struct:
+		if t, ok := v.Interface().(time.Time); ok {
+			return appendString(dst, t.UTC().Format(time.RFC3339))
+		}
+		dst = append(dst, '{')
+		first := true
+		for _, f := range fieldsOf(v.Type()) {
+			fv := v.FieldByIndex(f.index)
+			if fv.IsZero() {
+				continue
+			}
+			if !first {
+				dst = append(dst, ',')
+			}
+			first = false
+			dst = appendString(dst, f.name)
+			dst = append(dst, ':')
+			dst = appendValue(dst, fv, depth+1)
+		}
+		return append(dst, '}')
+	}
+	return append(dst, "null"...)
+}
+
+// appendStringMap writes m with its keys sorted (an encryption context).
+func appendStringMap(dst []byte, m map[string]string) []byte {
+	var small [8]string
+	keys := small[:0]
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	dst = append(dst, '{')
+	for i, k := range keys {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendString(dst, k)
+		dst = append(dst, ':')
+		dst = appendString(dst, m[k])
+	}
+	return append(dst, '}')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD;
+// control characters, quotes and backslashes are escaped.
+func appendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}

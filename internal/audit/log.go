@@ -1,0 +1,497 @@
+package audit
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// SyncMode is when a record must be on disk.
+type SyncMode int
+
+const (
+	// SyncBatch writes every record to its segment file before the next
+	// batch is taken and fsyncs at least every BatchInterval. Loss window:
+	// a crash of the process loses nothing that was answered (the write
+	// reached the kernel before or right after the response); a crash of
+	// the machine (power loss, kernel panic) loses at most the records of
+	// the last BatchInterval plus one fsync.
+	SyncBatch SyncMode = iota
+	// SyncAlways answers a request only after its record is fsynced (group
+	// commit). Loss window: none for answered requests.
+	SyncAlways
+)
+
+// ParseSyncMode parses "batch" or "always".
+func ParseSyncMode(s string) (SyncMode, error) {
+	switch s {
+	case "batch", "":
+		return SyncBatch, nil
+	case "always":
+		return SyncAlways, nil
+	}
+	return 0, fmt.Errorf("audit: sync mode %q: want batch or always", s)
+}
+
+func (m SyncMode) String() string {
+	if m == SyncAlways {
+		return "always"
+	}
+	return "batch"
+}
+
+// Defaults of Options.
+const (
+	DefaultBatchInterval  = 100 * time.Millisecond
+	DefaultSegmentSize    = 64 << 20
+	DefaultSegmentAge     = 24 * time.Hour
+	DefaultDigestInterval = time.Minute
+	// maxPending bounds the records waiting for the writer in batch mode:
+	// past it, Record waits for the write as in SyncAlways (back pressure
+	// instead of unbounded memory).
+	maxPending = 8 << 20
+)
+
+// Options configure a Log.
+type Options struct {
+	// Dir holds the segment files (<data-dir>/audit). Empty: no files;
+	// records go only to Stdout (if set) and to the last-usage index.
+	Dir  string
+	Sync SyncMode
+	// Signer signs the digests; required with Dir.
+	Signer *ecdsa.PrivateKey
+	// Stdout, when set, receives every line as well (log shippers).
+	Stdout io.Writer
+	// TrackingStart is when this log began (GetKeyLastUsage's
+	// TrackingStartDate); Open's time when zero.
+	TrackingStart time.Time
+
+	BatchInterval  time.Duration // DefaultBatchInterval when 0
+	SegmentSize    int64         // DefaultSegmentSize when 0
+	SegmentAge     time.Duration // DefaultSegmentAge when 0
+	DigestInterval time.Duration // DefaultDigestInterval when 0
+	Logger         *slog.Logger
+	Now            func() time.Time
+
+	// openFile opens a segment for appending (tests inject failures).
+	openFile func(path string, create bool) (segmentFile, error)
+}
+
+type segmentFile interface {
+	io.Writer
+	Sync() error
+	Close() error
+}
+
+// ErrClosed is returned by Record after Close.
+var ErrClosed = errors.New("audit: log closed")
+
+// Log is the audit log. Create it with Open; it is safe for concurrent use.
+type Log struct {
+	opts Options
+	log  *slog.Logger
+	now  func() time.Time
+	fp   string // signing key fingerprint
+
+	mu          sync.Mutex
+	seq         uint64   // last sequence number assigned
+	chain       [32]byte // chain value after line seq
+	pending     *batch
+	spare       []byte
+	sinceDigest int // lines since the last digest
+	lastDigest  time.Time
+	segName     string // the segment lines are being appended to
+	err         error  // sticky: the log cannot be written
+	closed      bool
+	usage       map[string]Usage
+
+	wake chan struct{}
+	stop chan struct{}
+	done chan struct{}
+
+	// owned by the writer goroutine
+	f        segmentFile
+	segSize  int64
+	segStart time.Time
+	lastSync time.Time
+	dirty    bool
+}
+
+// batch is lines appended since the writer last took them.
+type batch struct {
+	buf    []byte
+	done   chan struct{} // closed once buf is written (and synced, as the mode wants)
+	err    error         // valid after done
+	rotate bool          // buf ends with a segment-close digest
+}
+
+func (l *Log) newBatch() *batch {
+	b := &batch{buf: l.spare[:0], done: make(chan struct{})}
+	l.spare = nil
+	return b
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+// Record appends the record of e. In SyncAlways mode it returns once the
+// record is on disk. It returns an error, and the caller must fail the
+// request, when the log cannot be written.
+func (l *Log) Record(_ context.Context, e *Event) error {
+	var id [36]byte
+	newUUID(&id)
+	bp := bufPool.Get().(*[]byte)
+	body := appendBody((*bp)[:0], e, string(id[:]))
+	sum := sha256.Sum256(body)
+
+	l.mu.Lock()
+	if err := l.usableLocked(); err != nil {
+		l.mu.Unlock()
+		*bp = body[:0]
+		bufPool.Put(bp)
+		return err
+	}
+	b, first := l.appendLocked(body, &sum)
+	if e.ErrorCode == "" && TrackedOps[e.Name] {
+		l.trackLocked(e, string(id[:]))
+	}
+	wait := l.opts.Sync == SyncAlways || len(b.buf) > maxPending
+	l.mu.Unlock()
+	*bp = body[:0]
+	bufPool.Put(bp)
+
+	if first {
+		select {
+		case l.wake <- struct{}{}:
+		default:
+		}
+	}
+	if wait {
+		<-b.done
+		return b.err
+	}
+	return nil
+}
+
+func (l *Log) usableLocked() error {
+	if l.err != nil {
+		return l.err
+	}
+	if l.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+// appendLocked chains body as line l.seq+1 onto the pending batch. first
+// reports whether the batch was empty (the writer must be woken).
+func (l *Log) appendLocked(body []byte, sum *[32]byte) (*batch, bool) {
+	l.seq++
+	b := l.pending
+	first := len(b.buf) == 0
+	b.buf = appendTrailer(append(b.buf, body...), l.seq, &l.chain)
+	l.chain = chainNext(&l.chain, l.seq, sum)
+	l.sinceDigest++
+	return b, first
+}
+
+// appendTrailer closes a line: ,"trent":{"seq":N,"prev":"HEX"}}\n
+func appendTrailer(dst []byte, seq uint64, prev *[32]byte) []byte {
+	dst = append(dst, `,"trent":{"seq":`...)
+	dst = strconv.AppendUint(dst, seq, 10)
+	dst = append(dst, `,"prev":"`...)
+	dst = hex.AppendEncode(dst, prev[:])
+	return append(dst, "\"}}\n"...)
+}
+
+// chainNext is c(N) = SHA-256(c(N-1) || uint64be(N) || SHA-256(body(N))).
+func chainNext(prev *[32]byte, seq uint64, bodySum *[32]byte) [32]byte {
+	var in [72]byte
+	copy(in[:32], prev[:])
+	binary.BigEndian.PutUint64(in[32:40], seq)
+	copy(in[40:], bodySum[:])
+	return sha256.Sum256(in[:])
+}
+
+// Digest is the signed part of a digest line.
+type Digest struct {
+	Version        int       `json:"version"`
+	Reason         string    `json:"reason"` // start, periodic, segment-close, shutdown
+	Time           time.Time `json:"time"`
+	Seq            uint64    `json:"seq"`  // this line's sequence number
+	Prev           string    `json:"prev"` // chain value of the line before: signs everything before
+	Records        int       `json:"records"`
+	Segment        string    `json:"segment"`
+	KeyFingerprint string    `json:"keyFingerprint"`
+	TornBytes      int64     `json:"tornBytes,omitempty"` // start: bytes of an incomplete last line removed
+}
+
+// digestDomain separates digest signatures from any other use of the key.
+const digestDomain = "trent audit digest v1\n"
+
+func digestHash(raw []byte) []byte {
+	h := sha256.New()
+	h.Write([]byte(digestDomain))
+	h.Write(raw)
+	return h.Sum(nil)
+}
+
+// digestLocked appends a signed digest line.
+func (l *Log) digestLocked(reason string, torn int64) error {
+	now := l.now().UTC()
+	d := Digest{
+		Version: 1, Reason: reason, Time: now, Seq: l.seq + 1, Prev: hex.EncodeToString(l.chain[:]),
+		Records: l.sinceDigest, Segment: l.segName, KeyFingerprint: l.fp, TornBytes: torn,
+	}
+	raw, err := json.Marshal(d)
+	if err != nil {
+		return err
+	}
+	sig, err := ecdsa.SignASN1(rand.Reader, l.opts.Signer, digestHash(raw))
+	if err != nil {
+		return fmt.Errorf("audit: sign digest: %w", err)
+	}
+	body := make([]byte, 0, len(raw)+160)
+	body = append(body, `{"trentDigest":`...)
+	body = append(body, raw...)
+	body = append(body, `,"signature":"`...)
+	body = base64.StdEncoding.AppendEncode(body, sig)
+	body = append(body, '"')
+	sum := sha256.Sum256(body)
+	l.appendLocked(body, &sum)
+	l.sinceDigest = 0
+	l.lastDigest = now
+	return nil
+}
+
+// run is the writer goroutine.
+func (l *Log) run() {
+	defer close(l.done)
+	tick := time.NewTicker(l.opts.BatchInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-l.wake:
+			l.cycle(false)
+		case <-tick.C:
+			l.cycle(false)
+		case <-l.stop:
+			l.cycle(true)
+			if l.f != nil {
+				if err := l.f.Close(); err != nil {
+					l.fail(err)
+				}
+			}
+			return
+		}
+	}
+}
+
+// cycle takes the pending lines (adding a digest when one is due), writes
+// them, and syncs as the mode wants.
+func (l *Log) cycle(final bool) {
+	now := l.now()
+	l.mu.Lock()
+	b := l.pending
+	if l.f != nil && l.err == nil {
+		var err error
+		switch {
+		case final:
+			err = l.digestLocked("shutdown", 0)
+		case l.segSize+int64(len(b.buf)) >= l.opts.SegmentSize ||
+			(now.Sub(l.segStart) >= l.opts.SegmentAge && l.segSize+int64(len(b.buf)) > 0):
+			if err = l.digestLocked("segment-close", 0); err == nil {
+				b.rotate = true
+				l.segName = segmentName(l.seq + 1)
+			}
+		case l.sinceDigest > 0 && now.Sub(l.lastDigest) >= l.opts.DigestInterval:
+			err = l.digestLocked("periodic", 0)
+		}
+		if err != nil && l.err == nil {
+			l.err = err
+		}
+	}
+	if len(b.buf) == 0 {
+		l.mu.Unlock()
+		if l.dirty && (final || now.Sub(l.lastSync) >= l.opts.BatchInterval) {
+			if err := l.sync(now); err != nil {
+				l.fail(err)
+			}
+		}
+		return
+	}
+	l.pending = l.newBatch()
+	l.mu.Unlock()
+
+	err := l.write(b.buf, now, final || b.rotate)
+	if err == nil && b.rotate {
+		err = l.rotate(now)
+	}
+	if err != nil {
+		l.fail(err)
+		b.err = l.Err()
+	}
+	close(b.done)
+	l.mu.Lock()
+	l.spare = b.buf[:0]
+	l.mu.Unlock()
+}
+
+// write appends buf to the segment (and stdout), then fsyncs when the mode
+// or syncNow asks.
+func (l *Log) write(buf []byte, now time.Time, syncNow bool) error {
+	if l.f != nil {
+		if _, err := l.f.Write(buf); err != nil {
+			return fmt.Errorf("audit: write %s: %w", l.segPath(), err)
+		}
+		l.segSize += int64(len(buf))
+		l.dirty = true
+	}
+	if l.opts.Stdout != nil {
+		if _, err := l.opts.Stdout.Write(buf); err != nil {
+			if l.f == nil {
+				return fmt.Errorf("audit: write stdout: %w", err)
+			}
+			l.log.Warn("audit: stdout sink failed; records are still written to the segment files", "err", err)
+			l.opts.Stdout = nil
+		}
+	}
+	if l.f != nil && (syncNow || l.opts.Sync == SyncAlways || now.Sub(l.lastSync) >= l.opts.BatchInterval) {
+		return l.sync(now)
+	}
+	return nil
+}
+
+func (l *Log) sync(now time.Time) error {
+	if err := l.f.Sync(); err != nil {
+		return fmt.Errorf("audit: fsync %s: %w", l.segPath(), err)
+	}
+	l.lastSync = now
+	l.dirty = false
+	return nil
+}
+
+// rotate closes the current segment (already synced, ending with its
+// segment-close digest) and opens the next.
+func (l *Log) rotate(now time.Time) error {
+	if err := l.f.Close(); err != nil {
+		return fmt.Errorf("audit: close %s: %w", l.segPath(), err)
+	}
+	l.f = nil
+	l.mu.Lock()
+	name := l.segName
+	l.mu.Unlock()
+	f, err := l.opts.openFile(filepath.Join(l.opts.Dir, name), true)
+	if err != nil {
+		return err
+	}
+	l.f, l.segSize, l.segStart = f, 0, now
+	return syncDir(l.opts.Dir)
+}
+
+func (l *Log) segPath() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return filepath.Join(l.opts.Dir, l.segName)
+}
+
+// fail makes err sticky: every later Record fails.
+func (l *Log) fail(err error) {
+	l.mu.Lock()
+	first := l.err == nil
+	if first {
+		l.err = err
+	}
+	l.mu.Unlock()
+	if first {
+		l.log.Error("audit: the audit log cannot be written: every API call fails until the server is restarted with a writable log", "err", err)
+	}
+}
+
+// Err returns why the log cannot be written, or nil.
+func (l *Log) Err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err
+}
+
+// Close writes a shutdown digest, syncs and closes the segment. Record
+// fails with ErrClosed afterwards. Close is safe to call more than once.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		<-l.done
+		return nil
+	}
+	l.closed = true
+	l.mu.Unlock()
+	close(l.stop)
+	<-l.done
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err != nil && !errors.Is(l.err, ErrClosed) {
+		return l.err
+	}
+	return nil
+}
+
+// segmentName is the file of the segment whose first line is seq: the
+// zero-padded number sorts in log order.
+func segmentName(seq uint64) string {
+	return fmt.Sprintf("%020d.jsonl", seq)
+}
+
+func openSegment(path string, create bool) (segmentFile, error) {
+	flag := os.O_WRONLY | os.O_APPEND
+	if create {
+		flag |= os.O_CREATE | os.O_EXCL
+	}
+	f, err := os.OpenFile(path, flag, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("audit: open segment: %w", err)
+	}
+	return f, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("audit: sync directory: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("audit: sync directory: %w", err)
+	}
+	return nil
+}
+
+// newUUID writes a random (version 4) UUID in its canonical form.
+func newUUID(b *[36]byte) {
+	var u [16]byte
+	rand.Read(u[:])
+	u[6] = u[6]&0x0f | 0x40
+	u[8] = u[8]&0x3f | 0x80
+	hex.Encode(b[0:8], u[0:4])
+	b[8] = '-'
+	hex.Encode(b[9:13], u[4:6])
+	b[13] = '-'
+	hex.Encode(b[14:18], u[6:8])
+	b[18] = '-'
+	hex.Encode(b[19:23], u[8:10])
+	b[23] = '-'
+	hex.Encode(b[24:], u[10:])
+}
