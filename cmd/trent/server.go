@@ -5,14 +5,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 
-	"github.com/trent-kms/trent/internal/config"
 	"github.com/trent-kms/trent/internal/server"
 )
 
@@ -34,28 +31,21 @@ With --dev: in memory (unless --data-dir), credentials AKIAIOSFODNN7EXAMPLE /
 wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY, account 111122223333, and unknown
 access keys admitted without a signature check. For tests only.
 
-Every flag is also read from the environment variable TRENT_<FLAG> (upper
-case, dashes as underscores, e.g. TRENT_DATA_DIR) when not given on the
-command line, then from --config FILE (YAML, "version: v1", same keys as the
-flags).
+Every setting is a flag, an environment variable TRENT_<NAME> (upper case,
+dashes as underscores, e.g. TRENT_DATA_DIR) and a key of the --config FILE
+(YAML, "version: v1"). A flag wins over the environment, the environment over
+the file, the file over the default. Reference: docs/configuration.md.
 
 SIGTERM or SIGINT shuts down gracefully (a second one exits at once); SIGHUP
 reloads the TLS certificate.
-
-Flags:
 `
 
-// serverEnvName is the environment variable of a flag: data-dir → TRENT_DATA_DIR.
-func serverEnvName(flagName string) string {
-	return "TRENT_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
-}
-
 func runServer(args []string) int {
-	cfg, logLevel, code := parseServerFlags(args)
+	cfg, code := parseServerFlags(args)
 	if code >= 0 {
 		return code
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel}))
+	logger := server.NewLogger(os.Stderr, &cfg)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() {
@@ -69,85 +59,36 @@ func runServer(args []string) int {
 	return 0
 }
 
-// parseServerFlags returns the configuration, or an exit code >= 0 when the
-// command should stop (help: 0, usage error: 2).
-func parseServerFlags(args []string) (server.Config, slog.Level, int) {
+// parseServerFlags returns the configuration from the flags, the TRENT_*
+// environment and the configuration file (server.Settings), or an exit code
+// >= 0 when the command should stop (help: 0, usage error: 2).
+func parseServerFlags(args []string) (server.Config, int) {
 	cfg := server.Default()
-	fs := flag.NewFlagSet("trent server", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), serverUsage)
-		fs.PrintDefaults()
-	}
-	fs.BoolVar(&cfg.Dev, "dev", cfg.Dev, "development mode: in memory, well-known credentials, INSECURE")
-	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen `HOST:PORT` (port 0 picks a free port)")
-	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "data `directory` (with --dev: in memory unless given)")
-	fs.StringVar(&cfg.RootKeyFile, "root-key-file", "", "root key `file` of the file seal (default <data-dir>/root.key)")
-	fs.StringVar(&cfg.SeedFile, "seed", "", "YAML seed `file`: keys and access keys created at start if missing")
-	fs.StringVar(&cfg.TLSCertFile, "tls-cert", "", "TLS certificate `file` (PEM); with --tls-key")
-	fs.StringVar(&cfg.TLSKeyFile, "tls-key", "", "TLS private key `file` (PEM); with --tls-cert")
-	fs.BoolVar(&cfg.InsecureHTTP, "insecure-http", false, "allow plain HTTP on a non-loopback address")
-	fs.StringVar(&cfg.AccountID, "account-id", cfg.AccountID, "default account `ID` (12 digits)")
-	fs.StringVar(&cfg.Region, "region", cfg.Region, "default `region` of seed entries")
-	configFile := fs.String("config", "", "YAML configuration `file` (version: v1, same keys as the flags)")
-	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
-
-	fs.SetOutput(io.Discard) // errors are printed as "trent: error: ..."
+	fs := server.Settings.FlagSet("trent server", &cfg)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(os.Stdout)
-			fs.Usage()
-			return cfg, 0, 0
+			fmt.Fprint(os.Stdout, serverUsage)
+			server.Settings.PrintUsage(os.Stdout)
+			return cfg, 0
 		}
 		errorf("server: %v", err)
 		hintf("run 'trent server -h' for the flags")
-		return cfg, 0, 2
+		return cfg, 2
 	}
 	if fs.NArg() > 0 {
 		errorf("server: unexpected argument %q", fs.Arg(0))
-		return cfg, 0, 2
+		hintf("trent server takes only flags; run 'trent server -h' for them")
+		return cfg, 2
 	}
-
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var errs []error
-	fs.VisitAll(func(f *flag.Flag) {
-		if set[f.Name] {
-			return
+	origins, err := server.Settings.Apply(&cfg, fs, os.LookupEnv)
+	if err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			errorf("server: %s", line)
 		}
-		env := serverEnvName(f.Name)
-		if v, ok := os.LookupEnv(env); ok {
-			if err := fs.Set(f.Name, v); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %v", env, err))
-			}
-			set[f.Name] = true
-		}
-	})
-	if *configFile != "" {
-		file, err := config.LoadFile(*configFile)
-		if err != nil {
-			errs = append(errs, err)
-		} else {
-			for name, v := range file.Settings() {
-				if set[name] {
-					continue
-				}
-				if err := fs.Set(name, v); err != nil {
-					errs = append(errs, fmt.Errorf("%s: %s: %v", *configFile, name, err))
-				}
-				set[name] = true
-			}
-		}
+		return cfg, 2
 	}
-	if cfg.Dev && !set["data-dir"] {
+	if cfg.Dev && origins["data-dir"] == "" {
 		cfg.DataDir = "" // in memory
-	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		errs = append(errs, fmt.Errorf("log-level: %v", err))
-	}
-	if err := errors.Join(errs...); err != nil {
-		errorf("server: %v", err)
-		return cfg, 0, 2
 	}
 	if err := cfg.Validate(); err != nil {
 		for _, line := range strings.Split(err.Error(), "\n") {
@@ -156,7 +97,7 @@ func parseServerFlags(args []string) (server.Config, slog.Level, int) {
 		if !cfg.InsecureHTTP && cfg.TLSCertFile == "" && !server.IsLoopback(cfg.Addr) {
 			hintf("listen on 127.0.0.1, or give --tls-cert and --tls-key")
 		}
-		return cfg, 0, 2
+		return cfg, 2
 	}
-	return cfg, level, -1
+	return cfg, -1
 }

@@ -26,7 +26,7 @@ account-id: "222233334444"
 	t.Setenv("TRENT_DATA_DIR", "/from/env")
 	t.Setenv("TRENT_REGION", "ap-south-1")
 
-	cfg, _, code := parseServerFlags([]string{"--region", "us-west-2"})
+	cfg, code := parseServerFlags([]string{"--region", "us-west-2"})
 	if code != -1 {
 		t.Fatalf("parseServerFlags exit = %d", code)
 	}
@@ -43,17 +43,17 @@ account-id: "222233334444"
 }
 
 func TestServerFlagDefaults(t *testing.T) {
-	cfg, _, code := parseServerFlags(nil)
+	cfg, code := parseServerFlags(nil)
 	def := server.Default()
 	if code != -1 || cfg.Addr != def.Addr || cfg.DataDir != def.DataDir || cfg.Dev {
 		t.Errorf("defaults = %+v (exit %d), want %+v", cfg, code, def)
 	}
-	cfg, _, _ = parseServerFlags([]string{"--dev"})
+	cfg, _ = parseServerFlags([]string{"--dev"})
 	if !cfg.Dev || cfg.DataDir != "" {
 		t.Errorf("--dev: Dev %v DataDir %q, want in memory", cfg.Dev, cfg.DataDir)
 	}
 	t.Setenv("TRENT_DEV", "true")
-	cfg, _, _ = parseServerFlags([]string{"--data-dir", "d"})
+	cfg, _ = parseServerFlags([]string{"--data-dir", "d"})
 	if !cfg.Dev || cfg.DataDir != "d" {
 		t.Errorf("TRENT_DEV + --data-dir: Dev %v DataDir %q", cfg.Dev, cfg.DataDir)
 	}
@@ -79,25 +79,34 @@ func TestServerUsageErrors(t *testing.T) {
 	}{
 		{"unknown flag", []string{"--nope"}, nil, 2,
 			"trent: error: server: flag provided but not defined: -nope\ntrent: hint: run 'trent server -h' for the flags\n"},
-		{"extra argument", []string{"now"}, nil, 2, "trent: error: server: unexpected argument \"now\"\n"},
+		{"extra argument", []string{"now"}, nil, 2, "trent: error: server: unexpected argument \"now\"\n" +
+			"trent: hint: trent server takes only flags; run 'trent server -h' for them\n"},
 		{"non-loopback plain HTTP", []string{"--addr", "0.0.0.0:8080"}, nil, 2,
 			"trent: error: server: refusing plain HTTP on non-loopback address 0.0.0.0:8080: use --tls-cert/--tls-key, or --insecure-http\n" +
 				"trent: hint: listen on 127.0.0.1, or give --tls-cert and --tls-key\n"},
 		{"non-loopback with --insecure-http", []string{"--addr", "0.0.0.0:8080", "--insecure-http"}, nil, -1, ""},
-		{"bad bool in env", nil, map[string]string{"TRENT_DEV": "maybe"}, 2,
-			"trent: error: server: TRENT_DEV: parse error\n"},
-		{"bad account", []string{"--account-id", "abc"}, nil, 2, "trent: error: server: account id \"abc\" is not 12 digits\n"},
+		{"bad bool in env", nil, map[string]string{"TRENT_DEV": "yes"}, 2,
+			"trent: error: server: TRENT_DEV=\"yes\": not a boolean (accepted: 1, t, T, TRUE, true, True, 0, f, F, FALSE, false, False)\n"},
+		{"bad account", []string{"--account-id", "abc"}, nil, 2,
+			"trent: error: server: invalid value \"abc\" for flag -account-id: not an account id (12 digits)\n" +
+				"trent: hint: run 'trent server -h' for the flags\n"},
+		{"bad account in env", nil, map[string]string{"TRENT_ACCOUNT_ID": "12"}, 2,
+			"trent: error: server: TRENT_ACCOUNT_ID=\"12\": not an account id (12 digits)\n"},
 		{"missing config file", []string{"--config", "/nonexistent/trent.yaml"}, nil, 2,
 			"trent: error: server: config: open /nonexistent/trent.yaml: no such file or directory\n"},
 		{"tls half", []string{"--tls-cert", "c"}, nil, 2, "trent: error: server: --tls-cert and --tls-key go together\n"},
-		{"bad log level", []string{"--log-level", "loud"}, nil, 2, "trent: error: server: log-level: slog: level string \"loud\": unknown name\n"},
+		{"bad log level", []string{"--log-level", "loud"}, nil, 2,
+			"trent: error: server: invalid value \"loud\" for flag -log-level: want one of: debug, info, warn, error\n" +
+				"trent: hint: run 'trent server -h' for the flags\n"},
+		{"bad log format in env", nil, map[string]string{"TRENT_LOG_FORMAT": "xml"}, 2,
+			"trent: error: server: TRENT_LOG_FORMAT=\"xml\": want one of: text, json\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for k, v := range tc.env {
 				t.Setenv(k, v)
 			}
 			out := captureStderr(t)
-			if _, _, code := parseServerFlags(tc.args); code != tc.want {
+			if _, code := parseServerFlags(tc.args); code != tc.want {
 				t.Errorf("parseServerFlags(%q) exit = %d, want %d", tc.args, code, tc.want)
 			}
 			if out.String() != tc.msg {
@@ -125,13 +134,10 @@ func TestRunCommands(t *testing.T) {
 	if got := run([]string{"help"}); got != 0 {
 		t.Errorf("run(help) = %d, want 0", got)
 	}
-	if _, _, code := parseServerFlags([]string{"-h"}); code != 0 {
+	if _, code := parseServerFlags([]string{"-h"}); code != 0 {
 		t.Errorf("trent server -h exit = %d, want 0", code)
 	}
 	if _, ok := commands["server"]; !ok {
 		t.Error("server command not registered")
-	}
-	if serverEnvName("data-dir") != "TRENT_DATA_DIR" {
-		t.Errorf("serverEnvName(data-dir) = %s", serverEnvName("data-dir"))
 	}
 }

@@ -1,42 +1,59 @@
-// Package config parses Trent's YAML files: the server configuration file
-// (`trent server --config FILE`) and the seed file (`--seed FILE`).
+// Package config holds Trent's settings machinery and parses its YAML files:
+// the server configuration file (`trent server --config FILE`) and the seed
+// file (`--seed FILE`).
 //
-// Both are versioned or strictly shaped, reject unknown keys, and expand
-// `${NAME}` environment references in string values (an unset variable is an
-// error, never an empty string). Parsing reports every problem it finds, not
-// just the first.
+// # Settings
 //
-// The server configuration file has the same keys as the flags of
-// `trent server`:
+// A setting is declared once, as a row of a [Table]: name, group, default,
+// help, and the field of the configuration it binds to (with [String],
+// [Bool], [Duration], [Int], [OneOf] or [Level]), plus an optional check.
+// From that row come the flag --NAME, the environment variable TRENT_NAME,
+// the key NAME of the configuration file, its line in --help, and its
+// entries in the generated reference (docs/configuration.md) and example
+// (docs/trent.example.yaml). Precedence ([Table.Apply]): the flag, then the
+// environment, then the file, then the default.
+//
+// The server's table is internal/server's Settings. To add a setting:
+//
+//  1. add the field to server.Config;
+//
+//  2. add one row to server.Settings, in its group:
+//
+//     {Name: "audit-sync", Group: "Audit", Default: "true",
+//     Help: "fsync the audit log before each response",
+//     Value: func(c *Config) config.Value { return config.Bool(&c.AuditSync) }},
+//
+//  3. check across settings, if any, in server.Config.Validate;
+//
+//  4. regenerate the docs: go test ./internal/server -run TestSettingsDocs -update
+//
+// Nothing else: the flag, the environment variable, the file key, --help and
+// the docs follow from the row.
+//
+// # Files
+//
+// Both files are versioned or strictly shaped, reject unknown keys, and
+// expand `${NAME}` environment references in string values (an unset
+// variable is an error, never an empty string). Parsing reports every
+// problem it finds, not just the first. The configuration file is a flat
+// mapping of setting names to scalar values:
 //
 //	version: v1
-//	dev: false
 //	addr: 127.0.0.1:8080
 //	data-dir: /var/lib/trent
-//	root-key-file: /etc/trent/root.key
-//	seed: /etc/trent/seed.yaml
 //	tls-cert: /etc/trent/tls.crt
-//	tls-key: /etc/trent/tls.key
-//	insecure-http: false
-//	account-id: "111122223333"
-//	region: us-east-1
-//	log-level: info
-//
-// Precedence (applied by cmd/trent): a flag on the command line, then its
-// TRENT_<FLAG> environment variable, then the file, then the default.
+//	tls-key: ${TRENT_TLS_KEY_PATH}
 package config
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/trent-kms/trent/internal/iam"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // Version is the only configuration file version.
@@ -45,20 +62,16 @@ const Version = "v1"
 // maxFileSize bounds the files this package reads.
 const maxFileSize = 1 << 20
 
-// File is a parsed server configuration file. A nil field was not set.
+// File is a parsed configuration file: setting names and their values, as
+// text, in file order. [Table.Apply] checks the names against the table.
 type File struct {
-	Version      string  `yaml:"version"`
-	Dev          *bool   `yaml:"dev"`
-	Addr         *string `yaml:"addr"`
-	DataDir      *string `yaml:"data-dir"`
-	RootKeyFile  *string `yaml:"root-key-file"`
-	Seed         *string `yaml:"seed"`
-	TLSCert      *string `yaml:"tls-cert"`
-	TLSKey       *string `yaml:"tls-key"`
-	InsecureHTTP *bool   `yaml:"insecure-http"`
-	AccountID    *string `yaml:"account-id"`
-	Region       *string `yaml:"region"`
-	LogLevel     *string `yaml:"log-level"`
+	Path    string
+	entries []fileEntry
+}
+
+type fileEntry struct {
+	key, value string
+	line       int
 }
 
 // LoadFile reads and parses the configuration file at path.
@@ -71,60 +84,64 @@ func LoadFile(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	f.Path = path
 	return f, nil
 }
 
-// ParseFile parses a server configuration file.
+// ParseFile parses a configuration file: "version: v1" and a flat mapping of
+// names to scalar values, ${NAME} references expanded.
 func ParseFile(data []byte) (*File, error) {
-	var f File
-	if err := decodeStrict(data, &f); err != nil {
+	root, err := decodeNode(data)
+	if err != nil {
 		return nil, err
 	}
+	doc := root
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
+		doc = doc.Content[0]
+	}
+	if doc.Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("config: line %d: want a mapping of setting names to values", doc.Line)
+	}
+	f := &File{}
 	var errs []error
-	switch f.Version {
+	version := ""
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(doc.Content); i += 2 {
+		k, v := doc.Content[i], doc.Content[i+1]
+		if seen[k.Value] {
+			errs = append(errs, fmt.Errorf("config: line %d: %s given twice", k.Line, k.Value))
+			continue
+		}
+		seen[k.Value] = true
+		if v.Kind != yaml.ScalarNode {
+			errs = append(errs, fmt.Errorf("config: line %d: %s: want a single value, not a list or mapping", v.Line, k.Value))
+			continue
+		}
+		if k.Value == "version" {
+			version = v.Value
+			continue
+		}
+		f.entries = append(f.entries, fileEntry{key: k.Value, value: v.Value, line: k.Line})
+	}
+	switch version {
 	case Version:
 	case "":
 		errs = append(errs, errors.New(`config: missing "version: v1"`))
 	default:
-		errs = append(errs, fmt.Errorf("config: unsupported version %q (want %q)", f.Version, Version))
-	}
-	if f.AccountID != nil && !iam.IsAccountID(*f.AccountID) {
-		errs = append(errs, fmt.Errorf("config: account-id %q is not 12 digits", *f.AccountID))
-	}
-	if (f.TLSCert == nil) != (f.TLSKey == nil) {
-		errs = append(errs, errors.New("config: tls-cert and tls-key go together"))
+		errs = append(errs, fmt.Errorf("config: unsupported version %q (want %q)", version, Version))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return &f, nil
+	return f, nil
 }
 
-// Settings returns the settings present in the file as flag name → value,
-// in the text form the flag package parses.
+// Settings returns the settings of the file as name -> value.
 func (f *File) Settings() map[string]string {
-	m := make(map[string]string)
-	str := func(name string, v *string) {
-		if v != nil {
-			m[name] = *v
-		}
+	m := make(map[string]string, len(f.entries))
+	for _, e := range f.entries {
+		m[e.key] = e.value
 	}
-	boolean := func(name string, v *bool) {
-		if v != nil {
-			m[name] = strconv.FormatBool(*v)
-		}
-	}
-	boolean("dev", f.Dev)
-	str("addr", f.Addr)
-	str("data-dir", f.DataDir)
-	str("root-key-file", f.RootKeyFile)
-	str("seed", f.Seed)
-	str("tls-cert", f.TLSCert)
-	str("tls-key", f.TLSKey)
-	boolean("insecure-http", f.InsecureHTTP)
-	str("account-id", f.AccountID)
-	str("region", f.Region)
-	str("log-level", f.LogLevel)
 	return m
 }
 
@@ -147,33 +164,43 @@ func readFile(path string) ([]byte, error) {
 // decodeStrict decodes one YAML document into v, rejecting unknown keys and
 // expanding ${NAME} references in scalar values first.
 func decodeStrict(data []byte, v any) error {
-	var root yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&root); err != nil {
-		if errors.Is(err, io.EOF) {
-			return errors.New("config: empty document")
-		}
-		return fmt.Errorf("config: %w", err)
-	}
-	var next yaml.Node
-	if err := dec.Decode(&next); !errors.Is(err, io.EOF) {
-		return errors.New("config: more than one YAML document")
-	}
-	if err := expandEnv(&root); err != nil {
+	root, err := decodeNode(data)
+	if err != nil {
 		return err
 	}
 	// Re-encode and decode with KnownFields: yaml.v3 checks unknown keys
 	// only in Decoder.Decode, not in Node.Decode.
-	b, err := yaml.Marshal(&root)
+	b, err := yaml.Marshal(root)
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	dec = yaml.NewDecoder(bytes.NewReader(b))
+	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(v); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
 	return nil
+}
+
+// decodeNode decodes exactly one YAML document and expands its ${NAME}
+// references.
+func decodeNode(data []byte) (*yaml.Node, error) {
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&root); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("config: empty document")
+		}
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	var next yaml.Node
+	if err := dec.Decode(&next); !errors.Is(err, io.EOF) {
+		return nil, errors.New("config: more than one YAML document")
+	}
+	if err := expandEnv(&root); err != nil {
+		return nil, err
+	}
+	return &root, nil
 }
 
 // expandEnv replaces ${NAME} in every scalar value (not keys) with the value

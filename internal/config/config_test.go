@@ -50,15 +50,15 @@ func TestParseFileErrors(t *testing.T) {
 	}{
 		{"no version", "addr: x\n", []string{`missing "version: v1"`}},
 		{"wrong version", "version: v2\n", []string{`unsupported version "v2"`}},
-		{"unknown key", "version: v1\nlisten: x\n", []string{"field listen not found"}},
 		{"unset env", "version: v1\ndata-dir: ${TRENT_TEST_SURELY_UNSET}\n", []string{"line 2", "TRENT_TEST_SURELY_UNSET is not set"}},
 		{"bad env name", "version: v1\ndata-dir: ${1X}\n", []string{"invalid environment reference"}},
 		{"unterminated env", "version: v1\ndata-dir: ${X\n", []string{"unterminated"}},
-		{"all problems reported", "version: v3\naccount-id: abc\ntls-cert: c\n",
-			[]string{"unsupported version", "not 12 digits", "tls-cert and tls-key go together"}},
+		{"all problems reported", "version: v3\naddr: [a]\naddr: b\n",
+			[]string{"unsupported version", "line 2: addr: want a single value", "line 3: addr given twice"}},
+		{"not a mapping", "- a\n- b\n", []string{"want a mapping"}},
 		{"empty", "", []string{"empty document"}},
 		{"two documents", "version: v1\n---\nversion: v1\n", []string{"more than one"}},
-		{"wrong type", "version: v1\ndev: [1]\n", []string{"config:"}},
+		{"wrong type", "version: v1\ndev: {a: 1}\n", []string{"line 2: dev: want a single value"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseFile([]byte(tc.yaml))
@@ -84,8 +84,8 @@ func TestLoadFile(t *testing.T) {
 	if err != nil {
 		t.Fatalf("LoadFile: %v", err)
 	}
-	if f.Region == nil || *f.Region != "us-west-2" {
-		t.Errorf("Region = %v, want us-west-2", f.Region)
+	if got := f.Settings()["region"]; got != "us-west-2" || f.Path != p {
+		t.Errorf("region = %q (path %q), want us-west-2 (%s)", got, f.Path, p)
 	}
 	if _, err := LoadFile(filepath.Join(dir, "missing.yaml")); err == nil {
 		t.Error("LoadFile(missing) err = nil")
@@ -217,14 +217,6 @@ func TestSeedSecretsNotPrinted(t *testing.T) {
 }
 
 func TestExampleFilesParse(t *testing.T) {
-	t.Setenv("TRENT_TLS_KEY_PATH", "/etc/trent/tls/server.key")
-	f, err := LoadFile("testdata/trent.example.yaml")
-	if err != nil {
-		t.Fatalf("trent.example.yaml: %v", err)
-	}
-	if got := f.Settings()["tls-key"]; got != "/etc/trent/tls/server.key" {
-		t.Errorf("tls-key = %q", got)
-	}
 	t.Setenv("APP_KEY_MATERIAL", base64.StdEncoding.EncodeToString(make([]byte, 32)))
 	t.Setenv("APP_SECRET", "example-secret")
 	s, err := LoadSeed("testdata/seed.example.yaml", "us-east-1", "111122223333")

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 
 	"github.com/trent-kms/trent/internal/ciphertext"
+	"github.com/trent-kms/trent/internal/keys"
 	"github.com/trent-kms/trent/internal/kmserr"
 )
 
@@ -16,44 +17,7 @@ const errUnknownCiphertextKey = "The ciphertext refers to a customer master key 
 // whatever the cause, as AWS answers.
 var errInvalidCiphertext = kmserr.ErrInvalidCiphertext
 
-// seal encrypts pt under v. The blob is built in one allocation:
-// header || nonce || AES-GCM(pt, aad = header || EncodeContext(ec)).
-func (v *version) seal(pt []byte, ec map[string]string) []byte {
-	v.encryptions.Add(1)
-	h := v.header
-	n := len(h) + ciphertext.NonceSize
-	out := make([]byte, n, n+len(pt)+ciphertext.TagSize)
-	copy(out, h)
-	nonce := out[len(h):n]
-	randRead(nonce)
-	aad := v.aadEmpty
-	if len(ec) > 0 {
-		enc := ciphertext.EncodeContext(ec)
-		aad = make([]byte, 0, len(h)+len(enc))
-		aad = append(append(aad, h...), enc...)
-	}
-	return v.aead.Seal(out, nonce, pt, aad)
-}
-
-// open decrypts a parsed blob that names v. Any failure is errInvalidCiphertext.
-func (v *version) open(b *ciphertext.Blob, ec map[string]string) ([]byte, error) {
-	aad := v.aadEmpty
-	if len(ec) > 0 {
-		enc := ciphertext.EncodeContext(ec)
-		aad = make([]byte, 0, len(v.header)+len(enc))
-		aad = append(append(aad, v.header...), enc...)
-	}
-	pt, err := v.aead.Open(nil, b.Nonce[:], b.Sealed, aad)
-	if err != nil {
-		return nil, errInvalidCiphertext
-	}
-	if pt == nil {
-		pt = []byte{}
-	}
-	return pt, nil
-}
-
-func (k *key) version(num uint32) *version {
+func (k *key) version(num uint32) *keys.Version {
 	if num == 0 || int(num) > len(k.versions) {
 		return nil
 	}
@@ -62,14 +26,14 @@ func (k *key) version(num uint32) *version {
 
 // checkAlgorithm: symmetric keys take only SYMMETRIC_DEFAULT.
 func (k *key) checkAlgorithm(alg string) error {
-	if alg != "" && alg != algSymmetric {
+	if alg != "" && alg != keys.AlgSymmetricDefault {
 		return kmserr.ErrInvalidKeyUsage.With("Algorithm %s is incompatible with key spec %s.", alg, k.spec)
 	}
 	return nil
 }
 
 // encryptKey resolves and checks a key for an encrypting operation.
-func (s *Service) encryptKey(c Caller, sc scope, op, keyID, alg string) (*key, *version, error) {
+func (s *Service) encryptKey(c Caller, sc scope, op, keyID, alg string) (*key, *keys.Version, error) {
 	k, err := s.resolveKey(c, sc, op, keyID, true)
 	if err != nil {
 		return nil, nil, err
@@ -84,7 +48,7 @@ func (s *Service) encryptKey(c Caller, sc scope, op, keyID, alg string) (*key, *
 		return nil, nil, err
 	}
 	ver := k.current()
-	if ver.encryptions.Load() >= hardEncryptionLimit {
+	if ver.Encryptions.Load() >= hardEncryptionLimit {
 		return nil, nil, kmserr.ErrKeyUnavailable.With("%s needs rotation before further use.", k.arn)
 	}
 	return k, ver, nil
@@ -98,7 +62,7 @@ func (s *Service) Encrypt(ctx context.Context, c Caller, in *EncryptInput) (*Enc
 		return nil, err
 	}
 	if in.KeyId == "" || len(in.KeyId) > maxKeyIDLen || len(in.Plaintext) == 0 || len(in.Plaintext) > maxPlaintextLen ||
-		len(in.GrantTokens) > 0 || (in.EncryptionAlgorithm != "" && in.EncryptionAlgorithm != algSymmetric) {
+		len(in.GrantTokens) > 0 || (in.EncryptionAlgorithm != "" && in.EncryptionAlgorithm != keys.AlgSymmetricDefault) {
 		// slow path: full validation with AWS messages
 		var v validator
 		v.keyID("keyId", in.KeyId, true)
@@ -120,15 +84,15 @@ func (s *Service) Encrypt(ctx context.Context, c Caller, in *EncryptInput) (*Enc
 		return nil, kmserr.ErrDryRun
 	}
 	return &EncryptOutput{
-		CiphertextBlob:      ver.seal(in.Plaintext, in.EncryptionContext),
-		EncryptionAlgorithm: algSymmetric,
+		CiphertextBlob:      ver.Seal(in.Plaintext, in.EncryptionContext),
+		EncryptionAlgorithm: keys.AlgSymmetricDefault,
 		KeyId:               k.arn,
 	}, nil
 }
 
 // decryptBlob resolves the key named in blob and decrypts it. want, when
 // not nil, is the key the caller says encrypted it.
-func (s *Service) decryptBlob(sc scope, want *key, blob []byte, ec map[string]string, alg string) (*key, *version, []byte, error) {
+func (s *Service) decryptBlob(sc scope, want *key, blob []byte, ec map[string]string, alg string) (*key, *keys.Version, []byte, error) {
 	b, err := ciphertext.Parse(blob)
 	if err != nil || !validKeyIDForm(b.KeyID) {
 		return nil, nil, nil, errInvalidCiphertext
@@ -153,7 +117,7 @@ func (s *Service) decryptBlob(sc scope, want *key, blob []byte, ec map[string]st
 	if ver == nil {
 		return nil, nil, nil, errInvalidCiphertext
 	}
-	pt, err := ver.open(b, ec)
+	pt, err := ver.Open(b, ec)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -217,7 +181,7 @@ func (s *Service) Decrypt(ctx context.Context, c Caller, in *DecryptInput) (*Dec
 		clear(pt)
 		return nil, kmserr.ErrDryRun
 	}
-	return &DecryptOutput{EncryptionAlgorithm: algSymmetric, KeyId: k.arn, KeyMaterialId: ver.materialID, Plaintext: pt}, nil
+	return &DecryptOutput{EncryptionAlgorithm: keys.AlgSymmetricDefault, KeyId: k.arn, KeyMaterialId: ver.MaterialID, Plaintext: pt}, nil
 }
 
 // ReEncrypt decrypts a blob and encrypts the plaintext under the
@@ -255,7 +219,7 @@ func (s *Service) ReEncrypt(ctx context.Context, c Caller, in *ReEncryptInput) (
 	if err != nil {
 		return nil, err
 	}
-	checkDst := func() (*version, error) {
+	checkDst := func() (*keys.Version, error) {
 		_, ver, err := s.encryptKey(c, sc, "ReEncrypt", dst.arn, in.DestinationEncryptionAlgorithm)
 		return ver, err
 	}
@@ -287,19 +251,19 @@ func (s *Service) ReEncrypt(ctx context.Context, c Caller, in *ReEncryptInput) (
 		return nil, kmserr.ErrDryRun
 	}
 	return &ReEncryptOutput{
-		CiphertextBlob:                 dver.seal(pt, in.DestinationEncryptionContext),
-		DestinationEncryptionAlgorithm: algSymmetric,
-		DestinationKeyMaterialId:       dver.materialID,
+		CiphertextBlob:                 dver.Seal(pt, in.DestinationEncryptionContext),
+		DestinationEncryptionAlgorithm: keys.AlgSymmetricDefault,
+		DestinationKeyMaterialId:       dver.MaterialID,
 		KeyId:                          dst.arn,
-		SourceEncryptionAlgorithm:      algSymmetric,
+		SourceEncryptionAlgorithm:      keys.AlgSymmetricDefault,
 		SourceKeyId:                    sk.arn,
-		SourceKeyMaterialId:            sver.materialID,
+		SourceKeyMaterialId:            sver.MaterialID,
 	}, nil
 }
 
 // dataKey is the common part of GenerateDataKey and GenerateDataKeyWithoutPlaintext.
 func (s *Service) dataKey(c Caller, op, keyID, spec string, nbytes *int32, grantTokens []string,
-	ec map[string]string, recipient *RecipientInfo, dryRun bool) (*key, *version, []byte, []byte, error) {
+	ec map[string]string, recipient *RecipientInfo, dryRun bool) (*key, *keys.Version, []byte, []byte, error) {
 	sc, err := callerScope(c)
 	if err != nil {
 		return nil, nil, nil, nil, err
@@ -338,7 +302,7 @@ func (s *Service) dataKey(c Caller, op, keyID, spec string, nbytes *int32, grant
 	}
 	pt := make([]byte, n)
 	randRead(pt)
-	return k, ver, pt, ver.seal(pt, ec), nil
+	return k, ver, pt, ver.Seal(pt, ec), nil
 }
 
 // GenerateDataKey returns a random data key in plaintext and encrypted
@@ -350,7 +314,7 @@ func (s *Service) GenerateDataKey(ctx context.Context, c Caller, in *GenerateDat
 	if err != nil {
 		return nil, err
 	}
-	return &GenerateDataKeyOutput{CiphertextBlob: blob, KeyId: k.arn, KeyMaterialId: ver.materialID, Plaintext: pt}, nil
+	return &GenerateDataKeyOutput{CiphertextBlob: blob, KeyId: k.arn, KeyMaterialId: ver.MaterialID, Plaintext: pt}, nil
 }
 
 // GenerateDataKeyWithoutPlaintext is GenerateDataKey without the plaintext.
@@ -361,7 +325,7 @@ func (s *Service) GenerateDataKeyWithoutPlaintext(ctx context.Context, c Caller,
 		return nil, err
 	}
 	clear(pt)
-	return &GenerateDataKeyWithoutPlaintextOutput{CiphertextBlob: blob, KeyId: k.arn, KeyMaterialId: ver.materialID}, nil
+	return &GenerateDataKeyWithoutPlaintextOutput{CiphertextBlob: blob, KeyId: k.arn, KeyMaterialId: ver.MaterialID}, nil
 }
 
 // GenerateRandom returns 1..1024 random bytes.

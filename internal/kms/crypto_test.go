@@ -49,7 +49,7 @@ func TestEncryptDecryptRoundTrip(t *testing.T) {
 			}
 		}
 	}
-	if n := e.s.getKey(scope{region, acct}, md.KeyId).current().encryptions.Load(); n != 12 {
+	if n := e.s.getKey(scope{region, acct}, md.KeyId).current().Encryptions.Load(); n != 12 {
 		t.Errorf("encryptions counted = %d, want 12", n)
 	}
 }

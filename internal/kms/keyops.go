@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trent-kms/trent/internal/keys"
 	"github.com/trent-kms/trent/internal/kmserr"
 )
 
@@ -20,20 +21,21 @@ var (
 const invalidMarkerMsg = "The request was rejected because the marker that specifies where pagination should next begin is not valid."
 
 func (k *key) metadata() *KeyMetadata {
+	algs := k.spec.Algorithms(k.usage)
 	m := &KeyMetadata{
 		AWSAccountId:          k.account,
 		Arn:                   k.arn,
 		CreationDate:          ts(k.created),
-		CurrentKeyMaterialId:  k.current().materialID,
-		CustomerMasterKeySpec: k.spec,
+		CurrentKeyMaterialId:  k.current().MaterialID,
+		CustomerMasterKeySpec: string(k.spec),
 		Description:           k.description,
 		Enabled:               k.state == stateEnabled,
-		EncryptionAlgorithms:  []string{algSymmetric},
+		EncryptionAlgorithms:  algs.Encryption,
 		KeyId:                 k.id,
 		KeyManager:            "CUSTOMER",
-		KeySpec:               k.spec,
+		KeySpec:               string(k.spec),
 		KeyState:              k.state,
-		KeyUsage:              k.usage,
+		KeyUsage:              string(k.usage),
 		Origin:                k.origin,
 	}
 	if k.state == statePendingDeletion {
@@ -91,28 +93,28 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in *CreateKeyInput) (
 	if in.KeySpec != "" && in.CustomerMasterKeySpec != "" {
 		return nil, kmserr.ErrValidation.With("You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated.")
 	}
-	spec := in.KeySpec
+	spec := keys.Spec(in.KeySpec)
 	if spec == "" {
-		spec = in.CustomerMasterKeySpec
+		spec = keys.Spec(in.CustomerMasterKeySpec)
 	}
 	if spec == "" {
-		spec = specSymmetric
+		spec = keys.SymmetricDefault
 	}
-	usage := in.KeyUsage
+	usage := keys.Usage(in.KeyUsage)
 	if usage == "" {
-		usage = usageEncrypt
+		usage = keys.EncryptDecrypt
 	}
 	origin := in.Origin
 	if origin == "" {
 		origin = originAWSKMS
 	}
-	if spec != specSymmetric && in.KeyUsage == "" {
+	if !spec.Symmetric() && in.KeyUsage == "" {
 		return nil, kmserr.ErrValidation.With("You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.")
 	}
-	if spec != specSymmetric {
+	if !spec.Supported() {
 		return nil, kmserr.ErrUnsupportedOperation.With("KeySpec %s is not supported by this server.", spec)
 	}
-	if usage != usageEncrypt {
+	if !spec.Allows(usage) {
 		return nil, kmserr.ErrValidation.With("KeyUsage %s is not compatible with KeySpec %s.", usage, spec)
 	}
 	if in.CustomKeyStoreId != "" {
@@ -142,7 +144,7 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in *CreateKeyInput) (
 		created: now, description: in.Description, spec: spec, usage: usage, origin: origin,
 		state: stateEnabled, policy: policy, tags: mergeTags(nil, in.Tags),
 	}
-	k.versions = []*version{generateVersion(id, 1, now, "")}
+	k.versions = []*keys.Version{generateVersion(k, 1, now, "")}
 
 	s.wmu.Lock()
 	defer s.wmu.Unlock()

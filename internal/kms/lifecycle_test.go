@@ -351,7 +351,7 @@ func TestPersistence(t *testing.T) {
 	if err != nil || string(dec.Plaintext) != "survives" {
 		t.Errorf("Decrypt after reopen = %v, %v", dec, err)
 	}
-	if n := s2.getKey(scope{region, acct}, md.KeyId).current().encryptions.Load(); n != 1 {
+	if n := s2.getKey(scope{region, acct}, md.KeyId).current().Encryptions.Load(); n != 1 {
 		t.Errorf("encryption counter after reopen = %d, want 1", n)
 	}
 	if _, err := s2.DescribeKey(bg, callerIn("us-west-2", "444455556666"), &DescribeKeyInput{KeyId: west.Arn}); err != nil {
@@ -621,7 +621,7 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	var total uint64
 	for _, v := range e.s.getKey(scope{region, acct}, md.KeyId).versions {
-		total += v.encryptions.Load()
+		total += v.Encryptions.Load()
 	}
 	if total != 800 {
 		t.Errorf("encryptions counted over all versions = %d, want 800", total)
@@ -657,14 +657,14 @@ func TestUsageLimitRotation(t *testing.T) {
 	e := newEnv(t)
 	md := e.createKey(caller)
 	k := e.s.getKey(scope{region, acct}, md.KeyId)
-	k.current().encryptions.Store(hardEncryptionLimit)
+	k.current().Encryptions.Store(hardEncryptionLimit)
 	_, err := e.s.Encrypt(bg, caller, &EncryptInput{KeyId: md.KeyId, Plaintext: []byte("x")})
 	wantErr(t, err, "KeyUnavailableException", "*")
 	if err := e.s.Tick(bg); err != nil {
 		t.Fatal(err)
 	}
 	k = e.s.getKey(scope{region, acct}, md.KeyId)
-	if len(k.versions) != 2 || k.current().rotType != "AUTOMATIC" {
+	if len(k.versions) != 2 || k.current().RotationType != "AUTOMATIC" {
 		t.Fatalf("after Tick over the usage limit: %d versions", len(k.versions))
 	}
 	if _, err := e.s.Encrypt(bg, caller, &EncryptInput{KeyId: md.KeyId, Plaintext: []byte("x")}); err != nil {
@@ -695,7 +695,7 @@ func TestCounterFlushBatches(t *testing.T) {
 	}
 	s2 := e.reopen()
 	for _, id := range ids {
-		if n := s2.getKey(scope{region, acct}, id).current().encryptions.Load(); n != 2 {
+		if n := s2.getKey(scope{region, acct}, id).current().Encryptions.Load(); n != 2 {
 			t.Fatalf("key %s counter after reopen = %d, want 2", id, n)
 		}
 	}

@@ -3,6 +3,7 @@ package kms
 import (
 	"strings"
 
+	"github.com/trent-kms/trent/internal/keys"
 	"github.com/trent-kms/trent/internal/kmserr"
 )
 
@@ -140,7 +141,7 @@ func (k *key) notPendingDeletion() error {
 }
 
 func (k *key) checkUsage(op string) error {
-	if k.usage != usageEncrypt {
+	if k.usage != keys.EncryptDecrypt {
 		return kmserr.ErrInvalidKeyUsage.With("%s key usage is %s which is not valid for %s.", k.arn, k.usage, op)
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/trent-kms/trent/internal/keys"
 	"github.com/trent-kms/trent/internal/kmserr"
 )
 
@@ -16,7 +17,7 @@ const (
 )
 
 func (k *key) checkRotatable() error {
-	if k.spec != specSymmetric || k.origin != originAWSKMS {
+	if !k.spec.Symmetric() || k.origin != originAWSKMS {
 		return kmserr.ErrUnsupportedOperation.With("%s origin is %s which is not valid for this operation.", k.arn, k.origin)
 	}
 	return nil
@@ -122,7 +123,7 @@ func (s *Service) RotateKeyOnDemand(ctx context.Context, c Caller, in *RotateKey
 			return nil, kmserr.ErrLimitExceeded.With("The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: %s", k.arn)
 		}
 		nk := k.clone()
-		nk.versions = append(nk.versions, generateVersion(k.id, uint32(len(k.versions)+1), now, "ON_DEMAND"))
+		nk.versions = append(nk.versions, generateVersion(k, uint32(len(k.versions)+1), now, "ON_DEMAND"))
 		nk.onDemand++
 		return nk, nil
 	})
@@ -155,26 +156,26 @@ func (s *Service) ListKeyRotations(ctx context.Context, c Caller, in *ListKeyRot
 		return nil, err
 	}
 	all := in.IncludeKeyMaterial == "ALL_KEY_MATERIAL"
-	vers := make([]*version, 0, len(k.versions))
+	vers := make([]*keys.Version, 0, len(k.versions))
 	for _, ver := range k.versions {
-		if all || ver.rotType != "" {
+		if all || ver.RotationType != "" {
 			vers = append(vers, ver)
 		}
 	}
-	pg, next, trunc, err := page(vers, func(v *version) string { return fmt.Sprintf("%010d", v.num) }, "r", in.Marker, limitOr(in.Limit, 100))
+	pg, next, trunc, err := page(vers, func(v *keys.Version) string { return fmt.Sprintf("%010d", v.Num) }, "r", in.Marker, limitOr(in.Limit, 100))
 	if err != nil {
 		return nil, err
 	}
 	cur := k.current()
 	out := &ListKeyRotationsOutput{Rotations: make([]RotationsListEntry, 0, len(pg)), NextMarker: next, Truncated: trunc}
 	for _, ver := range pg {
-		e := RotationsListEntry{KeyId: k.id, KeyMaterialId: ver.materialID, KeyMaterialState: "NON_CURRENT"}
+		e := RotationsListEntry{KeyId: k.id, KeyMaterialId: ver.MaterialID, KeyMaterialState: "NON_CURRENT"}
 		if ver == cur {
 			e.KeyMaterialState = "CURRENT"
 		}
-		if ver.rotType != "" {
-			e.RotationDate = tsp(ver.created)
-			e.RotationType = ver.rotType
+		if ver.RotationType != "" {
+			e.RotationDate = tsp(ver.Created)
+			e.RotationType = ver.RotationType
 		}
 		out.Rotations = append(out.Rotations, e)
 	}

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/trent-kms/trent/internal/keys"
+	"github.com/trent-kms/trent/internal/secret"
 	"github.com/trent-kms/trent/internal/storage"
 )
 
@@ -78,7 +80,7 @@ func (s *Service) SeedKey(ctx context.Context, k SeedKey) error {
 	now := s.now()
 	nk := &key{
 		id: id, arn: s.keyARN(region, k.AccountID, id), region: region, account: k.AccountID,
-		created: now, description: k.Description, spec: specSymmetric, usage: usageEncrypt, origin: originAWSKMS,
+		created: now, description: k.Description, spec: keys.SymmetricDefault, usage: keys.EncryptDecrypt, origin: originAWSKMS,
 		state: stateEnabled, policy: s.defaultPolicy(k.AccountID), tags: tags,
 	}
 	if len(nk.tags) == 0 {
@@ -88,13 +90,13 @@ func (s *Service) SeedKey(ctx context.Context, k SeedKey) error {
 		nk.rotEnabled, nk.rotPeriod, nk.rotBase = true, defaultRotationPeriod, now
 	}
 	if k.Material != nil {
-		ver, err := newVersion(id, 1, slices.Clone(k.Material), newMaterialID(), now, "")
+		ver, err := keys.NewVersion(nk.spec, id, 1, secret.Copy(k.Material), keys.NewMaterialID(), now, "")
 		if err != nil {
 			return fmt.Errorf("kms: seed key %s: %w", id, err)
 		}
-		nk.versions = []*version{ver}
+		nk.versions = []*keys.Version{ver}
 	} else {
-		nk.versions = []*version{generateVersion(id, 1, now, "")}
+		nk.versions = []*keys.Version{generateVersion(nk, 1, now, "")}
 	}
 	var recs []*alias
 	for _, name := range aliases {

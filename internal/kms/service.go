@@ -42,22 +42,17 @@ package kms
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/trent-kms/trent/internal/ciphertext"
+	"github.com/trent-kms/trent/internal/keys"
 	"github.com/trent-kms/trent/internal/kmserr"
+	"github.com/trent-kms/trent/internal/secret"
 	"github.com/trent-kms/trent/internal/storage"
 )
 
@@ -66,10 +61,7 @@ const (
 	stateDisabled        = "Disabled"
 	statePendingDeletion = "PendingDeletion"
 
-	specSymmetric = "SYMMETRIC_DEFAULT"
-	usageEncrypt  = "ENCRYPT_DECRYPT"
-	originAWSKMS  = "AWS_KMS"
-	algSymmetric  = "SYMMETRIC_DEFAULT"
+	originAWSKMS = "AWS_KMS"
 
 	defaultRegion = "us-east-1"
 
@@ -118,7 +110,8 @@ type key struct {
 	region, account string
 	created         time.Time
 	description     string
-	spec, usage     string
+	spec            keys.Spec
+	usage           keys.Usage
 	origin          string
 	state           string
 	deletionDate    time.Time
@@ -129,10 +122,10 @@ type key struct {
 	rotPeriod       int32
 	rotBase         time.Time // next automatic rotation = rotBase + rotPeriod days
 	onDemand        int       // on-demand rotations so far
-	versions        []*version
+	versions        []*keys.Version
 }
 
-func (k *key) current() *version { return k.versions[len(k.versions)-1] }
+func (k *key) current() *keys.Version { return k.versions[len(k.versions)-1] }
 
 func (k *key) clone() *key {
 	c := *k
@@ -143,22 +136,6 @@ func (k *key) clone() *key {
 
 func (k *key) nextRotation() time.Time {
 	return k.rotBase.Add(time.Duration(k.rotPeriod) * 24 * time.Hour)
-}
-
-// version is one backing key. Shared by all snapshots of its key; only the
-// counters change.
-type version struct {
-	num        uint32
-	materialID string
-	material   []byte
-	created    time.Time
-	rotType    string // "" for the initial material, AUTOMATIC or ON_DEMAND
-	aead       cipher.AEAD
-	header     []byte // ciphertext header for (key id, num)
-	aadEmpty   []byte // header || EncodeContext(nil)
-
-	encryptions atomic.Uint64
-	flushed     uint64 // encryptions value last written to storage (guarded by Service.wmu)
 }
 
 type alias struct {
@@ -177,8 +154,8 @@ type keyRecord struct {
 	Account       string          `json:"account"`
 	Created       time.Time       `json:"created"`
 	Description   string          `json:"description,omitempty"`
-	KeySpec       string          `json:"keySpec"`
-	KeyUsage      string          `json:"keyUsage"`
+	KeySpec       keys.Spec       `json:"keySpec"`
+	KeyUsage      keys.Usage      `json:"keyUsage"`
 	Origin        string          `json:"origin"`
 	State         string          `json:"state"`
 	DeletionDate  time.Time       `json:"deletionDate,omitzero"`
@@ -318,12 +295,12 @@ func (s *Service) keyFromRecord(rec *keyRecord) (*key, error) {
 		rotBase: rec.Rotation.Base, onDemand: rec.Rotation.OnDemand,
 	}
 	for i, vr := range rec.Versions {
-		v, err := newVersion(k.id, uint32(i+1), vr.Material, vr.MaterialID, vr.Created, vr.Type)
+		v, err := keys.NewVersion(k.spec, k.id, uint32(i+1), secret.New(vr.Material), vr.MaterialID, vr.Created, vr.Type)
 		if err != nil {
 			return nil, err
 		}
-		v.encryptions.Store(vr.Encryptions)
-		v.flushed = vr.Encryptions
+		v.Encryptions.Store(vr.Encryptions)
+		v.Flushed = vr.Encryptions
 		k.versions = append(k.versions, v)
 	}
 	return k, nil
@@ -338,52 +315,20 @@ func (k *key) record() *keyRecord {
 	}
 	for _, v := range k.versions {
 		rec.Versions = append(rec.Versions, versionRecord{
-			MaterialID: v.materialID, Material: v.material, Created: v.created, Type: v.rotType,
-			Encryptions: v.encryptions.Load(),
+			MaterialID: v.MaterialID, Material: v.Material().Expose(), Created: v.Created, Type: v.RotationType,
+			Encryptions: v.Encryptions.Load(),
 		})
 	}
 	return rec
 }
 
-// newVersion builds backing-key version num of key id from 32 bytes of material.
-func newVersion(id string, num uint32, material []byte, materialID string, created time.Time, rotType string) (*version, error) {
-	if len(material) != 32 {
-		return nil, errors.New("key material must be 32 bytes")
-	}
-	block, err := aes.NewCipher(material)
+// generateVersion creates fresh random material for version num of k.
+func generateVersion(k *key, num uint32, created time.Time, rotType string) *keys.Version {
+	v, err := keys.GenerateVersion(k.spec, k.id, num, created, rotType)
 	if err != nil {
-		return nil, err
-	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, err
-	}
-	b := ciphertext.Blob{KeyID: id, Version: num}
-	h := b.Header()
-	return &version{
-		num: num, materialID: materialID, material: material, created: created, rotType: rotType,
-		aead: aead, header: h, aadEmpty: append(slices.Clip(h), ciphertext.EncodeContext(nil)...),
-	}, nil
-}
-
-// generateVersion creates fresh random material for version num.
-func generateVersion(id string, num uint32, created time.Time, rotType string) *version {
-	material := make([]byte, 32)
-	rand.Read(material)
-	v, err := newVersion(id, num, material, newMaterialID(), created, rotType)
-	if err != nil {
-		panic("kms: " + err.Error()) // 32-byte AES key cannot fail
+		panic("kms: " + err.Error()) // every spec a key can have generates
 	}
 	return v
-}
-
-// newMaterialID returns 64 lower-hex characters derived from random bytes
-// only (never from key material).
-func newMaterialID() string {
-	var r [32]byte
-	rand.Read(r[:])
-	sum := sha256.Sum256(r[:])
-	return hex.EncodeToString(sum[:])
 }
 
 // ---- lookups (readers) ----
@@ -528,19 +473,19 @@ func (s *Service) Tick(ctx context.Context) error {
 			err = s.deleteKey(ctx, k)
 		case k.state == stateEnabled && k.rotEnabled && !now.Before(k.nextRotation()):
 			nk := k.clone()
-			nk.versions = append(nk.versions, generateVersion(k.id, uint32(len(k.versions)+1), now, "AUTOMATIC"))
+			nk.versions = append(nk.versions, generateVersion(k, uint32(len(k.versions)+1), now, "AUTOMATIC"))
 			nk.rotBase = now
 			err = s.putKey(ctx, "AutomaticRotation", nk, nil, nil)
 			if err == nil {
 				s.log.Info("kms: rotated key", "key", k.arn, "type", "AUTOMATIC")
 			}
-		case k.state == stateEnabled && k.current().encryptions.Load() >= rotateAfterEncryptions:
+		case k.state == stateEnabled && k.current().Encryptions.Load() >= rotateAfterEncryptions:
 			nk := k.clone()
-			nk.versions = append(nk.versions, generateVersion(k.id, uint32(len(k.versions)+1), now, "AUTOMATIC"))
+			nk.versions = append(nk.versions, generateVersion(k, uint32(len(k.versions)+1), now, "AUTOMATIC"))
 			err = s.putKey(ctx, "UsageRotation", nk, nil, nil)
 		default:
 			for _, v := range k.versions {
-				if v.encryptions.Load() != v.flushed {
+				if v.Encryptions.Load() != v.Flushed {
 					dirty = append(dirty, k)
 					break
 				}
@@ -598,8 +543,8 @@ func (s *Service) flushCounters(ctx context.Context, keys []*key) error {
 // markFlushed records, after rec was committed, which counter values storage holds.
 func (rec *keyRecord) markFlushed(k *key) {
 	for i, v := range k.versions {
-		if n := rec.Versions[i].Encryptions; n > v.flushed {
-			v.flushed = n
+		if n := rec.Versions[i].Encryptions; n > v.Flushed {
+			v.Flushed = n
 		}
 	}
 }
@@ -641,7 +586,7 @@ func (s *Service) deleteKey(ctx context.Context, k *key) error {
 	}
 	s.mu.Unlock()
 	for _, v := range k.versions {
-		clear(v.material) // best effort; the AEAD keeps its own expanded key
+		v.Wipe() // best effort: the AEAD keeps its own expanded key
 	}
 	s.log.Info("kms: deleted key", "key", k.arn)
 	return nil

@@ -27,7 +27,11 @@ func TestPersistenceOverBoltAndBarrier(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := New(bg, Config{Store: barrier.New(db, kr)})
+		b, err := barrier.Open(bg, db, kr, "file")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := New(bg, Config{Store: b})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -51,7 +55,7 @@ func TestPersistenceOverBoltAndBarrier(t *testing.T) {
 	}
 	var materials [][]byte
 	for _, v := range s.getKey(scope{region, acct}, md.KeyId).versions {
-		materials = append(materials, bytes.Clone(v.material))
+		materials = append(materials, bytes.Clone(v.Material().Expose()))
 	}
 	before := snapshot(t, s)
 	closeDB()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -82,9 +81,13 @@ func open(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *state, err 
 		raw = db
 		logger.Info("server: storage opened", "path", dbPath)
 	}
-	// Closed in reverse order after the barrier: the raw store, then the keyring.
-	st.closers = []io.Closer{kr, raw}
-	st.store = barrier.New(raw, kr)
+	// The barrier owns the keyring (as its seal) and closes the raw store.
+	b, err := barrier.Open(ctx, raw, kr, "file")
+	if err != nil {
+		raw.Close()
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	st.store = b
 
 	if st.iam, err = iam.NewStore(ctx, st.store); err != nil {
 		return nil, fmt.Errorf("server: %w", err)

@@ -86,15 +86,20 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// LockMemory calls mlockall and disables core dumps (Linux).
 	LockMemory bool
+
+	// ConfigFile is the configuration file the settings were read from
+	// (cmd/trent reads it; the server only reports it).
+	ConfigFile string
+	// LogLevel and LogFormat ("text" or "json") shape the logger of
+	// NewLogger.
+	LogLevel  slog.Level
+	LogFormat string
 }
 
-// Default returns the defaults, in one place.
+// Default returns the defaults: those of the Settings table, and the HTTP
+// limits, which are not settings.
 func Default() Config {
-	return Config{
-		Addr:              "127.0.0.1:8080",
-		DataDir:           "./trent-data",
-		AccountID:         DevAccountID,
-		Region:            "us-east-1",
+	c := Config{
 		Partition:         "aws",
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -104,6 +109,8 @@ func Default() Config {
 		ShutdownTimeout:   30 * time.Second,
 		LockMemory:        true,
 	}
+	Settings.Defaults(&c)
+	return c
 }
 
 // Validate reports every problem of c.

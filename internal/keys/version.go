@@ -1,0 +1,146 @@
+package keys
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/trent-kms/trent/internal/ciphertext"
+	"github.com/trent-kms/trent/internal/kmserr"
+	"github.com/trent-kms/trent/internal/secret"
+)
+
+// SymmetricKeySize is the size of SYMMETRIC_DEFAULT key material (AES-256).
+const SymmetricKeySize = 32
+
+// Version is one backing key of a KMS key: its material and where it came
+// from. Rotation appends a version; a Version is shared by every snapshot
+// of its key and only its counters change.
+type Version struct {
+	Num          uint32 // 1-based, the backing-key version in ciphertext blobs
+	MaterialID   string // 64 lower-hex characters (AWS's KeyMaterialId)
+	Created      time.Time
+	RotationType string // "" for the initial material, AUTOMATIC or ON_DEMAND
+	Spec         Spec
+
+	// Encryptions counts encryptions under this version (symmetric keys).
+	Encryptions atomic.Uint64
+	// Flushed is the Encryptions value last written to storage. The owner
+	// of the version guards it (kms: its write lock).
+	Flushed uint64
+
+	material secret.Bytes
+
+	// SYMMETRIC_DEFAULT: the AEAD and the blob header for (key id, Num).
+	aead     cipher.AEAD
+	header   []byte
+	aadEmpty []byte // header || EncodeContext(nil)
+}
+
+// ErrMaterial is returned by NewVersion for material that does not fit
+// the spec. It says nothing about the material.
+var ErrMaterial = errors.New("keys: key material does not fit the key spec")
+
+// NewVersion builds backing-key version num of key keyID, of spec spec,
+// from material (which it takes ownership of).
+func NewVersion(spec Spec, keyID string, num uint32, material secret.Bytes, materialID string, created time.Time, rotType string) (*Version, error) {
+	v := &Version{Num: num, MaterialID: materialID, Created: created, RotationType: rotType, Spec: spec, material: material}
+	switch {
+	case spec.Symmetric():
+		if material.Len() != SymmetricKeySize {
+			return nil, ErrMaterial
+		}
+		block, err := aes.NewCipher(material.Expose())
+		if err != nil {
+			return nil, fmt.Errorf("keys: %w", err)
+		}
+		if v.aead, err = cipher.NewGCM(block); err != nil {
+			return nil, fmt.Errorf("keys: %w", err)
+		}
+		b := ciphertext.Blob{KeyID: keyID, Version: num}
+		v.header = b.Header()
+		v.aadEmpty = append(slices.Clip(v.header), ciphertext.EncodeContext(nil)...)
+	default:
+		return nil, fmt.Errorf("keys: key spec %s has no material", spec)
+	}
+	return v, nil
+}
+
+// GenerateVersion creates version num of key keyID with fresh random material.
+func GenerateVersion(spec Spec, keyID string, num uint32, created time.Time, rotType string) (*Version, error) {
+	var m []byte
+	switch {
+	case spec.Symmetric():
+		m = make([]byte, SymmetricKeySize)
+		rand.Read(m)
+	default:
+		return nil, fmt.Errorf("keys: cannot generate key spec %s", spec)
+	}
+	return NewVersion(spec, keyID, num, secret.New(m), NewMaterialID(), created, rotType)
+}
+
+// NewMaterialID returns 64 lower-hex characters derived from random bytes
+// only (never from key material).
+func NewMaterialID() string {
+	var r [32]byte
+	rand.Read(r[:])
+	sum := sha256.Sum256(r[:])
+	return hex.EncodeToString(sum[:])
+}
+
+// Material returns the version's key material, for the storage record
+// (sealed by the barrier) only.
+func (v *Version) Material() secret.Bytes { return v.material }
+
+// Wipe zeroes the version's material (best effort: see package secret).
+func (v *Version) Wipe() { v.material.Wipe() }
+
+// errInvalidCiphertext is every authentication failure: one empty message
+// whatever the cause, as AWS answers.
+var errInvalidCiphertext = kmserr.ErrInvalidCiphertext
+
+// Seal encrypts pt under a symmetric version and counts the encryption.
+// The blob is built in one allocation:
+// header || nonce || AES-GCM(pt, aad = header || EncodeContext(ec)).
+func (v *Version) Seal(pt []byte, ec map[string]string) []byte {
+	v.Encryptions.Add(1)
+	h := v.header
+	n := len(h) + ciphertext.NonceSize
+	out := make([]byte, n, n+len(pt)+ciphertext.TagSize)
+	copy(out, h)
+	nonce := out[len(h):n]
+	rand.Read(nonce)
+	return v.aead.Seal(out, nonce, pt, v.aad(ec))
+}
+
+// Open decrypts a parsed blob that names v. Any failure is
+// InvalidCiphertextException with an empty message.
+func (v *Version) Open(b *ciphertext.Blob, ec map[string]string) ([]byte, error) {
+	if v.aead == nil {
+		return nil, errInvalidCiphertext
+	}
+	pt, err := v.aead.Open(nil, b.Nonce[:], b.Sealed, v.aad(ec))
+	if err != nil {
+		return nil, errInvalidCiphertext
+	}
+	if pt == nil {
+		pt = []byte{}
+	}
+	return pt, nil
+}
+
+func (v *Version) aad(ec map[string]string) []byte {
+	if len(ec) == 0 {
+		return v.aadEmpty
+	}
+	enc := ciphertext.EncodeContext(ec)
+	aad := make([]byte, 0, len(v.header)+len(enc))
+	return append(append(aad, v.header...), enc...)
+}

@@ -1,0 +1,95 @@
+package server
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/trent-kms/trent/internal/config"
+	"github.com/trent-kms/trent/internal/iam"
+)
+
+// Settings is the table of the server's settings: each row is one flag of
+// `trent server`, one TRENT_* environment variable, one key of the
+// configuration file, one line of --help and one entry of
+// docs/configuration.md and docs/trent.example.yaml. To add a setting, add
+// its field to Config and a row here (see package internal/config), then
+// run: go test ./internal/server -run TestSettingsDocs -update
+var Settings = config.Table[Config]{
+	// Server
+	{Name: "dev", Group: "Server", Default: "false",
+		Help: "development mode: in memory (unless --data-dir), well-known credentials, INSECURE",
+		Doc: "The AWS documentation credentials (AKIAIOSFODNN7EXAMPLE) are the administrator of account 111122223333 " +
+			"and unknown access keys are admitted WITHOUT a signature check. For tests only, never in production.",
+		Value: func(c *Config) config.Value { return config.Bool(&c.Dev) }},
+	{Name: "addr", Group: "Server", Default: "127.0.0.1:8080",
+		Help:  "listen `HOST:PORT` (port 0 picks a free port)",
+		Doc:   "Plain HTTP is refused on a non-loopback address unless tls-cert and tls-key are set or insecure-http is true.",
+		Value: func(c *Config) config.Value { return config.String(&c.Addr) }},
+	{Name: "data-dir", Group: "Server", Default: "./trent-data",
+		Help: "data `directory` (with --dev: in memory unless given)",
+		Doc: "Holds trent.db (the bbolt database, records sealed by the root key), root.key (the file seal's root key, " +
+			"unless root-key-file) and credentials (the first administrator's access key, mode 0600).",
+		Value: func(c *Config) config.Value { return config.String(&c.DataDir) }},
+	{Name: "account-id", Group: "Server", Default: DevAccountID,
+		Help:  "default account `ID` (12 digits)",
+		Doc:   "Its administrator is created at first start; seed entries without an account belong to it.",
+		Value: func(c *Config) config.Value { return config.String(&c.AccountID) }, Check: checkAccountID},
+	{Name: "region", Group: "Server", Default: "us-east-1",
+		Help:  "default `region` of seed entries",
+		Value: func(c *Config) config.Value { return config.String(&c.Region) }},
+	{Name: "seed", Group: "Server",
+		Help:  "YAML seed `file`: keys and access keys created at start if missing",
+		Doc:   "Applied at every start; entries that exist are left alone. See the README's seed example.",
+		Value: func(c *Config) config.Value { return config.String(&c.SeedFile) }},
+	{Name: "config", Group: "Server",
+		Help:      "YAML configuration `file` (version v1, with the keys listed here)",
+		Doc:       "The file's own path is read from the flag or the environment only.",
+		Value:     func(c *Config) config.Value { return config.String(&c.ConfigFile) },
+		NotInFile: true},
+
+	// Seal
+	{Name: "root-key-file", Group: "Seal",
+		Help:  "root key `file` of the file seal (default <data-dir>/root.key)",
+		Doc:   "Keep it out of backups of the data directory: whoever holds both can read every record.",
+		Value: func(c *Config) config.Value { return config.String(&c.RootKeyFile) }},
+
+	// TLS
+	{Name: "tls-cert", Group: "TLS",
+		Help:  "TLS certificate `file` (PEM); with --tls-key",
+		Doc:   "TLS 1.2 or later. SIGHUP reloads the certificate and key.",
+		Value: func(c *Config) config.Value { return config.String(&c.TLSCertFile) }},
+	{Name: "tls-key", Group: "TLS",
+		Help:  "TLS private key `file` (PEM); with --tls-cert",
+		Value: func(c *Config) config.Value { return config.String(&c.TLSKeyFile) }},
+	{Name: "insecure-http", Group: "TLS", Default: "false",
+		Help:  "allow plain HTTP on a non-loopback address",
+		Doc:   "Request signatures, plaintexts and data keys then cross the network unencrypted.",
+		Value: func(c *Config) config.Value { return config.Bool(&c.InsecureHTTP) }},
+
+	// Logging
+	{Name: "log-level", Group: "Logging", Default: "info",
+		Help:  "log `level`: debug, info, warn or error",
+		Value: func(c *Config) config.Value { return config.Level(&c.LogLevel) }},
+	{Name: "log-format", Group: "Logging", Default: "text",
+		Help:  "log `format`: text (key=value lines) or json (one object per line)",
+		Doc:   "Logs go to standard error. They never hold key material, secrets or request bodies.",
+		Value: func(c *Config) config.Value { return config.OneOf(&c.LogFormat, "text", "json") }},
+}
+
+// NewLogger returns the logger that c's log-level and log-format ask for,
+// writing to w.
+func NewLogger(w io.Writer, c *Config) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.LogLevel}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func checkAccountID(s string) error {
+	if !iam.IsAccountID(s) {
+		return fmt.Errorf("not an account id (12 digits)")
+	}
+	return nil
+}
