@@ -1,0 +1,161 @@
+package policy
+
+import "strings"
+
+// Condition keys named by their canonical spelling. Condition key names are
+// case-insensitive in policies; [Context.Lookup] always receives these
+// spellings for the keys below (for the prefixed keys, the canonical prefix
+// followed by the suffix as the policy writes it).
+//
+// The evaluator supplies the aws:* keys and kms:CallerAccount,
+// kms:EncryptionContext:* and kms:EncryptionContextKeys itself from the
+// [Request]; every other key comes from Request.Context.
+const (
+	KeyPrincipalArn     = "aws:PrincipalArn"
+	KeyPrincipalAccount = "aws:PrincipalAccount"
+	KeyPrincipalType    = "aws:PrincipalType"
+	KeyPrincipalTag     = "aws:PrincipalTag/" // + tag key
+	KeyResourceTag      = "aws:ResourceTag/"  // + tag key
+	KeyRequestTag       = "aws:RequestTag/"   // + tag key
+	KeyTagKeys          = "aws:TagKeys"
+	KeySourceIP         = "aws:SourceIp"
+	KeyCurrentTime      = "aws:CurrentTime"
+	KeyEpochTime        = "aws:EpochTime"
+	KeySecureTransport  = "aws:SecureTransport"
+	KeyUsername         = "aws:username"
+	KeyUserID           = "aws:userid"
+	KeyRequestedRegion  = "aws:RequestedRegion"
+
+	KeyCallerAccount                  = "kms:CallerAccount"
+	KeyEncryptionContext              = "kms:EncryptionContext:" // + context key
+	KeyEncryptionContextKeys          = "kms:EncryptionContextKeys"
+	KeyRequestAlias                   = "kms:RequestAlias"
+	KeyResourceAliases                = "kms:ResourceAliases"
+	KeyKeySpec                        = "kms:KeySpec"
+	KeyKeyUsage                       = "kms:KeyUsage"
+	KeyKeyOrigin                      = "kms:KeyOrigin"
+	KeyEncryptionAlgorithm            = "kms:EncryptionAlgorithm"
+	KeyGrantOperations                = "kms:GrantOperations"
+	KeyGranteePrincipal               = "kms:GranteePrincipal"
+	KeyRetiringPrincipal              = "kms:RetiringPrincipal"
+	KeyGrantConstraintType            = "kms:GrantConstraintType"
+	KeyGrantIsForAWSResource          = "kms:GrantIsForAWSResource"
+	KeyViaService                     = "kms:ViaService"
+	KeyRotationPeriodInDays           = "kms:RotationPeriodInDays"
+	KeyScheduleKeyDeletionPendingDays = "kms:ScheduleKeyDeletionPendingWindowInDays"
+	KeyReEncryptOnSameKey             = "kms:ReEncryptOnSameKey"
+	KeyDataKeyPairSpec                = "kms:DataKeyPairSpec"
+	KeyMessageType                    = "kms:MessageType"
+	KeySigningAlgorithm               = "kms:SigningAlgorithm"
+	KeyMacAlgorithm                   = "kms:MacAlgorithm"
+	KeyBypassPolicyLockoutSafetyCheck = "kms:BypassPolicyLockoutSafetyCheck"
+	KeyMultiRegion                    = "kms:MultiRegion"
+	KeyMultiRegionKeyType             = "kms:MultiRegionKeyType"
+	KeyExpirationModel                = "kms:ExpirationModel"
+	KeyValidTo                        = "kms:ValidTo"
+	KeyWrappingAlgorithm              = "kms:WrappingAlgorithm"
+	KeyWrappingKeySpec                = "kms:WrappingKeySpec"
+	KeyPrimaryRegion                  = "kms:PrimaryRegion"
+	KeyReplicaRegion                  = "kms:ReplicaRegion"
+)
+
+// keySource says where the evaluator finds a key's values.
+type keySource uint8
+
+const (
+	srcContext keySource = iota // Request.Context
+	srcPrincipalArn
+	srcPrincipalAccount
+	srcPrincipalType
+	srcPrincipalTag
+	srcResourceTag
+	srcRequestTag
+	srcTagKeys
+	srcSourceIP
+	srcCurrentTime
+	srcEpochTime
+	srcSecureTransport
+	srcUsername
+	srcUserID
+	srcRequestedRegion
+	srcCallerAccount
+	srcEncryptionContext
+	srcEncryptionContextKeys
+)
+
+// keyRef is a compiled condition key (or policy variable).
+type keyRef struct {
+	src    keySource
+	name   string // canonical name (for srcContext: what Context.Lookup gets)
+	suffix string // tag key or encryption context key for the prefixed keys
+}
+
+var exactKeys = []keyRef{
+	{srcPrincipalArn, KeyPrincipalArn, ""},
+	{srcPrincipalAccount, KeyPrincipalAccount, ""},
+	{srcPrincipalType, KeyPrincipalType, ""},
+	{srcTagKeys, KeyTagKeys, ""},
+	{srcSourceIP, KeySourceIP, ""},
+	{srcCurrentTime, KeyCurrentTime, ""},
+	{srcEpochTime, KeyEpochTime, ""},
+	{srcSecureTransport, KeySecureTransport, ""},
+	{srcUsername, KeyUsername, ""},
+	{srcUserID, KeyUserID, ""},
+	{srcRequestedRegion, KeyRequestedRegion, ""},
+	{srcCallerAccount, KeyCallerAccount, ""},
+	{srcEncryptionContextKeys, KeyEncryptionContextKeys, ""},
+	{srcContext, KeyRequestAlias, ""},
+	{srcContext, KeyResourceAliases, ""},
+	{srcContext, KeyKeySpec, ""},
+	{srcContext, KeyKeyUsage, ""},
+	{srcContext, KeyKeyOrigin, ""},
+	{srcContext, KeyEncryptionAlgorithm, ""},
+	{srcContext, KeyGrantOperations, ""},
+	{srcContext, KeyGranteePrincipal, ""},
+	{srcContext, KeyRetiringPrincipal, ""},
+	{srcContext, KeyGrantConstraintType, ""},
+	{srcContext, KeyGrantIsForAWSResource, ""},
+	{srcContext, KeyViaService, ""},
+	{srcContext, KeyRotationPeriodInDays, ""},
+	{srcContext, KeyScheduleKeyDeletionPendingDays, ""},
+	{srcContext, KeyReEncryptOnSameKey, ""},
+	{srcContext, KeyDataKeyPairSpec, ""},
+	{srcContext, KeyMessageType, ""},
+	{srcContext, KeySigningAlgorithm, ""},
+	{srcContext, KeyMacAlgorithm, ""},
+	{srcContext, KeyBypassPolicyLockoutSafetyCheck, ""},
+	{srcContext, KeyMultiRegion, ""},
+	{srcContext, KeyMultiRegionKeyType, ""},
+	{srcContext, KeyExpirationModel, ""},
+	{srcContext, KeyValidTo, ""},
+	{srcContext, KeyWrappingAlgorithm, ""},
+	{srcContext, KeyWrappingKeySpec, ""},
+	{srcContext, KeyPrimaryRegion, ""},
+	{srcContext, KeyReplicaRegion, ""},
+}
+
+var prefixKeys = []keyRef{
+	{srcPrincipalTag, KeyPrincipalTag, ""},
+	{srcResourceTag, KeyResourceTag, ""},
+	{srcRequestTag, KeyRequestTag, ""},
+	{srcEncryptionContext, KeyEncryptionContext, ""},
+}
+
+// lookupKey compiles a condition key name as a policy writes it. Names are
+// case-insensitive; a known name gets its canonical spelling, an unknown one
+// is kept as written and looked up in Request.Context.
+func lookupKey(name string) keyRef {
+	for _, k := range exactKeys {
+		if strings.EqualFold(name, k.name) {
+			return k
+		}
+	}
+	for _, k := range prefixKeys {
+		if len(name) >= len(k.name) && strings.EqualFold(name[:len(k.name)], k.name) {
+			k.suffix = name[len(k.name):]
+			k.name = k.name + k.suffix
+			return k
+		}
+	}
+	return keyRef{src: srcContext, name: name}
+}

@@ -1,0 +1,169 @@
+package policy
+
+import (
+	"strings"
+
+	"github.com/trent-kms/trent/internal/arn"
+)
+
+// principalSet is a compiled Principal or NotPrincipal element.
+type principalSet struct {
+	any       bool     // "*" or {"AWS": "*"}
+	accounts  []string // account ids, from "111122223333" or arn:aws:iam::111122223333:root
+	arns      []string // users, roles, assumed-role sessions, federated users
+	services  []string
+	federated []string
+	canonical []string
+}
+
+var errInvalidPrincipal = errorf("Policy contains a statement with one or more invalid principals.")
+
+func parsePrincipals(n *node) (*principalSet, error) {
+	ps := &principalSet{}
+	if n.kind == jsonString {
+		if n.s != "*" {
+			return nil, errInvalidPrincipal
+		}
+		ps.any = true
+		return ps, nil
+	}
+	if n.kind != jsonObject || len(n.obj) == 0 {
+		return nil, errInvalidPrincipal
+	}
+	for i := range n.obj {
+		m := &n.obj[i]
+		vals, ok := m.val.strings()
+		if !ok {
+			return nil, errInvalidPrincipal
+		}
+		switch m.key {
+		case "AWS":
+			for _, v := range vals {
+				switch {
+				case v == "*":
+					ps.any = true
+				case arn.IsAccountID(v):
+					ps.accounts = append(ps.accounts, v)
+				case strings.ContainsAny(v, "*?"):
+					// No partial wildcards in principals: AWS refuses them.
+					return nil, errInvalidPrincipal
+				default:
+					pa, ok := arn.ParsePrincipal(v)
+					if !ok {
+						return nil, errInvalidPrincipal
+					}
+					if pa.Kind == arn.RootPrincipal {
+						ps.accounts = append(ps.accounts, pa.Account)
+					} else {
+						ps.arns = append(ps.arns, v)
+					}
+				}
+			}
+		case "Service", "Federated", "CanonicalUser":
+			for _, v := range vals {
+				if v == "" || strings.ContainsAny(v, "*?") {
+					return nil, errInvalidPrincipal
+				}
+			}
+			switch m.key {
+			case "Service":
+				ps.services = append(ps.services, vals...)
+			case "Federated":
+				ps.federated = append(ps.federated, vals...)
+			default:
+				ps.canonical = append(ps.canonical, vals...)
+			}
+		default:
+			return nil, errInvalidPrincipal
+		}
+	}
+	return ps, nil
+}
+
+// match reports how the set names the caller: directly (the caller's ARN,
+// the role of its session, its service, or "*"), through its account, or not.
+func (ps *principalSet) match(c *caller) via {
+	if ps.any {
+		return viaDirect
+	}
+	if c.p.Service != "" {
+		for _, s := range ps.services {
+			if strings.EqualFold(s, c.p.Service) {
+				return viaDirect
+			}
+		}
+		return viaNone
+	}
+	if ps.hasARN(c.p.ARN, c.kind) || c.kind == arn.AssumedRolePrincipal && ps.hasARN(c.p.RoleARN, arn.RolePrincipal) {
+		return viaDirect
+	}
+	if c.account != "" && ps.hasAccount(c.account) {
+		return viaAccount
+	}
+	return viaNone
+}
+
+func (ps *principalSet) hasAccount(account string) bool {
+	for _, a := range ps.accounts {
+		if a == account {
+			return true
+		}
+	}
+	return false
+}
+
+// hasARN reports whether the set lists the principal ARN s. IAM user and
+// role names are case-insensitive (IAM keeps them unique ignoring case);
+// session names are compared exactly.
+func (ps *principalSet) hasARN(s string, kind arn.PrincipalKind) bool {
+	if s == "" {
+		return false
+	}
+	fold := kind == arn.UserPrincipal || kind == arn.RolePrincipal
+	for _, a := range ps.arns {
+		if a == s || fold && strings.EqualFold(a, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// matchCaller applies a Principal or NotPrincipal element to the caller.
+//
+// NotPrincipal follows AWS's warning that a request is checked against each
+// identity in the caller's chain (its account, its role for a session, then
+// itself): a Deny with NotPrincipal spares the caller only when every one of
+// them is listed, and an Allow with NotPrincipal applies only when none is.
+func (ps *principalSet) matchCaller(c *caller, not bool, effect Effect) via {
+	if !not {
+		return ps.match(c)
+	}
+	if ps.any {
+		return viaNone
+	}
+	if effect == Allow {
+		if ps.match(c) != viaNone {
+			return viaNone
+		}
+		return viaDirect
+	}
+	// Deny: applies unless the whole chain is listed.
+	if c.p.Service != "" {
+		if ps.match(c) == viaDirect {
+			return viaNone
+		}
+		return viaDirect
+	}
+	listed := c.account != "" && ps.hasAccount(c.account)
+	switch c.kind {
+	case arn.RootPrincipal:
+	case arn.AssumedRolePrincipal:
+		listed = listed && ps.hasARN(c.p.RoleARN, arn.RolePrincipal) && ps.hasARN(c.p.ARN, c.kind)
+	default:
+		listed = listed && ps.hasARN(c.p.ARN, c.kind)
+	}
+	if listed {
+		return viaNone
+	}
+	return viaDirect
+}
