@@ -518,3 +518,14 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, reqID strin
 	w.Write(b)
 	return e.Code
 }
+
+// Refuse returns a handler that answers every request with err, as the API
+// would (the sealed server's front door: kmserr.ErrSealed).
+func Refuse(err *kmserr.Error) http.Handler {
+	h := &Handler{log: slog.Default(), now: time.Now}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reqID := newRequestID()
+		w.Header()[hdrRequestID] = []string{reqID}
+		h.writeError(w, r, reqID, err)
+	})
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/trent-kms/trent/internal/config"
 	"github.com/trent-kms/trent/internal/iam"
 	"github.com/trent-kms/trent/internal/keyring"
+	"github.com/trent-kms/trent/internal/keyring/shamir"
 	"github.com/trent-kms/trent/internal/kms"
 	"github.com/trent-kms/trent/internal/storage"
 	"github.com/trent-kms/trent/internal/storage/boltstore"
@@ -26,8 +27,10 @@ const (
 	CredentialsFile = "credentials"
 )
 
-// open opens storage, the root of trust, the IAM store and the KMS service,
-// creates the administrator (or the dev credentials) and applies the seed.
+// open opens storage and the barrier over it, and unseals it when the seal
+// kind allows (file, pkcs11, kms; dev mode). A shamir-sealed or not yet
+// initialised server starts sealed: the operator endpoints take it from
+// there.
 func open(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *state, err error) {
 	st := &state{}
 	defer func() {
@@ -37,98 +40,176 @@ func open(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *state, err 
 	}()
 
 	var raw storage.Store
-	var kr keyring.Keyring
 	if cfg.Dev && cfg.DataDir == "" {
-		kr = keyring.GenerateEphemeral()
 		raw = memstore.New()
 		logger.Warn("server: in-memory storage with an ephemeral root key: everything is lost at exit")
 	} else {
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 			return nil, fmt.Errorf("server: data directory: %w", err)
 		}
-		rootPath := cfg.RootKeyFile
-		if rootPath == "" {
-			rootPath = filepath.Join(cfg.DataDir, RootKeyFile)
-		}
 		dbPath := filepath.Join(cfg.DataDir, DBFile)
-		var (
-			fk      *keyring.FileKeyring
-			created bool
-		)
-		if fileExists(dbPath) {
-			// Existing data was sealed with some root key: never mint a new one,
-			// which could not open it and would invite backing up the wrong file.
-			fk, err = keyring.LoadFile(rootPath)
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil, fmt.Errorf("server: root key file %s not found, but %s holds data sealed with a root key: restore that key file or point --root-key-file at it", rootPath, dbPath)
-			}
-		} else {
-			fk, created, err = keyring.LoadOrCreateFile(rootPath)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("server: root key: %w", err)
-		}
-		kr = fk
-		if created {
-			logger.Warn("server: created a new root key file; back it up: without it the data directory cannot be read", "path", rootPath)
-		}
-		logger.Warn("server: using the file seal (root key in a file next to the data): production should use a real seal (HSM, Shamir or KMS auto-unseal)", "root_key_file", rootPath)
 		db, err := boltstore.Open(dbPath)
 		if err != nil {
-			kr.Close()
 			return nil, fmt.Errorf("server: open storage: %w", err)
 		}
 		raw = db
 		logger.Info("server: storage opened", "path", dbPath)
 	}
-	// The barrier owns the keyring (as its seal) and closes the raw store.
-	b, err := barrier.Open(ctx, raw, kr, "file")
+	b := barrier.New(raw)
+	st.barrier, st.store = b, b
+	if cfg.Dev && cfg.DataDir == "" {
+		return st, b.Initialize(ctx, keyring.GenerateEphemeral(), SealFile, nil, nil)
+	}
+	bst, err := b.Status(ctx)
 	if err != nil {
-		raw.Close()
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	st.store = b
-
-	if st.iam, err = iam.NewStore(ctx, st.store); err != nil {
-		return nil, fmt.Errorf("server: %w", err)
+	if bst.Initialized && bst.Kind != cfg.Seal {
+		return nil, fmt.Errorf("server: the data directory is sealed with the %s seal, not %s: start with --seal %s (or move it with trent operator migrate-seal)", bst.Kind, cfg.Seal, bst.Kind)
 	}
-	if st.kms, err = kms.New(ctx, kms.Config{Store: st.store, Partition: cfg.Partition, Logger: logger}); err != nil {
-		return nil, fmt.Errorf("server: kms: %w", err)
+	if bst.Legacy && cfg.Seal != SealFile {
+		return nil, fmt.Errorf("server: the data directory was written by an earlier release (file seal): start it once with --seal file to upgrade it, then move it with trent operator migrate-seal")
 	}
-
-	if cfg.Dev {
-		k := iam.AccessKey{ID: DevAccessKeyID, Secret: DevSecretKey, AccountID: cfg.AccountID}
-		if err := st.iam.Put(ctx, k); err != nil {
-			return nil, fmt.Errorf("server: dev credentials: %w", err)
-		}
-		logger.Warn("server: development credentials of the AWS documentation are the administrator",
-			"access_key_id", DevAccessKeyID, "account", cfg.AccountID)
-	} else {
-		k, created, err := st.iam.EnsureAdmin(ctx, cfg.AccountID)
+	switch cfg.Seal {
+	case SealFile:
+		kr, created, err := openFileSeal(cfg, bst.Initialized || bst.Legacy)
 		if err != nil {
-			return nil, fmt.Errorf("server: administrator: %w", err)
-		}
-		path := filepath.Join(cfg.DataDir, CredentialsFile)
-		if created || (!fileExists(path) && k.Secret != "") {
-			if err := writeCredentials(path, k); err != nil {
-				return nil, err
-			}
-			logger.Warn("server: administrator credentials written (mode 0600); keep them safe", "path", path,
-				"access_key_id", k.ID, "account", k.AccountID)
-		} else {
-			logger.Info("server: administrator exists", "access_key_id", k.ID, "account", k.AccountID, "credentials", path)
-		}
-	}
-
-	if cfg.SeedFile != "" {
-		if err := applySeed(ctx, st, cfg, logger); err != nil {
 			return nil, err
+		}
+		if created {
+			logger.Warn("server: created a new root key file; back it up: without it the data directory cannot be read", "path", cfg.rootKeyPath())
+		}
+		logger.Warn("server: using the file seal (its key in a file next to the data): production should use --seal shamir, pkcs11 or kms", "root_key_file", cfg.rootKeyPath())
+		if err := initOrUnseal(ctx, b, bst, kr, SealFile); err != nil {
+			kr.Close()
+			return nil, fmt.Errorf("server: %w", err)
+		}
+		if bst.Legacy {
+			logger.Warn("server: upgraded the data directory to the two-level barrier (every record now sealed by the first data key)")
+		}
+	case SealShamir:
+		if !bst.Initialized {
+			logger.Warn("server: not initialised: run trent operator init --shares N --threshold T")
+			return st, nil
+		}
+		if st.pending, err = shamir.New(bst.SealParams); err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+		p := st.pending.Params()
+		logger.Warn("server: sealed: submit unseal shares with trent operator unseal", "threshold", p.Threshold, "shares", p.Shares)
+	default: // auto-unseal kinds
+		kr, err := newAutoSeal(ctx, cfg, !bst.Initialized)
+		if err != nil {
+			return nil, err
+		}
+		if err := initOrUnseal(ctx, b, bst, kr, cfg.Seal); err != nil {
+			kr.Close()
+			if !bst.Initialized {
+				return nil, fmt.Errorf("server: initialise with the %s seal: %w", cfg.Seal, err)
+			}
+			logger.Error("server: auto-unseal failed: starting sealed, retrying", "seal", cfg.Seal, "err", err)
 		}
 	}
 	return st, nil
 }
 
-func applySeed(ctx context.Context, st *state, cfg *Config, logger *slog.Logger) error {
+// initOrUnseal initialises the barrier with kr (migrating a legacy data
+// directory) or unseals it. On success the barrier owns kr.
+func initOrUnseal(ctx context.Context, b *barrier.Barrier, bst barrier.Status, kr keyring.Keyring, kind string) error {
+	if bst.Initialized {
+		return b.Unseal(ctx, kr)
+	}
+	var legacy keyring.Keyring
+	if bst.Legacy {
+		legacy = kr
+	}
+	return b.Initialize(ctx, kr, kind, nil, legacy)
+}
+
+// openFileSeal loads the file seal's key, creating it only for a data
+// directory that holds nothing yet.
+func openFileSeal(cfg *Config, hasData bool) (kr *keyring.FileKeyring, created bool, err error) {
+	path := cfg.rootKeyPath()
+	if hasData {
+		// Existing data was sealed with some key: never mint a new one,
+		// which could not open it and would invite backing up the wrong file.
+		kr, err = keyring.LoadFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, false, fmt.Errorf("server: root key file %s not found, but %s holds data sealed with a root key: restore that key file or point --root-key-file at it", path, filepath.Join(cfg.DataDir, DBFile))
+		}
+	} else {
+		kr, created, err = keyring.LoadOrCreateFile(path)
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("server: root key: %w", err)
+	}
+	return kr, created, nil
+}
+
+func (c *Config) rootKeyPath() string {
+	if c.RootKeyFile != "" {
+		return c.RootKeyFile
+	}
+	return filepath.Join(c.DataDir, RootKeyFile)
+}
+
+// openServices loads the IAM store and the KMS service from the unsealed
+// store, creates the administrator (or the dev credentials) and applies the
+// seed. With writeCreds the administrator's credentials are written to the
+// data directory when created; admin returns them when created.
+func openServices(ctx context.Context, st *state, cfg *Config, logger *slog.Logger, writeCreds bool) (_ *services, admin *iam.AccessKey, err error) {
+	svc := &services{}
+	if svc.iam, err = iam.NewStore(ctx, st.store); err != nil {
+		return nil, nil, fmt.Errorf("server: %w", err)
+	}
+	if svc.kms, err = kms.New(ctx, kms.Config{Store: st.store, Partition: cfg.Partition, Logger: logger}); err != nil {
+		return nil, nil, fmt.Errorf("server: kms: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			svc.kms.Wipe()
+		}
+	}()
+
+	if cfg.Dev {
+		k := iam.AccessKey{ID: DevAccessKeyID, Secret: DevSecretKey, AccountID: cfg.AccountID}
+		if err := svc.iam.Put(ctx, k); err != nil {
+			return nil, nil, fmt.Errorf("server: dev credentials: %w", err)
+		}
+		logger.Warn("server: development credentials of the AWS documentation are the administrator",
+			"access_key_id", DevAccessKeyID, "account", cfg.AccountID)
+	} else {
+		k, created, err := svc.iam.EnsureAdmin(ctx, cfg.AccountID)
+		if err != nil {
+			return nil, nil, fmt.Errorf("server: administrator: %w", err)
+		}
+		path := filepath.Join(cfg.DataDir, CredentialsFile)
+		switch {
+		case !writeCreds:
+			if created {
+				admin = &k
+			}
+			logger.Info("server: administrator", "access_key_id", k.ID, "account", k.AccountID, "created", created)
+		case created || (!fileExists(path) && k.Secret != ""):
+			if err := writeCredentials(path, k); err != nil {
+				return nil, nil, err
+			}
+			logger.Warn("server: administrator credentials written (mode 0600); keep them safe", "path", path,
+				"access_key_id", k.ID, "account", k.AccountID)
+		default:
+			logger.Info("server: administrator exists", "access_key_id", k.ID, "account", k.AccountID, "credentials", path)
+		}
+	}
+
+	if cfg.SeedFile != "" {
+		if err := applySeed(ctx, svc, cfg, logger); err != nil {
+			return nil, nil, err
+		}
+	}
+	return svc, admin, nil
+}
+
+func applySeed(ctx context.Context, st *services, cfg *Config, logger *slog.Logger) error {
 	seed, err := config.LoadSeed(cfg.SeedFile, cfg.Region, cfg.AccountID)
 	if err != nil {
 		return fmt.Errorf("server: seed: %w", err)

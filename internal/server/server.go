@@ -26,16 +26,16 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
-	"github.com/trent-kms/trent/internal/awsjson"
+	"github.com/trent-kms/trent/internal/barrier"
 	"github.com/trent-kms/trent/internal/iam"
-	"github.com/trent-kms/trent/internal/kms"
-	"github.com/trent-kms/trent/internal/sigv4"
+	"github.com/trent-kms/trent/internal/keyring/shamir"
 	"github.com/trent-kms/trent/internal/storage"
 )
 
@@ -57,8 +57,16 @@ type Config struct {
 	// DataDir holds trent.db, root.key and credentials. Empty in dev mode
 	// means in memory.
 	DataDir string
-	// RootKeyFile is the file seal's root key; <DataDir>/root.key when empty.
+	// RootKeyFile is the file seal's key; <DataDir>/root.key when empty.
 	RootKeyFile string
+	// Seal is the seal kind: file (default), shamir, pkcs11 or kms.
+	Seal string
+	// PKCS11 configures the pkcs11 seal, SealKMS the kms seal.
+	PKCS11  PKCS11Config
+	SealKMS KMSSealConfig
+	// AutoUnsealRetry is how often a sealed pkcs11 or kms server retries
+	// its auto-unseal (the HSM or KMS was unreachable or refused).
+	AutoUnsealRetry time.Duration
 	// SeedFile, when set, is a YAML seed file (internal/config) applied at
 	// every start (idempotent).
 	SeedFile string
@@ -108,6 +116,8 @@ func Default() Config {
 		MaxHeaderBytes:    64 << 10,
 		ShutdownTimeout:   30 * time.Second,
 		LockMemory:        true,
+		Seal:              SealFile,
+		AutoUnsealRetry:   10 * time.Second,
 	}
 	Settings.Defaults(&c)
 	return c
@@ -129,6 +139,16 @@ func (c *Config) Validate() error {
 	}
 	if c.Region == "" {
 		errs = append(errs, errors.New("server: empty region"))
+	}
+	if !slices.Contains(SealKinds, c.Seal) {
+		errs = append(errs, fmt.Errorf("server: unknown seal %q: want one of %s", c.Seal, strings.Join(SealKinds, ", ")))
+	} else if c.Dev && c.Seal != SealFile {
+		errs = append(errs, fmt.Errorf("server: --dev uses the file seal, not %s", c.Seal))
+	}
+	errs = append(errs, c.PKCS11.validate(c.Seal == SealPKCS11)...)
+	errs = append(errs, c.SealKMS.validate(c.Seal == SealKMS)...)
+	if c.AutoUnsealRetry <= 0 {
+		errs = append(errs, errors.New("server: auto-unseal retry interval must be positive"))
 	}
 	if !c.Dev && c.DataDir == "" {
 		errs = append(errs, errors.New("server: --data-dir is required outside --dev"))
@@ -161,8 +181,12 @@ type Server struct {
 	metrics *metrics
 	http    *http.Server
 
-	bgCancel context.CancelFunc
-	bgDone   chan struct{}
+	bgCtx context.Context // of the background jobs (not canceled by New's ctx)
+
+	sealMu   sync.Mutex               // serialises init, unseal, seal and rotation
+	svc      atomic.Pointer[services] // nil while sealed
+	autoStop context.CancelFunc       // stops the auto-unseal retries
+	autoDone chan struct{}
 
 	cert atomic.Pointer[tls.Certificate] // current TLS certificate (ReloadTLS)
 
@@ -174,10 +198,10 @@ type Server struct {
 
 // state is what New opens and Shutdown closes.
 type state struct {
-	store   storage.Store // barrier over the raw store
-	closers []io.Closer   // raw store, keyring: closed in reverse order
-	iam     *iam.Store
-	kms     *kms.Service
+	barrier *barrier.Barrier
+	store   storage.Store   // the barrier over the raw store
+	closers []io.Closer     // closed in reverse order after the store
+	pending *shamir.Keyring // the shamir seal waiting for shares (guarded by Server.sealMu)
 }
 
 // New opens storage and the root of trust, builds the services and applies
@@ -211,30 +235,19 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	}
 	s.state = st
 
-	verifier := &sigv4.Verifier{Creds: st.iam, Service: "kms"}
-	if cfg.Dev {
-		acct := cfg.AccountID
-		verifier.InsecureAcceptUnknown = func(accessKeyID string) (iam.Principal, bool) {
-			a := acct
-			if iam.IsAccountID(accessKeyID) {
-				a = accessKeyID
-			}
-			return iam.AdminPrincipal(a, accessKeyID), true
+	s.bgCtx = context.WithoutCancel(ctx)
+	if !st.barrier.Sealed() {
+		if _, err := s.activate(ctx); err != nil {
+			st.close(logger)
+			return nil, err
 		}
-		logger.Warn("server: DEVELOPMENT MODE: INSECURE, FOR TESTS ONLY: unknown access keys are admitted WITHOUT a signature check as their account's administrator",
-			"dev_access_key_id", DevAccessKeyID, "account", cfg.AccountID)
 	}
-	api := awsjson.New(awsjson.Config{
-		Service:       st.kms,
-		Authenticator: verifier,
-		Logger:        logger,
-		Observe:       s.metrics.observe,
-	})
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health", s.health)
 	mux.Handle("GET /metrics", s.metrics.handler())
-	mux.Handle("/", api)
+	s.operatorRoutes(mux)
+	mux.HandleFunc("/", s.serveKMS)
 
 	s.http = &http.Server{
 		Handler:           mux,
@@ -250,14 +263,11 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	} else if !IsLoopback(cfg.Addr) {
 		logger.Warn("server: serving plain HTTP on a non-loopback address (--insecure-http): request signatures, plaintexts and data keys cross the network unencrypted", "addr", cfg.Addr)
 	}
-
-	bgCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s.bgCancel = cancel
-	s.bgDone = make(chan struct{})
-	go func() {
-		defer close(s.bgDone)
-		st.kms.Run(bgCtx)
-	}()
+	if st.barrier.Sealed() {
+		s.sealMu.Lock()
+		s.startAutoUnseal()
+		s.sealMu.Unlock()
+	}
 	return s, nil
 }
 
@@ -361,8 +371,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			s.http.Close()
 		}
 	}
-	s.bgCancel()
-	<-s.bgDone
+	s.sealMu.Lock()
+	autoDone := s.stopAutoUnseal()
+	s.sealMu.Unlock()
+	<-autoDone
+	s.sealMu.Lock()
+	s.deactivate()
+	s.sealMu.Unlock()
 	if err := s.state.close(s.log); err != nil {
 		errs = append(errs, err)
 	}

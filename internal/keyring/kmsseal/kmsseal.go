@@ -1,0 +1,187 @@
+// Package kmsseal is the auto-unseal seal: Wrap and Unwrap call Encrypt and
+// Decrypt of a KMS key over the AWS KMS API, on AWS KMS itself or on
+// another Trent. The barrier calls it once per unseal (and per root
+// rotation or seal migration), never per record or request.
+//
+// Wrapped value format (version 1): 0x01 | the KMS CiphertextBlob. The aad
+// is bound through the encryption context {"trent:seal": "v1",
+// "trent:aad-sha256": hex(SHA-256(aad))}.
+//
+// Credentials: a shared-credentials file when CredentialsFile is set (its
+// [default] profile; the credentials file of another Trent's data
+// directory has that format), else the AWS SDK's default chain
+// (environment, shared config, instance role).
+package kmsseal
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+
+	"github.com/trent-kms/trent/internal/keyring"
+)
+
+const formatV1 = 1
+
+// Config names the KMS key and how to reach it.
+type Config struct {
+	Endpoint        string // KMS endpoint URL; empty means AWS's for Region
+	Region          string
+	KeyID           string // key id, ARN or alias
+	CredentialsFile string // shared-credentials file; empty: the SDK's default chain
+}
+
+// Validate reports every missing field.
+func (c Config) Validate() error {
+	var errs []error
+	if c.KeyID == "" {
+		errs = append(errs, errors.New("kmsseal: the KMS key id is required"))
+	}
+	if c.Region == "" {
+		errs = append(errs, errors.New("kmsseal: the KMS region is required"))
+	}
+	return errors.Join(errs...)
+}
+
+// Keyring is the kms seal. It is safe for concurrent use.
+type Keyring struct {
+	client *kms.Client
+	keyID  string
+	closed atomic.Bool
+}
+
+var _ keyring.Keyring = (*Keyring)(nil)
+
+// New returns a keyring on cfg's key. It does not call KMS.
+func New(ctx context.Context, cfg Config) (*Keyring, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	opts := []func(*config.LoadOptions) error{config.WithRegion(cfg.Region)}
+	if cfg.CredentialsFile != "" {
+		id, secret, err := readCredentials(cfg.CredentialsFile)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(id, secret, "")))
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("kmsseal: %w", err)
+	}
+	client := kms.NewFromConfig(awsCfg, func(o *kms.Options) {
+		if cfg.Endpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.Endpoint)
+		}
+	})
+	return &Keyring{client: client, keyID: cfg.KeyID}, nil
+}
+
+// readCredentials reads the [default] profile of a shared-credentials file.
+func readCredentials(path string) (id, secret string, err error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", "", fmt.Errorf("kmsseal: credentials: %w", err)
+	}
+	defer clear(b)
+	section := ""
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]") {
+			section = strings.TrimSpace(line[1 : len(line)-1])
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok || section != "default" {
+			continue
+		}
+		switch strings.TrimSpace(k) {
+		case "aws_access_key_id":
+			id = strings.TrimSpace(v)
+		case "aws_secret_access_key":
+			secret = strings.TrimSpace(v)
+		}
+	}
+	if id == "" || secret == "" {
+		return "", "", fmt.Errorf("kmsseal: credentials file %s has no [default] aws_access_key_id and aws_secret_access_key", path)
+	}
+	return id, secret, nil
+}
+
+func encryptionContext(aad []byte) map[string]string {
+	h := sha256.Sum256(aad)
+	return map[string]string{"trent:seal": "v1", "trent:aad-sha256": hex.EncodeToString(h[:])}
+}
+
+// Wrap encrypts plaintext with KMS Encrypt, bound to aad.
+func (kr *Keyring) Wrap(ctx context.Context, plaintext, aad []byte) ([]byte, error) {
+	if kr.closed.Load() {
+		return nil, keyring.ErrClosed
+	}
+	framed := append([]byte{formatV1}, plaintext...)
+	defer clear(framed)
+	// The plaintext is prefixed with the format byte: KMS refuses an empty
+	// plaintext, which the keyring contract allows.
+	out, err := kr.client.Encrypt(ctx, &kms.EncryptInput{
+		KeyId:             aws.String(kr.keyID),
+		Plaintext:         framed,
+		EncryptionContext: encryptionContext(aad),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kmsseal: encrypt with %s: %w", kr.keyID, err)
+	}
+	return append([]byte{formatV1}, out.CiphertextBlob...), nil
+}
+
+// Unwrap decrypts what Wrap made with KMS Decrypt. A value KMS rejects as
+// not authentic is ErrUnwrap; an unreachable KMS, a disabled key or a
+// refusal is another error, which names it.
+func (kr *Keyring) Unwrap(ctx context.Context, wrapped, aad []byte) ([]byte, error) {
+	if kr.closed.Load() {
+		return nil, keyring.ErrClosed
+	}
+	if len(wrapped) < 2 || wrapped[0] != formatV1 {
+		return nil, keyring.ErrUnwrap
+	}
+	out, err := kr.client.Decrypt(ctx, &kms.DecryptInput{
+		KeyId:             aws.String(kr.keyID),
+		CiphertextBlob:    wrapped[1:],
+		EncryptionContext: encryptionContext(aad),
+	})
+	if err != nil {
+		var inv *types.InvalidCiphertextException
+		var inc *types.IncorrectKeyException
+		if errors.As(err, &inv) || errors.As(err, &inc) {
+			return nil, keyring.ErrUnwrap
+		}
+		return nil, fmt.Errorf("kmsseal: decrypt with %s: %w", kr.keyID, err)
+	}
+	pt := out.Plaintext
+	if len(pt) == 0 || pt[0] != formatV1 {
+		clear(pt)
+		return nil, keyring.ErrUnwrap
+	}
+	res := append([]byte{}, pt[1:]...)
+	clear(pt)
+	return res, nil
+}
+
+// Close makes later calls fail with ErrClosed; nothing secret is held.
+func (kr *Keyring) Close() error {
+	kr.closed.Store(true)
+	return nil
+}

@@ -1,0 +1,69 @@
+package kmsseal_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
+
+	"github.com/trent-kms/trent/internal/keyring"
+	"github.com/trent-kms/trent/internal/keyring/keyringtest"
+	"github.com/trent-kms/trent/internal/keyring/kmsseal"
+	"github.com/trent-kms/trent/internal/server"
+)
+
+// TestConformance runs the keyring suite against a Trent dev server as the
+// KMS (real HTTP, real SigV4).
+func TestConformance(t *testing.T) {
+	ctx := context.Background()
+	cfg := server.Default()
+	cfg.Dev, cfg.DataDir, cfg.Addr, cfg.LockMemory = true, "", "127.0.0.1:0", false
+	s, err := server.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Shutdown(ctx) })
+	t.Setenv("AWS_ACCESS_KEY_ID", server.DevAccessKeyID)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", server.DevSecretKey)
+	c := awskms.New(awskms.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.URL()),
+		Credentials: credentials.NewStaticCredentialsProvider(server.DevAccessKeyID, server.DevSecretKey, "")})
+	k, err := c.CreateKey(ctx, &awskms.CreateKeyInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := c.CreateKey(ctx, &awskms.CreateKeyInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := func(t *testing.T, keyID string) *kmsseal.Keyring {
+		kr, err := kmsseal.New(ctx, kmsseal.Config{Endpoint: s.URL(), Region: "us-east-1", KeyID: keyID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kr
+	}
+	keyringtest.Run(t, func(t *testing.T) keyring.Keyring { return open(t, *k.KeyMetadata.KeyId) })
+
+	w, err := open(t, *k.KeyMetadata.KeyId).Wrap(ctx, []byte("root"), []byte("barrier/root"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := open(t, *other.KeyMetadata.KeyId).Unwrap(ctx, w, []byte("barrier/root")); !errors.Is(err, keyring.ErrUnwrap) {
+		t.Errorf("Unwrap with another KMS key err = %v, want ErrUnwrap", err)
+	}
+	if _, err := c.DisableKey(ctx, &awskms.DisableKeyInput{KeyId: k.KeyMetadata.KeyId}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = open(t, *k.KeyMetadata.KeyId).Unwrap(ctx, w, []byte("barrier/root"))
+	if err == nil || errors.Is(err, keyring.ErrUnwrap) {
+		t.Errorf("Unwrap with a disabled key err = %v, want a KMS error that is not ErrUnwrap", err)
+	}
+}

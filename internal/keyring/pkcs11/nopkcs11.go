@@ -1,0 +1,29 @@
+//go:build !cgo || nopkcs11
+
+package pkcs11
+
+import (
+	"context"
+	"errors"
+
+	"github.com/trent-kms/trent/internal/keyring"
+)
+
+// Supported reports whether this build has the PKCS#11 seal.
+const Supported = false
+
+// ErrUnsupported is returned by Open in builds without cgo or with the
+// nopkcs11 tag.
+var ErrUnsupported = errors.New("keyring: pkcs11 unsupported: built without cgo (or with the nopkcs11 tag)")
+
+// Keyring is absent from this build.
+type Keyring struct{}
+
+var _ keyring.Keyring = (*Keyring)(nil)
+
+// Open returns ErrUnsupported.
+func Open(Config, bool) (*Keyring, error) { return nil, ErrUnsupported }
+
+func (*Keyring) Wrap(context.Context, []byte, []byte) ([]byte, error)   { return nil, ErrUnsupported }
+func (*Keyring) Unwrap(context.Context, []byte, []byte) ([]byte, error) { return nil, ErrUnsupported }
+func (*Keyring) Close() error                                           { return nil }

@@ -1,0 +1,21 @@
+package kms
+
+// Wipe forgets every key and wipes the key material held in memory (the
+// server seals): later operations find no key. Best effort: the AES-GCM
+// instances keep their own expanded keys until collected, and an operation
+// already running finishes with what it holds.
+func (s *Service) Wipe() {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.mu.Lock()
+	spaces := s.spaces
+	s.spaces = make(map[scope]*space)
+	s.mu.Unlock()
+	for _, sp := range spaces {
+		for _, k := range sp.keys {
+			for _, v := range k.versions {
+				v.Wipe()
+			}
+		}
+	}
+}

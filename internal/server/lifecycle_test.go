@@ -1,0 +1,224 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/smithy-go"
+)
+
+var bg = context.Background()
+
+func opClient(s *Server, id, secret string) *OperatorClient {
+	c := &OperatorClient{Endpoint: s.URL()}
+	if id != "" {
+		c.Credentials = credentials.NewStaticCredentialsProvider(id, secret, "")
+	}
+	return c
+}
+
+type healthJSON struct {
+	Status      string `json:"status"`
+	Sealed      bool   `json:"sealed"`
+	Initialized bool   `json:"initialized"`
+}
+
+func health(t *testing.T, s *Server) (int, healthJSON) {
+	t.Helper()
+	code, body := get(t, nil, s.URL()+"/health")
+	var h healthJSON
+	if err := json.Unmarshal([]byte(body), &h); err != nil {
+		t.Fatalf("GET /health body %q: %v", body, err)
+	}
+	return code, h
+}
+
+// wantSealedAPI checks that a KMS call is refused with the sealed error.
+func wantSealedAPI(t *testing.T, c *awskms.Client) {
+	t.Helper()
+	_, err := c.ListKeys(bg, &awskms.ListKeysInput{})
+	var ae smithy.APIError
+	if !errors.As(err, &ae) || ae.ErrorCode() != "KMSInternalException" || !strings.Contains(ae.ErrorMessage(), "sealed") {
+		t.Fatalf("ListKeys while sealed err = %v, want KMSInternalException saying sealed", err)
+	}
+}
+
+func wantOpError(t *testing.T, err error, status int, says string) {
+	t.Helper()
+	var oe *OperatorError
+	if !errors.As(err, &oe) || oe.Status != status || !strings.Contains(oe.Message, says) {
+		t.Fatalf("err = %v, want HTTP %d saying %q", err, status, says)
+	}
+}
+
+// TestShamirLifecycle: init on an empty data directory, T shares unseal,
+// T-1 do not, a corrupted share is named, seal needs an administrator,
+// and a restart comes up sealed.
+func TestShamirLifecycle(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := testConfig()
+	cfg.DataDir, cfg.Seal = dir, SealShamir
+	s, _ := start(t, cfg)
+	anon := opClient(s, "", "")
+
+	code, h := health(t, s)
+	if code != http.StatusServiceUnavailable || !h.Sealed || h.Initialized || h.Status != "uninitialized" {
+		t.Errorf("health before init = %d %+v, want 503 sealed, uninitialised", code, h)
+	}
+	wantSealedAPI(t, sdk(s.URL(), DevAccessKeyID, DevSecretKey, nil))
+	_, err := anon.Unseal(bg, "AAAA", false)
+	wantOpError(t, err, http.StatusConflict, "not initialised")
+	_, err = anon.Init(bg, 5, 1)
+	wantOpError(t, err, http.StatusBadRequest, "threshold")
+
+	in, err := anon.Init(bg, 5, 3)
+	if err != nil {
+		t.Fatalf("Init(5, 3) err = %v", err)
+	}
+	if len(in.Shares) != 5 || in.AccessKeyID == "" || in.SecretAccessKey == "" || in.AccountID != cfg.AccountID {
+		t.Fatalf("Init = %d shares, key %q, account %q", len(in.Shares), in.AccessKeyID, in.AccountID)
+	}
+	if _, err := anon.Init(bg, 5, 3); err == nil {
+		t.Errorf("a second Init succeeded")
+	}
+	if fileExists(filepath.Join(dir, CredentialsFile)) {
+		t.Errorf("the shamir server wrote the administrator's credentials to disk (they are shown once)")
+	}
+	if code, h := health(t, s); code != http.StatusOK || h.Sealed || h.Status != "ok" {
+		t.Errorf("health after init = %d %+v, want 200 unsealed", code, h)
+	}
+	kc := sdk(s.URL(), in.AccessKeyID, in.SecretAccessKey, nil)
+	keyID, blob := roundTrip(t, kc, "")
+
+	// Seal needs an administrator's signature.
+	resp, err := http.Post(s.URL()+"/trent/operator/seal", "application/json", nil)
+	if err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("unsigned seal = %v, %v, want 403", resp, err)
+	}
+	resp.Body.Close()
+	_, err = opClient(s, in.AccessKeyID, "wrong-secret").Seal(bg)
+	wantOpError(t, err, http.StatusForbidden, "signature")
+	admin := opClient(s, in.AccessKeyID, in.SecretAccessKey)
+	if st, err := admin.Seal(bg); err != nil || !st.Sealed {
+		t.Fatalf("Seal() = %+v, %v, want sealed", st, err)
+	}
+	wantSealedAPI(t, kc)
+	if code, h := health(t, s); code != http.StatusServiceUnavailable || !h.Sealed || !h.Initialized {
+		t.Errorf("health after seal = %d %+v, want 503 sealed, initialised", code, h)
+	}
+
+	// T-1 shares do not unseal; a corrupted share is refused and named.
+	for i, sh := range in.Shares[:2] {
+		st, err := anon.Unseal(bg, sh, false)
+		if err != nil || !st.Sealed || st.Progress != i+1 || st.Threshold != 3 {
+			t.Fatalf("Unseal(share %d) = %+v, %v, want progress %d/3, sealed", i+1, st, err, i+1)
+		}
+	}
+	wantSealedAPI(t, kc)
+	bad := []byte(in.Shares[3])
+	bad[10] ^= 1                          // one character changed
+	if bad[10] == '-' || bad[10] == '_' { // keep it in the alphabet
+		bad[10] = 'A'
+	}
+	_, err = anon.Unseal(bg, string(bad), false)
+	wantOpError(t, err, http.StatusBadRequest, "corrupted")
+	var oe *OperatorError
+	if errors.As(err, &oe) && (oe.Unseal == nil || oe.Unseal.Progress != 2) {
+		t.Errorf("refused share: state = %+v, want progress 2 kept", oe.Unseal)
+	}
+	if st, err := anon.Unseal(bg, in.Shares[4], false); err != nil || st.Sealed {
+		t.Fatalf("Unseal(third good share) = %+v, %v, want unsealed", st, err)
+	}
+	dec, err := kc.Decrypt(bg, &awskms.DecryptInput{CiphertextBlob: blob, EncryptionContext: map[string]string{"test": "server"}})
+	if err != nil || string(dec.Plaintext) != "the quick brown fox" {
+		t.Fatalf("Decrypt after unseal = %v, %v", dec, err)
+	}
+
+	// A restart comes up sealed; another T-subset unseals it.
+	if err := s.Shutdown(bg); err != nil {
+		t.Fatal(err)
+	}
+	s2, _ := start(t, cfg)
+	if code, h := health(t, s2); code != http.StatusServiceUnavailable || !h.Sealed || !h.Initialized {
+		t.Errorf("health after restart = %d %+v, want 503 sealed", code, h)
+	}
+	anon2 := opClient(s2, "", "")
+	_, err = anon2.Unseal(bg, in.Shares[0][:20], false)
+	wantOpError(t, err, http.StatusBadRequest, "not a Trent unseal share")
+	for _, i := range []int{4, 1, 2} {
+		if _, err := anon2.Unseal(bg, in.Shares[i], false); err != nil {
+			t.Fatalf("Unseal(share %d) after restart err = %v", i+1, err)
+		}
+	}
+	roundTrip(t, sdk(s2.URL(), in.AccessKeyID, in.SecretAccessKey, nil), keyID)
+}
+
+func TestStatusAndRotate(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.DataDir = t.TempDir()
+	s, _ := start(t, cfg)
+	id, secret, _ := readCredentials(t, filepath.Join(cfg.DataDir, CredentialsFile))
+	c := sdk(s.URL(), id, secret, nil)
+	keyID, blob := roundTrip(t, c, "")
+	admin := opClient(s, id, secret)
+	st, err := admin.Status(bg)
+	if err != nil || st.Sealed || !st.Initialized || st.Seal != SealFile || st.DataKey != 1 {
+		t.Fatalf("Status() = %+v, %v", st, err)
+	}
+	if _, err := opClient(s, "", "").Rotate(bg, false); err == nil {
+		t.Errorf("Rotate without a signature succeeded")
+	}
+	if st, err = admin.Rotate(bg, true); err != nil || st.DataKey != 2 {
+		t.Fatalf("Rotate(root) = %+v, %v, want data key 2", st, err)
+	}
+	waitRewrap(t, admin, 2)
+	dec, err := c.Decrypt(bg, &awskms.DecryptInput{CiphertextBlob: blob, EncryptionContext: map[string]string{"test": "server"}})
+	if err != nil || string(dec.Plaintext) != "the quick brown fox" {
+		t.Fatalf("Decrypt after rotation = %v, %v", dec, err)
+	}
+	roundTrip(t, c, keyID)
+}
+
+// waitRewrap waits for the background rewrap to reach version v with
+// nothing left on older versions.
+func waitRewrap(t *testing.T, c *OperatorClient, v uint32) StatusBody {
+	t.Helper()
+	for range 500 {
+		st, err := c.Status(bg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Rewrap != nil && st.Rewrap.Error != "" {
+			t.Fatalf("rewrap error: %s", st.Rewrap.Error)
+		}
+		if st.Rewrap != nil && !st.Rewrap.Running && st.Rewrap.Target == v && len(st.DataKeys) == 1 {
+			return st
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("rewrap to data key %d did not finish", v)
+	return StatusBody{}
+}
+
+func TestOperatorNotForThisSeal(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.DataDir = t.TempDir()
+	s, _ := start(t, cfg)
+	_, err := opClient(s, "", "").Init(bg, 3, 2)
+	wantOpError(t, err, http.StatusBadRequest, "init is for --seal shamir")
+	_, err = opClient(s, "", "").Unseal(bg, "x", false)
+	if err != nil { // unsealed already: the state is returned
+		t.Errorf("Unseal on an unsealed server err = %v", err)
+	}
+}

@@ -1,0 +1,321 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/trent-kms/trent/internal/awsjson"
+	"github.com/trent-kms/trent/internal/barrier"
+	"github.com/trent-kms/trent/internal/iam"
+	"github.com/trent-kms/trent/internal/keyring"
+	"github.com/trent-kms/trent/internal/keyring/shamir"
+	"github.com/trent-kms/trent/internal/kms"
+	"github.com/trent-kms/trent/internal/kmserr"
+	"github.com/trent-kms/trent/internal/sigv4"
+)
+
+// Seal kinds (--seal).
+const (
+	SealFile   = "file"
+	SealShamir = "shamir"
+	SealPKCS11 = "pkcs11"
+	SealKMS    = "kms"
+)
+
+// SealKinds lists the seal kinds in the order the help text gives them.
+var SealKinds = []string{SealFile, SealShamir, SealPKCS11, SealKMS}
+
+// services is what runs while the server is unsealed: built from the
+// unsealed store by activate, dropped and wiped by deactivate.
+type services struct {
+	iam      *iam.Store
+	kms      *kms.Service
+	verifier *sigv4.Verifier
+	api      http.Handler
+	cancel   context.CancelFunc // stops the background jobs
+	done     chan struct{}
+}
+
+// activate builds the services over the unsealed barrier, publishes them
+// and starts the background jobs (key rotation, the barrier's rewrap if a
+// data-key rotation is unfinished). Callers hold sealMu (or are New).
+func (s *Server) activate(ctx context.Context) (*iam.AccessKey, error) {
+	svc, admin, err := openServices(ctx, s.state, &s.cfg, s.log, s.cfg.Seal != SealShamir || s.cfg.Dev)
+	if err != nil {
+		return nil, err
+	}
+	svc.verifier = &sigv4.Verifier{Creds: svc.iam, Service: "kms"}
+	if s.cfg.Dev {
+		acct := s.cfg.AccountID
+		svc.verifier.InsecureAcceptUnknown = func(accessKeyID string) (iam.Principal, bool) {
+			a := acct
+			if iam.IsAccountID(accessKeyID) {
+				a = accessKeyID
+			}
+			return iam.AdminPrincipal(a, accessKeyID), true
+		}
+		s.log.Warn("server: DEVELOPMENT MODE: INSECURE, FOR TESTS ONLY: unknown access keys are admitted WITHOUT a signature check as their account's administrator",
+			"dev_access_key_id", DevAccessKeyID, "account", s.cfg.AccountID)
+	}
+	svc.api = awsjson.New(awsjson.Config{
+		Service:       svc.kms,
+		Authenticator: svc.verifier,
+		Logger:        s.log,
+		Observe:       s.metrics.observe,
+	})
+	bgCtx, cancel := context.WithCancel(s.bgCtx)
+	svc.cancel, svc.done = cancel, make(chan struct{})
+	b := s.state.barrier
+	go func() {
+		defer close(svc.done)
+		if st, err := b.Status(bgCtx); err == nil && len(st.DataKeys) > 1 {
+			go s.rewrap(bgCtx)
+		}
+		svc.kms.Run(bgCtx)
+	}()
+	s.svc.Store(svc)
+	s.log.Info("server: unsealed", "seal", s.cfg.Seal)
+	return admin, nil
+}
+
+// deactivate stops the background jobs, drops the services and wipes the
+// key material they held, then seals the barrier. Callers hold sealMu.
+func (s *Server) deactivate() {
+	if svc := s.svc.Swap(nil); svc != nil {
+		svc.cancel()
+		<-svc.done
+		svc.kms.Wipe()
+	}
+	s.state.barrier.Seal()
+}
+
+// rewrap runs the barrier's background rewrap, logging the outcome.
+func (s *Server) rewrap(ctx context.Context) {
+	err := s.state.barrier.Rewrap(ctx)
+	switch {
+	case err == nil:
+		p := s.state.barrier.Progress()
+		s.log.Info("server: data-key rewrap finished", "data_key", p.Target, "rewrapped", p.Rewrapped)
+	case errors.Is(err, barrier.ErrRewrapRunning), errors.Is(err, context.Canceled), errors.Is(err, barrier.ErrSealed):
+	default:
+		s.log.Error("server: data-key rewrap stopped", "err", err)
+	}
+}
+
+var refuseSealed = awsjson.Refuse(kmserr.ErrSealed)
+
+// serveKMS serves the KMS API while unsealed and refuses it while sealed.
+func (s *Server) serveKMS(w http.ResponseWriter, r *http.Request) {
+	if svc := s.svc.Load(); svc != nil {
+		svc.api.ServeHTTP(w, r)
+		return
+	}
+	refuseSealed.ServeHTTP(w, r)
+}
+
+// Seal wipes the keys and stops serving the KMS API until unsealed.
+func (s *Server) Seal() error {
+	s.sealMu.Lock()
+	defer s.sealMu.Unlock()
+	s.stopAutoUnseal()
+	if s.state.barrier.Sealed() {
+		return nil
+	}
+	s.deactivate()
+	if s.cfg.Seal == SealShamir {
+		st, err := s.state.barrier.Status(context.Background())
+		if err != nil {
+			return err
+		}
+		if s.state.pending, err = shamir.New(st.SealParams); err != nil {
+			return err
+		}
+	}
+	s.log.Warn("server: sealed by an operator")
+	return nil
+}
+
+// errWrongSeal is returned by operator calls that do not apply to the seal kind.
+var errWrongSeal = errors.New("server: not available with this seal kind")
+
+// InitShamir initialises an uninitialised shamir-sealed server: n shares,
+// threshold t. It returns the shares and the first administrator's access
+// key, both shown once, and leaves the server unsealed.
+func (s *Server) InitShamir(ctx context.Context, n, t int) ([]string, *iam.AccessKey, error) {
+	s.sealMu.Lock()
+	defer s.sealMu.Unlock()
+	if s.cfg.Seal != SealShamir {
+		return nil, nil, fmt.Errorf("%w: init is for --seal shamir (this server uses %s, which initialises itself)", errWrongSeal, s.cfg.Seal)
+	}
+	kr, shares, params, err := shamir.Init(n, t)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.state.barrier.Initialize(ctx, kr, SealShamir, params, nil); err != nil {
+		kr.Close()
+		return nil, nil, err
+	}
+	admin, err := s.activate(ctx)
+	if err != nil {
+		s.deactivate()
+		return nil, nil, err
+	}
+	s.log.Warn("server: initialised with the shamir seal; shares and administrator credentials were returned to the caller once", "shares", n, "threshold", t)
+	return shares, admin, nil
+}
+
+// UnsealStatus is the seal state the operator endpoints report.
+type UnsealStatus struct {
+	Initialized bool   `json:"initialized"`
+	Sealed      bool   `json:"sealed"`
+	Seal        string `json:"seal"`
+	Progress    int    `json:"progress,omitempty"`
+	Threshold   int    `json:"threshold,omitempty"`
+	Shares      int    `json:"shares,omitempty"`
+}
+
+// Unseal submits one share (shamir) or retries the auto-unseal (other
+// kinds, share empty).
+func (s *Server) Unseal(ctx context.Context, share string) (UnsealStatus, error) {
+	s.sealMu.Lock()
+	defer s.sealMu.Unlock()
+	if !s.state.barrier.Sealed() {
+		return s.statusLocked(ctx)
+	}
+	if s.cfg.Seal == SealShamir {
+		if s.state.pending == nil {
+			st, _ := s.statusLocked(ctx)
+			return st, fmt.Errorf("%w: run trent operator init first", barrier.ErrNotInitialized)
+		}
+		p, err := s.state.pending.Submit(share)
+		if err != nil {
+			st, _ := s.statusLocked(ctx)
+			return st, err
+		}
+		if p.Unsealed {
+			kr := s.state.pending
+			if err := s.state.barrier.Unseal(ctx, kr); err != nil {
+				// Every share passed its own check: the stored root key or
+				// split parameters are damaged.
+				s.state.pending.Reset()
+				st, _ := s.statusLocked(ctx)
+				return st, fmt.Errorf("server: the shares were accepted but do not open the stored root key: %w", err)
+			}
+			s.state.pending = nil
+			if _, err := s.activate(ctx); err != nil {
+				s.deactivate()
+				return UnsealStatus{}, err
+			}
+		}
+		return s.statusLocked(ctx)
+	}
+	if share != "" {
+		return UnsealStatus{}, fmt.Errorf("%w: the %s seal takes no shares (send none to retry the auto-unseal)", errWrongSeal, s.cfg.Seal)
+	}
+	if err := s.autoUnsealLocked(ctx); err != nil {
+		st, _ := s.statusLocked(ctx)
+		return st, err
+	}
+	return s.statusLocked(ctx)
+}
+
+// Status reports the seal state.
+func (s *Server) Status(ctx context.Context) (UnsealStatus, error) {
+	s.sealMu.Lock()
+	defer s.sealMu.Unlock()
+	return s.statusLocked(ctx)
+}
+
+func (s *Server) statusLocked(ctx context.Context) (UnsealStatus, error) {
+	bst, err := s.state.barrier.Status(ctx)
+	if err != nil {
+		return UnsealStatus{}, err
+	}
+	st := UnsealStatus{Initialized: bst.Initialized, Sealed: s.svc.Load() == nil, Seal: s.cfg.Seal}
+	if s.state.pending != nil {
+		p := s.state.pending.Progress()
+		st.Progress, st.Threshold, st.Shares = p.Submitted, p.Threshold, p.Shares
+	}
+	return st, nil
+}
+
+// autoUnsealLocked builds the seal keyring of an auto-unseal kind (file,
+// pkcs11, kms) and unseals with it.
+func (s *Server) autoUnsealLocked(ctx context.Context) error {
+	var kr keyring.Keyring
+	var err error
+	if s.cfg.Seal == SealFile {
+		kr, _, err = openFileSeal(&s.cfg, true)
+	} else {
+		kr, err = newAutoSeal(ctx, &s.cfg, false)
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.state.barrier.Unseal(ctx, kr); err != nil {
+		kr.Close()
+		return err
+	}
+	_, err = s.activate(ctx)
+	if err != nil {
+		s.deactivate()
+	}
+	return err
+}
+
+// startAutoUnseal retries the auto-unseal of a sealed pkcs11 or kms server
+// (its HSM or KMS was unreachable at start) every AutoUnsealRetry.
+func (s *Server) startAutoUnseal() {
+	if s.cfg.Seal != SealPKCS11 && s.cfg.Seal != SealKMS {
+		return
+	}
+	if st, err := s.state.barrier.Status(context.Background()); err != nil || !st.Initialized {
+		return
+	}
+	ctx, cancel := context.WithCancel(s.bgCtx)
+	s.autoStop, s.autoDone = cancel, make(chan struct{})
+	go func() {
+		defer close(s.autoDone)
+		t := time.NewTicker(s.cfg.AutoUnsealRetry)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			s.sealMu.Lock()
+			if ctx.Err() != nil {
+				s.sealMu.Unlock()
+				return
+			}
+			var err error
+			if s.state.barrier.Sealed() {
+				err = s.autoUnsealLocked(ctx)
+			}
+			s.sealMu.Unlock()
+			if err == nil {
+				return
+			}
+			s.log.Warn("server: auto-unseal failed, retrying", "seal", s.cfg.Seal, "err", err, "every", s.cfg.AutoUnsealRetry)
+		}
+	}()
+}
+
+// stopAutoUnseal stops the retries and returns a channel closed when the
+// loop has ended. Callers hold sealMu (the loop checks ctx after taking it).
+func (s *Server) stopAutoUnseal() <-chan struct{} {
+	done := s.autoDone
+	if s.autoStop != nil {
+		s.autoStop()
+		s.autoStop, s.autoDone = nil, nil
+	}
+	if done == nil {
+		done = make(chan struct{})
+		close(done)
+	}
+	return done
+}
