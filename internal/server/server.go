@@ -11,7 +11,10 @@
 // Endpoints:
 //
 //	POST /         the AWS KMS JSON 1.1 API (X-Amz-Target: TrentService.<Op>)
-//	GET  /health   200 {"status":"ok","sealed":false,"storage":"ok"}; 503 when storage fails
+//	GET  /health   200 {"status":"ok","sealed":false,"initialized":true,"storage":"ok"}; 503 when sealed,
+//	               not initialised ("status":"sealed" or "uninitialized") or when storage fails
+//	GET  /trent/operator/status, POST /trent/operator/{init,unseal,seal,rotate}, GET /trent/operator/backup:
+//	               the seal lifecycle (operator.go)
 //	GET  /metrics  Prometheus metrics
 package server
 
@@ -116,7 +119,6 @@ func Default() Config {
 		MaxHeaderBytes:    64 << 10,
 		ShutdownTimeout:   30 * time.Second,
 		LockMemory:        true,
-		Seal:              SealFile,
 		AutoUnsealRetry:   10 * time.Second,
 	}
 	Settings.Defaults(&c)

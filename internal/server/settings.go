@@ -53,6 +53,42 @@ var Settings = config.Table[Config]{
 		Help:  "root key `file` of the file seal (default <data-dir>/root.key)",
 		Doc:   "Keep it out of backups of the data directory: whoever holds both can read every record.",
 		Value: func(c *Config) config.Value { return config.String(&c.RootKeyFile) }},
+	{Name: "seal", Group: "Seal", Default: SealFile,
+		Help: "seal `kind`: file, shamir, pkcs11 or kms",
+		Doc: "file: a key file next to the data (development, the embedded default). shamir: the server starts " +
+			"sealed; trent operator init gives N shares of which T unseal (trent operator unseal). pkcs11: the root " +
+			"key is wrapped by an AES key inside an HSM (pkcs11-*). kms: auto-unseal through another KMS endpoint, " +
+			"AWS KMS or another Trent (seal-kms-*). The kind is recorded at initialisation; trent operator " +
+			"migrate-seal moves a data directory to another kind.",
+		Value: func(c *Config) config.Value { return config.OneOf(&c.Seal, SealKinds...) }},
+	{Name: "pkcs11-lib", Group: "Seal",
+		Help:  "PKCS#11 module `file` of the HSM (pkcs11 seal)",
+		Doc:   "For SoftHSM2 on Debian: /usr/lib/softhsm/libsofthsm2.so.",
+		Value: func(c *Config) config.Value { return config.String(&c.PKCS11.Lib) }},
+	{Name: "pkcs11-token", Group: "Seal",
+		Help:  "`label` of the HSM token (pkcs11 seal)",
+		Value: func(c *Config) config.Value { return config.String(&c.PKCS11.TokenLabel) }},
+	{Name: "pkcs11-key", Group: "Seal", Default: "trent-seal",
+		Help:  "`label` of the AES key in the token (pkcs11 seal; generated at initialisation if missing)",
+		Value: func(c *Config) config.Value { return config.String(&c.PKCS11.KeyLabel) }},
+	{Name: "pkcs11-pin-file", Group: "Seal",
+		Help:  "`file` holding the token's user PIN (pkcs11 seal; else $TRENT_PKCS11_PIN)",
+		Doc:   "The PIN is never taken from a flag or the configuration file.",
+		Value: func(c *Config) config.Value { return config.String(&c.PKCS11.PINFile) }},
+	{Name: "seal-kms-endpoint", Group: "Seal",
+		Help:  "KMS endpoint `URL` of the kms seal (empty: AWS KMS of seal-kms-region)",
+		Value: func(c *Config) config.Value { return config.String(&c.SealKMS.Endpoint) }},
+	{Name: "seal-kms-region", Group: "Seal", Default: "us-east-1",
+		Help:  "`region` of the kms seal's key",
+		Value: func(c *Config) config.Value { return config.String(&c.SealKMS.Region) }},
+	{Name: "seal-kms-key-id", Group: "Seal",
+		Help:  "key `id`, ARN or alias of the kms seal",
+		Value: func(c *Config) config.Value { return config.String(&c.SealKMS.KeyID) }},
+	{Name: "seal-kms-credentials-file", Group: "Seal",
+		Help: "shared-credentials `file` for the kms seal (default: the AWS SDK's chain)",
+		Doc: "Its [default] profile signs the calls to the KMS; another Trent's data-dir/credentials file has " +
+			"that format. Without it: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, the shared config, or the instance role.",
+		Value: func(c *Config) config.Value { return config.String(&c.SealKMS.CredentialsFile) }},
 
 	// TLS
 	{Name: "tls-cert", Group: "TLS",
