@@ -1,10 +1,16 @@
 // Package keyring is the root of trust: it wraps and unwraps data under a root
 // key that never reaches disk in the clear. The file seal (this package's
 // FileKeyring) is for development and the embedded default; HSM, Shamir and
-// KMS seals come later behind the same interface, each passing keyringtest.Run.
+// KMS seals (packages shamir, pkcs11, kmsseal) sit behind the same
+// interface, each passing keyringtest.Run.
 package keyring
 
 import "context"
+
+// MinMaxPlaintext is the largest plaintext every Keyring must wrap: seals
+// wrap keys (the barrier's 32-byte root key), and a KMS seal is bound by
+// the 4096-byte plaintext limit of the KMS Encrypt API.
+const MinMaxPlaintext = 4000
 
 // Keyring wraps secrets under the root of trust.
 type Keyring interface {

@@ -82,7 +82,7 @@ func pattern(n int) []byte {
 
 func testRoundTrip(t *testing.T, kr keyring.Keyring) {
 	aads := [][]byte{nil, []byte("kms/key/us-east-1/111122223333/1234abcd"), {0, 0xff, 0}, bytes.Repeat([]byte("a"), 4096)}
-	for _, n := range []int{1, 15, 16, 17, 32, 33, 1000, 64 << 10} {
+	for _, n := range []int{1, 15, 16, 17, 32, 33, 1000, keyring.MinMaxPlaintext} {
 		for _, aad := range aads {
 			pt := pattern(n)
 			w := mustWrap(t, kr, pt, aad)

@@ -1,0 +1,108 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"github.com/trent-kms/trent/internal/barrier"
+	"github.com/trent-kms/trent/internal/keyring"
+	"github.com/trent-kms/trent/internal/keyring/shamir"
+	"github.com/trent-kms/trent/internal/storage/boltstore"
+)
+
+// MigrateSeal moves the data directory of cfg (server stopped) from its seal
+// (cfg.Seal, with cfg's settings for it) to the seal kind to (with cfg's
+// settings for that kind): the root key is unwrapped by the old seal and
+// wrapped by the new one, in one transaction; records and the data keyring
+// are not touched. From shamir, shares are the unseal shares (T of them);
+// to shamir, the new shares (n, threshold t) are returned, shown once. To
+// file, the key file (cfg's root-key-file, default DATA/root.key) is
+// created and must not exist.
+func MigrateSeal(ctx context.Context, cfg Config, to string, shares []string, n, t int) ([]string, error) {
+	if to == cfg.Seal {
+		return nil, fmt.Errorf("server: the data directory already uses the %s seal", to)
+	}
+	probe := cfg
+	probe.Seal = to
+	if err := probe.Validate(); err != nil {
+		return nil, err
+	}
+	raw, err := boltstore.Open(filepath.Join(cfg.DataDir, DBFile))
+	if err != nil {
+		return nil, fmt.Errorf("server: open storage (is the server stopped?): %w", err)
+	}
+	b := barrier.New(raw)
+	defer b.Close()
+	bst, err := b.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !bst.Initialized {
+		return nil, errors.New("server: the data directory is not initialised (start the server once first)")
+	}
+	if bst.Kind != cfg.Seal {
+		return nil, fmt.Errorf("server: the data directory uses the %s seal: give --seal %s", bst.Kind, bst.Kind)
+	}
+	var from keyring.Keyring
+	switch cfg.Seal {
+	case SealFile:
+		from, _, err = openFileSeal(&cfg, true)
+	case SealShamir:
+		var sk *shamir.Keyring
+		if sk, err = shamir.New(bst.SealParams); err == nil {
+			from = sk
+			for _, s := range shares {
+				if _, err = sk.Submit(s); err != nil {
+					break
+				}
+			}
+			if err == nil && !sk.Progress().Unsealed {
+				err = fmt.Errorf("server: %d shares given on standard input, %d needed", len(shares), sk.Params().Threshold)
+			}
+		}
+	default:
+		from, err = newAutoSeal(ctx, &cfg, false)
+	}
+	if err != nil {
+		if from != nil {
+			from.Close()
+		}
+		return nil, err
+	}
+	if err := b.Unseal(ctx, from); err != nil {
+		from.Close()
+		return nil, err
+	}
+	var (
+		next      keyring.Keyring
+		params    []byte
+		newShares []string
+	)
+	switch to {
+	case SealFile:
+		var created bool
+		path := probe.rootKeyPath()
+		var fk *keyring.FileKeyring
+		if fk, created, err = keyring.LoadOrCreateFile(path); err == nil && !created {
+			fk.Close()
+			err = fmt.Errorf("server: %s exists: name a new key file with --root-key-file", path)
+		}
+		next = fk
+	case SealShamir:
+		var sk *shamir.Keyring
+		sk, newShares, params, err = shamir.Init(n, t)
+		next = sk
+	default:
+		next, err = newAutoSeal(ctx, &probe, true)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := b.MigrateSeal(ctx, next, to, params); err != nil {
+		next.Close()
+		return nil, err
+	}
+	return newShares, nil
+}
