@@ -451,3 +451,12 @@ func wipeEntries(es []storage.Entry) {
 		clear(e.Value)
 	}
 }
+
+// DataKey returns the data-key version new records are sealed under, 0
+// while sealed.
+func (b *Barrier) DataKey() uint32 {
+	if r := b.deks.Load(); r != nil {
+		return r.current
+	}
+	return 0
+}

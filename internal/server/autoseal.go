@@ -85,16 +85,21 @@ func newAutoSeal(ctx context.Context, cfg *Config, create bool) (keyring.Keyring
 		if err != nil {
 			return nil, fmt.Errorf("server: %w", err)
 		}
-		return wrapSealForTest(kr), nil
+		return cfg.wrapSeal(kr), nil
 	case SealKMS:
 		kr, err := kmsseal.New(ctx, kmsseal.Config(cfg.SealKMS))
 		if err != nil {
 			return nil, fmt.Errorf("server: %w", err)
 		}
-		return wrapSealForTest(kr), nil
+		return cfg.wrapSeal(kr), nil
 	}
 	return nil, fmt.Errorf("server: %s is not an auto-unseal kind", cfg.Seal)
 }
 
-// wrapSealForTest lets tests count the calls that reach the real seal.
-var wrapSealForTest = func(kr keyring.Keyring) keyring.Keyring { return kr }
+// wrapSeal applies the test hook Config.SealHook to an auto-unseal keyring.
+func (c *Config) wrapSeal(kr keyring.Keyring) keyring.Keyring {
+	if c.SealHook != nil {
+		return c.SealHook(kr)
+	}
+	return kr
+}

@@ -222,3 +222,25 @@ func TestOperatorNotForThisSeal(t *testing.T) {
 		t.Errorf("Unseal on an unsealed server err = %v", err)
 	}
 }
+
+func TestSealMetrics(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.DataDir, cfg.Seal = t.TempDir(), SealShamir
+	s, _ := start(t, cfg)
+	_, body := get(t, nil, s.URL()+"/metrics")
+	for _, want := range []string{"trent_sealed 1", "trent_barrier_data_key_version 0"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics while sealed lack %q", want)
+		}
+	}
+	if _, err := opClient(s, "", "").Init(bg, 2, 2); err != nil {
+		t.Fatal(err)
+	}
+	_, body = get(t, nil, s.URL()+"/metrics")
+	for _, want := range []string{"trent_sealed 0", "trent_barrier_data_key_version 1", "trent_barrier_rewrap_remaining 0"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics after init lack %q", want)
+		}
+	}
+}

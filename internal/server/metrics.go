@@ -72,3 +72,32 @@ func (m *metrics) observe(o awsjson.Outcome) {
 func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
+
+// observeSeal exports the seal state and the barrier's rewrap progress.
+func (m *metrics) observeSeal(s *Server) {
+	b := s.state.barrier
+	gauge := func(name, help string, f func() float64) {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
+	}
+	gauge("trent_sealed", "1 while the server is sealed (or not initialised), else 0.", func() float64 {
+		if s.svc.Load() == nil {
+			return 1
+		}
+		return 0
+	})
+	gauge("trent_barrier_data_key_version", "The data-key version new records are sealed under (0 while sealed).", func() float64 {
+		return float64(b.DataKey())
+	})
+	gauge("trent_barrier_rewrap_running", "1 while records are being rewrapped to the current data key.", func() float64 {
+		if b.Progress().Running {
+			return 1
+		}
+		return 0
+	})
+	gauge("trent_barrier_rewrap_remaining", "Records still sealed under an older data key (as of the last scan).", func() float64 {
+		return float64(b.Progress().Remaining)
+	})
+	gauge("trent_barrier_rewrap_rewrapped", "Records moved to the current data key by the running or last rewrap.", func() float64 {
+		return float64(b.Progress().Rewrapped)
+	})
+}

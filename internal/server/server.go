@@ -38,6 +38,7 @@ import (
 
 	"github.com/trent-kms/trent/internal/barrier"
 	"github.com/trent-kms/trent/internal/iam"
+	"github.com/trent-kms/trent/internal/keyring"
 	"github.com/trent-kms/trent/internal/keyring/shamir"
 	"github.com/trent-kms/trent/internal/storage"
 )
@@ -70,6 +71,9 @@ type Config struct {
 	// AutoUnsealRetry is how often a sealed pkcs11 or kms server retries
 	// its auto-unseal (the HSM or KMS was unreachable or refused).
 	AutoUnsealRetry time.Duration
+	// SealHook, when set, wraps the pkcs11 and kms seal keyrings: tests count
+	// the calls that reach the HSM or the KMS with it. Not a setting.
+	SealHook func(keyring.Keyring) keyring.Keyring
 	// SeedFile, when set, is a YAML seed file (internal/config) applied at
 	// every start (idempotent).
 	SeedFile string
@@ -236,6 +240,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		return nil, err
 	}
 	s.state = st
+	s.metrics.observeSeal(s)
 
 	s.bgCtx = context.WithoutCancel(ctx)
 	if !st.barrier.Sealed() {
