@@ -9,8 +9,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -267,4 +267,3 @@ func waitHealthy(t *testing.T, s *Server) {
 	}
 	t.Fatalf("the server did not unseal")
 }
-
