@@ -1,0 +1,137 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+)
+
+// trentCmd runs a trent client command with env (AWS_* and TRENT_* of ours
+// removed) and returns stdout, stderr and the exit code.
+func trentCmd(t *testing.T, env []string, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(trentBin, args...)
+	cmd.Env = append(serverEnv(), env...)
+	cmd.Dir = t.TempDir()
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("trent %v: %v", args, err)
+	}
+	return out.String(), errb.String(), code
+}
+
+// TestOperatorCLI drives the seal contract with the binary: trent server
+// --seal shamir on an empty data directory, trent operator init --json,
+// unseal (argument and standard input), status, seal, then trent backup and
+// trent restore into a new data directory served with the same shares.
+func TestOperatorCLI(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := startServer(t, "server", "--seal", "shamir", "--data-dir", dir, "--addr", "127.0.0.1:0")
+	ep := []string{"AWS_ENDPOINT_URL=" + s.URL}
+
+	out, errs, code := trentCmd(t, ep, "", "operator", "status")
+	if code != 0 || !strings.Contains(out, "not initialised") {
+		t.Fatalf("operator status = %d %q %q", code, out, errs)
+	}
+	out, errs, code = trentCmd(t, ep, "", "operator", "init", "--shares", "3", "--threshold", "2", "--json")
+	if code != 0 {
+		t.Fatalf("operator init = %d %q", code, errs)
+	}
+	var in struct {
+		Shares          []string `json:"shares"`
+		AccessKeyID     string   `json:"access_key_id"`
+		SecretAccessKey string   `json:"secret_access_key"`
+	}
+	if err := json.Unmarshal([]byte(out), &in); err != nil || len(in.Shares) != 3 || in.AccessKeyID == "" || in.SecretAccessKey == "" {
+		t.Fatalf("operator init --json = %q (%v), want one object with 3 shares and an access key", out, err)
+	}
+	admin := append([]string{"AWS_ACCESS_KEY_ID=" + in.AccessKeyID, "AWS_SECRET_ACCESS_KEY=" + in.SecretAccessKey, "AWS_REGION=us-east-1"}, ep...)
+	c := s.client("us-east-1", in.AccessKeyID, in.SecretAccessKey)
+	k, err := c.CreateKey(ctx(t), &kms.CreateKeyInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := c.Encrypt(ctx(t), &kms.EncryptInput{KeyId: k.KeyMetadata.KeyId, Plaintext: []byte("operator cli")})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Backup (administrator), then seal.
+	bfile := filepath.Join(t.TempDir(), "trent.backup")
+	if _, errs, code := trentCmd(t, ep, "", "backup", "-o", bfile); code == 0 {
+		t.Errorf("backup without credentials succeeded: %q", errs)
+	}
+	if _, errs, code := trentCmd(t, admin, "", "backup", "-o", bfile); code != 0 || !strings.Contains(errs, "records") {
+		t.Fatalf("backup = %d %q", code, errs)
+	}
+	if _, errs, code := trentCmd(t, ep, "", "operator", "seal"); code == 0 {
+		t.Errorf("operator seal without credentials succeeded: %q", errs)
+	}
+	if out, errs, code := trentCmd(t, admin, "", "operator", "seal"); code != 0 || !strings.Contains(out, "sealed") {
+		t.Fatalf("operator seal = %d %q %q", code, out, errs)
+	}
+	if _, err := c.ListKeys(ctx(t), &kms.ListKeysInput{}); err == nil || !strings.Contains(err.Error(), "sealed") {
+		t.Errorf("ListKeys after seal err = %v, want sealed", err)
+	}
+	// A corrupted share is named; the progress is printed.
+	bad := []byte(in.Shares[0])
+	bad[5] = map[bool]byte{true: 'B', false: 'A'}[bad[5] == 'A']
+	if _, errs, code := trentCmd(t, ep, "", "operator", "unseal", string(bad)); code != 1 || !strings.Contains(errs, "corrupted") {
+		t.Errorf("operator unseal(corrupted) = %d %q, want 1 naming a corrupted share", code, errs)
+	}
+	if out, errs, code := trentCmd(t, ep, "", "operator", "unseal", in.Shares[0]); code != 0 || !strings.Contains(out, "1 of 2") {
+		t.Fatalf("operator unseal(share 1) = %d %q %q", code, out, errs)
+	}
+	if out, errs, code := trentCmd(t, ep, in.Shares[2]+"\n", "operator", "unseal", "-"); code != 0 || !strings.Contains(out, "unsealed") {
+		t.Fatalf("operator unseal(share 3 on stdin) = %d %q %q", code, out, errs)
+	}
+	dec, err := c.Decrypt(ctx(t), &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob})
+	if err != nil || string(dec.Plaintext) != "operator cli" {
+		t.Fatalf("Decrypt after unseal = %v, %v", dec, err)
+	}
+	if out, errs, code := trentCmd(t, admin, "", "operator", "rotate", "--wait"); code != 0 || !strings.Contains(out, "data key: 2") {
+		t.Errorf("operator rotate --wait = %d %q %q", code, out, errs)
+	}
+
+	// Restore into a new data directory; the same shares unseal it.
+	rdir := filepath.Join(t.TempDir(), "restored")
+	if _, errs, code := trentCmd(t, nil, "", "restore", "--data-dir", rdir, bfile); code != 0 || !strings.Contains(errs, "--seal shamir") {
+		t.Fatalf("restore = %d %q", code, errs)
+	}
+	if _, errs, code := trentCmd(t, nil, "", "restore", "--data-dir", rdir, bfile); code == 0 {
+		t.Errorf("restore over an existing database succeeded: %q", errs)
+	}
+	raw, _ := os.ReadFile(bfile)
+	raw[len(raw)/2] ^= 1
+	badFile := filepath.Join(t.TempDir(), "bad.backup")
+	os.WriteFile(badFile, raw, 0o600)
+	if _, errs, code := trentCmd(t, nil, "", "restore", "--data-dir", filepath.Join(t.TempDir(), "x"), badFile); code != 1 || !strings.Contains(errs, "corrupted") {
+		t.Errorf("restore(flipped byte) = %d %q, want a corrupted-backup error", code, errs)
+	}
+	r := startServer(t, "server", "--seal", "shamir", "--data-dir", rdir, "--addr", "127.0.0.1:0")
+	rep := []string{"AWS_ENDPOINT_URL=" + r.URL}
+	for _, sh := range in.Shares[1:] {
+		if _, errs, code := trentCmd(t, rep, "", "operator", "unseal", sh); code != 0 {
+			t.Fatalf("unseal the restored server = %d %q", code, errs)
+		}
+	}
+	rc := r.client("us-east-1", in.AccessKeyID, in.SecretAccessKey)
+	dec, err = rc.Decrypt(ctx(t), &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob, KeyId: aws.String(*k.KeyMetadata.KeyId)})
+	if err != nil || string(dec.Plaintext) != "operator cli" {
+		t.Fatalf("Decrypt on the restored server = %v, %v", dec, err)
+	}
+}
