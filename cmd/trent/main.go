@@ -11,10 +11,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"sort"
+	"strings"
 )
 
 // command is one subcommand. run gets the arguments after the command name
@@ -75,6 +77,18 @@ func usage(w io.Writer) {
 // errorf prints "trent: error: ..." to stderr.
 func errorf(format string, args ...any) {
 	fmt.Fprintf(stderr, "trent: error: "+format+"\n", args...)
+}
+
+// fail prints err as "trent: error: ..." (one line each for joined
+// errors), then the hint of the first error in its tree that has one.
+func fail(err error) {
+	for _, line := range strings.Split(err.Error(), "\n") {
+		errorf("%s", line)
+	}
+	var h interface{ Hint() string }
+	if errors.As(err, &h) {
+		hintf("%s", h.Hint())
+	}
 }
 
 // hintf prints "trent: hint: ..." to stderr.

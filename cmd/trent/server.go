@@ -53,7 +53,7 @@ func runServer(args []string) int {
 		stop() // a second signal ends the process without waiting for shutdown
 	}()
 	if err := server.Run(ctx, cfg, logger, os.Stderr); err != nil {
-		errorf("%v", err)
+		fail(err)
 		return 1
 	}
 	return 0

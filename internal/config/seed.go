@@ -30,6 +30,16 @@ type Seed struct {
 	AccessKeys []SeedAccessKey
 }
 
+// Wipe clears the key material of s (nil-safe).
+func (s *Seed) Wipe() {
+	if s == nil {
+		return
+	}
+	for _, k := range s.Keys {
+		clear(k.Material)
+	}
+}
+
 // SeedKey is one key of a seed file, with defaults applied.
 type SeedKey struct {
 	ID          string

@@ -1,29 +1,45 @@
 package server
 
 import (
+	"fmt"
 	"log/slog"
 
 	"golang.org/x/sys/unix"
 )
 
-// lockMemory keeps the process's memory out of swap (mlockall) and out of
-// core dumps (PR_SET_DUMPABLE 0). Both are best effort: a failure is logged,
-// never fatal (mlockall needs CAP_IPC_LOCK or a large RLIMIT_MEMLOCK).
-func lockMemory(logger *slog.Logger) {
+// lockMemory applies the mlock setting: it keeps the process's memory out of
+// swap (mlockall) and, whatever the setting, out of core dumps
+// (PR_SET_DUMPABLE 0). mlockall needs CAP_IPC_LOCK or an RLIMIT_MEMLOCK
+// larger than the process: with "required" a failure stops the start, with
+// "best-effort" it is one warning with what to do, with "off" mlockall is not
+// tried. It returns what the start-up summary says about memory.
+func lockMemory(mode string, logger *slog.Logger) (string, error) {
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		logger.Warn("server: could not disable core dumps", "err", err)
+	}
+	if mode == MlockOff {
+		return "not locked (--mlock off)", nil
+	}
 	// MCL_ONFAULT locks pages as they are touched instead of populating
 	// every future mapping (Go reserves large arenas); older kernels lack it.
 	err := unix.Mlockall(unix.MCL_CURRENT | unix.MCL_FUTURE | unix.MCL_ONFAULT)
 	if err != nil {
 		err = unix.Mlockall(unix.MCL_CURRENT | unix.MCL_FUTURE)
 	}
-	if err != nil {
-		logger.Warn("server: mlockall failed: memory holding keys may be swapped to disk", "err", err)
-	} else {
-		logger.Info("server: memory locked (mlockall)")
+	if err == nil {
+		logger.Debug("server: memory locked (mlockall)")
+		return "locked (mlockall), core dumps off", nil
 	}
-	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
-		logger.Warn("server: could not disable core dumps", "err", err)
-	} else {
-		logger.Info("server: core dumps disabled")
+	if mode == MlockRequired {
+		return "", &hintError{
+			err:  fmt.Errorf("server: --mlock required, but mlockall failed: %w", err),
+			hint: mlockHint + ", or start with --mlock best-effort",
+		}
 	}
+	logger.Warn("server: memory not locked: keys may be swapped to disk (--mlock best-effort)",
+		"err", err, "hint", mlockHint+"; --mlock off skips the attempt")
+	return fmt.Sprintf("NOT locked (mlockall: %v; --mlock best-effort)", err), nil
 }
+
+const mlockHint = "give the process CAP_IPC_LOCK (systemd: AmbientCapabilities=CAP_IPC_LOCK; docker: --cap-add IPC_LOCK) " +
+	"or an unlimited RLIMIT_MEMLOCK (systemd: LimitMEMLOCK=infinity; shell: ulimit -l unlimited)"

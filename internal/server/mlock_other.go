@@ -2,9 +2,21 @@
 
 package server
 
-import "log/slog"
+import (
+	"errors"
+	"log/slog"
+)
 
-// lockMemory is Linux-only (mlockall, PR_SET_DUMPABLE).
-func lockMemory(logger *slog.Logger) {
-	logger.Warn("server: memory locking is not supported on this platform: memory holding keys may be swapped to disk")
+// lockMemory is Linux-only (mlockall, PR_SET_DUMPABLE): elsewhere "required"
+// stops the start and "best-effort" warns once.
+func lockMemory(mode string, logger *slog.Logger) (string, error) {
+	switch mode {
+	case MlockOff:
+		return "not locked (--mlock off)", nil
+	case MlockRequired:
+		return "", &hintError{err: errors.New("server: --mlock required, but memory locking is supported on Linux only"),
+			hint: "start with --mlock best-effort or --mlock off"}
+	}
+	logger.Warn("server: memory not locked: keys may be swapped to disk (memory locking is supported on Linux only)")
+	return "NOT locked (Linux only)", nil
 }

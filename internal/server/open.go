@@ -178,11 +178,13 @@ func openServices(ctx context.Context, st *state, cfg *Config, logger *slog.Logg
 		}
 		logger.Warn("server: development credentials of the AWS documentation are the administrator",
 			"access_key_id", DevAccessKeyID, "account", cfg.AccountID)
+		svc.adminKeyID = DevAccessKeyID
 	} else {
 		k, created, err := svc.iam.EnsureAdmin(ctx, cfg.AccountID)
 		if err != nil {
 			return nil, nil, fmt.Errorf("server: administrator: %w", err)
 		}
+		svc.adminKeyID = k.ID
 		path := filepath.Join(cfg.DataDir, CredentialsFile)
 		switch {
 		case !writeCreds:

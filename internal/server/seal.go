@@ -37,6 +37,8 @@ type services struct {
 	api      http.Handler
 	cancel   context.CancelFunc // stops the background jobs
 	done     chan struct{}
+
+	adminKeyID string // the default account's administrator (start-up summary)
 }
 
 // activate builds the services over the unsealed barrier, publishes them

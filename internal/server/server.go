@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"github.com/trent-kms/trent/internal/barrier"
+	"github.com/trent-kms/trent/internal/config"
 	"github.com/trent-kms/trent/internal/iam"
 	"github.com/trent-kms/trent/internal/keyring"
 	"github.com/trent-kms/trent/internal/keyring/shamir"
@@ -99,8 +100,10 @@ type Config struct {
 	MaxHeaderBytes    int
 	// ShutdownTimeout bounds how long Shutdown waits for in-flight requests.
 	ShutdownTimeout time.Duration
-	// LockMemory calls mlockall and disables core dumps (Linux).
-	LockMemory bool
+	// Mlock is MlockRequired, MlockBestEffort or MlockOff: whether New
+	// locks the process's memory out of swap (mlockall, Linux) and whether a
+	// failure stops it. Core dumps are disabled in every case.
+	Mlock string
 
 	// ConfigFile is the configuration file the settings were read from
 	// (cmd/trent reads it; the server only reports it).
@@ -122,7 +125,6 @@ func Default() Config {
 		IdleTimeout:       90 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ShutdownTimeout:   30 * time.Second,
-		LockMemory:        true,
 		AutoUnsealRetry:   10 * time.Second,
 	}
 	Settings.Defaults(&c)
@@ -194,7 +196,8 @@ type Server struct {
 	autoStop context.CancelFunc       // stops the auto-unseal retries
 	autoDone chan struct{}
 
-	cert atomic.Pointer[tls.Certificate] // current TLS certificate (ReloadTLS)
+	cert   atomic.Pointer[tls.Certificate] // current TLS certificate (ReloadTLS)
+	memory string                          // what lockMemory did, for the summary
 
 	mu       sync.Mutex
 	ln       net.Listener
@@ -232,8 +235,24 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 			},
 		}
 	}
-	if cfg.LockMemory {
-		lockMemory(logger)
+	if cfg.DataDir != "" {
+		if err := absPaths(&cfg); err != nil {
+			return nil, err
+		}
+		s.cfg = cfg
+	}
+	if cfg.SeedFile != "" {
+		// Checked now, applied when the services open (at once, or at unseal).
+		seed, err := config.LoadSeed(cfg.SeedFile, cfg.Region, cfg.AccountID)
+		if err != nil {
+			return nil, fmt.Errorf("server: seed: %w", err)
+		}
+		seed.Wipe()
+	}
+	// Everything above only read and checked; from here on files are written.
+	var err error
+	if s.memory, err = lockMemory(cfg.Mlock, logger); err != nil {
+		return nil, err
 	}
 	st, err := open(ctx, &cfg, logger)
 	if err != nil {
@@ -301,10 +320,34 @@ func (s *Server) Start() error {
 	if s.closed || s.ln != nil {
 		return errors.New("server: already started or shut down")
 	}
-	ln, err := net.Listen("tcp", s.cfg.Addr)
+	ln, err := listen(s.cfg.Addr)
 	if err != nil {
-		return fmt.Errorf("server: listen: %w", err)
+		return err
 	}
+	s.serve(ln)
+	return nil
+}
+
+// listen binds addr, with an error that says what to do when it is taken.
+func listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, &hintError{err: fmt.Errorf("server: listen on %s: address already in use", addr),
+			hint: "another process (another trent?) listens there: stop it, or pick another --addr (port 0 picks a free one)"}
+	}
+	if err != nil {
+		var oe *net.OpError
+		if errors.As(err, &oe) {
+			err = oe.Err // "listen tcp" says nothing the message does not
+		}
+		return nil, &hintError{err: fmt.Errorf("server: listen on %s: %w", addr, err),
+			hint: "--addr takes HOST:PORT with a local address, e.g. 127.0.0.1:8080"}
+	}
+	return ln, nil
+}
+
+// serve serves on ln in the background. s.mu is held.
+func (s *Server) serve(ln net.Listener) {
 	s.ln = ln
 	s.serveErr = make(chan error, 1)
 	go func() {
@@ -319,7 +362,6 @@ func (s *Server) Start() error {
 		}
 		s.serveErr <- err
 	}()
-	return nil
 }
 
 // Addr returns the bound address (with the real port), or nil before Start.
@@ -391,19 +433,35 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Run is the command line's server: New, Start, print
-// "trent: listening on URL" to stderr, serve until ctx is done (SIGTERM,
-// SIGINT), then Shutdown. SIGHUP reloads the TLS certificate.
+// Run is the command line's server. It checks every setting and binds the
+// listener before anything is written to disk (a bad or busy --addr leaves
+// no new data directory behind), then New and serve; it prints
+// "trent: listening on URL" and the start-up summary to stderr (with
+// --log-format json the summary is one log record instead), serves until
+// ctx is done (SIGTERM, SIGINT), then shuts down. SIGHUP reloads the TLS
+// certificate.
 func Run(ctx context.Context, cfg Config, logger *slog.Logger, stderr io.Writer) error {
-	s, err := New(ctx, cfg, logger)
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	ln, err := listen(cfg.Addr)
 	if err != nil {
 		return err
 	}
-	if err := s.Start(); err != nil {
-		s.Shutdown(context.Background())
+	s, err := New(ctx, cfg, logger)
+	if err != nil {
+		ln.Close()
 		return err
 	}
+	s.mu.Lock()
+	s.serve(ln)
+	s.mu.Unlock()
 	fmt.Fprintf(stderr, "trent: listening on %s\n", s.URL())
+	if cfg.LogFormat == "json" {
+		s.logSummary(ctx)
+	} else {
+		s.printSummary(ctx, stderr)
+	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)

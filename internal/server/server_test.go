@@ -55,7 +55,7 @@ func (s *syncBuffer) String() string {
 func testConfig() Config {
 	cfg := Default()
 	cfg.Addr = "127.0.0.1:0"
-	cfg.LockMemory = false
+	cfg.Mlock = MlockOff
 	cfg.ShutdownTimeout = 10 * time.Second
 	return cfg
 }

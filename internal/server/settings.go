@@ -90,6 +90,13 @@ var Settings = config.Table[Config]{
 			"that format. Without it: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, the shared config, or the instance role.",
 		Value: func(c *Config) config.Value { return config.String(&c.SealKMS.CredentialsFile) }},
 
+	{Name: "mlock", Group: "Memory", Default: MlockBestEffort,
+		Help: "lock memory out of swap (mlockall): required, best-effort or off",
+		Doc: "required: the server does not start unless memory is locked. best-effort: one warning with what to do when " +
+			"it is not permitted. off: not tried. mlockall needs CAP_IPC_LOCK or an unlimited RLIMIT_MEMLOCK " +
+			"(docs/operations.md). Core dumps are disabled in every case.",
+		Value: func(c *Config) config.Value { return config.OneOf(&c.Mlock, MlockRequired, MlockBestEffort, MlockOff) }},
+
 	// TLS
 	{Name: "tls-cert", Group: "TLS",
 		Help:  "TLS certificate `file` (PEM); with --tls-key",

@@ -22,7 +22,7 @@ import (
 func TestConformance(t *testing.T) {
 	ctx := context.Background()
 	cfg := server.Default()
-	cfg.Dev, cfg.DataDir, cfg.Addr, cfg.LockMemory = true, "", "127.0.0.1:0", false
+	cfg.Dev, cfg.DataDir, cfg.Addr, cfg.Mlock = true, "", "127.0.0.1:0", server.MlockOff
 	s, err := server.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
