@@ -13,11 +13,15 @@
 //	magic "TRENTBAK" | version (1 byte) | header length (uint32) | header (JSON)
 //	records: key length (uint32, 1..storage.MaxKeyLen) | key | value length (uint32, <= maxValue) | value
 //	end: 0xFFFFFFFF
-//	trailer: SHA-256 of every byte before it (32 bytes)
+//	trailer: digest = SHA-256 of every byte before it (32 bytes) | MAC of the digest (32 bytes)
 //
 // Restore checks every length against its bound before allocating and the
 // digest before committing anything: a flipped, missing or added byte fails
-// the restore, which leaves the destination empty.
+// the restore, which leaves the destination empty. The MAC (HMAC-SHA256
+// under a key derived from the backup's root key, barrier.BackupMAC) cannot
+// be checked without the seal: Restore stores digest and MAC at
+// barrier.PathRestored and the first unseal checks them, refusing a backup
+// altered with a recomputed digest (barrier.ErrBackupAuth).
 package backup
 
 import (
@@ -33,6 +37,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/trent-kms/trent/internal/barrier"
 	"github.com/trent-kms/trent/internal/storage"
 )
 
@@ -59,8 +64,13 @@ type Header struct {
 	Records int `json:"-"`
 }
 
+// MACFunc is called inside the snapshot's read transaction, before any
+// record is read, and returns the function that authenticates the digest
+// (barrier.(*Barrier).BackupMAC).
+type MACFunc func(tx storage.Tx) (func(digest []byte) []byte, error)
+
 // Write writes a snapshot of every record of src (as stored) to w.
-func Write(ctx context.Context, w io.Writer, src storage.Store, h Header) (records int, err error) {
+func Write(ctx context.Context, w io.Writer, src storage.Store, h Header, macFn MACFunc) (records int, err error) {
 	hw := &hashWriter{w: bufio.NewWriterSize(w, 64<<10), h: sha256.New()}
 	hdr, err := json.Marshal(h)
 	if err != nil {
@@ -70,7 +80,12 @@ func Write(ctx context.Context, w io.Writer, src storage.Store, h Header) (recor
 	hw.write([]byte{version})
 	hw.u32(uint32(len(hdr)))
 	hw.write(hdr)
+	var mac func([]byte) []byte
 	err = src.View(ctx, func(tx storage.Tx) error {
+		var err error
+		if mac, err = macFn(tx); err != nil {
+			return err
+		}
 		after := ""
 		for {
 			es, err := tx.List("", after, pageSize)
@@ -102,6 +117,7 @@ func Write(ctx context.Context, w io.Writer, src storage.Store, h Header) (recor
 	hw.u32(endMarker)
 	sum := hw.h.Sum(nil)
 	hw.write(sum)
+	hw.write(mac(sum))
 	if hw.err == nil {
 		hw.err = hw.w.Flush()
 	}
@@ -231,17 +247,20 @@ func Restore(ctx context.Context, r io.Reader, dst storage.Store) (Header, error
 			h.Records++
 		}
 		want := hr.h.Sum(nil)
-		got := make([]byte, sha256.Size)
-		if _, err := io.ReadFull(hr.r, got); err != nil {
+		trailer := make([]byte, 2*sha256.Size)
+		if _, err := io.ReadFull(hr.r, trailer); err != nil {
 			return ErrCorrupt
 		}
-		if subtle.ConstantTimeCompare(got, want) != 1 {
+		if subtle.ConstantTimeCompare(trailer[:sha256.Size], want) != 1 {
 			return ErrCorrupt
 		}
 		if _, err := hr.r.ReadByte(); err != io.EOF {
 			return fmt.Errorf("%w: trailing data", ErrCorrupt)
 		}
-		return ctx.Err()
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return tx.Put(barrier.PathRestored, trailer)
 	})
 	if err != nil {
 		if errors.Is(err, ErrCorrupt) {

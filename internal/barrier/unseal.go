@@ -137,7 +137,7 @@ func (b *Barrier) Unseal(ctx context.Context, seal keyring.Keyring) error {
 		seal.Close()
 		return nil
 	}
-	var wrappedRoot, encRing []byte
+	var wrappedRoot, encRing, restored []byte
 	var rec sealRecord
 	err := b.inner.View(ctx, func(tx storage.Tx) (err error) {
 		if wrappedRoot, err = tx.Get(pathRoot); err != nil {
@@ -147,6 +147,9 @@ func (b *Barrier) Unseal(ctx context.Context, seal keyring.Keyring) error {
 			return err
 		}
 		if encRing, err = tx.Get(pathKeyring); err != nil {
+			return err
+		}
+		if restored, err = tx.Get(PathRestored); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return err
 		}
 		rec, err = readSealRecord(tx)
@@ -172,6 +175,14 @@ func (b *Barrier) Unseal(ctx context.Context, seal keyring.Keyring) error {
 	root := newAESKey(rootPT)
 	clear(rootPT)
 	ring, err := root.openRing(encRing)
+	if err == nil && restored != nil {
+		if err = checkRestored(root, restored); err == nil {
+			err = b.forgetRestored(ctx)
+		}
+		if err != nil {
+			ring.wipe()
+		}
+	}
 	if err != nil {
 		root.wipe()
 		return err

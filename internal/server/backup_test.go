@@ -110,7 +110,7 @@ func TestBackupUnderLoadAndRestore(t *testing.T) {
 	}
 
 	// A flipped byte anywhere is detected and nothing is restored.
-	for _, i := range []int{0, 20, len(raw) / 3, len(raw) / 2, len(raw) - 40, len(raw) - 1} {
+	for _, i := range []int{0, 20, len(raw) / 3, len(raw) / 2, len(raw) - 70, len(raw) - 40} {
 		bad := bytes.Clone(raw)
 		bad[i] ^= 0x04
 		dst, _ := boltstore.Open(filepath.Join(t.TempDir(), "x.db"))
@@ -143,6 +143,20 @@ func TestBackupUnderLoadAndRestore(t *testing.T) {
 	}
 	if _, err := New(bg, rcfg, nil); err == nil {
 		t.Fatalf("the restored data directory opened without the seal's key file")
+	}
+	// A backup whose MAC was altered restores but does not unseal.
+	forged := cfg
+	forged.DataDir, forged.RootKeyFile = t.TempDir(), filepath.Join(cfg.DataDir, RootKeyFile)
+	fdst, _ := boltstore.Open(filepath.Join(forged.DataDir, DBFile))
+	bad := bytes.Clone(raw)
+	bad[len(bad)-1] ^= 1
+	_, err = backup.Restore(bg, bytes.NewReader(bad), fdst)
+	fdst.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(bg, forged, nil); !errors.Is(err, barrier.ErrBackupAuth) {
+		t.Fatalf("New(restored backup with a bad MAC) err = %v, want ErrBackupAuth", err)
 	}
 	wrongKey := rcfg
 	wrongKey.RootKeyFile = filepath.Join(t.TempDir(), "other.key")

@@ -281,7 +281,7 @@ func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request) {
 	// No deadline for the stream: a backup of a large store takes longer
 	// than WriteTimeout.
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
-	n, err := backup.Write(r.Context(), w, b.Inner(), h)
+	n, err := backup.Write(r.Context(), w, b.Inner(), h, b.BackupMAC)
 	if err != nil {
 		// Headers are gone: the missing trailer makes the backup fail to
 		// restore.
