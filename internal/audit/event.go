@@ -36,6 +36,8 @@ import (
 	"context"
 	"crypto/tls"
 	"time"
+
+	"github.com/trent-kms/trent/internal/iam"
 )
 
 // EventVersion is the CloudTrail record version of the records written,
@@ -147,4 +149,13 @@ var TrackedOps = map[string]bool{
 	"GenerateDataKeyPair": true, "GenerateDataKeyPairWithoutPlaintext": true,
 	"GenerateDataKeyWithoutPlaintext": true, "GenerateMac": true, "ReEncrypt": true, "Sign": true,
 	"Verify": true, "VerifyMac": true, "Encapsulate": true, "Decapsulate": true,
+}
+
+// PrincipalIdentity is the userIdentity of an authenticated principal. The
+// type, user name and session issuer are derived from the ARN.
+func PrincipalIdentity(p iam.Principal, accessKeyID string) Identity {
+	if accessKeyID == "" {
+		accessKeyID = p.AccessKeyID
+	}
+	return Identity{ARN: p.ARN, AccountID: p.AccountID, AccessKeyID: accessKeyID}
 }

@@ -10,8 +10,11 @@
 //  3. authorize: Authorizer with the action "kms:<Op>";
 //  4. decode the body into the operation's typed input;
 //  5. operate: call the kms.Service method;
-//  6. audit: Auditor records one Event, success or failure; a failing audit
-//     fails the request (fail closed);
+//  6. audit: the Auditor records one audit.Event for every request, success,
+//     failure, denial or refusal before dispatch (wrong method, unknown
+//     operation, wrong Content-Type, body too large or malformed, bad
+//     signature); a failing audit fails the request (fail closed), and no
+//     output leaves before its record is written;
 //  7. encode the output, or the error.
 //
 // This package is the only place in Trent that turns an error into a
@@ -36,6 +39,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/trent-kms/trent/internal/audit"
 	"github.com/trent-kms/trent/internal/iam"
 	"github.com/trent-kms/trent/internal/kms"
 	"github.com/trent-kms/trent/internal/kmserr"
@@ -92,43 +96,6 @@ func (AdminOnly) Authorize(_ context.Context, r Request) error {
 	return kmserr.ErrAccessDenied.With("User: %s is not authorized to perform: %s", r.Principal.ARN, r.Action)
 }
 
-// Event is one audit record: metadata only, never plaintext, key material,
-// ciphertext or request bodies.
-type Event struct {
-	Time         time.Time
-	RequestID    string
-	Operation    string // "Encrypt"
-	PrincipalARN string // empty when authentication failed
-	AccountID    string
-	AccessKeyID  string
-	Region       string
-	SourceIP     string
-	UserAgent    string
-	ErrorCode    string // empty on success
-	ErrorMessage string // the client-visible message (never an internal error's text)
-}
-
-// LogValue lists the fields of an event for the application log.
-func (e Event) LogValue() slog.Value {
-	return slog.GroupValue(
-		slog.String("request_id", e.RequestID),
-		slog.String("operation", e.Operation),
-		slog.String("principal", e.PrincipalARN),
-		slog.String("region", e.Region),
-		slog.String("error_code", e.ErrorCode),
-	)
-}
-
-// Auditor records audit events. Record must return an error when the event
-// could not be durably recorded; the request then fails.
-type Auditor interface {
-	Record(ctx context.Context, e Event) error
-}
-
-type noAudit struct{}
-
-func (noAudit) Record(context.Context, Event) error { return nil }
-
 // Outcome describes a finished request for metrics.
 type Outcome struct {
 	Operation string // operation name, "unknown" when the target is not in the table
@@ -139,10 +106,10 @@ type Outcome struct {
 // Config wires a Handler.
 type Config struct {
 	Service       *kms.Service
-	Authenticator Authenticator // required (a *sigv4.Verifier)
-	Authorizer    Authorizer    // AdminOnly when nil
-	Auditor       Auditor       // records nothing when nil
-	Logger        *slog.Logger  // slog.Default() when nil
+	Authenticator Authenticator  // required (a *sigv4.Verifier)
+	Authorizer    Authorizer     // AdminOnly when nil
+	Auditor       audit.Recorder // audit.Discard when nil
+	Logger        *slog.Logger   // slog.Default() when nil
 	// Observe, when set, is called once per request after the response is
 	// written (metrics).
 	Observe func(Outcome)
@@ -155,7 +122,7 @@ type Handler struct {
 	svc     *kms.Service
 	authn   Authenticator
 	authz   Authorizer
-	audit   Auditor
+	audit   audit.Recorder
 	log     *slog.Logger
 	observe func(Outcome)
 	now     func() time.Time
@@ -175,7 +142,7 @@ func New(cfg Config) *Handler {
 		h.authz = AdminOnly{}
 	}
 	if h.audit == nil {
-		h.audit = noAudit{}
+		h.audit = audit.Discard
 	}
 	if h.log == nil {
 		h.log = slog.Default()
@@ -198,9 +165,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := h.now()
 	reqID := newRequestID()
 	w.Header()[hdrRequestID] = []string{reqID}
+	ev := audit.Event{
+		Time: start, Source: audit.SourceKMS, Name: eventName(r), RequestID: reqID,
+		SourceIP: sourceIP(r), UserAgent: r.UserAgent(), TLS: r.TLS, Host: r.Host,
+	}
 
 	opName := "unknown"
 	code := ""
+	recorded := false
 	defer func() {
 		d := h.now().Sub(start)
 		if h.observe != nil {
@@ -215,65 +187,47 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	defer func() {
 		// A panic is a bug: log it with its stack and still answer in the
-		// protocol (net/http would only reset the connection).
+		// protocol (net/http would only reset the connection), audited.
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
 				panic(p)
 			}
-			code = h.writeError(w, r, reqID, fmt.Errorf("awsjson: panic: %v\n%s", p, debug.Stack()))
+			err := fmt.Errorf("awsjson: panic: %v\n%s", p, debug.Stack())
+			if !recorded {
+				ev.Output = nil
+				err = h.record(r.Context(), &ev, err)
+			}
+			code = h.writeError(w, r, reqID, err)
 		}
 	}()
 
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		code = h.writeError(w, r, reqID, errMethod)
-		return
-	}
-	op, ok := operations[r.Header.Get("X-Amz-Target")]
-	if !ok {
-		code = h.writeError(w, r, reqID, unknownOperation(r.Header.Get("X-Amz-Target")))
-		return
-	}
-	opName = op.Name
-	if !jsonContentType(r.Header.Get("Content-Type")) {
-		code = h.writeError(w, r, reqID, errContentType)
-		return
-	}
 	ctx := r.Context()
-	if op.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, op.Timeout)
-		defer cancel()
-	}
-
-	body, err := readBody(w, r, op.MaxBody)
-	if err != nil {
-		code = h.writeError(w, r, reqID, err)
-		return
-	}
-	defer body.free()
-
-	ev := Event{
-		Time:      start.UTC(),
-		RequestID: reqID,
-		Operation: op.Name,
-		SourceIP:  sourceIP(r),
-		UserAgent: r.UserAgent(),
-	}
-	out, err := h.run(ctx, r, op, body.b, reqID, &ev)
+	op, err := route(w, r)
 	var payload *encoded
 	if err == nil {
-		payload, err = encodeOutput(out)
+		opName = op.Name
+		if op.Timeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, op.Timeout)
+			defer cancel()
+		}
+		var body requestBody
+		body, err = readBody(w, r, op.MaxBody)
+		if err == nil {
+			defer body.free()
+			var out any
+			out, err = h.run(ctx, r, op, body.b, reqID, &ev)
+			if err == nil {
+				payload, err = encodeOutput(out)
+				ev.Output = out
+			}
+			if payload != nil {
+				defer payload.free()
+			}
+		}
 	}
-	if payload != nil {
-		defer payload.free()
-	}
-	if err != nil {
-		ev.ErrorCode, ev.ErrorMessage = publicError(err)
-	}
-	if aerr := h.audit.Record(ctx, ev); aerr != nil {
-		err = errors.Join(errAudit, aerr)
-	}
+	err = h.record(ctx, &ev, err)
+	recorded = true
 	if err != nil {
 		code = h.writeError(w, r, reqID, err)
 		return
@@ -284,6 +238,61 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd[hdrContentLength] = []string{strconv.Itoa(len(b))}
 	w.WriteHeader(http.StatusOK)
 	w.Write(b)
+}
+
+// route is stage 1: the method, the operation and the Content-Type.
+func route(w http.ResponseWriter, r *http.Request) (operation, error) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return operation{}, errMethod
+	}
+	op, ok := operations[r.Header.Get("X-Amz-Target")]
+	if !ok {
+		return operation{}, unknownOperation(r.Header.Get("X-Amz-Target"))
+	}
+	if !jsonContentType(r.Header.Get("Content-Type")) {
+		return op, errContentType
+	}
+	return op, nil
+}
+
+// record hands ev to the Auditor with the outcome err, and returns the error
+// the client gets: err, or an internal error when the record could not be
+// written (the output must then not leave).
+func (h *Handler) record(ctx context.Context, ev *audit.Event, err error) error {
+	if err != nil {
+		ev.ErrorCode, ev.ErrorMessage = publicError(err)
+		ev.Output = nil
+	}
+	if aerr := h.audit.Record(ctx, ev); aerr != nil {
+		return errors.Join(errAudit, aerr, err)
+	}
+	return err
+}
+
+// claimedCredential returns the access key id and region that a request's
+// Authorization header claims (for the audit record of a request that failed
+// authentication), bounded and printable; empty when it does not parse.
+func claimedCredential(r *http.Request) (accessKeyID, region string) {
+	a, err := sigv4.ParseAuthorization(r.Header.Get("Authorization"))
+	if err != nil {
+		return "", ""
+	}
+	return sanitize(a.AccessKeyID, 128), sanitize(a.Region, 32)
+}
+
+// eventName is the operation a request asks for, as the audit record names
+// it: the X-Amz-Target's operation (bounded, printable), or "unknown".
+func eventName(r *http.Request) string {
+	target := r.Header.Get("X-Amz-Target")
+	if op, ok := operations[target]; ok {
+		return op.Name
+	}
+	name := strings.TrimPrefix(target, TargetPrefix)
+	if name == "" {
+		return "unknown"
+	}
+	return sanitize(name, 64)
 }
 
 // Canonical header keys, set directly in the map to skip canonicalization.
@@ -299,15 +308,16 @@ var contentTypeValue = []string{ContentType}
 
 var errAudit = errors.New("awsjson: audit record failed")
 
-// run is stages 2..5: authenticate, authorize, decode, operate.
-func (h *Handler) run(ctx context.Context, r *http.Request, op operation, body []byte, reqID string, ev *Event) (any, error) {
+// run is stages 2..5: authenticate, authorize, decode, operate. It fills
+// in what ev learns on the way: the identity (or the access key a refused
+// request claimed), the decoded input and what the service used.
+func (h *Handler) run(ctx context.Context, r *http.Request, op operation, body []byte, reqID string, ev *audit.Event) (any, error) {
 	res, err := h.authn.Verify(r, body)
 	if err != nil {
+		ev.Identity.AccessKeyID, ev.Region = claimedCredential(r)
 		return nil, err
 	}
-	ev.PrincipalARN = res.Principal.ARN
-	ev.AccountID = res.Principal.AccountID
-	ev.AccessKeyID = res.AccessKeyID
+	ev.Identity = audit.PrincipalIdentity(res.Principal, res.AccessKeyID)
 	ev.Region = res.Region
 
 	areq := Request{Principal: res.Principal, Region: res.Region, Operation: op.Name, Action: op.Action, RequestID: reqID}
@@ -318,8 +328,14 @@ func (h *Handler) run(ctx context.Context, r *http.Request, op operation, body [
 	if err != nil {
 		return nil, err
 	}
-	caller := kms.Caller{Principal: res.Principal, Region: res.Region, RequestID: reqID}
-	return op.call(h.svc, ctx, caller, in)
+	ev.Params = in
+	var facts kms.Facts
+	caller := kms.Caller{Principal: res.Principal, Region: res.Region, RequestID: reqID, Facts: &facts}
+	out, err := op.call(h.svc, ctx, caller, in)
+	ev.Keys = facts.Keys
+	ev.Encrypted = audit.KeyUse(facts.Encrypted)
+	ev.Decrypted = audit.KeyUse(facts.Decrypted)
+	return out, err
 }
 
 // requestBody is a request body, in a pooled buffer when small enough.

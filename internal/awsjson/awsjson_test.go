@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
+	"github.com/trent-kms/trent/internal/audit"
 	"github.com/trent-kms/trent/internal/iam"
 	"github.com/trent-kms/trent/internal/kms"
 	"github.com/trent-kms/trent/internal/kmserr"
@@ -62,24 +63,24 @@ func testCreds() creds {
 	}
 }
 
-// recorder is an Auditor that keeps events and can be told to fail.
+// recorder is an audit.Recorder that keeps events and can be told to fail.
 type recorder struct {
 	mu     sync.Mutex
-	events []Event
+	events []audit.Event
 	fail   bool
 }
 
-func (r *recorder) Record(_ context.Context, e Event) error {
+func (r *recorder) Record(_ context.Context, e *audit.Event) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.fail {
 		return errors.New("audit: disk full")
 	}
-	r.events = append(r.events, e)
+	r.events = append(r.events, *e)
 	return nil
 }
 
-func (r *recorder) last(t *testing.T) Event {
+func (r *recorder) last(t *testing.T) audit.Event {
 	t.Helper()
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -187,8 +188,9 @@ func TestEncryptDecryptRoundTrip(t *testing.T) {
 		t.Errorf("Encrypt KeyId = %q, want the key ARN %q", enc.KeyId, ck.KeyMetadata.Arn)
 	}
 	ev := f.audit.last(t)
-	if ev.Operation != "Encrypt" || ev.ErrorCode != "" || ev.PrincipalARN != "arn:aws:iam::"+testAccount+":root" ||
-		ev.Region != testRegion || ev.RequestID != w.Header().Get("X-Amzn-Requestid") {
+	if ev.Name != "Encrypt" || ev.ErrorCode != "" || ev.Identity.ARN != "arn:aws:iam::"+testAccount+":root" ||
+		ev.Region != testRegion || ev.RequestID != w.Header().Get("X-Amzn-Requestid") ||
+		ev.Keys[0] != ck.KeyMetadata.Arn || ev.Encrypted.KeyARN != ck.KeyMetadata.Arn || ev.Encrypted.MaterialID == "" {
 		t.Errorf("audit event = %+v", ev)
 	}
 
@@ -200,7 +202,7 @@ func TestEncryptDecryptRoundTrip(t *testing.T) {
 	}
 	// Nothing secret in the audit events or the log.
 	for _, e := range f.audit.events {
-		if s := strings.Join([]string{e.RequestID, e.Operation, e.PrincipalARN, e.ErrorMessage, e.UserAgent}, " "); strings.Contains(s, "dawn") {
+		if s := strings.Join([]string{e.RequestID, e.Name, e.Identity.ARN, e.ErrorMessage, e.UserAgent}, " "); strings.Contains(s, "dawn") {
 			t.Errorf("audit event holds plaintext: %+v", e)
 		}
 	}
@@ -247,13 +249,13 @@ func (slowAuthz) Authorize(context.Context, Request) error {
 func TestErrorPaths(t *testing.T) {
 	valid := []byte(`{"KeyId":"alias/none","Plaintext":"aGVsbG8="}`)
 	for _, tc := range []struct {
-		name    string
-		authz   Authorizer
-		req     func(t *testing.T) *http.Request
-		status  int
-		code    string
-		message string // substring; "" to skip
-		audited bool
+		name       string
+		authz      Authorizer
+		req        func(t *testing.T) *http.Request
+		status     int
+		code       string
+		message    string // substring; "" to skip
+		claimedKey string // the access key the audit record names for a refused request
 	}{
 		{
 			name: "method GET",
@@ -310,21 +312,21 @@ func TestErrorPaths(t *testing.T) {
 				r.Header.Del("Authorization")
 				return r
 			},
-			status: 400, code: "MissingAuthenticationTokenException", audited: true,
+			status: 400, code: "MissingAuthenticationTokenException",
 		},
 		{
 			name: "unknown access key",
 			req: func(t *testing.T) *http.Request {
 				return signed(t, "Encrypt", "AKIDUNKNOWN000000000", adminSecret, valid)
 			},
-			status: 400, code: "UnrecognizedClientException", audited: true,
+			status: 400, code: "UnrecognizedClientException", claimedKey: "AKIDUNKNOWN000000000",
 		},
 		{
 			name: "wrong secret",
 			req: func(t *testing.T) *http.Request {
 				return signed(t, "Encrypt", adminKeyID, "not-the-secret", valid)
 			},
-			status: 400, code: "InvalidSignatureException", audited: true,
+			status: 400, code: "InvalidSignatureException",
 		},
 		{
 			name: "body changed after signing",
@@ -334,14 +336,14 @@ func TestErrorPaths(t *testing.T) {
 				r.Body = io.NopCloser(bytes.NewReader(tampered))
 				return r
 			},
-			status: 400, code: "InvalidSignatureException", audited: true,
+			status: 400, code: "InvalidSignatureException",
 		},
 		{
 			name: "not the administrator",
 			req: func(t *testing.T) *http.Request {
 				return signed(t, "Encrypt", userKeyID, userSecret, valid)
 			},
-			status: 400, code: "AccessDeniedException", message: "user/alice is not authorized to perform: kms:Encrypt", audited: true,
+			status: 400, code: "AccessDeniedException", message: "user/alice is not authorized to perform: kms:Encrypt",
 		},
 		{
 			name:  "authorizer fails with a non-kms error",
@@ -349,7 +351,7 @@ func TestErrorPaths(t *testing.T) {
 			req: func(t *testing.T) *http.Request {
 				return signed(t, "Encrypt", adminKeyID, adminSecret, valid)
 			},
-			status: 500, code: "KMSInternalException", message: "An internal error occurred.", audited: true,
+			status: 500, code: "KMSInternalException", message: "An internal error occurred.",
 		},
 		{
 			name:  "panic in a stage",
@@ -365,56 +367,56 @@ func TestErrorPaths(t *testing.T) {
 			req: func(t *testing.T) *http.Request {
 				return signed(t, "Encrypt", adminKeyID, adminSecret, valid)
 			},
-			status: 503, code: "DependencyTimeoutException", message: "timed out", audited: true,
+			status: 503, code: "DependencyTimeoutException", message: "timed out",
 		},
 		{
 			name: "malformed JSON",
 			req: func(t *testing.T) *http.Request {
 				return signed(t, "Encrypt", adminKeyID, adminSecret, []byte(`{"KeyId":`))
 			},
-			status: 400, code: "SerializationException", audited: true,
+			status: 400, code: "SerializationException",
 		},
 		{
 			name: "not an object",
 			req: func(t *testing.T) *http.Request {
 				return signed(t, "Encrypt", adminKeyID, adminSecret, []byte(`["KeyId"]`))
 			},
-			status: 400, code: "SerializationException", message: "must be a JSON object", audited: true,
+			status: 400, code: "SerializationException", message: "must be a JSON object",
 		},
 		{
 			name: "trailing data",
 			req: func(t *testing.T) *http.Request {
 				return signed(t, "Encrypt", adminKeyID, adminSecret, []byte(`{} {}`))
 			},
-			status: 400, code: "SerializationException", audited: true,
+			status: 400, code: "SerializationException",
 		},
 		{
 			name: "wrong member type",
 			req: func(t *testing.T) *http.Request {
 				return signed(t, "Encrypt", adminKeyID, adminSecret, []byte(`{"KeyId":5,"Plaintext":"aGVsbG8="}`))
 			},
-			status: 400, code: "SerializationException", message: "Value at 'KeyId' has the wrong type: expected string, got JSON number", audited: true,
+			status: 400, code: "SerializationException", message: "Value at 'KeyId' has the wrong type: expected string, got JSON number",
 		},
 		{
 			name: "bad base64 blob",
 			req: func(t *testing.T) *http.Request {
 				return signed(t, "Encrypt", adminKeyID, adminSecret, []byte(`{"KeyId":"alias/x","Plaintext":"%%%"}`))
 			},
-			status: 400, code: "SerializationException", message: "base64", audited: true,
+			status: 400, code: "SerializationException", message: "base64",
 		},
 		{
 			name: "validation in the service",
 			req: func(t *testing.T) *http.Request {
 				return signed(t, "Encrypt", adminKeyID, adminSecret, []byte(`{"Plaintext":"aGVsbG8="}`))
 			},
-			status: 400, code: "ValidationException", message: "keyId", audited: true,
+			status: 400, code: "ValidationException", message: "keyId",
 		},
 		{
 			name: "unknown key",
 			req: func(t *testing.T) *http.Request {
 				return signed(t, "Encrypt", adminKeyID, adminSecret, valid)
 			},
-			status: 400, code: "NotFoundException", audited: true,
+			status: 400, code: "NotFoundException",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -443,16 +445,19 @@ func TestErrorPaths(t *testing.T) {
 			if id := w.Header().Get("X-Amzn-Requestid"); !uuidV4.MatchString(id) {
 				t.Errorf("x-amzn-RequestId = %q, want a UUID v4", id)
 			}
-			if tc.audited {
-				ev := f.audit.last(t)
-				if ev.ErrorCode != tc.code || ev.RequestID != w.Header().Get("X-Amzn-Requestid") {
-					t.Errorf("audit event = %+v, want error code %s", ev, tc.code)
-				}
-				if tc.code == "KMSInternalException" && ev.ErrorMessage != kmserr.ErrInternal.Message {
-					t.Errorf("audit message = %q leaks the internal error", ev.ErrorMessage)
-				}
-			} else if len(f.audit.events) != 0 {
-				t.Errorf("request rejected before the pipeline was audited: %+v", f.audit.events)
+			// Every request is audited, also those refused before dispatch.
+			if n := len(f.audit.events); n != 1 {
+				t.Fatalf("%d audit events, want 1", n)
+			}
+			ev := f.audit.last(t)
+			if ev.ErrorCode != tc.code || ev.RequestID != w.Header().Get("X-Amzn-Requestid") {
+				t.Errorf("audit event = %+v, want error code %s", ev, tc.code)
+			}
+			if tc.code == "KMSInternalException" && ev.ErrorMessage != kmserr.ErrInternal.Message {
+				t.Errorf("audit message = %q leaks the internal error", ev.ErrorMessage)
+			}
+			if tc.claimedKey != "" && ev.Identity.AccessKeyID != tc.claimedKey {
+				t.Errorf("audit identity = %+v, want the claimed access key %s", ev.Identity, tc.claimedKey)
 			}
 			if tc.name == "panic in a stage" && !strings.Contains(f.logs.String(), "assignment to entry in nil map") {
 				t.Errorf("panic not logged: %s", f.logs)
@@ -589,7 +594,7 @@ func FuzzDecode(f *testing.F) {
 // service's AES-GCM, audit (no-op) and encoding.
 func BenchmarkPipelineEncrypt(b *testing.B) {
 	f := newFixture(b, nil)
-	f.h.audit = noAudit{}
+	f.h.audit = audit.Discard
 	out, err := f.svc.CreateKey(context.Background(),
 		kms.Caller{Principal: iam.AdminPrincipal(testAccount, adminKeyID), Region: testRegion}, &kms.CreateKeyInput{})
 	if err != nil {

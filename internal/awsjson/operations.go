@@ -92,6 +92,7 @@ var operations = map[string]operation{
 	"TrentService.DisableKeyRotation":   {Name: "DisableKeyRotation", Action: "kms:DisableKeyRotation", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).DisableKeyRotation)},
 	"TrentService.GetKeyRotationStatus": {Name: "GetKeyRotationStatus", Action: "kms:GetKeyRotationStatus", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).GetKeyRotationStatus)},
 	"TrentService.RotateKeyOnDemand":    {Name: "RotateKeyOnDemand", Action: "kms:RotateKeyOnDemand", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).RotateKeyOnDemand)},
+	"TrentService.GetKeyLastUsage":      {Name: "GetKeyLastUsage", Action: "kms:GetKeyLastUsage", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).GetKeyLastUsage)},
 	"TrentService.ListKeyRotations":     {Name: "ListKeyRotations", Action: "kms:ListKeyRotations", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).ListKeyRotations)},
 }
 

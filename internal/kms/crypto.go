@@ -51,6 +51,9 @@ func (s *Service) encryptKey(c Caller, sc scope, op, keyID, alg string) (*key, *
 	if ver.Encryptions.Load() >= hardEncryptionLimit {
 		return nil, nil, kmserr.ErrKeyUnavailable.With("%s needs rotation before further use.", k.arn)
 	}
+	if c.Facts != nil {
+		c.Facts.Encrypted = KeyUse{k.arn, ver.MaterialID}
+	}
 	return k, ver, nil
 }
 
@@ -92,7 +95,7 @@ func (s *Service) Encrypt(ctx context.Context, c Caller, in *EncryptInput) (*Enc
 
 // decryptBlob resolves the key named in blob and decrypts it. want, when
 // not nil, is the key the caller says encrypted it.
-func (s *Service) decryptBlob(sc scope, want *key, blob []byte, ec map[string]string, alg string) (*key, *keys.Version, []byte, error) {
+func (s *Service) decryptBlob(sc scope, f *Facts, want *key, blob []byte, ec map[string]string, alg string) (*key, *keys.Version, []byte, error) {
 	b, err := ciphertext.Parse(blob)
 	if err != nil || !validKeyIDForm(b.KeyID) {
 		return nil, nil, nil, errInvalidCiphertext
@@ -104,6 +107,7 @@ func (s *Service) decryptBlob(sc scope, want *key, blob []byte, ec map[string]st
 	if k == nil {
 		return nil, nil, nil, kmserr.ErrAccessDenied.With(errUnknownCiphertextKey)
 	}
+	f.addKey(k.arn)
 	if err := k.usable(); err != nil {
 		return nil, nil, nil, err
 	}
@@ -120,6 +124,9 @@ func (s *Service) decryptBlob(sc scope, want *key, blob []byte, ec map[string]st
 	pt, err := ver.Open(b, ec)
 	if err != nil {
 		return nil, nil, nil, err
+	}
+	if f != nil {
+		f.Decrypted = KeyUse{k.arn, ver.MaterialID}
 	}
 	return k, ver, pt, nil
 }
@@ -173,7 +180,7 @@ func (s *Service) Decrypt(ctx context.Context, c Caller, in *DecryptInput) (*Dec
 		}
 		return nil, kmserr.ErrDryRun
 	}
-	k, ver, pt, err := s.decryptBlob(sc, want, in.CiphertextBlob, in.EncryptionContext, in.EncryptionAlgorithm)
+	k, ver, pt, err := s.decryptBlob(sc, c.Facts, want, in.CiphertextBlob, in.EncryptionContext, in.EncryptionAlgorithm)
 	if err != nil {
 		return nil, err
 	}
@@ -238,7 +245,7 @@ func (s *Service) ReEncrypt(ctx context.Context, c Caller, in *ReEncryptInput) (
 		}
 		return nil, kmserr.ErrDryRun
 	}
-	sk, sver, pt, err := s.decryptBlob(sc, src, in.CiphertextBlob, in.SourceEncryptionContext, in.SourceEncryptionAlgorithm)
+	sk, sver, pt, err := s.decryptBlob(sc, c.Facts, src, in.CiphertextBlob, in.SourceEncryptionContext, in.SourceEncryptionAlgorithm)
 	if err != nil {
 		return nil, err
 	}

@@ -152,6 +152,7 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in *CreateKeyInput) (
 	if err != nil {
 		return nil, err
 	}
+	c.Facts.addKey(k.arn)
 	return &CreateKeyOutput{KeyMetadata: k.metadata()}, nil
 }
 

@@ -46,10 +46,10 @@ func invalidKeyID(id string) error {
 	return kmserr.ErrNotFound.With("Invalid keyId '%s'", id)
 }
 
-// resolveKey finds the key named by id (key id, key ARN and, when aliasOK,
+// findKey finds the key named by id (key id, key ARN and, when aliasOK,
 // alias name or alias ARN) in the caller's region and account. op names the
 // operation for AccessDenied messages.
-func (s *Service) resolveKey(c Caller, sc scope, op, id string, aliasOK bool) (*key, error) {
+func (s *Service) findKey(c Caller, sc scope, op, id string, aliasOK bool) (*key, error) {
 	if strings.HasPrefix(id, "arn:") {
 		partition, service, region, account, resource, ok := parseARN(id)
 		if !ok || partition != s.partition || service != "kms" {

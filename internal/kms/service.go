@@ -88,6 +88,7 @@ type Service struct {
 	partition string
 	now       func() time.Time
 	log       *slog.Logger
+	usage     UsageIndex // GetKeyLastUsage; nil: no audit log
 
 	wmu    sync.Mutex   // serializes every state change (operations and Tick)
 	mu     sync.RWMutex // guards spaces and the maps in them; values are immutable
@@ -208,6 +209,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		partition: cfg.Partition,
 		now:       cfg.Now,
 		log:       cfg.Logger,
+		usage:     cfg.Usage,
 		spaces:    make(map[scope]*space),
 	}
 	if s.partition == "" {

@@ -16,6 +16,7 @@ type Caller struct {
 	Principal iam.Principal
 	Region    string // region of the request's SigV4 credential scope; keys are regional
 	RequestID string
+	Facts     *Facts // when set, the operation reports what it used
 }
 
 // Config configures a Service.
@@ -24,6 +25,7 @@ type Config struct {
 	Partition string           // "aws" when empty
 	Now       func() time.Time // time.Now when nil
 	Logger    *slog.Logger
+	Usage     UsageIndex // answers GetKeyLastUsage (the audit log); none when nil
 }
 
 // Timestamp is an AWS timestamp: on the wire a JSON number of epoch seconds

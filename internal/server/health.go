@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"time"
 )
@@ -12,12 +13,16 @@ type healthBody struct {
 	Sealed      bool   `json:"sealed"`
 	Initialized bool   `json:"initialized"`
 	Storage     string `json:"storage"`
+	// Audit (while unsealed) is "ok", "off" (--audit=false) or "error:
+	// <why>" when the audit log cannot be written: every API call then
+	// fails closed.
+	Audit string `json:"audit,omitempty"`
 }
 
 // health answers GET /health for load balancers: 200 only when the server
 // serves the KMS API (unsealed, storage answering); 503 when sealed, not
-// initialised or when storage fails. It needs no authentication and says
-// nothing about keys.
+// initialised, when storage fails or when the audit log cannot be written.
+// It needs no authentication and says nothing about keys.
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
@@ -34,9 +39,32 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 			body.Status, body.Initialized = "uninitialized", false
 		}
 	}
+	if svc := s.svc.Load(); svc != nil {
+		switch {
+		case svc.audit == nil:
+			body.Audit = "off"
+		case svc.audit.Err() != nil:
+			body.Status, body.Audit = "error", "error: the audit log cannot be written ("+rootCause(svc.audit.Err())+"); API calls fail until it can"
+			code = http.StatusServiceUnavailable
+		default:
+			body.Audit = "ok"
+		}
+	}
 	b, _ := json.Marshal(body)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
 	w.Write(b)
+}
+
+// rootCause is the innermost error's text (e.g. "file too large"), without
+// the paths the outer errors name.
+func rootCause(err error) string {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err.Error()
+		}
+		err = next
+	}
 }

@@ -162,12 +162,17 @@ func openServices(ctx context.Context, st *state, cfg *Config, logger *slog.Logg
 	if svc.iam, err = iam.NewStore(ctx, st.store); err != nil {
 		return nil, nil, fmt.Errorf("server: %w", err)
 	}
-	if svc.kms, err = kms.New(ctx, kms.Config{Store: st.store, Partition: cfg.Partition, Logger: logger}); err != nil {
+	if svc.audit, err = openAudit(ctx, cfg, st, logger); err != nil {
+		return nil, nil, err
+	}
+	if svc.kms, err = kms.New(ctx, kms.Config{Store: st.store, Partition: cfg.Partition, Logger: logger, Usage: svc.usage()}); err != nil {
+		svc.closeAudit(logger)
 		return nil, nil, fmt.Errorf("server: kms: %w", err)
 	}
 	defer func() {
 		if err != nil {
 			svc.kms.Wipe()
+			svc.closeAudit(logger)
 		}
 	}()
 

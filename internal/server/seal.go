@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/trent-kms/trent/internal/audit"
 	"github.com/trent-kms/trent/internal/awsjson"
 	"github.com/trent-kms/trent/internal/barrier"
 	"github.com/trent-kms/trent/internal/iam"
@@ -33,6 +34,7 @@ var SealKinds = []string{SealFile, SealShamir, SealPKCS11, SealKMS}
 type services struct {
 	iam      *iam.Store
 	kms      *kms.Service
+	audit    *audit.Log // nil with --audit=false
 	verifier *sigv4.Verifier
 	api      http.Handler
 	cancel   context.CancelFunc // stops the background jobs
@@ -65,6 +67,7 @@ func (s *Server) activate(ctx context.Context) (*iam.AccessKey, error) {
 	svc.api = awsjson.New(awsjson.Config{
 		Service:       svc.kms,
 		Authenticator: svc.verifier,
+		Auditor:       svc.recorder(),
 		Logger:        s.log,
 		Observe:       s.metrics.observe,
 	})
@@ -90,6 +93,7 @@ func (s *Server) deactivate() {
 		svc.cancel()
 		<-svc.done
 		svc.kms.Wipe()
+		svc.closeAudit(s.log)
 	}
 	s.state.barrier.Seal()
 }

@@ -11,8 +11,9 @@
 // Endpoints:
 //
 //	POST /         the AWS KMS JSON 1.1 API (X-Amz-Target: TrentService.<Op>)
-//	GET  /health   200 {"status":"ok","sealed":false,"initialized":true,"storage":"ok"}; 503 when sealed,
-//	               not initialised ("status":"sealed" or "uninitialized") or when storage fails
+//	GET  /health   200 {"status":"ok","sealed":false,"initialized":true,"storage":"ok","audit":"ok"}; 503 when
+//	               sealed, not initialised ("status":"sealed" or "uninitialized"), when storage fails or when
+//	               the audit log cannot be written ("audit":"error: ...")
 //	GET  /trent/operator/status, POST /trent/operator/{init,unseal,seal,rotate}, GET /trent/operator/backup:
 //	               the seal lifecycle (operator.go)
 //	GET  /metrics  Prometheus metrics
@@ -104,6 +105,13 @@ type Config struct {
 	// locks the process's memory out of swap (mlockall, Linux) and whether a
 	// failure stops it. Core dumps are disabled in every case.
 	Mlock string
+
+	// Audit switches the audit log on (off only for measurements).
+	// AuditSync is "batch" or "always" (audit.SyncMode); AuditStdout copies
+	// every record to standard output.
+	Audit       bool
+	AuditSync   string
+	AuditStdout bool
 
 	// ConfigFile is the configuration file the settings were read from
 	// (cmd/trent reads it; the server only reports it).

@@ -158,7 +158,7 @@ func TestDevServerWithSDK(t *testing.T) {
 	}
 
 	code, body := get(t, nil, s.URL()+"/health")
-	if code != 200 || body != `{"status":"ok","sealed":false,"initialized":true,"storage":"ok"}` {
+	if code != 200 || body != `{"status":"ok","sealed":false,"initialized":true,"storage":"ok","audit":"ok"}` {
 		t.Errorf("GET /health = %d %s", code, body)
 	}
 

@@ -110,6 +110,22 @@ var Settings = config.Table[Config]{
 		Doc:   "Request signatures, plaintexts and data keys then cross the network unencrypted.",
 		Value: func(c *Config) config.Value { return config.Bool(&c.InsecureHTTP) }},
 
+	// Audit
+	{Name: "audit", Group: "Audit", Default: "true",
+		Help: "record every API call in the audit log (false only for measurements)",
+		Doc: "CloudTrail-format JSON Lines under <data-dir>/audit, hash-chained, with digests signed by the audit " +
+			"signing key; check them with trent audit verify. In dev mode without data-dir: in memory only.",
+		Value: func(c *Config) config.Value { return config.Bool(&c.Audit) }},
+	{Name: "audit-sync", Group: "Audit", Default: "batch",
+		Help: "when an audit record must be on disk: `batch` or always",
+		Doc: "batch: each record is written before the next request batch and fsynced at least every 100 ms; a " +
+			"machine crash loses at most the last 100 ms of records, a process crash none. always: a response " +
+			"leaves only after its record is fsynced (group commit: concurrent requests share one fsync).",
+		Value: func(c *Config) config.Value { return config.OneOf(&c.AuditSync, "batch", "always") }},
+	{Name: "audit-stdout", Group: "Audit", Default: "false",
+		Help:  "also write every audit record to standard output (JSON Lines, for log shippers)",
+		Value: func(c *Config) config.Value { return config.Bool(&c.AuditStdout) }},
+
 	// Logging
 	{Name: "log-level", Group: "Logging", Default: "info",
 		Help:  "log `level`: debug, info, warn or error",

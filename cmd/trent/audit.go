@@ -1,0 +1,291 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/trent-kms/trent/internal/audit"
+	"github.com/trent-kms/trent/internal/server"
+)
+
+func init() {
+	commands["audit"] = command{summary: "verify, query the audit log; print its public key", run: runAudit}
+}
+
+const auditUsage = `Usage: trent audit <verify|query|public-key> [flags]
+
+The audit log is CloudTrail-format JSON Lines under <data-dir>/audit, each
+record chained to the one before by hash, with digests signed by the audit
+signing key. These commands read the segment files only: they work on a
+stopped server's data directory and on a running one's.
+
+  trent audit verify      check the chain and the signatures; name the first
+                          bad record (changed, missing, reordered, truncated,
+                          bad signature) and exit 1
+  trent audit query       print the records that match filters, as JSON lines
+                          or a table
+  trent audit public-key  print the public key that verifies the digests (PEM);
+                          keep a copy outside the server and pass it to
+                          verify --public-key
+
+Run 'trent audit <command> -h' for its flags.
+`
+
+func runAudit(args []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, auditUsage)
+		return 2
+	}
+	switch args[0] {
+	case "verify":
+		return runAuditVerify(args[1:])
+	case "query":
+		return runAuditQuery(args[1:])
+	case "public-key":
+		return runAuditPublicKey(args[1:])
+	case "-h", "-help", "--help", "help":
+		fmt.Print(auditUsage)
+		return 0
+	}
+	errorf("audit: unknown command %q", args[0])
+	hintf("run 'trent audit -h'")
+	return 2
+}
+
+// auditFlags are the flags every audit command has.
+type auditFlags struct {
+	dataDir string
+}
+
+func (a *auditFlags) register(fs *flag.FlagSet) {
+	def := "./trent-data"
+	if v := os.Getenv("TRENT_DATA_DIR"); v != "" {
+		def = v
+	}
+	fs.StringVar(&a.dataDir, "data-dir", def, "the server's data `directory` (TRENT_DATA_DIR)")
+}
+
+func (a *auditFlags) dir() string { return filepath.Join(a.dataDir, server.AuditDir) }
+
+// parseAuditFlags parses args; ok=false means stop with code.
+func parseAuditFlags(fs *flag.FlagSet, usage string, args []string) (code int, ok bool) {
+	fs.Usage = func() { fmt.Fprint(fs.Output(), usage); fs.PrintDefaults() }
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(os.Stdout)
+			fs.Usage()
+			return 0, false
+		}
+		errorf("%s: %v", fs.Name(), err)
+		hintf("run '%s -h' for the flags", fs.Name())
+		return 2, false
+	}
+	if fs.NArg() > 0 {
+		errorf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+		return 2, false
+	}
+	return 0, true
+}
+
+// timeFlag is a point in time: RFC 3339 (2026-11-30T12:00:00Z), a date
+// (2026-11-30), or a duration before now (90m, 24h).
+type timeFlag struct{ t time.Time }
+
+func (f *timeFlag) String() string {
+	if f.t.IsZero() {
+		return ""
+	}
+	return f.t.Format(time.RFC3339)
+}
+
+func (f *timeFlag) Set(s string) error {
+	if d, err := time.ParseDuration(s); err == nil {
+		f.t = time.Now().Add(-d)
+		return nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			f.t = t
+			return nil
+		}
+	}
+	return fmt.Errorf("want RFC 3339 (2026-11-30T12:00:00Z), a date (2026-11-30) or a duration before now (24h)")
+}
+
+const auditVerifyUsage = `Usage: trent audit verify [flags]
+
+Checks every record's hash chain and every digest's signature. Exits 0 when
+the log verifies, 1 when it does not (naming the first bad record and what is
+wrong with it), 2 on usage errors.
+
+Records written after the last digest are not signed yet (a running server
+signs them within a minute, a restarted one at start); a line cut by a crash
+is reported as the torn, unacknowledged tail, and the server removes it at
+its next start.
+
+Flags:
+`
+
+func runAuditVerify(args []string) int {
+	fs := flag.NewFlagSet("trent audit verify", flag.ContinueOnError)
+	var a auditFlags
+	a.register(fs)
+	pubFile := fs.String("public-key", "", "PEM `file` of the audit public key (default: <data-dir>/audit/public-key.pem)")
+	var since, until timeFlag
+	fs.Var(&since, "since", "check from this `time` on (RFC 3339, date, or duration before now)")
+	fs.Var(&until, "until", "check up to this `time`")
+	if code, ok := parseAuditFlags(fs, auditVerifyUsage, args); !ok {
+		return code
+	}
+	pinned := *pubFile != ""
+	if !pinned {
+		*pubFile = filepath.Join(a.dir(), audit.PublicKeyFile)
+	}
+	pemBytes, err := os.ReadFile(*pubFile)
+	if err != nil {
+		errorf("audit verify: %v", err)
+		hintf("is %s a Trent data directory? give it with --data-dir", a.dataDir)
+		return 1
+	}
+	pub, err := audit.ParsePublicKeyPEM(pemBytes)
+	if err != nil {
+		errorf("audit verify: %s: %v", *pubFile, err)
+		return 1
+	}
+	rep, err := audit.Verify(a.dir(), audit.VerifyOptions{PublicKey: pub, Since: since.t, Until: until.t})
+	if err != nil {
+		errorf("audit verify: %v", err)
+		return 1
+	}
+	if rep.Segments == 0 {
+		errorf("audit verify: no audit log in %s", a.dir())
+		return 1
+	}
+	if p := rep.Problem; p != nil {
+		errorf("audit log does NOT verify: %s", p.Kind)
+		fmt.Fprintf(stderr, "trent: error: at %s line %d (seq %d): %s\n", filepath.Join(a.dir(), p.Segment), p.Line, p.Seq, p.Detail)
+		if p.Kind == audit.BadSignature && !pinned {
+			hintf("the public key was read from the data directory; verify with a copy kept elsewhere (--public-key)")
+		}
+		return 1
+	}
+	fmt.Printf("trent: audit log verifies: %d records, %d signed digests, seq %d to %d in %d segments\n",
+		rep.Records, rep.Digests, rep.FirstSeq, rep.LastSeq, rep.Segments)
+	fmt.Printf("trent: signed up to seq %d (%s) with key %.16s…\n", rep.Signed, rep.SignedAt.Format(time.RFC3339), audit.Fingerprint(pub))
+	if rep.Unsigned > 0 {
+		fmt.Printf("trent: note: %d records after the last digest are not signed yet (a running server signs them within a minute; after a crash the next start signs them)\n", rep.Unsigned)
+	}
+	if rep.TornBytes > 0 {
+		fmt.Printf("trent: note: the last segment ends in an incomplete line of %d bytes: a crash cut a record while it was written; no caller was answered for it, and the server removes it at its next start\n", rep.TornBytes)
+	}
+	if !rep.CleanStop {
+		fmt.Printf("trent: note: the log does not end with a shutdown digest: the server is running, or it stopped without shutting down\n")
+	}
+	if !pinned {
+		hintf("the public key was read from the data directory; for tamper evidence against whoever can write it, verify with a copy kept elsewhere (--public-key)")
+	}
+	return 0
+}
+
+const auditQueryUsage = `Usage: trent audit query [flags]
+
+Prints the API call records that match every filter given, oldest first, as
+JSON lines (the records as stored) or a table.
+
+Flags:
+`
+
+func runAuditQuery(args []string) int {
+	fs := flag.NewFlagSet("trent audit query", flag.ContinueOnError)
+	var a auditFlags
+	a.register(fs)
+	var f audit.Filter
+	var since, until timeFlag
+	fs.StringVar(&f.Key, "key", "", "key `id` or key ARN")
+	fs.StringVar(&f.Principal, "principal", "", "principal `ARN`, access key id or user name")
+	fs.StringVar(&f.EventName, "event", "", "event `name` (operation), e.g. Decrypt")
+	fs.Var(&since, "since", "records from this `time` on (RFC 3339, date, or duration before now)")
+	fs.Var(&until, "until", "records up to this `time`")
+	fs.BoolVar(&f.ErrorsOnly, "errors", false, "only records of failed or denied calls")
+	output := fs.String("output", "json", "output `format`: json (JSON lines) or table")
+	if code, ok := parseAuditFlags(fs, auditQueryUsage, args); !ok {
+		return code
+	}
+	if *output != "json" && *output != "table" {
+		errorf("audit query: --output must be json or table")
+		return 2
+	}
+	f.Since, f.Until = since.t, until.t
+	out := bufio.NewWriter(os.Stdout)
+	defer out.Flush()
+	var tw *tabwriter.Writer
+	if *output == "table" {
+		tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "TIME\tEVENT\tPRINCIPAL\tKEY\tERROR")
+	}
+	err := audit.Query(a.dir(), f, func(e *audit.Entry) error {
+		if tw == nil {
+			out.Write(e.Line)
+			return out.WriteByte('\n')
+		}
+		_, err := fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.Time.Format(time.RFC3339), e.EventName,
+			dash(e.Principal), dash(strings.Join(e.Keys, ",")), dash(e.ErrorCode))
+		return err
+	})
+	if tw != nil {
+		tw.Flush()
+	}
+	if err != nil {
+		errorf("audit query: %v", err)
+		return 1
+	}
+	return 0
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+const auditPublicKeyUsage = `Usage: trent audit public-key [flags]
+
+Prints the public key (PEM) that verifies the audit log's digests, from
+<data-dir>/audit/public-key.pem (the server writes it at every start). Keep a
+copy elsewhere and give it to 'trent audit verify --public-key': a verifier
+then needs neither the server nor trust in the data directory.
+
+Flags:
+`
+
+func runAuditPublicKey(args []string) int {
+	fs := flag.NewFlagSet("trent audit public-key", flag.ContinueOnError)
+	var a auditFlags
+	a.register(fs)
+	if code, ok := parseAuditFlags(fs, auditPublicKeyUsage, args); !ok {
+		return code
+	}
+	path := filepath.Join(a.dir(), audit.PublicKeyFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		errorf("audit public-key: %v", err)
+		hintf("the server writes it at start; is %s its data directory?", a.dataDir)
+		return 1
+	}
+	if _, err := audit.ParsePublicKeyPEM(b); err != nil {
+		errorf("audit public-key: %s: %v", path, err)
+		return 1
+	}
+	os.Stdout.Write(b)
+	return 0
+}

@@ -1,0 +1,93 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/trent-kms/trent/internal/audit"
+	"github.com/trent-kms/trent/internal/kms"
+)
+
+// AuditDir is the directory of the audit log's segment files under the data
+// directory.
+const AuditDir = "audit"
+
+// openAudit opens the audit log: segment files under <data-dir>/audit, or,
+// in dev mode without a data directory, no files at all (records go to
+// standard output with --audit-stdout, and feed GetKeyLastUsage; they are
+// gone at exit like everything else). nil when --audit=false.
+func openAudit(ctx context.Context, cfg *Config, st *state, logger *slog.Logger) (*audit.Log, error) {
+	// The log lives while the server is unsealed: its signing key is in the
+	// barrier. A sealed server refuses every KMS call without a record.
+	if !cfg.Audit {
+		logger.Warn("server: AUDIT LOG OFF (--audit=false): API calls are not recorded; for measurements only, never in production")
+		return nil, nil
+	}
+	mode, err := audit.ParseSyncMode(cfg.AuditSync)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	signer, created, err := audit.LoadOrCreateSigner(ctx, st.store, time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	opts := audit.Options{Sync: mode, Signer: signer, TrackingStart: created, Logger: logger}
+	if cfg.DataDir != "" {
+		opts.Dir = filepath.Join(cfg.DataDir, AuditDir)
+	}
+	if cfg.AuditStdout {
+		opts.Stdout = os.Stdout
+	}
+	l, err := audit.Open(opts)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	if opts.Dir == "" {
+		logger.Warn("server: audit log in memory only (dev mode without --data-dir): records go to standard output with --audit-stdout, nowhere else")
+	} else {
+		logger.Info("server: audit log opened", "dir", opts.Dir, "sync", mode.String(), "stdout", cfg.AuditStdout)
+	}
+	return l, nil
+}
+
+// usageIndex is the audit log as kms.UsageIndex (GetKeyLastUsage).
+type usageIndex struct{ l *audit.Log }
+
+var _ kms.UsageIndex = usageIndex{}
+
+func (u usageIndex) LastUsage(keyARN string) (string, time.Time, string, string, bool) {
+	x, ok := u.l.LastUsage(keyARN)
+	return x.Operation, x.Time, x.EventID, x.RequestID, ok
+}
+
+func (u usageIndex) TrackingStart() time.Time { return u.l.TrackingStart() }
+
+// recorder is what awsjson records into: the log, or nothing.
+func (svc *services) recorder() audit.Recorder {
+	if svc.audit == nil {
+		return audit.Discard
+	}
+	return svc.audit
+}
+
+// usage is what kms answers GetKeyLastUsage from (nil without a log).
+func (svc *services) usage() kms.UsageIndex {
+	if svc.audit == nil {
+		return nil
+	}
+	return usageIndex{svc.audit}
+}
+
+// closeAudit writes the shutdown digest and closes the log.
+func (svc *services) closeAudit(logger *slog.Logger) {
+	if svc.audit == nil {
+		return
+	}
+	if err := svc.audit.Close(); err != nil {
+		logger.Error("server: close audit log", "err", err)
+	}
+}
