@@ -129,8 +129,15 @@ func tryStartServer(t *testing.T, args ...string) (*server, error) {
 func tryStartServerEnv(t *testing.T, env []string, args ...string) (*server, error) {
 	t.Helper()
 	cmd := exec.Command(trentBin, args...)
-	cmd.Dir = t.TempDir() // never write ./trent-data into the source tree
 	cmd.Env = append(serverEnv(), env...)
+	return tryStartCmd(t, cmd, args)
+}
+
+// tryStartCmd starts cmd (trent, or a wrapper that execs it) and waits for
+// its listening line; args name the server in failure messages.
+func tryStartCmd(t *testing.T, cmd *exec.Cmd, args []string) (*server, error) {
+	t.Helper()
+	cmd.Dir = t.TempDir() // never write ./trent-data into the source tree
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -138,19 +138,30 @@ func appendResources(dst []byte, e *Event) []byte {
 	return append(dst, ']')
 }
 
-// accountOfARN returns the account field of arn:partition:service:region:account:...
-func accountOfARN(arn string) string {
-	f := strings.SplitN(arn, ":", 6)
-	if len(f) < 6 {
-		return ""
+// arnFields splits arn:partition:service:region:account:resource without
+// allocating; ok is false when s has fewer than six fields.
+func arnFields(s string) (f [6]string, ok bool) {
+	for i := range 5 {
+		j := strings.IndexByte(s, ':')
+		if j < 0 {
+			return f, false
+		}
+		f[i], s = s[:j], s[j+1:]
 	}
+	f[5] = s
+	return f, true
+}
+
+// accountOfARN returns the account field of an ARN.
+func accountOfARN(arn string) string {
+	f, _ := arnFields(arn)
 	return f[4]
 }
 
 // identityType derives the CloudTrail userIdentity type from an ARN.
 func identityType(arn string) string {
-	f := strings.SplitN(arn, ":", 6)
-	if len(f) < 6 {
+	f, ok := arnFields(arn)
+	if !ok {
 		return "Unknown"
 	}
 	res := f[5]
@@ -207,7 +218,7 @@ func appendIdentity(dst []byte, id *Identity) []byte {
 	issuer := id.SessionIssuerARN
 	if issuer == "" && typ == "AssumedRole" {
 		// arn:aws:sts::ACCT:assumed-role/ROLE/SESSION -> arn:aws:iam::ACCT:role/ROLE
-		f := strings.SplitN(id.ARN, ":", 6)
+		f, _ := arnFields(id.ARN)
 		role, _, _ := strings.Cut(strings.TrimPrefix(f[5], "assumed-role/"), "/")
 		issuer = f[0] + ":" + f[1] + ":iam::" + f[4] + ":role/" + role
 	}

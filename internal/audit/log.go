@@ -151,10 +151,11 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b 
 // record is on disk. It returns an error, and the caller must fail the
 // request, when the log cannot be written.
 func (l *Log) Record(_ context.Context, e *Event) error {
-	var id [36]byte
-	newUUID(&id)
+	var idb [36]byte
+	newUUID(&idb)
+	id := string(idb[:])
 	bp := bufPool.Get().(*[]byte)
-	body := appendBody((*bp)[:0], e, string(id[:]))
+	body := appendBody((*bp)[:0], e, id)
 	sum := sha256.Sum256(body)
 
 	l.mu.Lock()
@@ -166,7 +167,7 @@ func (l *Log) Record(_ context.Context, e *Event) error {
 	}
 	b, first := l.appendLocked(body, &sum)
 	if e.ErrorCode == "" && TrackedOps[e.Name] {
-		l.trackLocked(e, string(id[:]))
+		l.trackLocked(e, id)
 	}
 	wait := l.opts.Sync == SyncAlways || len(b.buf) > maxPending
 	l.mu.Unlock()
@@ -355,7 +356,7 @@ func (l *Log) cycle(final bool) {
 func (l *Log) write(buf []byte, now time.Time, syncNow bool) error {
 	if l.f != nil {
 		if _, err := l.f.Write(buf); err != nil {
-			return fmt.Errorf("audit: write %s: %w", l.segPath(), err)
+			return fmt.Errorf("audit: %w", err) // *PathError: names the segment
 		}
 		l.segSize += int64(len(buf))
 		l.dirty = true
@@ -377,7 +378,7 @@ func (l *Log) write(buf []byte, now time.Time, syncNow bool) error {
 
 func (l *Log) sync(now time.Time) error {
 	if err := l.f.Sync(); err != nil {
-		return fmt.Errorf("audit: fsync %s: %w", l.segPath(), err)
+		return fmt.Errorf("audit: fsync: %w", err) // *PathError: names the segment
 	}
 	l.lastSync = now
 	l.dirty = false
@@ -388,7 +389,7 @@ func (l *Log) sync(now time.Time) error {
 // segment-close digest) and opens the next.
 func (l *Log) rotate(now time.Time) error {
 	if err := l.f.Close(); err != nil {
-		return fmt.Errorf("audit: close %s: %w", l.segPath(), err)
+		return fmt.Errorf("audit: close segment: %w", err)
 	}
 	l.f = nil
 	l.mu.Lock()
@@ -402,11 +403,6 @@ func (l *Log) rotate(now time.Time) error {
 	return syncDir(l.opts.Dir)
 }
 
-func (l *Log) segPath() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return filepath.Join(l.opts.Dir, l.segName)
-}
 
 // fail makes err sticky: every later Record fails.
 func (l *Log) fail(err error) {

@@ -570,3 +570,26 @@ func TestIdentityOfPrincipal(t *testing.T) {
 		t.Errorf("identityType(%s) = %s, want Root", p.ARN, typ)
 	}
 }
+
+// BenchmarkRecord measures the request path's share of auditing one Encrypt
+// (encode, hash, chain, hand to the writer) with the writer running.
+func BenchmarkRecord(b *testing.B) {
+	for _, mode := range []SyncMode{SyncBatch, SyncAlways} {
+		b.Run(mode.String(), func(b *testing.B) {
+			l, err := Open(Options{Dir: b.TempDir(), Sync: mode, Signer: testSigner()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.Close()
+			e := encryptEvent(1)
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if err := l.Record(context.Background(), e); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+	}
+}
