@@ -403,7 +403,6 @@ func (l *Log) rotate(now time.Time) error {
 	return syncDir(l.opts.Dir)
 }
 
-
 // fail makes err sticky: every later Record fails.
 func (l *Log) fail(err error) {
 	l.mu.Lock()
