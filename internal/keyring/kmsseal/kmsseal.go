@@ -21,6 +21,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -185,3 +186,9 @@ func (kr *Keyring) Close() error {
 	kr.closed.Store(true)
 	return nil
 }
+
+// Format, String and LogValue name the key only: the client holds
+// credentials.
+func (kr *Keyring) Format(f fmt.State, _ rune) { fmt.Fprintf(f, "kmsseal.Keyring(%s)", kr.keyID) }
+func (kr *Keyring) String() string             { return "kmsseal.Keyring(" + kr.keyID + ")" }
+func (kr *Keyring) LogValue() slog.Value       { return slog.StringValue(kr.String()) }
