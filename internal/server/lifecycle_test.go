@@ -221,6 +221,18 @@ func TestOperatorNotForThisSeal(t *testing.T) {
 	if err != nil { // unsealed already: the state is returned
 		t.Errorf("Unseal on an unsealed server err = %v", err)
 	}
+	// The file seal: sealed by an operator, an empty unseal reloads its key.
+	id, secret, _ := readCredentials(t, filepath.Join(cfg.DataDir, CredentialsFile))
+	if _, err := opClient(s, id, secret).Seal(bg); err != nil {
+		t.Fatal(err)
+	}
+	wantSealedAPI(t, sdk(s.URL(), id, secret, nil))
+	_, err = opClient(s, "", "").Unseal(bg, "a-share", false)
+	wantOpError(t, err, http.StatusBadRequest, "takes no shares")
+	if st, err := opClient(s, "", "").Unseal(bg, "", false); err != nil || st.Sealed {
+		t.Fatalf("Unseal(file seal) = %+v, %v, want unsealed", st, err)
+	}
+	roundTrip(t, sdk(s.URL(), id, secret, nil), "")
 }
 
 func TestSealMetrics(t *testing.T) {

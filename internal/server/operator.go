@@ -160,14 +160,11 @@ func (s *Server) handleInit(w http.ResponseWriter, r *http.Request) {
 	}
 	shares, admin, err := s.InitShamir(r.Context(), in.Shares, in.Threshold)
 	switch {
-	case errors.Is(err, errWrongSeal):
+	case errors.Is(err, errWrongSeal), errors.Is(err, shamir.ErrParams):
 		writeOpError(w, http.StatusBadRequest, err)
 		return
 	case errors.Is(err, barrier.ErrInitialized):
 		writeOpError(w, http.StatusConflict, errors.New("already initialised"))
-		return
-	case err != nil && admin == nil && shares == nil && errors.Unwrap(err) == nil:
-		writeOpError(w, http.StatusBadRequest, err) // shamir parameter errors
 		return
 	case err != nil:
 		s.log.Error("server: init", "err", err)

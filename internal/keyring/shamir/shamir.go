@@ -51,6 +51,8 @@ var (
 	// ErrSealed is returned by Wrap and Unwrap until the threshold of shares
 	// was submitted.
 	ErrSealed = errors.New("shamir: sealed: submit unseal shares")
+	// ErrParams is wrapped by Init's refusal of a share count or threshold.
+	ErrParams = errors.New("shamir: invalid split")
 	// ErrShare is wrapped by every refusal of a submitted share; the message
 	// names the share and why.
 	ErrShare = errors.New("shamir: share refused")
@@ -92,7 +94,7 @@ var _ keyring.Keyring = (*Keyring)(nil)
 // them out and keeps no copy) and the public parameters to store.
 func Init(n, t int) (*Keyring, []string, []byte, error) {
 	if t < 2 || n < t || n > MaxShares {
-		return nil, nil, nil, fmt.Errorf("shamir: want 2 <= threshold <= shares <= %d, got threshold %d of %d shares", MaxShares, t, n)
+		return nil, nil, nil, fmt.Errorf("%w: want 2 <= threshold <= shares <= %d, got threshold %d of %d shares", ErrParams, MaxShares, t, n)
 	}
 	var id [idSize]byte
 	_, _ = rand.Read(id[:])
