@@ -593,8 +593,26 @@ func FuzzDecode(f *testing.F) {
 // Encrypt: body limit, SigV4 verification, authorization, decoding, the
 // service's AES-GCM, audit (no-op) and encoding.
 func BenchmarkPipelineEncrypt(b *testing.B) {
+	b.Run("audit=off", func(b *testing.B) { benchmarkPipelineEncrypt(b, audit.Discard) })
+	for _, mode := range []audit.SyncMode{audit.SyncBatch, audit.SyncAlways} {
+		b.Run("audit="+mode.String(), func(b *testing.B) {
+			signer, _, err := audit.LoadOrCreateSigner(context.Background(), memstore.New(), time.Now())
+			if err != nil {
+				b.Fatal(err)
+			}
+			l, err := audit.Open(audit.Options{Dir: b.TempDir(), Sync: mode, Signer: signer})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.Close()
+			benchmarkPipelineEncrypt(b, l)
+		})
+	}
+}
+
+func benchmarkPipelineEncrypt(b *testing.B, rec audit.Recorder) {
 	f := newFixture(b, nil)
-	f.h.audit = audit.Discard
+	f.h.audit = rec
 	out, err := f.svc.CreateKey(context.Background(),
 		kms.Caller{Principal: iam.AdminPrincipal(testAccount, adminKeyID), Region: testRegion}, &kms.CreateKeyInput{})
 	if err != nil {

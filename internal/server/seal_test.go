@@ -19,11 +19,26 @@ import (
 func copyDir(t *testing.T, src string) string {
 	t.Helper()
 	dst := t.TempDir()
+	copyInto(t, src, dst)
+	return dst
+}
+
+// copyInto copies the files of src into dst (mode 0600), recursively.
+func copyInto(t *testing.T, src, dst string) {
+	t.Helper()
 	es, err := os.ReadDir(src)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range es {
+		if e.IsDir() {
+			sub := filepath.Join(dst, e.Name())
+			if err := os.Mkdir(sub, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			copyInto(t, filepath.Join(src, e.Name()), sub)
+			continue
+		}
 		b, err := os.ReadFile(filepath.Join(src, e.Name()))
 		if err != nil {
 			t.Fatal(err)
@@ -32,7 +47,6 @@ func copyDir(t *testing.T, src string) string {
 			t.Fatal(err)
 		}
 	}
-	return dst
 }
 
 // TestLegacyDataDirectory opens a data directory written by release 6cb4e61

@@ -118,9 +118,9 @@ var Settings = config.Table[Config]{
 		Value: func(c *Config) config.Value { return config.Bool(&c.Audit) }},
 	{Name: "audit-sync", Group: "Audit", Default: "batch",
 		Help: "when an audit record must be on disk: `batch` or always",
-		Doc: "batch: each record is written before the next request batch and fsynced at least every 100 ms; a " +
-			"machine crash loses at most the last 100 ms of records, a process crash none. always: a response " +
-			"leaves only after its record is fsynced (group commit: concurrent requests share one fsync).",
+		Doc: "batch: records are written every 10 ms and fsynced at least every 100 ms; a process crash loses at " +
+			"most the last 10 ms of records, a machine crash the last 100 ms. always: a response leaves only after " +
+			"its record is fsynced (group commit: concurrent requests share one fsync). See docs/audit.md.",
 		Value: func(c *Config) config.Value { return config.OneOf(&c.AuditSync, "batch", "always") }},
 	{Name: "audit-stdout", Group: "Audit", Default: "false",
 		Help:  "also write every audit record to standard output (JSON Lines, for log shippers)",
