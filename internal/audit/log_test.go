@@ -565,7 +565,7 @@ func TestSignerSealedInStorage(t *testing.T) {
 
 func TestIdentityOfPrincipal(t *testing.T) {
 	t.Parallel()
-	p := iam.AdminPrincipal("111122223333", "AKIAIOSFODNN7EXAMPLE")
+	p := iam.RootPrincipal("111122223333", "AKIAIOSFODNN7EXAMPLE")
 	if typ := identityType(p.ARN); typ != "Root" {
 		t.Errorf("identityType(%s) = %s, want Root", p.ARN, typ)
 	}

@@ -43,6 +43,7 @@ import (
 	"github.com/trent-kms/trent/internal/iam"
 	"github.com/trent-kms/trent/internal/kms"
 	"github.com/trent-kms/trent/internal/kmserr"
+	"github.com/trent-kms/trent/internal/requestid"
 	"github.com/trent-kms/trent/internal/sigv4"
 )
 
@@ -90,7 +91,7 @@ type AdminOnly struct{}
 
 // Authorize implements Authorizer.
 func (AdminOnly) Authorize(_ context.Context, r Request) error {
-	if r.Principal.Admin {
+	if r.Principal.IsRoot() {
 		return nil
 	}
 	return kmserr.ErrAccessDenied.With("User: %s is not authorized to perform: %s", r.Principal.ARN, r.Action)
@@ -163,7 +164,7 @@ var (
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := h.now()
-	reqID := newRequestID()
+	reqID := requestid.New()
 	w.Header()[hdrRequestID] = []string{reqID}
 	ev := audit.Event{
 		Time: start, Source: audit.SourceKMS, Name: eventName(r), RequestID: reqID,
@@ -540,7 +541,7 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, reqID strin
 func Refuse(err *kmserr.Error) http.Handler {
 	h := &Handler{log: slog.Default(), now: time.Now}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		reqID := newRequestID()
+		reqID := requestid.New()
 		w.Header()[hdrRequestID] = []string{reqID}
 		h.writeError(w, r, reqID, err)
 	})

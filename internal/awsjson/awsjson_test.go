@@ -50,15 +50,18 @@ type creds map[string]struct {
 	p      iam.Principal
 }
 
-func (c creds) Lookup(id string) (string, iam.Principal, bool) {
+func (c creds) Credential(id, token string) (string, *iam.Principal, error) {
 	e, ok := c[id]
-	return e.secret, e.p, ok
+	if !ok || token != "" {
+		return "", nil, iam.ErrUnknownCredential
+	}
+	return e.secret, &e.p, nil
 }
 
 func testCreds() creds {
 	return creds{
-		adminKeyID: {adminSecret, iam.AdminPrincipal(testAccount, adminKeyID)},
-		userKeyID: {userSecret, iam.Principal{AccountID: testAccount, AccessKeyID: userKeyID,
+		adminKeyID: {adminSecret, iam.RootPrincipal(testAccount, adminKeyID)},
+		userKeyID: {userSecret, iam.Principal{Type: iam.IAMUser, AccountID: testAccount, AccessKeyID: userKeyID,
 			ARN: "arn:aws:iam::" + testAccount + ":user/alice"}},
 	}
 }
@@ -549,17 +552,6 @@ func TestTableCoversService(t *testing.T) {
 	}
 }
 
-func TestRequestIDUnique(t *testing.T) {
-	seen := map[string]bool{}
-	for range 1000 {
-		id := newRequestID()
-		if !uuidV4.MatchString(id) || seen[id] {
-			t.Fatalf("newRequestID() = %q (duplicate %v)", id, seen[id])
-		}
-		seen[id] = true
-	}
-}
-
 // FuzzDecode checks that no request body makes any operation's decoder panic,
 // and that every failure is a SerializationException.
 func FuzzDecode(f *testing.F) {
@@ -614,7 +606,7 @@ func benchmarkPipelineEncrypt(b *testing.B, rec audit.Recorder) {
 	f := newFixture(b, nil)
 	f.h.audit = rec
 	out, err := f.svc.CreateKey(context.Background(),
-		kms.Caller{Principal: iam.AdminPrincipal(testAccount, adminKeyID), Region: testRegion}, &kms.CreateKeyInput{})
+		kms.Caller{Principal: iam.RootPrincipal(testAccount, adminKeyID), Region: testRegion}, &kms.CreateKeyInput{})
 	if err != nil {
 		b.Fatal(err)
 	}

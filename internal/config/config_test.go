@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/trent-kms/trent/internal/iam"
 )
 
 func TestParseFile(t *testing.T) {
@@ -113,12 +115,32 @@ keys:
   - id: 22222222-2222-3333-4444-555555555555
     region: eu-west-1
     account: "123456789012"
+users:
+  - name: app
+    path: /svc/
+    tags: {b: "2", a: "1"}
+    policies:
+      text: '{"Version":"2012-10-17","Statement":[]}'
+      yaml:
+        Version: 2012-10-17
+        Statement:
+          - Effect: Allow
+            Action: [kms:Encrypt]
+            Resource: "*"
+            Condition: {NumericLessThan: {"kms:RotationPeriodInDays": 400}, Bool: {"aws:SecureTransport": true}}
+roles:
+  - name: deployer
+    account: "123456789012"
+    max_session_duration: 7200
+    trust_policy: {Version: "2012-10-17", Statement: [{Effect: Allow, Principal: {AWS: "arn:aws:iam::111122223333:user/app"}, Action: "sts:AssumeRole"}]}
 access_keys:
   - id: AKIAEXAMPLE0000000001
     secret: ${TRENT_TEST_SECRET}
+    user: app
   - id: AKIAEXAMPLE0000000002
     secret: plain
     account: "123456789012"
+    status: Inactive
 `, base64.StdEncoding.EncodeToString(material))), "us-east-1", "111122223333")
 	if err != nil {
 		t.Fatalf("ParseSeed: %v", err)
@@ -130,9 +152,20 @@ access_keys:
 				Tags: map[string]string{"team": "x"}, Rotation: true},
 			{ID: "22222222-2222-3333-4444-555555555555", Region: "eu-west-1", AccountID: "123456789012"},
 		},
-		AccessKeys: []SeedAccessKey{
-			{ID: "AKIAEXAMPLE0000000001", Secret: "s3cr3t/value", AccountID: "111122223333"},
-			{ID: "AKIAEXAMPLE0000000002", Secret: "plain", AccountID: "123456789012"},
+		IAM: iam.Seed{
+			Users: []iam.SeedUser{{AccountID: "111122223333", Name: "app", Path: "/svc/",
+				Tags: []iam.Tag{{Key: "a", Value: "1"}, {Key: "b", Value: "2"}},
+				Policies: []iam.SeedPolicy{
+					{Name: "text", Document: `{"Version":"2012-10-17","Statement":[]}`},
+					{Name: "yaml", Document: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["kms:Encrypt"],"Resource":"*",` +
+						`"Condition":{"NumericLessThan":{"kms:RotationPeriodInDays":400},"Bool":{"aws:SecureTransport":true}}}]}`},
+				}}},
+			Roles: []iam.SeedRole{{AccountID: "123456789012", Name: "deployer", MaxSessionDuration: 7200,
+				TrustPolicy: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/app"},"Action":"sts:AssumeRole"}]}`}},
+			AccessKeys: []iam.SeedAccessKey{
+				{ID: "AKIAEXAMPLE0000000001", Secret: "s3cr3t/value", AccountID: "111122223333", UserName: "app"},
+				{ID: "AKIAEXAMPLE0000000002", Secret: "plain", AccountID: "123456789012", Inactive: true},
+			},
 		},
 	}
 	if diff := cmp.Diff(want, s); diff != "" {
@@ -176,15 +209,28 @@ keys:
   - id: k2
   - id: k3
     account: "12"
+users:
+  - path: /
+  - name: u
+  - name: U
+    policies: {p: [1]}
+roles:
+  - name: r
 access_keys:
   - id: A1
   - id: A1
     secret: x
+    status: Expired
 `), "us-east-1", "111122223333")
 	if err == nil {
 		t.Fatal("ParseSeed err = nil")
 	}
 	for _, w := range []string{
+		"users[0]: missing name",
+		"users[2]: duplicate user U",
+		"users[2]: policy p: line",
+		"roles[0]: missing trust_policy",
+		`access_keys[1]: status "Expired"`,
 		"keys[0]: missing id",
 		"keys[1]: material is not valid base64",
 		"keys[2]: material is 3 bytes, want 32",
@@ -201,7 +247,7 @@ access_keys:
 }
 
 func TestSeedSecretsNotPrinted(t *testing.T) {
-	k := SeedAccessKey{ID: "AKIA1", Secret: "topsecret", AccountID: "111122223333"}
+	k := iam.SeedAccessKey{ID: "AKIA1", Secret: "topsecret", AccountID: "111122223333"}
 	sk := SeedKey{ID: "k", Material: []byte("0123456789abcdef0123456789abcdef")}
 	var buf bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, nil))
@@ -223,7 +269,8 @@ func TestExampleFilesParse(t *testing.T) {
 	if err != nil {
 		t.Fatalf("seed.example.yaml: %v", err)
 	}
-	if len(s.Keys) != 1 || len(s.AccessKeys) != 1 || len(s.Keys[0].Material) != 32 || s.AccessKeys[0].Secret != "example-secret" {
+	if len(s.Keys) != 1 || len(s.IAM.AccessKeys) != 2 || len(s.Keys[0].Material) != 32 || s.IAM.AccessKeys[0].Secret != "example-secret" ||
+		len(s.IAM.Users) != 1 || len(s.IAM.Roles) != 1 || len(s.IAM.Users[0].Policies) != 1 {
 		t.Errorf("seed.example.yaml = %+v", s)
 	}
 }

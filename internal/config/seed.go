@@ -2,15 +2,23 @@ package config
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/trent-kms/trent/internal/iam"
 	"log/slog"
+	"slices"
 	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/trent-kms/trent/internal/iam"
 )
 
-// Seed is a parsed seed file: keys with fixed ids and access keys that
-// `trent server --seed FILE` creates at start when they do not exist yet.
+// Seed is a parsed seed file: keys with fixed ids that `trent server --seed
+// FILE` creates at start when they do not exist yet, and identities (users,
+// roles, their inline policies and tags, access keys) that it makes so at
+// every start (see iam.Service.ApplySeed; an access key that an earlier seed
+// file declared and this one does not is deactivated).
 //
 //	keys:
 //	  - id: 11111111-2222-3333-4444-555555555555
@@ -21,13 +29,34 @@ import (
 //	    aliases: [alias/app]
 //	    tags: {team: x}
 //	    rotation: false
+//	users:
+//	  - name: app
+//	    account: "123456789012"          # default: --account-id
+//	    path: /services/                 # default: /
+//	    tags: {team: x}
+//	    policies:                        # inline policies: name -> document
+//	      use-keys: '{"Version":"2012-10-17","Statement":[...]}'   # JSON text, or
+//	      read-only:                     # the same as YAML
+//	        Version: "2012-10-17"
+//	        Statement: [...]
+//	roles:
+//	  - name: deployer
+//	    account: "123456789012"
+//	    path: /
+//	    description: "..."
+//	    max_session_duration: 3600       # 3600..43200
+//	    trust_policy: {Version: "2012-10-17", Statement: [...]}   # JSON text or YAML
+//	    tags: {}
+//	    policies: {}
 //	access_keys:
 //	  - id: AKIAEXAMPLE0000000001
 //	    secret: ${APP_SECRET}
 //	    account: "123456789012"          # default: --account-id
+//	    user: app                        # default: the account's root user
+//	    status: Active                   # or Inactive
 type Seed struct {
-	Keys       []SeedKey
-	AccessKeys []SeedAccessKey
+	Keys []SeedKey
+	IAM  iam.Seed
 }
 
 // Wipe clears the key material of s (nil-safe).
@@ -58,23 +87,6 @@ func (k SeedKey) LogValue() slog.Value {
 		slog.String("account", k.AccountID), slog.Bool("imported_material", k.Material != nil))
 }
 
-// SeedAccessKey is one access key of a seed file.
-type SeedAccessKey struct {
-	ID        string
-	Secret    string
-	AccountID string
-}
-
-// LogValue leaves the secret out.
-func (k SeedAccessKey) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("id", k.ID), slog.String("account", k.AccountID))
-}
-
-// Format keeps the secret out of fmt verbs too.
-func (k SeedAccessKey) Format(f fmt.State, _ rune) {
-	fmt.Fprintf(f, "SeedAccessKey{ID:%s AccountID:%s Secret:REDACTED}", k.ID, k.AccountID)
-}
-
 type seedFile struct {
 	Keys []struct {
 		ID          string            `yaml:"id"`
@@ -86,10 +98,29 @@ type seedFile struct {
 		Tags        map[string]string `yaml:"tags"`
 		Rotation    bool              `yaml:"rotation"`
 	} `yaml:"keys"`
+	Users []struct {
+		Name     string               `yaml:"name"`
+		Account  string               `yaml:"account"`
+		Path     string               `yaml:"path"`
+		Tags     map[string]string    `yaml:"tags"`
+		Policies map[string]yaml.Node `yaml:"policies"`
+	} `yaml:"users"`
+	Roles []struct {
+		Name               string               `yaml:"name"`
+		Account            string               `yaml:"account"`
+		Path               string               `yaml:"path"`
+		Description        string               `yaml:"description"`
+		MaxSessionDuration int32                `yaml:"max_session_duration"`
+		TrustPolicy        yaml.Node            `yaml:"trust_policy"`
+		Tags               map[string]string    `yaml:"tags"`
+		Policies           map[string]yaml.Node `yaml:"policies"`
+	} `yaml:"roles"`
 	AccessKeys []struct {
 		ID      string `yaml:"id"`
 		Secret  string `yaml:"secret"`
 		Account string `yaml:"account"`
+		User    string `yaml:"user"`
+		Status  string `yaml:"status"`
 	} `yaml:"access_keys"`
 }
 
@@ -162,9 +193,61 @@ func ParseSeed(data []byte, region, accountID string) (*Seed, error) {
 		}
 		out.Keys = append(out.Keys, sk)
 	}
+	users := map[string]bool{}
+	for i, u := range f.Users {
+		su := iam.SeedUser{AccountID: u.Account, Name: u.Name, Path: u.Path, Tags: seedTags(u.Tags)}
+		if su.AccountID == "" {
+			su.AccountID = accountID
+		}
+		switch id := su.AccountID + "/" + strings.ToLower(su.Name); {
+		case su.Name == "":
+			bad("users[%d]: missing name", i)
+		case users[id]:
+			bad("users[%d]: duplicate user %s", i, su.Name)
+		default:
+			users[id] = true
+		}
+		if !iam.IsAccountID(su.AccountID) {
+			bad("users[%d]: account %q is not 12 digits", i, su.AccountID)
+		}
+		var err error
+		if su.Policies, err = seedPolicies(u.Policies); err != nil {
+			bad("users[%d]: %v", i, err)
+		}
+		out.IAM.Users = append(out.IAM.Users, su)
+	}
+	roles := map[string]bool{}
+	for i, r := range f.Roles {
+		sr := iam.SeedRole{AccountID: r.Account, Name: r.Name, Path: r.Path, Description: r.Description,
+			MaxSessionDuration: r.MaxSessionDuration, Tags: seedTags(r.Tags)}
+		if sr.AccountID == "" {
+			sr.AccountID = accountID
+		}
+		switch id := sr.AccountID + "/" + strings.ToLower(sr.Name); {
+		case sr.Name == "":
+			bad("roles[%d]: missing name", i)
+		case roles[id]:
+			bad("roles[%d]: duplicate role %s", i, sr.Name)
+		default:
+			roles[id] = true
+		}
+		if !iam.IsAccountID(sr.AccountID) {
+			bad("roles[%d]: account %q is not 12 digits", i, sr.AccountID)
+		}
+		var err error
+		if r.TrustPolicy.Kind == 0 {
+			bad("roles[%d]: missing trust_policy", i)
+		} else if sr.TrustPolicy, err = policyText(&r.TrustPolicy); err != nil {
+			bad("roles[%d]: trust_policy: %v", i, err)
+		}
+		if sr.Policies, err = seedPolicies(r.Policies); err != nil {
+			bad("roles[%d]: %v", i, err)
+		}
+		out.IAM.Roles = append(out.IAM.Roles, sr)
+	}
 	akIDs := map[string]bool{}
 	for i, k := range f.AccessKeys {
-		ak := SeedAccessKey{ID: k.ID, Secret: k.Secret, AccountID: k.Account}
+		ak := iam.SeedAccessKey{ID: k.ID, Secret: k.Secret, AccountID: k.Account, UserName: k.User}
 		if ak.AccountID == "" {
 			ak.AccountID = accountID
 		}
@@ -181,10 +264,116 @@ func ParseSeed(data []byte, region, accountID string) (*Seed, error) {
 		if !iam.IsAccountID(ak.AccountID) {
 			bad("access_keys[%d]: account %q is not 12 digits", i, ak.AccountID)
 		}
-		out.AccessKeys = append(out.AccessKeys, ak)
+		switch k.Status {
+		case "", iam.StatusActive:
+		case iam.StatusInactive:
+			ak.Inactive = true
+		default:
+			bad("access_keys[%d]: status %q: want Active or Inactive", i, k.Status)
+		}
+		out.IAM.AccessKeys = append(out.IAM.AccessKeys, ak)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// seedTags returns a seed file's tags, sorted by key.
+func seedTags(m map[string]string) []iam.Tag {
+	var tags []iam.Tag
+	for k, v := range m {
+		tags = append(tags, iam.Tag{Key: k, Value: v})
+	}
+	slices.SortFunc(tags, func(a, b iam.Tag) int { return strings.Compare(a.Key, b.Key) })
+	return tags
+}
+
+// seedPolicies returns a seed file's inline policies, sorted by name.
+func seedPolicies(m map[string]yaml.Node) ([]iam.SeedPolicy, error) {
+	var ps []iam.SeedPolicy
+	for name, n := range m {
+		doc, err := policyText(&n)
+		if err != nil {
+			return nil, fmt.Errorf("policy %s: %w", name, err)
+		}
+		ps = append(ps, iam.SeedPolicy{Name: name, Document: doc})
+	}
+	slices.SortFunc(ps, func(a, b iam.SeedPolicy) int { return strings.Compare(a.Name, b.Name) })
+	return ps, nil
+}
+
+// policyText returns a policy document given as JSON text (a string) or as
+// YAML (a mapping), as JSON text. YAML scalars keep their text: an unquoted
+// 2012-10-17 stays the string "2012-10-17"; numbers, booleans and null stay
+// JSON numbers, booleans and null.
+func policyText(n *yaml.Node) (string, error) {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if n.Tag != "!!str" {
+			return "", fmt.Errorf("line %d: want JSON text or a YAML mapping", n.Line)
+		}
+		return n.Value, nil
+	case yaml.MappingNode:
+		var b strings.Builder
+		if err := writeJSON(&b, n); err != nil {
+			return "", err
+		}
+		return b.String(), nil
+	}
+	return "", fmt.Errorf("line %d: want JSON text or a YAML mapping", n.Line)
+}
+
+func writeJSON(b *strings.Builder, n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.AliasNode:
+		return fmt.Errorf("line %d: YAML aliases are not supported in policies", n.Line)
+	case yaml.MappingNode:
+		b.WriteByte('{')
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			k, _ := json.Marshal(n.Content[i].Value)
+			b.Write(k)
+			b.WriteByte(':')
+			if err := writeJSON(b, n.Content[i+1]); err != nil {
+				return err
+			}
+		}
+		b.WriteByte('}')
+	case yaml.SequenceNode:
+		b.WriteByte('[')
+		for i, c := range n.Content {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			if err := writeJSON(b, c); err != nil {
+				return err
+			}
+		}
+		b.WriteByte(']')
+	case yaml.ScalarNode:
+		switch n.Tag {
+		case "!!int", "!!float":
+			var num json.Number = json.Number(n.Value)
+			if _, err := num.Float64(); err != nil {
+				return fmt.Errorf("line %d: number %q is not valid in JSON", n.Line, n.Value)
+			}
+			b.WriteString(n.Value)
+		case "!!bool":
+			if n.Value == "true" || n.Value == "false" {
+				b.WriteString(n.Value)
+			} else {
+				q, _ := json.Marshal(n.Value)
+				b.Write(q)
+			}
+		case "!!null":
+			b.WriteString("null")
+		default:
+			q, _ := json.Marshal(n.Value)
+			b.Write(q)
+		}
+	}
+	return nil
 }

@@ -20,12 +20,12 @@ const (
 )
 
 var caller = Caller{
-	Principal: iam.Principal{AccountID: acct, ARN: "arn:aws:iam::" + acct + ":root", Admin: true},
+	Principal: iam.Principal{AccountID: acct, ARN: "arn:aws:iam::" + acct + ":root", Type: iam.Root},
 	Region:    region,
 }
 
 func callerIn(region, account string) Caller {
-	return Caller{Principal: iam.Principal{AccountID: account, ARN: "arn:aws:iam::" + account + ":root", Admin: true}, Region: region}
+	return Caller{Principal: iam.Principal{AccountID: account, ARN: "arn:aws:iam::" + account + ":root", Type: iam.Root}, Region: region}
 }
 
 // clock is a settable fake clock.

@@ -72,6 +72,21 @@ var (
 	ErrSealed                = &Error{Code: "KMSInternalException", Status: http.StatusServiceUnavailable, Message: "Trent is sealed."}
 )
 
+// IAM and STS errors (the Query protocol's <Code>), with the HTTP statuses of
+// the AWS API models. internal/awsquery turns them into XML.
+var (
+	ErrNoSuchEntity         = &Error{Code: "NoSuchEntity", Status: http.StatusNotFound}
+	ErrEntityAlreadyExists  = &Error{Code: "EntityAlreadyExists", Status: http.StatusConflict}
+	ErrDeleteConflict       = &Error{Code: "DeleteConflict", Status: http.StatusConflict}
+	ErrIAMLimitExceeded     = &Error{Code: "LimitExceeded", Status: http.StatusConflict}
+	ErrIAMMalformedPolicy   = &Error{Code: "MalformedPolicyDocument", Status: http.StatusBadRequest}
+	ErrIAMValidation        = &Error{Code: "ValidationError", Status: http.StatusBadRequest}
+	ErrInvalidInput         = &Error{Code: "InvalidInput", Status: http.StatusBadRequest}
+	ErrIAMAccessDenied      = &Error{Code: "AccessDenied", Status: http.StatusForbidden}
+	ErrPackedPolicyTooLarge = &Error{Code: "PackedPolicyTooLarge", Status: http.StatusBadRequest}
+	ErrIAMServiceFailure    = &Error{Code: "ServiceFailure", Status: http.StatusInternalServerError, Message: "An internal error occurred."}
+)
+
 // Validation collects model-constraint violations and reports them in AWS's
 // form: "1 validation error detected: Value '1025' at 'numberOfBytes' failed to
 // satisfy constraint: Member must have value less than or equal to 1024".
@@ -100,14 +115,17 @@ func (v *Validation) Required(member string) {
 }
 
 // Err returns nil when nothing was recorded, else a ValidationException.
-func (v *Validation) Err() error {
+func (v *Validation) Err() error { return v.ErrAs(ErrValidation) }
+
+// ErrAs is Err with another sentinel's code (IAM's ValidationError).
+func (v *Validation) ErrAs(e *Error) error {
 	switch n := len(v.msgs); n {
 	case 0:
 		return nil
 	case 1:
-		return ErrValidation.With("1 validation error detected: %s", v.msgs[0])
+		return e.With("1 validation error detected: %s", v.msgs[0])
 	default:
-		return ErrValidation.With("%d validation errors detected: %s", n, strings.Join(v.msgs, "; "))
+		return e.With("%d validation errors detected: %s", n, strings.Join(v.msgs, "; "))
 	}
 }
 

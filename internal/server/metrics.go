@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/trent-kms/trent/internal/awsjson"
+	"github.com/trent-kms/trent/internal/awsquery"
 )
 
 // metrics is the server's own Prometheus registry (never the global one, so
@@ -32,16 +33,16 @@ func newMetrics() *metrics {
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "trent_requests_total",
-			Help: "KMS API requests by operation and outcome (ok, or the error code returned).",
+			Help: "API requests (KMS, and iam:/sts: operations) by operation and outcome (ok, or the error code returned).",
 		}, []string{"operation", "outcome"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "trent_request_duration_seconds",
-			Help:    "KMS API request duration, from the start of the handler to the response written.",
+			Help:    "API request duration, from the start of the handler to the response written.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"operation"}),
 	}
 	m.byOp = make(map[string]opMetrics)
-	for _, op := range append(awsjson.Operations(), "unknown") {
+	for _, op := range append(append(awsjson.Operations(), awsquery.Operations()...), "unknown") {
 		m.byOp[op] = opMetrics{ok: m.requests.WithLabelValues(op, "ok"), duration: m.duration.WithLabelValues(op)}
 	}
 	m.reg.MustRegister(

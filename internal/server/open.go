@@ -153,13 +153,14 @@ func (c *Config) rootKeyPath() string {
 	return filepath.Join(c.DataDir, RootKeyFile)
 }
 
-// openServices loads the IAM store and the KMS service from the unsealed
-// store, creates the administrator (or the dev credentials) and applies the
-// seed. With writeCreds the administrator's credentials are written to the
-// data directory when created; admin returns them when created.
-func openServices(ctx context.Context, st *state, cfg *Config, logger *slog.Logger, writeCreds bool) (_ *services, admin *iam.AccessKey, err error) {
+// openServices loads the identities and the KMS service from the unsealed
+// store, resolves the account (creating its first administrator when it is
+// new; with --dev, the development credentials in memory only) and applies
+// the seed. With writeCreds a new administrator's credentials are written to
+// the data directory; otherwise admin returns them (shamir init).
+func openServices(ctx context.Context, st *state, cfg *Config, logger *slog.Logger, writeCreds bool) (_ *services, admin *iam.NewKey, err error) {
 	svc := &services{}
-	if svc.iam, err = iam.NewStore(ctx, st.store); err != nil {
+	if svc.iam, err = iam.New(ctx, iam.Config{Store: st.store, Partition: cfg.Partition, Logger: logger}); err != nil {
 		return nil, nil, fmt.Errorf("server: %w", err)
 	}
 	if svc.audit, err = openAudit(ctx, cfg, st, logger); err != nil {
@@ -175,39 +176,9 @@ func openServices(ctx context.Context, st *state, cfg *Config, logger *slog.Logg
 			svc.closeAudit(logger)
 		}
 	}()
-
-	if cfg.Dev {
-		k := iam.AccessKey{ID: DevAccessKeyID, Secret: DevSecretKey, AccountID: cfg.AccountID}
-		if err := svc.iam.Put(ctx, k); err != nil {
-			return nil, nil, fmt.Errorf("server: dev credentials: %w", err)
-		}
-		logger.Warn("server: development credentials of the AWS documentation are the administrator",
-			"access_key_id", DevAccessKeyID, "account", cfg.AccountID)
-		svc.adminKeyID = DevAccessKeyID
-	} else {
-		k, created, err := svc.iam.EnsureAdmin(ctx, cfg.AccountID)
-		if err != nil {
-			return nil, nil, fmt.Errorf("server: administrator: %w", err)
-		}
-		svc.adminKeyID = k.ID
-		path := filepath.Join(cfg.DataDir, CredentialsFile)
-		switch {
-		case !writeCreds:
-			if created {
-				admin = &k
-			}
-			logger.Info("server: administrator", "access_key_id", k.ID, "account", k.AccountID, "created", created)
-		case created || (!fileExists(path) && k.Secret != ""):
-			if err := writeCredentials(path, k); err != nil {
-				return nil, nil, err
-			}
-			logger.Warn("server: administrator credentials written (mode 0600); keep them safe", "path", path,
-				"access_key_id", k.ID, "account", k.AccountID)
-		default:
-			logger.Info("server: administrator exists", "access_key_id", k.ID, "account", k.AccountID, "credentials", path)
-		}
+	if admin, err = openAccount(ctx, svc, cfg, logger, writeCreds); err != nil {
+		return nil, nil, err
 	}
-
 	if cfg.SeedFile != "" {
 		if err := applySeed(ctx, svc, cfg, logger); err != nil {
 			return nil, nil, err
@@ -231,20 +202,69 @@ func applySeed(ctx context.Context, st *services, cfg *Config, logger *slog.Logg
 			return fmt.Errorf("server: seed key %s: %w", k.ID, err)
 		}
 	}
-	for _, ak := range seed.AccessKeys {
-		if err := st.iam.Put(ctx, iam.AccessKey{ID: ak.ID, Secret: ak.Secret, AccountID: ak.AccountID}); err != nil {
-			return fmt.Errorf("server: seed access key %s: %w", ak.ID, err)
-		}
+	res, err := st.iam.ApplySeed(ctx, &seed.IAM)
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
 	}
-	logger.Info("server: seed applied", "file", cfg.SeedFile, "keys", len(seed.Keys), "access_keys", len(seed.AccessKeys))
+	logger.Info("server: seed applied", "file", cfg.SeedFile, "keys", len(seed.Keys), "users", len(seed.IAM.Users),
+		"roles", len(seed.IAM.Roles), "access_keys", len(seed.IAM.AccessKeys), "deactivated_access_keys", len(res.Deactivated))
 	return nil
 }
 
+// openAccount resolves the account the server runs as (cfg.AccountID is set
+// to it). Outside --dev, when the account is new, its first administrator's
+// credentials are written (with writeCreds) to <data-dir>/credentials, or,
+// when that file exists (it is never overwritten), to
+// <data-dir>/credentials-<account>; without writeCreds they are returned.
+// With --dev, the development credentials are that account's root user, in
+// memory only.
+func openAccount(ctx context.Context, svc *services, cfg *Config, logger *slog.Logger, writeCreds bool) (*iam.NewKey, error) {
+	acct, first, err := svc.iam.OpenAccount(ctx, cfg.AccountID, cfg.AddAccount, cfg.Dev)
+	if errors.Is(err, iam.ErrNotAnAccount) {
+		return nil, fmt.Errorf("server: %w: leave --account-id out to run as the data directory's account, or add the account with --add-account", err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	cfg.AccountID = acct
+	switch {
+	case cfg.Dev:
+		svc.iam.DevCredentials(acct)
+		svc.adminKeyID = DevAccessKeyID
+		logger.Warn("server: development credentials of the AWS documentation are the account's root user, in memory only",
+			"access_key_id", DevAccessKeyID, "account", acct)
+		return nil, nil
+	case first == nil:
+		for _, k := range svc.iam.AccessKeys() {
+			if k.AccountID == acct && k.UserName == "" && k.Origin == iam.OriginGenerated {
+				svc.adminKeyID = k.AccessKeyID
+			}
+		}
+		logger.Info("server: account", "account", acct, "administrator_access_key_id", svc.adminKeyID)
+		return nil, nil
+	}
+	svc.adminKeyID = first.AccessKeyID
+	if !writeCreds {
+		logger.Info("server: first administrator created", "access_key_id", first.AccessKeyID, "account", acct)
+		return first, nil
+	}
+	path := filepath.Join(cfg.DataDir, CredentialsFile)
+	if fileExists(path) {
+		path += "-" + acct
+	}
+	if err := writeCredentials(path, first); err != nil {
+		return nil, err
+	}
+	logger.Warn("server: first administrator created; its credentials are written (mode 0600): keep them safe", "path", path,
+		"access_key_id", first.AccessKeyID, "account", acct)
+	return nil, nil
+}
+
 // writeCredentials writes k in the AWS shared-credentials format, mode 0600,
-// atomically (temporary file + rename).
-func writeCredentials(path string, k iam.AccessKey) error {
+// atomically (temporary file + link): an existing file is never replaced.
+func writeCredentials(path string, k *iam.NewKey) error {
 	content := fmt.Sprintf("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n# account %s\n",
-		k.ID, k.Secret, k.AccountID)
+		k.AccessKeyID, k.Secret.Reveal(), k.AccountID)
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".credentials-*")
 	if err != nil {
 		return fmt.Errorf("server: write credentials: %w", err)
@@ -260,7 +280,7 @@ func writeCredentials(path string, k iam.AccessKey) error {
 	if err := errors.Join(werr, serr, cerr); err != nil {
 		return fmt.Errorf("server: write credentials: %w", err)
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := os.Link(tmp.Name(), path); err != nil {
 		return fmt.Errorf("server: write credentials: %w", err)
 	}
 	return nil

@@ -91,7 +91,7 @@ func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
 			writeOpError(w, http.StatusForbidden, err)
 			return
 		}
-		if !res.Principal.Admin {
+		if !res.Principal.IsRoot() {
 			writeOpError(w, http.StatusForbidden, errors.New("AccessDeniedException: "+res.Principal.ARN+" is not an administrator"))
 			return
 		}
@@ -173,7 +173,7 @@ func (s *Server) handleInit(w http.ResponseWriter, r *http.Request) {
 	}
 	body := InitBody{Shares: shares, Threshold: in.Threshold}
 	if admin != nil {
-		body.AccessKeyID, body.SecretAccessKey, body.AccountID = admin.ID, admin.Secret, admin.AccountID
+		body.AccessKeyID, body.SecretAccessKey, body.AccountID = admin.AccessKeyID, admin.Secret.Reveal(), admin.AccountID
 	}
 	writeJSON(w, http.StatusOK, body)
 	clear(shares) // drop our references (strings cannot be wiped)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/trent-kms/trent/internal/audit"
 	"github.com/trent-kms/trent/internal/awsjson"
+	"github.com/trent-kms/trent/internal/awsquery"
 	"github.com/trent-kms/trent/internal/barrier"
 	"github.com/trent-kms/trent/internal/iam"
 	"github.com/trent-kms/trent/internal/keyring"
@@ -32,7 +33,7 @@ var SealKinds = []string{SealFile, SealShamir, SealPKCS11, SealKMS}
 // services is what runs while the server is unsealed: built from the
 // unsealed store by activate, dropped and wiped by deactivate.
 type services struct {
-	iam      *iam.Store
+	iam      *iam.Service
 	kms      *kms.Service
 	audit    *audit.Log // nil with --audit=false
 	verifier *sigv4.Verifier
@@ -46,31 +47,47 @@ type services struct {
 // activate builds the services over the unsealed barrier, publishes them
 // and starts the background jobs (key rotation, the barrier's rewrap if a
 // data-key rotation is unfinished). Callers hold sealMu (or are New).
-func (s *Server) activate(ctx context.Context) (*iam.AccessKey, error) {
+func (s *Server) activate(ctx context.Context) (*iam.NewKey, error) {
 	svc, admin, err := openServices(ctx, s.state, &s.cfg, s.log, s.cfg.Seal != SealShamir || s.cfg.Dev)
 	if err != nil {
 		return nil, err
 	}
-	svc.verifier = &sigv4.Verifier{Creds: svc.iam, Service: "kms"}
-	if s.cfg.Dev {
-		acct := s.cfg.AccountID
-		svc.verifier.InsecureAcceptUnknown = func(accessKeyID string) (iam.Principal, bool) {
-			a := acct
-			if iam.IsAccountID(accessKeyID) {
-				a = accessKeyID
+	verifier := func(service string) *sigv4.Verifier {
+		v := &sigv4.Verifier{Creds: svc.iam, Service: service}
+		if s.cfg.Dev {
+			acct := s.cfg.AccountID
+			v.InsecureAcceptUnknown = func(accessKeyID string) (iam.Principal, bool) {
+				a := acct
+				if iam.IsAccountID(accessKeyID) {
+					a = accessKeyID
+				}
+				return iam.RootPrincipal(a, accessKeyID), true
 			}
-			return iam.AdminPrincipal(a, accessKeyID), true
 		}
-		s.log.Warn("server: DEVELOPMENT MODE: INSECURE, FOR TESTS ONLY: unknown access keys are admitted WITHOUT a signature check as their account's administrator",
+		return v
+	}
+	svc.verifier = verifier("kms")
+	if s.cfg.Dev {
+		s.log.Warn("server: DEVELOPMENT MODE: INSECURE, FOR TESTS ONLY: unknown access keys are admitted WITHOUT a signature check as their account's root user",
 			"dev_access_key_id", DevAccessKeyID, "account", s.cfg.AccountID)
 	}
-	svc.api = awsjson.New(awsjson.Config{
+	kmsAPI := awsjson.New(awsjson.Config{
 		Service:       svc.kms,
 		Authenticator: svc.verifier,
 		Auditor:       svc.recorder(),
 		Logger:        s.log,
 		Observe:       s.metrics.observe,
 	})
+	queryAPI := awsquery.New(awsquery.Config{
+		Service: svc.iam,
+		IAM:     verifier("iam"),
+		STS:     verifier("sts"),
+		Logger:  s.log,
+		Observe: func(op, code string, d time.Duration) {
+			s.metrics.observe(awsjson.Outcome{Operation: op, Code: code, Duration: d})
+		},
+	})
+	svc.api = frontDoors(kmsAPI, queryAPI)
 	bgCtx, cancel := context.WithCancel(s.bgCtx)
 	svc.cancel, svc.done = cancel, make(chan struct{})
 	b := s.state.barrier
@@ -150,7 +167,7 @@ var errWrongSeal = errors.New("server: not available with this seal kind")
 // InitShamir initialises an uninitialised shamir-sealed server: n shares,
 // threshold t. It returns the shares and the first administrator's access
 // key, both shown once, and leaves the server unsealed.
-func (s *Server) InitShamir(ctx context.Context, n, t int) ([]string, *iam.AccessKey, error) {
+func (s *Server) InitShamir(ctx context.Context, n, t int) ([]string, *iam.NewKey, error) {
 	s.sealMu.Lock()
 	defer s.sealMu.Unlock()
 	if s.cfg.Seal != SealShamir {

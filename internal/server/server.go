@@ -10,7 +10,8 @@
 //
 // Endpoints:
 //
-//	POST /         the AWS KMS JSON 1.1 API (X-Amz-Target: TrentService.<Op>)
+//	POST /         the AWS KMS JSON 1.1 API (X-Amz-Target: TrentService.<Op>), and
+//	               the AWS IAM and STS Query APIs (form-encoded Action=...)
 //	GET  /health   200 {"status":"ok","sealed":false,"initialized":true,"storage":"ok","audit":"ok"}; 503 when
 //	               sealed, not initialised ("status":"sealed" or "uninitialized"), when storage fails or when
 //	               the audit log cannot be written ("audit":"error: ...")
@@ -37,6 +38,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/trent-kms/trent/internal/awsquery"
 	"github.com/trent-kms/trent/internal/barrier"
 	"github.com/trent-kms/trent/internal/config"
 	"github.com/trent-kms/trent/internal/iam"
@@ -45,11 +47,13 @@ import (
 	"github.com/trent-kms/trent/internal/storage"
 )
 
-// Development credentials: the example access key of the AWS documentation.
+// Development credentials: the example access key of the AWS documentation
+// (held in memory by a --dev server only), and the account of a new data
+// directory when none is configured.
 const (
-	DevAccessKeyID = "AKIAIOSFODNN7EXAMPLE"
-	DevSecretKey   = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
-	DevAccountID   = "111122223333"
+	DevAccessKeyID = iam.DevAccessKeyID
+	DevSecretKey   = iam.DevSecretKey
+	DevAccountID   = iam.FallbackAccountID
 )
 
 // Config is the server's configuration. Start from Default().
@@ -83,9 +87,13 @@ type Config struct {
 	TLSCertFile, TLSKeyFile string
 	// InsecureHTTP allows plain HTTP on a non-loopback address.
 	InsecureHTTP bool
-	// AccountID is the default account: its administrator is created at
-	// first start, and seed entries without an account belong to it.
-	AccountID string
+	// AccountID is the account the server runs as ("" for the data
+	// directory's own, else 111122223333): its first administrator is
+	// created when it is new, and seed entries without an account belong
+	// to it. An account the data directory does not hold is refused unless
+	// AddAccount.
+	AccountID  string
+	AddAccount bool
 	// Region is the default region of seed entries.
 	Region string
 	// Partition of ARNs ("aws").
@@ -150,7 +158,7 @@ func (c *Config) Validate() error {
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		errs = append(errs, errors.New("server: --tls-cert and --tls-key go together"))
 	}
-	if !iam.IsAccountID(c.AccountID) {
+	if c.AccountID != "" && !iam.IsAccountID(c.AccountID) {
 		errs = append(errs, fmt.Errorf("server: account id %q is not 12 digits", c.AccountID))
 	}
 	if c.Region == "" {
@@ -251,7 +259,11 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	}
 	if cfg.SeedFile != "" {
 		// Checked now, applied when the services open (at once, or at unseal).
-		seed, err := config.LoadSeed(cfg.SeedFile, cfg.Region, cfg.AccountID)
+		acct := cfg.AccountID
+		if acct == "" { // resolved when the services open; a placeholder for the check
+			acct = DevAccountID
+		}
+		seed, err := config.LoadSeed(cfg.SeedFile, cfg.Region, acct)
 		if err != nil {
 			return nil, fmt.Errorf("server: seed: %w", err)
 		}
@@ -303,6 +315,20 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		s.sealMu.Unlock()
 	}
 	return s, nil
+}
+
+// frontDoors sends Query-protocol requests (the IAM and STS APIs: a
+// form-encoded body, no X-Amz-Target) to query, and every other request to
+// kms (the KMS JSON API, which answers anything it does not understand in
+// its own protocol). A KMS request costs one header lookup more.
+func frontDoors(kms, query http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if awsquery.IsQueryRequest(r) {
+			query.ServeHTTP(w, r)
+			return
+		}
+		kms.ServeHTTP(w, r)
+	})
 }
 
 // ReloadTLS reads the TLS certificate and key files again; new connections

@@ -510,8 +510,8 @@ func TestRestartKeepsKeys(t *testing.T) {
 
 	s1, logs1 := start(t, cfg)
 	id, secret, account := readCredentials(t, filepath.Join(dir, CredentialsFile))
-	if account != cfg.AccountID {
-		t.Errorf("credentials account = %s, want %s", account, cfg.AccountID)
+	if account != DevAccountID { // a new data directory without --account-id
+		t.Errorf("credentials account = %s, want %s", account, DevAccountID)
 	}
 	if strings.Contains(logs1.String(), secret) {
 		t.Error("the administrator's secret was logged")

@@ -31,16 +31,22 @@ var Settings = config.Table[Config]{
 		Doc: "Holds trent.db (the bbolt database, records sealed by the root key), root.key (the file seal's root key, " +
 			"unless root-key-file) and credentials (the first administrator's access key, mode 0600).",
 		Value: func(c *Config) config.Value { return config.String(&c.DataDir) }},
-	{Name: "account-id", Group: "Server", Default: DevAccountID,
-		Help:  "default account `ID` (12 digits)",
-		Doc:   "Its administrator is created at first start; seed entries without an account belong to it.",
+	{Name: "account-id", Group: "Server",
+		Help: "account `ID` (12 digits) to run as (default: the data directory's, else " + DevAccountID + ")",
+		Doc: "Its first administrator is created when the account is new; seed entries without an account belong to it. " +
+			"A data directory remembers its accounts: another account is refused unless add-account is true.",
 		Value: func(c *Config) config.Value { return config.String(&c.AccountID) }, Check: checkAccountID},
+	{Name: "add-account", Group: "Server", Default: "false",
+		Help:  "add account-id to a data directory that holds other accounts",
+		Doc:   "Its first administrator's credentials go to <data-dir>/credentials-<account>; the credentials file is never overwritten.",
+		Value: func(c *Config) config.Value { return config.Bool(&c.AddAccount) }},
 	{Name: "region", Group: "Server", Default: "us-east-1",
 		Help:  "default `region` of seed entries",
 		Value: func(c *Config) config.Value { return config.String(&c.Region) }},
 	{Name: "seed", Group: "Server",
-		Help:  "YAML seed `file`: keys and access keys created at start if missing",
-		Doc:   "Applied at every start; entries that exist are left alone. See the README's seed example.",
+		Help: "YAML seed `file`: keys, users, roles, policies and access keys",
+		Doc: "Applied at every start: keys are created if missing; users, roles, their listed policies and tags, and access keys " +
+			"are made as listed; an access key an earlier seed file listed and this one does not is deactivated. See the README's seed example.",
 		Value: func(c *Config) config.Value { return config.String(&c.SeedFile) }},
 	{Name: "config", Group: "Server",
 		Help:      "YAML configuration `file` (version v1, with the keys listed here)",
@@ -147,7 +153,7 @@ func NewLogger(w io.Writer, c *Config) *slog.Logger {
 }
 
 func checkAccountID(s string) error {
-	if !iam.IsAccountID(s) {
+	if s != "" && !iam.IsAccountID(s) {
 		return fmt.Errorf("not an account id (12 digits)")
 	}
 	return nil

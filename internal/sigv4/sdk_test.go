@@ -74,7 +74,7 @@ func TestSDKClient(t *testing.T) {
 		t.Fatalf("ListKeys: %v", err)
 	}
 	res := last.Load()
-	want := Result{Principal: iam.AdminPrincipal(testAccount, testAKID), Region: "ap-southeast-2", AccessKeyID: testAKID}
+	want := Result{Principal: iam.RootPrincipal(testAccount, testAKID), Region: "ap-southeast-2", AccessKeyID: testAKID}
 	if res == nil || *res != want {
 		t.Fatalf("Result = %+v, want %+v", res, want)
 	}
@@ -109,7 +109,7 @@ func TestSDKClient(t *testing.T) {
 // signs with, session token included.
 func TestSDKClientDevMode(t *testing.T) {
 	v := &Verifier{Creds: mapCreds{testAKID: testSecret}, Service: "kms",
-		InsecureAcceptUnknown: func(id string) (iam.Principal, bool) { return iam.AdminPrincipal("123456789012", id), true }}
+		InsecureAcceptUnknown: func(id string) (iam.Principal, bool) { return iam.RootPrincipal("123456789012", id), true }}
 	srv, last := kmsServer(t, v)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -122,50 +122,80 @@ func TestSDKClientDevMode(t *testing.T) {
 	}
 }
 
-// TestIAMStoreCredentials: the verifier with the real access-key store,
-// keys from EnsureAdmin and Put.
-func TestIAMStoreCredentials(t *testing.T) {
+// TestIAMServiceCredentials: the verifier with the real identity service:
+// the first root key, a seeded key whose secret changes, and a key made
+// Inactive, refused on the very next request.
+func TestIAMServiceCredentials(t *testing.T) {
 	ctx := context.Background()
-	store, err := iam.NewStore(ctx, memstore.New())
+	svc, err := iam.New(ctx, iam.Config{Store: memstore.New()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin, _, err := store.EnsureAdmin(ctx, "210987654321")
-	if err != nil {
-		t.Fatal(err)
+	_, admin, err := svc.OpenAccount(ctx, "210987654321", false, false)
+	if err != nil || admin == nil {
+		t.Fatalf("OpenAccount = %v, %v", admin, err)
 	}
-	v := &Verifier{Creds: store, Service: "kms"}
+	v := &Verifier{Creds: svc, Service: "kms"}
 	srv, last := kmsServer(t, v)
-	if _, err := sdkClient(srv.URL, admin.ID, admin.Secret, "", "us-east-1").ListKeys(ctx, &kms.ListKeysInput{}); err != nil {
-		t.Fatalf("ListKeys as the generated admin: %v", err)
+	if _, err := sdkClient(srv.URL, admin.AccessKeyID, admin.Secret.Reveal(), "", "us-east-1").ListKeys(ctx, &kms.ListKeysInput{}); err != nil {
+		t.Fatalf("ListKeys as the first administrator: %v", err)
 	}
-	if res := last.Load(); res.Principal != iam.AdminPrincipal("210987654321", admin.ID) {
+	if res := last.Load(); res.Principal != iam.RootPrincipal("210987654321", admin.AccessKeyID) {
 		t.Fatalf("principal = %+v", res.Principal)
 	}
-	// Replacing the secret takes effect at once (no stale cached signing key).
-	if err := store.Put(ctx, iam.AccessKey{ID: admin.ID, Secret: "rotated-secret", AccountID: admin.AccountID}); err != nil {
+	wantCode := func(err error, code string) {
+		t.Helper()
+		var ae smithy.APIError
+		if !errors.As(err, &ae) || ae.ErrorCode() != code {
+			t.Fatalf("err = %v, want %s", err, code)
+		}
+	}
+	// Replacing a key's secret takes effect at once (no stale cached signing key).
+	seeded := iam.SeedAccessKey{ID: "AKIASEEDEDKEY0000001", Secret: "first-secret", AccountID: "210987654321"}
+	if _, err := svc.ApplySeed(ctx, &iam.Seed{AccessKeys: []iam.SeedAccessKey{seeded}}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = sdkClient(srv.URL, admin.ID, admin.Secret, "", "us-east-1").ListKeys(ctx, &kms.ListKeysInput{})
-	var ae smithy.APIError
-	if !errors.As(err, &ae) || ae.ErrorCode() != "InvalidSignatureException" {
-		t.Fatalf("old secret after rotation: %v, want InvalidSignatureException", err)
+	if _, err := sdkClient(srv.URL, seeded.ID, "first-secret", "", "us-east-1").ListKeys(ctx, &kms.ListKeysInput{}); err != nil {
+		t.Fatalf("seeded key: %v", err)
 	}
-	if _, err := sdkClient(srv.URL, admin.ID, "rotated-secret", "", "us-east-1").ListKeys(ctx, &kms.ListKeysInput{}); err != nil {
+	seeded.Secret = "rotated-secret"
+	if _, err := svc.ApplySeed(ctx, &iam.Seed{AccessKeys: []iam.SeedAccessKey{seeded}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = sdkClient(srv.URL, seeded.ID, "first-secret", "", "us-east-1").ListKeys(ctx, &kms.ListKeysInput{})
+	wantCode(err, "InvalidSignatureException")
+	if _, err := sdkClient(srv.URL, seeded.ID, "rotated-secret", "", "us-east-1").ListKeys(ctx, &kms.ListKeysInput{}); err != nil {
 		t.Fatalf("new secret: %v", err)
 	}
+	// Inactive, then deleted: refused on the next request.
+	if err := svc.SetAccessKeyStatus(ctx, admin.AccessKeyID, iam.StatusInactive); err != nil {
+		t.Fatal(err)
+	}
+	_, err = sdkClient(srv.URL, admin.AccessKeyID, admin.Secret.Reveal(), "", "us-east-1").ListKeys(ctx, &kms.ListKeysInput{})
+	wantCode(err, "UnrecognizedClientException")
+	if err := svc.SetAccessKeyStatus(ctx, admin.AccessKeyID, iam.StatusActive); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sdkClient(srv.URL, admin.AccessKeyID, admin.Secret.Reveal(), "", "us-east-1").ListKeys(ctx, &kms.ListKeysInput{}); err != nil {
+		t.Fatalf("reactivated key: %v", err)
+	}
+	if err := svc.DeleteAccessKeyByID(ctx, admin.AccessKeyID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = sdkClient(srv.URL, admin.AccessKeyID, admin.Secret.Reveal(), "", "us-east-1").ListKeys(ctx, &kms.ListKeysInput{})
+	wantCode(err, "UnrecognizedClientException")
 }
 
 func BenchmarkVerifyIAMStore(b *testing.B) {
 	ctx := context.Background()
-	store, err := iam.NewStore(ctx, memstore.New())
+	svc, err := iam.New(ctx, iam.Config{Store: memstore.New()})
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := store.Put(ctx, iam.AccessKey{ID: testAKID, Secret: testSecret, AccountID: testAccount}); err != nil {
+	if _, err := svc.ApplySeed(ctx, &iam.Seed{AccessKeys: []iam.SeedAccessKey{{ID: testAKID, Secret: testSecret, AccountID: testAccount}}}); err != nil {
 		b.Fatal(err)
 	}
-	v := &Verifier{Creds: store, Service: "kms", Now: func() time.Time { return testNow }}
+	v := &Verifier{Creds: svc, Service: "kms", Now: func() time.Time { return testNow }}
 	r, body := signedRequest(b, signOpts{})
 	b.ReportAllocs()
 	for b.Loop() {

@@ -16,6 +16,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"net/http"
@@ -29,10 +30,14 @@ import (
 	"github.com/trent-kms/trent/internal/kmserr"
 )
 
-// Credentials resolves an access key to its secret and principal.
-// *iam.Store implements it.
+// Credentials resolves an access key (with the session token presented
+// with it, "" for none) to its secret and principal. *iam.Service implements
+// it. Errors: iam.ErrUnknownCredential (no such access key),
+// iam.ErrInvalidCredential (inactive key, or a session token that is not
+// valid for it), iam.ErrExpiredToken (a valid session token past its
+// expiry).
 type Credentials interface {
-	Lookup(accessKeyID string) (secret string, p iam.Principal, ok bool)
+	Credential(accessKeyID, sessionToken string) (secret string, p *iam.Principal, err error)
 }
 
 // Verifier checks SigV4 signatures. Set the exported fields before first use
@@ -44,8 +49,10 @@ type Verifier struct {
 	MaxSkew time.Duration // allowed clock difference; 5 * time.Minute when 0
 	Now     func() time.Time
 	// InsecureAcceptUnknown (dev mode only): for an access key Creds does not
-	// know, return the principal to admit WITHOUT checking the signature;
-	// ok=false means reject as usual.
+	// know at all (iam.ErrUnknownCredential), return the principal to admit
+	// WITHOUT checking the signature; ok=false means reject as usual. Known
+	// keys that are inactive, and session tokens that do not verify, are
+	// refused as usual.
 	InsecureAcceptUnknown func(accessKeyID string) (iam.Principal, bool)
 
 	keys keyCache
@@ -68,7 +75,8 @@ const (
 // Verify authenticates r, whose body the caller has already read into body.
 // It returns *kmserr.Error values: MissingAuthenticationTokenException,
 // IncompleteSignatureException, InvalidSignatureException (bad scope, stale
-// date, wrong signature) and UnrecognizedClientException (unknown key).
+// date, wrong signature), UnrecognizedClientException (unknown or inactive
+// key, invalid session token) and ExpiredTokenException (expired session).
 // Verify does not modify r.
 func (v *Verifier) Verify(r *http.Request, body []byte) (*Result, error) {
 	authz := r.Header["Authorization"]
@@ -156,24 +164,22 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (*Result, error) {
 			string(amzDate), n.Add(skew).Format(amzDateFormat), n.Format(amzDateFormat), skewText(skew))
 	}
 
-	// The access key.
+	// The access key (and session token).
 	var secret string
-	var p iam.Principal
-	var known bool
+	var p *iam.Principal
+	cerr := iam.ErrUnknownCredential
 	if v.Creds != nil {
-		secret, p, known = v.Creds.Lookup(a.accessKeyID)
+		secret, p, cerr = v.Creds.Credential(a.accessKeyID, token)
 	}
-	if !known {
-		if v.InsecureAcceptUnknown != nil {
+	if cerr != nil {
+		if errors.Is(cerr, iam.ErrExpiredToken) {
+			return nil, kmserr.ErrExpiredToken.With("%s", kmserr.ErrExpiredToken.Message)
+		}
+		if v.InsecureAcceptUnknown != nil && errors.Is(cerr, iam.ErrUnknownCredential) {
 			if p, ok := v.InsecureAcceptUnknown(a.accessKeyID); ok {
 				return &Result{Principal: p, Region: a.region, AccessKeyID: a.accessKeyID, SessionToken: token}, nil
 			}
 		}
-		return nil, kmserr.ErrUnrecognizedClient.With("%s", kmserr.ErrUnrecognizedClient.Message)
-	}
-	if token != "" {
-		// No temporary credentials exist yet: a session token presented with
-		// a long-term key cannot be valid.
 		return nil, kmserr.ErrUnrecognizedClient.With("%s", kmserr.ErrUnrecognizedClient.Message)
 	}
 
@@ -207,7 +213,7 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (*Result, error) {
 	if !decodeHex(sc.got[:], a.signature) || !hmac.Equal(sc.got[:], want) {
 		return nil, kmserr.ErrInvalidSignature.With("%s", kmserr.ErrInvalidSignature.Message)
 	}
-	return &Result{Principal: p, Region: a.region, AccessKeyID: a.accessKeyID}, nil
+	return &Result{Principal: *p, Region: a.region, AccessKeyID: a.accessKeyID, SessionToken: token}, nil
 }
 
 // signs reports whether the lowercase header name is among SignedHeaders.

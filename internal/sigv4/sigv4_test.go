@@ -29,15 +29,19 @@ const (
 // testNow is the verifier's clock: 2026-11-23T00:10:00Z.
 var testNow = time.Date(2026, 11, 23, 0, 10, 0, 0, time.UTC)
 
-// mapCreds is a Credentials of fixed keys, each its account's admin.
+// mapCreds is a Credentials of fixed long-term keys, each its account's root.
 type mapCreds map[string]string
 
-func (m mapCreds) Lookup(id string) (string, iam.Principal, bool) {
+func (m mapCreds) Credential(id, token string) (string, *iam.Principal, error) {
 	s, ok := m[id]
-	if !ok {
-		return "", iam.Principal{}, false
+	switch {
+	case ok && token != "":
+		return "", nil, iam.ErrInvalidCredential
+	case !ok:
+		return "", nil, iam.ErrUnknownCredential
 	}
-	return s, iam.AdminPrincipal(testAccount, id), true
+	p := iam.RootPrincipal(testAccount, id)
+	return s, &p, nil
 }
 
 func newVerifier() *Verifier {
@@ -121,7 +125,7 @@ func TestVerifyValid(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
-	want := Result{Principal: iam.AdminPrincipal(testAccount, testAKID), Region: "eu-west-3", AccessKeyID: testAKID}
+	want := Result{Principal: iam.RootPrincipal(testAccount, testAKID), Region: "eu-west-3", AccessKeyID: testAKID}
 	if *res != want {
 		t.Errorf("Result = %+v, want %+v", *res, want)
 	}
@@ -343,7 +347,7 @@ func TestVerifySessionTokens(t *testing.T) {
 	// Unknown key with a token, dev mode: admitted, token reported.
 	v := newVerifier()
 	v.InsecureAcceptUnknown = func(id string) (iam.Principal, bool) {
-		return iam.AdminPrincipal("444455556666", id), id != "AKIAREJECTEDBYDEV000"
+		return iam.RootPrincipal("444455556666", id), id != "AKIAREJECTEDBYDEV000"
 	}
 	r, body := signedRequest(t, signOpts{akid: "AKIAUNKNOWNKEY000000", secret: "anything", token: token})
 	res, err := v.Verify(r, body)

@@ -1,12 +1,14 @@
-package awsjson
+// Package requestid makes the request ids of the API front doors.
+package requestid
 
 import (
 	"crypto/rand"
 	"encoding/hex"
 )
 
-// newRequestID returns a random (version 4) UUID in its canonical form.
-func newRequestID() string {
+// New returns a random (version 4) UUID in its canonical form, the shape of
+// AWS request ids.
+func New() string {
 	var u [16]byte
 	rand.Read(u[:])
 	u[6] = u[6]&0x0f | 0x40 // version 4

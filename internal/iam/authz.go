@@ -1,0 +1,115 @@
+package iam
+
+import (
+	"net/netip"
+	"strings"
+
+	"github.com/trent-kms/trent/internal/kmserr"
+	"github.com/trent-kms/trent/internal/policy"
+)
+
+// PolicyPrincipal returns the principal as internal/policy sees it. It does
+// not allocate: the tag map is the principal's own (do not modify it).
+func (p *Principal) PolicyPrincipal() policy.Principal {
+	pp := policy.Principal{ARN: p.ARN, UserID: p.PrincipalID, Tags: p.Tags.Map()}
+	if p.Session != nil {
+		pp.RoleARN = p.Session.RoleARN
+	}
+	return pp
+}
+
+// request is the policy request of c performing action on resource.
+func (s *Service) request(c *Caller, action, resource string) policy.Request {
+	r := policy.Request{
+		Principal:       c.Principal.PolicyPrincipal(),
+		Action:          action,
+		Resource:        resource,
+		SecureTransport: c.SecureTransport,
+		Time:            s.now(),
+	}
+	if ip, err := netip.ParseAddr(c.SourceIP); err == nil {
+		r.SourceIP = ip
+	}
+	return r
+}
+
+// authorize decides whether c may perform action (e.g. "iam:CreateUser") on
+// resource (an ARN in the caller's account) by the caller's identity
+// policies: an explicit Deny wins, then an Allow; the root user is allowed
+// implicitly (IAM resources have no resource policies).
+func (s *Service) authorize(c *Caller, action, resource string) error {
+	r := s.request(c, action, resource)
+	res := policy.Authorize(&r, nil, c.Principal.Policies.List())
+	if res.Allowed {
+		return nil
+	}
+	return kmserr.ErrIAMAccessDenied.With("%s", res.Message(c.Principal.ARN, action, resource))
+}
+
+// assumeContext gives the sts: condition keys of an AssumeRole request.
+type assumeContext struct{ externalID, sessionName, sourceIdentity string }
+
+func (a *assumeContext) Lookup(key string) (policy.Values, bool) {
+	var v string
+	switch {
+	case strings.EqualFold(key, "sts:ExternalId"):
+		v = a.externalID
+	case strings.EqualFold(key, "sts:RoleSessionName"):
+		v = a.sessionName
+	case strings.EqualFold(key, "sts:SourceIdentity"):
+		v = a.sourceIdentity
+	}
+	return policy.One(v), v != ""
+}
+
+// authorizeAssume decides whether c may assume role r (nil when RoleArn
+// names no role: denied alike, as AWS does not tell): the role's trust
+// policy must allow sts:AssumeRole (and sts:TagSession with session tags,
+// sts:SetSourceIdentity with a source identity); naming the caller is
+// enough in the role's account, naming only the caller's account (or the
+// role being in another account) needs the caller's identity policies to
+// allow too. An explicit Deny anywhere wins.
+func (s *Service) authorizeAssume(c *Caller, r *role, in *AssumeRoleInput) error {
+	deny := kmserr.ErrIAMAccessDenied.With("User: %s is not authorized to perform: sts:AssumeRole on resource: %s",
+		c.Principal.ARN, kmserr.Clip(in.RoleArn, 2048))
+	if r == nil {
+		return deny
+	}
+	req := s.request(c, "sts:AssumeRole", r.arn)
+	req.Context = &assumeContext{externalID: in.ExternalId, sessionName: in.RoleSessionName, sourceIdentity: in.SourceIdentity}
+	if len(in.Tags) > 0 {
+		req.RequestTags = make(map[string]string, len(in.Tags))
+		for _, t := range in.Tags {
+			req.RequestTags[t.Key] = t.Value
+			req.TagKeys = append(req.TagKeys, t.Key)
+		}
+	}
+	identity := c.Principal.Policies.List()
+	actions := []string{"sts:AssumeRole"}
+	if len(in.Tags) > 0 {
+		actions = append(actions, "sts:TagSession")
+	}
+	if in.SourceIdentity != "" {
+		actions = append(actions, "sts:SetSourceIdentity")
+	}
+	for _, a := range actions {
+		req.Action = a
+		if res := policy.Authorize(&req, r.trustCompiled, identity); !res.Allowed {
+			if a == "sts:AssumeRole" {
+				return deny
+			}
+			return kmserr.ErrIAMAccessDenied.With("User: %s is not authorized to perform: %s on resource: %s",
+				c.Principal.ARN, a, r.arn)
+		}
+	}
+	return nil
+}
+
+// callerAccount checks that c is an authenticated principal of a known
+// shape and returns its account.
+func callerAccount(c *Caller) (string, error) {
+	if !IsAccountID(c.Principal.AccountID) {
+		return "", kmserr.ErrIAMAccessDenied.With("The caller has no account.")
+	}
+	return c.Principal.AccountID, nil
+}
