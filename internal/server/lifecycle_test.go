@@ -84,7 +84,7 @@ func TestShamirLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Init(5, 3) err = %v", err)
 	}
-	if len(in.Shares) != 5 || in.AccessKeyID == "" || in.SecretAccessKey == "" || in.AccountID != cfg.AccountID {
+	if len(in.Shares) != 5 || in.AccessKeyID == "" || in.SecretAccessKey == "" || in.AccountID != DevAccountID { // a new data directory without --account-id
 		t.Fatalf("Init = %d shares, key %q, account %q", len(in.Shares), in.AccessKeyID, in.AccountID)
 	}
 	if _, err := anon.Init(bg, 5, 3); err == nil {
