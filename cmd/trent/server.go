@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/trent-kms/trent/internal/server"
+	"github.com/trent-kms/trent/internal/storage/pgstore"
 )
 
 func init() {
@@ -85,6 +86,11 @@ func parseServerFlags(args []string) (server.Config, int) {
 		for _, line := range strings.Split(err.Error(), "\n") {
 			errorf("server: %s", line)
 		}
+		return cfg, 2
+	}
+	if origins["postgres-url"] == "--postgres-url" && pgstore.HasPassword(cfg.PostgresURL) {
+		errorf("server: --postgres-url holds a password, which every user of this machine can read in the process list")
+		hintf("give it in TRENT_POSTGRES_URL or the configuration file (${ENV} references work), or leave it out of the URL and set PGPASSWORD or a pgpass file (PGPASSFILE)")
 		return cfg, 2
 	}
 	if cfg.Dev && origins["data-dir"] == "" {

@@ -100,6 +100,17 @@ func TestServerUsageErrors(t *testing.T) {
 				"trent: hint: run 'trent server -h' for the flags\n"},
 		{"bad log format in env", nil, map[string]string{"TRENT_LOG_FORMAT": "xml"}, 2,
 			"trent: error: server: TRENT_LOG_FORMAT=\"xml\": want one of: text, json\n"},
+		{"postgres password on the command line", []string{"--storage", "postgres", "--postgres-url", "postgres://trent:s3cret@db/trent"}, nil, 2,
+			"trent: error: server: --postgres-url holds a password, which every user of this machine can read in the process list\n" +
+				"trent: hint: give it in TRENT_POSTGRES_URL or the configuration file (${ENV} references work), or leave it out of the URL and set PGPASSWORD or a pgpass file (PGPASSFILE)\n"},
+		{"postgres password in env", []string{"--storage", "postgres"}, map[string]string{"TRENT_POSTGRES_URL": "postgres://trent:s3cret@db/trent"}, -1, ""},
+		{"postgres without password", []string{"--storage", "postgres", "--postgres-url", "postgres://trent@db/trent"}, nil, -1, ""},
+		{"postgres without URL", []string{"--storage", "postgres"}, nil, 2, "trent: error: server: --storage postgres needs --postgres-url\n"},
+		{"postgres in dev without a root key file", []string{"--dev", "--storage", "postgres", "--postgres-url", "postgres://db/trent"}, nil, 2,
+			"trent: error: server: --storage postgres needs the root key in a file: give --root-key-file (or --data-dir)\n"},
+		{"unknown storage", []string{"--storage", "sqlite"}, nil, 2,
+			"trent: error: server: invalid value \"sqlite\" for flag -storage: want one of: bolt, postgres\n" +
+				"trent: hint: run 'trent server -h' for the flags\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for k, v := range tc.env {

@@ -383,10 +383,22 @@ func (s *Service) sortedKeyIDs(sc scope) []string {
 
 // ---- writes (callers hold wmu) ----
 
+// internal is where a storage error becomes a KMS error: a database that
+// is unreachable or does not answer in time (storage.ErrUnavailable, or the
+// request's deadline passing while it waits) is DependencyTimeoutException,
+// which AWS documents as "the system timed out while trying to fulfill the
+// request; the request can be retried" (HTTP 503, retried by the SDKs);
+// anything else is KMSInternalException (HTTP 500). The cause goes only to
+// the log.
 func (s *Service) internal(op string, err error) error {
 	s.log.Error("kms: storage write failed", "op", op, "err", err)
+	if errors.Is(err, storage.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+		return errStorageTimeout
+	}
 	return kmserr.ErrInternal
 }
+
+var errStorageTimeout = kmserr.ErrDependencyTimeout.With("The system timed out while trying to fulfill the request. The request can be retried.")
 
 // putKey writes k (and whatever extra does in the same transaction), then
 // publishes k and applies after (under the write lock) to memory.

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"net/http"
 	"time"
+
+	"github.com/trent-kms/trent/internal/storage"
 )
 
 type healthBody struct {
@@ -21,8 +23,10 @@ type healthBody struct {
 
 // health answers GET /health for load balancers: 200 only when the server
 // serves the KMS API (unsealed, storage answering); 503 when sealed, not
-// initialised, when storage fails or when the audit log cannot be written.
-// It needs no authentication and says nothing about keys.
+// initialised, when storage fails ("storage": "unavailable" for a database
+// that is down or does not answer within 2s, else "error") or when the
+// audit log cannot be written. It needs no authentication and says nothing
+// about keys.
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
@@ -31,6 +35,9 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	if err := s.state.store.Ping(ctx); err != nil {
 		s.log.Error("server: health: storage ping failed", "err", err)
 		body = healthBody{Status: "error", Storage: "error", Sealed: s.svc.Load() == nil}
+		if errors.Is(err, storage.ErrUnavailable) {
+			body.Storage = "unavailable" // the database is down or does not answer
+		}
 		code = http.StatusServiceUnavailable
 	} else if s.svc.Load() == nil {
 		body.Sealed, body.Status = true, "sealed"

@@ -40,10 +40,16 @@ func open(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *state, err 
 	}()
 
 	var raw storage.Store
-	if cfg.Dev && cfg.DataDir == "" {
+	inMemory := cfg.Dev && cfg.DataDir == "" && cfg.Storage != StoragePostgres
+	switch {
+	case cfg.Storage == StoragePostgres:
+		if raw, err = openPostgres(ctx, cfg, logger); err != nil {
+			return nil, err
+		}
+	case inMemory:
 		raw = memstore.New()
 		logger.Warn("server: in-memory storage with an ephemeral root key: everything is lost at exit")
-	} else {
+	default:
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 			return nil, fmt.Errorf("server: data directory: %w", err)
 		}
@@ -57,7 +63,7 @@ func open(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *state, err 
 	}
 	b := barrier.New(raw)
 	st.barrier, st.store = b, b
-	if cfg.Dev && cfg.DataDir == "" {
+	if inMemory {
 		return st, b.Initialize(ctx, keyring.GenerateEphemeral(), SealFile, nil, nil)
 	}
 	bst, err := b.Status(ctx)
@@ -135,7 +141,7 @@ func openFileSeal(cfg *Config, hasData bool) (kr *keyring.FileKeyring, created b
 		// which could not open it and would invite backing up the wrong file.
 		kr, err = keyring.LoadFile(path)
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, false, fmt.Errorf("server: root key file %s not found, but %s holds data sealed with a root key: restore that key file or point --root-key-file at it", path, filepath.Join(cfg.DataDir, DBFile))
+			return nil, false, fmt.Errorf("server: root key file %s not found, but %s holds data sealed with a root key: restore that key file (or copy it from another node) or point --root-key-file at it", path, cfg.storageName())
 		}
 	} else {
 		kr, created, err = keyring.LoadOrCreateFile(path)

@@ -69,6 +69,11 @@ type Config struct {
 	DataDir string
 	// RootKeyFile is the file seal's key; <DataDir>/root.key when empty.
 	RootKeyFile string
+	// Storage is "bolt" (the embedded database in DataDir) or "postgres"
+	// (PostgresURL, shared by several nodes).
+	Storage string
+	// PostgresURL is the database of Storage "postgres".
+	PostgresURL string
 	// Seal is the seal kind: file (default), shamir, pkcs11 or kms.
 	Seal string
 	// PKCS11 configures the pkcs11 seal, SealKMS the kms seal.
@@ -177,6 +182,7 @@ func (c *Config) Validate() error {
 	if !c.Dev && c.DataDir == "" {
 		errs = append(errs, errors.New("server: --data-dir is required outside --dev"))
 	}
+	errs = append(errs, c.validateStorage()...)
 	if c.TLSCertFile == "" && !c.InsecureHTTP && c.Addr != "" && !IsLoopback(c.Addr) {
 		errs = append(errs, fmt.Errorf("server: refusing plain HTTP on non-loopback address %s: use --tls-cert/--tls-key, or --insecure-http", c.Addr))
 	}

@@ -54,6 +54,20 @@ var Settings = config.Table[Config]{
 		Value:     func(c *Config) config.Value { return config.String(&c.ConfigFile) },
 		NotInFile: true},
 
+	// Storage
+	{Name: "storage", Group: "Storage", Default: StorageBolt,
+		Help: "storage `backend`: bolt (embedded, in --data-dir) or postgres (--postgres-url, several nodes)",
+		Doc: "Several Trent nodes share one PostgreSQL database (and the same root key: the same root-key-file). " +
+			"Records are sealed by the root key before they reach the database; key ids, alias names and account " +
+			"ids are visible there, as they are in trent.db.",
+		Value: func(c *Config) config.Value { return config.OneOf(&c.Storage, StorageBolt, StoragePostgres) }},
+	{Name: "postgres-url", Group: "Storage", Secret: true,
+		Help: "PostgreSQL `URL` of --storage postgres: postgres://USER@HOST:PORT/DATABASE?sslmode=verify-full",
+		Doc: "The schema is created (and migrated) at start. Keep the password out of the command line: " +
+			"PGPASSWORD or a pgpass file (PGPASSFILE), or TRENT_POSTGRES_URL; a URL with a password given as a " +
+			"flag is refused. pgx options work (pool_max_conns=N; default_query_exec_mode=exec behind PgBouncer).",
+		Value: func(c *Config) config.Value { return config.String(&c.PostgresURL) }},
+
 	// Seal
 	{Name: "root-key-file", Group: "Seal",
 		Help:  "root key `file` of the file seal (default <data-dir>/root.key)",

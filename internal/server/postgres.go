@@ -1,0 +1,65 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/trent-kms/trent/internal/storage"
+	"github.com/trent-kms/trent/internal/storage/pgstore"
+)
+
+// Storage backends (Config.Storage).
+const (
+	StorageBolt     = "bolt"
+	StoragePostgres = "postgres"
+)
+
+func (c *Config) validateStorage() []error {
+	var errs []error
+	switch c.Storage {
+	case StorageBolt:
+		if c.PostgresURL != "" {
+			errs = append(errs, errors.New("server: --postgres-url needs --storage postgres"))
+		}
+	case StoragePostgres:
+		if c.PostgresURL == "" {
+			errs = append(errs, errors.New("server: --storage postgres needs --postgres-url"))
+		}
+		if c.Seal == SealFile && c.RootKeyFile == "" && c.DataDir == "" {
+			// An ephemeral root key would leave the database unreadable
+			// to the next start and to every other node.
+			errs = append(errs, errors.New("server: --storage postgres needs the root key in a file: give --root-key-file (or --data-dir)"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("server: unknown storage %q (want bolt or postgres)", c.Storage))
+	}
+	return errs
+}
+
+// storageName names where the records are, for messages.
+func (c *Config) storageName() string {
+	if c.Storage == StoragePostgres {
+		return "the database " + pgstore.Describe(c.PostgresURL)
+	}
+	return filepath.Join(c.DataDir, DBFile)
+}
+
+// openPostgres opens the database that the nodes share. The data directory
+// (if any) still holds the root key file and the credentials.
+func openPostgres(ctx context.Context, cfg *Config, logger *slog.Logger) (storage.Store, error) {
+	if cfg.DataDir != "" {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("server: data directory: %w", err)
+		}
+	}
+	db, err := pgstore.Open(ctx, cfg.PostgresURL, pgstore.Options{Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("server: open storage: %w", err)
+	}
+	logger.Info("server: storage opened", "storage", StoragePostgres, "database", pgstore.Describe(cfg.PostgresURL))
+	return db, nil
+}
