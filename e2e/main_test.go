@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/trent-kms/trent/internal/storage/pgstore/pgtest"
 )
 
 // trentBin is the binary built by TestMain.
@@ -51,7 +53,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	fmt.Fprintf(os.Stderr, "e2e: built trent in %v\n", time.Since(start).Round(time.Millisecond))
-	return m.Run()
+	return pgtest.Main(m) // m.Run, then stop the PostgreSQL servers the tests started
 }
 
 // Development credentials of dev mode (CONTRACTS.md).

@@ -31,7 +31,7 @@ func main() {
 	region := flag.String("region", "us-east-1", "region")
 	accessKey := flag.String("access-key", "AKIAIOSFODNN7EXAMPLE", "access key id")
 	secretKey := flag.String("secret-key", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "secret access key")
-	op := flag.String("op", "Encrypt", "operation: Encrypt, Decrypt, GenerateDataKey")
+	op := flag.String("op", "Encrypt", "operation: Encrypt, Decrypt, GenerateDataKey, CreateKey")
 	conc := flag.Int("c", 32, "concurrent clients")
 	dur := flag.Duration("d", 10*time.Second, "duration (bounded: at most 5m)")
 	size := flag.Int("size", 256, "plaintext bytes for Encrypt")
@@ -71,6 +71,10 @@ func run(endpoint, region, ak, sk, op string, conc int, dur time.Duration, size 
 		},
 		"Decrypt": func() error {
 			_, err := client.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob})
+			return err
+		},
+		"CreateKey": func() error { // a durable write: storage on the hot path
+			_, err := client.CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("kmsload")})
 			return err
 		},
 		"GenerateDataKey": func() error {
