@@ -46,12 +46,14 @@ func rawTables(t *testing.T, url string) (records int, dump []byte) {
 		records++
 	}
 	must(t, rows.Err())
-	rows, err = conn.Query(ctx(t), `SELECT array_to_string(keys, ',')::bytea FROM trent_changes`)
+	rows, err = conn.Query(ctx(t), `SELECT keys FROM trent_changes`)
 	must(t, err)
 	for rows.Next() {
-		var k []byte
-		must(t, rows.Scan(&k))
-		dump = append(dump, k...)
+		var keys [][]byte
+		must(t, rows.Scan(&keys))
+		for _, k := range keys {
+			dump = append(dump, k...)
+		}
 	}
 	must(t, rows.Err())
 	return records, dump
@@ -136,7 +138,7 @@ func TestPostgresRestartNoPlaintext(t *testing.T) {
 
 // loadResult is what one client saw during TestPostgresDownUnderLoad.
 type loadResult struct {
-	created  []string         // key ids whose CreateKey succeeded
+	created  []string          // key ids whose CreateKey succeeded
 	aliases  map[string]string // alias -> key id, acknowledged
 	failures map[string]int    // error code -> count
 	encErrs  []error
@@ -298,12 +300,19 @@ func TestPostgresDownUnderLoad(t *testing.T) {
 			}
 			marker = lk.NextMarker
 		}
-		la, err := c.ListAliases(ctx(t), &kms.ListAliasesInput{Limit: aws.Int32(1000)})
-		must(t, err)
-		for _, a := range la.Aliases {
-			if _, err := c.DescribeKey(ctx(t), &kms.DescribeKeyInput{KeyId: a.TargetKeyId}); err != nil {
-				t.Errorf("%s: alias %s targets %s: %v", which, aws.ToString(a.AliasName), aws.ToString(a.TargetKeyId), err)
+		marker = nil
+		for {
+			la, err := c.ListAliases(ctx(t), &kms.ListAliasesInput{Marker: marker})
+			must(t, err)
+			for _, a := range la.Aliases {
+				if _, err := c.DescribeKey(ctx(t), &kms.DescribeKeyInput{KeyId: a.TargetKeyId}); err != nil {
+					t.Errorf("%s: alias %s targets %s: %v", which, aws.ToString(a.AliasName), aws.ToString(a.TargetKeyId), err)
+				}
 			}
+			if !la.Truncated {
+				break
+			}
+			marker = la.NextMarker
 		}
 	}
 	verify(c, "running server")
