@@ -3,7 +3,10 @@
 #
 # Starts `trent server --dev` on a free loopback port, drives the main flows
 # with `aws kms ... --endpoint-url`, then runs the boto3 script against the same
-# server. Prints one line per check and a final line `N passed, M failed`;
+# server; then starts a server without --dev on a data directory and drives
+# the identities with `aws iam` and `aws sts` (users, access keys, inline
+# policies, a role assumed with `aws sts assume-role`, keys made inactive and
+# deleted). Prints one line per check and a final line `N passed, M failed`;
 # exits non-zero on any failure. The server is killed on exit.
 #
 # Environment: TRENT_BIN (a built trent binary; else this script builds one),
@@ -14,12 +17,12 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 work=$(mktemp -d)
-pid=""
+pids=()
 cleanup() {
-	if [ -n "$pid" ]; then
-		kill "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	fi
+	for p in "${pids[@]}"; do
+		kill "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -43,24 +46,30 @@ export AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY
 export AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1
 export AWS_PAGER="" AWS_EC2_METADATA_DISABLED=true AWS_RETRY_MODE=standard AWS_MAX_ATTEMPTS=1
 
-"$bin" server --dev --addr 127.0.0.1:0 2>"$work/server.log" &
-pid=$!
-url=""
-for _ in $(seq 1 300); do
-	url=$(sed -n 's/.*trent: listening on \(https\{0,1\}:\/\/[^ ]*\).*/\1/p' "$work/server.log" | head -n 1)
-	[ -n "$url" ] && break
-	if ! kill -0 "$pid" 2>/dev/null; then
-		echo "cli_test: trent exited before listening:" >&2
-		cat "$work/server.log" >&2
-		exit 1
-	fi
-	sleep 0.05
-done
-if [ -z "$url" ]; then
+# start_trent LOG ARGS...: starts trent with ARGS, waits for its listening
+# line and sets $url.
+start_trent() {
+	local log=$1 pid
+	shift
+	"$bin" "$@" 2>"$log" &
+	pid=$!
+	pids+=("$pid")
+	url=""
+	for _ in $(seq 1 300); do
+		url=$(sed -n 's/.*trent: listening on \(https\{0,1\}:\/\/[^ ]*\).*/\1/p' "$log" | head -n 1)
+		[ -n "$url" ] && return 0
+		if ! kill -0 "$pid" 2>/dev/null; then
+			echo "cli_test: trent exited before listening:" >&2
+			cat "$log" >&2
+			exit 1
+		fi
+		sleep 0.05
+	done
 	echo "cli_test: no listening line after 15s" >&2
-	cat "$work/server.log" >&2
+	cat "$log" >&2
 	exit 1
-fi
+}
+start_trent "$work/server.log" server --dev --addr 127.0.0.1:0
 echo "# trent at $url, $("$awscli" --version 2>&1 | cut -d' ' -f1), python $("$python" -c 'import boto3; print("boto3", boto3.__version__)')"
 
 passed=0
@@ -77,6 +86,11 @@ fail() {
 check() {
 	if [ -n "$3" ] && [ "$2" = "$3" ]; then ok "$1"; else fail "$1" "got '$2', want '$3'"; fi
 }
+# call runs "aws $tool" against the server ($tool is kms, then iam and sts).
+tool=kms
+call() {
+	"$awscli" "$tool" --endpoint-url "$url" --output text "$@"
+}
 kms() {
 	"$awscli" kms --endpoint-url "$url" --output text "$@"
 }
@@ -84,7 +98,7 @@ kms() {
 expect_error() {
 	local name=$1 code=$2 out
 	shift 2
-	if out=$(kms "$@" 2>&1); then
+	if out=$(call "$@" 2>&1); then
 		fail "$name" "succeeded, want $code"
 	elif grep -q "($code)" <<<"$out"; then
 		ok "$name"
@@ -97,7 +111,7 @@ out=""
 run() {
 	local name=$1
 	shift
-	if out=$(kms "$@" 2>&1); then
+	if out=$(call "$@" 2>&1); then
 		ok "$name"
 	else
 		fail "$name" "$out"
@@ -184,6 +198,82 @@ if [ -n "$newer" ] && [ "$newer" != "$python" ] && [ "$(readlink -f "$newer")" !
 	"$newer" -c 'import boto3, sys; sys.exit(0 if "RotateKeyOnDemand" in boto3.client("kms", region_name="us-east-1").meta.service_model.operation_names else 1)' 2>/dev/null; then
 	run_boto3 "$newer" us-west-2
 fi
+
+# --- AWS CLI: IAM and STS, on a server without --dev -----------------------------
+start_trent "$work/iam.log" server --data-dir "$work/data" --addr 127.0.0.1:0
+admin_id=$(sed -n 's/^aws_access_key_id = //p' "$work/data/credentials")
+admin_secret=$(sed -n 's/^aws_secret_access_key = //p' "$work/data/credentials")
+account=$(sed -n 's/^# account //p' "$work/data/credentials")
+export AWS_ACCESS_KEY_ID=$admin_id AWS_SECRET_ACCESS_KEY=$admin_secret
+# as ID SECRET [TOKEN] CMD...: runs CMD with those credentials.
+as() {
+	local id=$1 secret=$2 token=$3
+	shift 3
+	AWS_ACCESS_KEY_ID=$id AWS_SECRET_ACCESS_KEY=$secret AWS_SESSION_TOKEN=$token "$@"
+}
+
+tool=iam
+run "cli iam create-user" create-user --user-name cli-user --tags Key=team,Value=cli --query User.Arn
+check "cli iam user arn" "$out" "arn:aws:iam::$account:user/cli-user"
+expect_error "cli iam duplicate user" EntityAlreadyExists create-user --user-name CLI-USER
+expect_error "cli iam bad user name" ValidationError create-user --user-name "cli user"
+expect_error "cli iam unknown user" NoSuchEntity get-user --user-name nobody
+run "cli iam create-access-key" create-access-key --user-name cli-user --query 'AccessKey.[AccessKeyId,SecretAccessKey,Status]'
+read -r user_id user_secret user_status <<<"$out"
+check "cli iam new key active" "$user_status" "Active"
+run "cli iam list-access-keys" list-access-keys --user-name cli-user --query 'AccessKeyMetadata[].AccessKeyId'
+check "cli iam key listed" "$out" "$user_id"
+printf '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["sts:AssumeRole","iam:GetUser"],"Resource":"*"}]}' >"$work/user-policy.json"
+run "cli iam put-user-policy" put-user-policy --user-name cli-user --policy-name cli-policy --policy-document "file://$work/user-policy.json"
+run "cli iam get-user-policy" get-user-policy --user-name cli-user --policy-name cli-policy --query 'PolicyDocument.Statement[0].Effect'
+check "cli iam policy document round trip" "$out" "Allow"
+expect_error "cli iam malformed policy" MalformedPolicyDocument put-user-policy --user-name cli-user --policy-name bad --policy-document '{"Statement":'
+run "cli iam list-user-policies" list-user-policies --user-name cli-user --query 'PolicyNames'
+check "cli iam policy listed" "$out" "cli-policy"
+printf '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::%s:root"},"Action":"sts:AssumeRole"}]}' "$account" >"$work/trust.json"
+run "cli iam create-role" create-role --role-name cli-role --assume-role-policy-document "file://$work/trust.json" --max-session-duration 7200 --query Role.Arn
+check "cli iam role arn" "$out" "arn:aws:iam::$account:role/cli-role"
+run "cli iam get-role" get-role --role-name cli-role --query 'Role.[MaxSessionDuration,AssumeRolePolicyDocument.Statement[0].Action]'
+check "cli iam get-role fields" "$out" "$(printf '7200\tsts:AssumeRole')"
+run "cli iam tag-role" tag-role --role-name cli-role --tags Key=env,Value=test
+run "cli iam list-roles" list-roles --query 'Roles[].RoleName'
+check "cli iam role listed" "$out" "cli-role"
+
+tool=sts
+run "cli sts get-caller-identity (root)" get-caller-identity --query Arn
+check "cli sts root arn" "$out" "arn:aws:iam::$account:root"
+out=$(as "$user_id" "$user_secret" "" call get-caller-identity --query Arn 2>&1) || true
+check "cli sts user arn" "$out" "arn:aws:iam::$account:user/cli-user"
+out=$(as "$user_id" "$user_secret" "" call assume-role --role-arn "arn:aws:iam::$account:role/cli-role" \
+	--role-session-name cli-session --duration-seconds 900 --query 'Credentials.[AccessKeyId,SecretAccessKey,SessionToken]' 2>&1) || true
+read -r s_id s_secret s_token <<<"$out"
+check "cli sts assume-role session key" "${s_id:0:4}" "ASIA"
+out=$(as "$s_id" "$s_secret" "$s_token" call get-caller-identity --query Arn 2>&1) || true
+check "cli sts session arn" "$out" "arn:aws:sts::$account:assumed-role/cli-role/cli-session"
+out=$(as "$s_id" "$s_secret" "forged$s_token" call get-caller-identity 2>&1) || true
+check "cli sts forged session token" "$(grep -o '(InvalidClientTokenId)' <<<"$out")" "(InvalidClientTokenId)"
+out=$(as "$user_id" "$user_secret" "" call assume-role --role-arn "arn:aws:iam::$account:role/cli-role" \
+	--role-session-name cli-session --duration-seconds 7201 2>&1) || true
+check "cli sts duration above the maximum" "$(grep -o '(ValidationError)' <<<"$out")" "(ValidationError)"
+expect_error "cli sts root may not assume roles" AccessDenied assume-role --role-arn "arn:aws:iam::$account:role/cli-role" --role-session-name root
+
+# A key made inactive, then deleted, is refused on the very next request.
+tool=iam
+run "cli iam deactivate key" update-access-key --user-name cli-user --access-key-id "$user_id" --status Inactive
+tool=sts
+out=$(as "$user_id" "$user_secret" "" call get-caller-identity 2>&1) || true
+check "cli inactive key refused" "$(grep -o '(InvalidClientTokenId)' <<<"$out")" "(InvalidClientTokenId)"
+tool=iam
+run "cli iam reactivate key" update-access-key --user-name cli-user --access-key-id "$user_id" --status Active
+out=$(as "$user_id" "$user_secret" "" call get-user --query User.UserName 2>&1) || true
+check "cli reactivated key works" "$out" "cli-user"
+expect_error "cli iam delete user with a key" DeleteConflict delete-user --user-name cli-user
+run "cli iam delete-access-key" delete-access-key --user-name cli-user --access-key-id "$user_id"
+out=$(as "$user_id" "$user_secret" "" call get-user 2>&1) || true
+check "cli deleted key refused" "$(grep -o '(InvalidClientTokenId)' <<<"$out")" "(InvalidClientTokenId)"
+run "cli iam delete-user-policy" delete-user-policy --user-name cli-user --policy-name cli-policy
+run "cli iam delete-user" delete-user --user-name cli-user
+expect_error "cli iam deleted user" NoSuchEntity get-user --user-name cli-user
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -166,21 +166,22 @@ func (s *Service) AccessKeys() []AccessKeyInfo {
 	return out
 }
 
-// CreateRootKey creates an access key of account's root user for the
-// operator (`trent admin create-access-key`, break-glass): no quota, and the
-// account is recorded if it is not yet.
-func (s *Service) CreateRootKey(ctx context.Context, account string) (*NewKey, error) {
+// CreateOperatorKey creates an access key for the operator (`trent admin
+// create-access-key`, break-glass): of account's root user, or of userName.
+// No quota applies, and the account is recorded if it is not yet (its first
+// administrator is this key).
+func (s *Service) CreateOperatorKey(ctx context.Context, account, userName string) (*NewKey, error) {
 	if !IsAccountID(account) {
 		return nil, fmt.Errorf("iam: invalid account id %q: want 12 digits", account)
 	}
 	if err := s.recordAccount(ctx, account, true); err != nil {
 		return nil, err
 	}
-	k, err := s.createKey(ctx, account, "", OriginAdmin, false)
+	k, err := s.createKey(ctx, account, userName, OriginAdmin, false)
 	if err != nil {
 		return nil, err
 	}
-	return &NewKey{AccessKeyID: k.id, Secret: Secret{k.secret}, AccountID: account}, nil
+	return &NewKey{AccessKeyID: k.id, Secret: Secret{k.secret}, AccountID: account, UserName: k.user}, nil
 }
 
 // SetAccessKeyStatus makes any access key Active or Inactive (operators).

@@ -29,12 +29,62 @@ func MigrateSeal(ctx context.Context, cfg Config, to string, shares []string, n,
 	if err := probe.Validate(); err != nil {
 		return nil, err
 	}
-	raw, err := boltstore.Open(filepath.Join(cfg.DataDir, DBFile))
+	b, err := openStopped(ctx, cfg, shares)
+	if err != nil {
+		return nil, err
+	}
+	defer b.Close()
+	var (
+		next      keyring.Keyring
+		params    []byte
+		newShares []string
+	)
+	switch to {
+	case SealFile:
+		var created bool
+		path := probe.rootKeyPath()
+		var fk *keyring.FileKeyring
+		if fk, created, err = keyring.LoadOrCreateFile(path); err == nil && !created {
+			fk.Close()
+			err = fmt.Errorf("server: %s exists: name a new key file with --root-key-file", path)
+		}
+		next = fk
+	case SealShamir:
+		var sk *shamir.Keyring
+		sk, newShares, params, err = shamir.Init(n, t)
+		next = sk
+	default:
+		next, err = newAutoSeal(ctx, &probe, true)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := b.MigrateSeal(ctx, next, to, params); err != nil {
+		next.Close()
+		return nil, err
+	}
+	return newShares, nil
+}
+
+// openStopped opens and unseals the data directory of cfg while the server
+// is stopped (trent operator migrate-seal, trent admin): with cfg's seal
+// and its settings; shamir needs shares (T of them). Close the returned
+// barrier.
+func openStopped(ctx context.Context, cfg Config, shares []string) (_ *barrier.Barrier, err error) {
+	dbPath := filepath.Join(cfg.DataDir, DBFile)
+	if !fileExists(dbPath) {
+		return nil, fmt.Errorf("server: no database at %s (start the server once first)", dbPath)
+	}
+	raw, err := boltstore.Open(dbPath)
 	if err != nil {
 		return nil, fmt.Errorf("server: open storage (is the server stopped?): %w", err)
 	}
 	b := barrier.New(raw)
-	defer b.Close()
+	defer func() {
+		if err != nil {
+			b.Close()
+		}
+	}()
 	bst, err := b.Status(ctx)
 	if err != nil {
 		return nil, err
@@ -75,34 +125,5 @@ func MigrateSeal(ctx context.Context, cfg Config, to string, shares []string, n,
 		from.Close()
 		return nil, err
 	}
-	var (
-		next      keyring.Keyring
-		params    []byte
-		newShares []string
-	)
-	switch to {
-	case SealFile:
-		var created bool
-		path := probe.rootKeyPath()
-		var fk *keyring.FileKeyring
-		if fk, created, err = keyring.LoadOrCreateFile(path); err == nil && !created {
-			fk.Close()
-			err = fmt.Errorf("server: %s exists: name a new key file with --root-key-file", path)
-		}
-		next = fk
-	case SealShamir:
-		var sk *shamir.Keyring
-		sk, newShares, params, err = shamir.Init(n, t)
-		next = sk
-	default:
-		next, err = newAutoSeal(ctx, &probe, true)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if err := b.MigrateSeal(ctx, next, to, params); err != nil {
-		next.Close()
-		return nil, err
-	}
-	return newShares, nil
+	return b, nil
 }
