@@ -23,6 +23,7 @@ func TestMigrationsNumbered(t *testing.T) {
 // fails with ErrUnavailable, and nothing of the transaction is readable,
 // neither its records nor a change log entry.
 func TestCommitFailure(t *testing.T) {
+	t.Parallel()
 	for _, stage := range []string{"before-log", "before-commit"} {
 		t.Run(stage, func(t *testing.T) {
 			t.Parallel()

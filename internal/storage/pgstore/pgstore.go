@@ -4,7 +4,10 @@
 // barrier, so the database never holds plaintext key material; keys (paths:
 // key ids, alias names, account ids) are visible, as they are in bbolt.
 // Keys are bytea so that List pages in byte order whatever the database's
-// collation, and so that any byte (NUL included) is a valid key.
+// collation, and so that any byte (NUL included) is a valid key. A key must
+// also fit PostgreSQL's btree entry limit (about 2.7 kB after compression):
+// a longer key that does not compress fails with an error although
+// storage.MaxKeyLen is 32 KiB. Trent's paths are well under 1 kB.
 //
 // # Transactions
 //

@@ -24,12 +24,14 @@ func mustOpen(t *testing.T, url string, opts pgstore.Options) *pgstore.Store {
 }
 
 func TestConformance(t *testing.T) {
+	t.Parallel() // its subtests run in order; other tests overlap with them
 	storagetest.Run(t, func(t *testing.T) storage.Store {
 		return mustOpen(t, pgtest.URL(t), pgstore.Options{})
 	})
 }
 
 func TestWatcherConformance(t *testing.T) {
+	t.Parallel()
 	storagetest.RunWatcher(t, func(t *testing.T) storage.Store {
 		return mustOpen(t, pgtest.URL(t), pgstore.Options{})
 	})
