@@ -18,6 +18,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/trent-kms/trent/internal/requestid"
 )
 
 // SyncMode is when a record must be on disk.
@@ -154,9 +156,7 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b 
 // record is on disk. It returns an error, and the caller must fail the
 // request, when the log cannot be written.
 func (l *Log) Record(_ context.Context, e *Event) error {
-	var idb [36]byte
-	newUUID(&idb)
-	id := string(idb[:])
+	id := requestid.New()
 	bp := bufPool.Get().(*[]byte)
 	body := appendBody((*bp)[:0], e, id)
 	sum := sha256.Sum256(body)
@@ -481,21 +481,4 @@ func syncDir(dir string) error {
 		return fmt.Errorf("audit: sync directory: %w", err)
 	}
 	return nil
-}
-
-// newUUID writes a random (version 4) UUID in its canonical form.
-func newUUID(b *[36]byte) {
-	var u [16]byte
-	rand.Read(u[:])
-	u[6] = u[6]&0x0f | 0x40
-	u[8] = u[8]&0x3f | 0x80
-	hex.Encode(b[0:8], u[0:4])
-	b[8] = '-'
-	hex.Encode(b[9:13], u[4:6])
-	b[13] = '-'
-	hex.Encode(b[14:18], u[6:8])
-	b[18] = '-'
-	hex.Encode(b[19:23], u[8:10])
-	b[23] = '-'
-	hex.Encode(b[24:], u[10:])
 }

@@ -2,14 +2,21 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/trent-kms/trent/internal/audit"
 	"github.com/trent-kms/trent/internal/kms"
+	"github.com/trent-kms/trent/internal/kmserr"
+	"github.com/trent-kms/trent/internal/requestid"
+	"github.com/trent-kms/trent/internal/sigv4"
 )
 
 // AuditDir is the directory of the audit log's segment files under the data
@@ -80,6 +87,36 @@ func (svc *services) usage() kms.UsageIndex {
 		return nil
 	}
 	return usageIndex{svc.audit}
+}
+
+// auditAdmin records an operator request (eventSource admin.trent.internal)
+// once its signature was checked (authErr: why it was refused), before it
+// runs: a seal closes the log, so the outcome of the operation itself is
+// in the server log, not here.
+func (svc *services) auditAdmin(r *http.Request, res *sigv4.Result, authErr error) error {
+	if svc.audit == nil {
+		return nil
+	}
+	name := strings.TrimPrefix(r.URL.Path, operatorPrefix)
+	if name != "" {
+		name = strings.ToUpper(name[:1]) + name[1:]
+	}
+	e := audit.Event{
+		Time: time.Now(), Source: audit.SourceAdmin, Name: name, RequestID: requestid.New(),
+		UserAgent: r.UserAgent(), TLS: r.TLS, Host: r.Host,
+	}
+	e.SourceIP, _, _ = net.SplitHostPort(r.RemoteAddr)
+	if res != nil {
+		e.Identity, e.Region = audit.PrincipalIdentity(res.Principal, res.AccessKeyID), res.Region
+	}
+	if authErr != nil {
+		e.ErrorCode, e.ErrorMessage = "AccessDeniedException", "not authorized"
+		var ke *kmserr.Error
+		if errors.As(authErr, &ke) {
+			e.ErrorCode, e.ErrorMessage = ke.Code, ke.Message
+		}
+	}
+	return svc.audit.Record(r.Context(), &e)
 }
 
 // closeAudit writes the shutdown digest and closes the log.

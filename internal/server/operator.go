@@ -83,16 +83,20 @@ func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		res, err := svc.verifier.Verify(r, body)
+		if err == nil && !res.Principal.IsRoot() {
+			err = kmserr.ErrAccessDenied.With("%s is not an administrator", res.Principal.ARN)
+		}
+		if aerr := svc.auditAdmin(r, res, err); aerr != nil {
+			s.log.Error("server: operator request refused: audit record failed", "path", r.URL.Path, "err", aerr)
+			writeOpError(w, http.StatusInternalServerError, errors.New("the audit log cannot be written"))
+			return
+		}
 		if err != nil {
 			var ke *kmserr.Error
 			if errors.As(err, &ke) {
 				err = errors.New(ke.Code + ": " + ke.Message)
 			}
 			writeOpError(w, http.StatusForbidden, err)
-			return
-		}
-		if !res.Principal.IsRoot() {
-			writeOpError(w, http.StatusForbidden, errors.New("AccessDeniedException: "+res.Principal.ARN+" is not an administrator"))
 			return
 		}
 		s.log.Warn("server: operator request", "path", r.URL.Path, "principal", res.Principal.ARN, "access_key_id", res.AccessKeyID)

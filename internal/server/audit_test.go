@@ -1,0 +1,94 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/trent-kms/trent/internal/audit"
+	"github.com/trent-kms/trent/internal/audit/audittest"
+)
+
+// TestAuditOperatorAndSeal: operator requests are recorded (eventSource
+// admin.trent.internal), refused ones too; a seal closes the log with a
+// signed digest and the unseal continues its chain; /health reports it.
+func TestAuditOperatorAndSeal(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.DataDir = t.TempDir()
+	s, _ := start(t, cfg)
+	id, secret, _ := readCredentials(t, filepath.Join(cfg.DataDir, CredentialsFile))
+	roundTrip(t, sdk(s.URL(), id, secret, nil), "")
+	if code, body := get(t, nil, s.URL()+"/health"); code != http.StatusOK || !bytes.Contains([]byte(body), []byte(`"audit":"ok"`)) {
+		t.Errorf("health = %d %s, want audit ok", code, body)
+	}
+	if _, err := opClient(s, id, "wrong-secret").Rotate(bg, false); err == nil {
+		t.Fatal("Rotate with a wrong secret succeeded")
+	}
+	admin := opClient(s, id, secret)
+	if _, err := admin.Rotate(bg, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Seal(bg); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := s.Unseal(bg, ""); err != nil || st.Sealed { // the file seal unseals from its key file
+		t.Fatalf("Unseal = %+v, %v", st, err)
+	}
+	roundTrip(t, sdk(s.URL(), id, secret, nil), "")
+	if err := s.Shutdown(bg); err != nil {
+		t.Fatal(err)
+	}
+
+	dir := filepath.Join(cfg.DataDir, AuditDir)
+	pemBytes, err := os.ReadFile(filepath.Join(dir, audit.PublicKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := audit.ParsePublicKeyPEM(pemBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := audit.Verify(dir, audit.VerifyOptions{PublicKey: pub})
+	if err != nil || rep.Problem != nil || !rep.CleanStop {
+		t.Fatalf("Verify = %+v, %v", rep, err)
+	}
+	var admins []string
+	err = audit.Query(dir, audit.Filter{}, func(e *audit.Entry) error {
+		audittest.MustValidate(t, e.Line)
+		var r struct{ EventSource, EventName, ErrorCode string }
+		json.Unmarshal(e.Line, &r)
+		if r.EventSource == audit.SourceAdmin {
+			admins = append(admins, r.EventName+"/"+r.ErrorCode)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"Rotate/InvalidSignatureException", "Rotate/", "Seal/"}
+	if !slicesEqual(admins, want) {
+		t.Errorf("admin records = %v, want %v", admins, want)
+	}
+	// The log was closed by the seal and reopened by the unseal: two
+	// shutdown digests (seal, shutdown), two start digests.
+	data, _ := os.ReadFile(filepath.Join(dir, "00000000000000000001.jsonl"))
+	if n := bytes.Count(data, []byte(`"reason":"start"`)); n != 2 {
+		t.Errorf("%d start digests, want 2", n)
+	}
+}
+
+func slicesEqual(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
