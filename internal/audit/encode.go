@@ -225,7 +225,13 @@ func appendIdentity(dst []byte, id *Identity) []byte {
 	if issuer != "" || typ == "AssumedRole" || typ == "FederatedUser" {
 		dst = append(dst, `,"sessionContext":{`...)
 		if issuer != "" {
-			dst = append(dst, `"sessionIssuer":{"type":"Role","arn":`...)
+			dst = append(dst, `"sessionIssuer":{"type":"Role",`...)
+			if id.SessionIssuerID != "" {
+				dst = append(dst, `"principalId":`...)
+				dst = appendString(dst, id.SessionIssuerID)
+				dst = append(dst, ',')
+			}
+			dst = append(dst, `"arn":`...)
 			dst = appendString(dst, issuer)
 			dst = append(dst, `,"accountId":`...)
 			dst = appendString(dst, accountOfARN(issuer))

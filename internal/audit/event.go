@@ -64,6 +64,7 @@ type Identity struct {
 	UserName    string
 	// Session: for temporary credentials (AssumedRole, FederatedUser).
 	SessionIssuerARN string    // the role's ARN
+	SessionIssuerID  string    // the role's unique id (AROA...)
 	SessionCreated   time.Time // zero when unknown
 	MFA              bool
 }
@@ -151,11 +152,19 @@ var TrackedOps = map[string]bool{
 	"Verify": true, "VerifyMac": true, "Encapsulate": true, "Decapsulate": true,
 }
 
-// PrincipalIdentity is the userIdentity of an authenticated principal. The
-// type, user name and session issuer are derived from the ARN.
+// PrincipalIdentity is the userIdentity of an authenticated principal.
+// What the principal does not say (type, user name, session issuer) is
+// derived from its ARN.
 func PrincipalIdentity(p iam.Principal, accessKeyID string) Identity {
 	if accessKeyID == "" {
 		accessKeyID = p.AccessKeyID
 	}
-	return Identity{ARN: p.ARN, AccountID: p.AccountID, AccessKeyID: accessKeyID}
+	id := Identity{ARN: p.ARN, AccountID: p.AccountID, AccessKeyID: accessKeyID, PrincipalID: p.PrincipalID, UserName: p.UserName}
+	if p.Type != 0 {
+		id.Type = p.Type.String()
+	}
+	if s := p.Session; s != nil {
+		id.SessionIssuerARN, id.SessionIssuerID, id.SessionCreated = s.RoleARN, s.RoleID, s.Created
+	}
+	return id
 }

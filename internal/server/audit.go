@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/trent-kms/trent/internal/audit"
+	"github.com/trent-kms/trent/internal/awsquery"
 	"github.com/trent-kms/trent/internal/kms"
 	"github.com/trent-kms/trent/internal/kmserr"
 	"github.com/trent-kms/trent/internal/requestid"
@@ -117,6 +118,37 @@ func (svc *services) auditAdmin(r *http.Request, res *sigv4.Result, authErr erro
 		}
 	}
 	return svc.audit.Record(r.Context(), &e)
+}
+
+// queryAuditor records the IAM/STS front door's events (awsquery.Auditor)
+// in the audit log.
+type queryAuditor struct{ l *audit.Log }
+
+var _ awsquery.Auditor = queryAuditor{}
+
+func (q queryAuditor) Record(ctx context.Context, e *awsquery.Event) error {
+	ev := audit.Event{
+		Time: e.Time, Source: e.EventSource, Name: e.EventName, RequestID: e.RequestID, Region: e.Region,
+		SourceIP: e.SourceIP, UserAgent: e.UserAgent, ErrorCode: e.ErrorCode, ErrorMessage: e.ErrorMessage,
+		Params: e.Input, Output: e.Output,
+	}
+	if ev.Name == "" {
+		ev.Name = "unknown"
+	}
+	if e.Principal != nil {
+		ev.Identity = audit.PrincipalIdentity(*e.Principal, e.AccessKeyID)
+	} else {
+		ev.Identity.AccessKeyID = e.AccessKeyID
+	}
+	return q.l.Record(ctx, &ev)
+}
+
+// queryAuditor is what the IAM/STS front door records into (nil: nothing).
+func (svc *services) queryAuditor() awsquery.Auditor {
+	if svc.audit == nil {
+		return nil
+	}
+	return queryAuditor{svc.audit}
 }
 
 // closeAudit writes the shutdown digest and closes the log.

@@ -8,6 +8,11 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	awsiam "github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+
 	"github.com/trent-kms/trent/internal/audit"
 	"github.com/trent-kms/trent/internal/audit/audittest"
 )
@@ -22,6 +27,21 @@ func TestAuditOperatorAndSeal(t *testing.T) {
 	s, _ := start(t, cfg)
 	id, secret, _ := readCredentials(t, filepath.Join(cfg.DataDir, CredentialsFile))
 	roundTrip(t, sdk(s.URL(), id, secret, nil), "")
+	// IAM and STS through their front door: recorded with their sources,
+	// never the new access key's secret.
+	awsCfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider(id, secret, "")}
+	ic := awsiam.NewFromConfig(awsCfg, func(o *awsiam.Options) { o.BaseEndpoint = aws.String(s.URL()) })
+	if _, err := ic.CreateUser(bg, &awsiam.CreateUserInput{UserName: aws.String("alice")}); err != nil {
+		t.Fatal(err)
+	}
+	ak, err := ic.CreateAccessKey(bg, &awsiam.CreateAccessKeyInput{UserName: aws.String("alice")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := sts.NewFromConfig(awsCfg, func(o *sts.Options) { o.BaseEndpoint = aws.String(s.URL()) })
+	if _, err := sc.GetCallerIdentity(bg, &sts.GetCallerIdentityInput{}); err != nil {
+		t.Fatal(err)
+	}
 	if code, body := get(t, nil, s.URL()+"/health"); code != http.StatusOK || !bytes.Contains([]byte(body), []byte(`"audit":"ok"`)) {
 		t.Errorf("health = %d %s, want audit ok", code, body)
 	}
@@ -56,18 +76,26 @@ func TestAuditOperatorAndSeal(t *testing.T) {
 	if err != nil || rep.Problem != nil || !rep.CleanStop {
 		t.Fatalf("Verify = %+v, %v", rep, err)
 	}
-	var admins []string
+	var admins, others []string
 	err = audit.Query(dir, audit.Filter{}, func(e *audit.Entry) error {
 		audittest.MustValidate(t, e.Line)
+		if bytes.Contains(e.Line, []byte(aws.ToString(ak.AccessKey.SecretAccessKey))) {
+			t.Errorf("a record holds the new access key's secret: %s", e.Line)
+		}
 		var r struct{ EventSource, EventName, ErrorCode string }
 		json.Unmarshal(e.Line, &r)
 		if r.EventSource == audit.SourceAdmin {
 			admins = append(admins, r.EventName+"/"+r.ErrorCode)
+		} else if r.EventSource != audit.SourceKMS {
+			others = append(others, r.EventSource+" "+r.EventName)
 		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if want := []string{"iam.amazonaws.com CreateUser", "iam.amazonaws.com CreateAccessKey", "sts.amazonaws.com GetCallerIdentity"}; !slicesEqual(others, want) {
+		t.Errorf("IAM/STS records = %v, want %v", others, want)
 	}
 	want := []string{"Rotate/InvalidSignatureException", "Rotate/", "Seal/"}
 	if !slicesEqual(admins, want) {

@@ -82,6 +82,7 @@ func (s *Server) activate(ctx context.Context) (*iam.NewKey, error) {
 		Service: svc.iam,
 		IAM:     verifier("iam"),
 		STS:     verifier("sts"),
+		Auditor: svc.queryAuditor(),
 		Logger:  s.log,
 		Observe: func(op, code string, d time.Duration) {
 			s.metrics.observe(awsjson.Outcome{Operation: op, Code: code, Duration: d})
