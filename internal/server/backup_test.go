@@ -141,7 +141,7 @@ func TestBackupUnderLoadAndRestore(t *testing.T) {
 	if err != nil || h.Seal != SealFile || h.Records == 0 {
 		t.Fatalf("Restore() = %+v, %v", h, err)
 	}
-	if _, err := New(bg, rcfg, nil); err == nil {
+	if _, err := New(bg, rcfg, quiet); err == nil {
 		t.Fatalf("the restored data directory opened without the seal's key file")
 	}
 	// A backup whose MAC was altered restores but does not unseal.
@@ -155,13 +155,13 @@ func TestBackupUnderLoadAndRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := New(bg, forged, nil); !errors.Is(err, barrier.ErrBackupAuth) {
+	if _, err := New(bg, forged, quiet); !errors.Is(err, barrier.ErrBackupAuth) {
 		t.Fatalf("New(restored backup with a bad MAC) err = %v, want ErrBackupAuth", err)
 	}
 	wrongKey := rcfg
 	wrongKey.RootKeyFile = filepath.Join(t.TempDir(), "other.key")
 	writeRootKey(wrongKey.RootKeyFile)
-	if _, err := New(bg, wrongKey, nil); !errors.Is(err, barrier.ErrRootKey) {
+	if _, err := New(bg, wrongKey, quiet); !errors.Is(err, barrier.ErrRootKey) {
 		t.Fatalf("the restored data directory with another key file err = %v, want ErrRootKey", err)
 	}
 	rcfg.RootKeyFile = filepath.Join(cfg.DataDir, RootKeyFile) // the seal

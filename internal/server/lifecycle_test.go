@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -16,6 +17,9 @@ import (
 )
 
 var bg = context.Background()
+
+// quiet is the logger of servers a test expects to fail.
+var quiet = slog.New(slog.DiscardHandler)
 
 func opClient(s *Server, id, secret string) *OperatorClient {
 	c := &OperatorClient{Endpoint: s.URL()}

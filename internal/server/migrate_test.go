@@ -26,7 +26,7 @@ func TestMigrateSeal(t *testing.T) {
 	if err != nil || len(shares) != 3 {
 		t.Fatalf("MigrateSeal(file to shamir) = %d shares, %v", len(shares), err)
 	}
-	if _, err := New(bg, cfg, nil); err == nil {
+	if _, err := New(bg, cfg, quiet); err == nil {
 		t.Fatalf("the file seal still opens a data directory moved to shamir")
 	}
 	scfg := cfg

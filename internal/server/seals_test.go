@@ -143,7 +143,7 @@ func TestPKCS11EndToEnd(t *testing.T) {
 	other.DataDir = copyDir(t, cfg.DataDir)
 	other.PKCS11.TokenLabel, other.SealHook = otherTok.TokenLabel, nil
 	other.AutoUnsealRetry = time.Hour
-	if _, err := New(bg, other, nil); err == nil || !strings.Contains(err.Error(), "no AES key labelled") {
+	if _, err := New(bg, other, quiet); err == nil || !strings.Contains(err.Error(), "no AES key labelled") {
 		t.Fatalf("New with a token without the key err = %v, want no AES key", err)
 	}
 	otherTok.PIN = softhsmtest.PIN
