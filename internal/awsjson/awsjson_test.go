@@ -47,7 +47,7 @@ var testNow = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 // administrator and one non-administrator principal.
 type creds map[string]struct {
 	secret string
-	p      iam.Principal
+	p      *iam.Principal
 }
 
 func (c creds) Credential(id, token string) (string, *iam.Principal, error) {
@@ -55,13 +55,15 @@ func (c creds) Credential(id, token string) (string, *iam.Principal, error) {
 	if !ok || token != "" {
 		return "", nil, iam.ErrUnknownCredential
 	}
-	return e.secret, &e.p, nil
+	return e.secret, e.p, nil
 }
+
+func ptr[T any](v T) *T { return &v }
 
 func testCreds() creds {
 	return creds{
-		adminKeyID: {adminSecret, iam.RootPrincipal(testAccount, adminKeyID)},
-		userKeyID: {userSecret, iam.Principal{Type: iam.IAMUser, AccountID: testAccount, AccessKeyID: userKeyID,
+		adminKeyID: {adminSecret, ptr(iam.RootPrincipal(testAccount, adminKeyID))},
+		userKeyID: {userSecret, &iam.Principal{Type: iam.IAMUser, AccountID: testAccount, AccessKeyID: userKeyID,
 			ARN: "arn:aws:iam::" + testAccount + ":user/alice"}},
 	}
 }

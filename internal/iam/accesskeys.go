@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -142,14 +141,9 @@ func (s *Service) ListAccessKeys(ctx context.Context, c Caller, in *ListAccessKe
 			ks = append(ks, k)
 		}
 	}
-	slices.SortFunc(ks, func(a, b *accessKey) int { return strings.Compare(a.id, b.id) })
-	ids := make([]string, len(ks))
-	for i, k := range ks {
-		ids[i] = k.id
-	}
-	from, to, next := page(ids, in.Marker, in.MaxItems)
+	ks, next := listPage(ks, func(k *accessKey) string { return k.id }, in.Marker, in.MaxItems)
 	out := &ListAccessKeysOutput{AccessKeyMetadata: []AccessKeyMetadata{}, IsTruncated: next != "", Marker: next}
-	for _, k := range ks[from:to] {
+	for _, k := range ks {
 		out.AccessKeyMetadata = append(out.AccessKeyMetadata, AccessKeyMetadata{UserName: k.user, AccessKeyID: k.id,
 			Status: k.status, CreateDate: Timestamp{k.created}})
 	}

@@ -530,6 +530,14 @@ func TestAssumeRole(t *testing.T) {
 		t.Errorf("second node: %v", err)
 	}
 
+	// A change made by another node is seen after Reload.
+	ok(other.CreateUser(ctx, f.root, &CreateUserInput{UserName: "from-other-node"}))
+	ok(0, f.svc.Reload(ctx))
+	ok(f.svc.GetUser(ctx, f.root, &GetUserInput{UserName: "from-other-node"}))
+	if _, _, err := f.svc.Credential(cr.AccessKeyID, cr.SessionToken.Reveal()); err != nil {
+		t.Errorf("session after Reload: %v", err)
+	}
+
 	// A deleted role's sessions are refused.
 	ok(f.svc.DeleteRolePolicy(ctx, f.root, &DeleteRolePolicyInput{RoleName: "app", PolicyName: "use"}))
 	ok(f.svc.DeleteRole(ctx, f.root, &DeleteRoleInput{RoleName: "app"}))

@@ -139,21 +139,15 @@ func (s *Service) ListRoles(ctx context.Context, c Caller, in *ListRolesInput) (
 	if err := s.authorize(&c, "iam:ListRoles", roleARN(s.partition, acct, "/", "*")); err != nil {
 		return nil, err
 	}
-	st := s.snapshot()
 	var rs []*role
-	for k, r := range st.roles {
+	for k, r := range s.snapshot().roles {
 		if k.account == acct && strings.HasPrefix(r.path, in.PathPrefix) {
 			rs = append(rs, r)
 		}
 	}
-	slices.SortFunc(rs, func(a, b *role) int { return strings.Compare(caseKey(a.name), caseKey(b.name)) })
-	keys := make([]string, len(rs))
-	for i, r := range rs {
-		keys[i] = caseKey(r.name)
-	}
-	from, to, next := page(keys, in.Marker, in.MaxItems)
+	rs, next := listPage(rs, func(r *role) string { return caseKey(r.name) }, in.Marker, in.MaxItems)
 	out := &ListRolesOutput{Roles: []Role{}, IsTruncated: next != "", Marker: next}
-	for _, r := range rs[from:to] {
+	for _, r := range rs {
 		o := r.out()
 		o.Tags = nil
 		out.Roles = append(out.Roles, o)

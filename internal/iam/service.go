@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -112,6 +113,27 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	return s, nil
 }
 
+// Reload reads every identity from storage again and publishes it: for a
+// node whose shared store was changed by another node (the storage change
+// feed calls it for changes under iam/). Session tokens stay valid (the
+// token key does not change).
+func (s *Service) Reload(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var st *state
+	err := s.store.View(ctx, func(tx storage.Tx) error {
+		var err error
+		st, _, err = load(tx, s.partition)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("iam: reload: %w", err)
+	}
+	st.tokenKey = s.snapshot().tokenKey
+	s.state.Store(st)
+	return nil
+}
+
 // Partition returns the partition of the service's ARNs.
 func (s *Service) Partition() string { return s.partition }
 
@@ -155,24 +177,29 @@ func (s *Service) snapshot() *state { return s.state.Load() }
 
 // ---- paging ----
 
-// page cuts sorted keys after marker to at most maxItems; it returns the
-// page's range and the next marker ("" when the page is the last).
-func page(keys []string, marker string, maxItems *int32) (from, to int, next string) {
+// listPage sorts items by key and returns the page after marker (a key),
+// at most maxItems long (maxItemsDefault when nil), and the marker of the
+// next page ("" when this page is the last).
+func listPage[T any](items []T, key func(T) string, marker string, maxItems *int32) (page []T, next string) {
+	slices.SortFunc(items, func(a, b T) int { return strings.Compare(key(a), key(b)) })
 	n := maxItemsDefault
 	if maxItems != nil {
 		n = int(*maxItems)
 	}
-	from = 0
+	from := 0
 	if marker != "" {
-		for from < len(keys) && keys[from] <= marker {
-			from++
-		}
+		from, _ = slices.BinarySearchFunc(items, marker, func(it T, m string) int {
+			if key(it) <= m {
+				return -1
+			}
+			return 1
+		})
 	}
-	to = min(from+n, len(keys))
-	if to < len(keys) {
-		next = keys[to-1]
+	to := min(from+n, len(items))
+	if to < len(items) {
+		next = key(items[to-1])
 	}
-	return from, to, next
+	return items[from:to], next
 }
 
 // caseKey orders names as IAM lists them: without regard to case.

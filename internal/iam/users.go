@@ -172,21 +172,15 @@ func (s *Service) ListUsers(ctx context.Context, c Caller, in *ListUsersInput) (
 	if err := s.authorize(&c, "iam:ListUsers", userARN(s.partition, acct, "/", "*")); err != nil {
 		return nil, err
 	}
-	st := s.snapshot()
 	var us []*user
-	for k, u := range st.users {
+	for k, u := range s.snapshot().users {
 		if k.account == acct && strings.HasPrefix(u.path, in.PathPrefix) {
 			us = append(us, u)
 		}
 	}
-	slices.SortFunc(us, func(a, b *user) int { return strings.Compare(caseKey(a.name), caseKey(b.name)) })
-	keys := make([]string, len(us))
-	for i, u := range us {
-		keys[i] = caseKey(u.name)
-	}
-	from, to, next := page(keys, in.Marker, in.MaxItems)
+	us, next := listPage(us, func(u *user) string { return caseKey(u.name) }, in.Marker, in.MaxItems)
 	out := &ListUsersOutput{Users: []User{}, IsTruncated: next != "", Marker: next}
-	for _, u := range us[from:to] {
+	for _, u := range us {
 		o := u.out()
 		o.Tags = nil
 		out.Users = append(out.Users, o)
@@ -407,13 +401,9 @@ func (s *Service) ListUserPolicies(ctx context.Context, c Caller, in *ListUserPo
 	if err != nil {
 		return nil, err
 	}
-	keys := make([]string, len(u.policies))
-	for i, p := range u.policies {
-		keys[i] = caseKey(p.name)
-	}
-	from, to, next := page(keys, in.Marker, in.MaxItems)
+	ps, next := listPage(slices.Clone(u.policies), func(p inlinePolicy) string { return caseKey(p.name) }, in.Marker, in.MaxItems)
 	out := &ListUserPoliciesOutput{PolicyNames: []string{}, IsTruncated: next != "", Marker: next}
-	for _, p := range u.policies[from:to] {
+	for _, p := range ps {
 		out.PolicyNames = append(out.PolicyNames, p.name)
 	}
 	return out, nil
