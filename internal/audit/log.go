@@ -482,3 +482,12 @@ func syncDir(dir string) error {
 	}
 	return nil
 }
+
+// Head returns the chain's position: the sequence number of the last record
+// and the chain value after it (what a backup records of the log, which
+// lives in files beside the database).
+func (l *Log) Head() (seq uint64, chain [32]byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.seq, l.chain
+}

@@ -138,7 +138,7 @@ func TestBackupUnderLoadAndRestore(t *testing.T) {
 	}
 	h, err := backup.Restore(bg, bytes.NewReader(raw), dst)
 	dst.Close()
-	if err != nil || h.Seal != SealFile || h.Records == 0 {
+	if err != nil || h.Seal != SealFile || h.Records == 0 || h.Extra["audit_seq"] == "" || len(h.Extra["audit_chain"]) != 64 {
 		t.Fatalf("Restore() = %+v, %v", h, err)
 	}
 	if _, err := New(bg, rcfg, quiet); err == nil {

@@ -3,10 +3,12 @@ package server
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/trent-kms/trent/internal/backup"
@@ -275,7 +277,7 @@ func (s *Server) Rotate(ctx context.Context, root bool) error {
 // one read transaction, writers go on meanwhile.
 func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request) {
 	b := s.state.barrier
-	h := backup.Header{Created: time.Now().UTC(), Seal: b.Kind(), Extra: s.backupExtra()}
+	h := backup.Header{Created: time.Now().UTC(), Seal: b.Kind(), Extra: s.backupExtra(s.svc.Load())}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Disposition", `attachment; filename="trent.backup"`)
@@ -292,6 +294,13 @@ func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request) {
 	s.log.Info("server: backup written", "records", n)
 }
 
-// backupExtra returns the small facts of other parts that a backup carries
-// (none yet; the audit log's chain head goes here).
-func (s *Server) backupExtra() map[string]string { return nil }
+// backupExtra returns the small facts of other parts that a backup carries:
+// the audit chain's head (the audit files live beside the database, not in
+// it), so a restore can be matched with the audit log of its time.
+func (s *Server) backupExtra(svc *services) map[string]string {
+	if svc == nil || svc.audit == nil {
+		return nil
+	}
+	seq, chain := svc.audit.Head()
+	return map[string]string{"audit_seq": strconv.FormatUint(seq, 10), "audit_chain": hex.EncodeToString(chain[:])}
+}
