@@ -134,8 +134,7 @@ func TestCreateKeyValidation(t *testing.T) {
 	s := startDev(t)
 	c := s.dev()
 	for name, in := range map[string]*kms.CreateKeyInput{
-		"RSA_2048":     {KeySpec: types.KeySpecRsa2048, KeyUsage: types.KeyUsageTypeSignVerify},
-		"HMAC_256":     {KeySpec: types.KeySpecHmac256, KeyUsage: types.KeyUsageTypeGenerateVerifyMac},
+		"SM2":          {KeySpec: types.KeySpecSm2, KeyUsage: types.KeyUsageTypeSignVerify},
 		"EXTERNAL":     {Origin: types.OriginTypeExternal},
 		"multi-Region": {MultiRegion: aws.Bool(true)},
 	} {

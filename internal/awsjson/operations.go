@@ -84,6 +84,17 @@ var operations = map[string]operation{
 	"TrentService.GenerateDataKeyWithoutPlaintext": {Name: "GenerateDataKeyWithoutPlaintext", Action: "kms:GenerateDataKeyWithoutPlaintext", MaxBody: cryptoBody, Timeout: defaultTimeout, binding: op((*kms.Service).GenerateDataKeyWithoutPlaintext)},
 	"TrentService.GenerateRandom":                  {Name: "GenerateRandom", Action: "kms:GenerateRandom", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).GenerateRandom)},
 
+	"TrentService.GetPublicKey":                        {Name: "GetPublicKey", Action: "kms:GetPublicKey", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).GetPublicKey)},
+	"TrentService.Sign":                                {Name: "Sign", Action: "kms:Sign", MaxBody: cryptoBody, Timeout: defaultTimeout, binding: op((*kms.Service).Sign)},
+	"TrentService.Verify":                              {Name: "Verify", Action: "kms:Verify", MaxBody: cryptoBody, Timeout: defaultTimeout, binding: op((*kms.Service).Verify)},
+	"TrentService.GenerateMac":                         {Name: "GenerateMac", Action: "kms:GenerateMac", MaxBody: cryptoBody, Timeout: defaultTimeout, binding: op((*kms.Service).GenerateMac)},
+	"TrentService.VerifyMac":                           {Name: "VerifyMac", Action: "kms:VerifyMac", MaxBody: cryptoBody, Timeout: defaultTimeout, binding: op((*kms.Service).VerifyMac)},
+	"TrentService.DeriveSharedSecret":                  {Name: "DeriveSharedSecret", Action: "kms:DeriveSharedSecret", MaxBody: cryptoBody, Timeout: defaultTimeout, binding: op((*kms.Service).DeriveSharedSecret)},
+	"TrentService.Encapsulate":                         {Name: "Encapsulate", Action: "kms:Encapsulate", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).Encapsulate)},
+	"TrentService.Decapsulate":                         {Name: "Decapsulate", Action: "kms:Decapsulate", MaxBody: cryptoBody, Timeout: defaultTimeout, binding: op((*kms.Service).Decapsulate)},
+	"TrentService.GenerateDataKeyPair":                 {Name: "GenerateDataKeyPair", Action: "kms:GenerateDataKeyPair", MaxBody: cryptoBody, Timeout: defaultTimeout, binding: op((*kms.Service).GenerateDataKeyPair)},
+	"TrentService.GenerateDataKeyPairWithoutPlaintext": {Name: "GenerateDataKeyPairWithoutPlaintext", Action: "kms:GenerateDataKeyPairWithoutPlaintext", MaxBody: cryptoBody, Timeout: defaultTimeout, binding: op((*kms.Service).GenerateDataKeyPairWithoutPlaintext)},
+
 	"TrentService.GetKeyPolicy":    {Name: "GetKeyPolicy", Action: "kms:GetKeyPolicy", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).GetKeyPolicy)},
 	"TrentService.PutKeyPolicy":    {Name: "PutKeyPolicy", Action: "kms:PutKeyPolicy", MaxBody: policyBody, Timeout: defaultTimeout, binding: op((*kms.Service).PutKeyPolicy)},
 	"TrentService.ListKeyPolicies": {Name: "ListKeyPolicies", Action: "kms:ListKeyPolicies", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).ListKeyPolicies)},

@@ -66,7 +66,7 @@ type Algorithms struct {
 // specInfo is one row of the spec table.
 type specInfo struct {
 	usages      map[Usage]Algorithms // the usages the spec allows, with their algorithms
-	supported   bool                 // false: CreateKey answers UnsupportedOperationException
+	family      family               // how material is encoded and used; 0: not supported (SM2)
 	symmetric   bool                 // SYMMETRIC_DEFAULT: Trent's ciphertext format
 	dataKeyPair bool                 // a DataKeyPairSpec
 }
@@ -77,9 +77,9 @@ var (
 		SignVerify: {Signing: []string{"RSASSA_PKCS1_V1_5_SHA_256", "RSASSA_PKCS1_V1_5_SHA_384", "RSASSA_PKCS1_V1_5_SHA_512",
 			"RSASSA_PSS_SHA_256", "RSASSA_PSS_SHA_384", "RSASSA_PSS_SHA_512"}},
 	}
-	ecdh  = Algorithms{KeyAgreement: []string{"ECDH"}}
-	mlkem = map[Usage]Algorithms{EncapsulateDecapsulate: {Encapsulation: []string{"ML_KEM"}}}
-	mldsa = map[Usage]Algorithms{SignVerify: {Signing: []string{"ML_DSA_SHAKE_256"}}}
+	ecdhUsage   = Algorithms{KeyAgreement: []string{"ECDH"}}
+	mlkemUsages = map[Usage]Algorithms{EncapsulateDecapsulate: {Encapsulation: []string{"ML_KEM"}}}
+	mldsaUsages = map[Usage]Algorithms{SignVerify: {Signing: []string{"ML_DSA_SHAKE_256"}}}
 )
 
 func hmacUsages(alg string) map[Usage]Algorithms {
@@ -88,34 +88,35 @@ func hmacUsages(alg string) map[Usage]Algorithms {
 
 // specs is the spec table.
 var specs = map[Spec]*specInfo{
-	SymmetricDefault: {usages: map[Usage]Algorithms{EncryptDecrypt: {Encryption: []string{AlgSymmetricDefault}}}, supported: true, symmetric: true},
-	RSA2048:          {usages: rsaUsages, dataKeyPair: true},
-	RSA3072:          {usages: rsaUsages, dataKeyPair: true},
-	RSA4096:          {usages: rsaUsages, dataKeyPair: true},
-	ECCNISTP256:      {usages: map[Usage]Algorithms{SignVerify: {Signing: []string{"ECDSA_SHA_256"}}, KeyAgreement: ecdh}, dataKeyPair: true},
-	ECCNISTP384:      {usages: map[Usage]Algorithms{SignVerify: {Signing: []string{"ECDSA_SHA_384"}}, KeyAgreement: ecdh}, dataKeyPair: true},
-	ECCNISTP521:      {usages: map[Usage]Algorithms{SignVerify: {Signing: []string{"ECDSA_SHA_512"}}, KeyAgreement: ecdh}, dataKeyPair: true},
-	ECCSECGP256K1:    {usages: map[Usage]Algorithms{SignVerify: {Signing: []string{"ECDSA_SHA_256"}}}, dataKeyPair: true},
-	ECCNISTEdwards25519: {usages: map[Usage]Algorithms{SignVerify: {Signing: []string{"ED25519_SHA_512", "ED25519_PH_SHA_512"}}},
+	SymmetricDefault: {family: famSymmetric, usages: map[Usage]Algorithms{EncryptDecrypt: {Encryption: []string{AlgSymmetricDefault}}}, symmetric: true},
+	RSA2048:          {family: famRSA, usages: rsaUsages, dataKeyPair: true},
+	RSA3072:          {family: famRSA, usages: rsaUsages, dataKeyPair: true},
+	RSA4096:          {family: famRSA, usages: rsaUsages, dataKeyPair: true},
+	ECCNISTP256:      {family: famNIST, usages: map[Usage]Algorithms{SignVerify: {Signing: []string{"ECDSA_SHA_256"}}, KeyAgreement: ecdhUsage}, dataKeyPair: true},
+	ECCNISTP384:      {family: famNIST, usages: map[Usage]Algorithms{SignVerify: {Signing: []string{"ECDSA_SHA_384"}}, KeyAgreement: ecdhUsage}, dataKeyPair: true},
+	ECCNISTP521:      {family: famNIST, usages: map[Usage]Algorithms{SignVerify: {Signing: []string{"ECDSA_SHA_512"}}, KeyAgreement: ecdhUsage}, dataKeyPair: true},
+	ECCSECGP256K1:    {family: famK256, usages: map[Usage]Algorithms{SignVerify: {Signing: []string{"ECDSA_SHA_256"}}}, dataKeyPair: true},
+	ECCNISTEdwards25519: {family: famEd25519, usages: map[Usage]Algorithms{SignVerify: {Signing: []string{"ED25519_SHA_512", "ED25519_PH_SHA_512"}}},
 		dataKeyPair: true},
-	HMAC224:   {usages: hmacUsages("HMAC_SHA_224")},
-	HMAC256:   {usages: hmacUsages("HMAC_SHA_256")},
-	HMAC384:   {usages: hmacUsages("HMAC_SHA_384")},
-	HMAC512:   {usages: hmacUsages("HMAC_SHA_512")},
-	SM2:       {usages: map[Usage]Algorithms{EncryptDecrypt: {Encryption: []string{"SM2PKE"}}, SignVerify: {Signing: []string{"SM2DSA"}}, KeyAgreement: ecdh}, dataKeyPair: true},
-	MLDSA44:   {usages: mldsa},
-	MLDSA65:   {usages: mldsa},
-	MLDSA87:   {usages: mldsa},
-	MLKEM512:  {usages: mlkem, dataKeyPair: true},
-	MLKEM768:  {usages: mlkem, dataKeyPair: true},
-	MLKEM1024: {usages: mlkem, dataKeyPair: true},
+	HMAC224:   {family: famHMAC, usages: hmacUsages("HMAC_SHA_224")},
+	HMAC256:   {family: famHMAC, usages: hmacUsages("HMAC_SHA_256")},
+	HMAC384:   {family: famHMAC, usages: hmacUsages("HMAC_SHA_384")},
+	HMAC512:   {family: famHMAC, usages: hmacUsages("HMAC_SHA_512")},
+	SM2:       {usages: map[Usage]Algorithms{EncryptDecrypt: {Encryption: []string{"SM2PKE"}}, SignVerify: {Signing: []string{"SM2DSA"}}, KeyAgreement: ecdhUsage}, dataKeyPair: true},
+	MLDSA44:   {family: famMLDSA, usages: mldsaUsages},
+	MLDSA65:   {family: famMLDSA, usages: mldsaUsages},
+	MLDSA87:   {family: famMLDSA, usages: mldsaUsages},
+	MLKEM512:  {family: famMLKEM, usages: mlkemUsages, dataKeyPair: true},
+	MLKEM768:  {family: famMLKEM, usages: mlkemUsages, dataKeyPair: true},
+	MLKEM1024: {family: famMLKEM, usages: mlkemUsages, dataKeyPair: true},
 }
 
 // Known reports whether s is a key spec AWS has.
 func (s Spec) Known() bool { return specs[s] != nil }
 
-// Supported reports whether Trent can create keys of spec s.
-func (s Spec) Supported() bool { i := specs[s]; return i != nil && i.supported }
+// Supported reports whether Trent can create keys of spec s (all but SM2:
+// no well-kept Go implementation of SM2 exists).
+func (s Spec) Supported() bool { i := specs[s]; return i != nil && i.family != 0 }
 
 // Symmetric reports whether s is SYMMETRIC_DEFAULT (Trent's ciphertext
 // format, rotation, data keys).

@@ -37,6 +37,7 @@ type Version struct {
 	Flushed uint64
 
 	material secret.Bytes
+	priv     *private // asymmetric keys: the parsed private key
 
 	// SYMMETRIC_DEFAULT: the AEAD and the blob header for (key id, Num).
 	aead     cipher.AEAD
@@ -67,23 +68,29 @@ func NewVersion(spec Spec, keyID string, num uint32, material secret.Bytes, mate
 		b := ciphertext.Blob{KeyID: keyID, Version: num}
 		v.header = b.Header()
 		v.aadEmpty = append(slices.Clip(v.header), ciphertext.EncodeContext(nil)...)
-	default:
+	case specs[spec] == nil || specs[spec].family == 0:
 		return nil, fmt.Errorf("keys: key spec %s has no material", spec)
+	case specs[spec].family == famHMAC:
+		if _, lo, hi := hmacSizes(spec); material.Len() < lo || material.Len() > hi {
+			return nil, ErrMaterial
+		}
+	default:
+		p, err := parsePrivate(spec, material.Expose())
+		if err != nil {
+			return nil, err
+		}
+		v.priv = p
 	}
 	return v, nil
 }
 
 // GenerateVersion creates version num of key keyID with fresh random material.
 func GenerateVersion(spec Spec, keyID string, num uint32, created time.Time, rotType string) (*Version, error) {
-	var m []byte
-	switch {
-	case spec.Symmetric():
-		m = make([]byte, SymmetricKeySize)
-		rand.Read(m)
-	default:
-		return nil, fmt.Errorf("keys: cannot generate key spec %s", spec)
+	m, err := generateMaterial(spec)
+	if err != nil {
+		return nil, err
 	}
-	return NewVersion(spec, keyID, num, secret.New(m), NewMaterialID(), created, rotType)
+	return NewVersion(spec, keyID, num, m, NewMaterialID(), created, rotType)
 }
 
 // NewMaterialID returns 64 lower-hex characters derived from random bytes

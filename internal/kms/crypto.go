@@ -3,6 +3,7 @@ package kms
 import (
 	"context"
 	"crypto/rand"
+	"slices"
 
 	"github.com/trent-kms/trent/internal/ciphertext"
 	"github.com/trent-kms/trent/internal/keys"
@@ -24,15 +25,25 @@ func (k *key) version(num uint32) *keys.Version {
 	return k.versions[num-1]
 }
 
-// checkAlgorithm: symmetric keys take only SYMMETRIC_DEFAULT.
-func (k *key) checkAlgorithm(alg string) error {
-	if alg != "" && alg != keys.AlgSymmetricDefault {
-		return kmserr.ErrInvalidKeyUsage.With("Algorithm %s is incompatible with key spec %s.", alg, k.spec)
+// encryptionAlgorithm returns the algorithm an encrypting or decrypting
+// request names (SYMMETRIC_DEFAULT when it names none) after checking that
+// the key's spec has it.
+func (k *key) encryptionAlgorithm(alg string) (string, error) {
+	if alg == "" {
+		alg = keys.AlgSymmetricDefault
 	}
-	return nil
+	if !slices.Contains(k.spec.Algorithms(keys.EncryptDecrypt).Encryption, alg) {
+		return "", kmserr.ErrInvalidKeyUsage.With("Algorithm %s is incompatible with key spec %s.", alg, k.spec)
+	}
+	return alg, nil
 }
 
-// encryptKey resolves and checks a key for an encrypting operation.
+// errContextAsymmetric: an encryption context binds only symmetric ciphertext.
+var errContextAsymmetric = kmserr.ErrValidation.With("EncryptionContext is only valid with symmetric encryption KMS keys.")
+
+// encryptKey resolves and checks a key for an encrypting operation. alg
+// "" means SYMMETRIC_DEFAULT, so that data-key operations, which pass "",
+// refuse RSA keys.
 func (s *Service) encryptKey(c Caller, sc scope, op, keyID, alg string) (*key, *keys.Version, error) {
 	k, err := s.resolveKey(c, sc, op, keyID, true)
 	if err != nil {
@@ -41,14 +52,14 @@ func (s *Service) encryptKey(c Caller, sc scope, op, keyID, alg string) (*key, *
 	if err := k.usable(); err != nil {
 		return nil, nil, err
 	}
-	if err := k.checkUsage(op); err != nil {
+	if err := k.checkUsage(op, keys.EncryptDecrypt); err != nil {
 		return nil, nil, err
 	}
-	if err := k.checkAlgorithm(alg); err != nil {
+	if _, err := k.encryptionAlgorithm(alg); err != nil {
 		return nil, nil, err
 	}
 	ver := k.current()
-	if ver.Encryptions.Load() >= hardEncryptionLimit {
+	if k.spec.Symmetric() && ver.Encryptions.Load() >= hardEncryptionLimit {
 		return nil, nil, kmserr.ErrKeyUnavailable.With("%s needs rotation before further use.", k.arn)
 	}
 	if c.Facts != nil {
@@ -83,19 +94,57 @@ func (s *Service) Encrypt(ctx context.Context, c Caller, in *EncryptInput) (*Enc
 	if err != nil {
 		return nil, err
 	}
-	if in.DryRun {
-		return nil, kmserr.ErrDryRun
+	blob, alg, err := encryptUnder(k, ver, in.EncryptionAlgorithm, in.Plaintext, in.EncryptionContext, in.DryRun)
+	if err != nil {
+		return nil, err
 	}
-	return &EncryptOutput{
-		CiphertextBlob:      ver.Seal(in.Plaintext, in.EncryptionContext),
-		EncryptionAlgorithm: keys.AlgSymmetricDefault,
-		KeyId:               k.arn,
-	}, nil
+	return &EncryptOutput{CiphertextBlob: blob, EncryptionAlgorithm: alg, KeyId: k.arn}, nil
+}
+
+// encryptUnder encrypts pt under version ver of k (checked by encryptKey):
+// Trent's blob for symmetric keys, raw RSAES-OAEP output for RSA keys.
+// With dryRun it checks everything, then answers DryRunOperationException.
+func encryptUnder(k *key, ver *keys.Version, alg string, pt []byte, ec map[string]string, dryRun bool) ([]byte, string, error) {
+	if k.spec.Symmetric() {
+		if dryRun {
+			return nil, "", kmserr.ErrDryRun
+		}
+		return ver.Seal(pt, ec), keys.AlgSymmetricDefault, nil
+	}
+	if len(ec) > 0 {
+		return nil, "", errContextAsymmetric
+	}
+	if n := ver.MaxPlaintext(alg); len(pt) > n {
+		return nil, "", kmserr.ErrValidation.With("Algorithm %s and key spec %s cannot encrypt data larger than %d bytes.", alg, k.spec, n)
+	}
+	if dryRun {
+		return nil, "", kmserr.ErrDryRun
+	}
+	blob, err := ver.Encrypt(alg, pt)
+	return blob, alg, err
 }
 
 // decryptBlob resolves the key named in blob and decrypts it. want, when
 // not nil, is the key the caller says encrypted it.
 func (s *Service) decryptBlob(sc scope, f *Facts, want *key, blob []byte, ec map[string]string, alg string) (*key, *keys.Version, []byte, error) {
+	if want != nil && !want.spec.Symmetric() {
+		// Asymmetric ciphertext is raw RSAES-OAEP: the key comes from KeyId.
+		if err := want.checkDecrypt(alg); err != nil {
+			return nil, nil, nil, err
+		}
+		if len(ec) > 0 {
+			return nil, nil, nil, errContextAsymmetric
+		}
+		ver := want.current()
+		pt, err := ver.Decrypt(alg, blob)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if f != nil {
+			f.Decrypted = KeyUse{want.arn, materialID(want, ver)}
+		}
+		return want, ver, pt, nil
+	}
 	b, err := ciphertext.Parse(blob)
 	if err != nil || !validKeyIDForm(b.KeyID) {
 		return nil, nil, nil, errInvalidCiphertext
@@ -108,13 +157,7 @@ func (s *Service) decryptBlob(sc scope, f *Facts, want *key, blob []byte, ec map
 		return nil, nil, nil, kmserr.ErrAccessDenied.With(errUnknownCiphertextKey)
 	}
 	f.addKey(k.arn)
-	if err := k.usable(); err != nil {
-		return nil, nil, nil, err
-	}
-	if err := k.checkUsage("Decrypt"); err != nil {
-		return nil, nil, nil, err
-	}
-	if err := k.checkAlgorithm(alg); err != nil {
+	if err := k.checkDecrypt(alg); err != nil {
 		return nil, nil, nil, err
 	}
 	ver := k.version(b.Version)
@@ -129,6 +172,34 @@ func (s *Service) decryptBlob(sc scope, f *Facts, want *key, blob []byte, ec map
 		f.Decrypted = KeyUse{k.arn, ver.MaterialID}
 	}
 	return k, ver, pt, nil
+}
+
+// checkDecrypt is the key check of decrypting operations.
+func (k *key) checkDecrypt(alg string) error {
+	if err := k.usable(); err != nil {
+		return err
+	}
+	if err := k.checkUsage("Decrypt", keys.EncryptDecrypt); err != nil {
+		return err
+	}
+	_, err := k.encryptionAlgorithm(alg)
+	return err
+}
+
+// decryptOutputAlg is the EncryptionAlgorithm a decrypting operation reports.
+func decryptOutputAlg(k *key, alg string) string {
+	if k.spec.Symmetric() || alg == "" {
+		return keys.AlgSymmetricDefault
+	}
+	return alg
+}
+
+// materialID is the KeyMaterialId a response reports: symmetric keys only.
+func materialID(k *key, v *keys.Version) string {
+	if k.spec.Symmetric() {
+		return v.MaterialID
+	}
+	return ""
 }
 
 // Decrypt decrypts a blob made by Encrypt, GenerateDataKey* or ReEncrypt.
@@ -169,13 +240,7 @@ func (s *Service) Decrypt(ctx context.Context, c Caller, in *DecryptInput) (*Dec
 		if want == nil {
 			return nil, kmserr.ErrValidation.With("KeyId is required when DryRunModifiers contains IGNORE_CIPHERTEXT.")
 		}
-		if err := want.usable(); err != nil {
-			return nil, err
-		}
-		if err := want.checkUsage("Decrypt"); err != nil {
-			return nil, err
-		}
-		if err := want.checkAlgorithm(in.EncryptionAlgorithm); err != nil {
+		if err := want.checkDecrypt(in.EncryptionAlgorithm); err != nil {
 			return nil, err
 		}
 		return nil, kmserr.ErrDryRun
@@ -188,7 +253,8 @@ func (s *Service) Decrypt(ctx context.Context, c Caller, in *DecryptInput) (*Dec
 		clear(pt)
 		return nil, kmserr.ErrDryRun
 	}
-	return &DecryptOutput{EncryptionAlgorithm: keys.AlgSymmetricDefault, KeyId: k.arn, KeyMaterialId: ver.MaterialID, Plaintext: pt}, nil
+	return &DecryptOutput{EncryptionAlgorithm: decryptOutputAlg(k, in.EncryptionAlgorithm), KeyId: k.arn,
+		KeyMaterialId: materialID(k, ver), Plaintext: pt}, nil
 }
 
 // ReEncrypt decrypts a blob and encrypts the plaintext under the
@@ -234,10 +300,7 @@ func (s *Service) ReEncrypt(ctx context.Context, c Caller, in *ReEncryptInput) (
 		if src == nil {
 			return nil, kmserr.ErrValidation.With("SourceKeyId is required when DryRunModifiers contains IGNORE_CIPHERTEXT.")
 		}
-		if err := src.usable(); err != nil {
-			return nil, err
-		}
-		if err := src.checkAlgorithm(in.SourceEncryptionAlgorithm); err != nil {
+		if err := src.checkDecrypt(in.SourceEncryptionAlgorithm); err != nil {
 			return nil, err
 		}
 		if _, err := checkDst(); err != nil {
@@ -254,17 +317,18 @@ func (s *Service) ReEncrypt(ctx context.Context, c Caller, in *ReEncryptInput) (
 	if err != nil {
 		return nil, err
 	}
-	if in.DryRun {
-		return nil, kmserr.ErrDryRun
+	blob, dalg, err := encryptUnder(dst, dver, in.DestinationEncryptionAlgorithm, pt, in.DestinationEncryptionContext, in.DryRun)
+	if err != nil {
+		return nil, err
 	}
 	return &ReEncryptOutput{
-		CiphertextBlob:                 dver.Seal(pt, in.DestinationEncryptionContext),
-		DestinationEncryptionAlgorithm: keys.AlgSymmetricDefault,
-		DestinationKeyMaterialId:       dver.MaterialID,
+		CiphertextBlob:                 blob,
+		DestinationEncryptionAlgorithm: dalg,
+		DestinationKeyMaterialId:       materialID(dst, dver),
 		KeyId:                          dst.arn,
-		SourceEncryptionAlgorithm:      keys.AlgSymmetricDefault,
+		SourceEncryptionAlgorithm:      decryptOutputAlg(sk, in.SourceEncryptionAlgorithm),
 		SourceKeyId:                    sk.arn,
-		SourceKeyMaterialId:            sver.MaterialID,
+		SourceKeyMaterialId:            materialID(sk, sver),
 	}, nil
 }
 

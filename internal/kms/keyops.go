@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -23,20 +24,24 @@ const invalidMarkerMsg = "The request was rejected because the marker that speci
 func (k *key) metadata() *KeyMetadata {
 	algs := k.spec.Algorithms(k.usage)
 	m := &KeyMetadata{
-		AWSAccountId:          k.account,
-		Arn:                   k.arn,
-		CreationDate:          ts(k.created),
-		CurrentKeyMaterialId:  k.current().MaterialID,
-		CustomerMasterKeySpec: string(k.spec),
-		Description:           k.description,
-		Enabled:               k.state == stateEnabled,
-		EncryptionAlgorithms:  algs.Encryption,
-		KeyId:                 k.id,
-		KeyManager:            "CUSTOMER",
-		KeySpec:               string(k.spec),
-		KeyState:              k.state,
-		KeyUsage:              string(k.usage),
-		Origin:                k.origin,
+		AWSAccountId:            k.account,
+		Arn:                     k.arn,
+		CreationDate:            ts(k.created),
+		CurrentKeyMaterialId:    materialID(k, k.current()),
+		CustomerMasterKeySpec:   customerMasterKeySpec(k.spec),
+		Description:             k.description,
+		Enabled:                 k.state == stateEnabled,
+		EncapsulationAlgorithms: algs.Encapsulation,
+		EncryptionAlgorithms:    algs.Encryption,
+		KeyAgreementAlgorithms:  algs.KeyAgreement,
+		KeyId:                   k.id,
+		KeyManager:              "CUSTOMER",
+		KeySpec:                 string(k.spec),
+		KeyState:                k.state,
+		KeyUsage:                string(k.usage),
+		MacAlgorithms:           algs.MAC,
+		Origin:                  k.origin,
+		SigningAlgorithms:       algs.Signing,
 	}
 	if k.state == statePendingDeletion {
 		m.DeletionDate = tsp(k.deletionDate)
@@ -44,6 +49,15 @@ func (k *key) metadata() *KeyMetadata {
 		m.PendingDeletionWindowInDays = &w
 	}
 	return m
+}
+
+// customerMasterKeySpec is the deprecated field: the key spec when the
+// older enum has it, else omitted.
+func customerMasterKeySpec(spec keys.Spec) string {
+	if slices.Contains(enumCustomerMasterSpec, string(spec)) {
+		return string(spec)
+	}
+	return ""
 }
 
 // newKeyID returns a random (version 4) UUID.
@@ -63,9 +77,9 @@ func newKeyID() string {
 	return string(out)
 }
 
-// CreateKey creates a symmetric encryption key (SYMMETRIC_DEFAULT,
-// ENCRYPT_DECRYPT, origin AWS_KMS). Other key specs, origins, custom key
-// stores and multi-Region keys are rejected with UnsupportedOperationException.
+// CreateKey creates a key of any spec but SM2, with a usage the spec allows.
+// Custom key stores and multi-Region keys are rejected with
+// UnsupportedOperationException.
 func (s *Service) CreateKey(ctx context.Context, c Caller, in *CreateKeyInput) (*CreateKeyOutput, error) {
 	sc, err := callerScope(c)
 	if err != nil {
@@ -112,10 +126,11 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in *CreateKeyInput) (
 		return nil, kmserr.ErrValidation.With("You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.")
 	}
 	if !spec.Supported() {
-		return nil, kmserr.ErrUnsupportedOperation.With("KeySpec %s is not supported by this server.", spec)
+		// SM2: no well-kept Go implementation; AWS answers so outside China.
+		return nil, kmserr.ErrUnsupportedOperation.With("KeySpec %s is not supported in this Region", spec)
 	}
 	if !spec.Allows(usage) {
-		return nil, kmserr.ErrValidation.With("KeyUsage %s is not compatible with KeySpec %s.", usage, spec)
+		return nil, kmserr.ErrValidation.With("KeyUsage %s is not compatible with KeySpec %s", usage, spec)
 	}
 	if in.CustomKeyStoreId != "" {
 		return nil, errCustomKeyStoreNotFound.With("Custom key store %s does not exist.", in.CustomKeyStoreId)

@@ -140,8 +140,9 @@ func (k *key) notPendingDeletion() error {
 	return nil
 }
 
-func (k *key) checkUsage(op string) error {
-	if k.usage != keys.EncryptDecrypt {
+// checkUsage: op needs a key of usage want.
+func (k *key) checkUsage(op string, want keys.Usage) error {
+	if k.usage != want {
 		return kmserr.ErrInvalidKeyUsage.With("%s key usage is %s which is not valid for %s.", k.arn, k.usage, op)
 	}
 	return nil

@@ -83,19 +83,25 @@ type KeyMetadata struct {
 	Arn                         string     `json:"Arn"`
 	CreationDate                Timestamp  `json:"CreationDate"`
 	CurrentKeyMaterialId        string     `json:"CurrentKeyMaterialId,omitempty"`
-	CustomerMasterKeySpec       string     `json:"CustomerMasterKeySpec"`
+	CustomerMasterKeySpec       string     `json:"CustomerMasterKeySpec,omitempty"`
 	DeletionDate                *Timestamp `json:"DeletionDate,omitempty"`
 	Description                 string     `json:"Description"`
 	Enabled                     bool       `json:"Enabled"`
+	EncapsulationAlgorithms     []string   `json:"EncapsulationAlgorithms,omitempty"`
 	EncryptionAlgorithms        []string   `json:"EncryptionAlgorithms,omitempty"`
+	ExpirationModel             string     `json:"ExpirationModel,omitempty"`
+	KeyAgreementAlgorithms      []string   `json:"KeyAgreementAlgorithms,omitempty"`
 	KeyId                       string     `json:"KeyId"`
 	KeyManager                  string     `json:"KeyManager"`
 	KeySpec                     string     `json:"KeySpec"`
 	KeyState                    string     `json:"KeyState"`
 	KeyUsage                    string     `json:"KeyUsage"`
+	MacAlgorithms               []string   `json:"MacAlgorithms,omitempty"`
 	MultiRegion                 bool       `json:"MultiRegion"`
 	Origin                      string     `json:"Origin"`
 	PendingDeletionWindowInDays *int32     `json:"PendingDeletionWindowInDays,omitempty"`
+	SigningAlgorithms           []string   `json:"SigningAlgorithms,omitempty"`
+	ValidTo                     *Timestamp `json:"ValidTo,omitempty"`
 }
 
 // KeyListEntry is one entry of ListKeys.
@@ -361,6 +367,163 @@ type GenerateRandomInput struct {
 
 type GenerateRandomOutput struct {
 	Plaintext []byte `json:"Plaintext"`
+}
+
+// ---- asymmetric, HMAC, key agreement, KEM ----
+
+type GetPublicKeyInput struct {
+	KeyId       string   `json:"KeyId"`
+	GrantTokens []string `json:"GrantTokens,omitempty"`
+}
+
+type GetPublicKeyOutput struct {
+	CustomerMasterKeySpec   string   `json:"CustomerMasterKeySpec,omitempty"`
+	EncryptionAlgorithms    []string `json:"EncryptionAlgorithms,omitempty"`
+	EncapsulationAlgorithms []string `json:"EncapsulationAlgorithms,omitempty"`
+	KeyAgreementAlgorithms  []string `json:"KeyAgreementAlgorithms,omitempty"`
+	KeyId                   string   `json:"KeyId"`
+	KeySpec                 string   `json:"KeySpec"`
+	KeyUsage                string   `json:"KeyUsage"`
+	PublicKey               []byte   `json:"PublicKey"`
+	SigningAlgorithms       []string `json:"SigningAlgorithms,omitempty"`
+}
+
+type SignInput struct {
+	KeyId            string   `json:"KeyId"`
+	Message          []byte   `json:"Message"`
+	SigningAlgorithm string   `json:"SigningAlgorithm"`
+	MessageType      string   `json:"MessageType,omitempty"`
+	DryRun           bool     `json:"DryRun,omitempty"`
+	GrantTokens      []string `json:"GrantTokens,omitempty"`
+}
+
+type SignOutput struct {
+	KeyId            string `json:"KeyId"`
+	Signature        []byte `json:"Signature"`
+	SigningAlgorithm string `json:"SigningAlgorithm"`
+}
+
+type VerifyInput struct {
+	KeyId            string   `json:"KeyId"`
+	Message          []byte   `json:"Message"`
+	Signature        []byte   `json:"Signature"`
+	SigningAlgorithm string   `json:"SigningAlgorithm"`
+	MessageType      string   `json:"MessageType,omitempty"`
+	DryRun           bool     `json:"DryRun,omitempty"`
+	GrantTokens      []string `json:"GrantTokens,omitempty"`
+}
+
+type VerifyOutput struct {
+	KeyId            string `json:"KeyId"`
+	SignatureValid   bool   `json:"SignatureValid"`
+	SigningAlgorithm string `json:"SigningAlgorithm"`
+}
+
+type GenerateMacInput struct {
+	KeyId        string   `json:"KeyId"`
+	MacAlgorithm string   `json:"MacAlgorithm"`
+	Message      []byte   `json:"Message"`
+	DryRun       bool     `json:"DryRun,omitempty"`
+	GrantTokens  []string `json:"GrantTokens,omitempty"`
+}
+
+type GenerateMacOutput struct {
+	KeyId        string `json:"KeyId"`
+	Mac          []byte `json:"Mac"`
+	MacAlgorithm string `json:"MacAlgorithm"`
+}
+
+type VerifyMacInput struct {
+	KeyId        string   `json:"KeyId"`
+	Mac          []byte   `json:"Mac"`
+	MacAlgorithm string   `json:"MacAlgorithm"`
+	Message      []byte   `json:"Message"`
+	DryRun       bool     `json:"DryRun,omitempty"`
+	GrantTokens  []string `json:"GrantTokens,omitempty"`
+}
+
+type VerifyMacOutput struct {
+	KeyId        string `json:"KeyId"`
+	MacAlgorithm string `json:"MacAlgorithm"`
+	MacValid     bool   `json:"MacValid"`
+}
+
+type DeriveSharedSecretInput struct {
+	KeyId                 string         `json:"KeyId"`
+	KeyAgreementAlgorithm string         `json:"KeyAgreementAlgorithm"`
+	PublicKey             []byte         `json:"PublicKey"`
+	DryRun                bool           `json:"DryRun,omitempty"`
+	GrantTokens           []string       `json:"GrantTokens,omitempty"`
+	Recipient             *RecipientInfo `json:"Recipient,omitempty"`
+}
+
+type DeriveSharedSecretOutput struct {
+	KeyAgreementAlgorithm string `json:"KeyAgreementAlgorithm"`
+	KeyId                 string `json:"KeyId"`
+	KeyOrigin             string `json:"KeyOrigin"`
+	SharedSecret          []byte `json:"SharedSecret"`
+}
+
+type EncapsulateInput struct {
+	KeyId                  string   `json:"KeyId"`
+	EncapsulationAlgorithm string   `json:"EncapsulationAlgorithm"`
+	DryRun                 bool     `json:"DryRun,omitempty"`
+	GrantTokens            []string `json:"GrantTokens,omitempty"`
+}
+
+type EncapsulateOutput struct {
+	EncapsulationAlgorithm     string `json:"EncapsulationAlgorithm"`
+	KeyId                      string `json:"KeyId"`
+	SharedSecret               []byte `json:"SharedSecret"`
+	SharedSecretCiphertextBlob []byte `json:"SharedSecretCiphertextBlob"`
+}
+
+type DecapsulateInput struct {
+	KeyId                      string   `json:"KeyId"`
+	EncapsulationAlgorithm     string   `json:"EncapsulationAlgorithm"`
+	SharedSecretCiphertextBlob []byte   `json:"SharedSecretCiphertextBlob"`
+	DryRun                     bool     `json:"DryRun,omitempty"`
+	GrantTokens                []string `json:"GrantTokens,omitempty"`
+}
+
+type DecapsulateOutput struct {
+	EncapsulationAlgorithm string `json:"EncapsulationAlgorithm"`
+	KeyId                  string `json:"KeyId"`
+	SharedSecret           []byte `json:"SharedSecret"`
+}
+
+type GenerateDataKeyPairInput struct {
+	KeyId             string            `json:"KeyId"`
+	KeyPairSpec       string            `json:"KeyPairSpec"`
+	DryRun            bool              `json:"DryRun,omitempty"`
+	EncryptionContext map[string]string `json:"EncryptionContext,omitempty"`
+	GrantTokens       []string          `json:"GrantTokens,omitempty"`
+	Recipient         *RecipientInfo    `json:"Recipient,omitempty"`
+}
+
+type GenerateDataKeyPairOutput struct {
+	KeyId                    string `json:"KeyId"`
+	KeyMaterialId            string `json:"KeyMaterialId,omitempty"`
+	KeyPairSpec              string `json:"KeyPairSpec"`
+	PrivateKeyCiphertextBlob []byte `json:"PrivateKeyCiphertextBlob"`
+	PrivateKeyPlaintext      []byte `json:"PrivateKeyPlaintext,omitempty"`
+	PublicKey                []byte `json:"PublicKey"`
+}
+
+type GenerateDataKeyPairWithoutPlaintextInput struct {
+	KeyId             string            `json:"KeyId"`
+	KeyPairSpec       string            `json:"KeyPairSpec"`
+	DryRun            bool              `json:"DryRun,omitempty"`
+	EncryptionContext map[string]string `json:"EncryptionContext,omitempty"`
+	GrantTokens       []string          `json:"GrantTokens,omitempty"`
+}
+
+type GenerateDataKeyPairWithoutPlaintextOutput struct {
+	KeyId                    string `json:"KeyId"`
+	KeyMaterialId            string `json:"KeyMaterialId,omitempty"`
+	KeyPairSpec              string `json:"KeyPairSpec"`
+	PrivateKeyCiphertextBlob []byte `json:"PrivateKeyCiphertextBlob"`
+	PublicKey                []byte `json:"PublicKey"`
 }
 
 // ---- policies ----

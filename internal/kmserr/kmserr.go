@@ -51,6 +51,11 @@ var (
 	ErrInvalidCiphertext     = &Error{Code: "InvalidCiphertextException", Status: http.StatusBadRequest}
 	ErrInvalidGrantToken     = &Error{Code: "InvalidGrantTokenException", Status: http.StatusBadRequest}
 	ErrInvalidKeyUsage       = &Error{Code: "InvalidKeyUsageException", Status: http.StatusBadRequest}
+	ErrKMSInvalidSignature   = &Error{Code: "KMSInvalidSignatureException", Status: http.StatusBadRequest}
+	ErrKMSInvalidMac         = &Error{Code: "KMSInvalidMacException", Status: http.StatusBadRequest}
+	ErrExpiredImportToken    = &Error{Code: "ExpiredImportTokenException", Status: http.StatusBadRequest}
+	ErrInvalidImportToken    = &Error{Code: "InvalidImportTokenException", Status: http.StatusBadRequest}
+	ErrIncorrectKeyMaterial  = &Error{Code: "IncorrectKeyMaterialException", Status: http.StatusBadRequest}
 	ErrInvalidMarker         = &Error{Code: "InvalidMarkerException", Status: http.StatusBadRequest}
 	ErrInvalidState          = &Error{Code: "KMSInvalidStateException", Status: http.StatusBadRequest}
 	ErrInternal              = &Error{Code: "KMSInternalException", Status: http.StatusInternalServerError, Message: "An internal error occurred."}
