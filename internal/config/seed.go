@@ -25,7 +25,11 @@ import (
 //	    region: us-east-1                # default: --region
 //	    account: "111122223333"          # default: --account-id
 //	    description: "..."
-//	    material: "base64 of 32 bytes"   # optional; ${ENV} references work
+//	    spec: SYMMETRIC_DEFAULT          # any KeySpec but SM2; default SYMMETRIC_DEFAULT
+//	    usage: ENCRYPT_DECRYPT           # required for other specs
+//	    material: "base64"               # optional; ${ENV} references work: 32 bytes
+//	                                     # (SYMMETRIC_DEFAULT), the key (HMAC_*), or
+//	                                     # PKCS #8 DER of the private key (asymmetric)
 //	    aliases: [alias/app]
 //	    tags: {team: x}
 //	    rotation: false
@@ -75,7 +79,8 @@ type SeedKey struct {
 	Region      string
 	AccountID   string
 	Description string
-	Material    []byte // nil, or exactly 32 bytes
+	Spec, Usage string // KeySpec and KeyUsage; empty: SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT
+	Material    []byte // nil, or the key material in its storage encoding
 	Aliases     []string
 	Tags        map[string]string
 	Rotation    bool
@@ -84,7 +89,7 @@ type SeedKey struct {
 // LogValue leaves the key material out.
 func (k SeedKey) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("id", k.ID), slog.String("region", k.Region),
-		slog.String("account", k.AccountID), slog.Bool("imported_material", k.Material != nil))
+		slog.String("account", k.AccountID), slog.String("spec", k.Spec), slog.Bool("imported_material", k.Material != nil))
 }
 
 type seedFile struct {
@@ -93,6 +98,8 @@ type seedFile struct {
 		Region      string            `yaml:"region"`
 		Account     string            `yaml:"account"`
 		Description string            `yaml:"description"`
+		Spec        string            `yaml:"spec"`
+		Usage       string            `yaml:"usage"`
 		Material    string            `yaml:"material"`
 		Aliases     []string          `yaml:"aliases"`
 		Tags        map[string]string `yaml:"tags"`
@@ -154,7 +161,7 @@ func ParseSeed(data []byte, region, accountID string) (*Seed, error) {
 	for i, k := range f.Keys {
 		sk := SeedKey{
 			ID: k.ID, Region: k.Region, AccountID: k.Account, Description: k.Description,
-			Aliases: k.Aliases, Tags: k.Tags, Rotation: k.Rotation,
+			Spec: k.Spec, Usage: k.Usage, Aliases: k.Aliases, Tags: k.Tags, Rotation: k.Rotation,
 		}
 		if sk.Region == "" {
 			sk.Region = region
@@ -180,7 +187,7 @@ func ParseSeed(data []byte, region, accountID string) (*Seed, error) {
 			switch {
 			case err != nil:
 				bad("keys[%d]: material is not valid base64", i)
-			case len(m) != 32:
+			case (sk.Spec == "" || sk.Spec == "SYMMETRIC_DEFAULT") && len(m) != 32:
 				bad("keys[%d]: material is %d bytes, want 32", i, len(m))
 			default:
 				sk.Material = m

@@ -12,8 +12,9 @@ import (
 	"github.com/trent-kms/trent/internal/storage"
 )
 
-// SeedKey creates a symmetric key with a fixed id (and optionally fixed
-// 32-byte material, aliases, tags and automatic rotation) in k.Region
+// SeedKey creates a key of any supported spec with a fixed id (and
+// optionally fixed material, aliases, tags and, for symmetric keys,
+// automatic rotation) in k.Region
 // (us-east-1 when empty) and k.AccountID. It is idempotent: when a key with
 // that id already exists there, nothing changes and nil is returned. The key,
 // its aliases and everything else are written in one transaction.
@@ -32,8 +33,18 @@ func (s *Service) SeedKey(ctx context.Context, k SeedKey) error {
 	if !validKeyIDForm(id) || strings.HasPrefix(id, "mrk-") {
 		return fmt.Errorf("kms: seed key %q: id must be a UUID", k.ID)
 	}
-	if k.Material != nil && len(k.Material) != 32 {
-		return fmt.Errorf("kms: seed key %s: material must be 32 bytes, got %d", id, len(k.Material))
+	spec, usage := keys.Spec(k.Spec), keys.Usage(k.Usage)
+	if spec == "" {
+		spec = keys.SymmetricDefault
+	}
+	if usage == "" && spec.Symmetric() {
+		usage = keys.EncryptDecrypt
+	}
+	if !spec.Supported() || !spec.Allows(usage) {
+		return fmt.Errorf("kms: seed key %s: key spec %q with usage %q is not supported", id, spec, usage)
+	}
+	if k.RotationEnabled && !spec.Symmetric() {
+		return fmt.Errorf("kms: seed key %s: only symmetric keys rotate", id)
 	}
 	if len(k.Description) > maxDescriptionLen {
 		return fmt.Errorf("kms: seed key %s: description too long", id)
@@ -80,7 +91,7 @@ func (s *Service) SeedKey(ctx context.Context, k SeedKey) error {
 	now := s.now()
 	nk := &key{
 		id: id, arn: s.keyARN(region, k.AccountID, id), region: region, account: k.AccountID,
-		created: now, description: k.Description, spec: keys.SymmetricDefault, usage: keys.EncryptDecrypt, origin: originAWSKMS,
+		created: now, description: k.Description, spec: spec, usage: usage, origin: originAWSKMS,
 		state: stateEnabled, policy: s.defaultPolicy(k.AccountID), tags: tags,
 	}
 	if len(nk.tags) == 0 {
@@ -92,7 +103,7 @@ func (s *Service) SeedKey(ctx context.Context, k SeedKey) error {
 	if k.Material != nil {
 		ver, err := keys.NewVersion(nk.spec, id, 1, secret.Copy(k.Material), keys.NewMaterialID(), now, "")
 		if err != nil {
-			return fmt.Errorf("kms: seed key %s: %w", id, err)
+			return fmt.Errorf("kms: seed key %s: material does not fit key spec %s", id, spec)
 		}
 		nk.versions = []*keys.Version{ver}
 	} else {

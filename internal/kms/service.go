@@ -19,11 +19,13 @@
 //
 // # Differences from AWS KMS (known)
 //
-//   - Only symmetric encryption keys (SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT,
-//     origin AWS_KMS). Other key specs, origins, custom key stores and
-//     multi-Region keys: UnsupportedOperationException (CustomKeyStoreId:
-//     CustomKeyStoreNotFoundException). Recipient (Nitro attestation):
-//     UnsupportedOperationException. Grants: tokens are validated and ignored.
+//   - Every key spec but SM2 (internal/keys holds the spec table: usages,
+//     algorithms, material). SM2, origins other than AWS_KMS, custom key
+//     stores and multi-Region keys: UnsupportedOperationException
+//     (CustomKeyStoreId: CustomKeyStoreNotFoundException). Sign with
+//     EXTERNAL_MU (ML-DSA): UnsupportedOperationException. Recipient (Nitro
+//     attestation): UnsupportedOperationException. Grants: tokens are
+//     validated and ignored.
 //   - Key policies are validated (JSON object, statements with Effect and
 //     well-formed principals, lockout safety check ignoring conditions) but
 //     not evaluated; another account's key is AccessDeniedException.

@@ -610,7 +610,8 @@ type ListKeyRotationsOutput struct {
 // SeedKey describes a key created at startup with a fixed id (seed file).
 type SeedKey struct {
 	ID, Description   string
-	Material          []byte // optional, 32 bytes
+	Spec, Usage       string // KeySpec and KeyUsage; empty: SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT
+	Material          []byte // optional: 32 bytes, the HMAC key, or PKCS #8 DER of an asymmetric key
 	Aliases           []string
 	Tags              map[string]string
 	Region, AccountID string

@@ -200,7 +200,7 @@ func applySeed(ctx context.Context, st *services, cfg *Config, logger *slog.Logg
 	}
 	for _, k := range seed.Keys {
 		err := st.kms.SeedKey(ctx, kms.SeedKey{
-			ID: k.ID, Description: k.Description, Material: k.Material, Aliases: k.Aliases, Tags: k.Tags,
+			ID: k.ID, Description: k.Description, Spec: k.Spec, Usage: k.Usage, Material: k.Material, Aliases: k.Aliases, Tags: k.Tags,
 			Region: k.Region, AccountID: k.AccountID, RotationEnabled: k.Rotation,
 		})
 		clear(k.Material)

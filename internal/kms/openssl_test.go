@@ -1,0 +1,102 @@
+package kms
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/hex"
+	"encoding/pem"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// opensslPath finds the openssl binary: a test that needs it skips loudly
+// without it, and fails under CI=true (.ci/run installs it).
+func opensslPath(t *testing.T) string {
+	t.Helper()
+	p, err := exec.LookPath("openssl")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("openssl not found; .ci/run installs it")
+		}
+		t.Skip("SKIPPED: openssl not found (install the openssl package): OpenSSL cross-checks not run")
+	}
+	return p
+}
+
+// openssl runs openssl with args and returns its standard output.
+func openssl(t *testing.T, args ...string) []byte {
+	t.Helper()
+	cmd := exec.Command(opensslPath(t), args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("openssl %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	return out
+}
+
+// opensslFails runs openssl and reports whether it exited non-zero.
+func opensslFails(t *testing.T, args ...string) bool {
+	t.Helper()
+	return exec.Command(opensslPath(t), args...).Run() != nil
+}
+
+func writeFile(t *testing.T, dir, name string, data []byte) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func writePEM(t *testing.T, dir, name, typ string, der []byte) string {
+	t.Helper()
+	return writeFile(t, dir, name, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}))
+}
+
+// genpkey makes a private key with openssl and returns it as PKCS #8 DER
+// and the path of its PEM file.
+func genpkey(t *testing.T, dir, name string, args ...string) ([]byte, string) {
+	t.Helper()
+	p := filepath.Join(dir, name+".pem")
+	openssl(t, append(append([]string{"genpkey"}, args...), "-out", p)...)
+	der := openssl(t, "pkcs8", "-topk8", "-nocrypt", "-in", p, "-outform", "DER")
+	return der, p
+}
+
+func sum(alg string, msg []byte) []byte {
+	switch {
+	case strings.HasSuffix(alg, "SHA_384"):
+		s := sha512.Sum384(msg)
+		return s[:]
+	case strings.HasSuffix(alg, "SHA_512"):
+		s := sha512.Sum512(msg)
+		return s[:]
+	}
+	s := sha256.Sum256(msg)
+	return s[:]
+}
+
+func digestName(alg string) string {
+	switch {
+	case strings.HasSuffix(alg, "SHA_384"):
+		return "sha384"
+	case strings.HasSuffix(alg, "SHA_512"):
+		return "sha512"
+	}
+	return "sha256"
+}
+
+func unhex(s string) []byte {
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
