@@ -173,6 +173,105 @@ expect_error "cli encrypt pending deletion" KMSInvalidStateException encrypt --k
 run "cli cancel-key-deletion" cancel-key-deletion --key-id "$key"
 expect_error "cli encrypt after cancel is disabled" DisabledException encrypt --key-id "$key" --plaintext "fileb://$work/pt"
 
+# --- AWS CLI: asymmetric, HMAC and imported keys, checked with OpenSSL ------------
+openssl=${OPENSSL:-$(command -v openssl || true)}
+if [ -z "$openssl" ]; then
+	fail "cli asymmetric checks" "openssl not found (apt-get install openssl)"
+else
+	printf 'signed by trent, checked by openssl' >"$work/msg"
+	run "cli create-key RSA_3072 SIGN_VERIFY" create-key --key-spec RSA_3072 --key-usage SIGN_VERIFY --query KeyMetadata.KeyId
+	rsa=$out
+	run "cli get-public-key" get-public-key --key-id "$rsa" --query PublicKey
+	base64 -d <<<"$out" | "$openssl" pkey -pubin -inform DER -out "$work/rsa.pem" 2>/dev/null || true
+	run "cli sign PSS" sign --key-id "$rsa" --message "fileb://$work/msg" --message-type RAW \
+		--signing-algorithm RSASSA_PSS_SHA_256 --query Signature
+	base64 -d <<<"$out" >"$work/rsa.sig" || true
+	if "$openssl" dgst -sha256 -verify "$work/rsa.pem" -signature "$work/rsa.sig" -sigopt rsa_padding_mode:pss \
+		-sigopt rsa_pss_saltlen:-1 "$work/msg" >/dev/null 2>&1; then ok "cli PSS signature verifies in openssl"; else fail "cli PSS signature verifies in openssl"; fi
+	run "cli verify" verify --key-id "$rsa" --message "fileb://$work/msg" --signature "fileb://$work/rsa.sig" \
+		--signing-algorithm RSASSA_PSS_SHA_256 --query SignatureValid
+	check "cli verify valid" "$out" "True"
+	expect_error "cli verify other message" KMSInvalidSignatureException verify --key-id "$rsa" --message "fileb://$work/pt" \
+		--signature "fileb://$work/rsa.sig" --signing-algorithm RSASSA_PSS_SHA_256
+
+	run "cli create-key ECC_NIST_P256" create-key --key-spec ECC_NIST_P256 --key-usage SIGN_VERIFY --query KeyMetadata.KeyId
+	ec=$out
+	run "cli get-public-key EC" get-public-key --key-id "$ec" --query PublicKey
+	base64 -d <<<"$out" | "$openssl" pkey -pubin -inform DER -out "$work/ec.pem" 2>/dev/null || true
+	"$openssl" dgst -sha256 -binary "$work/msg" >"$work/msg.sha256"
+	run "cli sign ECDSA digest" sign --key-id "$ec" --message "fileb://$work/msg.sha256" --message-type DIGEST \
+		--signing-algorithm ECDSA_SHA_256 --query Signature
+	base64 -d <<<"$out" >"$work/ec.sig" || true
+	if "$openssl" dgst -sha256 -verify "$work/ec.pem" -signature "$work/ec.sig" "$work/msg" >/dev/null 2>&1; then
+		ok "cli ECDSA signature verifies in openssl"
+	else fail "cli ECDSA signature verifies in openssl"; fi
+	head -c 20 /dev/zero >"$work/short-digest"
+	expect_error "cli sign digest of the wrong length" ValidationException sign --key-id "$ec" \
+		--message "fileb://$work/short-digest" --message-type DIGEST --signing-algorithm ECDSA_SHA_256
+
+	run "cli create-key RSA_2048 ENCRYPT_DECRYPT" create-key --key-spec RSA_2048 --key-usage ENCRYPT_DECRYPT --query KeyMetadata.KeyId
+	rsae=$out
+	run "cli get-public-key RSA encryption" get-public-key --key-id "$rsae" --query PublicKey
+	base64 -d <<<"$out" | "$openssl" pkey -pubin -inform DER -out "$work/rsae.pem" 2>/dev/null || true
+	"$openssl" pkeyutl -encrypt -pubin -inkey "$work/rsae.pem" -in "$work/pt" -out "$work/oaep.ct" \
+		-pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256 2>/dev/null || true
+	run "cli decrypt openssl OAEP" decrypt --key-id "$rsae" --ciphertext-blob "fileb://$work/oaep.ct" \
+		--encryption-algorithm RSAES_OAEP_SHA_256 --query Plaintext
+	check "cli OAEP round trip" "$(base64 -d <<<"$out")" "hello from the aws cli"
+	head -c 215 /dev/zero >"$work/215"
+	expect_error "cli encrypt 215 bytes under RSA_2048 OAEP SHA-1" ValidationException encrypt --key-id "$rsae" \
+		--plaintext "fileb://$work/215" --encryption-algorithm RSAES_OAEP_SHA_1
+
+	run "cli create-key HMAC_256" create-key --key-spec HMAC_256 --key-usage GENERATE_VERIFY_MAC --query KeyMetadata.KeyId
+	hmac=$out
+	run "cli generate-mac" generate-mac --key-id "$hmac" --message "fileb://$work/msg" --mac-algorithm HMAC_SHA_256 --query Mac
+	base64 -d <<<"$out" >"$work/mac" || true
+	run "cli verify-mac" verify-mac --key-id "$hmac" --message "fileb://$work/msg" --mac "fileb://$work/mac" \
+		--mac-algorithm HMAC_SHA_256 --query MacValid
+	check "cli verify-mac valid" "$out" "True"
+	expect_error "cli verify-mac other message" KMSInvalidMacException verify-mac --key-id "$hmac" --message "fileb://$work/pt" \
+		--mac "fileb://$work/mac" --mac-algorithm HMAC_SHA_256
+	expect_error "cli generate-mac wrong algorithm" InvalidKeyUsageException generate-mac --key-id "$hmac" \
+		--message "fileb://$work/msg" --mac-algorithm HMAC_SHA_512
+
+	run "cli create-key for data key pairs" create-key --query KeyMetadata.KeyId
+	pairkey=$out
+	run "cli generate-data-key-pair" generate-data-key-pair --key-id "$pairkey" --key-pair-spec ECC_NIST_P384 \
+		--query '[PrivateKeyPlaintext,PublicKey]'
+	read -r pair_priv pair_pub <<<"$out"
+	got=$(base64 -d <<<"$pair_priv" | "$openssl" pkey -inform DER -pubout -outform DER 2>/dev/null | base64 -w0 || true)
+	check "cli data key pair private matches public" "$got" "$pair_pub"
+
+	# Import: OpenSSL wraps 32 bytes of key material with RSA_AES_KEY_WRAP_SHA_256.
+	run "cli create-key EXTERNAL" create-key --origin EXTERNAL --query KeyMetadata.[KeyId,KeyState]
+	read -r ext ext_state <<<"$out"
+	check "cli EXTERNAL key pending import" "$ext_state" "PendingImport"
+	run "cli get-parameters-for-import" get-parameters-for-import --key-id "$ext" \
+		--wrapping-algorithm RSA_AES_KEY_WRAP_SHA_256 --wrapping-key-spec RSA_3072 --query '[ImportToken,PublicKey]'
+	read -r token wrap_pub <<<"$out"
+	base64 -d <<<"$token" >"$work/token" || true
+	base64 -d <<<"$wrap_pub" | "$openssl" pkey -pubin -inform DER -out "$work/wrap.pem" 2>/dev/null || true
+	head -c 32 /dev/urandom >"$work/material"
+	head -c 32 /dev/urandom >"$work/aes"
+	"$openssl" pkeyutl -encrypt -pubin -inkey "$work/wrap.pem" -in "$work/aes" -out "$work/aes.wrapped" \
+		-pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256 2>/dev/null || true
+	"$openssl" enc -id-aes256-wrap-pad -K "$(od -An -tx1 -v "$work/aes" | tr -d ' \n')" -iv A65959A6 \
+		-in "$work/material" -out "$work/material.wrapped" 2>/dev/null || true
+	cat "$work/aes.wrapped" "$work/material.wrapped" >"$work/encrypted-material"
+	run "cli import-key-material" import-key-material --key-id "$ext" --import-token "fileb://$work/token" \
+		--encrypted-key-material "fileb://$work/encrypted-material" --expiration-model KEY_MATERIAL_DOES_NOT_EXPIRE
+	run "cli imported key encrypts" encrypt --key-id "$ext" --plaintext "fileb://$work/pt" --query CiphertextBlob
+	base64 -d <<<"$out" >"$work/ext.ct" || true
+	run "cli imported key decrypts" decrypt --ciphertext-blob "fileb://$work/ext.ct" --query Plaintext
+	check "cli imported key round trip" "$(base64 -d <<<"$out")" "hello from the aws cli"
+	expect_error "cli import token used twice" InvalidImportTokenException import-key-material --key-id "$ext" \
+		--import-token "fileb://$work/token" --encrypted-key-material "fileb://$work/encrypted-material" \
+		--expiration-model KEY_MATERIAL_DOES_NOT_EXPIRE
+	run "cli delete-imported-key-material" delete-imported-key-material --key-id "$ext"
+	expect_error "cli encrypt after delete-imported-key-material" KMSInvalidStateException encrypt --key-id "$ext" \
+		--plaintext "fileb://$work/pt"
+fi
+
 # --- boto3 -------------------------------------------------------------------
 # run_boto3 PYTHON REGION: runs boto3_test.py and adds its counts.
 run_boto3() {

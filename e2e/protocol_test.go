@@ -157,7 +157,7 @@ func TestSignatures(t *testing.T) {
 
 	// An AWS operation Trent does not implement (docs/api-coverage.md) is a JSON
 	// UnknownOperationException, not a plain-text 501.
-	_, err = s.dev().Sign(ctx(t), &kms.SignInput{KeyId: aws.String("alias/x"), Message: []byte("m"), SigningAlgorithm: types.SigningAlgorithmSpecEcdsaSha256})
+	_, err = s.dev().UpdatePrimaryRegion(ctx(t), &kms.UpdatePrimaryRegionInput{KeyId: aws.String("mrk-00000000000000000000000000000000"), PrimaryRegion: aws.String("us-west-2")})
 	wantCode(t, err, "UnknownOperationException")
 
 	// The SDK sees the request id too.

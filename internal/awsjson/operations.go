@@ -95,6 +95,10 @@ var operations = map[string]operation{
 	"TrentService.GenerateDataKeyPair":                 {Name: "GenerateDataKeyPair", Action: "kms:GenerateDataKeyPair", MaxBody: cryptoBody, Timeout: defaultTimeout, binding: op((*kms.Service).GenerateDataKeyPair)},
 	"TrentService.GenerateDataKeyPairWithoutPlaintext": {Name: "GenerateDataKeyPairWithoutPlaintext", Action: "kms:GenerateDataKeyPairWithoutPlaintext", MaxBody: cryptoBody, Timeout: defaultTimeout, binding: op((*kms.Service).GenerateDataKeyPairWithoutPlaintext)},
 
+	"TrentService.GetParametersForImport":    {Name: "GetParametersForImport", Action: "kms:GetParametersForImport", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).GetParametersForImport)},
+	"TrentService.ImportKeyMaterial":         {Name: "ImportKeyMaterial", Action: "kms:ImportKeyMaterial", MaxBody: cryptoBody, Timeout: defaultTimeout, binding: op((*kms.Service).ImportKeyMaterial)},
+	"TrentService.DeleteImportedKeyMaterial": {Name: "DeleteImportedKeyMaterial", Action: "kms:DeleteImportedKeyMaterial", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).DeleteImportedKeyMaterial)},
+
 	"TrentService.GetKeyPolicy":    {Name: "GetKeyPolicy", Action: "kms:GetKeyPolicy", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).GetKeyPolicy)},
 	"TrentService.PutKeyPolicy":    {Name: "PutKeyPolicy", Action: "kms:PutKeyPolicy", MaxBody: policyBody, Timeout: defaultTimeout, binding: op((*kms.Service).PutKeyPolicy)},
 	"TrentService.ListKeyPolicies": {Name: "ListKeyPolicies", Action: "kms:ListKeyPolicies", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).ListKeyPolicies)},

@@ -194,6 +194,14 @@ func decryptOutputAlg(k *key, alg string) string {
 	return alg
 }
 
+// currentMaterialID is KeyMetadata.CurrentKeyMaterialId.
+func (k *key) currentMaterialID() string {
+	if !k.hasMaterial() {
+		return ""
+	}
+	return materialID(k, k.current())
+}
+
 // materialID is the KeyMaterialId a response reports: symmetric keys only.
 func materialID(k *key, v *keys.Version) string {
 	if k.spec.Symmetric() {

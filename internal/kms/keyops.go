@@ -27,7 +27,7 @@ func (k *key) metadata() *KeyMetadata {
 		AWSAccountId:            k.account,
 		Arn:                     k.arn,
 		CreationDate:            ts(k.created),
-		CurrentKeyMaterialId:    materialID(k, k.current()),
+		CurrentKeyMaterialId:    k.currentMaterialID(),
 		CustomerMasterKeySpec:   customerMasterKeySpec(k.spec),
 		Description:             k.description,
 		Enabled:                 k.state == stateEnabled,
@@ -42,6 +42,12 @@ func (k *key) metadata() *KeyMetadata {
 		MacAlgorithms:           algs.MAC,
 		Origin:                  k.origin,
 		SigningAlgorithms:       algs.Signing,
+	}
+	if k.imp != nil && k.hasMaterial() {
+		m.ExpirationModel = k.imp.expiration
+		if k.imp.expiration == expires {
+			m.ValidTo = tsp(k.imp.validTo)
+		}
 	}
 	if k.state == statePendingDeletion {
 		m.DeletionDate = tsp(k.deletionDate)
@@ -135,8 +141,11 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in *CreateKeyInput) (
 	if in.CustomKeyStoreId != "" {
 		return nil, errCustomKeyStoreNotFound.With("Custom key store %s does not exist.", in.CustomKeyStoreId)
 	}
-	if in.XksKeyId != "" || origin != originAWSKMS {
+	if in.XksKeyId != "" || (origin != originAWSKMS && origin != originExternal) {
 		return nil, kmserr.ErrUnsupportedOperation.With("Origin %s is not supported by this server.", origin)
+	}
+	if origin == originExternal && !spec.Importable() {
+		return nil, kmserr.ErrUnsupportedOperation.With("KeySpec %s does not support origin EXTERNAL.", spec)
 	}
 	if in.MultiRegion {
 		return nil, kmserr.ErrUnsupportedOperation.With("Multi-Region keys are not supported by this server.")
@@ -159,7 +168,11 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in *CreateKeyInput) (
 		created: now, description: in.Description, spec: spec, usage: usage, origin: origin,
 		state: stateEnabled, policy: policy, tags: mergeTags(nil, in.Tags),
 	}
-	k.versions = []*keys.Version{generateVersion(k, 1, now, "")}
+	if origin == originExternal {
+		k.state, k.imp = statePendingImport, &importState{}
+	} else {
+		k.versions = []*keys.Version{generateVersion(k, 1, now, "")}
+	}
 
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
@@ -321,6 +334,9 @@ func (s *Service) EnableKey(ctx context.Context, c Caller, in *EnableKeyInput) (
 		if err := k.notPendingDeletion(); err != nil {
 			return nil, err
 		}
+		if k.state == statePendingImport {
+			return nil, kmserr.ErrInvalidState.With("%s is pending import.", k.arn)
+		}
 		if k.state == stateEnabled {
 			return nil, nil
 		}
@@ -339,6 +355,9 @@ func (s *Service) DisableKey(ctx context.Context, c Caller, in *DisableKeyInput)
 	_, err := s.mutateKey(ctx, c, "DisableKey", in.KeyId, &validator{}, func(k *key, _ time.Time) (*key, error) {
 		if err := k.notPendingDeletion(); err != nil {
 			return nil, err
+		}
+		if k.state == statePendingImport {
+			return nil, kmserr.ErrInvalidState.With("%s is pending import.", k.arn)
 		}
 		if k.state == stateDisabled {
 			return nil, nil
@@ -384,6 +403,9 @@ func (s *Service) CancelKeyDeletion(ctx context.Context, c Caller, in *CancelKey
 		}
 		nk := k.clone()
 		nk.state = stateDisabled
+		if !k.hasMaterial() {
+			nk.state = statePendingImport
+		}
 		nk.deletionDate = time.Time{}
 		nk.pendingWindow = 0
 		return nk, nil

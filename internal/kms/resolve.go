@@ -127,6 +127,8 @@ func (k *key) usable() error {
 		return kmserr.ErrDisabled.With("%s is disabled.", k.arn)
 	case statePendingDeletion:
 		return kmserr.ErrInvalidState.With("%s is pending deletion.", k.arn)
+	case statePendingImport:
+		return kmserr.ErrInvalidState.With("%s is pending import.", k.arn)
 	default:
 		return kmserr.ErrInvalidState.With("%s is %s.", k.arn, k.state)
 	}

@@ -16,11 +16,21 @@ const (
 	onDemandConflictWindow = 20 * time.Minute
 )
 
+// checkRotatable: automatic rotation needs a symmetric AWS_KMS key.
 func (k *key) checkRotatable() error {
 	if !k.spec.Symmetric() || k.origin != originAWSKMS {
 		return kmserr.ErrUnsupportedOperation.With("%s origin is %s which is not valid for this operation.", k.arn, k.origin)
 	}
 	return nil
+}
+
+// checkOnDemand: on-demand rotation (and its history) also takes symmetric
+// EXTERNAL keys, whose new material is imported first.
+func (k *key) checkOnDemand() error {
+	if k.spec.Symmetric() && k.origin == originExternal {
+		return nil
+	}
+	return k.checkRotatable()
 }
 
 // EnableKeyRotation turns on automatic rotation (RotationPeriodInDays
@@ -113,8 +123,19 @@ func (s *Service) RotateKeyOnDemand(ctx context.Context, c Caller, in *RotateKey
 		if err := k.usable(); err != nil {
 			return nil, err
 		}
-		if err := k.checkRotatable(); err != nil {
+		if err := k.checkOnDemand(); err != nil {
 			return nil, err
+		}
+		if k.origin == originExternal {
+			if k.onDemand >= MaxOnDemandRotations {
+				return nil, kmserr.ErrLimitExceeded.With("The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: %s", k.arn)
+			}
+			nk, err := k.rotateImported(now)
+			if err != nil {
+				return nil, err
+			}
+			nk.onDemand++
+			return nk, nil
 		}
 		if k.rotEnabled && k.nextRotation().Sub(now) < onDemandConflictWindow {
 			return nil, kmserr.ErrConflict.With("An automatic rotation of this key is currently in progress or scheduled to begin within the next 20 minutes.")
@@ -152,7 +173,7 @@ func (s *Service) ListKeyRotations(ctx context.Context, c Caller, in *ListKeyRot
 	if err != nil {
 		return nil, err
 	}
-	if err := k.checkRotatable(); err != nil {
+	if err := k.checkOnDemand(); err != nil {
 		return nil, err
 	}
 	all := in.IncludeKeyMaterial == "ALL_KEY_MATERIAL"
@@ -166,7 +187,10 @@ func (s *Service) ListKeyRotations(ctx context.Context, c Caller, in *ListKeyRot
 	if err != nil {
 		return nil, err
 	}
-	cur := k.current()
+	var cur *keys.Version
+	if k.hasMaterial() {
+		cur = k.current()
+	}
 	out := &ListKeyRotationsOutput{Rotations: make([]RotationsListEntry, 0, len(pg)), NextMarker: next, Truncated: trunc}
 	for _, ver := range pg {
 		e := RotationsListEntry{KeyId: k.id, KeyMaterialId: ver.MaterialID, KeyMaterialState: "NON_CURRENT"}

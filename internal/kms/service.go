@@ -123,12 +123,17 @@ type key struct {
 	tags            []Tag // sorted by TagKey
 	rotEnabled      bool
 	rotPeriod       int32
-	rotBase         time.Time // next automatic rotation = rotBase + rotPeriod days
-	onDemand        int       // on-demand rotations so far
-	versions        []*keys.Version
+	rotBase         time.Time       // next automatic rotation = rotBase + rotPeriod days
+	onDemand        int             // on-demand rotations so far
+	versions        []*keys.Version // empty while an EXTERNAL key waits for its material
+	imp             *importState    // origin EXTERNAL only
 }
 
+// current is the newest version; callers check usable() first (a key in
+// PendingImport has none) or hasMaterial.
 func (k *key) current() *keys.Version { return k.versions[len(k.versions)-1] }
+
+func (k *key) hasMaterial() bool { return len(k.versions) > 0 }
 
 func (k *key) clone() *key {
 	c := *k
@@ -167,6 +172,7 @@ type keyRecord struct {
 	Tags          []Tag           `json:"tags,omitempty"`
 	Rotation      rotationRecord  `json:"rotation"`
 	Versions      []versionRecord `json:"versions"`
+	Import        *importRecord   `json:"import,omitempty"`
 }
 
 type rotationRecord struct {
@@ -288,7 +294,7 @@ func (s *Service) aliasARN(region, account, name string) string {
 }
 
 func (s *Service) keyFromRecord(rec *keyRecord) (*key, error) {
-	if len(rec.Versions) == 0 {
+	if len(rec.Versions) == 0 && rec.Origin != originExternal {
 		return nil, errors.New("no key material")
 	}
 	k := &key{
@@ -296,7 +302,7 @@ func (s *Service) keyFromRecord(rec *keyRecord) (*key, error) {
 		created: rec.Created, description: rec.Description, spec: rec.KeySpec, usage: rec.KeyUsage,
 		origin: rec.Origin, state: rec.State, deletionDate: rec.DeletionDate, pendingWindow: rec.PendingWindow,
 		policy: rec.Policy, tags: rec.Tags, rotEnabled: rec.Rotation.Enabled, rotPeriod: rec.Rotation.Period,
-		rotBase: rec.Rotation.Base, onDemand: rec.Rotation.OnDemand,
+		rotBase: rec.Rotation.Base, onDemand: rec.Rotation.OnDemand, imp: importFromRecord(rec.Import),
 	}
 	for i, vr := range rec.Versions {
 		v, err := keys.NewVersion(k.spec, k.id, uint32(i+1), secret.New(vr.Material), vr.MaterialID, vr.Created, vr.Type)
@@ -316,6 +322,7 @@ func (k *key) record() *keyRecord {
 		KeySpec: k.spec, KeyUsage: k.usage, Origin: k.origin, State: k.state, DeletionDate: k.deletionDate,
 		PendingWindow: k.pendingWindow, Policy: k.policy, Tags: k.tags,
 		Rotation: rotationRecord{Enabled: k.rotEnabled, Period: k.rotPeriod, Base: k.rotBase, OnDemand: k.onDemand},
+		Import:   k.imp.record(),
 	}
 	for _, v := range k.versions {
 		rec.Versions = append(rec.Versions, versionRecord{
@@ -487,7 +494,7 @@ func (s *Service) Tick(ctx context.Context) error {
 		switch {
 		case k.state == statePendingDeletion && !now.Before(k.deletionDate):
 			err = s.deleteKey(ctx, k)
-		case k.state == stateEnabled && k.rotEnabled && !now.Before(k.nextRotation()):
+		case k.state == stateEnabled && k.rotEnabled && k.origin == originAWSKMS && !now.Before(k.nextRotation()):
 			nk := k.clone()
 			nk.versions = append(nk.versions, generateVersion(k, uint32(len(k.versions)+1), now, "AUTOMATIC"))
 			nk.rotBase = now
@@ -495,7 +502,16 @@ func (s *Service) Tick(ctx context.Context) error {
 			if err == nil {
 				s.log.Info("kms: rotated key", "key", k.arn, "type", "AUTOMATIC")
 			}
-		case k.state == stateEnabled && k.current().Encryptions.Load() >= rotateAfterEncryptions:
+		case k.expired(now):
+			nk := k.dropMaterial()
+			err = s.putKey(ctx, "ImportedMaterialExpiry", nk, nil, nil)
+			if err == nil {
+				for _, v := range k.versions {
+					v.Wipe()
+				}
+				s.log.Info("kms: imported key material expired", "key", k.arn)
+			}
+		case k.state == stateEnabled && k.hasMaterial() && k.current().Encryptions.Load() >= rotateAfterEncryptions:
 			nk := k.clone()
 			nk.versions = append(nk.versions, generateVersion(k, uint32(len(k.versions)+1), now, "AUTOMATIC"))
 			err = s.putKey(ctx, "UsageRotation", nk, nil, nil)

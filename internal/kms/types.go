@@ -526,6 +526,47 @@ type GenerateDataKeyPairWithoutPlaintextOutput struct {
 	PublicKey                []byte `json:"PublicKey"`
 }
 
+// ---- import ----
+
+type GetParametersForImportInput struct {
+	KeyId             string `json:"KeyId"`
+	WrappingAlgorithm string `json:"WrappingAlgorithm"`
+	WrappingKeySpec   string `json:"WrappingKeySpec"`
+}
+
+type GetParametersForImportOutput struct {
+	ImportToken       []byte     `json:"ImportToken"`
+	KeyId             string     `json:"KeyId"`
+	ParametersValidTo *Timestamp `json:"ParametersValidTo,omitempty"`
+	PublicKey         []byte     `json:"PublicKey"`
+}
+
+type ImportKeyMaterialInput struct {
+	KeyId                  string     `json:"KeyId"`
+	ImportToken            []byte     `json:"ImportToken"`
+	EncryptedKeyMaterial   []byte     `json:"EncryptedKeyMaterial"`
+	ExpirationModel        string     `json:"ExpirationModel,omitempty"`
+	ValidTo                *Timestamp `json:"ValidTo,omitempty"`
+	ImportType             string     `json:"ImportType,omitempty"`
+	KeyMaterialDescription string     `json:"KeyMaterialDescription,omitempty"`
+	KeyMaterialId          string     `json:"KeyMaterialId,omitempty"`
+}
+
+type ImportKeyMaterialOutput struct {
+	KeyId         string `json:"KeyId"`
+	KeyMaterialId string `json:"KeyMaterialId,omitempty"`
+}
+
+type DeleteImportedKeyMaterialInput struct {
+	KeyId         string `json:"KeyId"`
+	KeyMaterialId string `json:"KeyMaterialId,omitempty"`
+}
+
+type DeleteImportedKeyMaterialOutput struct {
+	KeyId         string `json:"KeyId"`
+	KeyMaterialId string `json:"KeyMaterialId,omitempty"`
+}
+
 // ---- policies ----
 
 type GetKeyPolicyInput struct {

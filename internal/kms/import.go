@@ -1,0 +1,371 @@
+package kms
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"time"
+
+	"github.com/trent-kms/trent/internal/keys"
+	"github.com/trent-kms/trent/internal/kmserr"
+	"github.com/trent-kms/trent/internal/secret"
+)
+
+const (
+	originExternal       = "EXTERNAL"
+	statePendingImport   = "PendingImport"
+	expires              = "KEY_MATERIAL_EXPIRES"
+	doesNotExpire        = "KEY_MATERIAL_DOES_NOT_EXPIRE"
+	importTokenVersion   = 0x01
+	importTokenRandom    = 32
+	importParamsLife     = 24 * time.Hour
+	maxValidToAhead      = 365 * 24 * time.Hour
+	importTypeNew        = "NEW_KEY_MATERIAL"
+	importTypeExisting   = "EXISTING_KEY_MATERIAL"
+	maxMaterialDescLen   = 256
+	materialIDLen        = 64
+	rotationTypeOnDemand = "ON_DEMAND"
+)
+
+var (
+	enumWrappingAlg     = []string{"RSAES_PKCS1_V1_5", "RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256", "RSA_AES_KEY_WRAP_SHA_1", "RSA_AES_KEY_WRAP_SHA_256", "SM2PKE"}
+	enumWrappingKeySpec = []string{"RSA_2048", "RSA_3072", "RSA_4096", "SM2"}
+	enumExpirationModel = []string{expires, doesNotExpire}
+	enumImportType      = []string{importTypeNew, importTypeExisting}
+)
+
+// importState is what an EXTERNAL key knows about its imported material.
+// Immutable once published, like the key.
+type importState struct {
+	expiration  string    // ExpirationModel of the current material
+	validTo     time.Time // when it expires (KEY_MATERIAL_EXPIRES)
+	materialIDs []string  // every material imported so far: a re-import must be one of them
+	params      *importParams
+	pending     *pendingMaterial // imported with NEW_KEY_MATERIAL, waiting for RotateKeyOnDemand
+}
+
+// importParams are the parameters of the latest GetParametersForImport
+// (one outstanding set per key; a new call replaces it).
+type importParams struct {
+	token    []byte
+	wrapping secret.Bytes // PKCS #8 DER of the RSA wrapping key
+	alg      string
+	spec     string
+	validTo  time.Time
+}
+
+type pendingMaterial struct {
+	material   secret.Bytes
+	id         string
+	expiration string
+	validTo    time.Time
+}
+
+type importRecord struct {
+	Expiration        string         `json:"expiration,omitempty"`
+	ValidTo           time.Time      `json:"validTo,omitzero"`
+	MaterialIDs       []string       `json:"materialIds,omitempty"`
+	Token             []byte         `json:"token,omitempty"`
+	WrappingKey       []byte         `json:"wrappingKey,omitempty"`
+	WrappingAlgorithm string         `json:"wrappingAlgorithm,omitempty"`
+	WrappingKeySpec   string         `json:"wrappingKeySpec,omitempty"`
+	ParamsValidTo     time.Time      `json:"paramsValidTo,omitzero"`
+	Pending           *pendingRecord `json:"pending,omitempty"`
+}
+
+type pendingRecord struct {
+	Material   []byte    `json:"material"`
+	MaterialID string    `json:"materialId"`
+	Expiration string    `json:"expiration"`
+	ValidTo    time.Time `json:"validTo,omitzero"`
+}
+
+func (st *importState) record() *importRecord {
+	if st == nil {
+		return nil
+	}
+	r := &importRecord{Expiration: st.expiration, ValidTo: st.validTo, MaterialIDs: st.materialIDs}
+	if p := st.params; p != nil {
+		r.Token, r.WrappingKey, r.WrappingAlgorithm, r.WrappingKeySpec, r.ParamsValidTo = p.token, p.wrapping.Expose(), p.alg, p.spec, p.validTo
+	}
+	if p := st.pending; p != nil {
+		r.Pending = &pendingRecord{Material: p.material.Expose(), MaterialID: p.id, Expiration: p.expiration, ValidTo: p.validTo}
+	}
+	return r
+}
+
+func importFromRecord(r *importRecord) *importState {
+	if r == nil {
+		return nil
+	}
+	st := &importState{expiration: r.Expiration, validTo: r.ValidTo, materialIDs: r.MaterialIDs}
+	if r.Token != nil {
+		st.params = &importParams{token: r.Token, wrapping: secret.New(r.WrappingKey), alg: r.WrappingAlgorithm,
+			spec: r.WrappingKeySpec, validTo: r.ParamsValidTo}
+	}
+	if p := r.Pending; p != nil {
+		st.pending = &pendingMaterial{material: secret.New(p.Material), id: p.MaterialID, expiration: p.Expiration, validTo: p.ValidTo}
+	}
+	return st
+}
+
+func (st *importState) clone() *importState {
+	c := *st
+	return &c
+}
+
+// newImportToken returns version || key id length || key id || 32 random bytes.
+func newImportToken(keyID string) []byte {
+	t := make([]byte, 0, 2+len(keyID)+importTokenRandom)
+	t = append(t, importTokenVersion, byte(len(keyID)))
+	t = append(t, keyID...)
+	r := make([]byte, importTokenRandom)
+	rand.Read(r)
+	return append(t, r...)
+}
+
+// parseImportToken returns the key id an import token names, or false for
+// anything that is not a well-formed token.
+func parseImportToken(t []byte) (string, bool) {
+	if len(t) < 2 || t[0] != importTokenVersion {
+		return "", false
+	}
+	n := int(t[1])
+	if n == 0 || len(t) != 2+n+importTokenRandom {
+		return "", false
+	}
+	id := string(t[2 : 2+n])
+	return id, validKeyIDForm(id)
+}
+
+// checkImportable: import operations need an EXTERNAL key.
+func (k *key) checkImportable() error {
+	if k.origin != originExternal {
+		return kmserr.ErrUnsupportedOperation.With("%s origin is %s which is not valid for this operation.", k.arn, k.origin)
+	}
+	return nil
+}
+
+// GetParametersForImport returns an RSA wrapping public key and an import
+// token for an EXTERNAL key, valid 24 hours; a new call replaces the
+// previous parameters.
+func (s *Service) GetParametersForImport(ctx context.Context, c Caller, in *GetParametersForImportInput) (*GetParametersForImportOutput, error) {
+	var v validator
+	v.requiredEnum("wrappingAlgorithm", in.WrappingAlgorithm, enumWrappingAlg)
+	v.requiredEnum("wrappingKeySpec", in.WrappingKeySpec, enumWrappingKeySpec)
+	var pub []byte
+	var validTo time.Time
+	nk, err := s.mutateKey(ctx, c, "GetParametersForImport", in.KeyId, &v, func(k *key, now time.Time) (*key, error) {
+		if err := k.checkImportable(); err != nil {
+			return nil, err
+		}
+		if err := k.notPendingDeletion(); err != nil {
+			return nil, err
+		}
+		switch {
+		case in.WrappingKeySpec == "SM2" || in.WrappingAlgorithm == "SM2PKE":
+			return nil, kmserr.ErrUnsupportedOperation.With("SM2 is not supported in this Region")
+		case in.WrappingAlgorithm == "RSAES_PKCS1_V1_5":
+			return nil, kmserr.ErrUnsupportedOperation.With("The RSAES_PKCS1_V1_5 wrapping algorithm is no longer supported.")
+		}
+		priv, p, err := keys.GenerateWrappingKey(keys.Spec(in.WrappingKeySpec))
+		if err != nil {
+			return nil, err
+		}
+		pub, validTo = p, now.Add(importParamsLife)
+		nk := k.clone()
+		nk.imp = k.imp.clone()
+		nk.imp.params = &importParams{token: newImportToken(k.id), wrapping: priv, alg: in.WrappingAlgorithm,
+			spec: in.WrappingKeySpec, validTo: validTo}
+		return nk, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &GetParametersForImportOutput{ImportToken: bytes.Clone(nk.imp.params.token), KeyId: nk.arn,
+		ParametersValidTo: tsp(validTo), PublicKey: pub}, nil
+}
+
+// ImportKeyMaterial imports material wrapped under the parameters of
+// GetParametersForImport into an EXTERNAL key: the key becomes Enabled
+// (from PendingImport); a re-import must be the same material. A symmetric
+// key takes new material with ImportType NEW_KEY_MATERIAL, which becomes
+// current on RotateKeyOnDemand.
+func (s *Service) ImportKeyMaterial(ctx context.Context, c Caller, in *ImportKeyMaterialInput) (*ImportKeyMaterialOutput, error) {
+	var v validator
+	v.blob("importToken", in.ImportToken, maxCiphertextLen, true)
+	v.blob("encryptedKeyMaterial", in.EncryptedKeyMaterial, maxCiphertextLen, true)
+	v.enum("expirationModel", in.ExpirationModel, enumExpirationModel)
+	v.enum("importType", in.ImportType, enumImportType)
+	if in.KeyMaterialDescription != "" {
+		v.strLen("keyMaterialDescription", in.KeyMaterialDescription, 0, maxMaterialDescLen)
+	}
+	if in.KeyMaterialId != "" {
+		v.strLen("keyMaterialId", in.KeyMaterialId, materialIDLen, materialIDLen)
+	}
+	model := in.ExpirationModel
+	if model == "" {
+		model = expires
+	}
+	var materialID string
+	nk, err := s.mutateKey(ctx, c, "ImportKeyMaterial", in.KeyId, &v, func(k *key, now time.Time) (*key, error) {
+		if err := k.checkImportable(); err != nil {
+			return nil, err
+		}
+		if err := k.notPendingDeletion(); err != nil {
+			return nil, err
+		}
+		var validTo time.Time
+		switch {
+		case model == expires && in.ValidTo == nil:
+			return nil, kmserr.ErrValidation.With("A validTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES")
+		case model == doesNotExpire && in.ValidTo != nil:
+			return nil, kmserr.ErrValidation.With("A validTo date must not be set if the ExpirationModel is KEY_MATERIAL_DOES_NOT_EXPIRE")
+		case model == expires:
+			validTo = in.ValidTo.Time
+			if !validTo.After(now) || validTo.After(now.Add(maxValidToAhead)) {
+				return nil, kmserr.ErrValidation.With("The validTo date must be in the future and at most 365 days from now.")
+			}
+		}
+		id, ok := parseImportToken(in.ImportToken)
+		p := k.imp.params
+		if !ok || id != k.id || p == nil || subtle.ConstantTimeCompare(p.token, in.ImportToken) != 1 {
+			return nil, kmserr.ErrInvalidImportToken.With("The import token is not valid for this KMS key.")
+		}
+		if !now.Before(p.validTo) {
+			return nil, kmserr.ErrExpiredImportToken.With("The import token has expired. Use GetParametersForImport to get new import parameters.")
+		}
+		material, err := keys.Unwrap(p.wrapping, p.alg, in.EncryptedKeyMaterial)
+		if err != nil {
+			return nil, err
+		}
+		materialID = keys.ImportedMaterialID(material, k.arn)
+		// Build the version first: material that does not fit the spec is refused before anything changes.
+		ver, err := keys.NewVersion(k.spec, k.id, uint32(len(k.versions)+1), material, materialID, now, "")
+		if err != nil {
+			material.Wipe()
+			return nil, kmserr.ErrIncorrectKeyMaterial.With("The key material is not valid for key spec %s.", k.spec)
+		}
+		if in.KeyMaterialId != "" && in.KeyMaterialId != materialID {
+			ver.Wipe()
+			return nil, kmserr.ErrIncorrectKeyMaterial.With("The key material is not the key material %s.", in.KeyMaterialId)
+		}
+		known := false
+		for _, m := range k.imp.materialIDs {
+			known = known || m == materialID
+		}
+		nk := k.clone()
+		nk.imp = k.imp.clone()
+		nk.imp.params = nil // a token imports once
+		switch {
+		case in.ImportType == importTypeNew:
+			if !k.spec.Symmetric() || len(k.versions) == 0 {
+				ver.Wipe()
+				return nil, kmserr.ErrUnsupportedOperation.With("ImportType NEW_KEY_MATERIAL needs a symmetric encryption key that has key material.")
+			}
+			if known {
+				ver.Wipe()
+				return nil, kmserr.ErrIncorrectKeyMaterial.With("The key material was already imported into this KMS key.")
+			}
+			if k.imp.pending != nil {
+				ver.Wipe()
+				return nil, kmserr.ErrInvalidState.With("New key material (id: %s) cannot be imported into KMS key %s, because another key material (id: %s) is pending rotation.", materialID, k.id, k.imp.pending.id)
+			}
+			nk.imp.pending = &pendingMaterial{material: secret.Copy(ver.Material().Expose()), id: materialID, expiration: model, validTo: validTo}
+			nk.imp.materialIDs = append(append([]string(nil), k.imp.materialIDs...), materialID)
+			ver.Wipe()
+			return nk, nil
+		case len(k.imp.materialIDs) > 0 && !known:
+			ver.Wipe()
+			return nil, kmserr.ErrIncorrectKeyMaterial.With("The key material in the request is not the same key material that was previously imported into this KMS key.")
+		}
+		if !known {
+			nk.imp.materialIDs = append(append([]string(nil), k.imp.materialIDs...), materialID)
+		}
+		if len(k.versions) == 0 {
+			nk.versions = []*keys.Version{ver}
+			nk.state = stateEnabled
+		} else {
+			ver.Wipe() // the same material is there already: only the expiration changes
+		}
+		nk.imp.expiration, nk.imp.validTo = model, validTo
+		return nk, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &ImportKeyMaterialOutput{KeyId: nk.arn, KeyMaterialId: materialID}, nil
+}
+
+// DeleteImportedKeyMaterial deletes the key's imported material: the key
+// becomes PendingImport (a key pending deletion stays so).
+func (s *Service) DeleteImportedKeyMaterial(ctx context.Context, c Caller, in *DeleteImportedKeyMaterialInput) (*DeleteImportedKeyMaterialOutput, error) {
+	var v validator
+	if in.KeyMaterialId != "" {
+		v.strLen("keyMaterialId", in.KeyMaterialId, materialIDLen, materialIDLen)
+	}
+	var deleted string
+	var old []*keys.Version
+	nk, err := s.mutateKey(ctx, c, "DeleteImportedKeyMaterial", in.KeyId, &v, func(k *key, _ time.Time) (*key, error) {
+		if err := k.checkImportable(); err != nil {
+			return nil, err
+		}
+		if len(k.versions) > 0 {
+			deleted = k.current().MaterialID
+		}
+		if in.KeyMaterialId != "" && in.KeyMaterialId != deleted {
+			return nil, kmserr.ErrNotFound.With("Key material %s does not exist in %s.", in.KeyMaterialId, k.arn)
+		}
+		if len(k.versions) == 0 {
+			return nil, nil
+		}
+		nk := k.dropMaterial()
+		old = k.versions
+		return nk, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, ver := range old {
+		ver.Wipe()
+	}
+	return &DeleteImportedKeyMaterialOutput{KeyId: nk.arn, KeyMaterialId: deleted}, nil
+}
+
+// dropMaterial returns k without material: PendingImport unless pending
+// deletion. The caller wipes k's versions once the change is stored.
+func (k *key) dropMaterial() *key {
+	nk := k.clone()
+	nk.versions = nil
+	nk.imp = k.imp.clone()
+	nk.imp.expiration, nk.imp.validTo, nk.imp.pending = "", time.Time{}, nil
+	if k.state != statePendingDeletion {
+		nk.state = statePendingImport
+	}
+	return nk
+}
+
+// expired reports whether k's imported material has expired at now.
+func (k *key) expired(now time.Time) bool {
+	return k.imp != nil && k.imp.expiration == expires && len(k.versions) > 0 && !now.Before(k.imp.validTo)
+}
+
+// rotateImported makes the pending imported material of a symmetric
+// EXTERNAL key current (RotateKeyOnDemand).
+func (k *key) rotateImported(now time.Time) (*key, error) {
+	p := k.imp.pending
+	if p == nil {
+		return nil, kmserr.ErrInvalidState.With("No available key material pending rotation for the key: %s.", k.arn)
+	}
+	ver, err := keys.NewVersion(k.spec, k.id, uint32(len(k.versions)+1), secret.Copy(p.material.Expose()), p.id, now, rotationTypeOnDemand)
+	if err != nil {
+		return nil, kmserr.ErrInternal
+	}
+	nk := k.clone()
+	nk.versions = append(nk.versions, ver)
+	nk.imp = k.imp.clone()
+	nk.imp.pending = nil
+	nk.imp.expiration, nk.imp.validTo = p.expiration, p.validTo
+	return nk, nil
+}
