@@ -63,7 +63,7 @@ func (s *Service) encryptKey(c Caller, sc scope, op, keyID, alg string) (*key, *
 		return nil, nil, kmserr.ErrKeyUnavailable.With("%s needs rotation before further use.", k.arn)
 	}
 	if c.Facts != nil {
-		c.Facts.Encrypted = KeyUse{k.arn, ver.MaterialID}
+		c.Facts.Encrypted = KeyUse{k.arn, materialID(k, ver)}
 	}
 	return k, ver, nil
 }

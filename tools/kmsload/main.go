@@ -31,7 +31,8 @@ func main() {
 	region := flag.String("region", "us-east-1", "region")
 	accessKey := flag.String("access-key", "AKIAIOSFODNN7EXAMPLE", "access key id")
 	secretKey := flag.String("secret-key", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "secret access key")
-	op := flag.String("op", "Encrypt", "operation: Encrypt, Decrypt, GenerateDataKey, CreateKey")
+	op := flag.String("op", "Encrypt", "operation: Encrypt, Decrypt, GenerateDataKey, CreateKey, Sign, Verify")
+	spec := flag.String("spec", "ECC_NIST_P256", "key spec of the signing key (Sign, Verify)")
 	conc := flag.Int("c", 32, "concurrent clients")
 	dur := flag.Duration("d", 10*time.Second, "duration (bounded: at most 5m)")
 	size := flag.Int("size", 256, "plaintext bytes for Encrypt")
@@ -39,13 +40,13 @@ func main() {
 	if *dur > 5*time.Minute {
 		*dur = 5 * time.Minute
 	}
-	if err := run(*endpoint, *region, *accessKey, *secretKey, *op, *conc, *dur, *size); err != nil {
+	if err := run(*endpoint, *region, *accessKey, *secretKey, *op, *spec, *conc, *dur, *size); err != nil {
 		fmt.Fprintln(os.Stderr, "kmsload: error:", err)
 		os.Exit(1)
 	}
 }
 
-func run(endpoint, region, ak, sk, op string, conc int, dur time.Duration, size int) error {
+func run(endpoint, region, ak, sk, op, spec string, conc int, dur time.Duration, size int) error {
 	ctx := context.Background()
 	httpClient := &http.Client{Transport: &http.Transport{MaxIdleConns: conc * 2, MaxIdleConnsPerHost: conc * 2}}
 	client := kms.New(kms.Options{
@@ -64,7 +65,37 @@ func run(endpoint, region, ak, sk, op string, conc int, dur time.Duration, size 
 	if err != nil {
 		return fmt.Errorf("encrypt: %w", err)
 	}
+	var signer *kms.CreateKeyOutput
+	var sigAlg types.SigningAlgorithmSpec
+	var sig []byte
+	if op == "Sign" || op == "Verify" {
+		if signer, err = client.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: types.KeySpec(spec), KeyUsage: types.KeyUsageTypeSignVerify}); err != nil {
+			return fmt.Errorf("create %s key: %w", spec, err)
+		}
+		algs := signer.KeyMetadata.SigningAlgorithms
+		sigAlg = algs[len(algs)-1] // RSA: RSASSA_PSS_SHA_512... pick the last the key lists
+		if slices.Contains(algs, types.SigningAlgorithmSpecRsassaPssSha256) {
+			sigAlg = types.SigningAlgorithmSpecRsassaPssSha256
+		}
+		if sigAlg == types.SigningAlgorithmSpecEd25519PhSha512 {
+			sigAlg = types.SigningAlgorithmSpecEd25519Sha512
+		}
+		out, err := client.Sign(ctx, &kms.SignInput{KeyId: signer.KeyMetadata.KeyId, Message: plaintext, SigningAlgorithm: sigAlg})
+		if err != nil {
+			return fmt.Errorf("sign: %w", err)
+		}
+		sig = out.Signature
+		fmt.Printf("signing key %s, %s\n", spec, sigAlg)
+	}
 	call := map[string]func() error{
+		"Sign": func() error {
+			_, err := client.Sign(ctx, &kms.SignInput{KeyId: signer.KeyMetadata.KeyId, Message: plaintext, SigningAlgorithm: sigAlg})
+			return err
+		},
+		"Verify": func() error {
+			_, err := client.Verify(ctx, &kms.VerifyInput{KeyId: signer.KeyMetadata.KeyId, Message: plaintext, Signature: sig, SigningAlgorithm: sigAlg})
+			return err
+		},
 		"Encrypt": func() error {
 			_, err := client.Encrypt(ctx, &kms.EncryptInput{KeyId: keyID, Plaintext: plaintext})
 			return err
