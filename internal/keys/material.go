@@ -317,9 +317,18 @@ func k256SPKI(pub *secp256k1.PublicKey) []byte {
 
 // ---- ML-DSA (circl) ----
 
-type mldsa44Key struct{ k *mldsa44.PrivateKey }
-type mldsa65Key struct{ k *mldsa65.PrivateKey }
-type mldsa87Key struct{ k *mldsa87.PrivateKey }
+type mldsa44Key struct {
+	k   *mldsa44.PrivateKey
+	pub *mldsa44.PublicKey
+}
+type mldsa65Key struct {
+	k   *mldsa65.PrivateKey
+	pub *mldsa65.PublicKey
+}
+type mldsa87Key struct {
+	k   *mldsa87.PrivateKey
+	pub *mldsa87.PublicKey
+}
 
 func (k mldsa44Key) sign(msg []byte) []byte {
 	sig := make([]byte, mldsa44.SignatureSize)
@@ -329,7 +338,7 @@ func (k mldsa44Key) sign(msg []byte) []byte {
 	return sig
 }
 func (k mldsa44Key) verify(msg, sig []byte) bool {
-	return mldsa44.Verify(k.k.Public().(*mldsa44.PublicKey), msg, nil, sig)
+	return mldsa44.Verify(k.pub, msg, nil, sig)
 }
 func (k mldsa65Key) sign(msg []byte) []byte {
 	sig := make([]byte, mldsa65.SignatureSize)
@@ -339,7 +348,7 @@ func (k mldsa65Key) sign(msg []byte) []byte {
 	return sig
 }
 func (k mldsa65Key) verify(msg, sig []byte) bool {
-	return mldsa65.Verify(k.k.Public().(*mldsa65.PublicKey), msg, nil, sig)
+	return mldsa65.Verify(k.pub, msg, nil, sig)
 }
 func (k mldsa87Key) sign(msg []byte) []byte {
 	sig := make([]byte, mldsa87.SignatureSize)
@@ -349,7 +358,7 @@ func (k mldsa87Key) sign(msg []byte) []byte {
 	return sig
 }
 func (k mldsa87Key) verify(msg, sig []byte) bool {
-	return mldsa87.Verify(k.k.Public().(*mldsa87.PublicKey), msg, nil, sig)
+	return mldsa87.Verify(k.pub, msg, nil, sig)
 }
 
 func newMLDSA(spec Spec, seed []byte) (mldsaKey, []byte) {
@@ -359,19 +368,19 @@ func newMLDSA(spec Spec, seed []byte) (mldsaKey, []byte) {
 		copy(s[:], seed)
 		pk, sk := mldsa44.NewKeyFromSeed(&s)
 		clear(s[:])
-		return mldsa44Key{sk}, pk.Bytes()
+		return mldsa44Key{sk, pk}, pk.Bytes()
 	case MLDSA65:
 		var s [mldsa65.SeedSize]byte
 		copy(s[:], seed)
 		pk, sk := mldsa65.NewKeyFromSeed(&s)
 		clear(s[:])
-		return mldsa65Key{sk}, pk.Bytes()
+		return mldsa65Key{sk, pk}, pk.Bytes()
 	default:
 		var s [mldsa87.SeedSize]byte
 		copy(s[:], seed)
 		pk, sk := mldsa87.NewKeyFromSeed(&s)
 		clear(s[:])
-		return mldsa87Key{sk}, pk.Bytes()
+		return mldsa87Key{sk, pk}, pk.Bytes()
 	}
 }
 

@@ -41,3 +41,51 @@ func BenchmarkDecrypt(b *testing.B) {
 		}
 	}
 }
+
+// signBenchSpecs are the specs of BenchmarkSign and BenchmarkVerify, each
+// with the algorithm docs/benchmarks.md reports.
+var signBenchSpecs = []struct{ spec, alg string }{
+	{"RSA_2048", "RSASSA_PSS_SHA_256"}, {"RSA_3072", "RSASSA_PSS_SHA_256"}, {"RSA_4096", "RSASSA_PSS_SHA_256"},
+	{"RSA_2048", "RSASSA_PKCS1_V1_5_SHA_256"},
+	{"ECC_NIST_P256", "ECDSA_SHA_256"}, {"ECC_NIST_P384", "ECDSA_SHA_384"}, {"ECC_NIST_P521", "ECDSA_SHA_512"},
+	{"ECC_SECG_P256K1", "ECDSA_SHA_256"}, {"ECC_NIST_EDWARDS25519", "ED25519_SHA_512"},
+	{"ML_DSA_44", "ML_DSA_SHAKE_256"}, {"ML_DSA_65", "ML_DSA_SHAKE_256"}, {"ML_DSA_87", "ML_DSA_SHAKE_256"},
+}
+
+func BenchmarkSign(b *testing.B) {
+	e := newEnv(b)
+	msg := make([]byte, 256)
+	for _, bc := range signBenchSpecs {
+		b.Run(bc.spec+"/"+bc.alg, func(b *testing.B) {
+			md := e.createKeyOf(bc.spec, "SIGN_VERIFY")
+			in := &SignInput{KeyId: md.KeyId, Message: msg, SigningAlgorithm: bc.alg}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := e.s.Sign(bg, caller, in); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkVerify(b *testing.B) {
+	e := newEnv(b)
+	msg := make([]byte, 256)
+	for _, bc := range signBenchSpecs {
+		b.Run(bc.spec+"/"+bc.alg, func(b *testing.B) {
+			md := e.createKeyOf(bc.spec, "SIGN_VERIFY")
+			out, err := e.s.Sign(bg, caller, &SignInput{KeyId: md.KeyId, Message: msg, SigningAlgorithm: bc.alg})
+			if err != nil {
+				b.Fatal(err)
+			}
+			in := &VerifyInput{KeyId: md.KeyId, Message: msg, Signature: out.Signature, SigningAlgorithm: bc.alg}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := e.s.Verify(bg, caller, in); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
