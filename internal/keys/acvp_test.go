@@ -29,7 +29,7 @@ func circlDir(t *testing.T) string {
 	return dir
 }
 
-// acvpGroups reads a gzipped ACVP JSON file's testGroups.
+// acvpGroups decodes a gzipped JSON vector file (ACVP, Wycheproof) into v.
 func acvpGroups(t *testing.T, path string, v any) {
 	t.Helper()
 	f, err := os.Open(path)

@@ -52,16 +52,7 @@ func GenerateWrappingKey(spec Spec) (secret.Bytes, []byte, error) {
 	if rsaBits(spec) == 0 {
 		return secret.Bytes{}, nil, kmserr.ErrUnsupportedOperation.With("WrappingKeySpec %s is not supported in this Region", spec)
 	}
-	m, err := generateMaterial(spec)
-	if err != nil {
-		return secret.Bytes{}, nil, err
-	}
-	p, err := parsePrivate(spec, m.Expose())
-	if err != nil {
-		m.Wipe()
-		return secret.Bytes{}, nil, err
-	}
-	return m, p.public, nil
+	return generatePair(spec)
 }
 
 // WrappingPublicKey returns the public key of a wrapping key.

@@ -350,6 +350,11 @@ func GenerateKeyPair(spec Spec) (secret.Bytes, []byte, error) {
 	if !spec.DataKeyPair() || !spec.Supported() {
 		return secret.Bytes{}, nil, kmserr.ErrUnsupportedOperation.With("KeyPairSpec %s is not supported in this Region", spec)
 	}
+	return generatePair(spec)
+}
+
+// generatePair returns fresh private key material of spec and its public key.
+func generatePair(spec Spec) (secret.Bytes, []byte, error) {
 	m, err := generateMaterial(spec)
 	if err != nil {
 		return secret.Bytes{}, nil, err

@@ -1,11 +1,8 @@
 package keys
 
 import (
-	"compress/gzip"
 	"crypto/ed25519"
 	"crypto/x509"
-	"encoding/json"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -19,22 +16,6 @@ import (
 
 // Wycheproof vectors ship in the circl module (brought by the Go module
 // proxy): Ed25519 and ML-DSA verification, negative cases included.
-
-func readGz(t *testing.T, path string, v any) {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.NewDecoder(zr).Decode(v); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-}
 
 // TestWycheproofEd25519 runs Wycheproof's EdDSA verification vectors
 // through Version.Verify (ED25519_SHA_512, RAW) of a key built from the
@@ -53,7 +34,7 @@ func TestWycheproofEd25519(t *testing.T) {
 			} `json:"tests"`
 		} `json:"testGroups"`
 	}
-	readGz(t, filepath.Join(circlDir(t), "sign", "ed25519", "testdata", "wycheproof_Ed25519.json.gz"), &f)
+	acvpGroups(t, filepath.Join(circlDir(t), "sign", "ed25519", "testdata", "wycheproof_Ed25519.json.gz"), &f)
 	n, invalid := 0, 0
 	for _, g := range f.TestGroups {
 		der, err := x509.MarshalPKCS8PrivateKey(ed25519.NewKeyFromSeed(g.Key.Sk))
@@ -103,7 +84,7 @@ func TestWycheproofMLDSA(t *testing.T) {
 					} `json:"tests"`
 				} `json:"testGroups"`
 			}
-			readGz(t, filepath.Join(dir, tc.file), &f)
+			acvpGroups(t, filepath.Join(dir, tc.file), &f)
 			n, invalid := 0, 0
 			for _, g := range f.TestGroups {
 				k, ok := mldsaPublic(tc.spec, g.PublicKey)

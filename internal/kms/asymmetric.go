@@ -104,6 +104,22 @@ func messageType(mt string) string {
 	return mt
 }
 
+// signingKey resolves the SIGN_VERIFY key of Sign and Verify; with dryRun
+// it runs every check of the operation, then answers DryRunOperationException.
+func (s *Service) signingKey(c Caller, op, keyID, alg, mt string, msg []byte, dryRun bool) (*key, error) {
+	k, err := s.usableKey(c, op, keyID, keys.SignVerify)
+	if err != nil {
+		return nil, err
+	}
+	if dryRun {
+		if err := k.current().CheckSign(alg, messageType(mt), msg); err != nil {
+			return nil, err
+		}
+		return nil, kmserr.ErrDryRun
+	}
+	return k, nil
+}
+
 // Sign signs a message (RAW, up to 4096 bytes) or a digest (DIGEST, of the
 // algorithm's hash length) with a SIGN_VERIFY key.
 func (s *Service) Sign(ctx context.Context, c Caller, in *SignInput) (*SignOutput, error) {
@@ -112,15 +128,9 @@ func (s *Service) Sign(ctx context.Context, c Caller, in *SignInput) (*SignOutpu
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	k, err := s.usableKey(c, "Sign", in.KeyId, keys.SignVerify)
+	k, err := s.signingKey(c, "Sign", in.KeyId, in.SigningAlgorithm, in.MessageType, in.Message, in.DryRun)
 	if err != nil {
 		return nil, err
-	}
-	if in.DryRun {
-		if err := k.current().CheckSign(in.SigningAlgorithm, messageType(in.MessageType), in.Message); err != nil {
-			return nil, err
-		}
-		return nil, kmserr.ErrDryRun
 	}
 	sig, err := k.current().Sign(in.SigningAlgorithm, messageType(in.MessageType), in.Message)
 	if err != nil {
@@ -138,15 +148,9 @@ func (s *Service) Verify(ctx context.Context, c Caller, in *VerifyInput) (*Verif
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	k, err := s.usableKey(c, "Verify", in.KeyId, keys.SignVerify)
+	k, err := s.signingKey(c, "Verify", in.KeyId, in.SigningAlgorithm, in.MessageType, in.Message, in.DryRun)
 	if err != nil {
 		return nil, err
-	}
-	if in.DryRun {
-		if err := k.current().CheckSign(in.SigningAlgorithm, messageType(in.MessageType), in.Message); err != nil {
-			return nil, err
-		}
-		return nil, kmserr.ErrDryRun
 	}
 	if err := k.current().Verify(in.SigningAlgorithm, messageType(in.MessageType), in.Message, in.Signature); err != nil {
 		return nil, err
