@@ -44,6 +44,7 @@ type private struct {
 	ec      *ecdsa.PrivateKey
 	ecdh    *ecdh.PrivateKey
 	k256    *secp256k1.PrivateKey
+	k256Pub *secp256k1.PublicKey
 	ed25519 ed25519.PrivateKey
 	mldsa   mldsaKey
 	mlkem   mlkemKey
@@ -265,7 +266,8 @@ func parsePrivate(spec Spec, m []byte) (*private, error) {
 				return nil, ErrMaterial
 			}
 		}
-		return &private{k256: k, public: k256SPKI(k.PubKey())}, nil
+		pub := k.PubKey()
+		return &private{k256: k, k256Pub: pub, public: k256SPKI(pub)}, nil
 	case famEd25519:
 		k, err := x509.ParsePKCS8PrivateKey(m)
 		ek, ok := k.(ed25519.PrivateKey)

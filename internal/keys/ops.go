@@ -204,9 +204,9 @@ func (v *Version) Verify(alg, messageType string, msg, sig []byte) error {
 	case schemePSS:
 		ok = rsa.VerifyPSS(&p.rsa.PublicKey, h, tbs, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}) == nil
 	case schemeECDSA:
-		if p.k256 != nil {
+		if p.k256Pub != nil {
 			s, err := secpecdsa.ParseDERSignature(sig)
-			ok = err == nil && s.Verify(tbs, p.k256.PubKey())
+			ok = err == nil && s.Verify(tbs, p.k256Pub)
 		} else {
 			ok = ecdsa.VerifyASN1(&p.ec.PublicKey, tbs, sig)
 		}
