@@ -2,6 +2,10 @@ package config
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/base64"
 	"fmt"
 	"log/slog"
@@ -265,11 +269,14 @@ func TestSeedSecretsNotPrinted(t *testing.T) {
 func TestExampleFilesParse(t *testing.T) {
 	t.Setenv("APP_KEY_MATERIAL", base64.StdEncoding.EncodeToString(make([]byte, 32)))
 	t.Setenv("APP_SECRET", "example-secret")
+	sk, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, _ := x509.MarshalPKCS8PrivateKey(sk)
+	t.Setenv("SIGNING_KEY_PKCS8", base64.StdEncoding.EncodeToString(der))
 	s, err := LoadSeed("testdata/seed.example.yaml", "us-east-1", "111122223333")
 	if err != nil {
 		t.Fatalf("seed.example.yaml: %v", err)
 	}
-	if len(s.Keys) != 1 || len(s.IAM.AccessKeys) != 2 || len(s.Keys[0].Material) != 32 || s.IAM.AccessKeys[0].Secret != "example-secret" ||
+	if len(s.Keys) != 2 || s.Keys[1].Spec != "ECC_NIST_P256" || s.Keys[1].Usage != "SIGN_VERIFY" || len(s.Keys[1].Material) != len(der) || len(s.IAM.AccessKeys) != 2 || len(s.Keys[0].Material) != 32 || s.IAM.AccessKeys[0].Secret != "example-secret" ||
 		len(s.IAM.Users) != 1 || len(s.IAM.Roles) != 1 || len(s.IAM.Users[0].Policies) != 1 {
 		t.Errorf("seed.example.yaml = %+v", s)
 	}
