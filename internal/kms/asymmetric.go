@@ -41,7 +41,7 @@ func (s *Service) usableKey(c Caller, op, keyID string, usage keys.Usage) (*key,
 	if err != nil {
 		return nil, err
 	}
-	if err := k.usable(); err != nil {
+	if err := k.usable(s.now()); err != nil {
 		return nil, err
 	}
 	if err := k.checkUsage(op, usage); err != nil {
@@ -85,7 +85,7 @@ func (s *Service) resolveForUsage(c Caller, op, keyID string) (*key, error) {
 	if err != nil {
 		return nil, err
 	}
-	return k, k.usable()
+	return k, k.usable(s.now())
 }
 
 // signInput validates the members Sign and Verify share.

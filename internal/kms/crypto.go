@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"slices"
+	"time"
 
 	"github.com/trent-kms/trent/internal/ciphertext"
 	"github.com/trent-kms/trent/internal/keys"
@@ -49,7 +50,7 @@ func (s *Service) encryptKey(c Caller, sc scope, op, keyID, alg string) (*key, *
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := k.usable(); err != nil {
+	if err := k.usable(s.now()); err != nil {
 		return nil, nil, err
 	}
 	if err := k.checkUsage(op, keys.EncryptDecrypt); err != nil {
@@ -129,7 +130,7 @@ func encryptUnder(k *key, ver *keys.Version, alg string, pt []byte, ec map[strin
 func (s *Service) decryptBlob(sc scope, f *Facts, want *key, blob []byte, ec map[string]string, alg string) (*key, *keys.Version, []byte, error) {
 	if want != nil && !want.spec.Symmetric() {
 		// Asymmetric ciphertext is raw RSAES-OAEP: the key comes from KeyId.
-		if err := want.checkDecrypt(alg); err != nil {
+		if err := want.checkDecrypt(alg, s.now()); err != nil {
 			return nil, nil, nil, err
 		}
 		if len(ec) > 0 {
@@ -157,7 +158,7 @@ func (s *Service) decryptBlob(sc scope, f *Facts, want *key, blob []byte, ec map
 		return nil, nil, nil, kmserr.ErrAccessDenied.With(errUnknownCiphertextKey)
 	}
 	f.addKey(k.arn)
-	if err := k.checkDecrypt(alg); err != nil {
+	if err := k.checkDecrypt(alg, s.now()); err != nil {
 		return nil, nil, nil, err
 	}
 	ver := k.version(b.Version)
@@ -175,8 +176,8 @@ func (s *Service) decryptBlob(sc scope, f *Facts, want *key, blob []byte, ec map
 }
 
 // checkDecrypt is the key check of decrypting operations.
-func (k *key) checkDecrypt(alg string) error {
-	if err := k.usable(); err != nil {
+func (k *key) checkDecrypt(alg string, now time.Time) error {
+	if err := k.usable(now); err != nil {
 		return err
 	}
 	if err := k.checkUsage("Decrypt", keys.EncryptDecrypt); err != nil {
@@ -248,7 +249,7 @@ func (s *Service) Decrypt(ctx context.Context, c Caller, in *DecryptInput) (*Dec
 		if want == nil {
 			return nil, kmserr.ErrValidation.With("KeyId is required when DryRunModifiers contains IGNORE_CIPHERTEXT.")
 		}
-		if err := want.checkDecrypt(in.EncryptionAlgorithm); err != nil {
+		if err := want.checkDecrypt(in.EncryptionAlgorithm, s.now()); err != nil {
 			return nil, err
 		}
 		return nil, kmserr.ErrDryRun
@@ -308,7 +309,7 @@ func (s *Service) ReEncrypt(ctx context.Context, c Caller, in *ReEncryptInput) (
 		if src == nil {
 			return nil, kmserr.ErrValidation.With("SourceKeyId is required when DryRunModifiers contains IGNORE_CIPHERTEXT.")
 		}
-		if err := src.checkDecrypt(in.SourceEncryptionAlgorithm); err != nil {
+		if err := src.checkDecrypt(in.SourceEncryptionAlgorithm, s.now()); err != nil {
 			return nil, err
 		}
 		if _, err := checkDst(); err != nil {

@@ -98,8 +98,11 @@ func TestImportOpenSSL(t *testing.T) {
 				EncryptedKeyMaterial: []byte{1}, ValidTo: &validTo})
 			wantErr(t, err, "InvalidImportTokenException", "*")
 
-			// Expiry: the background job deletes the material, the key waits for an import again.
+			// Expiry: at ValidTo the key is unusable at once; the background job
+			// then deletes the material and the key waits for an import again.
 			e.clock.Advance(time.Hour)
+			_, err = e.s.Encrypt(bg, caller, &EncryptInput{KeyId: md.KeyId, Plaintext: []byte("late")})
+			wantErr(t, err, "KMSInvalidStateException", md.Arn+" is pending import.")
 			if err := e.s.Tick(bg); err != nil {
 				t.Fatal(err)
 			}

@@ -2,6 +2,7 @@ package kms
 
 import (
 	"strings"
+	"time"
 
 	"github.com/trent-kms/trent/internal/keys"
 	"github.com/trent-kms/trent/internal/kmserr"
@@ -118,10 +119,15 @@ func principalARN(c Caller) string {
 	return "arn:aws:iam::" + c.Principal.AccountID + ":root"
 }
 
-// usable is the key-state check of the cryptographic operations.
-func (k *key) usable() error {
+// usable is the key-state check of the cryptographic operations at now:
+// imported material past its ValidTo makes the key PendingImport at once
+// (the background job deletes the material within 30 seconds).
+func (k *key) usable(now time.Time) error {
 	switch k.state {
 	case stateEnabled:
+		if k.expired(now) {
+			return kmserr.ErrInvalidState.With("%s is pending import.", k.arn)
+		}
 		return nil
 	case stateDisabled:
 		return kmserr.ErrDisabled.With("%s is disabled.", k.arn)

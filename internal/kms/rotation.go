@@ -42,7 +42,7 @@ func (s *Service) EnableKeyRotation(ctx context.Context, c Caller, in *EnableKey
 	v.intRange("rotationPeriodInDays", in.RotationPeriodInDays, 90, 2560)
 	period := int32(limitOr(in.RotationPeriodInDays, defaultRotationPeriod))
 	_, err := s.mutateKey(ctx, c, "EnableKeyRotation", in.KeyId, &v, func(k *key, now time.Time) (*key, error) {
-		if err := k.usable(); err != nil {
+		if err := k.usable(now); err != nil {
 			return nil, err
 		}
 		if err := k.checkRotatable(); err != nil {
@@ -67,8 +67,8 @@ func (s *Service) EnableKeyRotation(ctx context.Context, c Caller, in *EnableKey
 
 // DisableKeyRotation turns off automatic rotation.
 func (s *Service) DisableKeyRotation(ctx context.Context, c Caller, in *DisableKeyRotationInput) (*DisableKeyRotationOutput, error) {
-	_, err := s.mutateKey(ctx, c, "DisableKeyRotation", in.KeyId, &validator{}, func(k *key, _ time.Time) (*key, error) {
-		if err := k.usable(); err != nil {
+	_, err := s.mutateKey(ctx, c, "DisableKeyRotation", in.KeyId, &validator{}, func(k *key, now time.Time) (*key, error) {
+		if err := k.usable(now); err != nil {
 			return nil, err
 		}
 		if err := k.checkRotatable(); err != nil {
@@ -120,7 +120,7 @@ func (s *Service) GetKeyRotationStatus(ctx context.Context, c Caller, in *GetKey
 // key); the automatic schedule is unchanged.
 func (s *Service) RotateKeyOnDemand(ctx context.Context, c Caller, in *RotateKeyOnDemandInput) (*RotateKeyOnDemandOutput, error) {
 	nk, err := s.mutateKey(ctx, c, "RotateKeyOnDemand", in.KeyId, &validator{}, func(k *key, now time.Time) (*key, error) {
-		if err := k.usable(); err != nil {
+		if err := k.usable(now); err != nil {
 			return nil, err
 		}
 		if err := k.checkOnDemand(); err != nil {
