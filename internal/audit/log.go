@@ -468,7 +468,7 @@ func openSegment(path string, create bool) (segmentFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit: open segment: %w", err)
 	}
-	return f, nil
+	return dataSync(f), nil
 }
 
 func syncDir(dir string) error {
