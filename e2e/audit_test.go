@@ -364,7 +364,16 @@ func TestAuditCrash(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(700 * time.Millisecond)
+	// Kill once the load is well under way (a loaded machine may need a
+	// while for the first answers).
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		mu.Lock()
+		n := len(acked)
+		mu.Unlock()
+		if n >= 200 {
+			break
+		}
+	}
 	s.kill()
 	close(stop)
 	wg.Wait()
