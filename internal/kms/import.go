@@ -346,6 +346,22 @@ func (k *key) dropMaterial() *key {
 	return nk
 }
 
+// pendingMaterial is the material waiting for RotateKeyOnDemand, or nil.
+func (k *key) pendingMaterial() *pendingMaterial {
+	if k.imp == nil {
+		return nil
+	}
+	return k.imp.pending
+}
+
+// validTo is the ValidTo a response reports for an expiration model.
+func validTo(model string, t time.Time) *Timestamp {
+	if model != expires {
+		return nil
+	}
+	return tsp(t)
+}
+
 // expired reports whether k's imported material has expired at now.
 func (k *key) expired(now time.Time) bool {
 	return k.imp != nil && k.imp.expiration == expires && len(k.versions) > 0 && !now.Before(k.imp.validTo)

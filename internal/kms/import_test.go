@@ -275,6 +275,11 @@ func TestImportedRotation(t *testing.T) {
 	}
 	_, err = importOne("NEW_KEY_MATERIAL")
 	wantErr(t, err, "KMSInvalidStateException", "*")
+	pend, err := e.s.ListKeyRotations(bg, caller, &ListKeyRotationsInput{KeyId: md.KeyId, IncludeKeyMaterial: "ALL_KEY_MATERIAL"})
+	if err != nil || len(pend.Rotations) != 2 || pend.Rotations[1].KeyMaterialState != "PENDING_ROTATION" || pend.Rotations[1].KeyMaterialId != second ||
+		pend.Rotations[0].KeyMaterialState != "CURRENT" || pend.Rotations[0].ImportState != "IMPORTED" || pend.Rotations[0].ExpirationModel != "KEY_MATERIAL_DOES_NOT_EXPIRE" {
+		t.Fatalf("ListKeyRotations with pending material = %+v, %v", pend, err)
+	}
 	if _, err := e.s.RotateKeyOnDemand(bg, caller, &RotateKeyOnDemandInput{KeyId: md.KeyId}); err != nil {
 		t.Fatal(err)
 	}

@@ -201,7 +201,18 @@ func (s *Service) ListKeyRotations(ctx context.Context, c Caller, in *ListKeyRot
 			e.RotationDate = tsp(ver.Created)
 			e.RotationType = ver.RotationType
 		}
+		if k.imp != nil {
+			e.ImportState = "IMPORTED"
+			if ver == cur {
+				e.ExpirationModel, e.ValidTo = k.imp.expiration, validTo(k.imp.expiration, k.imp.validTo)
+			}
+		}
 		out.Rotations = append(out.Rotations, e)
+	}
+	// Material imported with NEW_KEY_MATERIAL and waiting for RotateKeyOnDemand.
+	if p := k.pendingMaterial(); p != nil && all && !trunc {
+		out.Rotations = append(out.Rotations, RotationsListEntry{KeyId: k.id, KeyMaterialId: p.id, KeyMaterialState: "PENDING_ROTATION",
+			ImportState: "IMPORTED", ExpirationModel: p.expiration, ValidTo: validTo(p.expiration, p.validTo)})
 	}
 	return out, nil
 }

@@ -121,11 +121,14 @@ type AliasListEntry struct {
 
 // RotationsListEntry is one entry of ListKeyRotations.
 type RotationsListEntry struct {
+	ExpirationModel  string     `json:"ExpirationModel,omitempty"`
+	ImportState      string     `json:"ImportState,omitempty"`
 	KeyId            string     `json:"KeyId"`
 	KeyMaterialId    string     `json:"KeyMaterialId,omitempty"`
 	KeyMaterialState string     `json:"KeyMaterialState,omitempty"`
 	RotationDate     *Timestamp `json:"RotationDate,omitempty"`
 	RotationType     string     `json:"RotationType,omitempty"`
+	ValidTo          *Timestamp `json:"ValidTo,omitempty"`
 }
 
 // ---- key management ----
