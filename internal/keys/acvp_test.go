@@ -69,6 +69,7 @@ type acvpFile[T any] struct {
 // (d, z) through Trent's storage encoding (PKCS #8, seed format) and checks
 // the encapsulation keys GetPublicKey would return.
 func TestMLKEMKeyGenACVP(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(circlDir(t), "kem", "mlkem", "testdata", "ML-KEM-keyGen-FIPS203")
 	var prompt acvpFile[struct {
 		TcID int      `json:"tcId"`
@@ -113,6 +114,7 @@ func TestMLKEMKeyGenACVP(t *testing.T) {
 
 // TestMLDSAKeyGenACVP does the same for ML-DSA (seed -> public key).
 func TestMLDSAKeyGenACVP(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(circlDir(t), "sign", "mldsa", "testdata", "ML-DSA-keyGen-FIPS204")
 	var prompt acvpFile[struct {
 		TcID int      `json:"tcId"`

@@ -100,6 +100,7 @@ func wpDone(t *testing.T, file string, invalid int) {
 }
 
 func TestWycheproofKWP(t *testing.T) {
+	t.Parallel()
 	var f wpFile
 	wycheproof(t, "aes_kwp_test.json", &f)
 	invalid := 0
@@ -115,6 +116,7 @@ func TestWycheproofKWP(t *testing.T) {
 // TestWycheproofECDH: DeriveSharedSecret with Wycheproof's private keys and
 // peer public keys (invalid points, wrong curves, bad encodings refused).
 func TestWycheproofECDH(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		file string
 		spec Spec
@@ -181,6 +183,7 @@ func verifyOnly(t *testing.T, spec Spec, der []byte) *Version {
 // TestWycheproofSignatures: Version.Verify (RAW) against Wycheproof's
 // ECDSA (DER), RSASSA-PKCS1-v1_5 and RSASSA-PSS (salt 32) vectors.
 func TestWycheproofSignatures(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		file, alg string
 		spec      Spec
@@ -209,6 +212,7 @@ func TestWycheproofSignatures(t *testing.T) {
 // TestWycheproofOAEP: Version.Decrypt with Wycheproof's RSA-OAEP vectors
 // (empty label only: KMS uses none).
 func TestWycheproofOAEP(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct{ file, alg string }{
 		{"rsa_oaep_2048_sha1_mgf1sha1_test.json", "RSAES_OAEP_SHA_1"},
 		{"rsa_oaep_2048_sha256_mgf1sha256_test.json", "RSAES_OAEP_SHA_256"},
@@ -237,6 +241,7 @@ func TestWycheproofOAEP(t *testing.T) {
 // whose keys an HMAC_256 key can hold (32..64 bytes) and whose tags are
 // full length (KMS compares whole MACs).
 func TestWycheproofHMAC(t *testing.T) {
+	t.Parallel()
 	var f wpFile
 	wycheproof(t, "hmac_sha256_test.json", &f)
 	invalid := 0

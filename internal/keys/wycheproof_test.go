@@ -21,6 +21,7 @@ import (
 // through Version.Verify (ED25519_SHA_512, RAW) of a key built from the
 // vector's private key.
 func TestWycheproofEd25519(t *testing.T) {
+	t.Parallel()
 	var f struct {
 		TestGroups []struct {
 			Key struct {
@@ -66,6 +67,7 @@ func TestWycheproofEd25519(t *testing.T) {
 // without a context string: KMS signs with the empty context) through
 // Version.Verify.
 func TestWycheproofMLDSA(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(circlDir(t), "sign", "schemes", "testdata", "wycheproof")
 	for _, tc := range []struct {
 		spec Spec
