@@ -356,6 +356,56 @@ out=$(as "$user_id" "$user_secret" "" call assume-role --role-arn "arn:aws:iam::
 check "cli sts duration above the maximum" "$(grep -o '(ValidationError)' <<<"$out")" "(ValidationError)"
 expect_error "cli sts root may not assume roles" AccessDenied assume-role --role-arn "arn:aws:iam::$account:role/cli-role" --role-session-name root
 
+# --- KMS authorization with IAM identities (key policy, identity policies, conditions) ---
+tool=kms
+run "cli authz create-key" create-key --query KeyMetadata.KeyId
+authz_key=$out
+authz_arn="arn:aws:kms:us-east-1:$account:key/$authz_key"
+printf 'secret' >"$work/authz-pt"
+# as_kms ID SECRET TOKEN ARGS...: a KMS call as those credentials; output (and error) in $out.
+as_kms() {
+	local id=$1 secret=$2 token=$3
+	shift 3
+	out=$(as "$id" "$secret" "$token" call "$@" 2>&1) || true
+}
+denied() { grep -o '(AccessDeniedException)' <<<"$1" || true; }
+as_kms "$user_id" "$user_secret" "" encrypt --key-id "$authz_key" --plaintext "fileb://$work/authz-pt" --query KeyId
+check "cli authz user denied by the default key policy" "$(denied "$out")" "(AccessDeniedException)"
+printf '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::%s:root"},"Action":"kms:*","Resource":"*"},{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::%s:user/cli-user"},"Action":"kms:Encrypt","Resource":"*","Condition":{"StringEquals":{"kms:EncryptionContext:tenant":"acme"}}}]}' "$account" "$account" >"$work/key-policy.json"
+run "cli authz put-key-policy naming the user" put-key-policy --key-id "$authz_key" --policy-name default --policy "file://$work/key-policy.json"
+as_kms "$user_id" "$user_secret" "" encrypt --key-id "$authz_key" --plaintext "fileb://$work/authz-pt" --encryption-context tenant=acme --query KeyId
+check "cli authz user allowed by the key policy" "$out" "$authz_arn"
+as_kms "$user_id" "$user_secret" "" encrypt --key-id "$authz_key" --plaintext "fileb://$work/authz-pt" --encryption-context tenant=globex --query KeyId
+check "cli authz condition on kms:EncryptionContext:tenant" "$(denied "$out")" "(AccessDeniedException)"
+tool=iam
+printf '{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"kms:Encrypt","Resource":"*"}]}' >"$work/deny.json"
+run "cli authz put-user-policy deny" put-user-policy --user-name cli-user --policy-name cli-deny --policy-document "file://$work/deny.json"
+tool=kms
+as_kms "$user_id" "$user_secret" "" encrypt --key-id "$authz_key" --plaintext "fileb://$work/authz-pt" --encryption-context tenant=acme --query KeyId
+check "cli authz identity Deny beats the key policy Allow" "$(denied "$out")" "(AccessDeniedException)"
+tool=iam
+run "cli authz delete-user-policy deny" delete-user-policy --user-name cli-user --policy-name cli-deny
+printf '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:Encrypt","Resource":"%s"}]}' "$authz_arn" >"$work/role-kms.json"
+tool=kms
+as_kms "$s_id" "$s_secret" "$s_token" encrypt --key-id "$authz_key" --plaintext "fileb://$work/authz-pt" --query KeyId
+check "cli authz role session without a policy denied" "$(denied "$out")" "(AccessDeniedException)"
+tool=iam
+run "cli authz put-role-policy" put-role-policy --role-name cli-role --policy-name cli-kms --policy-document "file://$work/role-kms.json"
+tool=kms
+as_kms "$s_id" "$s_secret" "$s_token" encrypt --key-id "$authz_key" --plaintext "fileb://$work/authz-pt" --query KeyId
+check "cli authz role session allowed by its role's policy" "$out" "$authz_arn"
+tool=iam
+run "cli authz delete-role-policy" delete-role-policy --role-name cli-role --policy-name cli-kms
+tool=kms
+run "cli authz create-grant" create-grant --key-id "$authz_key" --grantee-principal "arn:aws:iam::$account:user/cli-user" \
+	--operations Encrypt --constraints 'EncryptionContextSubset={tenant=globex}' --query GrantId
+grant_id=$out
+as_kms "$user_id" "$user_secret" "" encrypt --key-id "$authz_key" --plaintext "fileb://$work/authz-pt" --encryption-context tenant=globex --query KeyId
+check "cli authz grant allows" "$out" "$authz_arn"
+run "cli authz revoke-grant" revoke-grant --key-id "$authz_key" --grant-id "$grant_id"
+as_kms "$user_id" "$user_secret" "" encrypt --key-id "$authz_key" --plaintext "fileb://$work/authz-pt" --encryption-context tenant=globex --query KeyId
+check "cli authz revoked grant denies" "$(denied "$out")" "(AccessDeniedException)"
+
 # A key made inactive, then deleted, is refused on the very next request.
 tool=iam
 run "cli iam deactivate key" update-access-key --user-name cli-user --access-key-id "$user_id" --status Inactive
@@ -370,6 +420,10 @@ expect_error "cli iam delete user with a key" DeleteConflict delete-user --user-
 run "cli iam delete-access-key" delete-access-key --user-name cli-user --access-key-id "$user_id"
 out=$(as "$user_id" "$user_secret" "" call get-user 2>&1) || true
 check "cli deleted key refused" "$(grep -o '(InvalidClientTokenId)' <<<"$out")" "(InvalidClientTokenId)"
+tool=kms
+as_kms "$user_id" "$user_secret" "" encrypt --key-id "$authz_key" --plaintext "fileb://$work/authz-pt" --encryption-context tenant=acme
+check "cli deleted key refused by KMS" "$(grep -o '(UnrecognizedClientException)' <<<"$out")" "(UnrecognizedClientException)"
+tool=iam
 run "cli iam delete-user-policy" delete-user-policy --user-name cli-user --policy-name cli-policy
 run "cli iam delete-user" delete-user --user-name cli-user
 expect_error "cli iam deleted user" NoSuchEntity get-user --user-name cli-user

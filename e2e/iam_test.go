@@ -63,7 +63,7 @@ func TestIdentitiesEndToEnd(t *testing.T) {
 	if aws.ToString(id.Arn) != "arn:aws:iam::"+admin.Account+":user/app" || !strings.HasPrefix(aws.ToString(id.UserId), "AIDA") {
 		t.Errorf("GetCallerIdentity(app) = %s %s", aws.ToString(id.Arn), aws.ToString(id.UserId))
 	}
-	// KMS does not evaluate policies yet: an IAM user is refused every KMS call.
+	// No policy allows the new user anything in KMS.
 	_, err = s.kmsSession(appID, appSecret, "").ListKeys(ctx(t), &kms.ListKeysInput{})
 	wantCode(t, err, "AccessDeniedException")
 
@@ -84,7 +84,7 @@ func TestIdentitiesEndToEnd(t *testing.T) {
 		t.Errorf("session identity = %s", aws.ToString(sid.Arn))
 	}
 	// A session's KMS calls: authenticated (a token that verifies), then
-	// refused by the root-only authorization of this version.
+	// refused: the role has no policy.
 	_, err = s.kmsSession(aws.ToString(cr.AccessKeyId), aws.ToString(cr.SecretAccessKey), aws.ToString(cr.SessionToken)).ListKeys(ctx(t), &kms.ListKeysInput{})
 	wantCode(t, err, "AccessDeniedException")
 	_, err = s.kmsSession(aws.ToString(cr.AccessKeyId), aws.ToString(cr.SecretAccessKey), "forged"+aws.ToString(cr.SessionToken)).ListKeys(ctx(t), &kms.ListKeysInput{})

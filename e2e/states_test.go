@@ -157,12 +157,18 @@ func TestCreateKeyValidation(t *testing.T) {
 	other := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::999988887777:root"},"Action":"kms:*","Resource":"*"}]}`
 	_, err = c.PutKeyPolicy(ctx(t), &kms.PutKeyPolicyInput{KeyId: aws.String(id), Policy: aws.String(other)})
 	wantType[*types.MalformedPolicyDocumentException](t, err)
-	_, err = c.PutKeyPolicy(ctx(t), &kms.PutKeyPolicyInput{KeyId: aws.String(id), Policy: aws.String(other), BypassPolicyLockoutSafetyCheck: true})
-	must(t, err)
 	// Over 131072 characters.
 	huge := `{"Version":"2012-10-17","Statement":[{"Sid":"` + strings.Repeat("s", 131072) + `","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"}]}`
 	_, err = c.PutKeyPolicy(ctx(t), &kms.PutKeyPolicyInput{KeyId: aws.String(id), Policy: aws.String(huge)})
 	wantCodeIn(t, err, "LimitExceededException", "ValidationException")
+	// With the bypass, the policy is accepted, and enforced: the account is
+	// locked out of this key.
+	locked, err := c.CreateKey(ctx(t), &kms.CreateKeyInput{})
+	must(t, err)
+	_, err = c.PutKeyPolicy(ctx(t), &kms.PutKeyPolicyInput{KeyId: locked.KeyMetadata.KeyId, Policy: aws.String(other), BypassPolicyLockoutSafetyCheck: true})
+	must(t, err)
+	_, err = c.DescribeKey(ctx(t), &kms.DescribeKeyInput{KeyId: locked.KeyMetadata.KeyId})
+	wantCode(t, err, "AccessDeniedException")
 
 	// Ops that take a key id or ARN only refuse an alias.
 	_, err = c.CreateAlias(ctx(t), &kms.CreateAliasInput{AliasName: aws.String("alias/only-ids"), TargetKeyId: aws.String(id)})

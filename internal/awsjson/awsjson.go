@@ -7,15 +7,16 @@
 //  1. check the method, the operation, the Content-Type, and bound the body
 //     by the operation's MaxBody;
 //  2. authenticate: SigV4 (sigv4.Verifier) gives the principal and region;
-//  3. authorize: Authorizer with the action "kms:<Op>";
-//  4. decode the body into the operation's typed input;
-//  5. operate: call the kms.Service method;
-//  6. audit: the Auditor records one audit.Event for every request, success,
+//  3. decode the body into the operation's typed input, strictly (decode.go);
+//  4. operate: call the kms.Service method, which resolves the key, decides
+//     (key policy, identity policies, grants) and operates: this layer only
+//     authenticates;
+//  5. audit: the Auditor records one audit.Event for every request, success,
 //     failure, denial or refusal before dispatch (wrong method, unknown
 //     operation, wrong Content-Type, body too large or malformed, bad
 //     signature); a failing audit fails the request (fail closed), and no
 //     output leaves before its record is written;
-//  7. encode the output, or the error.
+//  6. encode the output, or the error.
 //
 // This package is the only place in Trent that turns an error into a
 // response: a *kmserr.Error becomes its status and
@@ -33,6 +34,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -40,7 +42,6 @@ import (
 	"time"
 
 	"github.com/trent-kms/trent/internal/audit"
-	"github.com/trent-kms/trent/internal/iam"
 	"github.com/trent-kms/trent/internal/kms"
 	"github.com/trent-kms/trent/internal/kmserr"
 	"github.com/trent-kms/trent/internal/requestid"
@@ -60,43 +61,6 @@ type Authenticator interface {
 
 var _ Authenticator = (*sigv4.Verifier)(nil) // compiler check
 
-// Request is what the Authorizer decides on.
-type Request struct {
-	Principal iam.Principal
-	Region    string
-	Operation string // "Encrypt"
-	Action    string // "kms:Encrypt"
-	RequestID string
-}
-
-// LogValue lists the fields that may be logged (all of them: none is secret).
-func (r Request) LogValue() slog.Value {
-	return slog.GroupValue(
-		slog.String("request_id", r.RequestID),
-		slog.String("operation", r.Operation),
-		slog.String("principal", r.Principal.ARN),
-		slog.String("region", r.Region),
-	)
-}
-
-// Authorizer decides whether a request may run. It returns nil to allow, or
-// an error (normally kmserr.ErrAccessDenied with a message) to refuse.
-type Authorizer interface {
-	Authorize(ctx context.Context, r Request) error
-}
-
-// AdminOnly is the default Authorizer: it admits an account's administrator
-// and nobody else.
-type AdminOnly struct{}
-
-// Authorize implements Authorizer.
-func (AdminOnly) Authorize(_ context.Context, r Request) error {
-	if r.Principal.IsRoot() {
-		return nil
-	}
-	return kmserr.ErrAccessDenied.With("User: %s is not authorized to perform: %s", r.Principal.ARN, r.Action)
-}
-
 // Outcome describes a finished request for metrics.
 type Outcome struct {
 	Operation string // operation name, "unknown" when the target is not in the table
@@ -108,7 +72,6 @@ type Outcome struct {
 type Config struct {
 	Service       *kms.Service
 	Authenticator Authenticator  // required (a *sigv4.Verifier)
-	Authorizer    Authorizer     // AdminOnly when nil
 	Auditor       audit.Recorder // audit.Discard when nil
 	Logger        *slog.Logger   // slog.Default() when nil
 	// Observe, when set, is called once per request after the response is
@@ -122,7 +85,6 @@ type Config struct {
 type Handler struct {
 	svc     *kms.Service
 	authn   Authenticator
-	authz   Authorizer
 	audit   audit.Recorder
 	log     *slog.Logger
 	observe func(Outcome)
@@ -136,11 +98,8 @@ func New(cfg Config) *Handler {
 		panic("awsjson: New needs a Service and an Authenticator")
 	}
 	h := &Handler{
-		svc: cfg.Service, authn: cfg.Authenticator, authz: cfg.Authorizer, audit: cfg.Auditor,
+		svc: cfg.Service, authn: cfg.Authenticator, audit: cfg.Auditor,
 		log: cfg.Logger, observe: cfg.Observe, now: cfg.Now,
-	}
-	if h.authz == nil {
-		h.authz = AdminOnly{}
 	}
 	if h.audit == nil {
 		h.audit = audit.Discard
@@ -214,6 +173,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		var body requestBody
 		body, err = readBody(w, r, op.MaxBody)
+		if errors.Is(err, kmserr.ErrRequestTooLarge) && op.TooLarge != nil {
+			err = op.TooLarge
+		}
 		if err == nil {
 			defer body.free()
 			var out any
@@ -309,7 +271,7 @@ var contentTypeValue = []string{ContentType}
 
 var errAudit = errors.New("awsjson: audit record failed")
 
-// run is stages 2..5: authenticate, authorize, decode, operate. It fills
+// run is stages 2..4: authenticate, decode, operate (the service authorizes). It fills
 // in what ev learns on the way: the identity (or the access key a refused
 // request claimed), the decoded input and what the service used.
 func (h *Handler) run(ctx context.Context, r *http.Request, op operation, body []byte, reqID string, ev *audit.Event) (any, error) {
@@ -321,18 +283,22 @@ func (h *Handler) run(ctx context.Context, r *http.Request, op operation, body [
 	ev.Identity = audit.PrincipalIdentity(res.Principal, res.AccessKeyID)
 	ev.Region = res.Region
 
-	areq := Request{Principal: res.Principal, Region: res.Region, Operation: op.Name, Action: op.Action, RequestID: reqID}
-	if err := h.authz.Authorize(ctx, areq); err != nil {
-		return nil, err
-	}
 	in, err := op.decode(body)
 	if err != nil {
 		return nil, err
 	}
 	ev.Params = in
 	var facts kms.Facts
-	caller := kms.Caller{Principal: res.Principal, Region: res.Region, RequestID: reqID, Facts: &facts}
+	caller := kms.Caller{Principal: res.Principal, Region: res.Region, RequestID: reqID, Facts: &facts,
+		SecureTransport: r.TLS != nil}
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		caller.SourceIP = ap.Addr().Unmap()
+	}
 	out, err := op.call(h.svc, ctx, caller, in)
+	if err == nil && !facts.Authorized {
+		// Fail closed: an operation that forgot to decide does not answer.
+		return nil, fmt.Errorf("awsjson: %s succeeded without an authorization decision", op.Name)
+	}
 	ev.Keys = facts.Keys
 	ev.Encrypted = audit.KeyUse(facts.Encrypted)
 	ev.Decrypted = audit.KeyUse(facts.Decrypted)

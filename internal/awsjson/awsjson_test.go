@@ -102,7 +102,23 @@ type fixture struct {
 	logs  *bytes.Buffer
 }
 
-func newFixture(t testing.TB, authz Authorizer) *fixture {
+// faultyAuthn authenticates as the Verifier does, then fails as fault says
+// (nil: not at all): the pipeline's handling of plain errors, panics and
+// timeouts from a stage.
+type faultyAuthn struct {
+	v     *sigv4.Verifier
+	fault func() error
+}
+
+func (a faultyAuthn) Verify(r *http.Request, body []byte) (*sigv4.Result, error) {
+	res, err := a.v.Verify(r, body)
+	if err == nil && a.fault != nil {
+		err = a.fault()
+	}
+	return res, err
+}
+
+func newFixture(t testing.TB, fault func() error) *fixture {
 	t.Helper()
 	svc, err := kms.New(context.Background(), kms.Config{Store: memstore.New(), Now: func() time.Time { return testNow }})
 	if err != nil {
@@ -111,8 +127,7 @@ func newFixture(t testing.TB, authz Authorizer) *fixture {
 	f := &fixture{svc: svc, audit: &recorder{}, logs: &bytes.Buffer{}}
 	f.h = New(Config{
 		Service:       svc,
-		Authenticator: &sigv4.Verifier{Creds: testCreds(), Service: "kms", Now: func() time.Time { return testNow }},
-		Authorizer:    authz,
+		Authenticator: faultyAuthn{&sigv4.Verifier{Creds: testCreds(), Service: "kms", Now: func() time.Time { return testNow }}, fault},
 		Auditor:       f.audit,
 		Logger:        slog.New(slog.NewTextHandler(f.logs, nil)),
 	})
@@ -227,35 +242,25 @@ func TestNoOutputIsEmptyObject(t *testing.T) {
 	}
 }
 
-// plainErrAuthz is an Authorizer that refuses with a plain (non-kmserr) error: the
+// plainErr is a stage failing with a plain (non-kmserr) error: the
 // pipeline must answer KMSInternalException and log the cause.
-type plainErrAuthz struct{}
+func plainErr() error { return errors.New("policy store unreachable: 10.0.0.7:5432") }
 
-func (plainErrAuthz) Authorize(context.Context, Request) error {
-	return errors.New("policy store unreachable: 10.0.0.7:5432")
-}
-
-// panicAuthz is an Authorizer with a bug.
-type panicAuthz struct{}
-
-func (panicAuthz) Authorize(context.Context, Request) error {
+// panicky is a stage with a bug.
+func panicky() error {
 	var m map[string]int
 	m["boom"]++
 	return nil
 }
 
-// slowAuthz is an Authorizer whose backend timed out.
-type slowAuthz struct{}
-
-func (slowAuthz) Authorize(context.Context, Request) error {
-	return fmt.Errorf("policy lookup: %w", context.DeadlineExceeded)
-}
+// slow is a stage whose backend timed out.
+func slow() error { return fmt.Errorf("policy lookup: %w", context.DeadlineExceeded) }
 
 func TestErrorPaths(t *testing.T) {
 	valid := []byte(`{"KeyId":"alias/none","Plaintext":"aGVsbG8="}`)
 	for _, tc := range []struct {
 		name       string
-		authz      Authorizer
+		fault      func() error
 		req        func(t *testing.T) *http.Request
 		status     int
 		code       string
@@ -344,15 +349,16 @@ func TestErrorPaths(t *testing.T) {
 			status: 400, code: "InvalidSignatureException",
 		},
 		{
-			name: "not the administrator",
+			name: "a user no policy allows",
 			req: func(t *testing.T) *http.Request {
-				return signed(t, "Encrypt", userKeyID, userSecret, valid)
+				return signed(t, "ListKeys", userKeyID, userSecret, []byte(`{}`))
 			},
-			status: 400, code: "AccessDeniedException", message: "user/alice is not authorized to perform: kms:Encrypt",
+			status: 400, code: "AccessDeniedException",
+			message: "User: arn:aws:iam::111122223333:user/alice is not authorized to perform: kms:ListKeys on resource: * because no identity-based policy allows the kms:ListKeys action",
 		},
 		{
-			name:  "authorizer fails with a non-kms error",
-			authz: plainErrAuthz{},
+			name:  "plain error from a stage",
+			fault: plainErr,
 			req: func(t *testing.T) *http.Request {
 				return signed(t, "Encrypt", adminKeyID, adminSecret, valid)
 			},
@@ -360,7 +366,7 @@ func TestErrorPaths(t *testing.T) {
 		},
 		{
 			name:  "panic in a stage",
-			authz: panicAuthz{},
+			fault: panicky,
 			req: func(t *testing.T) *http.Request {
 				return signed(t, "Encrypt", adminKeyID, adminSecret, valid)
 			},
@@ -368,7 +374,7 @@ func TestErrorPaths(t *testing.T) {
 		},
 		{
 			name:  "deadline exceeded",
-			authz: slowAuthz{},
+			fault: slow,
 			req: func(t *testing.T) *http.Request {
 				return signed(t, "Encrypt", adminKeyID, adminSecret, valid)
 			},
@@ -425,7 +431,7 @@ func TestErrorPaths(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t, tc.authz)
+			f := newFixture(t, tc.fault)
 			w := f.do(tc.req(t))
 			t.Logf("%d %s", w.Code, w.Body)
 			if w.Code != tc.status {
@@ -467,7 +473,7 @@ func TestErrorPaths(t *testing.T) {
 			if tc.name == "panic in a stage" && !strings.Contains(f.logs.String(), "assignment to entry in nil map") {
 				t.Errorf("panic not logged: %s", f.logs)
 			}
-			if tc.authz == (plainErrAuthz{}) {
+			if tc.name == "plain error from a stage" {
 				if !strings.Contains(f.logs.String(), "10.0.0.7") || !strings.Contains(f.logs.String(), w.Header().Get("X-Amzn-Requestid")) {
 					t.Errorf("log does not hold the internal cause and request id: %s", f.logs)
 				}
@@ -628,5 +634,62 @@ func benchmarkPipelineEncrypt(b *testing.B, rec audit.Recorder) {
 		if w.Code != http.StatusOK {
 			b.Fatalf("status %d: %s", w.Code, w.Body)
 		}
+	}
+}
+
+// BenchmarkPipelineEncryptAuthz compares the authorization paths of one
+// Encrypt through the whole pipeline (audit off): the account root under
+// the default key policy, and an IAM user allowed by a grant on a key whose
+// policy has 10 statements (every statement is evaluated, none allows, then
+// the grant does).
+func BenchmarkPipelineEncryptAuthz(b *testing.B) {
+	var stmts []string
+	stmts = append(stmts, `{"Sid":"root","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::`+testAccount+`:root"},"Action":"kms:*","Resource":"*"}`)
+	for i := range 9 {
+		stmts = append(stmts, fmt.Sprintf(`{"Sid":"s%d","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::%s:user/other%d"},"Action":["kms:Encrypt","kms:Decrypt","kms:GenerateDataKey*"],"Resource":"*","Condition":{"StringEquals":{"kms:EncryptionContext:app":"app%d"},"Bool":{"aws:SecureTransport":"true"}}}`, i, testAccount, i, i))
+	}
+	tenStatements := `{"Version":"2012-10-17","Statement":[` + strings.Join(stmts, ",") + `]}`
+	for _, tc := range []struct {
+		name, keyID, secret string
+		policy              *string
+		grant               bool
+	}{
+		{"root/default-policy", adminKeyID, adminSecret, nil, false},
+		{"user/10-statements+grant", userKeyID, userSecret, &tenStatements, true},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			f := newFixture(b, nil)
+			f.h.audit = audit.Discard
+			root := kms.Caller{Principal: iam.RootPrincipal(testAccount, adminKeyID), Region: testRegion}
+			out, err := f.svc.CreateKey(context.Background(), root, &kms.CreateKeyInput{Policy: tc.policy})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if tc.grant {
+				_, err := f.svc.CreateGrant(context.Background(), root, &kms.CreateGrantInput{KeyId: out.KeyMetadata.KeyId,
+					GranteePrincipal: "arn:aws:iam::" + testAccount + ":user/alice", Operations: []string{"Encrypt", "Decrypt"},
+					Constraints: &kms.GrantConstraintsInput{EncryptionContextSubset: map[string]string{"app": "bench"}}})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			body, _ := json.Marshal(map[string]any{
+				"KeyId":             out.KeyMetadata.KeyId,
+				"Plaintext":         base64.StdEncoding.EncodeToString(bytes.Repeat([]byte("p"), 256)),
+				"EncryptionContext": map[string]string{"app": "bench"},
+			})
+			tmpl := signed(b, "Encrypt", tc.keyID, tc.secret, body)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				r := *tmpl
+				r.Body = io.NopCloser(bytes.NewReader(body))
+				w := httptest.NewRecorder()
+				f.h.ServeHTTP(w, &r)
+				if w.Code != http.StatusOK {
+					b.Fatalf("status %d: %s", w.Code, w.Body)
+				}
+			}
+		})
 	}
 }

@@ -6,24 +6,33 @@ import (
 	"time"
 
 	"github.com/trent-kms/trent/internal/kms"
+	"github.com/trent-kms/trent/internal/kmserr"
 )
 
 // Body limits. AWS's largest members: Plaintext 4 KiB, CiphertextBlob 6 KiB,
 // Policy 128 KiB (sent as a JSON string, escapes can double it).
 const (
-	smallBody  = 16 << 10  // metadata operations
-	cryptoBody = 64 << 10  // blobs: base64 of 6 KiB plus encryption context
-	policyBody = 300 << 10 // CreateKey, PutKeyPolicy: a 128 KiB policy, escaped
+	smallBody  = 16 << 10 // metadata operations
+	cryptoBody = 64 << 10 // blobs: base64 of 6 KiB plus encryption context
+	policyBody = 1 << 20  // CreateKey, PutKeyPolicy: a 128 KiB policy, every character escaped (\u00e9)
 )
+
+// errPolicyTooLong is what CreateKey and PutKeyPolicy answer for a body over
+// policyBody: only a Policy member past its model length (131072) can make
+// one that large, and AWS answers that with this ValidationException.
+var errPolicyTooLong = kmserr.ErrValidation.With("1 validation error detected: Value at 'policy' failed to satisfy constraint: Member must have length less than or equal to 131072")
 
 const defaultTimeout = 10 * time.Second
 
 // operation is one row of the table: everything the pipeline needs to know.
 type operation struct {
-	Name    string        // AWS operation name, "Encrypt"
-	Action  string        // IAM action, "kms:Encrypt"
-	MaxBody int64         // request body limit in bytes
-	Timeout time.Duration // deadline of the request context (authorize, operate, audit)
+	Name    string // AWS operation name, "Encrypt"
+	Action  string // IAM action, "kms:Encrypt"
+	MaxBody int64  // request body limit in bytes
+	// TooLarge, when set, is the error of a body over MaxBody (else
+	// RequestEntityTooLargeException).
+	TooLarge error
+	Timeout  time.Duration // deadline of the request context (authorize, operate, audit)
 
 	binding
 }
@@ -59,7 +68,7 @@ func op[In, Out any](fn func(*kms.Service, context.Context, kms.Caller, *In) (*O
 // doubles as the list of supported operations (Operations); a test checks that
 // every key, Name and Action agree.
 var operations = map[string]operation{
-	"TrentService.CreateKey":            {Name: "CreateKey", Action: "kms:CreateKey", MaxBody: policyBody, Timeout: defaultTimeout, binding: op((*kms.Service).CreateKey)},
+	"TrentService.CreateKey":            {Name: "CreateKey", Action: "kms:CreateKey", MaxBody: policyBody, TooLarge: errPolicyTooLong, Timeout: defaultTimeout, binding: op((*kms.Service).CreateKey)},
 	"TrentService.DescribeKey":          {Name: "DescribeKey", Action: "kms:DescribeKey", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).DescribeKey)},
 	"TrentService.ListKeys":             {Name: "ListKeys", Action: "kms:ListKeys", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).ListKeys)},
 	"TrentService.UpdateKeyDescription": {Name: "UpdateKeyDescription", Action: "kms:UpdateKeyDescription", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).UpdateKeyDescription)},
@@ -98,9 +107,14 @@ var operations = map[string]operation{
 	"TrentService.GetParametersForImport":    {Name: "GetParametersForImport", Action: "kms:GetParametersForImport", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).GetParametersForImport)},
 	"TrentService.ImportKeyMaterial":         {Name: "ImportKeyMaterial", Action: "kms:ImportKeyMaterial", MaxBody: cryptoBody, Timeout: defaultTimeout, binding: op((*kms.Service).ImportKeyMaterial)},
 	"TrentService.DeleteImportedKeyMaterial": {Name: "DeleteImportedKeyMaterial", Action: "kms:DeleteImportedKeyMaterial", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).DeleteImportedKeyMaterial)},
+	"TrentService.CreateGrant":         {Name: "CreateGrant", Action: "kms:CreateGrant", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).CreateGrant)},
+	"TrentService.ListGrants":          {Name: "ListGrants", Action: "kms:ListGrants", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).ListGrants)},
+	"TrentService.ListRetirableGrants": {Name: "ListRetirableGrants", Action: "kms:ListRetirableGrants", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).ListRetirableGrants)},
+	"TrentService.RetireGrant":         {Name: "RetireGrant", Action: "kms:RetireGrant", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).RetireGrant)},
+	"TrentService.RevokeGrant":         {Name: "RevokeGrant", Action: "kms:RevokeGrant", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).RevokeGrant)},
 
 	"TrentService.GetKeyPolicy":    {Name: "GetKeyPolicy", Action: "kms:GetKeyPolicy", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).GetKeyPolicy)},
-	"TrentService.PutKeyPolicy":    {Name: "PutKeyPolicy", Action: "kms:PutKeyPolicy", MaxBody: policyBody, Timeout: defaultTimeout, binding: op((*kms.Service).PutKeyPolicy)},
+	"TrentService.PutKeyPolicy":    {Name: "PutKeyPolicy", Action: "kms:PutKeyPolicy", MaxBody: policyBody, TooLarge: errPolicyTooLong, Timeout: defaultTimeout, binding: op((*kms.Service).PutKeyPolicy)},
 	"TrentService.ListKeyPolicies": {Name: "ListKeyPolicies", Action: "kms:ListKeyPolicies", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).ListKeyPolicies)},
 
 	"TrentService.EnableKeyRotation":    {Name: "EnableKeyRotation", Action: "kms:EnableKeyRotation", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).EnableKeyRotation)},

@@ -7,8 +7,15 @@ import (
 	"strings"
 
 	"github.com/trent-kms/trent/internal/kmserr"
+	"github.com/trent-kms/trent/internal/policy"
 	"github.com/trent-kms/trent/internal/storage"
 )
+
+// predefinedAliases are AWS's predefined aliases of AWS managed keys that
+// ListAliases reports without a target key.
+var predefinedAliases = []string{"alias/aws/acm", "alias/aws/dynamodb", "alias/aws/ebs", "alias/aws/elasticfilesystem",
+	"alias/aws/es", "alias/aws/glue", "alias/aws/kinesisvideo", "alias/aws/lambda", "alias/aws/rds", "alias/aws/redshift",
+	"alias/aws/s3", "alias/aws/secretsmanager", "alias/aws/ssm", "alias/aws/xray"}
 
 const aliasPrefixMsg = `Alias must start with the prefix "alias/". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html`
 
@@ -83,8 +90,10 @@ func (s *Service) putAlias(ctx context.Context, op string, a *alias, create bool
 	return nil
 }
 
-// aliasTarget validates AliasName and TargetKeyId and resolves the target
-// (key id or key ARN, not pending deletion).
+// aliasTarget validates AliasName and TargetKeyId, authorizes op on the
+// alias (identity policies, resource the alias ARN) and resolves and
+// authorizes the target (key id or key ARN in the caller's account, not
+// pending deletion).
 func (s *Service) aliasTarget(c Caller, sc scope, op, name, target string) (*key, error) {
 	var v validator
 	v.aliasName(name)
@@ -95,9 +104,18 @@ func (s *Service) aliasTarget(c Caller, sc scope, op, name, target string) (*key
 	if err := checkAliasName(name); err != nil {
 		return nil, err
 	}
+	if strings.HasPrefix(target, "alias/") || strings.HasPrefix(target, "arn:") && strings.Contains(target, ":alias/") {
+		return nil, kmserr.ErrValidation.With("Aliases must refer to keys. Not aliases")
+	}
+	if err := s.authorizeAlias(c, sc, op, name); err != nil {
+		return nil, err
+	}
 	k, err := s.resolveKey(c, sc, op, target, false)
 	if err != nil {
 		return nil, err
+	}
+	if k.account != sc.account {
+		return nil, kmserr.ErrNotFound.With("Key '%s' does not exist", k.arn)
 	}
 	if err := k.notPendingDeletion(); err != nil {
 		return nil, err
@@ -155,10 +173,17 @@ func (s *Service) UpdateAlias(ctx context.Context, c Caller, in *UpdateAliasInpu
 	if old == nil {
 		return nil, kmserr.ErrNotFound.With("Alias %s is not found.", s.aliasARN(sc.region, sc.account, in.AliasName))
 	}
+	cur := s.getKey(sc, old.target)
+	if cur != nil {
+		// UpdateAlias needs kms:UpdateAlias on the alias's current key too.
+		if err := s.authorize(&c, cur, opAccess("UpdateAlias")); err != nil {
+			return nil, err
+		}
+	}
 	if old.target == k.id {
 		return &UpdateAliasOutput{}, nil
 	}
-	if cur := s.getKey(sc, old.target); cur != nil && (cur.spec != k.spec || cur.usage != k.usage) {
+	if cur != nil && (cur.spec != k.spec || cur.usage != k.usage) {
 		return nil, kmserr.ErrValidation.With("%s is not the same key type or key usage as the alias's current key %s.", k.arn, cur.arn)
 	}
 	if err := s.checkAliasQuota(sc, k); err != nil {
@@ -189,9 +214,17 @@ func (s *Service) DeleteAlias(ctx context.Context, c Caller, in *DeleteAliasInpu
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	if err := s.authorizeAlias(c, sc, "DeleteAlias", in.AliasName); err != nil {
+		return nil, err
+	}
 	a := s.getAlias(sc, in.AliasName)
 	if a == nil {
 		return nil, kmserr.ErrNotFound.With("Alias %s is not found.", s.aliasARN(sc.region, sc.account, in.AliasName))
+	}
+	if k := s.getKey(sc, a.target); k != nil {
+		if err := s.authorize(&c, k, opAccess("DeleteAlias")); err != nil {
+			return nil, err
+		}
 	}
 	err = s.store.Update(ctx, func(tx storage.Tx) error {
 		err := tx.Delete(aliasPath(a.region, a.account, a.name))
@@ -223,11 +256,17 @@ func (s *Service) ListAliases(ctx context.Context, c Caller, in *ListAliasesInpu
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
+	if err := s.authorize(&c, nil, opAccess("ListAliases")); err != nil {
+		return nil, err
+	}
 	filter := ""
 	if in.KeyId != "" {
-		k, err := s.resolveKey(c, sc, "ListAliases", in.KeyId, false)
+		k, err := s.findKey(c, sc, "kms:ListAliases", in.KeyId, false)
 		if err != nil {
 			return nil, err
+		}
+		if k.account != sc.account {
+			return nil, kmserr.ErrNotFound.With("Key '%s' does not exist", k.arn)
 		}
 		filter = k.id
 	}
@@ -241,6 +280,13 @@ func (s *Service) ListAliases(ctx context.Context, c Caller, in *ListAliasesInpu
 		}
 	}
 	s.mu.RUnlock()
+	if filter == "" {
+		// AWS lists its predefined aliases with no TargetKeyId (no
+		// AWS-managed key exists here, so none ever gets one).
+		for _, name := range predefinedAliases {
+			all = append(all, &alias{name: name, arn: s.aliasARN(sc.region, sc.account, name)})
+		}
+	}
 	slices.SortFunc(all, func(a, b *alias) int { return strings.Compare(a.name, b.name) })
 	pg, next, trunc, err := page(all, func(a *alias) string { return a.name }, "a", in.Marker, limitOr(in.Limit, 50))
 	if err != nil {
@@ -252,4 +298,22 @@ func (s *Service) ListAliases(ctx context.Context, c Caller, in *ListAliasesInpu
 			CreationDate: tsp(a.created), LastUpdatedDate: tsp(a.updated)})
 	}
 	return out, nil
+}
+
+// authorizeAlias decides op ("CreateAlias") on the alias name of sc: alias
+// operations need the permission on the alias (identity policies only:
+// aliases have no resource policy) as well as on its key.
+func (s *Service) authorizeAlias(c Caller, sc scope, op, name string) error {
+	a := opAccess(op)
+	a.grant = 0
+	r := policy.Request{
+		Principal: policyPrincipal(c), Action: a.action, Resource: s.aliasARN(sc.region, sc.account, name),
+		Region: c.Region, SourceIP: c.SourceIP, SecureTransport: c.SecureTransport, Time: s.now(),
+	}
+	res := identityAllows(&c, &r)
+	if res.Allowed {
+		return nil
+	}
+	c.Facts.denied(res.Denial.String())
+	return kmserr.ErrAccessDenied.With("%s", res.Message(r.Principal.ARN, a.action, r.Resource))
 }

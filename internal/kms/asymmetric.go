@@ -30,21 +30,21 @@ func (v *validator) requiredEnum(member, val string, set []string) {
 	v.enum(member, val, set)
 }
 
-// usableKey resolves keyID (any of the four forms) for op and checks that
-// the key is enabled and has usage.
-func (s *Service) usableKey(c Caller, op, keyID string, usage keys.Usage) (*key, error) {
+// usableKey resolves keyID (any of the four forms), authorizes a on it and
+// checks that the key is enabled and has usage.
+func (s *Service) usableKey(c Caller, a *access, keyID string, usage keys.Usage) (*key, error) {
 	sc, err := callerScope(c)
 	if err != nil {
 		return nil, err
 	}
-	k, err := s.resolveKey(c, sc, op, keyID, true)
+	k, err := s.resolveKeyFor(c, sc, a, keyID, true)
 	if err != nil {
 		return nil, err
 	}
 	if err := k.usable(s.now()); err != nil {
 		return nil, err
 	}
-	if err := k.checkUsage(op, usage); err != nil {
+	if err := k.checkUsage(a.action[len("kms:"):], usage); err != nil {
 		return nil, err
 	}
 	return k, nil
@@ -107,7 +107,8 @@ func messageType(mt string) string {
 // signingKey resolves the SIGN_VERIFY key of Sign and Verify; with dryRun
 // it runs every check of the operation, then answers DryRunOperationException.
 func (s *Service) signingKey(c Caller, op, keyID, alg, mt string, msg []byte, dryRun bool) (*key, error) {
-	k, err := s.usableKey(c, op, keyID, keys.SignVerify)
+	a := opAccess(op).set(condSigningAlgorithm, alg).set(condMessageType, messageType(mt))
+	k, err := s.usableKey(c, a, keyID, keys.SignVerify)
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +170,7 @@ func (s *Service) GenerateMac(ctx context.Context, c Caller, in *GenerateMacInpu
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	k, err := s.usableKey(c, "GenerateMac", in.KeyId, keys.GenerateVerifyMAC)
+	k, err := s.usableKey(c, opAccess("GenerateMac").set(condMacAlgorithm, in.MacAlgorithm), in.KeyId, keys.GenerateVerifyMAC)
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +196,7 @@ func (s *Service) VerifyMac(ctx context.Context, c Caller, in *VerifyMacInput) (
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	k, err := s.usableKey(c, "VerifyMac", in.KeyId, keys.GenerateVerifyMAC)
+	k, err := s.usableKey(c, opAccess("VerifyMac").set(condMacAlgorithm, in.MacAlgorithm), in.KeyId, keys.GenerateVerifyMAC)
 	if err != nil {
 		return nil, err
 	}
@@ -226,7 +227,7 @@ func (s *Service) DeriveSharedSecret(ctx context.Context, c Caller, in *DeriveSh
 	if in.Recipient != nil {
 		return nil, kmserr.ErrUnsupportedOperation.With("Recipient (attested enclave) requests are not supported by this server.")
 	}
-	k, err := s.usableKey(c, "DeriveSharedSecret", in.KeyId, keys.KeyAgreement)
+	k, err := s.usableKey(c, opAccess("DeriveSharedSecret").set(condKeyAgreementAlgorithm, in.KeyAgreementAlgorithm), in.KeyId, keys.KeyAgreement)
 	if err != nil {
 		return nil, err
 	}
@@ -251,7 +252,7 @@ func (s *Service) Encapsulate(ctx context.Context, c Caller, in *EncapsulateInpu
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	k, err := s.usableKey(c, "Encapsulate", in.KeyId, keys.EncapsulateDecapsulate)
+	k, err := s.usableKey(c, opAccess("Encapsulate"), in.KeyId, keys.EncapsulateDecapsulate)
 	if err != nil {
 		return nil, err
 	}
@@ -277,7 +278,7 @@ func (s *Service) Decapsulate(ctx context.Context, c Caller, in *DecapsulateInpu
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	k, err := s.usableKey(c, "Decapsulate", in.KeyId, keys.EncapsulateDecapsulate)
+	k, err := s.usableKey(c, opAccess("Decapsulate"), in.KeyId, keys.EncapsulateDecapsulate)
 	if err != nil {
 		return nil, err
 	}
@@ -315,7 +316,7 @@ func (s *Service) dataKeyPair(c Caller, op, keyID, spec string, grantTokens []st
 	if recipient != nil {
 		return nil, nil, nil, nil, nil, kmserr.ErrUnsupportedOperation.With("Recipient (attested enclave) requests are not supported by this server.")
 	}
-	k, ver, err = s.encryptKey(c, sc, op, keyID, "")
+	k, ver, err = s.encryptKey(c, sc, cryptoAccess(op, ec, "").set(condDataKeyPairSpec, spec), keyID, "")
 	if err != nil {
 		return nil, nil, nil, nil, nil, err
 	}

@@ -42,18 +42,18 @@ func (k *key) encryptionAlgorithm(alg string) (string, error) {
 // errContextAsymmetric: an encryption context binds only symmetric ciphertext.
 var errContextAsymmetric = kmserr.ErrValidation.With("EncryptionContext is only valid with symmetric encryption KMS keys.")
 
-// encryptKey resolves and checks a key for an encrypting operation. alg
-// "" means SYMMETRIC_DEFAULT, so that data-key operations, which pass "",
-// refuse RSA keys.
-func (s *Service) encryptKey(c Caller, sc scope, op, keyID, alg string) (*key, *keys.Version, error) {
-	k, err := s.resolveKey(c, sc, op, keyID, true)
+// encryptKey resolves, authorizes (a) and checks a key for an encrypting
+// operation. alg "" means SYMMETRIC_DEFAULT, so that data-key operations,
+// which pass "", refuse RSA keys.
+func (s *Service) encryptKey(c Caller, sc scope, a *access, keyID, alg string) (*key, *keys.Version, error) {
+	k, err := s.resolveKeyFor(c, sc, a, keyID, true)
 	if err != nil {
 		return nil, nil, err
 	}
 	if err := k.usable(s.now()); err != nil {
 		return nil, nil, err
 	}
-	if err := k.checkUsage(op, keys.EncryptDecrypt); err != nil {
+	if err := k.checkUsage(a.action[len("kms:"):], keys.EncryptDecrypt); err != nil {
 		return nil, nil, err
 	}
 	if _, err := k.encryptionAlgorithm(alg); err != nil {
@@ -67,6 +67,17 @@ func (s *Service) encryptKey(c Caller, sc scope, op, keyID, alg string) (*key, *
 		c.Facts.Encrypted = KeyUse{k.arn, materialID(k, ver)}
 	}
 	return k, ver, nil
+}
+
+// cryptoAccess is the access of an encrypting or decrypting operation op
+// with the encryption context ec and the encryption algorithm alg.
+func cryptoAccess(op string, ec map[string]string, alg string) *access {
+	a := opAccess(op)
+	a.ec, a.ecOp = ec, true
+	if alg == "" {
+		alg = keys.AlgSymmetricDefault
+	}
+	return a.set(condEncryptionAlgorithm, alg)
 }
 
 // Encrypt encrypts up to 4096 bytes under a symmetric key (key id, key ARN,
@@ -91,7 +102,7 @@ func (s *Service) Encrypt(ctx context.Context, c Caller, in *EncryptInput) (*Enc
 	if err := checkContext(in.EncryptionContext); err != nil {
 		return nil, err
 	}
-	k, ver, err := s.encryptKey(c, sc, "Encrypt", in.KeyId, in.EncryptionAlgorithm)
+	k, ver, err := s.encryptKey(c, sc, cryptoAccess("Encrypt", in.EncryptionContext, in.EncryptionAlgorithm), in.KeyId, in.EncryptionAlgorithm)
 	if err != nil {
 		return nil, err
 	}
@@ -125,11 +136,15 @@ func encryptUnder(k *key, ver *keys.Version, alg string, pt []byte, ec map[strin
 	return blob, alg, err
 }
 
-// decryptBlob resolves the key named in blob and decrypts it. want, when
-// not nil, is the key the caller says encrypted it.
-func (s *Service) decryptBlob(sc scope, f *Facts, want *key, blob []byte, ec map[string]string, alg string) (*key, *keys.Version, []byte, error) {
+// decryptBlob resolves the key named in blob, authorizes a on it and
+// decrypts. want, when not nil, is the key the caller says encrypted it.
+func (s *Service) decryptBlob(c Caller, sc scope, a *access, want *key, blob []byte, ec map[string]string, alg string) (*key, *keys.Version, []byte, error) {
+	f := c.Facts
 	if want != nil && !want.spec.Symmetric() {
 		// Asymmetric ciphertext is raw RSAES-OAEP: the key comes from KeyId.
+		if err := s.authorize(&c, want, a); err != nil {
+			return nil, nil, nil, err
+		}
 		if err := want.checkDecrypt(alg, s.now()); err != nil {
 			return nil, nil, nil, err
 		}
@@ -153,11 +168,17 @@ func (s *Service) decryptBlob(sc scope, f *Facts, want *key, blob []byte, ec map
 	if want != nil && want.id != b.KeyID {
 		return nil, nil, nil, kmserr.ErrIncorrectKey
 	}
-	k := s.getKey(sc, b.KeyID)
+	k := want
+	if k == nil {
+		k = s.blobKey(sc, b.KeyID)
+	}
 	if k == nil {
 		return nil, nil, nil, kmserr.ErrAccessDenied.With(errUnknownCiphertextKey)
 	}
 	f.addKey(k.arn)
+	if err := s.authorize(&c, k, a); err != nil {
+		return nil, nil, nil, err
+	}
 	if err := k.checkDecrypt(alg, s.now()); err != nil {
 		return nil, nil, nil, err
 	}
@@ -173,6 +194,31 @@ func (s *Service) decryptBlob(sc scope, f *Facts, want *key, blob []byte, ec map
 		f.Decrypted = KeyUse{k.arn, ver.MaterialID}
 	}
 	return k, ver, pt, nil
+}
+
+// blobKey finds the key a ciphertext names by id alone: in the caller's
+// account, else in the one other account of the region that has a key with
+// that id (another account's key is usable when its policy allows). Nil when
+// there is none, or more than one other.
+func (s *Service) blobKey(sc scope, id string) *key {
+	if k := s.getKey(sc, id); k != nil {
+		return k
+	}
+	var found *key
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for osc, sp := range s.spaces {
+		if osc.region != sc.region || osc == sc {
+			continue
+		}
+		if k := sp.keys[id]; k != nil {
+			if found != nil {
+				return nil
+			}
+			found = k
+		}
+	}
+	return found
 }
 
 // checkDecrypt is the key check of decrypting operations.
@@ -239,22 +285,28 @@ func (s *Service) Decrypt(ctx context.Context, c Caller, in *DecryptInput) (*Dec
 	if in.Recipient != nil {
 		return nil, kmserr.ErrUnsupportedOperation.With("Recipient (attested enclave) requests are not supported by this server.")
 	}
+	a := cryptoAccess("Decrypt", in.EncryptionContext, in.EncryptionAlgorithm)
 	var want *key
 	if in.KeyId != "" {
-		if want, err = s.resolveKey(c, sc, "Decrypt", in.KeyId, true); err != nil {
+		if want, err = s.findKey(c, sc, a.action, in.KeyId, true); err != nil {
 			return nil, err
 		}
+		c.Facts.addKey(want.arn)
+		a.requestAlias(in.KeyId)
 	}
 	if ignoreCT {
 		if want == nil {
 			return nil, kmserr.ErrValidation.With("KeyId is required when DryRunModifiers contains IGNORE_CIPHERTEXT.")
+		}
+		if err := s.authorize(&c, want, a); err != nil {
+			return nil, err
 		}
 		if err := want.checkDecrypt(in.EncryptionAlgorithm, s.now()); err != nil {
 			return nil, err
 		}
 		return nil, kmserr.ErrDryRun
 	}
-	k, ver, pt, err := s.decryptBlob(sc, c.Facts, want, in.CiphertextBlob, in.EncryptionContext, in.EncryptionAlgorithm)
+	k, ver, pt, err := s.decryptBlob(c, sc, a, want, in.CiphertextBlob, in.EncryptionContext, in.EncryptionAlgorithm)
 	if err != nil {
 		return nil, err
 	}
@@ -291,23 +343,37 @@ func (s *Service) ReEncrypt(ctx context.Context, c Caller, in *ReEncryptInput) (
 	if err := checkContext(in.DestinationEncryptionContext); err != nil {
 		return nil, err
 	}
+	from := cryptoAccess("ReEncryptFrom", in.SourceEncryptionContext, in.SourceEncryptionAlgorithm)
+	to := cryptoAccess("ReEncryptTo", in.DestinationEncryptionContext, in.DestinationEncryptionAlgorithm)
 	var src *key
 	if in.SourceKeyId != "" {
-		if src, err = s.resolveKey(c, sc, "ReEncryptFrom", in.SourceKeyId, true); err != nil {
+		if src, err = s.findKey(c, sc, from.action, in.SourceKeyId, true); err != nil {
 			return nil, err
 		}
+		c.Facts.addKey(src.arn)
+		from.requestAlias(in.SourceKeyId)
 	}
-	dst, err := s.resolveKey(c, sc, "ReEncryptTo", in.DestinationKeyId, true)
+	dst, err := s.findKey(c, sc, to.action, in.DestinationKeyId, true)
 	if err != nil {
 		return nil, err
 	}
+	same := "false"
+	if b, err := ciphertext.Parse(in.CiphertextBlob); src == dst || src == nil && err == nil && b.KeyID == dst.id {
+		same = "true"
+	}
+	from.set(condReEncryptOnSameKey, same)
+	to.set(condReEncryptOnSameKey, same)
+	to.requestAlias(in.DestinationKeyId)
 	checkDst := func() (*keys.Version, error) {
-		_, ver, err := s.encryptKey(c, sc, "ReEncrypt", dst.arn, in.DestinationEncryptionAlgorithm)
+		_, ver, err := s.encryptKey(c, sc, to, dst.arn, in.DestinationEncryptionAlgorithm)
 		return ver, err
 	}
 	if ignoreCT {
 		if src == nil {
 			return nil, kmserr.ErrValidation.With("SourceKeyId is required when DryRunModifiers contains IGNORE_CIPHERTEXT.")
+		}
+		if err := s.authorize(&c, src, from); err != nil {
+			return nil, err
 		}
 		if err := src.checkDecrypt(in.SourceEncryptionAlgorithm, s.now()); err != nil {
 			return nil, err
@@ -317,7 +383,7 @@ func (s *Service) ReEncrypt(ctx context.Context, c Caller, in *ReEncryptInput) (
 		}
 		return nil, kmserr.ErrDryRun
 	}
-	sk, sver, pt, err := s.decryptBlob(sc, c.Facts, src, in.CiphertextBlob, in.SourceEncryptionContext, in.SourceEncryptionAlgorithm)
+	sk, sver, pt, err := s.decryptBlob(c, sc, from, src, in.CiphertextBlob, in.SourceEncryptionContext, in.SourceEncryptionAlgorithm)
 	if err != nil {
 		return nil, err
 	}
@@ -366,7 +432,7 @@ func (s *Service) dataKey(c Caller, op, keyID, spec string, nbytes *int32, grant
 	if recipient != nil {
 		return nil, nil, nil, nil, kmserr.ErrUnsupportedOperation.With("Recipient (attested enclave) requests are not supported by this server.")
 	}
-	k, ver, err := s.encryptKey(c, sc, op, keyID, "")
+	k, ver, err := s.encryptKey(c, sc, cryptoAccess(op, ec, ""), keyID, "")
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
@@ -424,6 +490,12 @@ func (s *Service) GenerateRandom(ctx context.Context, c Caller, in *GenerateRand
 	}
 	if in.CustomKeyStoreId != "" {
 		return nil, errCustomKeyStoreNotFound.With("Custom key store %s does not exist.", in.CustomKeyStoreId)
+	}
+	if _, err := callerScope(c); err != nil {
+		return nil, err
+	}
+	if err := s.authorize(&c, nil, opAccess("GenerateRandom")); err != nil {
+		return nil, err
 	}
 	if in.Recipient != nil {
 		return nil, kmserr.ErrUnsupportedOperation.With("Recipient (attested enclave) requests are not supported by this server.")

@@ -10,6 +10,32 @@ type Facts struct {
 	// Encrypted and Decrypted are the key and key material that encrypted
 	// and decrypted (ReEncrypt has both).
 	Encrypted, Decrypted KeyUse
+	// Authorized is set once the operation was allowed by an authorization
+	// decision (every successful operation has one: a front door may refuse
+	// to answer a success without it). Grant is the id of the grant that
+	// allowed, when a grant rather than a policy did.
+	Authorized bool
+	Grant      string
+	// Denied says why authorization refused the request ("" when it did
+	// not): "explicit deny in a resource-based policy", "no identity-based
+	// policy allows", ... (the error message has the rest).
+	Denied string
+}
+
+func (f *Facts) allowed(g *grant) {
+	if f == nil {
+		return
+	}
+	f.Authorized = true
+	if g != nil {
+		f.Grant = g.id
+	}
+}
+
+func (f *Facts) denied(why string) {
+	if f != nil {
+		f.Denied = why
+	}
 }
 
 // KeyUse is a key and the key material that did the work.
@@ -31,13 +57,4 @@ func (f *Facts) addKey(arn string) {
 			return
 		}
 	}
-}
-
-// resolveKey is findKey, reporting the key found.
-func (s *Service) resolveKey(c Caller, sc scope, op, id string, aliasOK bool) (*key, error) {
-	k, err := s.findKey(c, sc, op, id, aliasOK)
-	if err == nil {
-		c.Facts.addKey(k.arn)
-	}
-	return k, err
 }

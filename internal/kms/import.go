@@ -156,7 +156,8 @@ func (s *Service) GetParametersForImport(ctx context.Context, c Caller, in *GetP
 	v.requiredEnum("wrappingKeySpec", in.WrappingKeySpec, enumWrappingKeySpec)
 	var pub []byte
 	var validTo time.Time
-	nk, err := s.mutateKey(ctx, c, "GetParametersForImport", in.KeyId, &v, func(k *key, now time.Time) (*key, error) {
+	a := opAccess("GetParametersForImport").set(condWrappingAlgorithm, in.WrappingAlgorithm).set(condWrappingKeySpec, in.WrappingKeySpec)
+	nk, err := s.mutateKeyFor(ctx, c, a, in.KeyId, &v, func(k *key, now time.Time) (*key, error) {
 		if err := k.checkImportable(); err != nil {
 			return nil, err
 		}
@@ -209,7 +210,11 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, c Caller, in *ImportKey
 		model = expires
 	}
 	var materialID string
-	nk, err := s.mutateKey(ctx, c, "ImportKeyMaterial", in.KeyId, &v, func(k *key, now time.Time) (*key, error) {
+	a := opAccess("ImportKeyMaterial").set(condExpirationModel, model)
+	if in.ValidTo != nil {
+		a.set(condValidTo, in.ValidTo.UTC().Format(time.RFC3339))
+	}
+	nk, err := s.mutateKeyFor(ctx, c, a, in.KeyId, &v, func(k *key, now time.Time) (*key, error) {
 		if err := k.checkImportable(); err != nil {
 			return nil, err
 		}

@@ -6,11 +6,13 @@ import (
 	"net/http"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/trent-kms/trent/internal/keys"
 	"github.com/trent-kms/trent/internal/kmserr"
+	"github.com/trent-kms/trent/internal/policy"
 )
 
 // Errors AWS has that the shared taxonomy does not carry (yet).
@@ -128,6 +130,21 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in *CreateKeyInput) (
 	if origin == "" {
 		origin = originAWSKMS
 	}
+	a := opAccess("CreateKey").set(condKeySpec, string(spec)).set(condKeyUsage, string(usage)).
+		set(condKeyOrigin, origin).set(condMultiRegion, boolString(in.MultiRegion)).
+		set(condBypassLockoutSafetyCheck, boolString(in.BypassPolicyLockoutSafetyCheck))
+	a.requestTags, a.tagKeys = tagConditions(in.Tags)
+	if err := s.authorize(&c, nil, a); err != nil {
+		return nil, err
+	}
+	if len(in.Tags) > 0 {
+		// Tagging at creation also needs kms:TagResource (AWS).
+		t := opAccess("TagResource")
+		t.requestTags, t.tagKeys = a.requestTags, a.tagKeys
+		if err := s.authorize(&c, nil, t); err != nil {
+			return nil, err
+		}
+	}
 	if !spec.Symmetric() && in.KeyUsage == "" {
 		return nil, kmserr.ErrValidation.With("You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.")
 	}
@@ -153,20 +170,22 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in *CreateKeyInput) (
 	if err := checkTags(in.Tags, nil); err != nil {
 		return nil, err
 	}
-	policy := s.defaultPolicy(sc.account)
+	id := newKeyID()
+	keyARN := s.keyARN(sc.region, sc.account, id)
+	doc := s.defaultPolicy(sc.account)
+	var pol *policy.Policy
 	if in.Policy != nil {
-		if err := checkPolicy(c, *in.Policy, in.BypassPolicyLockoutSafetyCheck); err != nil {
+		if pol, err = checkPolicy(c, keyARN, *in.Policy, in.BypassPolicyLockoutSafetyCheck); err != nil {
 			return nil, err
 		}
-		policy = *in.Policy
+		doc = *in.Policy
 	}
 
 	now := s.now()
-	id := newKeyID()
 	k := &key{
-		id: id, arn: s.keyARN(sc.region, sc.account, id), region: sc.region, account: sc.account,
+		id: id, arn: keyARN, region: sc.region, account: sc.account,
 		created: now, description: in.Description, spec: spec, usage: usage, origin: origin,
-		state: stateEnabled, policy: policy, tags: mergeTags(nil, in.Tags),
+		state: stateEnabled, policy: doc, tags: mergeTags(nil, in.Tags), pol: pol, polSrc: doc,
 	}
 	if origin == originExternal {
 		k.state, k.imp = statePendingImport, &importState{}
@@ -252,6 +271,9 @@ func (s *Service) ListKeys(ctx context.Context, c Caller, in *ListKeysInput) (*L
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
+	if err := s.authorize(&c, nil, opAccess("ListKeys")); err != nil {
+		return nil, err
+	}
 	ids := s.sortedKeyIDs(sc)
 	pg, next, trunc, err := page(ids, func(id string) string { return id }, "k", in.Marker, limitOr(in.Limit, 100))
 	if err != nil {
@@ -272,9 +294,15 @@ func nonNil[T any](s []T) []T {
 }
 
 // mutateKey is the frame of every single-key change: validate the KeyId
-// (id or ARN only), resolve under the writer lock, let fn build the new
-// snapshot (or return nil for "no change"), write it.
+// (id or ARN only), resolve and authorize under the writer lock, let fn
+// build the new snapshot (or return nil for "no change"), write it.
 func (s *Service) mutateKey(ctx context.Context, c Caller, op, keyID string, v *validator,
+	fn func(k *key, now time.Time) (*key, error)) (*key, error) {
+	return s.mutateKeyFor(ctx, c, opAccess(op), keyID, v, fn)
+}
+
+// mutateKeyFor is mutateKey with the access a (condition values of the request).
+func (s *Service) mutateKeyFor(ctx context.Context, c Caller, a *access, keyID string, v *validator,
 	fn func(k *key, now time.Time) (*key, error)) (*key, error) {
 	sc, err := callerScope(c)
 	if err != nil {
@@ -286,7 +314,7 @@ func (s *Service) mutateKey(ctx context.Context, c Caller, op, keyID string, v *
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	k, err := s.resolveKey(c, sc, op, keyID, false)
+	k, err := s.resolveKeyFor(c, sc, a, keyID, false)
 	if err != nil {
 		return nil, err
 	}
@@ -297,7 +325,7 @@ func (s *Service) mutateKey(ctx context.Context, c Caller, op, keyID string, v *
 	if nk == nil {
 		return k, nil
 	}
-	if err := s.putKey(ctx, op, nk, nil, nil); err != nil {
+	if err := s.putKey(ctx, a.action[len("kms:"):], nk, nil, nil); err != nil {
 		return nil, err
 	}
 	return nk, nil
@@ -377,15 +405,16 @@ func (s *Service) DisableKey(ctx context.Context, c Caller, in *DisableKeyInput)
 func (s *Service) ScheduleKeyDeletion(ctx context.Context, c Caller, in *ScheduleKeyDeletionInput) (*ScheduleKeyDeletionOutput, error) {
 	var v validator
 	v.intRange("pendingWindowInDays", in.PendingWindowInDays, 7, 30)
-	days := int32(limitOr(in.PendingWindowInDays, 30))
-	nk, err := s.mutateKey(ctx, c, "ScheduleKeyDeletion", in.KeyId, &v, func(k *key, now time.Time) (*key, error) {
+	days := limitOr(in.PendingWindowInDays, 30)
+	a := opAccess("ScheduleKeyDeletion").set(condPendingWindowInDays, strconv.Itoa(days))
+	nk, err := s.mutateKeyFor(ctx, c, a, in.KeyId, &v, func(k *key, now time.Time) (*key, error) {
 		if err := k.notPendingDeletion(); err != nil {
 			return nil, err
 		}
 		nk := k.clone()
 		nk.state = statePendingDeletion
 		nk.deletionDate = now.Add(time.Duration(days) * 24 * time.Hour)
-		nk.pendingWindow = days
+		nk.pendingWindow = int32(days)
 		return nk, nil
 	})
 	if err != nil {
@@ -414,4 +443,25 @@ func (s *Service) CancelKeyDeletion(ctx context.Context, c Caller, in *CancelKey
 		return nil, err
 	}
 	return &CancelKeyDeletionOutput{KeyId: nk.arn}, nil
+}
+
+func boolString(b bool) string {
+	if b {
+		return "true"
+	}
+	return "false"
+}
+
+// tagConditions returns aws:RequestTag/* and aws:TagKeys of a request's tags.
+func tagConditions(tags []Tag) (map[string]string, []string) {
+	if len(tags) == 0 {
+		return nil, nil
+	}
+	m := make(map[string]string, len(tags))
+	ks := make([]string, len(tags))
+	for i, t := range tags {
+		m[t.TagKey] = t.TagValue
+		ks[i] = t.TagKey
+	}
+	return m, ks
 }

@@ -1,11 +1,13 @@
 package kms
 
 import (
+	"errors"
 	"strings"
 	"time"
 
 	"github.com/trent-kms/trent/internal/keys"
 	"github.com/trent-kms/trent/internal/kmserr"
+	"github.com/trent-kms/trent/internal/policy"
 )
 
 // callerScope returns where the caller's keys live.
@@ -47,10 +49,48 @@ func invalidKeyID(id string) error {
 	return kmserr.ErrNotFound.With("Invalid keyId '%s'", id)
 }
 
+// resolveKey is the frame of every operation on one key: find the key named
+// by id, then decide (authorize) whether c may perform op ("Encrypt") on it,
+// then return it for the operation to use (reporting it in c.Facts). The
+// action is "kms:"+op and the grant operation of the same name (if any) may
+// allow it; operations whose requests carry condition values (an encryption
+// context, an algorithm, ...) use resolveKeyFor with an access that has them.
+func (s *Service) resolveKey(c Caller, sc scope, op, id string, aliasOK bool) (*key, error) {
+	return s.resolveKeyFor(c, sc, opAccess(op), id, aliasOK)
+}
+
+// resolveKeyFor is resolveKey with the access a (action, grant operation and
+// condition values of the request).
+func (s *Service) resolveKeyFor(c Caller, sc scope, a *access, id string, aliasOK bool) (*key, error) {
+	k, err := s.findKey(c, sc, a.action, id, aliasOK)
+	if err != nil {
+		return nil, err
+	}
+	c.Facts.addKey(k.arn)
+	a.requestAlias(id)
+	if err := s.authorize(&c, k, a); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// requestAlias records kms:RequestAlias when id (a KeyId of the request) is
+// an alias name or alias ARN.
+func (a *access) requestAlias(id string) {
+	if strings.HasPrefix(id, "alias/") {
+		a.alias = id
+	} else if i := strings.Index(id, ":alias/"); i >= 0 && strings.HasPrefix(id, "arn:") {
+		a.alias = id[i+1:]
+	}
+}
+
 // findKey finds the key named by id (key id, key ARN and, when aliasOK,
-// alias name or alias ARN) in the caller's region and account. op names the
-// operation for AccessDenied messages.
-func (s *Service) findKey(c Caller, sc scope, op, id string, aliasOK bool) (*key, error) {
+// alias name or alias ARN): a key id or alias name in the caller's region and
+// account sc, an ARN in any account of the region (another account's key is
+// reached by ARN only, as in AWS). Another account's key or alias that does
+// not exist is AccessDeniedException for action, as if it existed and its
+// policy refused: nothing tells the caller which keys another account has.
+func (s *Service) findKey(c Caller, sc scope, action, id string, aliasOK bool) (*key, error) {
 	if strings.HasPrefix(id, "arn:") {
 		partition, service, region, account, resource, ok := parseARN(id)
 		if !ok || partition != s.partition || service != "kms" {
@@ -65,20 +105,20 @@ func (s *Service) findKey(c Caller, sc scope, op, id string, aliasOK bool) (*key
 		if !validAccount(account) {
 			return nil, kmserr.ErrNotFound.With("Invalid arn %s", id)
 		}
-		if account != sc.account {
-			// Cross-account use needs a key policy that grants it; until
-			// policies are evaluated, no other account's key is reachable.
-			return nil, kmserr.ErrAccessDenied.With(
-				"User: %s is not authorized to perform: kms:%s on resource: %s because no resource-based policy allows the kms:%s action",
-				principalARN(c), op, id, op)
-		}
+		ksc := scope{region, account}
+		var k *key
+		var err error
 		if kid, ok := strings.CutPrefix(resource, "key/"); ok {
-			return s.keyByID(sc, kid)
+			k, err = s.keyByID(ksc, kid)
+		} else if strings.HasPrefix(resource, "alias/") && aliasOK {
+			k, err = s.keyByAlias(ksc, resource)
+		} else {
+			return nil, kmserr.ErrNotFound.With("Invalid arn %s", id)
 		}
-		if strings.HasPrefix(resource, "alias/") && aliasOK {
-			return s.keyByAlias(sc, resource)
+		if err != nil && ksc != sc && errors.Is(err, kmserr.ErrNotFound) {
+			return nil, kmserr.ErrAccessDenied.With("%s", policy.Result{Denial: policy.NoResourceAllow}.Message(principalARN(c), action, id))
 		}
-		return nil, kmserr.ErrNotFound.With("Invalid arn %s", id)
+		return k, err
 	}
 	if strings.HasPrefix(id, "alias/") {
 		if !aliasOK {

@@ -3,6 +3,7 @@ package kms
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/trent-kms/trent/internal/keys"
@@ -41,7 +42,11 @@ func (s *Service) EnableKeyRotation(ctx context.Context, c Caller, in *EnableKey
 	var v validator
 	v.intRange("rotationPeriodInDays", in.RotationPeriodInDays, 90, 2560)
 	period := int32(limitOr(in.RotationPeriodInDays, defaultRotationPeriod))
-	_, err := s.mutateKey(ctx, c, "EnableKeyRotation", in.KeyId, &v, func(k *key, now time.Time) (*key, error) {
+	a := opAccess("EnableKeyRotation")
+	if in.RotationPeriodInDays != nil {
+		a.set(condRotationPeriodInDays, strconv.Itoa(int(period)))
+	}
+	_, err := s.mutateKeyFor(ctx, c, a, in.KeyId, &v, func(k *key, now time.Time) (*key, error) {
 		if err := k.usable(now); err != nil {
 			return nil, err
 		}

@@ -54,6 +54,7 @@ import (
 
 	"github.com/trent-kms/trent/internal/keys"
 	"github.com/trent-kms/trent/internal/kmserr"
+	"github.com/trent-kms/trent/internal/policy"
 	"github.com/trent-kms/trent/internal/secret"
 	"github.com/trent-kms/trent/internal/storage"
 )
@@ -127,6 +128,38 @@ type key struct {
 	onDemand        int             // on-demand rotations so far
 	versions        []*keys.Version // empty while an EXTERNAL key waits for its material
 	imp             *importState    // origin EXTERNAL only
+
+	// pol is policy compiled (nil when it does not parse: nothing is
+	// allowed then); polSrc is the document pol was compiled from.
+	pol    *policy.Policy
+	polSrc string
+	// tagMap is tags as aws:ResourceTag/* reads them.
+	tagMap map[string]string
+	// grants are the key's grants, sorted by creation (shared, never
+	// modified in place).
+	grants []*grant
+}
+
+// compile prepares what authorization reads from k: the compiled key policy
+// (kept from the snapshot k was cloned from when the document is the same)
+// and the tag map. It is called on every snapshot before it is published.
+func (s *Service) compile(k *key) {
+	if k.pol == nil || k.polSrc != k.policy {
+		p, err := policy.Parse(policy.KeyPolicy, k.policy)
+		if err != nil {
+			s.log.Error("kms: stored key policy does not parse; the key allows nothing until PutKeyPolicy replaces it",
+				"key", k.arn, "err", err)
+			p = nil
+		}
+		k.pol, k.polSrc = p, k.policy
+	}
+	k.tagMap = nil
+	if len(k.tags) > 0 {
+		k.tagMap = make(map[string]string, len(k.tags))
+		for _, t := range k.tags {
+			k.tagMap[t.TagKey] = t.TagValue
+		}
+	}
 }
 
 // current is the newest version; callers check usable() first (a key in
@@ -248,6 +281,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 			if err != nil {
 				return fmt.Errorf("kms: load %s: %w", e.Key, err)
 			}
+			s.compile(k)
 			s.space(scope{k.region, k.account}).keys[k.id] = k
 		}
 		aliases, err := tx.List(aliasPathPrefix, "", 0)
@@ -266,7 +300,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 				created: rec.Created, updated: rec.Updated, arn: s.aliasARN(rec.Region, rec.Account, rec.Name)}
 			s.space(scope{a.region, a.account}).aliases[a.name] = a
 		}
-		return nil
+		return s.loadGrants(tx)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("kms: load state: %w", err)
@@ -418,6 +452,7 @@ func (s *Service) putKey(ctx context.Context, op string, k *key, extra func(stor
 		return s.internal(op, err)
 	}
 	defer clear(data)
+	s.compile(k)
 	err = s.store.Update(ctx, func(tx storage.Tx) error {
 		if err := tx.Put(keyPath(k.region, k.account, k.id), data); err != nil {
 			return err
@@ -600,6 +635,11 @@ func (s *Service) deleteKey(ctx context.Context, k *key) error {
 		}
 		for _, n := range names {
 			if err := tx.Delete(aliasPath(k.region, k.account, n)); err != nil && !errors.Is(err, storage.ErrNotFound) {
+				return err
+			}
+		}
+		for _, g := range k.grants {
+			if err := tx.Delete(grantPath(k.region, k.account, k.id, g.id)); err != nil && !errors.Is(err, storage.ErrNotFound) {
 				return err
 			}
 		}

@@ -59,7 +59,9 @@ func (s *Service) TagResource(ctx context.Context, c Caller, in *TagResourceInpu
 		v.Required("tags")
 	}
 	v.tags(in.Tags)
-	_, err := s.mutateKey(ctx, c, "TagResource", in.KeyId, &v, func(k *key, _ time.Time) (*key, error) {
+	a := opAccess("TagResource")
+	a.requestTags, a.tagKeys = tagConditions(in.Tags)
+	_, err := s.mutateKeyFor(ctx, c, a, in.KeyId, &v, func(k *key, _ time.Time) (*key, error) {
 		if err := k.notPendingDeletion(); err != nil {
 			return nil, err
 		}
@@ -85,7 +87,9 @@ func (s *Service) UntagResource(ctx context.Context, c Caller, in *UntagResource
 	for i, tk := range in.TagKeys {
 		v.strLen(fmt.Sprintf("tagKeys.%d.member", i+1), tk, 1, maxTagKeyLen)
 	}
-	_, err := s.mutateKey(ctx, c, "UntagResource", in.KeyId, &v, func(k *key, _ time.Time) (*key, error) {
+	a := opAccess("UntagResource")
+	a.tagKeys = in.TagKeys
+	_, err := s.mutateKeyFor(ctx, c, a, in.KeyId, &v, func(k *key, _ time.Time) (*key, error) {
 		if err := k.notPendingDeletion(); err != nil {
 			return nil, err
 		}

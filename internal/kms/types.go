@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"log/slog"
 	"math"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -17,6 +18,10 @@ type Caller struct {
 	Region    string // region of the request's SigV4 credential scope; keys are regional
 	RequestID string
 	Facts     *Facts // when set, the operation reports what it used
+	// SourceIP and SecureTransport are aws:SourceIp and aws:SecureTransport
+	// (the wire layer sets them; the zero Addr means unknown).
+	SourceIP        netip.Addr
+	SecureTransport bool
 }
 
 // Config configures a Service.

@@ -41,8 +41,21 @@ const (
 	policyNamePattern = `[\w]+`
 )
 
-// validator collects AWS model-constraint violations.
-type validator struct{ kmserr.Validation }
+// validator collects AWS model-constraint violations, and a malformed
+// grant token (InvalidGrantTokenException, reported after them).
+type validator struct {
+	kmserr.Validation
+	tokenErr error
+}
+
+// Err returns the ValidationException of the violations, else the grant
+// token error, else nil.
+func (v *validator) Err() error {
+	if err := v.Validation.Err(); err != nil {
+		return err
+	}
+	return v.tokenErr
+}
 
 func (v *validator) strLen(member, val string, min, max int) {
 	n := len(val)
@@ -108,6 +121,9 @@ func (v *validator) grantTokens(toks []string) {
 	}
 	for i, t := range toks {
 		v.strLen(fmt.Sprintf("grantTokens.%d.member", i+1), t, 1, maxGrantTokenLen)
+		if _, err := parseGrantToken(t); err != nil && v.tokenErr == nil && t != "" {
+			v.tokenErr = err
+		}
 	}
 }
 

@@ -36,17 +36,25 @@ func main() {
 	conc := flag.Int("c", 32, "concurrent clients")
 	dur := flag.Duration("d", 10*time.Second, "duration (bounded: at most 5m)")
 	size := flag.Int("size", 256, "plaintext bytes for Encrypt")
+	keyID := flag.String("key-id", "", "use this key (e.g. one whose policy or grant allows the caller) instead of creating one")
+	ecFlag := flag.String("context", "", "encryption context of Encrypt, Decrypt and GenerateDataKey: k=v[,k=v...]")
 	flag.Parse()
+	ec := map[string]string{}
+	for kv := range strings.SplitSeq(*ecFlag, ",") {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			ec[k] = v
+		}
+	}
 	if *dur > 5*time.Minute {
 		*dur = 5 * time.Minute
 	}
-	if err := run(*endpoint, *region, *accessKey, *secretKey, *op, *spec, *conc, *dur, *size); err != nil {
+	if err := run(*endpoint, *region, *accessKey, *secretKey, *op, *spec, *conc, *dur, *size, *keyID, ec); err != nil {
 		fmt.Fprintln(os.Stderr, "kmsload: error:", err)
 		os.Exit(1)
 	}
 }
 
-func run(endpoint, region, ak, sk, op, spec string, conc int, dur time.Duration, size int) error {
+func run(endpoint, region, ak, sk, op, spec string, conc int, dur time.Duration, size int, existing string, ec map[string]string) error {
 	ctx := context.Background()
 	httpClient := &http.Client{Transport: &http.Transport{MaxIdleConns: conc * 2, MaxIdleConnsPerHost: conc * 2}}
 	client := kms.New(kms.Options{
@@ -55,13 +63,16 @@ func run(endpoint, region, ak, sk, op, spec string, conc int, dur time.Duration,
 		Credentials:  credentials.NewStaticCredentialsProvider(ak, sk, ""),
 		HTTPClient:   httpClient,
 	})
-	key, err := client.CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("kmsload")})
-	if err != nil {
-		return fmt.Errorf("create key: %w", err)
+	keyID := aws.String(existing)
+	if existing == "" {
+		key, err := client.CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("kmsload")})
+		if err != nil {
+			return fmt.Errorf("create key: %w", err)
+		}
+		keyID = key.KeyMetadata.KeyId
 	}
-	keyID := key.KeyMetadata.KeyId
 	plaintext := make([]byte, size)
-	enc, err := client.Encrypt(ctx, &kms.EncryptInput{KeyId: keyID, Plaintext: plaintext})
+	enc, err := client.Encrypt(ctx, &kms.EncryptInput{KeyId: keyID, Plaintext: plaintext, EncryptionContext: ec})
 	if err != nil {
 		return fmt.Errorf("encrypt: %w", err)
 	}
@@ -97,11 +108,11 @@ func run(endpoint, region, ak, sk, op, spec string, conc int, dur time.Duration,
 			return err
 		},
 		"Encrypt": func() error {
-			_, err := client.Encrypt(ctx, &kms.EncryptInput{KeyId: keyID, Plaintext: plaintext})
+			_, err := client.Encrypt(ctx, &kms.EncryptInput{KeyId: keyID, Plaintext: plaintext, EncryptionContext: ec})
 			return err
 		},
 		"Decrypt": func() error {
-			_, err := client.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob})
+			_, err := client.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob, EncryptionContext: ec})
 			return err
 		},
 		"CreateKey": func() error { // a durable write: storage on the hot path
@@ -109,7 +120,7 @@ func run(endpoint, region, ak, sk, op, spec string, conc int, dur time.Duration,
 			return err
 		},
 		"GenerateDataKey": func() error {
-			_, err := client.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: keyID, KeySpec: types.DataKeySpecAes256})
+			_, err := client.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: keyID, KeySpec: types.DataKeySpecAes256, EncryptionContext: ec})
 			return err
 		},
 	}[op]

@@ -1,0 +1,186 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsiam "github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+)
+
+// TestAuthorizationEndToEnd is the acceptance flow of access control through
+// the Go SDK against the binary: an IAM user is denied until the key policy
+// names it; an explicit Deny in its identity policy beats the key policy's
+// Allow; a condition on kms:EncryptionContext:tenant allows matching
+// contexts only; a role session uses KMS through its role's policy; a
+// deleted access key is refused at once.
+func TestAuthorizationEndToEnd(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := startEmbedded(t, dir)
+	admin := readCredentials(t, dir)
+	acct := admin.Account
+	root := s.iam(admin.AccessKey, admin.Secret)
+	rootKMS := s.kmsSession(admin.AccessKey, admin.Secret, "")
+
+	_, err := root.CreateUser(ctx(t), &awsiam.CreateUserInput{UserName: aws.String("app")})
+	must(t, err)
+	ak, err := root.CreateAccessKey(ctx(t), &awsiam.CreateAccessKeyInput{UserName: aws.String("app")})
+	must(t, err)
+	app := s.kmsSession(aws.ToString(ak.AccessKey.AccessKeyId), aws.ToString(ak.AccessKey.SecretAccessKey), "")
+	appARN := "arn:aws:iam::" + acct + ":user/app"
+
+	key := newKey(t, rootKMS, "authz")
+	keyARN := aws.ToString(key.Arn)
+	encrypt := func(c *kms.Client, ec map[string]string) error {
+		_, err := c.Encrypt(ctx(t), &kms.EncryptInput{KeyId: key.KeyId, Plaintext: []byte("secret"), EncryptionContext: ec})
+		return err
+	}
+
+	// 1. No policy names the user: denied, in AWS's words.
+	err = encrypt(app, nil)
+	wantCode(t, err, "AccessDeniedException")
+	if want := "User: " + appARN + " is not authorized to perform: kms:Encrypt on resource: " + keyARN +
+		" because no identity-based policy allows the kms:Encrypt action"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Encrypt as app: %v, want message %q", err, want)
+	}
+
+	// 2. A key policy statement naming the user: allowed on the next request.
+	putPolicy := func(extra string) {
+		t.Helper()
+		_, err := rootKMS.PutKeyPolicy(ctx(t), &kms.PutKeyPolicyInput{KeyId: key.KeyId, Policy: aws.String(`{"Version":"2012-10-17","Statement":[
+			{"Sid":"root","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + acct + `:root"},"Action":"kms:*","Resource":"*"},` + extra + `]}`)})
+		must(t, err)
+	}
+	putPolicy(`{"Sid":"app","Effect":"Allow","Principal":{"AWS":"` + appARN + `"},"Action":["kms:Encrypt","kms:Decrypt"],"Resource":"*"}`)
+	must(t, encrypt(app, nil))
+
+	// 3. An explicit Deny in an identity policy beats the key policy's Allow.
+	_, err = root.PutUserPolicy(ctx(t), &awsiam.PutUserPolicyInput{UserName: aws.String("app"), PolicyName: aws.String("no-encrypt"),
+		PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"kms:Encrypt","Resource":"*"}]}`)})
+	must(t, err)
+	err = encrypt(app, nil)
+	wantCode(t, err, "AccessDeniedException")
+	if err == nil || !strings.Contains(err.Error(), "with an explicit deny in an identity-based policy") {
+		t.Errorf("Encrypt under an identity Deny: %v", err)
+	}
+	_, err = root.DeleteUserPolicy(ctx(t), &awsiam.DeleteUserPolicyInput{UserName: aws.String("app"), PolicyName: aws.String("no-encrypt")})
+	must(t, err)
+	must(t, encrypt(app, nil))
+
+	// 4. A condition on kms:EncryptionContext:tenant allows matching contexts only.
+	putPolicy(`{"Sid":"app","Effect":"Allow","Principal":{"AWS":"` + appARN + `"},"Action":["kms:Encrypt","kms:Decrypt"],"Resource":"*",
+		"Condition":{"StringEquals":{"kms:EncryptionContext:tenant":"acme"}}}`)
+	must(t, encrypt(app, map[string]string{"tenant": "acme"}))
+	wantCode(t, encrypt(app, map[string]string{"tenant": "globex"}), "AccessDeniedException")
+	wantCode(t, encrypt(app, nil), "AccessDeniedException")
+
+	// 5. A role session uses KMS with its role's identity policy (the
+	// default key policy delegates to the account).
+	key2 := newKey(t, rootKMS, "for the role")
+	_, err = root.CreateRole(ctx(t), &awsiam.CreateRoleInput{RoleName: aws.String("encryptor"),
+		AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"` + appARN + `"},"Action":"sts:AssumeRole"}]}`)})
+	must(t, err)
+	_, err = root.PutRolePolicy(ctx(t), &awsiam.PutRolePolicyInput{RoleName: aws.String("encryptor"), PolicyName: aws.String("use-key2"),
+		PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:Encrypt","Resource":"` + aws.ToString(key2.Arn) + `"}]}`)})
+	must(t, err)
+	ar, err := s.sts(aws.ToString(ak.AccessKey.AccessKeyId), aws.ToString(ak.AccessKey.SecretAccessKey), "").AssumeRole(ctx(t),
+		&sts.AssumeRoleInput{RoleArn: aws.String("arn:aws:iam::" + acct + ":role/encryptor"), RoleSessionName: aws.String("job")})
+	must(t, err)
+	sess := s.kmsSession(aws.ToString(ar.Credentials.AccessKeyId), aws.ToString(ar.Credentials.SecretAccessKey), aws.ToString(ar.Credentials.SessionToken))
+	_, err = sess.Encrypt(ctx(t), &kms.EncryptInput{KeyId: key2.KeyId, Plaintext: []byte("x")})
+	must(t, err)
+	_, err = sess.Encrypt(ctx(t), &kms.EncryptInput{KeyId: key.KeyId, Plaintext: []byte("x"), EncryptionContext: map[string]string{"tenant": "acme"}})
+	wantCode(t, err, "AccessDeniedException")
+	// A change to the role's policy takes effect on the next request.
+	_, err = root.DeleteRolePolicy(ctx(t), &awsiam.DeleteRolePolicyInput{RoleName: aws.String("encryptor"), PolicyName: aws.String("use-key2")})
+	must(t, err)
+	_, err = sess.Encrypt(ctx(t), &kms.EncryptInput{KeyId: key2.KeyId, Plaintext: []byte("x")})
+	wantCode(t, err, "AccessDeniedException")
+
+	// 6. A deleted access key is refused at once.
+	_, err = root.DeleteAccessKey(ctx(t), &awsiam.DeleteAccessKeyInput{UserName: aws.String("app"), AccessKeyId: ak.AccessKey.AccessKeyId})
+	must(t, err)
+	wantCode(t, encrypt(app, map[string]string{"tenant": "acme"}), "UnrecognizedClientException")
+}
+
+// TestGrantsEndToEnd: a Decrypt grant with EncryptionContextSubset lets the
+// grantee decrypt matching ciphertexts only; after RetireGrant, and after
+// RevokeGrant, the next request is denied.
+func TestGrantsEndToEnd(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := startEmbedded(t, dir)
+	admin := readCredentials(t, dir)
+	root := s.iam(admin.AccessKey, admin.Secret)
+	rootKMS := s.kmsSession(admin.AccessKey, admin.Secret, "")
+	_, err := root.CreateUser(ctx(t), &awsiam.CreateUserInput{UserName: aws.String("reader")})
+	must(t, err)
+	ak, err := root.CreateAccessKey(ctx(t), &awsiam.CreateAccessKeyInput{UserName: aws.String("reader")})
+	must(t, err)
+	reader := s.kmsSession(aws.ToString(ak.AccessKey.AccessKeyId), aws.ToString(ak.AccessKey.SecretAccessKey), "")
+	readerARN := "arn:aws:iam::" + admin.Account + ":user/reader"
+
+	key := newKey(t, rootKMS, "grants")
+	seal := func(ec map[string]string) []byte {
+		out, err := rootKMS.Encrypt(ctx(t), &kms.EncryptInput{KeyId: key.KeyId, Plaintext: []byte("for the reader"), EncryptionContext: ec})
+		must(t, err)
+		return out.CiphertextBlob
+	}
+	acme := map[string]string{"tenant": "acme", "doc": "1"}
+	other := map[string]string{"tenant": "globex"}
+	blobAcme, blobOther := seal(acme), seal(other)
+	decrypt := func(blob []byte, ec map[string]string, tokens ...string) error {
+		out, err := reader.Decrypt(ctx(t), &kms.DecryptInput{CiphertextBlob: blob, EncryptionContext: ec, GrantTokens: tokens})
+		if err == nil && string(out.Plaintext) != "for the reader" {
+			t.Errorf("Decrypt plaintext = %q", out.Plaintext)
+		}
+		return err
+	}
+	wantCode(t, decrypt(blobAcme, acme), "AccessDeniedException")
+
+	grant := func() *kms.CreateGrantOutput {
+		g, err := rootKMS.CreateGrant(ctx(t), &kms.CreateGrantInput{KeyId: key.KeyId, GranteePrincipal: aws.String(readerARN),
+			Operations:  []types.GrantOperation{types.GrantOperationDecrypt},
+			Constraints: &types.GrantConstraints{EncryptionContextSubset: map[string]string{"tenant": "acme"}}})
+		must(t, err)
+		return g
+	}
+	g := grant()
+	// Usable at once, with or without its token, for matching contexts only.
+	must(t, decrypt(blobAcme, acme, aws.ToString(g.GrantToken)))
+	must(t, decrypt(blobAcme, acme))
+	wantCode(t, decrypt(blobOther, other), "AccessDeniedException")
+	_, err = reader.Encrypt(ctx(t), &kms.EncryptInput{KeyId: key.KeyId, Plaintext: []byte("x"), EncryptionContext: acme})
+	wantCode(t, err, "AccessDeniedException")
+	lg, err := rootKMS.ListGrants(ctx(t), &kms.ListGrantsInput{KeyId: key.KeyId})
+	must(t, err)
+	if len(lg.Grants) != 1 || aws.ToString(lg.Grants[0].GrantId) != aws.ToString(g.GrantId) || aws.ToString(lg.Grants[0].GranteePrincipal) != readerARN ||
+		lg.Grants[0].Constraints.EncryptionContextSubset["tenant"] != "acme" {
+		t.Errorf("ListGrants = %+v", lg.Grants)
+	}
+
+	// RetireGrant (the account retires by token): the next request is denied.
+	_, err = rootKMS.RetireGrant(ctx(t), &kms.RetireGrantInput{GrantToken: g.GrantToken})
+	must(t, err)
+	wantCode(t, decrypt(blobAcme, acme), "AccessDeniedException")
+
+	// RevokeGrant: the same.
+	g = grant()
+	must(t, decrypt(blobAcme, acme))
+	_, err = rootKMS.RevokeGrant(ctx(t), &kms.RevokeGrantInput{KeyId: key.KeyId, GrantId: g.GrantId})
+	must(t, err)
+	wantCode(t, decrypt(blobAcme, acme), "AccessDeniedException")
+	_, err = rootKMS.RevokeGrant(ctx(t), &kms.RevokeGrantInput{KeyId: key.KeyId, GrantId: g.GrantId})
+	wantCode(t, err, "InvalidGrantIdException")
+
+	// Grants persist across a restart.
+	g = grant()
+	stopClean(t, s)
+	s = startEmbedded(t, dir)
+	reader = s.kmsSession(aws.ToString(ak.AccessKey.AccessKeyId), aws.ToString(ak.AccessKey.SecretAccessKey), "")
+	must(t, decrypt(blobAcme, acme))
+}

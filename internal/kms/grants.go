@@ -1,0 +1,949 @@
+package kms
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/trent-kms/trent/internal/arn"
+	"github.com/trent-kms/trent/internal/keys"
+	"github.com/trent-kms/trent/internal/kmserr"
+	"github.com/trent-kms/trent/internal/policy"
+	"github.com/trent-kms/trent/internal/storage"
+)
+
+// # Grants
+//
+// A grant lets its grantee principal call some operations on one key. Each
+// grant is its own record, "kms/grant/<region>/<account>/<key id>/<grant id>",
+// written and deleted in one transaction with nothing else; in memory the
+// key's snapshot holds its grants (sorted by creation), so authorize reads
+// them with the key and a new snapshot is published after each change. A
+// grant is effective from the moment CreateGrant returns (there is no
+// eventual consistency to wait for), so grant tokens need no special power:
+// they are checked for form, and identify a grant in RetireGrant.
+
+const (
+	grantPathPrefix = "kms/grant/"
+	// MaxGrantsPerKey is AWS's quota of grants on one key.
+	MaxGrantsPerKey = 50000
+	// maxConstraintPairs and maxConstraintValueLen are AWS's bounds on an
+	// encryption context grant constraint.
+	maxConstraintPairs    = 8
+	maxConstraintValueLen = 384
+	maxGrantIDLen         = 128
+	maxPrincipalLen       = 256
+	maxGrantNameLen       = 256
+	grantNamePattern      = "^[a-zA-Z0-9:/_-]+$"
+	principalPattern      = `^[\w+=,.@:/-]+$`
+	grantTokenVersion     = 1
+)
+
+var errInvalidGrantID = &kmserr.Error{Code: "InvalidGrantIdException", Status: http.StatusBadRequest}
+
+func grantPath(region, account, keyID, grantID string) string {
+	return grantPathPrefix + region + "/" + account + "/" + keyID + "/" + grantID
+}
+
+// grantOp is a set of grant operations.
+type grantOp uint32
+
+// The grant operations, in the order of AWS's GrantOperation enum.
+const (
+	grantDecrypt grantOp = 1 << iota
+	grantEncrypt
+	grantGenerateDataKey
+	grantGenerateDataKeyWithoutPlaintext
+	grantReEncryptFrom
+	grantReEncryptTo
+	grantSign
+	grantVerify
+	grantGetPublicKey
+	grantCreateGrant
+	grantRetireGrant
+	grantDescribeKey
+	grantGenerateDataKeyPair
+	grantGenerateDataKeyPairWithoutPlaintext
+	grantGenerateMac
+	grantVerifyMac
+	grantDeriveSharedSecret
+	grantEncapsulate
+	grantDecapsulate
+)
+
+// grantOpNames are the names of the grant operations, bit i naming 1<<i.
+var grantOpNames = []string{"Decrypt", "Encrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "ReEncryptFrom",
+	"ReEncryptTo", "Sign", "Verify", "GetPublicKey", "CreateGrant", "RetireGrant", "DescribeKey", "GenerateDataKeyPair",
+	"GenerateDataKeyPairWithoutPlaintext", "GenerateMac", "VerifyMac", "DeriveSharedSecret", "Encapsulate", "Decapsulate"}
+
+func parseGrantOp(name string) grantOp {
+	for i, n := range grantOpNames {
+		if n == name {
+			return 1 << i
+		}
+	}
+	return 0
+}
+
+// grantOpFor is the grant operation that allows the operation op (0: none).
+func grantOpFor(op string) grantOp { return parseGrantOp(op) }
+
+// allowedGrantOps are the grant operations a key of k's spec and usage
+// supports.
+func (k *key) allowedGrantOps() grantOp {
+	ops := grantCreateGrant | grantRetireGrant | grantDescribeKey
+	switch k.usage {
+	case keys.EncryptDecrypt:
+		ops |= grantEncrypt | grantDecrypt | grantReEncryptFrom | grantReEncryptTo
+		if k.spec.Symmetric() {
+			ops |= grantGenerateDataKey | grantGenerateDataKeyWithoutPlaintext | grantGenerateDataKeyPair |
+				grantGenerateDataKeyPairWithoutPlaintext
+		} else {
+			ops |= grantGetPublicKey
+		}
+	case keys.SignVerify:
+		ops |= grantSign | grantVerify | grantGetPublicKey
+	case keys.GenerateVerifyMAC:
+		ops |= grantGenerateMac | grantVerifyMac
+	case keys.KeyAgreement:
+		ops |= grantDeriveSharedSecret | grantGetPublicKey
+	case keys.EncapsulateDecapsulate:
+		ops |= grantEncapsulate | grantDecapsulate | grantGetPublicKey
+	}
+	return ops
+}
+
+// GrantConstraints is AWS's GrantConstraints: the encryption context a
+// request must carry for the grant to allow it.
+type GrantConstraints struct {
+	EncryptionContextEquals map[string]string `json:"EncryptionContextEquals,omitempty"`
+	EncryptionContextSubset map[string]string `json:"EncryptionContextSubset,omitempty"`
+}
+
+// grant is an immutable grant.
+type grant struct {
+	id        string
+	name      string
+	created   time.Time
+	grantee   string
+	retiring  string
+	ops       grantOp
+	opNames   []string // as given, for ListGrants
+	equals    map[string]string
+	subset    map[string]string
+	hasEquals bool // EncryptionContextEquals given (possibly empty)
+	hasSubset bool
+}
+
+// sortKey orders a key's grants by creation.
+func (g *grant) sortKey() string { return fmt.Sprintf("%020d%s", g.created.UnixNano(), g.id) }
+
+// ecOK reports whether an operation's encryption context ec meets the
+// grant's constraints.
+func (g *grant) ecOK(ec map[string]string) bool {
+	if g.hasEquals && !maps.Equal(g.equals, ec) && !(len(g.equals) == 0 && len(ec) == 0) {
+		return false
+	}
+	if g.hasSubset {
+		for k, v := range g.subset {
+			if w, ok := ec[k]; !ok || w != v {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+type grantRecord struct {
+	ID          string            `json:"id"`
+	Name        string            `json:"name,omitempty"`
+	Created     time.Time         `json:"created"`
+	Grantee     string            `json:"grantee"`
+	Retiring    string            `json:"retiring,omitempty"`
+	Operations  []string          `json:"operations"`
+	Constraints *GrantConstraints `json:"constraints,omitempty"`
+}
+
+func (g *grant) record() grantRecord {
+	r := grantRecord{ID: g.id, Name: g.name, Created: g.created, Grantee: g.grantee, Retiring: g.retiring, Operations: g.opNames}
+	r.Constraints = g.constraints()
+	return r
+}
+
+func (g *grant) constraints() *GrantConstraints {
+	if !g.hasEquals && !g.hasSubset {
+		return nil
+	}
+	c := &GrantConstraints{}
+	if g.hasEquals {
+		c.EncryptionContextEquals = nonNilMap(g.equals)
+	}
+	if g.hasSubset {
+		c.EncryptionContextSubset = nonNilMap(g.subset)
+	}
+	return c
+}
+
+func nonNilMap(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
+
+func grantFromRecord(r *grantRecord) (*grant, error) {
+	g := &grant{id: r.ID, name: r.Name, created: r.Created, grantee: r.Grantee, retiring: r.Retiring, opNames: r.Operations}
+	for _, n := range r.Operations {
+		op := parseGrantOp(n)
+		if op == 0 {
+			return nil, fmt.Errorf("unknown grant operation %q", n)
+		}
+		g.ops |= op
+	}
+	if c := r.Constraints; c != nil {
+		g.equals, g.hasEquals = c.EncryptionContextEquals, c.EncryptionContextEquals != nil
+		g.subset, g.hasSubset = c.EncryptionContextSubset, c.EncryptionContextSubset != nil
+	}
+	return g, nil
+}
+
+// ---- matching ----
+
+// principalIs reports whether want (a grantee or retiring principal ARN)
+// names the caller itself, or the role of its session.
+func principalIs(r *policy.Request, want string) bool {
+	if want == "" {
+		return false
+	}
+	p := &r.Principal
+	return principalARNEqual(want, p.ARN) || p.RoleARN != "" && principalARNEqual(want, p.RoleARN)
+}
+
+// principalARNEqual compares principal ARNs; IAM user and role names are
+// case-insensitive, the rest is compared exactly.
+func principalARNEqual(a, b string) bool {
+	if a == b {
+		return true
+	}
+	pa, ok1 := arn.ParsePrincipal(a)
+	pb, ok2 := arn.ParsePrincipal(b)
+	return ok1 && ok2 && pa.Kind == pb.Kind && (pa.Kind == arn.UserPrincipal || pa.Kind == arn.RolePrincipal) &&
+		pa.Partition == pb.Partition && pa.Account == pb.Account && strings.EqualFold(pa.Resource, pb.Resource)
+}
+
+// accountOf returns the account an account principal (arn:...:iam::ACCT:root)
+// names, "" for any other principal.
+func accountOf(p string) string {
+	pa, ok := arn.ParsePrincipal(p)
+	if !ok || pa.Kind != arn.RootPrincipal {
+		return ""
+	}
+	return pa.Account
+}
+
+// callerMatches reports whether principal (a grant's grantee or retiring
+// principal) covers the caller of r: it names the caller or its role, or it
+// is the caller's account and the caller is that account's root user or an
+// identity policy of the caller allows r (the account delegating as it does
+// in a key policy).
+func callerMatches(c *Caller, r *policy.Request, principal string) bool {
+	if principalIs(r, principal) {
+		return true
+	}
+	acct := accountOf(principal)
+	if acct == "" || acct != c.Principal.AccountID {
+		return false
+	}
+	return identityAllows(c, r).Allowed
+}
+
+// grantAllows returns the grant of k that allows the request (r, a) of c,
+// or nil.
+func (k *key) grantAllows(c *Caller, r *policy.Request, a *access) *grant {
+	for _, g := range k.grants {
+		if g.ops&a.grant == 0 {
+			continue
+		}
+		if a.ecOp && !g.ecOK(a.ec) {
+			continue
+		}
+		if callerMatches(c, r, g.grantee) {
+			a.viaGrant = g
+			return g
+		}
+	}
+	return nil
+}
+
+// ---- tokens ----
+
+// grantToken encodes a token that names grant g of k. Tokens are not
+// secret (AWS: "a unique, nonsecret, variable-length, base64-encoded
+// string"); each carries random bytes so that every CreateGrant answer is
+// unique.
+func grantToken(k *key, g *grant) string {
+	id, _ := hex.DecodeString(g.id)
+	b := []byte{grantTokenVersion}
+	for _, s := range []string{k.region, k.account, k.id} {
+		b = append(b, byte(len(s)))
+		b = append(b, s...)
+	}
+	b = append(b, id...)
+	var nonce [16]byte
+	randRead(nonce[:])
+	b = append(b, nonce[:]...)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// tokenRef is what a grant token names.
+type tokenRef struct {
+	sc      scope
+	keyID   string
+	grantID string
+}
+
+var errInvalidGrantToken = kmserr.ErrInvalidGrantToken.With("Invalid grant token.")
+
+// parseGrantToken decodes a token made by grantToken.
+func parseGrantToken(t string) (tokenRef, error) {
+	b, err := base64.RawURLEncoding.DecodeString(t)
+	if err != nil || len(b) < 1 || b[0] != grantTokenVersion {
+		return tokenRef{}, errInvalidGrantToken
+	}
+	b = b[1:]
+	var parts [3]string
+	for i := range parts {
+		if len(b) < 1 || len(b) < 1+int(b[0]) {
+			return tokenRef{}, errInvalidGrantToken
+		}
+		parts[i] = string(b[1 : 1+int(b[0])])
+		b = b[1+int(b[0]):]
+	}
+	if len(b) != 32+16 || !arn.IsRegion(parts[0]) || !arn.IsAccountID(parts[1]) || !arn.IsKeyID(parts[2]) {
+		return tokenRef{}, errInvalidGrantToken
+	}
+	return tokenRef{sc: scope{parts[0], parts[1]}, keyID: parts[2], grantID: hex.EncodeToString(b[:32])}, nil
+}
+
+// ---- API types ----
+
+type CreateGrantInput struct {
+	KeyId                    string                 `json:"KeyId"`
+	GranteePrincipal         string                 `json:"GranteePrincipal,omitempty"`
+	GranteeServicePrincipal  string                 `json:"GranteeServicePrincipal,omitempty"`
+	Operations               []string               `json:"Operations"`
+	RetiringPrincipal        string                 `json:"RetiringPrincipal,omitempty"`
+	RetiringServicePrincipal string                 `json:"RetiringServicePrincipal,omitempty"`
+	Constraints              *GrantConstraintsInput `json:"Constraints,omitempty"`
+	GrantTokens              []string               `json:"GrantTokens,omitempty"`
+	Name                     *string                `json:"Name,omitempty"`
+	DryRun                   bool                   `json:"DryRun,omitempty"`
+}
+
+// GrantConstraintsInput is GrantConstraints as a request sends it (with
+// SourceArn, which needs service principals: not supported).
+type GrantConstraintsInput struct {
+	EncryptionContextEquals map[string]string `json:"EncryptionContextEquals,omitempty"`
+	EncryptionContextSubset map[string]string `json:"EncryptionContextSubset,omitempty"`
+	SourceArn               string            `json:"SourceArn,omitempty"`
+}
+
+type CreateGrantOutput struct {
+	GrantId    string `json:"GrantId"`
+	GrantToken string `json:"GrantToken"`
+}
+
+// GrantListEntry is one grant in ListGrants and ListRetirableGrants.
+type GrantListEntry struct {
+	KeyId             string            `json:"KeyId"`
+	GrantId           string            `json:"GrantId"`
+	Name              string            `json:"Name,omitempty"`
+	CreationDate      Timestamp         `json:"CreationDate"`
+	GranteePrincipal  string            `json:"GranteePrincipal"`
+	RetiringPrincipal string            `json:"RetiringPrincipal,omitempty"`
+	IssuingAccount    string            `json:"IssuingAccount"`
+	Operations        []string          `json:"Operations"`
+	Constraints       *GrantConstraints `json:"Constraints,omitempty"`
+}
+
+type ListGrantsInput struct {
+	KeyId                   string `json:"KeyId"`
+	GrantId                 string `json:"GrantId,omitempty"`
+	GranteePrincipal        string `json:"GranteePrincipal,omitempty"`
+	GranteeServicePrincipal string `json:"GranteeServicePrincipal,omitempty"`
+	Limit                   *int32 `json:"Limit,omitempty"`
+	Marker                  string `json:"Marker,omitempty"`
+}
+
+type ListGrantsOutput struct {
+	Grants     []GrantListEntry `json:"Grants"`
+	NextMarker string           `json:"NextMarker,omitempty"`
+	Truncated  bool             `json:"Truncated"`
+}
+
+type ListRetirableGrantsInput struct {
+	RetiringPrincipal        string `json:"RetiringPrincipal,omitempty"`
+	RetiringServicePrincipal string `json:"RetiringServicePrincipal,omitempty"`
+	Limit                    *int32 `json:"Limit,omitempty"`
+	Marker                   string `json:"Marker,omitempty"`
+}
+
+type RetireGrantInput struct {
+	GrantToken string `json:"GrantToken,omitempty"`
+	KeyId      string `json:"KeyId,omitempty"`
+	GrantId    string `json:"GrantId,omitempty"`
+	DryRun     bool   `json:"DryRun,omitempty"`
+}
+
+type RetireGrantOutput struct{}
+
+type RevokeGrantInput struct {
+	KeyId   string `json:"KeyId"`
+	GrantId string `json:"GrantId"`
+	DryRun  bool   `json:"DryRun,omitempty"`
+}
+
+type RevokeGrantOutput struct{}
+
+// ---- validation ----
+
+func (v *validator) pattern(member, val string, ok func(byte) bool, pat string) {
+	for i := 0; i < len(val); i++ {
+		if !ok(val[i]) {
+			v.Add(member, val, true, "Member must satisfy regular expression pattern: "+pat)
+			return
+		}
+	}
+}
+
+func principalByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("_+=,.@:/-", c) >= 0
+}
+
+func grantNameByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == ':' || c == '/' || c == '_' || c == '-'
+}
+
+// principalID checks a PrincipalIdType member.
+func (v *validator) principalID(member, val string, required bool) {
+	if val == "" {
+		if required {
+			v.Required(member)
+		}
+		return
+	}
+	v.strLen(member, val, 1, maxPrincipalLen)
+	v.pattern(member, val, principalByte, principalPattern)
+}
+
+func (v *validator) grantID(member, val string, required bool) {
+	if val == "" {
+		if required {
+			v.Required(member)
+		}
+		return
+	}
+	v.strLen(member, val, 1, maxGrantIDLen)
+}
+
+// checkGrantPrincipal: a grantee or retiring principal must be an IAM or
+// STS principal ARN (AWS account, user, role, federated user or role
+// session); service principals are not supported here.
+func checkGrantPrincipal(p string) error {
+	if _, ok := arn.ParsePrincipal(p); !ok {
+		return kmserr.ErrInvalidArn.With("%s is not a valid principal ARN.", kmserr.Clip(p, maxPrincipalLen))
+	}
+	return nil
+}
+
+func checkConstraint(name string, ec map[string]string) error {
+	if len(ec) > maxConstraintPairs {
+		return kmserr.ErrValidation.With("%s can have at most %d encryption context pairs.", name, maxConstraintPairs)
+	}
+	for _, val := range ec {
+		if len(val) > maxConstraintValueLen {
+			return kmserr.ErrValidation.With("%s values can be at most %d characters.", name, maxConstraintValueLen)
+		}
+	}
+	return nil
+}
+
+// ---- operations ----
+
+// CreateGrant adds a grant to a key (key id or key ARN; another account's
+// key by ARN). With a Name, a retry with identical parameters returns the
+// existing grant's id (and a new token).
+func (s *Service) CreateGrant(ctx context.Context, c Caller, in *CreateGrantInput) (*CreateGrantOutput, error) {
+	sc, err := callerScope(c)
+	if err != nil {
+		return nil, err
+	}
+	var v validator
+	v.keyID("keyId", in.KeyId, true)
+	if in.GranteeServicePrincipal == "" {
+		v.principalID("granteePrincipal", in.GranteePrincipal, true)
+	}
+	v.principalID("retiringPrincipal", in.RetiringPrincipal, false)
+	if in.Operations == nil {
+		v.Required("operations")
+	}
+	for _, op := range in.Operations {
+		if parseGrantOp(op) == 0 {
+			v.Add("operations", "["+strings.Join(in.Operations, ", ")+"]", true,
+				"Member must satisfy constraint: [Member must satisfy enum value set: ["+strings.Join(grantOpNames, ", ")+"]]")
+			break
+		}
+	}
+	if in.Name != nil {
+		v.strLen("name", *in.Name, 1, maxGrantNameLen)
+		v.pattern("name", *in.Name, grantNameByte, grantNamePattern)
+	}
+	v.grantTokens(in.GrantTokens)
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	if in.GranteeServicePrincipal != "" || in.RetiringServicePrincipal != "" ||
+		in.Constraints != nil && in.Constraints.SourceArn != "" {
+		return nil, kmserr.ErrUnsupportedOperation.With("Service principals and the SourceArn grant constraint are not supported by this server.")
+	}
+	if in.GranteePrincipal != "" && in.GranteeServicePrincipal != "" {
+		return nil, kmserr.ErrValidation.With("You must specify either GranteePrincipal or GranteeServicePrincipal, but not both.")
+	}
+	if len(in.Operations) == 0 {
+		return nil, kmserr.ErrValidation.With("Operations must not be empty.")
+	}
+	if err := checkGrantPrincipal(in.GranteePrincipal); err != nil {
+		return nil, err
+	}
+	if in.RetiringPrincipal != "" {
+		if err := checkGrantPrincipal(in.RetiringPrincipal); err != nil {
+			return nil, err
+		}
+	}
+	g := &grant{grantee: in.GranteePrincipal, retiring: in.RetiringPrincipal}
+	if in.Name != nil {
+		g.name = *in.Name
+	}
+	for _, n := range in.Operations {
+		op := parseGrantOp(n)
+		if g.ops&op == 0 {
+			g.opNames = append(g.opNames, n)
+		}
+		g.ops |= op
+	}
+	a := newAccess("kms:CreateGrant")
+	a.grant = grantCreateGrant
+	a.grantOps = g.opNames
+	a.set(condGranteePrincipal, g.grantee).set(condRetiringPrincipal, g.retiring).set(condGrantIsForAWSResource, "false")
+	if ct := in.Constraints; ct != nil {
+		if ct.EncryptionContextEquals != nil && ct.EncryptionContextSubset != nil {
+			return nil, kmserr.ErrValidation.With("A grant constraint can have EncryptionContextEquals or EncryptionContextSubset, not both.")
+		}
+		if err := checkConstraint("EncryptionContextEquals", ct.EncryptionContextEquals); err != nil {
+			return nil, err
+		}
+		if err := checkConstraint("EncryptionContextSubset", ct.EncryptionContextSubset); err != nil {
+			return nil, err
+		}
+		g.equals, g.hasEquals = maps.Clone(ct.EncryptionContextEquals), ct.EncryptionContextEquals != nil
+		g.subset, g.hasSubset = maps.Clone(ct.EncryptionContextSubset), ct.EncryptionContextSubset != nil
+		switch {
+		case g.hasEquals:
+			a.ec = g.equals
+			a.set(condGrantConstraintType, "EncryptionContextEquals")
+		case g.hasSubset:
+			a.ec = g.subset
+			a.set(condGrantConstraintType, "EncryptionContextSubset")
+		}
+	}
+
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	k, err := s.resolveKeyFor(c, sc, a, in.KeyId, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := k.notPendingDeletion(); err != nil {
+		return nil, err
+	}
+	if bad := g.ops &^ k.allowedGrantOps(); bad != 0 {
+		return nil, kmserr.ErrValidation.With("Grant operations %s are not supported by key %s.", strings.Join(opNames(bad), ", "), k.arn)
+	}
+	if parent := a.viaGrant; parent != nil {
+		if err := parent.coversChild(c, g); err != nil {
+			return nil, err
+		}
+	}
+	if in.DryRun {
+		return nil, kmserr.ErrDryRun
+	}
+	if g.name != "" {
+		for _, old := range k.grants {
+			if old.sameAs(g) {
+				return &CreateGrantOutput{GrantId: old.id, GrantToken: grantToken(k, old)}, nil
+			}
+		}
+	}
+	if len(k.grants) >= MaxGrantsPerKey {
+		return nil, kmserr.ErrLimitExceeded.With("The number of grants for key %s exceeds the limit of %d.", k.arn, MaxGrantsPerKey)
+	}
+	var id [32]byte
+	randRead(id[:])
+	g.id = hex.EncodeToString(id[:])
+	g.created = s.now()
+	data, err := json.Marshal(g.record())
+	if err != nil {
+		return nil, s.internal("CreateGrant", err)
+	}
+	err = s.store.Update(ctx, func(tx storage.Tx) error {
+		return tx.Create(grantPath(k.region, k.account, k.id, g.id), data)
+	})
+	if err != nil {
+		return nil, s.internal("CreateGrant", err)
+	}
+	nk := k.clone()
+	nk.grants = insertGrant(k.grants, g)
+	s.publish(nk)
+	return &CreateGrantOutput{GrantId: g.id, GrantToken: grantToken(k, g)}, nil
+}
+
+func opNames(ops grantOp) []string {
+	var out []string
+	for i, n := range grantOpNames {
+		if ops&(1<<i) != 0 {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// sameAs reports whether g repeats o's request (Name idempotency).
+func (o *grant) sameAs(g *grant) bool {
+	return o.name == g.name && o.grantee == g.grantee && o.retiring == g.retiring && o.ops == g.ops &&
+		o.hasEquals == g.hasEquals && o.hasSubset == g.hasSubset && maps.Equal(o.equals, g.equals) && maps.Equal(o.subset, g.subset)
+}
+
+// coversChild checks the limits of a CreateGrant allowed by the parent
+// grant p: the child's operations are a subset of p's and its constraints
+// at least as strict.
+func (p *grant) coversChild(c Caller, g *grant) error {
+	deny := kmserr.ErrAccessDenied.With("User: %s is not authorized to perform: kms:CreateGrant because the grant it uses does not allow a grant with these operations or constraints", principalARN(c))
+	if g.ops&^p.ops != 0 {
+		return deny
+	}
+	switch {
+	case p.hasEquals:
+		if !g.hasEquals || !maps.Equal(p.equals, g.equals) {
+			return deny
+		}
+	case p.hasSubset:
+		req := g.subset
+		if g.hasEquals {
+			req = g.equals
+		} else if !g.hasSubset {
+			return deny
+		}
+		for k, v := range p.subset {
+			if w, ok := req[k]; !ok || w != v {
+				return deny
+			}
+		}
+	}
+	return nil
+}
+
+func insertGrant(gs []*grant, g *grant) []*grant {
+	out := make([]*grant, 0, len(gs)+1)
+	out = append(out, gs...)
+	i, _ := slices.BinarySearchFunc(out, g.sortKey(), func(e *grant, k string) int { return strings.Compare(e.sortKey(), k) })
+	return slices.Insert(out, i, g)
+}
+
+// publish makes k the key's snapshot (its record unchanged). Callers hold wmu.
+func (s *Service) publish(k *key) {
+	s.mu.Lock()
+	s.space(scope{k.region, k.account}).keys[k.id] = k
+	s.mu.Unlock()
+}
+
+// deleteGrant removes grant g of k from storage, then from memory. Callers
+// hold wmu.
+func (s *Service) deleteGrant(ctx context.Context, op string, k *key, g *grant) error {
+	err := s.store.Update(ctx, func(tx storage.Tx) error {
+		err := tx.Delete(grantPath(k.region, k.account, k.id, g.id))
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return s.internal(op, err)
+	}
+	nk := k.clone()
+	nk.grants = slices.DeleteFunc(slices.Clone(k.grants), func(e *grant) bool { return e == g })
+	s.publish(nk)
+	return nil
+}
+
+func (k *key) grantByID(id string) *grant {
+	for _, g := range k.grants {
+		if g.id == id {
+			return g
+		}
+	}
+	return nil
+}
+
+func (k *key) listEntry(g *grant, partition string) GrantListEntry {
+	return GrantListEntry{
+		KeyId: k.arn, GrantId: g.id, Name: g.name, CreationDate: ts(g.created), GranteePrincipal: g.grantee,
+		RetiringPrincipal: g.retiring, IssuingAccount: arn.Root(partition, k.account), Operations: g.opNames,
+		Constraints: g.constraints(),
+	}
+}
+
+// ListGrants lists the grants of a key (key id or key ARN), optionally only
+// one grant or one grantee's.
+func (s *Service) ListGrants(ctx context.Context, c Caller, in *ListGrantsInput) (*ListGrantsOutput, error) {
+	sc, err := callerScope(c)
+	if err != nil {
+		return nil, err
+	}
+	var v validator
+	v.keyID("keyId", in.KeyId, true)
+	v.grantID("grantId", in.GrantId, false)
+	v.principalID("granteePrincipal", in.GranteePrincipal, false)
+	v.intRange("limit", in.Limit, 1, 100)
+	v.marker(in.Marker)
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	a := newAccess("kms:ListGrants").set(condGrantIsForAWSResource, "false")
+	k, err := s.resolveKeyFor(c, sc, a, in.KeyId, false)
+	if err != nil {
+		return nil, err
+	}
+	gs := k.grants
+	if in.GrantId != "" {
+		g := k.grantByID(in.GrantId)
+		if g == nil {
+			return nil, errInvalidGrantID.With("Grant ID %s is not valid for key %s.", kmserr.Clip(in.GrantId, maxGrantIDLen), k.arn)
+		}
+		gs = []*grant{g}
+	}
+	if in.GranteePrincipal != "" {
+		gs = slices.DeleteFunc(slices.Clone(gs), func(g *grant) bool { return g.grantee != in.GranteePrincipal })
+	}
+	if in.GranteeServicePrincipal != "" {
+		gs = nil // no grant has a service principal here
+	}
+	pg, next, trunc, err := page(gs, (*grant).sortKey, "g", in.Marker, limitOr(in.Limit, 50))
+	if err != nil {
+		return nil, err
+	}
+	out := &ListGrantsOutput{Grants: make([]GrantListEntry, 0, len(pg)), NextMarker: next, Truncated: trunc}
+	for _, g := range pg {
+		out.Grants = append(out.Grants, k.listEntry(g, s.partition))
+	}
+	return out, nil
+}
+
+// ListRetirableGrants lists the grants (on keys of any account in the
+// caller's region) whose retiring principal is the one given.
+func (s *Service) ListRetirableGrants(ctx context.Context, c Caller, in *ListRetirableGrantsInput) (*ListGrantsOutput, error) {
+	if _, err := callerScope(c); err != nil {
+		return nil, err
+	}
+	var v validator
+	if in.RetiringServicePrincipal == "" {
+		v.principalID("retiringPrincipal", in.RetiringPrincipal, true)
+	}
+	v.intRange("limit", in.Limit, 1, 100)
+	v.marker(in.Marker)
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	if err := s.authorize(&c, nil, newAccess("kms:ListRetirableGrants")); err != nil {
+		return nil, err
+	}
+	type entry struct {
+		k *key
+		g *grant
+		n string
+	}
+	var all []entry
+	s.mu.RLock()
+	for sc, sp := range s.spaces {
+		if sc.region != regionOf(c) {
+			continue
+		}
+		for _, k := range sp.keys {
+			for _, g := range k.grants {
+				if in.RetiringPrincipal != "" && g.retiring == in.RetiringPrincipal {
+					all = append(all, entry{k, g, k.arn + "/" + g.sortKey()})
+				}
+			}
+		}
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(all, func(a, b entry) int { return strings.Compare(a.n, b.n) })
+	pg, next, trunc, err := page(all, func(e entry) string { return e.n }, "rg", in.Marker, limitOr(in.Limit, 50))
+	if err != nil {
+		return nil, err
+	}
+	out := &ListGrantsOutput{Grants: make([]GrantListEntry, 0, len(pg)), NextMarker: next, Truncated: trunc}
+	for _, e := range pg {
+		out.Grants = append(out.Grants, e.k.listEntry(e.g, s.partition))
+	}
+	return out, nil
+}
+
+func regionOf(c Caller) string {
+	if c.Region == "" {
+		return defaultRegion
+	}
+	return c.Region
+}
+
+// RevokeGrant deletes a grant (kms:RevokeGrant on the key).
+func (s *Service) RevokeGrant(ctx context.Context, c Caller, in *RevokeGrantInput) (*RevokeGrantOutput, error) {
+	sc, err := callerScope(c)
+	if err != nil {
+		return nil, err
+	}
+	var v validator
+	v.keyID("keyId", in.KeyId, true)
+	v.grantID("grantId", in.GrantId, true)
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	k, err := s.resolveKeyFor(c, sc, newAccess("kms:RevokeGrant").set(condGrantIsForAWSResource, "false"), in.KeyId, false)
+	if err != nil {
+		return nil, err
+	}
+	g := k.grantByID(in.GrantId)
+	if g == nil {
+		return nil, errInvalidGrantID.With("Grant ID %s is not valid for key %s.", kmserr.Clip(in.GrantId, maxGrantIDLen), k.arn)
+	}
+	if in.DryRun {
+		return nil, kmserr.ErrDryRun
+	}
+	if err := s.deleteGrant(ctx, "RevokeGrant", k, g); err != nil {
+		return nil, err
+	}
+	return &RevokeGrantOutput{}, nil
+}
+
+// RetireGrant deletes a grant named by its token, or by KeyId and GrantId.
+// The grant decides who may: its retiring principal, its grantee when it
+// allows RetireGrant, and the account that owns the key (see
+// authorizeRetire).
+func (s *Service) RetireGrant(ctx context.Context, c Caller, in *RetireGrantInput) (*RetireGrantOutput, error) {
+	sc, err := callerScope(c)
+	if err != nil {
+		return nil, err
+	}
+	var v validator
+	if in.GrantToken != "" {
+		v.strLen("grantToken", in.GrantToken, 1, maxGrantTokenLen)
+	}
+	v.keyID("keyId", in.KeyId, false)
+	v.grantID("grantId", in.GrantId, false)
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	var k *key
+	var grantID string
+	switch {
+	case in.GrantToken != "":
+		ref, err := parseGrantToken(in.GrantToken)
+		if err != nil {
+			return nil, err
+		}
+		if ref.sc.region != sc.region {
+			return nil, errInvalidGrantToken
+		}
+		if k = s.getKey(ref.sc, ref.keyID); k == nil {
+			return nil, kmserr.ErrNotFound.With("Key '%s' does not exist", s.keyARN(ref.sc.region, ref.sc.account, ref.keyID))
+		}
+		grantID = ref.grantID
+		if in.GrantId != "" && in.GrantId != grantID {
+			return nil, errInvalidGrantID.With("The grant ID does not match the grant token.")
+		}
+	case in.KeyId != "" && in.GrantId != "":
+		if k, err = s.findKey(c, sc, "kms:RetireGrant", in.KeyId, false); err != nil {
+			return nil, err
+		}
+		grantID = in.GrantId
+	default:
+		return nil, kmserr.ErrValidation.With("Either GrantToken, or both KeyId and GrantId, must be specified.")
+	}
+	g := k.grantByID(grantID)
+	if g == nil {
+		if in.GrantToken != "" {
+			return nil, kmserr.ErrNotFound.With("Grant not found for the grant token.")
+		}
+		return nil, errInvalidGrantID.With("Grant ID %s is not valid for key %s.", kmserr.Clip(grantID, maxGrantIDLen), k.arn)
+	}
+	if err := s.authorizeRetire(&c, k, g); err != nil {
+		return nil, err
+	}
+	if in.DryRun {
+		return nil, kmserr.ErrDryRun
+	}
+	if err := s.deleteGrant(ctx, "RetireGrant", k, g); err != nil {
+		return nil, err
+	}
+	return &RetireGrantOutput{}, nil
+}
+
+// loadGrants attaches the stored grants to the keys of s (New).
+func (s *Service) loadGrants(tx storage.Tx) error {
+	ents, err := tx.List(grantPathPrefix, "", 0)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		var rec grantRecord
+		if err := json.Unmarshal(e.Value, &rec); err != nil {
+			return fmt.Errorf("kms: decode %s: %w", e.Key, err)
+		}
+		rest := strings.TrimPrefix(e.Key, grantPathPrefix)
+		parts := strings.Split(rest, "/")
+		if len(parts) != 4 || parts[3] != rec.ID {
+			return fmt.Errorf("kms: record %s names another grant", e.Key)
+		}
+		sp := s.spaces[scope{parts[0], parts[1]}]
+		var k *key
+		if sp != nil {
+			k = sp.keys[parts[2]]
+		}
+		if k == nil {
+			s.log.Warn("kms: grant of a missing key ignored", "record", e.Key)
+			continue
+		}
+		g, err := grantFromRecord(&rec)
+		if err != nil {
+			return fmt.Errorf("kms: load %s: %w", e.Key, err)
+		}
+		k.grants = append(k.grants, g)
+	}
+	for _, sp := range s.spaces {
+		for _, k := range sp.keys {
+			slices.SortFunc(k.grants, func(a, b *grant) int { return strings.Compare(a.sortKey(), b.sortKey()) })
+		}
+	}
+	return nil
+}

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The cost of authorization: Encrypt throughput and server CPU per request
+# over HTTP (tools/kmsload: the Go SDK, real SigV4, concurrency C) for
+#   root:  the account root, its key under the default key policy;
+#   grant: an IAM user allowed by a grant (EncryptionContextSubset) on a key
+#          whose policy has 10 statements, none of which allows it (every
+#          statement is evaluated, then the grant).
+# One server (not --dev, audit off) holds both; RUNS rounds alternate the two
+# so that background load hits them alike. Prints one line per run and the
+# medians. Loopback only; each run is bounded by DURATION.
+#
+#   scripts/bench-authz.sh            # RUNS=3 DURATION=8s C=32
+set -euo pipefail
+runs=${RUNS:-3}
+dur=${DURATION:-8s}
+conc=${C:-32}
+root=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+(cd "$root" && go build -o "$work/trent" ./cmd/trent && go build -o "$work/kmsload" ./tools/kmsload)
+
+port=${PORT:-18290}
+url=http://127.0.0.1:$port
+"$work/trent" server --data-dir "$work/data" --addr "127.0.0.1:$port" --audit=false 2>"$work/server.log" &
+for _ in $(seq 200); do
+	grep -q "listening on" "$work/server.log" && break
+	sleep 0.1
+done
+admin_id=$(sed -n 's/^aws_access_key_id = //p' "$work/data/credentials")
+admin_secret=$(sed -n 's/^aws_secret_access_key = //p' "$work/data/credentials")
+account=$(sed -n 's/^# account //p' "$work/data/credentials")
+export AWS_ACCESS_KEY_ID=$admin_id AWS_SECRET_ACCESS_KEY=$admin_secret AWS_DEFAULT_REGION=us-east-1 AWS_PAGER=""
+unset AWS_PROFILE AWS_SESSION_TOKEN
+aws=${AWS_CLI:-aws}
+aws() { command "$aws" --endpoint-url "$url" --output text "$@"; }
+
+aws iam create-user --user-name bench >/dev/null
+read -r user_id user_secret <<<"$(aws iam create-access-key --user-name bench --query 'AccessKey.[AccessKeyId,SecretAccessKey]')"
+stmts="{\"Sid\":\"root\",\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"arn:aws:iam::$account:root\"},\"Action\":\"kms:*\",\"Resource\":\"*\"}"
+for i in 1 2 3 4 5 6 7 8 9; do
+	stmts+=",{\"Sid\":\"s$i\",\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"arn:aws:iam::$account:user/other$i\"},\"Action\":[\"kms:Encrypt\",\"kms:Decrypt\",\"kms:GenerateDataKey*\"],\"Resource\":\"*\",\"Condition\":{\"StringEquals\":{\"kms:EncryptionContext:app\":\"app$i\"},\"Bool\":{\"aws:SecureTransport\":\"false\"}}}"
+done
+printf '{"Version":"2012-10-17","Statement":[%s]}' "$stmts" >"$work/policy.json"
+key=$(aws kms create-key --policy "file://$work/policy.json" --query KeyMetadata.KeyId)
+aws kms create-grant --key-id "$key" --grantee-principal "arn:aws:iam::$account:user/bench" --operations Encrypt Decrypt \
+	--constraints 'EncryptionContextSubset={app=bench}' >/dev/null
+
+run_one() { # mode -> prints "rps cpu_us"
+	local out
+	case $1 in
+	root) out=$("$work/kmsload" -endpoint "$url" -access-key "$admin_id" -secret-key "$admin_secret" -op Encrypt -c "$conc" -d "$dur" -context app=bench) ;;
+	grant) out=$("$work/kmsload" -endpoint "$url" -access-key "$user_id" -secret-key "$user_secret" -key-id "$key" -op Encrypt -c "$conc" -d "$dur" -context app=bench) ;;
+	esac
+	if grep -q "failures=[1-9]" <<<"$out"; then
+		echo "bench-authz: $1 had failures: $out" >&2
+		exit 1
+	fi
+	echo "$(sed -n 's/.* rps=\([0-9.]*\).*/\1/p' <<<"$out") $(sed -n 's/.*server_cpu_per_request=\([0-9.]*\)us.*/\1/p' <<<"$out")"
+}
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+declare -A rps cpu
+for r in $(seq "$runs"); do
+	for mode in root grant; do
+		read -r x y <<<"$(run_one "$mode")"
+		echo "run $r $mode: rps=$x server_cpu_per_request=${y}us"
+		rps[$mode]+="$x "
+		cpu[$mode]+="$y "
+	done
+done
+for mode in root grant; do
+	echo "median $mode: rps=$(tr ' ' '\n' <<<"${rps[$mode]}" | grep . | median) server_cpu_per_request=$(tr ' ' '\n' <<<"${cpu[$mode]}" | grep . | median)us"
+done
