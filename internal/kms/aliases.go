@@ -312,6 +312,7 @@ func (s *Service) authorizeAlias(c Caller, sc scope, op, name string) error {
 	}
 	res := identityAllows(&c, &r)
 	if res.Allowed {
+		c.Facts.allowed(nil)
 		return nil
 	}
 	c.Facts.denied(res.Denial.String())
