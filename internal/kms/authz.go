@@ -107,6 +107,10 @@ type access struct {
 
 	// viaGrant is set by authorize when a grant (not a policy) allowed.
 	viaGrant *grant
+	// req is the policy request of the decision; it lives here because
+	// policy.Authorize lets its request escape, and a is on the heap
+	// already (one allocation per decision, not two).
+	req policy.Request
 
 	s *Service
 	k *key // the key decided on, nil for none
@@ -196,7 +200,8 @@ var noAccessPolicy = func() *policy.Policy {
 // c.Facts.
 func (s *Service) authorize(c *Caller, k *key, a *access) error {
 	a.s, a.k = s, k
-	r := policy.Request{
+	r := &a.req
+	*r = policy.Request{
 		Principal:         policyPrincipal(*c),
 		Action:            a.action,
 		Resource:          "*",
@@ -218,13 +223,13 @@ func (s *Service) authorize(c *Caller, k *key, a *access) error {
 			kp = noAccessPolicy
 		}
 	}
-	res := policy.Authorize(&r, kp, identityPolicies(c))
+	res := policy.Authorize(r, kp, identityPolicies(c))
 	if res.Allowed {
 		c.Facts.allowed(nil)
 		return nil
 	}
 	if !res.Explicit() && k != nil && a.grant != 0 {
-		if g := k.grantAllows(c, &r, a); g != nil {
+		if g := k.grantAllows(c, r, a); g != nil {
 			c.Facts.allowed(g)
 			return nil
 		}
@@ -273,7 +278,8 @@ func (s *Service) aliasNames(sc scope, id string) []string {
 func (s *Service) authorizeRetire(c *Caller, k *key, g *grant) error {
 	a := newAccess("kms:RetireGrant")
 	a.s, a.k = s, k
-	r := policy.Request{
+	r := &a.req
+	*r = policy.Request{
 		Principal:       policyPrincipal(*c),
 		Action:          a.action,
 		Resource:        k.arn,
@@ -284,10 +290,10 @@ func (s *Service) authorizeRetire(c *Caller, k *key, g *grant) error {
 		ResourceTags:    k.tagMap,
 		Context:         a,
 	}
-	id := identityAllows(c, &r)
+	id := identityAllows(c, r)
 	switch {
 	case id.Explicit():
-	case principalIs(&r, g.retiring), g.ops&grantRetireGrant != 0 && principalIs(&r, g.grantee):
+	case principalIs(r, g.retiring), g.ops&grantRetireGrant != 0 && principalIs(r, g.grantee):
 		c.Facts.allowed(g)
 		return nil
 	case c.Principal.AccountID == k.account || c.Principal.AccountID == accountOf(g.retiring) ||

@@ -1,6 +1,7 @@
 package kms
 
 import (
+	"fmt"
 	"testing"
 )
 
@@ -83,6 +84,50 @@ func BenchmarkVerify(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, err := e.s.Verify(bg, caller, in); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkEncryptAuthz is Encrypt with its authorization: the account root
+// under the default key policy, and an IAM user allowed by a grant
+// (EncryptionContextSubset) on a key whose policy has 10 statements, none of
+// which allows it.
+func BenchmarkEncryptAuthz(b *testing.B) {
+	stmts := make([]string, 9)
+	for i := range stmts {
+		stmts[i] = fmt.Sprintf(`{"Sid":"s%d","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::%s:user/other%d"},"Action":["kms:Encrypt","kms:Decrypt","kms:GenerateDataKey*"],"Resource":"*","Condition":{"StringEquals":{"kms:EncryptionContext:app":"app%d"},"Bool":{"aws:SecureTransport":"true"}}}`, i, acct, i, i)
+	}
+	ec := map[string]string{"app": "bench"}
+	for _, bc := range []struct {
+		name   string
+		c      Caller
+		policy *string
+		grant  bool
+	}{
+		{"root/default-policy", caller, nil, false},
+		{"user/10-statements+grant", userCaller(acct, "bench"), keyPolicy(stmts...), true},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			e := newEnv(b)
+			out, err := e.s.CreateKey(bg, caller, &CreateKeyInput{Policy: bc.policy})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if bc.grant {
+				_, err := e.s.CreateGrant(bg, caller, &CreateGrantInput{KeyId: out.KeyMetadata.KeyId, GranteePrincipal: bc.c.Principal.ARN,
+					Operations: []string{"Encrypt"}, Constraints: &GrantConstraintsInput{EncryptionContextSubset: ec}})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			in := &EncryptInput{KeyId: out.KeyMetadata.KeyId, Plaintext: make([]byte, 256), EncryptionContext: ec}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := e.s.Encrypt(bg, bc.c, in); err != nil {
 					b.Fatal(err)
 				}
 			}
