@@ -17,7 +17,8 @@ import (
 )
 
 func init() {
-	commands["audit"] = command{summary: "verify, query the audit log; print its public key", run: runAudit}
+	commands["audit"] = command{summary: "verify, query the audit log; print its public key", run: runAudit,
+		usage: auditUsage, sub: []string{"verify", "query", "public-key"}}
 }
 
 const auditUsage = `Usage: trent audit <verify|query|public-key> [flags]

@@ -16,14 +16,19 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/ec2rolecreds"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/trent-kms/trent/envelope"
+	"github.com/trent-kms/trent/internal/config"
+	"golang.org/x/term"
 )
 
 func init() {
-	commands["encrypt"] = command{summary: "envelope-encrypt a file or stream with KMS keys", run: runEncrypt}
-	commands["decrypt"] = command{summary: "decrypt what trent encrypt (or an AWS Encryption SDK) wrote", run: runDecrypt}
+	commands["encrypt"] = command{summary: "envelope-encrypt a file or stream with KMS keys", run: runEncrypt,
+		usage: encryptUsage, flags: func() *flag.FlagSet { return encryptFlags(newEnvelopeOpts()) }}
+	commands["decrypt"] = command{summary: "decrypt what trent encrypt (or an AWS Encryption SDK) wrote", run: runDecrypt,
+		usage: decryptUsage, flags: func() *flag.FlagSet { return decryptFlags(newEnvelopeOpts()) }}
 }
 
 const encryptUsage = `Usage: trent encrypt --key KEY [--key KEY...] [--context k=v...] [--frame-size N] [IN|-] [-o OUT|-]
@@ -107,45 +112,36 @@ func (a *awsFlags) register(fs *flag.FlagSet) {
 }
 
 func (a *awsFlags) client(ctx context.Context) (*kms.Client, error) {
-	var opts []func(*config.LoadOptions) error
+	var opts []func(*awsconfig.LoadOptions) error
 	if a.region != "" {
-		opts = append(opts, config.WithRegion(a.region))
+		opts = append(opts, awsconfig.WithRegion(a.region))
 	}
 	if a.profile != "" {
-		opts = append(opts, config.WithSharedConfigProfile(a.profile))
+		opts = append(opts, awsconfig.WithSharedConfigProfile(a.profile))
 	}
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("loading AWS configuration: %w", err)
 	}
 	if cfg.Region == "" {
-		return nil, errors.New("no AWS region: use --region or set AWS_REGION")
+		return nil, &hintError{errors.New("no AWS region"),
+			"use --region, or export AWS_DEFAULT_REGION=us-east-1 (trent server prints the export lines at start)"}
+	}
+	// Without credentials in the environment, a file or a profile, the SDK
+	// falls back to an EC2 instance role, and its failure reads "no EC2 IMDS
+	// role found". Say what is missing instead.
+	if cc, ok := cfg.Credentials.(*aws.CredentialsCache); ok && cc.IsCredentialsProvider((*ec2rolecreds.Provider)(nil)) {
+		if _, err := cc.Retrieve(ctx); err != nil {
+			return nil, &hintError{
+				errors.New("no AWS credentials: none in the environment (AWS_ACCESS_KEY_ID), the shared credentials file or a profile, and no EC2 instance role"),
+				"export AWS_SHARED_CREDENTIALS_FILE=<data-dir>/credentials, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (trent server prints the export lines at start)"}
+		}
 	}
 	return kms.NewFromConfig(cfg, func(o *kms.Options) {
 		if a.endpoint != "" {
 			o.BaseEndpoint = aws.String(a.endpoint)
 		}
 	}), nil
-}
-
-// parseInterspersed parses flags placed before or after the positional
-// arguments (trent decrypt in.msg -o out) and returns the positional ones.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
-			return append(pos, rest...), nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
 }
 
 // envelopeCmd is the shared state of one encrypt or decrypt run.
@@ -234,7 +230,12 @@ func (c *envelopeCmd) createOut() (io.Writer, func() error, error) {
 	}
 	f, err := os.CreateTemp(filepath.Dir(c.out), "."+filepath.Base(c.out)+".trent-*")
 	if err != nil {
-		return nil, nil, err
+		// Name the file asked for, not the temporary one.
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, nil, fmt.Errorf("cannot create %s: %w", c.out, err)
 	}
 	c.setTmp(f.Name())
 	bw := bufio.NewWriterSize(f, 256<<10)
@@ -261,16 +262,14 @@ func (c *envelopeCmd) createOut() (io.Writer, func() error, error) {
 
 // parse parses the flags and the optional input argument of encrypt and
 // decrypt. ok=false means stop with exit code code (0 after -h).
-func (c *envelopeCmd) parse(fs *flag.FlagSet, args []string) (code int, ok bool) {
-	pos, err := parseInterspersed(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0, false
-	}
-	if err != nil {
-		return 2, false
+func (c *envelopeCmd) parse(name string, fs *flag.FlagSet, usage string, args []string) (code int, ok bool) {
+	pos, code, ok := parseFlags(name, fs, usage, args)
+	if !ok {
+		return code, false
 	}
 	if len(pos) > 1 {
-		errorf("too many arguments: %q", pos)
+		errorf("%s: too many arguments: %q", name, pos)
+		hintf("give one input file (or - for standard input) and the output with -o")
 		return 2, false
 	}
 	if len(pos) == 1 {
@@ -279,46 +278,75 @@ func (c *envelopeCmd) parse(fs *flag.FlagSet, args []string) (code int, ok bool)
 	return 0, true
 }
 
-func runEncrypt(args []string) int {
+// envelopeOpts are the flags of encrypt and decrypt.
+type envelopeOpts struct {
+	keys      listFlag
+	ec        contextFlag
+	aws       awsFlags
+	out       string
+	frameSize int  // encrypt
+	unsigned  bool // encrypt
+	allowV1   bool // decrypt
+	maxEDKs   int  // decrypt
+}
+
+func newEnvelopeOpts() *envelopeOpts { return &envelopeOpts{ec: contextFlag{}} }
+
+func encryptFlags(o *envelopeOpts) *flag.FlagSet {
 	fs := flag.NewFlagSet("trent encrypt", flag.ContinueOnError)
-	fs.Usage = func() { fmt.Fprint(fs.Output(), encryptUsage); fs.PrintDefaults() }
-	var keys listFlag
-	ec := contextFlag{}
-	var a awsFlags
+	fs.Var(&o.keys, "key", "KMS `KEY` (repeatable; the first generates the data key)")
+	fs.Var(o.ec, "context", "encryption context `k=v` pair (repeatable)")
+	o.frameSize = envelope.DefaultFrameSize
+	fs.Var(config.Int(&o.frameSize), "frame-size", "plaintext bytes per `frame`")
+	fs.BoolVar(&o.unsigned, "unsigned", false, "use the unsigned suite (faster; anyone who can decrypt can also forge)")
+	fs.StringVar(&o.out, "o", "-", "output `file` (- for standard output)")
+	o.aws.register(fs)
+	return fs
+}
+
+func decryptFlags(o *envelopeOpts) *flag.FlagSet {
+	fs := flag.NewFlagSet("trent decrypt", flag.ContinueOnError)
+	fs.Var(&o.keys, "key", "only try data keys wrapped under KMS `KEY` (repeatable; default: any key)")
+	fs.Var(o.ec, "context", "encryption context `k=v` pair the message must carry (repeatable)")
+	fs.BoolVar(&o.allowV1, "allow-non-committing", false, "also read version 1 messages without key commitment")
+	o.maxEDKs = 16
+	fs.Var(config.Int(&o.maxEDKs), "max-encrypted-data-keys", "refuse messages with more than `N` encrypted data keys (0: no limit)")
+	fs.StringVar(&o.out, "o", "-", "output `file` (- for standard output)")
+	o.aws.register(fs)
+	return fs
+}
+
+func runEncrypt(args []string) int {
+	o := newEnvelopeOpts()
 	c := &envelopeCmd{}
-	fs.Var(&keys, "key", "KMS `KEY` (repeatable; the first generates the data key)")
-	fs.Var(ec, "context", "encryption context `k=v` pair (repeatable)")
-	frameSize := fs.Int("frame-size", envelope.DefaultFrameSize, "plaintext bytes per `frame`")
-	unsigned := fs.Bool("unsigned", false, "use the unsigned suite (faster; anyone who can decrypt can also forge)")
-	fs.StringVar(&c.out, "o", "-", "output `file` (- for standard output)")
-	a.register(fs)
-	if code, ok := c.parse(fs, args); !ok {
+	if code, ok := c.parse("encrypt", encryptFlags(o), encryptUsage, args); !ok {
 		return code
 	}
+	c.out = o.out
+	keys, a := o.keys, &o.aws
 	if len(keys) == 0 {
-		errorf("at least one --key is required")
+		errorf("encrypt: at least one --key is required")
 		hintf("trent encrypt --key alias/my-key file -o file.enc")
 		return 2
 	}
-	if *frameSize < 1 || *frameSize > envelope.MaxFrameSize {
-		errorf("--frame-size must be between 1 and %d", envelope.MaxFrameSize)
+	if o.frameSize < 1 || o.frameSize > envelope.MaxFrameSize {
+		errorf("encrypt: --frame-size must be between 1 and %d", envelope.MaxFrameSize)
 		return 2
 	}
 	if (c.out == "" || c.out == "-") && isTerminal(os.Stdout) {
-		errorf("refusing to write encrypted data to a terminal")
+		errorf("encrypt: refusing to write encrypted data to a terminal")
 		hintf("use -o FILE, or redirect standard output")
 		return 2
 	}
-	opts := &envelope.EncryptOptions{EncryptionContext: ec, FrameSize: *frameSize}
-	if *unsigned {
+	opts := &envelope.EncryptOptions{EncryptionContext: o.ec, FrameSize: o.frameSize}
+	if o.unsigned {
 		opts.Suite = envelope.SuiteAES256GCMHKDFSHA512CommitKey
 	}
 	stop := c.onSignal()
 	defer stop()
 	defer c.removeTmp()
-	if err := c.encrypt(&a, keys, opts); err != nil {
-		errorf("%v", err)
-		explain(err)
+	if err := c.encrypt(a, keys, opts); err != nil {
+		failEnvelope("encrypt", err)
 		return 1
 	}
 	return 0
@@ -360,31 +388,22 @@ func (c *envelopeCmd) encrypt(a *awsFlags, keys []string, opts *envelope.Encrypt
 }
 
 func runDecrypt(args []string) int {
-	fs := flag.NewFlagSet("trent decrypt", flag.ContinueOnError)
-	fs.Usage = func() { fmt.Fprint(fs.Output(), decryptUsage); fs.PrintDefaults() }
-	var keys listFlag
-	ec := contextFlag{}
-	var a awsFlags
+	o := newEnvelopeOpts()
 	c := &envelopeCmd{}
-	fs.Var(&keys, "key", "only try data keys wrapped under KMS `KEY` (repeatable; default: any key)")
-	fs.Var(ec, "context", "encryption context `k=v` pair the message must carry (repeatable)")
-	allowV1 := fs.Bool("allow-non-committing", false, "also read version 1 messages without key commitment")
-	maxEDKs := fs.Int("max-encrypted-data-keys", 16, "refuse messages with more encrypted data keys (0: no limit)")
-	fs.StringVar(&c.out, "o", "-", "output `file` (- for standard output)")
-	a.register(fs)
-	if code, ok := c.parse(fs, args); !ok {
+	if code, ok := c.parse("decrypt", decryptFlags(o), decryptUsage, args); !ok {
 		return code
 	}
-	opts := &envelope.DecryptOptions{EncryptionContext: ec, MaxEncryptedDataKeys: *maxEDKs}
-	if *allowV1 {
+	c.out = o.out
+	keys, a := o.keys, &o.aws
+	opts := &envelope.DecryptOptions{EncryptionContext: o.ec, MaxEncryptedDataKeys: o.maxEDKs}
+	if o.allowV1 {
 		opts.CommitmentPolicy = envelope.RequireEncryptAllowDecrypt
 	}
 	stop := c.onSignal()
 	defer stop()
 	defer c.removeTmp()
-	if err := c.decrypt(&a, keys, opts); err != nil {
-		errorf("%v", err)
-		explain(err)
+	if err := c.decrypt(a, keys, opts); err != nil {
+		failEnvelope("decrypt", err)
 		if c.out == "" || c.out == "-" {
 			hintf("the output written so far is not authenticated: discard it")
 		}
@@ -432,8 +451,15 @@ func (c *envelopeCmd) decrypt(a *awsFlags, keys []string, opts *envelope.Decrypt
 	return commit()
 }
 
-// explain prints a hint for the common failures.
-func explain(err error) {
+// failEnvelope prints the error of encrypt or decrypt and one hint: the
+// error's own, or one for the common failures.
+func failEnvelope(name string, err error) {
+	errorf("%s: %v", name, err)
+	var h interface{ Hint() string }
+	if errors.As(err, &h) {
+		hintf("%s", h.Hint())
+		return
+	}
 	switch {
 	case errors.Is(err, envelope.ErrNoDecryptableKey):
 		hintf("no given key could decrypt the message's data key: check --key, the credentials (or profile) and the endpoint")
@@ -446,18 +472,8 @@ func explain(err error) {
 	}
 }
 
-// isTerminal reports whether f is a terminal (a character device other than
-// /dev/null).
-func isTerminal(f *os.File) bool {
-	fi, err := f.Stat()
-	if err != nil || fi.Mode()&os.ModeCharDevice == 0 {
-		return false
-	}
-	if null, err := os.Stat(os.DevNull); err == nil && os.SameFile(fi, null) {
-		return false
-	}
-	return true
-}
+// isTerminal reports whether f is a terminal.
+func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
 
 // progress counts the bytes read from the input and, when standard error is
 // a terminal and the input size is known, draws a progress bar with rate

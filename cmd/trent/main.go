@@ -4,14 +4,22 @@
 //	trent server [flags]     run the AWS-KMS-compatible server
 //	trent encrypt [flags]    envelope-encrypt a file
 //	trent decrypt [flags]    decrypt what trent encrypt wrote
-//	trent version            print the version
+//	trent version            print the version and build information
+//	trent completion SHELL   shell completion for bash, zsh or fish
+//	trent man                the manual page (troff)
 //
 // Each command is a file of this package that registers itself in commands
-// from an init function.
+// from an init function, with its summary, usage text and flag set: the
+// help, the shell completion and the manual page all come from there.
+//
+// Errors are one line "trent: error: ..." and at most one line
+// "trent: hint: ..." on standard error; a bad flag or value exits 2 without
+// printing the usage.
 package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -21,9 +29,17 @@ import (
 
 // command is one subcommand. run gets the arguments after the command name
 // and returns the exit code: 0 success, 1 failure, 2 usage error.
+//
+// usage (the text of -h before the flags), flags (a flag set of the
+// command: its values need not be the ones run uses) and sub (the names of
+// its subcommands) are optional: when given, `trent completion` and
+// `trent man` list them, so a command is described in one place.
 type command struct {
 	summary string
 	run     func(args []string) int
+	usage   string
+	flags   func() *flag.FlagSet
+	sub     []string
 }
 
 // commands is filled by the init functions of the command files.
@@ -48,9 +64,14 @@ func run(args []string) int {
 			if c, ok := commands[args[1]]; ok {
 				return c.run([]string{"-h"})
 			}
+			errorf("help: unknown command %q", args[1])
+			hintf("run 'trent help' for the list of commands")
+			return 2
 		}
 		usage(os.Stdout)
 		return 0
+	case "-version", "--version", "-V":
+		return runVersion(args[1:])
 	}
 	c, ok := commands[name]
 	if !ok {
@@ -61,17 +82,86 @@ func run(args []string) int {
 	return c.run(args[1:])
 }
 
-func usage(w io.Writer) {
-	fmt.Fprint(w, "Usage: trent <command> [flags]\n\nCommands:\n")
+// commandNames returns the names of the commands, sorted.
+func commandNames() []string {
 	names := make([]string, 0, len(commands))
 	for n := range commands {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	for _, n := range names {
+	return names
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, "Usage: trent <command> [flags]\n\nCommands:\n")
+	for _, n := range commandNames() {
 		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprint(w, "\nRun 'trent <command> -h' for the flags of a command.\n")
+	fmt.Fprint(w, "\nRun 'trent <command> -h' for the flags of a command, 'trent --version' for the version.\n")
+}
+
+// parseFlags parses args with fs for the command name (as typed: "encrypt",
+// "operator init"), flags before or after the positional arguments. On -h
+// it prints usage and the flags to standard output; on a bad flag or value
+// it prints one error and one hint, never the usage. ok=false means return
+// code.
+func parseFlags(name string, fs *flag.FlagSet, usage string, args []string) (pos []string, code int, ok bool) {
+	fs.SetOutput(io.Discard)
+	pos, err := parseInterspersed(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(os.Stdout, usage)
+		printFlags(os.Stdout, fs)
+		return nil, 0, false
+	}
+	if err != nil {
+		errorf("%s: %v", name, err)
+		hintf("run 'trent %s -h' for the flags", name)
+		return nil, 2, false
+	}
+	return pos, 0, true
+}
+
+// printFlags writes the flags of fs as flag.PrintDefaults does, with two
+// dashes.
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	var b strings.Builder
+	fs.VisitAll(func(f *flag.Flag) {
+		name, help := flag.UnquoteUsage(f)
+		dash := "--"
+		if len(f.Name) == 1 {
+			dash = "-"
+		}
+		fmt.Fprintf(&b, "  %s%s", dash, f.Name)
+		if name != "" {
+			fmt.Fprintf(&b, " %s", name)
+		}
+		fmt.Fprintf(&b, "\n        %s", help)
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "[]" {
+			fmt.Fprintf(&b, " (default %s)", f.DefValue)
+		}
+		b.WriteString("\n")
+	})
+	io.WriteString(w, b.String())
+}
+
+// parseInterspersed parses flags placed before or after the positional
+// arguments (trent decrypt in.msg -o out) and returns the positional ones.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
 }
 
 // errorf prints "trent: error: ..." to stderr.
@@ -90,6 +180,16 @@ func fail(err error) {
 		hintf("%s", h.Hint())
 	}
 }
+
+// hintError is an error with one line on what to do about it.
+type hintError struct {
+	err  error
+	hint string
+}
+
+func (e *hintError) Error() string { return e.err.Error() }
+func (e *hintError) Unwrap() error { return e.err }
+func (e *hintError) Hint() string  { return e.hint }
 
 // hintf prints "trent: hint: ..." to stderr.
 func hintf(format string, args ...any) {

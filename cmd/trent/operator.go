@@ -22,9 +22,10 @@ import (
 )
 
 func init() {
-	commands["operator"] = command{summary: "seal lifecycle: init, unseal, seal, status, rotate, migrate-seal", run: runOperator}
-	commands["backup"] = command{summary: "write a backup of a running server (administrator)", run: runBackup}
-	commands["restore"] = command{summary: "restore a backup into an empty data directory", run: runRestore}
+	commands["operator"] = command{summary: "seal lifecycle: init, unseal, seal, status, rotate, migrate-seal", run: runOperator,
+		usage: operatorUsage, sub: []string{"init", "unseal", "seal", "status", "rotate", "migrate-seal"}}
+	commands["backup"] = command{summary: "write a backup of a running server (administrator)", run: runBackup, usage: backupUsage}
+	commands["restore"] = command{summary: "restore a backup into an empty data directory", run: runRestore, usage: restoreUsage}
 }
 
 const operatorUsage = `Usage: trent operator <init|unseal|seal|status|rotate|migrate-seal> [flags]

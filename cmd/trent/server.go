@@ -15,7 +15,8 @@ import (
 )
 
 func init() {
-	commands["server"] = command{summary: "run the AWS-KMS-compatible server", run: runServer}
+	commands["server"] = command{summary: "run the AWS-KMS-compatible server", run: runServer, usage: serverUsage,
+		flags: func() *flag.FlagSet { c := server.Default(); return server.Settings.FlagSet("trent server", &c) }}
 }
 
 const serverUsage = `Usage: trent server [flags]

@@ -129,8 +129,8 @@ type Origins map[string]string
 
 // Apply fills c, after fs (from FlagSet) has parsed the command line, in
 // order of precedence: the flags given, then the environment (lookup, e.g.
-// os.LookupEnv), then the configuration file named by the FileSetting, then
-// the defaults already in c. It reports every problem, each naming its
+// os.LookupEnv; an empty variable counts as unset), then the configuration
+// file named by the FileSetting, then the defaults already in c. It reports every problem, each naming its
 // source, not just the first.
 func (t Table[T]) Apply(c *T, fs *flag.FlagSet, lookup func(string) (string, bool)) (Origins, error) {
 	origins := Origins{}
@@ -142,8 +142,8 @@ func (t Table[T]) Apply(c *T, fs *flag.FlagSet, lookup func(string) (string, boo
 			continue
 		}
 		v, ok := lookup(s.Env())
-		if !ok {
-			continue
+		if !ok || v == "" {
+			continue // an empty variable is unset, as in most shells' ${X:-default}
 		}
 		if err := s.set(c, v); err != nil {
 			errs = append(errs, fmt.Errorf("%s=%s: %w", s.Env(), s.describe(v), err))
