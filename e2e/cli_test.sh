@@ -51,6 +51,7 @@ export AWS_PAGER="" AWS_EC2_METADATA_DISABLED=true AWS_RETRY_MODE=standard AWS_M
 start_trent() {
 	local log=$1 pid
 	shift
+	: >"$log" # exists before the background job opens it (sed below reads it at once)
 	"$bin" "$@" 2>"$log" &
 	pid=$!
 	pids+=("$pid")
