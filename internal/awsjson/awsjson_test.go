@@ -683,3 +683,45 @@ func BenchmarkPipelineEncryptAuthz(b *testing.B) {
 		})
 	}
 }
+
+// TestEveryOperationIsDecided sends every operation of the table, as an IAM
+// user no policy allows anything, with a body that passes each operation's
+// validation and names an existing key: every one must answer
+// AccessDeniedException, so no operation can skip the decision (RetireGrant
+// excepted: the grant decides who may retire it, and none exists here).
+func TestEveryOperationIsDecided(t *testing.T) {
+	f := newFixture(t, nil)
+	var ck struct{ KeyMetadata struct{ KeyId string } }
+	f.call(t, "CreateKey", map[string]any{}, &ck)
+	key := ck.KeyMetadata.KeyId
+	var enc struct{ CiphertextBlob []byte }
+	f.call(t, "Encrypt", map[string]any{"KeyId": key, "Plaintext": []byte("x")}, &enc)
+	body, _ := json.Marshal(map[string]any{
+		"KeyId": key, "AliasName": "alias/decided", "TargetKeyId": key, "DestinationKeyId": key,
+		"Plaintext": []byte("x"), "CiphertextBlob": enc.CiphertextBlob, "NumberOfBytes": 16, "KeyPairSpec": "ECC_NIST_P256",
+		"Message": []byte("x"), "SigningAlgorithm": "ECDSA_SHA_256", "Signature": []byte("x"), "MacAlgorithm": "HMAC_SHA_256",
+		"Mac": []byte("x"), "KeyAgreementAlgorithm": "ECDH", "PublicKey": []byte("x"), "EncapsulationAlgorithm": "ML_KEM",
+		"SharedSecretCiphertextBlob": []byte("x"), "WrappingAlgorithm": "RSAES_OAEP_SHA_256", "WrappingKeySpec": "RSA_2048",
+		"ImportToken": []byte("x"), "EncryptedKeyMaterial": []byte("x"), "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE",
+		"GranteePrincipal": "arn:aws:iam::" + testAccount + ":user/bob", "Operations": []string{"Decrypt"},
+		"GrantId": strings.Repeat("0", 64), "RetiringPrincipal": "arn:aws:iam::" + testAccount + ":user/bob",
+		"Policy": `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + testAccount + `:root"},"Action":"kms:*","Resource":"*"}]}`,
+		"Description": "d", "Tags": []map[string]string{{"TagKey": "a", "TagValue": "b"}}, "TagKeys": []string{"a"},
+	})
+	for _, name := range Operations() {
+		if name == "RetireGrant" {
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			w := f.do(signed(t, name, userKeyID, userSecret, body))
+			var e struct {
+				Type    string `json:"__type"`
+				Message string `json:"message"`
+			}
+			json.Unmarshal(w.Body.Bytes(), &e)
+			if e.Type != "AccessDeniedException" || !strings.Contains(e.Message, "user/alice is not authorized to perform: kms:") {
+				t.Errorf("%s as a user with no permission = %d %s: %s, want AccessDeniedException", name, w.Code, e.Type, e.Message)
+			}
+		})
+	}
+}
