@@ -1,6 +1,7 @@
 package kms
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -295,4 +296,37 @@ func TestGrantTokenRoundTrip(t *testing.T) {
 			t.Errorf("parseGrantToken(%q) accepted", bad)
 		}
 	}
+}
+
+func TestAuthorizeRequestConditions(t *testing.T) {
+	e := newEnv(t)
+	md := e.createKey(caller)
+	e.putPolicy(md.KeyId, keyPolicy(`{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::`+acct+`:user/bob"},"Action":"kms:Encrypt","Resource":"*",
+		"Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"},"Bool":{"aws:SecureTransport":"true"},"StringEquals":{"kms:EncryptionAlgorithm":"SYMMETRIC_DEFAULT","kms:KeySpec":"SYMMETRIC_DEFAULT","kms:CallerAccount":"`+acct+`"}}}`,
+		`{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::`+acct+`:user/bob"},"Action":"kms:DescribeKey","Resource":"*"}`,
+		`{"Effect":"Deny","Principal":"*","Action":"kms:DescribeKey","Resource":"*","Condition":{"StringLike":{"kms:RequestAlias":"alias/blocked*"}}}`))
+	if _, err := e.s.CreateAlias(bg, caller, &CreateAliasInput{AliasName: "alias/blocked-1", TargetKeyId: md.KeyId}); err != nil {
+		t.Fatal(err)
+	}
+	bob := userCaller(acct, "bob")
+	enc := func(c Caller) error {
+		_, err := e.s.Encrypt(bg, c, &EncryptInput{KeyId: md.KeyId, Plaintext: []byte("x")})
+		return err
+	}
+	wantErr(t, enc(bob), "AccessDeniedException", "*") // no source address, no TLS
+	bob.SourceIP, bob.SecureTransport = netip.MustParseAddr("10.1.2.3"), true
+	if err := enc(bob); err != nil {
+		t.Errorf("Encrypt from 10.1.2.3 over TLS err = %v", err)
+	}
+	bob.SourceIP = netip.MustParseAddr("192.0.2.1")
+	wantErr(t, enc(bob), "AccessDeniedException", "*")
+	bob.SourceIP = netip.MustParseAddr("10.1.2.3")
+	// kms:RequestAlias: the key by id is allowed, by the blocked alias denied
+	// explicitly. (A condition on a key the request does not have, such as
+	// kms:EncryptionAlgorithm for DescribeKey, never holds.)
+	if _, err := e.s.DescribeKey(bg, bob, &DescribeKeyInput{KeyId: md.KeyId}); err != nil {
+		t.Errorf("DescribeKey by id err = %v", err)
+	}
+	_, err := e.s.DescribeKey(bg, bob, &DescribeKeyInput{KeyId: "alias/blocked-1"})
+	wantErr(t, err, "AccessDeniedException", "User: arn:aws:iam::"+acct+":user/bob is not authorized to perform: kms:DescribeKey on resource: "+md.Arn+" with an explicit deny in a resource-based policy")
 }
