@@ -705,7 +705,7 @@ func TestEveryOperationIsDecided(t *testing.T) {
 		"ImportToken": []byte("x"), "EncryptedKeyMaterial": []byte("x"), "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE",
 		"GranteePrincipal": "arn:aws:iam::" + testAccount + ":user/bob", "Operations": []string{"Decrypt"},
 		"GrantId": strings.Repeat("0", 64), "RetiringPrincipal": "arn:aws:iam::" + testAccount + ":user/bob",
-		"Policy": `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + testAccount + `:root"},"Action":"kms:*","Resource":"*"}]}`,
+		"Policy":      `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + testAccount + `:root"},"Action":"kms:*","Resource":"*"}]}`,
 		"Description": "d", "Tags": []map[string]string{{"TagKey": "a", "TagValue": "b"}}, "TagKeys": []string{"a"},
 	})
 	for _, name := range Operations() {
