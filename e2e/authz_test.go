@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -183,4 +185,78 @@ func TestGrantsEndToEnd(t *testing.T) {
 	s = startEmbedded(t, dir)
 	reader = s.kmsSession(aws.ToString(ak.AccessKey.AccessKeyId), aws.ToString(ak.AccessKey.SecretAccessKey), "")
 	must(t, decrypt(blobAcme, acme))
+}
+
+// TestCrossAccountEndToEnd: two accounts of one data directory. Account B
+// uses account A's key by key ARN and alias ARN only once A's key policy
+// names B's account; B's root may then, and B's IAM user needs its own
+// identity policy too; Decrypt finds A's key from the ciphertext.
+func TestCrossAccountEndToEnd(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := startEmbedded(t, dir)
+	a := readCredentials(t, dir)
+	stopClean(t, s)
+	const acctB = "777788889999"
+	s = startEmbedded(t, dir, "--account-id", acctB, "--add-account")
+	added, err := os.ReadFile(filepath.Join(dir, "credentials-"+acctB))
+	must(t, err)
+	m := keyLineRE.FindStringSubmatch(string(added))
+	if m == nil {
+		t.Fatalf("no access key in credentials-%s:\n%s", acctB, added)
+	}
+	aKMS := s.kmsSession(a.AccessKey, a.Secret, "")
+	bKMS := s.kmsSession(m[1], m[2], "")
+
+	key := newKey(t, aKMS, "shared with B")
+	_, err = aKMS.CreateAlias(ctx(t), &kms.CreateAliasInput{AliasName: aws.String("alias/shared"), TargetKeyId: key.KeyId})
+	must(t, err)
+	aliasARN := "arn:aws:kms:" + devRegion + ":" + a.Account + ":alias/shared"
+	enc := func(c *kms.Client, id string) ([]byte, error) {
+		out, err := c.Encrypt(ctx(t), &kms.EncryptInput{KeyId: aws.String(id), Plaintext: []byte("across accounts")})
+		if err != nil {
+			return nil, err
+		}
+		return out.CiphertextBlob, nil
+	}
+	_, err = enc(bKMS, aws.ToString(key.Arn))
+	wantCode(t, err, "AccessDeniedException")
+	if err == nil || !strings.Contains(err.Error(), "because no resource-based policy allows the kms:Encrypt action") {
+		t.Errorf("B's Encrypt before A's policy names it: %v", err)
+	}
+	// A key id alone never reaches another account's key.
+	_, err = enc(bKMS, aws.ToString(key.KeyId))
+	wantCode(t, err, "NotFoundException")
+
+	_, err = aKMS.PutKeyPolicy(ctx(t), &kms.PutKeyPolicyInput{KeyId: key.KeyId, Policy: aws.String(`{"Version":"2012-10-17","Statement":[
+		{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + a.Account + `:root"},"Action":"kms:*","Resource":"*"},
+		{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + acctB + `:root"},"Action":["kms:Encrypt","kms:Decrypt"],"Resource":"*"}]}`)})
+	must(t, err)
+	blob, err := enc(bKMS, aws.ToString(key.Arn))
+	must(t, err)
+	_, err = enc(bKMS, aliasARN)
+	must(t, err)
+	dec, err := bKMS.Decrypt(ctx(t), &kms.DecryptInput{CiphertextBlob: blob})
+	must(t, err)
+	if string(dec.Plaintext) != "across accounts" || aws.ToString(dec.KeyId) != aws.ToString(key.Arn) {
+		t.Errorf("B's Decrypt = %q under %s", dec.Plaintext, aws.ToString(dec.KeyId))
+	}
+	// Management stays with A.
+	_, err = bKMS.DisableKey(ctx(t), &kms.DisableKeyInput{KeyId: key.Arn})
+	wantCode(t, err, "AccessDeniedException")
+
+	// B's IAM user needs B's identity policy as well as A's key policy.
+	bIAM := s.iam(m[1], m[2])
+	_, err = bIAM.CreateUser(ctx(t), &awsiam.CreateUserInput{UserName: aws.String("consumer")})
+	must(t, err)
+	ak, err := bIAM.CreateAccessKey(ctx(t), &awsiam.CreateAccessKeyInput{UserName: aws.String("consumer")})
+	must(t, err)
+	user := s.kmsSession(aws.ToString(ak.AccessKey.AccessKeyId), aws.ToString(ak.AccessKey.SecretAccessKey), "")
+	_, err = enc(user, aws.ToString(key.Arn))
+	wantCode(t, err, "AccessDeniedException")
+	_, err = bIAM.PutUserPolicy(ctx(t), &awsiam.PutUserPolicyInput{UserName: aws.String("consumer"), PolicyName: aws.String("use-a"),
+		PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:Encrypt","Resource":"` + aws.ToString(key.Arn) + `"}]}`)})
+	must(t, err)
+	_, err = enc(user, aws.ToString(key.Arn))
+	must(t, err)
 }
