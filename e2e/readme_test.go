@@ -142,8 +142,8 @@ func TestReadme(t *testing.T) {
 		t.Skip("\n\n!!!!!!!! " + msg + " !!!!!!!!\n")
 	}
 	blocks := readmeBlocks(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	t.Cleanup(cancel) // after the parallel subtests, not when this function returns
 
 	t.Run("start and tour", func(t *testing.T) {
 		t.Parallel()
