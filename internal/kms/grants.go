@@ -233,6 +233,9 @@ func principalARNEqual(a, b string) bool {
 	if a == b {
 		return true
 	}
+	if len(a) != len(b) || !strings.EqualFold(a, b) {
+		return false // (ASCII case folding keeps the length)
+	}
 	pa, ok1 := arn.ParsePrincipal(a)
 	pb, ok2 := arn.ParsePrincipal(b)
 	return ok1 && ok2 && pa.Kind == pb.Kind && (pa.Kind == arn.UserPrincipal || pa.Kind == arn.RolePrincipal) &&
