@@ -64,7 +64,8 @@ const (
 	devRegion    = "us-east-1"
 )
 
-var listeningRE = regexp.MustCompile(`trent: listening on (https?://\S+)`)
+// (kmsstub, the bare stub of tools/, says it the same way.)
+var listeningRE = regexp.MustCompile(`(?:trent|kmsstub): listening on (https?://\S+)`)
 
 // server is one running trent process.
 type server struct {

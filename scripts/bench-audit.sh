@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The cost of the audit log: Encrypt throughput and server CPU per request
 # with the audit log off, --audit-sync=batch and --audit-sync=always, Go SDK
-# client (tools/kmsload) at concurrency 32, RUNS rounds that alternate the
+# client (trent bench) at concurrency 32, RUNS rounds that alternate the
 # three modes so that background load hits them alike. Prints one line per
 # run and the medians. Loopback only; each run is bounded by DURATION.
 #
-#   scripts/bench-audit.sh            # RUNS=3 DURATION=8s C=32
+#   scripts/bench-audit.sh            # RUNS=3 DURATION=8s C=32; REPLAY=1 for the light client
 set -euo pipefail
 runs=${RUNS:-3}
 dur=${DURATION:-8s}
@@ -13,7 +13,7 @@ conc=${C:-32}
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
-(cd "$root" && go build -o "$work/trent" ./cmd/trent && go build -o "$work/kmsload" ./tools/kmsload)
+(cd "$root" && go build -o "$work/trent" ./cmd/trent)
 
 port=18190
 run_one() { # mode -> prints "rps cpu_us"
@@ -31,11 +31,11 @@ run_one() { # mode -> prints "rps cpu_us"
 		sleep 0.1
 	done
 	local out
-	out=$("$work/kmsload" -endpoint "http://127.0.0.1:$port" -op Encrypt -c "$conc" -d "$dur")
+	out=$("$work/trent" bench --endpoint "http://127.0.0.1:$port" --op encrypt --concurrency "$conc" --duration "$dur" ${REPLAY:+--replay})
 	kill "$pid"
 	wait "$pid" 2>/dev/null || true
 	local rps cpu
-	rps=$(sed -n 's/.* rps=\([0-9.]*\).*/\1/p' <<<"$out")
+	rps=$(sed -n 's/.* ops\/s=\([0-9.]*\).*/\1/p' <<<"$out")
 	cpu=$(sed -n 's/.*server_cpu_per_request=\([0-9.]*\)us.*/\1/p' <<<"$out")
 	if [ "$mode" != off ]; then
 		"$work/trent" audit verify --data-dir "$dir" >/dev/null || { echo "audit verify failed for $mode" >&2; exit 1; }

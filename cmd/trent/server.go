@@ -38,6 +38,9 @@ dashes as underscores, e.g. TRENT_DATA_DIR) and a key of the --config FILE
 (YAML, "version: v1"). A flag wins over the environment, the environment over
 the file, the file over the default. Reference: docs/configuration.md.
 
+The garbage collector runs with GOGC=400 and a soft memory limit of half the
+memory (GOMEMLIMIT) unless the environment sets GOGC or GOMEMLIMIT.
+
 SIGTERM or SIGINT shuts down gracefully (a second one exits at once); SIGHUP
 reloads the TLS certificate.
 `
@@ -48,6 +51,7 @@ func runServer(args []string) int {
 		return code
 	}
 	logger := server.NewLogger(os.Stderr, &cfg)
+	logger.Info("server: garbage collector", "settings", server.TuneGC(os.LookupEnv))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() {

@@ -126,6 +126,9 @@ type Config struct {
 	AuditSync   string
 	AuditStdout bool
 
+	// PprofAddr, when set, serves net/http/pprof on that loopback address.
+	PprofAddr string
+
 	// ConfigFile is the configuration file the settings were read from
 	// (cmd/trent reads it; the server only reports it).
 	ConfigFile string
@@ -183,6 +186,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("server: --data-dir is required outside --dev"))
 	}
 	errs = append(errs, c.validateStorage()...)
+	if c.PprofAddr != "" && !IsLoopback(c.PprofAddr) {
+		errs = append(errs, fmt.Errorf("server: --pprof-addr %s: profiles are served on a loopback address only (127.0.0.1:PORT)", c.PprofAddr))
+	}
 	if c.TLSCertFile == "" && !c.InsecureHTTP && c.Addr != "" && !IsLoopback(c.Addr) {
 		errs = append(errs, fmt.Errorf("server: refusing plain HTTP on non-loopback address %s: use --tls-cert/--tls-key, or --insecure-http", c.Addr))
 	}
@@ -221,10 +227,12 @@ type Server struct {
 	cert   atomic.Pointer[tls.Certificate] // current TLS certificate (ReloadTLS)
 	memory string                          // what lockMemory did, for the summary
 
-	mu       sync.Mutex
-	ln       net.Listener
-	serveErr chan error
-	closed   bool
+	mu        sync.Mutex
+	ln        net.Listener
+	pprof     *http.Server // --pprof-addr, nil when off
+	pprofAddr net.Addr
+	serveErr  chan error
+	closed    bool
 }
 
 // state is what New opens and Shutdown closes.
@@ -356,16 +364,18 @@ func (s *Server) ReloadTLS() error {
 // the server answers requests.
 func (s *Server) Start() error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed || s.ln != nil {
+		s.mu.Unlock()
 		return errors.New("server: already started or shut down")
 	}
 	ln, err := listen(s.cfg.Addr)
 	if err != nil {
+		s.mu.Unlock()
 		return err
 	}
 	s.serve(ln)
-	return nil
+	s.mu.Unlock()
+	return s.startPprof()
 }
 
 // listen binds addr, with an error that says what to do when it is taken.
@@ -446,7 +456,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.closed = true
 	started := s.ln != nil
+	pp := s.pprof
 	s.mu.Unlock()
+	if pp != nil {
+		pp.Close()
+	}
 
 	var errs []error
 	if started {
@@ -496,6 +510,9 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, stderr io.Writer)
 	s.mu.Lock()
 	s.serve(ln)
 	s.mu.Unlock()
+	if err := s.startPprof(); err != nil {
+		return errors.Join(err, s.Shutdown(context.Background()))
+	}
 	fmt.Fprintf(stderr, "trent: listening on %s\n", s.URL())
 	if cfg.LogFormat == "json" {
 		s.logSummary(ctx)

@@ -146,6 +146,13 @@ var Settings = config.Table[Config]{
 		Help:  "also write every audit record to standard output (JSON Lines, for log shippers)",
 		Value: func(c *Config) config.Value { return config.Bool(&c.AuditStdout) }},
 
+	// Profiling
+	{Name: "pprof-addr", Group: "Profiling",
+		Help: "serve Go's runtime profiles (net/http/pprof) on this loopback `HOST:PORT`; off when empty",
+		Doc: "A listener apart from the API, at /debug/pprof/ (e.g. go tool pprof http://127.0.0.1:6060/debug/pprof/profile?seconds=10). " +
+			"Loopback addresses only: profiles and goroutine dumps describe the process to whoever reads them. See docs/benchmarks.md.",
+		Value: func(c *Config) config.Value { return config.String(&c.PprofAddr) }},
+
 	// Logging
 	{Name: "log-level", Group: "Logging", Default: "info",
 		Help:  "log `level`: debug, info, warn or error",
