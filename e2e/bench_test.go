@@ -59,7 +59,8 @@ func runBench(t *testing.T, url string, args ...string) (int, benchOut, string) 
 func TestBench(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, "server", "--dev", "--addr", "127.0.0.1:0")
-	for _, op := range []string{"encrypt", "decrypt", "generate-data-key", "re-encrypt", "describe-key", "create-key", "mixed"} {
+	for _, op := range []string{"encrypt", "decrypt", "generate-data-key", "re-encrypt", "describe-key", "create-key",
+		"sign", "verify", "generate-mac", "mixed"} {
 		for _, mode := range []string{"sdk", "replay"} {
 			args := []string{"--op", op}
 			if mode == "replay" {

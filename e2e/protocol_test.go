@@ -270,7 +270,7 @@ func TestHealthAndMetrics(t *testing.T) {
 	if !bytes.Contains(body, []byte("# TYPE ")) {
 		t.Errorf("/metrics is not Prometheus text: %.200s", body)
 	}
-	// tools/kmsload reads the server's CPU time from here.
+	// trent bench reads the server's CPU time from here.
 	if !bytes.Contains(body, []byte("process_cpu_seconds_total")) {
 		t.Error("/metrics lacks process_cpu_seconds_total")
 	}

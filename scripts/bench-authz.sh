@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The cost of authorization: Encrypt throughput and server CPU per request
-# over HTTP (tools/kmsload: the Go SDK, real SigV4, concurrency C) for
+# over HTTP (trent bench: the Go SDK, real SigV4, concurrency C; REPLAY=1 for
+# pre-signed replay, the light client) for
 #   root:  the account root, its key under the default key policy;
 #   grant: an IAM user allowed by a grant (EncryptionContextSubset) on a key
 #          whose policy has 10 statements, none of which allows it (every
@@ -17,7 +18,7 @@ conc=${C:-32}
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
-(cd "$root" && go build -o "$work/trent" ./cmd/trent && go build -o "$work/kmsload" ./tools/kmsload)
+(cd "$root" && go build -o "$work/trent" ./cmd/trent)
 
 port=${PORT:-18290}
 url=http://127.0.0.1:$port
@@ -48,14 +49,16 @@ aws kms create-grant --key-id "$key" --grantee-principal "arn:aws:iam::$account:
 run_one() { # mode -> prints "rps cpu_us"
 	local out
 	case $1 in
-	root) out=$("$work/kmsload" -endpoint "$url" -access-key "$admin_id" -secret-key "$admin_secret" -op Encrypt -c "$conc" -d "$dur" -context app=bench) ;;
-	grant) out=$("$work/kmsload" -endpoint "$url" -access-key "$user_id" -secret-key "$user_secret" -key-id "$key" -op Encrypt -c "$conc" -d "$dur" -context app=bench) ;;
+	root) out=$(AWS_ACCESS_KEY_ID=$admin_id AWS_SECRET_ACCESS_KEY=$admin_secret "$work/trent" bench --endpoint "$url" \
+		--op encrypt --concurrency "$conc" --duration "$dur" --context app=bench ${REPLAY:+--replay}) ;;
+	grant) out=$(AWS_ACCESS_KEY_ID=$user_id AWS_SECRET_ACCESS_KEY=$user_secret "$work/trent" bench --endpoint "$url" \
+		--key "$key" --op encrypt --concurrency "$conc" --duration "$dur" --context app=bench ${REPLAY:+--replay}) ;;
 	esac
-	if grep -q "failures=[1-9]" <<<"$out"; then
+	if grep -q "errors=[1-9]\|wrong=[1-9]" <<<"$out"; then
 		echo "bench-authz: $1 had failures: $out" >&2
 		exit 1
 	fi
-	echo "$(sed -n 's/.* rps=\([0-9.]*\).*/\1/p' <<<"$out") $(sed -n 's/.*server_cpu_per_request=\([0-9.]*\)us.*/\1/p' <<<"$out")"
+	echo "$(sed -n 's/.* ops\/s=\([0-9.]*\).*/\1/p' <<<"$out") $(sed -n 's/.*server_cpu_per_request=\([0-9.]*\)us.*/\1/p' <<<"$out")"
 }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 declare -A rps cpu
