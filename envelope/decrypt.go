@@ -10,7 +10,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"maps"
 )
@@ -25,7 +24,7 @@ type Reader struct {
 	raw     []byte // input buffer; frames are decrypted in place
 	lo, hi  int    // unconsumed input is raw[lo:hi]
 	aead    cipher.AEAD
-	hash    hash.Hash // signed suites: over everything before the footer
+	hash    *pipeHash // signed suites: over everything before the footer
 	pub     *ecdsa.PublicKey
 	pending []byte // released plaintext not yet returned, inside raw
 	seq     uint32
@@ -140,7 +139,7 @@ func Decrypt(ctx context.Context, src io.Reader, kr Keyring, opts *DecryptOption
 		return nil, invalid("header authentication failed")
 	}
 	if r.pub != nil {
-		r.hash = p.sigHash.New()
+		r.hash = newPipeHash(p.sigHash)
 		r.hash.Write(hd.body)
 		r.hash.Write(hd.authIV)
 		r.hash.Write(hd.authTag)
@@ -298,7 +297,7 @@ func (r *Reader) finish() error {
 			return err
 		}
 		sig := r.raw[r.lo+2 : r.lo+2+l]
-		if !ecdsa.VerifyASN1(r.pub, r.hash.Sum(nil), sig) {
+		if !ecdsa.VerifyASN1(r.pub, r.hash.Sum(), sig) {
 			return invalid("signature verification failed")
 		}
 		r.lo += 2 + l

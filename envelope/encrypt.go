@@ -12,7 +12,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"maps"
 	"strings"
@@ -116,7 +115,7 @@ func Encrypt(ctx context.Context, dst io.Writer, kr Keyring, opts *EncryptOption
 		frame:     make([]byte, finalHdrLen+fs+tagLen),
 	}
 	if sign != nil {
-		w.hash = p.sigHash.New()
+		w.hash = newPipeHash(p.sigHash)
 	}
 	w.aad = make([]byte, 0, len(hd.MessageID)+len(aadFinalFrame)+12)
 	w.aad = append(w.aad, hd.MessageID...)
@@ -253,7 +252,7 @@ type writer struct {
 	iv        [ivLen]byte
 	limit     int64 // MaxPlaintextLength, 0: none
 	written   int64
-	hash      hash.Hash
+	hash      *pipeHash // signed suites
 	sign      *ecdsa.PrivateKey
 	err       error
 	closed    bool
@@ -369,7 +368,7 @@ func (w *writer) Close() error {
 		return w.err
 	}
 	if w.sign != nil {
-		sig, err := ecdsa.SignASN1(rand.Reader, w.sign, w.hash.Sum(nil))
+		sig, err := ecdsa.SignASN1(rand.Reader, w.sign, w.hash.Sum())
 		if err != nil {
 			w.err = err
 			return err

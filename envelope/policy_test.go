@@ -35,7 +35,7 @@ func encryptV1(t *testing.T, kr Keyring, s Suite, pt []byte, fs int, ec map[stri
 	var buf bytes.Buffer
 	w := &writer{dst: &buf, aead: aead, frameSize: fs, frame: make([]byte, finalHdrLen+fs+tagLen), sign: sign}
 	if sign != nil {
-		w.hash = p.sigHash.New()
+		w.hash = newPipeHash(p.sigHash)
 	}
 	w.aad = append(w.aad, hd.MessageID...)
 	w.aadPrefix = len(w.aad)
