@@ -2,9 +2,19 @@
 // database file. Every commit is fsynced before Update returns, so nothing
 // acknowledged is lost on a crash. All keys live in one bucket.
 //
-// Concurrency: one Update at a time, any number of concurrent Views (bbolt's
-// MVCC). As with bbolt, calling View or Update from inside fn on the same
-// Store may deadlock.
+// Group commit: concurrent Updates share one bbolt transaction, so one
+// commit (two fdatasyncs) acknowledges them all. One goroutine commits;
+// the Updates that arrive while it commits wait and form the next batch.
+// Nothing is delayed to gather a batch: a lone Update commits at once. In
+// a batch each fn runs in turn on the state the ones before it left, as if
+// the Updates had run one after the other in that order. A fn that fails
+// (returns an error, panics, or whose context is done before it runs)
+// leaves no trace: the transaction is rolled back and the others run again
+// without it, which the storage.Store contract allows (fn may run more than
+// once). No Update returns before its batch is on disk.
+//
+// Concurrency: any number of concurrent Views (bbolt's MVCC). As with bbolt,
+// calling View or Update from inside fn on the same Store may deadlock.
 package boltstore
 
 import (
@@ -47,6 +57,21 @@ type Store struct {
 
 	mu     sync.RWMutex // held shared by transactions, exclusively by Close
 	closed bool
+
+	qmu     sync.Mutex
+	queue   []*update     // Updates waiting for the next batch
+	wake    chan struct{} // tells the committer the queue is not empty
+	stop    chan struct{} // closed by Close (after every Update returned)
+	stopped chan struct{} // closed when the committer has ended
+}
+
+// update is one Update waiting for its batch.
+type update struct {
+	ctx      context.Context
+	fn       func(storage.Tx) error
+	err      error // fn's error, or the commit's
+	panicked any   // fn's panic, raised again by Update
+	done     chan struct{}
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -84,7 +109,9 @@ func OpenWithOptions(path string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("boltstore: open %s: create bucket: %w", path, err)
 	}
-	return &Store{db: db}, nil
+	s := &Store{db: db, wake: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{})}
+	go s.committer()
+	return s, nil
 }
 
 // Path returns the database file's path.
@@ -107,9 +134,10 @@ func (s *Store) View(ctx context.Context, fn func(storage.Tx) error) error {
 	}))
 }
 
-// Update runs fn in a read-write transaction and fsyncs the commit. bbolt
-// rolls back when fn returns an error or panics (the panic continues after
-// the rollback).
+// Update runs fn in a read-write transaction, shared with the Updates that
+// arrive while the one before commits (group commit, see the package
+// documentation), and returns once the commit is fsynced. fn's error is
+// returned unchanged; a panic in fn is raised again here after the rollback.
 func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -119,25 +147,95 @@ func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {
 	if s.closed {
 		return storage.ErrClosed
 	}
+	u := &update{ctx: ctx, fn: fn, done: make(chan struct{})}
+	s.qmu.Lock()
+	s.queue = append(s.queue, u)
+	s.qmu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default: // already woken
+	}
+	<-u.done
+	if u.panicked != nil {
+		panic(u.panicked)
+	}
+	return u.err
+}
+
+// committer commits the waiting Updates, a batch at a time, until Close.
+func (s *Store) committer() {
+	defer close(s.stopped)
+	var batch []*update
+	for {
+		select {
+		case <-s.wake:
+		case <-s.stop:
+			return
+		}
+		for {
+			s.qmu.Lock()
+			batch, s.queue = s.queue, batch[:0]
+			s.qmu.Unlock()
+			if len(batch) == 0 {
+				break
+			}
+			s.commit(batch)
+			clear(batch)
+		}
+	}
+}
+
+// commit runs the fns of batch in one transaction and commits it. A fn that
+// fails is answered at once and the rest run again without it.
+func (s *Store) commit(batch []*update) {
+	for len(batch) > 0 {
+		failed, err := s.try(batch)
+		if failed < 0 {
+			for _, u := range batch {
+				u.err = err // the commit's outcome
+				close(u.done)
+			}
+			return
+		}
+		close(batch[failed].done)
+		batch = append(batch[:failed:failed], batch[failed+1:]...)
+	}
+}
+
+// try runs every fn of batch in one transaction. If one fails it rolls the
+// transaction back and returns its index (its error or panic is in it);
+// else it commits and returns -1 with the commit's error.
+func (s *Store) try(batch []*update) (failed int, err error) {
 	btx, err := s.db.Begin(true)
 	if err != nil {
-		return mapErr(fmt.Errorf("boltstore: begin: %w", err))
+		return -1, mapErr(fmt.Errorf("boltstore: begin: %w", err))
 	}
-	// Roll back unless committed, also when fn panics (the panic then
-	// continues). After a Commit, Rollback is a no-op returning ErrTxClosed.
-	defer func() { _ = btx.Rollback() }()
-	t := &tx{b: btx.Bucket(bucketName), writable: true}
-	err = func() error {
-		defer t.end()
-		return fn(t)
-	}()
-	if err != nil {
-		return err // fn's error, unchanged
+	b := btx.Bucket(bucketName)
+	for i, u := range batch {
+		if u.err = u.ctx.Err(); u.err == nil {
+			u.err, u.panicked = run(&tx{b: b, writable: true}, u.fn)
+		}
+		if u.err != nil || u.panicked != nil {
+			_ = btx.Rollback()
+			return i, nil
+		}
 	}
 	if err := btx.Commit(); err != nil { // bbolt rolls back a failed commit
-		return fmt.Errorf("boltstore: commit: %w", err)
+		return -1, fmt.Errorf("boltstore: commit: %w", err)
 	}
-	return nil
+	return -1, nil
+}
+
+// run calls fn on t, catching a panic, and ends t (bbolt memory is invalid
+// once the transaction is over).
+func run(t *tx, fn func(storage.Tx) error) (err error, panicked any) {
+	defer func() {
+		t.end()
+		if p := recover(); p != nil {
+			panicked = p
+		}
+	}()
+	return fn(t), nil
 }
 
 // Ping runs an empty read transaction.
@@ -154,6 +252,8 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
+	close(s.stop) // no Update is running: they hold mu shared
+	<-s.stopped
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("boltstore: close: %w", err)
 	}

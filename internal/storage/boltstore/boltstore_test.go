@@ -13,7 +13,7 @@ import (
 	"github.com/trent-kms/trent/internal/storage/storagetest"
 )
 
-func mustOpen(t *testing.T, path string) *boltstore.Store {
+func mustOpen(t testing.TB, path string) *boltstore.Store {
 	t.Helper()
 	s, err := boltstore.Open(path)
 	if err != nil {
