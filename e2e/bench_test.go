@@ -80,6 +80,12 @@ func TestBench(t *testing.T) {
 			}
 		}
 	}
+	for _, args := range [][]string{{"--op", "mixed", "--context", "app=bench", "--context", "tenant=t1"},
+		{"--op", "re-encrypt", "--context", "app=bench", "--replay"}} {
+		if code, out, stderr := runBench(t, s.URL, args...); code != 0 || out.Errors != 0 || out.Wrong != 0 {
+			t.Errorf("bench %v: exit %d, %d errors (%s), %d wrong (%s); stderr: %s", args, code, out.Errors, out.FirstError, out.Wrong, out.FirstWrong, stderr)
+		}
+	}
 	if code, _, stderr := runBench(t, s.URL, "--op", "nope"); code != 2 || !strings.Contains(stderr, "unknown --op") {
 		t.Errorf("bench --op nope: exit %d, stderr %q; want 2 and a usage error", code, stderr)
 	}

@@ -74,6 +74,7 @@ type benchConfig struct {
 	spec                      string // key spec for sign, verify, generate-mac
 	keyID                     string
 	keyPolicy                 string // file
+	context                   contextFlag
 	replay                    bool
 	json                      bool
 }
@@ -99,6 +100,8 @@ func runBench(args []string) int {
 	fs.StringVar(&c.spec, "spec", "", "key `spec` for sign, verify (default ECC_NIST_P256) and generate-mac (default HMAC_256)")
 	fs.StringVar(&c.keyID, "key", "", "use this key `ID` (or ARN, alias) instead of creating one")
 	fs.StringVar(&c.keyPolicy, "key-policy", "", "key policy `file` (JSON) of the key created for the run")
+	c.context = contextFlag{}
+	fs.Var(c.context, "context", "encryption context `k=v` pair of encrypt, decrypt, generate-data-key, re-encrypt (repeatable)")
 	fs.BoolVar(&c.replay, "replay", false, "replay pre-signed requests over raw connections (a light client)")
 	fs.BoolVar(&c.json, "json", false, "print the result as one JSON object")
 	if err := fs.Parse(args); err != nil {
@@ -467,6 +470,14 @@ func newBenchFixture(ctx context.Context, c *benchConfig) (*benchFixture, error)
 	return f, nil
 }
 
+// ec is the encryption context of the run (nil when none).
+func (f *benchFixture) ec() map[string]string {
+	if len(f.cfg.context) == 0 {
+		return nil
+	}
+	return f.cfg.context
+}
+
 type staticCreds aws.Credentials
 
 func (s staticCreds) Retrieve(context.Context) (aws.Credentials, error) {
@@ -522,7 +533,7 @@ func (f *benchFixture) setup(ctx context.Context) error {
 		f.signature = out.Signature
 	case "generate-mac":
 	default:
-		out, err := f.client.Encrypt(ctx, &kms.EncryptInput{KeyId: &f.keyID, Plaintext: f.plaintext})
+		out, err := f.client.Encrypt(ctx, &kms.EncryptInput{KeyId: &f.keyID, Plaintext: f.plaintext, EncryptionContext: f.ec()})
 		if err != nil {
 			return fmt.Errorf("encrypt: %w", err)
 		}
@@ -590,7 +601,7 @@ func (f *benchFixture) callSDK(ctx context.Context, w *worker, op string) error 
 	c := f.client
 	switch op {
 	case "encrypt":
-		out, err := c.Encrypt(ctx, &kms.EncryptInput{KeyId: &f.keyID, Plaintext: f.plaintext})
+		out, err := c.Encrypt(ctx, &kms.EncryptInput{KeyId: &f.keyID, Plaintext: f.plaintext, EncryptionContext: f.ec()})
 		if err != nil {
 			return err
 		}
@@ -599,7 +610,7 @@ func (f *benchFixture) callSDK(ctx context.Context, w *worker, op string) error 
 		}
 		w.keep(sample{op: op, blob: out.CiphertextBlob, plaintext: f.plaintext})
 	case "decrypt":
-		out, err := c.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: f.blob})
+		out, err := c.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: f.blob, EncryptionContext: f.ec()})
 		if err != nil {
 			return err
 		}
@@ -607,7 +618,7 @@ func (f *benchFixture) callSDK(ctx context.Context, w *worker, op string) error 
 			return wrongf("decrypt returned %d bytes that are not the plaintext", len(out.Plaintext))
 		}
 	case "generate-data-key":
-		out, err := c.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: &f.keyID, KeySpec: types.DataKeySpecAes256})
+		out, err := c.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: &f.keyID, KeySpec: types.DataKeySpecAes256, EncryptionContext: f.ec()})
 		if err != nil {
 			return err
 		}
@@ -616,7 +627,8 @@ func (f *benchFixture) callSDK(ctx context.Context, w *worker, op string) error 
 		}
 		w.keep(sample{op: op, blob: out.CiphertextBlob, plaintext: out.Plaintext})
 	case "re-encrypt":
-		out, err := c.ReEncrypt(ctx, &kms.ReEncryptInput{CiphertextBlob: f.blob, DestinationKeyId: &f.keyID})
+		out, err := c.ReEncrypt(ctx, &kms.ReEncryptInput{CiphertextBlob: f.blob, DestinationKeyId: &f.keyID,
+			SourceEncryptionContext: f.ec(), DestinationEncryptionContext: f.ec()})
 		if err != nil {
 			return err
 		}
@@ -683,7 +695,7 @@ func (f *benchFixture) verifySample(ctx context.Context, s sample) error {
 			return wrongf("check generate-mac: a MAC of the run does not verify")
 		}
 	default:
-		out, err := c.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: s.blob})
+		out, err := c.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: s.blob, EncryptionContext: f.ec()})
 		if err != nil {
 			return fmt.Errorf("check %s: decrypt: %w", s.op, err)
 		}
