@@ -492,13 +492,19 @@ func (f *benchFixture) setup(ctx context.Context) error {
 		return nil
 	}
 	if c.keyID != "" {
+		f.keyID = c.keyID
 		d, err := f.client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: &c.keyID})
-		if err != nil {
-			return fmt.Errorf("describe key %s: %w", c.keyID, err)
-		}
-		f.keyID, f.keyARN = c.keyID, aws.ToString(d.KeyMetadata.Arn)
-		if err := f.pickAlgorithms(d.KeyMetadata); err != nil {
-			return err
+		switch {
+		case err == nil:
+			f.keyARN = aws.ToString(d.KeyMetadata.Arn)
+			if err := f.pickAlgorithms(d.KeyMetadata); err != nil {
+				return err
+			}
+		case c.op == "sign" || c.op == "verify" || c.op == "generate-mac":
+			return fmt.Errorf("describe key %s (for its algorithms): %w", c.keyID, err)
+		default:
+			// A caller allowed only to encrypt and decrypt (a grant): the
+			// key's ARN comes from the Encrypt below.
 		}
 	} else {
 		in := &kms.CreateKeyInput{Description: aws.String("trent bench")}
@@ -538,6 +544,9 @@ func (f *benchFixture) setup(ctx context.Context) error {
 			return fmt.Errorf("encrypt: %w", err)
 		}
 		f.blob = out.CiphertextBlob
+		if f.keyARN == "" {
+			f.keyARN = aws.ToString(out.KeyId)
+		}
 	}
 	return nil
 }
