@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/trent-kms/trent/envelope"
 	"github.com/trent-kms/trent/internal/config"
+	"github.com/trent-kms/trent/internal/server"
 	"golang.org/x/term"
 )
 
@@ -124,17 +125,16 @@ func (a *awsFlags) client(ctx context.Context) (*kms.Client, error) {
 		return nil, fmt.Errorf("loading AWS configuration: %w", err)
 	}
 	if cfg.Region == "" {
-		return nil, &hintError{errors.New("no AWS region"),
-			"use --region, or export AWS_DEFAULT_REGION=us-east-1 (trent server prints the export lines at start)"}
+		return nil, &server.HintError{Err: errors.New("no AWS region"), Advice: "use --region, or export AWS_DEFAULT_REGION=us-east-1 (trent server prints the export lines at start)"}
 	}
 	// Without credentials in the environment, a file or a profile, the SDK
 	// falls back to an EC2 instance role, and its failure reads "no EC2 IMDS
 	// role found". Say what is missing instead.
 	if cc, ok := cfg.Credentials.(*aws.CredentialsCache); ok && cc.IsCredentialsProvider((*ec2rolecreds.Provider)(nil)) {
 		if _, err := cc.Retrieve(ctx); err != nil {
-			return nil, &hintError{
-				errors.New("no AWS credentials: none in the environment (AWS_ACCESS_KEY_ID), the shared credentials file or a profile, and no EC2 instance role"),
-				"export AWS_SHARED_CREDENTIALS_FILE=<data-dir>/credentials, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (trent server prints the export lines at start)"}
+			return nil, &server.HintError{
+				Err:    errors.New("no AWS credentials: none in the environment (AWS_ACCESS_KEY_ID), the shared credentials file or a profile, and no EC2 instance role"),
+				Advice: "export AWS_SHARED_CREDENTIALS_FILE=<data-dir>/credentials, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (trent server prints the export lines at start)"}
 		}
 	}
 	return kms.NewFromConfig(cfg, func(o *kms.Options) {

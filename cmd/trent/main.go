@@ -181,16 +181,6 @@ func fail(err error) {
 	}
 }
 
-// hintError is an error with one line on what to do about it.
-type hintError struct {
-	err  error
-	hint string
-}
-
-func (e *hintError) Error() string { return e.err.Error() }
-func (e *hintError) Unwrap() error { return e.err }
-func (e *hintError) Hint() string  { return e.hint }
-
 // hintf prints "trent: hint: ..." to stderr.
 func hintf(format string, args ...any) {
 	fmt.Fprintf(stderr, "trent: hint: "+format+"\n", args...)

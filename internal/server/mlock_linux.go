@@ -31,9 +31,9 @@ func lockMemory(mode string, logger *slog.Logger) (string, error) {
 		return "locked (mlockall), core dumps off", nil
 	}
 	if mode == MlockRequired {
-		return "", &hintError{
-			err:  fmt.Errorf("server: --mlock required, but mlockall failed: %w", err),
-			hint: mlockHint + ", or start with --mlock best-effort",
+		return "", &HintError{
+			Err:    fmt.Errorf("server: --mlock required, but mlockall failed: %w", err),
+			Advice: mlockHint + ", or start with --mlock best-effort",
 		}
 	}
 	logger.Warn("server: memory not locked: keys may be swapped to disk (--mlock best-effort)",

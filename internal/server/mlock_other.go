@@ -14,8 +14,8 @@ func lockMemory(mode string, logger *slog.Logger) (string, error) {
 	case MlockOff:
 		return "not locked (--mlock off)", nil
 	case MlockRequired:
-		return "", &hintError{err: errors.New("server: --mlock required, but memory locking is supported on Linux only"),
-			hint: "start with --mlock best-effort or --mlock off"}
+		return "", &HintError{Err: errors.New("server: --mlock required, but memory locking is supported on Linux only"),
+			Advice: "start with --mlock best-effort or --mlock off"}
 	}
 	logger.Warn("server: memory not locked: keys may be swapped to disk (memory locking is supported on Linux only)")
 	return "NOT locked (Linux only)", nil

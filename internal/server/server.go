@@ -382,16 +382,16 @@ func (s *Server) Start() error {
 func listen(addr string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if errors.Is(err, syscall.EADDRINUSE) {
-		return nil, &hintError{err: fmt.Errorf("server: listen on %s: address already in use", addr),
-			hint: "another process (another trent?) listens there: stop it, or pick another --addr (port 0 picks a free one)"}
+		return nil, &HintError{Err: fmt.Errorf("server: listen on %s: address already in use", addr),
+			Advice: "another process (another trent?) listens there: stop it, or pick another --addr (port 0 picks a free one)"}
 	}
 	if err != nil {
 		var oe *net.OpError
 		if errors.As(err, &oe) {
 			err = oe.Err // "listen tcp" says nothing the message does not
 		}
-		return nil, &hintError{err: fmt.Errorf("server: listen on %s: %w", addr, err),
-			hint: "--addr takes HOST:PORT with a local address, e.g. 127.0.0.1:8080"}
+		return nil, &HintError{Err: fmt.Errorf("server: listen on %s: %w", addr, err),
+			Advice: "--addr takes HOST:PORT with a local address, e.g. 127.0.0.1:8080"}
 	}
 	return ln, nil
 }

@@ -17,16 +17,16 @@ const (
 	MlockOff        = "off"
 )
 
-// hintError is an error with one line on what to do about it; cmd/trent
+// HintError is an error with one line on what to do about it; cmd/trent
 // prints it as "trent: hint: ..." (it looks for a Hint method).
-type hintError struct {
-	err  error
-	hint string
+type HintError struct {
+	Err    error
+	Advice string
 }
 
-func (e *hintError) Error() string { return e.err.Error() }
-func (e *hintError) Unwrap() error { return e.err }
-func (e *hintError) Hint() string  { return e.hint }
+func (e *HintError) Error() string { return e.Err.Error() }
+func (e *HintError) Unwrap() error { return e.Err }
+func (e *HintError) Hint() string  { return e.Advice }
 
 // absPaths makes the paths of c absolute, so that logs and the summary name
 // the files for real whatever the working directory.
