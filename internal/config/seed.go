@@ -11,6 +11,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/trent-kms/trent/internal/arn"
 	"github.com/trent-kms/trent/internal/iam"
 )
 
@@ -176,11 +177,11 @@ func ParseSeed(data []byte, region, accountID string) (*Seed, error) {
 			bad("keys[%d]: duplicate id %s", i, sk.ID)
 		}
 		ids[sk.Region+"/"+sk.AccountID+"/"+sk.ID] = true
-		if !iam.IsAccountID(sk.AccountID) {
+		if !arn.IsAccountID(sk.AccountID) {
 			bad("keys[%d]: account %q is not 12 digits", i, sk.AccountID)
 		}
-		if sk.Region == "" {
-			bad("keys[%d]: missing region", i)
+		if !arn.IsRegion(sk.Region) {
+			bad("keys[%d]: region %q is not an AWS region name (e.g. us-east-1)", i, sk.Region)
 		}
 		if k.Material != "" {
 			m, err := base64.StdEncoding.DecodeString(strings.TrimSpace(k.Material))
@@ -194,8 +195,8 @@ func ParseSeed(data []byte, region, accountID string) (*Seed, error) {
 			}
 		}
 		for _, a := range sk.Aliases {
-			if !strings.HasPrefix(a, "alias/") || len(a) == len("alias/") {
-				bad("keys[%d]: alias %q must start with alias/", i, a)
+			if !arn.IsAliasName(a) {
+				bad("keys[%d]: alias %q must start with alias/ followed by 1 to 250 of [a-zA-Z0-9:/_-]", i, a)
 			}
 		}
 		out.Keys = append(out.Keys, sk)
@@ -214,7 +215,7 @@ func ParseSeed(data []byte, region, accountID string) (*Seed, error) {
 		default:
 			users[id] = true
 		}
-		if !iam.IsAccountID(su.AccountID) {
+		if !arn.IsAccountID(su.AccountID) {
 			bad("users[%d]: account %q is not 12 digits", i, su.AccountID)
 		}
 		var err error
@@ -238,7 +239,7 @@ func ParseSeed(data []byte, region, accountID string) (*Seed, error) {
 		default:
 			roles[id] = true
 		}
-		if !iam.IsAccountID(sr.AccountID) {
+		if !arn.IsAccountID(sr.AccountID) {
 			bad("roles[%d]: account %q is not 12 digits", i, sr.AccountID)
 		}
 		var err error
@@ -268,7 +269,7 @@ func ParseSeed(data []byte, region, accountID string) (*Seed, error) {
 		if ak.Secret == "" {
 			bad("access_keys[%d]: missing secret", i)
 		}
-		if !iam.IsAccountID(ak.AccountID) {
+		if !arn.IsAccountID(ak.AccountID) {
 			bad("access_keys[%d]: account %q is not 12 digits", i, ak.AccountID)
 		}
 		switch k.Status {

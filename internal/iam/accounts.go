@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trent-kms/trent/internal/arn"
 	"github.com/trent-kms/trent/internal/storage"
 )
 
@@ -63,7 +64,7 @@ type NewKey struct {
 //     caller to show once. A --dev run records the account only, so that a
 //     later run without --dev still creates the first administrator.
 func (s *Service) OpenAccount(ctx context.Context, want string, add, dev bool) (acct string, first *NewKey, err error) {
-	if want != "" && !IsAccountID(want) {
+	if want != "" && !arn.IsAccountID(want) {
 		return "", nil, fmt.Errorf("iam: invalid account id %q: want 12 digits", want)
 	}
 	if err := s.migrateAccounts(ctx); err != nil {
@@ -171,7 +172,7 @@ func (s *Service) AccessKeys() []AccessKeyInfo {
 // No quota applies, and the account is recorded if it is not yet (its first
 // administrator is this key).
 func (s *Service) CreateOperatorKey(ctx context.Context, account, userName string) (*NewKey, error) {
-	if !IsAccountID(account) {
+	if !arn.IsAccountID(account) {
 		return nil, fmt.Errorf("iam: invalid account id %q: want 12 digits", account)
 	}
 	if err := s.recordAccount(ctx, account, true); err != nil {

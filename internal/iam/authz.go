@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/trent-kms/trent/internal/arn"
 	"github.com/trent-kms/trent/internal/kmserr"
 	"github.com/trent-kms/trent/internal/policy"
 )
@@ -108,7 +109,7 @@ func (s *Service) authorizeAssume(c *Caller, r *role, in *AssumeRoleInput) error
 // callerAccount checks that c is an authenticated principal of a known
 // shape and returns its account.
 func callerAccount(c *Caller) (string, error) {
-	if !IsAccountID(c.Principal.AccountID) {
+	if !arn.IsAccountID(c.Principal.AccountID) {
 		return "", kmserr.ErrIAMAccessDenied.With("The caller has no account.")
 	}
 	return c.Principal.AccountID, nil

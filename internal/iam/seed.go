@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trent-kms/trent/internal/arn"
 	"github.com/trent-kms/trent/internal/kmserr"
 	"github.com/trent-kms/trent/internal/policy"
 	"github.com/trent-kms/trent/internal/storage"
@@ -82,7 +83,7 @@ func (s *Service) ApplySeed(ctx context.Context, seed *Seed) (*SeedResult, error
 		accounts[k.AccountID] = true
 	}
 	for a := range accounts {
-		if !IsAccountID(a) {
+		if !arn.IsAccountID(a) {
 			return nil, fmt.Errorf("iam: seed: invalid account id %q", a)
 		}
 		if err := s.recordAccount(ctx, a, true); err != nil {
@@ -248,7 +249,7 @@ func (s *Service) seedKey(ctx context.Context, sk SeedAccessKey) error {
 		return fmt.Errorf("invalid access key id %q: want 16 to 128 characters of [A-Za-z0-9_]", kmserr.Clip(sk.ID, 64))
 	case sk.Secret == "" || len(sk.Secret) > 256:
 		return fmt.Errorf("invalid secret: want 1 to 256 characters")
-	case !IsAccountID(sk.AccountID):
+	case !arn.IsAccountID(sk.AccountID):
 		return fmt.Errorf("invalid account id %q", kmserr.Clip(sk.AccountID, 64))
 	}
 	status := StatusActive

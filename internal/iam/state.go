@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trent-kms/trent/internal/arn"
 	"github.com/trent-kms/trent/internal/policy"
 	"github.com/trent-kms/trent/internal/storage"
 )
@@ -198,7 +199,7 @@ func load(tx storage.Tx, partition string) (st *state, devKeys []string, err err
 		if err := decode(e, &r); err != nil {
 			return nil, nil, err
 		}
-		if accountPrefix+r.ID != e.Key || !IsAccountID(r.ID) {
+		if accountPrefix+r.ID != e.Key || !arn.IsAccountID(r.ID) {
 			return nil, nil, fmt.Errorf("iam: record at %s names account %q", e.Key, r.ID)
 		}
 		st.accounts[r.ID] = &account{id: r.ID, created: r.Created, admin: r.Admin}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trent-kms/trent/internal/arn"
 	"github.com/trent-kms/trent/internal/kmserr"
 )
 
@@ -119,18 +120,18 @@ func (s *Service) AssumeRole(ctx context.Context, c Caller, in *AssumeRoleInput)
 
 // roleByARN returns the role named by a role ARN of this partition (its path
 // must match), or nil.
-func (s *Service) roleByARN(st *state, arn string) *role {
+func (s *Service) roleByARN(st *state, roleARN string) *role {
 	prefix := "arn:" + s.partition + ":iam::"
-	if !strings.HasPrefix(arn, prefix) {
+	if !strings.HasPrefix(roleARN, prefix) {
 		return nil
 	}
-	acct, res, ok := strings.Cut(arn[len(prefix):], ":")
-	if !ok || !IsAccountID(acct) || !strings.HasPrefix(res, "role/") {
+	acct, res, ok := strings.Cut(roleARN[len(prefix):], ":")
+	if !ok || !arn.IsAccountID(acct) || !strings.HasPrefix(res, "role/") {
 		return nil
 	}
 	i := strings.LastIndexByte(res, '/')
 	r := st.roles[nameOf(acct, res[i+1:])]
-	if r == nil || r.arn != arn {
+	if r == nil || r.arn != roleARN {
 		return nil
 	}
 	return r

@@ -80,19 +80,6 @@ func GenerateSecret() string {
 	return s
 }
 
-// IsAccountID reports whether s is a 12-digit AWS account id.
-func IsAccountID(s string) bool {
-	if len(s) != 12 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
-
 // isNameChar reports whether c is in [\w+=,.@-].
 func isNameChar(c byte) bool {
 	return isWordChar(c) || c == '+' || c == '=' || c == ',' || c == '.' || c == '@' || c == '-'

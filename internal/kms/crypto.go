@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/trent-kms/trent/internal/arn"
 	"github.com/trent-kms/trent/internal/ciphertext"
 	"github.com/trent-kms/trent/internal/keys"
 	"github.com/trent-kms/trent/internal/kmserr"
@@ -162,7 +163,7 @@ func (s *Service) decryptBlob(c Caller, sc scope, a *access, want *key, blob []b
 		return want, ver, pt, nil
 	}
 	b, err := ciphertext.Parse(blob)
-	if err != nil || !validKeyIDForm(b.KeyID) {
+	if err != nil || !arn.IsKeyID(b.KeyID) {
 		return nil, nil, nil, errInvalidCiphertext
 	}
 	if want != nil && want.id != b.KeyID {

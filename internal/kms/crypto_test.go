@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/trent-kms/trent/internal/arn"
 	"github.com/trent-kms/trent/internal/ciphertext"
 )
 
@@ -324,7 +325,7 @@ func TestCreateDescribeKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	md := out.KeyMetadata
-	if !validKeyIDForm(md.KeyId) || md.Arn != "arn:aws:kms:us-east-1:111122223333:key/"+md.KeyId || md.AWSAccountId != acct ||
+	if !arn.IsKeyID(md.KeyId) || md.Arn != "arn:aws:kms:us-east-1:111122223333:key/"+md.KeyId || md.AWSAccountId != acct ||
 		!md.Enabled || md.KeyState != "Enabled" || md.KeySpec != "SYMMETRIC_DEFAULT" || md.CustomerMasterKeySpec != "SYMMETRIC_DEFAULT" ||
 		md.KeyUsage != "ENCRYPT_DECRYPT" || md.Origin != "AWS_KMS" || md.KeyManager != "CUSTOMER" || md.MultiRegion ||
 		md.Description != "d" || len(md.EncryptionAlgorithms) != 1 || md.EncryptionAlgorithms[0] != "SYMMETRIC_DEFAULT" ||

@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"time"
 
+	"github.com/trent-kms/trent/internal/arn"
 	"github.com/trent-kms/trent/internal/keys"
 	"github.com/trent-kms/trent/internal/kmserr"
 	"github.com/trent-kms/trent/internal/secret"
@@ -136,7 +137,7 @@ func parseImportToken(t []byte) (string, bool) {
 		return "", false
 	}
 	id := string(t[2 : 2+n])
-	return id, validKeyIDForm(id)
+	return id, arn.IsKeyID(id)
 }
 
 // checkImportable: import operations need an EXTERNAL key.

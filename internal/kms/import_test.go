@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/trent-kms/trent/internal/arn"
 )
 
 // wrapWithOpenSSL wraps material under GetParametersForImport's public key
@@ -305,7 +307,7 @@ func FuzzImportToken(f *testing.F) {
 	f.Add([]byte{1, 0})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, tok []byte) {
-		if id, ok := parseImportToken(tok); ok && (!validKeyIDForm(id) || len(tok) != 2+len(id)+importTokenRandom) {
+		if id, ok := parseImportToken(tok); ok && (!arn.IsKeyID(id) || len(tok) != 2+len(id)+importTokenRandom) {
 			t.Errorf("parseImportToken(%x) = %q, true", tok, id)
 		}
 	})

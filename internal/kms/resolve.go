@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trent-kms/trent/internal/arn"
 	"github.com/trent-kms/trent/internal/keys"
 	"github.com/trent-kms/trent/internal/kmserr"
 	"github.com/trent-kms/trent/internal/policy"
@@ -16,33 +17,10 @@ func callerScope(c Caller) (scope, error) {
 	if region == "" {
 		region = defaultRegion
 	}
-	if !validRegion(region) || !validAccount(c.Principal.AccountID) {
+	if !arn.IsRegion(region) || !arn.IsAccountID(c.Principal.AccountID) {
 		return scope{}, kmserr.ErrUnrecognizedClient
 	}
 	return scope{region, c.Principal.AccountID}, nil
-}
-
-// parseARN splits arn:<partition>:<service>:<region>:<account>:<resource>
-// without allocating.
-func parseARN(s string) (partition, service, region, account, resource string, ok bool) {
-	rest, ok := strings.CutPrefix(s, "arn:")
-	if !ok {
-		return
-	}
-	var found bool
-	if partition, rest, found = strings.Cut(rest, ":"); !found {
-		return "", "", "", "", "", false
-	}
-	if service, rest, found = strings.Cut(rest, ":"); !found {
-		return "", "", "", "", "", false
-	}
-	if region, rest, found = strings.Cut(rest, ":"); !found {
-		return "", "", "", "", "", false
-	}
-	if account, resource, found = strings.Cut(rest, ":"); !found {
-		return "", "", "", "", "", false
-	}
-	return partition, service, region, account, resource, true
 }
 
 func invalidKeyID(id string) error {
@@ -92,26 +70,26 @@ func (a *access) requestAlias(id string) {
 // policy refused: nothing tells the caller which keys another account has.
 func (s *Service) findKey(c Caller, sc scope, action, id string, aliasOK bool) (*key, error) {
 	if strings.HasPrefix(id, "arn:") {
-		partition, service, region, account, resource, ok := parseARN(id)
-		if !ok || partition != s.partition || service != "kms" {
+		a, ok := arn.Parse(id)
+		if !ok || a.Partition != s.partition || a.Service != "kms" {
 			return nil, kmserr.ErrNotFound.With("Invalid arn %s", id)
 		}
-		if !validRegion(region) {
+		if !arn.IsRegion(a.Region) {
 			return nil, kmserr.ErrNotFound.With("Invalid arn %s", id)
 		}
-		if region != sc.region {
-			return nil, kmserr.ErrNotFound.With("Invalid arn %s", region)
+		if a.Region != sc.region {
+			return nil, kmserr.ErrNotFound.With("Invalid arn %s", a.Region)
 		}
-		if !validAccount(account) {
+		if !arn.IsAccountID(a.Account) {
 			return nil, kmserr.ErrNotFound.With("Invalid arn %s", id)
 		}
-		ksc := scope{region, account}
+		ksc := scope{a.Region, a.Account}
 		var k *key
 		var err error
-		if kid, ok := strings.CutPrefix(resource, "key/"); ok {
+		if kid, ok := strings.CutPrefix(a.Resource, "key/"); ok {
 			k, err = s.keyByID(ksc, kid)
-		} else if strings.HasPrefix(resource, "alias/") && aliasOK {
-			k, err = s.keyByAlias(ksc, resource)
+		} else if strings.HasPrefix(a.Resource, "alias/") && aliasOK {
+			k, err = s.keyByAlias(ksc, a.Resource)
 		} else {
 			return nil, kmserr.ErrNotFound.With("Invalid arn %s", id)
 		}
@@ -130,7 +108,7 @@ func (s *Service) findKey(c Caller, sc scope, action, id string, aliasOK bool) (
 }
 
 func (s *Service) keyByID(sc scope, id string) (*key, error) {
-	if !validKeyIDForm(id) {
+	if !arn.IsKeyID(id) {
 		return nil, invalidKeyID(id)
 	}
 	k := s.getKey(sc, id)

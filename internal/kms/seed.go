@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/trent-kms/trent/internal/arn"
 	"github.com/trent-kms/trent/internal/keys"
 	"github.com/trent-kms/trent/internal/secret"
 	"github.com/trent-kms/trent/internal/storage"
@@ -23,14 +24,14 @@ func (s *Service) SeedKey(ctx context.Context, k SeedKey) error {
 	if region == "" {
 		region = defaultRegion
 	}
-	if !validRegion(region) {
+	if !arn.IsRegion(region) {
 		return fmt.Errorf("kms: seed key %s: invalid region %q", k.ID, region)
 	}
-	if !validAccount(k.AccountID) {
+	if !arn.IsAccountID(k.AccountID) {
 		return fmt.Errorf("kms: seed key %s: invalid account %q", k.ID, k.AccountID)
 	}
 	id := strings.ToLower(k.ID)
-	if !validKeyIDForm(id) || strings.HasPrefix(id, "mrk-") {
+	if !arn.IsKeyID(id) || strings.HasPrefix(id, "mrk-") {
 		return fmt.Errorf("kms: seed key %q: id must be a UUID", k.ID)
 	}
 	spec, usage := keys.Spec(k.Spec), keys.Usage(k.Usage)

@@ -52,6 +52,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/trent-kms/trent/internal/arn"
 	"github.com/trent-kms/trent/internal/keys"
 	"github.com/trent-kms/trent/internal/kmserr"
 	"github.com/trent-kms/trent/internal/policy"
@@ -320,11 +321,11 @@ func (s *Service) space(sc scope) *space {
 }
 
 func (s *Service) keyARN(region, account, id string) string {
-	return "arn:" + s.partition + ":kms:" + region + ":" + account + ":key/" + id
+	return arn.Key(s.partition, region, account, id)
 }
 
 func (s *Service) aliasARN(region, account, name string) string {
-	return "arn:" + s.partition + ":kms:" + region + ":" + account + ":" + name
+	return arn.Alias(s.partition, region, account, name)
 }
 
 func (s *Service) keyFromRecord(rec *keyRecord) (*key, error) {

@@ -182,67 +182,6 @@ func checkContext(ec map[string]string) error {
 	return nil
 }
 
-// validKeyIDForm reports whether id looks like a KMS key id: a UUID or
-// "mrk-" followed by 32 hex digits.
-func validKeyIDForm(id string) bool {
-	if rest, ok := strings.CutPrefix(id, "mrk-"); ok {
-		return len(rest) == 32 && isHex(rest)
-	}
-	if len(id) != 36 {
-		return false
-	}
-	for i := 0; i < 36; i++ {
-		c := id[i]
-		if i == 8 || i == 13 || i == 18 || i == 23 {
-			if c != '-' {
-				return false
-			}
-		} else if !isHexByte(c) {
-			return false
-		}
-	}
-	return true
-}
-
-func isHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if !isHexByte(s[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func isHexByte(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
-}
-
-// validRegion bounds what may appear in storage paths and ARNs.
-func validRegion(r string) bool {
-	if len(r) == 0 || len(r) > 32 {
-		return false
-	}
-	for i := 0; i < len(r); i++ {
-		c := r[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
-func validAccount(a string) bool {
-	if len(a) != 12 {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		if a[i] < '0' || a[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
-
 // paging limit with AWS default
 func limitOr(p *int32, def int) int {
 	if p == nil {

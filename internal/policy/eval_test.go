@@ -121,3 +121,21 @@ func evalCases() []evalCase {
 		{"trust policy naming a service does not let a user assume", T, doc(`{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}`), req(action("sts:AssumeRole"), resource(roleARN)), NotApplicable},
 	}
 }
+
+// TestMatchAction covers the action matcher directly (case-insensitive
+// wildcards; patterns are lowercased at parse time).
+func TestMatchAction(t *testing.T) {
+	for _, tc := range []struct {
+		pat, s string
+		want   bool
+	}{
+		{"*", "kms:PutKeyPolicy", true}, {"kms:*", "kms:PutKeyPolicy", true}, {"kms:put*", "kms:PutKeyPolicy", true},
+		{"kms:put?eypolicy", "kms:PutKeyPolicy", true}, {"kms:get*", "kms:PutKeyPolicy", false}, {"kms:putkeypolicy", "KMS:PUTKEYPOLICY", true},
+		{"kms:putkeypolic", "kms:PutKeyPolicy", false}, {"*policy", "kms:PutKeyPolicy", true}, {"*x*", "kms:PutKeyPolicy", false},
+		{"", "", true}, {"kms:*key*", "kms:DescribeKey", true}, {"kms:**", "kms:x", true}, {"kms:?", "kms:", false},
+	} {
+		if got := matchAction(tc.pat, tc.s); got != tc.want {
+			t.Errorf("matchAction(%q, %q) = %v, want %v", tc.pat, tc.s, got, tc.want)
+		}
+	}
+}

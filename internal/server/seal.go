@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/trent-kms/trent/internal/arn"
 	"github.com/trent-kms/trent/internal/audit"
 	"github.com/trent-kms/trent/internal/awsjson"
 	"github.com/trent-kms/trent/internal/awsquery"
@@ -58,7 +59,7 @@ func (s *Server) activate(ctx context.Context) (*iam.NewKey, error) {
 			acct := s.cfg.AccountID
 			v.InsecureAcceptUnknown = func(accessKeyID string) (iam.Principal, bool) {
 				a := acct
-				if iam.IsAccountID(accessKeyID) {
+				if arn.IsAccountID(accessKeyID) {
 					a = accessKeyID
 				}
 				return iam.RootPrincipal(a, accessKeyID), true

@@ -38,6 +38,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/trent-kms/trent/internal/arn"
 	"github.com/trent-kms/trent/internal/awsquery"
 	"github.com/trent-kms/trent/internal/barrier"
 	"github.com/trent-kms/trent/internal/config"
@@ -166,11 +167,11 @@ func (c *Config) Validate() error {
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		errs = append(errs, errors.New("server: --tls-cert and --tls-key go together"))
 	}
-	if c.AccountID != "" && !iam.IsAccountID(c.AccountID) {
+	if c.AccountID != "" && !arn.IsAccountID(c.AccountID) {
 		errs = append(errs, fmt.Errorf("server: account id %q is not 12 digits", c.AccountID))
 	}
-	if c.Region == "" {
-		errs = append(errs, errors.New("server: empty region"))
+	if !arn.IsRegion(c.Region) {
+		errs = append(errs, fmt.Errorf("server: region %q is not an AWS region name (e.g. us-east-1)", c.Region))
 	}
 	if !slices.Contains(SealKinds, c.Seal) {
 		errs = append(errs, fmt.Errorf("server: unknown seal %q: want one of %s", c.Seal, strings.Join(SealKinds, ", ")))

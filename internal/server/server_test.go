@@ -384,10 +384,10 @@ func TestValidateReportsAll(t *testing.T) {
 	cfg := Default()
 	cfg.Addr = "nope"
 	cfg.AccountID = "12"
-	cfg.Region = ""
+	cfg.Region = "moon"
 	cfg.TLSCertFile = "x"
 	err := cfg.Validate()
-	for _, want := range []string{"want HOST:PORT", "not 12 digits", "empty region", "go together"} {
+	for _, want := range []string{"want HOST:PORT", "not 12 digits", "not an AWS region name", "go together"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %v, want it to contain %q", err, want)
 		}

@@ -5,8 +5,8 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/trent-kms/trent/internal/arn"
 	"github.com/trent-kms/trent/internal/config"
-	"github.com/trent-kms/trent/internal/iam"
 )
 
 // Settings is the table of the server's settings: each row is one flag of
@@ -42,7 +42,7 @@ var Settings = config.Table[Config]{
 		Value: func(c *Config) config.Value { return config.Bool(&c.AddAccount) }},
 	{Name: "region", Group: "Server", Default: "us-east-1",
 		Help:  "default `region` of seed entries",
-		Value: func(c *Config) config.Value { return config.String(&c.Region) }},
+		Value: func(c *Config) config.Value { return config.String(&c.Region) }, Check: checkRegion},
 	{Name: "seed", Group: "Server",
 		Help: "YAML seed `file`: keys, users, roles, policies and access keys",
 		Doc: "Applied at every start: keys are created if missing; users, roles, their listed policies and tags, and access keys " +
@@ -173,8 +173,15 @@ func NewLogger(w io.Writer, c *Config) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
+func checkRegion(s string) error {
+	if !arn.IsRegion(s) {
+		return fmt.Errorf("not an AWS region name (e.g. us-east-1)")
+	}
+	return nil
+}
+
 func checkAccountID(s string) error {
-	if s != "" && !iam.IsAccountID(s) {
+	if s != "" && !arn.IsAccountID(s) {
 		return fmt.Errorf("not an account id (12 digits)")
 	}
 	return nil

@@ -26,6 +26,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/trent-kms/trent/internal/arn"
 	"github.com/trent-kms/trent/internal/iam"
 	"github.com/trent-kms/trent/internal/kmserr"
 )
@@ -118,7 +119,7 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (*Result, error) {
 	if a.service != v.Service {
 		return nil, kmserr.ErrInvalidSignature.With("Credential should be scoped to correct service: '%s'. ", v.Service)
 	}
-	if !validRegion(a.region) {
+	if !arn.IsRegion(a.region) {
 		return nil, kmserr.ErrIncompleteSignature.With("Credential should be scoped to a valid region.")
 	}
 	if a.date != string(amzDate[:scopeDateLen]) {
@@ -226,42 +227,6 @@ func (p *parsed) signs(name string) bool {
 		}
 	}
 	return false
-}
-
-// validRegion accepts region names shaped like AWS's: lowercase words joined
-// by '-' ending in a number, e.g. us-east-1, eu-central-2, us-gov-west-1,
-// ap-southeast-5, cn-north-1 (2 to 4 words before the number).
-func validRegion(s string) bool {
-	if len(s) > 32 {
-		return false
-	}
-	words := 0
-	for {
-		i := strings.IndexByte(s, '-')
-		if i < 0 {
-			break
-		}
-		w := s[:i]
-		if w == "" {
-			return false
-		}
-		for j := 0; j < len(w); j++ {
-			if w[j] < 'a' || w[j] > 'z' {
-				return false
-			}
-		}
-		words++
-		s = s[i+1:]
-	}
-	if words < 2 || words > 4 || s == "" || len(s) > 3 {
-		return false
-	}
-	for j := 0; j < len(s); j++ {
-		if s[j] < '0' || s[j] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 func skewText(d time.Duration) string {

@@ -441,19 +441,6 @@ func TestVerifyPaths(t *testing.T) {
 	}
 }
 
-func TestValidRegion(t *testing.T) {
-	for _, r := range []string{"us-east-1", "eu-central-2", "us-gov-west-1", "ap-southeast-5", "cn-northwest-1", "us-isob-east-1", "il-central-1"} {
-		if !validRegion(r) {
-			t.Errorf("validRegion(%q) = false", r)
-		}
-	}
-	for _, r := range []string{"", "moon", "us-east", "US-EAST-1", "us--1", "-east-1", "us-east-1a", "us-east-1234", "us_east_1", "1-2-3", "a-b-c-d-e-1", "us-east-01x"} {
-		if validRegion(r) {
-			t.Errorf("validRegion(%q) = true", r)
-		}
-	}
-}
-
 func BenchmarkVerify(b *testing.B) {
 	v := newVerifier()
 	r, body := signedRequest(b, signOpts{})
