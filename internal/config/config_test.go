@@ -238,7 +238,7 @@ access_keys:
 		"keys[0]: missing id",
 		"keys[1]: material is not valid base64",
 		"keys[2]: material is 3 bytes, want 32",
-		`keys[2]: alias "app" must start with alias/`,
+		`keys[2]: alias "app" must start with alias/ followed by 1 to 250 of [a-zA-Z0-9:/_-]`,
 		"keys[3]: duplicate id k2",
 		`keys[4]: account "12" is not 12 digits`,
 		"access_keys[0]: missing secret",

@@ -12,7 +12,7 @@ import (
 // PolicyPrincipal returns the principal as internal/policy sees it. It does
 // not allocate: the tag map is the principal's own (do not modify it).
 func (p *Principal) PolicyPrincipal() policy.Principal {
-	pp := policy.Principal{ARN: p.ARN, UserID: p.PrincipalID, Tags: p.Tags.Map()}
+	pp := policy.Principal{ARN: p.ARN, UserID: p.PrincipalID, Tags: policy.TagMap(p.Tags.Map())}
 	if p.Session != nil {
 		pp.RoleARN = p.Session.RoleARN
 	}
@@ -79,11 +79,12 @@ func (s *Service) authorizeAssume(c *Caller, r *role, in *AssumeRoleInput) error
 	req := s.request(c, "sts:AssumeRole", r.arn)
 	req.Context = &assumeContext{externalID: in.ExternalId, sessionName: in.RoleSessionName, sourceIdentity: in.SourceIdentity}
 	if len(in.Tags) > 0 {
-		req.RequestTags = make(map[string]string, len(in.Tags))
+		tags := make(policy.TagMap, len(in.Tags))
 		for _, t := range in.Tags {
-			req.RequestTags[t.Key] = t.Value
+			tags[t.Key] = t.Value
 			req.TagKeys = append(req.TagKeys, t.Key)
 		}
+		req.RequestTags = tags
 	}
 	identity := c.Principal.Policies.List()
 	actions := []string{"sts:AssumeRole"}

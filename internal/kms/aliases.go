@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/trent-kms/trent/internal/arn"
 	"github.com/trent-kms/trent/internal/kmserr"
 	"github.com/trent-kms/trent/internal/policy"
 	"github.com/trent-kms/trent/internal/storage"
@@ -27,7 +28,7 @@ func (v *validator) aliasName(name string) {
 	v.strLen("aliasName", name, 1, maxAliasNameLen)
 	for i := 0; i < len(name); i++ {
 		c := name[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == ':' || c == '/' || c == '_' || c == '-') {
+		if !arn.IsAliasByte(c) {
 			v.Add("aliasName", name, true, "Member must satisfy regular expression pattern: "+aliasPattern)
 			return
 		}
@@ -142,15 +143,15 @@ func (s *Service) CreateAlias(ctx context.Context, c Caller, in *CreateAliasInpu
 	if err != nil {
 		return nil, err
 	}
-	arn := s.aliasARN(sc.region, sc.account, in.AliasName)
+	aliasARN := s.aliasARN(sc.region, sc.account, in.AliasName)
 	if s.getAlias(sc, in.AliasName) != nil {
-		return nil, kmserr.ErrAlreadyExists.With("An alias with the name %s already exists", arn)
+		return nil, kmserr.ErrAlreadyExists.With("An alias with the name %s already exists", aliasARN)
 	}
 	if err := s.checkAliasQuota(sc, k); err != nil {
 		return nil, err
 	}
 	now := s.now()
-	a := &alias{name: in.AliasName, arn: arn, region: sc.region, account: sc.account, target: k.id, created: now, updated: now}
+	a := &alias{name: in.AliasName, arn: aliasARN, region: sc.region, account: sc.account, target: k.id, created: now, updated: now}
 	if err := s.putAlias(ctx, "CreateAlias", a, true); err != nil {
 		return nil, err
 	}

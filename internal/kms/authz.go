@@ -210,14 +210,14 @@ func (s *Service) authorize(c *Caller, k *key, a *access) error {
 		SecureTransport:   c.SecureTransport,
 		Time:              s.now(),
 		EncryptionContext: a.ec,
-		RequestTags:       a.requestTags,
+		RequestTags:       policy.TagMap(a.requestTags),
 		TagKeys:           a.tagKeys,
 		Context:           a,
 	}
 	var kp *policy.Policy
 	if k != nil {
 		r.Resource = k.arn
-		r.ResourceTags = k.tagMap
+		r.ResourceTags = policy.TagMap(k.tagMap)
 		kp = k.pol
 		if kp == nil {
 			kp = noAccessPolicy
@@ -287,7 +287,7 @@ func (s *Service) authorizeRetire(c *Caller, k *key, g *grant) error {
 		SourceIP:        c.SourceIP,
 		SecureTransport: c.SecureTransport,
 		Time:            s.now(),
-		ResourceTags:    k.tagMap,
+		ResourceTags:    policy.TagMap(k.tagMap),
 		Context:         a,
 	}
 	id := identityAllows(c, r)

@@ -225,6 +225,8 @@ func keyCases() []condCase {
 		{"aws:PrincipalTag key ignores case", `{"StringEquals":{"aws:PrincipalTag/TEAM":"payments"}}`, req(ptags("team", "payments")), A},
 		{"aws:PrincipalTag missing tag is false", `{"StringEquals":{"aws:PrincipalTag/team":"payments"}}`, req(), N},
 		{"aws:ResourceTag", `{"StringEquals":{"aws:ResourceTag/env":"prod"}}`, req(rtags("env", "prod")), A},
+		{"aws:ResourceTag key ignores case", `{"StringEquals":{"aws:ResourceTag/Env":"prod"}}`, req(rtags("env", "prod")), A},
+		{"aws:ResourceTag value is case-sensitive with StringEquals", `{"StringEquals":{"aws:ResourceTag/env":"prod"}}`, req(rtags("env", "Prod")), N},
 		{"aws:ResourceTag other value", `{"StringEquals":{"aws:ResourceTag/env":"prod"}}`, req(rtags("env", "dev")), N},
 		{"aws:RequestTag", `{"StringEquals":{"aws:RequestTag/env":"prod"}}`, req(qtags("env", "prod")), A},
 		{"aws:TagKeys ForAllValues limits the tag keys", `{"ForAllValues:StringEquals":{"aws:TagKeys":["env","team"]}}`, req(qtags("env", "prod", "owner", "x")), N},
@@ -280,5 +282,20 @@ func TestResourceVariables(t *testing.T) {
 				t.Errorf("Evaluate = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestTagMap(t *testing.T) {
+	m := TagMap{"Team": "a", "TEAM": "b", "env": "prod"}
+	for i := 0; i < 20; i++ { // map order varies: the answer must not
+		if v, ok := m.Get("team"); !ok || v != "b" {
+			t.Fatalf("Get(team) = %q, %v, want the smallest matching key's value (TEAM=b)", v, ok)
+		}
+	}
+	if v, ok := m.Get("Team"); !ok || v != "a" {
+		t.Errorf("Get(Team) = %q, %v, want the exact key's value", v, ok)
+	}
+	if _, ok := m.Get("owner"); ok {
+		t.Errorf("Get(owner) found a tag")
 	}
 }

@@ -22,9 +22,8 @@ type Principal struct {
 	// UserID is aws:userid: the account id for the root user, the user's
 	// unique id (AIDA...), or role-id:session-name for a session.
 	UserID string
-	// Tags are the principal's tags (aws:PrincipalTag/<key>; keys match
-	// case-insensitively).
-	Tags map[string]string
+	// Tags are the principal's tags (aws:PrincipalTag/<key>); nil for none.
+	Tags Tags
 	// Service names a service principal (e.g. "ec2.amazonaws.com") when the
 	// caller is one; ARN is empty then.
 	Service string
@@ -54,16 +53,43 @@ type Request struct {
 	// match case-insensitively, values by the operator) and
 	// kms:EncryptionContextKeys; nil or empty means the request has none.
 	EncryptionContext map[string]string
-	// ResourceTags gives aws:ResourceTag/<key>.
-	ResourceTags map[string]string
-	// RequestTags gives aws:RequestTag/<key>.
-	RequestTags map[string]string
+	// ResourceTags gives aws:ResourceTag/<key> (nil for none).
+	ResourceTags Tags
+	// RequestTags gives aws:RequestTag/<key> (nil for none).
+	RequestTags Tags
 	// TagKeys is aws:TagKeys (nil for absent).
 	TagKeys []string
 
 	// Context supplies every other condition key (kms:KeySpec,
 	// kms:ViaService, ...); nil means none is present.
 	Context Context
+}
+
+// Tags is a set of tags, for the aws:PrincipalTag/<key>, aws:ResourceTag/<key>
+// and aws:RequestTag/<key> condition keys. Get returns the value of the tag
+// whose key equals key ignoring case (condition key names are
+// case-insensitive); it must not allocate if evaluation is to stay
+// allocation-free.
+type Tags interface {
+	Get(key string) (value string, ok bool)
+}
+
+// TagMap is Tags backed by a map from tag key to value.
+type TagMap map[string]string
+
+// Get implements Tags: the exact key first, else the smallest key equal to
+// key ignoring case.
+func (m TagMap) Get(key string) (string, bool) {
+	if v, ok := m[key]; ok {
+		return v, true
+	}
+	best, found := "", false
+	for k := range m {
+		if strings.EqualFold(k, key) && (!found || k < best) {
+			best, found = k, true
+		}
+	}
+	return m[best], found
 }
 
 // Context supplies the values of condition keys the Request has no field
@@ -184,11 +210,11 @@ func (ev *evalCtx) lookup(k *keyRef) (vs valueSet, ok bool) {
 	case srcRequestedRegion:
 		return str(r.Region)
 	case srcPrincipalTag:
-		return foldSet(c.p.Tags, k.suffix)
+		return tag(c.p.Tags, k.suffix)
 	case srcResourceTag:
-		return foldSet(r.ResourceTags, k.suffix)
+		return tag(r.ResourceTags, k.suffix)
 	case srcRequestTag:
-		return foldSet(r.RequestTags, k.suffix)
+		return tag(r.RequestTags, k.suffix)
 	case srcEncryptionContext:
 		return foldSet(r.EncryptionContext, k.suffix)
 	case srcEncryptionContextKeys:
@@ -218,6 +244,14 @@ func (ev *evalCtx) lookup(k *keyRef) (vs valueSet, ok bool) {
 		return valueSet{mode: vsList, list: v.list}, len(v.list) > 0
 	}
 	return valueSet{one: v.one}, true
+}
+
+func tag(t Tags, key string) (valueSet, bool) {
+	if t == nil {
+		return valueSet{}, false
+	}
+	v, ok := t.Get(key)
+	return valueSet{one: v}, ok
 }
 
 // foldSet is the single-valued key m[suffix], with suffix matched

@@ -66,29 +66,32 @@ func ec(kv ...string) opt {
 
 func ptags(kv ...string) opt {
 	return func(r *Request) {
-		r.Principal.Tags = map[string]string{}
+		m := TagMap{}
 		for i := 0; i < len(kv); i += 2 {
-			r.Principal.Tags[kv[i]] = kv[i+1]
+			m[kv[i]] = kv[i+1]
 		}
+		r.Principal.Tags = m
 	}
 }
 
 func rtags(kv ...string) opt {
 	return func(r *Request) {
-		r.ResourceTags = map[string]string{}
+		m := TagMap{}
 		for i := 0; i < len(kv); i += 2 {
-			r.ResourceTags[kv[i]] = kv[i+1]
+			m[kv[i]] = kv[i+1]
 		}
+		r.ResourceTags = m
 	}
 }
 
 func qtags(kv ...string) opt {
 	return func(r *Request) {
-		r.RequestTags = map[string]string{}
+		m := TagMap{}
 		for i := 0; i < len(kv); i += 2 {
-			r.RequestTags[kv[i]] = kv[i+1]
+			m[kv[i]] = kv[i+1]
 			r.TagKeys = append(r.TagKeys, kv[i])
 		}
+		r.RequestTags = m
 	}
 }
 
