@@ -15,6 +15,16 @@
 // malformed IP range, number or date, a duplicated JSON member, invalid
 // UTF-8) is a parse error, never a condition that silently fails.
 //
+// Matching follows AWS: actions match case-insensitively with '*' and '?';
+// resources match case-sensitively, each colon-separated ARN part on its own;
+// condition key names are case-insensitive (including the <key> of
+// kms:EncryptionContext:<key> and the aws:*Tag/<key> keys) while the case
+// sensitivity of values is the operator's (StringEquals is case-sensitive,
+// StringEqualsIgnoreCase is not). Policy variables (${aws:username},
+// ${aws:PrincipalTag/team, 'default'}, ${*}, ${?}, ${$}) are resolved in the
+// resource part of Resource ARNs and in String and Arn condition values of
+// 2012-10-17 documents; a variable without a value matches nothing.
+//
 // # Evaluation
 //
 // [Policy.Evaluate] applies one policy to a [Request]: an explicit Deny beats
