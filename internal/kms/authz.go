@@ -69,7 +69,7 @@ var condNames = [numCondKeys]string{
 	condSigningAlgorithm:         policy.KeySigningAlgorithm,
 	condMacAlgorithm:             policy.KeyMacAlgorithm,
 	condMessageType:              policy.KeyMessageType,
-	condKeyAgreementAlgorithm:    "kms:KeyAgreementAlgorithm",
+	condKeyAgreementAlgorithm:    policy.KeyKeyAgreementAlgorithm,
 	condDataKeyPairSpec:          policy.KeyDataKeyPairSpec,
 	condWrappingAlgorithm:        policy.KeyWrappingAlgorithm,
 	condWrappingKeySpec:          policy.KeyWrappingKeySpec,

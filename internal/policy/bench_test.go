@@ -59,6 +59,7 @@ func BenchmarkEvaluate(b *testing.B) {
 		b.Fatalf("Evaluate = %+v", o)
 	}
 	b.ReportAllocs()
+	defer threadCPU(b)()
 	for b.Loop() {
 		p.Evaluate(r)
 	}
@@ -76,6 +77,7 @@ func BenchmarkAuthorize(b *testing.B) {
 		b.Fatalf("Authorize = %+v", res)
 	}
 	b.ReportAllocs()
+	defer threadCPU(b)()
 	for b.Loop() {
 		Authorize(r, p, ids)
 	}
@@ -85,6 +87,7 @@ func BenchmarkAuthorize(b *testing.B) {
 // policy change, not per request).
 func BenchmarkParse(b *testing.B) {
 	b.ReportAllocs()
+	defer threadCPU(b)()
 	for b.Loop() {
 		if _, err := Parse(KeyPolicy, tenStatementPolicy); err != nil {
 			b.Fatal(err)

@@ -48,6 +48,7 @@ const (
 	KeyMessageType                    = "kms:MessageType"
 	KeySigningAlgorithm               = "kms:SigningAlgorithm"
 	KeyMacAlgorithm                   = "kms:MacAlgorithm"
+	KeyKeyAgreementAlgorithm          = "kms:KeyAgreementAlgorithm"
 	KeyBypassPolicyLockoutSafetyCheck = "kms:BypassPolicyLockoutSafetyCheck"
 	KeyMultiRegion                    = "kms:MultiRegion"
 	KeyMultiRegionKeyType             = "kms:MultiRegionKeyType"
@@ -123,6 +124,7 @@ var exactKeys = []keyRef{
 	{srcContext, KeyMessageType, ""},
 	{srcContext, KeySigningAlgorithm, ""},
 	{srcContext, KeyMacAlgorithm, ""},
+	{srcContext, KeyKeyAgreementAlgorithm, ""},
 	{srcContext, KeyBypassPolicyLockoutSafetyCheck, ""},
 	{srcContext, KeyMultiRegion, ""},
 	{srcContext, KeyMultiRegionKeyType, ""},
