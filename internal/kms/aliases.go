@@ -124,6 +124,35 @@ func (s *Service) aliasTarget(c Caller, sc scope, op, name, target string) (*key
 	return k, nil
 }
 
+// lockAlias takes the locks of the alias name of sc, of the key it points to
+// and of the key that target (a key id or ARN, "" for none) names, and
+// returns once the alias points where it pointed when its lock was taken:
+// the aliases of a key change only under the key's lock (locks.go).
+func (s *Service) lockAlias(c Caller, sc scope, name, target string) held {
+	for {
+		var ids []string
+		before := ""
+		if a := s.getAlias(sc, name); a != nil {
+			before = a.target
+			ids = append(ids, a.target)
+		}
+		if target != "" {
+			if k, err := s.findKey(c, sc, "", target, false); err == nil {
+				ids = append(ids, k.id)
+			}
+		}
+		h := s.locks.lock(sc, ids, []string{name})
+		now := ""
+		if a := s.getAlias(sc, name); a != nil {
+			now = a.target
+		}
+		if now == before {
+			return h
+		}
+		h.release()
+	}
+}
+
 func (s *Service) checkAliasQuota(sc scope, k *key) error {
 	if s.aliasCount(sc, k.id) >= maxAliasesPerKey {
 		return kmserr.ErrLimitExceeded.With("The number of aliases for key %s exceeds the limit of %d.", k.arn, maxAliasesPerKey)
@@ -137,8 +166,8 @@ func (s *Service) CreateAlias(ctx context.Context, c Caller, in *CreateAliasInpu
 	if err != nil {
 		return nil, err
 	}
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
+	h := s.lockAlias(c, sc, in.AliasName, in.TargetKeyId)
+	defer h.release()
 	k, err := s.aliasTarget(c, sc, "CreateAlias", in.AliasName, in.TargetKeyId)
 	if err != nil {
 		return nil, err
@@ -164,8 +193,8 @@ func (s *Service) UpdateAlias(ctx context.Context, c Caller, in *UpdateAliasInpu
 	if err != nil {
 		return nil, err
 	}
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
+	h := s.lockAlias(c, sc, in.AliasName, in.TargetKeyId)
+	defer h.release()
 	k, err := s.aliasTarget(c, sc, "UpdateAlias", in.AliasName, in.TargetKeyId)
 	if err != nil {
 		return nil, err
@@ -213,8 +242,8 @@ func (s *Service) DeleteAlias(ctx context.Context, c Caller, in *DeleteAliasInpu
 	if err := checkAliasName(in.AliasName); err != nil {
 		return nil, err
 	}
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
+	h := s.lockAlias(c, sc, in.AliasName, "")
+	defer h.release()
 	if err := s.authorizeAlias(c, sc, "DeleteAlias", in.AliasName); err != nil {
 		return nil, err
 	}

@@ -568,9 +568,8 @@ func (s *Service) CreateGrant(ctx context.Context, c Caller, in *CreateGrantInpu
 		}
 	}
 
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	k, err := s.resolveKeyFor(c, sc, a, in.KeyId, false)
+	k, h, err := s.resolveLocked(c, sc, a, in.KeyId, false)
+	defer h.release()
 	if err != nil {
 		return nil, err
 	}
@@ -670,7 +669,8 @@ func insertGrant(gs []*grant, g *grant) []*grant {
 	return slices.Insert(out, i, g)
 }
 
-// publish makes k the key's snapshot (its record unchanged). Callers hold wmu.
+// publish makes k the key's snapshot (its record unchanged). Callers hold
+// the lock of k.
 func (s *Service) publish(k *key) {
 	s.mu.Lock()
 	s.space(scope{k.region, k.account}).keys[k.id] = k
@@ -678,7 +678,7 @@ func (s *Service) publish(k *key) {
 }
 
 // deleteGrant removes grant g of k from storage, then from memory. Callers
-// hold wmu.
+// hold the lock of k.
 func (s *Service) deleteGrant(ctx context.Context, op string, k *key, g *grant) error {
 	err := s.store.Update(ctx, func(tx storage.Tx) error {
 		err := tx.Delete(grantPath(k.region, k.account, k.id, g.id))
@@ -828,9 +828,8 @@ func (s *Service) RevokeGrant(ctx context.Context, c Caller, in *RevokeGrantInpu
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	k, err := s.resolveKeyFor(c, sc, newAccess("kms:RevokeGrant").set(condGrantIsForAWSResource, "false"), in.KeyId, false)
+	k, h, err := s.resolveLocked(c, sc, newAccess("kms:RevokeGrant").set(condGrantIsForAWSResource, "false"), in.KeyId, false)
+	defer h.release()
 	if err != nil {
 		return nil, err
 	}
@@ -865,8 +864,21 @@ func (s *Service) RetireGrant(ctx context.Context, c Caller, in *RetireGrantInpu
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
+	// The lock of the key the token or KeyId names (found again under it).
+	var lockID string
+	if in.GrantToken != "" {
+		if ref, err := parseGrantToken(in.GrantToken); err == nil {
+			lockID = ref.keyID
+		}
+	} else if in.KeyId != "" {
+		if k, err := s.findKey(c, sc, "kms:RetireGrant", in.KeyId, false); err == nil {
+			lockID = k.id
+		}
+	}
+	if lockID != "" {
+		h := s.locks.lockKey(lockID)
+		defer h.release()
+	}
 	var k *key
 	var grantID string
 	switch {

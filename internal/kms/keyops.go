@@ -193,8 +193,7 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in *CreateKeyInput) (
 		k.versions = []*keys.Version{generateVersion(k, 1, now, "")}
 	}
 
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
+	// No lock: nothing can name the key before putKey publishes it.
 	err = s.putKey(ctx, "CreateKey", k, nil, nil)
 	if err != nil {
 		return nil, err
@@ -312,9 +311,8 @@ func (s *Service) mutateKeyFor(ctx context.Context, c Caller, a *access, keyID s
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	k, err := s.resolveKeyFor(c, sc, a, keyID, false)
+	k, h, err := s.resolveLocked(c, sc, a, keyID, false)
+	defer h.release()
 	if err != nil {
 		return nil, err
 	}

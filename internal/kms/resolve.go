@@ -52,6 +52,25 @@ func (s *Service) resolveKeyFor(c Caller, sc scope, a *access, id string, aliasO
 	return k, nil
 }
 
+// resolveLocked is resolveKeyFor under the lock of the key it resolves
+// (locks.go), for a change of that key. The caller releases the locks (also
+// after an error) once it has published its change.
+func (s *Service) resolveLocked(c Caller, sc scope, a *access, id string, aliasOK bool) (*key, held, error) {
+	var h held
+	if k, err := s.findKey(c, sc, a.action, id, aliasOK); err == nil {
+		h = s.locks.lockKey(k.id)
+	}
+	for {
+		k, err := s.resolveKeyFor(c, sc, a, id, aliasOK)
+		if err != nil || h.holdsKey(k.id) {
+			return k, h, err
+		}
+		// The name points to another key now (an alias moved): lock that one.
+		h.release()
+		h = s.locks.lockKey(k.id)
+	}
+}
+
 // requestAlias records kms:RequestAlias when id (a KeyId of the request) is
 // an alias name or alias ARN.
 func (a *access) requestAlias(id string) {

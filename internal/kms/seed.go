@@ -78,9 +78,9 @@ func (s *Service) SeedKey(ctx context.Context, k SeedKey) error {
 		return fmt.Errorf("kms: seed key %s: more than %d aliases", id, maxAliasesPerKey)
 	}
 
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
 	sc := scope{region, k.AccountID}
+	h := s.locks.lock(sc, []string{id}, aliases)
+	defer h.release()
 	if s.getKey(sc, id) != nil {
 		return nil
 	}

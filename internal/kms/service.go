@@ -14,8 +14,11 @@
 // (they contain key material).
 //
 // In-memory *key and *alias values are immutable once published: a change
-// builds a copy, writes it, then swaps the map entry. Writers are serialized
-// by one mutex, readers take a read lock only for the map lookup.
+// builds a copy, writes it, then swaps the map entry. A writer locks only
+// the keys and aliases it changes (locks.go), from its check of the current
+// state to the publication of the new one, so that writes to different keys
+// run at the same time and share the storage's commits; readers take a read
+// lock only for the map lookup.
 //
 // # Differences from AWS KMS (known)
 //
@@ -47,6 +50,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"slices"
 	"sync"
@@ -94,7 +98,7 @@ type Service struct {
 	log       *slog.Logger
 	usage     UsageIndex // GetKeyLastUsage; nil: no audit log
 
-	wmu    sync.Mutex   // serializes every state change (operations and Tick)
+	locks  locks        // taken by writers: what they change (locks.go)
 	mu     sync.RWMutex // guards spaces and the maps in them; values are immutable
 	spaces map[scope]*space
 }
@@ -254,6 +258,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		usage:     cfg.Usage,
 		spaces:    make(map[scope]*space),
 	}
+	s.locks.seed = maphash.MakeSeed()
 	if s.partition == "" {
 		s.partition = "aws"
 	}
@@ -425,7 +430,7 @@ func (s *Service) sortedKeyIDs(sc scope) []string {
 	return sp.sortedIDs
 }
 
-// ---- writes (callers hold wmu) ----
+// ---- writes (callers hold the locks of what they change, see locks.go) ----
 
 // internal is where a storage error becomes a KMS error: a database that
 // is unreachable or does not answer in time (storage.ErrUnavailable, or the
@@ -445,7 +450,8 @@ func (s *Service) internal(op string, err error) error {
 var errStorageTimeout = kmserr.ErrDependencyTimeout.With("The system timed out while trying to fulfill the request. The request can be retried.")
 
 // putKey writes k (and whatever extra does in the same transaction), then
-// publishes k and applies after (under the write lock) to memory.
+// publishes k and applies after (under mu) to memory. The caller holds the
+// lock of k (locks.go).
 func (s *Service) putKey(ctx context.Context, op string, k *key, extra func(storage.Tx) error, after func(*space)) error {
 	rec := k.record()
 	data, err := json.Marshal(rec)
@@ -509,8 +515,6 @@ func (s *Service) Run(ctx context.Context) {
 // due (or whose current version has been used for too many encryptions) get a
 // new backing-key version; encryption counters are persisted.
 func (s *Service) Tick(ctx context.Context) error {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
 	now := s.now()
 	var keys []*key
 	s.mu.RLock()
@@ -526,41 +530,12 @@ func (s *Service) Tick(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		var err error
-		switch {
-		case k.state == statePendingDeletion && !now.Before(k.deletionDate):
-			err = s.deleteKey(ctx, k)
-		case k.state == stateEnabled && k.rotEnabled && k.origin == originAWSKMS && !now.Before(k.nextRotation()):
-			nk := k.clone()
-			nk.versions = append(nk.versions, generateVersion(k, uint32(len(k.versions)+1), now, "AUTOMATIC"))
-			nk.rotBase = now
-			err = s.putKey(ctx, "AutomaticRotation", nk, nil, nil)
-			if err == nil {
-				s.log.Info("kms: rotated key", "key", k.arn, "type", "AUTOMATIC")
-			}
-		case k.expired(now):
-			nk := k.dropMaterial()
-			err = s.putKey(ctx, "ImportedMaterialExpiry", nk, nil, nil)
-			if err == nil {
-				for _, v := range k.versions {
-					v.Wipe()
-				}
-				s.log.Info("kms: imported key material expired", "key", k.arn)
-			}
-		case k.state == stateEnabled && k.hasMaterial() && k.current().Encryptions.Load() >= rotateAfterEncryptions:
-			nk := k.clone()
-			nk.versions = append(nk.versions, generateVersion(k, uint32(len(k.versions)+1), now, "AUTOMATIC"))
-			err = s.putKey(ctx, "UsageRotation", nk, nil, nil)
-		default:
-			for _, v := range k.versions {
-				if v.Encryptions.Load() != v.Flushed {
-					dirty = append(dirty, k)
-					break
-				}
-			}
-		}
+		d, err := s.tickKey(ctx, scope{k.region, k.account}, k.id, now)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("kms: key %s: %w", k.arn, err))
+		}
+		if d {
+			dirty = append(dirty, k)
 		}
 	}
 	for len(dirty) > 0 {
@@ -573,9 +548,63 @@ func (s *Service) Tick(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// tickKey runs the background jobs of the key id of sc, under its lock.
+// dirty reports that its encryption counters are ahead of storage.
+func (s *Service) tickKey(ctx context.Context, sc scope, id string, now time.Time) (dirty bool, err error) {
+	h := s.locks.lockKey(id)
+	defer func() { h.release() }()
+	k := s.getKey(sc, id) // the current snapshot: a write may have come since Tick listed the keys
+	if k == nil {
+		return false, nil
+	}
+	switch {
+	case k.state == statePendingDeletion && !now.Before(k.deletionDate):
+		return false, s.deleteKey(ctx, k, &h)
+	case k.state == stateEnabled && k.rotEnabled && k.origin == originAWSKMS && !now.Before(k.nextRotation()):
+		nk := k.clone()
+		nk.versions = append(nk.versions, generateVersion(k, uint32(len(k.versions)+1), now, "AUTOMATIC"))
+		nk.rotBase = now
+		err = s.putKey(ctx, "AutomaticRotation", nk, nil, nil)
+		if err == nil {
+			s.log.Info("kms: rotated key", "key", k.arn, "type", "AUTOMATIC")
+		}
+	case k.expired(now):
+		nk := k.dropMaterial()
+		err = s.putKey(ctx, "ImportedMaterialExpiry", nk, nil, nil)
+		if err == nil {
+			for _, v := range k.versions {
+				v.Wipe()
+			}
+			s.log.Info("kms: imported key material expired", "key", k.arn)
+		}
+	case k.state == stateEnabled && k.hasMaterial() && k.current().Encryptions.Load() >= rotateAfterEncryptions:
+		nk := k.clone()
+		nk.versions = append(nk.versions, generateVersion(k, uint32(len(k.versions)+1), now, "AUTOMATIC"))
+		err = s.putKey(ctx, "UsageRotation", nk, nil, nil)
+	default:
+		for _, v := range k.versions {
+			if v.Encryptions.Load() != v.Flushed {
+				return true, nil
+			}
+		}
+	}
+	return false, err
+}
+
 // flushCounters persists the encryption counters of keys (whose records
 // are otherwise unchanged) in one transaction.
 func (s *Service) flushCounters(ctx context.Context, keys []*key) error {
+	h := s.locks.lockKeys(keys)
+	defer h.release()
+	// The current snapshots (a write may have come since the keys were
+	// listed), without the keys deleted since: writing one would bring it back.
+	cur := keys[:0:0]
+	for _, k := range keys {
+		if k := s.getKey(scope{k.region, k.account}, k.id); k != nil {
+			cur = append(cur, k)
+		}
+	}
+	keys = cur
 	written := make([]*keyRecord, len(keys))
 	recs := make(map[string][]byte, len(keys))
 	for i, k := range keys {
@@ -617,8 +646,10 @@ func (rec *keyRecord) markFlushed(k *key) {
 	}
 }
 
-// deleteKey removes k and its aliases from storage, then from memory.
-func (s *Service) deleteKey(ctx context.Context, k *key) error {
+// deleteKey removes k and its aliases from storage, then from memory. h
+// holds the lock of k (so its aliases stay as they are); deleteKey adds the
+// locks of the aliases.
+func (s *Service) deleteKey(ctx context.Context, k *key, h *held) error {
 	sc := scope{k.region, k.account}
 	var names []string
 	s.mu.RLock()
@@ -630,6 +661,7 @@ func (s *Service) deleteKey(ctx context.Context, k *key) error {
 		}
 	}
 	s.mu.RUnlock()
+	h.addAliases(sc, names)
 	err := s.store.Update(ctx, func(tx storage.Tx) error {
 		if err := tx.Delete(keyPath(k.region, k.account, k.id)); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return err

@@ -5,8 +5,8 @@ package kms
 // instances keep their own expanded keys until collected, and an operation
 // already running finishes with what it holds.
 func (s *Service) Wipe() {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
+	h := s.locks.all()
+	defer h.release()
 	s.mu.Lock()
 	spaces := s.spaces
 	s.spaces = make(map[scope]*space)
