@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -23,6 +22,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+
+	"github.com/trent-kms/trent/internal/cputime"
 )
 
 func init() {
@@ -335,9 +336,9 @@ func bench(ctx context.Context, c *benchConfig) (*benchResult, error) {
 		}
 	}
 	cpu0, cpuErr0 := serverCPU(c.endpoint)
-	self0 := selfCPU()
+	self0 := cputime.Process()
 	elapsed := phase(c.duration, true)
-	self1 := selfCPU()
+	self1 := cputime.Process()
 	cpu1, cpuErr1 := serverCPU(c.endpoint)
 
 	res := &benchResult{Op: c.op, Mode: "sdk", Endpoint: c.endpoint, Concurrency: c.concurrency, Size: c.size,
@@ -396,15 +397,6 @@ func bench(ctx context.Context, c *benchConfig) (*benchResult, error) {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-// selfCPU is this process's CPU time (user and system).
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // serverCPU reads process_cpu_seconds_total from the endpoint's /metrics.
 func serverCPU(endpoint string) (float64, error) {

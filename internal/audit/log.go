@@ -144,8 +144,17 @@ type batch struct {
 	woken  bool          // the writer was woken for this batch
 }
 
+// batchCap is the capacity a batch buffer starts with: what batch mode
+// gathers before it wakes the writer, and some, so that appending a record
+// seldom has to grow (copy) the buffer.
+const batchCap = wakeBytes + 64<<10
+
 func (l *Log) newBatch() *batch {
-	b := &batch{buf: l.spare[:0], done: make(chan struct{})}
+	buf := l.spare[:0]
+	if buf == nil {
+		buf = make([]byte, 0, batchCap)
+	}
+	b := &batch{buf: buf, done: make(chan struct{})}
 	l.spare = nil
 	return b
 }

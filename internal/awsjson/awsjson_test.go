@@ -526,8 +526,11 @@ func TestOperationTable(t *testing.T) {
 		if target != TargetPrefix+o.Name || o.Action != "kms:"+o.Name {
 			t.Errorf("operation %q: Name %q Action %q disagree", target, o.Name, o.Action)
 		}
-		if o.MaxBody <= 0 || o.Timeout <= 0 || o.decode == nil || o.call == nil {
+		if o.MaxBody <= 0 || o.Timeout < 0 || o.decode == nil || o.call == nil {
 			t.Errorf("operation %q incomplete: %+v", target, o)
+		}
+		if !audit.ReadOnly(o.Name) && o.Timeout == 0 { // a write waits on storage: it needs a deadline
+			t.Errorf("operation %q changes state but has no Timeout", target)
 		}
 	}
 	if got := Operations(); len(got) != len(operations) || got[0] > got[len(got)-1] {

@@ -32,7 +32,12 @@ type operation struct {
 	// TooLarge, when set, is the error of a body over MaxBody (else
 	// RequestEntityTooLargeException).
 	TooLarge error
-	Timeout  time.Duration // deadline of the request context (authorize, operate, audit)
+	// Timeout is the deadline of the request context of an operation that
+	// waits on storage (a write: PostgreSQL may not answer). Operations that
+	// never block (crypto and reads work on memory) have none: no timer per
+	// request; the connection's write deadline (http.Server.WriteTimeout)
+	// bounds them like any response.
+	Timeout time.Duration
 
 	binding
 }
@@ -69,8 +74,8 @@ func op[In, Out any](fn func(*kms.Service, context.Context, kms.Caller, *In) (*O
 // every key, Name and Action agree.
 var operations = map[string]operation{
 	"TrentService.CreateKey":            {Name: "CreateKey", Action: "kms:CreateKey", MaxBody: policyBody, TooLarge: errPolicyTooLong, Timeout: defaultTimeout, binding: op((*kms.Service).CreateKey)},
-	"TrentService.DescribeKey":          {Name: "DescribeKey", Action: "kms:DescribeKey", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).DescribeKey)},
-	"TrentService.ListKeys":             {Name: "ListKeys", Action: "kms:ListKeys", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).ListKeys)},
+	"TrentService.DescribeKey":          {Name: "DescribeKey", Action: "kms:DescribeKey", MaxBody: smallBody, binding: op((*kms.Service).DescribeKey)},
+	"TrentService.ListKeys":             {Name: "ListKeys", Action: "kms:ListKeys", MaxBody: smallBody, binding: op((*kms.Service).ListKeys)},
 	"TrentService.UpdateKeyDescription": {Name: "UpdateKeyDescription", Action: "kms:UpdateKeyDescription", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).UpdateKeyDescription)},
 	"TrentService.EnableKey":            {Name: "EnableKey", Action: "kms:EnableKey", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).EnableKey)},
 	"TrentService.DisableKey":           {Name: "DisableKey", Action: "kms:DisableKey", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).DisableKey)},
@@ -80,49 +85,49 @@ var operations = map[string]operation{
 	"TrentService.CreateAlias": {Name: "CreateAlias", Action: "kms:CreateAlias", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).CreateAlias)},
 	"TrentService.UpdateAlias": {Name: "UpdateAlias", Action: "kms:UpdateAlias", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).UpdateAlias)},
 	"TrentService.DeleteAlias": {Name: "DeleteAlias", Action: "kms:DeleteAlias", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).DeleteAlias)},
-	"TrentService.ListAliases": {Name: "ListAliases", Action: "kms:ListAliases", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).ListAliases)},
+	"TrentService.ListAliases": {Name: "ListAliases", Action: "kms:ListAliases", MaxBody: smallBody, binding: op((*kms.Service).ListAliases)},
 
 	"TrentService.TagResource":      {Name: "TagResource", Action: "kms:TagResource", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).TagResource)},
 	"TrentService.UntagResource":    {Name: "UntagResource", Action: "kms:UntagResource", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).UntagResource)},
-	"TrentService.ListResourceTags": {Name: "ListResourceTags", Action: "kms:ListResourceTags", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).ListResourceTags)},
+	"TrentService.ListResourceTags": {Name: "ListResourceTags", Action: "kms:ListResourceTags", MaxBody: smallBody, binding: op((*kms.Service).ListResourceTags)},
 
-	"TrentService.Encrypt":                         {Name: "Encrypt", Action: "kms:Encrypt", MaxBody: cryptoBody, Timeout: defaultTimeout, binding: op((*kms.Service).Encrypt)},
-	"TrentService.Decrypt":                         {Name: "Decrypt", Action: "kms:Decrypt", MaxBody: cryptoBody, Timeout: defaultTimeout, binding: op((*kms.Service).Decrypt)},
-	"TrentService.ReEncrypt":                       {Name: "ReEncrypt", Action: "kms:ReEncrypt", MaxBody: cryptoBody, Timeout: defaultTimeout, binding: op((*kms.Service).ReEncrypt)},
-	"TrentService.GenerateDataKey":                 {Name: "GenerateDataKey", Action: "kms:GenerateDataKey", MaxBody: cryptoBody, Timeout: defaultTimeout, binding: op((*kms.Service).GenerateDataKey)},
-	"TrentService.GenerateDataKeyWithoutPlaintext": {Name: "GenerateDataKeyWithoutPlaintext", Action: "kms:GenerateDataKeyWithoutPlaintext", MaxBody: cryptoBody, Timeout: defaultTimeout, binding: op((*kms.Service).GenerateDataKeyWithoutPlaintext)},
-	"TrentService.GenerateRandom":                  {Name: "GenerateRandom", Action: "kms:GenerateRandom", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).GenerateRandom)},
+	"TrentService.Encrypt":                         {Name: "Encrypt", Action: "kms:Encrypt", MaxBody: cryptoBody, binding: op((*kms.Service).Encrypt)},
+	"TrentService.Decrypt":                         {Name: "Decrypt", Action: "kms:Decrypt", MaxBody: cryptoBody, binding: op((*kms.Service).Decrypt)},
+	"TrentService.ReEncrypt":                       {Name: "ReEncrypt", Action: "kms:ReEncrypt", MaxBody: cryptoBody, binding: op((*kms.Service).ReEncrypt)},
+	"TrentService.GenerateDataKey":                 {Name: "GenerateDataKey", Action: "kms:GenerateDataKey", MaxBody: cryptoBody, binding: op((*kms.Service).GenerateDataKey)},
+	"TrentService.GenerateDataKeyWithoutPlaintext": {Name: "GenerateDataKeyWithoutPlaintext", Action: "kms:GenerateDataKeyWithoutPlaintext", MaxBody: cryptoBody, binding: op((*kms.Service).GenerateDataKeyWithoutPlaintext)},
+	"TrentService.GenerateRandom":                  {Name: "GenerateRandom", Action: "kms:GenerateRandom", MaxBody: smallBody, binding: op((*kms.Service).GenerateRandom)},
 
-	"TrentService.GetPublicKey":                        {Name: "GetPublicKey", Action: "kms:GetPublicKey", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).GetPublicKey)},
-	"TrentService.Sign":                                {Name: "Sign", Action: "kms:Sign", MaxBody: cryptoBody, Timeout: defaultTimeout, binding: op((*kms.Service).Sign)},
-	"TrentService.Verify":                              {Name: "Verify", Action: "kms:Verify", MaxBody: cryptoBody, Timeout: defaultTimeout, binding: op((*kms.Service).Verify)},
-	"TrentService.GenerateMac":                         {Name: "GenerateMac", Action: "kms:GenerateMac", MaxBody: cryptoBody, Timeout: defaultTimeout, binding: op((*kms.Service).GenerateMac)},
-	"TrentService.VerifyMac":                           {Name: "VerifyMac", Action: "kms:VerifyMac", MaxBody: cryptoBody, Timeout: defaultTimeout, binding: op((*kms.Service).VerifyMac)},
-	"TrentService.DeriveSharedSecret":                  {Name: "DeriveSharedSecret", Action: "kms:DeriveSharedSecret", MaxBody: cryptoBody, Timeout: defaultTimeout, binding: op((*kms.Service).DeriveSharedSecret)},
+	"TrentService.GetPublicKey":                        {Name: "GetPublicKey", Action: "kms:GetPublicKey", MaxBody: smallBody, binding: op((*kms.Service).GetPublicKey)},
+	"TrentService.Sign":                                {Name: "Sign", Action: "kms:Sign", MaxBody: cryptoBody, binding: op((*kms.Service).Sign)},
+	"TrentService.Verify":                              {Name: "Verify", Action: "kms:Verify", MaxBody: cryptoBody, binding: op((*kms.Service).Verify)},
+	"TrentService.GenerateMac":                         {Name: "GenerateMac", Action: "kms:GenerateMac", MaxBody: cryptoBody, binding: op((*kms.Service).GenerateMac)},
+	"TrentService.VerifyMac":                           {Name: "VerifyMac", Action: "kms:VerifyMac", MaxBody: cryptoBody, binding: op((*kms.Service).VerifyMac)},
+	"TrentService.DeriveSharedSecret":                  {Name: "DeriveSharedSecret", Action: "kms:DeriveSharedSecret", MaxBody: cryptoBody, binding: op((*kms.Service).DeriveSharedSecret)},
 	"TrentService.Encapsulate":                         {Name: "Encapsulate", Action: "kms:Encapsulate", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).Encapsulate)},
 	"TrentService.Decapsulate":                         {Name: "Decapsulate", Action: "kms:Decapsulate", MaxBody: cryptoBody, Timeout: defaultTimeout, binding: op((*kms.Service).Decapsulate)},
-	"TrentService.GenerateDataKeyPair":                 {Name: "GenerateDataKeyPair", Action: "kms:GenerateDataKeyPair", MaxBody: cryptoBody, Timeout: defaultTimeout, binding: op((*kms.Service).GenerateDataKeyPair)},
-	"TrentService.GenerateDataKeyPairWithoutPlaintext": {Name: "GenerateDataKeyPairWithoutPlaintext", Action: "kms:GenerateDataKeyPairWithoutPlaintext", MaxBody: cryptoBody, Timeout: defaultTimeout, binding: op((*kms.Service).GenerateDataKeyPairWithoutPlaintext)},
+	"TrentService.GenerateDataKeyPair":                 {Name: "GenerateDataKeyPair", Action: "kms:GenerateDataKeyPair", MaxBody: cryptoBody, binding: op((*kms.Service).GenerateDataKeyPair)},
+	"TrentService.GenerateDataKeyPairWithoutPlaintext": {Name: "GenerateDataKeyPairWithoutPlaintext", Action: "kms:GenerateDataKeyPairWithoutPlaintext", MaxBody: cryptoBody, binding: op((*kms.Service).GenerateDataKeyPairWithoutPlaintext)},
 
 	"TrentService.GetParametersForImport":    {Name: "GetParametersForImport", Action: "kms:GetParametersForImport", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).GetParametersForImport)},
 	"TrentService.ImportKeyMaterial":         {Name: "ImportKeyMaterial", Action: "kms:ImportKeyMaterial", MaxBody: cryptoBody, Timeout: defaultTimeout, binding: op((*kms.Service).ImportKeyMaterial)},
 	"TrentService.DeleteImportedKeyMaterial": {Name: "DeleteImportedKeyMaterial", Action: "kms:DeleteImportedKeyMaterial", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).DeleteImportedKeyMaterial)},
 	"TrentService.CreateGrant":               {Name: "CreateGrant", Action: "kms:CreateGrant", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).CreateGrant)},
-	"TrentService.ListGrants":                {Name: "ListGrants", Action: "kms:ListGrants", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).ListGrants)},
-	"TrentService.ListRetirableGrants":       {Name: "ListRetirableGrants", Action: "kms:ListRetirableGrants", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).ListRetirableGrants)},
+	"TrentService.ListGrants":                {Name: "ListGrants", Action: "kms:ListGrants", MaxBody: smallBody, binding: op((*kms.Service).ListGrants)},
+	"TrentService.ListRetirableGrants":       {Name: "ListRetirableGrants", Action: "kms:ListRetirableGrants", MaxBody: smallBody, binding: op((*kms.Service).ListRetirableGrants)},
 	"TrentService.RetireGrant":               {Name: "RetireGrant", Action: "kms:RetireGrant", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).RetireGrant)},
 	"TrentService.RevokeGrant":               {Name: "RevokeGrant", Action: "kms:RevokeGrant", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).RevokeGrant)},
 
-	"TrentService.GetKeyPolicy":    {Name: "GetKeyPolicy", Action: "kms:GetKeyPolicy", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).GetKeyPolicy)},
+	"TrentService.GetKeyPolicy":    {Name: "GetKeyPolicy", Action: "kms:GetKeyPolicy", MaxBody: smallBody, binding: op((*kms.Service).GetKeyPolicy)},
 	"TrentService.PutKeyPolicy":    {Name: "PutKeyPolicy", Action: "kms:PutKeyPolicy", MaxBody: policyBody, TooLarge: errPolicyTooLong, Timeout: defaultTimeout, binding: op((*kms.Service).PutKeyPolicy)},
-	"TrentService.ListKeyPolicies": {Name: "ListKeyPolicies", Action: "kms:ListKeyPolicies", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).ListKeyPolicies)},
+	"TrentService.ListKeyPolicies": {Name: "ListKeyPolicies", Action: "kms:ListKeyPolicies", MaxBody: smallBody, binding: op((*kms.Service).ListKeyPolicies)},
 
 	"TrentService.EnableKeyRotation":    {Name: "EnableKeyRotation", Action: "kms:EnableKeyRotation", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).EnableKeyRotation)},
 	"TrentService.DisableKeyRotation":   {Name: "DisableKeyRotation", Action: "kms:DisableKeyRotation", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).DisableKeyRotation)},
-	"TrentService.GetKeyRotationStatus": {Name: "GetKeyRotationStatus", Action: "kms:GetKeyRotationStatus", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).GetKeyRotationStatus)},
+	"TrentService.GetKeyRotationStatus": {Name: "GetKeyRotationStatus", Action: "kms:GetKeyRotationStatus", MaxBody: smallBody, binding: op((*kms.Service).GetKeyRotationStatus)},
 	"TrentService.RotateKeyOnDemand":    {Name: "RotateKeyOnDemand", Action: "kms:RotateKeyOnDemand", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).RotateKeyOnDemand)},
-	"TrentService.GetKeyLastUsage":      {Name: "GetKeyLastUsage", Action: "kms:GetKeyLastUsage", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).GetKeyLastUsage)},
-	"TrentService.ListKeyRotations":     {Name: "ListKeyRotations", Action: "kms:ListKeyRotations", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).ListKeyRotations)},
+	"TrentService.GetKeyLastUsage":      {Name: "GetKeyLastUsage", Action: "kms:GetKeyLastUsage", MaxBody: smallBody, binding: op((*kms.Service).GetKeyLastUsage)},
+	"TrentService.ListKeyRotations":     {Name: "ListKeyRotations", Action: "kms:ListKeyRotations", MaxBody: smallBody, binding: op((*kms.Service).ListKeyRotations)},
 }
 
 // Operations returns the names of the supported operations, sorted.

@@ -11,13 +11,14 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
+
+	"github.com/trent-kms/trent/internal/cputime"
 )
 
 // BenchmarkServerEncrypt measures one Encrypt over real loopback HTTP
@@ -75,7 +76,7 @@ func BenchmarkServerEncrypt(b *testing.B) {
 		b.Run("clients="+strconv.Itoa(clients), func(b *testing.B) {
 			warm(b, clients, call)
 			b.ReportAllocs()
-			cpu0 := processCPU()
+			cpu0 := cputime.Process()
 			b.ResetTimer()
 			var left atomic.Int64
 			left.Store(int64(b.N))
@@ -92,7 +93,7 @@ func BenchmarkServerEncrypt(b *testing.B) {
 			}
 			wg.Wait()
 			b.StopTimer()
-			b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(cputime.Process()-cpu0)/float64(b.N), "cpu-ns/op")
 		})
 	}
 }
@@ -113,15 +114,6 @@ func warm(b *testing.B, n int, call func() error) {
 type statusError struct{ code int }
 
 func (e *statusError) Error() string { return "HTTP status " + strconv.Itoa(e.code) }
-
-// processCPU is the process's CPU time (user and system).
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // BenchmarkFrontDoors measures what routing between the KMS JSON API and the
 // IAM/STS Query API adds to a KMS request (one header lookup).

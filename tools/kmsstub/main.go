@@ -23,10 +23,12 @@ import (
 	"log"
 	"net"
 	"net/http"
+	_ "net/http/pprof"
+	"sort"
 	"sync"
-	"syscall"
 	"time"
 
+	"github.com/trent-kms/trent/internal/cputime"
 	"github.com/trent-kms/trent/internal/iam"
 	"github.com/trent-kms/trent/internal/sigv4"
 )
@@ -40,7 +42,11 @@ const (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8090", "listen `HOST:PORT`")
+	pprofAddr := flag.String("pprof-addr", "", "serve net/http/pprof on this loopback `HOST:PORT` (profiling the stub itself)")
 	flag.Parse()
+	if *pprofAddr != "" {
+		go func() { log.Print(http.ListenAndServe(*pprofAddr, nil)) }() // DefaultServeMux: net/http/pprof
+	}
 	s := &stub{keys: map[string]cipher.AEAD{}}
 	s.verifier = &sigv4.Verifier{Creds: creds{}, Service: "kms"}
 	mux := http.NewServeMux()
@@ -78,11 +84,12 @@ type stub struct {
 }
 
 type request struct {
-	KeyId          string
-	Plaintext      []byte
-	CiphertextBlob []byte
-	KeySpec        string
-	NumberOfBytes  int
+	KeyId             string
+	Plaintext         []byte
+	CiphertextBlob    []byte
+	KeySpec           string
+	NumberOfBytes     int
+	EncryptionContext map[string]string
 }
 
 type keyMetadata struct {
@@ -136,7 +143,7 @@ func (s *stub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			rand.Read(pt)
 			out.Plaintext = pt
 		}
-		if out.CiphertextBlob = s.seal(in.KeyId, pt); out.CiphertextBlob == nil {
+		if out.CiphertextBlob = s.seal(in.KeyId, pt, in.EncryptionContext); out.CiphertextBlob == nil {
 			fail(w, 400, "NotFoundException", "no such key")
 			return
 		}
@@ -153,7 +160,7 @@ func (s *stub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fail(w, 400, "InvalidCiphertextException", "unknown key")
 			return
 		}
-		pt, err := aead.Open(nil, b[idLen:idLen+12], b[idLen+12:], b[:idLen])
+		pt, err := aead.Open(nil, b[idLen:idLen+12], b[idLen+12:], aad(b[:idLen], in.EncryptionContext))
 		if err != nil {
 			fail(w, 400, "InvalidCiphertextException", "bad blob")
 			return
@@ -174,9 +181,9 @@ func (s *stub) key(id string) cipher.AEAD {
 	return s.keys[id]
 }
 
-// seal returns id || nonce || AES-GCM(plaintext, aad = id), or nil for an
-// unknown key.
-func (s *stub) seal(id string, pt []byte) []byte {
+// seal returns id || nonce || AES-GCM(plaintext, aad(id, ec)), or nil for
+// an unknown key.
+func (s *stub) seal(id string, pt []byte, ec map[string]string) []byte {
 	aead := s.key(id)
 	if aead == nil {
 		return nil
@@ -184,7 +191,22 @@ func (s *stub) seal(id string, pt []byte) []byte {
 	b := make([]byte, idLen+12, idLen+12+len(pt)+16)
 	copy(b, id)
 	rand.Read(b[idLen : idLen+12])
-	return aead.Seal(b, b[idLen:idLen+12], pt, b[:idLen])
+	return aead.Seal(b, b[idLen:idLen+12], pt, aad(b[:idLen], ec))
+}
+
+// aad binds the key id and the encryption context (sorted pairs) to a
+// ciphertext, as a KMS does.
+func aad(id []byte, ec map[string]string) []byte {
+	out := append([]byte(nil), id...)
+	keys := make([]string, 0, len(ec))
+	for k := range ec {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		out = append(append(append(append(out, k...), 0), ec[k]...), 0)
+	}
+	return out
 }
 
 func (s *stub) metadata(region, id string) *keyMetadata {
@@ -223,8 +245,5 @@ func fail(w http.ResponseWriter, status int, code, msg string) {
 
 // metrics serves the process's CPU time in the Prometheus text format.
 func metrics(w http.ResponseWriter, _ *http.Request) {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	fmt.Fprintf(w, "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %g\n", cpu.Seconds())
+	fmt.Fprintf(w, "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %g\n", cputime.Process().Seconds())
 }

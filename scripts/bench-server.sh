@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Trent against the bare stub (tools/kmsstub: net/http, encoding/json,
+# AES-GCM and SigV4, nothing else) over loopback HTTP, side by side in one
+# run: the hot operations (encrypt, decrypt, generate-data-key) at
+# concurrency 1, 8, 32 and 128, with `trent bench` replaying pre-signed
+# requests (the light client; MODE=sdk for the AWS SDK instead).
+#
+# Trent runs as in production: `trent server --data-dir` (bbolt, the audit
+# log in batch mode, writing to disk), and the caller is an IAM user allowed
+# by a grant (EncryptionContextSubset) on a key whose policy has 10
+# statements, none of which allows it: SigV4, every statement, then the
+# grant. The stub answers the development credentials.
+#
+# RUNS rounds alternate Trent and the stub for every cell, so that background
+# load hits both alike; the report gives medians, the runs' spread, and the
+# ratios Trent/stub of requests per second and of server CPU per request.
+# Loopback only; each run is bounded by DURATION (+ 1 s warm-up).
+#
+#   scripts/bench-server.sh                       # RUNS=3 DURATION=5s
+#   OPS=encrypt CONC="32" RUNS=5 scripts/bench-server.sh
+#
+# Needs: go, python3, the AWS CLI (AWS_CLI=path to pick one) for the IAM
+# user and the grant.
+set -euo pipefail
+runs=${RUNS:-3}
+dur=${DURATION:-5s}
+ops=${OPS:-"encrypt decrypt generate-data-key"}
+concs=${CONC:-"1 8 32 128"}
+mode=${MODE:-replay}
+root=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+log() { printf 'bench-server: %s\n' "$*" >&2; }
+
+log "building trent and kmsstub"
+(cd "$root" && go build -o "$work/trent" ./cmd/trent && go build -o "$work/kmsstub" ./tools/kmsstub)
+
+port=${PORT:-18390}
+url=http://127.0.0.1:$port
+stub=http://127.0.0.1:$((port + 1))
+"$work/trent" server --data-dir "$work/data" --addr "127.0.0.1:$port" 2>"$work/server.log" &
+"$work/kmsstub" -addr "127.0.0.1:$((port + 1))" 2>"$work/stub.log" &
+for _ in $(seq 300); do
+	grep -q "listening on" "$work/server.log" && grep -q "listening on" "$work/stub.log" && break
+	sleep 0.1
+done
+grep -q "listening on" "$work/server.log" || { cat "$work/server.log" >&2; exit 1; }
+
+admin_id=$(sed -n 's/^aws_access_key_id = //p' "$work/data/credentials")
+admin_secret=$(sed -n 's/^aws_secret_access_key = //p' "$work/data/credentials")
+account=$(sed -n 's/^# account //p' "$work/data/credentials")
+export AWS_ACCESS_KEY_ID=$admin_id AWS_SECRET_ACCESS_KEY=$admin_secret AWS_DEFAULT_REGION=us-east-1 AWS_PAGER=""
+unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL
+export AWS_CONFIG_FILE=$work/no-config AWS_SHARED_CREDENTIALS_FILE=$work/no-credentials
+awscli=${AWS_CLI:-aws}
+aws() { command "$awscli" --endpoint-url "$url" --output text "$@"; }
+
+log "IAM user, 10-statement key policy, grant"
+aws iam create-user --user-name bench >/dev/null
+read -r user_id user_secret <<<"$(aws iam create-access-key --user-name bench --query 'AccessKey.[AccessKeyId,SecretAccessKey]')"
+stmts="{\"Sid\":\"root\",\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"arn:aws:iam::$account:root\"},\"Action\":\"kms:*\",\"Resource\":\"*\"}"
+for i in 1 2 3 4 5 6 7 8 9; do
+	stmts+=",{\"Sid\":\"s$i\",\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"arn:aws:iam::$account:user/other$i\"},\"Action\":[\"kms:Encrypt\",\"kms:Decrypt\",\"kms:GenerateDataKey*\"],\"Resource\":\"*\",\"Condition\":{\"StringEquals\":{\"kms:EncryptionContext:app\":\"app$i\"},\"Bool\":{\"aws:SecureTransport\":\"false\"}}}"
+done
+printf '{"Version":"2012-10-17","Statement":[%s]}' "$stmts" >"$work/policy.json"
+key=$(aws kms create-key --policy "file://$work/policy.json" --query KeyMetadata.KeyId)
+aws kms create-grant --key-id "$key" --grantee-principal "arn:aws:iam::$account:user/bench" \
+	--operations Encrypt Decrypt GenerateDataKey --constraints 'EncryptionContextSubset={app=bench}' >/dev/null
+
+replay=()
+[ "$mode" = replay ] && replay=(--replay)
+# one SERVER OP C RUN: runs trent bench, appends its JSON line to results.
+one() {
+	local server=$1 op=$2 c=$3 r=$4 out
+	if [ "$server" = trent ]; then
+		out=$(AWS_ACCESS_KEY_ID=$user_id AWS_SECRET_ACCESS_KEY=$user_secret "$work/trent" bench --endpoint "$url" --key "$key" \
+			--context app=bench --op "$op" --concurrency "$c" --duration "$dur" "${replay[@]}" --json)
+	else
+		out=$(AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY "$work/trent" bench \
+			--endpoint "$stub" --context app=bench --op "$op" --concurrency "$c" --duration "$dur" "${replay[@]}" --json)
+	fi
+	python3 -c 'import json,sys; d=json.load(sys.stdin); d["server"]=sys.argv[1]; d["run"]=int(sys.argv[2]); print(json.dumps(d))' \
+		"$server" "$r" <<<"$out" >>"$work/results.jsonl"
+	log "$(python3 -c 'import json,sys; d=json.loads(sys.stdin.read().splitlines()[-1]); print("%s %s c=%d run %d: %.0f ops/s, p50 %.2f ms, p99 %.2f ms, server %.1f us/req, errors %d, wrong %d" % (d["server"], d["op"], d["concurrency"], d["run"], d["opsPerSec"], d["latencyMs"]["p50"], d["latencyMs"]["p99"], d["serverCpuPerRequestUs"], d["errors"], d["wrong"]))' <"$work/results.jsonl")"
+}
+
+for r in $(seq "$runs"); do
+	for op in $ops; do
+		for c in $concs; do
+			if [ $(((r + c) % 2)) = 0 ]; then # alternate who goes first
+				one trent "$op" "$c" "$r"
+				one stub "$op" "$c" "$r"
+			else
+				one stub "$op" "$c" "$r"
+				one trent "$op" "$c" "$r"
+			fi
+		done
+	done
+done
+
+"$work/trent" audit verify --data-dir "$work/data" >/dev/null || { log "audit verify failed"; exit 1; }
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
+echo "Run $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(cd "$root" && git rev-parse --short HEAD 2>/dev/null || echo unknown), $(nproc) cores ($cpu),"
+echo "$(go version | cut -d' ' -f3), load average at the end: $(cut -d' ' -f1-3 /proc/loadavg); client mode $mode, $runs runs of $dur per cell, medians."
+echo
+python3 - "$work/results.jsonl" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+def med(xs): return statistics.median(xs) if xs else float("nan")
+cells = {}
+for d in rows:
+    cells.setdefault((d["op"], d["concurrency"]), {}).setdefault(d["server"], []).append(d)
+print("| operation | clients | Trent ops/s | stub ops/s | ratio | Trent p50 / p99 (ms) | stub p50 / p99 (ms) | Trent CPU/req (us) | stub CPU/req (us) | ratio | errors |")
+print("|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|")
+for (op, c) in sorted(cells, key=lambda k: (["encrypt","decrypt","generate-data-key","re-encrypt","describe-key"].index(k[0]) if k[0] in ["encrypt","decrypt","generate-data-key","re-encrypt","describe-key"] else 9, k[1])):
+    t, s = cells[(op, c)].get("trent", []), cells[(op, c)].get("stub", [])
+    f = lambda xs, k: med([x[k] for x in xs])
+    lat = lambda xs, k: med([x["latencyMs"][k] for x in xs])
+    to, so = f(t, "opsPerSec"), f(s, "opsPerSec")
+    tc, sc = f(t, "serverCpuPerRequestUs"), f(s, "serverCpuPerRequestUs")
+    errs = sum(x["errors"] + x["wrong"] for x in t + s)
+    spread = lambda xs: "%.0f-%.0f" % (min(x["opsPerSec"] for x in xs), max(x["opsPerSec"] for x in xs)) if xs else ""
+    print("| %s | %d | %.0f (%s) | %.0f (%s) | %.2f | %.2f / %.2f | %.2f / %.2f | %.1f | %.1f | %.2f | %d |" % (
+        op, c, to, spread(t), so, spread(s), to / so, lat(t, "p50"), lat(t, "p99"), lat(s, "p50"), lat(s, "p99"), tc, sc, tc / sc, errs))
+PY
