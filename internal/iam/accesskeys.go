@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trent-kms/trent/internal/arn"
 	"github.com/trent-kms/trent/internal/kmserr"
 	"github.com/trent-kms/trent/internal/storage"
 )
@@ -20,7 +21,7 @@ func noSuchKey(id string) error {
 // user name ("" for root) and the ARN authorization sees.
 func (s *Service) keyOwner(st *state, c *Caller, acct, userName string) (owner, resource string, err error) {
 	if userName == "" && c.Principal.IsRoot() {
-		return "", rootARN(s.partition, acct), nil
+		return "", arn.Root(s.partition, acct), nil
 	}
 	name := userName
 	if name == "" {

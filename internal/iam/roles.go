@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trent-kms/trent/internal/arn"
 	"github.com/trent-kms/trent/internal/kmserr"
 	"github.com/trent-kms/trent/internal/policy"
 	"github.com/trent-kms/trent/internal/storage"
@@ -38,15 +39,15 @@ func (s *Service) CreateRole(ctx context.Context, c Caller, in *CreateRoleInput)
 	if path == "" {
 		path = "/"
 	}
-	arn := roleARN(s.partition, acct, path, in.RoleName)
-	if err := s.authorize(&c, "iam:CreateRole", arn); err != nil {
+	roleARN := arn.Role(s.partition, acct, path, in.RoleName)
+	if err := s.authorize(&c, "iam:CreateRole", roleARN); err != nil {
 		return nil, err
 	}
 	trust, err := checkTrust(in.AssumeRolePolicyDocument)
 	if err != nil {
 		return nil, err
 	}
-	r := &role{account: acct, name: in.RoleName, path: path, arn: arn, description: in.Description,
+	r := &role{account: acct, name: in.RoleName, path: path, arn: roleARN, description: in.Description,
 		trust: in.AssumeRolePolicyDocument, trustCompiled: trust, maxSession: defaultRoleDuration,
 		tags: slices.Clone(in.Tags)}
 	if in.MaxSessionDuration != nil {
@@ -93,7 +94,7 @@ func (s *Service) roleResource(st *state, acct, roleName string) string {
 	if r := st.roles[nameOf(acct, roleName)]; r != nil {
 		return r.arn
 	}
-	return roleARN(s.partition, acct, "/", roleName)
+	return arn.Role(s.partition, acct, "/", roleName)
 }
 
 func noSuchRole(roleName string) error {
@@ -136,7 +137,7 @@ func (s *Service) ListRoles(ctx context.Context, c Caller, in *ListRolesInput) (
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	if err := s.authorize(&c, "iam:ListRoles", roleARN(s.partition, acct, "/", "*")); err != nil {
+	if err := s.authorize(&c, "iam:ListRoles", arn.Role(s.partition, acct, "/", "*")); err != nil {
 		return nil, err
 	}
 	var rs []*role

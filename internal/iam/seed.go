@@ -218,7 +218,7 @@ func (s *Service) seedRole(ctx context.Context, sr SeedRole) (created bool, err 
 		path = "/"
 	}
 	if s.snapshot().roles[nameOf(sr.AccountID, sr.Name)] == nil {
-		r := &role{account: sr.AccountID, name: sr.Name, path: path, arn: roleARN(s.partition, sr.AccountID, path, sr.Name),
+		r := &role{account: sr.AccountID, name: sr.Name, path: path, arn: arn.Role(s.partition, sr.AccountID, path, sr.Name),
 			description: sr.Description, trust: sr.TrustPolicy, trustCompiled: trust, maxSession: d,
 			tags: slices.Clone(sr.Tags), policies: ps}
 		err := s.createRole(ctx, r)

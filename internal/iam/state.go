@@ -216,7 +216,7 @@ func load(tx storage.Tx, partition string) (st *state, devKeys []string, err err
 			return nil, nil, fmt.Errorf("iam: record at %s names user %s/%q", e.Key, r.Account, r.Name)
 		}
 		u := &user{account: r.Account, name: r.Name, path: r.Path, id: r.ID, created: r.Created, tags: r.Tags,
-			arn: userARN(partition, r.Account, r.Path, r.Name)}
+			arn: arn.User(partition, r.Account, r.Path, r.Name)}
 		for _, p := range r.Policies {
 			c, err := compileIdentity(p.Document)
 			if err != nil {
@@ -240,7 +240,7 @@ func load(tx storage.Tx, partition string) (st *state, devKeys []string, err err
 		}
 		ro := &role{account: r.Account, name: r.Name, path: r.Path, id: r.ID, description: r.Description,
 			created: r.Created, trust: r.Trust, maxSession: r.MaxSession, tags: r.Tags,
-			arn: roleARN(partition, r.Account, r.Path, r.Name)}
+			arn: arn.Role(partition, r.Account, r.Path, r.Name)}
 		if ro.trustCompiled, err = compileTrust(r.Trust); err != nil {
 			return nil, nil, fmt.Errorf("iam: role %s trust policy: %w", ro.arn, err)
 		}
@@ -356,26 +356,8 @@ func put(tx storage.Tx, path string, v any, create bool) error {
 	return tx.Put(path, b)
 }
 
-// ARNs.
-
-func userARN(partition, account, path, n string) string {
-	return "arn:" + partition + ":iam::" + account + ":user" + path + n
-}
-
-func roleARN(partition, account, path, n string) string {
-	return "arn:" + partition + ":iam::" + account + ":role" + path + n
-}
-
-func rootARN(partition, account string) string {
-	return "arn:" + partition + ":iam::" + account + ":root"
-}
-
-func sessionARN(partition, account, roleName, session string) string {
-	return "arn:" + partition + ":sts::" + account + ":assumed-role/" + roleName + "/" + session
-}
-
 func rootPrincipal(partition, account, accessKeyID string) Principal {
-	return Principal{Type: Root, AccountID: account, ARN: rootARN(partition, account), PrincipalID: account, AccessKeyID: accessKeyID}
+	return Principal{Type: Root, AccountID: account, ARN: arn.Root(partition, account), PrincipalID: account, AccessKeyID: accessKeyID}
 }
 
 // RootPrincipal is the principal of accountID's root user authenticated with

@@ -108,7 +108,7 @@ func (s *Service) AssumeRole(ctx context.Context, c Caller, in *AssumeRoleInput)
 		Credentials: Credentials{AccessKeyID: akid, SecretAccessKey: Secret{cl.Secret}, SessionToken: Secret{token},
 			Expiration: Timestamp{expires}},
 		AssumedRoleUser: AssumedRoleUser{AssumedRoleID: r.id + ":" + in.RoleSessionName,
-			Arn: sessionARN(s.partition, r.account, r.name, in.RoleSessionName)},
+			Arn: arn.AssumedRole(s.partition, r.account, r.name, in.RoleSessionName)},
 		SourceIdentity: in.SourceIdentity,
 	}
 	if len(in.Tags) > 0 {

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/trent-kms/trent/internal/arn"
 	"github.com/trent-kms/trent/internal/storage"
 )
 
@@ -241,7 +242,7 @@ func (s *Service) sessionCredential(st *state, accessKeyID, token string) (strin
 		return "", nil, ErrInvalidCredential
 	}
 	p := &Principal{
-		Type: AssumedRole, AccountID: r.account, ARN: sessionARN(s.partition, r.account, r.name, c.Session),
+		Type: AssumedRole, AccountID: r.account, ARN: arn.AssumedRole(s.partition, r.account, r.name, c.Session),
 		PrincipalID: r.id + ":" + c.Session, AccessKeyID: accessKeyID,
 		Session: &Session{RoleARN: r.arn, RoleID: r.id, RoleName: r.name, Name: c.Session,
 			Created: time.Unix(c.Issued, 0).UTC(), Expires: expires.UTC(), SourceIdentity: c.SourceIdentity},

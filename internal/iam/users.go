@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trent-kms/trent/internal/arn"
 	"github.com/trent-kms/trent/internal/kmserr"
 	"github.com/trent-kms/trent/internal/policy"
 	"github.com/trent-kms/trent/internal/storage"
@@ -37,8 +38,8 @@ func (s *Service) CreateUser(ctx context.Context, c Caller, in *CreateUserInput)
 	if path == "" {
 		path = "/"
 	}
-	arn := userARN(s.partition, acct, path, in.UserName)
-	if err := s.authorize(&c, "iam:CreateUser", arn); err != nil {
+	userARN := arn.User(s.partition, acct, path, in.UserName)
+	if err := s.authorize(&c, "iam:CreateUser", userARN); err != nil {
 		return nil, err
 	}
 	u, err := s.createUser(ctx, acct, in.UserName, path, in.Tags, nil)
@@ -60,7 +61,7 @@ func (s *Service) createUser(ctx context.Context, acct, userName, path string, t
 		return nil, kmserr.ErrEntityAlreadyExists.With("User with name %s already exists.", userName)
 	}
 	u := &user{account: acct, name: userName, path: path, id: generateID(prefixUserID, 17),
-		arn: userARN(s.partition, acct, path, userName), created: s.now().UTC().Truncate(time.Second),
+		arn: arn.User(s.partition, acct, path, userName), created: s.now().UTC().Truncate(time.Second),
 		tags: slices.Clone(tags), policies: policies}
 	u.compiled = compileSet(u.policies)
 	next := st.clone()
@@ -117,7 +118,7 @@ func (s *Service) userResource(st *state, acct, userName string) string {
 	if u := st.users[nameOf(acct, userName)]; u != nil {
 		return u.arn
 	}
-	return userARN(s.partition, acct, "/", userName)
+	return arn.User(s.partition, acct, "/", userName)
 }
 
 // GetUser implements iam:GetUser. Without UserName it describes the caller
@@ -135,7 +136,7 @@ func (s *Service) GetUser(ctx context.Context, c Caller, in *GetUserInput) (*Get
 	st := s.snapshot()
 	if in.UserName == "" && c.Principal.IsRoot() {
 		a := st.accounts[acct]
-		out := &GetUserOutput{User: User{UserID: acct, Arn: rootARN(s.partition, acct)}}
+		out := &GetUserOutput{User: User{UserID: acct, Arn: arn.Root(s.partition, acct)}}
 		if a != nil {
 			out.User.CreateDate = Timestamp{a.created}
 		}
@@ -169,7 +170,7 @@ func (s *Service) ListUsers(ctx context.Context, c Caller, in *ListUsersInput) (
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	if err := s.authorize(&c, "iam:ListUsers", userARN(s.partition, acct, "/", "*")); err != nil {
+	if err := s.authorize(&c, "iam:ListUsers", arn.User(s.partition, acct, "/", "*")); err != nil {
 		return nil, err
 	}
 	var us []*user
