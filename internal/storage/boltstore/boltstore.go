@@ -5,7 +5,12 @@
 // Group commit: concurrent Updates share one bbolt transaction, so one
 // commit (two fdatasyncs) acknowledges them all. One goroutine commits;
 // the Updates that arrive while it commits wait and form the next batch.
-// Nothing is delayed to gather a batch: a lone Update commits at once. In
+// A lone writer is never delayed: its Update commits at once. When the last
+// batch was larger than what waits now (several writers, some still
+// preparing their next write), the committer waits for the queue to reach
+// the last batch's size, at most a quarter of the last commit's duration
+// (capped at 2 ms): without that wait, the first writer back would commit
+// almost alone while the others queue behind it, halving the batches. In
 // a batch each fn runs in turn on the state the ones before it left, as if
 // the Updates had run one after the other in that order. A fn that fails
 // (returns an error, panics, or whose context is done before it runs)
@@ -166,6 +171,7 @@ func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {
 func (s *Store) committer() {
 	defer close(s.stopped)
 	var batch []*update
+	last, took := 0, time.Duration(0) // the last batch's size and commit time
 	for {
 		select {
 		case <-s.wake:
@@ -173,14 +179,50 @@ func (s *Store) committer() {
 			return
 		}
 		for {
+			s.gather(last, took)
 			s.qmu.Lock()
 			batch, s.queue = s.queue, batch[:0]
 			s.qmu.Unlock()
 			if len(batch) == 0 {
 				break
 			}
+			start := time.Now()
+			last = len(batch)
 			s.commit(batch)
+			took = time.Since(start)
 			clear(batch)
+		}
+	}
+}
+
+// maxGather bounds the wait for a batch to fill (see the package comment).
+const maxGather = 2 * time.Millisecond
+
+// gather waits, when the queue is not empty but shorter than want (the last
+// batch's size), until it reaches want or a quarter of took (the last
+// commit's duration, at most maxGather) has passed.
+func (s *Store) gather(want int, took time.Duration) {
+	if want < 2 {
+		return
+	}
+	var deadline *time.Timer
+	for {
+		s.qmu.Lock()
+		n := len(s.queue)
+		s.qmu.Unlock()
+		if n == 0 || n >= want {
+			break
+		}
+		if deadline == nil {
+			deadline = time.NewTimer(min(took/4, maxGather))
+			defer deadline.Stop()
+		}
+		select {
+		case <-s.wake:
+		case <-deadline.C:
+			return
+		case <-s.stop:
+			return
 		}
 	}
 }
