@@ -122,6 +122,7 @@ type Log struct {
 	err         error  // sticky: the log cannot be written
 	closed      bool
 	usage       map[string]Usage
+	want        int // SyncAlways: the last batch's record count (gather)
 
 	wake chan struct{}
 	stop chan struct{}
@@ -133,6 +134,7 @@ type Log struct {
 	segStart time.Time
 	lastSync time.Time
 	dirty    bool
+	took     time.Duration // SyncAlways: the last batch's write and fsync
 }
 
 // batch is lines appended since the writer last took them.
@@ -141,6 +143,7 @@ type batch struct {
 	done   chan struct{} // closed once buf is written (and synced, as the mode wants)
 	err    error         // valid after done
 	rotate bool          // buf ends with a segment-close digest
+	n      int           // records in buf
 	woken  bool          // the writer was woken for this batch
 }
 
@@ -182,7 +185,7 @@ func (l *Log) Record(_ context.Context, e *Event) error {
 		l.trackLocked(e, id)
 	}
 	wait := l.opts.Sync == SyncAlways || len(b.buf) > maxPending
-	wake := (first && l.opts.Sync == SyncAlways) || (len(b.buf) >= wakeBytes && !b.woken)
+	wake := (l.opts.Sync == SyncAlways && (first || b.n == l.want)) || (len(b.buf) >= wakeBytes && !b.woken)
 	b.woken = b.woken || wake
 	l.mu.Unlock()
 	*bp = body[:0]
@@ -218,6 +221,7 @@ func (l *Log) appendLocked(body []byte, sum *[32]byte) (*batch, bool) {
 	b := l.pending
 	first := len(b.buf) == 0
 	b.buf = appendTrailer(append(b.buf, body...), l.seq, &l.chain)
+	b.n++
 	l.chain = chainNext(&l.chain, l.seq, sum)
 	l.sinceDigest++
 	return b, first
@@ -304,6 +308,7 @@ func (l *Log) run() {
 	for {
 		select {
 		case <-l.wake:
+			l.gather()
 			l.cycle(false)
 		case <-tick.C:
 			l.cycle(false)
@@ -314,6 +319,41 @@ func (l *Log) run() {
 					l.fail(err)
 				}
 			}
+			return
+		}
+	}
+}
+
+// maxGather bounds gather's wait.
+const maxGather = 2 * time.Millisecond
+
+// gather, in SyncAlways mode, waits for the pending batch to reach the last
+// one's record count, at most a quarter of the last batch's write and fsync
+// (and maxGather): the requests answered by the last fsync are preparing
+// their next records, and one fsync for all of them costs less than one
+// for the first back and another for the rest. A lone caller (the last
+// batch had one record) never waits.
+func (l *Log) gather() {
+	if l.opts.Sync != SyncAlways || l.f == nil {
+		return
+	}
+	var deadline *time.Timer
+	for {
+		l.mu.Lock()
+		n, want := l.pending.n, l.want
+		l.mu.Unlock()
+		if n == 0 || n >= want {
+			return
+		}
+		if deadline == nil {
+			deadline = time.NewTimer(min(l.took/4, maxGather))
+			defer deadline.Stop()
+		}
+		select {
+		case <-l.wake:
+		case <-deadline.C:
+			return
+		case <-l.stop:
 			return
 		}
 	}
@@ -353,9 +393,12 @@ func (l *Log) cycle(final bool) {
 		return
 	}
 	l.pending = l.newBatch()
+	l.want = b.n
 	l.mu.Unlock()
 
+	start := time.Now()
 	err := l.write(b.buf, now, final || b.rotate)
+	l.took = time.Since(start)
 	if err == nil && b.rotate {
 		err = l.rotate(now)
 	}
