@@ -2,7 +2,9 @@ package kms
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -73,21 +75,45 @@ func (s *Service) putAlias(ctx context.Context, op string, a *alias, create bool
 		return s.internal(op, err)
 	}
 	p := aliasPath(a.region, a.account, a.name)
+	cur := s.getAlias(scope{a.region, a.account}, a.name)
 	err = s.store.Update(ctx, func(tx storage.Tx) error {
 		if create {
 			return tx.Create(p, data)
+		}
+		if err := checkAlias(tx, p, cur); err != nil {
+			return err
 		}
 		return tx.Put(p, data)
 	})
 	if errors.Is(err, storage.ErrExists) {
 		return kmserr.ErrAlreadyExists.With("An alias with the name %s already exists", a.arn)
 	}
-	if err != nil {
+	if err != nil { // errStale: the change feed brings the alias as stored
 		return s.internal(op, err)
 	}
 	s.mu.Lock()
 	s.space(scope{a.region, a.account}).aliases[a.name] = a
 	s.mu.Unlock()
+	return nil
+}
+
+// checkAlias is errStale unless the alias stored at path is cur (another
+// node changed or deleted it).
+func checkAlias(tx storage.Tx, path string, cur *alias) error {
+	b, err := tx.Get(path)
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && cur == nil) {
+		return errStale
+	}
+	if err != nil {
+		return err
+	}
+	var rec aliasRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return fmt.Errorf("kms: decode %s: %w", path, err)
+	}
+	if rec.Target != cur.target || !rec.Updated.Equal(cur.updated) {
+		return errStale
+	}
 	return nil
 }
 

@@ -3,6 +3,7 @@ package kms
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"net/http"
 	"slices"
 	"sort"
@@ -193,8 +194,14 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in *CreateKeyInput) (
 		k.versions = []*keys.Version{generateVersion(k, 1, now, "")}
 	}
 
-	// No lock: nothing can name the key before putKey publishes it.
+	// Only another node's change feed can name the key before putKey
+	// publishes it: Apply waits for the publication.
+	h := s.locks.lockKey(k.id)
+	defer h.release()
 	err = s.putKey(ctx, "CreateKey", k, nil, nil)
+	if errors.Is(err, errStale) { // a key id drawn twice
+		err = s.internal("CreateKey", err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -293,8 +300,9 @@ func nonNil[T any](s []T) []T {
 }
 
 // mutateKey is the frame of every single-key change: validate the KeyId
-// (id or ARN only), resolve and authorize under the writer lock, let fn
-// build the new snapshot (or return nil for "no change"), write it.
+// (id or ARN only), resolve and authorize under the key's lock, let fn
+// build the new snapshot (or return nil for "no change"), write it; redone
+// (at most maxStaleRetries times) when another node changed the key meanwhile.
 func (s *Service) mutateKey(ctx context.Context, c Caller, op, keyID string, v *validator,
 	fn func(k *key, now time.Time) (*key, error)) (*key, error) {
 	return s.mutateKeyFor(ctx, c, opAccess(op), keyID, v, fn)
@@ -311,6 +319,22 @@ func (s *Service) mutateKeyFor(ctx context.Context, c Caller, a *access, keyID s
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
+	op := a.action[len("kms:"):]
+	for attempt := 1; ; attempt++ {
+		nk, err := s.mutateOnce(ctx, c, sc, a, keyID, fn)
+		if !errors.Is(err, errStale) {
+			return nk, err
+		}
+		if attempt == maxStaleRetries {
+			return nil, s.internal(op, err)
+		}
+		// Another node changed the key: decide again on what it wrote.
+	}
+}
+
+// mutateOnce is one attempt of mutateKeyFor, under the lock of the key.
+func (s *Service) mutateOnce(ctx context.Context, c Caller, sc scope, a *access, keyID string,
+	fn func(k *key, now time.Time) (*key, error)) (*key, error) {
 	k, h, err := s.resolveLocked(c, sc, a, keyID, false)
 	defer h.release()
 	if err != nil {

@@ -27,8 +27,15 @@ import (
 //   - the deletion of a key (Tick): the key, then its aliases;
 //   - SeedKey: the key and its aliases; Tick: each key it changes, the keys
 //     whose counters it writes;
-//   - CreateKey: nothing (no one can name a key before it is published);
-//   - Wipe: everything.
+//   - CreateKey: the new key (only another node's change feed can name it
+//     before it is published);
+//   - Apply (another node's changes): the keys of the key and grant records,
+//     the aliases of the alias records and the keys they point to;
+//   - Reload, Wipe: everything.
+//
+// Every write checks, in its transaction, that storage still holds the
+// record it changes (errStale, service.go): the locks order this node's
+// writers, the check orders the nodes that share a store.
 const lockStripes = 64
 
 type locks struct {
@@ -61,12 +68,31 @@ func (l *locks) aliasStripe(sc scope, name string) uint64 {
 // lock takes the stripes of the keys ids (key ids: unique in every scope)
 // and of the aliases names (in scope sc).
 func (l *locks) lock(sc scope, ids []string, names []string) held {
+	as := make([]aliasRef, len(names))
+	for i, n := range names {
+		as[i] = aliasRef{sc, n}
+	}
+	return l.lockRefs(ids, as)
+}
+
+// aliasRef names the alias name of scope sc.
+type aliasRef struct {
+	sc   scope
+	name string
+}
+
+// lockRefs takes the stripes of the keys ids and of the aliases as (of any
+// scope).
+func (l *locks) lockRefs(ids []string, as []aliasRef) held {
 	h := held{l: l}
 	for _, id := range ids {
 		h.keys |= l.stripe(id)
 	}
+	for _, a := range as {
+		h.aliases |= l.aliasStripe(a.sc, a.name)
+	}
 	lockMask(&l.keys, h.keys)
-	h.addAliases(sc, names)
+	lockMask(&l.aliases, h.aliases)
 	return h
 }
 

@@ -131,6 +131,9 @@ func (s *Service) SeedKey(ctx context.Context, k SeedKey) error {
 			sp.aliases[a.name] = a
 		}
 	})
+	if errors.Is(err, errStale) && s.getKey(sc, id) != nil {
+		return nil // another node seeded it first (the same seed file)
+	}
 	if err != nil {
 		return errors.New("kms: seed key " + id + ": storage write failed")
 	}

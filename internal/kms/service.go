@@ -143,6 +143,12 @@ type key struct {
 	// grants are the key's grants, sorted by creation (shared, never
 	// modified in place).
 	grants []*grant
+
+	// rev counts the writes of the key's record (0: a record of an earlier
+	// release, never rewritten since). A write checks, in its transaction,
+	// that the stored record still has the rev of the snapshot it changes:
+	// nodes sharing a store never overwrite each other's changes.
+	rev uint64
 }
 
 // compile prepares what authorization reads from k: the compiled key policy
@@ -211,6 +217,7 @@ type keyRecord struct {
 	Rotation      rotationRecord  `json:"rotation"`
 	Versions      []versionRecord `json:"versions"`
 	Import        *importRecord   `json:"import,omitempty"`
+	Rev           uint64          `json:"rev,omitempty"`
 }
 
 type rotationRecord struct {
@@ -268,47 +275,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	err := s.store.View(ctx, func(tx storage.Tx) error {
-		keys, err := tx.List(keyPathPrefix, "", 0)
-		if err != nil {
-			return err
-		}
-		for _, e := range keys {
-			var rec keyRecord
-			err := json.Unmarshal(e.Value, &rec)
-			clear(e.Value)
-			if err != nil {
-				return fmt.Errorf("kms: decode %s: %w", e.Key, err)
-			}
-			if keyPath(rec.Region, rec.Account, rec.ID) != e.Key {
-				return fmt.Errorf("kms: record %s names another key", e.Key)
-			}
-			k, err := s.keyFromRecord(&rec)
-			if err != nil {
-				return fmt.Errorf("kms: load %s: %w", e.Key, err)
-			}
-			s.compile(k)
-			s.space(scope{k.region, k.account}).keys[k.id] = k
-		}
-		aliases, err := tx.List(aliasPathPrefix, "", 0)
-		if err != nil {
-			return err
-		}
-		for _, e := range aliases {
-			var rec aliasRecord
-			if err := json.Unmarshal(e.Value, &rec); err != nil {
-				return fmt.Errorf("kms: decode %s: %w", e.Key, err)
-			}
-			if aliasPath(rec.Region, rec.Account, rec.Name) != e.Key {
-				return fmt.Errorf("kms: record %s names another alias", e.Key)
-			}
-			a := &alias{name: rec.Name, region: rec.Region, account: rec.Account, target: rec.Target,
-				created: rec.Created, updated: rec.Updated, arn: s.aliasARN(rec.Region, rec.Account, rec.Name)}
-			s.space(scope{a.region, a.account}).aliases[a.name] = a
-		}
-		return s.loadGrants(tx)
-	})
-	if err != nil {
+	if err := s.Reload(ctx); err != nil {
 		return nil, fmt.Errorf("kms: load state: %w", err)
 	}
 	return s, nil
@@ -333,7 +300,11 @@ func (s *Service) aliasARN(region, account, name string) string {
 	return arn.Alias(s.partition, region, account, name)
 }
 
-func (s *Service) keyFromRecord(rec *keyRecord) (*key, error) {
+// keyFromRecord builds the snapshot of a stored record. With old (the
+// snapshot it replaces, under its key's lock) the versions old already holds are
+// reused, with their counters merged: old's versions then belong to the
+// new snapshot.
+func (s *Service) keyFromRecord(rec *keyRecord, old *key) (*key, error) {
 	if len(rec.Versions) == 0 && rec.Origin != originExternal {
 		return nil, errors.New("no key material")
 	}
@@ -342,9 +313,18 @@ func (s *Service) keyFromRecord(rec *keyRecord) (*key, error) {
 		created: rec.Created, description: rec.Description, spec: rec.KeySpec, usage: rec.KeyUsage,
 		origin: rec.Origin, state: rec.State, deletionDate: rec.DeletionDate, pendingWindow: rec.PendingWindow,
 		policy: rec.Policy, tags: rec.Tags, rotEnabled: rec.Rotation.Enabled, rotPeriod: rec.Rotation.Period,
-		rotBase: rec.Rotation.Base, onDemand: rec.Rotation.OnDemand, imp: importFromRecord(rec.Import),
+		rotBase: rec.Rotation.Base, onDemand: rec.Rotation.OnDemand, imp: importFromRecord(rec.Import), rev: rec.Rev,
 	}
 	for i, vr := range rec.Versions {
+		if v := old.sameVersion(i, vr.MaterialID); v != nil {
+			// Keep the version (its AEAD, and the encryptions this node
+			// counted since its last flush); storage counted the rest.
+			clear(vr.Material)
+			v.Encryptions.Add(vr.Encryptions - v.Flushed)
+			v.Flushed = vr.Encryptions
+			k.versions = append(k.versions, v)
+			continue
+		}
 		v, err := keys.NewVersion(k.spec, k.id, uint32(i+1), secret.New(vr.Material), vr.MaterialID, vr.Created, vr.Type)
 		if err != nil {
 			return nil, err
@@ -356,13 +336,22 @@ func (s *Service) keyFromRecord(rec *keyRecord) (*key, error) {
 	return k, nil
 }
 
+// sameVersion returns version i (0-based) of k when it has material id
+// materialID (nil when k is nil or has no such version).
+func (k *key) sameVersion(i int, materialID string) *keys.Version {
+	if k == nil || i >= len(k.versions) || k.versions[i].MaterialID != materialID {
+		return nil
+	}
+	return k.versions[i]
+}
+
 func (k *key) record() *keyRecord {
 	rec := &keyRecord{
 		ID: k.id, Region: k.region, Account: k.account, Created: k.created, Description: k.description,
 		KeySpec: k.spec, KeyUsage: k.usage, Origin: k.origin, State: k.state, DeletionDate: k.deletionDate,
 		PendingWindow: k.pendingWindow, Policy: k.policy, Tags: k.tags,
 		Rotation: rotationRecord{Enabled: k.rotEnabled, Period: k.rotPeriod, Base: k.rotBase, OnDemand: k.onDemand},
-		Import:   k.imp.record(),
+		Import:   k.imp.record(), Rev: k.rev,
 	}
 	for _, v := range k.versions {
 		rec.Versions = append(rec.Versions, versionRecord{
@@ -449,10 +438,67 @@ func (s *Service) internal(op string, err error) error {
 
 var errStorageTimeout = kmserr.ErrDependencyTimeout.With("The system timed out while trying to fulfill the request. The request can be retried.")
 
+// errStale is returned (unwrapped) by putKey and deleteKey when the stored
+// record is not the one the changed snapshot was built from: another node
+// sharing the store changed the key meanwhile (its change had not reached
+// this node's memory yet). The key has then been read again from storage;
+// the caller may redo its change on the fresh snapshot (mutateKey does).
+var errStale = errors.New("kms: the key was changed by another node")
+
+// maxStaleRetries bounds how often mutateKey redoes a change that met errStale.
+const maxStaleRetries = 5
+
+// checkRev is the first step of a transaction that writes the record at
+// path built from the published snapshot cur (nil: a new key): the stored
+// record must still be cur's (same rev), else errStale.
+func checkRev(tx storage.Tx, path string, cur *key) error {
+	b, err := tx.Get(path)
+	if errors.Is(err, storage.ErrNotFound) {
+		if cur == nil {
+			return nil
+		}
+		return errStale
+	}
+	if err != nil {
+		return err
+	}
+	defer clear(b)
+	if cur == nil {
+		return errStale
+	}
+	var r struct {
+		Rev uint64 `json:"rev"`
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return fmt.Errorf("kms: decode %s: %w", path, err)
+	}
+	if r.Rev != cur.rev {
+		return errStale
+	}
+	return nil
+}
+
+// stale reads the key record at path again after a write met errStale, so
+// that a retry works on what storage holds. Callers hold the key's lock.
+func (s *Service) stale(ctx context.Context, op, path string) {
+	s.log.Info("kms: the record was changed by another node; read it again", "op", op, "path", path)
+	if _, err := s.applyHeld(ctx, nil, []string{path}); err != nil {
+		s.log.Error("kms: read a record changed by another node", "path", path, "err", err)
+	}
+}
+
 // putKey writes k (and whatever extra does in the same transaction), then
-// publishes k and applies after (under mu) to memory. The caller holds the
+// publishes k and applies after (under mu) to memory. k replaces the
+// published snapshot of its key (if any): the write fails with errStale
+// when storage no longer holds that snapshot's record. The caller holds the
 // lock of k (locks.go).
 func (s *Service) putKey(ctx context.Context, op string, k *key, extra func(storage.Tx) error, after func(*space)) error {
+	path := keyPath(k.region, k.account, k.id)
+	cur := s.getKey(scope{k.region, k.account}, k.id)
+	k.rev = 1
+	if cur != nil {
+		k.rev = cur.rev + 1
+	}
 	rec := k.record()
 	data, err := json.Marshal(rec)
 	if err != nil {
@@ -461,7 +507,10 @@ func (s *Service) putKey(ctx context.Context, op string, k *key, extra func(stor
 	defer clear(data)
 	s.compile(k)
 	err = s.store.Update(ctx, func(tx storage.Tx) error {
-		if err := tx.Put(keyPath(k.region, k.account, k.id), data); err != nil {
+		if err := checkRev(tx, path, cur); err != nil {
+			return err
+		}
+		if err := tx.Put(path, data); err != nil {
 			return err
 		}
 		if extra != nil {
@@ -469,6 +518,10 @@ func (s *Service) putKey(ctx context.Context, op string, k *key, extra func(stor
 		}
 		return nil
 	})
+	if errors.Is(err, errStale) {
+		s.stale(ctx, op, path)
+		return errStale
+	}
 	if err != nil {
 		return s.internal(op, err)
 	}
@@ -494,12 +547,25 @@ func marshalAlias(a *alias) ([]byte, error) {
 // ---- background jobs ----
 
 // Run runs the background jobs (deletion of keys past their deletion date,
-// automatic rotation) every 30 seconds until ctx is done.
+// automatic rotation, persisting the encryption counters) every 30 seconds
+// until ctx is done. Among nodes sharing a store, one runs Run (the
+// leader) and the others RunFlush.
 func (s *Service) Run(ctx context.Context) {
+	s.every(ctx, s.Tick)
+}
+
+// RunFlush persists this node's encryption counters every 30 seconds until
+// ctx is done: the part of the background jobs every node of a shared store
+// runs (each node counts its own encryptions).
+func (s *Service) RunFlush(ctx context.Context) {
+	s.every(ctx, s.FlushCounters)
+}
+
+func (s *Service) every(ctx context.Context, job func(context.Context) error) {
 	t := time.NewTicker(tickInterval)
 	defer t.Stop()
 	for {
-		if err := s.Tick(ctx); err != nil && ctx.Err() == nil {
+		if err := job(ctx); err != nil && ctx.Err() == nil {
 			s.log.Error("kms: background jobs", "err", err)
 		}
 		select {
@@ -513,31 +579,38 @@ func (s *Service) Run(ctx context.Context) {
 // Tick runs one pass of the background jobs: keys whose deletion date has
 // passed are deleted with their aliases; enabled keys with automatic rotation
 // due (or whose current version has been used for too many encryptions) get a
-// new backing-key version; encryption counters are persisted.
+// new backing-key version; encryption counters are persisted. Each job is
+// one transaction on one key under its lock, decided again from what storage
+// holds when another node changed the key meanwhile (errStale), so a pass
+// cut short (the node dies, or loses its leadership) is finished by the next
+// one, wherever it runs.
 func (s *Service) Tick(ctx context.Context) error {
 	now := s.now()
-	var keys []*key
-	s.mu.RLock()
-	for _, sp := range s.spaces {
-		for _, k := range sp.keys {
-			keys = append(keys, k)
-		}
-	}
-	s.mu.RUnlock()
 	var errs []error
-	var dirty []*key
-	for _, k := range keys {
+	for _, k := range s.allKeys() {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		d, err := s.tickKey(ctx, scope{k.region, k.account}, k.id, now)
-		if err != nil {
+		if err := s.tickKey(ctx, scope{k.region, k.account}, k.id, now); err != nil {
 			errs = append(errs, fmt.Errorf("kms: key %s: %w", k.arn, err))
 		}
-		if d {
-			dirty = append(dirty, k)
+	}
+	return errors.Join(append(errs, s.FlushCounters(ctx))...)
+}
+
+// FlushCounters persists the encryption counters that changed since the
+// last flush.
+func (s *Service) FlushCounters(ctx context.Context) error {
+	var dirty []*key
+	for _, k := range s.allKeys() {
+		for _, v := range k.versions {
+			if v.Encryptions.Load() != v.Flushed {
+				dirty = append(dirty, k)
+				break
+			}
 		}
 	}
+	var errs []error
 	for len(dirty) > 0 {
 		n := min(len(dirty), flushBatch)
 		if err := s.flushCounters(ctx, dirty[:n]); err != nil {
@@ -548,18 +621,40 @@ func (s *Service) Tick(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// tickKey runs the background jobs of the key id of sc, under its lock.
-// dirty reports that its encryption counters are ahead of storage.
-func (s *Service) tickKey(ctx context.Context, sc scope, id string, now time.Time) (dirty bool, err error) {
+func (s *Service) allKeys() []*key {
+	var keys []*key
+	s.mu.RLock()
+	for _, sp := range s.spaces {
+		for _, k := range sp.keys {
+			keys = append(keys, k)
+		}
+	}
+	s.mu.RUnlock()
+	return keys
+}
+
+// tickKey runs the background jobs of the key id of sc, each attempt under
+// its lock, deciding again (at most maxStaleRetries times) when another node
+// changed the key meanwhile.
+func (s *Service) tickKey(ctx context.Context, sc scope, id string, now time.Time) error {
+	for attempt := 1; ; attempt++ {
+		err := s.tickKeyOnce(ctx, sc, id, now)
+		if !errors.Is(err, errStale) || attempt == maxStaleRetries {
+			return err
+		}
+	}
+}
+
+func (s *Service) tickKeyOnce(ctx context.Context, sc scope, id string, now time.Time) (err error) {
 	h := s.locks.lockKey(id)
 	defer func() { h.release() }()
 	k := s.getKey(sc, id) // the current snapshot: a write may have come since Tick listed the keys
 	if k == nil {
-		return false, nil
+		return nil
 	}
 	switch {
 	case k.state == statePendingDeletion && !now.Before(k.deletionDate):
-		return false, s.deleteKey(ctx, k, &h)
+		return s.deleteKey(ctx, k, &h)
 	case k.state == stateEnabled && k.rotEnabled && k.origin == originAWSKMS && !now.Before(k.nextRotation()):
 		nk := k.clone()
 		nk.versions = append(nk.versions, generateVersion(k, uint32(len(k.versions)+1), now, "AUTOMATIC"))
@@ -581,48 +676,68 @@ func (s *Service) tickKey(ctx context.Context, sc scope, id string, now time.Tim
 		nk := k.clone()
 		nk.versions = append(nk.versions, generateVersion(k, uint32(len(k.versions)+1), now, "AUTOMATIC"))
 		err = s.putKey(ctx, "UsageRotation", nk, nil, nil)
-	default:
-		for _, v := range k.versions {
-			if v.Encryptions.Load() != v.Flushed {
-				return true, nil
-			}
-		}
 	}
-	return false, err
+	return err
 }
 
-// flushCounters persists the encryption counters of keys (whose records
-// are otherwise unchanged) in one transaction.
+// flushCounters adds, in one transaction, the encryptions this node counted
+// since its last flush to the counters of the stored records of keys (as
+// stored: another node may have changed them, and counts its own), then
+// publishes what it wrote, under the locks of keys.
 func (s *Service) flushCounters(ctx context.Context, keys []*key) error {
 	h := s.locks.lockKeys(keys)
 	defer h.release()
-	// The current snapshots (a write may have come since the keys were
-	// listed), without the keys deleted since: writing one would bring it back.
-	cur := keys[:0:0]
-	for _, k := range keys {
-		if k := s.getKey(scope{k.region, k.account}, k.id); k != nil {
-			cur = append(cur, k)
-		}
+	type flush struct {
+		k      *key
+		path   string
+		deltas map[string]uint64 // by material id
+		data   []byte            // the record written
 	}
-	keys = cur
-	written := make([]*keyRecord, len(keys))
-	recs := make(map[string][]byte, len(keys))
-	for i, k := range keys {
-		written[i] = k.record()
-		data, err := json.Marshal(written[i])
-		if err != nil {
-			return s.internal("FlushCounters", err)
+	var fl []*flush
+	for _, k := range keys {
+		// The current snapshot (a write may have come since the keys were
+		// listed), not a key deleted since: writing it would bring it back.
+		if k = s.getKey(scope{k.region, k.account}, k.id); k == nil {
+			continue
 		}
-		recs[keyPath(k.region, k.account, k.id)] = data
+		f := &flush{k: k, path: keyPath(k.region, k.account, k.id), deltas: make(map[string]uint64, len(k.versions))}
+		for _, v := range k.versions {
+			f.deltas[v.MaterialID] = v.Encryptions.Load() - v.Flushed
+		}
+		fl = append(fl, f)
 	}
 	defer func() {
-		for _, d := range recs {
-			clear(d)
+		for _, f := range fl {
+			clear(f.data)
 		}
 	}()
 	err := s.store.Update(ctx, func(tx storage.Tx) error {
-		for p, d := range recs {
-			if err := tx.Put(p, d); err != nil {
+		for _, f := range fl {
+			clear(f.data)
+			f.data = nil
+			b, err := tx.Get(f.path)
+			if errors.Is(err, storage.ErrNotFound) {
+				continue // deleted by another node
+			}
+			if err != nil {
+				return err
+			}
+			var rec keyRecord
+			err = json.Unmarshal(b, &rec)
+			clear(b)
+			if err != nil {
+				return fmt.Errorf("kms: decode %s: %w", f.path, err)
+			}
+			for i := range rec.Versions {
+				rec.Versions[i].Encryptions += f.deltas[rec.Versions[i].MaterialID]
+			}
+			rec.Rev++
+			f.data, err = json.Marshal(&rec)
+			rec.wipe()
+			if err != nil {
+				return err
+			}
+			if err := tx.Put(f.path, f.data); err != nil {
 				return err
 			}
 		}
@@ -631,10 +746,25 @@ func (s *Service) flushCounters(ctx context.Context, keys []*key) error {
 	if err != nil {
 		return s.internal("FlushCounters", err)
 	}
-	for i, k := range keys {
-		written[i].markFlushed(k)
+	for _, f := range fl {
+		if f.data == nil {
+			continue
+		}
+		for _, v := range f.k.versions {
+			v.Flushed += f.deltas[v.MaterialID] // counted by the record just written
+		}
+		if err := s.applyRecord(f.path, f.data); err != nil {
+			s.log.Error("kms: apply flushed counters", "path", f.path, "err", err)
+		}
 	}
 	return nil
+}
+
+// wipe clears the key material a decoded record holds.
+func (rec *keyRecord) wipe() {
+	for i := range rec.Versions {
+		clear(rec.Versions[i].Material)
+	}
 }
 
 // markFlushed records, after rec was committed, which counter values storage holds.
@@ -646,12 +776,14 @@ func (rec *keyRecord) markFlushed(k *key) {
 	}
 }
 
-// deleteKey removes k and its aliases from storage, then from memory. h
-// holds the lock of k (so its aliases stay as they are); deleteKey adds the
-// locks of the aliases.
+// deleteKey removes k, its grants and the aliases that point at it (as
+// storage holds them: another node may have added some) from storage, then
+// from memory. h holds the lock of k (so its aliases in memory stay as they
+// are); deleteKey adds the locks of those aliases.
 func (s *Service) deleteKey(ctx context.Context, k *key, h *held) error {
 	sc := scope{k.region, k.account}
-	var names []string
+	path := keyPath(k.region, k.account, k.id)
+	var names, deleted []string // in memory (locked); deleted from storage
 	s.mu.RLock()
 	if sp := s.spaces[sc]; sp != nil {
 		for _, a := range sp.aliases {
@@ -663,21 +795,45 @@ func (s *Service) deleteKey(ctx context.Context, k *key, h *held) error {
 	s.mu.RUnlock()
 	h.addAliases(sc, names)
 	err := s.store.Update(ctx, func(tx storage.Tx) error {
-		if err := tx.Delete(keyPath(k.region, k.account, k.id)); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		deleted = deleted[:0]
+		if err := checkRev(tx, path, k); err != nil {
 			return err
 		}
-		for _, n := range names {
-			if err := tx.Delete(aliasPath(k.region, k.account, n)); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		if err := tx.Delete(path); err != nil {
+			return err
+		}
+		es, err := tx.List(aliasPath(k.region, k.account, ""), "", 0)
+		if err != nil {
+			return err
+		}
+		for _, e := range es {
+			var rec aliasRecord
+			if err := json.Unmarshal(e.Value, &rec); err != nil {
+				return fmt.Errorf("kms: decode %s: %w", e.Key, err)
+			}
+			if rec.Target != k.id {
+				continue
+			}
+			if err := tx.Delete(e.Key); err != nil {
 				return err
 			}
+			deleted = append(deleted, rec.Name)
 		}
-		for _, g := range k.grants {
-			if err := tx.Delete(grantPath(k.region, k.account, k.id, g.id)); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		gs, err := tx.List(grantPath(k.region, k.account, k.id, ""), "", 0)
+		if err != nil {
+			return err
+		}
+		for _, g := range gs {
+			if err := tx.Delete(g.Key); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+	if errors.Is(err, errStale) {
+		s.stale(ctx, "DeleteKey", path)
+		return errStale
+	}
 	if err != nil {
 		return s.internal("DeleteKey", err)
 	}
@@ -686,7 +842,12 @@ func (s *Service) deleteKey(ctx context.Context, k *key, h *held) error {
 		delete(sp.keys, k.id)
 		sp.sortedIDs = nil
 		for _, n := range names {
-			delete(sp.aliases, n)
+			// An alias another node changed meanwhile stays until the change
+			// feed brings it (those storage deleted and memory does not hold
+			// as k's are gone from memory once the feed brings their deletion).
+			if slices.Contains(deleted, n) {
+				delete(sp.aliases, n)
+			}
 		}
 	}
 	s.mu.Unlock()

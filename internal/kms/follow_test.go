@@ -1,0 +1,362 @@
+package kms
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/trent-kms/trent/internal/kmserr"
+	"github.com/trent-kms/trent/internal/storage"
+	"github.com/trent-kms/trent/internal/storage/memstore"
+)
+
+// feedStore is a store shared by several Services (the nodes of a test)
+// that remembers the paths each committed Update wrote: a change feed
+// without a database.
+type feedStore struct {
+	storage.Store
+	mu    sync.Mutex
+	paths []string
+}
+
+type feedTx struct {
+	storage.Tx
+	wrote *[]string
+}
+
+func (t feedTx) Put(k string, v []byte) error {
+	*t.wrote = append(*t.wrote, k)
+	return t.Tx.Put(k, v)
+}
+
+func (t feedTx) Create(k string, v []byte) error {
+	*t.wrote = append(*t.wrote, k)
+	return t.Tx.Create(k, v)
+}
+
+func (t feedTx) Delete(k string) error {
+	*t.wrote = append(*t.wrote, k)
+	return t.Tx.Delete(k)
+}
+
+func (f *feedStore) Update(ctx context.Context, fn func(storage.Tx) error) error {
+	var wrote []string
+	err := f.Store.Update(ctx, func(tx storage.Tx) error {
+		wrote = wrote[:0]
+		return fn(feedTx{tx, &wrote})
+	})
+	if err == nil {
+		f.mu.Lock()
+		f.paths = append(f.paths, wrote...)
+		f.mu.Unlock()
+	}
+	return err
+}
+
+// since returns the paths written after the first n.
+func (f *feedStore) since(n int) ([]string, int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.paths[n:]...), len(f.paths)
+}
+
+// node is one Service over the shared store, with how far it followed the feed.
+type node struct {
+	t     *testing.T
+	s     *Service
+	feed  *feedStore
+	seen  int
+	clock *clock
+}
+
+func newCluster(t *testing.T, n int) []*node {
+	t.Helper()
+	feed := &feedStore{Store: memstore.New()}
+	clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	var nodes []*node
+	for range n {
+		s, err := New(context.Background(), Config{Store: feed, Now: clk.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, &node{t: t, s: s, feed: feed, clock: clk})
+	}
+	return nodes
+}
+
+// follow applies every change made since the node last followed.
+func (n *node) follow() {
+	n.t.Helper()
+	var paths []string
+	paths, n.seen = n.feed.since(n.seen)
+	if err := n.s.Apply(context.Background(), paths); err != nil {
+		n.t.Fatalf("Apply(%v) err = %v", paths, err)
+	}
+}
+
+func (n *node) encrypt(keyID string) ([]byte, error) {
+	out, err := n.s.Encrypt(context.Background(), caller, &EncryptInput{KeyId: keyID, Plaintext: []byte("hello")})
+	if err != nil {
+		return nil, err
+	}
+	return out.CiphertextBlob, nil
+}
+
+func TestApplyFollowsAnotherNode(t *testing.T) {
+	nodes := newCluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	ctx := context.Background()
+	out, err := a.s.CreateKey(ctx, caller, &CreateKeyInput{Description: "made on a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := out.KeyMetadata.KeyId
+	if _, err := b.encrypt(id); !errors.Is(err, kmserr.ErrNotFound) {
+		t.Fatalf("Encrypt on b before it follows: err = %v, want NotFoundException", err)
+	}
+	b.follow()
+	blob, err := b.encrypt(id)
+	if err != nil {
+		t.Fatalf("Encrypt on b after it follows: %v", err)
+	}
+	if _, err := a.s.Decrypt(ctx, caller, &DecryptInput{CiphertextBlob: blob}); err != nil {
+		t.Fatalf("Decrypt on a of b's ciphertext: %v", err)
+	}
+	if _, err := a.s.CreateAlias(ctx, caller, &CreateAliasInput{AliasName: "alias/x", TargetKeyId: id}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.s.DisableKey(ctx, caller, &DisableKeyInput{KeyId: id}); err != nil {
+		t.Fatal(err)
+	}
+	b.follow()
+	if _, err := b.encrypt("alias/x"); !errors.Is(err, kmserr.ErrDisabled) {
+		t.Fatalf("Encrypt(alias/x) on b after a disabled the key: err = %v, want DisabledException", err)
+	}
+	if _, err := a.s.DeleteAlias(ctx, caller, &DeleteAliasInput{AliasName: "alias/x"}); err != nil {
+		t.Fatal(err)
+	}
+	b.follow()
+	if _, err := b.encrypt("alias/x"); !errors.Is(err, kmserr.ErrNotFound) {
+		t.Fatalf("Encrypt(alias/x) on b after a deleted the alias: err = %v, want NotFoundException", err)
+	}
+	// Applying the same paths again changes nothing.
+	b.seen = 0
+	b.follow()
+	d, err := b.s.DescribeKey(ctx, caller, &DescribeKeyInput{KeyId: id})
+	if err != nil || d.KeyMetadata.KeyState != stateDisabled {
+		t.Fatalf("DescribeKey on b after a replay = %v, %v", d, err)
+	}
+}
+
+// A change made on a node that had not yet seen another node's change of
+// the same key is done again on the fresh record: nothing is lost.
+func TestStaleWriteIsRedone(t *testing.T) {
+	nodes := newCluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	ctx := context.Background()
+	out, err := a.s.CreateKey(ctx, caller, &CreateKeyInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := out.KeyMetadata.KeyId
+	b.follow()
+	if _, err := a.s.DisableKey(ctx, caller, &DisableKeyInput{KeyId: id}); err != nil {
+		t.Fatal(err)
+	}
+	// b has not seen the DisableKey: its TagResource starts from an
+	// enabled key, meets the newer record, and is redone on it.
+	if _, err := b.s.TagResource(ctx, caller, &TagResourceInput{KeyId: id, Tags: []Tag{{TagKey: "k", TagValue: "v"}}}); err != nil {
+		t.Fatalf("TagResource on b: %v", err)
+	}
+	for name, n := range map[string]*node{"a": a, "b": b} {
+		n.follow()
+		d, err := n.s.DescribeKey(ctx, caller, &DescribeKeyInput{KeyId: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.KeyMetadata.KeyState != stateDisabled {
+			t.Errorf("%s: key state = %s, want Disabled (b's write must not undo a's)", name, d.KeyMetadata.KeyState)
+		}
+		tags, err := n.s.ListResourceTags(ctx, caller, &ListResourceTagsInput{KeyId: id})
+		if err != nil || len(tags.Tags) != 1 {
+			t.Errorf("%s: tags = %v, %v; want the tag b added", name, tags, err)
+		}
+	}
+	// A fresh node reads the same.
+	s, err := New(ctx, Config{Store: a.feed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := s.getKey(scope{region, acct}, id); k == nil || k.state != stateDisabled || len(k.tags) != 1 {
+		t.Errorf("stored key = %+v, want disabled with one tag", k)
+	}
+}
+
+// The background job of a node that missed a CancelKeyDeletion does not
+// delete the key.
+func TestStaleDeletionIsNotDone(t *testing.T) {
+	nodes := newCluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	ctx := context.Background()
+	out, err := a.s.CreateKey(ctx, caller, &CreateKeyInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := out.KeyMetadata.KeyId
+	if _, err := a.s.ScheduleKeyDeletion(ctx, caller, &ScheduleKeyDeletionInput{KeyId: id, PendingWindowInDays: ptr(int32(7))}); err != nil {
+		t.Fatal(err)
+	}
+	b.follow()
+	if _, err := a.s.CancelKeyDeletion(ctx, caller, &CancelKeyDeletionInput{KeyId: id}); err != nil {
+		t.Fatal(err)
+	}
+	b.clock.Advance(8 * 24 * time.Hour)
+	if err := b.s.Tick(ctx); err != nil {
+		t.Fatalf("Tick on b: %v", err)
+	}
+	if k := b.s.getKey(scope{region, acct}, id); k == nil || k.state != stateDisabled {
+		t.Fatalf("after b's Tick the key on b = %+v, want it kept (Disabled, as CancelKeyDeletion leaves it)", k)
+	}
+	a.follow()
+	if k := a.s.getKey(scope{region, acct}, id); k == nil {
+		t.Fatal("b's Tick deleted a key whose deletion a had cancelled")
+	}
+}
+
+// Key deletion removes the aliases another node added meanwhile.
+func TestDeletionTakesAliasesOfOtherNodes(t *testing.T) {
+	nodes := newCluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	ctx := context.Background()
+	out, err := a.s.CreateKey(ctx, caller, &CreateKeyInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := out.KeyMetadata.KeyId
+	b.follow()
+	if _, err := b.s.CreateAlias(ctx, caller, &CreateAliasInput{AliasName: "alias/b", TargetKeyId: id}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.s.ScheduleKeyDeletion(ctx, caller, &ScheduleKeyDeletionInput{KeyId: id, PendingWindowInDays: ptr(int32(7))}); err != nil {
+		t.Fatal(err)
+	}
+	a.clock.Advance(8 * 24 * time.Hour)
+	if err := a.s.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.follow()
+	if al := b.s.getAlias(scope{region, acct}, "alias/b"); al != nil {
+		t.Errorf("alias/b (made on b) survives the deletion of its key: %+v", al)
+	}
+	err = a.s.feedView(func(tx storage.Tx) error {
+		_, err := tx.Get(aliasPath(region, acct, "alias/b"))
+		return err
+	})
+	if !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("stored alias/b after the key's deletion: err = %v, want not found", err)
+	}
+}
+
+func (s *Service) feedView(fn func(storage.Tx) error) error {
+	return s.store.View(context.Background(), fn)
+}
+
+// Encryption counters: every node counts its own encryptions and adds them
+// to the stored counter; every node ends up knowing the total.
+func TestCountersAddUpAcrossNodes(t *testing.T) {
+	nodes := newCluster(t, 3)
+	ctx := context.Background()
+	out, err := nodes[0].s.CreateKey(ctx, caller, &CreateKeyInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := out.KeyMetadata.KeyId
+	for _, n := range nodes {
+		n.follow()
+	}
+	counts := []int{5, 7, 11}
+	for i, n := range nodes {
+		for range counts[i] {
+			if _, err := n.encrypt(id); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Flushes interleaved with other writes on stale nodes.
+	if err := nodes[0].s.FlushCounters(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nodes[1].s.UpdateKeyDescription(ctx, caller, &UpdateKeyDescriptionInput{KeyId: id, Description: ptr("x")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes[1:] {
+		if err := n.s.FlushCounters(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range nodes {
+		if _, err := n.encrypt(id); err != nil { // one more, unflushed
+			t.Fatal(err)
+		}
+	}
+	for i, n := range nodes {
+		n.follow()
+		got := n.s.getKey(scope{region, acct}, id).current().Encryptions.Load()
+		if want := uint64(5 + 7 + 11 + 1); got != want {
+			t.Errorf("node %d counts %d encryptions, want %d (everyone's flushed ones and its own)", i, got, want)
+		}
+	}
+	for _, n := range nodes {
+		if err := n.s.FlushCounters(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := New(ctx, Config{Store: nodes[0].feed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := s.getKey(scope{region, acct}, id).current().Encryptions.Load(), uint64(5+7+11+3); got != want {
+		t.Errorf("stored counter = %d, want %d", got, want)
+	}
+}
+
+// Reload (the change feed lost its history) brings a node to what storage
+// holds, removing what was deleted.
+func TestReloadDropsWhatStorageLost(t *testing.T) {
+	nodes := newCluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	ctx := context.Background()
+	var ids []string
+	for range 3 {
+		out, err := a.s.CreateKey(ctx, caller, &CreateKeyInput{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, out.KeyMetadata.KeyId)
+	}
+	b.follow()
+	if _, err := a.s.ScheduleKeyDeletion(ctx, caller, &ScheduleKeyDeletionInput{KeyId: ids[0], PendingWindowInDays: ptr(int32(7))}); err != nil {
+		t.Fatal(err)
+	}
+	a.clock.Advance(8 * 24 * time.Hour)
+	if err := a.s.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.s.CreateAlias(ctx, caller, &CreateAliasInput{AliasName: "alias/new", TargetKeyId: ids[1]}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.s.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if b.s.getKey(scope{region, acct}, ids[0]) != nil {
+		t.Error("Reload kept a key storage no longer holds")
+	}
+	if _, err := b.encrypt("alias/new"); err != nil {
+		t.Errorf("Encrypt(alias/new) after Reload: %v", err)
+	}
+	if got := len(b.s.sortedKeyIDs(scope{region, acct})); got != 2 {
+		t.Errorf("ListKeys after Reload: %d keys, want 2", got)
+	}
+}
