@@ -98,6 +98,14 @@ type Barrier struct {
 	root atomic.Pointer[aesKey]
 	deks atomic.Pointer[dekRing]
 
+	// rootRaw is the wrapped root key as last read or written (under mu):
+	// Reload unwraps the stored one only when it differs.
+	rootRaw []byte
+	// shared: the inner store is shared by several processes (it
+	// implements storage.Watcher). Then every write transaction reads the
+	// stored keyring first (see sealedTx.seal).
+	shared bool
+
 	rewrap rewrapState
 	closed atomic.Bool
 }
@@ -110,7 +118,8 @@ func New(inner storage.Store) *Barrier {
 	if inner == nil {
 		panic("barrier: New with a nil store")
 	}
-	return &Barrier{inner: inner}
+	_, shared := inner.(storage.Watcher)
+	return &Barrier{inner: inner, shared: shared}
 }
 
 // Open is New, then Initialize if the store was never initialised, then
@@ -331,8 +340,9 @@ func openValue(r *dekRing, path string, sealed []byte) (pt []byte, known, ok boo
 }
 
 type sealedTx struct {
-	b     *Barrier
-	inner storage.Tx
+	b       *Barrier
+	inner   storage.Tx
+	checked bool // the stored keyring was read (shared stores)
 }
 
 func (t *sealedTx) ring() (*dekRing, error) {
@@ -353,6 +363,22 @@ func (t *sealedTx) seal(key string, value []byte) ([]byte, error) {
 	r, err := t.ring()
 	if err != nil {
 		return nil, err
+	}
+	if t.b.shared && !t.checked {
+		// Another node may have rotated the data key (or finished a
+		// rewrap that dropped the version this node seals under) without
+		// this node knowing yet. Reading the keyring in the transaction
+		// makes the database order this write with any such change:
+		// a rotation committed before is adopted here, one committing
+		// concurrently conflicts with this transaction (serializable).
+		raw, err := t.inner.Get(pathKeyring)
+		if err != nil {
+			return nil, err
+		}
+		if r, err = t.b.adopt(raw); err != nil {
+			return nil, err
+		}
+		t.checked = true
 	}
 	return sealValue(r, key, value), nil
 }

@@ -77,6 +77,9 @@ type dek struct {
 type dekRing struct {
 	current uint32
 	keys    map[uint32]*dek
+	// raw is the stored (encrypted) keyring record this ring was read from
+	// or written as; nil for a ring not stored yet.
+	raw []byte
 }
 
 func (r *dekRing) cur() *dek { return r.keys[r.current] }

@@ -14,33 +14,49 @@ import (
 // RotateDataKey adds a data-key version and makes it current: new writes
 // use it at once, older records keep opening with their version until
 // Rewrap moves them. It returns the new version. The seal is not called.
+// The new version follows the stored keyring's (read in the same
+// transaction), so nodes sharing a store never mint the same version.
 func (b *Barrier) RotateDataKey(ctx context.Context) (uint32, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	root, ring := b.root.Load(), b.deks.Load()
-	if root == nil || ring == nil {
+	root := b.root.Load()
+	if root == nil || b.deks.Load() == nil {
 		return 0, ErrSealed
 	}
-	vs := ring.versions()
-	d := &dek{version: vs[len(vs)-1] + 1, created: time.Now().UTC().Truncate(time.Second), key: generateAESKey()}
-	next := ring.with(d, true)
-	enc := root.sealRing(next)
-	if err := b.inner.Update(ctx, func(tx storage.Tx) error { return tx.Put(pathKeyring, enc) }); err != nil {
-		d.key.wipe()
+	key := generateAESKey()
+	created := time.Now().UTC().Truncate(time.Second)
+	var next *dekRing
+	err := b.inner.Update(ctx, func(tx storage.Tx) error {
+		ring, err := b.reloadRing(tx)
+		if err != nil {
+			return err
+		}
+		vs := ring.versions()
+		next = ring.with(&dek{version: vs[len(vs)-1] + 1, created: created, key: key}, true)
+		next.raw = root.sealRing(next)
+		return tx.Put(pathKeyring, next.raw)
+	})
+	if err != nil {
+		key.wipe()
 		return 0, fmt.Errorf("barrier: rotate data key: %w", err)
 	}
-	b.deks.Store(next)
-	return d.version, nil
+	_, err = b.adopt(next.raw) // memory gets its own copy of the new key
+	key.wipe()
+	if err != nil {
+		return 0, fmt.Errorf("barrier: rotate data key: %w", err)
+	}
+	return next.current, nil
 }
 
 // RotateRootKey replaces the root key: the data keyring is encrypted under a
 // fresh root key, which the seal wraps (one Wrap), both written in one
-// transaction. Records are not touched.
+// transaction. Records are not touched. The keyring written is the stored
+// one (read in the transaction).
 func (b *Barrier) RotateRootKey(ctx context.Context) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	old, ring := b.root.Load(), b.deks.Load()
-	if old == nil || ring == nil || b.seal == nil {
+	old := b.root.Load()
+	if old == nil || b.deks.Load() == nil || b.seal == nil {
 		return ErrSealed
 	}
 	root := generateAESKey()
@@ -49,8 +65,13 @@ func (b *Barrier) RotateRootKey(ctx context.Context) error {
 		root.wipe()
 		return fmt.Errorf("barrier: rotate root key: wrap with the %s seal: %w", b.kind, err)
 	}
-	enc := root.sealRing(ring)
+	var enc []byte
 	err = b.inner.Update(ctx, func(tx storage.Tx) error {
+		ring, err := b.reloadRing(tx)
+		if err != nil {
+			return err
+		}
+		enc = root.sealRing(ring)
 		if err := tx.Put(pathRoot, wrapped); err != nil {
 			return err
 		}
@@ -61,7 +82,11 @@ func (b *Barrier) RotateRootKey(ctx context.Context) error {
 		return fmt.Errorf("barrier: rotate root key: %w", err)
 	}
 	b.root.Store(root)
+	b.rootRaw = wrapped
 	old.wipe()
+	if _, err := b.adopt(enc); err != nil {
+		return fmt.Errorf("barrier: rotate root key: %w", err)
+	}
 	return nil
 }
 
@@ -132,7 +157,9 @@ func (b *Barrier) Rewrap(ctx context.Context) (err error) {
 		if err := b.countOld(ctx, ring.current); err != nil {
 			return err
 		}
-		if err := b.rewrapPass(ctx, ring.current); err != nil {
+		if err := b.rewrapPass(ctx, ring.current); errors.Is(err, errRetarget) {
+			continue // rotated meanwhile (here or on another node): move to the new version
+		} else if err != nil {
 			return err
 		}
 		done, err := b.finishRewrap(ctx, ring.current)
@@ -248,26 +275,25 @@ var errRetarget = errors.New("barrier: data key rotated during rewrap")
 // finishRewrap checks, in one write transaction (no writer runs meanwhile),
 // that no record is left on an older version, moving any stragglers, and
 // then drops the unused versions from the keyring. done=false asks for
-// another run (the data key was rotated meanwhile).
+// another run (the data key was rotated meanwhile, here or on another node
+// sharing the store: the keyring is read in the transaction).
 func (b *Barrier) finishRewrap(ctx context.Context, target uint32) (done bool, err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	root, ring := b.root.Load(), b.deks.Load()
-	if root == nil || ring == nil {
+	root := b.root.Load()
+	if root == nil || b.deks.Load() == nil {
 		return false, ErrSealed
 	}
-	if ring.current != target {
-		return false, nil
-	}
-	drop := map[uint32]bool{}
-	for _, v := range ring.versions() {
-		if v != target {
-			drop[v] = true
-		}
-	}
-	next := ring.without(drop)
-	enc := root.sealRing(next)
+	var next *dekRing
 	err = b.inner.Update(ctx, func(tx storage.Tx) error {
+		next = nil
+		ring, err := b.reloadRing(tx)
+		if err != nil {
+			return err
+		}
+		if ring.current != target {
+			return nil // rotated meanwhile: another run
+		}
 		after := ""
 		for {
 			es, err := tx.List("", after, rewrapBatch)
@@ -289,17 +315,28 @@ func (b *Barrier) finishRewrap(ctx context.Context, target uint32) (done bool, e
 			}
 			after = es[len(es)-1].Key
 		}
+		drop := map[uint32]bool{}
+		for _, v := range ring.versions() {
+			if v != target {
+				drop[v] = true
+			}
+		}
+		next = ring
 		if len(drop) == 0 {
 			return nil
 		}
-		return tx.Put(pathKeyring, enc)
+		next = ring.without(drop)
+		next.raw = root.sealRing(next)
+		return tx.Put(pathKeyring, next.raw)
 	})
 	if err != nil {
 		return false, err
 	}
-	b.deks.Store(next)
-	for v := range drop {
-		ring.keys[v].key.wipe()
+	if next == nil {
+		return false, nil
+	}
+	if _, err := b.adopt(next.raw); err != nil {
+		return false, err
 	}
 	b.rewrap.remaining.Store(0)
 	return true, nil

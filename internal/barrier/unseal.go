@@ -1,6 +1,7 @@
 package barrier
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -103,7 +104,8 @@ func (b *Barrier) Initialize(ctx context.Context, seal keyring.Keyring, kind str
 		}
 		return fail(fmt.Errorf("barrier: initialise: %w", err))
 	}
-	b.seal, b.kind = seal, kind
+	b.seal, b.kind, b.rootRaw = seal, kind, wrappedRoot
+	ring.raw = encRing
 	b.root.Store(root)
 	b.deks.Store(ring)
 	return nil
@@ -187,54 +189,110 @@ func (b *Barrier) Unseal(ctx context.Context, seal keyring.Keyring) error {
 		root.wipe()
 		return err
 	}
-	b.seal, b.kind = seal, rec.Kind
+	b.seal, b.kind, b.rootRaw = seal, rec.Kind, wrappedRoot
+	ring.raw = encRing
 	b.root.Store(root)
 	b.deks.Store(ring)
 	return nil
 }
 
 // reloadRing reads the data keyring through tx (another node may have
-// added a version) and merges the versions this node lacks into memory.
+// added a version) and adopts it.
 func (b *Barrier) reloadRing(tx storage.Tx) (*dekRing, error) {
-	root := b.root.Load()
-	if root == nil {
-		return nil, ErrSealed
-	}
-	enc, err := tx.Get(pathKeyring)
+	raw, err := tx.Get(pathKeyring)
 	if err != nil {
 		return nil, err
 	}
-	stored, err := root.openRing(enc)
-	if err != nil {
-		return nil, err
-	}
+	return b.adopt(raw)
+}
+
+// adopt makes the stored keyring raw (the record at pathKeyring) the
+// keyring in memory, unless memory holds a newer one (a higher current
+// version: raw was read by a transaction older than this node's last
+// rotation). Versions memory already holds keep their keys; versions raw
+// lacks (dropped by a finished rewrap) leave memory. It returns the ring in
+// memory. It takes no lock: it runs inside transactions.
+func (b *Barrier) adopt(raw []byte) (*dekRing, error) {
 	for {
-		cur := b.deks.Load()
-		if cur == nil {
-			stored.wipe()
+		cur, root := b.deks.Load(), b.root.Load()
+		if cur == nil || root == nil {
 			return nil, ErrSealed
 		}
-		merged := &dekRing{current: cur.current, keys: make(map[uint32]*dek, len(stored.keys))}
-		for v, d := range cur.keys {
-			merged.keys[v] = d
+		if bytes.Equal(cur.raw, raw) {
+			return cur, nil
 		}
+		stored, err := root.openRing(raw)
+		if err != nil {
+			return nil, err
+		}
+		if stored.current < cur.current {
+			stored.wipe()
+			return cur, nil
+		}
+		next := &dekRing{current: stored.current, keys: make(map[uint32]*dek, len(stored.keys)), raw: raw}
 		for v, d := range stored.keys {
-			if merged.keys[v] == nil {
-				merged.keys[v] = d
+			if held := cur.keys[v]; held != nil {
+				next.keys[v] = held
+				d.key.wipe() // a copy of a key memory holds
+			} else {
+				next.keys[v] = d
 			}
 		}
-		if stored.current > merged.current {
-			merged.current = stored.current
-		}
-		if b.deks.CompareAndSwap(cur, merged) {
-			for v, d := range stored.keys {
-				if cur.keys[v] != nil {
-					d.key.wipe() // a duplicate of a key already held
+		if b.deks.CompareAndSwap(cur, next) {
+			for v, d := range cur.keys {
+				if next.keys[v] != d {
+					d.key.wipe() // dropped: its AEAD keeps working for whoever holds it
 				}
 			}
-			return merged, nil
+			return next, nil
+		}
+		for v, d := range stored.keys {
+			if cur.keys[v] == nil {
+				d.key.wipe()
+			}
 		}
 	}
+}
+
+// Reload reads the root key and the data keyring from storage, for a node
+// whose store another node changed (the storage change feed calls it for
+// changes under Prefix): a data key rotated or dropped elsewhere is adopted
+// (as adopt does), and a root key rotated elsewhere is unwrapped with this
+// node's seal (one seal call per root rotation). A sealed barrier has
+// nothing to reload.
+func (b *Barrier) Reload(ctx context.Context) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.root.Load() == nil || b.seal == nil {
+		return nil
+	}
+	var wrapped, raw []byte
+	err := b.inner.View(ctx, func(tx storage.Tx) (err error) {
+		if wrapped, err = tx.Get(pathRoot); err != nil {
+			return err
+		}
+		raw, err = tx.Get(pathKeyring)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("barrier: reload: %w", err)
+	}
+	if !bytes.Equal(wrapped, b.rootRaw) {
+		pt, err := b.seal.Unwrap(ctx, wrapped, []byte(pathRoot))
+		if err != nil {
+			return fmt.Errorf("barrier: reload the root key rotated by another node (%s seal): %w", b.kind, err)
+		}
+		if len(pt) != keySize {
+			clear(pt)
+			return fmt.Errorf("%w: unwrapped %d bytes", ErrRootKey, len(pt))
+		}
+		root := newAESKey(pt)
+		clear(pt)
+		b.root.Swap(root).wipe()
+		b.rootRaw = wrapped
+	}
+	_, err = b.adopt(raw)
+	return err
 }
 
 // MigrateSeal rewraps the root key with to (one Wrap) and records to's kind
@@ -268,6 +326,6 @@ func (b *Barrier) MigrateSeal(ctx context.Context, to keyring.Keyring, kind stri
 	if b.seal != nil {
 		_ = b.seal.Close()
 	}
-	b.seal, b.kind = to, kind
+	b.seal, b.kind, b.rootRaw = to, kind, wrapped
 	return nil
 }
