@@ -29,7 +29,7 @@ func FuzzParseLine(f *testing.F) {
 		if err != nil {
 			return
 		}
-		out := appendTrailer(append([]byte(nil), ln.Body...), ln.Seq, &ln.Prev)
+		out := appendTrailer(append([]byte(nil), ln.Body...), ln.Node, ln.Seq, &ln.Prev)
 		if string(out[:len(out)-1]) != string(b) {
 			t.Fatalf("ParseLine(%q) accepted a line that does not re-serialize: %q", b, out)
 		}

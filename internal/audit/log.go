@@ -74,7 +74,13 @@ const (
 type Options struct {
 	// Dir holds the segment files (<data-dir>/audit). Empty: no files;
 	// records go only to Stdout (if set) and to the last-usage index.
-	Dir  string
+	Dir string
+	// Node identifies the node (ValidNodeID) whose log this is: it is in
+	// every line's chain member, every digest and every segment's file
+	// name, so that the logs of several nodes sharing one database can be
+	// gathered in one directory and each verified as its own chain. Empty:
+	// the format of earlier releases (no node id).
+	Node string
 	Sync SyncMode
 	// Signer signs the digests; required with Dir.
 	Signer *ecdsa.PrivateKey
@@ -122,7 +128,8 @@ type Log struct {
 	err         error  // sticky: the log cannot be written
 	closed      bool
 	usage       map[string]Usage
-	want        int // SyncAlways: the last batch's record count (gather)
+	usageNew    map[string]struct{} // keys of usage changed since TakeUsage
+	want        int                 // SyncAlways: the last batch's record count (gather)
 
 	wake chan struct{}
 	stop chan struct{}
@@ -220,16 +227,21 @@ func (l *Log) appendLocked(body []byte, sum *[32]byte) (*batch, bool) {
 	l.seq++
 	b := l.pending
 	first := len(b.buf) == 0
-	b.buf = appendTrailer(append(b.buf, body...), l.seq, &l.chain)
+	b.buf = appendTrailer(append(b.buf, body...), l.opts.Node, l.seq, &l.chain)
 	b.n++
 	l.chain = chainNext(&l.chain, l.seq, sum)
 	l.sinceDigest++
 	return b, first
 }
 
-// appendTrailer closes a line: ,"trent":{"seq":N,"prev":"HEX"}}\n
-func appendTrailer(dst []byte, seq uint64, prev *[32]byte) []byte {
-	dst = append(dst, `,"trent":{"seq":`...)
+// appendTrailer closes a line: ,"trent":{"node":"ID","seq":N,"prev":"HEX"}}\n
+// (without "node" when node is empty).
+func appendTrailer(dst []byte, node string, seq uint64, prev *[32]byte) []byte {
+	dst = append(dst, trailerPrefix...)
+	if node != "" {
+		dst = append(append(append(dst, nodeMember...), node...), `",`...)
+	}
+	dst = append(dst, seqMember...)
 	dst = strconv.AppendUint(dst, seq, 10)
 	dst = append(dst, `,"prev":"`...)
 	dst = hex.AppendEncode(dst, prev[:])
@@ -256,6 +268,7 @@ type Digest struct {
 	Segment        string    `json:"segment"`
 	KeyFingerprint string    `json:"keyFingerprint"`
 	TornBytes      int64     `json:"tornBytes,omitempty"` // start: bytes of an incomplete last line removed
+	Node           string    `json:"node,omitempty"`      // the node whose log this is
 }
 
 // digestDomain separates digest signatures from any other use of the key.
@@ -273,7 +286,7 @@ func (l *Log) digestLocked(reason string, torn int64) error {
 	now := l.now().UTC()
 	d := Digest{
 		Version: 1, Reason: reason, Time: now, Seq: l.seq + 1, Prev: hex.EncodeToString(l.chain[:]),
-		Records: l.sinceDigest, Segment: l.segName, KeyFingerprint: l.fp, TornBytes: torn,
+		Records: l.sinceDigest, Segment: l.segName, KeyFingerprint: l.fp, TornBytes: torn, Node: l.opts.Node,
 	}
 	raw, err := json.Marshal(d)
 	if err != nil {
@@ -374,7 +387,7 @@ func (l *Log) cycle(final bool) {
 			(now.Sub(l.segStart) >= l.opts.SegmentAge && l.segSize+int64(len(b.buf)) > 0):
 			if err = l.digestLocked("segment-close", 0); err == nil {
 				b.rotate = true
-				l.segName = segmentName(l.seq + 1)
+				l.segName = segmentFileName(l.opts.Node, l.seq+1)
 			}
 		case l.sinceDigest > 0 && now.Sub(l.lastDigest) >= l.opts.DigestInterval:
 			err = l.digestLocked("periodic", 0)
@@ -505,11 +518,9 @@ func (l *Log) Close() error {
 	return nil
 }
 
-// segmentName is the file of the segment whose first line is seq: the
-// zero-padded number sorts in log order.
-func segmentName(seq uint64) string {
-	return fmt.Sprintf("%020d.jsonl", seq)
-}
+// segmentName is the file of the segment whose first line is seq in a log
+// without a node id (earlier releases, tests).
+func segmentName(seq uint64) string { return segmentFileName("", seq) }
 
 func openSegment(path string, create bool) (segmentFile, error) {
 	flag := os.O_WRONLY | os.O_APPEND

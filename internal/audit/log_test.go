@@ -354,7 +354,7 @@ func TestTamperIsNamed(t *testing.T) {
 				json.Unmarshal(append(append([]byte(nil), ln.Body...), '}'), &dl)
 				sig, _ := ecdsa.SignASN1(rand.Reader, other, digestHash(dl.TrentDigest))
 				forged := `{"trentDigest":` + string(dl.TrentDigest) + `,"signature":"` + b64(sig) + `"`
-				ls[last] = appendTrailer([]byte(forged), ln.Seq, &ln.Prev)
+				ls[last] = appendTrailer([]byte(forged), ln.Node, ln.Seq, &ln.Prev)
 				ls[last] = ls[last][:len(ls[last])-1] // no newline
 				return ls
 			}, 1)
@@ -372,7 +372,7 @@ func TestTamperIsNamed(t *testing.T) {
 						body = bytes.Replace(body, []byte("Alice"), []byte("Mallory"), -1)
 					}
 					sum := sha256Sum(body)
-					out := appendTrailer(append([]byte(nil), body...), ln.Seq, &chain)
+					out := appendTrailer(append([]byte(nil), body...), ln.Node, ln.Seq, &chain)
 					ls[i] = out[:len(out)-1]
 					chain = chainNext(&chain, ln.Seq, &sum)
 				}

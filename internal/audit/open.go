@@ -45,6 +45,9 @@ func Open(opts Options) (*Log, error) {
 	if opts.openFile == nil {
 		opts.openFile = openSegment
 	}
+	if opts.Node != "" && !ValidNodeID(opts.Node) {
+		return nil, fmt.Errorf("audit: node id %q: want 1 to 64 of A-Z a-z 0-9 . _ -, not starting with . or -", opts.Node)
+	}
 	l := &Log{
 		opts: opts, log: opts.Logger, now: opts.Now, usage: map[string]Usage{},
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
@@ -81,13 +84,16 @@ func (l *Log) openDir() error {
 	if err := writeFileAtomic(filepath.Join(dir, PublicKeyFile), pub); err != nil {
 		return err
 	}
-	segs, err := listSegments(dir)
+	if err := l.adoptLegacy(); err != nil {
+		return err
+	}
+	segs, err := nodeSegments(dir, l.opts.Node)
 	if err != nil {
 		return err
 	}
 	var torn int64
 	if len(segs) == 0 {
-		l.segName = segmentName(1)
+		l.segName = segmentFileName(l.opts.Node, 1)
 		if l.f, err = l.opts.openFile(filepath.Join(dir, l.segName), true); err != nil {
 			return err
 		}
@@ -133,6 +139,33 @@ func (l *Log) openDir() error {
 		return err
 	}
 	return nil
+}
+
+// adoptLegacy renames the segments of a log without node ids (written by
+// an earlier release, or before the node had an id) to this node's names,
+// when this node has no segment yet: the log goes on as this node's chain.
+// The lines keep their chain; verification accepts lines without a node id
+// at the start of a node's chain.
+func (l *Log) adoptLegacy() error {
+	if l.opts.Node == "" {
+		return nil
+	}
+	mine, err := nodeSegments(l.opts.Dir, l.opts.Node)
+	if err != nil || len(mine) > 0 {
+		return err
+	}
+	legacy, err := nodeSegments(l.opts.Dir, "")
+	if err != nil || len(legacy) == 0 {
+		return err
+	}
+	for _, s := range legacy {
+		to := segmentFileName(l.opts.Node, s.first)
+		if err := os.Rename(filepath.Join(l.opts.Dir, s.name), filepath.Join(l.opts.Dir, to)); err != nil {
+			return fmt.Errorf("audit: name the earlier log's segments after this node: %w", err)
+		}
+	}
+	l.log.Info("audit: the log's segments now carry this node's id", "node", l.opts.Node, "segments", len(legacy))
+	return syncDir(l.opts.Dir)
 }
 
 // repairTail cuts bytes after the last newline of the file at path (a line
@@ -195,7 +228,24 @@ func (l *Log) trackLocked(e *Event, eventID string) {
 	rs, n := resources(e)
 	for _, arn := range rs[:n] {
 		l.usage[arn] = Usage{Operation: e.Name, Time: e.Time.UTC().Truncate(time.Second), EventID: eventID, RequestID: e.RequestID}
+		if l.usageNew == nil {
+			l.usageNew = make(map[string]struct{})
+		}
+		l.usageNew[arn] = struct{}{}
 	}
+}
+
+// TakeUsage returns the last uses recorded since the previous call (by key
+// ARN), for sharing them with other nodes.
+func (l *Log) TakeUsage() map[string]Usage {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make(map[string]Usage, len(l.usageNew))
+	for arn := range l.usageNew {
+		out[arn] = l.usage[arn]
+	}
+	l.usageNew = nil
+	return out
 }
 
 // LastUsage returns the last successful tracked operation (TrackedOps) on

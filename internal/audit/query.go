@@ -19,6 +19,7 @@ type Filter struct {
 // Entry is a record as Query hands it out.
 type Entry struct {
 	Line      []byte // the record as stored (with its chain member)
+	Node      string // the node that recorded it
 	Seq       uint64
 	Time      time.Time
 	EventName string
@@ -44,18 +45,25 @@ type queryRecord struct {
 	} `json:"resources"`
 }
 
-// Query calls fn for every API record of the log in dir that f selects, in
-// log order. Digest lines and lines that do not parse are skipped (verify
+// Query calls fn for every API record of the logs in dir that f selects,
+// node by node (sorted by node id), each node's in log order. Digest lines and lines that do not parse are skipped (verify
 // reports those). It works on a stopped server's directory and on a
 // running one's: a line being written is not yet complete and is skipped.
 func Query(dir string, f Filter, fn func(*Entry) error) error {
-	segs, err := listSegments(dir)
+	nodes, err := Nodes(dir)
 	if err != nil {
 		return err
 	}
-	segs, err = selectSegments(dir, segs, f.Since, f.Until)
-	if err != nil {
-		return err
+	var segs []segment
+	for _, n := range nodes {
+		ns, err := nodeSegments(dir, n)
+		if err != nil {
+			return err
+		}
+		if ns, err = selectSegments(dir, ns, f.Since, f.Until); err != nil {
+			return err
+		}
+		segs = append(segs, ns...)
 	}
 	for _, s := range segs {
 		data, err := readSegment(dir, s)
@@ -72,7 +80,7 @@ func Query(dir string, f Filter, fn func(*Entry) error) error {
 			if json.Unmarshal(b, &r) != nil {
 				continue
 			}
-			e := Entry{Line: b, Seq: ln.Seq, EventName: r.EventName, ErrorCode: r.ErrorCode, Principal: r.UserIdentity.ARN}
+			e := Entry{Line: b, Node: ln.Node, Seq: ln.Seq, EventName: r.EventName, ErrorCode: r.ErrorCode, Principal: r.UserIdentity.ARN}
 			if e.Principal == "" {
 				e.Principal = r.UserIdentity.AccessKeyID
 			}

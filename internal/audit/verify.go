@@ -35,6 +35,7 @@ func (p *Problem) Error() string {
 
 // Report is what Verify found.
 type Report struct {
+	Node      string // the node whose log was checked
 	Segments  int
 	Records   int // API call records checked
 	Digests   int // digests whose signatures verified
@@ -52,14 +53,18 @@ type Report struct {
 type VerifyOptions struct {
 	PublicKey    *ecdsa.PublicKey
 	Since, Until time.Time // zero: unbounded. Segments wholly outside are skipped.
+	// Node is the node whose log to check (Nodes lists those in a
+	// directory); "" is the log of an earlier release, without node ids.
+	Node string
 }
 
-// Verify checks the chain and the digest signatures of the log in dir and
-// reports the first bad spot. Only the segments that overlap
+// Verify checks the chain and the digest signatures of one node's log in
+// dir and reports the first bad spot. Only the segments that overlap
 // [Since, Until] are read; the first of them is trusted as the anchor of
-// its chain.
+// its chain. Every line must carry the node's id, except lines without any
+// at the start of the chain (written before the node had an id).
 func Verify(dir string, opts VerifyOptions) (*Report, error) {
-	segs, err := listSegments(dir)
+	segs, err := nodeSegments(dir, opts.Node)
 	if err != nil {
 		return nil, err
 	}
@@ -68,8 +73,8 @@ func Verify(dir string, opts VerifyOptions) (*Report, error) {
 		return nil, err
 	}
 	fp := Fingerprint(opts.PublicKey)
-	r := &Report{Segments: len(segs)}
-	v := verifier{r: r, pub: opts.PublicKey, fp: fp}
+	r := &Report{Node: opts.Node, Segments: len(segs)}
+	v := verifier{r: r, pub: opts.PublicKey, fp: fp, node: opts.Node}
 	for si, s := range segs {
 		data, err := readSegment(dir, s)
 		if err != nil {
@@ -84,6 +89,8 @@ func Verify(dir string, opts VerifyOptions) (*Report, error) {
 }
 
 type verifier struct {
+	node   string
+	named  bool // a line carrying the node's id was seen
 	r      *Report
 	pub    *ecdsa.PublicKey
 	fp     string
@@ -113,6 +120,14 @@ func (v *verifier) segment(s segment, data []byte, lastSeg bool) bool {
 		ln, err := ParseLine(b)
 		if err != nil {
 			return v.fail(Changed, s, i+1, v.expect, "not a valid record (%v): the line was changed or damaged", err)
+		}
+		switch {
+		case ln.Node == v.node && ln.Node != "":
+			v.named = true
+		case ln.Node == "" && !v.named:
+			// written before the node had an id
+		default:
+			return v.fail(Changed, s, i+1, ln.Seq, "the line names node %q in the log of node %q: the line was changed or moved", ln.Node, v.node)
 		}
 		if v.expect == 0 {
 			if ln.Seq == 1 && ln.Prev != ([32]byte{}) {
@@ -207,6 +222,9 @@ func (v *verifier) checkDigest(ln Line) (*Digest, error) {
 	}
 	if d.Seq != ln.Seq {
 		return nil, fmt.Errorf("signed for seq %d, found at seq %d", d.Seq, ln.Seq)
+	}
+	if d.Node != ln.Node {
+		return nil, fmt.Errorf("signed for node %q, found in the log of node %q", d.Node, ln.Node)
 	}
 	if d.Prev != hex.EncodeToString(ln.Prev[:]) {
 		return nil, fmt.Errorf("it signed chain value %.16s, the records before it give %x", d.Prev, ln.Prev[:8])
