@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"crypto/ecdsa"
 	"errors"
 	"flag"
 	"fmt"
@@ -27,6 +28,11 @@ The audit log is CloudTrail-format JSON Lines under <data-dir>/audit, each
 record chained to the one before by hash, with digests signed by the audit
 signing key. These commands read the segment files only: they work on a
 stopped server's data directory and on a running one's.
+
+Every node keeps its own log, one chain per node: the node id is in every
+record and in the file names (<node>.<seq>.jsonl), so the logs of the nodes
+of one database can be gathered in one directory, or named with one
+--data-dir each; verify checks every node's chain it finds.
 
   trent audit verify      check the chain and the signatures; name the first
                           bad record (changed, missing, reordered, truncated,
@@ -63,7 +69,8 @@ func runAudit(args []string) int {
 
 // auditFlags are the flags every audit command has.
 type auditFlags struct {
-	dataDir string
+	dataDir  string   // the first (or only) data directory
+	dataDirs []string // every --data-dir given (nodes of one database)
 }
 
 func (a *auditFlags) register(fs *flag.FlagSet) {
@@ -71,10 +78,27 @@ func (a *auditFlags) register(fs *flag.FlagSet) {
 	if v := os.Getenv("TRENT_DATA_DIR"); v != "" {
 		def = v
 	}
-	fs.StringVar(&a.dataDir, "data-dir", def, "the server's data `directory` (TRENT_DATA_DIR)")
+	a.dataDir = def
+	fs.Func("data-dir", "the server's data `directory` (TRENT_DATA_DIR; default ./trent-data); repeat it for the nodes of one database", func(v string) error {
+		a.dataDirs = append(a.dataDirs, v)
+		a.dataDir = a.dataDirs[0]
+		return nil
+	})
 }
 
 func (a *auditFlags) dir() string { return filepath.Join(a.dataDir, server.AuditDir) }
+
+// dirs returns the audit directories of every --data-dir.
+func (a *auditFlags) dirs() []string {
+	if len(a.dataDirs) == 0 {
+		return []string{a.dir()}
+	}
+	var ds []string
+	for _, d := range a.dataDirs {
+		ds = append(ds, filepath.Join(d, server.AuditDir))
+	}
+	return ds
+}
 
 // parseAuditFlags parses args; ok=false means stop with code.
 func parseAuditFlags(fs *flag.FlagSet, usage string, args []string) (code int, ok bool) {
@@ -140,7 +164,7 @@ func runAuditVerify(args []string) int {
 	fs := flag.NewFlagSet("trent audit verify", flag.ContinueOnError)
 	var a auditFlags
 	a.register(fs)
-	pubFile := fs.String("public-key", "", "PEM `file` of the audit public key (default: <data-dir>/audit/public-key.pem)")
+	pubFile := fs.String("public-key", "", "PEM `file` of the audit public key (default: public-key.pem of each audit directory)")
 	var since, until timeFlag
 	fs.Var(&since, "since", "check from this `time` on (RFC 3339, date, or duration before now)")
 	fs.Var(&until, "until", "check up to this `time`")
@@ -148,39 +172,67 @@ func runAuditVerify(args []string) int {
 		return code
 	}
 	pinned := *pubFile != ""
+	code, logs := 0, 0
+	for _, dir := range a.dirs() {
+		file := *pubFile
+		if !pinned {
+			file = filepath.Join(dir, audit.PublicKeyFile)
+		}
+		pemBytes, err := os.ReadFile(file)
+		if err != nil {
+			errorf("audit verify: %v", err)
+			hintf("is %s a Trent data directory? give it with --data-dir", filepath.Dir(dir))
+			return 1
+		}
+		pub, err := audit.ParsePublicKeyPEM(pemBytes)
+		if err != nil {
+			errorf("audit verify: %s: %v", file, err)
+			return 1
+		}
+		nodes, err := audit.Nodes(dir)
+		if err != nil {
+			errorf("audit verify: %v", err)
+			return 1
+		}
+		for _, node := range nodes {
+			logs++
+			if !verifyNodeLog(dir, node, pub, pinned, since.t, until.t) {
+				code = 1
+			}
+		}
+	}
+	if logs == 0 {
+		errorf("audit verify: no audit log in %s", strings.Join(a.dirs(), ", "))
+		return 1
+	}
 	if !pinned {
-		*pubFile = filepath.Join(a.dir(), audit.PublicKeyFile)
+		hintf("the public key was read from the data directory; for tamper evidence against whoever can write it, verify with a copy kept elsewhere (--public-key)")
 	}
-	pemBytes, err := os.ReadFile(*pubFile)
+	return code
+}
+
+// verifyNodeLog verifies one node's chain in dir and prints the outcome; it
+// reports whether it verifies.
+func verifyNodeLog(dir, node string, pub *ecdsa.PublicKey, pinned bool, since, until time.Time) bool {
+	rep, err := audit.Verify(dir, audit.VerifyOptions{PublicKey: pub, Since: since, Until: until, Node: node})
 	if err != nil {
 		errorf("audit verify: %v", err)
-		hintf("is %s a Trent data directory? give it with --data-dir", a.dataDir)
-		return 1
+		return false
 	}
-	pub, err := audit.ParsePublicKeyPEM(pemBytes)
-	if err != nil {
-		errorf("audit verify: %s: %v", *pubFile, err)
-		return 1
-	}
-	rep, err := audit.Verify(a.dir(), audit.VerifyOptions{PublicKey: pub, Since: since.t, Until: until.t})
-	if err != nil {
-		errorf("audit verify: %v", err)
-		return 1
-	}
-	if rep.Segments == 0 {
-		errorf("audit verify: no audit log in %s", a.dir())
-		return 1
+	name := "the audit log"
+	if node != "" {
+		name = "the audit log of node " + node
 	}
 	if p := rep.Problem; p != nil {
-		errorf("audit log does NOT verify: %s", p.Kind)
-		fmt.Fprintf(stderr, "trent: error: at %s line %d (seq %d): %s\n", filepath.Join(a.dir(), p.Segment), p.Line, p.Seq, p.Detail)
+		errorf("%s does NOT verify: %s", name, p.Kind)
+		fmt.Fprintf(stderr, "trent: error: at %s line %d (seq %d): %s\n", filepath.Join(dir, p.Segment), p.Line, p.Seq, p.Detail)
 		if p.Kind == audit.BadSignature && !pinned {
 			hintf("the public key was read from the data directory; verify with a copy kept elsewhere (--public-key)")
 		}
-		return 1
+		return false
 	}
-	fmt.Printf("trent: audit log verifies: %d records, %d signed digests, seq %d to %d in %d segments\n",
-		rep.Records, rep.Digests, rep.FirstSeq, rep.LastSeq, rep.Segments)
+	fmt.Printf("trent: %s verifies: %d records, %d signed digests, seq %d to %d in %d segments\n",
+		name, rep.Records, rep.Digests, rep.FirstSeq, rep.LastSeq, rep.Segments)
 	fmt.Printf("trent: signed up to seq %d (%s) with key %.16s…\n", rep.Signed, rep.SignedAt.Format(time.RFC3339), audit.Fingerprint(pub))
 	if rep.Unsigned > 0 {
 		fmt.Printf("trent: note: %d records after the last digest are not signed yet (a running server signs them within a minute; after a crash the next start signs them)\n", rep.Unsigned)
@@ -191,10 +243,7 @@ func runAuditVerify(args []string) int {
 	if !rep.CleanStop {
 		fmt.Printf("trent: note: the log does not end with a shutdown digest: the server is running, or it stopped without shutting down\n")
 	}
-	if !pinned {
-		hintf("the public key was read from the data directory; for tamper evidence against whoever can write it, verify with a copy kept elsewhere (--public-key)")
-	}
-	return 0
+	return true
 }
 
 const auditQueryUsage = `Usage: trent audit query [flags]
@@ -231,17 +280,23 @@ func runAuditQuery(args []string) int {
 	var tw *tabwriter.Writer
 	if *output == "table" {
 		tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "TIME\tEVENT\tPRINCIPAL\tKEY\tERROR")
+		fmt.Fprintln(tw, "TIME\tNODE\tEVENT\tPRINCIPAL\tKEY\tERROR")
 	}
-	err := audit.Query(a.dir(), f, func(e *audit.Entry) error {
-		if tw == nil {
-			out.Write(e.Line)
-			return out.WriteByte('\n')
+	var err error
+	for _, dir := range a.dirs() {
+		err = audit.Query(dir, f, func(e *audit.Entry) error {
+			if tw == nil {
+				out.Write(e.Line)
+				return out.WriteByte('\n')
+			}
+			_, err := fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.Format(time.RFC3339), dash(e.Node), e.EventName,
+				dash(e.Principal), dash(strings.Join(e.Keys, ",")), dash(e.ErrorCode))
+			return err
+		})
+		if err != nil {
+			break
 		}
-		_, err := fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.Time.Format(time.RFC3339), e.EventName,
-			dash(e.Principal), dash(strings.Join(e.Keys, ",")), dash(e.ErrorCode))
-		return err
-	})
+	}
 	if tw != nil {
 		tw.Flush()
 	}

@@ -189,7 +189,10 @@ func runOperator(args []string) int {
 		if err != nil {
 			return opFailed(verb, err)
 		}
-		for *wait && (st.Rewrap == nil || st.Rewrap.Running || len(st.DataKeys) > 1) {
+		// Done when the keyring holds one version again (on a node that is
+		// not the leader of a database's nodes, the rewrap runs elsewhere:
+		// only the keyring shows its end).
+		for *wait && ((st.Rewrap != nil && st.Rewrap.Running) || len(st.DataKeys) > 1) {
 			if st.Rewrap != nil && st.Rewrap.Error != "" {
 				return opFailed(verb, errors.New("rewrap: "+st.Rewrap.Error))
 			}

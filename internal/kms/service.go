@@ -548,10 +548,32 @@ func marshalAlias(a *alias) ([]byte, error) {
 
 // Run runs the background jobs (deletion of keys past their deletion date,
 // automatic rotation, persisting the encryption counters) every 30 seconds
-// until ctx is done. Among nodes sharing a store, one runs Run (the
-// leader) and the others RunFlush.
+// until ctx is done. Among nodes sharing a store, every node runs RunFlush
+// and one (the leader) RunJobs.
 func (s *Service) Run(ctx context.Context) {
 	s.every(ctx, s.Tick)
+}
+
+// RunJobs runs the background jobs but the counters' flush every 30
+// seconds until ctx is done: the leader's part among nodes sharing a store.
+func (s *Service) RunJobs(ctx context.Context) {
+	s.every(ctx, s.Jobs)
+}
+
+// Jobs runs one pass of the background jobs but the counters' flush (see
+// Tick).
+func (s *Service) Jobs(ctx context.Context) error {
+	now := s.now()
+	var errs []error
+	for _, k := range s.allKeys() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := s.tickKey(ctx, scope{k.region, k.account}, k.id, now); err != nil {
+			errs = append(errs, fmt.Errorf("kms: key %s: %w", k.arn, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // RunFlush persists this node's encryption counters every 30 seconds until
@@ -585,17 +607,7 @@ func (s *Service) every(ctx context.Context, job func(context.Context) error) {
 // cut short (the node dies, or loses its leadership) is finished by the next
 // one, wherever it runs.
 func (s *Service) Tick(ctx context.Context) error {
-	now := s.now()
-	var errs []error
-	for _, k := range s.allKeys() {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if err := s.tickKey(ctx, scope{k.region, k.account}, k.id, now); err != nil {
-			errs = append(errs, fmt.Errorf("kms: key %s: %w", k.arn, err))
-		}
-	}
-	return errors.Join(append(errs, s.FlushCounters(ctx))...)
+	return errors.Join(s.Jobs(ctx), s.FlushCounters(ctx))
 }
 
 // FlushCounters persists the encryption counters that changed since the

@@ -43,7 +43,7 @@ func openAudit(ctx context.Context, cfg *Config, st *state, logger *slog.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	opts := audit.Options{Sync: mode, Signer: signer, TrackingStart: created, Logger: logger}
+	opts := audit.Options{Sync: mode, Signer: signer, TrackingStart: created, Logger: logger, Node: cfg.NodeID}
 	if cfg.DataDir != "" {
 		opts.Dir = filepath.Join(cfg.DataDir, AuditDir)
 	}
@@ -62,8 +62,14 @@ func openAudit(ctx context.Context, cfg *Config, st *state, logger *slog.Logger)
 	return l, nil
 }
 
-// usageIndex is the audit log as kms.UsageIndex (GetKeyLastUsage).
-type usageIndex struct{ l *audit.Log }
+// usageIndex is the audit log's index (or the shared one) as
+// kms.UsageIndex (GetKeyLastUsage).
+type usageIndex struct {
+	l interface {
+		LastUsage(keyARN string) (audit.Usage, bool)
+		TrackingStart() time.Time
+	}
+}
 
 var _ kms.UsageIndex = usageIndex{}
 
@@ -82,10 +88,15 @@ func (svc *services) recorder() audit.Recorder {
 	return svc.audit
 }
 
-// usage is what kms answers GetKeyLastUsage from (nil without a log).
+// usage is what kms answers GetKeyLastUsage from (nil without a log): the
+// log's index, merged with the other nodes' published uses when the store
+// is shared.
 func (svc *services) usage() kms.UsageIndex {
-	if svc.audit == nil {
+	switch {
+	case svc.audit == nil:
 		return nil
+	case svc.shared != nil:
+		return usageIndex{svc.shared}
 	}
 	return usageIndex{svc.audit}
 }

@@ -72,8 +72,12 @@ func TestAuditOperatorAndSeal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := audit.Verify(dir, audit.VerifyOptions{PublicKey: pub})
-	if err != nil || rep.Problem != nil || !rep.CleanStop {
+	nodes, err := audit.Nodes(dir)
+	if err != nil || len(nodes) != 1 || nodes[0] == "" {
+		t.Fatalf("audit.Nodes = %q, %v; want this node's id", nodes, err)
+	}
+	rep, err := audit.Verify(dir, audit.VerifyOptions{PublicKey: pub, Node: nodes[0]})
+	if err != nil || rep.Problem != nil || !rep.CleanStop || rep.Records == 0 {
 		t.Fatalf("Verify = %+v, %v", rep, err)
 	}
 	var admins, others []string
@@ -103,7 +107,11 @@ func TestAuditOperatorAndSeal(t *testing.T) {
 	}
 	// The log was closed by the seal and reopened by the unseal: two
 	// shutdown digests (seal, shutdown), two start digests.
-	data, _ := os.ReadFile(filepath.Join(dir, "00000000000000000001.jsonl"))
+	segs, _ := filepath.Glob(filepath.Join(dir, "*.00000000000000000001.jsonl"))
+	if len(segs) != 1 {
+		t.Fatalf("first segments: %v, want one, named after the node", segs)
+	}
+	data, _ := os.ReadFile(segs[0])
 	if n := bytes.Count(data, []byte(`"reason":"start"`)); n != 2 {
 		t.Errorf("%d start digests, want 2", n)
 	}

@@ -19,6 +19,10 @@ type healthBody struct {
 	// <why>" when the audit log cannot be written: every API call then
 	// fails closed.
 	Audit string `json:"audit,omitempty"`
+	// Cluster (a node sharing its database) says how far the node follows
+	// the others; "status":"stale" (503) when it cannot confirm that it is
+	// current within max-staleness.
+	Cluster *ClusterStatus `json:"cluster,omitempty"`
 }
 
 // health answers GET /health for load balancers: 200 only when the server
@@ -55,6 +59,10 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 			code = http.StatusServiceUnavailable
 		default:
 			body.Audit = "ok"
+		}
+		if body.Cluster = svc.clusterStatus(s.cfg.NodeID); body.Cluster != nil && !svc.cluster.fresh(s.log) {
+			body.Status = "stale"
+			code = http.StatusServiceUnavailable
 		}
 	}
 	b, _ := json.Marshal(body)

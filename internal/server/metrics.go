@@ -21,6 +21,8 @@ type metrics struct {
 	// once (and exported at zero from the start, as Prometheus advises).
 	// Read-only after newMetrics.
 	byOp map[string]opMetrics
+	// clusterReg holds the metrics of a node sharing its store (cluster.go).
+	clusterReg swapRegisterer
 }
 
 type opMetrics struct {
@@ -41,6 +43,7 @@ func newMetrics() *metrics {
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"operation"}),
 	}
+	m.clusterReg.reg = m.reg
 	m.byOp = make(map[string]opMetrics)
 	for _, op := range append(append(awsjson.Operations(), awsquery.Operations()...), "unknown") {
 		m.byOp[op] = opMetrics{ok: m.requests.WithLabelValues(op, "ok"), duration: m.duration.WithLabelValues(op)}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/trent-kms/trent/internal/audit"
 	"github.com/trent-kms/trent/internal/barrier"
 	"github.com/trent-kms/trent/internal/config"
 	"github.com/trent-kms/trent/internal/iam"
@@ -63,6 +64,8 @@ func open(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *state, err 
 	}
 	b := barrier.New(raw)
 	st.barrier, st.store = b, b
+	st.watcher, _ = raw.(storage.Watcher)
+	st.elector, _ = raw.(storage.Elector)
 	if inMemory {
 		return st, b.Initialize(ctx, keyring.GenerateEphemeral(), SealFile, nil, nil)
 	}
@@ -171,6 +174,12 @@ func openServices(ctx context.Context, st *state, cfg *Config, logger *slog.Logg
 	}
 	if svc.audit, err = openAudit(ctx, cfg, st, logger); err != nil {
 		return nil, nil, err
+	}
+	if st.watcher != nil && svc.audit != nil {
+		if svc.shared, err = audit.NewSharedUsage(ctx, svc.audit, st.store, cfg.NodeID, logger); err != nil {
+			svc.closeAudit(logger)
+			return nil, nil, fmt.Errorf("server: %w", err)
+		}
 	}
 	if svc.kms, err = kms.New(ctx, kms.Config{Store: st.store, Partition: cfg.Partition, Logger: logger, Usage: svc.usage()}); err != nil {
 		svc.closeAudit(logger)

@@ -113,6 +113,9 @@ type StatusBody struct {
 	DataKey  uint32                  `json:"data_key,omitempty"`
 	DataKeys []uint32                `json:"data_keys,omitempty"`
 	Rewrap   *barrier.RewrapProgress `json:"rewrap,omitempty"`
+	// Cluster describes a node sharing its database with others (the
+	// rewrap runs on the leader: another node reports no progress).
+	Cluster *ClusterStatus `json:"cluster,omitempty"`
 }
 
 func (s *Server) statusBody(ctx context.Context) (StatusBody, error) {
@@ -127,6 +130,7 @@ func (s *Server) statusBody(ctx context.Context) (StatusBody, error) {
 	if p := s.state.barrier.Progress(); p.Target != 0 {
 		body.Rewrap = &p
 	}
+	body.Cluster = s.svc.Load().clusterStatus(s.cfg.NodeID)
 	return body, nil
 }
 
@@ -267,6 +271,13 @@ func (s *Server) Rotate(ctx context.Context, root bool) error {
 	v, err := b.RotateDataKey(ctx)
 	if err != nil {
 		return err
+	}
+	if svc := s.svc.Load(); svc != nil && svc.cluster != nil {
+		// The leader rewraps (this node, or another one that learns of
+		// the new keyring from the database).
+		s.log.Warn("server: data key rotated; the leading node rewraps the records in the background", "data_key", v)
+		svc.cluster.wake()
+		return nil
 	}
 	s.log.Warn("server: data key rotated; rewrapping records in the background", "data_key", v)
 	go s.rewrap(s.bgCtx)

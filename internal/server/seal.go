@@ -36,7 +36,9 @@ var SealKinds = []string{SealFile, SealShamir, SealPKCS11, SealKMS}
 type services struct {
 	iam      *iam.Service
 	kms      *kms.Service
-	audit    *audit.Log // nil with --audit=false
+	audit    *audit.Log         // nil with --audit=false
+	shared   *audit.SharedUsage // last key uses of every node (shared store with an audit log), else nil
+	cluster  *clusterRun        // following the other nodes (shared store), else nil
 	verifier *sigv4.Verifier
 	api      http.Handler
 	cancel   context.CancelFunc // stops the background jobs
@@ -49,6 +51,10 @@ type services struct {
 // and starts the background jobs (key rotation, the barrier's rewrap if a
 // data-key rotation is unfinished). Callers hold sealMu (or are New).
 func (s *Server) activate(ctx context.Context) (*iam.NewKey, error) {
+	from, err := s.clusterVersion(ctx)
+	if err != nil {
+		return nil, err
+	}
 	svc, admin, err := openServices(ctx, s.state, &s.cfg, s.log, s.cfg.Seal != SealShamir || s.cfg.Dev)
 	if err != nil {
 		return nil, err
@@ -92,14 +98,23 @@ func (s *Server) activate(ctx context.Context) (*iam.NewKey, error) {
 	svc.api = frontDoors(kmsAPI, queryAPI)
 	bgCtx, cancel := context.WithCancel(s.bgCtx)
 	svc.cancel, svc.done = cancel, make(chan struct{})
-	b := s.state.barrier
-	go func() {
-		defer close(svc.done)
-		if st, err := b.Status(bgCtx); err == nil && len(st.DataKeys) > 1 {
-			go s.rewrap(bgCtx)
+	if s.state.watcher != nil {
+		if err := s.startCluster(bgCtx, svc, from); err != nil {
+			cancel()
+			svc.kms.Wipe()
+			svc.closeAudit(s.log)
+			return nil, err
 		}
-		svc.kms.Run(bgCtx)
-	}()
+	} else {
+		b := s.state.barrier
+		go func() {
+			defer close(svc.done)
+			if st, err := b.Status(bgCtx); err == nil && len(st.DataKeys) > 1 {
+				go s.rewrap(bgCtx)
+			}
+			svc.kms.Run(bgCtx)
+		}()
+	}
 	s.svc.Store(svc)
 	s.log.Info("server: unsealed", "seal", s.cfg.Seal)
 	return admin, nil
@@ -132,13 +147,19 @@ func (s *Server) rewrap(ctx context.Context) {
 
 var refuseSealed = awsjson.Refuse(kmserr.ErrSealed)
 
-// serveKMS serves the KMS API while unsealed and refuses it while sealed.
+// serveKMS serves the KMS API while unsealed and refuses it while sealed,
+// and on a node that cannot confirm that it follows the others (see
+// clusterRun.fresh).
 func (s *Server) serveKMS(w http.ResponseWriter, r *http.Request) {
-	if svc := s.svc.Load(); svc != nil {
+	svc := s.svc.Load()
+	switch {
+	case svc == nil:
+		refuseSealed.ServeHTTP(w, r)
+	case svc.cluster != nil && !svc.cluster.fresh(s.log):
+		refuseStale.ServeHTTP(w, r)
+	default:
 		svc.api.ServeHTTP(w, r)
-		return
 	}
-	refuseSealed.ServeHTTP(w, r)
 }
 
 // Seal wipes the keys and stops serving the KMS API until unsealed.

@@ -75,6 +75,14 @@ type Config struct {
 	Storage string
 	// PostgresURL is the database of Storage "postgres".
 	PostgresURL string
+	// NodeID names this node in its audit log (records, digests, file
+	// names) and in what it publishes to the other nodes; derived from the
+	// host name and a random suffix kept in <DataDir>/node-id when empty.
+	NodeID string
+	// MaxStaleness (Storage "postgres") is how long a node may go without
+	// confirming that it holds every change the other nodes committed
+	// before it refuses requests; negative: never refuse.
+	MaxStaleness time.Duration
 	// Seal is the seal kind: file (default), shamir, pkcs11 or kms.
 	Seal string
 	// PKCS11 configures the pkcs11 seal, SealKMS the kms seal.
@@ -240,6 +248,8 @@ type Server struct {
 type state struct {
 	barrier *barrier.Barrier
 	store   storage.Store   // the barrier over the raw store
+	watcher storage.Watcher // the raw store's change feed (PostgreSQL), nil otherwise
+	elector storage.Elector // the raw store's leases (PostgreSQL), nil otherwise
 	closers []io.Closer     // closed in reverse order after the store
 	pending *shamir.Keyring // the shamir seal waiting for shares (guarded by Server.sealMu)
 }
@@ -289,6 +299,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	if s.memory, err = lockMemory(cfg.Mlock, logger); err != nil {
 		return nil, err
 	}
+	if err := resolveNodeID(&cfg); err != nil {
+		return nil, err
+	}
+	s.cfg.NodeID = cfg.NodeID
 	st, err := open(ctx, &cfg, logger)
 	if err != nil {
 		return nil, err

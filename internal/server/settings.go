@@ -68,6 +68,20 @@ var Settings = config.Table[Config]{
 			"flag is refused. pgx options work (pool_max_conns=N; default_query_exec_mode=exec behind PgBouncer).",
 		Value: func(c *Config) config.Value { return config.String(&c.PostgresURL) }},
 
+	{Name: "node-id", Group: "Storage",
+		Help: "this node's `id` in its audit log and among the nodes of a database (default: kept in <data-dir>/node-id)",
+		Doc: "1 to 64 of A-Z a-z 0-9 . _ -. Every audit record, digest and segment file name carries it, so that the " +
+			"logs of several nodes can be gathered in one directory and verified each as its own chain. By default the " +
+			"first start picks the host name and 8 random hex digits and keeps them in <data-dir>/node-id.",
+		Value: func(c *Config) config.Value { return config.String(&c.NodeID) }},
+	{Name: "max-staleness", Group: "Storage", Default: "10s",
+		Help: "with postgres: refuse requests once this node cannot confirm for this `long` that it knows every other node's changes",
+		Doc: "Changes (a key disabled, an access key revoked, ...) reach every node within milliseconds, and within 2 s when " +
+			"a notification is lost; a node that cannot hear the database refuses requests (DependencyTimeoutException, " +
+			"/health 503) once this long has passed since it last confirmed that it is current, so that it never serves " +
+			"what another node revoked longer ago. A negative value serves from memory whatever happens. See docs/postgres.md.",
+		Value: func(c *Config) config.Value { return config.Duration(&c.MaxStaleness) }},
+
 	// Seal
 	{Name: "root-key-file", Group: "Seal",
 		Help:  "root key `file` of the file seal (default <data-dir>/root.key)",
