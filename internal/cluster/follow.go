@@ -150,8 +150,8 @@ func (f *Follower) Stop() {
 
 func (f *Follower) register(reg prometheus.Registerer) {
 	f.delay = prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name: "trent_cache_apply_delay_seconds",
-		Help: "Delay from the commit of a change by any node (database clock) to its application to this node's memory (this node's clock).",
+		Name:    "trent_cache_apply_delay_seconds",
+		Help:    "Delay from the commit of a change by any node (database clock) to its application to this node's memory (this node's clock).",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 	})
 	f.resetsC = prometheus.NewCounter(prometheus.CounterOpts{
