@@ -360,3 +360,81 @@ func TestReloadDropsWhatStorageLost(t *testing.T) {
 		t.Errorf("ListKeys after Reload: %d keys, want 2", got)
 	}
 }
+
+func grantIDs(t *testing.T, n *node, keyID string) []string {
+	t.Helper()
+	out, err := n.s.ListGrants(context.Background(), caller, &ListGrantsInput{KeyId: keyID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, g := range out.Grants {
+		ids = append(ids, g.GrantId)
+	}
+	return ids
+}
+
+// Grants made and revoked on one node reach the other; a key's deletion
+// takes the grants another node made.
+func TestGrantsFollowAnotherNode(t *testing.T) {
+	nodes := newCluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	ctx := context.Background()
+	out, err := a.s.CreateKey(ctx, caller, &CreateKeyInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := out.KeyMetadata.KeyId
+	g, err := a.s.CreateGrant(ctx, caller, &CreateGrantInput{KeyId: id, GranteePrincipal: "arn:aws:iam::" + acct + ":user/bob", Operations: []string{"Encrypt"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.follow()
+	if ids := grantIDs(t, b, id); len(ids) != 1 || ids[0] != g.GrantId {
+		t.Fatalf("b's grants = %v, want [%s]", ids, g.GrantId)
+	}
+	// A change of the key itself keeps its grants.
+	if _, err := a.s.UpdateKeyDescription(ctx, caller, &UpdateKeyDescriptionInput{KeyId: id, Description: ptr("d")}); err != nil {
+		t.Fatal(err)
+	}
+	b.follow()
+	if ids := grantIDs(t, b, id); len(ids) != 1 {
+		t.Fatalf("b's grants after a's key change = %v, want one", ids)
+	}
+	if _, err := a.s.RevokeGrant(ctx, caller, &RevokeGrantInput{KeyId: id, GrantId: g.GrantId}); err != nil {
+		t.Fatal(err)
+	}
+	b.follow()
+	if ids := grantIDs(t, b, id); len(ids) != 0 {
+		t.Fatalf("b's grants after a revoked it = %v, want none", ids)
+	}
+	// b grants; a deletes the key without having seen b's grant.
+	if _, err := b.s.CreateGrant(ctx, caller, &CreateGrantInput{KeyId: id, GranteePrincipal: "arn:aws:iam::" + acct + ":user/eve", Operations: []string{"Decrypt"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.s.ScheduleKeyDeletion(ctx, caller, &ScheduleKeyDeletionInput{KeyId: id, PendingWindowInDays: ptr(int32(7))}); err != nil {
+		t.Fatal(err)
+	}
+	a.clock.Advance(8 * 24 * time.Hour)
+	if err := a.s.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	err = a.s.feedView(func(tx storage.Tx) error {
+		es, err := tx.List(grantPathPrefix, "", 0)
+		if len(es) != 0 {
+			t.Errorf("grants left in storage after the key's deletion: %d", len(es))
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Reload on a fresh node gives the same.
+	c, err := New(ctx, Config{Store: a.feed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.getKey(scope{region, acct}, id) != nil {
+		t.Error("the deleted key is back")
+	}
+}
