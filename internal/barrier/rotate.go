@@ -103,6 +103,7 @@ type RewrapProgress struct {
 }
 
 type rewrapState struct {
+	rate               atomic.Int64 // records a second; 0: unpaced
 	running            atomic.Bool
 	target             atomic.Uint32
 	remaining, rewrapd atomic.Int64
@@ -118,6 +119,11 @@ func (b *Barrier) Progress() RewrapProgress {
 	s.mu.Unlock()
 	return RewrapProgress{Running: s.running.Load(), Target: s.target.Load(), Remaining: s.remaining.Load(), Rewrapped: s.rewrapd.Load(), Error: e}
 }
+
+// SetRewrapRate paces Rewrap at most perSecond records a second (0: as fast
+// as the store allows), so that rewrapping a large store leaves the
+// database to the requests.
+func (b *Barrier) SetRewrapRate(perSecond int) { b.rewrap.rate.Store(int64(max(perSecond, 0))) }
 
 // rewrapBatch bounds the records one rewrap transaction moves, so that
 // writers wait for at most one short transaction.
@@ -217,7 +223,23 @@ func (b *Barrier) countOld(ctx context.Context, target uint32) error {
 }
 
 func (b *Barrier) rewrapPass(ctx context.Context, target uint32) error {
+	start, moved := time.Now(), 0
 	return b.scanOld(ctx, target, func(paths []string) error {
+		if rate := b.rewrap.rate.Load(); rate > 0 {
+			// Pace the batches so that the rewrap moves at most rate
+			// records a second.
+			due := start.Add(time.Duration(float64(moved) / float64(rate) * float64(time.Second)))
+			if d := time.Until(due); d > 0 {
+				t := time.NewTimer(d)
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return ctx.Err()
+				case <-t.C:
+				}
+			}
+		}
+		moved += len(paths)
 		var moved int64
 		err := b.inner.Update(ctx, func(tx storage.Tx) error {
 			moved = 0

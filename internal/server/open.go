@@ -132,7 +132,13 @@ func initOrUnseal(ctx context.Context, b *barrier.Barrier, bst barrier.Status, k
 	if bst.Legacy {
 		legacy = kr
 	}
-	return b.Initialize(ctx, kr, kind, nil, legacy)
+	err := b.Initialize(ctx, kr, kind, nil, legacy)
+	if errors.Is(err, barrier.ErrInitialized) {
+		// Another node sharing the database initialised it meanwhile:
+		// this node's seal must open what that node stored.
+		return b.Unseal(ctx, kr)
+	}
+	return err
 }
 
 // openFileSeal loads the file seal's key, creating it only for a data

@@ -7,10 +7,15 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/trent-kms/trent/internal/storage"
 	"github.com/trent-kms/trent/internal/storage/pgstore"
 )
+
+// minMaxStaleness is the least max-staleness: more than the change feed's
+// poll interval (pgstore.DefaultPoll) and a check.
+const minMaxStaleness = 3 * time.Second
 
 // Storage backends (Config.Storage).
 const (
@@ -28,6 +33,9 @@ func (c *Config) validateStorage() []error {
 	case StoragePostgres:
 		if c.PostgresURL == "" {
 			errs = append(errs, errors.New("server: --storage postgres needs --postgres-url"))
+		}
+		if c.MaxStaleness > 0 && c.MaxStaleness < minMaxStaleness {
+			errs = append(errs, fmt.Errorf("server: --max-staleness %v is shorter than %v: a node would refuse requests whenever a notification is lost (the change feed polls every 2 s)", c.MaxStaleness, minMaxStaleness))
 		}
 		if c.Seal == SealFile && c.RootKeyFile == "" && c.DataDir == "" {
 			// An ephemeral root key would leave the database unreadable

@@ -79,6 +79,9 @@ type Config struct {
 	// names) and in what it publishes to the other nodes; derived from the
 	// host name and a random suffix kept in <DataDir>/node-id when empty.
 	NodeID string
+	// RewrapRate paces the rewrap of records after a data-key rotation (records
+	// a second; 0: as fast as storage allows).
+	RewrapRate int
 	// MaxStaleness (Storage "postgres") is how long a node may go without
 	// confirming that it holds every change the other nodes committed
 	// before it refuses requests; negative: never refuse.
@@ -308,6 +311,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		return nil, err
 	}
 	s.state = st
+	st.barrier.SetRewrapRate(cfg.RewrapRate)
 	s.metrics.observeSeal(s)
 
 	s.bgCtx = context.WithoutCancel(ctx)

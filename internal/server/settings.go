@@ -124,6 +124,13 @@ var Settings = config.Table[Config]{
 			"that format. Without it: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, the shared config, or the instance role.",
 		Value: func(c *Config) config.Value { return config.String(&c.SealKMS.CredentialsFile) }},
 
+	{Name: "rewrap-rate", Group: "Seal", Default: "0",
+		Help: "after a data-key rotation, rewrap at most this many `records` a second (0: as fast as storage allows)",
+		Doc: "The rewrap reads and rewrites every record in transactions of 128; on a large or busy database, a rate " +
+			"leaves room to the requests. With several nodes the leading node rewraps, and another one takes over " +
+			"where it stopped if it goes.",
+		Value: func(c *Config) config.Value { return config.Int(&c.RewrapRate) }},
+
 	{Name: "mlock", Group: "Memory", Default: MlockBestEffort,
 		Help: "lock memory out of swap (mlockall): required, best-effort or off",
 		Doc: "required: the server does not start unless memory is locked. best-effort: one warning with what to do when " +

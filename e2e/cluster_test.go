@@ -1,0 +1,564 @@
+package e2e
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsiam "github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/smithy-go"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/trent-kms/trent/internal/storage/pgstore/pgtest"
+)
+
+// The bound within which a change made on one node reaches every other
+// node: the database notifies every node at commit (milliseconds; the
+// tests log what they measure), a lost notification is caught by the 2 s
+// poll, and a node that cannot confirm that it is current refuses requests
+// after --max-staleness (10 s by default): the guaranteed bound, which the
+// tests assert (a run of the whole e2e package on 2 cores with -race slows
+// everything down by seconds at times).
+const clusterBound = 10 * time.Second
+
+// nodes is several trent servers on one database, each with its own data
+// directory (node id, audit log) and the same root key file.
+type nodes struct {
+	url, rootKey string
+	dirs         []string
+	s            []*server
+	creds        adminCreds
+}
+
+// startNodes starts n nodes on url (the first one alone, as an operator
+// brings up the first node: it initialises the database and writes the
+// administrator's credentials), with extra flags.
+func startNodes(t *testing.T, url string, n int, extra ...string) *nodes {
+	t.Helper()
+	c := &nodes{url: url, rootKey: filepath.Join(t.TempDir(), "root.key")}
+	for i := range n {
+		c.add(t, fmt.Sprintf("node-%c", 'a'+i), extra...)
+	}
+	c.creds = readCredentials(t, c.dirs[0])
+	return c
+}
+
+func (c *nodes) add(t *testing.T, id string, extra ...string) *server {
+	t.Helper()
+	dir := t.TempDir()
+	s := startOnPostgres(t, c.url, append([]string{"--data-dir", dir, "--root-key-file", c.rootKey, "--node-id", id}, extra...)...)
+	c.dirs, c.s = append(c.dirs, dir), append(c.s, s)
+	return s
+}
+
+func (c *nodes) kms(i int) *kms.Client {
+	return c.s[i].client(devRegion, c.creds.AccessKey, c.creds.Secret)
+}
+
+// clusterHealth is the cluster member of GET /health.
+type clusterHealth struct {
+	Status  string `json:"status"`
+	Cluster struct {
+		Node      string  `json:"node"`
+		Leader    bool    `json:"leader"`
+		Applied   uint64  `json:"applied_version"`
+		Staleness float64 `json:"staleness_seconds"`
+	} `json:"cluster"`
+}
+
+func health(t *testing.T, s *server) (int, clusterHealth) {
+	t.Helper()
+	code, body := httpGet(t, s.URL+"/health")
+	var h clusterHealth
+	if err := json.Unmarshal([]byte(body), &h); err != nil {
+		t.Fatalf("GET /health: %v: %s", err, body)
+	}
+	return code, h
+}
+
+// untilTrue polls cond every 5 ms until it holds and returns how long it
+// took; it fails the test after d.
+func untilTrue(t *testing.T, d time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > d {
+			t.Fatalf("%s: not within %v", what, d)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+func apiCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	if err != nil {
+		return "non-API error: " + err.Error()
+	}
+	return ""
+}
+
+// Three nodes on one database, as the README sets them up: a key created on
+// one encrypts on the others; disabled on one, refused by the others
+// within the bound; an access key revoked on one is refused by every node
+// within the bound; GetKeyLastUsage sees the uses of every node; each
+// node's audit log names it, and trent audit verify checks every chain.
+func TestClusterThreeNodes(t *testing.T) {
+	t.Parallel()
+	c := startNodes(t, pgtest.URL(t), 3)
+	a, b, cc := c.kms(0), c.kms(1), c.kms(2)
+
+	out, err := a.CreateKey(ctx(t), &kms.CreateKeyInput{Description: aws.String("made on node a")})
+	must(t, err)
+	id := aws.ToString(out.KeyMetadata.KeyId)
+	var blob []byte
+	for i, cl := range []*kms.Client{b, cc} {
+		d := untilTrue(t, clusterBound, fmt.Sprintf("node %d encrypts with node a's new key", i+1), func() bool {
+			enc, err := cl.Encrypt(ctx(t), &kms.EncryptInput{KeyId: aws.String(id), Plaintext: []byte("across nodes")})
+			blob = nil
+			if err == nil {
+				blob = enc.CiphertextBlob
+			}
+			return err == nil
+		})
+		t.Logf("CreateKey on a: node %d encrypts after %v", i+1, d)
+	}
+	dec, err := a.Decrypt(ctx(t), &kms.DecryptInput{CiphertextBlob: blob})
+	if err != nil || string(dec.Plaintext) != "across nodes" {
+		t.Fatalf("Decrypt on a of node c's ciphertext = %v, %v", dec, err)
+	}
+	// A key used on node c only: GetKeyLastUsage on a must see that use.
+	k2, err := a.CreateKey(ctx(t), &kms.CreateKeyInput{})
+	must(t, err)
+	var useID string
+	untilTrue(t, clusterBound, "node c encrypts with the second key", func() bool {
+		enc, err := cc.Encrypt(ctx(t), &kms.EncryptInput{KeyId: k2.KeyMetadata.KeyId, Plaintext: []byte("x")})
+		if err == nil {
+			useID = requestID(enc.ResultMetadata, nil)
+		}
+		return err == nil
+	})
+
+	// DisableKey on a: b and c refuse within the bound.
+	_, err = a.DisableKey(ctx(t), &kms.DisableKeyInput{KeyId: aws.String(id)})
+	must(t, err)
+	var wg sync.WaitGroup
+	for i, cl := range []*kms.Client{b, cc} {
+		wg.Go(func() {
+			d := untilTrue(t, clusterBound, fmt.Sprintf("node %d refuses the disabled key", i+1), func() bool {
+				_, err := cl.Encrypt(ctx(t), &kms.EncryptInput{KeyId: aws.String(id), Plaintext: []byte("x")})
+				return apiCode(err) == "DisabledException"
+			})
+			t.Logf("DisableKey on a: node %d refuses after %v", i+1, d)
+		})
+	}
+	wg.Wait()
+
+	// An access key made on b, used on every node, deactivated on c:
+	// refused everywhere within the bound.
+	ib := c.s[1].iam(c.creds.AccessKey, c.creds.Secret)
+	_, err = ib.CreateUser(ctx(t), &awsiam.CreateUserInput{UserName: aws.String("app")})
+	must(t, err)
+	ak, err := ib.CreateAccessKey(ctx(t), &awsiam.CreateAccessKeyInput{UserName: aws.String("app")})
+	must(t, err)
+	akid, secret := aws.ToString(ak.AccessKey.AccessKeyId), aws.ToString(ak.AccessKey.SecretAccessKey)
+	for i, s := range c.s {
+		untilTrue(t, clusterBound, fmt.Sprintf("node %d accepts the new access key", i), func() bool {
+			_, err := s.sts(akid, secret, "").GetCallerIdentity(ctx(t), nil)
+			return err == nil
+		})
+	}
+	_, err = c.s[2].iam(c.creds.AccessKey, c.creds.Secret).UpdateAccessKey(ctx(t), &awsiam.UpdateAccessKeyInput{
+		UserName: aws.String("app"), AccessKeyId: aws.String(akid), Status: iamtypes.StatusTypeInactive})
+	must(t, err)
+	for i, s := range c.s {
+		wg.Go(func() {
+			d := untilTrue(t, clusterBound, fmt.Sprintf("node %d refuses the deactivated access key", i), func() bool {
+				_, err := s.sts(akid, secret, "").GetCallerIdentity(ctx(t), nil)
+				return apiCode(err) == "InvalidClientTokenId"
+			})
+			_, err := s.clientWith(devRegion, akid, secret, http.DefaultClient).ListKeys(ctx(t), &kms.ListKeysInput{})
+			if code := apiCode(err); code != "UnrecognizedClientException" {
+				t.Errorf("node %d: KMS call with the deactivated access key = %s, want UnrecognizedClientException", i, code)
+			}
+			t.Logf("UpdateAccessKey Inactive on c: node %d refuses after %v", i, d)
+		})
+	}
+	wg.Wait()
+
+	// Exactly one leader.
+	leaders := 0
+	for _, s := range c.s {
+		if _, h := health(t, s); h.Cluster.Leader {
+			leaders++
+		}
+	}
+	if leaders != 1 {
+		t.Errorf("%d nodes lead the background jobs, want 1", leaders)
+	}
+
+	// GetKeyLastUsage on a sees node c's Encrypt (published within 10 s).
+	d := untilTrue(t, 15*time.Second, "node a's GetKeyLastUsage sees node c's Encrypt", func() bool {
+		lu, err := a.GetKeyLastUsage(ctx(t), &kms.GetKeyLastUsageInput{KeyId: k2.KeyMetadata.KeyId})
+		return err == nil && lu.KeyLastUsage != nil && aws.ToString(lu.KeyLastUsage.KmsRequestId) == useID &&
+			string(lu.KeyLastUsage.Operation) == "Encrypt"
+	})
+	t.Logf("node c's Encrypt seen by node a's GetKeyLastUsage after %v", d)
+
+	// Each node's log names it; one verify checks all three chains.
+	for _, s := range c.s {
+		stopClean(t, s)
+	}
+	for i, dir := range c.dirs {
+		node := fmt.Sprintf("node-%c", 'a'+i)
+		names, _ := filepath.Glob(filepath.Join(dir, "audit", node+".*.jsonl"))
+		if len(names) == 0 {
+			t.Errorf("no audit segment named after %s in %s", node, dir)
+		}
+		for _, l := range auditLines(t, dir) {
+			if !strings.Contains(string(l), `"trent":{"node":"`+node+`"`) {
+				t.Fatalf("a line of %s's log does not name it: %.200s", node, l)
+			}
+		}
+	}
+	code, outv := trent(t, "audit", "verify", "--data-dir", c.dirs[0], "--data-dir", c.dirs[1], "--data-dir", c.dirs[2])
+	if code != 0 || strings.Count(outv, "verifies:") != 3 {
+		t.Errorf("trent audit verify over three nodes = %d\n%s", code, outv)
+	}
+	// The logs gathered in one directory (names do not collide) verify too.
+	all := t.TempDir()
+	must(t, os.MkdirAll(filepath.Join(all, "audit"), 0o700))
+	for _, dir := range c.dirs {
+		names, _ := filepath.Glob(filepath.Join(dir, "audit", "*"))
+		for _, n := range names {
+			b, err := os.ReadFile(n)
+			must(t, err)
+			must(t, os.WriteFile(filepath.Join(all, "audit", filepath.Base(n)), b, 0o600))
+		}
+	}
+	if code, out := trent(t, "audit", "verify", "--data-dir", all); code != 0 || strings.Count(out, "verifies:") != 3 {
+		t.Errorf("trent audit verify of the gathered logs = %d\n%s", code, out)
+	}
+}
+
+// rawVersions counts the records of the database by the data-key version
+// that seals them (the barrier's header: format byte, version).
+func rawVersions(t *testing.T, url string) map[uint32]int {
+	t.Helper()
+	conn, err := pgx.Connect(ctx(t), url)
+	must(t, err)
+	defer conn.Close(ctx(t))
+	rows, err := conn.Query(ctx(t), `SELECT key, value FROM trent_records`)
+	must(t, err)
+	vs := map[uint32]int{}
+	for rows.Next() {
+		var k, v []byte
+		must(t, rows.Scan(&k, &v))
+		if strings.HasPrefix(string(k), "barrier/") || len(v) < 5 {
+			continue
+		}
+		vs[binary.BigEndian.Uint32(v[1:5])]++
+	}
+	must(t, rows.Err())
+	return vs
+}
+
+// operatorStatus is what GET /trent/operator/status says of the rewrap.
+type operatorStatus struct {
+	DataKeys []uint32 `json:"data_keys"`
+	Rewrap   *struct {
+		Running   bool  `json:"running"`
+		Rewrapped int64 `json:"rewrapped"`
+		Remaining int64 `json:"remaining"`
+	} `json:"rewrap"`
+}
+
+func opStatus(t *testing.T, s *server) (operatorStatus, bool) {
+	resp, err := http.Get(s.URL + "/trent/operator/status")
+	if err != nil {
+		return operatorStatus{}, false
+	}
+	defer resp.Body.Close()
+	var st operatorStatus
+	return st, json.NewDecoder(resp.Body).Decode(&st) == nil
+}
+
+// kill -9 the leader while it rewraps the records under a new data key:
+// another node takes the leadership over and finishes the rewrap; nothing
+// is lost (every key, alias and ciphertext made before still works, every
+// record ends under the new data key).
+func TestClusterLeaderKilledDuringRewrap(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	// A paced rewrap (a few seconds for these records) leaves time to kill
+	// the leader in its middle.
+	c := startNodes(t, url, 2, "--rewrap-rate", "200")
+
+	// Records to rewrap: keys and aliases made on both nodes.
+	const keys = 300
+	ids := make([]string, keys)
+	blobs := make([][]byte, keys)
+	var wg sync.WaitGroup
+	for w := range 8 {
+		cl := c.kms(w % 2)
+		wg.Go(func() {
+			for i := w; i < keys; i += 8 {
+				out, err := cl.CreateKey(ctx(t), &kms.CreateKeyInput{})
+				if err != nil {
+					t.Errorf("CreateKey: %v", err)
+					return
+				}
+				ids[i] = aws.ToString(out.KeyMetadata.KeyId)
+				_, err = cl.CreateAlias(ctx(t), &kms.CreateAliasInput{AliasName: aws.String(fmt.Sprintf("alias/k%d", i)), TargetKeyId: out.KeyMetadata.KeyId})
+				if err != nil {
+					t.Errorf("CreateAlias: %v", err)
+					return
+				}
+				enc, err := cl.Encrypt(ctx(t), &kms.EncryptInput{KeyId: out.KeyMetadata.KeyId, Plaintext: []byte(ids[i])})
+				if err != nil {
+					t.Errorf("Encrypt: %v", err)
+					return
+				}
+				blobs[i] = enc.CiphertextBlob
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	leader, other := -1, -1
+	untilTrue(t, 5*time.Second, "a leader", func() bool {
+		for i, s := range c.s {
+			if _, h := health(t, s); h.Cluster.Leader {
+				leader, other = i, 1-i
+				return true
+			}
+		}
+		return false
+	})
+	// Rotate on the other node: the leader learns of it from the database
+	// and rewraps; it is killed as soon as it has moved some records but
+	// not all.
+	env := []string{"AWS_ENDPOINT_URL=" + c.s[other].URL, "AWS_ACCESS_KEY_ID=" + c.creds.AccessKey, "AWS_SECRET_ACCESS_KEY=" + c.creds.Secret}
+	if out, errs, code := trentCmd(t, env, "", "operator", "rotate"); code != 0 {
+		t.Fatalf("operator rotate = %d %q %q", code, out, errs)
+	}
+	caught := false
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		st, ok := opStatus(t, c.s[leader])
+		if ok && st.Rewrap != nil && st.Rewrap.Rewrapped > 0 && st.Rewrap.Running {
+			caught = true
+			break
+		}
+		if ok && len(st.DataKeys) == 1 && st.Rewrap != nil && !st.Rewrap.Running {
+			break // finished before we could catch it
+		}
+		time.Sleep(time.Millisecond)
+	}
+	c.s[leader].kill() // kill -9: no shutdown, its database session just ends
+	vs := rawVersions(t, url)
+	t.Logf("leader killed during the rewrap (caught mid-way: %v); records by data-key version: %v", caught, vs)
+	if !caught || vs[1] == 0 || vs[2] == 0 {
+		t.Fatalf("the leader was not killed in the middle of the rewrap (records by version %v): the test proves nothing", vs)
+	}
+
+	// The other node takes over and finishes.
+	d := untilTrue(t, 20*time.Second, "the surviving node leads and finishes the rewrap", func() bool {
+		_, h := health(t, c.s[other])
+		st, ok := opStatus(t, c.s[other])
+		return h.Cluster.Leader && ok && len(st.DataKeys) == 1
+	})
+	t.Logf("rewrap finished by the surviving node %v after the kill", d)
+	if vs := rawVersions(t, url); len(vs) != 1 || vs[2] == 0 {
+		t.Errorf("records by data-key version after the takeover: %v, want all under version 2", vs)
+	}
+	// Nothing lost: on the survivor and on a node started afresh.
+	fresh := c.add(t, "node-z", "--rewrap-rate", "200")
+	for _, cl := range []*kms.Client{c.kms(other), fresh.client(devRegion, c.creds.AccessKey, c.creds.Secret)} {
+		lk, err := cl.ListAliases(ctx(t), &kms.ListAliasesInput{KeyId: aws.String(ids[0])})
+		if err != nil || len(lk.Aliases) != 1 {
+			t.Errorf("ListAliases(first key) = %v, %v", lk, err)
+		}
+		for i, blob := range blobs {
+			dec, err := cl.Decrypt(ctx(t), &kms.DecryptInput{CiphertextBlob: blob})
+			if err != nil || string(dec.Plaintext) != ids[i] {
+				t.Fatalf("Decrypt of ciphertext %d after the takeover = %v, %v", i, dec, err)
+			}
+			if _, err := cl.DescribeKey(ctx(t), &kms.DescribeKeyInput{KeyId: aws.String(fmt.Sprintf("alias/k%d", i))}); err != nil {
+				t.Fatalf("alias/k%d after the takeover: %v", i, err)
+			}
+		}
+	}
+}
+
+// PostgreSQL stopped and restarted under load on two nodes: while it is
+// down, writes fail cleanly on both (DependencyTimeoutException or
+// KMSInternalException, nothing half-written) and, once the nodes cannot
+// confirm for max-staleness that they are current, so do reads and crypto;
+// when it is back both recover by themselves, and a change on one reaches
+// the other again.
+func TestClusterPostgresRestartUnderLoad(t *testing.T) {
+	t.Parallel()
+	in := pgtest.Start(t)
+	c := startNodes(t, in.URL(t), 2, "--max-staleness", "3s")
+	cl := []*kms.Client{c.kms(0), c.kms(1)}
+	k0, err := cl[0].CreateKey(ctx(t), &kms.CreateKeyInput{})
+	must(t, err)
+	encKey := aws.ToString(k0.KeyMetadata.KeyId)
+	untilTrue(t, clusterBound, "node b knows the key", func() bool {
+		_, err := cl[1].Encrypt(ctx(t), &kms.EncryptInput{KeyId: aws.String(encKey), Plaintext: []byte("x")})
+		return err == nil
+	})
+
+	var (
+		mu       sync.Mutex
+		phase    = "up"
+		created  = map[string]bool{}
+		aliases  = map[string]string{}
+		failures = map[string]int{}
+		stop     = make(chan struct{})
+		wg       sync.WaitGroup
+	)
+	for w := range 4 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				n := cl[(w+i)%2]
+				fail := func(op string, err error) {
+					mu.Lock()
+					failures[phase+" "+op+" "+apiCode(err)]++
+					mu.Unlock()
+				}
+				out, err := n.CreateKey(ctx(t), &kms.CreateKeyInput{})
+				if err != nil {
+					fail("CreateKey", err)
+				} else {
+					id := aws.ToString(out.KeyMetadata.KeyId)
+					mu.Lock()
+					created[id] = true
+					mu.Unlock()
+					alias := fmt.Sprintf("alias/w%d-%d", w, i)
+					if _, err := n.CreateAlias(ctx(t), &kms.CreateAliasInput{AliasName: aws.String(alias), TargetKeyId: aws.String(id)}); err != nil {
+						fail("CreateAlias", err)
+					} else {
+						mu.Lock()
+						aliases[alias] = id
+						mu.Unlock()
+					}
+				}
+				if _, err := n.Encrypt(ctx(t), &kms.EncryptInput{KeyId: aws.String(encKey), Plaintext: []byte("x")}); err != nil {
+					fail("Encrypt", err)
+				}
+			}
+		})
+	}
+	setPhase := func(p string) { mu.Lock(); phase = p; mu.Unlock() }
+	time.Sleep(time.Second)
+	setPhase("down")
+	in.Stop()
+	// Past max-staleness, every node refuses even crypto (it could not
+	// hear a revocation) and says so on /health.
+	for i, s := range c.s {
+		untilTrue(t, 10*time.Second, fmt.Sprintf("node %d refuses Encrypt with the database down", i), func() bool {
+			_, err := cl[i].Encrypt(ctx(t), &kms.EncryptInput{KeyId: aws.String(encKey), Plaintext: []byte("x")})
+			return apiCode(err) == "DependencyTimeoutException"
+		})
+		if code, h := health(t, s); code != http.StatusServiceUnavailable || h.Status != "error" && h.Status != "stale" {
+			t.Errorf("node %d: GET /health with the database down = %d %+v, want 503", i, code, h)
+		}
+	}
+	time.Sleep(time.Second)
+	must(t, in.Restart())
+	setPhase("back")
+	for i := range c.s {
+		untilTrue(t, 30*time.Second, fmt.Sprintf("node %d writes again", i), func() bool {
+			_, err := cl[i].CreateKey(ctx(t), &kms.CreateKeyInput{Description: aws.String("probe")})
+			return err == nil
+		})
+	}
+	time.Sleep(500 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+
+	t.Logf("acknowledged: %d keys, %d aliases; failures: %v", len(created), len(aliases), failures)
+	down := 0
+	for k, n := range failures {
+		p, rest, _ := strings.Cut(k, " ")
+		_, code, _ := strings.Cut(rest, " ")
+		if code != "DependencyTimeoutException" && code != "KMSInternalException" {
+			t.Errorf("%d failures %q while the database was %s, want DependencyTimeoutException or KMSInternalException", n, rest, p)
+		}
+		if p == "down" {
+			down += n
+		}
+	}
+	if down == 0 {
+		t.Error("nothing failed while the database was down: the test proves nothing")
+	}
+	// Changes flow again, both ways.
+	for from := range 2 {
+		var out *kms.CreateKeyOutput
+		untilTrue(t, 10*time.Second, fmt.Sprintf("node %d creates a key", from), func() bool {
+			var err error
+			out, err = cl[from].CreateKey(ctx(t), &kms.CreateKeyInput{})
+			return err == nil
+		})
+		untilTrue(t, clusterBound, fmt.Sprintf("node %d's key after the restart reaches the other node", from), func() bool {
+			_, err := cl[1-from].Encrypt(ctx(t), &kms.EncryptInput{KeyId: out.KeyMetadata.KeyId, Plaintext: []byte("x")})
+			return err == nil
+		})
+	}
+	// Nothing acknowledged is lost and nothing half-written is visible, on
+	// either node.
+	for i := range c.s {
+		for id := range created {
+			if _, err := cl[i].DescribeKey(ctx(t), &kms.DescribeKeyInput{KeyId: aws.String(id)}); err != nil {
+				t.Errorf("node %d: acknowledged key %s: %v", i, id, err)
+			}
+		}
+		for a, id := range aliases {
+			dk, err := cl[i].DescribeKey(ctx(t), &kms.DescribeKeyInput{KeyId: aws.String(a)})
+			if err != nil || aws.ToString(dk.KeyMetadata.KeyId) != id {
+				t.Errorf("node %d: acknowledged %s -> %s: %v, %v", i, a, id, dk, err)
+			}
+		}
+		var marker *string
+		for {
+			la, err := cl[i].ListAliases(ctx(t), &kms.ListAliasesInput{Marker: marker})
+			must(t, err)
+			for _, al := range la.Aliases {
+				if al.TargetKeyId == nil {
+					continue
+				}
+				if _, err := cl[i].Encrypt(ctx(t), &kms.EncryptInput{KeyId: al.TargetKeyId, Plaintext: []byte("x")}); err != nil {
+					t.Errorf("node %d: alias %s -> %s: %v", i, aws.ToString(al.AliasName), aws.ToString(al.TargetKeyId), err)
+				}
+			}
+			if !la.Truncated {
+				break
+			}
+			marker = la.NextMarker
+		}
+	}
+}
