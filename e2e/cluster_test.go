@@ -562,3 +562,65 @@ func TestClusterPostgresRestartUnderLoad(t *testing.T) {
 		}
 	}
 }
+
+// trent admin works on the database the nodes share, while they run (the
+// break-glass of a cluster): a key it creates is accepted, a key it
+// deactivates refused, by every node within the bound. A backup of the
+// cluster restores into an empty database (and only into an empty one),
+// where a new node decrypts what the cluster encrypted.
+func TestClusterAdminAndRestore(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	c := startNodes(t, url, 2)
+	pgArgs := []string{"--storage", "postgres", "--postgres-url", url, "--root-key-file", c.rootKey}
+
+	code, out := trent(t, append([]string{"admin", "create-access-key"}, pgArgs...)...)
+	m := keyLineRE.FindStringSubmatch(out)
+	if code != 0 || m == nil {
+		t.Fatalf("admin create-access-key on the cluster's database = %d %s", code, out)
+	}
+	glassID, glassSecret := m[1], m[2]
+	for i, s := range c.s {
+		d := untilTrue(t, clusterBound, fmt.Sprintf("node %d accepts the key trent admin created", i), func() bool {
+			_, err := s.client(devRegion, glassID, glassSecret).ListKeys(ctx(t), &kms.ListKeysInput{})
+			return err == nil
+		})
+		t.Logf("trent admin create-access-key: node %d accepts it after %v", i, d)
+	}
+	if code, out := trent(t, append([]string{"admin", "deactivate-access-key"}, append(pgArgs, glassID)...)...); code != 0 {
+		t.Fatalf("admin deactivate-access-key = %d %s", code, out)
+	}
+	for i, s := range c.s {
+		untilTrue(t, clusterBound, fmt.Sprintf("node %d refuses the key trent admin deactivated", i), func() bool {
+			_, err := s.client(devRegion, glassID, glassSecret).ListKeys(ctx(t), &kms.ListKeysInput{})
+			return apiCode(err) == "UnrecognizedClientException"
+		})
+	}
+
+	// Backup from one node, restore into an empty database.
+	k, err := c.kms(1).CreateKey(ctx(t), &kms.CreateKeyInput{})
+	must(t, err)
+	enc, err := c.kms(1).Encrypt(ctx(t), &kms.EncryptInput{KeyId: k.KeyMetadata.KeyId, Plaintext: []byte("restored")})
+	must(t, err)
+	bfile := filepath.Join(t.TempDir(), "cluster.backup")
+	env := []string{"AWS_ENDPOINT_URL=" + c.s[0].URL, "AWS_ACCESS_KEY_ID=" + c.creds.AccessKey, "AWS_SECRET_ACCESS_KEY=" + c.creds.Secret}
+	untilTrue(t, clusterBound, "node a knows node b's key", func() bool {
+		_, err := c.kms(0).DescribeKey(ctx(t), &kms.DescribeKeyInput{KeyId: k.KeyMetadata.KeyId})
+		return err == nil
+	})
+	if _, errs, code := trentCmd(t, env, "", "backup", "-o", bfile); code != 0 {
+		t.Fatalf("trent backup = %d %s", code, errs)
+	}
+	if _, errs, code := trentCmd(t, nil, "", "restore", "--storage", "postgres", "--postgres-url", url, bfile); code != 1 || !strings.Contains(errs, "not empty") {
+		t.Errorf("restore into the cluster's own database = %d %q, want a refusal (not empty)", code, errs)
+	}
+	url2 := pgtest.URL(t)
+	if _, errs, code := trentCmd(t, []string{"TRENT_POSTGRES_URL=" + url2}, "", "restore", "--storage", "postgres", bfile); code != 0 || !strings.Contains(errs, "restored") {
+		t.Fatalf("restore into an empty database = %d %q", code, errs)
+	}
+	s := startOnPostgres(t, url2, "--data-dir", t.TempDir(), "--root-key-file", c.rootKey)
+	dec, err := s.client(devRegion, c.creds.AccessKey, c.creds.Secret).Decrypt(ctx(t), &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob})
+	if err != nil || string(dec.Plaintext) != "restored" {
+		t.Errorf("Decrypt on a node of the restored database = %v, %v", dec, err)
+	}
+}

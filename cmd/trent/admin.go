@@ -46,6 +46,12 @@ its IAM API instead, with an administrator's credentials (aws iam
 create-access-key / update-access-key --status Inactive / delete-access-key
 --endpoint-url URL).
 
+With --storage postgres --postgres-url URL (or TRENT_POSTGRES_URL), the
+commands work on the database that the nodes share, also while they run:
+a change reaches every running node within its max-staleness (usually
+milliseconds), so this is the break-glass of a cluster too. Give the seal
+the nodes use (the same --root-key-file, ...).
+
 The seal flags are those of trent server (--seal, --root-key-file, ...);
 with --seal shamir, the unseal shares are read from standard input, one per
 line.

@@ -19,6 +19,7 @@ import (
 	"github.com/trent-kms/trent/internal/server"
 	"github.com/trent-kms/trent/internal/storage/boltstore"
 	"github.com/trent-kms/trent/internal/storage/memstore"
+	"github.com/trent-kms/trent/internal/storage/pgstore"
 )
 
 func init() {
@@ -342,17 +343,23 @@ func runBackup(args []string) int {
 }
 
 const restoreUsage = `Usage: trent restore --data-dir DIR FILE
+       trent restore --storage postgres [--postgres-url URL] FILE
 
-Restores the backup FILE into DIR, which must not hold a database yet. The
-backup's digest and format are checked before anything is kept. Then start
-the server on DIR with the backup's seal (--seal KIND and its key: the
-root key file, the Shamir shares, the HSM token or the KMS key).
+Restores the backup FILE into DIR, which must not hold a database yet, or
+into an empty PostgreSQL database (URL from --postgres-url or
+$TRENT_POSTGRES_URL; the whole backup is checked in memory, then written in
+one transaction). The backup's digest and format are checked before
+anything is kept. Then start the server (or the nodes) on it with the
+backup's seal (--seal KIND and its key: the root key file, the Shamir
+shares, the HSM token or the KMS key).
 `
 
 func runRestore(args []string) int {
 	fs := flag.NewFlagSet("trent restore", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	dir := fs.String("data-dir", "", "data `directory` to restore into (empty or new)")
+	storageKind := fs.String("storage", server.StorageBolt, "bolt (into --data-dir) or postgres (into --postgres-url)")
+	pgURL := fs.String("postgres-url", os.Getenv("TRENT_POSTGRES_URL"), "PostgreSQL `URL` of an empty database (TRENT_POSTGRES_URL)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -360,6 +367,34 @@ func runRestore(args []string) int {
 			return 0
 		}
 		errorf("restore: %v", err)
+		return 2
+	}
+	if *storageKind == server.StoragePostgres {
+		if *pgURL == "" || len(pos) != 1 {
+			errorf("restore: want --postgres-url URL (or TRENT_POSTGRES_URL) and one backup FILE")
+			return 2
+		}
+		if pgstore.HasPassword(*pgURL) && os.Getenv("TRENT_POSTGRES_URL") != *pgURL {
+			errorf("restore: refusing a password in --postgres-url on the command line")
+			hintf("use TRENT_POSTGRES_URL, PGPASSWORD or a pgpass file")
+			return 2
+		}
+		f, err := os.Open(pos[0])
+		if err != nil {
+			errorf("restore: %v", err)
+			return 1
+		}
+		defer f.Close()
+		h, err := server.RestorePostgres(context.Background(), *pgURL, f)
+		if err != nil {
+			errorf("restore: %v", err)
+			return 1
+		}
+		fmt.Fprintf(stderr, "trent: restored %d records into %s; start the nodes on it with --storage postgres --seal %s (with that seal's key)\n", h.Records, pgstore.Describe(*pgURL), h.Seal)
+		return 0
+	}
+	if *storageKind != server.StorageBolt {
+		errorf("restore: --storage must be bolt or postgres")
 		return 2
 	}
 	if *dir == "" || len(pos) != 1 {

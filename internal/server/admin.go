@@ -18,7 +18,10 @@ var ErrInUse = errors.New("server: the data directory is in use by a running tre
 // server is stopped (trent admin): storage, then the seal (cfg.Seal and its
 // settings; shamir needs T shares). Call close when done. A database held
 // by a running server is ErrInUse: then manage identities through the IAM
-// API of that server.
+// API of that server. With --storage postgres, the database is shared by
+// running nodes: a change made here reaches them through the change feed
+// (within max-staleness), which makes trent admin the break-glass of a
+// cluster too.
 func OpenIdentities(ctx context.Context, cfg Config, shares []string, logger *slog.Logger) (svc *iam.Service, close func() error, err error) {
 	b, err := openStopped(ctx, cfg, shares)
 	if errors.Is(err, boltstore.ErrLocked) {

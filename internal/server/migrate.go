@@ -2,14 +2,15 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
 
 	"github.com/trent-kms/trent/internal/barrier"
 	"github.com/trent-kms/trent/internal/keyring"
 	"github.com/trent-kms/trent/internal/keyring/shamir"
+	"github.com/trent-kms/trent/internal/storage"
 	"github.com/trent-kms/trent/internal/storage/boltstore"
+	"github.com/trent-kms/trent/internal/storage/pgstore"
 )
 
 // MigrateSeal moves the data directory of cfg (server stopped) from its seal
@@ -69,15 +70,23 @@ func MigrateSeal(ctx context.Context, cfg Config, to string, shares []string, n,
 // openStopped opens and unseals the data directory of cfg while the server
 // is stopped (trent operator migrate-seal, trent admin): with cfg's seal
 // and its settings; shamir needs shares (T of them). Close the returned
-// barrier.
+// barrier. With --storage postgres it opens the database instead, which
+// running nodes may share: what is written there reaches them through the
+// change feed.
 func openStopped(ctx context.Context, cfg Config, shares []string) (_ *barrier.Barrier, err error) {
-	dbPath := filepath.Join(cfg.DataDir, DBFile)
-	if !fileExists(dbPath) {
-		return nil, fmt.Errorf("server: no database at %s (start the server once first)", dbPath)
-	}
-	raw, err := boltstore.Open(dbPath)
-	if err != nil {
-		return nil, fmt.Errorf("server: open storage (is the server stopped?): %w", err)
+	var raw storage.Store
+	if cfg.Storage == StoragePostgres {
+		if raw, err = pgstore.Open(ctx, cfg.PostgresURL, pgstore.Options{}); err != nil {
+			return nil, fmt.Errorf("server: open storage: %w", err)
+		}
+	} else {
+		dbPath := filepath.Join(cfg.DataDir, DBFile)
+		if !fileExists(dbPath) {
+			return nil, fmt.Errorf("server: no database at %s (start the server once first)", dbPath)
+		}
+		if raw, err = boltstore.Open(dbPath); err != nil {
+			return nil, fmt.Errorf("server: open storage (is the server stopped?): %w", err)
+		}
 	}
 	b := barrier.New(raw)
 	defer func() {
@@ -90,7 +99,7 @@ func openStopped(ctx context.Context, cfg Config, shares []string) (_ *barrier.B
 		return nil, err
 	}
 	if !bst.Initialized {
-		return nil, errors.New("server: the data directory is not initialised (start the server once first)")
+		return nil, fmt.Errorf("server: %s is not initialised (start the server once first)", cfg.storageName())
 	}
 	if bst.Kind != cfg.Seal {
 		return nil, fmt.Errorf("server: the data directory uses the %s seal: give --seal %s", bst.Kind, bst.Kind)

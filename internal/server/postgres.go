@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/trent-kms/trent/internal/backup"
 	"github.com/trent-kms/trent/internal/storage"
+	"github.com/trent-kms/trent/internal/storage/memstore"
 	"github.com/trent-kms/trent/internal/storage/pgstore"
 )
 
@@ -70,4 +73,44 @@ func openPostgres(ctx context.Context, cfg *Config, logger *slog.Logger) (storag
 	}
 	logger.Info("server: storage opened", "storage", StoragePostgres, "database", pgstore.Describe(cfg.PostgresURL))
 	return db, nil
+}
+
+// RestorePostgres restores the backup r into the empty database at url
+// (trent restore --storage postgres): the backup is read and checked in
+// memory first (so a conflict retry of the database transaction can run it
+// again), then written in one transaction that refuses a database holding
+// anything.
+func RestorePostgres(ctx context.Context, url string, r io.Reader) (backup.Header, error) {
+	mem := memstore.New()
+	h, err := backup.Restore(ctx, r, mem)
+	if err != nil {
+		return h, err
+	}
+	var es []storage.Entry
+	err = mem.View(ctx, func(tx storage.Tx) (err error) {
+		es, err = tx.List("", "", 0)
+		return err
+	})
+	if err != nil {
+		return h, err
+	}
+	db, err := pgstore.Open(ctx, url, pgstore.Options{})
+	if err != nil {
+		return h, fmt.Errorf("server: open storage: %w", err)
+	}
+	defer db.Close()
+	err = db.Update(ctx, func(tx storage.Tx) error {
+		if some, err := tx.List("", "", 1); err != nil {
+			return err
+		} else if len(some) > 0 {
+			return fmt.Errorf("server: the database %s is not empty: restore only into an empty database", pgstore.Describe(url))
+		}
+		for _, e := range es {
+			if err := tx.Put(e.Key, e.Value); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return h, err
 }
