@@ -205,7 +205,7 @@ func (s *Service) setKeyStatus(ctx context.Context, id, status string, f *keyFil
 	next.bindKey(&k, s.partition)
 	next.keys[id] = &k
 	return s.commit(ctx, next, func(tx storage.Tx) error {
-		return put(tx, accessKeyPrefix+id, k.record(), false)
+		return update(tx, accessKeyPrefix+id, k.record(), noSuchKey(id))
 	})
 }
 

@@ -796,3 +796,29 @@ func BenchmarkCredential(b *testing.B) {
 		}
 	}
 }
+
+// A node that has not heard of another node's deletion of an access key, a
+// user or a role does not bring it back with an update.
+func TestStaleUpdateDoesNotResurrect(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	ok(f.svc.CreateUser(ctx, f.root, &CreateUserInput{UserName: "bob"}))
+	k := ok(f.svc.CreateAccessKey(ctx, f.root, &CreateAccessKeyInput{UserName: "bob"}))
+	ok(f.svc.UpdateAccessKey(ctx, f.root, &UpdateAccessKeyInput{UserName: "bob", AccessKeyId: k.AccessKey.AccessKeyID, Status: StatusInactive}))
+	ok(f.svc.CreateRole(ctx, f.root, &CreateRoleInput{RoleName: "app", AssumeRolePolicyDocument: policyDoc(`{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + acct + `:root"},"Action":"sts:AssumeRole"}`)}))
+	stale := f.open() // another node, loaded now
+	ok(f.svc.DeleteAccessKey(ctx, f.root, &DeleteAccessKeyInput{UserName: "bob", AccessKeyId: k.AccessKey.AccessKeyID}))
+	ok(f.svc.DeleteRole(ctx, f.root, &DeleteRoleInput{RoleName: "app"}))
+
+	_, err := stale.UpdateAccessKey(ctx, f.root, &UpdateAccessKeyInput{UserName: "bob", AccessKeyId: k.AccessKey.AccessKeyID, Status: StatusActive})
+	wantErr(t, err, "NoSuchEntity", "cannot be found")
+	_, err = stale.PutRolePolicy(ctx, f.root, &PutRolePolicyInput{RoleName: "app", PolicyName: "p", PolicyDocument: policyDoc(allow("kms:*", "*"))})
+	wantErr(t, err, "NoSuchEntity", "cannot be found")
+	fresh := f.open()
+	if _, _, err := fresh.Credential(k.AccessKey.AccessKeyID, ""); !errors.Is(err, ErrUnknownCredential) {
+		t.Errorf("the deleted access key after a stale node's update: %v, want unknown", err)
+	}
+	if _, err := fresh.GetRole(ctx, f.root, &GetRoleInput{RoleName: "app"}); err == nil {
+		t.Error("the deleted role is back after a stale node's update")
+	}
+}

@@ -242,7 +242,7 @@ func (s *Service) updateRole(ctx context.Context, acct, roleName string, change 
 	next := st.clone()
 	next.roles[nameOf(acct, r.name)] = &r
 	return s.commit(ctx, next, func(tx storage.Tx) error {
-		return put(tx, rolePath(acct, r.name), r.record(), false)
+		return update(tx, rolePath(acct, r.name), r.record(), noSuchRole(roleName))
 	})
 }
 

@@ -356,6 +356,22 @@ func put(tx storage.Tx, path string, v any, create bool) error {
 	return tx.Put(path, b)
 }
 
+// update replaces the record at path, which must still be stored: a node
+// sharing the store may have deleted it before this node heard of it, and a
+// deleted access key, user or role must not come back. gone is the error
+// then (the NoSuchEntity the caller would have got a moment later).
+func update(tx storage.Tx, path string, v any, gone error) error {
+	b, err := tx.Get(path)
+	clear(b)
+	if errors.Is(err, storage.ErrNotFound) {
+		return gone
+	}
+	if err != nil {
+		return err
+	}
+	return put(tx, path, v, false)
+}
+
 func rootPrincipal(partition, account, accessKeyID string) Principal {
 	return Principal{Type: Root, AccountID: account, ARN: arn.Root(partition, account), PrincipalID: account, AccessKeyID: accessKeyID}
 }

@@ -285,7 +285,7 @@ func (s *Service) updateUser(ctx context.Context, acct, userName string, change 
 	next.users[nameOf(acct, u.name)] = &u
 	next.rebindUser(acct, u.name, s.partition)
 	return s.commit(ctx, next, func(tx storage.Tx) error {
-		return put(tx, userPath(acct, u.name), u.record(), false)
+		return update(tx, userPath(acct, u.name), u.record(), kmserr.ErrNoSuchEntity.With("The user with name %s cannot be found.", userName))
 	})
 }
 

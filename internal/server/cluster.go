@@ -43,6 +43,9 @@ func resolveNodeID(cfg *Config) error {
 	}
 	path := ""
 	if cfg.DataDir != "" {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return fmt.Errorf("server: data directory: %w", err)
+		}
 		path = filepath.Join(cfg.DataDir, NodeIDFile)
 		if b, err := os.ReadFile(path); err == nil {
 			id := strings.TrimSpace(string(b))
@@ -58,9 +61,6 @@ func resolveNodeID(cfg *Config) error {
 	cfg.NodeID = newNodeID()
 	if path == "" {
 		return nil
-	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("server: data directory: %w", err)
 	}
 	if err := os.WriteFile(path, []byte(cfg.NodeID+"\n"), 0o600); err != nil {
 		return fmt.Errorf("server: node id: %w", err)
