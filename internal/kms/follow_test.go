@@ -3,6 +3,7 @@ package kms
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -436,5 +437,77 @@ func TestGrantsFollowAnotherNode(t *testing.T) {
 	}
 	if c.getKey(scope{region, acct}, id) != nil {
 		t.Error("the deleted key is back")
+	}
+}
+
+// TestApplyAgainstWriters applies another node's changes while this node's
+// own writers change the same keys and alias: no write is lost on either
+// node, and both end with what storage holds (run with -race).
+func TestApplyAgainstWriters(t *testing.T) {
+	nodes := newCluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	ctx := context.Background()
+	shared, k1, k2 := mustCreate(t, a.s), mustCreate(t, a.s), mustCreate(t, a.s)
+	if _, err := a.s.CreateAlias(ctx, caller, &CreateAliasInput{AliasName: "alias/moving", TargetKeyId: k1}); err != nil {
+		t.Fatal(err)
+	}
+	b.follow()
+
+	const n = 8
+	done := make(chan struct{})
+	var followers, writers sync.WaitGroup
+	for _, nd := range nodes { // each node follows the feed all along
+		followers.Go(func() {
+			for {
+				var paths []string
+				paths, nd.seen = nd.feed.since(nd.seen)
+				if err := nd.s.Apply(ctx, paths); err != nil {
+					t.Errorf("Apply: %v", err)
+				}
+				select {
+				case <-done:
+					return
+				default:
+				}
+			}
+		})
+	}
+	for i := range n {
+		for name, nd := range map[string]*node{"a": a, "b": b} {
+			writers.Go(func() {
+				tag := Tag{TagKey: name + strconv.Itoa(i), TagValue: "v"}
+				if _, err := nd.s.TagResource(ctx, caller, &TagResourceInput{KeyId: shared, Tags: []Tag{tag}}); err != nil {
+					t.Errorf("TagResource on %s: %v", name, err)
+				}
+			})
+		}
+		writers.Go(func() { // a moves the alias while b's moves of it arrive
+			target := []string{k1, k2}[i%2]
+			if _, err := a.s.UpdateAlias(ctx, caller, &UpdateAliasInput{AliasName: "alias/moving", TargetKeyId: target}); err != nil {
+				t.Errorf("UpdateAlias on a: %v", err)
+			}
+		})
+	}
+	writers.Wait()
+	close(done)
+	followers.Wait()
+
+	stored, err := New(ctx, Config{Store: a.feed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := stored.getAlias(scope{region, acct}, "alias/moving")
+	for name, nd := range map[string]*node{"a": a, "b": b, "stored": {t: t, s: stored, feed: a.feed}} {
+		nd.follow()
+		tags, err := nd.s.ListResourceTags(ctx, caller, &ListResourceTagsInput{KeyId: shared})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(tags.Tags) != 2*n {
+			t.Errorf("%s: %d tags on the shared key, want %d (a write was lost)", name, len(tags.Tags), 2*n)
+		}
+		if got := nd.s.getAlias(scope{region, acct}, "alias/moving"); got == nil || got.target != want.target {
+			t.Errorf("%s: alias/moving -> %v, storage holds -> %s", name, got, want.target)
+		}
 	}
 }
