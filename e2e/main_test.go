@@ -42,7 +42,9 @@ func run(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	trentBin = filepath.Join(dir, "trent")
 	start := time.Now()
-	args := []string{"build", "-o", trentBin}
+	// trent_testclock: TRENT_TEST_CLOCK_OFFSET moves the identity clock
+	// (session expiry, see internal/server/testclock.go).
+	args := []string{"build", "-tags", "trent_testclock", "-o", trentBin}
 	if raceBuild {
 		args = append(args, "-race")
 	}

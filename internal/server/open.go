@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/trent-kms/trent/internal/audit"
 	"github.com/trent-kms/trent/internal/barrier"
@@ -168,6 +169,10 @@ func (c *Config) rootKeyPath() string {
 	return filepath.Join(c.DataDir, RootKeyFile)
 }
 
+// identityNow is the identity service's clock: nil (time.Now) except in
+// builds for the end-to-end tests (testclock.go).
+var identityNow func() time.Time
+
 // openServices loads the identities and the KMS service from the unsealed
 // store, resolves the account (creating its first administrator when it is
 // new; with --dev, the development credentials in memory only) and applies
@@ -175,7 +180,7 @@ func (c *Config) rootKeyPath() string {
 // the data directory; otherwise admin returns them (shamir init).
 func openServices(ctx context.Context, st *state, cfg *Config, logger *slog.Logger, writeCreds bool) (_ *services, admin *iam.NewKey, err error) {
 	svc := &services{}
-	if svc.iam, err = iam.New(ctx, iam.Config{Store: st.store, Partition: cfg.Partition, Logger: logger}); err != nil {
+	if svc.iam, err = iam.New(ctx, iam.Config{Store: st.store, Partition: cfg.Partition, Logger: logger, Now: identityNow}); err != nil {
 		return nil, nil, fmt.Errorf("server: %w", err)
 	}
 	if svc.audit, err = openAudit(ctx, cfg, st, logger); err != nil {
