@@ -16,41 +16,41 @@ func noSuchKey(id string) error {
 	return kmserr.ErrNoSuchEntity.With("The Access Key with id %s cannot be found.", kmserr.Clip(id, 128))
 }
 
-// keyOwner resolves the identity an access-key operation names: a user, or
-// the caller's own (user or root) when userName is empty. It returns the
-// user name ("" for root) and the ARN authorization sees.
-func (s *Service) keyOwner(st *state, c *Caller, acct, userName string) (owner, resource string, err error) {
-	if userName == "" && c.Principal.IsRoot() {
-		return "", arn.Root(s.partition, acct), nil
-	}
-	name := userName
-	if name == "" {
-		if c.Principal.Type != IAMUser {
-			return "", "", kmserr.ErrIAMValidation.With("Must specify userName when calling with non-User credentials")
+// keyOwner starts an access-key operation: the caller's account, then
+// userName and what check records, then the identity the operation names (a
+// user, or the caller's own, user or root, when userName is empty), then
+// whether the caller may do iam:action on it. It returns the account, the
+// user name ("" for root) and the snapshot it authorized on.
+func (s *Service) keyOwner(c *Caller, action, userName string, check func(v *checker)) (acct, owner string, st *state, err error) {
+	acct, err = callerAccount(c, func(v *checker) {
+		v.optName("userName", userName)
+		if check != nil {
+			check(v)
 		}
-		name = c.Principal.UserName
+	})
+	if err != nil {
+		return "", "", nil, err
 	}
-	return name, s.userResource(st, acct, name), nil
+	st = s.snapshot()
+	resource := arn.Root(s.partition, acct)
+	if userName != "" || !c.Principal.IsRoot() {
+		if owner = userName; owner == "" {
+			if c.Principal.Type != IAMUser {
+				return "", "", nil, errNoUserName
+			}
+			owner = c.Principal.UserName
+		}
+		resource = users.resource(s, st, acct, owner)
+	}
+	return acct, owner, st, s.authorize(c, "iam:"+action, resource)
 }
 
 // CreateAccessKey implements iam:CreateAccessKey: a new Active key for the
 // user (the caller's own identity, root included, without UserName). The
 // secret is in the answer and nowhere else; at most two keys per identity.
 func (s *Service) CreateAccessKey(ctx context.Context, c Caller, in *CreateAccessKeyInput) (*CreateAccessKeyOutput, error) {
-	acct, err := callerAccount(&c)
+	acct, owner, _, err := s.keyOwner(&c, "CreateAccessKey", in.UserName, nil)
 	if err != nil {
-		return nil, err
-	}
-	var v checker
-	v.optName("userName", in.UserName)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	owner, resource, err := s.keyOwner(s.snapshot(), &c, acct, in.UserName)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.authorize(&c, "iam:CreateAccessKey", resource); err != nil {
 		return nil, err
 	}
 	k, err := s.createKey(ctx, acct, owner, OriginAPI, true)
@@ -72,9 +72,9 @@ func (s *Service) createKey(ctx context.Context, acct, userName, origin string, 
 		return nil, fmt.Errorf("iam: account %s is not an account of this data directory", acct)
 	}
 	if userName != "" {
-		u := st.users[nameOf(acct, userName)]
-		if u == nil {
-			return nil, kmserr.ErrNoSuchEntity.With("The user with name %s cannot be found.", userName)
+		u, err := users.find(st, acct, userName)
+		if err != nil {
+			return nil, err
 		}
 		userName = u.name
 	}
@@ -114,27 +114,15 @@ func (s *Service) createKey(ctx context.Context, acct, userName, origin string, 
 
 // ListAccessKeys implements iam:ListAccessKeys (ordered by access key id).
 func (s *Service) ListAccessKeys(ctx context.Context, c Caller, in *ListAccessKeysInput) (*ListAccessKeysOutput, error) {
-	acct, err := callerAccount(&c)
+	acct, owner, st, err := s.keyOwner(&c, "ListAccessKeys", in.UserName, func(v *checker) {
+		v.marker(in.Marker)
+		v.maxItems(in.MaxItems)
+	})
 	if err != nil {
 		return nil, err
 	}
-	var v checker
-	v.optName("userName", in.UserName)
-	v.marker(in.Marker)
-	v.maxItems(in.MaxItems)
-	if err := v.err(); err != nil {
+	if _, err := users.find(st, acct, owner); owner != "" && err != nil { // root has no user record
 		return nil, err
-	}
-	st := s.snapshot()
-	owner, resource, err := s.keyOwner(st, &c, acct, in.UserName)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.authorize(&c, "iam:ListAccessKeys", resource); err != nil {
-		return nil, err
-	}
-	if owner != "" && st.users[nameOf(acct, owner)] == nil {
-		return nil, kmserr.ErrNoSuchEntity.With("The user with name %s cannot be found.", owner)
 	}
 	var ks []*accessKey
 	for _, k := range st.keys {
@@ -154,30 +142,16 @@ func (s *Service) ListAccessKeys(ctx context.Context, c Caller, in *ListAccessKe
 // UpdateAccessKey implements iam:UpdateAccessKey: Active or Inactive. An
 // Inactive key is refused from the next request on.
 func (s *Service) UpdateAccessKey(ctx context.Context, c Caller, in *UpdateAccessKeyInput) (*UpdateAccessKeyOutput, error) {
-	acct, err := callerAccount(&c)
+	acct, owner, _, err := s.keyOwner(&c, "UpdateAccessKey", in.UserName, func(v *checker) {
+		v.accessKeyID(in.AccessKeyId)
+		if v.required("status", in.Status) && in.Status != StatusActive && in.Status != StatusInactive {
+			v.Add("status", in.Status, true, "Member must satisfy enum value set: [Active, Inactive]")
+		}
+	})
 	if err != nil {
 		return nil, err
 	}
-	var v checker
-	v.optName("userName", in.UserName)
-	v.accessKeyID(in.AccessKeyId)
-	if v.required("status", in.Status) && in.Status != StatusActive && in.Status != StatusInactive {
-		v.Add("status", in.Status, true, "Member must satisfy enum value set: [Active, Inactive]")
-	}
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	owner, resource, err := s.keyOwner(s.snapshot(), &c, acct, in.UserName)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.authorize(&c, "iam:UpdateAccessKey", resource); err != nil {
-		return nil, err
-	}
-	if err := s.setKeyStatus(ctx, in.AccessKeyId, in.Status, &keyFilter{account: acct, user: owner}); err != nil {
-		return nil, err
-	}
-	return &UpdateAccessKeyOutput{}, nil
+	return answer(&UpdateAccessKeyOutput{}, s.setKeyStatus(ctx, in.AccessKeyId, in.Status, &keyFilter{account: acct, user: owner}))
 }
 
 // keyFilter limits a key operation to the keys of one identity.
@@ -212,27 +186,11 @@ func (s *Service) setKeyStatus(ctx context.Context, id, status string, f *keyFil
 // DeleteAccessKey implements iam:DeleteAccessKey. The key is refused from
 // the next request on.
 func (s *Service) DeleteAccessKey(ctx context.Context, c Caller, in *DeleteAccessKeyInput) (*DeleteAccessKeyOutput, error) {
-	acct, err := callerAccount(&c)
+	acct, owner, _, err := s.keyOwner(&c, "DeleteAccessKey", in.UserName, func(v *checker) { v.accessKeyID(in.AccessKeyId) })
 	if err != nil {
 		return nil, err
 	}
-	var v checker
-	v.optName("userName", in.UserName)
-	v.accessKeyID(in.AccessKeyId)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	owner, resource, err := s.keyOwner(s.snapshot(), &c, acct, in.UserName)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.authorize(&c, "iam:DeleteAccessKey", resource); err != nil {
-		return nil, err
-	}
-	if err := s.deleteKey(ctx, in.AccessKeyId, &keyFilter{account: acct, user: owner}); err != nil {
-		return nil, err
-	}
-	return &DeleteAccessKeyOutput{}, nil
+	return answer(&DeleteAccessKeyOutput{}, s.deleteKey(ctx, in.AccessKeyId, &keyFilter{account: acct, user: owner}))
 }
 
 func (s *Service) deleteKey(ctx context.Context, id string, f *keyFilter) error {

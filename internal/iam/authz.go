@@ -108,10 +108,13 @@ func (s *Service) authorizeAssume(c *Caller, r *role, in *AssumeRoleInput) error
 }
 
 // callerAccount checks that c is an authenticated principal of a known
-// shape and returns its account.
-func callerAccount(c *Caller) (string, error) {
+// shape, then the request's members (check records their errors), and
+// returns c's account: what every IAM and STS operation does first.
+func callerAccount(c *Caller, check func(v *checker)) (string, error) {
 	if !arn.IsAccountID(c.Principal.AccountID) {
 		return "", kmserr.ErrIAMAccessDenied.With("The caller has no account.")
 	}
-	return c.Principal.AccountID, nil
+	var v checker
+	check(&v)
+	return c.Principal.AccountID, v.err()
 }

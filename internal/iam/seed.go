@@ -1,6 +1,7 @@
 package iam
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -10,7 +11,6 @@ import (
 
 	"github.com/trent-kms/trent/internal/arn"
 	"github.com/trent-kms/trent/internal/kmserr"
-	"github.com/trent-kms/trent/internal/policy"
 	"github.com/trent-kms/trent/internal/storage"
 )
 
@@ -163,31 +163,8 @@ func (s *Service) seedUser(ctx context.Context, su SeedUser) (created bool, err 
 	if err := checkSeedIdentity("userName", su.Name, su.Path, su.Tags); err != nil {
 		return false, err
 	}
-	ps, err := compilePolicies(su.Policies, policy.MaxUserPolicySize)
-	if err != nil {
-		return false, err
-	}
-	path := su.Path
-	if path == "" {
-		path = "/"
-	}
-	if s.snapshot().users[nameOf(su.AccountID, su.Name)] == nil {
-		_, err := s.createUser(ctx, su.AccountID, su.Name, path, su.Tags, ps)
-		return err == nil, err
-	}
-	return false, s.updateUser(ctx, su.AccountID, su.Name, func(u *user) error {
-		if u.path != path {
-			s.log.Warn("iam: seed: a user's path cannot change; keeping the stored one", "user", u.arn, "seed_path", path)
-		}
-		u.tags = mergeTags(u.tags, su.Tags)
-		for _, p := range ps {
-			var err error
-			if u.policies, err = putPolicy(u.policies, p, policy.MaxUserPolicySize); err != nil {
-				return fmt.Errorf("inline policies exceed %d characters", policy.MaxUserPolicySize)
-			}
-		}
-		return nil
-	})
+	u := &user{entity{account: su.AccountID, name: su.Name, path: su.Path, tags: slices.Clone(su.Tags)}}
+	return users.seed(ctx, s, u, su.Policies, func(*user) {})
 }
 
 func (s *Service) seedRole(ctx context.Context, sr SeedRole) (created bool, err error) {
@@ -197,10 +174,7 @@ func (s *Service) seedRole(ctx context.Context, sr SeedRole) (created bool, err 
 	var v checker
 	v.policyDocument("assumeRolePolicyDocument", sr.TrustPolicy)
 	v.description(sr.Description)
-	d := sr.MaxSessionDuration
-	if d == 0 {
-		d = defaultRoleDuration
-	}
+	d := cmp.Or(sr.MaxSessionDuration, defaultRoleDuration)
 	v.sessionDuration(&d)
 	if err := v.err(); err != nil {
 		return false, err
@@ -209,33 +183,40 @@ func (s *Service) seedRole(ctx context.Context, sr SeedRole) (created bool, err 
 	if err != nil {
 		return false, err
 	}
-	ps, err := compilePolicies(sr.Policies, policy.MaxRolePolicySize)
-	if err != nil {
+	r := &role{entity: entity{account: sr.AccountID, name: sr.Name, path: sr.Path, tags: slices.Clone(sr.Tags)},
+		description: sr.Description, trust: sr.TrustPolicy, trustCompiled: trust, maxSession: d}
+	return roles.seed(ctx, s, r, sr.Policies, func(r *role) {
+		r.trust, r.trustCompiled, r.maxSession, r.description = sr.TrustPolicy, trust, d, sr.Description
+	})
+}
+
+// seed creates the identity p of the seed file (with the inline policies
+// ps), or merges its tags and policies into the stored one (whose path
+// cannot change) and makes more's changes.
+func (k *kind[T, P]) seed(ctx context.Context, s *Service, p P, ps []SeedPolicy, more func(P)) (created bool, err error) {
+	e := p.base()
+	if e.policies, err = compilePolicies(ps, k.quota); err != nil {
 		return false, err
 	}
-	path := sr.Path
-	if path == "" {
-		path = "/"
-	}
-	if s.snapshot().roles[nameOf(sr.AccountID, sr.Name)] == nil {
-		r := &role{account: sr.AccountID, name: sr.Name, path: path, arn: arn.Role(s.partition, sr.AccountID, path, sr.Name),
-			description: sr.Description, trust: sr.TrustPolicy, trustCompiled: trust, maxSession: d,
-			tags: slices.Clone(sr.Tags), policies: ps}
-		err := s.createRole(ctx, r)
+	e.path = cmp.Or(e.path, "/")
+	e.arn = k.arn(s.partition, e.account, e.path, e.name)
+	if k.items(s.snapshot())[nameOf(e.account, e.name)] == nil {
+		err := k.create(ctx, s, p)
 		return err == nil, err
 	}
-	return false, s.updateRole(ctx, sr.AccountID, sr.Name, func(r *role) error {
-		if r.path != path {
-			s.log.Warn("iam: seed: a role's path cannot change; keeping the stored one", "role", r.arn, "seed_path", path)
+	return false, k.update(ctx, s, e.account, e.name, func(cur P) error {
+		old := cur.base()
+		if old.path != e.path {
+			s.log.Warn("iam: seed: a "+k.noun+"'s path cannot change; keeping the stored one", k.noun, old.arn, "seed_path", e.path)
 		}
-		r.trust, r.trustCompiled, r.maxSession, r.description = sr.TrustPolicy, trust, d, sr.Description
-		r.tags = mergeTags(r.tags, sr.Tags)
-		for _, p := range ps {
+		old.tags = mergeTags(old.tags, e.tags)
+		for _, q := range e.policies {
 			var err error
-			if r.policies, err = putPolicy(r.policies, p, policy.MaxRolePolicySize); err != nil {
-				return fmt.Errorf("inline policies exceed %d characters", policy.MaxRolePolicySize)
+			if old.policies, err = putPolicy(old.policies, q, k.quota); err != nil {
+				return fmt.Errorf("inline policies exceed %d characters", k.quota)
 			}
 		}
+		more(cur)
 		return nil
 	})
 }

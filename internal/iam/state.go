@@ -75,24 +75,13 @@ type inlinePolicy struct {
 	compiled  *policy.Policy
 }
 
-type user struct {
-	account, name, path, id, arn string
-	created                      time.Time
-	tags                         []Tag
-	policies                     []inlinePolicy // sorted by name
-	compiled                     *Policies      // nil without policies
-}
+type user struct{ entity }
 
 type role struct {
-	account, name, path, id, arn string
-	description                  string
-	created                      time.Time
-	trust                        string
-	trustCompiled                *policy.Policy
-	maxSession                   int32
-	tags                         []Tag
-	policies                     []inlinePolicy
-	compiled                     *Policies
+	entity
+	description, trust string
+	trustCompiled      *policy.Policy
+	maxSession         int32
 }
 
 type accessKey struct {
@@ -159,21 +148,14 @@ type accessKeyRecord struct {
 func userPath(account, n string) string { return userPrefix + account + "/" + strings.ToLower(n) }
 func rolePath(account, n string) string { return rolePrefix + account + "/" + strings.ToLower(n) }
 
-func (u *user) record() userRecord {
-	r := userRecord{Account: u.account, Name: u.name, Path: u.path, ID: u.id, Created: u.created, Tags: u.tags}
-	for _, p := range u.policies {
-		r.Policies = append(r.Policies, policyRecord{p.name, p.doc})
-	}
-	return r
+func (u *user) record() any {
+	return userRecord{Account: u.account, Name: u.name, Path: u.path, ID: u.id, Created: u.created, Tags: u.tags,
+		Policies: u.policyRecords()}
 }
 
-func (r *role) record() roleRecord {
-	rec := roleRecord{Account: r.account, Name: r.name, Path: r.path, ID: r.id, Description: r.description,
-		Created: r.created, Trust: r.trust, MaxSession: r.maxSession, Tags: r.tags}
-	for _, p := range r.policies {
-		rec.Policies = append(rec.Policies, policyRecord{p.name, p.doc})
-	}
-	return rec
+func (r *role) record() any {
+	return roleRecord{Account: r.account, Name: r.name, Path: r.path, ID: r.id, Description: r.description,
+		Created: r.created, Trust: r.trust, MaxSession: r.maxSession, Tags: r.tags, Policies: r.policyRecords()}
 }
 
 func (k *accessKey) record() accessKeyRecord {
@@ -215,16 +197,11 @@ func load(tx storage.Tx, partition string) (st *state, devKeys []string, err err
 		if userPath(r.Account, r.Name) != e.Key {
 			return nil, nil, fmt.Errorf("iam: record at %s names user %s/%q", e.Key, r.Account, r.Name)
 		}
-		u := &user{account: r.Account, name: r.Name, path: r.Path, id: r.ID, created: r.Created, tags: r.Tags,
-			arn: arn.User(partition, r.Account, r.Path, r.Name)}
-		for _, p := range r.Policies {
-			c, err := compileIdentity(p.Document)
-			if err != nil {
-				return nil, nil, fmt.Errorf("iam: user %s policy %s: %w", u.arn, p.Name, err)
-			}
-			u.policies = append(u.policies, inlinePolicy{name: p.Name, doc: p.Document, compiled: c})
+		u := &user{entity{account: r.Account, name: r.Name, path: r.Path, id: r.ID, created: r.Created, tags: r.Tags,
+			arn: arn.User(partition, r.Account, r.Path, r.Name)}}
+		if err := u.loadPolicies(r.Policies); err != nil {
+			return nil, nil, err
 		}
-		u.compiled = compileSet(u.policies)
 		st.users[nameOf(r.Account, r.Name)] = u
 	}
 	if ents, err = tx.List(rolePrefix, "", 0); err != nil {
@@ -238,20 +215,15 @@ func load(tx storage.Tx, partition string) (st *state, devKeys []string, err err
 		if rolePath(r.Account, r.Name) != e.Key {
 			return nil, nil, fmt.Errorf("iam: record at %s names role %s/%q", e.Key, r.Account, r.Name)
 		}
-		ro := &role{account: r.Account, name: r.Name, path: r.Path, id: r.ID, description: r.Description,
-			created: r.Created, trust: r.Trust, maxSession: r.MaxSession, tags: r.Tags,
-			arn: arn.Role(partition, r.Account, r.Path, r.Name)}
+		ro := &role{entity: entity{account: r.Account, name: r.Name, path: r.Path, id: r.ID, created: r.Created,
+			tags: r.Tags, arn: arn.Role(partition, r.Account, r.Path, r.Name)},
+			description: r.Description, trust: r.Trust, maxSession: r.MaxSession}
 		if ro.trustCompiled, err = compileTrust(r.Trust); err != nil {
 			return nil, nil, fmt.Errorf("iam: role %s trust policy: %w", ro.arn, err)
 		}
-		for _, p := range r.Policies {
-			c, err := compileIdentity(p.Document)
-			if err != nil {
-				return nil, nil, fmt.Errorf("iam: role %s policy %s: %w", ro.arn, p.Name, err)
-			}
-			ro.policies = append(ro.policies, inlinePolicy{name: p.Name, doc: p.Document, compiled: c})
+		if err := ro.loadPolicies(r.Policies); err != nil {
+			return nil, nil, err
 		}
-		ro.compiled = compileSet(ro.policies)
 		st.roles[nameOf(r.Account, r.Name)] = ro
 	}
 	if ents, err = tx.List(accessKeyPrefix, "", 0); err != nil {

@@ -27,33 +27,30 @@ func (s *Service) GetCallerIdentity(ctx context.Context, c Caller, in *GetCaller
 // to the role's MaxSessionDuration, 3600 by default; at most one hour when
 // the caller is itself a role session).
 func (s *Service) AssumeRole(ctx context.Context, c Caller, in *AssumeRoleInput) (*AssumeRoleOutput, error) {
-	if _, err := callerAccount(&c); err != nil {
-		return nil, err
-	}
-	var v checker
-	if v.required("roleArn", in.RoleArn) {
-		v.length("roleArn", in.RoleArn, 20, maxRoleARNLen)
-	}
-	if v.required("roleSessionName", in.RoleSessionName) && v.length("roleSessionName", in.RoleSessionName, 2, maxSessionNameLen) {
-		v.pattern("roleSessionName", in.RoleSessionName, patternSession, allBytes(in.RoleSessionName, isNameChar))
-	}
-	if d := in.DurationSeconds; d != nil && (*d < minSessionDuration || *d > maxSessionDuration) {
-		if *d < minSessionDuration {
-			v.Add("durationSeconds", strconv.Itoa(int(*d)), true, "Member must have value greater than or equal to 900")
-		} else {
-			v.Add("durationSeconds", strconv.Itoa(int(*d)), true, "Member must have value less than or equal to 43200")
+	if _, err := callerAccount(&c, func(v *checker) {
+		if v.required("roleArn", in.RoleArn) {
+			v.length("roleArn", in.RoleArn, 20, maxRoleARNLen)
 		}
-	}
-	if in.ExternalId != "" && v.length("externalId", in.ExternalId, 2, maxExternalIDLen) {
-		v.pattern("externalId", in.ExternalId, patternExternalID, allBytes(in.ExternalId, func(b byte) bool {
-			return isNameChar(b) || b == ':' || b == '/'
-		}))
-	}
-	if in.SourceIdentity != "" && v.length("sourceIdentity", in.SourceIdentity, 2, maxSessionNameLen) {
-		v.pattern("sourceIdentity", in.SourceIdentity, patternSession, allBytes(in.SourceIdentity, isNameChar))
-	}
-	v.tags("tags", in.Tags)
-	if err := v.err(); err != nil {
+		if v.required("roleSessionName", in.RoleSessionName) && v.length("roleSessionName", in.RoleSessionName, 2, maxSessionNameLen) {
+			v.pattern("roleSessionName", in.RoleSessionName, patternSession, allBytes(in.RoleSessionName, isNameChar))
+		}
+		if d := in.DurationSeconds; d != nil && (*d < minSessionDuration || *d > maxSessionDuration) {
+			if *d < minSessionDuration {
+				v.Add("durationSeconds", strconv.Itoa(int(*d)), true, "Member must have value greater than or equal to 900")
+			} else {
+				v.Add("durationSeconds", strconv.Itoa(int(*d)), true, "Member must have value less than or equal to 43200")
+			}
+		}
+		if in.ExternalId != "" && v.length("externalId", in.ExternalId, 2, maxExternalIDLen) {
+			v.pattern("externalId", in.ExternalId, patternExternalID, allBytes(in.ExternalId, func(b byte) bool {
+				return isNameChar(b) || b == ':' || b == '/'
+			}))
+		}
+		if in.SourceIdentity != "" && v.length("sourceIdentity", in.SourceIdentity, 2, maxSessionNameLen) {
+			v.pattern("sourceIdentity", in.SourceIdentity, patternSession, allBytes(in.SourceIdentity, isNameChar))
+		}
+		v.tags("tags", in.Tags)
+	}); err != nil {
 		return nil, err
 	}
 	if err := checkTagCount(in.Tags); err != nil {

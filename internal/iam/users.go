@@ -5,11 +5,9 @@ import (
 	"errors"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/trent-kms/trent/internal/arn"
 	"github.com/trent-kms/trent/internal/kmserr"
-	"github.com/trent-kms/trent/internal/policy"
 	"github.com/trent-kms/trent/internal/storage"
 )
 
@@ -17,62 +15,15 @@ var errNoBoundaries = kmserr.ErrInvalidInput.With("Trent does not support permis
 
 // CreateUser implements iam:CreateUser.
 func (s *Service) CreateUser(ctx context.Context, c Caller, in *CreateUserInput) (*CreateUserOutput, error) {
-	acct, err := callerAccount(&c)
+	e, err := users.creating(s, &c, in.UserName, in.Path, in.Tags, in.PermissionsBoundary, func(*checker) {})
 	if err != nil {
 		return nil, err
 	}
-	var v checker
-	v.name("userName", in.UserName, maxNameLen)
-	v.path("path", in.Path)
-	v.tags("tags", in.Tags)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	if err := checkTagCount(in.Tags); err != nil {
-		return nil, err
-	}
-	if in.PermissionsBoundary != "" {
-		return nil, errNoBoundaries
-	}
-	path := in.Path
-	if path == "" {
-		path = "/"
-	}
-	userARN := arn.User(s.partition, acct, path, in.UserName)
-	if err := s.authorize(&c, "iam:CreateUser", userARN); err != nil {
-		return nil, err
-	}
-	u, err := s.createUser(ctx, acct, in.UserName, path, in.Tags, nil)
-	if err != nil {
+	u := &user{e}
+	if err := users.create(ctx, s, u); err != nil {
 		return nil, err
 	}
 	return &CreateUserOutput{User: u.out()}, nil
-}
-
-// createUser creates a user (API and seed file).
-func (s *Service) createUser(ctx context.Context, acct, userName, path string, tags []Tag, policies []inlinePolicy) (*user, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st := s.snapshot()
-	if st.accounts[acct] == nil {
-		return nil, kmserr.ErrIAMAccessDenied.With("Account %s is not an account of this server.", acct)
-	}
-	if st.users[nameOf(acct, userName)] != nil {
-		return nil, kmserr.ErrEntityAlreadyExists.With("User with name %s already exists.", userName)
-	}
-	u := &user{account: acct, name: userName, path: path, id: generateID(prefixUserID, 17),
-		arn: arn.User(s.partition, acct, path, userName), created: s.now().UTC().Truncate(time.Second),
-		tags: slices.Clone(tags), policies: policies}
-	u.compiled = compileSet(u.policies)
-	next := st.clone()
-	next.users[nameOf(acct, userName)] = u
-	err := s.commit(ctx, next, func(tx storage.Tx) error {
-		return put(tx, userPath(acct, userName), u.record(), true)
-	})
-	if err != nil {
-		return nil, writeError(err, "User with name "+userName+" already exists.")
-	}
-	return u, nil
 }
 
 // writeError maps a failed storage write: a record that exists although
@@ -88,49 +39,11 @@ func (u *user) out() User {
 	return User{Path: u.path, UserName: u.name, UserID: u.id, Arn: u.arn, CreateDate: Timestamp{u.created}, Tags: slices.Clone(u.tags)}
 }
 
-// targetUser resolves the user an operation names: userName, or the
-// caller's own user when empty. For the root user calling about itself
-// (allowed only where AWS allows it) it returns nil, nil.
-func (s *Service) targetUser(st *state, c *Caller, acct, userName string, rootOK bool) (*user, error) {
-	if userName == "" {
-		switch c.Principal.Type {
-		case IAMUser:
-			userName = c.Principal.UserName
-		case Root:
-			if rootOK {
-				return nil, nil
-			}
-			fallthrough
-		default:
-			return nil, kmserr.ErrIAMValidation.With("Must specify userName when calling with non-User credentials")
-		}
-	}
-	u := st.users[nameOf(acct, userName)]
-	if u == nil {
-		return nil, kmserr.ErrNoSuchEntity.With("The user with name %s cannot be found.", userName)
-	}
-	return u, nil
-}
-
-// userResource is the ARN authorization sees for userName: the user's ARN
-// when it exists, else user/NAME.
-func (s *Service) userResource(st *state, acct, userName string) string {
-	if u := st.users[nameOf(acct, userName)]; u != nil {
-		return u.arn
-	}
-	return arn.User(s.partition, acct, "/", userName)
-}
-
 // GetUser implements iam:GetUser. Without UserName it describes the caller
 // (for the root user: UserId = the account, Arn = the root ARN).
 func (s *Service) GetUser(ctx context.Context, c Caller, in *GetUserInput) (*GetUserOutput, error) {
-	acct, err := callerAccount(&c)
+	acct, err := callerAccount(&c, func(v *checker) { v.optName("userName", in.UserName) })
 	if err != nil {
-		return nil, err
-	}
-	var v checker
-	v.optName("userName", in.UserName)
-	if err := v.err(); err != nil {
 		return nil, err
 	}
 	st := s.snapshot()
@@ -146,183 +59,82 @@ func (s *Service) GetUser(ctx context.Context, c Caller, in *GetUserInput) (*Get
 	if name == "" {
 		name = c.Principal.UserName
 	}
-	if err := s.authorize(&c, "iam:GetUser", s.userResource(st, acct, name)); err != nil {
+	if err := s.authorize(&c, "iam:GetUser", users.resource(s, st, acct, name)); err != nil {
 		return nil, err
 	}
-	u, err := s.targetUser(st, &c, acct, in.UserName, false)
+	if in.UserName == "" && c.Principal.Type != IAMUser {
+		return nil, errNoUserName
+	}
+	u, err := users.find(st, acct, name)
 	if err != nil {
 		return nil, err
 	}
 	return &GetUserOutput{User: u.out()}, nil
 }
 
+var errNoUserName = kmserr.ErrIAMValidation.With("Must specify userName when calling with non-User credentials")
+
 // ListUsers implements iam:ListUsers: the account's users whose path starts
 // with PathPrefix, ordered by name, without their tags (as AWS lists them).
 func (s *Service) ListUsers(ctx context.Context, c Caller, in *ListUsersInput) (*ListUsersOutput, error) {
-	acct, err := callerAccount(&c)
-	if err != nil {
-		return nil, err
-	}
-	var v checker
-	v.pathPrefix("pathPrefix", in.PathPrefix)
-	v.marker(in.Marker)
-	v.maxItems(in.MaxItems)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	if err := s.authorize(&c, "iam:ListUsers", arn.User(s.partition, acct, "/", "*")); err != nil {
-		return nil, err
-	}
-	var us []*user
-	for k, u := range s.snapshot().users {
-		if k.account == acct && strings.HasPrefix(u.path, in.PathPrefix) {
-			us = append(us, u)
-		}
-	}
-	us, next := listPage(us, func(u *user) string { return caseKey(u.name) }, in.Marker, in.MaxItems)
+	us, next, err := users.list(s, &c, in.PathPrefix, in.Marker, in.MaxItems)
 	out := &ListUsersOutput{Users: []User{}, IsTruncated: next != "", Marker: next}
 	for _, u := range us {
 		o := u.out()
 		o.Tags = nil
 		out.Users = append(out.Users, o)
 	}
-	return out, nil
+	return answer(out, err)
 }
 
 // DeleteUser implements iam:DeleteUser. A user with access keys or inline
 // policies is DeleteConflict, as in AWS.
 func (s *Service) DeleteUser(ctx context.Context, c Caller, in *DeleteUserInput) (*DeleteUserOutput, error) {
-	acct, err := callerAccount(&c)
-	if err != nil {
-		return nil, err
-	}
-	var v checker
-	v.name("userName", in.UserName, maxNameLen)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	if err := s.authorize(&c, "iam:DeleteUser", s.userResource(s.snapshot(), acct, in.UserName)); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st := s.snapshot()
-	u := st.users[nameOf(acct, in.UserName)]
-	if u == nil {
-		return nil, kmserr.ErrNoSuchEntity.With("The user with name %s cannot be found.", in.UserName)
-	}
-	for _, k := range st.keys {
-		if k.account == acct && strings.EqualFold(k.user, u.name) {
-			return nil, kmserr.ErrDeleteConflict.With("Cannot delete entity, must delete access keys first.")
-		}
-	}
-	if len(u.policies) > 0 {
-		return nil, kmserr.ErrDeleteConflict.With("Cannot delete entity, must delete policies first.")
-	}
-	next := st.clone()
-	delete(next.users, nameOf(acct, u.name))
-	err = s.commit(ctx, next, func(tx storage.Tx) error { return tx.Delete(userPath(acct, u.name)) })
-	if err != nil {
-		return nil, err
-	}
-	return &DeleteUserOutput{}, nil
+	return answer(&DeleteUserOutput{}, users.remove(ctx, s, &c, in.UserName))
 }
 
-// TagUser implements iam:TagUser: tags are added, or replace the value of
-// a tag with the same key (keys match without regard to case).
+// TagUser implements iam:TagUser.
 func (s *Service) TagUser(ctx context.Context, c Caller, in *TagUserInput) (*TagUserOutput, error) {
-	acct, err := callerAccount(&c)
-	if err != nil {
-		return nil, err
-	}
-	var v checker
-	v.name("userName", in.UserName, maxNameLen)
-	if len(in.Tags) == 0 {
-		v.Required("tags")
-	}
-	v.tags("tags", in.Tags)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	if err := checkTagCount(in.Tags); err != nil {
-		return nil, err
-	}
-	if err := s.authorize(&c, "iam:TagUser", s.userResource(s.snapshot(), acct, in.UserName)); err != nil {
-		return nil, err
-	}
-	err = s.updateUser(ctx, acct, in.UserName, func(u *user) error {
-		tags := mergeTags(u.tags, in.Tags)
-		if len(tags) > maxTags {
-			return kmserr.ErrIAMLimitExceeded.With("The number of tags has reached the maximum limit.")
-		}
-		u.tags = tags
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &TagUserOutput{}, nil
+	return answer(&TagUserOutput{}, users.tag(ctx, s, &c, in.UserName, in.Tags))
 }
-
-// updateUser applies change to a copy of the user and stores it; the
-// principals of the user's access keys are rebuilt.
-func (s *Service) updateUser(ctx context.Context, acct, userName string, change func(u *user) error) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st := s.snapshot()
-	old := st.users[nameOf(acct, userName)]
-	if old == nil {
-		return kmserr.ErrNoSuchEntity.With("The user with name %s cannot be found.", userName)
-	}
-	u := *old
-	u.tags = slices.Clone(old.tags)
-	u.policies = slices.Clone(old.policies)
-	if err := change(&u); err != nil {
-		return err
-	}
-	u.compiled = compileSet(u.policies)
-	next := st.clone()
-	next.users[nameOf(acct, u.name)] = &u
-	next.rebindUser(acct, u.name, s.partition)
-	return s.commit(ctx, next, func(tx storage.Tx) error {
-		return update(tx, userPath(acct, u.name), u.record(), kmserr.ErrNoSuchEntity.With("The user with name %s cannot be found.", userName))
-	})
-}
-
-// ---- user inline policies ----
 
 // PutUserPolicy implements iam:PutUserPolicy.
 func (s *Service) PutUserPolicy(ctx context.Context, c Caller, in *PutUserPolicyInput) (*PutUserPolicyOutput, error) {
-	acct, err := callerAccount(&c)
-	if err != nil {
-		return nil, err
-	}
-	var v checker
-	v.name("userName", in.UserName, maxNameLen)
-	v.name("policyName", in.PolicyName, maxPolicyNameLen)
-	v.policyDocument("policyDocument", in.PolicyDocument)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	if err := s.authorize(&c, "iam:PutUserPolicy", s.userResource(s.snapshot(), acct, in.UserName)); err != nil {
-		return nil, err
-	}
-	compiled, err := compileIdentity(in.PolicyDocument)
-	if err != nil {
-		return nil, err
-	}
-	err = s.updateUser(ctx, acct, in.UserName, func(u *user) error {
-		ps, err := putPolicy(u.policies, inlinePolicy{name: in.PolicyName, doc: in.PolicyDocument, compiled: compiled}, policy.MaxUserPolicySize)
-		if err != nil {
-			return kmserr.ErrIAMLimitExceeded.With("Maximum policy size of %d bytes exceeded for user %s", policy.MaxUserPolicySize, u.name)
-		}
-		u.policies = ps
+	return answer(&PutUserPolicyOutput{}, users.putInline(ctx, s, &c, in.UserName, in.PolicyName, in.PolicyDocument))
+}
+
+// GetUserPolicy implements iam:GetUserPolicy. The document is returned
+// URL-encoded, as AWS returns it.
+func (s *Service) GetUserPolicy(ctx context.Context, c Caller, in *GetUserPolicyInput) (*GetUserPolicyOutput, error) {
+	n, p, err := users.getInline(s, &c, in.UserName, in.PolicyName)
+	return answer(&GetUserPolicyOutput{UserName: n, PolicyName: p.name, PolicyDocument: encodeDocument(p.doc)}, err)
+}
+
+// ListUserPolicies implements iam:ListUserPolicies.
+func (s *Service) ListUserPolicies(ctx context.Context, c Caller, in *ListUserPoliciesInput) (*ListUserPoliciesOutput, error) {
+	acct, st, err := users.begin(s, &c, "ListUserPolicies", in.UserName, func(v *checker) error {
+		v.marker(in.Marker)
+		v.maxItems(in.MaxItems)
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &PutUserPolicyOutput{}, nil
+	u, err := users.find(st, acct, in.UserName)
+	if err != nil {
+		return nil, err
+	}
+	ps, next := listPage(slices.Clone(u.policies), func(p inlinePolicy) string { return caseKey(p.name) }, in.Marker, in.MaxItems)
+	out := &ListUserPoliciesOutput{PolicyNames: []string{}, IsTruncated: next != "", Marker: next}
+	for _, p := range ps {
+		out.PolicyNames = append(out.PolicyNames, p.name)
+	}
+	return out, nil
+}
+
+// DeleteUserPolicy implements iam:DeleteUserPolicy.
+func (s *Service) DeleteUserPolicy(ctx context.Context, c Caller, in *DeleteUserPolicyInput) (*DeleteUserPolicyOutput, error) {
+	return answer(&DeleteUserPolicyOutput{}, users.deleteInline(ctx, s, &c, in.UserName, in.PolicyName))
 }
 
 // putPolicy returns ps with p added or replacing the policy of the same
@@ -344,107 +156,9 @@ func putPolicy(ps []inlinePolicy, p inlinePolicy, quota int) ([]inlinePolicy, er
 	return out, nil
 }
 
-func findPolicy(ps []inlinePolicy, policyName string) (inlinePolicy, bool) {
-	for _, p := range ps {
-		if strings.EqualFold(p.name, policyName) {
-			return p, true
-		}
-	}
-	return inlinePolicy{}, false
-}
-
-// GetUserPolicy implements iam:GetUserPolicy. The document is returned
-// URL-encoded, as AWS returns it.
-func (s *Service) GetUserPolicy(ctx context.Context, c Caller, in *GetUserPolicyInput) (*GetUserPolicyOutput, error) {
-	acct, err := callerAccount(&c)
-	if err != nil {
-		return nil, err
-	}
-	var v checker
-	v.name("userName", in.UserName, maxNameLen)
-	v.name("policyName", in.PolicyName, maxPolicyNameLen)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	st := s.snapshot()
-	if err := s.authorize(&c, "iam:GetUserPolicy", s.userResource(st, acct, in.UserName)); err != nil {
-		return nil, err
-	}
-	u, err := s.targetUser(st, &c, acct, in.UserName, false)
-	if err != nil {
-		return nil, err
-	}
-	p, ok := findPolicy(u.policies, in.PolicyName)
-	if !ok {
-		return nil, kmserr.ErrNoSuchEntity.With("The user policy with name %s cannot be found.", in.PolicyName)
-	}
-	return &GetUserPolicyOutput{UserName: u.name, PolicyName: p.name, PolicyDocument: encodeDocument(p.doc)}, nil
-}
-
-// ListUserPolicies implements iam:ListUserPolicies.
-func (s *Service) ListUserPolicies(ctx context.Context, c Caller, in *ListUserPoliciesInput) (*ListUserPoliciesOutput, error) {
-	acct, err := callerAccount(&c)
-	if err != nil {
-		return nil, err
-	}
-	var v checker
-	v.name("userName", in.UserName, maxNameLen)
-	v.marker(in.Marker)
-	v.maxItems(in.MaxItems)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	st := s.snapshot()
-	if err := s.authorize(&c, "iam:ListUserPolicies", s.userResource(st, acct, in.UserName)); err != nil {
-		return nil, err
-	}
-	u, err := s.targetUser(st, &c, acct, in.UserName, false)
-	if err != nil {
-		return nil, err
-	}
-	ps, next := listPage(slices.Clone(u.policies), func(p inlinePolicy) string { return caseKey(p.name) }, in.Marker, in.MaxItems)
-	out := &ListUserPoliciesOutput{PolicyNames: []string{}, IsTruncated: next != "", Marker: next}
-	for _, p := range ps {
-		out.PolicyNames = append(out.PolicyNames, p.name)
-	}
-	return out, nil
-}
-
-// DeleteUserPolicy implements iam:DeleteUserPolicy.
-func (s *Service) DeleteUserPolicy(ctx context.Context, c Caller, in *DeleteUserPolicyInput) (*DeleteUserPolicyOutput, error) {
-	acct, err := callerAccount(&c)
-	if err != nil {
-		return nil, err
-	}
-	var v checker
-	v.name("userName", in.UserName, maxNameLen)
-	v.name("policyName", in.PolicyName, maxPolicyNameLen)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	if err := s.authorize(&c, "iam:DeleteUserPolicy", s.userResource(s.snapshot(), acct, in.UserName)); err != nil {
-		return nil, err
-	}
-	err = s.updateUser(ctx, acct, in.UserName, func(u *user) error {
-		ps, ok := deletePolicy(u.policies, in.PolicyName)
-		if !ok {
-			return kmserr.ErrNoSuchEntity.With("The user policy with name %s cannot be found.", in.PolicyName)
-		}
-		u.policies = ps
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &DeleteUserPolicyOutput{}, nil
-}
-
-func deletePolicy(ps []inlinePolicy, policyName string) ([]inlinePolicy, bool) {
-	i := slices.IndexFunc(ps, func(p inlinePolicy) bool { return strings.EqualFold(p.name, policyName) })
-	if i < 0 {
-		return nil, false
-	}
-	return slices.Delete(slices.Clone(ps), i, i+1), true
+// policyIndex is the index of the policy named policyName in ps, or -1.
+func policyIndex(ps []inlinePolicy, policyName string) int {
+	return slices.IndexFunc(ps, func(p inlinePolicy) bool { return strings.EqualFold(p.name, policyName) })
 }
 
 // checkTagCount answers what AWS answers for too many or duplicated tags in

@@ -1,0 +1,335 @@
+package iam
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/trent-kms/trent/internal/arn"
+	"github.com/trent-kms/trent/internal/kmserr"
+	"github.com/trent-kms/trent/internal/policy"
+	"github.com/trent-kms/trent/internal/storage"
+)
+
+// entity is what users and roles have in common: a name and path in an
+// account, tags and inline policies.
+type entity struct {
+	account, name, path, id, arn string
+	created                      time.Time
+	tags                         []Tag
+	policies                     []inlinePolicy // sorted by name
+	compiled                     *Policies      // nil without policies
+}
+
+func (e *entity) base() *entity { return e }
+
+func (e *entity) policyRecords() (rs []policyRecord) {
+	for _, p := range e.policies {
+		rs = append(rs, policyRecord{p.name, p.doc})
+	}
+	return rs
+}
+
+// loadPolicies compiles the stored inline policies rs into e.
+func (e *entity) loadPolicies(rs []policyRecord) error {
+	for _, r := range rs {
+		c, err := compileIdentity(r.Document)
+		if err != nil {
+			return fmt.Errorf("iam: %s policy %s: %w", e.arn, r.Name, err)
+		}
+		e.policies = append(e.policies, inlinePolicy{name: r.Name, doc: r.Document, compiled: c})
+	}
+	e.compiled = compileSet(e.policies)
+	return nil
+}
+
+// identity is *user or *role.
+type identity[T any] interface {
+	*T
+	base() *entity
+	record() any
+}
+
+// kind is what the operations that users and roles share tell them apart by.
+// Every AWS-visible difference (names of actions, members and messages) is
+// derived from noun.
+type kind[T any, P identity[T]] struct {
+	noun, Noun string // "user", "User"
+	idPrefix   string
+	quota      int  // of the inline policies' total size
+	keys       bool // access keys belong to it (and carry its tags and policies)
+	items      func(*state) map[name]P
+	arn        func(partition, account, path, name string) string
+	path       func(account, name string) string
+}
+
+var (
+	users = &kind[user, *user]{"user", "User", prefixUserID, policy.MaxUserPolicySize, true,
+		func(st *state) map[name]*user { return st.users }, arn.User, userPath}
+	roles = &kind[role, *role]{"role", "Role", prefixRoleID, policy.MaxRolePolicySize, false,
+		func(st *state) map[name]*role { return st.roles }, arn.Role, rolePath}
+)
+
+func (k *kind[T, P]) noSuch(n string) error {
+	return kmserr.ErrNoSuchEntity.With("The %s with name %s cannot be found.", k.noun, n)
+}
+
+func (k *kind[T, P]) find(st *state, acct, n string) (P, error) {
+	if p := k.items(st)[nameOf(acct, n)]; p != nil {
+		return p, nil
+	}
+	return nil, k.noSuch(n)
+}
+
+// resource is the ARN authorization sees for n: the identity's ARN when it
+// exists, else user/NAME (role/NAME).
+func (k *kind[T, P]) resource(s *Service, st *state, acct, n string) string {
+	if p := k.items(st)[nameOf(acct, n)]; p != nil {
+		return p.base().arn
+	}
+	return k.arn(s.partition, acct, "/", n)
+}
+
+// begin starts an operation on the identity n: the caller's account, then
+// n and what check records (then the error check returns), then whether the
+// caller may do iam:action on n. It returns the snapshot it authorized on.
+func (k *kind[T, P]) begin(s *Service, c *Caller, action, n string, check func(v *checker) error) (string, *state, error) {
+	var more error
+	acct, err := callerAccount(c, func(v *checker) {
+		v.name(k.noun+"Name", n, maxNameLen)
+		if check != nil {
+			more = check(v)
+		}
+	})
+	if err == nil {
+		err = more
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	st := s.snapshot()
+	return acct, st, s.authorize(c, "iam:"+action, k.resource(s, st, acct, n))
+}
+
+func checkPolicyName(policyName string) func(v *checker) error {
+	return func(v *checker) error { v.name("policyName", policyName, maxPolicyNameLen); return nil }
+}
+
+// creating starts CreateUser and CreateRole: the caller's account, then the
+// members (n, path, what check records, tags), then the tags' count and the
+// permissions boundary, then whether the caller may create the identity. It
+// returns the new identity's name, path, ARN and tags.
+func (k *kind[T, P]) creating(s *Service, c *Caller, n, path string, tags []Tag, boundary string, check func(v *checker)) (entity, error) {
+	acct, err := callerAccount(c, func(v *checker) {
+		v.name(k.noun+"Name", n, maxNameLen)
+		v.path("path", path)
+		check(v)
+		v.tags("tags", tags)
+	})
+	if err == nil {
+		err = checkTagCount(tags)
+	}
+	if err == nil && boundary != "" {
+		err = errNoBoundaries
+	}
+	if err != nil {
+		return entity{}, err
+	}
+	path = cmp.Or(path, "/")
+	e := entity{account: acct, name: n, path: path, arn: k.arn(s.partition, acct, path, n), tags: slices.Clone(tags)}
+	return e, s.authorize(c, "iam:Create"+k.Noun, e.arn)
+}
+
+// create stores the new identity p (its id and creation date are set here).
+func (k *kind[T, P]) create(ctx context.Context, s *Service, p P) error {
+	e := p.base()
+	exists := k.Noun + " with name " + e.name + " already exists."
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.snapshot()
+	if st.accounts[e.account] == nil {
+		return kmserr.ErrIAMAccessDenied.With("Account %s is not an account of this server.", e.account)
+	}
+	if k.items(st)[nameOf(e.account, e.name)] != nil {
+		return kmserr.ErrEntityAlreadyExists.With("%s", exists)
+	}
+	e.id, e.created = generateID(k.idPrefix, 17), s.now().UTC().Truncate(time.Second)
+	e.compiled = compileSet(e.policies)
+	next := st.clone()
+	k.items(next)[nameOf(e.account, e.name)] = p
+	return writeError(s.commit(ctx, next, func(tx storage.Tx) error {
+		return put(tx, k.path(e.account, e.name), p.record(), true)
+	}), exists)
+}
+
+// list answers ListUsers and ListRoles: a page of the account's identities
+// whose path starts with prefix, ordered by name.
+func (k *kind[T, P]) list(s *Service, c *Caller, prefix, marker string, maxItems *int32) ([]P, string, error) {
+	acct, err := callerAccount(c, func(v *checker) {
+		v.pathPrefix("pathPrefix", prefix)
+		v.marker(marker)
+		v.maxItems(maxItems)
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	if err := s.authorize(c, "iam:List"+k.Noun+"s", k.arn(s.partition, acct, "/", "*")); err != nil {
+		return nil, "", err
+	}
+	var ps []P
+	for key, p := range k.items(s.snapshot()) {
+		if key.account == acct && strings.HasPrefix(p.base().path, prefix) {
+			ps = append(ps, p)
+		}
+	}
+	ps, next := listPage(ps, func(p P) string { return caseKey(p.base().name) }, marker, maxItems)
+	return ps, next, nil
+}
+
+// remove answers DeleteUser and DeleteRole: an identity with access keys or
+// inline policies is DeleteConflict, as in AWS.
+func (k *kind[T, P]) remove(ctx context.Context, s *Service, c *Caller, n string) error {
+	acct, _, err := k.begin(s, c, "Delete"+k.Noun, n, nil)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.snapshot()
+	p, err := k.find(st, acct, n)
+	if err != nil {
+		return err
+	}
+	e := p.base()
+	for _, key := range st.keys {
+		if k.keys && key.account == acct && strings.EqualFold(key.user, e.name) {
+			return kmserr.ErrDeleteConflict.With("Cannot delete entity, must delete access keys first.")
+		}
+	}
+	if len(e.policies) > 0 {
+		return kmserr.ErrDeleteConflict.With("Cannot delete entity, must delete policies first.")
+	}
+	next := st.clone()
+	delete(k.items(next), nameOf(acct, e.name))
+	return s.commit(ctx, next, func(tx storage.Tx) error { return tx.Delete(k.path(acct, e.name)) })
+}
+
+// update applies change to a copy of the identity n of acct and stores it;
+// the principals of a user's access keys are rebuilt.
+func (k *kind[T, P]) update(ctx context.Context, s *Service, acct, n string, change func(p P) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.snapshot()
+	old, err := k.find(st, acct, n)
+	if err != nil {
+		return err
+	}
+	cp := *old
+	p := P(&cp)
+	e := p.base()
+	e.tags, e.policies = slices.Clone(e.tags), slices.Clone(e.policies)
+	if err := change(p); err != nil {
+		return err
+	}
+	e.compiled = compileSet(e.policies)
+	next := st.clone()
+	k.items(next)[nameOf(acct, e.name)] = p
+	if k.keys {
+		next.rebindUser(acct, e.name, s.partition)
+	}
+	return s.commit(ctx, next, func(tx storage.Tx) error {
+		return update(tx, k.path(acct, e.name), p.record(), k.noSuch(n))
+	})
+}
+
+// tag answers TagUser and TagRole: tags are added, or replace the value of
+// a tag with the same key (keys match without regard to case).
+func (k *kind[T, P]) tag(ctx context.Context, s *Service, c *Caller, n string, tags []Tag) error {
+	acct, _, err := k.begin(s, c, "Tag"+k.Noun, n, func(v *checker) error {
+		if len(tags) == 0 {
+			v.Required("tags")
+		}
+		v.tags("tags", tags)
+		return checkTagCount(tags)
+	})
+	if err != nil {
+		return err
+	}
+	return k.update(ctx, s, acct, n, func(p P) error {
+		e := p.base()
+		if e.tags = mergeTags(e.tags, tags); len(e.tags) > maxTags {
+			return kmserr.ErrIAMLimitExceeded.With("The number of tags has reached the maximum limit.")
+		}
+		return nil
+	})
+}
+
+// putInline answers PutUserPolicy and PutRolePolicy.
+func (k *kind[T, P]) putInline(ctx context.Context, s *Service, c *Caller, n, policyName, doc string) error {
+	acct, _, err := k.begin(s, c, "Put"+k.Noun+"Policy", n, func(v *checker) error {
+		v.name("policyName", policyName, maxPolicyNameLen)
+		v.policyDocument("policyDocument", doc)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	compiled, err := compileIdentity(doc)
+	if err != nil {
+		return err
+	}
+	return k.update(ctx, s, acct, n, func(p P) error {
+		e := p.base()
+		ps, err := putPolicy(e.policies, inlinePolicy{name: policyName, doc: doc, compiled: compiled}, k.quota)
+		if err != nil {
+			return kmserr.ErrIAMLimitExceeded.With("Maximum policy size of %d bytes exceeded for %s %s", k.quota, k.noun, e.name)
+		}
+		e.policies = ps
+		return nil
+	})
+}
+
+// getInline answers GetUserPolicy and GetRolePolicy: the identity's name and
+// the policy.
+func (k *kind[T, P]) getInline(s *Service, c *Caller, n, policyName string) (string, inlinePolicy, error) {
+	acct, st, err := k.begin(s, c, "Get"+k.Noun+"Policy", n, checkPolicyName(policyName))
+	if err != nil {
+		return "", inlinePolicy{}, err
+	}
+	p, err := k.find(st, acct, n)
+	if err != nil {
+		return "", inlinePolicy{}, err
+	}
+	if i := policyIndex(p.base().policies, policyName); i >= 0 {
+		return p.base().name, p.base().policies[i], nil
+	}
+	return "", inlinePolicy{}, kmserr.ErrNoSuchEntity.With("The %s policy with name %s cannot be found.", k.noun, policyName)
+}
+
+// deleteInline answers DeleteUserPolicy and DeleteRolePolicy.
+func (k *kind[T, P]) deleteInline(ctx context.Context, s *Service, c *Caller, n, policyName string) error {
+	acct, _, err := k.begin(s, c, "Delete"+k.Noun+"Policy", n, checkPolicyName(policyName))
+	if err != nil {
+		return err
+	}
+	return k.update(ctx, s, acct, n, func(p P) error {
+		e := p.base()
+		i := policyIndex(e.policies, policyName)
+		if i < 0 {
+			return kmserr.ErrNoSuchEntity.With("The %s policy with name %s cannot be found.", k.noun, policyName)
+		}
+		e.policies = slices.Delete(e.policies, i, i+1) // e.policies is update's copy
+		return nil
+	})
+}
+
+// answer returns out, or nil and err when err is not nil.
+func answer[O any](out *O, err error) (*O, error) {
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
