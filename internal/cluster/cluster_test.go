@@ -283,6 +283,8 @@ func TestLeadFailsOver(t *testing.T) {
 	other := 1 - first
 	stores[first].Close() // the leader's database session ends (as when its process dies)
 	eventually(t, 5*time.Second, "the other node leads", func() bool { return leaders[other].Leading() })
+	// Leading is reported just before the job starts.
+	eventually(t, 5*time.Second, "the job on the new leader", func() bool { return ran[other].Load() > 0 })
 	if overlap.Load() {
 		t.Error("two jobs ran at once")
 	}
