@@ -326,14 +326,7 @@ func (s *Service) applyRecord(path string, data []byte) error {
 		k.grants, k.pol, k.polSrc = old.grants, old.pol, old.polSrc // grants are records of their own
 	}
 	s.compile(k)
-	s.mu.Lock()
-	sp := s.space(sc)
-	if sp.keys[k.id] == nil {
-		sp.sortedIDs = nil
-	}
-	sp.keys[k.id] = k
-	s.mu.Unlock()
-	if old != nil {
+	if s.swapKey(k, old, nil) && old != nil {
 		wipeVersions(old.versions, k.versions)
 	}
 	return nil

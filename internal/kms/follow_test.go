@@ -481,6 +481,16 @@ func TestApplyAgainstWriters(t *testing.T) {
 				}
 			})
 		}
+		writers.Go(func() { // new keys: Apply may read one before CreateKey publishes it
+			out, err := a.s.CreateKey(ctx, caller, &CreateKeyInput{})
+			if err != nil {
+				t.Errorf("CreateKey on a: %v", err)
+				return
+			}
+			if _, err := a.encrypt(out.KeyMetadata.KeyId); err != nil {
+				t.Errorf("Encrypt on a with a key it just made: %v", err)
+			}
+		})
 		writers.Go(func() { // a moves the alias while b's moves of it arrive
 			target := []string{k1, k2}[i%2]
 			if _, err := a.s.UpdateAlias(ctx, caller, &UpdateAliasInput{AliasName: "alias/moving", TargetKeyId: target}); err != nil {
@@ -505,6 +515,9 @@ func TestApplyAgainstWriters(t *testing.T) {
 		}
 		if len(tags.Tags) != 2*n {
 			t.Errorf("%s: %d tags on the shared key, want %d (a write was lost)", name, len(tags.Tags), 2*n)
+		}
+		if got, want := len(nd.s.allKeys()), len(stored.allKeys()); got != want {
+			t.Errorf("%s: %d keys, storage holds %d", name, got, want)
 		}
 		if got := nd.s.getAlias(scope{region, acct}, "alias/moving"); got == nil || got.target != want.target {
 			t.Errorf("%s: alias/moving -> %v, storage holds -> %s", name, got, want.target)

@@ -194,10 +194,11 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in *CreateKeyInput) (
 		k.versions = []*keys.Version{generateVersion(k, 1, now, "")}
 	}
 
-	// Only another node's change feed can name the key before putKey
-	// publishes it: Apply waits for the publication.
-	h := s.locks.lockKey(k.id)
-	defer h.release()
+	// No lock: nothing names the key before putKey publishes it but this
+	// node's Apply of the committed record (swapKey keeps one snapshot).
+	// Taking the key's stripe here would make Apply, which takes the
+	// stripes of every key a batch of changes names, wait behind every
+	// CreateKey in flight.
 	err = s.putKey(ctx, "CreateKey", k, nil, nil)
 	if errors.Is(err, errStale) { // a key id drawn twice
 		err = s.internal("CreateKey", err)

@@ -27,8 +27,8 @@ import (
 //   - the deletion of a key (Tick): the key, then its aliases;
 //   - SeedKey: the key and its aliases; Tick: each key it changes, the keys
 //     whose counters it writes;
-//   - CreateKey: the new key (only another node's change feed can name it
-//     before it is published);
+//   - CreateKey: nothing (only this node's Apply of the committed record
+//     can name a new key before CreateKey publishes it: swapKey keeps one);
 //   - Apply (another node's changes): the keys of the key and grant records,
 //     the aliases of the alias records and the keys they point to;
 //   - Reload, Wipe: everything.

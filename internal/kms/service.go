@@ -526,9 +526,27 @@ func (s *Service) putKey(ctx context.Context, op string, k *key, extra func(stor
 		return s.internal(op, err)
 	}
 	rec.markFlushed(k)
+	s.swapKey(k, cur, after)
+	return nil
+}
+
+// swapKey makes k the published snapshot of its key in place of old (the
+// snapshot k was built from; nil: none), runs after (if any) under mu, and
+// reports whether it did. Only a new key can have been published by another
+// meanwhile: CreateKey writes it without its lock, and this node's Apply may
+// read the committed record and publish it first. Then the newer snapshot
+// stays (the one already there when both have the same rev), and the
+// versions of k it does not hold are wiped.
+func (s *Service) swapKey(k, old *key, after func(*space)) bool {
 	s.mu.Lock()
 	sp := s.space(scope{k.region, k.account})
-	if sp.keys[k.id] == nil {
+	prev := sp.keys[k.id]
+	if prev != nil && prev != old && prev.rev >= k.rev {
+		s.mu.Unlock()
+		wipeVersions(k.versions, prev.versions)
+		return false
+	}
+	if prev == nil {
 		sp.sortedIDs = nil
 	}
 	sp.keys[k.id] = k
@@ -536,7 +554,7 @@ func (s *Service) putKey(ctx context.Context, op string, k *key, extra func(stor
 		after(sp)
 	}
 	s.mu.Unlock()
-	return nil
+	return true
 }
 
 func marshalAlias(a *alias) ([]byte, error) {
