@@ -62,7 +62,7 @@ type env struct {
 	svc    *iam.Service
 	rootID string
 	rootSK string
-	offset atomic.Int64 // the identity service's clock offset
+	frozen atomic.Int64 // the identity service's clock: Unix nanoseconds, 0 = the real clock
 	audit  *recorder
 }
 
@@ -70,7 +70,7 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	e := &env{t: t, audit: &recorder{}}
 	ctx := context.Background()
-	svc, err := iam.New(ctx, iam.Config{Store: memstore.New(), Now: func() time.Time { return time.Now().Add(time.Duration(e.offset.Load())) }})
+	svc, err := iam.New(ctx, iam.Config{Store: memstore.New(), Now: e.now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,6 +84,14 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(srv.Close)
 	e.url = srv.URL
 	return e
+}
+
+// now is the identity service's clock: the real one unless a test froze it.
+func (e *env) now() time.Time {
+	if ns := e.frozen.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Now()
 }
 
 func (e *env) cfg(akid, secret, token string) aws.Config {
@@ -279,15 +287,16 @@ func TestSTSWithTheSDK(t *testing.T) {
 	bad := e.sts(aws.ToString(k.AccessKeyId), aws.ToString(k.SecretAccessKey), aws.ToString(cr.SessionToken))
 	_, err := bad.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	wantAPIError(t, err, "InvalidClientTokenId", 403, "The security token included in the request is invalid")
-	// Expired: ExpiredToken, valid until then.
-	e.offset.Store(int64(899 * time.Second))
+	// Expired: ExpiredToken, valid until then (the identity service's clock
+	// stopped a second before, then at the expiry it announced).
+	e.frozen.Store(cr.Expiration.Add(-time.Second).UnixNano())
 	ok(sess.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}))
-	e.offset.Store(int64(901 * time.Second))
+	e.frozen.Store(cr.Expiration.UnixNano())
 	_, err = sess.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	wantAPIError(t, err, "ExpiredToken", 403, "The security token included in the request is expired")
 	_, err = e.iam(aws.ToString(cr.AccessKeyId), aws.ToString(cr.SecretAccessKey), aws.ToString(cr.SessionToken)).ListUsers(ctx, &awsiam.ListUsersInput{})
 	wantAPIError(t, err, "ExpiredToken", 403, "expired")
-	e.offset.Store(0)
+	e.frozen.Store(0)
 
 	// Denied by the trust policy.
 	ok(c.CreateUser(ctx, &awsiam.CreateUserInput{UserName: aws.String("other")}))
