@@ -185,6 +185,11 @@ func TestGrantsEndToEnd(t *testing.T) {
 	s = startEmbedded(t, dir)
 	reader = s.kmsSession(aws.ToString(ak.AccessKey.AccessKeyId), aws.ToString(ak.AccessKey.SecretAccessKey), "")
 	must(t, decrypt(blobAcme, acme))
+	lg, err = s.kmsSession(admin.AccessKey, admin.Secret, "").ListGrants(ctx(t), &kms.ListGrantsInput{KeyId: key.KeyId})
+	must(t, err)
+	if len(lg.Grants) != 1 || aws.ToString(lg.Grants[0].GrantId) != aws.ToString(g.GrantId) {
+		t.Errorf("ListGrants after the restart = %+v, want the grant %s only", lg.Grants, aws.ToString(g.GrantId))
+	}
 }
 
 // TestCrossAccountEndToEnd: two accounts of one data directory. Account B
