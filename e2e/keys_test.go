@@ -80,6 +80,7 @@ func TestCreateAndDescribeKey(t *testing.T) {
 		{"Origin", md.Origin, types.OriginTypeAwsKms},
 		{"KeyManager", md.KeyManager, types.KeyManagerTypeCustomer},
 		{"EncryptionAlgorithms", fmt.Sprint(md.EncryptionAlgorithms), "[SYMMETRIC_DEFAULT]"},
+		//lint:ignore SA1019 deprecated in the SDK, but AWS still sends it and older clients read it
 		{"CustomerMasterKeySpec", md.CustomerMasterKeySpec, types.CustomerMasterKeySpecSymmetricDefault},
 		{"MultiRegion", fmt.Sprint(md.MultiRegion != nil && !*md.MultiRegion), "true"}, // present and false, as AWS sends it
 	}

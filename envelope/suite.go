@@ -18,7 +18,6 @@ type suite struct {
 	commit   bool             // key commitment (v2)
 	curve    elliptic.Curve   // nil: unsigned
 	sigHash  crypto.Hash      // hash of the signature
-	sigLen   int              // typical DER signature length, for sizing
 	msgIDLen int
 }
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"crypto/sha512"
-	"encoding/hex"
 	"encoding/pem"
 	"os"
 	"os/exec"
@@ -91,12 +90,4 @@ func digestName(alg string) string {
 		return "sha512"
 	}
 	return "sha256"
-}
-
-func unhex(s string) []byte {
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		panic(err)
-	}
-	return b
 }

@@ -255,7 +255,7 @@ func (s *Store) try(batch []*update) (failed int, err error) {
 	b := btx.Bucket(bucketName)
 	for i, u := range batch {
 		if u.err = u.ctx.Err(); u.err == nil {
-			u.err, u.panicked = run(&tx{b: b, writable: true}, u.fn)
+			u.panicked, u.err = run(&tx{b: b, writable: true}, u.fn)
 		}
 		if u.err != nil || u.panicked != nil {
 			_ = btx.Rollback()
@@ -270,14 +270,14 @@ func (s *Store) try(batch []*update) (failed int, err error) {
 
 // run calls fn on t, catching a panic, and ends t (bbolt memory is invalid
 // once the transaction is over).
-func run(t *tx, fn func(storage.Tx) error) (err error, panicked any) {
+func run(t *tx, fn func(storage.Tx) error) (panicked any, err error) {
 	defer func() {
 		t.end()
 		if p := recover(); p != nil {
 			panicked = p
 		}
 	}()
-	return fn(t), nil
+	return nil, fn(t)
 }
 
 // Ping runs an empty read transaction.

@@ -121,13 +121,6 @@ func wantValue(t *testing.T, s storage.Store, key, want string) {
 	}
 }
 
-func wantMissing(t *testing.T, s storage.Store, key string) {
-	t.Helper()
-	if got, ok := get(t, s, key); ok {
-		t.Errorf("Get(%q) = %q, want not found", key, got)
-	}
-}
-
 // all returns every entry as a map, read with List("", "", 0).
 func all(t *testing.T, s storage.Store) map[string]string {
 	t.Helper()
