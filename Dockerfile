@@ -3,7 +3,7 @@
 # distroless image, run as an unprivileged user, data in a volume.
 # Build: docker build -t trent .       Run: see docs/operations.md.
 
-FROM golang:1.26-bookworm AS build
+FROM golang:1.26.11-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
