@@ -4,7 +4,7 @@
 package e2e
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -143,30 +143,27 @@ func tryStartServerEnv(t *testing.T, env []string, args ...string) (*server, err
 func tryStartCmd(t *testing.T, cmd *exec.Cmd, args []string) (*server, error) {
 	t.Helper()
 	cmd.Dir = t.TempDir() // never write ./trent-data into the source tree
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout = io.Discard
 	s := &server{t: t, cmd: cmd, log: &lockedBuffer{}, done: make(chan struct{})}
+	urls := make(chan string, 1)
+	sent := false
+	stderr := &lineWriter{line: func(line string) {
+		s.log.add(line)
+		if m := listeningRE.FindStringSubmatch(line); m != nil && !sent {
+			urls <- m[1]
+			sent = true
+		}
+	}}
+	cmd.Stdout, cmd.Stderr = io.Discard, stderr
+	// Wait returns at most this long after the process exits even if a
+	// child of it still holds the output pipe (else a test hangs until the
+	// package's timeout).
+	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", trentBin, err)
 	}
-	urls := make(chan string, 1)
 	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64*1024), 1024*1024)
-		sent := false
-		for sc.Scan() {
-			line := sc.Text()
-			s.log.add(line)
-			if m := listeningRE.FindStringSubmatch(line); m != nil && !sent {
-				urls <- m[1]
-				sent = true
-			}
-		}
-		io.Copy(io.Discard, stderr)
 		s.err = cmd.Wait()
+		stderr.flush()
 		close(s.done)
 	}()
 	t.Cleanup(func() {
@@ -187,6 +184,34 @@ func tryStartCmd(t *testing.T, cmd *exec.Cmd, args []string) (*server, error) {
 	case <-time.After(20 * time.Second):
 		s.kill()
 		return s, errors.New("no listening line within 20s")
+	}
+}
+
+// lineWriter calls line for each line written to it (without its newline);
+// os/exec writes a process's output to it from one goroutine.
+type lineWriter struct {
+	line    func(string)
+	partial []byte
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.partial = append(w.partial, p...)
+	for {
+		i := bytes.IndexByte(w.partial, '\n')
+		if i < 0 {
+			break
+		}
+		w.line(string(w.partial[:i]))
+		w.partial = w.partial[i+1:]
+	}
+	return len(p), nil
+}
+
+// flush passes on the last line if it had no newline.
+func (w *lineWriter) flush() {
+	if len(w.partial) > 0 {
+		w.line(string(w.partial))
+		w.partial = nil
 	}
 }
 

@@ -128,6 +128,7 @@ func TestBadStartup(t *testing.T) {
 		done := make(chan error, 1)
 		var out bytes.Buffer
 		cmd.Stderr = &out
+		cmd.WaitDelay = 5 * time.Second // a child left holding stderr cannot hang Wait
 		must(t, cmd.Start())
 		go func() { done <- cmd.Wait() }()
 		select {

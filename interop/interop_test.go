@@ -174,13 +174,15 @@ func startDev(t *testing.T) string {
 	cmd := exec.Command(trentBin, "server", "--dev", "--addr", "127.0.0.1:0")
 	cmd.Dir = t.TempDir()
 	cmd.Env = baseEnv()
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	// os/exec copies stderr into the pipe, and closes it at most WaitDelay
+	// after trent exits, even if a child of it still holds stderr.
+	stderr, stderrW := io.Pipe()
+	cmd.Stderr = stderrW
+	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	go func() { cmd.Wait(); stderrW.Close() }()
 	var (
 		mu   sync.Mutex
 		log  strings.Builder
@@ -202,7 +204,6 @@ func startDev(t *testing.T) string {
 			}
 		}
 		io.Copy(io.Discard, stderr)
-		cmd.Wait()
 	}()
 	serverLog := func() string {
 		mu.Lock()

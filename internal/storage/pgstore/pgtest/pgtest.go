@@ -315,6 +315,9 @@ func (in *Instance) Restart() error {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: in.cred, Pdeathsig: syscall.SIGQUIT}
 	in.log = &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = in.log, in.log
+	// Backends outlive a killed postmaster for a moment and hold its output
+	// pipe: Wait gives up on the pipe this long after the postmaster exits.
+	cmd.WaitDelay = 5 * time.Second
 	runtime.LockOSThread() // Pdeathsig follows the thread that started the process
 	err := cmd.Start()
 	runtime.UnlockOSThread()
