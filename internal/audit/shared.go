@@ -117,7 +117,7 @@ func (u *SharedUsage) Flush(ctx context.Context) error {
 		err := u.store.Update(ctx, func(tx storage.Tx) error {
 			for _, p := range batch {
 				x := uses[strings.TrimPrefix(p, UsagePrefix+u.node+"/")]
-				b, err := json.Marshal(publishedUse{Operation: x.Operation, Time: x.Time, EventID: x.EventID, RequestID: x.RequestID})
+				b, err := json.Marshal(publishedUse(x))
 				if err != nil {
 					return err
 				}
@@ -208,7 +208,7 @@ func (u *SharedUsage) merge(es []storage.Entry) error {
 			continue
 		}
 		if cur, ok := u.shared[arn]; !ok || r.Time.After(cur.Time) {
-			u.shared[arn] = Usage{Operation: r.Operation, Time: r.Time, EventID: r.EventID, RequestID: r.RequestID}
+			u.shared[arn] = Usage(r)
 		}
 	}
 	return errors.Join(errs...)
