@@ -18,7 +18,11 @@ import (
 )
 
 func init() {
-	commands["admin"] = command{summary: "identities of a stopped server's data directory: access keys, break-glass", run: runAdmin}
+	commands["admin"] = command{summary: "identities of a stopped server's data directory: access keys, break-glass", run: runAdmin,
+		usage: adminUsage, sub: adminVerbs, subFlags: func(verb string) *flag.FlagSet {
+			cfg := server.Default()
+			return adminFlags(verb, &cfg, new(adminArgs))
+		}}
 }
 
 const adminUsage = `Usage: trent admin <command> --data-dir DIR [flags] [ACCESS_KEY_ID]
@@ -57,6 +61,18 @@ with --seal shamir, the unseal shares are read from standard input, one per
 line.
 `
 
+// adminVerbs are the subcommands of trent admin.
+var adminVerbs = []string{"list-accounts", "list-access-keys", "create-access-key", "deactivate-access-key", "activate-access-key", "delete-access-key"}
+
+// adminFlags is the flag set of trent admin VERB: the server's settings,
+// --user and --json.
+func adminFlags(verb string, cfg *server.Config, a *adminArgs) *flag.FlagSet {
+	fs := server.Settings.FlagSet("trent admin "+verb, cfg)
+	fs.StringVar(&a.user, "user", "", "IAM user `NAME` (create-access-key)")
+	fs.BoolVar(&a.json, "json", false, "print JSON")
+	return fs
+}
+
 func runAdmin(args []string) int {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") && args[0] != "-h" && args[0] != "--help" && args[0] != "-help" {
 		fmt.Fprint(stderr, adminUsage)
@@ -82,11 +98,9 @@ func runAdmin(args []string) int {
 	}
 
 	cfg := server.Default()
-	fs := server.Settings.FlagSet("trent admin "+verb, &cfg)
-	fs.SetOutput(io.Discard)
 	a := &adminArgs{}
-	fs.StringVar(&a.user, "user", "", "IAM user `NAME` (create-access-key)")
-	fs.BoolVar(&a.json, "json", false, "print JSON")
+	fs := adminFlags(verb, &cfg, a)
+	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(os.Stdout, adminUsage)

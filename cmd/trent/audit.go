@@ -19,7 +19,7 @@ import (
 
 func init() {
 	commands["audit"] = command{summary: "verify, query the audit log; print its public key", run: runAudit,
-		usage: auditUsage, sub: []string{"verify", "query", "public-key"}}
+		usage: auditUsage, sub: []string{"verify", "query", "public-key"}, subFlags: auditSubFlags}
 }
 
 const auditUsage = `Usage: trent audit <verify|query|public-key> [flags]
@@ -160,14 +160,39 @@ its next start.
 Flags:
 `
 
-func runAuditVerify(args []string) int {
+// auditSubFlags returns the flag set of trent audit SUB.
+func auditSubFlags(sub string) *flag.FlagSet {
+	switch sub {
+	case "verify":
+		return auditVerifyFlags(new(auditVerifyOpts))
+	case "query":
+		return auditQueryFlags(new(auditQueryOpts))
+	case "public-key":
+		return auditPublicKeyFlags(new(auditFlags))
+	}
+	return nil
+}
+
+// auditVerifyOpts are the flags of trent audit verify.
+type auditVerifyOpts struct {
+	auditFlags
+	pubFile      string
+	since, until timeFlag
+}
+
+func auditVerifyFlags(v *auditVerifyOpts) *flag.FlagSet {
 	fs := flag.NewFlagSet("trent audit verify", flag.ContinueOnError)
-	var a auditFlags
-	a.register(fs)
-	pubFile := fs.String("public-key", "", "PEM `file` of the audit public key (default: public-key.pem of each audit directory)")
-	var since, until timeFlag
-	fs.Var(&since, "since", "check from this `time` on (RFC 3339, date, or duration before now)")
-	fs.Var(&until, "until", "check up to this `time`")
+	v.register(fs)
+	fs.StringVar(&v.pubFile, "public-key", "", "PEM `file` of the audit public key (default: public-key.pem of each audit directory)")
+	fs.Var(&v.since, "since", "check from this `time` on (RFC 3339, date, or duration before now)")
+	fs.Var(&v.until, "until", "check up to this `time`")
+	return fs
+}
+
+func runAuditVerify(args []string) int {
+	var v auditVerifyOpts
+	fs := auditVerifyFlags(&v)
+	a, pubFile, since, until := &v.auditFlags, &v.pubFile, &v.since, &v.until
 	if code, ok := parseAuditFlags(fs, auditVerifyUsage, args); !ok {
 		return code
 	}
@@ -254,19 +279,32 @@ JSON lines (the records as stored) or a table.
 Flags:
 `
 
-func runAuditQuery(args []string) int {
+// auditQueryOpts are the flags of trent audit query.
+type auditQueryOpts struct {
+	auditFlags
+	filter       audit.Filter
+	since, until timeFlag
+	output       string
+}
+
+func auditQueryFlags(q *auditQueryOpts) *flag.FlagSet {
 	fs := flag.NewFlagSet("trent audit query", flag.ContinueOnError)
-	var a auditFlags
-	a.register(fs)
-	var f audit.Filter
-	var since, until timeFlag
+	q.register(fs)
+	f := &q.filter
 	fs.StringVar(&f.Key, "key", "", "key `id` or key ARN")
 	fs.StringVar(&f.Principal, "principal", "", "principal `ARN`, access key id or user name")
 	fs.StringVar(&f.EventName, "event", "", "event `name` (operation), e.g. Decrypt")
-	fs.Var(&since, "since", "records from this `time` on (RFC 3339, date, or duration before now)")
-	fs.Var(&until, "until", "records up to this `time`")
+	fs.Var(&q.since, "since", "records from this `time` on (RFC 3339, date, or duration before now)")
+	fs.Var(&q.until, "until", "records up to this `time`")
 	fs.BoolVar(&f.ErrorsOnly, "errors", false, "only records of failed or denied calls")
-	output := fs.String("output", "json", "output `format`: json (JSON lines) or table")
+	fs.StringVar(&q.output, "output", "json", "output `format`: json (JSON lines) or table")
+	return fs
+}
+
+func runAuditQuery(args []string) int {
+	var q auditQueryOpts
+	fs := auditQueryFlags(&q)
+	a, f, since, until, output := &q.auditFlags, &q.filter, &q.since, &q.until, &q.output
 	if code, ok := parseAuditFlags(fs, auditQueryUsage, args); !ok {
 		return code
 	}
@@ -284,7 +322,7 @@ func runAuditQuery(args []string) int {
 	}
 	var err error
 	for _, dir := range a.dirs() {
-		err = audit.Query(dir, f, func(e *audit.Entry) error {
+		err = audit.Query(dir, *f, func(e *audit.Entry) error {
 			if tw == nil {
 				out.Write(e.Line)
 				return out.WriteByte('\n')
@@ -324,10 +362,15 @@ then needs neither the server nor trust in the data directory.
 Flags:
 `
 
-func runAuditPublicKey(args []string) int {
+func auditPublicKeyFlags(a *auditFlags) *flag.FlagSet {
 	fs := flag.NewFlagSet("trent audit public-key", flag.ContinueOnError)
-	var a auditFlags
 	a.register(fs)
+	return fs
+}
+
+func runAuditPublicKey(args []string) int {
+	var a auditFlags
+	fs := auditPublicKeyFlags(&a)
 	if code, ok := parseAuditFlags(fs, auditPublicKeyUsage, args); !ok {
 		return code
 	}

@@ -27,7 +27,8 @@ import (
 )
 
 func init() {
-	commands["bench"] = command{summary: "load-test a KMS endpoint (closed loop; ops/s, latency, server CPU)", run: runBench}
+	commands["bench"] = command{summary: "load-test a KMS endpoint (closed loop; ops/s, latency, server CPU)", run: runBench, usage: benchUsage,
+		flags: func() *flag.FlagSet { return benchFlags(new(benchConfig)) }}
 }
 
 const benchUsage = `Usage: trent bench [--op OP] [--concurrency N] [--duration D] [--replay] [--json]
@@ -86,10 +87,8 @@ const maxBenchDuration = 5 * time.Minute
 var benchOps = []string{"encrypt", "decrypt", "generate-data-key", "re-encrypt", "describe-key",
 	"create-key", "sign", "verify", "generate-mac", "mixed"}
 
-func runBench(args []string) int {
+func benchFlags(c *benchConfig) *flag.FlagSet {
 	fs := flag.NewFlagSet("trent bench", flag.ContinueOnError)
-	fs.Usage = func() { fmt.Fprint(fs.Output(), benchUsage); fs.PrintDefaults() }
-	var c benchConfig
 	fs.StringVar(&c.endpoint, "endpoint", "", "KMS endpoint `URL` (default: $AWS_ENDPOINT_URL, else http://127.0.0.1:8080)")
 	fs.StringVar(&c.region, "region", "", "signing `region` (default: AWS_REGION, else us-east-1)")
 	fs.StringVar(&c.profile, "profile", "", "shared config `profile` for the credentials")
@@ -105,6 +104,13 @@ func runBench(args []string) int {
 	fs.Var(c.context, "context", "encryption context `k=v` pair of encrypt, decrypt, generate-data-key, re-encrypt (repeatable)")
 	fs.BoolVar(&c.replay, "replay", false, "replay pre-signed requests over raw connections (a light client)")
 	fs.BoolVar(&c.json, "json", false, "print the result as one JSON object")
+	return fs
+}
+
+func runBench(args []string) int {
+	var c benchConfig
+	fs := benchFlags(&c)
+	fs.Usage = func() { fmt.Fprint(fs.Output(), benchUsage); fs.PrintDefaults() }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0

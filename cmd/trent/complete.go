@@ -67,9 +67,58 @@ func flagsOf(name string) []*flag.Flag {
 	if c.flags == nil {
 		return nil
 	}
+	return flagList(c.flags())
+}
+
+// subFlagsOf returns the flags of subcommand sub of command name.
+func subFlagsOf(name, sub string) []*flag.Flag {
+	c := commands[name]
+	if c.subFlags == nil {
+		return nil
+	}
+	return flagList(c.subFlags(sub))
+}
+
+func flagList(fs *flag.FlagSet) []*flag.Flag {
+	if fs == nil {
+		return nil
+	}
 	var fl []*flag.Flag
-	c.flags().VisitAll(func(f *flag.Flag) { fl = append(fl, f) })
+	fs.VisitAll(func(f *flag.Flag) { fl = append(fl, f) })
 	return fl
+}
+
+// subGroup is subcommands that have the same flags.
+type subGroup struct {
+	subs  []string
+	flags []*flag.Flag
+}
+
+// subFlagGroups returns the subcommands of command name grouped by their
+// flags, in the order of the subcommands.
+func subFlagGroups(name string) []subGroup {
+	var groups []subGroup
+	index := map[string]int{}
+	for _, sub := range commands[name].sub {
+		fl := subFlagsOf(name, sub)
+		key := strings.Join(flagWords(fl), " ")
+		if i, ok := index[key]; ok {
+			groups[i].subs = append(groups[i].subs, sub)
+			continue
+		}
+		index[key] = len(groups)
+		groups = append(groups, subGroup{subs: []string{sub}, flags: fl})
+	}
+	return groups
+}
+
+// flagWords returns how completion offers the flags fl.
+func flagWords(fl []*flag.Flag) []string {
+	var words []string
+	for _, f := range fl {
+		words = append(words, dashes(f))
+	}
+	return words
 }
 
 func isBoolFlag(f *flag.Flag) bool {
@@ -93,15 +142,23 @@ func writeBash(w io.Writer) {
 		strings.Join(append(commandNames(), "help", "--help", "--version"), " "))
 	b.WriteString("\tcase ${COMP_WORDS[1]} in\n")
 	for _, n := range commandNames() {
-		var words []string
-		words = append(words, commands[n].sub...)
-		for _, f := range flagsOf(n) {
-			words = append(words, dashes(f))
-		}
+		c := commands[n]
+		words := append(append([]string(nil), c.sub...), flagWords(flagsOf(n))...)
 		if len(words) == 0 {
 			continue
 		}
-		fmt.Fprintf(&b, "\t%s) words=%q ;;\n", n, strings.Join(words, " "))
+		fmt.Fprintf(&b, "\t%s) words=%q", n, strings.Join(words, " "))
+		if c.subFlags == nil {
+			b.WriteString(" ;;\n")
+			continue
+		}
+		// After the subcommand: its flags (one case for the subcommands
+		// that have the same).
+		b.WriteString("\n\t\t[ \"$COMP_CWORD\" -gt 2 ] && case ${COMP_WORDS[2]} in\n")
+		for _, g := range subFlagGroups(n) {
+			fmt.Fprintf(&b, "\t\t%s) words=%q ;;\n", strings.Join(g.subs, "|"), strings.Join(flagWords(g.flags), " "))
+		}
+		b.WriteString("\t\tesac\n\t\t;;\n")
 	}
 	b.WriteString("\thelp) words=" + fmt.Sprintf("%q", strings.Join(commandNames(), " ")) + " ;;\n")
 	b.WriteString("\tesac\n")
@@ -113,6 +170,27 @@ func writeBash(w io.Writer) {
 // zshQuote makes text safe inside a single-quoted _arguments spec.
 func zshQuote(s string) string {
 	return strings.NewReplacer("'", "", "[", "(", "]", ")", ":", " -", "\\", "", "`", "").Replace(s)
+}
+
+// zshArguments writes an _arguments call for the flags fl and the
+// subcommands sub, indented by indent.
+func zshArguments(b *strings.Builder, indent string, fl []*flag.Flag, sub []string) {
+	fmt.Fprintf(b, "%s_arguments -s", indent)
+	for _, f := range fl {
+		name, help := flag.UnquoteUsage(f)
+		spec := fmt.Sprintf("*%s[%s]", dashes(f), zshQuote(help))
+		if !isBoolFlag(f) {
+			if name == "" {
+				name = "value"
+			}
+			spec += ":" + zshQuote(name) + ":_files"
+		}
+		fmt.Fprintf(b, " \\\n%s\t'%s'", indent, spec)
+	}
+	if len(sub) > 0 {
+		fmt.Fprintf(b, " \\\n%s\t'1:subcommand:(%s)'", indent, strings.Join(sub, " "))
+	}
+	fmt.Fprintf(b, " \\\n%s\t'*:file:_files'\n", indent)
 }
 
 func writeZsh(w io.Writer) {
@@ -130,22 +208,21 @@ func writeZsh(w io.Writer) {
 		if len(fl) == 0 && len(c.sub) == 0 {
 			continue
 		}
-		fmt.Fprintf(&b, "\t%s)\n\t\t_arguments -s", n)
-		for _, f := range fl {
-			name, help := flag.UnquoteUsage(f)
-			spec := fmt.Sprintf("*%s[%s]", dashes(f), zshQuote(help))
-			if !isBoolFlag(f) {
-				if name == "" {
-					name = "value"
-				}
-				spec += ":" + zshQuote(name) + ":_files"
+		fmt.Fprintf(&b, "\t%s)\n", n)
+		if c.subFlags != nil {
+			// The subcommand, then its flags (words from the subcommand on).
+			fmt.Fprintf(&b, "\t\tif (( CURRENT == 3 )); then\n\t\t\tcompadd -- %s\n\t\t\treturn\n\t\tfi\n", strings.Join(c.sub, " "))
+			b.WriteString("\t\tshift words\n\t\t(( CURRENT-- ))\n\t\tcase $words[2] in\n")
+			for _, sub := range c.sub {
+				fmt.Fprintf(&b, "\t\t%s)\n", sub)
+				zshArguments(&b, "\t\t\t", subFlagsOf(n, sub), nil)
+				b.WriteString("\t\t\t;;\n")
 			}
-			fmt.Fprintf(&b, " \\\n\t\t\t'%s'", spec)
+			b.WriteString("\t\tesac\n\t\t;;\n")
+			continue
 		}
-		if len(c.sub) > 0 {
-			fmt.Fprintf(&b, " \\\n\t\t\t'1:subcommand:(%s)'", strings.Join(c.sub, " "))
-		}
-		b.WriteString(" \\\n\t\t\t'*:file:_files'\n\t\t;;\n")
+		zshArguments(&b, "\t\t", fl, c.sub)
+		b.WriteString("\t\t;;\n")
 	}
 	b.WriteString("\thelp) _describe -t commands 'trent command' cmds ;;\n\tesac\n}\n\n")
 	b.WriteString("if [ \"$funcstack[1]\" = \"_trent\" ]; then\n\t_trent \"$@\"\nelse\n\tcompdef _trent trent\nfi\n")
@@ -170,20 +247,31 @@ func writeFish(w io.Writer) {
 		if len(c.sub) > 0 {
 			fmt.Fprintf(&b, "complete -c trent -n %s -a %s\n", cond, fishQuote(strings.Join(c.sub, " ")))
 		}
-		for _, f := range flagsOf(n) {
-			_, help := flag.UnquoteUsage(f)
-			opt := "-l " + f.Name
-			if len(f.Name) == 1 {
-				opt = "-o " + f.Name
+		fishFlags(&b, cond, flagsOf(n))
+		if c.subFlags != nil {
+			for _, sub := range c.sub {
+				cond := fishQuote("__fish_seen_subcommand_from " + n + "; and __fish_seen_subcommand_from " + sub)
+				fishFlags(&b, cond, subFlagsOf(n, sub))
 			}
-			req := " -r -F" // takes a value; offer files
-			if isBoolFlag(f) {
-				req = ""
-			}
-			fmt.Fprintf(&b, "complete -c trent -n %s %s%s -d %s\n", cond, opt, req, fishQuote(help))
 		}
 	}
 	io.WriteString(w, b.String())
+}
+
+// fishFlags writes the completions of the flags fl under the condition cond.
+func fishFlags(b *strings.Builder, cond string, fl []*flag.Flag) {
+	for _, f := range fl {
+		_, help := flag.UnquoteUsage(f)
+		opt := "-l " + f.Name
+		if len(f.Name) == 1 {
+			opt = "-o " + f.Name
+		}
+		req := " -r -F" // takes a value; offer files
+		if isBoolFlag(f) {
+			req = ""
+		}
+		fmt.Fprintf(b, "complete -c trent -n %s %s%s -d %s\n", cond, opt, req, fishQuote(help))
+	}
 }
 
 func runMan(args []string) int {
@@ -214,6 +302,18 @@ func roff(s string) string {
 	return strings.Join(lines, "\n")
 }
 
+// manFlags writes the flags fl as a troff list.
+func manFlags(b *strings.Builder, fl []*flag.Flag) {
+	for _, f := range fl {
+		name, help := flag.UnquoteUsage(f)
+		fmt.Fprintf(b, ".TP\n.B %s", roff(dashes(f)))
+		if name != "" {
+			fmt.Fprintf(b, " \" \"\n.I %s", roff(name))
+		}
+		fmt.Fprintf(b, "\n%s\n", roff(help))
+	}
+}
+
 func writeMan(w io.Writer) {
 	var b strings.Builder
 	bi, _ := debug.ReadBuildInfo()
@@ -233,13 +333,14 @@ func writeMan(w io.Writer) {
 			usage := strings.TrimSuffix(strings.TrimRight(c.usage, "\n"), "Flags:")
 			fmt.Fprintf(&b, ".PP\n.nf\n%s\n.fi\n", roff(strings.TrimRight(usage, "\n")))
 		}
-		for _, f := range flagsOf(n) {
-			name, help := flag.UnquoteUsage(f)
-			fmt.Fprintf(&b, ".TP\n.B %s", roff(dashes(f)))
-			if name != "" {
-				fmt.Fprintf(&b, " \" \"\n.I %s", roff(name))
+		manFlags(&b, flagsOf(n))
+		if c.subFlags != nil {
+			for _, g := range subFlagGroups(n) {
+				if len(g.flags) > 0 {
+					fmt.Fprintf(&b, ".PP\nFlags of %s:\n", roff("trent "+n+" "+strings.Join(g.subs, ", ")))
+					manFlags(&b, g.flags)
+				}
 			}
-			fmt.Fprintf(&b, "\n%s\n", roff(help))
 		}
 	}
 	b.WriteString(".SH ENVIRONMENT\n")

@@ -31,15 +31,17 @@ import (
 // and returns the exit code: 0 success, 1 failure, 2 usage error.
 //
 // usage (the text of -h before the flags), flags (a flag set of the
-// command: its values need not be the ones run uses) and sub (the names of
-// its subcommands) are optional: when given, `trent completion` and
-// `trent man` list them, so a command is described in one place.
+// command: its values need not be the ones run uses), sub (the names of
+// its subcommands) and subFlags (the flag set of a subcommand, nil if it
+// has none) are optional: when given, `trent completion` and `trent man`
+// list them, so a command is described in one place.
 type command struct {
-	summary string
-	run     func(args []string) int
-	usage   string
-	flags   func() *flag.FlagSet
-	sub     []string
+	summary  string
+	run      func(args []string) int
+	usage    string
+	flags    func() *flag.FlagSet
+	sub      []string
+	subFlags func(sub string) *flag.FlagSet
 }
 
 // commands is filled by the init functions of the command files.

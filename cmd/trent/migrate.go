@@ -26,14 +26,29 @@ file (root-key-file, default DIR/root.key) is created and must not exist.
 Then start the server with --seal KIND.
 `
 
+// migrateOpts are the flags of trent operator migrate-seal besides the
+// server's settings.
+type migrateOpts struct {
+	to                string
+	shares, threshold int
+	json              bool
+}
+
+func migrateFlags(cfg *server.Config, m *migrateOpts) *flag.FlagSet {
+	fs := server.Settings.FlagSet("trent operator migrate-seal", cfg)
+	fs.StringVar(&m.to, "to", "", "seal `kind` to migrate to")
+	fs.IntVar(&m.shares, "shares", 5, "number of unseal shares (to shamir)")
+	fs.IntVar(&m.threshold, "threshold", 3, "shares needed to unseal (to shamir)")
+	fs.BoolVar(&m.json, "json", false, "print the new shares as JSON (to shamir)")
+	return fs
+}
+
 func runMigrateSeal(args []string) int {
 	cfg := server.Default()
-	fs := server.Settings.FlagSet("trent operator migrate-seal", &cfg)
+	var m migrateOpts
+	fs := migrateFlags(&cfg, &m)
 	fs.SetOutput(io.Discard)
-	to := fs.String("to", "", "seal `kind` to migrate to")
-	shares := fs.Int("shares", 5, "number of unseal shares (to shamir)")
-	threshold := fs.Int("threshold", 3, "shares needed to unseal (to shamir)")
-	asJSON := fs.Bool("json", false, "print the new shares as JSON (to shamir)")
+	to, shares, threshold, asJSON := &m.to, &m.shares, &m.threshold, &m.json
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(os.Stdout, migrateUsage)

@@ -24,9 +24,11 @@ import (
 
 func init() {
 	commands["operator"] = command{summary: "seal lifecycle: init, unseal, seal, status, rotate, migrate-seal", run: runOperator,
-		usage: operatorUsage, sub: []string{"init", "unseal", "seal", "status", "rotate", "migrate-seal"}}
-	commands["backup"] = command{summary: "write a backup of a running server (administrator)", run: runBackup, usage: backupUsage}
-	commands["restore"] = command{summary: "restore a backup into an empty data directory", run: runRestore, usage: restoreUsage}
+		usage: operatorUsage, sub: []string{"init", "unseal", "seal", "status", "rotate", "migrate-seal"}, subFlags: operatorSubFlags}
+	commands["backup"] = command{summary: "write a backup of a running server (administrator)", run: runBackup, usage: backupUsage,
+		flags: func() *flag.FlagSet { return backupFlags(new(backupOpts)) }}
+	commands["restore"] = command{summary: "restore a backup into an empty data directory", run: runRestore, usage: restoreUsage,
+		flags: func() *flag.FlagSet { return restoreFlags(new(restoreOpts)) }}
 }
 
 const operatorUsage = `Usage: trent operator <init|unseal|seal|status|rotate|migrate-seal> [flags]
@@ -104,6 +106,33 @@ func (o *opFlags) print(v any, text string) {
 	fmt.Print(text)
 }
 
+// operatorOpts are the flags of the operator client commands (all but
+// migrate-seal).
+type operatorOpts struct {
+	opFlags
+	shares, threshold int
+	root, wait, reset bool
+}
+
+func operatorFlags(verb string, v *operatorOpts) *flag.FlagSet {
+	fs := flag.NewFlagSet("trent operator "+verb, flag.ContinueOnError)
+	v.register(fs)
+	fs.IntVar(&v.shares, "shares", 5, "number of unseal shares (init)")
+	fs.IntVar(&v.threshold, "threshold", 3, "shares needed to unseal (init)")
+	fs.BoolVar(&v.root, "root", false, "also rotate the root key (rotate)")
+	fs.BoolVar(&v.wait, "wait", false, "wait for the rewrap to finish (rotate)")
+	fs.BoolVar(&v.reset, "reset", false, "discard the shares submitted so far (unseal)")
+	return fs
+}
+
+// operatorSubFlags returns the flag set of trent operator SUB.
+func operatorSubFlags(sub string) *flag.FlagSet {
+	if sub == "migrate-seal" {
+		return migrateFlags(new(server.Config), new(migrateOpts))
+	}
+	return operatorFlags(sub, new(operatorOpts))
+}
+
 func runOperator(args []string) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(os.Stdout, operatorUsage)
@@ -116,15 +145,10 @@ func runOperator(args []string) int {
 	if verb == "migrate-seal" {
 		return runMigrateSeal(args)
 	}
-	fs := flag.NewFlagSet("trent operator "+verb, flag.ContinueOnError)
+	var v operatorOpts
+	fs := operatorFlags(verb, &v)
 	fs.SetOutput(io.Discard)
-	var o opFlags
-	o.register(fs)
-	shares := fs.Int("shares", 5, "number of unseal shares (init)")
-	threshold := fs.Int("threshold", 3, "shares needed to unseal (init)")
-	root := fs.Bool("root", false, "also rotate the root key (rotate)")
-	wait := fs.Bool("wait", false, "wait for the rewrap to finish (rotate)")
-	reset := fs.Bool("reset", false, "discard the shares submitted so far (unseal)")
+	o, shares, threshold, root, wait, reset := &v.opFlags, &v.shares, &v.threshold, &v.root, &v.wait, &v.reset
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -287,12 +311,24 @@ credentials (from the environment, as the AWS CLI). The file is verified
 (digest and format) before it is kept.
 `
 
-func runBackup(args []string) int {
+// backupOpts are the flags of trent backup.
+type backupOpts struct {
+	opFlags
+	out string
+}
+
+func backupFlags(b *backupOpts) *flag.FlagSet {
 	fs := flag.NewFlagSet("trent backup", flag.ContinueOnError)
+	b.register(fs)
+	fs.StringVar(&b.out, "o", "", "output `file` (created; never overwritten)")
+	return fs
+}
+
+func runBackup(args []string) int {
+	var b backupOpts
+	fs := backupFlags(&b)
 	fs.SetOutput(io.Discard)
-	var o opFlags
-	o.register(fs)
-	out := fs.String("o", "", "output `file` (created; never overwritten)")
+	o, out := &b.opFlags, &b.out
 	if _, err := parseInterspersed(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(os.Stdout, backupUsage)
@@ -354,12 +390,24 @@ backup's seal (--seal KIND and its key: the root key file, the Shamir
 shares, the HSM token or the KMS key).
 `
 
-func runRestore(args []string) int {
+// restoreOpts are the flags of trent restore.
+type restoreOpts struct {
+	dir, storage, pgURL string
+}
+
+func restoreFlags(r *restoreOpts) *flag.FlagSet {
 	fs := flag.NewFlagSet("trent restore", flag.ContinueOnError)
+	fs.StringVar(&r.dir, "data-dir", "", "data `directory` to restore into (empty or new)")
+	fs.StringVar(&r.storage, "storage", server.StorageBolt, "bolt (into --data-dir) or postgres (into --postgres-url)")
+	fs.StringVar(&r.pgURL, "postgres-url", os.Getenv("TRENT_POSTGRES_URL"), "PostgreSQL `URL` of an empty database (TRENT_POSTGRES_URL)")
+	return fs
+}
+
+func runRestore(args []string) int {
+	var r restoreOpts
+	fs := restoreFlags(&r)
 	fs.SetOutput(io.Discard)
-	dir := fs.String("data-dir", "", "data `directory` to restore into (empty or new)")
-	storageKind := fs.String("storage", server.StorageBolt, "bolt (into --data-dir) or postgres (into --postgres-url)")
-	pgURL := fs.String("postgres-url", os.Getenv("TRENT_POSTGRES_URL"), "PostgreSQL `URL` of an empty database (TRENT_POSTGRES_URL)")
+	dir, storageKind, pgURL := &r.dir, &r.storage, &r.pgURL
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
