@@ -142,11 +142,17 @@ func TestReadme(t *testing.T) {
 		t.Skip("\n\n!!!!!!!! " + msg + " !!!!!!!!\n")
 	}
 	blocks := readmeBlocks(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
-	t.Cleanup(cancel) // after the parallel subtests, not when this function returns
+	// Each subtest's deadline starts when it runs: parallel tests may wait
+	// long for their turn on a busy machine.
+	subCtx := func(t *testing.T) context.Context {
+		ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+		t.Cleanup(cancel)
+		return ctx
+	}
 
 	t.Run("start and tour", func(t *testing.T) {
 		t.Parallel()
+		ctx := subCtx(t)
 		dir := t.TempDir()
 		url := startReadmeServer(t, ctx, dir, blocks["start"])
 		tour := strings.ReplaceAll(blocks["tour"], "http://127.0.0.1:8080", url)
@@ -172,6 +178,7 @@ func TestReadme(t *testing.T) {
 
 	t.Run("seed", func(t *testing.T) {
 		t.Parallel()
+		ctx := subCtx(t)
 		dir := t.TempDir()
 		if err := os.WriteFile(filepath.Join(dir, "seed.yaml"), []byte(blocks["seed.yaml"]), 0o600); err != nil {
 			t.Fatal(err)
