@@ -7,12 +7,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -30,7 +32,21 @@ var trentBin string
 var raceBuild bool
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	parallelDefault()
 	os.Exit(run(m))
+}
+
+// parallelDefault raises -parallel, unless given, from GOMAXPROCS to at
+// least 4: these tests mostly wait on processes they started (servers, the
+// AWS CLI), so two at a time, on two cores, left the cores idle and the
+// package near go test's 10-minute timeout.
+func parallelDefault() {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set && runtime.GOMAXPROCS(0) < 4 {
+		flag.Set("test.parallel", "4")
+	}
 }
 
 func run(m *testing.M) int {
