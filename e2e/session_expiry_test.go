@@ -71,7 +71,7 @@ func TestAssumeRoleSessionExpires(t *testing.T) {
 	}
 	cr := ar.Credentials
 	exp, err := time.Parse(time.RFC3339, cr.Expiration)
-	if err != nil || exp.Sub(time.Now()) > 901*time.Second || exp.Sub(time.Now()) < 800*time.Second {
+	if left := time.Until(exp); err != nil || left > 901*time.Second || left < 800*time.Second {
 		t.Fatalf("session Expiration %q (%v), want about 900 s from now", cr.Expiration, err)
 	}
 	encrypt := func(srv *server) (string, error) {
