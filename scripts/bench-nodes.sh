@@ -22,14 +22,19 @@
 #
 #   scripts/bench-nodes.sh                         # RUNS=3 DURATION=5s CONC=32
 #   OPS=encrypt RUNS=5 scripts/bench-nodes.sh
+#   OPS= scripts/bench-nodes.sh                    # the idle change feed only
 #
-# Needs: go, python3, PostgreSQL's initdb and pg_ctl (/usr/lib/postgresql/*/bin
+# Before the load, the change feed's delay at idle: IDLE (10) DisableKey and
+# EnableKey pairs on the first PostgreSQL node, one AWS CLI call at a time,
+# as the second node's trent_cache_apply_delay_seconds sees them.
+#
+# Needs: go, python3, the AWS CLI (AWS_CLI=path), PostgreSQL's initdb and pg_ctl (/usr/lib/postgresql/*/bin
 # or PATH; as root the database runs as the postgres user).
 set -euo pipefail
 runs=${RUNS:-3}
 dur=${DURATION:-5s}
 conc=${CONC:-32}
-ops=${OPS:-"encrypt create-key"}
+ops=${OPS-"encrypt create-key"}
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 chmod 755 "$work"
@@ -103,6 +108,19 @@ EOF
 }
 
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
+log "idle change feed: ${IDLE:-10} DisableKey/EnableKey pairs on p1"
+read -r id secret <<<"${cred[p1]}"
+awsp1() { AWS_ACCESS_KEY_ID=$id AWS_SECRET_ACCESS_KEY=$secret command "${AWS_CLI:-aws}" --endpoint-url "http://127.0.0.1:${portOf[p1]}" --output text "$@"; }
+idkey=$(awsp1 kms create-key --query KeyMetadata.KeyId)
+sleep 1
+delay p2 >"$work/delay-before"
+for _ in $(seq "${IDLE:-10}"); do
+	awsp1 kms disable-key --key-id "$idkey"
+	awsp1 kms enable-key --key-id "$idkey"
+done
+sleep 1
+delay p2 >"$work/delay-after"
+paste -d' ' "$work/delay-before" "$work/delay-after" | awk '{print "idle", $1, $4 - $2}' >>"$work/delays"
 for run in $(seq "$runs"); do
 	for op in $ops; do
 		for cell in bolt-x1 bolt-x2 pg-x1 pg-x2; do
@@ -130,8 +148,8 @@ done
 
 load="$load0 at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 python3 - "$work/results" "$work/delays" "$load" <<'EOF'
-import json, statistics, sys
-rows = [json.loads(l) for l in open(sys.argv[1])]
+import json, os, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])] if os.path.exists(sys.argv[1]) else []
 print(f"load average (1, 5, 15 min): {sys.argv[3]}; {len(set(r['run'] for r in rows))} runs per cell\n")
 print("| op | cell | requests/s (runs) | median | server CPU per request (median) | p99 ms (median) | errors |")
 print("|---|---|---|---:|---:|---:|---:|")
@@ -150,7 +168,7 @@ for line in open(sys.argv[2]):
     op, le, n = line.split()
     hist.setdefault(op, {}).setdefault(le, 0)
     hist[op][le] += float(n)
-print("\nchange feed delay on p2 during pg-x2 (commit on any node to applied on p2):")
+print("\nchange feed delay on p2 (commit on any node to applied on p2), idle and during pg-x2:")
 for op, h in hist.items():
     total = h.get("+Inf", 0)
     if not total:
