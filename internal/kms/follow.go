@@ -72,6 +72,8 @@ func (s *Service) Apply(ctx context.Context, paths []string) error {
 func (s *Service) Reload(ctx context.Context) error {
 	h := s.locks.all()
 	defer h.release()
+	s.creating.Lock()
+	defer s.creating.Unlock()
 	var entries []storage.Entry
 	err := s.store.View(ctx, func(tx storage.Tx) error {
 		var err error

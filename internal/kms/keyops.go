@@ -198,8 +198,10 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in *CreateKeyInput) (
 	// node's Apply of the committed record (swapKey keeps one snapshot).
 	// Taking the key's stripe here would make Apply, which takes the
 	// stripes of every key a batch of changes names, wait behind every
-	// CreateKey in flight.
+	// CreateKey in flight. Reload waits for it (creating).
+	s.creating.RLock()
 	err = s.putKey(ctx, "CreateKey", k, nil, nil)
+	s.creating.RUnlock()
 	if errors.Is(err, errStale) { // a key id drawn twice
 		err = s.internal("CreateKey", err)
 	}

@@ -98,9 +98,14 @@ type Service struct {
 	log       *slog.Logger
 	usage     UsageIndex // GetKeyLastUsage; nil: no audit log
 
-	locks  locks        // taken by writers: what they change (locks.go)
-	mu     sync.RWMutex // guards spaces and the maps in them; values are immutable
-	spaces map[scope]*space
+	locks locks // taken by writers: what they change (locks.go)
+	// creating is held shared by CreateKey from its commit to the
+	// publication of the new key, and exclusively by Reload, which drops
+	// from memory the keys its read of storage did not return: a key
+	// committed after that read must not be published, then dropped.
+	creating sync.RWMutex
+	mu       sync.RWMutex // guards spaces and the maps in them; values are immutable
+	spaces   map[scope]*space
 }
 
 type scope struct{ region, account string }
