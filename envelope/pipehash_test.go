@@ -5,7 +5,9 @@ import (
 	"crypto"
 	"crypto/rand"
 	"crypto/sha512"
+	"runtime"
 	"testing"
+	"time"
 )
 
 // TestPipeHash: whatever the lengths and the write sizes, pipeHash sums
@@ -28,5 +30,22 @@ func TestPipeHash(t *testing.T) {
 				t.Errorf("pipeHash of %d bytes in writes of %d = %x, want %x", n, step, got, want)
 			}
 		}
+	}
+}
+
+// TestPipeHashAbandoned: a pipeHash dropped without Sum (a failed message)
+// ends its hashing goroutine once it is collected.
+func TestPipeHashAbandoned(t *testing.T) {
+	before := runtime.NumGoroutine()
+	for range 20 {
+		p := newPipeHash(crypto.SHA384)
+		p.Write(make([]byte, 3*pipeChunk))
+	}
+	for i := 0; i < 100 && runtime.NumGoroutine() > before; i++ {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Errorf("%d goroutines after dropping 20 pipeHashes, %d before", n, before)
 	}
 }
