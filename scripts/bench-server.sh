@@ -18,6 +18,12 @@
 #
 #   scripts/bench-server.sh                       # RUNS=3 DURATION=5s
 #   OPS=encrypt CONC="32" RUNS=5 scripts/bench-server.sh
+#   PROFILE=/tmp/prof OPS=encrypt CONC=32 RUNS=1 scripts/bench-server.sh
+#
+# PROFILE=DIR: both servers serve pprof on loopback, and the first run of
+# every cell takes a CPU profile of the server under load into
+# DIR/SERVER-OP-C.pprof (go tool pprof -top DIR/trent-encrypt-32.pprof), with
+# the binaries beside them.
 #
 # Needs: go, python3, the AWS CLI (AWS_CLI=path to pick one) for the IAM
 # user and the grant.
@@ -38,8 +44,14 @@ log "building trent and kmsstub"
 port=${PORT:-18390}
 url=http://127.0.0.1:$port
 stub=http://127.0.0.1:$((port + 1))
-"$work/trent" server --data-dir "$work/data" --addr "127.0.0.1:$port" 2>"$work/server.log" &
-"$work/kmsstub" -addr "127.0.0.1:$((port + 1))" 2>"$work/stub.log" &
+prof=${PROFILE:-}
+pprof_trent=() pprof_stub=()
+if [ -n "$prof" ]; then
+	mkdir -p "$prof" && cp "$work/trent" "$work/kmsstub" "$prof/"
+	pprof_trent=(--pprof-addr "127.0.0.1:$((port + 2))") pprof_stub=(-pprof-addr "127.0.0.1:$((port + 3))")
+fi
+"$work/trent" server --data-dir "$work/data" --addr "127.0.0.1:$port" "${pprof_trent[@]}" 2>"$work/server.log" &
+"$work/kmsstub" -addr "127.0.0.1:$((port + 1))" "${pprof_stub[@]}" 2>"$work/stub.log" &
 for _ in $(seq 300); do
 	grep -q "listening on" "$work/server.log" && grep -q "listening on" "$work/stub.log" && break
 	sleep 0.1
@@ -71,7 +83,13 @@ replay=()
 [ "$mode" = replay ] && replay=(--replay)
 # one SERVER OP C RUN: runs trent bench, appends its JSON line to results.
 one() {
-	local server=$1 op=$2 c=$3 r=$4 out
+	local server=$1 op=$2 c=$3 r=$4 out profiling=""
+	if [ -n "$prof" ] && [ "$r" = 1 ]; then
+		local pport=$((port + 2)) secs=${dur%s}
+		[ "$server" = stub ] && pport=$((port + 3))
+		curl -sS -o "$prof/$server-$op-$c.pprof" "http://127.0.0.1:$pport/debug/pprof/profile?seconds=$((secs > 1 ? secs - 1 : 1))" &
+		profiling=$!
+	fi
 	if [ "$server" = trent ]; then
 		out=$(AWS_ACCESS_KEY_ID=$user_id AWS_SECRET_ACCESS_KEY=$user_secret "$work/trent" bench --endpoint "$url" --key "$key" \
 			--context app=bench --op "$op" --concurrency "$c" --duration "$dur" "${replay[@]}" --json)
@@ -79,6 +97,7 @@ one() {
 		out=$(AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY "$work/trent" bench \
 			--endpoint "$stub" --context app=bench --op "$op" --concurrency "$c" --duration "$dur" "${replay[@]}" --json)
 	fi
+	[ -z "$profiling" ] || wait "$profiling"
 	python3 -c 'import json,sys; d=json.load(sys.stdin); d["server"]=sys.argv[1]; d["run"]=int(sys.argv[2]); print(json.dumps(d))' \
 		"$server" "$r" <<<"$out" >>"$work/results.jsonl"
 	log "$(python3 -c 'import json,sys; d=json.loads(sys.stdin.read().splitlines()[-1]); print("%s %s c=%d run %d: %.0f ops/s, p50 %.2f ms, p99 %.2f ms, server %.1f us/req, errors %d, wrong %d" % (d["server"], d["op"], d["concurrency"], d["run"], d["opsPerSec"], d["latencyMs"]["p50"], d["latencyMs"]["p99"], d["serverCpuPerRequestUs"], d["errors"], d["wrong"]))' <"$work/results.jsonl")"
