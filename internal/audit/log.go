@@ -60,14 +60,14 @@ func (m SyncMode) String() string {
 const (
 	DefaultBatchInterval  = 100 * time.Millisecond
 	WriteInterval         = 10 * time.Millisecond // SyncBatch: how long records may wait for write(2)
-	wakeBytes             = 256 << 10             // SyncBatch: write sooner when this much waits
+	wakeRecords           = 256                   // SyncBatch: write sooner when this many records wait
 	DefaultSegmentSize    = 64 << 20
 	DefaultSegmentAge     = 24 * time.Hour
 	DefaultDigestInterval = time.Minute
-	// maxPending bounds the records waiting for the writer in batch mode:
-	// past it, Record waits for the write as in SyncAlways (back pressure
-	// instead of unbounded memory).
-	maxPending = 8 << 20
+	// maxPending bounds the records waiting for the writer in batch mode
+	// (about 8 MiB of lines): past it, Record waits for the write as in
+	// SyncAlways (back pressure instead of unbounded memory).
+	maxPending = 8 << 10
 )
 
 // Options configure a Log.
@@ -117,86 +117,105 @@ type Log struct {
 	now  func() time.Time
 	fp   string // signing key fingerprint
 
-	mu          sync.Mutex
-	seq         uint64   // last sequence number assigned
-	chain       [32]byte // chain value after line seq
-	pending     *batch
-	spare       []byte
-	sinceDigest int // lines since the last digest
-	lastDigest  time.Time
-	segName     string // the segment lines are being appended to
-	err         error  // sticky: the log cannot be written
-	closed      bool
-	usage       map[string]Usage
-	usageNew    map[string]struct{} // keys of usage changed since TakeUsage
-	want        int                 // SyncAlways: the last batch's record count (gather)
+	mu        sync.Mutex
+	pending   *batch
+	spare     []spare // written batches' buffers, to fill again (at most maxSpare)
+	headSeq   uint64  // seq and chain as of the last batch written (Head)
+	headChain [32]byte
+	err       error // sticky: the log cannot be written
+	closed    bool
+	usage     map[string]Usage
+	usageNew  map[string]struct{} // keys of usage changed since TakeUsage
+	want      int                 // SyncAlways: the last batch's record count (gather)
 
 	wake chan struct{}
 	stop chan struct{}
 	done chan struct{}
 
-	// owned by the writer goroutine
-	f        segmentFile
-	segSize  int64
-	segStart time.Time
-	lastSync time.Time
-	dirty    bool
-	took     time.Duration // SyncAlways: the last batch's write and fsync
+	// owned by the writer goroutine (and by Open before it starts)
+	seq         uint64   // last sequence number assigned
+	chain       [32]byte // chain value after line seq
+	sinceDigest int      // lines since the last digest
+	lastDigest  time.Time
+	segName     string // the segment lines are being appended to
+	f           segmentFile
+	segSize     int64
+	segStart    time.Time
+	lastSync    time.Time
+	dirty       bool
+	took        time.Duration // SyncAlways: the last batch's write and fsync
 }
 
-// batch is lines appended since the writer last took them.
+// batch is the records handed to the log since the writer last took them.
+// Record only queues a copy of its event: the writer encodes the batch's
+// records, chains them and appends the digests due into buf, off the
+// requests' path (a record is about 1 KB of JSON and two SHA-256s).
 type batch struct {
-	buf    []byte
-	done   chan struct{} // closed once buf is written (and synced, as the mode wants)
-	err    error         // valid after done
-	rotate bool          // buf ends with a segment-close digest
-	n      int           // records in buf
-	woken  bool          // the writer was woken for this batch
+	records []record
+	buf     []byte        // the lines, encoded by the writer (Open: the start digest)
+	done    chan struct{} // closed once the records are written (and synced, as the mode wants)
+	err     error         // valid after done
+	rotate  bool          // buf ends with a segment-close digest
+	woken   bool          // the writer was woken for this batch
 }
 
-// batchCap is the capacity a batch buffer starts with: what batch mode
-// gathers before it wakes the writer, and some, so that appending a record
-// seldom has to grow (copy) the buffer.
-const batchCap = wakeBytes + 64<<10
+// record is an event waiting for the writer, with its eventID (drawn by
+// Record, which the last-usage index needs at once).
+type record struct {
+	e  Event
+	id string
+}
+
+// spare is a written batch's storage, kept for a later batch.
+type spare struct {
+	records []record
+	buf     []byte
+}
+
+// batchCap is the capacity a batch's line buffer starts with: what batch
+// mode gathers before it wakes the writer, and some.
+const batchCap = 320 << 10
+
+// maxSpare is how many written batch buffers the log keeps: with one being
+// filled and one being written, a third lets a batch start while the writer
+// still holds the last one, without a new 320 KiB allocation (and the
+// collector's and the scavenger's work that follows it). A buffer that grew
+// past batchCap is kept at its size, so a log under heavy load stops
+// growing (copying) its batches.
+const maxSpare = 2
 
 func (l *Log) newBatch() *batch {
-	buf := l.spare[:0]
-	if buf == nil {
-		buf = make([]byte, 0, batchCap)
+	b := &batch{done: make(chan struct{})}
+	if n := len(l.spare); n > 0 {
+		b.records, b.buf = l.spare[n-1].records, l.spare[n-1].buf
+		l.spare = l.spare[:n-1]
+	} else {
+		b.buf = make([]byte, 0, batchCap)
 	}
-	b := &batch{buf: buf, done: make(chan struct{})}
-	l.spare = nil
 	return b
 }
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
-
 // Record appends the record of e. In SyncAlways mode it returns once the
 // record is on disk. It returns an error, and the caller must fail the
-// request, when the log cannot be written.
+// request, when the log cannot be written. e is copied: the caller may reuse
+// it, but must not change what it points to (parameters, outputs) later.
 func (l *Log) Record(_ context.Context, e *Event) error {
 	id := requestid.New()
-	bp := bufPool.Get().(*[]byte)
-	body := appendBody((*bp)[:0], e, id)
-	sum := sha256.Sum256(body)
-
 	l.mu.Lock()
 	if err := l.usableLocked(); err != nil {
 		l.mu.Unlock()
-		*bp = body[:0]
-		bufPool.Put(bp)
 		return err
 	}
-	b, first := l.appendLocked(body, &sum)
+	b := l.pending
+	b.records = append(b.records, record{e: *e, id: id})
 	if e.ErrorCode == "" && TrackedOps[e.Name] {
 		l.trackLocked(e, id)
 	}
-	wait := l.opts.Sync == SyncAlways || len(b.buf) > maxPending
-	wake := (l.opts.Sync == SyncAlways && (first || b.n == l.want)) || (len(b.buf) >= wakeBytes && !b.woken)
+	n := len(b.records)
+	wait := l.opts.Sync == SyncAlways || n > maxPending
+	wake := (l.opts.Sync == SyncAlways && (n == 1 || n == l.want)) || (n >= wakeRecords && !b.woken)
 	b.woken = b.woken || wake
 	l.mu.Unlock()
-	*bp = body[:0]
-	bufPool.Put(bp)
 
 	if wake {
 		select {
@@ -221,17 +240,16 @@ func (l *Log) usableLocked() error {
 	return nil
 }
 
-// appendLocked chains body as line l.seq+1 onto the pending batch. first
-// reports whether the batch was empty (the writer must be woken).
-func (l *Log) appendLocked(body []byte, sum *[32]byte) (*batch, bool) {
+// appendLine chains the body at dst[start:] as line seq+1: it appends the
+// line's trailer (with the chain value before it) and advances the chain.
+// The writer's (and Open's).
+func (l *Log) appendLine(dst []byte, start int) []byte {
+	sum := sha256.Sum256(dst[start:])
 	l.seq++
-	b := l.pending
-	first := len(b.buf) == 0
-	b.buf = appendTrailer(append(b.buf, body...), l.opts.Node, l.seq, &l.chain)
-	b.n++
-	l.chain = chainNext(&l.chain, l.seq, sum)
+	dst = appendTrailer(dst, l.opts.Node, l.seq, &l.chain)
+	l.chain = chainNext(&l.chain, l.seq, &sum)
 	l.sinceDigest++
-	return b, first
+	return dst
 }
 
 // appendTrailer closes a line: ,"trent":{"node":"ID","seq":N,"prev":"HEX"}}\n
@@ -281,8 +299,9 @@ func digestHash(raw []byte) []byte {
 	return h.Sum(nil)
 }
 
-// digestLocked appends a signed digest line.
-func (l *Log) digestLocked(reason string, torn int64) error {
+// appendDigest appends a signed digest line to dst. The writer's (and
+// Open's).
+func (l *Log) appendDigest(dst []byte, reason string, torn int64) ([]byte, error) {
 	now := l.now().UTC()
 	d := Digest{
 		Version: 1, Reason: reason, Time: now, Seq: l.seq + 1, Prev: hex.EncodeToString(l.chain[:]),
@@ -290,23 +309,22 @@ func (l *Log) digestLocked(reason string, torn int64) error {
 	}
 	raw, err := json.Marshal(d)
 	if err != nil {
-		return err
+		return dst, err
 	}
 	sig, err := ecdsa.SignASN1(rand.Reader, l.opts.Signer, digestHash(raw))
 	if err != nil {
-		return fmt.Errorf("audit: sign digest: %w", err)
+		return dst, fmt.Errorf("audit: sign digest: %w", err)
 	}
-	body := make([]byte, 0, len(raw)+160)
-	body = append(body, `{"trentDigest":`...)
-	body = append(body, raw...)
-	body = append(body, `,"signature":"`...)
-	body = base64.StdEncoding.AppendEncode(body, sig)
-	body = append(body, '"')
-	sum := sha256.Sum256(body)
-	l.appendLocked(body, &sum)
+	start := len(dst)
+	dst = append(dst, `{"trentDigest":`...)
+	dst = append(dst, raw...)
+	dst = append(dst, `,"signature":"`...)
+	dst = base64.StdEncoding.AppendEncode(dst, sig)
+	dst = append(dst, '"')
+	dst = l.appendLine(dst, start)
 	l.sinceDigest = 0
 	l.lastDigest = now
-	return nil
+	return dst, nil
 }
 
 // run is the writer goroutine.
@@ -353,7 +371,7 @@ func (l *Log) gather() {
 	var deadline *time.Timer
 	for {
 		l.mu.Lock()
-		n, want := l.pending.n, l.want
+		n, want := len(l.pending.records), l.want
 		l.mu.Unlock()
 		if n == 0 || n >= want {
 			return
@@ -372,31 +390,14 @@ func (l *Log) gather() {
 	}
 }
 
-// cycle takes the pending lines (adding a digest when one is due), writes
-// them, and syncs as the mode wants.
+// cycle takes the pending records, encodes and chains them (adding a digest
+// when one is due), writes them, and syncs as the mode wants.
 func (l *Log) cycle(final bool) {
 	now := l.now()
 	l.mu.Lock()
 	b := l.pending
-	if l.f != nil && l.err == nil {
-		var err error
-		switch {
-		case final:
-			err = l.digestLocked("shutdown", 0)
-		case l.segSize+int64(len(b.buf)) >= l.opts.SegmentSize ||
-			(now.Sub(l.segStart) >= l.opts.SegmentAge && l.segSize+int64(len(b.buf)) > 0):
-			if err = l.digestLocked("segment-close", 0); err == nil {
-				b.rotate = true
-				l.segName = segmentFileName(l.opts.Node, l.seq+1)
-			}
-		case l.sinceDigest > 0 && now.Sub(l.lastDigest) >= l.opts.DigestInterval:
-			err = l.digestLocked("periodic", 0)
-		}
-		if err != nil && l.err == nil {
-			l.err = err
-		}
-	}
-	if len(b.buf) == 0 {
+	failed := l.err != nil
+	if len(b.records) == 0 && len(b.buf) == 0 && l.digestDue(now, final, 0) == "" {
 		l.mu.Unlock()
 		if l.dirty && (final || now.Sub(l.lastSync) >= l.opts.BatchInterval) {
 			if err := l.sync(now); err != nil {
@@ -406,7 +407,34 @@ func (l *Log) cycle(final bool) {
 		return
 	}
 	l.pending = l.newBatch()
-	l.want = b.n
+	l.want = len(b.records)
+	l.mu.Unlock()
+
+	for i := range b.records {
+		r := &b.records[i]
+		start := len(b.buf)
+		b.buf = appendBody(b.buf, &r.e, r.id)
+		b.buf = l.appendLine(b.buf, start)
+	}
+	clear(b.records) // the events' parameters and outputs
+	if !failed {
+		var err error
+		switch reason := l.digestDue(now, final, len(b.buf)); reason {
+		case "segment-close":
+			if b.buf, err = l.appendDigest(b.buf, reason, 0); err == nil {
+				b.rotate = true
+				l.segName = segmentFileName(l.opts.Node, l.seq+1)
+			}
+		case "":
+		default:
+			b.buf, err = l.appendDigest(b.buf, reason, 0)
+		}
+		if err != nil {
+			l.fail(err)
+		}
+	}
+	l.mu.Lock()
+	l.headSeq, l.headChain = l.seq, l.chain
 	l.mu.Unlock()
 
 	start := time.Now()
@@ -421,8 +449,29 @@ func (l *Log) cycle(final bool) {
 	}
 	close(b.done)
 	l.mu.Lock()
-	l.spare = b.buf[:0]
+	if len(l.spare) < maxSpare {
+		l.spare = append(l.spare, spare{records: b.records[:0], buf: b.buf[:0]})
+	}
 	l.mu.Unlock()
+}
+
+// digestDue is the digest a cycle must end with, "" for none: shutdown when
+// final, segment-close when the segment is full or old (with size more
+// bytes to write), periodic when the interval has passed since the last.
+func (l *Log) digestDue(now time.Time, final bool, size int) string {
+	if l.f == nil {
+		return ""
+	}
+	size64 := l.segSize + int64(size)
+	switch {
+	case final:
+		return "shutdown"
+	case size64 >= l.opts.SegmentSize || (now.Sub(l.segStart) >= l.opts.SegmentAge && size64 > 0):
+		return "segment-close"
+	case l.sinceDigest > 0 && now.Sub(l.lastDigest) >= l.opts.DigestInterval:
+		return "periodic"
+	}
+	return ""
 }
 
 // write appends buf to the segment (and stdout), then fsyncs when the mode
@@ -552,5 +601,5 @@ func syncDir(dir string) error {
 func (l *Log) Head() (seq uint64, chain [32]byte) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.seq, l.chain
+	return l.headSeq, l.headChain
 }
