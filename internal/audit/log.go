@@ -138,6 +138,7 @@ type Log struct {
 	sinceDigest int      // lines since the last digest
 	lastDigest  time.Time
 	segName     string // the segment lines are being appended to
+	out         []byte // the lines of a batch: its bodies, chained, and digests
 	f           segmentFile
 	segSize     int64
 	segStart    time.Time
@@ -146,34 +147,28 @@ type Log struct {
 	took        time.Duration // SyncAlways: the last batch's write and fsync
 }
 
-// batch is the records handed to the log since the writer last took them.
-// Record only queues a copy of its event: the writer encodes the batch's
-// records, chains them and appends the digests due into buf, off the
-// requests' path (a record is about 1 KB of JSON and two SHA-256s).
+// batch is the records handed to the log since the writer last took them:
+// their bodies, encoded by Record (while the event's data is in the cache)
+// and copied in one after the other. The writer chains them (a SHA-256 of
+// each body and the line's trailer) as it copies them out, and adds the
+// digests due, off the requests' path.
 type batch struct {
-	records []record
-	buf     []byte        // the lines, encoded by the writer (Open: the start digest)
-	done    chan struct{} // closed once the records are written (and synced, as the mode wants)
-	err     error         // valid after done
-	rotate  bool          // buf ends with a segment-close digest
-	woken   bool          // the writer was woken for this batch
-}
-
-// record is an event waiting for the writer, with its eventID (drawn by
-// Record, which the last-usage index needs at once).
-type record struct {
-	e  Event
-	id string
+	buf    []byte        // the bodies
+	ends   []int         // where each body ends in buf
+	done   chan struct{} // closed once the records are written (and synced, as the mode wants)
+	err    error         // valid after done
+	rotate bool          // the lines end with a segment-close digest
+	woken  bool          // the writer was woken for this batch
 }
 
 // spare is a written batch's storage, kept for a later batch.
 type spare struct {
-	records []record
-	buf     []byte
+	buf  []byte
+	ends []int
 }
 
-// batchCap is the capacity a batch's line buffer starts with: what batch
-// mode gathers before it wakes the writer, and some.
+// batchCap is the capacity a batch's buffer starts with: what batch mode
+// gathers before it wakes the writer, and some.
 const batchCap = 320 << 10
 
 // maxSpare is how many written batch buffers the log keeps: with one being
@@ -187,7 +182,7 @@ const maxSpare = 2
 func (l *Log) newBatch() *batch {
 	b := &batch{done: make(chan struct{})}
 	if n := len(l.spare); n > 0 {
-		b.records, b.buf = l.spare[n-1].records, l.spare[n-1].buf
+		b.buf, b.ends = l.spare[n-1].buf, l.spare[n-1].ends
 		l.spare = l.spare[:n-1]
 	} else {
 		b.buf = make([]byte, 0, batchCap)
@@ -195,27 +190,36 @@ func (l *Log) newBatch() *batch {
 	return b
 }
 
+var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
 // Record appends the record of e. In SyncAlways mode it returns once the
 // record is on disk. It returns an error, and the caller must fail the
-// request, when the log cannot be written. e is copied: the caller may reuse
-// it, but must not change what it points to (parameters, outputs) later.
+// request, when the log cannot be written.
 func (l *Log) Record(_ context.Context, e *Event) error {
 	id := requestid.New()
+	bp := bodyPool.Get().(*[]byte)
+	body := appendBody((*bp)[:0], e, id)
+
 	l.mu.Lock()
 	if err := l.usableLocked(); err != nil {
 		l.mu.Unlock()
+		*bp = body[:0]
+		bodyPool.Put(bp)
 		return err
 	}
 	b := l.pending
-	b.records = append(b.records, record{e: *e, id: id})
+	b.buf = append(b.buf, body...)
+	b.ends = append(b.ends, len(b.buf))
 	if e.ErrorCode == "" && TrackedOps[e.Name] {
 		l.trackLocked(e, id)
 	}
-	n := len(b.records)
+	n := len(b.ends)
 	wait := l.opts.Sync == SyncAlways || n > maxPending
 	wake := (l.opts.Sync == SyncAlways && (n == 1 || n == l.want)) || (n >= wakeRecords && !b.woken)
 	b.woken = b.woken || wake
 	l.mu.Unlock()
+	*bp = body[:0]
+	bodyPool.Put(bp)
 
 	if wake {
 		select {
@@ -371,7 +375,7 @@ func (l *Log) gather() {
 	var deadline *time.Timer
 	for {
 		l.mu.Lock()
-		n, want := len(l.pending.records), l.want
+		n, want := len(l.pending.ends), l.want
 		l.mu.Unlock()
 		if n == 0 || n >= want {
 			return
@@ -390,14 +394,14 @@ func (l *Log) gather() {
 	}
 }
 
-// cycle takes the pending records, encodes and chains them (adding a digest
-// when one is due), writes them, and syncs as the mode wants.
+// cycle takes the pending records, chains them (adding a digest when one is
+// due), writes them, and syncs as the mode wants.
 func (l *Log) cycle(final bool) {
 	now := l.now()
 	l.mu.Lock()
 	b := l.pending
 	failed := l.err != nil
-	if len(b.records) == 0 && len(b.buf) == 0 && l.digestDue(now, final, 0) == "" {
+	if len(b.ends) == 0 && l.digestDue(now, final, 0) == "" {
 		l.mu.Unlock()
 		if l.dirty && (final || now.Sub(l.lastSync) >= l.opts.BatchInterval) {
 			if err := l.sync(now); err != nil {
@@ -407,27 +411,27 @@ func (l *Log) cycle(final bool) {
 		return
 	}
 	l.pending = l.newBatch()
-	l.want = len(b.records)
+	l.want = len(b.ends)
 	l.mu.Unlock()
 
-	for i := range b.records {
-		r := &b.records[i]
-		start := len(b.buf)
-		b.buf = appendBody(b.buf, &r.e, r.id)
-		b.buf = l.appendLine(b.buf, start)
+	out, from := l.out[:0], 0
+	for _, end := range b.ends {
+		start := len(out)
+		out = append(out, b.buf[from:end]...)
+		out = l.appendLine(out, start)
+		from = end
 	}
-	clear(b.records) // the events' parameters and outputs
 	if !failed {
 		var err error
-		switch reason := l.digestDue(now, final, len(b.buf)); reason {
+		switch reason := l.digestDue(now, final, len(out)); reason {
 		case "segment-close":
-			if b.buf, err = l.appendDigest(b.buf, reason, 0); err == nil {
+			if out, err = l.appendDigest(out, reason, 0); err == nil {
 				b.rotate = true
 				l.segName = segmentFileName(l.opts.Node, l.seq+1)
 			}
 		case "":
 		default:
-			b.buf, err = l.appendDigest(b.buf, reason, 0)
+			out, err = l.appendDigest(out, reason, 0)
 		}
 		if err != nil {
 			l.fail(err)
@@ -438,7 +442,8 @@ func (l *Log) cycle(final bool) {
 	l.mu.Unlock()
 
 	start := time.Now()
-	err := l.write(b.buf, now, final || b.rotate)
+	l.out = out
+	err := l.write(out, now, final || b.rotate)
 	l.took = time.Since(start)
 	if err == nil && b.rotate {
 		err = l.rotate(now)
@@ -450,7 +455,7 @@ func (l *Log) cycle(final bool) {
 	close(b.done)
 	l.mu.Lock()
 	if len(l.spare) < maxSpare {
-		l.spare = append(l.spare, spare{records: b.records[:0], buf: b.buf[:0]})
+		l.spare = append(l.spare, spare{buf: b.buf[:0], ends: b.ends[:0]})
 	}
 	l.mu.Unlock()
 }

@@ -250,7 +250,7 @@ func writeLog(t *testing.T, dir string, n int, segSize int64) []segment {
 func (l *Log) pendingLen() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.pending.records) + len(l.pending.buf)
+	return len(l.pending.ends)
 }
 
 func verify(t *testing.T, dir string) *Report {

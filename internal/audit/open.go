@@ -129,13 +129,11 @@ func (l *Log) openDir() error {
 	l.segStart, l.lastSync, l.lastDigest = now, now, now
 	// The start digest signs whatever the last run left unsigned (a crash
 	// skips the shutdown digest) and is on disk before the first request.
-	b := l.pending
-	l.pending = l.newBatch()
-	if b.buf, err = l.appendDigest(b.buf, "start", torn); err != nil {
+	if l.out, err = l.appendDigest(l.out[:0], "start", torn); err != nil {
 		return err
 	}
 	l.headSeq, l.headChain = l.seq, l.chain
-	if err := l.write(b.buf, now, true); err != nil {
+	if err := l.write(l.out, now, true); err != nil {
 		l.f.Close()
 		return err
 	}
