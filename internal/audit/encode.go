@@ -21,7 +21,7 @@ func appendBody(dst []byte, e *Event, eventID string) []byte {
 	dst = append(dst, `{"eventVersion":"`+EventVersion+`","userIdentity":`...)
 	dst = appendIdentity(dst, &e.Identity)
 	dst = append(dst, `,"eventTime":"`...)
-	dst = e.Time.UTC().AppendFormat(dst, timeLayout)
+	dst = appendTime(dst, e.Time)
 	dst = append(dst, `","eventSource":`...)
 	dst = appendString(dst, e.Source)
 	dst = append(dst, `,"eventName":`...)
@@ -71,6 +71,23 @@ func appendBody(dst []byte, e *Event, eventID string) []byte {
 		dst = appendString(dst, e.Host)
 		dst = append(dst, '}')
 	}
+	return dst
+}
+
+// appendTime appends t in timeLayout, as t.UTC().AppendFormat does, a few
+// times faster (every record has one).
+func appendTime(dst []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(dst, timeLayout)
+	}
+	hour, minute, sec := t.Clock()
+	dst = append(dst,
+		byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
+		byte('0'+month/10), byte('0'+month%10), '-', byte('0'+day/10), byte('0'+day%10), 'T',
+		byte('0'+hour/10), byte('0'+hour%10), ':', byte('0'+minute/10), byte('0'+minute%10), ':',
+		byte('0'+sec/10), byte('0'+sec%10), 'Z')
 	return dst
 }
 
@@ -242,7 +259,7 @@ func appendIdentity(dst []byte, id *Identity) []byte {
 		dst = append(dst, `"attributes":{`...)
 		if !id.SessionCreated.IsZero() {
 			dst = append(dst, `"creationDate":"`...)
-			dst = id.SessionCreated.UTC().AppendFormat(dst, timeLayout)
+			dst = appendTime(dst, id.SessionCreated)
 			dst = append(dst, `",`...)
 		}
 		dst = append(dst, `"mfaAuthenticated":"`...)
@@ -448,6 +465,15 @@ func appendStringMap(dst []byte, m map[string]string) []byte {
 
 const hexDigits = "0123456789abcdef"
 
+// plain marks the bytes appendString copies as they are: printable ASCII
+// but the quote and the backslash.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD;
 // control characters, quotes and backslashes are escaped.
 func appendString(dst []byte, s string) []byte {
@@ -455,11 +481,11 @@ func appendString(dst []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
+		if plain[c] {
+			i++
+			continue
+		}
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
 			dst = append(dst, s[start:i]...)
 			switch c {
 			case '"', '\\':

@@ -593,3 +593,43 @@ func BenchmarkRecord(b *testing.B) {
 		})
 	}
 }
+
+// TestAppendTime: the record's timestamp is what time.Format writes, for any
+// location and for years that need the slow path.
+func TestAppendTime(t *testing.T) {
+	t.Parallel()
+	east := time.FixedZone("east", 5*3600+30*60)
+	for _, tm := range []time.Time{
+		time.Date(2026, 12, 1, 5, 4, 3, 999_999_999, time.UTC),
+		time.Date(2026, 1, 1, 0, 0, 0, 0, east), // the previous day in UTC
+		time.Date(999, 10, 31, 23, 59, 59, 0, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC),
+		{},
+	} {
+		if got, want := string(appendTime(nil, tm)), tm.UTC().Format(timeLayout); got != want {
+			t.Errorf("appendTime(%v) = %s, want %s", tm, got, want)
+		}
+	}
+}
+
+// TestAppendString: a string reads back as encoding/json reads its own
+// encoding (invalid UTF-8 as U+FFFD), whatever it holds.
+func TestAppendString(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{
+		"", "plain", `quote " and \ backslash`, "tab\tline\nret\r", "\x00\x01\x1f\x7f",
+		"é ü 中文 🔑", "bad \xff\xfe utf-8", "\u2028\u2029", "<html>&amp;", strings.Repeat("a", 300) + "\"",
+	} {
+		var got, want string
+		if err := json.Unmarshal(appendString(nil, s), &got); err != nil {
+			t.Fatalf("appendString(%q) is not JSON: %v", s, err)
+		}
+		b, _ := json.Marshal(s)
+		json.Unmarshal(b, &want)
+		if got != want {
+			t.Errorf("appendString(%q) reads back as %q, want %q", s, got, want)
+		}
+	}
+}
