@@ -176,7 +176,7 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in *CreateKeyInput) (
 	doc := s.defaultPolicy(sc.account)
 	var pol *policy.Policy
 	if in.Policy != nil {
-		if pol, err = checkPolicy(c, keyARN, *in.Policy, in.BypassPolicyLockoutSafetyCheck); err != nil {
+		if pol, err = s.checkPolicy(c, keyARN, *in.Policy, in.BypassPolicyLockoutSafetyCheck); err != nil {
 			return nil, err
 		}
 		doc = *in.Policy

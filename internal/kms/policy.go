@@ -59,8 +59,8 @@ func checkPolicyName(p *string) error {
 // bypass, applies AWS's lockout safety check: the caller must still be
 // allowed kms:PutKeyPolicy on the key under the new policy (conditions set
 // aside, as AWS's check does).
-func checkPolicy(c Caller, keyARN, doc string, bypass bool) (*policy.Policy, error) {
-	p, err := policy.Parse(policy.KeyPolicy, doc)
+func (s *Service) checkPolicy(c Caller, keyARN, doc string, bypass bool) (*policy.Policy, error) {
+	p, err := s.policies.parse(doc)
 	if err != nil {
 		var pe *policy.Error
 		if errors.As(err, &pe) && pe.TooLarge {
@@ -120,7 +120,7 @@ func (s *Service) PutKeyPolicy(ctx context.Context, c Caller, in *PutKeyPolicyIn
 		if err := checkPolicyName(in.PolicyName); err != nil {
 			return nil, err
 		}
-		p, err := checkPolicy(c, k.arn, *in.Policy, in.BypassPolicyLockoutSafetyCheck)
+		p, err := s.checkPolicy(c, k.arn, *in.Policy, in.BypassPolicyLockoutSafetyCheck)
 		if err != nil {
 			return nil, err
 		}

@@ -106,6 +106,7 @@ type Service struct {
 	creating sync.RWMutex
 	mu       sync.RWMutex // guards spaces and the maps in them; values are immutable
 	spaces   map[scope]*space
+	policies policyCache // compiled key policies by document
 }
 
 type scope struct{ region, account string }
@@ -161,7 +162,7 @@ type key struct {
 // and the tag map. It is called on every snapshot before it is published.
 func (s *Service) compile(k *key) {
 	if k.pol == nil || k.polSrc != k.policy {
-		p, err := policy.Parse(policy.KeyPolicy, k.policy)
+		p, err := s.policies.parse(k.policy)
 		if err != nil {
 			s.log.Error("kms: stored key policy does not parse; the key allows nothing until PutKeyPolicy replaces it",
 				"key", k.arn, "err", err)
