@@ -69,11 +69,23 @@ func customerMasterKeySpec(spec keys.Spec) string {
 	return ""
 }
 
-// newKeyID returns a random (version 4) UUID.
-func newKeyID() string {
+// newKeyID returns a version 7 UUID (RFC 9562) for a key created at t: its
+// first 48 bits are t in Unix milliseconds, 74 of the other 80 are random.
+// Ids that grow with time put a new key's record next to those of the keys
+// created just before it in the embedded database's B+tree: the keys of one
+// group commit then share a few leaf pages instead of dirtying one leaf and
+// one branch page each, scattered over the file (each a separate write to
+// the disk), which made a durable CreateKey's commit about twice as long.
+// The id's time is the key's CreationDate, which DescribeKey returns anyway;
+// 74 random bits keep ids from colliding or being guessed.
+func newKeyID(t time.Time) string {
 	var b [16]byte
-	randRead(b[:])
-	b[6] = b[6]&0x0f | 0x40
+	randRead(b[6:])
+	ms := uint64(t.UnixMilli())
+	for i := range 6 {
+		b[i] = byte(ms >> (40 - 8*i))
+	}
+	b[6] = b[6]&0x0f | 0x70
 	b[8] = b[8]&0x3f | 0x80
 	const hx = "0123456789abcdef"
 	out := make([]byte, 0, 36)
@@ -171,7 +183,8 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in *CreateKeyInput) (
 	if err := checkTags(in.Tags, nil); err != nil {
 		return nil, err
 	}
-	id := newKeyID()
+	now := s.now()
+	id := newKeyID(now)
 	keyARN := s.keyARN(sc.region, sc.account, id)
 	doc := s.defaultPolicy(sc.account)
 	var pol *policy.Policy
@@ -182,7 +195,6 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in *CreateKeyInput) (
 		doc = *in.Policy
 	}
 
-	now := s.now()
 	k := &key{
 		id: id, arn: keyARN, region: sc.region, account: sc.account,
 		created: now, description: in.Description, spec: spec, usage: usage, origin: origin,
