@@ -244,6 +244,16 @@ func (s *Store) commit(batch []*update) {
 	}
 }
 
+// fillPercent is how full bbolt fills the first part of a page it splits
+// (its default is half). New records mostly go after every existing one (key
+// ids grow with time) and a page split at the end of the tree is never
+// written again: records appended ten at a time leave the leaf pages 42%
+// full with the default, 70% with this (TestAppendsFillPages), so a commit
+// of new records writes fewer pages (each a separate write to the disk) and
+// the file is smaller. A record inserted amid full pages splits them a
+// little more often.
+const fillPercent = 0.9
+
 // try runs every fn of batch in one transaction. If one fails it rolls the
 // transaction back and returns its index (its error or panic is in it);
 // else it commits and returns -1 with the commit's error.
@@ -253,6 +263,7 @@ func (s *Store) try(batch []*update) (failed int, err error) {
 		return -1, mapErr(fmt.Errorf("boltstore: begin: %w", err))
 	}
 	b := btx.Bucket(bucketName)
+	b.FillPercent = fillPercent
 	for i, u := range batch {
 		if u.err = u.ctx.Err(); u.err == nil {
 			u.panicked, u.err = run(&tx{b: b, writable: true}, u.fn)
