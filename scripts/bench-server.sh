@@ -13,7 +13,8 @@
 #
 # RUNS rounds alternate Trent and the stub for every cell, so that background
 # load hits both alike; the report gives medians, the runs' spread, and the
-# ratios Trent/stub of requests per second and of server CPU per request.
+# ratios Trent/stub of requests per second and of server CPU per request
+# (the median over the rounds of each round's ratio).
 # Loopback only; each run is bounded by DURATION (+ 1 s warm-up).
 #
 #   scripts/bench-server.sh                       # RUNS=3 DURATION=5s
@@ -137,8 +138,14 @@ for (op, c) in sorted(cells, key=lambda k: (["encrypt","decrypt","generate-data-
     lat = lambda xs, k: med([x["latencyMs"][k] for x in xs])
     to, so = f(t, "opsPerSec"), f(s, "opsPerSec")
     tc, sc = f(t, "serverCpuPerRequestUs"), f(s, "serverCpuPerRequestUs")
+    # Ratios are the medians of each round's ratio (Trent and the stub ran
+    # back to back in it), so that background load that drifts between
+    # rounds cancels out.
+    byrun = lambda xs: {x["run"]: x for x in xs}
+    tr, sr = byrun(t), byrun(s)
+    pair = lambda k: med([tr[r][k] / sr[r][k] for r in tr if r in sr and sr[r][k]])
     errs = sum(x["errors"] + x["wrong"] for x in t + s)
     spread = lambda xs: "%.0f-%.0f" % (min(x["opsPerSec"] for x in xs), max(x["opsPerSec"] for x in xs)) if xs else ""
     print("| %s | %d | %.0f (%s) | %.0f (%s) | %.2f | %.2f / %.2f | %.2f / %.2f | %.1f | %.1f | %.2f | %d |" % (
-        op, c, to, spread(t), so, spread(s), to / so, lat(t, "p50"), lat(t, "p99"), lat(s, "p50"), lat(s, "p99"), tc, sc, tc / sc, errs))
+        op, c, to, spread(t), so, spread(s), pair("opsPerSec"), lat(t, "p50"), lat(t, "p99"), lat(s, "p50"), lat(s, "p99"), tc, sc, pair("serverCpuPerRequestUs"), errs))
 PY
