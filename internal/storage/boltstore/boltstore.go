@@ -5,12 +5,15 @@
 // Group commit: concurrent Updates share one bbolt transaction, so one
 // commit (two fdatasyncs) acknowledges them all. One goroutine commits;
 // the Updates that arrive while it commits wait and form the next batch.
-// A lone writer is never delayed: its Update commits at once. When the last
-// batch was larger than what waits now (several writers, some still
-// preparing their next write), the committer waits for the queue to reach
-// the last batch's size, at most a quarter of the last commit's duration
-// (capped at 2 ms): without that wait, the first writer back would commit
-// almost alone while the others queue behind it, halving the batches. In
+// A lone writer is not delayed: its Update commits at once (after a burst of
+// concurrent ones, its first eight wait at most a commit's time). When one of
+// the last eight batches was larger than what waits now (several writers,
+// some still preparing their next write), the committer waits for the queue
+// to reach that size, at most as long as the last commit took (capped at
+// 2 ms): a commit's time is mostly its two fdatasyncs, which cost about
+// the same for 12 records as for 7, so a wait that fills the batch costs
+// less than the commit it saves; without it, the first writer back would
+// commit almost alone while the others queue behind it. In
 // a batch each fn runs in turn on the state the ones before it left, as if
 // the Updates had run one after the other in that order. A fn that fails
 // (returns an error, panics, or whose context is done before it runs)
@@ -28,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -171,7 +175,8 @@ func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {
 func (s *Store) committer() {
 	defer close(s.stopped)
 	var batch []*update
-	last, took := 0, time.Duration(0) // the last batch's size and commit time
+	var sizes recentSizes
+	took := time.Duration(0) // the last commit's duration
 	for {
 		select {
 		case <-s.wake:
@@ -179,7 +184,7 @@ func (s *Store) committer() {
 			return
 		}
 		for {
-			s.gather(last, took)
+			s.gather(sizes.max(), took)
 			s.qmu.Lock()
 			batch, s.queue = s.queue, batch[:0]
 			s.qmu.Unlock()
@@ -187,7 +192,7 @@ func (s *Store) committer() {
 				break
 			}
 			start := time.Now()
-			last = len(batch)
+			sizes.add(len(batch))
 			s.commit(batch)
 			took = time.Since(start)
 			clear(batch)
@@ -198,9 +203,25 @@ func (s *Store) committer() {
 // maxGather bounds the wait for a batch to fill (see the package comment).
 const maxGather = 2 * time.Millisecond
 
-// gather waits, when the queue is not empty but shorter than want (the last
-// batch's size), until it reaches want or a quarter of took (the last
-// commit's duration, at most maxGather) has passed.
+// recentSizes holds the sizes of the last batches; the committer waits for
+// the largest (see the package comment). One batch cut short (its writers
+// came back late) does not halve the next ones, as waiting for the last
+// size alone did.
+type recentSizes struct {
+	n     [8]int
+	count int
+}
+
+func (r *recentSizes) add(size int) {
+	r.n[r.count%len(r.n)] = size
+	r.count++
+}
+
+func (r *recentSizes) max() int { return slices.Max(r.n[:]) }
+
+// gather waits, when the queue is not empty but shorter than want (the
+// largest recent batch), until it reaches want or took (the last commit's
+// duration, at most maxGather) has passed.
 func (s *Store) gather(want int, took time.Duration) {
 	if want < 2 {
 		return
@@ -214,7 +235,7 @@ func (s *Store) gather(want int, took time.Duration) {
 			break
 		}
 		if deadline == nil {
-			deadline = time.NewTimer(min(took/4, maxGather))
+			deadline = time.NewTimer(min(took, maxGather))
 			defer deadline.Stop()
 		}
 		select {
