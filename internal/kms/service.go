@@ -43,6 +43,8 @@
 //   - Rotation is instant: OnDemandRotationStartDate is never set. An empty
 //     KeyId string counts as missing ("Member must not be null").
 //   - An empty Caller.Region means us-east-1.
+//   - Key ids are version 7 UUIDs (they begin with the creation time), so
+//     that new keys' records sit together in storage (keyops.go newKeyID).
 package kms
 
 import (
