@@ -148,13 +148,15 @@ type Log struct {
 }
 
 // batch is the records handed to the log since the writer last took them:
-// their bodies, encoded by Record (while the event's data is in the cache)
-// and copied in one after the other. The writer chains them (a SHA-256 of
-// each body and the line's trailer) as it copies them out, and adds the
-// digests due, off the requests' path.
+// their bodies, encoded and hashed by Record (while the event's data is in
+// the cache, and in parallel: in SyncAlways mode the hashing overlaps the
+// fsync of the batch before) and copied in one after the other. The writer
+// chains them (each line's trailer and link) as it copies them out, and
+// adds the digests due.
 type batch struct {
 	buf    []byte        // the bodies
 	ends   []int         // where each body ends in buf
+	sums   [][32]byte    // each body's SHA-256
 	done   chan struct{} // closed once the records are written (and synced, as the mode wants)
 	err    error         // valid after done
 	rotate bool          // the lines end with a segment-close digest
@@ -165,6 +167,7 @@ type batch struct {
 type spare struct {
 	buf  []byte
 	ends []int
+	sums [][32]byte
 }
 
 // batchCap is the capacity a batch's buffer starts with: what batch mode
@@ -182,7 +185,7 @@ const maxSpare = 2
 func (l *Log) newBatch() *batch {
 	b := &batch{done: make(chan struct{})}
 	if n := len(l.spare); n > 0 {
-		b.buf, b.ends = l.spare[n-1].buf, l.spare[n-1].ends
+		b.buf, b.ends, b.sums = l.spare[n-1].buf, l.spare[n-1].ends, l.spare[n-1].sums
 		l.spare = l.spare[:n-1]
 	} else {
 		b.buf = make([]byte, 0, batchCap)
@@ -199,6 +202,7 @@ func (l *Log) Record(_ context.Context, e *Event) error {
 	id := requestid.New()
 	bp := bodyPool.Get().(*[]byte)
 	body := appendBody((*bp)[:0], e, id)
+	sum := sha256.Sum256(body)
 
 	l.mu.Lock()
 	if err := l.usableLocked(); err != nil {
@@ -210,6 +214,7 @@ func (l *Log) Record(_ context.Context, e *Event) error {
 	b := l.pending
 	b.buf = append(b.buf, body...)
 	b.ends = append(b.ends, len(b.buf))
+	b.sums = append(b.sums, sum)
 	if e.ErrorCode == "" && TrackedOps[e.Name] {
 		l.trackLocked(e, id)
 	}
@@ -249,9 +254,15 @@ func (l *Log) usableLocked() error {
 // The writer's (and Open's).
 func (l *Log) appendLine(dst []byte, start int) []byte {
 	sum := sha256.Sum256(dst[start:])
+	return l.appendTrailerOf(dst, &sum)
+}
+
+// appendTrailerOf closes the line of a body whose SHA-256 is sum (the body
+// just appended to dst) and advances the chain.
+func (l *Log) appendTrailerOf(dst []byte, sum *[32]byte) []byte {
 	l.seq++
 	dst = appendTrailer(dst, l.opts.Node, l.seq, &l.chain)
-	l.chain = chainNext(&l.chain, l.seq, &sum)
+	l.chain = chainNext(&l.chain, l.seq, sum)
 	l.sinceDigest++
 	return dst
 }
@@ -415,10 +426,9 @@ func (l *Log) cycle(final bool) {
 	l.mu.Unlock()
 
 	out, from := l.out[:0], 0
-	for _, end := range b.ends {
-		start := len(out)
+	for i, end := range b.ends {
 		out = append(out, b.buf[from:end]...)
-		out = l.appendLine(out, start)
+		out = l.appendTrailerOf(out, &b.sums[i])
 		from = end
 	}
 	if !failed {
@@ -455,7 +465,7 @@ func (l *Log) cycle(final bool) {
 	close(b.done)
 	l.mu.Lock()
 	if len(l.spare) < maxSpare {
-		l.spare = append(l.spare, spare{buf: b.buf[:0], ends: b.ends[:0]})
+		l.spare = append(l.spare, spare{buf: b.buf[:0], ends: b.ends[:0], sums: b.sums[:0]})
 	}
 	l.mu.Unlock()
 }
