@@ -44,7 +44,14 @@ type node struct {
 
 func openNode(t *testing.T, url, keyFile string, opts pgstore.Options, maxStale time.Duration) *node {
 	t.Helper()
+	// A short opts.Timeout is what some tests are about; the first
+	// connection to a server just started can take longer than it when the
+	// whole suite runs (CI), so opening is retried.
 	raw, err := pgstore.Open(ctx, url, opts)
+	for deadline := time.Now().Add(15 * time.Second); errors.Is(err, storage.ErrUnavailable) && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		raw, err = pgstore.Open(ctx, url, opts)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
