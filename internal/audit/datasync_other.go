@@ -4,4 +4,4 @@ package audit
 
 import "os"
 
-func dataSync(f *os.File) segmentFile { return f }
+func dataSync(f *os.File) (segmentFile, error) { return f, nil }

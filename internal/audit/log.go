@@ -595,7 +595,12 @@ func openSegment(path string, create bool) (segmentFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit: open segment: %w", err)
 	}
-	return dataSync(f), nil
+	sf, err := dataSync(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("audit: open segment: %w", err)
+	}
+	return sf, nil
 }
 
 func syncDir(dir string) error {
