@@ -8,8 +8,10 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,6 +20,7 @@ import (
 // benchOut is the --json output of trent bench (the fields the tests read).
 type benchOut struct {
 	Op, Mode                string
+	Procs                   int
 	Requests, Errors, Wrong int
 	Checked                 int
 	OpsPerSec               float64
@@ -75,15 +78,22 @@ func TestBench(t *testing.T) {
 			if out.Mode != mode || out.Op != op {
 				t.Errorf("bench --op %s (%s): output says op %s mode %s", op, mode, out.Op, out.Mode)
 			}
+			if mode == "replay" && os.Getenv("GOMAXPROCS") == "" && out.Procs != 1 {
+				t.Errorf("bench --op %s --replay: the clients ran on %d threads, want 1", op, out.Procs)
+			}
 			if out.ServerCPUSeconds < 0 {
 				t.Errorf("bench --op %s (%s): server CPU unknown", op, mode)
 			}
 		}
 	}
 	for _, args := range [][]string{{"--op", "mixed", "--context", "app=bench", "--context", "tenant=t1"},
-		{"--op", "re-encrypt", "--context", "app=bench", "--replay"}} {
-		if code, out, stderr := runBench(t, s.URL, args...); code != 0 || out.Errors != 0 || out.Wrong != 0 {
+		{"--op", "re-encrypt", "--context", "app=bench", "--replay"}, {"--op", "encrypt", "--replay", "--procs", "3"}} {
+		code, out, stderr := runBench(t, s.URL, args...)
+		if code != 0 || out.Errors != 0 || out.Wrong != 0 {
 			t.Errorf("bench %v: exit %d, %d errors (%s), %d wrong (%s); stderr: %s", args, code, out.Errors, out.FirstError, out.Wrong, out.FirstWrong, stderr)
+		}
+		if slices.Contains(args, "--procs") && out.Procs != 3 {
+			t.Errorf("bench %v: the clients ran on %d threads, want 3", args, out.Procs)
 		}
 	}
 	if code, _, stderr := runBench(t, s.URL, "--op", "nope"); code != 2 || !strings.Contains(stderr, "unknown --op") {
