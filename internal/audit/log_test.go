@@ -614,14 +614,18 @@ func TestAppendTime(t *testing.T) {
 	}
 }
 
-// TestAppendString: a string reads back as encoding/json reads its own
-// encoding (invalid UTF-8 as U+FFFD), whatever it holds.
-func TestAppendString(t *testing.T) {
-	t.Parallel()
+// FuzzAppendString: a string reads back as encoding/json reads its own
+// encoding (invalid UTF-8 as U+FFFD), whatever it holds and wherever its
+// special bytes fall against appendString's 8-byte steps.
+func FuzzAppendString(f *testing.F) {
 	for _, s := range []string{
 		"", "plain", `quote " and \ backslash`, "tab\tline\nret\r", "\x00\x01\x1f\x7f",
 		"é ü 中文 🔑", "bad \xff\xfe utf-8", "\u2028\u2029", "<html>&amp;", strings.Repeat("a", 300) + "\"",
+		"01234567\"", "0123456\x1f89abcdef", "arn:aws:kms:us-east-1:111122223333:key/é", "!!!!!!!!\\!!!!!!!",
 	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
 		var got, want string
 		if err := json.Unmarshal(appendString(nil, s), &got); err != nil {
 			t.Fatalf("appendString(%q) is not JSON: %v", s, err)
@@ -631,5 +635,5 @@ func TestAppendString(t *testing.T) {
 		if got != want {
 			t.Errorf("appendString(%q) reads back as %q, want %q", s, got, want)
 		}
-	}
+	})
 }
