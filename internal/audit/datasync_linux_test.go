@@ -46,6 +46,9 @@ func TestSyncDropsBehind(t *testing.T) {
 	if err := f.Sync(); err != nil {
 		t.Fatal(err)
 	}
+	if !resident(t, path)[full] {
+		t.Error("a sync with less than dropBehind new data dropped pages")
+	}
 	if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, append(data, data[:page]...)) {
 		t.Fatalf("segment content changed (%v)", err)
 	}
