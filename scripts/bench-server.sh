@@ -27,7 +27,7 @@
 # the binaries beside them.
 #
 # Needs: go, python3, the AWS CLI (AWS_CLI=path to pick one) for the IAM
-# user and the grant.
+# user and the grant (scripts/bench-lib.sh).
 set -euo pipefail
 runs=${RUNS:-3}
 dur=${DURATION:-5s}
@@ -38,6 +38,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 log() { printf 'bench-server: %s\n' "$*" >&2; }
+. "$root/scripts/bench-lib.sh"
 
 log "building trent and kmsstub"
 (cd "$root" && go build -o "$work/trent" ./cmd/trent && go build -o "$work/kmsstub" ./tools/kmsstub)
@@ -59,26 +60,10 @@ for _ in $(seq 300); do
 done
 grep -q "listening on" "$work/server.log" || { cat "$work/server.log" >&2; exit 1; }
 
-admin_id=$(sed -n 's/^aws_access_key_id = //p' "$work/data/credentials")
-admin_secret=$(sed -n 's/^aws_secret_access_key = //p' "$work/data/credentials")
-account=$(sed -n 's/^# account //p' "$work/data/credentials")
-export AWS_ACCESS_KEY_ID=$admin_id AWS_SECRET_ACCESS_KEY=$admin_secret AWS_DEFAULT_REGION=us-east-1 AWS_PAGER=""
 unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL
-export AWS_CONFIG_FILE=$work/no-config AWS_SHARED_CREDENTIALS_FILE=$work/no-credentials
-awscli=${AWS_CLI:-aws}
-aws() { command "$awscli" --endpoint-url "$url" --output text "$@"; }
-
+export AWS_DEFAULT_REGION=us-east-1 AWS_CONFIG_FILE=$work/no-config AWS_SHARED_CREDENTIALS_FILE=$work/no-credentials
 log "IAM user, 10-statement key policy, grant"
-aws iam create-user --user-name bench >/dev/null
-read -r user_id user_secret <<<"$(aws iam create-access-key --user-name bench --query 'AccessKey.[AccessKeyId,SecretAccessKey]')"
-stmts="{\"Sid\":\"root\",\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"arn:aws:iam::$account:root\"},\"Action\":\"kms:*\",\"Resource\":\"*\"}"
-for i in 1 2 3 4 5 6 7 8 9; do
-	stmts+=",{\"Sid\":\"s$i\",\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"arn:aws:iam::$account:user/other$i\"},\"Action\":[\"kms:Encrypt\",\"kms:Decrypt\",\"kms:GenerateDataKey*\"],\"Resource\":\"*\",\"Condition\":{\"StringEquals\":{\"kms:EncryptionContext:app\":\"app$i\"},\"Bool\":{\"aws:SecureTransport\":\"false\"}}}"
-done
-printf '{"Version":"2012-10-17","Statement":[%s]}' "$stmts" >"$work/policy.json"
-key=$(aws kms create-key --policy "file://$work/policy.json" --query KeyMetadata.KeyId)
-aws kms create-grant --key-id "$key" --grantee-principal "arn:aws:iam::$account:user/bench" \
-	--operations Encrypt Decrypt GenerateDataKey --constraints 'EncryptionContextSubset={app=bench}' >/dev/null
+read -r user_id user_secret key <<<"$(bench_caller "$work/data" "$url")"
 
 replay=()
 [ "$mode" = replay ] && replay=(--replay)
