@@ -33,7 +33,9 @@ type operation struct {
 	// RequestEntityTooLargeException).
 	TooLarge error
 	// Timeout is the deadline of the request context of an operation that
-	// waits on storage (a write: PostgreSQL may not answer). Operations that
+	// waits on storage (a write: PostgreSQL may not answer); the kms
+	// package moves it by the time of a key's generation before the write
+	// (afterWork). Operations that
 	// never block (crypto and reads work on memory) have none: no timer per
 	// request; the connection's write deadline (http.Server.WriteTimeout)
 	// bounds them like any response.

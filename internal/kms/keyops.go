@@ -203,7 +203,11 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in *CreateKeyInput) (
 	if origin == originExternal {
 		k.state, k.imp = statePendingImport, &importState{}
 	} else {
+		start := time.Now()
 		k.versions = []*keys.Version{generateVersion(k, 1, now, "")}
+		var cancel context.CancelFunc
+		ctx, cancel = afterWork(ctx, time.Since(start))
+		defer cancel()
 	}
 
 	// No lock: nothing names the key before putKey publishes it but this
@@ -355,6 +359,7 @@ func (s *Service) mutateOnce(ctx context.Context, c Caller, sc scope, a *access,
 	if err != nil {
 		return nil, err
 	}
+	start := time.Now()
 	nk, err := fn(k, s.now())
 	if err != nil {
 		return nil, err
@@ -362,6 +367,8 @@ func (s *Service) mutateOnce(ctx context.Context, c Caller, sc scope, a *access,
 	if nk == nil {
 		return k, nil
 	}
+	ctx, cancel := afterWork(ctx, time.Since(start)) // GetParametersForImport's wrapping key
+	defer cancel()
 	if err := s.putKey(ctx, a.action[len("kms:"):], nk, nil, nil); err != nil {
 		return nil, err
 	}

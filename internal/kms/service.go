@@ -446,6 +446,29 @@ func (s *Service) internal(op string, err error) error {
 
 var errStorageTimeout = kmserr.ErrDependencyTimeout.With("The system timed out while trying to fulfill the request. The request can be retried.")
 
+// afterWork returns the context for the storage write that follows d of an
+// operation's own CPU work: ctx with its deadline moved d later. The
+// deadline (the operation's Timeout) bounds the wait on storage; generating
+// an RSA_4096 key takes a second and, on a loaded machine, more than the
+// whole Timeout, and a key generated only to be dropped as
+// DependencyTimeoutException (then generated again by the SDK's retry) is
+// the worst answer. Cancellation of ctx other than by its deadline (the
+// client gone) still ends the write. Work under a millisecond changes
+// nothing.
+func afterWork(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	dl, ok := ctx.Deadline()
+	if !ok || d < time.Millisecond || (ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded)) {
+		return ctx, func() {}
+	}
+	wctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), dl.Add(d))
+	stop := context.AfterFunc(ctx, func() {
+		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			cancel()
+		}
+	})
+	return wctx, func() { stop(); cancel() }
+}
+
 // errStale is returned (unwrapped) by putKey and deleteKey when the stored
 // record is not the one the changed snapshot was built from: another node
 // sharing the store changed the key meanwhile (its change had not reached

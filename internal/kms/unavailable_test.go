@@ -56,3 +56,40 @@ func (s slowStore) Update(ctx context.Context, fn func(storage.Tx) error) error 
 	<-ctx.Done()
 	return fmt.Errorf("test: %w", ctx.Err())
 }
+
+// afterWork moves the deadline by the work done, so that the storage
+// write keeps its whole Timeout, while a cancellation of the request (the
+// client gone) still ends it.
+func TestAfterWork(t *testing.T) {
+	parent, cancelParent := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancelParent()
+	ctx, cancel := afterWork(parent, time.Hour)
+	defer cancel()
+	pd, _ := parent.Deadline()
+	if d, ok := ctx.Deadline(); !ok || !d.Equal(pd.Add(time.Hour)) {
+		t.Errorf("deadline = %v, %v; want the request's plus an hour", d, ok)
+	}
+	<-parent.Done()
+	time.Sleep(10 * time.Millisecond) // an AfterFunc that wrongly cancels has run by now
+	if err := ctx.Err(); err != nil {
+		t.Errorf("after the request's own deadline: %v, want the write's context alive", err)
+	}
+
+	client, gone := context.WithCancel(context.Background())
+	parent, cancelParent = context.WithTimeout(client, time.Hour)
+	defer cancelParent()
+	ctx, cancel = afterWork(parent, time.Hour)
+	defer cancel()
+	gone()
+	select {
+	case <-ctx.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the client gone did not end the write's context")
+	}
+
+	parent, cancelParent = context.WithTimeout(context.Background(), time.Hour)
+	defer cancelParent()
+	if ctx, _ := afterWork(parent, time.Microsecond); ctx != parent {
+		t.Error("work under a millisecond changed the context")
+	}
+}
