@@ -35,10 +35,9 @@ type operation struct {
 	// Timeout is the deadline of the request context of an operation that
 	// waits on storage (a write: PostgreSQL may not answer); the kms
 	// package moves it by the time of a key's generation before the write
-	// (afterWork). Operations that
-	// never block (crypto and reads work on memory) have none: no timer per
-	// request; the connection's write deadline (http.Server.WriteTimeout)
-	// bounds them like any response.
+	// (afterWork). Operations that never block (crypto and reads work on
+	// memory) have none: no timer per request; the connection's write
+	// deadline (http.Server.WriteTimeout) bounds them like any response.
 	Timeout time.Duration
 
 	binding
