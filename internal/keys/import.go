@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"hash"
+	"sync"
 
 	"github.com/trent-kms/trent/internal/kmserr"
 	"github.com/trent-kms/trent/internal/secret"
@@ -47,12 +48,69 @@ func (s Spec) Importable() bool {
 
 // GenerateWrappingKey returns a fresh RSA wrapping key pair of spec
 // (RSA_2048/3072/4096): the private key PKCS #8 DER, the public key DER
-// SubjectPublicKeyInfo.
+// SubjectPublicKeyInfo. Each pair is handed out once; after the first call
+// of a spec, the next pair is generated ahead in the background (wrapping).
 func GenerateWrappingKey(spec Spec) (secret.Bytes, []byte, error) {
 	if rsaBits(spec) == 0 {
 		return secret.Bytes{}, nil, kmserr.ErrUnsupportedOperation.With("WrappingKeySpec %s is not supported in this Region", spec)
 	}
-	return generatePair(spec)
+	return wrapping.take(spec)
+}
+
+// wrapping holds at most one wrapping key pair per spec, generated ahead of
+// the next GetParametersForImport: RSA generation takes from tens of
+// milliseconds (2048 bits) to more than a second (4096, on a loaded
+// machine), and the operation runs under its KMS key's lock. Nothing is
+// generated for a spec before its first call.
+var wrapping = wrappingPool{ready: map[Spec]wrappingPair{}, filling: map[Spec]bool{}}
+
+type wrappingPool struct {
+	mu      sync.Mutex
+	ready   map[Spec]wrappingPair
+	filling map[Spec]bool
+}
+
+type wrappingPair struct {
+	priv secret.Bytes
+	pub  []byte
+}
+
+// take hands out the ready pair of spec, or generates one when there is
+// none (first call, or calls faster than the background), then makes sure
+// the next one is on its way.
+func (p *wrappingPool) take(spec Spec) (secret.Bytes, []byte, error) {
+	p.mu.Lock()
+	w, ok := p.ready[spec]
+	delete(p.ready, spec)
+	p.mu.Unlock()
+	if !ok {
+		var err error
+		if w.priv, w.pub, err = generatePair(spec); err != nil {
+			return secret.Bytes{}, nil, err
+		}
+	}
+	p.fill(spec)
+	return w.priv, w.pub, nil
+}
+
+// fill starts generating the next pair of spec unless one is ready or
+// already being generated.
+func (p *wrappingPool) fill(spec Spec) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.ready[spec]; ok || p.filling[spec] {
+		return
+	}
+	p.filling[spec] = true
+	go func() {
+		priv, pub, err := generatePair(spec)
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.filling[spec] = false
+		if err == nil {
+			p.ready[spec] = wrappingPair{priv, pub}
+		}
+	}()
 }
 
 // WrappingPublicKey returns the public key of a wrapping key.
