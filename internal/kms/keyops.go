@@ -321,7 +321,7 @@ func nonNil[T any](s []T) []T {
 // mutateKey is the frame of every single-key change: validate the KeyId
 // (id or ARN only), resolve and authorize under the key's lock, let fn
 // build the new snapshot (or return nil for "no change"), write it; redone
-// (at most maxStaleRetries times) when another node changed the key meanwhile.
+// (retryStale) when another node changed the key meanwhile.
 func (s *Service) mutateKey(ctx context.Context, c Caller, op, keyID string, v *validator,
 	fn func(k *key, now time.Time) (*key, error)) (*key, error) {
 	return s.mutateKeyFor(ctx, c, opAccess(op), keyID, v, fn)
@@ -338,17 +338,15 @@ func (s *Service) mutateKeyFor(ctx context.Context, c Caller, a *access, keyID s
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	op := a.action[len("kms:"):]
-	for attempt := 1; ; attempt++ {
-		nk, err := s.mutateOnce(ctx, c, sc, a, keyID, fn)
-		if !errors.Is(err, errStale) {
-			return nk, err
-		}
-		if attempt == maxStaleRetries {
-			return nil, s.internal(op, err)
-		}
-		// Another node changed the key: decide again on what it wrote.
+	var nk *key
+	err = retryStale(ctx, func() error { // another node changed the key: decide again on what it wrote
+		nk, err = s.mutateOnce(ctx, c, sc, a, keyID, fn)
+		return err
+	})
+	if errors.Is(err, errStale) {
+		return nil, s.internal(a.action[len("kms:"):], err)
 	}
+	return nk, err
 }
 
 // mutateOnce is one attempt of mutateKeyFor, under the lock of the key.

@@ -54,6 +54,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"log/slog"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
@@ -476,8 +477,36 @@ func afterWork(ctx context.Context, d time.Duration) (context.Context, context.C
 // the caller may redo its change on the fresh snapshot (mutateKey does).
 var errStale = errors.New("kms: the key was changed by another node")
 
-// maxStaleRetries bounds how often mutateKey redoes a change that met errStale.
-const maxStaleRetries = 5
+// maxStaleRetries bounds how often retryStale redoes a change that met
+// errStale. Every errStale is another node's committed write, so the
+// cluster progresses; the bound only stops one request from losing to a
+// stream of writes from elsewhere for ever.
+const maxStaleRetries = 64
+
+// retryStale runs once until it returns something other than errStale, at
+// most maxStaleRetries times. After the second loss in a row it waits a
+// random moment (growing with the attempts, at most 5 ms) before it tries
+// again, so that the writers of two nodes on one key stop colliding in
+// lockstep. When ctx is done first it returns errStale joined with ctx's
+// error.
+func retryStale(ctx context.Context, once func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := once()
+		if !errors.Is(err, errStale) || attempt == maxStaleRetries {
+			return err
+		}
+		if attempt < 2 {
+			continue
+		}
+		wait := time.NewTimer(rand.N(min(time.Duration(attempt)*250*time.Microsecond, 5*time.Millisecond)))
+		select {
+		case <-ctx.Done():
+			wait.Stop()
+			return errors.Join(err, ctx.Err())
+		case <-wait.C:
+		}
+	}
+}
 
 // checkRev is the first step of a transaction that writes the record at
 // path built from the published snapshot cur (nil: a new key): the stored
@@ -695,15 +724,10 @@ func (s *Service) allKeys() []*key {
 }
 
 // tickKey runs the background jobs of the key id of sc, each attempt under
-// its lock, deciding again (at most maxStaleRetries times) when another node
-// changed the key meanwhile.
+// its lock, deciding again (retryStale) when another node changed the key
+// meanwhile.
 func (s *Service) tickKey(ctx context.Context, sc scope, id string, now time.Time) error {
-	for attempt := 1; ; attempt++ {
-		err := s.tickKeyOnce(ctx, sc, id, now)
-		if !errors.Is(err, errStale) || attempt == maxStaleRetries {
-			return err
-		}
-	}
+	return retryStale(ctx, func() error { return s.tickKeyOnce(ctx, sc, id, now) })
 }
 
 func (s *Service) tickKeyOnce(ctx context.Context, sc scope, id string, now time.Time) (err error) {
