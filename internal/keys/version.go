@@ -33,8 +33,10 @@ type Version struct {
 	// Encryptions counts encryptions under this version (symmetric keys).
 	Encryptions atomic.Uint64
 	// Flushed is the Encryptions value last written to storage. The owner
-	// of the version guards it (kms: its write lock).
-	Flushed uint64
+	// of the version changes it under its write lock (kms: the key's lock);
+	// it is atomic because the owner also reads it without the lock, to find
+	// the counters that changed.
+	Flushed atomic.Uint64
 
 	material secret.Bytes
 	priv     *private // asymmetric keys: the parsed private key

@@ -329,8 +329,8 @@ func (s *Service) keyFromRecord(rec *keyRecord, old *key) (*key, error) {
 			// Keep the version (its AEAD, and the encryptions this node
 			// counted since its last flush); storage counted the rest.
 			clear(vr.Material)
-			v.Encryptions.Add(vr.Encryptions - v.Flushed)
-			v.Flushed = vr.Encryptions
+			v.Encryptions.Add(vr.Encryptions - v.Flushed.Load())
+			v.Flushed.Store(vr.Encryptions)
 			k.versions = append(k.versions, v)
 			continue
 		}
@@ -339,7 +339,7 @@ func (s *Service) keyFromRecord(rec *keyRecord, old *key) (*key, error) {
 			return nil, err
 		}
 		v.Encryptions.Store(vr.Encryptions)
-		v.Flushed = vr.Encryptions
+		v.Flushed.Store(vr.Encryptions)
 		k.versions = append(k.versions, v)
 	}
 	return k, nil
@@ -694,7 +694,7 @@ func (s *Service) FlushCounters(ctx context.Context) error {
 	var dirty []*key
 	for _, k := range s.allKeys() {
 		for _, v := range k.versions {
-			if v.Encryptions.Load() != v.Flushed {
+			if v.Encryptions.Load() != v.Flushed.Load() {
 				dirty = append(dirty, k)
 				break
 			}
@@ -787,7 +787,7 @@ func (s *Service) flushCounters(ctx context.Context, keys []*key) error {
 		}
 		f := &flush{k: k, path: keyPath(k.region, k.account, k.id), deltas: make(map[string]uint64, len(k.versions))}
 		for _, v := range k.versions {
-			f.deltas[v.MaterialID] = v.Encryptions.Load() - v.Flushed
+			f.deltas[v.MaterialID] = v.Encryptions.Load() - v.Flushed.Load()
 		}
 		fl = append(fl, f)
 	}
@@ -836,7 +836,7 @@ func (s *Service) flushCounters(ctx context.Context, keys []*key) error {
 			continue
 		}
 		for _, v := range f.k.versions {
-			v.Flushed += f.deltas[v.MaterialID] // counted by the record just written
+			v.Flushed.Add(f.deltas[v.MaterialID]) // counted by the record just written
 		}
 		if err := s.applyRecord(f.path, f.data); err != nil {
 			s.log.Error("kms: apply flushed counters", "path", f.path, "err", err)
@@ -855,8 +855,8 @@ func (rec *keyRecord) wipe() {
 // markFlushed records, after rec was committed, which counter values storage holds.
 func (rec *keyRecord) markFlushed(k *key) {
 	for i, v := range k.versions {
-		if n := rec.Versions[i].Encryptions; n > v.Flushed {
-			v.Flushed = n
+		if n := rec.Versions[i].Encryptions; n > v.Flushed.Load() {
+			v.Flushed.Store(n)
 		}
 	}
 }
