@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
+	"errors"
 	"time"
 
 	"github.com/trent-kms/trent/internal/arn"
@@ -148,6 +149,16 @@ func (k *key) checkImportable() error {
 	return nil
 }
 
+// errWrappingKeyFirst ends GetParametersForImport's first pass once every
+// check has passed: the wrapping key pair is then taken without the key's
+// lock (when none is ready, an RSA generation: up to seconds for RSA_4096 on
+// a loaded machine, while the lock's stripe holds the writes of other keys
+// too), and a second pass checks again and builds the parameters with it.
+var errWrappingKeyFirst = errors.New("kms: take the wrapping key pair first")
+
+// generateWrappingKey is keys.GenerateWrappingKey (a test holds it up).
+var generateWrappingKey = keys.GenerateWrappingKey
+
 // GetParametersForImport returns an RSA wrapping public key and an import
 // token for an EXTERNAL key, valid 24 hours; a new call replaces the
 // previous parameters.
@@ -155,10 +166,11 @@ func (s *Service) GetParametersForImport(ctx context.Context, c Caller, in *GetP
 	var v validator
 	v.requiredEnum("wrappingAlgorithm", in.WrappingAlgorithm, enumWrappingAlg)
 	v.requiredEnum("wrappingKeySpec", in.WrappingKeySpec, enumWrappingKeySpec)
+	var priv secret.Bytes
 	var pub []byte
 	var validTo time.Time
 	a := opAccess("GetParametersForImport").set(condWrappingAlgorithm, in.WrappingAlgorithm).set(condWrappingKeySpec, in.WrappingKeySpec)
-	nk, err := s.mutateKeyFor(ctx, c, a, in.KeyId, &v, func(k *key, now time.Time) (*key, error) {
+	build := func(k *key, now time.Time) (*key, error) {
 		if err := k.checkImportable(); err != nil {
 			return nil, err
 		}
@@ -171,18 +183,25 @@ func (s *Service) GetParametersForImport(ctx context.Context, c Caller, in *GetP
 		case in.WrappingAlgorithm == "RSAES_PKCS1_V1_5":
 			return nil, kmserr.ErrUnsupportedOperation.With("The RSAES_PKCS1_V1_5 wrapping algorithm is no longer supported.")
 		}
-		priv, p, err := keys.GenerateWrappingKey(keys.Spec(in.WrappingKeySpec))
-		if err != nil {
-			return nil, err
+		if pub == nil {
+			return nil, errWrappingKeyFirst
 		}
-		pub, validTo = p, now.Add(importParamsLife)
+		validTo = now.Add(importParamsLife)
 		nk := k.clone()
 		nk.imp = k.imp.clone()
 		nk.imp.params = &importParams{token: newImportToken(k.id), wrapping: priv, alg: in.WrappingAlgorithm,
 			spec: in.WrappingKeySpec, validTo: validTo}
 		return nk, nil
-	})
+	}
+	nk, err := s.mutateKeyFor(ctx, c, a, in.KeyId, &v, build)
+	if errors.Is(err, errWrappingKeyFirst) {
+		if priv, pub, err = generateWrappingKey(keys.Spec(in.WrappingKeySpec)); err != nil {
+			return nil, err
+		}
+		nk, err = s.mutateKeyFor(ctx, c, a, in.KeyId, &v, build)
+	}
 	if err != nil {
+		priv.Wipe() // taken, not kept
 		return nil, err
 	}
 	return &GetParametersForImportOutput{ImportToken: bytes.Clone(nk.imp.params.token), KeyId: nk.arn,

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/trent-kms/trent/internal/arn"
+	"github.com/trent-kms/trent/internal/keys"
+	"github.com/trent-kms/trent/internal/secret"
 )
 
 // wrapWithOpenSSL wraps material under GetParametersForImport's public key
@@ -311,4 +313,55 @@ func FuzzImportToken(f *testing.F) {
 			t.Errorf("parseImportToken(%x) = %q, true", tok, id)
 		}
 	})
+}
+
+// TestParametersWithoutTheLock: GetParametersForImport takes its wrapping
+// key pair (an RSA generation when none is ready) without the key's lock:
+// a change of the same key goes through meanwhile, and the parameters are
+// then built on the changed key (the change stays).
+func TestParametersWithoutTheLock(t *testing.T) {
+	e := newEnv(t)
+	md := e.createExternal("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT")
+	generating, release := make(chan struct{}), make(chan struct{})
+	orig := generateWrappingKey
+	generateWrappingKey = func(spec keys.Spec) (secret.Bytes, []byte, error) {
+		close(generating)
+		<-release
+		return orig(spec)
+	}
+	t.Cleanup(func() { generateWrappingKey = orig })
+	params := make(chan error, 1)
+	go func() {
+		_, err := e.s.GetParametersForImport(bg, caller, &GetParametersForImportInput{KeyId: md.KeyId,
+			WrappingAlgorithm: "RSAES_OAEP_SHA_256", WrappingKeySpec: "RSA_2048"})
+		params <- err
+	}()
+	<-generating
+	tagged := make(chan error, 1)
+	go func() {
+		_, err := e.s.TagResource(bg, caller, &TagResourceInput{KeyId: md.KeyId, Tags: []Tag{{TagKey: "during", TagValue: "generation"}}})
+		tagged <- err
+	}()
+	select {
+	case err := <-tagged:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("TagResource waited for the wrapping key's generation: GetParametersForImport holds the key's lock")
+	}
+	close(release)
+	if err := <-params; err != nil {
+		t.Fatal(err)
+	}
+	tags, err := e.s.ListResourceTags(bg, caller, &ListResourceTagsInput{KeyId: md.KeyId})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tags.Tags) != 1 || tags.Tags[0].TagKey != "during" {
+		t.Errorf("tags after GetParametersForImport = %v, want the one added during its generation", tags.Tags)
+	}
+	if k := e.s.getKey(scope{region, acct}, md.KeyId); k.imp.params == nil {
+		t.Error("no import parameters on the key")
+	}
 }

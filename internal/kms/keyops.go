@@ -365,7 +365,7 @@ func (s *Service) mutateOnce(ctx context.Context, c Caller, sc scope, a *access,
 	if nk == nil {
 		return k, nil
 	}
-	ctx, cancel := afterWork(ctx, time.Since(start)) // GetParametersForImport's wrapping key
+	ctx, cancel := afterWork(ctx, time.Since(start)) // fn's own work (ImportKeyMaterial unwraps with RSA)
 	defer cancel()
 	if err := s.putKey(ctx, a.action[len("kms:"):], nk, nil, nil); err != nil {
 		return nil, err
