@@ -88,7 +88,10 @@ func (s *Service) putAlias(ctx context.Context, op string, a *alias, create bool
 	if errors.Is(err, storage.ErrExists) {
 		return kmserr.ErrAlreadyExists.With("An alias with the name %s already exists", a.arn)
 	}
-	if err != nil { // errStale: the change feed brings the alias as stored
+	if errors.Is(err, errStale) {
+		return err // UpdateAlias reads the alias again and decides again
+	}
+	if err != nil {
 		return s.internal(op, err)
 	}
 	s.mu.Lock()
@@ -213,45 +216,65 @@ func (s *Service) CreateAlias(ctx context.Context, c Caller, in *CreateAliasInpu
 	return &CreateAliasOutput{}, nil
 }
 
-// UpdateAlias points an existing alias at another key of the same type and usage.
+// UpdateAlias points an existing alias at another key of the same type and
+// usage. When another node moved or deleted the alias meanwhile, it reads
+// the alias again and decides again (retryStale).
 func (s *Service) UpdateAlias(ctx context.Context, c Caller, in *UpdateAliasInput) (*UpdateAliasOutput, error) {
 	sc, err := callerScope(c)
 	if err != nil {
 		return nil, err
 	}
+	err = retryStale(ctx, func() error {
+		err := s.updateAlias(ctx, c, sc, in)
+		if errors.Is(err, errStale) {
+			if err := s.Apply(ctx, []string{aliasPath(sc.region, sc.account, in.AliasName)}); err != nil {
+				s.log.Error("kms: read an alias changed by another node", "alias", in.AliasName, "err", err)
+			}
+		}
+		return err
+	})
+	if errors.Is(err, errStale) {
+		return nil, s.internal("UpdateAlias", err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &UpdateAliasOutput{}, nil
+}
+
+// updateAlias is one attempt of UpdateAlias, under the locks of the alias
+// and of its keys.
+func (s *Service) updateAlias(ctx context.Context, c Caller, sc scope, in *UpdateAliasInput) error {
 	h := s.lockAlias(c, sc, in.AliasName, in.TargetKeyId)
 	defer h.release()
 	k, err := s.aliasTarget(c, sc, "UpdateAlias", in.AliasName, in.TargetKeyId)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	old := s.getAlias(sc, in.AliasName)
 	if old == nil {
-		return nil, kmserr.ErrNotFound.With("Alias %s is not found.", s.aliasARN(sc.region, sc.account, in.AliasName))
+		return kmserr.ErrNotFound.With("Alias %s is not found.", s.aliasARN(sc.region, sc.account, in.AliasName))
 	}
 	cur := s.getKey(sc, old.target)
 	if cur != nil {
 		// UpdateAlias needs kms:UpdateAlias on the alias's current key too.
 		if err := s.authorize(&c, cur, opAccess("UpdateAlias")); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if old.target == k.id {
-		return &UpdateAliasOutput{}, nil
+		return nil
 	}
 	if cur != nil && (cur.spec != k.spec || cur.usage != k.usage) {
-		return nil, kmserr.ErrValidation.With("%s is not the same key type or key usage as the alias's current key %s.", k.arn, cur.arn)
+		return kmserr.ErrValidation.With("%s is not the same key type or key usage as the alias's current key %s.", k.arn, cur.arn)
 	}
 	if err := s.checkAliasQuota(sc, k); err != nil {
-		return nil, err
+		return err
 	}
 	a := *old
 	a.target = k.id
 	a.updated = s.now()
-	if err := s.putAlias(ctx, "UpdateAlias", &a, false); err != nil {
-		return nil, err
-	}
-	return &UpdateAliasOutput{}, nil
+	return s.putAlias(ctx, "UpdateAlias", &a, false)
 }
 
 // DeleteAlias deletes an alias (whatever the state of its key).

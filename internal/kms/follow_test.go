@@ -491,12 +491,14 @@ func TestApplyAgainstWriters(t *testing.T) {
 				t.Errorf("Encrypt on a with a key it just made: %v", err)
 			}
 		})
-		writers.Go(func() { // a moves the alias while b's moves of it arrive
-			target := []string{k1, k2}[i%2]
-			if _, err := a.s.UpdateAlias(ctx, caller, &UpdateAliasInput{AliasName: "alias/moving", TargetKeyId: target}); err != nil {
-				t.Errorf("UpdateAlias on a: %v", err)
-			}
-		})
+		for name, nd := range map[string]*node{"a": a, "b": b} {
+			writers.Go(func() { // both move the alias: each meets the other's moves
+				target := []string{k1, k2}[i%2]
+				if _, err := nd.s.UpdateAlias(ctx, caller, &UpdateAliasInput{AliasName: "alias/moving", TargetKeyId: target}); err != nil {
+					t.Errorf("UpdateAlias on %s: %v", name, err)
+				}
+			})
+		}
 	}
 	writers.Wait()
 	close(done)
