@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -820,5 +821,36 @@ func TestStaleUpdateDoesNotResurrect(t *testing.T) {
 	}
 	if _, err := fresh.GetRole(ctx, f.root, &GetRoleInput{RoleName: "app"}); err == nil {
 		t.Error("the deleted role is back after a stale node's update")
+	}
+}
+
+// An update on a node that has not heard of another node's change of the
+// same user or role is made to what storage holds: the other change stays
+// (a policy it deleted does not come back, a tag it added is kept), and the
+// stale node then holds both.
+func TestStaleUpdateKeepsOtherChanges(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	ok(f.svc.CreateUser(ctx, f.root, &CreateUserInput{UserName: "bob"}))
+	ok(f.svc.PutUserPolicy(ctx, f.root, &PutUserPolicyInput{UserName: "bob", PolicyName: "revoked", PolicyDocument: policyDoc(allow("kms:*", "*"))}))
+	ok(f.svc.CreateRole(ctx, f.root, &CreateRoleInput{RoleName: "app", AssumeRolePolicyDocument: policyDoc(`{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + acct + `:root"},"Action":"sts:AssumeRole"}`)}))
+	stale := f.open() // another node, loaded now
+	ok(f.svc.DeleteUserPolicy(ctx, f.root, &DeleteUserPolicyInput{UserName: "bob", PolicyName: "revoked"}))
+	ok(f.svc.TagRole(ctx, f.root, &TagRoleInput{RoleName: "app", Tags: []Tag{{Key: "team", Value: "blue"}}}))
+
+	ok(stale.PutUserPolicy(ctx, f.root, &PutUserPolicyInput{UserName: "bob", PolicyName: "encrypt", PolicyDocument: policyDoc(allow("kms:Encrypt", "*"))}))
+	ok(stale.PutRolePolicy(ctx, f.root, &PutRolePolicyInput{RoleName: "app", PolicyName: "p", PolicyDocument: policyDoc(allow("kms:Decrypt", "*"))}))
+	for name, s := range map[string]*Service{"fresh": f.open(), "stale": stale} {
+		pols := ok(s.ListUserPolicies(ctx, f.root, &ListUserPoliciesInput{UserName: "bob"})).PolicyNames
+		if !slices.Equal(pols, []string{"encrypt"}) {
+			t.Errorf("%s: bob's policies = %v, want [encrypt] (the revoked one deleted by another node stays deleted)", name, pols)
+		}
+		r := ok(s.GetRole(ctx, f.root, &GetRoleInput{RoleName: "app"})).Role
+		if len(r.Tags) != 1 || r.Tags[0].Key != "team" {
+			t.Errorf("%s: the role's tags = %v, want the one another node added", name, r.Tags)
+		}
+		if _, err := s.GetRolePolicy(ctx, f.root, &GetRolePolicyInput{RoleName: "app", PolicyName: "p"}); err != nil {
+			t.Errorf("%s: the role's policy p: %v", name, err)
+		}
 	}
 }

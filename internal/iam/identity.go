@@ -3,6 +3,7 @@ package iam
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -64,13 +65,28 @@ type kind[T any, P identity[T]] struct {
 	items      func(*state) map[name]P
 	arn        func(partition, account, path, name string) string
 	path       func(account, name string) string
+	stored     func(e storage.Entry, partition string) (P, error) // decodes a record
 }
 
 var (
 	users = &kind[user, *user]{"user", "User", prefixUserID, policy.MaxUserPolicySize, true,
-		func(st *state) map[name]*user { return st.users }, arn.User, userPath}
+		func(st *state) map[name]*user { return st.users }, arn.User, userPath,
+		func(e storage.Entry, partition string) (*user, error) {
+			var r userRecord
+			if err := decode(e, &r); err != nil {
+				return nil, err
+			}
+			return r.user(partition)
+		}}
 	roles = &kind[role, *role]{"role", "Role", prefixRoleID, policy.MaxRolePolicySize, false,
-		func(st *state) map[name]*role { return st.roles }, arn.Role, rolePath}
+		func(st *state) map[name]*role { return st.roles }, arn.Role, rolePath,
+		func(e storage.Entry, partition string) (*role, error) {
+			var r roleRecord
+			if err := decode(e, &r); err != nil {
+				return nil, err
+			}
+			return r.role(partition)
+		}}
 )
 
 func (k *kind[T, P]) noSuch(n string) error {
@@ -217,32 +233,51 @@ func (k *kind[T, P]) remove(ctx context.Context, s *Service, c *Caller, n string
 	return s.commit(ctx, next, func(tx storage.Tx) error { return tx.Delete(k.path(acct, e.name)) })
 }
 
-// update applies change to a copy of the identity n of acct and stores it;
-// the principals of a user's access keys are rebuilt.
+// update changes the identity n of acct with change, made to the record as
+// storage holds it (read in the write's transaction), not to this node's
+// snapshot: another node sharing the store may have changed the identity
+// since this node last heard (a policy it deleted must not come back, a tag
+// it added must stay), or deleted it (NoSuchEntity, as a moment later).
+// The result is published (with the principals of a user's access keys
+// rebuilt).
 func (k *kind[T, P]) update(ctx context.Context, s *Service, acct, n string, change func(p P) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.snapshot()
-	old, err := k.find(st, acct, n)
+	if _, err := k.find(st, acct, n); err != nil {
+		return err
+	}
+	path := k.path(acct, n)
+	var p P
+	err := s.store.Update(ctx, func(tx storage.Tx) error {
+		b, err := tx.Get(path)
+		if errors.Is(err, storage.ErrNotFound) {
+			return k.noSuch(n)
+		}
+		if err != nil {
+			return err
+		}
+		if p, err = k.stored(storage.Entry{Key: path, Value: b}, s.partition); err != nil {
+			return err
+		}
+		if err := change(p); err != nil {
+			return err
+		}
+		e := p.base()
+		e.compiled = compileSet(e.policies)
+		return put(tx, path, p.record(), false)
+	})
 	if err != nil {
 		return err
 	}
-	cp := *old
-	p := P(&cp)
-	e := p.base()
-	e.tags, e.policies = slices.Clone(e.tags), slices.Clone(e.policies)
-	if err := change(p); err != nil {
-		return err
-	}
-	e.compiled = compileSet(e.policies)
 	next := st.clone()
+	e := p.base()
 	k.items(next)[nameOf(acct, e.name)] = p
 	if k.keys {
 		next.rebindUser(acct, e.name, s.partition)
 	}
-	return s.commit(ctx, next, func(tx storage.Tx) error {
-		return update(tx, k.path(acct, e.name), p.record(), k.noSuch(n))
-	})
+	s.state.Store(next)
+	return nil
 }
 
 // tag answers TagUser and TagRole: tags are added, or replace the value of

@@ -197,9 +197,8 @@ func load(tx storage.Tx, partition string) (st *state, devKeys []string, err err
 		if userPath(r.Account, r.Name) != e.Key {
 			return nil, nil, fmt.Errorf("iam: record at %s names user %s/%q", e.Key, r.Account, r.Name)
 		}
-		u := &user{entity{account: r.Account, name: r.Name, path: r.Path, id: r.ID, created: r.Created, tags: r.Tags,
-			arn: arn.User(partition, r.Account, r.Path, r.Name)}}
-		if err := u.loadPolicies(r.Policies); err != nil {
+		u, err := r.user(partition)
+		if err != nil {
 			return nil, nil, err
 		}
 		st.users[nameOf(r.Account, r.Name)] = u
@@ -215,13 +214,8 @@ func load(tx storage.Tx, partition string) (st *state, devKeys []string, err err
 		if rolePath(r.Account, r.Name) != e.Key {
 			return nil, nil, fmt.Errorf("iam: record at %s names role %s/%q", e.Key, r.Account, r.Name)
 		}
-		ro := &role{entity: entity{account: r.Account, name: r.Name, path: r.Path, id: r.ID, created: r.Created,
-			tags: r.Tags, arn: arn.Role(partition, r.Account, r.Path, r.Name)},
-			description: r.Description, trust: r.Trust, maxSession: r.MaxSession}
-		if ro.trustCompiled, err = compileTrust(r.Trust); err != nil {
-			return nil, nil, fmt.Errorf("iam: role %s trust policy: %w", ro.arn, err)
-		}
-		if err := ro.loadPolicies(r.Policies); err != nil {
+		ro, err := r.role(partition)
+		if err != nil {
 			return nil, nil, err
 		}
 		st.roles[nameOf(r.Account, r.Name)] = ro
@@ -262,6 +256,23 @@ func load(tx storage.Tx, partition string) (st *state, devKeys []string, err err
 		st.bindKey(k, partition)
 	}
 	return st, devKeys, nil
+}
+
+func (r *userRecord) user(partition string) (*user, error) {
+	u := &user{entity{account: r.Account, name: r.Name, path: r.Path, id: r.ID, created: r.Created, tags: r.Tags,
+		arn: arn.User(partition, r.Account, r.Path, r.Name)}}
+	return u, u.loadPolicies(r.Policies)
+}
+
+func (r *roleRecord) role(partition string) (*role, error) {
+	ro := &role{entity: entity{account: r.Account, name: r.Name, path: r.Path, id: r.ID, created: r.Created,
+		tags: r.Tags, arn: arn.Role(partition, r.Account, r.Path, r.Name)},
+		description: r.Description, trust: r.Trust, maxSession: r.MaxSession}
+	var err error
+	if ro.trustCompiled, err = compileTrust(r.Trust); err != nil {
+		return nil, fmt.Errorf("iam: role %s trust policy: %w", ro.arn, err)
+	}
+	return ro, ro.loadPolicies(r.Policies)
 }
 
 func decode(e storage.Entry, v any) error {
