@@ -8,4 +8,11 @@
 //
 // The tests need `npm ci` run in this directory. Without node_modules they
 // are skipped, unless CI is set, where that is a failure.
+//
+// Two more tools are modules of their own, so that trent's go.mod does not
+// depend on them, and are built by their tests through the Go module proxy
+// (a minute or two the first time: they run under CI, or when asked):
+// esdk-go, the official AWS Encryption SDK for Go (TRENT_TEST_ESDK_GO=1), and
+// sops, SOPS itself (TRENT_TEST_SOPS=1), pointed at the dev server with
+// AWS_ENDPOINT_URL as a user would.
 package interop
