@@ -1,7 +1,6 @@
 package interop
 
 import (
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -14,13 +13,7 @@ import (
 // downloads and compiles many modules (a minute or two), so it runs under CI
 // (or with TRENT_TEST_ESDK_GO=1) and is skipped otherwise.
 func TestOfficialGoEncryptionSDK(t *testing.T) {
-	ci := os.Getenv("CI")
-	if (ci == "" || ci == "false" || ci == "0") && os.Getenv("TRENT_TEST_ESDK_GO") == "" {
-		t.Skip("official Go AWS Encryption SDK cross-check skipped: set TRENT_TEST_ESDK_GO=1 (CI runs it)")
-	}
-	if testing.Short() {
-		t.Skip("official Go AWS Encryption SDK cross-check skipped in -short mode")
-	}
+	needSlowBuild(t, "TRENT_TEST_ESDK_GO", "official Go AWS Encryption SDK cross-check")
 	cmd := exec.Command("go", "run", ".")
 	cmd.Dir = "esdk-go"
 	out, err := cmd.CombinedOutput()

@@ -92,10 +92,28 @@ func needNode(t *testing.T) {
 	if missing == "" {
 		return
 	}
-	if ci := os.Getenv("CI"); ci != "" && ci != "false" && ci != "0" {
-		t.Fatalf("%s, and CI=%s", missing, ci)
+	if underCI() {
+		t.Fatalf("%s, and CI=%s", missing, os.Getenv("CI"))
 	}
 	t.Skip(missing)
+}
+
+func underCI() bool {
+	ci := os.Getenv("CI")
+	return ci != "" && ci != "false" && ci != "0"
+}
+
+// needSlowBuild skips a test whose first step builds a tool through the Go
+// module proxy (a minute or two the first time) unless CI is set or the
+// variable env asks for it, and in -short mode.
+func needSlowBuild(t *testing.T, env, what string) {
+	t.Helper()
+	if !underCI() && os.Getenv(env) == "" {
+		t.Skipf("%s skipped: set %s=1 (CI runs it)", what, env)
+	}
+	if testing.Short() {
+		t.Skipf("%s skipped in -short mode", what)
+	}
 }
 
 // harness is a running dev server with a key, and the environment that

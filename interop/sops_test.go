@@ -20,13 +20,7 @@ import (
 // downloads and compiles many modules (about a minute), so it runs under CI
 // (or with TRENT_TEST_SOPS=1) and is skipped otherwise.
 func TestSOPS(t *testing.T) {
-	ci := os.Getenv("CI")
-	if (ci == "" || ci == "false" || ci == "0") && os.Getenv("TRENT_TEST_SOPS") == "" {
-		t.Skip("SOPS interop skipped: set TRENT_TEST_SOPS=1 (CI runs it)")
-	}
-	if testing.Short() {
-		t.Skip("SOPS interop skipped in -short mode")
-	}
+	needSlowBuild(t, "TRENT_TEST_SOPS", "SOPS interop")
 	t.Parallel()
 	sops := filepath.Join(t.TempDir(), "sops")
 	build := exec.Command("go", "build", "-o", sops, "github.com/getsops/sops/v3/cmd/sops")

@@ -70,24 +70,22 @@ type kind[T any, P identity[T]] struct {
 
 var (
 	users = &kind[user, *user]{"user", "User", prefixUserID, policy.MaxUserPolicySize, true,
-		func(st *state) map[name]*user { return st.users }, arn.User, userPath,
-		func(e storage.Entry, partition string) (*user, error) {
-			var r userRecord
-			if err := decode(e, &r); err != nil {
-				return nil, err
-			}
-			return r.user(partition)
-		}}
+		func(st *state) map[name]*user { return st.users }, arn.User, userPath, storedAs((*userRecord).user)}
 	roles = &kind[role, *role]{"role", "Role", prefixRoleID, policy.MaxRolePolicySize, false,
-		func(st *state) map[name]*role { return st.roles }, arn.Role, rolePath,
-		func(e storage.Entry, partition string) (*role, error) {
-			var r roleRecord
-			if err := decode(e, &r); err != nil {
-				return nil, err
-			}
-			return r.role(partition)
-		}}
+		func(st *state) map[name]*role { return st.roles }, arn.Role, rolePath, storedAs((*roleRecord).role)}
 )
+
+// storedAs returns the decoder of the records R of an identity P.
+func storedAs[R, P any](identity func(r *R, partition string) (P, error)) func(storage.Entry, string) (P, error) {
+	return func(e storage.Entry, partition string) (P, error) {
+		var r R
+		if err := decode(e, &r); err != nil {
+			var none P
+			return none, err
+		}
+		return identity(&r, partition)
+	}
+}
 
 func (k *kind[T, P]) noSuch(n string) error {
 	return kmserr.ErrNoSuchEntity.With("The %s with name %s cannot be found.", k.noun, n)

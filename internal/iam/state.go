@@ -190,35 +190,27 @@ func load(tx storage.Tx, partition string) (st *state, devKeys []string, err err
 		return nil, nil, err
 	}
 	for _, e := range ents {
-		var r userRecord
-		if err := decode(e, &r); err != nil {
-			return nil, nil, err
-		}
-		if userPath(r.Account, r.Name) != e.Key {
-			return nil, nil, fmt.Errorf("iam: record at %s names user %s/%q", e.Key, r.Account, r.Name)
-		}
-		u, err := r.user(partition)
+		u, err := users.stored(e, partition)
 		if err != nil {
 			return nil, nil, err
 		}
-		st.users[nameOf(r.Account, r.Name)] = u
+		if userPath(u.account, u.name) != e.Key {
+			return nil, nil, fmt.Errorf("iam: record at %s names user %s/%q", e.Key, u.account, u.name)
+		}
+		st.users[nameOf(u.account, u.name)] = u
 	}
 	if ents, err = tx.List(rolePrefix, "", 0); err != nil {
 		return nil, nil, err
 	}
 	for _, e := range ents {
-		var r roleRecord
-		if err := decode(e, &r); err != nil {
-			return nil, nil, err
-		}
-		if rolePath(r.Account, r.Name) != e.Key {
-			return nil, nil, fmt.Errorf("iam: record at %s names role %s/%q", e.Key, r.Account, r.Name)
-		}
-		ro, err := r.role(partition)
+		ro, err := roles.stored(e, partition)
 		if err != nil {
 			return nil, nil, err
 		}
-		st.roles[nameOf(r.Account, r.Name)] = ro
+		if rolePath(ro.account, ro.name) != e.Key {
+			return nil, nil, fmt.Errorf("iam: record at %s names role %s/%q", e.Key, ro.account, ro.name)
+		}
+		st.roles[nameOf(ro.account, ro.name)] = ro
 	}
 	if ents, err = tx.List(accessKeyPrefix, "", 0); err != nil {
 		return nil, nil, err
