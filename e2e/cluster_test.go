@@ -674,3 +674,62 @@ func TestClusterConcurrentIAMWrites(t *testing.T) {
 		}
 	}
 }
+
+// DeleteUser on one node and CreateAccessKey for that user on another, at
+// the same moment, many times: each pair ends with the user and its key, or
+// with neither (DeleteConflict or NoSuchEntity for the loser), never with a
+// key of a missing user, which no node could load: both nodes keep
+// following each other's changes.
+func TestClusterDeleteUserAgainstNewKey(t *testing.T) {
+	t.Parallel()
+	c := startNodes(t, pgtest.URL(t), 2)
+	a, b := c.s[0].iam(c.creds.AccessKey, c.creds.Secret), c.s[1].iam(c.creds.AccessKey, c.creds.Secret)
+	const n = 12
+	for i := range n {
+		_, err := a.CreateUser(ctx(t), &awsiam.CreateUserInput{UserName: aws.String(fmt.Sprintf("u%d", i))})
+		must(t, err)
+	}
+	untilTrue(t, clusterBound, "node b knows the users", func() bool {
+		_, err := b.GetUser(ctx(t), &awsiam.GetUserInput{UserName: aws.String(fmt.Sprintf("u%d", n-1))})
+		return err == nil
+	})
+	var wg sync.WaitGroup
+	for i := range n {
+		name := aws.String(fmt.Sprintf("u%d", i))
+		wg.Go(func() {
+			if _, err := a.DeleteUser(ctx(t), &awsiam.DeleteUserInput{UserName: name}); err != nil && apiCode(err) != "DeleteConflict" {
+				t.Errorf("DeleteUser %s on a: %v", *name, err)
+			}
+		})
+		wg.Go(func() {
+			if _, err := b.CreateAccessKey(ctx(t), &awsiam.CreateAccessKeyInput{UserName: name}); err != nil && apiCode(err) != "NoSuchEntity" {
+				t.Errorf("CreateAccessKey %s on b: %v", *name, err)
+			}
+		})
+	}
+	wg.Wait()
+	// Both nodes still follow: a user made on each reaches the other.
+	for i, pair := range [][2]*awsiam.Client{{a, b}, {b, a}} {
+		name := aws.String(fmt.Sprintf("after-%d", i))
+		_, err := pair[0].CreateUser(ctx(t), &awsiam.CreateUserInput{UserName: name})
+		must(t, err)
+		untilTrue(t, clusterBound, fmt.Sprintf("the other node knows %s", *name), func() bool {
+			_, err := pair[1].GetUser(ctx(t), &awsiam.GetUserInput{UserName: name})
+			return err == nil
+		})
+	}
+	// And agree on each user: gone with no key, or there with its key.
+	for i := range n {
+		name := aws.String(fmt.Sprintf("u%d", i))
+		for _, cl := range []*awsiam.Client{a, b} {
+			_, uerr := cl.GetUser(ctx(t), &awsiam.GetUserInput{UserName: name})
+			keys, kerr := cl.ListAccessKeys(ctx(t), &awsiam.ListAccessKeysInput{UserName: name})
+			switch {
+			case uerr == nil && (kerr != nil || len(keys.AccessKeyMetadata) != 1):
+				t.Errorf("%s exists without its one key: %v, %v", *name, keys, kerr)
+			case uerr != nil && apiCode(uerr) != "NoSuchEntity":
+				t.Errorf("GetUser %s: %v", *name, uerr)
+			}
+		}
+	}
+}

@@ -98,11 +98,20 @@ func (s *Service) createKey(ctx context.Context, acct, userName, origin string, 
 		next := st.clone()
 		next.bindKey(k, s.partition)
 		next.keys[k.id] = k
+		gone := users.noSuch(userName)
 		err := s.commit(ctx, next, func(tx storage.Tx) error {
+			if userName != "" { // still stored: another node may have deleted it
+				if err := exists(tx, userPath(acct, userName), gone); err != nil {
+					return err
+				}
+			}
 			return put(tx, accessKeyPrefix+k.id, k.record(), true)
 		})
 		if errors.Is(err, storage.ErrExists) {
 			continue
+		}
+		if errors.Is(err, gone) {
+			return nil, err
 		}
 		if err != nil {
 			return nil, fmt.Errorf("iam: store access key: %w", err)

@@ -854,3 +854,36 @@ func TestStaleUpdateKeepsOtherChanges(t *testing.T) {
 		}
 	}
 }
+
+// A user deleted on one node gets no access key from a node that has not
+// heard of the deletion, and a user that got an access key on one node is
+// not deleted by a node that has not heard of the key: the store never holds
+// an access key of a missing user (which no node could load).
+func TestStaleAccessKeyAndUserDeletion(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	ok(f.svc.CreateUser(ctx, f.root, &CreateUserInput{UserName: "gone"}))
+	ok(f.svc.CreateUser(ctx, f.root, &CreateUserInput{UserName: "kept"}))
+	stale := f.open() // another node, loaded now
+	ok(f.svc.DeleteUser(ctx, f.root, &DeleteUserInput{UserName: "gone"}))
+	ok(f.svc.CreateAccessKey(ctx, f.root, &CreateAccessKeyInput{UserName: "kept"}))
+
+	_, err := stale.CreateAccessKey(ctx, f.root, &CreateAccessKeyInput{UserName: "gone"})
+	wantErr(t, err, "NoSuchEntity", "cannot be found")
+	_, err = stale.DeleteUser(ctx, f.root, &DeleteUserInput{UserName: "kept"})
+	wantErr(t, err, "DeleteConflict", "must delete access keys first")
+	fresh := f.open()
+	if _, err := fresh.GetUser(ctx, f.root, &GetUserInput{UserName: "kept"}); err != nil {
+		t.Errorf("the user with an access key after a stale node's DeleteUser: %v", err)
+	}
+
+	// A key of a missing user that an earlier version let through is
+	// skipped when loading, not a failure of the whole load.
+	orphan := accessKeyRecord{ID: "AKIAORPHAN0000000000", Secret: "s", AccountID: acct, User: "gone", Status: StatusActive}
+	if err := f.st.Update(ctx, func(tx storage.Tx) error { return put(tx, accessKeyPrefix+orphan.ID, orphan, true) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.open().Credential(orphan.ID, ""); !errors.Is(err, ErrUnknownCredential) {
+		t.Errorf("the access key of a missing user: %v, want unknown", err)
+	}
+}

@@ -228,7 +228,37 @@ func (k *kind[T, P]) remove(ctx context.Context, s *Service, c *Caller, n string
 	}
 	next := st.clone()
 	delete(k.items(next), nameOf(acct, e.name))
-	return s.commit(ctx, next, func(tx storage.Tx) error { return tx.Delete(k.path(acct, e.name)) })
+	return s.commit(ctx, next, func(tx storage.Tx) error {
+		if k.keys { // as storage holds them: another node may have made one
+			if err := noAccessKeys(tx, acct, e.name); err != nil {
+				return err
+			}
+		}
+		return tx.Delete(k.path(acct, e.name))
+	})
+}
+
+// noAccessKeys is DeleteConflict when tx holds an access key of the user
+// (acct, name).
+func noAccessKeys(tx storage.Tx, acct, name string) error {
+	ents, err := tx.List(accessKeyPrefix, "", 0)
+	if err != nil {
+		return err
+	}
+	conflict := false
+	for _, e := range ents {
+		var r struct {
+			AccountID string `json:"account_id"`
+			User      string `json:"user"`
+		}
+		err = errors.Join(err, decode(e, &r))
+		clear(e.Value)
+		conflict = conflict || r.AccountID == acct && strings.EqualFold(r.User, name)
+	}
+	if conflict {
+		return kmserr.ErrDeleteConflict.With("Cannot delete entity, must delete access keys first.")
+	}
+	return err
 }
 
 // update changes the identity n of acct with change, made to the record as

@@ -79,7 +79,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	var devKeys []string
 	err := s.store.View(ctx, func(tx storage.Tx) error {
 		var err error
-		st, devKeys, err = load(tx, s.partition)
+		st, devKeys, err = load(tx, s.partition, s.log)
 		if err != nil {
 			return err
 		}
@@ -123,7 +123,7 @@ func (s *Service) Reload(ctx context.Context) error {
 	var st *state
 	err := s.store.View(ctx, func(tx storage.Tx) error {
 		var err error
-		st, _, err = load(tx, s.partition)
+		st, _, err = load(tx, s.partition, s.log)
 		return err
 	})
 	if err != nil {

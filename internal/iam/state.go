@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"strings"
 	"time"
@@ -169,8 +170,9 @@ var errDevKey = errors.New("iam: the AWS documentation's example access key is f
 
 // load reads every identity from tx. Records of the documentation's example
 // access key (written by --dev runs of earlier versions) are returned in
-// devKeys for the caller to delete.
-func load(tx storage.Tx, partition string) (st *state, devKeys []string, err error) {
+// devKeys for the caller to delete; an access key of a missing user is
+// skipped, with a warning on log.
+func load(tx storage.Tx, partition string, log *slog.Logger) (st *state, devKeys []string, err error) {
 	st = &state{accounts: map[string]*account{}, users: map[name]*user{}, roles: map[name]*role{}, keys: map[string]*accessKey{}}
 	ents, err := tx.List(accountPrefix, "", 0)
 	if err != nil {
@@ -240,7 +242,11 @@ func load(tx storage.Tx, partition string) (st *state, devKeys []string, err err
 			}
 		}
 		if k.user != "" && st.users[nameOf(k.account, k.user)] == nil {
-			return nil, nil, fmt.Errorf("iam: access key %s belongs to user %s/%s, which does not exist", k.id, k.account, k.user)
+			// Unusable (no principal); before DeleteUser checked in its
+			// transaction, a race with CreateAccessKey on another node
+			// could leave one. Refusing to load would stop every node.
+			log.Warn("iam: access key of a missing user ignored", "access_key_id", k.id, "account", k.account, "user", k.user)
+			continue
 		}
 		st.keys[k.id] = k
 	}
@@ -336,15 +342,20 @@ func put(tx storage.Tx, path string, v any, create bool) error {
 // deleted access key, user or role must not come back. gone is the error
 // then (the NoSuchEntity the caller would have got a moment later).
 func update(tx storage.Tx, path string, v any, gone error) error {
+	if err := exists(tx, path, gone); err != nil {
+		return err
+	}
+	return put(tx, path, v, false)
+}
+
+// exists is gone when tx does not hold path.
+func exists(tx storage.Tx, path string, gone error) error {
 	b, err := tx.Get(path)
 	clear(b)
 	if errors.Is(err, storage.ErrNotFound) {
 		return gone
 	}
-	if err != nil {
-		return err
-	}
-	return put(tx, path, v, false)
+	return err
 }
 
 func rootPrincipal(partition, account, accessKeyID string) Principal {
