@@ -220,7 +220,7 @@ func (k *kind[T, P]) remove(ctx context.Context, s *Service, c *Caller, n string
 	e := p.base()
 	for _, key := range st.keys {
 		if k.keys && key.account == acct && strings.EqualFold(key.user, e.name) {
-			return kmserr.ErrDeleteConflict.With("Cannot delete entity, must delete access keys first.")
+			return errAccessKeysFirst
 		}
 	}
 	if len(e.policies) > 0 {
@@ -238,8 +238,10 @@ func (k *kind[T, P]) remove(ctx context.Context, s *Service, c *Caller, n string
 	})
 }
 
-// noAccessKeys is DeleteConflict when tx holds an access key of the user
-// (acct, name).
+var errAccessKeysFirst = kmserr.ErrDeleteConflict.With("Cannot delete entity, must delete access keys first.")
+
+// noAccessKeys is errAccessKeysFirst when tx holds an access key of the
+// user (acct, name).
 func noAccessKeys(tx storage.Tx, acct, name string) error {
 	ents, err := tx.List(accessKeyPrefix, "", 0)
 	if err != nil {
@@ -256,7 +258,7 @@ func noAccessKeys(tx storage.Tx, acct, name string) error {
 		conflict = conflict || r.AccountID == acct && strings.EqualFold(r.User, name)
 	}
 	if conflict {
-		return kmserr.ErrDeleteConflict.With("Cannot delete entity, must delete access keys first.")
+		return errAccessKeysFirst
 	}
 	return err
 }
