@@ -856,22 +856,29 @@ func TestStaleUpdateKeepsOtherChanges(t *testing.T) {
 }
 
 // A user deleted on one node gets no access key from a node that has not
-// heard of the deletion, and a user that got an access key on one node is
-// not deleted by a node that has not heard of the key: the store never holds
-// an access key of a missing user (which no node could load).
+// heard of the deletion, and a user that got an access key (a role that got
+// a policy) on one node is not deleted by a node that has not heard of it:
+// the store never holds an access key of a missing user (which no node
+// could load). Deleting what another node deleted is NoSuchEntity.
 func TestStaleAccessKeyAndUserDeletion(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	ok(f.svc.CreateUser(ctx, f.root, &CreateUserInput{UserName: "gone"}))
 	ok(f.svc.CreateUser(ctx, f.root, &CreateUserInput{UserName: "kept"}))
+	ok(f.svc.CreateRole(ctx, f.root, &CreateRoleInput{RoleName: "app", AssumeRolePolicyDocument: policyDoc(`{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + acct + `:root"},"Action":"sts:AssumeRole"}`)}))
 	stale := f.open() // another node, loaded now
 	ok(f.svc.DeleteUser(ctx, f.root, &DeleteUserInput{UserName: "gone"}))
 	ok(f.svc.CreateAccessKey(ctx, f.root, &CreateAccessKeyInput{UserName: "kept"}))
+	ok(f.svc.PutRolePolicy(ctx, f.root, &PutRolePolicyInput{RoleName: "app", PolicyName: "p", PolicyDocument: policyDoc(allow("kms:*", "*"))}))
 
 	_, err := stale.CreateAccessKey(ctx, f.root, &CreateAccessKeyInput{UserName: "gone"})
 	wantErr(t, err, "NoSuchEntity", "cannot be found")
 	_, err = stale.DeleteUser(ctx, f.root, &DeleteUserInput{UserName: "kept"})
 	wantErr(t, err, "DeleteConflict", "must delete access keys first")
+	_, err = stale.DeleteUser(ctx, f.root, &DeleteUserInput{UserName: "gone"})
+	wantErr(t, err, "NoSuchEntity", "cannot be found")
+	_, err = stale.DeleteRole(ctx, f.root, &DeleteRoleInput{RoleName: "app"})
+	wantErr(t, err, "DeleteConflict", "must delete policies first")
 	fresh := f.open()
 	if _, err := fresh.GetUser(ctx, f.root, &GetUserInput{UserName: "kept"}); err != nil {
 		t.Errorf("the user with an access key after a stale node's DeleteUser: %v", err)

@@ -218,24 +218,39 @@ func (k *kind[T, P]) remove(ctx context.Context, s *Service, c *Caller, n string
 		return err
 	}
 	e := p.base()
-	for _, key := range st.keys {
-		if k.keys && key.account == acct && strings.EqualFold(key.user, e.name) {
-			return errAccessKeysFirst
-		}
-	}
-	if len(e.policies) > 0 {
-		return kmserr.ErrDeleteConflict.With("Cannot delete entity, must delete policies first.")
-	}
 	next := st.clone()
 	delete(k.items(next), nameOf(acct, e.name))
+	// Decided on what storage holds: another node may have deleted the
+	// identity, or given it an access key or a policy, since this node heard.
 	return s.commit(ctx, next, func(tx storage.Tx) error {
-		if k.keys { // as storage holds them: another node may have made one
+		stored, err := k.read(tx, s, acct, n)
+		if err != nil {
+			return err
+		}
+		if k.keys {
 			if err := noAccessKeys(tx, acct, e.name); err != nil {
 				return err
 			}
 		}
+		if len(stored.base().policies) > 0 {
+			return kmserr.ErrDeleteConflict.With("Cannot delete entity, must delete policies first.")
+		}
 		return tx.Delete(k.path(acct, e.name))
 	})
+}
+
+// read returns the identity n of acct as tx holds it (NoSuchEntity when it
+// does not).
+func (k *kind[T, P]) read(tx storage.Tx, s *Service, acct, n string) (P, error) {
+	path := k.path(acct, n)
+	b, err := tx.Get(path)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, k.noSuch(n)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return k.stored(storage.Entry{Key: path, Value: b}, s.partition)
 }
 
 var errAccessKeysFirst = kmserr.ErrDeleteConflict.With("Cannot delete entity, must delete access keys first.")
@@ -277,17 +292,10 @@ func (k *kind[T, P]) update(ctx context.Context, s *Service, acct, n string, cha
 	if _, err := k.find(st, acct, n); err != nil {
 		return err
 	}
-	path := k.path(acct, n)
 	var p P
 	err := s.store.Update(ctx, func(tx storage.Tx) error {
-		b, err := tx.Get(path)
-		if errors.Is(err, storage.ErrNotFound) {
-			return k.noSuch(n)
-		}
-		if err != nil {
-			return err
-		}
-		if p, err = k.stored(storage.Entry{Key: path, Value: b}, s.partition); err != nil {
+		var err error
+		if p, err = k.read(tx, s, acct, n); err != nil {
 			return err
 		}
 		if err := change(p); err != nil {
@@ -295,7 +303,7 @@ func (k *kind[T, P]) update(ctx context.Context, s *Service, acct, n string, cha
 		}
 		e := p.base()
 		e.compiled = compileSet(e.policies)
-		return put(tx, path, p.record(), false)
+		return put(tx, k.path(acct, n), p.record(), false)
 	})
 	if err != nil {
 		return err
