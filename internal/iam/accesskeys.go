@@ -212,7 +212,11 @@ func (s *Service) deleteKey(ctx context.Context, id string, f *keyFilter) error 
 	}
 	next := st.clone()
 	delete(next.keys, id)
-	return s.commit(ctx, next, func(tx storage.Tx) error { return tx.Delete(accessKeyPrefix + id) })
+	err := s.commit(ctx, next, func(tx storage.Tx) error { return tx.Delete(accessKeyPrefix + id) })
+	if errors.Is(err, storage.ErrNotFound) { // another node deleted it
+		return noSuchKey(id)
+	}
+	return err
 }
 
 func (c *checker) accessKeyID(v string) {

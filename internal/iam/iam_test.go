@@ -879,6 +879,11 @@ func TestStaleAccessKeyAndUserDeletion(t *testing.T) {
 	wantErr(t, err, "NoSuchEntity", "cannot be found")
 	_, err = stale.DeleteRole(ctx, f.root, &DeleteRoleInput{RoleName: "app"})
 	wantErr(t, err, "DeleteConflict", "must delete policies first")
+	k := ok(stale.CreateAccessKey(ctx, f.root, &CreateAccessKeyInput{UserName: "kept"})).AccessKey.AccessKeyID
+	other := f.open()
+	ok(stale.DeleteAccessKey(ctx, f.root, &DeleteAccessKeyInput{UserName: "kept", AccessKeyId: k}))
+	_, err = other.DeleteAccessKey(ctx, f.root, &DeleteAccessKeyInput{UserName: "kept", AccessKeyId: k})
+	wantErr(t, err, "NoSuchEntity", "cannot be found")
 	fresh := f.open()
 	if _, err := fresh.GetUser(ctx, f.root, &GetUserInput{UserName: "kept"}); err != nil {
 		t.Errorf("the user with an access key after a stale node's DeleteUser: %v", err)
