@@ -61,6 +61,30 @@ func (s *Service) CreateAccessKey(ctx context.Context, c Caller, in *CreateAcces
 		SecretAccessKey: Secret{k.secret}, CreateDate: Timestamp{k.created}}}, nil
 }
 
+var errKeyQuota = kmserr.ErrIAMLimitExceeded.With("Cannot exceed quota for AccessKeysPerUser: %d", maxAccessKeysPer)
+
+// storedKeys counts the access keys of the user (acct, name; "" for the
+// root user) that tx holds.
+func storedKeys(tx storage.Tx, acct, name string) (int, error) {
+	ents, err := tx.List(accessKeyPrefix, "", 0)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, e := range ents {
+		var r struct {
+			AccountID string `json:"account_id"`
+			User      string `json:"user"`
+		}
+		err = errors.Join(err, decode(e, &r))
+		clear(e.Value)
+		if r.AccountID == acct && strings.EqualFold(r.User, name) {
+			n++
+		}
+	}
+	return n, err
+}
+
 // createKey generates and stores a new Active key for user ("" for root) of
 // acct. With quota, an identity that has maxAccessKeysPer keys already is
 // LimitExceeded.
@@ -86,7 +110,7 @@ func (s *Service) createKey(ctx context.Context, acct, userName, origin string, 
 			}
 		}
 		if n >= maxAccessKeysPer {
-			return nil, kmserr.ErrIAMLimitExceeded.With("Cannot exceed quota for AccessKeysPerUser: %d", maxAccessKeysPer)
+			return nil, errKeyQuota
 		}
 	}
 	for range 3 { // a collision of 80 random bits is not expected; retry anyway
@@ -100,9 +124,20 @@ func (s *Service) createKey(ctx context.Context, acct, userName, origin string, 
 		next.keys[k.id] = k
 		gone := users.noSuch(userName)
 		err := s.commit(ctx, next, func(tx storage.Tx) error {
-			if userName != "" { // still stored: another node may have deleted it
+			// As storage holds it: another node may have deleted the user
+			// or given it keys.
+			if userName != "" {
 				if err := exists(tx, userPath(acct, userName), gone); err != nil {
 					return err
+				}
+			}
+			if quota {
+				n, err := storedKeys(tx, acct, userName)
+				if err != nil {
+					return err
+				}
+				if n >= maxAccessKeysPer {
+					return errKeyQuota
 				}
 			}
 			return put(tx, accessKeyPrefix+k.id, k.record(), true)
@@ -110,7 +145,7 @@ func (s *Service) createKey(ctx context.Context, acct, userName, origin string, 
 		if errors.Is(err, storage.ErrExists) {
 			continue
 		}
-		if errors.Is(err, gone) {
+		if errors.Is(err, gone) || errors.Is(err, errKeyQuota) {
 			return nil, err
 		}
 		if err != nil {

@@ -889,6 +889,15 @@ func TestStaleAccessKeyAndUserDeletion(t *testing.T) {
 		t.Errorf("the user with an access key after a stale node's DeleteUser: %v", err)
 	}
 
+	// The quota of access keys counts those another node made.
+	ok(f.svc.CreateUser(ctx, f.root, &CreateUserInput{UserName: "q"}))
+	staleQ := f.open()
+	for range 2 {
+		ok(f.svc.CreateAccessKey(ctx, f.root, &CreateAccessKeyInput{UserName: "q"}))
+	}
+	_, err = staleQ.CreateAccessKey(ctx, f.root, &CreateAccessKeyInput{UserName: "q"})
+	wantErr(t, err, "LimitExceeded", "AccessKeysPerUser")
+
 	// A key of a missing user that an earlier version let through is
 	// skipped when loading, not a failure of the whole load.
 	orphan := accessKeyRecord{ID: "AKIAORPHAN0000000000", Secret: "s", AccountID: acct, User: "gone", Status: StatusActive}

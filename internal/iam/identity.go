@@ -228,8 +228,12 @@ func (k *kind[T, P]) remove(ctx context.Context, s *Service, c *Caller, n string
 			return err
 		}
 		if k.keys {
-			if err := noAccessKeys(tx, acct, e.name); err != nil {
+			keys, err := storedKeys(tx, acct, e.name)
+			if err != nil {
 				return err
+			}
+			if keys > 0 {
+				return errAccessKeysFirst
 			}
 		}
 		if len(stored.base().policies) > 0 {
@@ -254,29 +258,6 @@ func (k *kind[T, P]) read(tx storage.Tx, s *Service, acct, n string) (P, error) 
 }
 
 var errAccessKeysFirst = kmserr.ErrDeleteConflict.With("Cannot delete entity, must delete access keys first.")
-
-// noAccessKeys is errAccessKeysFirst when tx holds an access key of the
-// user (acct, name).
-func noAccessKeys(tx storage.Tx, acct, name string) error {
-	ents, err := tx.List(accessKeyPrefix, "", 0)
-	if err != nil {
-		return err
-	}
-	conflict := false
-	for _, e := range ents {
-		var r struct {
-			AccountID string `json:"account_id"`
-			User      string `json:"user"`
-		}
-		err = errors.Join(err, decode(e, &r))
-		clear(e.Value)
-		conflict = conflict || r.AccountID == acct && strings.EqualFold(r.User, name)
-	}
-	if conflict {
-		return errAccessKeysFirst
-	}
-	return err
-}
 
 // update changes the identity n of acct with change, made to the record as
 // storage holds it (read in the write's transaction), not to this node's
