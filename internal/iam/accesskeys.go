@@ -102,7 +102,7 @@ func (s *Service) createKey(ctx context.Context, acct, userName, origin string, 
 		}
 		userName = u.name
 	}
-	if quota {
+	if quota { // memory counts the --dev key, which is never stored; the transaction counts other nodes' keys
 		n := 0
 		for _, k := range st.keys {
 			if k.account == acct && strings.EqualFold(k.user, userName) {
