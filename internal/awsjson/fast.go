@@ -1,0 +1,364 @@
+package awsjson
+
+import (
+	"encoding/base64"
+	"math"
+
+	"github.com/trent-kms/trent/internal/kms"
+)
+
+// decodeFast decodes the inputs of the hot operations (Encrypt, Decrypt,
+// GenerateDataKey, GenerateDataKeyWithoutPlaintext) without reflection, for
+// the bodies the AWS SDKs send: one object of known members, each once,
+// strings without escapes, blobs in padded standard base64, whole numbers.
+// It reports false for anything else (in is then zero again) and
+// decodeInput decodes with the full decoder, which also words the error;
+// when it reports true, in holds what the full decoder would have yielded
+// (FuzzDecodeFast compares them). b is trimmed, valid UTF-8, and starts
+// with '{' (decodeInput checks).
+func decodeFast(b []byte, in any) bool {
+	s := scanner{b: b, i: 1}
+	switch in := in.(type) {
+	case *kms.EncryptInput:
+		if s.encrypt(in) {
+			return true
+		}
+		*in = kms.EncryptInput{}
+	case *kms.DecryptInput:
+		if s.decrypt(in) {
+			return true
+		}
+		*in = kms.DecryptInput{}
+	case *kms.GenerateDataKeyInput:
+		if s.generateDataKey(in) {
+			return true
+		}
+		*in = kms.GenerateDataKeyInput{}
+	case *kms.GenerateDataKeyWithoutPlaintextInput:
+		var g kms.GenerateDataKeyInput
+		if s.generateDataKey(&g) {
+			*in = kms.GenerateDataKeyWithoutPlaintextInput{KeyId: g.KeyId, DryRun: g.DryRun,
+				EncryptionContext: g.EncryptionContext, GrantTokens: g.GrantTokens, KeySpec: g.KeySpec,
+				NumberOfBytes: g.NumberOfBytes}
+			return true
+		}
+	}
+	return false
+}
+
+func (s *scanner) encrypt(in *kms.EncryptInput) bool {
+	var seen uint
+	for s.member() {
+		switch string(s.name) {
+		case "KeyId":
+			s.str(&seen, 1, &in.KeyId)
+		case "Plaintext":
+			s.blob(&seen, 2, &in.Plaintext)
+		case "EncryptionContext":
+			s.strMap(&seen, 4, &in.EncryptionContext)
+		case "EncryptionAlgorithm":
+			s.str(&seen, 8, &in.EncryptionAlgorithm)
+		case "GrantTokens":
+			s.strList(&seen, 16, &in.GrantTokens)
+		case "DryRun":
+			s.boolean(&seen, 32, &in.DryRun)
+		default:
+			return false
+		}
+	}
+	return s.end()
+}
+
+func (s *scanner) decrypt(in *kms.DecryptInput) bool {
+	var seen uint
+	for s.member() {
+		switch string(s.name) {
+		case "CiphertextBlob":
+			s.blob(&seen, 1, &in.CiphertextBlob)
+		case "KeyId":
+			s.str(&seen, 2, &in.KeyId)
+		case "EncryptionContext":
+			s.strMap(&seen, 4, &in.EncryptionContext)
+		case "EncryptionAlgorithm":
+			s.str(&seen, 8, &in.EncryptionAlgorithm)
+		case "GrantTokens":
+			s.strList(&seen, 16, &in.GrantTokens)
+		case "DryRun":
+			s.boolean(&seen, 32, &in.DryRun)
+		default:
+			return false
+		}
+	}
+	return s.end()
+}
+
+// generateDataKey also serves GenerateDataKeyWithoutPlaintext, whose
+// members are GenerateDataKey's but Recipient (which neither decodes).
+func (s *scanner) generateDataKey(in *kms.GenerateDataKeyInput) bool {
+	var seen uint
+	for s.member() {
+		switch string(s.name) {
+		case "KeyId":
+			s.str(&seen, 1, &in.KeyId)
+		case "KeySpec":
+			s.str(&seen, 2, &in.KeySpec)
+		case "NumberOfBytes":
+			s.int32(&seen, 4, &in.NumberOfBytes)
+		case "EncryptionContext":
+			s.strMap(&seen, 8, &in.EncryptionContext)
+		case "GrantTokens":
+			s.strList(&seen, 16, &in.GrantTokens)
+		case "DryRun":
+			s.boolean(&seen, 32, &in.DryRun)
+		default:
+			return false
+		}
+	}
+	return s.end()
+}
+
+// scanner reads one JSON object member by member. It gives up (bad) at the
+// first thing outside the simple forms it knows, valid JSON or not.
+type scanner struct {
+	b     []byte
+	i     int    // the next byte to read
+	n     int    // members read
+	name  []byte // the member being read
+	bad   bool
+	ended bool // the object's closing brace was read
+}
+
+// member reads up to the next member's value and names it in s.name; false
+// at the end of the object or when s is bad.
+func (s *scanner) member() bool {
+	if s.bad {
+		return false
+	}
+	s.space()
+	if s.i >= len(s.b) {
+		s.bad = true
+		return false
+	}
+	if s.b[s.i] == '}' {
+		s.i++
+		s.ended = true
+		return false
+	}
+	if s.n > 0 {
+		if s.b[s.i] != ',' {
+			s.bad = true
+			return false
+		}
+		s.i++
+		s.space()
+	}
+	s.n++
+	s.name = s.raw()
+	s.colon()
+	return !s.bad
+}
+
+// end reports whether the object was read whole, with nothing after it.
+func (s *scanner) end() bool {
+	return !s.bad && s.ended && s.i == len(s.b)
+}
+
+func (s *scanner) space() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// colon reads the ':' after a name, with the spaces around it.
+func (s *scanner) colon() {
+	s.space()
+	if s.i >= len(s.b) || s.b[s.i] != ':' {
+		s.bad = true
+		return
+	}
+	s.i++
+	s.space()
+}
+
+// raw reads a string without escapes and returns its bytes (s.b's).
+func (s *scanner) raw() []byte {
+	if s.bad || s.i >= len(s.b) || s.b[s.i] != '"' {
+		s.bad = true
+		return nil
+	}
+	start := s.i + 1
+	for i := start; i < len(s.b); i++ {
+		switch c := s.b[i]; {
+		case c == '"':
+			s.i = i + 1
+			return s.b[start:i]
+		case c == '\\' || c < 0x20:
+			s.bad = true
+			return nil
+		}
+	}
+	s.bad = true
+	return nil
+}
+
+// once marks the member bit seen; a repeated member is bad (the full
+// decoder refuses it).
+func (s *scanner) once(seen *uint, bit uint) bool {
+	if *seen&bit != 0 {
+		s.bad = true
+		return false
+	}
+	*seen |= bit
+	return true
+}
+
+func (s *scanner) str(seen *uint, bit uint, dst *string) {
+	if s.once(seen, bit) {
+		if v := s.raw(); !s.bad {
+			*dst = string(v)
+		}
+	}
+}
+
+// blob decodes padded standard base64, as the full decoder does: what
+// base64.StdEncoding decodes, without the line breaks it skips.
+func (s *scanner) blob(seen *uint, bit uint, dst *[]byte) {
+	if !s.once(seen, bit) {
+		return
+	}
+	v := s.raw()
+	if s.bad {
+		return
+	}
+	b, err := base64.StdEncoding.AppendDecode(nil, v)
+	if err != nil || len(v) != base64.StdEncoding.EncodedLen(len(b)) {
+		s.bad = true
+		return
+	}
+	if b == nil {
+		b = []byte{}
+	}
+	*dst = b
+}
+
+func (s *scanner) boolean(seen *uint, bit uint, dst *bool) {
+	if !s.once(seen, bit) {
+		return
+	}
+	rest := s.b[s.i:]
+	switch {
+	case len(rest) >= 4 && string(rest[:4]) == "true":
+		*dst = true
+		s.i += 4
+	case len(rest) >= 5 && string(rest[:5]) == "false":
+		*dst = false
+		s.i += 5
+	default:
+		s.bad = true
+	}
+}
+
+// int32 reads a whole number without sign, exponent or leading zero.
+func (s *scanner) int32(seen *uint, bit uint, dst **int32) {
+	if !s.once(seen, bit) {
+		return
+	}
+	start, v := s.i, int64(0)
+	for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' && s.i-start < 10 {
+		v = v*10 + int64(s.b[s.i]-'0')
+		s.i++
+	}
+	n := s.i - start
+	if n == 0 || (n > 1 && s.b[start] == '0') || v > math.MaxInt32 ||
+		(s.i < len(s.b) && (s.b[s.i] >= '0' && s.b[s.i] <= '9' || s.b[s.i] == '.' || s.b[s.i] == 'e' || s.b[s.i] == 'E')) {
+		s.bad = true
+		return
+	}
+	x := int32(v)
+	*dst = &x
+}
+
+// strMap reads an object of strings, each name once.
+func (s *scanner) strMap(seen *uint, bit uint, dst *map[string]string) {
+	if !s.once(seen, bit) {
+		return
+	}
+	if s.i >= len(s.b) || s.b[s.i] != '{' {
+		s.bad = true
+		return
+	}
+	s.i++
+	m := make(map[string]string)
+	for first := true; ; first = false {
+		s.space()
+		if s.i < len(s.b) && s.b[s.i] == '}' && first {
+			s.i++
+			break
+		}
+		k := s.raw()
+		s.colon()
+		v := s.raw()
+		if s.bad {
+			return
+		}
+		if _, dup := m[string(k)]; dup {
+			s.bad = true
+			return
+		}
+		m[string(k)] = string(v)
+		s.space()
+		if s.i < len(s.b) && s.b[s.i] == ',' {
+			s.i++
+			continue
+		}
+		if s.i < len(s.b) && s.b[s.i] == '}' {
+			s.i++
+			break
+		}
+		s.bad = true
+		return
+	}
+	*dst = m
+}
+
+// strList reads an array of strings.
+func (s *scanner) strList(seen *uint, bit uint, dst *[]string) {
+	if !s.once(seen, bit) {
+		return
+	}
+	if s.i >= len(s.b) || s.b[s.i] != '[' {
+		s.bad = true
+		return
+	}
+	s.i++
+	l := []string{}
+	for first := true; ; first = false {
+		s.space()
+		if s.i < len(s.b) && s.b[s.i] == ']' && first {
+			s.i++
+			break
+		}
+		v := s.raw()
+		if s.bad {
+			return
+		}
+		l = append(l, string(v))
+		s.space()
+		if s.i < len(s.b) && s.b[s.i] == ',' {
+			s.i++
+			continue
+		}
+		if s.i < len(s.b) && s.b[s.i] == ']' {
+			s.i++
+			break
+		}
+		s.bad = true
+		return
+	}
+	*dst = l
+}

@@ -1,0 +1,130 @@
+package awsjson
+
+import (
+	"bytes"
+	"reflect"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/trent-kms/trent/internal/kms"
+)
+
+// fastInputs are new values of the inputs decodeFast knows.
+func fastInputs() []func() any {
+	return []func() any{
+		func() any { return new(kms.EncryptInput) },
+		func() any { return new(kms.DecryptInput) },
+		func() any { return new(kms.GenerateDataKeyInput) },
+		func() any { return new(kms.GenerateDataKeyWithoutPlaintextInput) },
+	}
+}
+
+// sameAsFull fails t unless decodeFast of body either declines (leaving in
+// zero) or yields what the full decoder yields. It reports whether
+// decodeFast took the body.
+func sameAsFull(t *testing.T, newIn func() any, body []byte) bool {
+	t.Helper()
+	fast := newIn()
+	if !decodeFast(body, fast) {
+		if !reflect.DeepEqual(fast, newIn()) {
+			t.Fatalf("%T: decodeFast declined %q but left %+v", fast, body, fast)
+		}
+		return false
+	}
+	full := newIn()
+	if err := decodeFull(body, full); err != nil {
+		t.Fatalf("%T: decodeFast took %q, the full decoder refuses it: %v", fast, body, err)
+	}
+	if !reflect.DeepEqual(fast, full) {
+		t.Fatalf("%T: %q: decodeFast yields %+v, the full decoder %+v", fast, body, fast, full)
+	}
+	return true
+}
+
+// TestDecodeFastTakesSDKBodies: the bodies the AWS SDKs send for the hot
+// operations take the fast path, and yield what the full decoder yields.
+func TestDecodeFastTakesSDKBodies(t *testing.T) {
+	const arn = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+	for _, tc := range []struct {
+		in   func() any
+		body string
+	}{
+		{func() any { return new(kms.EncryptInput) }, `{"EncryptionContext":{"purpose":"test","tenant":"é"},"KeyId":"` + arn + `","Plaintext":"aGVsbG8="}`},
+		{func() any { return new(kms.EncryptInput) }, `{"KeyId": "alias/app", "Plaintext": "", "EncryptionAlgorithm": "SYMMETRIC_DEFAULT", "GrantTokens": ["t1", "t2"], "DryRun": false}`},
+		{func() any { return new(kms.EncryptInput) }, "{\n  \"KeyId\" : \"k\",\n\t\"Plaintext\":\"aGk=\", \"EncryptionContext\": {}, \"GrantTokens\": [ ]\n}"},
+		{func() any { return new(kms.DecryptInput) }, `{"CiphertextBlob":"AQIDBA==","EncryptionContext":{"a":"b"},"KeyId":"` + arn + `","DryRun":true}`},
+		{func() any { return new(kms.GenerateDataKeyInput) }, `{"KeyId":"` + arn + `","KeySpec":"AES_256","EncryptionContext":{"a":"b"}}`},
+		{func() any { return new(kms.GenerateDataKeyInput) }, `{"KeyId":"k","NumberOfBytes":64}`},
+		{func() any { return new(kms.GenerateDataKeyInput) }, `{"KeyId":"k","NumberOfBytes":0}`},
+		{func() any { return new(kms.GenerateDataKeyInput) }, `{"KeyId":"k","NumberOfBytes":2147483647}`},
+		{func() any { return new(kms.GenerateDataKeyWithoutPlaintextInput) }, `{"KeyId":"k","KeySpec":"AES_128","GrantTokens":["g"]}`},
+		{func() any { return new(kms.EncryptInput) }, `{}`},
+	} {
+		if !sameAsFull(t, tc.in, []byte(tc.body)) {
+			t.Errorf("%T: decodeFast declined %s", tc.in(), tc.body)
+		}
+	}
+}
+
+// TestDecodeFastDeclines: what is outside the simple forms goes to the full
+// decoder, which words the error or reads it its own way.
+func TestDecodeFastDeclines(t *testing.T) {
+	for _, body := range []string{
+		`{"KeyId":"a\"b","Plaintext":"aGk="}`,                 // escape
+		`{"KeyId":"k","Plaintext":"aGk=","Extra":1}`,          // unknown member
+		`{"KeyId":"k","KeyId":"k"}`,                           // repeated member
+		`{"KeyId":"k","EncryptionContext":{"a":"b","a":"c"}}`, // repeated context key
+		`{"KeyId":null}`,
+		`{"KeyId":"k","Plaintext":"aGk"}`,    // unpadded
+		`{"KeyId":"k","Plaintext":"aG\nk="}`, // control character
+		`{"KeyId":"k","Plaintext":"%%%%"}`,
+		`{"KeyId":"k","NumberOfBytes":-1}`,
+		`{"KeyId":"k","NumberOfBytes":01}`,
+		`{"KeyId":"k","NumberOfBytes":1.0}`,
+		`{"KeyId":"k","NumberOfBytes":1e2}`,
+		`{"KeyId":"k","NumberOfBytes":2147483648}`,
+		`{"KeyId":"k","NumberOfBytes":99999999999}`,
+		`{"KeyId":"k","DryRun":truex}`,
+		`{"KeyId":"k","GrantTokens":[1]}`,
+		`{"KeyId":"k","EncryptionContext":{"a":1}}`,
+		`{"KeyId":"k",}`,
+		`{"KeyId":"k"} {}`,
+		`{"KeyId":"k"`,
+		`{"KeyId":"k","EncryptionContext":`,
+		`{"KeyId":"k","GrantTokens":`,
+		`{"KeyId":"k","GrantTokens":["a",]}`,
+		`{"KeyId":"k","EncryptionContext":{,}}`,
+		`{,"KeyId":"k"}`,
+		`{"KeyId":"k","Recipient":{}}`,
+	} {
+		for _, newIn := range fastInputs() {
+			if sameAsFull(t, newIn, []byte(body)) {
+				t.Errorf("%T: decodeFast took %s", newIn(), body)
+			}
+		}
+	}
+}
+
+// FuzzDecodeFast: whatever decodeFast takes, the full decoder takes too and
+// reads the same (a difference would let a policy condition see one
+// encryption context and the cryptography another).
+func FuzzDecodeFast(f *testing.F) {
+	for _, s := range []string{
+		`{}`, `{"KeyId":"k","Plaintext":"aGk=","EncryptionContext":{"a":"b"}}`, `{"KeyId":"k","NumberOfBytes":32,"GrantTokens":["a"]}`,
+		`{"CiphertextBlob":"AQIDBA==","DryRun":true}`, `{"KeyId":"k","KeyId":"k"}`, `{"KeyId":"k","NumberOfBytes":01}`,
+		"{\"KeyId\":\"\xff\"}", `{"EncryptionContext":{"a":"b","a":"c"}}`, `{"Plaintext":"aG\rk="}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		// decodeInput's checks come first: decodeFast sees only trimmed,
+		// valid UTF-8 starting with '{'.
+		b := bytes.TrimSpace(body)
+		if len(b) == 0 || !utf8.Valid(b) || b[0] != '{' {
+			return
+		}
+		for _, newIn := range fastInputs() {
+			sameAsFull(t, newIn, b)
+		}
+	})
+}
