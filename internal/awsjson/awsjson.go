@@ -442,6 +442,9 @@ func encodeOutput(out any) (*encoded, error) {
 	if out == nil {
 		return e, nil
 	}
+	if encodeFast(&e.buf, out) {
+		return e, nil
+	}
 	if err := e.enc.Encode(out); err != nil {
 		e.free()
 		return nil, err

@@ -1,6 +1,7 @@
 package awsjson
 
 import (
+	"bytes"
 	"encoding/base64"
 	"math"
 
@@ -361,4 +362,98 @@ func (s *scanner) strList(seen *uint, bit uint, dst *[]string) {
 		return
 	}
 	*dst = l
+}
+
+// encodeFast writes the JSON of the hot operations' outputs to buf, byte
+// for byte what encoding/json writes (FuzzEncodeFast compares them), without
+// reflection. It reports false, having written nothing, for other outputs
+// and for strings that encoding/json would escape (never seen: ARNs,
+// algorithm names, key material ids), which encodeOutput then hands to
+// encoding/json. It appends in place, in buf's own memory (which holds
+// plaintexts, and which encodeOutput's caller clears).
+func encodeFast(buf *bytes.Buffer, out any) bool {
+	var o jsonObject
+	switch out := out.(type) {
+	case *kms.EncryptOutput:
+		o.start(buf, len(out.CiphertextBlob))
+		o.blob("CiphertextBlob", out.CiphertextBlob)
+		o.str("EncryptionAlgorithm", out.EncryptionAlgorithm)
+		o.str("KeyId", out.KeyId)
+	case *kms.DecryptOutput:
+		o.start(buf, len(out.Plaintext))
+		o.str("EncryptionAlgorithm", out.EncryptionAlgorithm)
+		o.str("KeyId", out.KeyId)
+		o.strOmitEmpty("KeyMaterialId", out.KeyMaterialId)
+		o.blob("Plaintext", out.Plaintext)
+	case *kms.GenerateDataKeyOutput:
+		o.start(buf, len(out.CiphertextBlob)+len(out.Plaintext))
+		o.blob("CiphertextBlob", out.CiphertextBlob)
+		o.str("KeyId", out.KeyId)
+		o.strOmitEmpty("KeyMaterialId", out.KeyMaterialId)
+		o.blob("Plaintext", out.Plaintext)
+	case *kms.GenerateDataKeyWithoutPlaintextOutput:
+		o.start(buf, len(out.CiphertextBlob))
+		o.blob("CiphertextBlob", out.CiphertextBlob)
+		o.str("KeyId", out.KeyId)
+		o.strOmitEmpty("KeyMaterialId", out.KeyMaterialId)
+	default:
+		return false
+	}
+	if !o.ok {
+		clear(o.b) // what it appended (a plaintext's base64, perhaps) is not buf's
+		return false
+	}
+	buf.Write(append(o.b, '}'))
+	return true
+}
+
+// jsonObject appends an object's members; ok turns false at a string it
+// would have to escape.
+type jsonObject struct {
+	b  []byte
+	ok bool
+}
+
+// start makes room in buf for the object, whose blobs hold n bytes, and
+// opens it.
+func (o *jsonObject) start(buf *bytes.Buffer, n int) {
+	buf.Grow(base64.StdEncoding.EncodedLen(n) + 512)
+	o.b, o.ok = append(buf.AvailableBuffer(), '{'), true
+}
+
+func (o *jsonObject) name(name string) {
+	if len(o.b) > 1 {
+		o.b = append(o.b, ',')
+	}
+	o.b = append(append(append(o.b, '"'), name...), `":`...)
+}
+
+func (o *jsonObject) str(name, v string) {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			o.ok = false
+			return
+		}
+	}
+	o.name(name)
+	o.b = append(append(append(o.b, '"'), v...), '"')
+}
+
+func (o *jsonObject) strOmitEmpty(name, v string) {
+	if v != "" {
+		o.str(name, v)
+	}
+}
+
+// blob writes standard base64, or null for a nil slice, as encoding/json
+// does.
+func (o *jsonObject) blob(name string, v []byte) {
+	o.name(name)
+	if v == nil {
+		o.b = append(o.b, "null"...)
+		return
+	}
+	o.b = append(o.b, '"')
+	o.b = base64.StdEncoding.AppendEncode(o.b, v)
+	o.b = append(o.b, '"')
 }

@@ -2,7 +2,9 @@ package awsjson
 
 import (
 	"bytes"
+	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -125,6 +127,81 @@ func FuzzDecodeFast(f *testing.F) {
 		}
 		for _, newIn := range fastInputs() {
 			sameAsFull(t, newIn, b)
+		}
+	})
+}
+
+// sameAsEncodingJSON fails t unless encodeFast of out writes what
+// encoding/json (as encodeOutput sets it up) writes, or declines and
+// writes nothing. It reports whether encodeFast took out.
+func sameAsEncodingJSON(t *testing.T, out any) bool {
+	t.Helper()
+	var fast bytes.Buffer
+	fast.WriteString("x") // encodeFast appends
+	took := encodeFast(&fast, out)
+	var want bytes.Buffer
+	enc := json.NewEncoder(&want)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(out); err != nil {
+		t.Fatal(err)
+	}
+	if !took {
+		if fast.String() != "x" {
+			t.Fatalf("encodeFast declined %+v but wrote %q", out, fast.String()[1:])
+		}
+		return false
+	}
+	if got := fast.String()[1:]; got != strings.TrimSuffix(want.String(), "\n") {
+		t.Fatalf("encodeFast(%+v) = %s, encoding/json %s", out, got, want.String())
+	}
+	return true
+}
+
+func fastOutputs(blob []byte, s string) []any {
+	return []any{
+		&kms.EncryptOutput{CiphertextBlob: blob, EncryptionAlgorithm: s, KeyId: s},
+		&kms.DecryptOutput{EncryptionAlgorithm: "SYMMETRIC_DEFAULT", KeyId: s, KeyMaterialId: s, Plaintext: blob},
+		&kms.GenerateDataKeyOutput{CiphertextBlob: blob, KeyId: s, KeyMaterialId: s, Plaintext: blob},
+		&kms.GenerateDataKeyWithoutPlaintextOutput{CiphertextBlob: blob, KeyId: s, KeyMaterialId: s},
+	}
+}
+
+// TestEncodeFast: the hot outputs as the service makes them take the fast
+// path and read as encoding/json writes them; strings it would escape go to
+// encoding/json.
+func TestEncodeFast(t *testing.T) {
+	const arn = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+	for _, blob := range [][]byte{nil, {}, []byte("hello"), bytes.Repeat([]byte{0xff}, 4096)} {
+		for _, s := range []string{arn, "", "SYMMETRIC_DEFAULT", "<&>"} {
+			for _, out := range fastOutputs(blob, s) {
+				if !sameAsEncodingJSON(t, out) {
+					t.Errorf("encodeFast declined %+v", out)
+				}
+			}
+		}
+	}
+	for _, s := range []string{"a\"b", `a\b`, "a\nb", "é", "\u2028", "\xff"} {
+		for _, out := range fastOutputs([]byte("x"), s) {
+			if sameAsEncodingJSON(t, out) {
+				t.Errorf("encodeFast took %+v", out)
+			}
+		}
+	}
+	if sameAsEncodingJSON(t, &kms.DescribeKeyOutput{}) {
+		t.Error("encodeFast took an output it does not know")
+	}
+}
+
+// FuzzEncodeFast: what encodeFast writes is what encoding/json writes.
+func FuzzEncodeFast(f *testing.F) {
+	f.Add([]byte("hello"), "arn:aws:kms:us-east-1:111122223333:key/k", false)
+	f.Add([]byte{}, "a\"b\u2028", true)
+	f.Fuzz(func(t *testing.T, blob []byte, s string, nilBlob bool) {
+		if nilBlob {
+			blob = nil
+		}
+		for _, out := range fastOutputs(blob, s) {
+			sameAsEncodingJSON(t, out)
 		}
 	})
 }
