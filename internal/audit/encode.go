@@ -39,7 +39,7 @@ func appendBody(dst []byte, e *Event, eventID string) []byte {
 		dst = appendString(dst, e.ErrorMessage)
 	}
 	dst = append(dst, `,"requestParameters":`...)
-	dst = appendMembers(dst, e.Params)
+	dst = appendParams(dst, e.Params)
 	dst = append(dst, `,"responseElements":`...)
 	readOnly := ReadOnly(e.Name)
 	if e.ErrorCode == "" && !readOnly {
