@@ -103,8 +103,11 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (*Result, error) {
 	// The request time and the credential scope.
 	var t time.Time
 	var err error
+	canonical := false
 	if dateName == "x-amz-date" {
-		t, err = time.Parse(amzDateFormat, dateValue)
+		if t, canonical = parseAmzDate(dateValue); !canonical {
+			t, err = time.Parse(amzDateFormat, dateValue)
+		}
 	} else {
 		t, err = http.ParseTime(dateValue)
 	}
@@ -115,7 +118,12 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (*Result, error) {
 	// Scratch buffers: arrays on the stack would escape through hash.Hash.
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
-	amzDate := t.AppendFormat(sc.date[:0], amzDateFormat)
+	var amzDate []byte
+	if canonical {
+		amzDate = append(sc.date[:0], dateValue...)
+	} else {
+		amzDate = t.AppendFormat(sc.date[:0], amzDateFormat)
+	}
 	if a.service != v.Service {
 		return nil, kmserr.ErrInvalidSignature.With("Credential should be scoped to correct service: '%s'. ", v.Service)
 	}
@@ -566,3 +574,33 @@ func encodeQuery(s string) string {
 }
 
 var _ fmt.Stringer = (*Authorization)(nil)
+
+// parseAmzDate parses an X-Amz-Date in its canonical form (amzDateFormat,
+// every field in range) without time.Parse's walk of the layout; ok is
+// false for anything else, which time.Parse then reads or refuses. When ok,
+// t is what time.Parse yields, and formats back to s.
+func parseAmzDate(s string) (t time.Time, ok bool) {
+	if len(s) != len(amzDateFormat) || s[8] != 'T' || s[15] != 'Z' {
+		return time.Time{}, false
+	}
+	num := func(from, to int) int {
+		n := 0
+		for _, c := range []byte(s[from:to]) {
+			if c < '0' || c > '9' {
+				ok = false
+			}
+			n = n*10 + int(c-'0')
+		}
+		return n
+	}
+	ok = true
+	y, mo, d, h, mi, sec := num(0, 4), num(4, 6), num(6, 8), num(9, 11), num(11, 13), num(13, 15)
+	if !ok {
+		return time.Time{}, false
+	}
+	t = time.Date(y, time.Month(mo), d, h, mi, sec, 0, time.UTC)
+	if t.Year() != y || int(t.Month()) != mo || t.Day() != d || t.Hour() != h || t.Minute() != mi || t.Second() != sec {
+		return time.Time{}, false // out of range: time.Date normalised it
+	}
+	return t, true
+}
