@@ -21,12 +21,14 @@ func decodeFast(b []byte, in any) bool {
 	s := scanner{b: b, i: 1}
 	switch in := in.(type) {
 	case *kms.EncryptInput:
-		if s.encrypt(in) {
+		if s.crypto(cryptoMembers{"Plaintext", &in.KeyId, &in.EncryptionAlgorithm, &in.Plaintext,
+			&in.EncryptionContext, &in.GrantTokens, &in.DryRun}) {
 			return true
 		}
 		*in = kms.EncryptInput{}
 	case *kms.DecryptInput:
-		if s.decrypt(in) {
+		if s.crypto(cryptoMembers{"CiphertextBlob", &in.KeyId, &in.EncryptionAlgorithm, &in.CiphertextBlob,
+			&in.EncryptionContext, &in.GrantTokens, &in.DryRun}) {
 			return true
 		}
 		*in = kms.DecryptInput{}
@@ -47,45 +49,33 @@ func decodeFast(b []byte, in any) bool {
 	return false
 }
 
-func (s *scanner) encrypt(in *kms.EncryptInput) bool {
-	var seen uint
-	for s.member() {
-		switch string(s.name) {
-		case "KeyId":
-			s.str(&seen, 1, &in.KeyId)
-		case "Plaintext":
-			s.blob(&seen, 2, &in.Plaintext)
-		case "EncryptionContext":
-			s.strMap(&seen, 4, &in.EncryptionContext)
-		case "EncryptionAlgorithm":
-			s.str(&seen, 8, &in.EncryptionAlgorithm)
-		case "GrantTokens":
-			s.strList(&seen, 16, &in.GrantTokens)
-		case "DryRun":
-			s.boolean(&seen, 32, &in.DryRun)
-		default:
-			return false
-		}
-	}
-	return s.end()
+// cryptoMembers are the members of Encrypt's and Decrypt's inputs: the
+// same but for the blob's name (Plaintext, CiphertextBlob).
+type cryptoMembers struct {
+	blobName   string
+	keyID, alg *string
+	blob       *[]byte
+	ctx        *map[string]string
+	tokens     *[]string
+	dryRun     *bool
 }
 
-func (s *scanner) decrypt(in *kms.DecryptInput) bool {
+func (s *scanner) crypto(m cryptoMembers) bool {
 	var seen uint
 	for s.member() {
 		switch string(s.name) {
-		case "CiphertextBlob":
-			s.blob(&seen, 1, &in.CiphertextBlob)
 		case "KeyId":
-			s.str(&seen, 2, &in.KeyId)
+			s.str(&seen, 1, m.keyID)
+		case m.blobName:
+			s.blob(&seen, 2, m.blob)
 		case "EncryptionContext":
-			s.strMap(&seen, 4, &in.EncryptionContext)
+			s.strMap(&seen, 4, m.ctx)
 		case "EncryptionAlgorithm":
-			s.str(&seen, 8, &in.EncryptionAlgorithm)
+			s.str(&seen, 8, m.alg)
 		case "GrantTokens":
-			s.strList(&seen, 16, &in.GrantTokens)
+			s.strList(&seen, 16, m.tokens)
 		case "DryRun":
-			s.boolean(&seen, 32, &in.DryRun)
+			s.boolean(&seen, 32, m.dryRun)
 		default:
 			return false
 		}
