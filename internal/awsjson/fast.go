@@ -111,17 +111,29 @@ func (s *scanner) generateDataKey(in *kms.GenerateDataKeyInput) bool {
 // scanner reads one JSON object member by member. It gives up (bad) at the
 // first thing outside the simple forms it knows, valid JSON or not.
 type scanner struct {
-	b     []byte
-	i     int    // the next byte to read
-	n     int    // members read
-	name  []byte // the member being read
-	bad   bool
-	ended bool // the object's closing brace was read
+	b    []byte
+	i    int    // the next byte to read
+	n    int    // members read
+	name []byte // the member being read
+	bad  bool
 }
 
 // member reads up to the next member's value and names it in s.name; false
 // at the end of the object or when s is bad.
 func (s *scanner) member() bool {
+	if !s.elem('}', s.n) {
+		return false
+	}
+	s.n++
+	s.name = s.raw()
+	s.colon()
+	return !s.bad
+}
+
+// elem moves to the next element of an object or array that ends with
+// close, n elements of which were read: false at its end (then read) or
+// when s is bad.
+func (s *scanner) elem(close byte, n int) bool {
 	if s.bad {
 		return false
 	}
@@ -130,12 +142,11 @@ func (s *scanner) member() bool {
 		s.bad = true
 		return false
 	}
-	if s.b[s.i] == '}' {
+	if s.b[s.i] == close {
 		s.i++
-		s.ended = true
 		return false
 	}
-	if s.n > 0 {
+	if n > 0 {
 		if s.b[s.i] != ',' {
 			s.bad = true
 			return false
@@ -143,15 +154,13 @@ func (s *scanner) member() bool {
 		s.i++
 		s.space()
 	}
-	s.n++
-	s.name = s.raw()
-	s.colon()
-	return !s.bad
+	return true
 }
 
-// end reports whether the object was read whole, with nothing after it.
+// end reports whether the object was read whole (the loop over member
+// ended at its closing brace), with nothing after it.
 func (s *scanner) end() bool {
-	return !s.bad && s.ended && s.i == len(s.b)
+	return !s.bad && s.i == len(s.b)
 }
 
 func (s *scanner) space() {
@@ -276,21 +285,11 @@ func (s *scanner) int32(seen *uint, bit uint, dst **int32) {
 
 // strMap reads an object of strings, each name once.
 func (s *scanner) strMap(seen *uint, bit uint, dst *map[string]string) {
-	if !s.once(seen, bit) {
+	if !s.open(seen, bit, '{') {
 		return
 	}
-	if s.i >= len(s.b) || s.b[s.i] != '{' {
-		s.bad = true
-		return
-	}
-	s.i++
 	m := make(map[string]string)
-	for first := true; ; first = false {
-		s.space()
-		if s.i < len(s.b) && s.b[s.i] == '}' && first {
-			s.i++
-			break
-		}
+	for n := 0; s.elem('}', n); n++ {
 		k := s.raw()
 		s.colon()
 		v := s.raw()
@@ -302,56 +301,42 @@ func (s *scanner) strMap(seen *uint, bit uint, dst *map[string]string) {
 			return
 		}
 		m[string(k)] = string(v)
-		s.space()
-		if s.i < len(s.b) && s.b[s.i] == ',' {
-			s.i++
-			continue
-		}
-		if s.i < len(s.b) && s.b[s.i] == '}' {
-			s.i++
-			break
-		}
-		s.bad = true
-		return
 	}
-	*dst = m
+	if !s.bad {
+		*dst = m
+	}
 }
 
 // strList reads an array of strings.
 func (s *scanner) strList(seen *uint, bit uint, dst *[]string) {
-	if !s.once(seen, bit) {
+	if !s.open(seen, bit, '[') {
 		return
 	}
-	if s.i >= len(s.b) || s.b[s.i] != '[' {
-		s.bad = true
-		return
-	}
-	s.i++
 	l := []string{}
-	for first := true; ; first = false {
-		s.space()
-		if s.i < len(s.b) && s.b[s.i] == ']' && first {
-			s.i++
-			break
-		}
+	for n := 0; s.elem(']', n); n++ {
 		v := s.raw()
 		if s.bad {
 			return
 		}
 		l = append(l, string(v))
-		s.space()
-		if s.i < len(s.b) && s.b[s.i] == ',' {
-			s.i++
-			continue
-		}
-		if s.i < len(s.b) && s.b[s.i] == ']' {
-			s.i++
-			break
-		}
-		s.bad = true
-		return
 	}
-	*dst = l
+	if !s.bad {
+		*dst = l
+	}
+}
+
+// open marks the member bit seen and reads the bracket that opens its
+// value.
+func (s *scanner) open(seen *uint, bit uint, bracket byte) bool {
+	if !s.once(seen, bit) {
+		return false
+	}
+	if s.i >= len(s.b) || s.b[s.i] != bracket {
+		s.bad = true
+		return false
+	}
+	s.i++
+	return true
 }
 
 // encodeFast writes the JSON of the hot operations' outputs to buf, byte
