@@ -78,15 +78,30 @@ func (s *Service) putAlias(ctx context.Context, op string, a *alias, create bool
 	cur := s.getAlias(scope{a.region, a.account}, a.name)
 	err = s.store.Update(ctx, func(tx storage.Tx) error {
 		if create {
-			return tx.Create(p, data)
+			if err := tx.Create(p, data); err != nil {
+				return err
+			}
+		} else {
+			if err := checkAlias(tx, p, cur); err != nil {
+				return err
+			}
+			if err := tx.Put(p, data); err != nil {
+				return err
+			}
 		}
-		if err := checkAlias(tx, p, cur); err != nil {
-			return err
+		// The quota again, on what storage holds: another node may have
+		// given the key an alias this node has not heard of yet.
+		n, err := storedAliases(tx, a.region, a.account, a.target)
+		if err == nil && n > maxAliasesPerKey {
+			err = errAliasQuota
 		}
-		return tx.Put(p, data)
+		return err
 	})
 	if errors.Is(err, storage.ErrExists) {
 		return kmserr.ErrAlreadyExists.With("An alias with the name %s already exists", a.arn)
+	}
+	if errors.Is(err, errAliasQuota) {
+		return aliasQuotaError(s.keyARN(a.region, a.account, a.target))
 	}
 	if errors.Is(err, errStale) {
 		return err // UpdateAlias reads the alias again and decides again
@@ -182,11 +197,41 @@ func (s *Service) lockAlias(c Caller, sc scope, name, target string) held {
 	}
 }
 
+// checkAliasQuota answers early, on this node's memory, that k has its
+// maxAliasesPerKey aliases; putAlias checks again on what storage holds.
 func (s *Service) checkAliasQuota(sc scope, k *key) error {
 	if s.aliasCount(sc, k.id) >= maxAliasesPerKey {
-		return kmserr.ErrLimitExceeded.With("The number of aliases for key %s exceeds the limit of %d.", k.arn, maxAliasesPerKey)
+		return aliasQuotaError(k.arn)
 	}
 	return nil
+}
+
+func aliasQuotaError(keyARN string) error {
+	return kmserr.ErrLimitExceeded.With("The number of aliases for key %s exceeds the limit of %d.", keyARN, maxAliasesPerKey)
+}
+
+// errAliasQuota is putAlias's: the aliases stored for the key, with the
+// one being written, are more than maxAliasesPerKey.
+var errAliasQuota = errors.New("kms: alias quota")
+
+// storedAliases counts the aliases of region and account that storage holds
+// for the key keyID.
+func storedAliases(tx storage.Tx, region, account, keyID string) (int, error) {
+	ents, err := tx.List(aliasPath(region, account, ""), "", 0)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, e := range ents {
+		var r aliasRecord
+		if err := json.Unmarshal(e.Value, &r); err != nil {
+			return 0, fmt.Errorf("kms: decode %s: %w", e.Key, err)
+		}
+		if r.Target == keyID {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // CreateAlias creates an alias for a key in the caller's account and region.

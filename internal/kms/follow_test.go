@@ -574,3 +574,45 @@ func TestReloadAgainstCreateKey(t *testing.T) {
 		}
 	}
 }
+
+// TestAliasQuotaAcrossNodes: a node that has not heard of another node's
+// aliases for a key still keeps the key at maxAliasesPerKey: the quota is
+// counted again on what storage holds, for CreateAlias and UpdateAlias.
+func TestAliasQuotaAcrossNodes(t *testing.T) {
+	nodes := newCluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	ctx := context.Background()
+	full, other := mustCreate(t, a.s), mustCreate(t, a.s)
+	for i := range maxAliasesPerKey - 1 {
+		if _, err := a.s.CreateAlias(ctx, caller, &CreateAliasInput{AliasName: "alias/a" + strconv.Itoa(i), TargetKeyId: full}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.s.CreateAlias(ctx, caller, &CreateAliasInput{AliasName: "alias/elsewhere", TargetKeyId: other}); err != nil {
+		t.Fatal(err)
+	}
+	b.follow() // b knows 49 aliases of full
+	if _, err := a.s.CreateAlias(ctx, caller, &CreateAliasInput{AliasName: "alias/last", TargetKeyId: full}); err != nil {
+		t.Fatal(err)
+	}
+	// b has not heard of alias/last: its memory says full has room for one more.
+	_, err := b.s.CreateAlias(ctx, caller, &CreateAliasInput{AliasName: "alias/one-too-many", TargetKeyId: full})
+	wantErr(t, err, "LimitExceededException", "The number of aliases for key arn:aws:kms:us-east-1:111122223333:key/"+full+" exceeds the limit of 50.")
+	_, err = b.s.UpdateAlias(ctx, caller, &UpdateAliasInput{AliasName: "alias/elsewhere", TargetKeyId: full})
+	wantErr(t, err, "LimitExceededException", "*")
+	b.follow()
+	out, err := b.s.ListAliases(ctx, caller, &ListAliasesInput{KeyId: full})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Aliases) != maxAliasesPerKey {
+		t.Errorf("key has %d aliases, want %d", len(out.Aliases), maxAliasesPerKey)
+	}
+	out, err = b.s.ListAliases(ctx, caller, &ListAliasesInput{KeyId: other})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Aliases) != 1 || out.Aliases[0].AliasName != "alias/elsewhere" {
+		t.Errorf("the other key's aliases after a refused UpdateAlias: %+v, want alias/elsewhere", out.Aliases)
+	}
+}
