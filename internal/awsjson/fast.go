@@ -362,15 +362,11 @@ func encodeFast(buf *bytes.Buffer, out any) bool {
 		o.blob("Plaintext", out.Plaintext)
 	case *kms.GenerateDataKeyOutput:
 		o.start(buf, len(out.CiphertextBlob)+len(out.Plaintext))
-		o.blob("CiphertextBlob", out.CiphertextBlob)
-		o.str("KeyId", out.KeyId)
-		o.strOmitEmpty("KeyMaterialId", out.KeyMaterialId)
+		o.dataKey(out.CiphertextBlob, out.KeyId, out.KeyMaterialId)
 		o.blob("Plaintext", out.Plaintext)
 	case *kms.GenerateDataKeyWithoutPlaintextOutput:
 		o.start(buf, len(out.CiphertextBlob))
-		o.blob("CiphertextBlob", out.CiphertextBlob)
-		o.str("KeyId", out.KeyId)
-		o.strOmitEmpty("KeyMaterialId", out.KeyMaterialId)
+		o.dataKey(out.CiphertextBlob, out.KeyId, out.KeyMaterialId)
 	default:
 		return false
 	}
@@ -412,6 +408,14 @@ func (o *jsonObject) str(name, v string) {
 	}
 	o.name(name)
 	o.b = append(append(append(o.b, '"'), v...), '"')
+}
+
+// dataKey writes the members GenerateDataKey's and
+// GenerateDataKeyWithoutPlaintext's outputs share, in their order.
+func (o *jsonObject) dataKey(ciphertext []byte, keyID, materialID string) {
+	o.blob("CiphertextBlob", ciphertext)
+	o.str("KeyId", keyID)
+	o.strOmitEmpty("KeyMaterialId", materialID)
 }
 
 func (o *jsonObject) strOmitEmpty(name, v string) {
