@@ -25,6 +25,7 @@ func decodeFast(b []byte, in any) bool {
 			&in.EncryptionContext, &in.GrantTokens, &in.DryRun}) {
 			return true
 		}
+		clear(in.Plaintext) // what it decoded before it gave up; the full decoder decodes again
 		*in = kms.EncryptInput{}
 	case *kms.DecryptInput:
 		if s.crypto(cryptoMembers{"CiphertextBlob", &in.KeyId, &in.EncryptionAlgorithm, &in.CiphertextBlob,
