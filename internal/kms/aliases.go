@@ -1,6 +1,7 @@
 package kms
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -89,10 +90,13 @@ func (s *Service) putAlias(ctx context.Context, op string, a *alias, create bool
 				return err
 			}
 		}
+		if !s.shared {
+			return nil
+		}
 		// The quota again, on what storage holds: another node may have
 		// given the key an alias this node has not heard of yet.
-		n, err := storedAliases(tx, a.region, a.account, a.target)
-		if err == nil && n > maxAliasesPerKey {
+		as, err := storedAliases(tx, a.region, a.account, a.target)
+		if err == nil && len(as) > maxAliasesPerKey {
 			err = errAliasQuota
 		}
 		return err
@@ -214,24 +218,35 @@ func aliasQuotaError(keyARN string) error {
 // one being written, are more than maxAliasesPerKey.
 var errAliasQuota = errors.New("kms: alias quota")
 
-// storedAliases counts the aliases of region and account that storage holds
-// for the key keyID.
-func storedAliases(tx storage.Tx, region, account, keyID string) (int, error) {
+// storedAlias is an alias record as storage holds it, and its path.
+type storedAlias struct {
+	path string
+	aliasRecord
+}
+
+// storedAliases returns the aliases of region and account that storage
+// holds for the key keyID (also those of other nodes that this node has
+// not heard of yet). It reads every alias of the account and decodes those
+// whose record names the key id.
+func storedAliases(tx storage.Tx, region, account, keyID string) ([]storedAlias, error) {
 	ents, err := tx.List(aliasPath(region, account, ""), "", 0)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	n := 0
+	var out []storedAlias
 	for _, e := range ents {
-		var r aliasRecord
-		if err := json.Unmarshal(e.Value, &r); err != nil {
-			return 0, fmt.Errorf("kms: decode %s: %w", e.Key, err)
+		if !bytes.Contains(e.Value, []byte(keyID)) {
+			continue // not this key's: decode only the candidates
 		}
-		if r.Target == keyID {
-			n++
+		a := storedAlias{path: e.Key}
+		if err := json.Unmarshal(e.Value, &a.aliasRecord); err != nil {
+			return nil, fmt.Errorf("kms: decode %s: %w", e.Key, err)
+		}
+		if a.Target == keyID {
+			out = append(out, a)
 		}
 	}
-	return n, nil
+	return out, nil
 }
 
 // CreateAlias creates an alias for a key in the caller's account and region.

@@ -78,7 +78,7 @@ func newCluster(t *testing.T, n int) []*node {
 	clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	var nodes []*node
 	for range n {
-		s, err := New(context.Background(), Config{Store: feed, Now: clk.Now})
+		s, err := New(context.Background(), Config{Store: feed, Now: clk.Now, Shared: true})
 		if err != nil {
 			t.Fatal(err)
 		}

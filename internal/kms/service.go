@@ -100,6 +100,7 @@ type Service struct {
 	now       func() time.Time
 	log       *slog.Logger
 	usage     UsageIndex // GetKeyLastUsage; nil: no audit log
+	shared    bool       // Config.Shared
 
 	locks locks // taken by writers: what they change (locks.go)
 	// creating is held shared by CreateKey from its commit to the
@@ -272,6 +273,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		now:       cfg.Now,
 		log:       cfg.Logger,
 		usage:     cfg.Usage,
+		shared:    cfg.Shared,
 		spaces:    make(map[scope]*space),
 	}
 	s.locks.seed = maphash.MakeSeed()
@@ -887,22 +889,15 @@ func (s *Service) deleteKey(ctx context.Context, k *key, h *held) error {
 		if err := tx.Delete(path); err != nil {
 			return err
 		}
-		es, err := tx.List(aliasPath(k.region, k.account, ""), "", 0)
+		as, err := storedAliases(tx, k.region, k.account, k.id)
 		if err != nil {
 			return err
 		}
-		for _, e := range es {
-			var rec aliasRecord
-			if err := json.Unmarshal(e.Value, &rec); err != nil {
-				return fmt.Errorf("kms: decode %s: %w", e.Key, err)
-			}
-			if rec.Target != k.id {
-				continue
-			}
-			if err := tx.Delete(e.Key); err != nil {
+		for _, a := range as {
+			if err := tx.Delete(a.path); err != nil {
 				return err
 			}
-			deleted = append(deleted, rec.Name)
+			deleted = append(deleted, a.Name)
 		}
 		gs, err := tx.List(grantPath(k.region, k.account, k.id, ""), "", 0)
 		if err != nil {

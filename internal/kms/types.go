@@ -31,6 +31,10 @@ type Config struct {
 	Now       func() time.Time // time.Now when nil
 	Logger    *slog.Logger
 	Usage     UsageIndex // answers GetKeyLastUsage (the audit log); none when nil
+	// Shared: other nodes write the store too (PostgreSQL). A quota counted
+	// on this node's memory, which may not have heard of another node's
+	// write yet, is then counted again on what the store holds.
+	Shared bool
 }
 
 // Timestamp is an AWS timestamp: on the wire a JSON number of epoch seconds

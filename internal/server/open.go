@@ -192,7 +192,8 @@ func openServices(ctx context.Context, st *state, cfg *Config, logger *slog.Logg
 			return nil, nil, fmt.Errorf("server: %w", err)
 		}
 	}
-	if svc.kms, err = kms.New(ctx, kms.Config{Store: st.store, Partition: cfg.Partition, Logger: logger, Usage: svc.usage()}); err != nil {
+	if svc.kms, err = kms.New(ctx, kms.Config{Store: st.store, Partition: cfg.Partition, Logger: logger, Usage: svc.usage(),
+		Shared: st.watcher != nil}); err != nil {
 		svc.closeAudit(logger)
 		return nil, nil, fmt.Errorf("server: kms: %w", err)
 	}
