@@ -125,8 +125,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := h.now()
 	reqID := requestid.New()
 	w.Header()[hdrRequestID] = []string{reqID}
+	target := r.Header.Get("X-Amz-Target")
+	op, known := operations[target]
 	ev := audit.Event{
-		Time: start, Source: audit.SourceKMS, Name: eventName(r), RequestID: reqID,
+		Time: start, Source: audit.SourceKMS, Name: eventName(target, op, known), RequestID: reqID,
 		SourceIP: sourceIP(r), UserAgent: r.UserAgent(), TLS: r.TLS, Host: r.Host,
 	}
 
@@ -162,7 +164,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 
 	ctx := r.Context()
-	op, err := route(w, r)
+	err := route(w, r, target, known)
 	var payload *encoded
 	if err == nil {
 		opName = op.Name
@@ -203,20 +205,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Write(b)
 }
 
-// route is stage 1: the method, the operation and the Content-Type.
-func route(w http.ResponseWriter, r *http.Request) (operation, error) {
+// route is stage 1: the method, the operation (target, known when the
+// operation table has it) and the Content-Type.
+func route(w http.ResponseWriter, r *http.Request, target string, known bool) error {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		return operation{}, errMethod
+		return errMethod
 	}
-	op, ok := operations[r.Header.Get("X-Amz-Target")]
-	if !ok {
-		return operation{}, unknownOperation(r.Header.Get("X-Amz-Target"))
+	if !known {
+		return unknownOperation(target)
 	}
 	if !jsonContentType(r.Header.Get("Content-Type")) {
-		return op, errContentType
+		return errContentType
 	}
-	return op, nil
+	return nil
 }
 
 // record hands ev to the Auditor with the outcome err, and returns the error
@@ -244,11 +246,11 @@ func claimedCredential(r *http.Request) (accessKeyID, region string) {
 	return sanitize(a.AccessKeyID, 128), sanitize(a.Region, 32)
 }
 
-// eventName is the operation a request asks for, as the audit record names
-// it: the X-Amz-Target's operation (bounded, printable), or "unknown".
-func eventName(r *http.Request) string {
-	target := r.Header.Get("X-Amz-Target")
-	if op, ok := operations[target]; ok {
+// eventName is the operation a request asks for (target, op when known), as
+// the audit record names it: the operation's name, else the X-Amz-Target's
+// operation (bounded, printable), or "unknown".
+func eventName(target string, op operation, known bool) string {
+	if known {
 		return op.Name
 	}
 	name := strings.TrimPrefix(target, TargetPrefix)
