@@ -115,6 +115,10 @@ func FuzzDecodeFast(f *testing.F) {
 		`{}`, `{"KeyId":"k","Plaintext":"aGk=","EncryptionContext":{"a":"b"}}`, `{"KeyId":"k","NumberOfBytes":32,"GrantTokens":["a"]}`,
 		`{"CiphertextBlob":"AQIDBA==","DryRun":true}`, `{"KeyId":"k","KeyId":"k"}`, `{"KeyId":"k","NumberOfBytes":01}`,
 		"{\"KeyId\":\"\xff\"}", `{"EncryptionContext":{"a":"b","a":"c"}}`, `{"Plaintext":"aG\rk="}`,
+		`{"KeyId":"alias/app","Plaintext":"AAECAw==","EncryptionAlgorithm":"SYMMETRIC_DEFAULT","EncryptionContext":{"a":"1","b":"2"},"GrantTokens":["t1","t2"],"DryRun":false}`,
+		`{"CiphertextBlob":"AQID","KeyId":"arn:aws:kms:us-east-1:111122223333:key/k","EncryptionContext":{},"GrantTokens":[]}`,
+		`{"KeyId":"k","KeySpec":"AES_128","NumberOfBytes":1024,"EncryptionContext":{"tenant":"é"},"DryRun":true}`,
+		"{ \"KeyId\" : \"k\" ,\n\t\"NumberOfBytes\" : 0 , \"GrantTokens\" : [ \"a\" , \"b\" ] }",
 	} {
 		f.Add([]byte(s))
 	}
