@@ -20,6 +20,10 @@
 #   scripts/bench-server.sh                       # RUNS=3 DURATION=5s
 #   OPS=encrypt CONC="32" RUNS=5 scripts/bench-server.sh
 #   PROFILE=/tmp/prof OPS=encrypt CONC=32 RUNS=1 scripts/bench-server.sh
+#   GOMAXPROCS=1 RUNS=5 CONC="8 32" scripts/bench-server.sh   # one P per server
+#
+# GOMAXPROCS from the environment reaches both servers alike, and the
+# client too (whose default is one P); the report's header gives it.
 #
 # PROFILE=DIR: both servers serve pprof on loopback, and the first run of
 # every cell takes a CPU profile of the server under load into
@@ -106,7 +110,7 @@ done
 "$work/trent" audit verify --data-dir "$work/data" >/dev/null || { log "audit verify failed"; exit 1; }
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
 echo "Run $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(cd "$root" && git rev-parse --short HEAD 2>/dev/null || echo unknown), $(nproc) cores ($cpu),"
-echo "$(go version | cut -d' ' -f3), load average at the end: $(cut -d' ' -f1-3 /proc/loadavg); client mode $mode, $runs runs of $dur per cell, medians."
+echo "$(go version | cut -d' ' -f3), load average at the end: $(cut -d' ' -f1-3 /proc/loadavg); client mode $mode, servers' GOMAXPROCS ${GOMAXPROCS:-default}, $runs runs of $dur per cell, medians."
 echo
 python3 - "$work/results.jsonl" <<'PY'
 import json, statistics, sys
