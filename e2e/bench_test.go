@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -160,6 +161,17 @@ func TestBenchStub(t *testing.T) {
 		if code != 0 || out.Requests == 0 || out.Errors != 0 || out.ServerCPUSeconds < 0 {
 			t.Errorf("bench --op %s against the stub: exit %d, %d requests, %d errors (%s), server CPU %v; stderr: %s",
 				op, code, out.Requests, out.Errors, out.FirstError, out.ServerCPUSeconds, stderr)
+		}
+	}
+	// --server-pid: the CPU time from /proc, as for servers without /metrics.
+	if runtime.GOOS == "linux" {
+		code, out, stderr := runBench(t, s, "--op", "encrypt", "--replay", "--server-pid", strconv.Itoa(cmd.Process.Pid))
+		if code != 0 || out.ServerCPUSeconds <= 0 || out.ServerCPUPerRequestUs <= 0 {
+			t.Errorf("bench --server-pid %d: exit %d, server CPU %vs, %v us/request; stderr: %s",
+				cmd.Process.Pid, code, out.ServerCPUSeconds, out.ServerCPUPerRequestUs, stderr)
+		}
+		if _, out, _ := runBench(t, s, "--op", "encrypt", "--replay", "--server-pid", "1073741824"); out.ServerCPUSeconds != -1 {
+			t.Errorf("bench --server-pid of no process: server CPU %vs, want unknown (-1)", out.ServerCPUSeconds)
 		}
 	}
 }

@@ -30,6 +30,13 @@
 # DIR/SERVER-OP-C.pprof (go tool pprof -top DIR/trent-encrypt-32.pprof), with
 # the binaries beside them.
 #
+# LOCALKMS=1 adds local-kms (github.com/nsmithuk/local-kms, the Go emulator
+# many test suites run; built with `go install` from the Go module proxy at
+# the version pinned below) as a third server in every round, with its
+# defaults (in-memory keys on a LevelDB data directory, request logging to a
+# file); its CPU time comes from /proc (`trent bench --server-pid`), since it
+# has no /metrics. The report then has a second table, Trent against it.
+#
 # Needs: go, python3, the AWS CLI (AWS_CLI=path to pick one) for the IAM
 # user and the grant (scripts/bench-lib.sh).
 set -euo pipefail
@@ -46,6 +53,13 @@ log() { printf 'bench-server: %s\n' "$*" >&2; }
 
 log "building trent and kmsstub"
 (cd "$root" && go build -o "$work/trent" ./cmd/trent && go build -o "$work/kmsstub" ./tools/kmsstub)
+servers="trent stub"
+localkms_version=v0.0.0-20260228092603-2a5e92d09ab6
+if [ -n "${LOCALKMS:-}" ]; then
+	log "building local-kms $localkms_version"
+	(cd "$work" && GOBIN=$work GOFLAGS=-mod=mod go install "github.com/nsmithuk/local-kms@$localkms_version")
+	servers="trent stub local-kms"
+fi
 
 port=${PORT:-18390}
 url=http://127.0.0.1:$port
@@ -58,11 +72,20 @@ if [ -n "$prof" ]; then
 fi
 "$work/trent" server --data-dir "$work/data" --addr "127.0.0.1:$port" "${pprof_trent[@]}" 2>"$work/server.log" &
 "$work/kmsstub" -addr "127.0.0.1:$((port + 1))" "${pprof_stub[@]}" 2>"$work/stub.log" &
+localkms=http://127.0.0.1:$((port + 4))
+if [ -n "${LOCALKMS:-}" ]; then
+	mkdir "$work/local-kms-data"
+	PORT=$((port + 4)) KMS_REGION=us-east-1 KMS_ACCOUNT_ID=111122223333 KMS_DATA_PATH=$work/local-kms-data \
+		"$work/local-kms" >"$work/local-kms.log" 2>&1 &
+	localkms_pid=$!
+fi
 for _ in $(seq 300); do
-	grep -q "listening on" "$work/server.log" && grep -q "listening on" "$work/stub.log" && break
+	grep -q "listening on" "$work/server.log" && grep -q "listening on" "$work/stub.log" &&
+		{ [ -z "${LOCALKMS:-}" ] || curl -s -o /dev/null "$localkms"; } && break
 	sleep 0.1
 done
 grep -q "listening on" "$work/server.log" || { cat "$work/server.log" >&2; exit 1; }
+[ -z "${LOCALKMS:-}" ] || curl -s -o /dev/null "$localkms" || { cat "$work/local-kms.log" >&2; exit 1; }
 
 unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL
 export AWS_DEFAULT_REGION=us-east-1 AWS_CONFIG_FILE=$work/no-config AWS_SHARED_CREDENTIALS_FILE=$work/no-credentials
@@ -80,13 +103,13 @@ one() {
 		curl -sS -o "$prof/$server-$op-$c.pprof" "http://127.0.0.1:$pport/debug/pprof/profile?seconds=$((secs > 1 ? secs - 1 : 1))" &
 		profiling=$!
 	fi
-	if [ "$server" = trent ]; then
-		out=$(AWS_ACCESS_KEY_ID=$user_id AWS_SECRET_ACCESS_KEY=$user_secret "$work/trent" bench --endpoint "$url" --key "$key" \
-			--context app=bench --op "$op" --concurrency "$c" --duration "$dur" "${replay[@]}" --json)
-	else
-		out=$(AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY "$work/trent" bench \
-			--endpoint "$stub" --context app=bench --op "$op" --concurrency "$c" --duration "$dur" "${replay[@]}" --json)
-	fi
+	local dev=(env AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY "$work/trent" bench)
+	local common=(--context app=bench --op "$op" --concurrency "$c" --duration "$dur" "${replay[@]}" --json)
+	case $server in
+	trent) out=$(AWS_ACCESS_KEY_ID=$user_id AWS_SECRET_ACCESS_KEY=$user_secret "$work/trent" bench --endpoint "$url" --key "$key" "${common[@]}") ;;
+	stub) out=$("${dev[@]}" --endpoint "$stub" "${common[@]}") ;;
+	local-kms) out=$("${dev[@]}" --endpoint "$localkms" --server-pid "$localkms_pid" "${common[@]}") ;;
+	esac
 	[ -z "$profiling" ] || wait "$profiling"
 	python3 -c 'import json,sys; d=json.load(sys.stdin); d["server"]=sys.argv[1]; d["run"]=int(sys.argv[2]); print(json.dumps(d))' \
 		"$server" "$r" <<<"$out" >>"$work/results.jsonl"
@@ -96,13 +119,11 @@ one() {
 for r in $(seq "$runs"); do
 	for op in $ops; do
 		for c in $concs; do
-			if [ $(((r + c) % 2)) = 0 ]; then # alternate who goes first
-				one trent "$op" "$c" "$r"
-				one stub "$op" "$c" "$r"
-			else
-				one stub "$op" "$c" "$r"
-				one trent "$op" "$c" "$r"
-			fi
+			order=$servers
+			[ $(((r + c) % 2)) = 0 ] || order=$(tr ' ' '\n' <<<"$servers" | tac | tr '\n' ' ') # alternate who goes first
+			for server in $order; do
+				one "$server" "$op" "$c" "$r"
+			done
 		done
 	done
 done
@@ -110,7 +131,7 @@ done
 "$work/trent" audit verify --data-dir "$work/data" >/dev/null || { log "audit verify failed"; exit 1; }
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
 echo "Run $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(cd "$root" && git rev-parse --short HEAD 2>/dev/null || echo unknown), $(nproc) cores ($cpu),"
-echo "$(go version | cut -d' ' -f3), load average at the end: $(cut -d' ' -f1-3 /proc/loadavg); client mode $mode, servers' GOMAXPROCS ${GOMAXPROCS:-default}, $runs runs of $dur per cell, medians."
+echo "$(cd "$root" && go version | cut -d' ' -f3), load average at the end: $(cut -d' ' -f1-3 /proc/loadavg); client mode $mode, servers' GOMAXPROCS ${GOMAXPROCS:-default}, $runs runs of $dur per cell, medians."
 echo
 python3 - "$work/results.jsonl" <<'PY'
 import json, statistics, sys
@@ -119,22 +140,27 @@ def med(xs): return statistics.median(xs) if xs else float("nan")
 cells = {}
 for d in rows:
     cells.setdefault((d["op"], d["concurrency"]), {}).setdefault(d["server"], []).append(d)
-print("| operation | clients | Trent ops/s | stub ops/s | ratio | Trent p50 / p99 (ms) | stub p50 / p99 (ms) | Trent CPU/req (us) | stub CPU/req (us) | ratio | errors |")
-print("|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|")
-for (op, c) in sorted(cells, key=lambda k: (["encrypt","decrypt","generate-data-key","re-encrypt","describe-key"].index(k[0]) if k[0] in ["encrypt","decrypt","generate-data-key","re-encrypt","describe-key"] else 9, k[1])):
-    t, s = cells[(op, c)].get("trent", []), cells[(op, c)].get("stub", [])
-    f = lambda xs, k: med([x[k] for x in xs])
-    lat = lambda xs, k: med([x["latencyMs"][k] for x in xs])
-    to, so = f(t, "opsPerSec"), f(s, "opsPerSec")
-    tc, sc = f(t, "serverCpuPerRequestUs"), f(s, "serverCpuPerRequestUs")
-    # Ratios are the medians of each round's ratio (Trent and the stub ran
-    # back to back in it), so that background load that drifts between
-    # rounds cancels out.
-    byrun = lambda xs: {x["run"]: x for x in xs}
-    tr, sr = byrun(t), byrun(s)
-    pair = lambda k: med([tr[r][k] / sr[r][k] for r in tr if r in sr and sr[r][k]])
-    errs = sum(x["errors"] + x["wrong"] for x in t + s)
-    spread = lambda xs: "%.0f-%.0f" % (min(x["opsPerSec"] for x in xs), max(x["opsPerSec"] for x in xs)) if xs else ""
-    print("| %s | %d | %.0f (%s) | %.0f (%s) | %.2f | %.2f / %.2f | %.2f / %.2f | %.1f | %.1f | %.2f | %d |" % (
-        op, c, to, spread(t), so, spread(s), pair("opsPerSec"), lat(t, "p50"), lat(t, "p99"), lat(s, "p50"), lat(s, "p99"), tc, sc, pair("serverCpuPerRequestUs"), errs))
+order = ["encrypt", "decrypt", "generate-data-key", "re-encrypt", "describe-key"]
+refs = [r for r in ["stub", "local-kms"] if any(d["server"] == r for d in rows)]
+for ref in refs:
+    if ref != refs[0]:
+        print()
+    print("| operation | clients | Trent ops/s | %s ops/s | ratio | Trent p50 / p99 (ms) | %s p50 / p99 (ms) | Trent CPU/req (us) | %s CPU/req (us) | ratio | errors |" % (ref, ref, ref))
+    print("|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|")
+    for (op, c) in sorted(cells, key=lambda k: (order.index(k[0]) if k[0] in order else 9, k[1])):
+        t, s = cells[(op, c)].get("trent", []), cells[(op, c)].get(ref, [])
+        f = lambda xs, k: med([x[k] for x in xs])
+        lat = lambda xs, k: med([x["latencyMs"][k] for x in xs])
+        to, so = f(t, "opsPerSec"), f(s, "opsPerSec")
+        tc, sc = f(t, "serverCpuPerRequestUs"), f(s, "serverCpuPerRequestUs")
+        # Ratios are the medians of each round's ratio (the servers ran back
+        # to back in it), so that background load that drifts between rounds
+        # cancels out.
+        byrun = lambda xs: {x["run"]: x for x in xs}
+        tr, sr = byrun(t), byrun(s)
+        pair = lambda k: med([tr[r][k] / sr[r][k] for r in tr if r in sr and sr[r][k]])
+        errs = sum(x["errors"] + x["wrong"] for x in t + s)
+        spread = lambda xs: "%.0f-%.0f" % (min(x["opsPerSec"] for x in xs), max(x["opsPerSec"] for x in xs)) if xs else ""
+        print("| %s | %d | %.0f (%s) | %.0f (%s) | %.2f | %.2f / %.2f | %.2f / %.2f | %.1f | %.1f | %.2f | %d |" % (
+            op, c, to, spread(t), so, spread(s), pair("opsPerSec"), lat(t, "p50"), lat(t, "p99"), lat(s, "p50"), lat(s, "p99"), tc, sc, pair("serverCpuPerRequestUs"), errs))
 PY

@@ -40,7 +40,8 @@ sending its next request as soon as the last one is answered, over
 keep-alive connections, for --duration. It reports requests per second, the
 latency percentiles p50/p90/p99/p99.9, errors, and the server's CPU time per
 request (from process_cpu_seconds_total of the endpoint's /metrics, when it
-has one) next to the client's own.
+has one, or with --server-pid from /proc, for a server on this machine
+without them) next to the client's own.
 
 Every answer is checked: decrypt must return what was encrypted; encrypt,
 generate-data-key, re-encrypt, sign and generate-mac results are checked at
@@ -84,6 +85,7 @@ type benchConfig struct {
 	context                   contextFlag
 	replay                    bool
 	procs                     int // GOMAXPROCS of the run; 0: see benchProcs
+	serverPID                 int // read the server's CPU time from /proc; 0: from its /metrics
 	json                      bool
 }
 
@@ -110,6 +112,7 @@ func benchFlags(c *benchConfig) *flag.FlagSet {
 	fs.Var(c.context, "context", "encryption context `k=v` pair of encrypt, decrypt, generate-data-key, re-encrypt (repeatable)")
 	fs.BoolVar(&c.replay, "replay", false, "replay pre-signed requests over raw connections (a light client)")
 	fs.IntVar(&c.procs, "procs", 0, "OS threads running the client's Go code (GOMAXPROCS) `N` (default: 1 with --replay, else GOMAXPROCS)")
+	fs.IntVar(&c.serverPID, "server-pid", 0, "read the server's CPU time from /proc/`PID`/stat instead of its /metrics (a server on this machine without them)")
 	fs.BoolVar(&c.json, "json", false, "print the result as one JSON object")
 	return fs
 }
@@ -366,11 +369,11 @@ func bench(ctx context.Context, c *benchConfig) (*benchResult, error) {
 			*w = worker{lat: w.lat[:0]}
 		}
 	}
-	cpu0, cpuErr0 := serverCPU(c.endpoint)
+	cpu0, cpuErr0 := c.serverCPU()
 	self0 := cputime.Process()
 	elapsed := phase(c.duration, true)
 	self1 := cputime.Process()
-	cpu1, cpuErr1 := serverCPU(c.endpoint)
+	cpu1, cpuErr1 := c.serverCPU()
 
 	res := &benchResult{Op: c.op, Mode: "sdk", Endpoint: c.endpoint, Concurrency: c.concurrency, Procs: c.procs,
 		Size: c.size, Seconds: elapsed.Seconds()}
@@ -429,8 +432,14 @@ func bench(ctx context.Context, c *benchConfig) (*benchResult, error) {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// serverCPU reads process_cpu_seconds_total from the endpoint's /metrics.
-func serverCPU(endpoint string) (float64, error) {
+// serverCPU reads the server's CPU time in seconds: the process's with
+// --server-pid, else process_cpu_seconds_total from the endpoint's /metrics.
+func (c *benchConfig) serverCPU() (float64, error) {
+	if c.serverPID != 0 {
+		d, err := cputime.OfPID(c.serverPID)
+		return d.Seconds(), err
+	}
+	endpoint := c.endpoint
 	resp, err := http.Get(endpoint + "/metrics")
 	if err != nil {
 		return 0, err
