@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -144,13 +143,7 @@ func TestBenchCatchesWrongAnswers(t *testing.T) {
 // keep working.
 func TestBenchStub(t *testing.T) {
 	t.Parallel()
-	bin := filepath.Join(t.TempDir(), "kmsstub")
-	build := exec.Command("go", "build", "-o", bin, "./tools/kmsstub")
-	build.Dir = ".."
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./tools/kmsstub: %v\n%s", err, out)
-	}
-	cmd := exec.Command(bin, "-addr", "127.0.0.1:0")
+	cmd := exec.Command(buildTool(t, "./tools/kmsstub"), "-addr", "127.0.0.1:0")
 	stub, err := tryStartCmd(t, cmd, []string{"kmsstub"})
 	if err != nil {
 		t.Fatalf("start kmsstub: %v\n%s", err, stub.log)
