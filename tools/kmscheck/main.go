@@ -155,13 +155,40 @@ func wantCode(op string, err error, code string) error {
 	return fmt.Errorf("%s: %v, want %s", op, err, code)
 }
 
-func publicKey(ctx context.Context, c *kms.Client, id string) (any, []byte, error) {
+// sealed creates a symmetric key and encrypts plaintext under it.
+func sealed(ctx context.Context, c *kms.Client, plaintext string) (string, []byte, error) {
+	id, err := newKey(ctx, c, "", "")
+	if err != nil {
+		return "", nil, err
+	}
+	enc, err := c.Encrypt(ctx, &kms.EncryptInput{KeyId: &id, Plaintext: []byte(plaintext)})
+	if err != nil {
+		return "", nil, fmt.Errorf("Encrypt: %w", err)
+	}
+	return id, enc.CiphertextBlob, nil
+}
+
+// keyAndPublic creates a key of spec and usage and returns its id and its
+// public key (GetPublicKey's, parsed) as a P.
+func keyAndPublic[P any](ctx context.Context, c *kms.Client, spec types.KeySpec, usage types.KeyUsageType) (string, P, error) {
+	var zero P
+	id, err := newKey(ctx, c, spec, usage)
+	if err != nil {
+		return "", zero, err
+	}
 	out, err := c.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: &id})
 	if err != nil {
-		return nil, nil, fmt.Errorf("GetPublicKey: %w", err)
+		return "", zero, fmt.Errorf("GetPublicKey: %w", err)
 	}
 	pub, err := x509.ParsePKIXPublicKey(out.PublicKey)
-	return pub, out.PublicKey, err
+	if err != nil {
+		return "", zero, fmt.Errorf("GetPublicKey: %w", err)
+	}
+	p, ok := pub.(P)
+	if !ok {
+		return "", zero, fmt.Errorf("GetPublicKey: a %T, want a %T", pub, zero)
+	}
+	return id, p, nil
 }
 
 func checkContext(ctx context.Context, c *kms.Client) error {
@@ -186,19 +213,15 @@ func checkContext(ctx context.Context, c *kms.Client) error {
 }
 
 func checkIncorrectKey(ctx context.Context, c *kms.Client) error {
-	a, err := newKey(ctx, c, "", "")
+	_, blob, err := sealed(ctx, c, "x")
 	if err != nil {
 		return err
 	}
-	b, err := newKey(ctx, c, "", "")
+	other, err := newKey(ctx, c, "", "")
 	if err != nil {
 		return err
 	}
-	enc, err := c.Encrypt(ctx, &kms.EncryptInput{KeyId: &a, Plaintext: []byte("x")})
-	if err != nil {
-		return fmt.Errorf("Encrypt: %w", err)
-	}
-	_, err = c.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob, KeyId: &b})
+	_, err = c.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: blob, KeyId: &other})
 	return wantCode("Decrypt with another KeyId", err, "IncorrectKeyException")
 }
 
@@ -215,17 +238,9 @@ func checkDisabled(ctx context.Context, c *kms.Client) error {
 }
 
 func checkRSAEncrypt(ctx context.Context, c *kms.Client) error {
-	id, err := newKey(ctx, c, types.KeySpecRsa2048, types.KeyUsageTypeEncryptDecrypt)
+	id, rpub, err := keyAndPublic[*rsa.PublicKey](ctx, c, types.KeySpecRsa2048, types.KeyUsageTypeEncryptDecrypt)
 	if err != nil {
 		return err
-	}
-	pub, _, err := publicKey(ctx, c, id)
-	if err != nil {
-		return err
-	}
-	rpub, ok := pub.(*rsa.PublicKey)
-	if !ok {
-		return fmt.Errorf("GetPublicKey: a %T, want an RSA key", pub)
 	}
 	local, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, rpub, []byte("secret"), nil)
 	if err != nil {
@@ -251,17 +266,9 @@ func checkRSAEncrypt(ctx context.Context, c *kms.Client) error {
 }
 
 func checkDigestSign(ctx context.Context, c *kms.Client) error {
-	id, err := newKey(ctx, c, types.KeySpecEccNistP256, types.KeyUsageTypeSignVerify)
+	id, epub, err := keyAndPublic[*ecdsa.PublicKey](ctx, c, types.KeySpecEccNistP256, types.KeyUsageTypeSignVerify)
 	if err != nil {
 		return err
-	}
-	pub, _, err := publicKey(ctx, c, id)
-	if err != nil {
-		return err
-	}
-	epub, ok := pub.(*ecdsa.PublicKey)
-	if !ok {
-		return fmt.Errorf("GetPublicKey: a %T, want an ECDSA key", pub)
 	}
 	digest := sha256.Sum256([]byte("message"))
 	out, err := c.Sign(ctx, &kms.SignInput{KeyId: &id, Message: digest[:], MessageType: types.MessageTypeDigest,
@@ -276,17 +283,9 @@ func checkDigestSign(ctx context.Context, c *kms.Client) error {
 }
 
 func checkPSS(ctx context.Context, c *kms.Client) error {
-	id, err := newKey(ctx, c, types.KeySpecRsa2048, types.KeyUsageTypeSignVerify)
+	id, rpub, err := keyAndPublic[*rsa.PublicKey](ctx, c, types.KeySpecRsa2048, types.KeyUsageTypeSignVerify)
 	if err != nil {
 		return err
-	}
-	pub, _, err := publicKey(ctx, c, id)
-	if err != nil {
-		return err
-	}
-	rpub, ok := pub.(*rsa.PublicKey)
-	if !ok {
-		return fmt.Errorf("GetPublicKey: a %T, want an RSA key", pub)
 	}
 	out, err := c.Sign(ctx, &kms.SignInput{KeyId: &id, Message: []byte("message"), MessageType: types.MessageTypeRaw,
 		SigningAlgorithm: types.SigningAlgorithmSpecRsassaPssSha256})
@@ -319,17 +318,9 @@ func checkBadSignature(ctx context.Context, c *kms.Client) error {
 }
 
 func checkEd25519(ctx context.Context, c *kms.Client) error {
-	id, err := newKey(ctx, c, types.KeySpecEccNistEdwards25519, types.KeyUsageTypeSignVerify)
+	id, epub, err := keyAndPublic[ed25519.PublicKey](ctx, c, types.KeySpecEccNistEdwards25519, types.KeyUsageTypeSignVerify)
 	if err != nil {
 		return err
-	}
-	pub, _, err := publicKey(ctx, c, id)
-	if err != nil {
-		return err
-	}
-	epub, ok := pub.(ed25519.PublicKey)
-	if !ok {
-		return fmt.Errorf("GetPublicKey: a %T, want an Ed25519 key", pub)
 	}
 	out, err := c.Sign(ctx, &kms.SignInput{KeyId: &id, Message: []byte("message"), MessageType: types.MessageTypeRaw,
 		SigningAlgorithm: types.SigningAlgorithmSpecEd25519Sha512})
@@ -366,17 +357,9 @@ func checkMAC(ctx context.Context, c *kms.Client) error {
 }
 
 func checkECDH(ctx context.Context, c *kms.Client) error {
-	id, err := newKey(ctx, c, types.KeySpecEccNistP256, types.KeyUsageTypeKeyAgreement)
+	id, epub, err := keyAndPublic[*ecdsa.PublicKey](ctx, c, types.KeySpecEccNistP256, types.KeyUsageTypeKeyAgreement)
 	if err != nil {
 		return err
-	}
-	pub, _, err := publicKey(ctx, c, id)
-	if err != nil {
-		return err
-	}
-	epub, ok := pub.(*ecdsa.PublicKey)
-	if !ok {
-		return fmt.Errorf("GetPublicKey: a %T, want an EC key", pub)
 	}
 	kmsPub, err := epub.ECDH()
 	if err != nil {
@@ -490,13 +473,9 @@ func checkGrants(ctx context.Context, c *kms.Client) error {
 }
 
 func checkRotation(ctx context.Context, c *kms.Client) error {
-	id, err := newKey(ctx, c, "", "")
+	id, old, err := sealed(ctx, c, "before")
 	if err != nil {
 		return err
-	}
-	old, err := c.Encrypt(ctx, &kms.EncryptInput{KeyId: &id, Plaintext: []byte("before")})
-	if err != nil {
-		return fmt.Errorf("Encrypt: %w", err)
 	}
 	if _, err := c.RotateKeyOnDemand(ctx, &kms.RotateKeyOnDemandInput{KeyId: &id}); err != nil {
 		return fmt.Errorf("RotateKeyOnDemand: %w", err)
@@ -515,7 +494,7 @@ func checkRotation(ctx context.Context, c *kms.Client) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	dec, err := c.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: old.CiphertextBlob})
+	dec, err := c.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: old})
 	if err != nil || string(dec.Plaintext) != "before" {
 		return fmt.Errorf("Decrypt of a ciphertext from before the rotation: %v", err)
 	}
@@ -673,7 +652,7 @@ func checkAliasPages(ctx context.Context, c *kms.Client) error {
 }
 
 func checkReEncrypt(ctx context.Context, c *kms.Client) error {
-	a, err := newKey(ctx, c, "", "")
+	a, blob, err := sealed(ctx, c, "moved")
 	if err != nil {
 		return err
 	}
@@ -681,11 +660,7 @@ func checkReEncrypt(ctx context.Context, c *kms.Client) error {
 	if err != nil {
 		return err
 	}
-	enc, err := c.Encrypt(ctx, &kms.EncryptInput{KeyId: &a, Plaintext: []byte("moved")})
-	if err != nil {
-		return fmt.Errorf("Encrypt: %w", err)
-	}
-	re, err := c.ReEncrypt(ctx, &kms.ReEncryptInput{CiphertextBlob: enc.CiphertextBlob, DestinationKeyId: &b, SourceKeyId: &a})
+	re, err := c.ReEncrypt(ctx, &kms.ReEncryptInput{CiphertextBlob: blob, DestinationKeyId: &b, SourceKeyId: &a})
 	if err != nil {
 		return fmt.Errorf("ReEncrypt: %w", err)
 	}
@@ -744,12 +719,9 @@ func checkImport(ctx context.Context, c *kms.Client) error {
 }
 
 func checkLastUsage(ctx context.Context, c *kms.Client) error {
-	id, err := newKey(ctx, c, "", "")
+	id, _, err := sealed(ctx, c, "x")
 	if err != nil {
 		return err
-	}
-	if _, err := c.Encrypt(ctx, &kms.EncryptInput{KeyId: &id, Plaintext: []byte("x")}); err != nil {
-		return fmt.Errorf("Encrypt: %w", err)
 	}
 	out, err := c.GetKeyLastUsage(ctx, &kms.GetKeyLastUsageInput{KeyId: &id})
 	if err != nil {
