@@ -17,6 +17,8 @@
 // check failed.
 package main
 
+//lint:file-ignore ST1005 the messages start with the AWS operation that failed (Encrypt, Sign...), as printed after FAIL
+
 import (
 	"bytes"
 	"context"
