@@ -43,6 +43,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/smithy-go"
@@ -112,18 +113,21 @@ func main() {
 	}
 }
 
+// client is a KMS client of endpoint with the credentials and region of the
+// AWS conventions; without credentials, the development ones of
+// `trent server --dev`. It never asks the EC2 instance metadata service.
 func client(endpoint string) (*kms.Client, error) {
-	var opts []func(*awsconfig.LoadOptions) error
-	if os.Getenv("AWS_REGION") == "" && os.Getenv("AWS_DEFAULT_REGION") == "" {
-		opts = append(opts, awsconfig.WithRegion("us-east-1"))
-	}
-	if os.Getenv("AWS_ACCESS_KEY_ID") == "" && os.Getenv("AWS_PROFILE") == "" {
-		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(
-			"AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "")))
-	}
-	cfg, err := awsconfig.LoadDefaultConfig(context.Background(), opts...)
+	ctx := context.Background()
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithEC2IMDSClientEnableState(imds.ClientDisabled))
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	if creds, err := cfg.Credentials.Retrieve(ctx); err != nil || !creds.HasKeys() {
+		cfg.Credentials = credentials.NewStaticCredentialsProvider(
+			"AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "")
 	}
 	return kms.NewFromConfig(cfg, func(o *kms.Options) {
 		o.BaseEndpoint = aws.String(endpoint)
