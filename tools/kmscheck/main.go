@@ -12,7 +12,7 @@
 //
 // The credentials and region follow the AWS conventions (AWS_ACCESS_KEY_ID,
 // AWS_REGION, ...); without credentials it uses the development ones of
-// `trent server --dev`. It creates keys (about 25) and leaves them. Every
+// `trent server --dev`. It creates keys (about 30) and leaves them. Every
 // check prints PASS or FAIL with what it saw; the exit status is 1 when a
 // check failed.
 package main
@@ -82,6 +82,13 @@ var checks = []check{
 	{"ReEncrypt moves a ciphertext to another key", checkReEncrypt},
 	{"ImportKeyMaterial with RSAES_OAEP_SHA_256: the key becomes usable", checkImport},
 	{"GetKeyLastUsage reports the last Encrypt", checkLastUsage},
+	{"ListKeyPolicies lists the default policy", checkListKeyPolicies},
+	{"GetPublicKey of a symmetric key: UnsupportedOperationException", checkSymmetricPublicKey},
+	{"EnableKeyRotation of an asymmetric key: UnsupportedOperationException", checkAsymmetricRotation},
+	{"a key pending deletion: KMSInvalidStateException", checkPendingDeletion},
+	{"an alias under alias/aws/: NotAuthorizedException", checkReservedAlias},
+	{"GenerateRandom of 1025 bytes: ValidationException", checkRandomLimit},
+	{"Sign of a DIGEST of the wrong length: ValidationException", checkDigestLength},
 }
 
 func main() {
@@ -737,4 +744,77 @@ func checkLastUsage(ctx context.Context, c *kms.Client) error {
 		return fmt.Errorf("GetKeyLastUsage: %+v, want the Encrypt", out.KeyLastUsage)
 	}
 	return nil
+}
+
+func checkListKeyPolicies(ctx context.Context, c *kms.Client) error {
+	id, err := newKey(ctx, c, "", "")
+	if err != nil {
+		return err
+	}
+	out, err := c.ListKeyPolicies(ctx, &kms.ListKeyPoliciesInput{KeyId: &id})
+	if err != nil {
+		return fmt.Errorf("ListKeyPolicies: %w", err)
+	}
+	if len(out.PolicyNames) != 1 || out.PolicyNames[0] != "default" {
+		return fmt.Errorf("ListKeyPolicies: %q, want [default]", out.PolicyNames)
+	}
+	return nil
+}
+
+func checkSymmetricPublicKey(ctx context.Context, c *kms.Client) error {
+	id, err := newKey(ctx, c, "", "")
+	if err != nil {
+		return err
+	}
+	_, err = c.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: &id})
+	return wantCode("GetPublicKey of a symmetric key", err, "UnsupportedOperationException")
+}
+
+func checkAsymmetricRotation(ctx context.Context, c *kms.Client) error {
+	id, err := newKey(ctx, c, types.KeySpecEccNistP256, types.KeyUsageTypeSignVerify)
+	if err != nil {
+		return err
+	}
+	_, err = c.EnableKeyRotation(ctx, &kms.EnableKeyRotationInput{KeyId: &id})
+	return wantCode("EnableKeyRotation of an ECC_NIST_P256 key", err, "UnsupportedOperationException")
+}
+
+func checkPendingDeletion(ctx context.Context, c *kms.Client) error {
+	id, blob, err := sealed(ctx, c, "x")
+	if err != nil {
+		return err
+	}
+	if _, err := c.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: &id, PendingWindowInDays: aws.Int32(7)}); err != nil {
+		return fmt.Errorf("ScheduleKeyDeletion: %w", err)
+	}
+	_, err = c.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: blob})
+	return wantCode("Decrypt under a key pending deletion", err, "KMSInvalidStateException")
+}
+
+func checkReservedAlias(ctx context.Context, c *kms.Client) error {
+	id, err := newKey(ctx, c, "", "")
+	if err != nil {
+		return err
+	}
+	_, err = c.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String("alias/aws/kmscheck"), TargetKeyId: &id})
+	return wantCode("CreateAlias alias/aws/kmscheck", err, "NotAuthorizedException")
+}
+
+func checkRandomLimit(ctx context.Context, c *kms.Client) error {
+	out, err := c.GenerateRandom(ctx, &kms.GenerateRandomInput{NumberOfBytes: aws.Int32(1024)})
+	if err != nil || len(out.Plaintext) != 1024 {
+		return fmt.Errorf("GenerateRandom of 1024 bytes: %v", err)
+	}
+	_, err = c.GenerateRandom(ctx, &kms.GenerateRandomInput{NumberOfBytes: aws.Int32(1025)})
+	return wantCode("GenerateRandom of 1025 bytes", err, "ValidationException")
+}
+
+func checkDigestLength(ctx context.Context, c *kms.Client) error {
+	id, err := newKey(ctx, c, types.KeySpecEccNistP256, types.KeyUsageTypeSignVerify)
+	if err != nil {
+		return err
+	}
+	_, err = c.Sign(ctx, &kms.SignInput{KeyId: &id, Message: make([]byte, 31), MessageType: types.MessageTypeDigest,
+		SigningAlgorithm: types.SigningAlgorithmSpecEcdsaSha256})
+	return wantCode("Sign of a 31-byte SHA-256 digest", err, "ValidationException")
 }
