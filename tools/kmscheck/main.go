@@ -58,8 +58,8 @@ type check struct {
 
 var checks = []check{
 	{"symmetric Encrypt/Decrypt with an encryption context; without it: InvalidCiphertextException", checkContext},
-	{"Decrypt naming another key: IncorrectKeyException", checkIncorrectKey},
-	{"a disabled key: DisabledException", checkDisabled},
+	{"Decrypt naming another key: IncorrectKeyException, AWS's message", checkIncorrectKey},
+	{"a disabled key: DisabledException, \"<key ARN> is disabled.\"", checkDisabled},
 	{"RSA Encrypt is RSAES-OAEP: a local OAEP ciphertext decrypts, KMS's is 256 bytes", checkRSAEncrypt},
 	{"ECDSA Sign of a DIGEST verifies locally (not hashed again)", checkDigestSign},
 	{"RSA-PSS Sign verifies locally with the digest-length salt", checkPSS},
@@ -76,8 +76,8 @@ var checks = []check{
 	{"GenerateDataKeyPair: the private key matches the public key", checkDataKeyPair},
 	{"GetKeyPolicy without PolicyName returns the default policy", checkGetKeyPolicy},
 	{"ScheduleKeyDeletion: 6 days is a ValidationException; 7 gives PendingDeletion and the key ARN", checkDeletionWindow},
-	{"DryRun: DryRunOperationException", checkDryRun},
-	{"a tag key starting with aws: is a TagException", checkAWSTag},
+	{"DryRun: DryRunOperationException, AWS's message", checkDryRun},
+	{"a tag key starting with aws: is a TagException, AWS's message", checkAWSTag},
 	{"ListAliases pages with Limit and Marker", checkAliasPages},
 	{"ReEncrypt moves a ciphertext to another key", checkReEncrypt},
 	{"ImportKeyMaterial with RSAES_OAEP_SHA_256: the key becomes usable", checkImport},
@@ -87,8 +87,8 @@ var checks = []check{
 	{"EnableKeyRotation of an asymmetric key: UnsupportedOperationException", checkAsymmetricRotation},
 	{"a key pending deletion: KMSInvalidStateException", checkPendingDeletion},
 	{"an alias under alias/aws/: NotAuthorizedException", checkReservedAlias},
-	{"GenerateRandom of 1025 bytes: ValidationException", checkRandomLimit},
-	{"Sign of a DIGEST of the wrong length: ValidationException", checkDigestLength},
+	{"GenerateRandom of 1025 bytes: ValidationException, AWS's message", checkRandomLimit},
+	{"Sign of a DIGEST of the wrong length: ValidationException, AWS's message", checkDigestLength},
 }
 
 func main() {
@@ -157,15 +157,22 @@ func newKey(ctx context.Context, c *kms.Client, spec types.KeySpec, usage types.
 }
 
 // wantCode is nil when err is the AWS error code, else says what came.
-func wantCode(op string, err error, code string) error {
+func wantCode(op string, err error, code string) error { return wantError(op, err, code, "") }
+
+// wantError is nil when err is the AWS error code with the message AWS
+// KMS gives (any message when msg is empty), else says what came.
+func wantError(op string, err error, code, msg string) error {
 	if err == nil {
 		return fmt.Errorf("%s succeeded, want %s", op, code)
 	}
 	var ae smithy.APIError
-	if errors.As(err, &ae) && ae.ErrorCode() == code {
-		return nil
+	if !errors.As(err, &ae) || ae.ErrorCode() != code {
+		return fmt.Errorf("%s: %v, want %s", op, err, code)
 	}
-	return fmt.Errorf("%s: %v, want %s", op, err, code)
+	if msg != "" && ae.ErrorMessage() != msg {
+		return fmt.Errorf("%s: %s %q, want AWS's message %q", op, code, ae.ErrorMessage(), msg)
+	}
+	return nil
 }
 
 // sealed creates a symmetric key and encrypts plaintext under it.
@@ -235,19 +242,21 @@ func checkIncorrectKey(ctx context.Context, c *kms.Client) error {
 		return err
 	}
 	_, err = c.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: blob, KeyId: &other})
-	return wantCode("Decrypt with another KeyId", err, "IncorrectKeyException")
+	return wantError("Decrypt with another KeyId", err, "IncorrectKeyException",
+		"The key ID in the request does not identify a CMK that can perform this operation.")
 }
 
 func checkDisabled(ctx context.Context, c *kms.Client) error {
-	id, err := newKey(ctx, c, "", "")
+	out, err := c.CreateKey(ctx, &kms.CreateKeyInput{})
 	if err != nil {
-		return err
+		return fmt.Errorf("CreateKey: %w", err)
 	}
-	if _, err := c.DisableKey(ctx, &kms.DisableKeyInput{KeyId: &id}); err != nil {
+	id := out.KeyMetadata.KeyId
+	if _, err := c.DisableKey(ctx, &kms.DisableKeyInput{KeyId: id}); err != nil {
 		return fmt.Errorf("DisableKey: %w", err)
 	}
-	_, err = c.Encrypt(ctx, &kms.EncryptInput{KeyId: &id, Plaintext: []byte("x")})
-	return wantCode("Encrypt under a disabled key", err, "DisabledException")
+	_, err = c.Encrypt(ctx, &kms.EncryptInput{KeyId: id, Plaintext: []byte("x")})
+	return wantError("Encrypt under a disabled key", err, "DisabledException", aws.ToString(out.KeyMetadata.Arn)+" is disabled.")
 }
 
 func checkRSAEncrypt(ctx context.Context, c *kms.Client) error {
@@ -624,7 +633,7 @@ func checkDryRun(ctx context.Context, c *kms.Client) error {
 		return err
 	}
 	_, err = c.Encrypt(ctx, &kms.EncryptInput{KeyId: &id, Plaintext: []byte("x"), DryRun: aws.Bool(true)})
-	return wantCode("Encrypt with DryRun", err, "DryRunOperationException")
+	return wantError("Encrypt with DryRun", err, "DryRunOperationException", "The request would have succeeded, but the DryRun option is set.")
 }
 
 func checkAWSTag(ctx context.Context, c *kms.Client) error {
@@ -633,7 +642,7 @@ func checkAWSTag(ctx context.Context, c *kms.Client) error {
 		return err
 	}
 	_, err = c.TagResource(ctx, &kms.TagResourceInput{KeyId: &id, Tags: []types.Tag{{TagKey: aws.String("aws:owner"), TagValue: aws.String("x")}}})
-	return wantCode("TagResource with aws:owner", err, "TagException")
+	return wantError("TagResource with aws:owner", err, "TagException", "Tags beginning with aws: are reserved")
 }
 
 func checkAliasPages(ctx context.Context, c *kms.Client) error {
@@ -806,7 +815,8 @@ func checkRandomLimit(ctx context.Context, c *kms.Client) error {
 		return fmt.Errorf("GenerateRandom of 1024 bytes: %v", err)
 	}
 	_, err = c.GenerateRandom(ctx, &kms.GenerateRandomInput{NumberOfBytes: aws.Int32(1025)})
-	return wantCode("GenerateRandom of 1025 bytes", err, "ValidationException")
+	return wantError("GenerateRandom of 1025 bytes", err, "ValidationException",
+		"1 validation error detected: Value '1025' at 'numberOfBytes' failed to satisfy constraint: Member must have value less than or equal to 1024")
 }
 
 func checkDigestLength(ctx context.Context, c *kms.Client) error {
@@ -816,5 +826,5 @@ func checkDigestLength(ctx context.Context, c *kms.Client) error {
 	}
 	_, err = c.Sign(ctx, &kms.SignInput{KeyId: &id, Message: make([]byte, 31), MessageType: types.MessageTypeDigest,
 		SigningAlgorithm: types.SigningAlgorithmSpecEcdsaSha256})
-	return wantCode("Sign of a 31-byte SHA-256 digest", err, "ValidationException")
+	return wantError("Sign of a 31-byte SHA-256 digest", err, "ValidationException", "Digest is invalid length for algorithm ECDSA_SHA_256.")
 }
