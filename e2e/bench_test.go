@@ -96,6 +96,9 @@ func TestBench(t *testing.T) {
 			t.Errorf("bench %v: the clients ran on %d threads, want 3", args, out.Procs)
 		}
 	}
+	if code, _, stderr := runBench(t, s.URL, "--server-pid", "-1"); code != 2 || !strings.Contains(stderr, "--server-pid -1") {
+		t.Errorf("bench --server-pid -1: exit %d, stderr %q; want 2 and a usage error", code, stderr)
+	}
 	if code, _, stderr := runBench(t, s.URL, "--op", "nope"); code != 2 || !strings.Contains(stderr, "unknown --op") {
 		t.Errorf("bench --op nope: exit %d, stderr %q; want 2 and a usage error", code, stderr)
 	}

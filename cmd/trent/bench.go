@@ -173,6 +173,9 @@ func (c *benchConfig) check() error {
 	if c.procs < 0 || c.procs > 1024 {
 		return fmt.Errorf("--procs %d: want 1..1024", c.procs)
 	}
+	if c.serverPID < 0 {
+		return fmt.Errorf("--server-pid %d: want a process id", c.serverPID)
+	}
 	if c.procs == 0 {
 		c.procs = benchProcs(c.replay, os.Getenv("GOMAXPROCS") != "")
 	}
