@@ -1,10 +1,13 @@
 package e2e
 
 import (
+	"errors"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/trent-kms/trent/internal/storage/pgstore/pgtest"
 )
 
 // buildTool builds the command of the repository at dir (./tools/NAME) into
@@ -28,21 +31,43 @@ func TestKMSCheck(t *testing.T) {
 	t.Parallel()
 	check := buildTool(t, "./tools/kmscheck")
 	s := startServer(t, "server", "--dev", "--addr", "127.0.0.1:0")
-	cmd := exec.Command(check, "--endpoint", s.URL)
-	cmd.Env = serverEnv()
-	out, err := cmd.CombinedOutput()
-	if err != nil || strings.Contains(string(out), "FAIL") || !strings.Contains(string(out), "32 of 32 checks passed") {
-		t.Errorf("kmscheck against trent: %v\n%s", err, out)
+	if code, out := kmscheck(t, check, s.URL); code != 0 || strings.Contains(out, "FAIL") || !strings.Contains(out, "32 of 32 checks passed") {
+		t.Errorf("kmscheck against trent: exit %d\n%s", code, out)
 	}
 
 	stub, err := tryStartCmd(t, exec.Command(buildTool(t, "./tools/kmsstub"), "-addr", "127.0.0.1:0"), []string{"kmsstub"})
 	if err != nil {
 		t.Fatalf("start kmsstub: %v\n%s", err, stub.log)
 	}
-	cmd = exec.Command(check, "--endpoint", stub.URL)
-	cmd.Env = serverEnv()
-	out, err = cmd.CombinedOutput()
-	if code := cmd.ProcessState.ExitCode(); code != 1 || strings.Count(string(out), "FAIL") < 20 {
-		t.Errorf("kmscheck against the stub: exit %d (%v), want 1 and most checks failing\n%s", code, err, out)
+	if code, out := kmscheck(t, check, stub.URL); code != 1 || strings.Count(out, "FAIL") < 20 {
+		t.Errorf("kmscheck against the stub: exit %d, want 1 and most checks failing\n%s", code, out)
 	}
+}
+
+// TestKMSCheckPostgres runs tools/kmscheck against a node of a two-node
+// cluster on PostgreSQL, as its administrator: the same behaviours on the
+// shared store (serializable transactions, the alias quota counted in
+// storage, the change feed).
+func TestKMSCheckPostgres(t *testing.T) {
+	t.Parallel()
+	check := buildTool(t, "./tools/kmscheck")
+	c := startNodes(t, pgtest.URL(t), 2)
+	code, out := kmscheck(t, check, c.s[1].URL, "AWS_ACCESS_KEY_ID="+c.creds.AccessKey, "AWS_SECRET_ACCESS_KEY="+c.creds.Secret)
+	if code != 0 || strings.Contains(out, "FAIL") || !strings.Contains(out, "32 of 32 checks passed") {
+		t.Errorf("kmscheck against a PostgreSQL node: exit %d\n%s", code, out)
+	}
+}
+
+// kmscheck runs the kmscheck binary against url with the environment of a
+// trent process plus env, and returns its exit status and output.
+func kmscheck(t *testing.T, bin, url string, env ...string) (int, string) {
+	t.Helper()
+	cmd := exec.Command(bin, "--endpoint", url)
+	cmd.Env = append(serverEnv(), env...)
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatalf("kmscheck: %v", err)
+	}
+	return cmd.ProcessState.ExitCode(), string(out)
 }
