@@ -12,7 +12,8 @@
 //
 // The credentials and region follow the AWS conventions (AWS_ACCESS_KEY_ID,
 // AWS_REGION, ...); without credentials it uses the development ones of
-// `trent server --dev`. It creates keys (about 30) and leaves them. Every
+// `trent server --dev`. It creates keys (about 30) and schedules their
+// deletion at the end, with the shortest waiting period (7 days). Every
 // check prints PASS or FAIL with what it saw; the exit status is 1 when a
 // check failed.
 package main
@@ -114,6 +115,7 @@ func main() {
 		}
 		fmt.Printf("PASS  %s\n", ch.name)
 	}
+	scheduleDeletions(c)
 	fmt.Printf("%d of %d checks passed against %s\n", len(checks)-failed, len(checks), *endpoint)
 	if failed > 0 {
 		os.Exit(1)
@@ -142,14 +144,44 @@ func client(endpoint string) (*kms.Client, error) {
 	}), nil
 }
 
+// created are the ids of the keys the checks created: their deletion is
+// scheduled at the end (AWS KMS does not bill a key pending deletion).
+var created []string
+
+// createKey is CreateKey, remembering the key.
+func createKey(ctx context.Context, c *kms.Client, in *kms.CreateKeyInput) (*kms.CreateKeyOutput, error) {
+	in.Description = aws.String("kmscheck")
+	out, err := c.CreateKey(ctx, in)
+	if err == nil {
+		created = append(created, aws.ToString(out.KeyMetadata.KeyId))
+	}
+	return out, err
+}
+
+// scheduleDeletions schedules the deletion of the keys the checks created,
+// with the shortest waiting period, and says how many it could.
+func scheduleDeletions(c *kms.Client) {
+	n := 0
+	for _, id := range created {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := c.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: aws.String(id), PendingWindowInDays: aws.Int32(7)})
+		cancel()
+		var invalid *types.KMSInvalidStateException
+		if err == nil || errors.As(err, &invalid) { // already pending deletion
+			n++
+		}
+	}
+	fmt.Printf("deletion scheduled (7 days) for %d of the %d keys the checks created\n", n, len(created))
+}
+
 // newKey creates a key of spec and usage (symmetric encryption when both
 // are empty) and returns its id.
 func newKey(ctx context.Context, c *kms.Client, spec types.KeySpec, usage types.KeyUsageType) (string, error) {
-	in := &kms.CreateKeyInput{Description: aws.String("kmscheck")}
+	in := &kms.CreateKeyInput{}
 	if spec != "" {
 		in.KeySpec, in.KeyUsage = spec, usage
 	}
-	out, err := c.CreateKey(ctx, in)
+	out, err := createKey(ctx, c, in)
 	if err != nil {
 		return "", fmt.Errorf("CreateKey %s: %w", spec, err)
 	}
@@ -247,7 +279,7 @@ func checkIncorrectKey(ctx context.Context, c *kms.Client) error {
 }
 
 func checkDisabled(ctx context.Context, c *kms.Client) error {
-	out, err := c.CreateKey(ctx, &kms.CreateKeyInput{})
+	out, err := createKey(ctx, c, &kms.CreateKeyInput{})
 	if err != nil {
 		return fmt.Errorf("CreateKey: %w", err)
 	}
@@ -447,7 +479,7 @@ func checkPolicyDeny(ctx context.Context, c *kms.Client) error {
 		map[string]any{"Sid": "all", "Effect": "Allow", "Principal": map[string]any{"AWS": "*"}, "Action": "kms:*", "Resource": "*"},
 		map[string]any{"Sid": "no-encrypt", "Effect": "Deny", "Principal": map[string]any{"AWS": "*"}, "Action": "kms:Encrypt", "Resource": "*"},
 	}})
-	out, err := c.CreateKey(ctx, &kms.CreateKeyInput{Policy: aws.String(string(policy))})
+	out, err := createKey(ctx, c, &kms.CreateKeyInput{Policy: aws.String(string(policy))})
 	if err != nil {
 		return fmt.Errorf("CreateKey with a policy: %w", err)
 	}
@@ -698,7 +730,7 @@ func checkReEncrypt(ctx context.Context, c *kms.Client) error {
 }
 
 func checkImport(ctx context.Context, c *kms.Client) error {
-	out, err := c.CreateKey(ctx, &kms.CreateKeyInput{Origin: types.OriginTypeExternal})
+	out, err := createKey(ctx, c, &kms.CreateKeyInput{Origin: types.OriginTypeExternal})
 	if err != nil {
 		return fmt.Errorf("CreateKey EXTERNAL: %w", err)
 	}
