@@ -145,7 +145,7 @@ func client(endpoint string) (*kms.Client, error) {
 }
 
 // created are the ids of the keys the checks created: their deletion is
-// scheduled at the end (AWS KMS does not bill a key pending deletion).
+// scheduled at the end.
 var created []string
 
 // createKey is CreateKey, remembering the key.
