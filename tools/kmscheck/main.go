@@ -5,14 +5,14 @@
 // but not enforced, grants and operations missing, error codes that differ,
 // rotation that does not rotate. It drives the endpoint with the AWS SDK for
 // Go v2 and checks every cryptographic answer with Go's own crypto (the
-// public key from GetPublicKey, a local ECDH, RSA-OAEP, ML-KEM), never with
+// public key from GetPublicKey, a local ECDH, RSA-OAEP, HMAC, ML-KEM), never with
 // the endpoint itself.
 //
 //	go run ./tools/kmscheck --endpoint http://127.0.0.1:8080
 //
 // The credentials and region follow the AWS conventions (AWS_ACCESS_KEY_ID,
 // AWS_REGION, ...); without credentials it uses the development ones of
-// `trent server --dev`. It creates keys (about 30) and schedules their
+// `trent server --dev`. It creates keys (about 40) and schedules their
 // deletion at the end, with the shortest waiting period (7 days). Every
 // check prints PASS or FAIL with what it saw; the exit status is 1 when a
 // check failed.
@@ -27,10 +27,13 @@ import (
 	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/hmac"
 	"crypto/mlkem"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha1"
 	"crypto/sha256"
+	"crypto/sha512"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
@@ -48,6 +51,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/smithy-go"
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+	secpecdsa "github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
 )
 
 // check is one behaviour of AWS KMS: run returns nil when the endpoint
@@ -90,6 +95,11 @@ var checks = []check{
 	{"an alias under alias/aws/: NotAuthorizedException", checkReservedAlias},
 	{"GenerateRandom of 1025 bytes: ValidationException, AWS's message", checkRandomLimit},
 	{"Sign of a DIGEST of the wrong length: ValidationException, AWS's message", checkDigestLength},
+	{"HMAC with imported material equals a local HMAC-SHA-256", checkImportedHMAC},
+	{"RSA PKCS #1 v1.5 Sign (RSA_3072, SHA-384) verifies locally", checkPKCS1Sign},
+	{"ECDSA P-384 Sign verifies locally", checkP384Sign},
+	{"secp256k1 Sign of a DIGEST verifies locally", checkSecp256k1Sign},
+	{"RSAES_OAEP_SHA_1: a local OAEP-SHA-1 ciphertext decrypts", checkOAEPSHA1},
 }
 
 func main() {
@@ -729,45 +739,169 @@ func checkReEncrypt(ctx context.Context, c *kms.Client) error {
 	return nil
 }
 
-func checkImport(ctx context.Context, c *kms.Client) error {
-	out, err := createKey(ctx, c, &kms.CreateKeyInput{Origin: types.OriginTypeExternal})
+// imported creates a key of origin EXTERNAL (symmetric when spec is
+// empty) and imports material into it, wrapped locally with RSAES-OAEP-SHA-256
+// under the wrapping key of GetParametersForImport; it returns the key's id.
+func imported(ctx context.Context, c *kms.Client, spec types.KeySpec, usage types.KeyUsageType, material []byte) (string, error) {
+	out, err := createKey(ctx, c, &kms.CreateKeyInput{Origin: types.OriginTypeExternal, KeySpec: spec, KeyUsage: usage})
 	if err != nil {
-		return fmt.Errorf("CreateKey EXTERNAL: %w", err)
+		return "", fmt.Errorf("CreateKey EXTERNAL %s: %w", spec, err)
 	}
 	id := out.KeyMetadata.KeyId
 	if out.KeyMetadata.KeyState != types.KeyStatePendingImport {
-		return fmt.Errorf("CreateKey EXTERNAL: state %s, want PendingImport", out.KeyMetadata.KeyState)
+		return "", fmt.Errorf("CreateKey EXTERNAL: state %s, want PendingImport", out.KeyMetadata.KeyState)
 	}
 	p, err := c.GetParametersForImport(ctx, &kms.GetParametersForImportInput{KeyId: id,
 		WrappingAlgorithm: types.AlgorithmSpecRsaesOaepSha256, WrappingKeySpec: types.WrappingKeySpecRsa2048})
 	if err != nil {
-		return fmt.Errorf("GetParametersForImport: %w", err)
+		return "", fmt.Errorf("GetParametersForImport: %w", err)
 	}
 	pub, err := x509.ParsePKIXPublicKey(p.PublicKey)
 	if err != nil {
-		return fmt.Errorf("GetParametersForImport: the wrapping key: %w", err)
+		return "", fmt.Errorf("GetParametersForImport: the wrapping key: %w", err)
 	}
 	rpub, ok := pub.(*rsa.PublicKey)
 	if !ok {
-		return fmt.Errorf("GetParametersForImport: a %T wrapping key", pub)
+		return "", fmt.Errorf("GetParametersForImport: a %T wrapping key", pub)
 	}
-	material := make([]byte, 32)
-	rand.Read(material)
 	wrapped, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, rpub, material, nil)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if _, err := c.ImportKeyMaterial(ctx, &kms.ImportKeyMaterialInput{KeyId: id, ImportToken: p.ImportToken,
 		EncryptedKeyMaterial: wrapped, ExpirationModel: types.ExpirationModelTypeKeyMaterialDoesNotExpire}); err != nil {
-		return fmt.Errorf("ImportKeyMaterial: %w", err)
+		return "", fmt.Errorf("ImportKeyMaterial: %w", err)
 	}
-	enc, err := c.Encrypt(ctx, &kms.EncryptInput{KeyId: id, Plaintext: []byte("imported")})
+	return aws.ToString(id), nil
+}
+
+func checkImport(ctx context.Context, c *kms.Client) error {
+	material := make([]byte, 32)
+	rand.Read(material)
+	id, err := imported(ctx, c, "", "", material)
+	if err != nil {
+		return err
+	}
+	enc, err := c.Encrypt(ctx, &kms.EncryptInput{KeyId: &id, Plaintext: []byte("imported")})
 	if err != nil {
 		return fmt.Errorf("Encrypt under the imported material: %w", err)
 	}
 	dec, err := c.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob})
 	if err != nil || string(dec.Plaintext) != "imported" {
 		return fmt.Errorf("Decrypt under the imported material: %v", err)
+	}
+	return nil
+}
+
+func checkImportedHMAC(ctx context.Context, c *kms.Client) error {
+	material := make([]byte, 32)
+	rand.Read(material)
+	id, err := imported(ctx, c, types.KeySpecHmac256, types.KeyUsageTypeGenerateVerifyMac, material)
+	if err != nil {
+		return err
+	}
+	out, err := c.GenerateMac(ctx, &kms.GenerateMacInput{KeyId: &id, Message: []byte("message"), MacAlgorithm: types.MacAlgorithmSpecHmacSha256})
+	if err != nil {
+		return fmt.Errorf("GenerateMac: %w", err)
+	}
+	m := hmac.New(sha256.New, material)
+	m.Write([]byte("message"))
+	if !hmac.Equal(out.Mac, m.Sum(nil)) {
+		return errors.New("the MAC differs from a local HMAC-SHA-256 under the imported material")
+	}
+	return nil
+}
+
+func checkPKCS1Sign(ctx context.Context, c *kms.Client) error {
+	id, rpub, err := keyAndPublic[*rsa.PublicKey](ctx, c, types.KeySpecRsa3072, types.KeyUsageTypeSignVerify)
+	if err != nil {
+		return err
+	}
+	out, err := c.Sign(ctx, &kms.SignInput{KeyId: &id, Message: []byte("message"), MessageType: types.MessageTypeRaw,
+		SigningAlgorithm: types.SigningAlgorithmSpecRsassaPkcs1V15Sha384})
+	if err != nil {
+		return fmt.Errorf("Sign: %w", err)
+	}
+	h := sha512.Sum384([]byte("message"))
+	return rsa.VerifyPKCS1v15(rpub, crypto.SHA384, h[:], out.Signature)
+}
+
+func checkP384Sign(ctx context.Context, c *kms.Client) error {
+	id, epub, err := keyAndPublic[*ecdsa.PublicKey](ctx, c, types.KeySpecEccNistP384, types.KeyUsageTypeSignVerify)
+	if err != nil {
+		return err
+	}
+	out, err := c.Sign(ctx, &kms.SignInput{KeyId: &id, Message: []byte("message"), MessageType: types.MessageTypeRaw,
+		SigningAlgorithm: types.SigningAlgorithmSpecEcdsaSha384})
+	if err != nil {
+		return fmt.Errorf("Sign: %w", err)
+	}
+	h := sha512.Sum384([]byte("message"))
+	if epub.Curve.Params().Name != "P-384" || !ecdsa.VerifyASN1(epub, h[:], out.Signature) {
+		return fmt.Errorf("the signature does not verify on %s", epub.Curve.Params().Name)
+	}
+	return nil
+}
+
+func checkSecp256k1Sign(ctx context.Context, c *kms.Client) error {
+	id, err := newKey(ctx, c, types.KeySpecEccSecgP256k1, types.KeyUsageTypeSignVerify)
+	if err != nil {
+		return err
+	}
+	pk, err := c.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: &id})
+	if err != nil {
+		return fmt.Errorf("GetPublicKey: %w", err)
+	}
+	// Go's x509 knows no secp256k1: the SubjectPublicKeyInfo is read by hand.
+	var spki struct {
+		Algorithm struct {
+			Algorithm asn1.ObjectIdentifier
+			Curve     asn1.ObjectIdentifier
+		}
+		Key asn1.BitString
+	}
+	if rest, err := asn1.Unmarshal(pk.PublicKey, &spki); err != nil || len(rest) > 0 {
+		return fmt.Errorf("GetPublicKey: not a SubjectPublicKeyInfo: %v", err)
+	}
+	if !spki.Algorithm.Curve.Equal(asn1.ObjectIdentifier{1, 3, 132, 0, 10}) {
+		return fmt.Errorf("GetPublicKey: curve %v, want secp256k1 (1.3.132.0.10)", spki.Algorithm.Curve)
+	}
+	pub, err := secp256k1.ParsePubKey(spki.Key.Bytes)
+	if err != nil {
+		return fmt.Errorf("GetPublicKey: %w", err)
+	}
+	h := sha256.Sum256([]byte("message"))
+	out, err := c.Sign(ctx, &kms.SignInput{KeyId: &id, Message: h[:], MessageType: types.MessageTypeDigest,
+		SigningAlgorithm: types.SigningAlgorithmSpecEcdsaSha256})
+	if err != nil {
+		return fmt.Errorf("Sign: %w", err)
+	}
+	sig, err := secpecdsa.ParseDERSignature(out.Signature)
+	if err != nil {
+		return fmt.Errorf("the signature is not DER: %w", err)
+	}
+	if !sig.Verify(h[:], pub) {
+		return errors.New("the signature does not verify")
+	}
+	return nil
+}
+
+func checkOAEPSHA1(ctx context.Context, c *kms.Client) error {
+	id, rpub, err := keyAndPublic[*rsa.PublicKey](ctx, c, types.KeySpecRsa2048, types.KeyUsageTypeEncryptDecrypt)
+	if err != nil {
+		return err
+	}
+	local, err := rsa.EncryptOAEP(sha1.New(), rand.Reader, rpub, []byte("secret"), nil)
+	if err != nil {
+		return err
+	}
+	dec, err := c.Decrypt(ctx, &kms.DecryptInput{KeyId: &id, CiphertextBlob: local,
+		EncryptionAlgorithm: types.EncryptionAlgorithmSpecRsaesOaepSha1})
+	if err != nil {
+		return fmt.Errorf("Decrypt of a local RSAES-OAEP-SHA-1 ciphertext: %w", err)
+	}
+	if string(dec.Plaintext) != "secret" {
+		return fmt.Errorf("Decrypt returned %q", dec.Plaintext)
 	}
 	return nil
 }
