@@ -35,7 +35,6 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/json"
 	"errors"
@@ -51,6 +50,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/smithy-go"
+	"github.com/cloudflare/circl/sign/mldsa/mldsa65"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	secpecdsa "github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
 )
@@ -100,6 +100,7 @@ var checks = []check{
 	{"ECDSA P-384 Sign verifies locally", checkP384Sign},
 	{"secp256k1 Sign of a DIGEST verifies locally", checkSecp256k1Sign},
 	{"RSAES_OAEP_SHA_1: a local OAEP-SHA-1 ciphertext decrypts", checkOAEPSHA1},
+	{"ML-DSA-65 Sign verifies locally (FIPS 204)", checkMLDSA},
 }
 
 func main() {
@@ -251,6 +252,28 @@ func keyAndPublic[P any](ctx context.Context, c *kms.Client, spec types.KeySpec,
 		return "", zero, fmt.Errorf("GetPublicKey: a %T, want a %T", pub, zero)
 	}
 	return id, p, nil
+}
+
+// spki returns the algorithm identifier, its parameters (the EC curve, if
+// any) and the key bits of a key's public key (GetPublicKey's
+// SubjectPublicKeyInfo), for the algorithms Go's x509 does not parse
+// (ML-KEM, ML-DSA, secp256k1).
+func spki(ctx context.Context, c *kms.Client, id string) (asn1.ObjectIdentifier, asn1.RawValue, []byte, error) {
+	out, err := c.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: &id})
+	if err != nil {
+		return nil, asn1.RawValue{}, nil, fmt.Errorf("GetPublicKey: %w", err)
+	}
+	var info struct {
+		Algorithm struct {
+			Algorithm asn1.ObjectIdentifier
+			Params    asn1.RawValue `asn1:"optional"`
+		}
+		Key asn1.BitString
+	}
+	if rest, err := asn1.Unmarshal(out.PublicKey, &info); err != nil || len(rest) > 0 {
+		return nil, asn1.RawValue{}, nil, fmt.Errorf("GetPublicKey: not a SubjectPublicKeyInfo: %v", err)
+	}
+	return info.Algorithm.Algorithm, info.Algorithm.Params, info.Key.Bytes, nil
 }
 
 func checkContext(ctx context.Context, c *kms.Client) error {
@@ -457,18 +480,11 @@ func checkMLKEM(ctx context.Context, c *kms.Client) error {
 	if err != nil {
 		return err
 	}
-	out, err := c.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: &id})
+	_, _, key, err := spki(ctx, c, id)
 	if err != nil {
-		return fmt.Errorf("GetPublicKey: %w", err)
+		return err
 	}
-	var spki struct {
-		Algorithm pkix.AlgorithmIdentifier
-		Key       asn1.BitString
-	}
-	if rest, err := asn1.Unmarshal(out.PublicKey, &spki); err != nil || len(rest) > 0 {
-		return fmt.Errorf("GetPublicKey: not a SubjectPublicKeyInfo: %v", err)
-	}
-	ek, err := mlkem.NewEncapsulationKey768(spki.Key.Bytes)
+	ek, err := mlkem.NewEncapsulationKey768(key)
 	if err != nil {
 		return fmt.Errorf("GetPublicKey: %w", err)
 	}
@@ -848,25 +864,16 @@ func checkSecp256k1Sign(ctx context.Context, c *kms.Client) error {
 	if err != nil {
 		return err
 	}
-	pk, err := c.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: &id})
-	if err != nil {
-		return fmt.Errorf("GetPublicKey: %w", err)
-	}
 	// Go's x509 knows no secp256k1: the SubjectPublicKeyInfo is read by hand.
-	var spki struct {
-		Algorithm struct {
-			Algorithm asn1.ObjectIdentifier
-			Curve     asn1.ObjectIdentifier
-		}
-		Key asn1.BitString
+	_, params, key, err := spki(ctx, c, id)
+	if err != nil {
+		return err
 	}
-	if rest, err := asn1.Unmarshal(pk.PublicKey, &spki); err != nil || len(rest) > 0 {
-		return fmt.Errorf("GetPublicKey: not a SubjectPublicKeyInfo: %v", err)
+	var curve asn1.ObjectIdentifier
+	if _, err := asn1.Unmarshal(params.FullBytes, &curve); err != nil || !curve.Equal(asn1.ObjectIdentifier{1, 3, 132, 0, 10}) {
+		return fmt.Errorf("GetPublicKey: curve %v, want secp256k1 (1.3.132.0.10)", curve)
 	}
-	if !spki.Algorithm.Curve.Equal(asn1.ObjectIdentifier{1, 3, 132, 0, 10}) {
-		return fmt.Errorf("GetPublicKey: curve %v, want secp256k1 (1.3.132.0.10)", spki.Algorithm.Curve)
-	}
-	pub, err := secp256k1.ParsePubKey(spki.Key.Bytes)
+	pub, err := secp256k1.ParsePubKey(key)
 	if err != nil {
 		return fmt.Errorf("GetPublicKey: %w", err)
 	}
@@ -993,4 +1000,31 @@ func checkDigestLength(ctx context.Context, c *kms.Client) error {
 	_, err = c.Sign(ctx, &kms.SignInput{KeyId: &id, Message: make([]byte, 31), MessageType: types.MessageTypeDigest,
 		SigningAlgorithm: types.SigningAlgorithmSpecEcdsaSha256})
 	return wantError("Sign of a 31-byte SHA-256 digest", err, "ValidationException", "Digest is invalid length for algorithm ECDSA_SHA_256.")
+}
+
+func checkMLDSA(ctx context.Context, c *kms.Client) error {
+	id, err := newKey(ctx, c, types.KeySpecMlDsa65, types.KeyUsageTypeSignVerify)
+	if err != nil {
+		return err
+	}
+	oid, _, key, err := spki(ctx, c, id)
+	if err != nil {
+		return err
+	}
+	if !oid.Equal(asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 3, 18}) {
+		return fmt.Errorf("GetPublicKey: algorithm %v, want id-ml-dsa-65 (2.16.840.1.101.3.4.3.18)", oid)
+	}
+	var pub mldsa65.PublicKey
+	if err := pub.UnmarshalBinary(key); err != nil {
+		return fmt.Errorf("GetPublicKey: %w", err)
+	}
+	out, err := c.Sign(ctx, &kms.SignInput{KeyId: &id, Message: []byte("message"), MessageType: types.MessageTypeRaw,
+		SigningAlgorithm: types.SigningAlgorithmSpecMlDsaShake256})
+	if err != nil {
+		return fmt.Errorf("Sign: %w", err)
+	}
+	if !mldsa65.Verify(&pub, []byte("message"), nil, out.Signature) {
+		return errors.New("the signature does not verify (FIPS 204, empty context)")
+	}
+	return nil
 }
