@@ -4,9 +4,9 @@
 // encryption that is not real, digests hashed twice, key policies stored
 // but not enforced, grants and operations missing, error codes that differ,
 // rotation that does not rotate. It drives the endpoint with the AWS SDK for
-// Go v2 and checks every cryptographic answer with Go's own crypto (the
-// public key from GetPublicKey, a local ECDH, RSA-OAEP, HMAC, ML-KEM), never with
-// the endpoint itself.
+// Go v2 and checks every cryptographic answer with local code, never with
+// the endpoint itself: Go's crypto (the public key from GetPublicKey, ECDH,
+// RSA-OAEP, HMAC, ML-KEM), decred's secp256k1, circl's ML-DSA.
 //
 //	go run ./tools/kmscheck --endpoint http://127.0.0.1:8080
 //
