@@ -25,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
 	"github.com/trent-kms/trent/internal/cputime"
+	"github.com/trent-kms/trent/internal/iam"
 )
 
 func init() {
@@ -442,8 +443,7 @@ func (c *benchConfig) serverCPU() (float64, error) {
 		d, err := cputime.OfPID(c.serverPID)
 		return d.Seconds(), err
 	}
-	endpoint := c.endpoint
-	resp, err := http.Get(endpoint + "/metrics")
+	resp, err := http.Get(c.endpoint + "/metrics")
 	if err != nil {
 		return 0, err
 	}
@@ -455,13 +455,13 @@ func (c *benchConfig) serverCPU() (float64, error) {
 			return strconv.ParseFloat(strings.TrimSpace(v), 64)
 		}
 	}
-	return 0, errors.New("no process_cpu_seconds_total on " + endpoint + "/metrics")
+	return 0, errors.New("no process_cpu_seconds_total on " + c.endpoint + "/metrics")
 }
 
 // devCredentials are those of 'trent server --dev' (the AWS documentation's
 // example key), used when the environment has none.
-var devCredentials = aws.Credentials{AccessKeyID: "AKIAIOSFODNN7EXAMPLE",
-	SecretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", Source: "trent bench (development credentials)"}
+var devCredentials = aws.Credentials{AccessKeyID: iam.DevAccessKeyID,
+	SecretAccessKey: iam.DevSecretKey, Source: "trent bench (development credentials)"}
 
 func newBenchFixture(ctx context.Context, c *benchConfig) (*benchFixture, error) {
 	// Never ask the EC2 instance metadata service: a load test talks to its

@@ -53,6 +53,7 @@ import (
 	"github.com/cloudflare/circl/sign/mldsa/mldsa65"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	secpecdsa "github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
+	"github.com/trent-kms/trent/internal/iam"
 )
 
 // check is one behaviour of AWS KMS: run returns nil when the endpoint
@@ -146,8 +147,7 @@ func client(endpoint string) (*kms.Client, error) {
 		cfg.Region = "us-east-1"
 	}
 	if creds, err := cfg.Credentials.Retrieve(ctx); err != nil || !creds.HasKeys() {
-		cfg.Credentials = credentials.NewStaticCredentialsProvider(
-			"AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "")
+		cfg.Credentials = credentials.NewStaticCredentialsProvider(iam.DevAccessKeyID, iam.DevSecretKey, "")
 	}
 	return kms.NewFromConfig(cfg, func(o *kms.Options) {
 		o.BaseEndpoint = aws.String(endpoint)

@@ -34,8 +34,8 @@ import (
 )
 
 const (
-	accessKeyID = "AKIAIOSFODNN7EXAMPLE"
-	secretKey   = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+	accessKeyID = iam.DevAccessKeyID
+	secretKey   = iam.DevSecretKey
 	account     = "111122223333"
 	idLen       = 36 // a UUID key id heads every ciphertext blob
 )
