@@ -40,6 +40,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"hash"
 	"os"
 	"time"
 
@@ -276,6 +277,16 @@ func spki(ctx context.Context, c *kms.Client, id string) (asn1.ObjectIdentifier,
 	return info.Algorithm.Algorithm, info.Algorithm.Params, info.Key.Bytes, nil
 }
 
+// signRaw signs the message "message" (MessageType RAW) with the key.
+func signRaw(ctx context.Context, c *kms.Client, id string, alg types.SigningAlgorithmSpec) ([]byte, error) {
+	out, err := c.Sign(ctx, &kms.SignInput{KeyId: &id, Message: []byte("message"), MessageType: types.MessageTypeRaw,
+		SigningAlgorithm: alg})
+	if err != nil {
+		return nil, fmt.Errorf("Sign: %w", err)
+	}
+	return out.Signature, nil
+}
+
 func checkContext(ctx context.Context, c *kms.Client) error {
 	id, err := newKey(ctx, c, "", "")
 	if err != nil {
@@ -329,17 +340,8 @@ func checkRSAEncrypt(ctx context.Context, c *kms.Client) error {
 	if err != nil {
 		return err
 	}
-	local, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, rpub, []byte("secret"), nil)
-	if err != nil {
+	if err := decryptsLocalOAEP(ctx, c, id, rpub, sha256.New(), types.EncryptionAlgorithmSpecRsaesOaepSha256); err != nil {
 		return err
-	}
-	dec, err := c.Decrypt(ctx, &kms.DecryptInput{KeyId: &id, CiphertextBlob: local,
-		EncryptionAlgorithm: types.EncryptionAlgorithmSpecRsaesOaepSha256})
-	if err != nil {
-		return fmt.Errorf("Decrypt of a local RSAES-OAEP-SHA-256 ciphertext: %w", err)
-	}
-	if string(dec.Plaintext) != "secret" {
-		return fmt.Errorf("Decrypt returned %q", dec.Plaintext)
 	}
 	enc, err := c.Encrypt(ctx, &kms.EncryptInput{KeyId: &id, Plaintext: []byte("secret"),
 		EncryptionAlgorithm: types.EncryptionAlgorithmSpecRsaesOaepSha256})
@@ -374,16 +376,15 @@ func checkPSS(ctx context.Context, c *kms.Client) error {
 	if err != nil {
 		return err
 	}
-	out, err := c.Sign(ctx, &kms.SignInput{KeyId: &id, Message: []byte("message"), MessageType: types.MessageTypeRaw,
-		SigningAlgorithm: types.SigningAlgorithmSpecRsassaPssSha256})
+	sig, err := signRaw(ctx, c, id, types.SigningAlgorithmSpecRsassaPssSha256)
 	if err != nil {
-		return fmt.Errorf("Sign: %w", err)
+		return err
 	}
 	h := sha256.Sum256([]byte("message"))
-	if rsa.VerifyPSS(rpub, crypto.SHA256, h[:], out.Signature, &rsa.PSSOptions{SaltLength: sha256.Size}) == nil {
+	if rsa.VerifyPSS(rpub, crypto.SHA256, h[:], sig, &rsa.PSSOptions{SaltLength: sha256.Size}) == nil {
 		return nil
 	}
-	if rsa.VerifyPSS(rpub, crypto.SHA256, h[:], out.Signature, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto}) == nil {
+	if rsa.VerifyPSS(rpub, crypto.SHA256, h[:], sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto}) == nil {
 		return errors.New("the signature verifies only with another salt length than the digest's 32 bytes")
 	}
 	return errors.New("the signature does not verify")
@@ -395,11 +396,11 @@ func checkBadSignature(ctx context.Context, c *kms.Client) error {
 		return err
 	}
 	alg := types.SigningAlgorithmSpecEcdsaSha256
-	out, err := c.Sign(ctx, &kms.SignInput{KeyId: &id, Message: []byte("message"), SigningAlgorithm: alg})
+	sig, err := signRaw(ctx, c, id, alg)
 	if err != nil {
-		return fmt.Errorf("Sign: %w", err)
+		return err
 	}
-	_, err = c.Verify(ctx, &kms.VerifyInput{KeyId: &id, Message: []byte("another message"), Signature: out.Signature,
+	_, err = c.Verify(ctx, &kms.VerifyInput{KeyId: &id, Message: []byte("another message"), Signature: sig,
 		SigningAlgorithm: alg})
 	return wantCode("Verify of another message", err, "KMSInvalidSignatureException")
 }
@@ -409,12 +410,11 @@ func checkEd25519(ctx context.Context, c *kms.Client) error {
 	if err != nil {
 		return err
 	}
-	out, err := c.Sign(ctx, &kms.SignInput{KeyId: &id, Message: []byte("message"), MessageType: types.MessageTypeRaw,
-		SigningAlgorithm: types.SigningAlgorithmSpecEd25519Sha512})
+	sig, err := signRaw(ctx, c, id, types.SigningAlgorithmSpecEd25519Sha512)
 	if err != nil {
-		return fmt.Errorf("Sign: %w", err)
+		return err
 	}
-	if !ed25519.Verify(epub, []byte("message"), out.Signature) {
+	if !ed25519.Verify(epub, []byte("message"), sig) {
 		return errors.New("the signature does not verify")
 	}
 	return nil
@@ -833,13 +833,12 @@ func checkPKCS1Sign(ctx context.Context, c *kms.Client) error {
 	if err != nil {
 		return err
 	}
-	out, err := c.Sign(ctx, &kms.SignInput{KeyId: &id, Message: []byte("message"), MessageType: types.MessageTypeRaw,
-		SigningAlgorithm: types.SigningAlgorithmSpecRsassaPkcs1V15Sha384})
+	sig, err := signRaw(ctx, c, id, types.SigningAlgorithmSpecRsassaPkcs1V15Sha384)
 	if err != nil {
-		return fmt.Errorf("Sign: %w", err)
+		return err
 	}
 	h := sha512.Sum384([]byte("message"))
-	return rsa.VerifyPKCS1v15(rpub, crypto.SHA384, h[:], out.Signature)
+	return rsa.VerifyPKCS1v15(rpub, crypto.SHA384, h[:], sig)
 }
 
 func checkP384Sign(ctx context.Context, c *kms.Client) error {
@@ -847,13 +846,12 @@ func checkP384Sign(ctx context.Context, c *kms.Client) error {
 	if err != nil {
 		return err
 	}
-	out, err := c.Sign(ctx, &kms.SignInput{KeyId: &id, Message: []byte("message"), MessageType: types.MessageTypeRaw,
-		SigningAlgorithm: types.SigningAlgorithmSpecEcdsaSha384})
+	sig, err := signRaw(ctx, c, id, types.SigningAlgorithmSpecEcdsaSha384)
 	if err != nil {
-		return fmt.Errorf("Sign: %w", err)
+		return err
 	}
 	h := sha512.Sum384([]byte("message"))
-	if epub.Curve.Params().Name != "P-384" || !ecdsa.VerifyASN1(epub, h[:], out.Signature) {
+	if epub.Curve.Params().Name != "P-384" || !ecdsa.VerifyASN1(epub, h[:], sig) {
 		return fmt.Errorf("the signature does not verify on %s", epub.Curve.Params().Name)
 	}
 	return nil
@@ -898,14 +896,19 @@ func checkOAEPSHA1(ctx context.Context, c *kms.Client) error {
 	if err != nil {
 		return err
 	}
-	local, err := rsa.EncryptOAEP(sha1.New(), rand.Reader, rpub, []byte("secret"), nil)
+	return decryptsLocalOAEP(ctx, c, id, rpub, sha1.New(), types.EncryptionAlgorithmSpecRsaesOaepSha1)
+}
+
+// decryptsLocalOAEP is nil when Decrypt opens a ciphertext made locally
+// with RSAES-OAEP (hash h) under the key's public key.
+func decryptsLocalOAEP(ctx context.Context, c *kms.Client, id string, pub *rsa.PublicKey, h hash.Hash, alg types.EncryptionAlgorithmSpec) error {
+	local, err := rsa.EncryptOAEP(h, rand.Reader, pub, []byte("secret"), nil)
 	if err != nil {
 		return err
 	}
-	dec, err := c.Decrypt(ctx, &kms.DecryptInput{KeyId: &id, CiphertextBlob: local,
-		EncryptionAlgorithm: types.EncryptionAlgorithmSpecRsaesOaepSha1})
+	dec, err := c.Decrypt(ctx, &kms.DecryptInput{KeyId: &id, CiphertextBlob: local, EncryptionAlgorithm: alg})
 	if err != nil {
-		return fmt.Errorf("Decrypt of a local RSAES-OAEP-SHA-1 ciphertext: %w", err)
+		return fmt.Errorf("Decrypt of a local %s ciphertext: %w", alg, err)
 	}
 	if string(dec.Plaintext) != "secret" {
 		return fmt.Errorf("Decrypt returned %q", dec.Plaintext)
@@ -1018,12 +1021,11 @@ func checkMLDSA(ctx context.Context, c *kms.Client) error {
 	if err := pub.UnmarshalBinary(key); err != nil {
 		return fmt.Errorf("GetPublicKey: %w", err)
 	}
-	out, err := c.Sign(ctx, &kms.SignInput{KeyId: &id, Message: []byte("message"), MessageType: types.MessageTypeRaw,
-		SigningAlgorithm: types.SigningAlgorithmSpecMlDsaShake256})
+	sig, err := signRaw(ctx, c, id, types.SigningAlgorithmSpecMlDsaShake256)
 	if err != nil {
-		return fmt.Errorf("Sign: %w", err)
+		return err
 	}
-	if !mldsa65.Verify(&pub, []byte("message"), nil, out.Signature) {
+	if !mldsa65.Verify(&pub, []byte("message"), nil, sig) {
 		return errors.New("the signature does not verify (FIPS 204, empty context)")
 	}
 	return nil
