@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/cipher"
 	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
@@ -12,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"sync"
 )
 
 // Reader decrypts a message. See the package documentation on releasing
@@ -90,6 +93,7 @@ func Decrypt(ctx context.Context, src io.Reader, kr Keyring, opts *DecryptOption
 		if r.pub, err = decompressPublicKey(p.curve, raw); err != nil {
 			return nil, invalid("bad %s: %v", publicKeyContextKey, err)
 		}
+		warmCurve(p.curve)
 	}
 
 	unwrap := func(ctx context.Context) ([]byte, error) {
@@ -340,5 +344,20 @@ func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 			return total, r.err
 		}
 		r.err = r.readFrame()
+	}
+}
+
+// warmed holds the curves whose base-point tables warmCurve has built.
+var warmed sync.Map
+
+// warmCurve builds, on another goroutine, the table of base-point multiples
+// that crypto/ecdsa computes on a curve's first use (about 2 ms for P-384),
+// so that the verification of a signed message does not wait for it at the
+// end: it is built while the keyring calls KMS and the message streams.
+// Once per curve and process (a key generation is the way the standard
+// library offers to fill it).
+func warmCurve(c elliptic.Curve) {
+	if _, done := warmed.LoadOrStore(c, true); !done {
+		go ecdsa.GenerateKey(c, rand.Reader)
 	}
 }
