@@ -181,6 +181,23 @@ cli_kms() {
 	expect_error "cli encrypt pending deletion" KMSInvalidStateException encrypt --key-id "$key" --plaintext "fileb://$work/pt"
 	run "cli cancel-key-deletion" cancel-key-deletion --key-id "$key"
 	expect_error "cli encrypt after cancel is disabled" DisabledException encrypt --key-id "$key" --plaintext "fileb://$work/pt"
+
+	# Multi-Region keys: the replica in eu-west-1 decrypts what the primary encrypted.
+	run "cli create-key multi-region" create-key --multi-region \
+		--query 'KeyMetadata.[KeyId,MultiRegionConfiguration.MultiRegionKeyType]'
+	read -r mrk mrtype <<<"$out"
+	check "cli multi-region primary" "${mrk:0:4} $mrtype" "mrk- PRIMARY"
+	run "cli replicate-key" replicate-key --key-id "$mrk" --replica-region eu-west-1 \
+		--query ReplicaKeyMetadata.MultiRegionConfiguration.MultiRegionKeyType
+	check "cli replica type" "$out" "REPLICA"
+	run "cli encrypt with the primary" encrypt --key-id "$mrk" --plaintext "fileb://$work/pt" --query CiphertextBlob
+	base64 -d <<<"$out" >"$work/mrct" || true
+	run "cli decrypt in the replica's region" decrypt --region eu-west-1 --ciphertext-blob "fileb://$work/mrct" --query Plaintext
+	check "cli multi-region round trip" "$(base64 -d <<<"$out")" "hello from the aws cli"
+	run "cli update-primary-region" update-primary-region --key-id "$mrk" --primary-region eu-west-1
+	run "cli describe-key in the new primary's region" describe-key --region eu-west-1 --key-id "$mrk" \
+		--query KeyMetadata.MultiRegionConfiguration.MultiRegionKeyType
+	check "cli new primary" "$out" "PRIMARY"
 }
 
 # --- AWS CLI: asymmetric, HMAC and imported keys, checked with OpenSSL ------------

@@ -157,7 +157,7 @@ func TestSignatures(t *testing.T) {
 
 	// An AWS operation Trent does not implement (docs/api-coverage.md) is a JSON
 	// UnknownOperationException, not a plain-text 501.
-	_, err = s.dev().UpdatePrimaryRegion(ctx(t), &kms.UpdatePrimaryRegionInput{KeyId: aws.String("mrk-00000000000000000000000000000000"), PrimaryRegion: aws.String("us-west-2")})
+	_, err = s.dev().DescribeCustomKeyStores(ctx(t), &kms.DescribeCustomKeyStoresInput{})
 	wantCode(t, err, "UnknownOperationException")
 
 	// The SDK sees the request id too.

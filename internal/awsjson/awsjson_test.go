@@ -712,6 +712,7 @@ func TestEveryOperationIsDecided(t *testing.T) {
 		"GrantId": strings.Repeat("0", 64), "RetiringPrincipal": "arn:aws:iam::" + testAccount + ":user/bob",
 		"Policy":      `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + testAccount + `:root"},"Action":"kms:*","Resource":"*"}]}`,
 		"Description": "d", "Tags": []map[string]string{{"TagKey": "a", "TagValue": "b"}}, "TagKeys": []string{"a"},
+		"ReplicaRegion": "eu-west-1", "PrimaryRegion": "eu-west-1",
 	})
 	for _, name := range Operations() {
 		if name == "RetireGrant" {

@@ -129,6 +129,9 @@ var operations = map[string]operation{
 	"TrentService.RotateKeyOnDemand":    {Name: "RotateKeyOnDemand", Action: "kms:RotateKeyOnDemand", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).RotateKeyOnDemand)},
 	"TrentService.GetKeyLastUsage":      {Name: "GetKeyLastUsage", Action: "kms:GetKeyLastUsage", MaxBody: smallBody, binding: op((*kms.Service).GetKeyLastUsage)},
 	"TrentService.ListKeyRotations":     {Name: "ListKeyRotations", Action: "kms:ListKeyRotations", MaxBody: smallBody, binding: op((*kms.Service).ListKeyRotations)},
+
+	"TrentService.ReplicateKey":        {Name: "ReplicateKey", Action: "kms:ReplicateKey", MaxBody: policyBody, TooLarge: errPolicyTooLong, Timeout: defaultTimeout, binding: op((*kms.Service).ReplicateKey)},
+	"TrentService.UpdatePrimaryRegion": {Name: "UpdatePrimaryRegion", Action: "kms:UpdatePrimaryRegion", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).UpdatePrimaryRegion)},
 }
 
 // Operations returns the names of the supported operations, sorted.

@@ -55,6 +55,8 @@ const (
 	condPendingWindowInDays
 	condReEncryptOnSameKey
 	condBypassLockoutSafetyCheck
+	condReplicaRegion
+	condPrimaryRegion
 	numCondKeys
 )
 
@@ -83,6 +85,8 @@ var condNames = [numCondKeys]string{
 	condPendingWindowInDays:      policy.KeyScheduleKeyDeletionPendingDays,
 	condReEncryptOnSameKey:       policy.KeyReEncryptOnSameKey,
 	condBypassLockoutSafetyCheck: policy.KeyBypassPolicyLockoutSafetyCheck,
+	condReplicaRegion:            policy.KeyReplicaRegion,
+	condPrimaryRegion:            policy.KeyPrimaryRegion,
 }
 
 // access is what one authorization decides about: an action on the resolved
@@ -138,7 +142,7 @@ var actions = func() map[string]string {
 		"UpdateAlias", "DeleteAlias", "TagResource", "UntagResource", "ListResourceTags", "GetKeyPolicy", "PutKeyPolicy",
 		"ListKeyPolicies", "EnableKeyRotation", "DisableKeyRotation", "GetKeyRotationStatus", "RotateKeyOnDemand",
 		"ListKeyRotations", "ListGrants", "ListRetirableGrants", "RevokeGrant", "ReEncrypt", "ImportKeyMaterial",
-		"DeleteImportedKeyMaterial", "GetParametersForImport", "GetKeyLastUsage") {
+		"DeleteImportedKeyMaterial", "GetParametersForImport", "GetKeyLastUsage", "ReplicateKey", "UpdatePrimaryRegion") {
 		m[op] = "kms:" + op
 	}
 	return m
@@ -175,7 +179,15 @@ func (a *access) Lookup(name string) (policy.Values, bool) {
 	case policy.KeyKeyOrigin:
 		return policy.One(k.origin), true
 	case policy.KeyMultiRegion:
-		return policy.One("false"), true
+		return policy.One(boolString(k.mrPrimary != "")), true
+	case policy.KeyMultiRegionKeyType:
+		if k.mrPrimary == "" {
+			return policy.Values{}, false
+		}
+		if k.isPrimary() {
+			return policy.One("PRIMARY"), true
+		}
+		return policy.One("REPLICA"), true
 	case policy.KeyResourceAliases:
 		names := a.s.aliasNames(scope{k.region, k.account}, k.id)
 		return policy.Many(names), len(names) > 0

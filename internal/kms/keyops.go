@@ -52,8 +52,12 @@ func (k *key) metadata() *KeyMetadata {
 			m.ValidTo = tsp(k.imp.validTo)
 		}
 	}
-	if k.state == statePendingDeletion {
-		m.DeletionDate = tsp(k.deletionDate)
+	if k.mrPrimary != "" {
+		m.MultiRegion = true
+		m.MultiRegionConfiguration = k.multiRegionConfiguration()
+	}
+	if k.pendingDeletion() {
+		m.DeletionDate = tsp(k.deletionDate) // none while replicas remain
 		w := k.pendingWindow
 		m.PendingDeletionWindowInDays = &w
 	}
@@ -98,9 +102,10 @@ func newKeyID(t time.Time) string {
 	return string(out)
 }
 
-// CreateKey creates a key of any spec but SM2, with a usage the spec allows.
-// Custom key stores and multi-Region keys are rejected with
-// UnsupportedOperationException.
+// CreateKey creates a key of any spec but SM2, with a usage the spec allows,
+// and with MultiRegion the primary of a multi-Region key (multiregion.go).
+// Custom key stores, and multi-Region keys with imported material, are
+// rejected with UnsupportedOperationException.
 func (s *Service) CreateKey(ctx context.Context, c Caller, in *CreateKeyInput) (*CreateKeyOutput, error) {
 	sc, err := callerScope(c)
 	if err != nil {
@@ -146,17 +151,8 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in *CreateKeyInput) (
 	a := opAccess("CreateKey").set(condKeySpec, string(spec)).set(condKeyUsage, string(usage)).
 		set(condKeyOrigin, origin).set(condMultiRegion, boolString(in.MultiRegion)).
 		set(condBypassLockoutSafetyCheck, boolString(in.BypassPolicyLockoutSafetyCheck))
-	a.requestTags, a.tagKeys = tagConditions(in.Tags)
-	if err := s.authorize(&c, nil, a); err != nil {
+	if err := s.authorizeCreate(&c, a, in.Tags); err != nil {
 		return nil, err
-	}
-	if len(in.Tags) > 0 {
-		// Tagging at creation also needs kms:TagResource (AWS).
-		t := opAccess("TagResource")
-		t.requestTags, t.tagKeys = a.requestTags, a.tagKeys
-		if err := s.authorize(&c, nil, t); err != nil {
-			return nil, err
-		}
 	}
 	if !spec.Symmetric() && in.KeyUsage == "" {
 		return nil, kmserr.ErrValidation.With("You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.")
@@ -177,14 +173,17 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in *CreateKeyInput) (
 	if origin == originExternal && !spec.Importable() {
 		return nil, kmserr.ErrUnsupportedOperation.With("KeySpec %s does not support origin EXTERNAL.", spec)
 	}
-	if in.MultiRegion {
-		return nil, kmserr.ErrUnsupportedOperation.With("Multi-Region keys are not supported by this server.")
+	if in.MultiRegion && origin == originExternal {
+		return nil, kmserr.ErrUnsupportedOperation.With("Multi-Region keys with imported key material are not supported by this server.")
 	}
 	if err := checkTags(in.Tags, nil); err != nil {
 		return nil, err
 	}
 	now := s.now()
 	id := newKeyID(now)
+	if in.MultiRegion {
+		id = newMultiRegionKeyID(now)
+	}
 	keyARN := s.keyARN(sc.region, sc.account, id)
 	doc := s.defaultPolicy(sc.account)
 	var pol *policy.Policy
@@ -199,6 +198,9 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in *CreateKeyInput) (
 		id: id, arn: keyARN, region: sc.region, account: sc.account,
 		created: now, description: in.Description, spec: spec, usage: usage, origin: origin,
 		state: stateEnabled, policy: doc, tags: mergeTags(nil, in.Tags), pol: pol, polSrc: doc,
+	}
+	if in.MultiRegion {
+		k.mrPrimary = sc.region
 	}
 	if origin == originExternal {
 		k.state, k.imp = statePendingImport, &importState{}
@@ -226,6 +228,22 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in *CreateKeyInput) (
 	}
 	c.Facts.addKey(k.arn)
 	return &CreateKeyOutput{KeyMetadata: k.metadata()}, nil
+}
+
+// authorizeCreate decides the creation of a key (a, kms:CreateKey with the
+// request's condition values) with tags, which also needs kms:TagResource
+// (AWS): both by the caller's identity policies, on no key.
+func (s *Service) authorizeCreate(c *Caller, a *access, tags []Tag) error {
+	a.requestTags, a.tagKeys = tagConditions(tags)
+	if err := s.authorize(c, nil, a); err != nil {
+		return err
+	}
+	if len(tags) == 0 {
+		return nil
+	}
+	t := opAccess("TagResource")
+	t.requestTags, t.tagKeys = a.requestTags, a.tagKeys
+	return s.authorize(c, nil, t)
 }
 
 // DescribeKey returns the key's metadata. It never touches storage.
@@ -454,9 +472,14 @@ func (s *Service) ScheduleKeyDeletion(ctx context.Context, c Caller, in *Schedul
 			return nil, err
 		}
 		nk := k.clone()
+		nk.pendingWindow = int32(days)
+		if k.isPrimary() && len(k.mrReplicas) > 0 {
+			// Deleted once its replicas are: its waiting period starts then.
+			nk.state = statePendingReplicaDeletion
+			return nk, nil
+		}
 		nk.state = statePendingDeletion
 		nk.deletionDate = now.Add(time.Duration(days) * 24 * time.Hour)
-		nk.pendingWindow = int32(days)
 		return nk, nil
 	})
 	if err != nil {
@@ -469,7 +492,7 @@ func (s *Service) ScheduleKeyDeletion(ctx context.Context, c Caller, in *Schedul
 // CancelKeyDeletion cancels a scheduled deletion; the key ends Disabled.
 func (s *Service) CancelKeyDeletion(ctx context.Context, c Caller, in *CancelKeyDeletionInput) (*CancelKeyDeletionOutput, error) {
 	nk, err := s.mutateKey(ctx, c, "CancelKeyDeletion", in.KeyId, &validator{}, func(k *key, _ time.Time) (*key, error) {
-		if k.state != statePendingDeletion {
+		if !k.pendingDeletion() {
 			return nil, kmserr.ErrInvalidState.With("%s is not pending deletion.", k.arn)
 		}
 		nk := k.clone()

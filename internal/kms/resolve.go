@@ -170,6 +170,8 @@ func (k *key) usable(now time.Time) error {
 		return kmserr.ErrDisabled.With("%s is disabled.", k.arn)
 	case statePendingDeletion:
 		return kmserr.ErrInvalidState.With("%s is pending deletion.", k.arn)
+	case statePendingReplicaDeletion:
+		return kmserr.ErrInvalidState.With("%s is pending replica deletion.", k.arn)
 	case statePendingImport:
 		return kmserr.ErrInvalidState.With("%s is pending import.", k.arn)
 	default:
@@ -179,10 +181,16 @@ func (k *key) usable(now time.Time) error {
 
 // notPendingDeletion is the key-state check of most management operations.
 func (k *key) notPendingDeletion() error {
-	if k.state == statePendingDeletion {
-		return kmserr.ErrInvalidState.With("%s is pending deletion.", k.arn)
+	if k.pendingDeletion() {
+		return k.usable(time.Time{})
 	}
 	return nil
+}
+
+// pendingDeletion: the key's deletion is scheduled (a multi-Region primary
+// with replicas waits for theirs first).
+func (k *key) pendingDeletion() bool {
+	return k.state == statePendingDeletion || k.state == statePendingReplicaDeletion
 }
 
 // checkUsage: op needs a key of usage want.

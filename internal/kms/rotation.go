@@ -25,6 +25,15 @@ func (k *key) checkRotatable() error {
 	return nil
 }
 
+// checkRotationChange: the rotation of a multi-Region key changes on its
+// primary only (its replicas follow).
+func (k *key) checkRotationChange() error {
+	if k.isReplica() {
+		return notPrimary(k)
+	}
+	return k.checkRotatable()
+}
+
 // checkOnDemand: on-demand rotation (and its history) also takes symmetric
 // EXTERNAL keys, whose new material is imported first.
 func (k *key) checkOnDemand() error {
@@ -50,7 +59,7 @@ func (s *Service) EnableKeyRotation(ctx context.Context, c Caller, in *EnableKey
 		if err := k.usable(now); err != nil {
 			return nil, err
 		}
-		if err := k.checkRotatable(); err != nil {
+		if err := k.checkRotationChange(); err != nil {
 			return nil, err
 		}
 		if k.rotEnabled && k.rotPeriod == period {
@@ -76,7 +85,7 @@ func (s *Service) DisableKeyRotation(ctx context.Context, c Caller, in *DisableK
 		if err := k.usable(now); err != nil {
 			return nil, err
 		}
-		if err := k.checkRotatable(); err != nil {
+		if err := k.checkRotationChange(); err != nil {
 			return nil, err
 		}
 		if !k.rotEnabled {
@@ -112,7 +121,7 @@ func (s *Service) GetKeyRotationStatus(ctx context.Context, c Caller, in *GetKey
 		return nil, err
 	}
 	out := &GetKeyRotationStatusOutput{KeyId: k.arn}
-	if k.rotEnabled && k.state != statePendingDeletion {
+	if k.rotEnabled && !k.pendingDeletion() {
 		out.KeyRotationEnabled = true
 		p := k.rotPeriod
 		out.RotationPeriodInDays = &p
@@ -130,6 +139,9 @@ func (s *Service) RotateKeyOnDemand(ctx context.Context, c Caller, in *RotateKey
 		}
 		if err := k.checkOnDemand(); err != nil {
 			return nil, err
+		}
+		if k.isReplica() {
+			return nil, notPrimary(k)
 		}
 		if k.origin == originExternal {
 			if k.onDemand >= MaxOnDemandRotations {

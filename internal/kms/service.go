@@ -71,6 +71,9 @@ const (
 	stateEnabled         = "Enabled"
 	stateDisabled        = "Disabled"
 	statePendingDeletion = "PendingDeletion"
+	// statePendingReplicaDeletion: the primary of multi-Region keys whose
+	// deletion is scheduled waits for its replicas' (multiregion.go).
+	statePendingReplicaDeletion = "PendingReplicaDeletion"
 
 	originAWSKMS = "AWS_KMS"
 
@@ -143,6 +146,11 @@ type key struct {
 	onDemand        int             // on-demand rotations so far
 	versions        []*keys.Version // empty while an EXTERNAL key waits for its material
 	imp             *importState    // origin EXTERNAL only
+	// mrPrimary is the region of the primary of a multi-Region key ("" for
+	// a single-Region key), mrReplicas the regions of its replicas, sorted
+	// (shared, never modified in place). Every key of the set holds both.
+	mrPrimary  string
+	mrReplicas []string
 
 	// pol is policy compiled (nil when it does not parse: nothing is
 	// allowed then); polSrc is the document pol was compiled from.
@@ -211,23 +219,30 @@ type alias struct {
 // ---- persisted records ----
 
 type keyRecord struct {
-	ID            string          `json:"id"`
-	Region        string          `json:"region"`
-	Account       string          `json:"account"`
-	Created       time.Time       `json:"created"`
-	Description   string          `json:"description,omitempty"`
-	KeySpec       keys.Spec       `json:"keySpec"`
-	KeyUsage      keys.Usage      `json:"keyUsage"`
-	Origin        string          `json:"origin"`
-	State         string          `json:"state"`
-	DeletionDate  time.Time       `json:"deletionDate,omitzero"`
-	PendingWindow int32           `json:"pendingWindow,omitempty"`
-	Policy        string          `json:"policy"`
-	Tags          []Tag           `json:"tags,omitempty"`
-	Rotation      rotationRecord  `json:"rotation"`
-	Versions      []versionRecord `json:"versions"`
-	Import        *importRecord   `json:"import,omitempty"`
-	Rev           uint64          `json:"rev,omitempty"`
+	ID            string             `json:"id"`
+	Region        string             `json:"region"`
+	Account       string             `json:"account"`
+	Created       time.Time          `json:"created"`
+	Description   string             `json:"description,omitempty"`
+	KeySpec       keys.Spec          `json:"keySpec"`
+	KeyUsage      keys.Usage         `json:"keyUsage"`
+	Origin        string             `json:"origin"`
+	State         string             `json:"state"`
+	DeletionDate  time.Time          `json:"deletionDate,omitzero"`
+	PendingWindow int32              `json:"pendingWindow,omitempty"`
+	Policy        string             `json:"policy"`
+	Tags          []Tag              `json:"tags,omitempty"`
+	Rotation      rotationRecord     `json:"rotation"`
+	Versions      []versionRecord    `json:"versions"`
+	Import        *importRecord      `json:"import,omitempty"`
+	MultiRegion   *multiRegionRecord `json:"multiRegion,omitempty"`
+	Rev           uint64             `json:"rev,omitempty"`
+}
+
+// multiRegionRecord is where the keys of a multi-Region set are.
+type multiRegionRecord struct {
+	Primary  string   `json:"primary"`
+	Replicas []string `json:"replicas,omitempty"`
 }
 
 type rotationRecord struct {
@@ -326,6 +341,9 @@ func (s *Service) keyFromRecord(rec *keyRecord, old *key) (*key, error) {
 		policy: rec.Policy, tags: rec.Tags, rotEnabled: rec.Rotation.Enabled, rotPeriod: rec.Rotation.Period,
 		rotBase: rec.Rotation.Base, onDemand: rec.Rotation.OnDemand, imp: importFromRecord(rec.Import), rev: rec.Rev,
 	}
+	if mr := rec.MultiRegion; mr != nil {
+		k.mrPrimary, k.mrReplicas = mr.Primary, mr.Replicas
+	}
 	for i, vr := range rec.Versions {
 		if v := old.sameVersion(i, vr.MaterialID); v != nil {
 			// Keep the version (its AEAD, and the encryptions this node
@@ -363,6 +381,9 @@ func (k *key) record() *keyRecord {
 		PendingWindow: k.pendingWindow, Policy: k.policy, Tags: k.tags,
 		Rotation: rotationRecord{Enabled: k.rotEnabled, Period: k.rotPeriod, Base: k.rotBase, OnDemand: k.onDemand},
 		Import:   k.imp.record(), Rev: k.rev,
+	}
+	if k.mrPrimary != "" {
+		rec.MultiRegion = &multiRegionRecord{Primary: k.mrPrimary, Replicas: k.mrReplicas}
 	}
 	for _, v := range k.versions {
 		rec.Versions = append(rec.Versions, versionRecord{
@@ -540,39 +561,40 @@ func checkRev(tx storage.Tx, path string, cur *key) error {
 	return nil
 }
 
-// stale reads the key record at path again after a write met errStale, so
-// that a retry works on what storage holds. Callers hold the key's lock.
-func (s *Service) stale(ctx context.Context, op, path string) {
-	s.log.Info("kms: the record was changed by another node; read it again", "op", op, "path", path)
-	if _, err := s.applyHeld(ctx, nil, []string{path}); err != nil {
-		s.log.Error("kms: read a record changed by another node", "path", path, "err", err)
+// stale reads the key records at paths again after a write met errStale,
+// so that a retry works on what storage holds. Callers hold the keys' locks.
+func (s *Service) stale(ctx context.Context, op string, paths ...string) {
+	s.log.Info("kms: the record was changed by another node; read it again", "op", op, "paths", paths)
+	if _, err := s.applyHeld(ctx, nil, paths); err != nil {
+		s.log.Error("kms: read a record changed by another node", "paths", paths, "err", err)
 	}
 }
 
 // putKey writes k (and whatever extra does in the same transaction), then
 // publishes k and applies after (under mu) to memory. k replaces the
 // published snapshot of its key (if any): the write fails with errStale
-// when storage no longer holds that snapshot's record. The caller holds the
-// lock of k (locks.go).
+// when storage no longer holds that snapshot's record. When k is the
+// primary of multi-Region keys, its replicas take its shared properties in
+// the same transaction (withReplicas). The caller holds the lock of k
+// (locks.go: the keys of a multi-Region set share their id, so their lock).
 func (s *Service) putKey(ctx context.Context, op string, k *key, extra func(storage.Tx) error, after func(*space)) error {
-	path := keyPath(k.region, k.account, k.id)
-	cur := s.getKey(scope{k.region, k.account}, k.id)
-	k.rev = 1
-	if cur != nil {
-		k.rev = cur.rev + 1
-	}
-	rec := k.record()
-	data, err := json.Marshal(rec)
+	ks, err := s.withReplicas(ctx, op, k)
 	if err != nil {
-		return s.internal(op, err)
+		return err
 	}
-	defer clear(data)
-	s.compile(k)
+	return s.putKeys(ctx, op, ks, extra, after)
+}
+
+// putKeys is putKey for the snapshots ks, written in one transaction and
+// published together; after applies to the space of the first.
+func (s *Service) putKeys(ctx context.Context, op string, ks []*key, extra func(storage.Tx) error, after func(*space)) error {
+	ws, err := s.prepareWrites(op, ks)
+	if err != nil {
+		return err
+	}
+	defer ws.clear()
 	err = s.store.Update(ctx, func(tx storage.Tx) error {
-		if err := checkRev(tx, path, cur); err != nil {
-			return err
-		}
-		if err := tx.Put(path, data); err != nil {
+		if err := ws.apply(tx); err != nil {
 			return err
 		}
 		if extra != nil {
@@ -581,15 +603,87 @@ func (s *Service) putKey(ctx context.Context, op string, k *key, extra func(stor
 		return nil
 	})
 	if errors.Is(err, errStale) {
-		s.stale(ctx, op, path)
+		s.stale(ctx, op, ws.paths()...)
 		return errStale
 	}
 	if err != nil {
 		return s.internal(op, err)
 	}
-	rec.markFlushed(k)
-	s.swapKey(k, cur, after)
+	ws.publish(s, after)
 	return nil
+}
+
+// keyWrite is the write of one key snapshot: its record, and the published
+// snapshot it replaces (nil: a new key), which storage must still hold.
+type keyWrite struct {
+	k, cur *key
+	path   string
+	rec    *keyRecord
+	data   []byte
+}
+
+type keyWrites []keyWrite
+
+// prepareWrites numbers, encodes and compiles the snapshots ks.
+func (s *Service) prepareWrites(op string, ks []*key) (keyWrites, error) {
+	ws := make(keyWrites, 0, len(ks))
+	for _, k := range ks {
+		w := keyWrite{k: k, path: keyPath(k.region, k.account, k.id), cur: s.getKey(scope{k.region, k.account}, k.id)}
+		k.rev = 1
+		if w.cur != nil {
+			k.rev = w.cur.rev + 1
+		}
+		w.rec = k.record()
+		data, err := json.Marshal(w.rec)
+		if err != nil {
+			ws.clear()
+			return nil, s.internal(op, err)
+		}
+		w.data = data
+		s.compile(k)
+		ws = append(ws, w)
+	}
+	return ws, nil
+}
+
+// apply writes the records in tx, each after checkRev.
+func (ws keyWrites) apply(tx storage.Tx) error {
+	for _, w := range ws {
+		if err := checkRev(tx, w.path, w.cur); err != nil {
+			return err
+		}
+		if err := tx.Put(w.path, w.data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// publish makes the written snapshots current (after applies to the
+// first's space).
+func (ws keyWrites) publish(s *Service, after func(*space)) {
+	for i, w := range ws {
+		w.rec.markFlushed(w.k)
+		if i > 0 {
+			after = nil
+		}
+		s.swapKey(w.k, w.cur, after)
+	}
+}
+
+func (ws keyWrites) paths() []string {
+	ps := make([]string, len(ws))
+	for i, w := range ws {
+		ps[i] = w.path
+	}
+	return ps
+}
+
+// clear wipes the encoded records (they hold key material).
+func (ws keyWrites) clear() {
+	for _, w := range ws {
+		clear(w.data)
+	}
 }
 
 // swapKey makes k the published snapshot of its key in place of old (the
@@ -741,7 +835,10 @@ func (s *Service) tickKeyOnce(ctx context.Context, sc scope, id string, now time
 	}
 	switch {
 	case k.state == statePendingDeletion && !now.Before(k.deletionDate):
-		return s.deleteKey(ctx, k, &h)
+		return s.deleteKey(ctx, k, &h, now)
+	case k.isReplica():
+		// Rotated with its primary (putKey writes the new material to every
+		// replica); deleted above.
 	case k.state == stateEnabled && k.rotEnabled && k.origin == originAWSKMS && !now.Before(k.nextRotation()):
 		nk := k.clone()
 		nk.versions = append(nk.versions, generateVersion(k, uint32(len(k.versions)+1), now, "AUTOMATIC"))
@@ -759,7 +856,7 @@ func (s *Service) tickKeyOnce(ctx context.Context, sc scope, id string, now time
 			}
 			s.log.Info("kms: imported key material expired", "key", k.arn)
 		}
-	case k.state == stateEnabled && k.hasMaterial() && k.current().Encryptions.Load() >= rotateAfterEncryptions:
+	case k.state == stateEnabled && k.hasMaterial() && s.setEncryptions(k) >= rotateAfterEncryptions:
 		nk := k.clone()
 		nk.versions = append(nk.versions, generateVersion(k, uint32(len(k.versions)+1), now, "AUTOMATIC"))
 		err = s.putKey(ctx, "UsageRotation", nk, nil, nil)
@@ -865,11 +962,22 @@ func (rec *keyRecord) markFlushed(k *key) {
 
 // deleteKey removes k, its grants and the aliases that point at it (as
 // storage holds them: another node may have added some) from storage, then
-// from memory. h holds the lock of k (so its aliases in memory stay as they
-// are); deleteKey adds the locks of those aliases.
-func (s *Service) deleteKey(ctx context.Context, k *key, h *held) error {
+// from memory; the other keys of k's multi-Region set forget it in the same
+// transaction (afterDeletion). h holds the lock of k (so its aliases in
+// memory stay as they are); deleteKey adds the locks of those aliases.
+func (s *Service) deleteKey(ctx context.Context, k *key, h *held, now time.Time) error {
 	sc := scope{k.region, k.account}
 	path := keyPath(k.region, k.account, k.id)
+	rest, missing := s.afterDeletion(k, now)
+	if len(missing) > 0 {
+		s.stale(ctx, "DeleteKey", missing...)
+		return errStale
+	}
+	ws, err := s.prepareWrites("DeleteKey", rest)
+	if err != nil {
+		return err
+	}
+	defer ws.clear()
 	var names, deleted []string // in memory (locked); deleted from storage
 	s.mu.RLock()
 	if sp := s.spaces[sc]; sp != nil {
@@ -881,12 +989,15 @@ func (s *Service) deleteKey(ctx context.Context, k *key, h *held) error {
 	}
 	s.mu.RUnlock()
 	h.addAliases(sc, names)
-	err := s.store.Update(ctx, func(tx storage.Tx) error {
+	err = s.store.Update(ctx, func(tx storage.Tx) error {
 		deleted = deleted[:0]
 		if err := checkRev(tx, path, k); err != nil {
 			return err
 		}
 		if err := tx.Delete(path); err != nil {
+			return err
+		}
+		if err := ws.apply(tx); err != nil {
 			return err
 		}
 		as, err := storedAliases(tx, k.region, k.account, k.id)
@@ -911,12 +1022,13 @@ func (s *Service) deleteKey(ctx context.Context, k *key, h *held) error {
 		return nil
 	})
 	if errors.Is(err, errStale) {
-		s.stale(ctx, "DeleteKey", path)
+		s.stale(ctx, "DeleteKey", append(ws.paths(), path)...)
 		return errStale
 	}
 	if err != nil {
 		return s.internal("DeleteKey", err)
 	}
+	ws.publish(s, nil)
 	s.mu.Lock()
 	if sp := s.spaces[sc]; sp != nil {
 		delete(sp.keys, k.id)

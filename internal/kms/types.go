@@ -88,29 +88,43 @@ type RecipientInfo struct {
 
 // KeyMetadata is AWS's KeyMetadata.
 type KeyMetadata struct {
-	AWSAccountId                string     `json:"AWSAccountId"`
-	Arn                         string     `json:"Arn"`
-	CreationDate                Timestamp  `json:"CreationDate"`
-	CurrentKeyMaterialId        string     `json:"CurrentKeyMaterialId,omitempty"`
-	CustomerMasterKeySpec       string     `json:"CustomerMasterKeySpec,omitempty"`
-	DeletionDate                *Timestamp `json:"DeletionDate,omitempty"`
-	Description                 string     `json:"Description"`
-	Enabled                     bool       `json:"Enabled"`
-	EncapsulationAlgorithms     []string   `json:"EncapsulationAlgorithms,omitempty"`
-	EncryptionAlgorithms        []string   `json:"EncryptionAlgorithms,omitempty"`
-	ExpirationModel             string     `json:"ExpirationModel,omitempty"`
-	KeyAgreementAlgorithms      []string   `json:"KeyAgreementAlgorithms,omitempty"`
-	KeyId                       string     `json:"KeyId"`
-	KeyManager                  string     `json:"KeyManager"`
-	KeySpec                     string     `json:"KeySpec"`
-	KeyState                    string     `json:"KeyState"`
-	KeyUsage                    string     `json:"KeyUsage"`
-	MacAlgorithms               []string   `json:"MacAlgorithms,omitempty"`
-	MultiRegion                 bool       `json:"MultiRegion"`
-	Origin                      string     `json:"Origin"`
-	PendingDeletionWindowInDays *int32     `json:"PendingDeletionWindowInDays,omitempty"`
-	SigningAlgorithms           []string   `json:"SigningAlgorithms,omitempty"`
-	ValidTo                     *Timestamp `json:"ValidTo,omitempty"`
+	AWSAccountId                string                    `json:"AWSAccountId"`
+	Arn                         string                    `json:"Arn"`
+	CreationDate                Timestamp                 `json:"CreationDate"`
+	CurrentKeyMaterialId        string                    `json:"CurrentKeyMaterialId,omitempty"`
+	CustomerMasterKeySpec       string                    `json:"CustomerMasterKeySpec,omitempty"`
+	DeletionDate                *Timestamp                `json:"DeletionDate,omitempty"`
+	Description                 string                    `json:"Description"`
+	Enabled                     bool                      `json:"Enabled"`
+	EncapsulationAlgorithms     []string                  `json:"EncapsulationAlgorithms,omitempty"`
+	EncryptionAlgorithms        []string                  `json:"EncryptionAlgorithms,omitempty"`
+	ExpirationModel             string                    `json:"ExpirationModel,omitempty"`
+	KeyAgreementAlgorithms      []string                  `json:"KeyAgreementAlgorithms,omitempty"`
+	KeyId                       string                    `json:"KeyId"`
+	KeyManager                  string                    `json:"KeyManager"`
+	KeySpec                     string                    `json:"KeySpec"`
+	KeyState                    string                    `json:"KeyState"`
+	KeyUsage                    string                    `json:"KeyUsage"`
+	MacAlgorithms               []string                  `json:"MacAlgorithms,omitempty"`
+	MultiRegion                 bool                      `json:"MultiRegion"`
+	MultiRegionConfiguration    *MultiRegionConfiguration `json:"MultiRegionConfiguration,omitempty"`
+	Origin                      string                    `json:"Origin"`
+	PendingDeletionWindowInDays *int32                    `json:"PendingDeletionWindowInDays,omitempty"`
+	SigningAlgorithms           []string                  `json:"SigningAlgorithms,omitempty"`
+	ValidTo                     *Timestamp                `json:"ValidTo,omitempty"`
+}
+
+// MultiRegionConfiguration is where the keys of a multi-Region key are.
+type MultiRegionConfiguration struct {
+	MultiRegionKeyType string           `json:"MultiRegionKeyType"`
+	PrimaryKey         *MultiRegionKey  `json:"PrimaryKey"`
+	ReplicaKeys        []MultiRegionKey `json:"ReplicaKeys"`
+}
+
+// MultiRegionKey is one key of a multi-Region key.
+type MultiRegionKey struct {
+	Arn    string `json:"Arn"`
+	Region string `json:"Region"`
 }
 
 // KeyListEntry is one entry of ListKeys.
@@ -670,3 +684,25 @@ type SeedKey struct {
 	Region, AccountID string
 	RotationEnabled   bool
 }
+
+type ReplicateKeyInput struct {
+	BypassPolicyLockoutSafetyCheck bool    `json:"BypassPolicyLockoutSafetyCheck,omitempty"`
+	Description                    string  `json:"Description,omitempty"`
+	KeyId                          string  `json:"KeyId"`
+	Policy                         *string `json:"Policy,omitempty"`
+	ReplicaRegion                  string  `json:"ReplicaRegion"`
+	Tags                           []Tag   `json:"Tags,omitempty"`
+}
+
+type ReplicateKeyOutput struct {
+	ReplicaKeyMetadata *KeyMetadata `json:"ReplicaKeyMetadata"`
+	ReplicaPolicy      string       `json:"ReplicaPolicy"`
+	ReplicaTags        []Tag        `json:"ReplicaTags"`
+}
+
+type UpdatePrimaryRegionInput struct {
+	KeyId         string `json:"KeyId"`
+	PrimaryRegion string `json:"PrimaryRegion"`
+}
+
+type UpdatePrimaryRegionOutput struct{}

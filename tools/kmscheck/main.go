@@ -42,6 +42,7 @@ import (
 	"fmt"
 	"hash"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -103,6 +104,7 @@ var checks = []check{
 	{"secp256k1 Sign of a DIGEST verifies locally", checkSecp256k1Sign},
 	{"RSAES_OAEP_SHA_1: a local OAEP-SHA-1 ciphertext decrypts", checkOAEPSHA1},
 	{"ML-DSA-65 Sign verifies locally (FIPS 204)", checkMLDSA},
+	{"multi-Region keys: ReplicateKey; a ciphertext of one Region decrypts in the other", checkMultiRegion},
 }
 
 func main() {
@@ -128,7 +130,7 @@ func main() {
 		}
 		fmt.Printf("PASS  %s\n", ch.name)
 	}
-	scheduleDeletions(c)
+	scheduleDeletions()
 	fmt.Printf("%d of %d checks passed against %s\n", len(checks)-failed, len(checks), *endpoint)
 	if failed > 0 {
 		os.Exit(1)
@@ -158,25 +160,31 @@ func client(endpoint string) (*kms.Client, error) {
 
 // created are the ids of the keys the checks created: their deletion is
 // scheduled at the end.
-var created []string
+// created are the keys the checks created, with the client of their Region.
+var created []createdKey
+
+type createdKey struct {
+	c  *kms.Client
+	id string
+}
 
 // createKey is CreateKey, remembering the key.
 func createKey(ctx context.Context, c *kms.Client, in *kms.CreateKeyInput) (*kms.CreateKeyOutput, error) {
 	in.Description = aws.String("kmscheck")
 	out, err := c.CreateKey(ctx, in)
 	if err == nil {
-		created = append(created, aws.ToString(out.KeyMetadata.KeyId))
+		created = append(created, createdKey{c, aws.ToString(out.KeyMetadata.KeyId)})
 	}
 	return out, err
 }
 
 // scheduleDeletions schedules the deletion of the keys the checks created,
 // with the shortest waiting period, and says how many it could.
-func scheduleDeletions(c *kms.Client) {
+func scheduleDeletions() {
 	n := 0
-	for _, id := range created {
+	for _, k := range created {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_, err := c.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: aws.String(id), PendingWindowInDays: aws.Int32(7)})
+		_, err := k.c.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: aws.String(k.id), PendingWindowInDays: aws.Int32(7)})
 		cancel()
 		var invalid *types.KMSInvalidStateException
 		if err == nil || errors.As(err, &invalid) { // already pending deletion
@@ -1029,4 +1037,47 @@ func checkMLDSA(ctx context.Context, c *kms.Client) error {
 		return errors.New("the signature does not verify (FIPS 204, empty context)")
 	}
 	return nil
+}
+
+// checkMultiRegion replicates a multi-Region key into another Region (of
+// the partition) and decrypts there what the primary encrypted.
+func checkMultiRegion(ctx context.Context, c *kms.Client) error {
+	other := "eu-west-1"
+	if c.Options().Region == other {
+		other = "us-east-1"
+	}
+	oc := kms.New(c.Options(), func(o *kms.Options) { o.Region = other })
+	out, err := createKey(ctx, c, &kms.CreateKeyInput{MultiRegion: aws.Bool(true)})
+	if err != nil {
+		return fmt.Errorf("CreateKey with MultiRegion: %w", err)
+	}
+	id := aws.ToString(out.KeyMetadata.KeyId)
+	if !strings.HasPrefix(id, "mrk-") || !aws.ToBool(out.KeyMetadata.MultiRegion) {
+		return fmt.Errorf("CreateKey with MultiRegion: key id %s, MultiRegion %v; want mrk-... and true", id, aws.ToBool(out.KeyMetadata.MultiRegion))
+	}
+	if _, err := c.ReplicateKey(ctx, &kms.ReplicateKeyInput{KeyId: &id, ReplicaRegion: &other}); err != nil {
+		return fmt.Errorf("ReplicateKey: %w", err)
+	}
+	created = append([]createdKey{{oc, id}}, created...) // the replica's deletion first
+	enc, err := c.Encrypt(ctx, &kms.EncryptInput{KeyId: &id, Plaintext: []byte("across Regions")})
+	if err != nil {
+		return fmt.Errorf("Encrypt: %w", err)
+	}
+	for { // AWS's replica is Creating for a few seconds
+		dec, err := oc.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob})
+		var creating *types.KMSInvalidStateException
+		switch {
+		case err == nil && string(dec.Plaintext) == "across Regions":
+			return nil
+		case err == nil:
+			return fmt.Errorf("Decrypt in %s: another plaintext", other)
+		case !errors.As(err, &creating):
+			return fmt.Errorf("Decrypt in %s: %w", other, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("Decrypt in %s: %w", other, err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }

@@ -1,0 +1,111 @@
+package e2e
+
+import (
+	"crypto/ecdsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+)
+
+// TestMultiRegionKeys drives multi-Region keys through the AWS SDK with one
+// client per Region against one server: a symmetric and a signing primary,
+// their replicas, ciphertexts and signatures of one Region used in the
+// other, rotation set on the primary reaching the replica, and
+// UpdatePrimaryRegion.
+func TestMultiRegionKeys(t *testing.T) {
+	t.Parallel()
+	s := startDev(t)
+	east := s.dev()
+	const west = "eu-west-1"
+	wc := s.client(west, devAccessKey, devSecretKey)
+
+	ck, err := east.CreateKey(ctx(t), &kms.CreateKeyInput{MultiRegion: aws.Bool(true), Description: aws.String("mrk e2e")})
+	must(t, err)
+	id := aws.ToString(ck.KeyMetadata.KeyId)
+	if !strings.HasPrefix(id, "mrk-") || !aws.ToBool(ck.KeyMetadata.MultiRegion) ||
+		ck.KeyMetadata.MultiRegionConfiguration.MultiRegionKeyType != types.MultiRegionKeyTypePrimary {
+		t.Fatalf("CreateKey(MultiRegion): id %s, %+v", id, ck.KeyMetadata.MultiRegionConfiguration)
+	}
+	rk, err := east.ReplicateKey(ctx(t), &kms.ReplicateKeyInput{KeyId: aws.String(id), ReplicaRegion: aws.String(west),
+		Tags: []types.Tag{{TagKey: aws.String("site"), TagValue: aws.String("dublin")}}})
+	must(t, err)
+	westARN := keyARN(west, devAccount, id)
+	if aws.ToString(rk.ReplicaKeyMetadata.Arn) != westARN || rk.ReplicaKeyMetadata.KeyState != types.KeyStateEnabled ||
+		len(rk.ReplicaTags) != 1 || aws.ToString(rk.ReplicaPolicy) == "" {
+		t.Fatalf("ReplicateKey = %+v", rk)
+	}
+	dk, err := east.DescribeKey(ctx(t), &kms.DescribeKeyInput{KeyId: aws.String(id)})
+	must(t, err)
+	if rs := dk.KeyMetadata.MultiRegionConfiguration.ReplicaKeys; len(rs) != 1 || aws.ToString(rs[0].Arn) != westARN || aws.ToString(rs[0].Region) != west {
+		t.Errorf("the primary's ReplicaKeys = %+v", rs)
+	}
+
+	// Envelope encryption across Regions: a data key made in one decrypts in the other.
+	ec := map[string]string{"app": "mrk"}
+	gd, err := east.GenerateDataKey(ctx(t), &kms.GenerateDataKeyInput{KeyId: aws.String(id), KeySpec: types.DataKeySpecAes256, EncryptionContext: ec})
+	must(t, err)
+	dec, err := wc.Decrypt(ctx(t), &kms.DecryptInput{CiphertextBlob: gd.CiphertextBlob, EncryptionContext: ec})
+	must(t, err)
+	if string(dec.Plaintext) != string(gd.Plaintext) || aws.ToString(dec.KeyId) != westARN {
+		t.Errorf("Decrypt in %s: key %s, same plaintext %v", west, aws.ToString(dec.KeyId), string(dec.Plaintext) == string(gd.Plaintext))
+	}
+
+	// Rotation is the primary's, and reaches the replica.
+	_, err = wc.RotateKeyOnDemand(ctx(t), &kms.RotateKeyOnDemandInput{KeyId: aws.String(id)})
+	wantMessage(t, err, "UnsupportedOperationException", westARN+" is not a multi-region primary key.")
+	_, err = east.RotateKeyOnDemand(ctx(t), &kms.RotateKeyOnDemandInput{KeyId: aws.String(id)})
+	must(t, err)
+	enc, err := wc.Encrypt(ctx(t), &kms.EncryptInput{KeyId: aws.String(westARN), Plaintext: []byte("after rotation")})
+	must(t, err)
+	back, err := east.Decrypt(ctx(t), &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob})
+	must(t, err)
+	if string(back.Plaintext) != "after rotation" {
+		t.Errorf("Decrypt in us-east-1 of a us-west ciphertext = %q", back.Plaintext)
+	}
+	lr, err := wc.ListKeyRotations(ctx(t), &kms.ListKeyRotationsInput{KeyId: aws.String(id)})
+	must(t, err)
+	if len(lr.Rotations) != 1 || lr.Rotations[0].RotationType != types.RotationTypeOnDemand {
+		t.Errorf("the replica's rotations = %+v", lr.Rotations)
+	}
+
+	// A signing key: a signature made in one Region verifies in the other,
+	// and both give the same public key.
+	sk, err := east.CreateKey(ctx(t), &kms.CreateKeyInput{MultiRegion: aws.Bool(true), KeySpec: types.KeySpecEccNistP256, KeyUsage: types.KeyUsageTypeSignVerify})
+	must(t, err)
+	sid := sk.KeyMetadata.KeyId
+	_, err = east.ReplicateKey(ctx(t), &kms.ReplicateKeyInput{KeyId: sid, ReplicaRegion: aws.String(west)})
+	must(t, err)
+	sig, err := wc.Sign(ctx(t), &kms.SignInput{KeyId: sid, Message: []byte("signed in the west"), SigningAlgorithm: types.SigningAlgorithmSpecEcdsaSha256})
+	must(t, err)
+	pub, err := east.GetPublicKey(ctx(t), &kms.GetPublicKeyInput{KeyId: sid})
+	must(t, err)
+	pk, err := x509.ParsePKIXPublicKey(pub.PublicKey)
+	must(t, err)
+	digest := sha256.Sum256([]byte("signed in the west"))
+	if !ecdsa.VerifyASN1(pk.(*ecdsa.PublicKey), digest[:], sig.Signature) {
+		t.Error("the west replica's signature does not verify with the primary's public key (Go's crypto)")
+	}
+
+	// UpdatePrimaryRegion swaps the roles.
+	_, err = east.UpdatePrimaryRegion(ctx(t), &kms.UpdatePrimaryRegionInput{KeyId: aws.String(id), PrimaryRegion: aws.String(west)})
+	must(t, err)
+	wd, err := wc.DescribeKey(ctx(t), &kms.DescribeKeyInput{KeyId: aws.String(id)})
+	must(t, err)
+	if c := wd.KeyMetadata.MultiRegionConfiguration; c.MultiRegionKeyType != types.MultiRegionKeyTypePrimary || aws.ToString(c.PrimaryKey.Region) != west {
+		t.Errorf("after UpdatePrimaryRegion the west key is %+v", c)
+	}
+	_, err = east.ReplicateKey(ctx(t), &kms.ReplicateKeyInput{KeyId: aws.String(id), ReplicaRegion: aws.String("ap-south-1")})
+	wantMessage(t, err, "UnsupportedOperationException", keyARN(devRegion, devAccount, id)+" is not a multi-region primary key.")
+
+	// A primary with a replica waits for it before its own deletion.
+	sd, err := wc.ScheduleKeyDeletion(ctx(t), &kms.ScheduleKeyDeletionInput{KeyId: aws.String(id), PendingWindowInDays: aws.Int32(7)})
+	must(t, err)
+	if sd.KeyState != types.KeyStatePendingReplicaDeletion || sd.DeletionDate != nil {
+		t.Errorf("ScheduleKeyDeletion of the primary = %s, %v", sd.KeyState, sd.DeletionDate)
+	}
+}
