@@ -13,7 +13,6 @@ import (
 
 	"github.com/trent-kms/trent/internal/keys"
 	"github.com/trent-kms/trent/internal/kmserr"
-	"github.com/trent-kms/trent/internal/policy"
 )
 
 // Errors AWS has that the shared taxonomy does not carry (yet).
@@ -185,13 +184,9 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in *CreateKeyInput) (
 		id = newMultiRegionKeyID(now)
 	}
 	keyARN := s.keyARN(sc.region, sc.account, id)
-	doc := s.defaultPolicy(sc.account)
-	var pol *policy.Policy
-	if in.Policy != nil {
-		if pol, err = s.checkPolicy(c, keyARN, *in.Policy, in.BypassPolicyLockoutSafetyCheck); err != nil {
-			return nil, err
-		}
-		doc = *in.Policy
+	doc, pol, err := s.newKeyPolicy(c, sc.account, keyARN, in.Policy, in.BypassPolicyLockoutSafetyCheck)
+	if err != nil {
+		return nil, err
 	}
 
 	k := &key{

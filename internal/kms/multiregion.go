@@ -10,7 +10,6 @@ import (
 	"github.com/trent-kms/trent/internal/arn"
 	"github.com/trent-kms/trent/internal/keys"
 	"github.com/trent-kms/trent/internal/kmserr"
-	"github.com/trent-kms/trent/internal/policy"
 	"github.com/trent-kms/trent/internal/secret"
 )
 
@@ -266,13 +265,9 @@ func (s *Service) replicateOnce(ctx context.Context, c Caller, sc scope, a *acce
 		return nil, err
 	}
 	replicaARN := k.regionARN(region)
-	doc := s.defaultPolicy(k.account)
-	var pol *policy.Policy
-	if in.Policy != nil {
-		if pol, err = s.checkPolicy(c, replicaARN, *in.Policy, in.BypassPolicyLockoutSafetyCheck); err != nil {
-			return nil, err
-		}
-		doc = *in.Policy
+	doc, pol, err := s.newKeyPolicy(c, k.account, replicaARN, in.Policy, in.BypassPolicyLockoutSafetyCheck)
+	if err != nil {
+		return nil, err
 	}
 	others, missing := s.relatedIn(k, k.mrReplicas)
 	if len(missing) > 0 {

@@ -54,6 +54,16 @@ func checkPolicyName(p *string) error {
 	return nil
 }
 
+// newKeyPolicy is the policy of a new key of account with ARN keyARN: doc
+// checked by checkPolicy, or the default key policy when doc is nil.
+func (s *Service) newKeyPolicy(c Caller, account, keyARN string, doc *string, bypass bool) (string, *policy.Policy, error) {
+	if doc == nil {
+		return s.defaultPolicy(account), nil, nil
+	}
+	pol, err := s.checkPolicy(c, keyARN, *doc, bypass)
+	return *doc, pol, err
+}
+
 // checkPolicy parses a key policy document (MalformedPolicyDocumentException
 // with the parser's message; LimitExceededException over 32 KiB) and, unless
 // bypass, applies AWS's lockout safety check: the caller must still be
