@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"strings"
@@ -107,5 +109,50 @@ func TestMultiRegionKeys(t *testing.T) {
 	must(t, err)
 	if sd.KeyState != types.KeyStatePendingReplicaDeletion || sd.DeletionDate != nil {
 		t.Errorf("ScheduleKeyDeletion of the primary = %s, %v", sd.KeyState, sd.DeletionDate)
+	}
+}
+
+// TestMultiRegionImported: a multi-Region key with imported material; the
+// replica imports the primary's material itself (wrapped with Go's crypto).
+func TestMultiRegionImported(t *testing.T) {
+	t.Parallel()
+	s := startDev(t)
+	east := s.dev()
+	const west = "eu-west-1"
+	wc := s.client(west, devAccessKey, devSecretKey)
+	material := make([]byte, 32)
+	rand.Read(material)
+	importInto := func(c *kms.Client, id string, m []byte) error {
+		p, err := c.GetParametersForImport(ctx(t), &kms.GetParametersForImportInput{KeyId: aws.String(id),
+			WrappingAlgorithm: types.AlgorithmSpecRsaesOaepSha256, WrappingKeySpec: types.WrappingKeySpecRsa2048})
+		must(t, err)
+		pub, err := x509.ParsePKIXPublicKey(p.PublicKey)
+		must(t, err)
+		wrapped, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, pub.(*rsa.PublicKey), m, nil)
+		must(t, err)
+		_, err = c.ImportKeyMaterial(ctx(t), &kms.ImportKeyMaterialInput{KeyId: aws.String(id), ImportToken: p.ImportToken,
+			EncryptedKeyMaterial: wrapped, ExpirationModel: types.ExpirationModelTypeKeyMaterialDoesNotExpire})
+		return err
+	}
+
+	ck, err := east.CreateKey(ctx(t), &kms.CreateKeyInput{MultiRegion: aws.Bool(true), Origin: types.OriginTypeExternal})
+	must(t, err)
+	id := aws.ToString(ck.KeyMetadata.KeyId)
+	must(t, importInto(east, id, material))
+	rk, err := east.ReplicateKey(ctx(t), &kms.ReplicateKeyInput{KeyId: aws.String(id), ReplicaRegion: aws.String(west)})
+	must(t, err)
+	if rk.ReplicaKeyMetadata.KeyState != types.KeyStatePendingImport {
+		t.Fatalf("replica of an imported key: %s, want PendingImport", rk.ReplicaKeyMetadata.KeyState)
+	}
+	other := make([]byte, 32)
+	rand.Read(other)
+	wantCode(t, importInto(wc, id, other), "IncorrectKeyMaterialException")
+	must(t, importInto(wc, id, material))
+	enc, err := east.Encrypt(ctx(t), &kms.EncryptInput{KeyId: aws.String(id), Plaintext: []byte("imported, replicated")})
+	must(t, err)
+	dec, err := wc.Decrypt(ctx(t), &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob})
+	must(t, err)
+	if string(dec.Plaintext) != "imported, replicated" {
+		t.Errorf("Decrypt in %s = %q", west, dec.Plaintext)
 	}
 }

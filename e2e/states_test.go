@@ -134,9 +134,8 @@ func TestCreateKeyValidation(t *testing.T) {
 	s := startDev(t)
 	c := s.dev()
 	for name, in := range map[string]*kms.CreateKeyInput{
-		"SM2":                   {KeySpec: types.KeySpecSm2, KeyUsage: types.KeyUsageTypeSignVerify},
-		"EXTERNAL ML-DSA":       {KeySpec: types.KeySpecMlDsa44, KeyUsage: types.KeyUsageTypeSignVerify, Origin: types.OriginTypeExternal},
-		"multi-Region imported": {MultiRegion: aws.Bool(true), Origin: types.OriginTypeExternal},
+		"SM2":             {KeySpec: types.KeySpecSm2, KeyUsage: types.KeyUsageTypeSignVerify},
+		"EXTERNAL ML-DSA": {KeySpec: types.KeySpecMlDsa44, KeyUsage: types.KeyUsageTypeSignVerify, Origin: types.OriginTypeExternal},
 	} {
 		_, err := c.CreateKey(ctx(t), in)
 		if err == nil {

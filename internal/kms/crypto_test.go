@@ -364,7 +364,6 @@ func TestCreateDescribeKey(t *testing.T) {
 		{"xks origin", CreateKeyInput{Origin: "EXTERNAL_KEY_STORE"}, "UnsupportedOperationException", "*"},
 		{"bad origin", CreateKeyInput{Origin: "MARS"}, "ValidationException", "*"},
 		{"custom store", CreateKeyInput{CustomKeyStoreId: "cks-1"}, "CustomKeyStoreNotFoundException", "*"},
-		{"multi region imported", CreateKeyInput{MultiRegion: true, Origin: "EXTERNAL"}, "UnsupportedOperationException", "Multi-Region keys with imported key material are not supported by this server."},
 		{"long description", CreateKeyInput{Description: strings.Repeat("d", 8193)}, "ValidationException", "*"},
 		{"dup tags", CreateKeyInput{Tags: []Tag{{TagKey: "a"}, {TagKey: "a"}}}, "TagException", "Duplicate tag keys"},
 		{"aws tag", CreateKeyInput{Tags: []Tag{{TagKey: "AWS:x"}}}, "TagException", "Tags beginning with aws: are reserved"},

@@ -265,7 +265,7 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, c Caller, in *ImportKey
 		if err != nil {
 			return nil, err
 		}
-		materialID = keys.ImportedMaterialID(material, k.arn)
+		materialID = keys.ImportedMaterialID(material, k.materialScope())
 		// Build the version first: material that does not fit the spec is refused before anything changes.
 		ver, err := keys.NewVersion(k.spec, k.id, uint32(len(k.versions)+1), material, materialID, now, "")
 		if err != nil {
@@ -284,6 +284,9 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, c Caller, in *ImportKey
 		nk.imp = k.imp.clone()
 		nk.imp.params = nil // a token imports once
 		switch {
+		case in.ImportType == importTypeNew && k.mrPrimary != "":
+			ver.Wipe()
+			return nil, kmserr.ErrUnsupportedOperation.With("ImportType NEW_KEY_MATERIAL is not supported for multi-Region keys by this server.")
 		case in.ImportType == importTypeNew:
 			if !k.spec.Symmetric() || len(k.versions) == 0 {
 				ver.Wipe()

@@ -103,8 +103,7 @@ func newKeyID(t time.Time) string {
 
 // CreateKey creates a key of any spec but SM2, with a usage the spec allows,
 // and with MultiRegion the primary of a multi-Region key (multiregion.go).
-// Custom key stores, and multi-Region keys with imported material, are
-// rejected with UnsupportedOperationException.
+// Custom key stores are rejected with UnsupportedOperationException.
 func (s *Service) CreateKey(ctx context.Context, c Caller, in *CreateKeyInput) (*CreateKeyOutput, error) {
 	sc, err := callerScope(c)
 	if err != nil {
@@ -171,9 +170,6 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in *CreateKeyInput) (
 	}
 	if origin == originExternal && !spec.Importable() {
 		return nil, kmserr.ErrUnsupportedOperation.With("KeySpec %s does not support origin EXTERNAL.", spec)
-	}
-	if in.MultiRegion && origin == originExternal {
-		return nil, kmserr.ErrUnsupportedOperation.With("Multi-Region keys with imported key material are not supported by this server.")
 	}
 	if err := checkTags(in.Tags, nil); err != nil {
 		return nil, err

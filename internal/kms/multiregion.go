@@ -27,9 +27,14 @@ import (
 // set share their id, hence their lock stripe (locks.go): holding one
 // holds them all.
 //
-// Not supported: imported key material (origin EXTERNAL) in multi-Region
-// keys. The transient states Creating and Updating never show: ReplicateKey
-// and UpdatePrimaryRegion are complete when they answer.
+// With imported key material (origin EXTERNAL) each key of the set imports
+// the material itself, which must be the same: a replica starts in
+// PendingImport knowing the ids of the material imported into its primary
+// (computed for the set, not the region: materialScope), and ImportKeyMaterial
+// refuses other material as it refuses a re-import of other material. New
+// material (NEW_KEY_MATERIAL, RotateKeyOnDemand) is not supported for them.
+// The transient states Creating and Updating never show: ReplicateKey and
+// UpdatePrimaryRegion are complete when they answer.
 
 func (k *key) isPrimary() bool { return k.mrPrimary != "" && k.mrPrimary == k.region }
 func (k *key) isReplica() bool { return k.mrPrimary != "" && k.mrPrimary != k.region }
@@ -43,6 +48,16 @@ func newMultiRegionKeyID(t time.Time) string {
 func (k *key) regionARN(region string) string {
 	partition, _, _ := strings.Cut(strings.TrimPrefix(k.arn, "arn:"), ":")
 	return "arn:" + partition + ":kms:" + region + ":" + k.account + ":key/" + k.id
+}
+
+// materialScope is what the id of imported material is computed for: the
+// key (its ARN), or for a multi-Region key the set (its ARN without region),
+// so that the same material has the same id in every region of the set.
+func (k *key) materialScope() string {
+	if k.mrPrimary == "" {
+		return k.arn
+	}
+	return k.regionARN("")
 }
 
 // multiRegionConfiguration is DescribeKey's view of k's set (nil for a
@@ -106,12 +121,14 @@ func (s *Service) withReplicas(ctx context.Context, op string, p *key) ([]*key, 
 
 // shareFrom returns a new snapshot of r with the shared properties of p,
 // the primary of its set, or nil when r has them already. The versions r
-// holds stay (with their counters); the others are copies of p's.
+// holds stay (with their counters); the others are copies of p's. Imported
+// material is each key's own (it imports it).
 func shareFrom(r, p *key) *key {
+	imported := p.origin == originExternal
 	same := r.rotEnabled == p.rotEnabled && r.rotPeriod == p.rotPeriod && r.rotBase.Equal(p.rotBase) &&
 		r.onDemand == p.onDemand && r.mrPrimary == p.mrPrimary && slices.Equal(r.mrReplicas, p.mrReplicas) &&
-		len(r.versions) == len(p.versions)
-	for i := 0; same && i < len(p.versions); i++ {
+		(imported || len(r.versions) == len(p.versions))
+	for i := 0; same && !imported && i < len(p.versions); i++ {
 		same = r.versions[i].MaterialID == p.versions[i].MaterialID
 	}
 	if same {
@@ -120,6 +137,9 @@ func shareFrom(r, p *key) *key {
 	nr := r.clone()
 	nr.rotEnabled, nr.rotPeriod, nr.rotBase, nr.onDemand = p.rotEnabled, p.rotPeriod, p.rotBase, p.onDemand
 	nr.mrPrimary, nr.mrReplicas = p.mrPrimary, p.mrReplicas
+	if imported {
+		return nr
+	}
 	nr.versions = make([]*keys.Version, len(p.versions))
 	for i, v := range p.versions {
 		if own := r.sameVersion(i, v.MaterialID); own != nil {
@@ -278,11 +298,17 @@ func (s *Service) replicateOnce(ctx context.Context, c Caller, sc scope, a *acce
 	np := k.clone()
 	np.mrReplicas = append(slices.Clone(k.mrReplicas), region)
 	slices.Sort(np.mrReplicas)
-	r := shareFrom(&key{
+	r := &key{
 		id: k.id, arn: replicaARN, region: region, account: k.account, created: now,
 		description: in.Description, spec: k.spec, usage: k.usage, origin: k.origin, state: stateEnabled,
 		policy: doc, tags: mergeTags(nil, in.Tags), pol: pol, polSrc: doc,
-	}, np)
+	}
+	if k.origin == originExternal {
+		// It imports the material of its primary itself (and only that).
+		r.state = statePendingImport
+		r.imp = &importState{materialIDs: k.imp.materialIDs}
+	}
+	r = shareFrom(r, np) // never nil: r is not in np's set yet
 	ks := []*key{np, r}
 	for _, o := range others {
 		if no := shareFrom(o, np); no != nil {

@@ -2,6 +2,10 @@ package kms
 
 import (
 	"bytes"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
 	"strings"
 	"testing"
 	"time"
@@ -121,8 +125,6 @@ func TestMultiRegionReplicate(t *testing.T) {
 	if _, err := e.s.Encrypt(bg, inReplica, &EncryptInput{KeyId: id, Plaintext: []byte("x")}); err != nil {
 		t.Errorf("Encrypt with the replica while the primary is disabled: %v", err)
 	}
-	_, err = e.s.CreateKey(bg, caller, &CreateKeyInput{MultiRegion: true, Origin: "EXTERNAL"})
-	wantErr(t, err, "UnsupportedOperationException", "Multi-Region keys with imported key material are not supported by this server.")
 }
 
 // keyARN is the ARN of the key id in c's region and account.
@@ -355,4 +357,75 @@ func TestMultiRegionAcrossNodes(t *testing.T) {
 	if err != nil || d.KeyMetadata.CurrentKeyMaterialId != a.s.getKey(scope{region, acct}, id).currentMaterialID() {
 		t.Fatalf("the replica on b: %+v, %v", d, err)
 	}
+}
+
+// importInto wraps material under the parameters of GetParametersForImport
+// (RSAES_OAEP_SHA_256, with Go's crypto) and imports it into the key id of
+// c's region.
+func (e *env) importInto(c Caller, id string, material []byte) (*ImportKeyMaterialOutput, error) {
+	e.t.Helper()
+	p, err := e.s.GetParametersForImport(bg, c, &GetParametersForImportInput{KeyId: id, WrappingAlgorithm: "RSAES_OAEP_SHA_256", WrappingKeySpec: "RSA_2048"})
+	if err != nil {
+		e.t.Fatalf("GetParametersForImport in %s: %v", c.Region, err)
+	}
+	pub, err := x509.ParsePKIXPublicKey(p.PublicKey)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	wrapped, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, pub.(*rsa.PublicKey), material, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return e.s.ImportKeyMaterial(bg, c, &ImportKeyMaterialInput{KeyId: id, ImportToken: p.ImportToken,
+		EncryptedKeyMaterial: wrapped, ExpirationModel: "KEY_MATERIAL_DOES_NOT_EXPIRE"})
+}
+
+// TestMultiRegionImported: each key of a set with imported material imports
+// it itself, and only the material of its primary.
+func TestMultiRegionImported(t *testing.T) {
+	e := newEnv(t)
+	out, err := e.s.CreateKey(bg, caller, &CreateKeyInput{MultiRegion: true, Origin: "EXTERNAL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := out.KeyMetadata.KeyId
+	material, other := make([]byte, 32), make([]byte, 32)
+	rand.Read(material)
+	rand.Read(other)
+	imp, err := e.importInto(caller, id, material)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := e.s.ReplicateKey(bg, caller, &ReplicateKeyInput{KeyId: id, ReplicaRegion: replicaRegion})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := rep.ReplicaKeyMetadata.KeyState; st != "PendingImport" {
+		t.Fatalf("replica of an imported key: %s, want PendingImport", st)
+	}
+	enc := e.encrypt(id, []byte("imported"), nil)
+	_, err = e.s.Decrypt(bg, inReplica, &DecryptInput{CiphertextBlob: enc})
+	wantErr(t, err, "KMSInvalidStateException", inReplica.keyARN(id)+" is pending import.")
+	_, err = e.importInto(inReplica, id, other)
+	wantErr(t, err, "IncorrectKeyMaterialException", "The key material in the request is not the same key material that was previously imported into this KMS key.")
+	rimp, err := e.importInto(inReplica, id, material)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rimp.KeyMaterialId != imp.KeyMaterialId {
+		t.Errorf("KeyMaterialId in the replica %s, in the primary %s: the same material has one id in the set", rimp.KeyMaterialId, imp.KeyMaterialId)
+	}
+	dec, err := e.s.Decrypt(bg, inReplica, &DecryptInput{CiphertextBlob: enc})
+	if err != nil || string(dec.Plaintext) != "imported" {
+		t.Fatalf("Decrypt with the replica after its import: %v, %v", dec, err)
+	}
+	// The replica's material is its own: deleting it leaves the primary's.
+	if _, err := e.s.DeleteImportedKeyMaterial(bg, inReplica, &DeleteImportedKeyMaterialInput{KeyId: id}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.Decrypt(bg, caller, &DecryptInput{CiphertextBlob: enc}); err != nil {
+		t.Errorf("Decrypt with the primary after the replica's material was deleted: %v", err)
+	}
+	_, err = e.s.RotateKeyOnDemand(bg, caller, &RotateKeyOnDemandInput{KeyId: id})
+	wantErr(t, err, "UnsupportedOperationException", "*")
 }

@@ -143,6 +143,9 @@ func (s *Service) RotateKeyOnDemand(ctx context.Context, c Caller, in *RotateKey
 		if k.isReplica() {
 			return nil, notPrimary(k)
 		}
+		if k.origin == originExternal && k.mrPrimary != "" {
+			return nil, kmserr.ErrUnsupportedOperation.With("%s is a multi-Region key with imported key material: on-demand rotation is not supported for it by this server.", k.arn)
+		}
 		if k.origin == originExternal {
 			if k.onDemand >= MaxOnDemandRotations {
 				return nil, kmserr.ErrLimitExceeded.With("The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: %s", k.arn)

@@ -836,6 +836,15 @@ func (s *Service) tickKeyOnce(ctx context.Context, sc scope, id string, now time
 	switch {
 	case k.state == statePendingDeletion && !now.Before(k.deletionDate):
 		return s.deleteKey(ctx, k, &h, now)
+	case k.expired(now):
+		nk := k.dropMaterial()
+		err = s.putKey(ctx, "ImportedMaterialExpiry", nk, nil, nil)
+		if err == nil {
+			for _, v := range k.versions {
+				v.Wipe()
+			}
+			s.log.Info("kms: imported key material expired", "key", k.arn)
+		}
 	case k.isReplica():
 		// Rotated with its primary (putKey writes the new material to every
 		// replica); deleted above.
@@ -847,16 +856,8 @@ func (s *Service) tickKeyOnce(ctx context.Context, sc scope, id string, now time
 		if err == nil {
 			s.log.Info("kms: rotated key", "key", k.arn, "type", "AUTOMATIC")
 		}
-	case k.expired(now):
-		nk := k.dropMaterial()
-		err = s.putKey(ctx, "ImportedMaterialExpiry", nk, nil, nil)
-		if err == nil {
-			for _, v := range k.versions {
-				v.Wipe()
-			}
-			s.log.Info("kms: imported key material expired", "key", k.arn)
-		}
-	case k.state == stateEnabled && k.hasMaterial() && s.setEncryptions(k) >= rotateAfterEncryptions:
+	case k.state == stateEnabled && k.hasMaterial() && !(k.origin == originExternal && k.mrPrimary != "") &&
+		s.setEncryptions(k) >= rotateAfterEncryptions:
 		nk := k.clone()
 		nk.versions = append(nk.versions, generateVersion(k, uint32(len(k.versions)+1), now, "AUTOMATIC"))
 		err = s.putKey(ctx, "UsageRotation", nk, nil, nil)
