@@ -368,7 +368,7 @@ func (k *key) dropMaterial() *key {
 	nk.versions = nil
 	nk.imp = k.imp.clone()
 	nk.imp.expiration, nk.imp.validTo, nk.imp.pending = "", time.Time{}, nil
-	if k.state != statePendingDeletion {
+	if !k.pendingDeletion() {
 		nk.state = statePendingImport
 	}
 	return nk

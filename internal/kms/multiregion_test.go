@@ -429,3 +429,32 @@ func TestMultiRegionImported(t *testing.T) {
 	_, err = e.s.RotateKeyOnDemand(bg, caller, &RotateKeyOnDemandInput{KeyId: id})
 	wantErr(t, err, "UnsupportedOperationException", "*")
 }
+
+// TestMultiRegionMaterialDroppedWhilePending: the imported material of a
+// primary pending replica deletion is deleted (expiry makes the same
+// change); the primary stays pending (its deletion is not undone).
+func TestMultiRegionMaterialDroppedWhilePending(t *testing.T) {
+	e := newEnv(t)
+	out, err := e.s.CreateKey(bg, caller, &CreateKeyInput{MultiRegion: true, Origin: "EXTERNAL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := out.KeyMetadata.KeyId
+	material := make([]byte, 32)
+	rand.Read(material)
+	if _, err := e.importInto(caller, id, material); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.ReplicateKey(bg, caller, &ReplicateKeyInput{KeyId: id, ReplicaRegion: replicaRegion}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.ScheduleKeyDeletion(bg, caller, &ScheduleKeyDeletionInput{KeyId: id}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.DeleteImportedKeyMaterial(bg, caller, &DeleteImportedKeyMaterialInput{KeyId: id}); err != nil {
+		t.Fatal(err)
+	}
+	if st := e.describe(caller, id).KeyState; st != "PendingReplicaDeletion" {
+		t.Fatalf("after its material was deleted the primary is %s, want PendingReplicaDeletion", st)
+	}
+}
