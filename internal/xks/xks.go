@@ -96,18 +96,18 @@ func (e *Error) Error() string {
 
 // The errors of the specification, by errorName, with their HTTP status.
 var (
-	ErrValidation            = &Error{Status: http.StatusBadRequest, Name: "ValidationException"}
-	ErrInvalidState          = &Error{Status: http.StatusBadRequest, Name: "InvalidStateException"}
-	ErrInvalidCiphertext     = &Error{Status: http.StatusBadRequest, Name: "InvalidCiphertextException"}
-	ErrInvalidKeyUsage       = &Error{Status: http.StatusBadRequest, Name: "InvalidKeyUsageException"}
-	ErrAuthenticationFailed  = &Error{Status: http.StatusUnauthorized, Name: "AuthenticationFailedException"}
-	ErrAccessDenied          = &Error{Status: http.StatusForbidden, Name: "AccessDeniedException"}
-	ErrKeyNotFound           = &Error{Status: http.StatusNotFound, Name: "KeyNotFoundException"}
-	ErrInvalidURIPath        = &Error{Status: http.StatusNotFound, Name: "InvalidUriPathException"}
-	ErrUnsupportedOperation  = &Error{Status: http.StatusNotImplemented, Name: "UnsupportedOperationException"}
-	ErrThrottling            = &Error{Status: http.StatusTooManyRequests, Name: "ThrottlingException"}
-	ErrInternal              = &Error{Status: http.StatusInternalServerError, Name: "InternalException"}
-	ErrDependencyTimeout     = &Error{Status: http.StatusServiceUnavailable, Name: "DependencyTimeoutException"}
+	ErrValidation           = &Error{Status: http.StatusBadRequest, Name: "ValidationException"}
+	ErrInvalidState         = &Error{Status: http.StatusBadRequest, Name: "InvalidStateException"}
+	ErrInvalidCiphertext    = &Error{Status: http.StatusBadRequest, Name: "InvalidCiphertextException"}
+	ErrInvalidKeyUsage      = &Error{Status: http.StatusBadRequest, Name: "InvalidKeyUsageException"}
+	ErrAuthenticationFailed = &Error{Status: http.StatusUnauthorized, Name: "AuthenticationFailedException"}
+	ErrAccessDenied         = &Error{Status: http.StatusForbidden, Name: "AccessDeniedException"}
+	ErrKeyNotFound          = &Error{Status: http.StatusNotFound, Name: "KeyNotFoundException"}
+	ErrInvalidURIPath       = &Error{Status: http.StatusNotFound, Name: "InvalidUriPathException"}
+	ErrUnsupportedOperation = &Error{Status: http.StatusNotImplemented, Name: "UnsupportedOperationException"}
+	ErrThrottling           = &Error{Status: http.StatusTooManyRequests, Name: "ThrottlingException"}
+	ErrInternal             = &Error{Status: http.StatusInternalServerError, Name: "InternalException"}
+	ErrDependencyTimeout    = &Error{Status: http.StatusServiceUnavailable, Name: "DependencyTimeoutException"}
 )
 
 // With returns a copy of the sentinel e carrying msg.
