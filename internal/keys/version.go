@@ -153,3 +153,40 @@ func (v *Version) aad(ec map[string]string) []byte {
 	aad := make([]byte, 0, len(v.header)+len(enc))
 	return append(append(aad, v.header...), enc...)
 }
+
+// SealDetached encrypts pt under a symmetric version with AES-GCM, a fresh
+// random nonce and the additional data aad, for a protocol that carries the
+// nonce, ciphertext and tag apart (the XKS proxy API), and counts the
+// encryption. It fails only for a version that is not symmetric.
+func (v *Version) SealDetached(pt, aad []byte) (nonce, ct, tag []byte, err error) {
+	if v.aead == nil {
+		return nil, nil, nil, fmt.Errorf("keys: key spec %s has no AES-GCM key", v.Spec)
+	}
+	v.Encryptions.Add(1)
+	nonce = make([]byte, ciphertext.NonceSize)
+	rand.Read(nonce)
+	out := v.aead.Seal(make([]byte, 0, len(pt)+ciphertext.TagSize), nonce, pt, aad)
+	n := len(out) - ciphertext.TagSize
+	return nonce, out[:n:n], out[n:], nil
+}
+
+// OpenDetached decrypts what SealDetached returned. Any failure (a nonce
+// that is not ciphertext.NonceSize bytes, a tag that is not
+// ciphertext.TagSize bytes, a version that is not symmetric, a failed
+// authentication) is InvalidCiphertextException with an empty message.
+func (v *Version) OpenDetached(nonce, ct, tag, aad []byte) ([]byte, error) {
+	if v.aead == nil || len(nonce) != ciphertext.NonceSize || len(tag) != ciphertext.TagSize {
+		return nil, errInvalidCiphertext
+	}
+	sealed := make([]byte, 0, len(ct)+len(tag))
+	sealed = append(append(sealed, ct...), tag...)
+	pt, err := v.aead.Open(sealed[:0], nonce, sealed, aad)
+	if err != nil {
+		clear(sealed)
+		return nil, errInvalidCiphertext
+	}
+	if pt == nil {
+		pt = []byte{}
+	}
+	return pt, nil
+}

@@ -57,6 +57,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/trent-kms/trent/internal/arn"
@@ -114,6 +115,7 @@ type Service struct {
 	mu       sync.RWMutex // guards spaces and the maps in them; values are immutable
 	spaces   map[scope]*space
 	policies policyCache // compiled key policies by document
+	wiped    atomic.Bool // Wipe ran: the service holds no key (XKSHealth)
 }
 
 type scope struct{ region, account string }

@@ -7,6 +7,7 @@ package kms
 func (s *Service) Wipe() {
 	h := s.locks.all()
 	defer h.release()
+	s.wiped.Store(true)
 	s.mu.Lock()
 	spaces := s.spaces
 	s.spaces = make(map[scope]*space)
