@@ -10,7 +10,8 @@
 // (or another Trent) can keep a key's material in Trent.
 //
 // This file holds the wire types and the contract between the two halves;
-// client.go and proxy.go hold the HTTP sides.
+// client.go and proxy.go hold the HTTP sides, wire.go their JSON bodies and
+// the checks both make (sizes, Base64, the CDIV of Appendix C).
 package xks
 
 import (
@@ -73,9 +74,39 @@ type Sealed struct {
 
 // Health is GetHealthStatus's answer.
 type Health struct {
-	// The specification's fields (xksProxyFipsCompliant, xksProxyVersion,
-	// xksProxyVendor, ekms[...] with healthStatus ACTIVE / DEGRADED /
-	// UNAVAILABLE): completed with client.go and proxy.go.
+	XksProxyFleetSize int          `json:"xksProxyFleetSize"`
+	XksProxyVendor    string       `json:"xksProxyVendor"`
+	XksProxyModel     string       `json:"xksProxyModel"` // product name and version
+	EkmVendor         string       `json:"ekmVendor"`
+	EkmFleetDetails   []EkmDetails `json:"ekmFleetDetails"` // 1..MaxEkmFleet entries
+}
+
+// EkmDetails is one external key manager of Health's fleet.
+type EkmDetails struct {
+	Id           string `json:"id"`
+	Model        string `json:"model"`
+	HealthStatus string `json:"healthStatus"` // HealthActive, HealthDegraded or HealthUnavailable
+}
+
+// The health statuses of an external key manager.
+const (
+	HealthActive      = "ACTIVE"      // healthy
+	HealthDegraded    = "DEGRADED"    // unhealthy, but still serves traffic
+	HealthUnavailable = "UNAVAILABLE" // cannot serve traffic
+)
+
+// MaxEkmFleet is the most ekmFleetDetails entries a Health may hold.
+const MaxEkmFleet = 10
+
+// Available reports whether at least one external key manager of the fleet
+// can serve traffic (is ACTIVE or DEGRADED).
+func (h *Health) Available() bool {
+	for _, e := range h.EkmFleetDetails {
+		if e.HealthStatus == HealthActive || e.HealthStatus == HealthDegraded {
+			return true
+		}
+	}
+	return false
 }
 
 // Error is a proxy's error answer ({"errorName": ..., "errorMessage": ...}
