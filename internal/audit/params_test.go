@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/trent-kms/trent/internal/kms"
@@ -78,4 +79,20 @@ func FuzzParamsFast(f *testing.F) {
 			sameParams(t, in)
 		}
 	})
+}
+
+// TestParamsNoProxySecret: an external key store's credential is recorded
+// by its access key id alone, never its secret.
+func TestParamsNoProxySecret(t *testing.T) {
+	const secret = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3I="
+	cred := &kms.XksProxyAuthenticationCredential{AccessKeyId: "XKSPROXYACCESSKEY234567", RawSecretAccessKey: secret}
+	for _, v := range []any{
+		&kms.CreateCustomKeyStoreInput{CustomKeyStoreName: "s", XksProxyAuthenticationCredential: cred, KeyStorePassword: "password"},
+		&kms.UpdateCustomKeyStoreInput{CustomKeyStoreId: "cks-1", XksProxyAuthenticationCredential: cred},
+	} {
+		got := string(appendParams(nil, v))
+		if strings.Contains(got, secret) || strings.Contains(got, "password") || !strings.Contains(got, `"accessKeyId":"XKSPROXYACCESSKEY234567"`) {
+			t.Errorf("requestParameters of %T = %s", v, got)
+		}
+	}
 }

@@ -713,6 +713,7 @@ func TestEveryOperationIsDecided(t *testing.T) {
 		"Policy":      `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + testAccount + `:root"},"Action":"kms:*","Resource":"*"}]}`,
 		"Description": "d", "Tags": []map[string]string{{"TagKey": "a", "TagValue": "b"}}, "TagKeys": []string{"a"},
 		"ReplicaRegion": "eu-west-1", "PrimaryRegion": "eu-west-1",
+		"CustomKeyStoreId": "cks-1234567890abcdef0", "CustomKeyStoreName": "store",
 	})
 	for _, name := range Operations() {
 		if name == "RetireGrant" {

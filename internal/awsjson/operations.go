@@ -132,6 +132,15 @@ var operations = map[string]operation{
 
 	"TrentService.ReplicateKey":        {Name: "ReplicateKey", Action: "kms:ReplicateKey", MaxBody: policyBody, TooLarge: errPolicyTooLong, Timeout: defaultTimeout, binding: op((*kms.Service).ReplicateKey)},
 	"TrentService.UpdatePrimaryRegion": {Name: "UpdatePrimaryRegion", Action: "kms:UpdatePrimaryRegion", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).UpdatePrimaryRegion)},
+
+	// Custom key stores call their proxy (bounded by the kms package's own
+	// timeout) besides storage.
+	"TrentService.CreateCustomKeyStore":     {Name: "CreateCustomKeyStore", Action: "kms:CreateCustomKeyStore", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).CreateCustomKeyStore)},
+	"TrentService.ConnectCustomKeyStore":    {Name: "ConnectCustomKeyStore", Action: "kms:ConnectCustomKeyStore", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).ConnectCustomKeyStore)},
+	"TrentService.DisconnectCustomKeyStore": {Name: "DisconnectCustomKeyStore", Action: "kms:DisconnectCustomKeyStore", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).DisconnectCustomKeyStore)},
+	"TrentService.DeleteCustomKeyStore":     {Name: "DeleteCustomKeyStore", Action: "kms:DeleteCustomKeyStore", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).DeleteCustomKeyStore)},
+	"TrentService.DescribeCustomKeyStores":  {Name: "DescribeCustomKeyStores", Action: "kms:DescribeCustomKeyStores", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).DescribeCustomKeyStores)},
+	"TrentService.UpdateCustomKeyStore":     {Name: "UpdateCustomKeyStore", Action: "kms:UpdateCustomKeyStore", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).UpdateCustomKeyStore)},
 }
 
 // Operations returns the names of the supported operations, sorted.

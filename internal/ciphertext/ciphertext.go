@@ -65,6 +65,28 @@ func (b *Blob) Marshal() []byte {
 	return append(out, b.Sealed...)
 }
 
+// KeyIDOf returns the key id a blob of either format names, without
+// checking the rest.
+func KeyIDOf(data []byte) (string, bool) {
+	if len(data) < 2 || len(data) > MaxBlobLen || (data[0] != Version1 && data[0] != VersionExternal) {
+		return "", false
+	}
+	l := int(data[1])
+	if l == 0 || l > MaxKeyIDLen || len(data) < 2+l || !validKeyID(data[2:2+l]) {
+		return "", false
+	}
+	return string(data[2 : 2+l]), true
+}
+
+func validKeyID(id []byte) bool {
+	for _, c := range id {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
 // Parse decodes a blob. The returned Blob's Sealed aliases data.
 func Parse(data []byte) (*Blob, error) {
 	if len(data) < 2 || len(data) > MaxBlobLen || data[0] != Version1 {
@@ -75,10 +97,8 @@ func Parse(data []byte) (*Blob, error) {
 		return nil, ErrMalformed
 	}
 	id := data[2 : 2+l]
-	for _, c := range id {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-') {
-			return nil, ErrMalformed
-		}
+	if !validKeyID(id) {
+		return nil, ErrMalformed
 	}
 	b := &Blob{KeyID: string(id), Version: binary.BigEndian.Uint32(data[2+l:])}
 	if b.Version == 0 {

@@ -296,7 +296,7 @@ func (s *Service) Decapsulate(ctx context.Context, c Caller, in *DecapsulateInpu
 // dataKeyPair is the common part of GenerateDataKeyPair and
 // GenerateDataKeyPairWithoutPlaintext: a fresh pair, the private key
 // (PKCS #8 DER) encrypted under a symmetric encryption key.
-func (s *Service) dataKeyPair(c Caller, op, keyID, spec string, grantTokens []string, ec map[string]string,
+func (s *Service) dataKeyPair(ctx context.Context, c Caller, op, keyID, spec string, grantTokens []string, ec map[string]string,
 	recipient *RecipientInfo, dryRun bool) (k *key, ver *keys.Version, priv, blob, pub []byte, err error) {
 	sc, err := callerScope(c)
 	if err != nil {
@@ -331,13 +331,16 @@ func (s *Service) dataKeyPair(c Caller, op, keyID, spec string, grantTokens []st
 		return nil, nil, nil, nil, nil, err
 	}
 	defer sk.Wipe()
-	return k, ver, bytes.Clone(sk.Expose()), ver.Seal(sk.Expose(), ec), pub, nil
+	if blob, err = s.sealExternal(ctx, c, op, k, ver.Seal(sk.Expose(), ec)); err != nil {
+		return nil, nil, nil, nil, nil, err
+	}
+	return k, ver, bytes.Clone(sk.Expose()), blob, pub, nil
 }
 
 // GenerateDataKeyPair returns a fresh key pair: the public key, the private
 // key in plaintext and encrypted under a symmetric encryption key.
 func (s *Service) GenerateDataKeyPair(ctx context.Context, c Caller, in *GenerateDataKeyPairInput) (*GenerateDataKeyPairOutput, error) {
-	k, ver, priv, blob, pub, err := s.dataKeyPair(c, "GenerateDataKeyPair", in.KeyId, in.KeyPairSpec, in.GrantTokens,
+	k, ver, priv, blob, pub, err := s.dataKeyPair(ctx, c, "GenerateDataKeyPair", in.KeyId, in.KeyPairSpec, in.GrantTokens,
 		in.EncryptionContext, in.Recipient, in.DryRun)
 	if err != nil {
 		return nil, err
@@ -349,7 +352,7 @@ func (s *Service) GenerateDataKeyPair(ctx context.Context, c Caller, in *Generat
 // GenerateDataKeyPairWithoutPlaintext is GenerateDataKeyPair without the
 // plaintext private key.
 func (s *Service) GenerateDataKeyPairWithoutPlaintext(ctx context.Context, c Caller, in *GenerateDataKeyPairWithoutPlaintextInput) (*GenerateDataKeyPairWithoutPlaintextOutput, error) {
-	k, ver, priv, blob, pub, err := s.dataKeyPair(c, "GenerateDataKeyPairWithoutPlaintext", in.KeyId, in.KeyPairSpec,
+	k, ver, priv, blob, pub, err := s.dataKeyPair(ctx, c, "GenerateDataKeyPairWithoutPlaintext", in.KeyId, in.KeyPairSpec,
 		in.GrantTokens, in.EncryptionContext, nil, in.DryRun)
 	if err != nil {
 		return nil, err

@@ -142,7 +142,9 @@ var actions = func() map[string]string {
 		"UpdateAlias", "DeleteAlias", "TagResource", "UntagResource", "ListResourceTags", "GetKeyPolicy", "PutKeyPolicy",
 		"ListKeyPolicies", "EnableKeyRotation", "DisableKeyRotation", "GetKeyRotationStatus", "RotateKeyOnDemand",
 		"ListKeyRotations", "ListGrants", "ListRetirableGrants", "RevokeGrant", "ReEncrypt", "ImportKeyMaterial",
-		"DeleteImportedKeyMaterial", "GetParametersForImport", "GetKeyLastUsage", "ReplicateKey", "UpdatePrimaryRegion") {
+		"DeleteImportedKeyMaterial", "GetParametersForImport", "GetKeyLastUsage", "ReplicateKey", "UpdatePrimaryRegion",
+		"CreateCustomKeyStore", "ConnectCustomKeyStore", "DisconnectCustomKeyStore", "DeleteCustomKeyStore",
+		"DescribeCustomKeyStores", "UpdateCustomKeyStore") {
 		m[op] = "kms:" + op
 	}
 	return m

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/trent-kms/trent/internal/arn"
@@ -111,6 +112,9 @@ func (s *Service) Encrypt(ctx context.Context, c Caller, in *EncryptInput) (*Enc
 	if err != nil {
 		return nil, err
 	}
+	if blob, err = s.sealExternal(ctx, c, "Encrypt", k, blob); err != nil {
+		return nil, err
+	}
 	return &EncryptOutput{CiphertextBlob: blob, EncryptionAlgorithm: alg, KeyId: k.arn}, nil
 }
 
@@ -139,7 +143,7 @@ func encryptUnder(k *key, ver *keys.Version, alg string, pt []byte, ec map[strin
 
 // decryptBlob resolves the key named in blob, authorizes a on it and
 // decrypts. want, when not nil, is the key the caller says encrypted it.
-func (s *Service) decryptBlob(c Caller, sc scope, a *access, want *key, blob []byte, ec map[string]string, alg string) (*key, *keys.Version, []byte, error) {
+func (s *Service) decryptBlob(ctx context.Context, c Caller, sc scope, a *access, want *key, blob []byte, ec map[string]string, alg string) (*key, *keys.Version, []byte, error) {
 	f := c.Facts
 	if want != nil && !want.spec.Symmetric() {
 		// Asymmetric ciphertext is raw RSAES-OAEP: the key comes from KeyId.
@@ -162,16 +166,16 @@ func (s *Service) decryptBlob(c Caller, sc scope, a *access, want *key, blob []b
 		}
 		return want, ver, pt, nil
 	}
-	b, err := ciphertext.Parse(blob)
-	if err != nil || !arn.IsKeyID(b.KeyID) {
+	id, ok := ciphertext.KeyIDOf(blob)
+	if !ok || !arn.IsKeyID(id) {
 		return nil, nil, nil, errInvalidCiphertext
 	}
-	if want != nil && want.id != b.KeyID {
+	if want != nil && want.id != id {
 		return nil, nil, nil, kmserr.ErrIncorrectKey
 	}
 	k := want
 	if k == nil {
-		k = s.blobKey(sc, b.KeyID)
+		k = s.blobKey(sc, id)
 	}
 	if k == nil {
 		return nil, nil, nil, kmserr.ErrAccessDenied.With(errUnknownCiphertextKey)
@@ -182,6 +186,20 @@ func (s *Service) decryptBlob(c Caller, sc scope, a *access, want *key, blob []b
 	}
 	if err := k.checkDecrypt(alg, s.now()); err != nil {
 		return nil, nil, nil, err
+	}
+	if ciphertext.IsExternal(blob) != (k.xks != nil) {
+		return nil, nil, nil, errInvalidCiphertext // each key has one format
+	}
+	if k.xks != nil {
+		var err error
+		op := strings.TrimSuffix(a.action[len("kms:"):], "From") // ReEncryptFrom: ReEncrypt
+		if blob, err = s.openExternal(ctx, c, op, k, blob); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	b, err := ciphertext.Parse(blob)
+	if err != nil || b.KeyID != k.id {
+		return nil, nil, nil, errInvalidCiphertext
 	}
 	ver := k.version(b.Version)
 	if ver == nil {
@@ -307,7 +325,7 @@ func (s *Service) Decrypt(ctx context.Context, c Caller, in *DecryptInput) (*Dec
 		}
 		return nil, kmserr.ErrDryRun
 	}
-	k, ver, pt, err := s.decryptBlob(c, sc, a, want, in.CiphertextBlob, in.EncryptionContext, in.EncryptionAlgorithm)
+	k, ver, pt, err := s.decryptBlob(ctx, c, sc, a, want, in.CiphertextBlob, in.EncryptionContext, in.EncryptionAlgorithm)
 	if err != nil {
 		return nil, err
 	}
@@ -359,7 +377,7 @@ func (s *Service) ReEncrypt(ctx context.Context, c Caller, in *ReEncryptInput) (
 		return nil, err
 	}
 	same := "false"
-	if b, err := ciphertext.Parse(in.CiphertextBlob); src == dst || src == nil && err == nil && b.KeyID == dst.id {
+	if id, ok := ciphertext.KeyIDOf(in.CiphertextBlob); src == dst || src == nil && ok && id == dst.id {
 		same = "true"
 	}
 	from.set(condReEncryptOnSameKey, same)
@@ -384,7 +402,7 @@ func (s *Service) ReEncrypt(ctx context.Context, c Caller, in *ReEncryptInput) (
 		}
 		return nil, kmserr.ErrDryRun
 	}
-	sk, sver, pt, err := s.decryptBlob(c, sc, from, src, in.CiphertextBlob, in.SourceEncryptionContext, in.SourceEncryptionAlgorithm)
+	sk, sver, pt, err := s.decryptBlob(ctx, c, sc, from, src, in.CiphertextBlob, in.SourceEncryptionContext, in.SourceEncryptionAlgorithm)
 	if err != nil {
 		return nil, err
 	}
@@ -395,6 +413,9 @@ func (s *Service) ReEncrypt(ctx context.Context, c Caller, in *ReEncryptInput) (
 	}
 	blob, dalg, err := encryptUnder(dst, dver, in.DestinationEncryptionAlgorithm, pt, in.DestinationEncryptionContext, in.DryRun)
 	if err != nil {
+		return nil, err
+	}
+	if blob, err = s.sealExternal(ctx, c, "ReEncrypt", dst, blob); err != nil {
 		return nil, err
 	}
 	return &ReEncryptOutput{
@@ -409,7 +430,7 @@ func (s *Service) ReEncrypt(ctx context.Context, c Caller, in *ReEncryptInput) (
 }
 
 // dataKey is the common part of GenerateDataKey and GenerateDataKeyWithoutPlaintext.
-func (s *Service) dataKey(c Caller, op, keyID, spec string, nbytes *int32, grantTokens []string,
+func (s *Service) dataKey(ctx context.Context, c Caller, op, keyID, spec string, nbytes *int32, grantTokens []string,
 	ec map[string]string, recipient *RecipientInfo, dryRun bool) (*key, *keys.Version, []byte, []byte, error) {
 	sc, err := callerScope(c)
 	if err != nil {
@@ -449,14 +470,19 @@ func (s *Service) dataKey(c Caller, op, keyID, spec string, nbytes *int32, grant
 	}
 	pt := make([]byte, n)
 	randRead(pt)
-	return k, ver, pt, ver.Seal(pt, ec), nil
+	blob, err := s.sealExternal(ctx, c, op, k, ver.Seal(pt, ec))
+	if err != nil {
+		clear(pt)
+		return nil, nil, nil, nil, err
+	}
+	return k, ver, pt, blob, nil
 }
 
 // GenerateDataKey returns a random data key in plaintext and encrypted
 // under the key. Exactly one of KeySpec (AES_128, AES_256) and NumberOfBytes
 // (1..1024) must be given.
 func (s *Service) GenerateDataKey(ctx context.Context, c Caller, in *GenerateDataKeyInput) (*GenerateDataKeyOutput, error) {
-	k, ver, pt, blob, err := s.dataKey(c, "GenerateDataKey", in.KeyId, in.KeySpec, in.NumberOfBytes, in.GrantTokens,
+	k, ver, pt, blob, err := s.dataKey(ctx, c, "GenerateDataKey", in.KeyId, in.KeySpec, in.NumberOfBytes, in.GrantTokens,
 		in.EncryptionContext, in.Recipient, in.DryRun)
 	if err != nil {
 		return nil, err
@@ -466,7 +492,7 @@ func (s *Service) GenerateDataKey(ctx context.Context, c Caller, in *GenerateDat
 
 // GenerateDataKeyWithoutPlaintext is GenerateDataKey without the plaintext.
 func (s *Service) GenerateDataKeyWithoutPlaintext(ctx context.Context, c Caller, in *GenerateDataKeyWithoutPlaintextInput) (*GenerateDataKeyWithoutPlaintextOutput, error) {
-	k, ver, pt, blob, err := s.dataKey(c, "GenerateDataKeyWithoutPlaintext", in.KeyId, in.KeySpec, in.NumberOfBytes,
+	k, ver, pt, blob, err := s.dataKey(ctx, c, "GenerateDataKeyWithoutPlaintext", in.KeyId, in.KeySpec, in.NumberOfBytes,
 		in.GrantTokens, in.EncryptionContext, nil, in.DryRun)
 	if err != nil {
 		return nil, err
@@ -489,14 +515,20 @@ func (s *Service) GenerateRandom(ctx context.Context, c Caller, in *GenerateRand
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	if in.CustomKeyStoreId != "" {
-		return nil, errCustomKeyStoreNotFound.With("Custom key store %s does not exist.", in.CustomKeyStoreId)
-	}
-	if _, err := callerScope(c); err != nil {
+	sc, err := callerScope(c)
+	if err != nil {
 		return nil, err
 	}
 	if err := s.authorize(&c, nil, opAccess("GenerateRandom")); err != nil {
 		return nil, err
+	}
+	if in.CustomKeyStoreId != "" {
+		// Only CloudHSM key stores generate random bytes; external ones
+		// cannot (AWS answers so).
+		if _, err := s.readKeyStore(ctx, "GenerateRandom", sc, in.CustomKeyStoreId); err != nil {
+			return nil, err
+		}
+		return nil, kmserr.ErrUnsupportedOperation.With("GenerateRandom is not supported with an external key store (%s).", in.CustomKeyStoreId)
 	}
 	if in.Recipient != nil {
 		return nil, kmserr.ErrUnsupportedOperation.With("Recipient (attested enclave) requests are not supported by this server.")

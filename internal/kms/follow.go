@@ -36,7 +36,7 @@ const PathPrefix = "kms/"
 // records with the keys they point to (in memory and in storage: the
 // aliases of a key change only under its lock).
 func (s *Service) Apply(ctx context.Context, paths []string) error {
-	paths = ownPaths(paths)
+	paths = ownPaths(s.applyKeyStores(paths))
 	var ids []string
 	var aliases []aliasRef
 	for _, p := range paths {
@@ -72,6 +72,7 @@ func (s *Service) Apply(ctx context.Context, paths []string) error {
 func (s *Service) Reload(ctx context.Context) error {
 	h := s.locks.all()
 	defer h.release()
+	s.stores.forgetAll()
 	s.creating.Lock()
 	defer s.creating.Unlock()
 	var entries []storage.Entry
@@ -90,6 +91,10 @@ func (s *Service) Reload(ctx context.Context) error {
 		if strings.HasPrefix(e.Key, grantPathPrefix) {
 			grants = append(grants, e) // once their keys are in
 			continue
+		}
+		if strings.HasPrefix(e.Key, keyStorePathPrefix) {
+			clear(e.Value)
+			continue // read when used (keystores.go)
 		}
 		stored[e.Key] = true
 		errs = append(errs, s.applyRecord(e.Key, e.Value))

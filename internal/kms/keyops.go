@@ -13,12 +13,12 @@ import (
 
 	"github.com/trent-kms/trent/internal/keys"
 	"github.com/trent-kms/trent/internal/kmserr"
+	"github.com/trent-kms/trent/internal/storage"
 )
 
 // Errors AWS has that the shared taxonomy does not carry (yet).
 var (
-	errCustomKeyStoreNotFound = &kmserr.Error{Code: "CustomKeyStoreNotFoundException", Status: http.StatusBadRequest}
-	errNotAuthorized          = &kmserr.Error{Code: "NotAuthorizedException", Status: http.StatusBadRequest}
+	errNotAuthorized = &kmserr.Error{Code: "NotAuthorizedException", Status: http.StatusBadRequest}
 )
 
 const invalidMarkerMsg = "The request was rejected because the marker that specifies where pagination should next begin is not valid."
@@ -50,6 +50,10 @@ func (k *key) metadata() *KeyMetadata {
 		if k.imp.expiration == expires {
 			m.ValidTo = tsp(k.imp.validTo)
 		}
+	}
+	if k.xks != nil {
+		m.CustomKeyStoreId = k.xks.store
+		m.XksKeyConfiguration = &XksKeyConfiguration{Id: k.xks.keyID}
 	}
 	if k.mrPrimary != "" {
 		m.MultiRegion = true
@@ -120,6 +124,7 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in *CreateKeyInput) (
 	}
 	if in.XksKeyId != "" {
 		v.strLen("xksKeyId", in.XksKeyId, 1, 128)
+		v.matches("xksKeyId", in.XksKeyId, xksKeyIDRE)
 	}
 	if in.Policy != nil {
 		v.policy(*in.Policy)
@@ -162,10 +167,8 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in *CreateKeyInput) (
 	if !spec.Allows(usage) {
 		return nil, kmserr.ErrValidation.With("KeyUsage %s is not compatible with KeySpec %s", usage, spec)
 	}
-	if in.CustomKeyStoreId != "" {
-		return nil, errCustomKeyStoreNotFound.With("Custom key store %s does not exist.", in.CustomKeyStoreId)
-	}
-	if in.XksKeyId != "" || (origin != originAWSKMS && origin != originExternal) {
+	external := origin == originExternalStore || in.CustomKeyStoreId != "" || in.XksKeyId != ""
+	if !external && origin != originAWSKMS && origin != originExternal {
 		return nil, kmserr.ErrUnsupportedOperation.With("Origin %s is not supported by this server.", origin)
 	}
 	if origin == originExternal && !spec.Importable() {
@@ -184,11 +187,18 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in *CreateKeyInput) (
 	if err != nil {
 		return nil, err
 	}
+	var xr *xksRef
+	var inUse func(storage.Tx) error
+	if external {
+		if xr, inUse, err = s.newExternalKey(ctx, c, sc, in, origin, spec, usage, id, keyARN); err != nil {
+			return nil, err
+		}
+	}
 
 	k := &key{
 		id: id, arn: keyARN, region: sc.region, account: sc.account,
 		created: now, description: in.Description, spec: spec, usage: usage, origin: origin,
-		state: stateEnabled, policy: doc, tags: mergeTags(nil, in.Tags), pol: pol, polSrc: doc,
+		state: stateEnabled, policy: doc, tags: mergeTags(nil, in.Tags), pol: pol, polSrc: doc, xks: xr,
 	}
 	if in.MultiRegion {
 		k.mrPrimary = sc.region
@@ -209,7 +219,7 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in *CreateKeyInput) (
 	// stripes of every key a batch of changes names, wait behind every
 	// CreateKey in flight. Reload waits for it (creating).
 	s.creating.RLock()
-	err = s.putKey(ctx, "CreateKey", k, nil, nil)
+	err = s.putKey(ctx, "CreateKey", k, inUse, nil)
 	s.creating.RUnlock()
 	if errors.Is(err, errStale) { // a key id drawn twice
 		err = s.internal("CreateKey", err)
@@ -253,7 +263,9 @@ func (s *Service) DescribeKey(ctx context.Context, c Caller, in *DescribeKeyInpu
 	if err != nil {
 		return nil, err
 	}
-	return &DescribeKeyOutput{KeyMetadata: k.metadata()}, nil
+	m := k.metadata()
+	s.externalState(ctx, m, k)
+	return &DescribeKeyOutput{KeyMetadata: m}, nil
 }
 
 // ---- paging ----

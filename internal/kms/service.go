@@ -55,6 +55,7 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -116,6 +117,9 @@ type Service struct {
 	spaces   map[scope]*space
 	policies policyCache // compiled key policies by document
 	wiped    atomic.Bool // Wipe ran: the service holds no key (XKSHealth)
+
+	stores  keyStoreCache // custom key stores in use (keystores.go)
+	xksHTTP *http.Client  // Config.XKSHTTPClient
 }
 
 type scope struct{ region, account string }
@@ -153,6 +157,9 @@ type key struct {
 	// (shared, never modified in place). Every key of the set holds both.
 	mrPrimary  string
 	mrReplicas []string
+	// xks names the external key of a key in an external key store (nil
+	// for every other key; keystorecrypto.go).
+	xks *xksRef
 
 	// pol is policy compiled (nil when it does not parse: nothing is
 	// allowed then); polSrc is the document pol was compiled from.
@@ -238,6 +245,7 @@ type keyRecord struct {
 	Versions      []versionRecord    `json:"versions"`
 	Import        *importRecord      `json:"import,omitempty"`
 	MultiRegion   *multiRegionRecord `json:"multiRegion,omitempty"`
+	XKS           *xksRecord         `json:"xks,omitempty"`
 	Rev           uint64             `json:"rev,omitempty"`
 }
 
@@ -291,6 +299,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		log:       cfg.Logger,
 		usage:     cfg.Usage,
 		shared:    cfg.Shared,
+		xksHTTP:   cfg.XKSHTTPClient,
 		spaces:    make(map[scope]*space),
 	}
 	s.locks.seed = maphash.MakeSeed()
@@ -342,6 +351,7 @@ func (s *Service) keyFromRecord(rec *keyRecord, old *key) (*key, error) {
 		origin: rec.Origin, state: rec.State, deletionDate: rec.DeletionDate, pendingWindow: rec.PendingWindow,
 		policy: rec.Policy, tags: rec.Tags, rotEnabled: rec.Rotation.Enabled, rotPeriod: rec.Rotation.Period,
 		rotBase: rec.Rotation.Base, onDemand: rec.Rotation.OnDemand, imp: importFromRecord(rec.Import), rev: rec.Rev,
+		xks: xksFromRecord(rec.XKS),
 	}
 	if mr := rec.MultiRegion; mr != nil {
 		k.mrPrimary, k.mrReplicas = mr.Primary, mr.Replicas
@@ -382,7 +392,7 @@ func (k *key) record() *keyRecord {
 		KeySpec: k.spec, KeyUsage: k.usage, Origin: k.origin, State: k.state, DeletionDate: k.deletionDate,
 		PendingWindow: k.pendingWindow, Policy: k.policy, Tags: k.tags,
 		Rotation: rotationRecord{Enabled: k.rotEnabled, Period: k.rotPeriod, Base: k.rotBase, OnDemand: k.onDemand},
-		Import:   k.imp.record(), Rev: k.rev,
+		Import:   k.imp.record(), XKS: k.xks.record(), Rev: k.rev,
 	}
 	if k.mrPrimary != "" {
 		rec.MultiRegion = &multiRegionRecord{Primary: k.mrPrimary, Replicas: k.mrReplicas}
@@ -607,6 +617,10 @@ func (s *Service) putKeys(ctx context.Context, op string, ks []*key, extra func(
 	if errors.Is(err, errStale) {
 		s.stale(ctx, op, ws.paths()...)
 		return errStale
+	}
+	var ke *kmserr.Error
+	if errors.As(err, &ke) {
+		return ke // extra's answer
 	}
 	if err != nil {
 		return s.internal(op, err)

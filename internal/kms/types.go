@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"log/slog"
 	"math"
+	"net/http"
 	"net/netip"
 	"strconv"
 	"time"
@@ -35,6 +36,10 @@ type Config struct {
 	// on this node's memory, which may not have heard of another node's
 	// write yet, is then counted again on what the store holds.
 	Shared bool
+	// XKSHTTPClient calls the proxies of external key stores; nil: a client
+	// of internal/xks's (TLS verified with the system's roots, which
+	// SSL_CERT_FILE and SSL_CERT_DIR can name).
+	XKSHTTPClient *http.Client
 }
 
 // Timestamp is an AWS timestamp: on the wire a JSON number of epoch seconds
@@ -93,6 +98,7 @@ type KeyMetadata struct {
 	CreationDate                Timestamp                 `json:"CreationDate"`
 	CurrentKeyMaterialId        string                    `json:"CurrentKeyMaterialId,omitempty"`
 	CustomerMasterKeySpec       string                    `json:"CustomerMasterKeySpec,omitempty"`
+	CustomKeyStoreId            string                    `json:"CustomKeyStoreId,omitempty"`
 	DeletionDate                *Timestamp                `json:"DeletionDate,omitempty"`
 	Description                 string                    `json:"Description"`
 	Enabled                     bool                      `json:"Enabled"`
@@ -112,6 +118,7 @@ type KeyMetadata struct {
 	PendingDeletionWindowInDays *int32                    `json:"PendingDeletionWindowInDays,omitempty"`
 	SigningAlgorithms           []string                  `json:"SigningAlgorithms,omitempty"`
 	ValidTo                     *Timestamp                `json:"ValidTo,omitempty"`
+	XksKeyConfiguration         *XksKeyConfiguration      `json:"XksKeyConfiguration,omitempty"`
 }
 
 // MultiRegionConfiguration is where the keys of a multi-Region key are.
@@ -706,3 +713,103 @@ type UpdatePrimaryRegionInput struct {
 }
 
 type UpdatePrimaryRegionOutput struct{}
+
+// ---- custom key stores (keystores.go) ----
+
+// XksProxyAuthenticationCredential is the SigV4 credential KMS signs its
+// requests to an external key store proxy with.
+type XksProxyAuthenticationCredential struct {
+	AccessKeyId        string `json:"AccessKeyId"`
+	RawSecretAccessKey string `json:"RawSecretAccessKey"`
+}
+
+// XksProxyConfiguration is an external key store's proxy, as
+// DescribeCustomKeyStores reports it (never the secret).
+type XksProxyConfiguration struct {
+	AccessKeyId             string `json:"AccessKeyId,omitempty"`
+	Connectivity            string `json:"Connectivity,omitempty"`
+	UriEndpoint             string `json:"UriEndpoint,omitempty"`
+	UriPath                 string `json:"UriPath,omitempty"`
+	VpcEndpointServiceName  string `json:"VpcEndpointServiceName,omitempty"`
+	VpcEndpointServiceOwner string `json:"VpcEndpointServiceOwner,omitempty"`
+}
+
+// XksKeyConfiguration names a key's external key (KeyMetadata).
+type XksKeyConfiguration struct {
+	Id string `json:"Id"`
+}
+
+type CreateCustomKeyStoreInput struct {
+	CustomKeyStoreName               string                            `json:"CustomKeyStoreName"`
+	CloudHsmClusterId                string                            `json:"CloudHsmClusterId,omitempty"`
+	CustomKeyStoreType               string                            `json:"CustomKeyStoreType,omitempty"`
+	KeyStorePassword                 string                            `json:"KeyStorePassword,omitempty"`
+	TrustAnchorCertificate           string                            `json:"TrustAnchorCertificate,omitempty"`
+	XksProxyAuthenticationCredential *XksProxyAuthenticationCredential `json:"XksProxyAuthenticationCredential,omitempty"`
+	XksProxyConnectivity             string                            `json:"XksProxyConnectivity,omitempty"`
+	XksProxyUriEndpoint              string                            `json:"XksProxyUriEndpoint,omitempty"`
+	XksProxyUriPath                  string                            `json:"XksProxyUriPath,omitempty"`
+	XksProxyVpcEndpointServiceName   string                            `json:"XksProxyVpcEndpointServiceName,omitempty"`
+	XksProxyVpcEndpointServiceOwner  string                            `json:"XksProxyVpcEndpointServiceOwner,omitempty"`
+}
+
+type CreateCustomKeyStoreOutput struct {
+	CustomKeyStoreId string `json:"CustomKeyStoreId"`
+}
+
+type UpdateCustomKeyStoreInput struct {
+	CustomKeyStoreId                 string                            `json:"CustomKeyStoreId"`
+	CloudHsmClusterId                string                            `json:"CloudHsmClusterId,omitempty"`
+	KeyStorePassword                 string                            `json:"KeyStorePassword,omitempty"`
+	NewCustomKeyStoreName            string                            `json:"NewCustomKeyStoreName,omitempty"`
+	XksProxyAuthenticationCredential *XksProxyAuthenticationCredential `json:"XksProxyAuthenticationCredential,omitempty"`
+	XksProxyConnectivity             string                            `json:"XksProxyConnectivity,omitempty"`
+	XksProxyUriEndpoint              string                            `json:"XksProxyUriEndpoint,omitempty"`
+	XksProxyUriPath                  string                            `json:"XksProxyUriPath,omitempty"`
+	XksProxyVpcEndpointServiceName   string                            `json:"XksProxyVpcEndpointServiceName,omitempty"`
+	XksProxyVpcEndpointServiceOwner  string                            `json:"XksProxyVpcEndpointServiceOwner,omitempty"`
+}
+
+type UpdateCustomKeyStoreOutput struct{}
+
+type ConnectCustomKeyStoreInput struct {
+	CustomKeyStoreId string `json:"CustomKeyStoreId"`
+}
+
+type DisconnectCustomKeyStoreInput struct {
+	CustomKeyStoreId string `json:"CustomKeyStoreId"`
+}
+
+type DeleteCustomKeyStoreInput struct {
+	CustomKeyStoreId string `json:"CustomKeyStoreId"`
+}
+
+type (
+	ConnectCustomKeyStoreOutput    struct{}
+	DisconnectCustomKeyStoreOutput struct{}
+	DeleteCustomKeyStoreOutput     struct{}
+)
+
+type DescribeCustomKeyStoresInput struct {
+	CustomKeyStoreId   string `json:"CustomKeyStoreId,omitempty"`
+	CustomKeyStoreName string `json:"CustomKeyStoreName,omitempty"`
+	Limit              *int32 `json:"Limit,omitempty"`
+	Marker             string `json:"Marker,omitempty"`
+}
+
+type DescribeCustomKeyStoresOutput struct {
+	CustomKeyStores []CustomKeyStoresListEntry `json:"CustomKeyStores"`
+	NextMarker      string                     `json:"NextMarker,omitempty"`
+	Truncated       bool                       `json:"Truncated"`
+}
+
+// CustomKeyStoresListEntry is one custom key store.
+type CustomKeyStoresListEntry struct {
+	ConnectionErrorCode   string                 `json:"ConnectionErrorCode,omitempty"`
+	ConnectionState       string                 `json:"ConnectionState"`
+	CreationDate          Timestamp              `json:"CreationDate"`
+	CustomKeyStoreId      string                 `json:"CustomKeyStoreId"`
+	CustomKeyStoreName    string                 `json:"CustomKeyStoreName"`
+	CustomKeyStoreType    string                 `json:"CustomKeyStoreType"`
+	XksProxyConfiguration *XksProxyConfiguration `json:"XksProxyConfiguration,omitempty"`
+}

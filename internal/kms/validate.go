@@ -2,6 +2,7 @@ package kms
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -63,6 +64,13 @@ func (v *validator) strLen(member, val string, min, max int) {
 		v.Add(member, val, true, fmt.Sprintf("Member must have length greater than or equal to %d", min))
 	} else if n > max {
 		v.Add(member, val, true, fmt.Sprintf("Member must have length less than or equal to %d", max))
+	}
+}
+
+// matches checks a member against its model pattern (re).
+func (v *validator) matches(member, val string, re *regexp.Regexp) {
+	if !re.MatchString(val) {
+		v.Add(member, val, true, "Member must satisfy regular expression pattern: "+re.String())
 	}
 }
 

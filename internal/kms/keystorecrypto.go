@@ -1,0 +1,217 @@
+package kms
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+
+	"github.com/trent-kms/trent/internal/ciphertext"
+	"github.com/trent-kms/trent/internal/keys"
+	"github.com/trent-kms/trent/internal/kmserr"
+	"github.com/trent-kms/trent/internal/requestid"
+	"github.com/trent-kms/trent/internal/storage"
+	"github.com/trent-kms/trent/internal/xks"
+)
+
+// Keys in an external key store (Origin EXTERNAL_KEY_STORE). As in AWS, such
+// a key has key material of its own too, and every ciphertext is encrypted
+// twice: first under the key's own material (Trent's blob, format 1), then
+// by the store's proxy under the external key (ciphertext format 2,
+// internal/ciphertext/external.go). Decrypting needs both: neither Trent
+// without the proxy nor the proxy without Trent can decrypt, and
+// disconnecting the store (or disabling the external key) cuts the key off.
+// A format 1 blob is never accepted for such a key, so the inner blob the
+// proxy sees cannot be decrypted without it.
+
+// xksRef names a key's external key: its store and its id behind the proxy.
+type xksRef struct{ store, keyID string }
+
+// xksRecord is xksRef in the key's record.
+type xksRecord struct {
+	Store string `json:"store"`
+	KeyID string `json:"keyId"`
+}
+
+func (r *xksRef) record() *xksRecord {
+	if r == nil {
+		return nil
+	}
+	return &xksRecord{Store: r.store, KeyID: r.keyID}
+}
+
+func xksFromRecord(r *xksRecord) *xksRef {
+	if r == nil {
+		return nil
+	}
+	return &xksRef{store: r.Store, keyID: r.KeyID}
+}
+
+// newExternalKey checks a CreateKey of a key in an external key store: the
+// store is connected and its proxy has the external key, an AES-256 key for
+// encryption and decryption, enabled, that no other key of the store uses.
+// It returns the key's reference and a check of the last condition for the
+// key's write transaction.
+func (s *Service) newExternalKey(ctx context.Context, c Caller, sc scope, in *CreateKeyInput, origin string, spec keys.Spec, usage keys.Usage, id, keyARN string) (*xksRef, func(storage.Tx) error, error) {
+	if in.CustomKeyStoreId == "" {
+		return nil, nil, kmserr.ErrValidation.With("CustomKeyStoreId is required when Origin is EXTERNAL_KEY_STORE.")
+	}
+	rec, err := s.readKeyStore(ctx, "CreateKey", sc, in.CustomKeyStoreId)
+	if err != nil {
+		return nil, nil, err
+	}
+	switch {
+	case origin == storeTypeCloudHSM:
+		return nil, nil, kmserr.ErrUnsupportedOperation.With("Origin AWS_CLOUDHSM is not supported by this server: it has external key stores only.")
+	case origin != originExternalStore:
+		return nil, nil, kmserr.ErrValidation.With("Origin must be EXTERNAL_KEY_STORE for a key in custom key store %s.", in.CustomKeyStoreId)
+	case in.XksKeyId == "":
+		return nil, nil, kmserr.ErrValidation.With("XksKeyId is required when Origin is EXTERNAL_KEY_STORE.")
+	case spec != keys.SymmetricDefault || usage != keys.EncryptDecrypt:
+		return nil, nil, kmserr.ErrUnsupportedOperation.With("KMS keys in a custom key store must be symmetric encryption keys (SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT).")
+	case in.MultiRegion:
+		return nil, nil, kmserr.ErrUnsupportedOperation.With("Multi-Region keys cannot be created in a custom key store.")
+	}
+	if rec.State != stateConnected {
+		return nil, nil, errKeyStoreInvalidState.With("Custom key store %s is not connected (ConnectionState %s).", rec.ID, rec.State)
+	}
+	ref := &xksRef{store: rec.ID, keyID: in.XksKeyId}
+	inUse := func(tx storage.Tx) error {
+		entries, err := tx.List(keyPathPrefix+sc.region+"/"+sc.account+"/", "", 0)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			var kr struct {
+				ID  string     `json:"id"`
+				XKS *xksRecord `json:"xks"`
+			}
+			err := json.Unmarshal(e.Value, &kr)
+			clear(e.Value)
+			if err == nil && kr.ID != id && kr.XKS != nil && *kr.XKS == *ref.record() {
+				return errXksKeyInUse.With("The external key %s is already associated with a KMS key in custom key store %s.", ref.keyID, ref.store)
+			}
+		}
+		return nil
+	}
+	if err := s.store.View(ctx, inUse); err != nil {
+		return nil, nil, s.keyStoreError("CreateKey", err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, xksTimeout)
+	defer cancel()
+	md, err := rec.client(s.xksHTTP).KeyMetadata(cctx, ref.keyID, &xks.RequestMetadata{
+		AwsPrincipalArn: principalARN(c), KmsKeyArn: keyARN, KmsOperation: "CreateKey", KmsRequestId: requestID(c),
+	})
+	if err != nil {
+		if errors.Is(err, xks.ErrKeyNotFound) {
+			return nil, nil, errXksKeyNotFound.With("The external key store proxy of custom key store %s has no external key %s.", rec.ID, ref.keyID)
+		}
+		return nil, nil, s.proxyError("CreateKey", keyARN, err)
+	}
+	if md.KeySpec != "AES_256" || !slices.Contains(md.KeyUsage, "ENCRYPT") || !slices.Contains(md.KeyUsage, "DECRYPT") || md.KeyStatus != "ENABLED" {
+		return nil, nil, errXksKeyInvalidConfig.With("The external key %s must be an enabled AES_256 key for ENCRYPT and DECRYPT; its proxy reports %s %v %s.",
+			ref.keyID, md.KeySpec, md.KeyUsage, md.KeyStatus)
+	}
+	return ref, inUse, nil
+}
+
+// proxyError is the answer to a proxy call of op on the key keyARN that
+// failed with err.
+func (s *Service) proxyError(op, keyARN string, err error) error {
+	s.log.Info("kms: external key store proxy call failed", "op", op, "key", keyARN, "err", err)
+	if errors.Is(err, xks.ErrInvalidCiphertext) {
+		return errInvalidCiphertext
+	}
+	code := connectionErrorCode(err)
+	if code == "XKS_PROXY_TIMED_OUT" {
+		return kmserr.ErrDependencyTimeout.With("The external key store proxy of %s did not answer in time.", keyARN)
+	}
+	var xe *xks.Error
+	if errors.As(err, &xe) {
+		return kmserr.ErrInvalidState.With("%s is unusable: its external key store proxy answered %s.", keyARN, xe.Name)
+	}
+	return kmserr.ErrInvalidState.With("%s is unusable: its external key store proxy failed (%s).", keyARN, code)
+}
+
+// connectedStore returns the store of k, which must be connected.
+func (s *Service) connectedStore(ctx context.Context, op string, k *key) (*cachedKeyStore, error) {
+	cs, err := s.cachedStore(ctx, scope{k.region, k.account}, k.xks.store)
+	if err != nil {
+		return nil, s.internal(op, err)
+	}
+	if cs == nil || cs.rec.State != stateConnected {
+		return nil, kmserr.ErrInvalidState.With("%s is unavailable: its custom key store %s is not connected.", k.arn, k.xks.store)
+	}
+	return cs, nil
+}
+
+func proxyRequestMetadata(c Caller, op string, k *key) *xks.RequestMetadata {
+	return &xks.RequestMetadata{AwsPrincipalArn: principalARN(c), KmsKeyArn: k.arn, KmsOperation: op, KmsRequestId: requestID(c)}
+}
+
+// requestID is the request id a proxy call carries (the spec requires one;
+// a call from within the process has none of its own).
+func requestID(c Caller) string {
+	if c.RequestID != "" {
+		return c.RequestID
+	}
+	return requestid.New()
+}
+
+// sealExternal returns blob unchanged for a key in no external key store;
+// for one in a store, blob (k's own, format 1) encrypted by the store's
+// proxy under the external key (format 2).
+func (s *Service) sealExternal(ctx context.Context, c Caller, op string, k *key, blob []byte) ([]byte, error) {
+	if k.xks == nil {
+		return blob, nil
+	}
+	cs, err := s.connectedStore(ctx, op, k)
+	if err != nil {
+		return nil, err
+	}
+	e := &ciphertext.External{KeyID: k.id}
+	ctx, cancel := context.WithTimeout(ctx, xksTimeout)
+	defer cancel()
+	sealed, err := cs.client.Encrypt(ctx, k.xks.keyID, proxyRequestMetadata(c, op, k), blob, e.Header())
+	if err != nil {
+		return nil, s.proxyError(op, k.arn, err)
+	}
+	e.IV, e.Metadata, e.Tag, e.Ciphertext = sealed.IV, sealed.Metadata, sealed.Tag, sealed.Ciphertext
+	out := e.Marshal()
+	if len(out) > ciphertext.MaxBlobLen {
+		return nil, s.internal(op, errors.New("external blob longer than the ciphertext limit"))
+	}
+	return out, nil
+}
+
+// openExternal returns the format 1 blob inside blob, a ciphertext of k,
+// which is in an external key store: its proxy decrypts it.
+func (s *Service) openExternal(ctx context.Context, c Caller, op string, k *key, blob []byte) ([]byte, error) {
+	e, err := ciphertext.ParseExternal(blob)
+	if err != nil || e.KeyID != k.id {
+		return nil, errInvalidCiphertext
+	}
+	cs, err := s.connectedStore(ctx, op, k)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, xksTimeout)
+	defer cancel()
+	inner, err := cs.client.Decrypt(ctx, k.xks.keyID, proxyRequestMetadata(c, op, k),
+		&xks.Sealed{Ciphertext: e.Ciphertext, IV: e.IV, Tag: e.Tag, Metadata: e.Metadata}, e.Header())
+	if err != nil {
+		return nil, s.proxyError(op, k.arn, err)
+	}
+	return inner, nil
+}
+
+// externalState is the KeyState DescribeKey reports for k: Unavailable for
+// a key whose store is not connected (as AWS), else its state.
+func (s *Service) externalState(ctx context.Context, m *KeyMetadata, k *key) {
+	if k.xks == nil || (k.state != stateEnabled && k.state != stateDisabled) {
+		return
+	}
+	if cs, err := s.cachedStore(ctx, scope{k.region, k.account}, k.xks.store); err == nil && (cs == nil || cs.rec.State != stateConnected) {
+		m.KeyState, m.Enabled = "Unavailable", false
+	}
+}

@@ -1,0 +1,399 @@
+package kms
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/trent-kms/trent/internal/ciphertext"
+	"github.com/trent-kms/trent/internal/iam"
+	"github.com/trent-kms/trent/internal/sigv4"
+	"github.com/trent-kms/trent/internal/xks"
+)
+
+// The proxy of these tests is Trent's own (xks.Handler over the XKS backend
+// of a second Service), over real HTTP with real SigV4: the service under
+// test calls it as it would call any XKS proxy.
+
+const (
+	proxyAccessKey = "XKSPROXYACCESSKEY234567"                      // ^[A-Z2-7]+$, 23 chars
+	proxySecret    = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3I=" // 44 chars
+)
+
+// proxyCreds is the proxy's credential store: one access key, whose secret
+// a test may change (as an operator rotating it).
+type proxyCreds struct {
+	mu     sync.Mutex
+	secret string
+}
+
+func (p *proxyCreds) Credential(id, token string) (string, *iam.Principal, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if id != proxyAccessKey || token != "" {
+		return "", nil, iam.ErrUnknownCredential
+	}
+	pr := iam.RootPrincipal(acct, id)
+	return p.secret, &pr, nil
+}
+
+func (p *proxyCreds) set(secret string) {
+	p.mu.Lock()
+	p.secret = secret
+	p.mu.Unlock()
+}
+
+type testProxy struct {
+	url   string
+	env   *env // the proxy's keys
+	creds *proxyCreds
+}
+
+func newTestProxy(t *testing.T) *testProxy {
+	t.Helper()
+	p := &testProxy{env: newEnv(t), creds: &proxyCreds{secret: proxySecret}}
+	h := &xks.Handler{Verifier: &sigv4.Verifier{Creds: p.creds, Service: xks.SigningService}, Backend: p.env.s.XKSBackend(), Log: slog.New(slog.DiscardHandler)}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	p.url = srv.URL
+	return p
+}
+
+// externalKey makes a key behind the proxy: the external key of a test.
+func (p *testProxy) externalKey(t *testing.T) string {
+	return p.env.createKey(caller).KeyId
+}
+
+func (p *testProxy) storeInput(name string) *CreateCustomKeyStoreInput {
+	return &CreateCustomKeyStoreInput{
+		CustomKeyStoreName: name, CustomKeyStoreType: storeTypeExternal, XksProxyConnectivity: connectivityPublic,
+		XksProxyUriEndpoint: p.url, XksProxyUriPath: "/example/kms/xks/v1",
+		XksProxyAuthenticationCredential: &XksProxyAuthenticationCredential{AccessKeyId: proxyAccessKey, RawSecretAccessKey: proxySecret},
+	}
+}
+
+func describeStore(t *testing.T, s *Service, id string) CustomKeyStoresListEntry {
+	t.Helper()
+	out, err := s.DescribeCustomKeyStores(context.Background(), caller, &DescribeCustomKeyStoresInput{CustomKeyStoreId: id})
+	if err != nil || len(out.CustomKeyStores) != 1 {
+		t.Fatalf("DescribeCustomKeyStores(%s) = %+v, %v", id, out, err)
+	}
+	return out.CustomKeyStores[0]
+}
+
+func TestCustomKeyStoreValidation(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	p := newTestProxy(t)
+	bg := context.Background()
+	mod := func(f func(in *CreateCustomKeyStoreInput)) *CreateCustomKeyStoreInput {
+		in := p.storeInput("store")
+		f(in)
+		return in
+	}
+	for _, tc := range []struct {
+		name      string
+		in        *CreateCustomKeyStoreInput
+		code, in2 string
+	}{
+		{"no name", mod(func(in *CreateCustomKeyStoreInput) { in.CustomKeyStoreName = "" }), "ValidationException", "Value null at 'customKeyStoreName'"},
+		{"CloudHSM", &CreateCustomKeyStoreInput{CustomKeyStoreName: "h"}, "UnsupportedOperationException", "CloudHSM"},
+		{"bad type", mod(func(in *CreateCustomKeyStoreInput) { in.CustomKeyStoreType = "OTHER" }), "ValidationException", "enum value set"},
+		{"ftp endpoint", mod(func(in *CreateCustomKeyStoreInput) { in.XksProxyUriEndpoint = "ftp://example.com" }), "ValidationException", "xksProxyUriEndpoint"},
+		{"http not loopback", mod(func(in *CreateCustomKeyStoreInput) { in.XksProxyUriEndpoint = "http://example.com" }), "ValidationException", "xksProxyUriEndpoint"},
+		{"endpoint with path", mod(func(in *CreateCustomKeyStoreInput) { in.XksProxyUriEndpoint = "https://example.com/x" }), "ValidationException", "xksProxyUriEndpoint"},
+		{"bad path", mod(func(in *CreateCustomKeyStoreInput) { in.XksProxyUriPath = "/kms/xks/v1/extra" }), "ValidationException", "xksProxyUriPath"},
+		{"short secret", mod(func(in *CreateCustomKeyStoreInput) { in.XksProxyAuthenticationCredential.RawSecretAccessKey = "short" }), "ValidationException", "rawSecretAccessKey' failed to satisfy constraint: Member must have length greater than or equal to 43"},
+		{"lowercase access key", mod(func(in *CreateCustomKeyStoreInput) {
+			in.XksProxyAuthenticationCredential.AccessKeyId = strings.ToLower(proxyAccessKey)
+		}), "ValidationException", "accessKeyId"},
+		{"no connectivity", mod(func(in *CreateCustomKeyStoreInput) { in.XksProxyConnectivity = "" }), "ValidationException", "XksProxyConnectivity is required"},
+		{"VPC", mod(func(in *CreateCustomKeyStoreInput) { in.XksProxyConnectivity = connectivityVPC }), "UnsupportedOperationException", "VPC"},
+		{"no credential", mod(func(in *CreateCustomKeyStoreInput) { in.XksProxyAuthenticationCredential = nil }), "ValidationException", "XksProxyAuthenticationCredential is required"},
+		{"wrong secret", mod(func(in *CreateCustomKeyStoreInput) {
+			in.XksProxyAuthenticationCredential.RawSecretAccessKey = strings.Repeat("A", 44)
+		}), "XksProxyIncorrectAuthenticationCredentialException", "*"},
+		{"not a proxy path", mod(func(in *CreateCustomKeyStoreInput) { in.XksProxyUriPath = "/kms/xks/v2" }), "XksProxyInvalidConfigurationException", "*"},
+		{"unreachable", mod(func(in *CreateCustomKeyStoreInput) { in.XksProxyUriEndpoint = "http://127.0.0.1:1" }), "XksProxyUriUnreachableException", "*"},
+	} {
+		_, err := e.s.CreateCustomKeyStore(bg, caller, tc.in)
+		if tc.in2 == "*" {
+			wantErr(t, err, tc.code, "*")
+			continue
+		}
+		wantErr(t, err, tc.code, "*")
+		if !strings.Contains(err.Error(), tc.in2) {
+			t.Errorf("%s: %v, want a message with %q", tc.name, err, tc.in2)
+		}
+		if strings.Contains(err.Error(), proxySecret) {
+			t.Errorf("%s: the message repeats the secret", tc.name)
+		}
+	}
+	out, err := e.s.DescribeCustomKeyStores(bg, caller, &DescribeCustomKeyStoresInput{})
+	if err != nil || len(out.CustomKeyStores) != 0 {
+		t.Fatalf("a failed create left a store: %+v, %v", out, err)
+	}
+}
+
+func TestCustomKeyStoreLifecycle(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	p := newTestProxy(t)
+	bg := context.Background()
+
+	cs, err := e.s.CreateCustomKeyStore(bg, caller, p.storeInput("store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := cs.CustomKeyStoreId
+	if len(id) != 21 || !strings.HasPrefix(id, "cks-") {
+		t.Errorf("CustomKeyStoreId = %q, want cks- and 17 hex digits", id)
+	}
+	got := describeStore(t, e.s, id)
+	if got.ConnectionState != stateDisconnected || got.CustomKeyStoreType != storeTypeExternal || got.CustomKeyStoreName != "store" ||
+		got.XksProxyConfiguration == nil || got.XksProxyConfiguration.AccessKeyId != proxyAccessKey ||
+		got.XksProxyConfiguration.UriEndpoint != p.url || got.XksProxyConfiguration.UriPath != "/example/kms/xks/v1" {
+		t.Errorf("new store = %+v", got)
+	}
+	_, err = e.s.CreateCustomKeyStore(bg, caller, p.storeInput("store"))
+	wantErr(t, err, "CustomKeyStoreNameInUseException", "*")
+	_, err = e.s.CreateCustomKeyStore(bg, caller, p.storeInput("other"))
+	wantErr(t, err, "XksProxyUriInUseException", "*")
+	if out, err := e.s.DescribeCustomKeyStores(bg, caller, &DescribeCustomKeyStoresInput{CustomKeyStoreName: "store"}); err != nil || len(out.CustomKeyStores) != 1 {
+		t.Errorf("by name: %+v, %v", out, err)
+	}
+	_, err = e.s.DescribeCustomKeyStores(bg, caller, &DescribeCustomKeyStoresInput{CustomKeyStoreId: "cks-00000000000000000"})
+	wantErr(t, err, "CustomKeyStoreNotFoundException", "Custom key store cks-00000000000000000 does not exist.")
+
+	ext := p.externalKey(t)
+	xksKey := func(xksID string) (*CreateKeyOutput, error) {
+		return e.s.CreateKey(bg, caller, &CreateKeyInput{Origin: originExternalStore, CustomKeyStoreId: id, XksKeyId: xksID})
+	}
+	_, err = xksKey(ext)
+	wantErr(t, err, "CustomKeyStoreInvalidStateException", "*")
+
+	if _, err := e.s.ConnectCustomKeyStore(bg, caller, &ConnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
+		t.Fatal(err)
+	}
+	if st := describeStore(t, e.s, id).ConnectionState; st != stateConnected {
+		t.Fatalf("after Connect: %s", st)
+	}
+	_, err = xksKey("no-such-key")
+	wantErr(t, err, "XksKeyNotFoundException", "*")
+	_, err = e.s.CreateKey(bg, caller, &CreateKeyInput{Origin: originExternalStore, CustomKeyStoreId: id, XksKeyId: ext, KeySpec: "HMAC_256", KeyUsage: "GENERATE_VERIFY_MAC"})
+	wantErr(t, err, "UnsupportedOperationException", "*")
+	_, err = e.s.CreateKey(bg, caller, &CreateKeyInput{CustomKeyStoreId: id, XksKeyId: ext})
+	wantErr(t, err, "ValidationException", "Origin must be EXTERNAL_KEY_STORE for a key in custom key store "+id+".")
+	out, err := xksKey(ext)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := out.KeyMetadata
+	if m.Origin != originExternalStore || m.CustomKeyStoreId != id || m.XksKeyConfiguration == nil || m.XksKeyConfiguration.Id != ext || m.KeyState != stateEnabled {
+		t.Errorf("KeyMetadata = %+v", m)
+	}
+	_, err = xksKey(ext)
+	wantErr(t, err, "XksKeyAlreadyInUseException", "*")
+
+	// Double encryption: Trent's blob inside the proxy's.
+	ec := map[string]string{"app": "xks"}
+	blob := e.encrypt(m.KeyId, []byte("hello"), ec)
+	if !ciphertext.IsExternal(blob) {
+		t.Fatalf("blob format %#x, want the external format", blob[0])
+	}
+	dec, err := e.s.Decrypt(bg, caller, &DecryptInput{CiphertextBlob: blob, EncryptionContext: ec})
+	if err != nil || string(dec.Plaintext) != "hello" || dec.KeyId != m.Arn {
+		t.Fatalf("Decrypt = %+v, %v", dec, err)
+	}
+	_, err = e.s.Decrypt(bg, caller, &DecryptInput{CiphertextBlob: blob, EncryptionContext: map[string]string{"app": "other"}})
+	wantErr(t, err, "InvalidCiphertextException", "")
+	for i := range blob {
+		bad := bytes.Clone(blob)
+		bad[i] ^= 1
+		if _, err := e.s.Decrypt(bg, caller, &DecryptInput{CiphertextBlob: bad, EncryptionContext: ec}); err == nil {
+			t.Fatalf("a blob changed at byte %d decrypts", i)
+		}
+	}
+	// The inner blob, which the proxy sees, is no ciphertext of the key.
+	pe, _ := ciphertext.ParseExternal(blob)
+	inner, err := p.env.s.XKSDecrypt(bg, XKSCaller(&xks.Caller{Principal: iam.RootPrincipal(acct, proxyAccessKey), Region: region}), ext,
+		&xks.Sealed{Ciphertext: pe.Ciphertext, IV: pe.IV, Tag: pe.Tag, Metadata: pe.Metadata}, pe.Header())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.s.Decrypt(bg, caller, &DecryptInput{CiphertextBlob: inner, EncryptionContext: ec})
+	wantErr(t, err, "InvalidCiphertextException", "")
+
+	dk, err := e.s.GenerateDataKey(bg, caller, &GenerateDataKeyInput{KeyId: m.KeyId, KeySpec: "AES_256"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, err := e.s.Decrypt(bg, caller, &DecryptInput{CiphertextBlob: dk.CiphertextBlob}); err != nil || !bytes.Equal(d.Plaintext, dk.Plaintext) {
+		t.Fatalf("data key: %v", err)
+	}
+	plain := e.createKey(caller)
+	re, err := e.s.ReEncrypt(bg, caller, &ReEncryptInput{CiphertextBlob: blob, SourceEncryptionContext: ec, DestinationKeyId: plain.KeyId})
+	if err != nil || ciphertext.IsExternal(re.CiphertextBlob) {
+		t.Fatalf("ReEncrypt to a key of Trent's: %v", err)
+	}
+	back, err := e.s.ReEncrypt(bg, caller, &ReEncryptInput{CiphertextBlob: re.CiphertextBlob, DestinationKeyId: m.KeyId})
+	if err != nil || !ciphertext.IsExternal(back.CiphertextBlob) {
+		t.Fatalf("ReEncrypt back: %v", err)
+	}
+	if d, err := e.s.Decrypt(bg, caller, &DecryptInput{CiphertextBlob: back.CiphertextBlob}); err != nil || string(d.Plaintext) != "hello" {
+		t.Fatalf("after two ReEncrypts: %v", err)
+	}
+	_, err = e.s.EnableKeyRotation(bg, caller, &EnableKeyRotationInput{KeyId: m.KeyId})
+	wantErr(t, err, "UnsupportedOperationException", "*")
+	_, err = e.s.GenerateRandom(bg, caller, &GenerateRandomInput{NumberOfBytes: ptr(int32(8)), CustomKeyStoreId: id})
+	wantErr(t, err, "UnsupportedOperationException", "*")
+
+	// The external key, disabled behind the proxy, cuts the key off.
+	if _, err := p.env.s.DisableKey(bg, caller, &DisableKeyInput{KeyId: ext}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.s.Decrypt(bg, caller, &DecryptInput{CiphertextBlob: blob, EncryptionContext: ec})
+	wantErr(t, err, "KMSInvalidStateException", "*")
+	if _, err := p.env.s.EnableKey(bg, caller, &EnableKeyInput{KeyId: ext}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Connected: only the name may change; nothing is deleted.
+	if _, err := e.s.UpdateCustomKeyStore(bg, caller, &UpdateCustomKeyStoreInput{CustomKeyStoreId: id, NewCustomKeyStoreName: "renamed"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.s.UpdateCustomKeyStore(bg, caller, &UpdateCustomKeyStoreInput{CustomKeyStoreId: id, XksProxyUriPath: "/kms/xks/v1"})
+	wantErr(t, err, "CustomKeyStoreInvalidStateException", "*")
+	_, err = e.s.DeleteCustomKeyStore(bg, caller, &DeleteCustomKeyStoreInput{CustomKeyStoreId: id})
+	wantErr(t, err, "CustomKeyStoreInvalidStateException", "*")
+
+	// Disconnected: the key is Unavailable.
+	if _, err := e.s.DisconnectCustomKeyStore(bg, caller, &DisconnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.s.DisconnectCustomKeyStore(bg, caller, &DisconnectCustomKeyStoreInput{CustomKeyStoreId: id})
+	wantErr(t, err, "CustomKeyStoreInvalidStateException", "*")
+	if d, err := e.s.DescribeKey(bg, caller, &DescribeKeyInput{KeyId: m.KeyId}); err != nil || d.KeyMetadata.KeyState != "Unavailable" || d.KeyMetadata.Enabled {
+		t.Errorf("DescribeKey while disconnected = %+v, %v", d, err)
+	}
+	_, err = e.s.Encrypt(bg, caller, &EncryptInput{KeyId: m.KeyId, Plaintext: []byte("x")})
+	wantErr(t, err, "KMSInvalidStateException", "*")
+	if _, err := e.s.UpdateCustomKeyStore(bg, caller, &UpdateCustomKeyStoreInput{CustomKeyStoreId: id, XksProxyUriPath: "/kms/xks/v1"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := describeStore(t, e.s, id); got.CustomKeyStoreName != "renamed" || got.XksProxyConfiguration.UriPath != "/kms/xks/v1" {
+		t.Errorf("after updates: %+v", got)
+	}
+	_, err = e.s.DeleteCustomKeyStore(bg, caller, &DeleteCustomKeyStoreInput{CustomKeyStoreId: id})
+	wantErr(t, err, "CustomKeyStoreHasCMKsException", "*")
+
+	// A restart keeps the store (connected again) and the key.
+	if _, err := e.s.ConnectCustomKeyStore(bg, caller, &ConnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
+		t.Fatal(err)
+	}
+	s2 := e.reopen()
+	if d, err := s2.Decrypt(bg, caller, &DecryptInput{CiphertextBlob: blob, EncryptionContext: ec}); err != nil || string(d.Plaintext) != "hello" {
+		t.Fatalf("after a restart: %v", err)
+	}
+
+	// Deleted keys leave the store empty: it can go.
+	if _, err := e.s.DisconnectCustomKeyStore(bg, caller, &DisconnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.ScheduleKeyDeletion(bg, caller, &ScheduleKeyDeletionInput{KeyId: m.KeyId, PendingWindowInDays: ptr(int32(7))}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.s.DeleteCustomKeyStore(bg, caller, &DeleteCustomKeyStoreInput{CustomKeyStoreId: id})
+	wantErr(t, err, "CustomKeyStoreHasCMKsException", "*")
+	e.clock.Advance(8 * 24 * time.Hour)
+	if err := e.s.Tick(bg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.DeleteCustomKeyStore(bg, caller, &DeleteCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.s.ConnectCustomKeyStore(bg, caller, &ConnectCustomKeyStoreInput{CustomKeyStoreId: id})
+	wantErr(t, err, "CustomKeyStoreNotFoundException", "*")
+}
+
+// TestCustomKeyStoreConnectFails: a proxy that refuses the credential makes
+// the connection FAILED with INVALID_CREDENTIALS; such a store must be
+// disconnected before it connects again.
+func TestCustomKeyStoreConnectFails(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	p := newTestProxy(t)
+	bg := context.Background()
+	cs, err := e.s.CreateCustomKeyStore(bg, caller, p.storeInput("store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := cs.CustomKeyStoreId
+	p.creds.set(strings.Repeat("B", 44)) // the proxy's operator rotated the secret
+	if _, err := e.s.ConnectCustomKeyStore(bg, caller, &ConnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
+		t.Fatal(err)
+	}
+	if got := describeStore(t, e.s, id); got.ConnectionState != stateFailed || got.ConnectionErrorCode != "INVALID_CREDENTIALS" {
+		t.Fatalf("store = %+v, want FAILED with INVALID_CREDENTIALS", got)
+	}
+	_, err = e.s.ConnectCustomKeyStore(bg, caller, &ConnectCustomKeyStoreInput{CustomKeyStoreId: id})
+	wantErr(t, err, "CustomKeyStoreInvalidStateException", "*")
+	if _, err := e.s.DisconnectCustomKeyStore(bg, caller, &DisconnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.s.UpdateCustomKeyStore(bg, caller, &UpdateCustomKeyStoreInput{CustomKeyStoreId: id,
+		XksProxyAuthenticationCredential: &XksProxyAuthenticationCredential{AccessKeyId: proxyAccessKey, RawSecretAccessKey: proxySecret}})
+	wantErr(t, err, "XksProxyIncorrectAuthenticationCredentialException", "*")
+	if _, err := e.s.UpdateCustomKeyStore(bg, caller, &UpdateCustomKeyStoreInput{CustomKeyStoreId: id,
+		XksProxyAuthenticationCredential: &XksProxyAuthenticationCredential{AccessKeyId: proxyAccessKey, RawSecretAccessKey: strings.Repeat("B", 44)}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.ConnectCustomKeyStore(bg, caller, &ConnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
+		t.Fatal(err)
+	}
+	if got := describeStore(t, e.s, id); got.ConnectionState != stateConnected || got.ConnectionErrorCode != "" {
+		t.Fatalf("store = %+v, want CONNECTED", got)
+	}
+}
+
+func TestCustomKeyStoreQuota(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	p := newTestProxy(t)
+	bg := context.Background()
+	for i := range maxKeyStores + 1 {
+		in := p.storeInput("store" + string(rune('a'+i)))
+		in.XksProxyUriPath = "/p" + string(rune('a'+i)) + "/kms/xks/v1"
+		_, err := e.s.CreateCustomKeyStore(bg, caller, in)
+		if i < maxKeyStores && err != nil {
+			t.Fatal(err)
+		}
+		if i == maxKeyStores {
+			wantErr(t, err, "LimitExceededException", "*")
+		}
+	}
+	out, err := e.s.DescribeCustomKeyStores(bg, caller, &DescribeCustomKeyStoresInput{Limit: ptr(int32(4))})
+	if err != nil || len(out.CustomKeyStores) != 4 || !out.Truncated {
+		t.Fatalf("page 1: %+v, %v", out, err)
+	}
+	seen := 4
+	for out.Truncated {
+		if out, err = e.s.DescribeCustomKeyStores(bg, caller, &DescribeCustomKeyStoresInput{Limit: ptr(int32(4)), Marker: out.NextMarker}); err != nil {
+			t.Fatal(err)
+		}
+		seen += len(out.CustomKeyStores)
+	}
+	if seen != maxKeyStores {
+		t.Errorf("pages listed %d stores, want %d", seen, maxKeyStores)
+	}
+	// Another account sees none of them.
+	other, err := e.s.DescribeCustomKeyStores(bg, callerIn(region, "444455556666"), &DescribeCustomKeyStoresInput{})
+	if err != nil || len(other.CustomKeyStores) != 0 {
+		t.Errorf("another account: %+v, %v", other, err)
+	}
+}
