@@ -50,6 +50,7 @@ const (
 	SourceIAM   = "iam.amazonaws.com"
 	SourceSTS   = "sts.amazonaws.com"
 	SourceAdmin = "admin.trent.internal" // Trent's own administration
+	SourceXKS   = "xks.trent.internal"   // the External Key Store proxy API (docs/xks.md)
 )
 
 // Identity is who made a call, as far as it is known. For a request whose
@@ -128,6 +129,7 @@ var readOnlyOps = map[string]bool{
 	"GenerateDataKeyWithoutPlaintext": true, "GenerateDataKeyPair": true,
 	"GenerateDataKeyPairWithoutPlaintext": true, "GenerateRandom": true, "Sign": true, "Verify": true,
 	"GenerateMac": true, "VerifyMac": true, "DeriveSharedSecret": true,
+	"XksGetKeyMetadata": true, "XksEncrypt": true, "XksDecrypt": true, "XksGetHealthStatus": true,
 }
 
 // ReadOnly reports whether CloudTrail marks the operation readOnly.

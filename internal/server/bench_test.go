@@ -120,7 +120,7 @@ func (e *statusError) Error() string { return "HTTP status " + strconv.Itoa(e.co
 func BenchmarkFrontDoors(b *testing.B) {
 	var n int
 	kms := http.HandlerFunc(func(http.ResponseWriter, *http.Request) { n++ })
-	h := frontDoors(kms, http.NotFoundHandler())
+	h := frontDoors(kms, http.NotFoundHandler(), http.NotFoundHandler())
 	r, _ := http.NewRequest(http.MethodPost, "/", nil)
 	r.Header.Set("Content-Type", "application/x-amz-json-1.1")
 	r.Header.Set("X-Amz-Target", "TrentService.Encrypt")

@@ -18,6 +18,7 @@ import (
 	"github.com/trent-kms/trent/internal/kms"
 	"github.com/trent-kms/trent/internal/kmserr"
 	"github.com/trent-kms/trent/internal/sigv4"
+	"github.com/trent-kms/trent/internal/xks"
 )
 
 // Seal kinds (--seal).
@@ -95,7 +96,7 @@ func (s *Server) activate(ctx context.Context) (*iam.NewKey, error) {
 			s.metrics.observe(awsjson.Outcome{Operation: op, Code: code, Duration: d})
 		},
 	})
-	svc.api = frontDoors(kmsAPI, queryAPI)
+	svc.api = frontDoors(kmsAPI, queryAPI, s.xksAPI(svc))
 	bgCtx, cancel := context.WithCancel(s.bgCtx)
 	svc.cancel, svc.done = cancel, make(chan struct{})
 	if s.state.watcher != nil {
@@ -153,6 +154,8 @@ var refuseSealed = awsjson.Refuse(kmserr.ErrSealed)
 func (s *Server) serveKMS(w http.ResponseWriter, r *http.Request) {
 	svc := s.svc.Load()
 	switch {
+	case (svc == nil || svc.cluster != nil && !svc.cluster.fresh(s.log)) && xks.IsProxyPath(r.URL.Path):
+		refuseXKS(w)
 	case svc == nil:
 		refuseSealed.ServeHTTP(w, r)
 	case svc.cluster != nil && !svc.cluster.fresh(s.log):

@@ -46,6 +46,7 @@ import (
 	"github.com/trent-kms/trent/internal/keyring"
 	"github.com/trent-kms/trent/internal/keyring/shamir"
 	"github.com/trent-kms/trent/internal/storage"
+	"github.com/trent-kms/trent/internal/xks"
 )
 
 // Development credentials: the example access key of the AWS documentation
@@ -351,13 +352,19 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 }
 
 // frontDoors sends Query-protocol requests (the IAM and STS APIs: a
-// form-encoded body, no X-Amz-Target) to query, and every other request to
-// kms (the KMS JSON API, which answers anything it does not understand in
-// its own protocol). A KMS request costs one header lookup more.
-func frontDoors(kms, query http.Handler) http.Handler {
+// form-encoded body, no X-Amz-Target) to query, requests for the External
+// Key Store proxy API (a path ending in .../kms/xks/v1/...) to xksAPI, and
+// every other request to kms (the KMS JSON API, which answers anything it
+// does not understand in its own protocol). A KMS request costs one header
+// lookup and one path check more.
+func frontDoors(kms, query, xksAPI http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if awsquery.IsQueryRequest(r) {
 			query.ServeHTTP(w, r)
+			return
+		}
+		if xks.IsProxyPath(r.URL.Path) {
+			xksAPI.ServeHTTP(w, r)
 			return
 		}
 		kms.ServeHTTP(w, r)

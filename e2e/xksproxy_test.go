@@ -1,0 +1,218 @@
+package e2e
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsiam "github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+
+	"github.com/trent-kms/trent/internal/audit/audittest"
+	"github.com/trent-kms/trent/internal/xks"
+)
+
+// xksPath is the XksProxyUriPath the tests give: a prefix, then the API's.
+const xksPath = "/any/prefix" + xks.APIPath
+
+// xksSetup makes, through the Go SDK as the account's administrator, a
+// symmetric key and an IAM user with an access key that the key policy
+// allows the three proxy actions. It returns the key's metadata and the
+// user's access key id and secret.
+func xksSetup(t *testing.T, s *server, admin adminCreds, hc *http.Client, user string) (keyID, keyARN, accessKey, secret string) {
+	t.Helper()
+	cfg := s.awsConfig(admin.AccessKey, admin.Secret, "")
+	cfg.HTTPClient = hc
+	root := awsiam.NewFromConfig(cfg, func(o *awsiam.Options) { o.BaseEndpoint = aws.String(s.URL) })
+	kc := kms.NewFromConfig(cfg, func(o *kms.Options) { o.BaseEndpoint = aws.String(s.URL) })
+
+	md := newKey(t, kc, "external key of an XKS key")
+	_, err := root.CreateUser(ctx(t), &awsiam.CreateUserInput{UserName: aws.String(user)})
+	must(t, err)
+	k, err := root.CreateAccessKey(ctx(t), &awsiam.CreateAccessKeyInput{UserName: aws.String(user)})
+	must(t, err)
+	policy := `{"Version":"2012-10-17","Statement":[
+		{"Sid":"root","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + admin.Account + `:root"},"Action":"kms:*","Resource":"*"},
+		{"Sid":"xks","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + admin.Account + `:user/` + user + `"},
+		 "Action":["kms:DescribeKey","kms:Encrypt","kms:Decrypt"],"Resource":"*"}]}`
+	_, err = kc.PutKeyPolicy(ctx(t), &kms.PutKeyPolicyInput{KeyId: md.KeyId, PolicyName: aws.String("default"), Policy: aws.String(policy)})
+	must(t, err)
+	return aws.ToString(md.KeyId), aws.ToString(md.Arn), aws.ToString(k.AccessKey.AccessKeyId), aws.ToString(k.AccessKey.SecretAccessKey)
+}
+
+func newXKSClient(t *testing.T, s *server, accessKey, secret string, hc *http.Client) *xks.Client {
+	t.Helper()
+	return xks.NewClient(xks.Config{Endpoint: s.URL, Path: xksPath, Region: devRegion, AccessKeyID: accessKey, Secret: secret, HTTPClient: hc})
+}
+
+// wantXKS checks that err is the proxy API's error name with HTTP status.
+func wantXKS(t *testing.T, err error, sentinel *xks.Error) {
+	t.Helper()
+	var xe *xks.Error
+	if !errors.As(err, &xe) {
+		t.Fatalf("err = %v, want %s", err, sentinel.Name)
+	}
+	if xe.Name != sentinel.Name || xe.Status != sentinel.Status {
+		t.Fatalf("err = %d %s (%s), want %d %s", xe.Status, xe.Name, xe.Message, sentinel.Status, sentinel.Name)
+	}
+}
+
+func xksMetadata(op string) *xks.RequestMetadata {
+	return &xks.RequestMetadata{AwsPrincipalArn: "arn:aws:iam::123456789012:role/app", KmsOperation: op,
+		KmsRequestId: "4112f4d6-db54-4af4-ae30-c55a22a8dfae", KmsKeyArn: "arn:aws:kms:us-east-1:123456789012:key/xks-e2e"}
+}
+
+// TestXKSProxy drives Trent's External Key Store proxy API with Trent's
+// XKS client (real SigV4, real HTTP) as AWS KMS would: health, metadata, a
+// round trip, the refusals, a disabled key, and one audit record each.
+func TestXKSProxy(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := startEmbedded(t, dir)
+	admin := readCredentials(t, dir)
+	hc := &http.Client{Timeout: 30 * time.Second}
+	keyID, keyARN, ak, secret := xksSetup(t, s, admin, hc, "aws-kms-xks")
+	c := newXKSClient(t, s, ak, secret, hc)
+
+	h, err := c.Health(ctx(t), xksMetadata("CreateCustomKeyStore"))
+	must(t, err)
+	if len(h.EkmFleetDetails) != 1 || h.EkmFleetDetails[0].HealthStatus != xks.HealthActive {
+		t.Errorf("Health = %+v, want one ACTIVE key manager", h)
+	}
+	md, err := c.KeyMetadata(ctx(t), keyID, xksMetadata("DescribeKey"))
+	must(t, err)
+	if md.KeySpec != "AES_256" || strings.Join(md.KeyUsage, ",") != "ENCRYPT,DECRYPT" || md.KeyStatus != "ENABLED" {
+		t.Errorf("KeyMetadata = %+v", md)
+	}
+
+	pt := []byte("a 32-byte data key of AWS KMS...")
+	aad := []byte("the additional data AWS KMS binds")
+	sealed, err := c.Encrypt(ctx(t), keyID, xksMetadata("Encrypt"), pt, aad)
+	must(t, err)
+	if len(sealed.IV) != 12 || len(sealed.Tag) != xks.TagSize || len(sealed.Ciphertext) != len(pt) || len(sealed.Metadata) != 5 {
+		t.Errorf("Encrypt = iv %d, tag %d, ciphertext %d, metadata %d bytes", len(sealed.IV), len(sealed.Tag), len(sealed.Ciphertext), len(sealed.Metadata))
+	}
+	got, err := c.Decrypt(ctx(t), keyID, xksMetadata("Decrypt"), sealed, aad)
+	must(t, err)
+	if !bytes.Equal(got, pt) {
+		t.Fatalf("Decrypt = %q, want %q", got, pt)
+	}
+	_, err = c.Decrypt(ctx(t), keyID, xksMetadata("Decrypt"), sealed, []byte("other aad"))
+	wantXKS(t, err, xks.ErrInvalidCiphertext)
+
+	// A wrong secret: 401.
+	_, err = newXKSClient(t, s, ak, "not-the-secret", hc).Encrypt(ctx(t), keyID, xksMetadata("Encrypt"), pt, aad)
+	wantXKS(t, err, xks.ErrAuthenticationFailed)
+	// A valid user the key policy does not name: 403.
+	_, _, ak2, secret2 := xksSetup(t, s, admin, hc, "someone-else")
+	_, err = newXKSClient(t, s, ak2, secret2, hc).Encrypt(ctx(t), keyID, xksMetadata("Encrypt"), pt, aad)
+	wantXKS(t, err, xks.ErrAccessDenied)
+	// No such key: 404.
+	_, err = c.KeyMetadata(ctx(t), "11111111-2222-3333-4444-555555555555", xksMetadata("DescribeKey"))
+	wantXKS(t, err, xks.ErrKeyNotFound)
+
+	// Disabled: metadata says so, encryption is refused.
+	kc := s.kmsSession(admin.AccessKey, admin.Secret, "")
+	_, err = kc.DisableKey(ctx(t), &kms.DisableKeyInput{KeyId: aws.String(keyID)})
+	must(t, err)
+	md, err = c.KeyMetadata(ctx(t), keyID, xksMetadata("DescribeKey"))
+	must(t, err)
+	if md.KeyStatus != "DISABLED" {
+		t.Errorf("KeyMetadata of a disabled key: status %s", md.KeyStatus)
+	}
+	_, err = c.Encrypt(ctx(t), keyID, xksMetadata("Encrypt"), pt, aad)
+	wantXKS(t, err, xks.ErrInvalidState)
+
+	// The audit log: one record per proxy call, schema-valid, nothing of
+	// the plaintext, the additional data or the ciphertext.
+	stopClean(t, s)
+	lines := auditLines(t, dir)
+	type rec struct {
+		EventSource  string `json:"eventSource"`
+		EventName    string `json:"eventName"`
+		ErrorCode    string `json:"errorCode"`
+		UserIdentity struct {
+			ARN         string `json:"arn"`
+			AccessKeyID string `json:"accessKeyId"`
+		} `json:"userIdentity"`
+		RequestParameters struct {
+			KeyID           string               `json:"keyId"`
+			RequestMetadata *xks.RequestMetadata `json:"requestMetadata"`
+		} `json:"requestParameters"`
+		Resources []struct {
+			ARN string `json:"ARN"`
+		} `json:"resources"`
+	}
+	var got2 []string
+	for _, l := range lines {
+		for _, secretBytes := range [][]byte{pt, aad, sealed.Ciphertext, sealed.Tag, []byte(secret)} {
+			if bytes.Contains(l, secretBytes) {
+				t.Fatalf("audit line holds a secret (%q):\n%s", secretBytes, l)
+			}
+		}
+		var r rec
+		if err := json.Unmarshal(l, &r); err != nil || r.EventSource != "xks.trent.internal" {
+			continue
+		}
+		audittest.MustValidate(t, l)
+		got2 = append(got2, r.EventName+":"+r.ErrorCode)
+		if r.EventName == "XksEncrypt" && r.ErrorCode == "" {
+			if len(r.Resources) != 1 || r.Resources[0].ARN != keyARN || r.UserIdentity.AccessKeyID != ak ||
+				r.RequestParameters.KeyID != keyID || r.RequestParameters.RequestMetadata == nil ||
+				r.RequestParameters.RequestMetadata.KmsRequestId != xksMetadata("").KmsRequestId ||
+				r.RequestParameters.RequestMetadata.AwsPrincipalArn != xksMetadata("").AwsPrincipalArn ||
+				r.RequestParameters.RequestMetadata.KmsKeyArn != xksMetadata("").KmsKeyArn {
+				t.Errorf("XksEncrypt record = %s", l)
+			}
+		}
+	}
+	want := []string{
+		"XksGetHealthStatus:", "XksGetKeyMetadata:", "XksEncrypt:", "XksDecrypt:", "XksDecrypt:InvalidCiphertextException",
+		"XksEncrypt:AuthenticationFailedException", "XksEncrypt:AccessDeniedException", "XksGetKeyMetadata:KeyNotFoundException",
+		"XksGetKeyMetadata:", "XksEncrypt:InvalidStateException",
+	}
+	if strings.Join(got2, " ") != strings.Join(want, " ") {
+		t.Errorf("XKS audit records:\n got %v\nwant %v", got2, want)
+	}
+	if code, out := trent(t, "audit", "verify", "--data-dir", dir); code != 0 {
+		t.Errorf("trent audit verify: exit %d\n%s", code, out)
+	}
+}
+
+// TestXKSProxyTLS: the proxy API over HTTPS, as AWS KMS requires it.
+func TestXKSProxyTLS(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	certPEM, keyPEM := selfSignedCert(t)
+	certFile, keyFile := filepath.Join(t.TempDir(), "cert.pem"), filepath.Join(t.TempDir(), "key.pem")
+	must(t, os.WriteFile(certFile, certPEM, 0o600))
+	must(t, os.WriteFile(keyFile, keyPEM, 0o600))
+	s := startEmbedded(t, dir, "--tls-cert", certFile, "--tls-key", keyFile)
+	if !strings.HasPrefix(s.URL, "https://") {
+		t.Fatalf("listening on %s with --tls-cert, want https://", s.URL)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(certPEM)
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	keyID, _, ak, secret := xksSetup(t, s, readCredentials(t, dir), hc, "aws-kms-xks")
+	c := newXKSClient(t, s, ak, secret, hc)
+	if _, err := c.Health(ctx(t), xksMetadata("ConnectCustomKeyStore")); err != nil {
+		t.Fatalf("Health over TLS: %v", err)
+	}
+	sealed, err := c.Encrypt(ctx(t), keyID, xksMetadata("Encrypt"), []byte("over tls"), nil)
+	must(t, err)
+	got, err := c.Decrypt(ctx(t), keyID, xksMetadata("Decrypt"), sealed, nil)
+	must(t, err)
+	if string(got) != "over tls" {
+		t.Fatalf("Decrypt over TLS = %q", got)
+	}
+}

@@ -1,0 +1,70 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
+
+	"github.com/trent-kms/trent/internal/xks"
+)
+
+func xksClient(s *Server, accessKey, secret string) *xks.Client {
+	return xks.NewClient(xks.Config{Endpoint: s.URL(), Path: "/p" + xks.APIPath, Region: "us-east-1",
+		AccessKeyID: accessKey, Secret: secret, HTTPClient: &http.Client{}})
+}
+
+var xksMD = &xks.RequestMetadata{AwsPrincipalArn: "arn:aws:iam::123456789012:root", KmsOperation: "Encrypt", KmsRequestId: "r-1"}
+
+func wantXKSError(t *testing.T, err error, want *xks.Error) {
+	t.Helper()
+	var xe *xks.Error
+	if !errors.As(err, &xe) || xe.Name != want.Name || xe.Status != want.Status {
+		t.Fatalf("err = %v, want %d %s", err, want.Status, want.Name)
+	}
+}
+
+// The proxy API shares the KMS API's listener and credentials, but never
+// development mode's admission of unknown access keys; its calls are
+// counted in the metrics by operation.
+func TestXKSRouting(t *testing.T) {
+	s, _ := start(t, devConfig())
+	ck, err := sdk(s.URL(), DevAccessKeyID, DevSecretKey, nil).CreateKey(bg, &awskms.CreateKeyInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyID := aws.ToString(ck.KeyMetadata.KeyId)
+	c := xksClient(s, DevAccessKeyID, DevSecretKey)
+	sealed, err := c.Encrypt(bg, keyID, xksMD, []byte("dev"), []byte("aad"))
+	if err != nil {
+		t.Fatalf("Encrypt with the development key: %v", err)
+	}
+	pt, err := c.Decrypt(bg, keyID, xksMD, sealed, []byte("aad"))
+	if err != nil || !bytes.Equal(pt, []byte("dev")) {
+		t.Fatalf("Decrypt = %q, %v", pt, err)
+	}
+	for _, ak := range []string{"AKIAUNKNOWNEXAMPLE00", "123456789012"} {
+		_, err = xksClient(s, ak, "any secret at all").Health(bg, xksMD)
+		wantXKSError(t, err, xks.ErrAuthenticationFailed)
+	}
+	_, body := get(t, nil, s.URL()+"/metrics")
+	for _, want := range []string{`trent_requests_total{operation="XksEncrypt",outcome="ok"} 1`,
+		`trent_requests_total{operation="XksGetHealthStatus",outcome="AuthenticationFailedException"} 2`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+// A sealed server answers proxy calls in the proxy API's terms (503).
+func TestXKSSealed(t *testing.T) {
+	cfg := testConfig()
+	cfg.DataDir, cfg.Seal = t.TempDir(), SealShamir
+	s, _ := start(t, cfg)
+	_, err := xksClient(s, DevAccessKeyID, DevSecretKey).Health(bg, xksMD)
+	wantXKSError(t, err, xks.ErrDependencyTimeout)
+}
