@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsiam "github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
 	"github.com/trent-kms/trent/internal/audit/audittest"
 	"github.com/trent-kms/trent/internal/xks"
@@ -26,8 +27,8 @@ const xksPath = "/any/prefix" + xks.APIPath
 
 // xksSetup makes, through the Go SDK as the account's administrator, a
 // symmetric key and an IAM user with an access key that the key policy
-// allows the three proxy actions. It returns the key's metadata and the
-// user's access key id and secret.
+// allows the three proxy actions. It returns the key's id and ARN, and the
+// user's access key id and proxy secret.
 func xksSetup(t *testing.T, s *server, admin adminCreds, hc *http.Client, user string) (keyID, keyARN, accessKey, secret string) {
 	t.Helper()
 	cfg := s.awsConfig(admin.AccessKey, admin.Secret, "")
@@ -46,7 +47,9 @@ func xksSetup(t *testing.T, s *server, admin adminCreds, hc *http.Client, user s
 		 "Action":["kms:DescribeKey","kms:Encrypt","kms:Decrypt"],"Resource":"*"}]}`
 	_, err = kc.PutKeyPolicy(ctx(t), &kms.PutKeyPolicyInput{KeyId: md.KeyId, PolicyName: aws.String("default"), Policy: aws.String(policy)})
 	must(t, err)
-	return aws.ToString(md.KeyId), aws.ToString(md.Arn), aws.ToString(k.AccessKey.AccessKeyId), aws.ToString(k.AccessKey.SecretAccessKey)
+	// The proxy credential is the access key with its proxy secret, derived
+	// from the IAM secret (43 to 64 characters, as a KMS requires).
+	return aws.ToString(md.KeyId), aws.ToString(md.Arn), aws.ToString(k.AccessKey.AccessKeyId), xks.ProxySecret(aws.ToString(k.AccessKey.SecretAccessKey))
 }
 
 func newXKSClient(t *testing.T, s *server, accessKey, secret string, hc *http.Client) *xks.Client {
@@ -214,5 +217,85 @@ func TestXKSProxyTLS(t *testing.T) {
 	must(t, err)
 	if string(got) != "over tls" {
 		t.Fatalf("Decrypt over TLS = %q", got)
+	}
+}
+
+// TestXKSTrentBehindTrent: a KMS key of Trent in an external key store
+// whose proxy is the same Trent (Trent's custom key stores as the KMS side,
+// its proxy API as the key manager): Encrypt and Decrypt through the SDK
+// cross the proxy API and back, and the proxy's records name the KMS key.
+func TestXKSTrentBehindTrent(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := startEmbedded(t, dir)
+	admin := readCredentials(t, dir)
+	hc := &http.Client{Timeout: 30 * time.Second}
+	externalID, externalARN, ak, secret := xksSetup(t, s, admin, hc, "trent-kms")
+	kc := s.kmsSession(admin.AccessKey, admin.Secret, "")
+
+	cks, err := kc.CreateCustomKeyStore(ctx(t), &kms.CreateCustomKeyStoreInput{
+		CustomKeyStoreName:   aws.String("trent-behind-trent"),
+		CustomKeyStoreType:   types.CustomKeyStoreTypeExternalKeyStore,
+		XksProxyConnectivity: types.XksProxyConnectivityTypePublicEndpoint,
+		XksProxyUriEndpoint:  aws.String(s.URL),
+		XksProxyUriPath:      aws.String(xksPath),
+		XksProxyAuthenticationCredential: &types.XksProxyAuthenticationCredentialType{
+			AccessKeyId: aws.String(ak), RawSecretAccessKey: aws.String(secret)},
+	})
+	must(t, err)
+	_, err = kc.ConnectCustomKeyStore(ctx(t), &kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: cks.CustomKeyStoreId})
+	must(t, err)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		d, err := kc.DescribeCustomKeyStores(ctx(t), &kms.DescribeCustomKeyStoresInput{CustomKeyStoreId: cks.CustomKeyStoreId})
+		must(t, err)
+		st := d.CustomKeyStores[0].ConnectionState
+		if st == types.ConnectionStateTypeConnected {
+			break
+		}
+		if st == types.ConnectionStateTypeFailed || time.Now().After(deadline) {
+			t.Fatalf("custom key store state %s (%s)", st, d.CustomKeyStores[0].ConnectionErrorCode)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	ck, err := kc.CreateKey(ctx(t), &kms.CreateKeyInput{Origin: types.OriginTypeExternalKeyStore,
+		CustomKeyStoreId: cks.CustomKeyStoreId, XksKeyId: aws.String(externalID)})
+	must(t, err)
+	outerARN := aws.ToString(ck.KeyMetadata.Arn)
+	pt := []byte("protected by a key held in the proxy")
+	roundTrip(t, kc, aws.ToString(ck.KeyMetadata.KeyId), pt, map[string]string{"purpose": "xks e2e"})
+
+	stopClean(t, s)
+	var names []string
+	for _, l := range auditLines(t, dir) {
+		if bytes.Contains(l, pt) {
+			t.Fatalf("audit line holds the plaintext:\n%s", l)
+		}
+		var r struct {
+			EventSource       string `json:"eventSource"`
+			EventName         string `json:"eventName"`
+			ErrorCode         string `json:"errorCode"`
+			RequestParameters struct {
+				RequestMetadata *xks.RequestMetadata `json:"requestMetadata"`
+			} `json:"requestParameters"`
+			Resources []struct {
+				ARN string `json:"ARN"`
+			} `json:"resources"`
+		}
+		if json.Unmarshal(l, &r) != nil || r.EventSource != "xks.trent.internal" {
+			continue
+		}
+		names = append(names, r.EventName+":"+r.ErrorCode)
+		if r.EventName == "XksEncrypt" || r.EventName == "XksDecrypt" {
+			md := r.RequestParameters.RequestMetadata
+			if md == nil || md.KmsKeyArn != outerARN || len(r.Resources) != 1 || r.Resources[0].ARN != externalARN {
+				t.Errorf("%s record: kmsKeyArn %v, resources %v; want %s and %s", r.EventName, md, r.Resources, outerARN, externalARN)
+			}
+		}
+	}
+	for _, want := range []string{"XksEncrypt:", "XksDecrypt:"} {
+		if !strings.Contains(strings.Join(names, " "), want) {
+			t.Errorf("proxy records %v lack %s", names, want)
+		}
 	}
 }

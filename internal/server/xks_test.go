@@ -38,7 +38,10 @@ func TestXKSRouting(t *testing.T) {
 		t.Fatal(err)
 	}
 	keyID := aws.ToString(ck.KeyMetadata.KeyId)
-	c := xksClient(s, DevAccessKeyID, DevSecretKey)
+	// The IAM secret itself is not the proxy credential: its ProxySecret is.
+	_, err = xksClient(s, DevAccessKeyID, DevSecretKey).Health(bg, xksMD)
+	wantXKSError(t, err, xks.ErrAuthenticationFailed)
+	c := xksClient(s, DevAccessKeyID, xks.ProxySecret(DevSecretKey))
 	sealed, err := c.Encrypt(bg, keyID, xksMD, []byte("dev"), []byte("aad"))
 	if err != nil {
 		t.Fatalf("Encrypt with the development key: %v", err)
@@ -48,12 +51,12 @@ func TestXKSRouting(t *testing.T) {
 		t.Fatalf("Decrypt = %q, %v", pt, err)
 	}
 	for _, ak := range []string{"AKIAUNKNOWNEXAMPLE00", "123456789012"} {
-		_, err = xksClient(s, ak, "any secret at all").Health(bg, xksMD)
+		_, err = xksClient(s, ak, xks.ProxySecret("any secret at all")).Health(bg, xksMD)
 		wantXKSError(t, err, xks.ErrAuthenticationFailed)
 	}
 	_, body := get(t, nil, s.URL()+"/metrics")
 	for _, want := range []string{`trent_requests_total{operation="XksEncrypt",outcome="ok"} 1`,
-		`trent_requests_total{operation="XksGetHealthStatus",outcome="AuthenticationFailedException"} 2`} {
+		`trent_requests_total{operation="XksGetHealthStatus",outcome="AuthenticationFailedException"} 3`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s", want)
 		}
