@@ -198,6 +198,33 @@ cli_kms() {
 	run "cli describe-key in the new primary's region" describe-key --region eu-west-1 --key-id "$mrk" \
 		--query KeyMetadata.MultiRegionConfiguration.MultiRegionKeyType
 	check "cli new primary" "$out" "PRIMARY"
+
+	# An external key store whose XKS proxy is this server: its proxy secret
+	# is derived from the caller's (docs/xks.md), the external key is a key here.
+	xks_secret=$(printf %s 'trent xks proxy credential v1' | openssl dgst -sha256 -hmac "$AWS_SECRET_ACCESS_KEY" -binary | base64)
+	run "cli create-key for an external key" create-key --query KeyMetadata.KeyId
+	ext=$out
+	run "cli create-custom-key-store" create-custom-key-store --custom-key-store-name cli-xks \
+		--custom-key-store-type EXTERNAL_KEY_STORE --xks-proxy-connectivity PUBLIC_ENDPOINT \
+		--xks-proxy-uri-endpoint "$url" --xks-proxy-uri-path /cli/kms/xks/v1 \
+		--xks-proxy-authentication-credential "{\"AccessKeyId\":\"$AWS_ACCESS_KEY_ID\",\"RawSecretAccessKey\":\"$xks_secret\"}" \
+		--query CustomKeyStoreId
+	cks=$out
+	run "cli connect-custom-key-store" connect-custom-key-store --custom-key-store-id "$cks"
+	run "cli describe-custom-key-stores" describe-custom-key-stores --custom-key-store-id "$cks" \
+		--query 'CustomKeyStores[0].[ConnectionState,XksProxyConfiguration.AccessKeyId]'
+	check "cli custom key store connected" "$out" "CONNECTED	$AWS_ACCESS_KEY_ID"
+	run "cli create-key in the external key store" create-key --origin EXTERNAL_KEY_STORE --custom-key-store-id "$cks" \
+		--xks-key-id "$ext" --query 'KeyMetadata.[KeyId,Origin,XksKeyConfiguration.Id]'
+	read -r xk xorigin xid <<<"$out"
+	check "cli external key store key" "$xorigin $xid" "EXTERNAL_KEY_STORE $ext"
+	run "cli encrypt under the external key store" encrypt --key-id "$xk" --plaintext "fileb://$work/pt" --query CiphertextBlob
+	base64 -d <<<"$out" >"$work/xksct" || true
+	run "cli decrypt under the external key store" decrypt --ciphertext-blob "fileb://$work/xksct" --query Plaintext
+	check "cli external key store round trip" "$(base64 -d <<<"$out")" "hello from the aws cli"
+	run "cli disconnect-custom-key-store" disconnect-custom-key-store --custom-key-store-id "$cks"
+	expect_error "cli decrypt under a disconnected store" KMSInvalidStateException decrypt --ciphertext-blob "fileb://$work/xksct"
+	expect_error "cli delete a store with a key" CustomKeyStoreHasCMKsException delete-custom-key-store --custom-key-store-id "$cks"
 }
 
 # --- AWS CLI: asymmetric, HMAC and imported keys, checked with OpenSSL ------------

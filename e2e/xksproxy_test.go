@@ -264,6 +264,7 @@ func TestXKSTrentBehindTrent(t *testing.T) {
 	outerARN := aws.ToString(ck.KeyMetadata.Arn)
 	pt := []byte("protected by a key held in the proxy")
 	roundTrip(t, kc, aws.ToString(ck.KeyMetadata.KeyId), pt, map[string]string{"purpose": "xks e2e"})
+	customKeyStoreSDK(t, kc, cks.CustomKeyStoreId, ck.KeyMetadata, externalID, ak, secret, s.URL)
 
 	stopClean(t, s)
 	var names []string
@@ -297,5 +298,88 @@ func TestXKSTrentBehindTrent(t *testing.T) {
 		if !strings.Contains(strings.Join(names, " "), want) {
 			t.Errorf("proxy records %v lack %s", names, want)
 		}
+	}
+}
+
+// customKeyStoreSDK checks, through the AWS SDK for Go, what a connected
+// store id with the key md (external key externalID) reports and refuses:
+// the SDK's typed exceptions, a data key, the store's states.
+func customKeyStoreSDK(t *testing.T, kc *kms.Client, id *string, md *types.KeyMetadata, externalID, ak, secret, url string) {
+	t.Helper()
+	if md.Origin != types.OriginTypeExternalKeyStore || aws.ToString(md.CustomKeyStoreId) != aws.ToString(id) ||
+		md.XksKeyConfiguration == nil || aws.ToString(md.XksKeyConfiguration.Id) != externalID {
+		t.Errorf("KeyMetadata = %+v", md)
+	}
+	dk, err := kc.GenerateDataKey(ctx(t), &kms.GenerateDataKeyInput{KeyId: md.KeyId, KeySpec: types.DataKeySpecAes256})
+	must(t, err)
+	d, err := kc.Decrypt(ctx(t), &kms.DecryptInput{CiphertextBlob: dk.CiphertextBlob})
+	must(t, err)
+	if !bytes.Equal(d.Plaintext, dk.Plaintext) {
+		t.Error("the data key does not decrypt to itself")
+	}
+	store := func() types.CustomKeyStoresListEntry {
+		out, err := kc.DescribeCustomKeyStores(ctx(t), &kms.DescribeCustomKeyStoresInput{CustomKeyStoreId: id})
+		must(t, err)
+		return out.CustomKeyStores[0]
+	}
+	if c := store().XksProxyConfiguration; c == nil || aws.ToString(c.AccessKeyId) != ak || aws.ToString(c.UriEndpoint) != url ||
+		c.Connectivity != types.XksProxyConnectivityTypePublicEndpoint {
+		t.Errorf("XksProxyConfiguration = %+v", c)
+	}
+
+	var inUse *types.CustomKeyStoreNameInUseException
+	_, err = kc.CreateCustomKeyStore(ctx(t), &kms.CreateCustomKeyStoreInput{
+		CustomKeyStoreName: aws.String("trent-behind-trent"), CustomKeyStoreType: types.CustomKeyStoreTypeExternalKeyStore,
+		XksProxyConnectivity: types.XksProxyConnectivityTypePublicEndpoint, XksProxyUriEndpoint: aws.String(url),
+		XksProxyUriPath: aws.String("/other" + xks.APIPath), XksProxyAuthenticationCredential: &types.XksProxyAuthenticationCredentialType{
+			AccessKeyId: aws.String(ak), RawSecretAccessKey: aws.String(secret)},
+	})
+	if !errors.As(err, &inUse) {
+		t.Errorf("a second store of the same name: %v", err)
+	}
+	var keyInUse *types.XksKeyAlreadyInUseException
+	_, err = kc.CreateKey(ctx(t), &kms.CreateKeyInput{Origin: types.OriginTypeExternalKeyStore, CustomKeyStoreId: id, XksKeyId: aws.String(externalID)})
+	if !errors.As(err, &keyInUse) {
+		t.Errorf("a second key on the same external key: %v", err)
+	}
+	var notFound *types.XksKeyNotFoundException
+	_, err = kc.CreateKey(ctx(t), &kms.CreateKeyInput{Origin: types.OriginTypeExternalKeyStore, CustomKeyStoreId: id, XksKeyId: aws.String("11111111-2222-3333-4444-555555555555")})
+	if !errors.As(err, &notFound) {
+		t.Errorf("an external key the proxy does not have: %v", err)
+	}
+	_, err = kc.UpdateCustomKeyStore(ctx(t), &kms.UpdateCustomKeyStoreInput{CustomKeyStoreId: id, NewCustomKeyStoreName: aws.String("renamed")})
+	must(t, err)
+	var badState *types.CustomKeyStoreInvalidStateException
+	_, err = kc.DeleteCustomKeyStore(ctx(t), &kms.DeleteCustomKeyStoreInput{CustomKeyStoreId: id})
+	if !errors.As(err, &badState) {
+		t.Errorf("deleting a connected store: %v", err)
+	}
+
+	_, err = kc.DisconnectCustomKeyStore(ctx(t), &kms.DisconnectCustomKeyStoreInput{CustomKeyStoreId: id})
+	must(t, err)
+	if st := store(); st.ConnectionState != types.ConnectionStateTypeDisconnected || aws.ToString(st.CustomKeyStoreName) != "renamed" {
+		t.Errorf("after Disconnect: %+v", st)
+	}
+	dm, err := kc.DescribeKey(ctx(t), &kms.DescribeKeyInput{KeyId: md.KeyId})
+	must(t, err)
+	if dm.KeyMetadata.KeyState != types.KeyStateUnavailable {
+		t.Errorf("KeyState of a key in a disconnected store: %s", dm.KeyMetadata.KeyState)
+	}
+	var invalid *types.KMSInvalidStateException
+	_, err = kc.Decrypt(ctx(t), &kms.DecryptInput{CiphertextBlob: dk.CiphertextBlob})
+	if !errors.As(err, &invalid) {
+		t.Errorf("Decrypt under a disconnected store: %v", err)
+	}
+	var hasKeys *types.CustomKeyStoreHasCMKsException
+	_, err = kc.DeleteCustomKeyStore(ctx(t), &kms.DeleteCustomKeyStoreInput{CustomKeyStoreId: id})
+	if !errors.As(err, &hasKeys) {
+		t.Errorf("deleting a store with a key: %v", err)
+	}
+	_, err = kc.ConnectCustomKeyStore(ctx(t), &kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: id})
+	must(t, err)
+	d, err = kc.Decrypt(ctx(t), &kms.DecryptInput{CiphertextBlob: dk.CiphertextBlob})
+	must(t, err)
+	if !bytes.Equal(d.Plaintext, dk.Plaintext) {
+		t.Error("the data key does not decrypt once the store is connected again")
 	}
 }

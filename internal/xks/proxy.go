@@ -141,6 +141,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	caller := &Caller{Principal: res.Principal, AccessKeyID: res.AccessKeyID, Region: res.Region}
 
 	status, md, xerr := h.serve(r.Context(), w, op, keyID, caller, body)
+	if !h.log().Enabled(r.Context(), slog.LevelDebug) {
+		return // one line per request at debug level, as the KMS API's
+	}
 	attrs := []slog.Attr{
 		slog.String("operation", op.String()),
 		slog.String("external_key_id", printable(keyID, MaxKeyID)),
@@ -159,7 +162,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if xerr != nil {
 		attrs = append(attrs, slog.String("error", xerr.Name))
 	}
-	h.log().LogAttrs(r.Context(), slog.LevelInfo, "xks: request", attrs...)
+	h.log().LogAttrs(r.Context(), slog.LevelDebug, "xks: request", attrs...)
 }
 
 // serve decodes, calls the Backend and answers. It returns the status sent,
