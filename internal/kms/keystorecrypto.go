@@ -2,7 +2,6 @@ package kms
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"slices"
 
@@ -77,22 +76,12 @@ func (s *Service) newExternalKey(ctx context.Context, c Caller, sc scope, in *Cr
 	}
 	ref := &xksRef{store: rec.ID, keyID: in.XksKeyId}
 	inUse := func(tx storage.Tx) error {
-		entries, err := tx.List(keyPathPrefix+sc.region+"/"+sc.account+"/", "", 0)
-		if err != nil {
-			return err
-		}
-		for _, e := range entries {
-			var kr struct {
-				ID  string     `json:"id"`
-				XKS *xksRecord `json:"xks"`
-			}
-			err := json.Unmarshal(e.Value, &kr)
-			clear(e.Value)
-			if err == nil && kr.ID != id && kr.XKS != nil && *kr.XKS == *ref.record() {
+		return eachExternalKey(tx, sc, func(keyID string, x *xksRecord) error {
+			if keyID != id && *x == *ref.record() {
 				return errXksKeyInUse.With("The external key %s is already associated with a KMS key in custom key store %s.", ref.keyID, ref.store)
 			}
-		}
-		return nil
+			return nil
+		})
 	}
 	if err := s.store.View(ctx, inUse); err != nil {
 		return nil, nil, s.keyStoreError("CreateKey", err)

@@ -602,7 +602,7 @@ func (s *Service) DeleteCustomKeyStore(ctx context.Context, c Caller, in *Delete
 		if rec.State != stateDisconnected {
 			return errKeyStoreInvalidState.With("Custom key store %s must be disconnected before it is deleted.", rec.ID)
 		}
-		if n, err := s.storeKeys(tx, sc, rec.ID); err != nil || n > 0 {
+		if n, err := storeKeys(tx, sc, rec.ID); err != nil || n > 0 {
 			if err != nil {
 				return err
 			}
@@ -618,22 +618,41 @@ func (s *Service) DeleteCustomKeyStore(ctx context.Context, c Caller, in *Delete
 
 // storeKeys counts the keys of store id of sc, in storage (tx): keys
 // another node created count too.
-func (s *Service) storeKeys(tx storage.Tx, sc scope, id string) (int, error) {
-	entries, err := tx.List(keyPathPrefix+sc.region+"/"+sc.account+"/", "", 0)
-	if err != nil {
-		return 0, err
-	}
+func storeKeys(tx storage.Tx, sc scope, id string) (int, error) {
 	n := 0
-	for _, e := range entries {
-		var rec struct {
-			XKS *xksRecord `json:"xks"`
-		}
-		if err := json.Unmarshal(e.Value, &rec); err == nil && rec.XKS != nil && rec.XKS.Store == id {
+	err := eachExternalKey(tx, sc, func(_ string, x *xksRecord) error {
+		if x.Store == id {
 			n++
 		}
-		clear(e.Value)
+		return nil
+	})
+	return n, err
+}
+
+// eachExternalKey calls fn with the key id and the external key of every
+// stored key of sc in an external key store, until fn returns an error.
+func eachExternalKey(tx storage.Tx, sc scope, fn func(keyID string, x *xksRecord) error) error {
+	entries, err := tx.List(keyPathPrefix+sc.region+"/"+sc.account+"/", "", 0)
+	if err != nil {
+		return err
 	}
-	return n, nil
+	defer func() {
+		for _, e := range entries {
+			clear(e.Value)
+		}
+	}()
+	for _, e := range entries {
+		var rec struct {
+			ID  string     `json:"id"`
+			XKS *xksRecord `json:"xks"`
+		}
+		if json.Unmarshal(e.Value, &rec) == nil && rec.XKS != nil {
+			if err := fn(rec.ID, rec.XKS); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // DescribeCustomKeyStores lists the stores of the caller's account in its
