@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -41,11 +40,10 @@ func (s *Server) xksAPI(svc *services) http.Handler {
 		start := time.Now()
 		b := &xksAudited{svc: svc, log: s.log, r: r, start: start, reqID: requestid.New(), name: xksEventName(r.URL.Path)}
 		w.Header()["X-Amzn-Requestid"] = []string{b.reqID} // the record's requestID
-		rw := &xksResponse{ResponseWriter: w}
-		h := xks.Handler{Verifier: v, Backend: b, Log: s.log}
-		h.ServeHTTP(rw, r)
+		h := xks.Handler{Verifier: v, Backend: b, Log: s.log, Refused: b.refusal}
+		h.ServeHTTP(w, r)
 		if !b.called {
-			b.refused(rw)
+			b.unanswered()
 		}
 		s.metrics.observe(awsjson.Outcome{Operation: b.name, Code: b.code, Duration: time.Since(start)})
 	})
@@ -78,7 +76,7 @@ type xksAudited struct {
 	reqID string
 
 	name   string // eventName
-	called bool   // the handler reached the backend (and so the record is written)
+	called bool   // the record is written (the backend was called, or the request refused)
 	code   string // the errorName answered, "" on success
 }
 
@@ -187,28 +185,36 @@ func (b *xksAudited) Decrypt(ctx context.Context, c *xks.Caller, keyID string, m
 	return pt, nil
 }
 
-// refused records a request the handler answered without reaching the
-// backend (a bad signature, an unknown path, a malformed body), with the
-// error it answered. The answer is written already: a record that cannot
-// be written is only logged.
-func (b *xksAudited) refused(rw *xksResponse) {
+// refusal records a request the handler refuses without reaching the
+// backend (a bad signature, an unknown path, a malformed body), before the
+// answer e: a refusal that cannot be recorded is answered InternalException.
+// c is the caller once the signature verified, else nil (the record then
+// names the access key the request claims).
+func (b *xksAudited) refusal(_ *http.Request, c *xks.Caller, xe *xks.Error) error {
+	b.called = true
+	e := b.event()
+	if c != nil {
+		e.Identity, e.Region = audit.PrincipalIdentity(c.Principal, c.AccessKeyID), c.Region
+	} else {
+		e.Identity.AccessKeyID, e.Region = claimedXKSCredential(b.r)
+	}
+	b.code, e.ErrorCode, e.ErrorMessage = xe.Name, xe.Name, xe.Message
+	if err := b.svc.recorder().Record(b.r.Context(), &e); err != nil {
+		b.code = xks.ErrInternal.Name
+		return fmt.Errorf("%w: %w", errXKSAudit, err)
+	}
+	return nil
+}
+
+// unanswered records a request whose body could not be read: the handler
+// answered nothing (the connection is gone), so the record only logs a
+// failure to write it.
+func (b *xksAudited) unanswered() {
 	e := b.event()
 	e.Identity.AccessKeyID, e.Region = claimedXKSCredential(b.r)
-	var body struct {
-		ErrorName    string `json:"errorName"`
-		ErrorMessage string `json:"errorMessage"`
-	}
-	switch {
-	case rw.status == 0: // the body could not be read: no one to answer
-		body.ErrorName, body.ErrorMessage = "ConnectionClosed", "the request body could not be read"
-	case rw.status >= 400:
-		if json.Unmarshal(rw.body, &body) != nil || body.ErrorName == "" {
-			body.ErrorName = strings.ReplaceAll(http.StatusText(rw.status), " ", "") // 405: MethodNotAllowed
-		}
-	}
-	b.code, e.ErrorCode, e.ErrorMessage = body.ErrorName, body.ErrorName, body.ErrorMessage
+	b.code, e.ErrorCode, e.ErrorMessage = "ConnectionClosed", "ConnectionClosed", "the request body could not be read"
 	if err := b.svc.recorder().Record(b.r.Context(), &e); err != nil {
-		b.log.Error("server: xks: audit record of a refused request failed", "request_id", b.reqID, "err", err)
+		b.log.Error("server: xks: audit record of an unread request failed", "request_id", b.reqID, "err", err)
 	}
 }
 
@@ -220,34 +226,6 @@ func claimedXKSCredential(r *http.Request) (accessKeyID, region string) {
 		return "", ""
 	}
 	return a.AccessKeyID, a.Region
-}
-
-// xksResponse is the handler's ResponseWriter: it remembers the status
-// and, for an error answer only (never a plaintext), the first bytes of
-// the body, where the errorName is.
-type xksResponse struct {
-	http.ResponseWriter
-	status int
-	body   []byte
-}
-
-const xksErrorBodyMax = 1024
-
-func (w *xksResponse) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *xksResponse) Write(p []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	if w.status >= 400 && len(w.body) < xksErrorBodyMax {
-		w.body = append(w.body, p[:min(len(p), xksErrorBodyMax-len(w.body))]...)
-	}
-	return w.ResponseWriter.Write(p)
 }
 
 // refuseXKS answers a proxy call while the server is sealed (or a node

@@ -43,6 +43,13 @@ type Handler struct {
 	Verifier *sigv4.Verifier // internal/sigv4; its Service is SigningService
 	Backend  Backend
 	Log      *slog.Logger // nil: slog.Default()
+	// Refused, when set, is called before the handler answers e to a
+	// request it refuses without calling the Backend (an unknown path, a
+	// method other than POST, a body too large or malformed, a signature
+	// that does not verify), with the caller once the signature verified
+	// (else nil). An error from it makes the answer InternalException
+	// instead: an audit log that records every refusal fails closed.
+	Refused func(r *http.Request, c *Caller, e *Error) error
 }
 
 // operation is one of the four calls.
@@ -115,19 +122,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	op, keyID, ok := route(r.URL.Path)
 	if !ok {
-		writeError(w, ErrInvalidURIPath.With("no such XKS proxy API"))
+		h.refuse(w, r, nil, ErrInvalidURIPath.With("no such XKS proxy API"))
 		return
 	}
 	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		http.Error(w, "xks: method not allowed: use POST", http.StatusMethodNotAllowed)
+		h.refuse(w, r, nil, errMethodNotAllowed.With("use POST"))
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequest))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			writeError(w, ErrUnsupportedOperation.With(fmt.Sprintf("request body over %d bytes", maxRequest)))
+			h.refuse(w, r, nil, ErrUnsupportedOperation.With(fmt.Sprintf("request body over %d bytes", maxRequest)))
 		}
 		return // a broken connection: nobody to answer
 	}
@@ -135,12 +141,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		h.log().LogAttrs(r.Context(), slog.LevelInfo, "xks: authentication failed",
 			slog.String("operation", op.String()), slog.String("remote", r.RemoteAddr), slog.String("reason", err.Error()))
-		writeError(w, ErrAuthenticationFailed.With("the request signature could not be verified"))
+		h.refuse(w, r, nil, ErrAuthenticationFailed.With("the request signature could not be verified"))
 		return
 	}
 	caller := &Caller{Principal: res.Principal, AccessKeyID: res.AccessKeyID, Region: res.Region}
 
-	status, md, xerr := h.serve(r.Context(), w, op, keyID, caller, body)
+	status, md, xerr := h.serve(w, r, op, keyID, caller, body)
 	if !h.log().Enabled(r.Context(), slog.LevelDebug) {
 		return // one line per request at debug level, as the KMS API's
 	}
@@ -168,7 +174,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serve decodes, calls the Backend and answers. It returns the status sent,
 // the request metadata (nil if the body did not decode) and the error
 // answered, if any.
-func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, op operation, keyID string, c *Caller, body []byte) (int, *RequestMetadata, *Error) {
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, op operation, keyID string, c *Caller, body []byte) (int, *RequestMetadata, *Error) {
+	ctx := r.Context()
 	if op == opHealth {
 		// GetHealthStatus has no ValidationException: its body is only
 		// read for the log.
@@ -189,12 +196,12 @@ func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, op operation
 
 	if !ValidKeyID(keyID) {
 		e := ErrValidation.With("externalKeyId must be 1 to 128 characters among A-Z a-z 0-9 - . _")
-		writeError(w, e)
+		h.refuse(w, r, c, e)
 		return e.Status, nil, e
 	}
 	req, verr := decodeRequest(op, body)
 	if verr != nil {
-		writeError(w, verr)
+		h.refuse(w, r, c, verr)
 		var md *RequestMetadata
 		if req != nil {
 			md = &req.md
@@ -385,6 +392,26 @@ func writeJSON(w http.ResponseWriter, v any) {
 	w.WriteHeader(http.StatusOK)
 	w.Write(b)
 }
+
+// refuse answers e to r, refused without the Backend (Handler.Refused).
+func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, c *Caller, e *Error) {
+	if h.Refused != nil {
+		if err := h.Refused(r, c, e); err != nil {
+			h.log().LogAttrs(r.Context(), slog.LevelError, "xks: refusal not recorded", slog.String("error", e.Name), slog.String("err", err.Error()))
+			e = ErrInternal.With("internal error")
+		}
+	}
+	if e.Status == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "xks: method not allowed: use POST", http.StatusMethodNotAllowed)
+		return
+	}
+	writeError(w, e)
+}
+
+// errMethodNotAllowed is the 405 of a method other than POST (plain text on
+// the wire: the specification names no errorName for it).
+var errMethodNotAllowed = &Error{Status: http.StatusMethodNotAllowed, Name: "MethodNotAllowed"}
 
 func writeError(w http.ResponseWriter, e *Error) {
 	b, _ := json.Marshal(&errorResponse{ErrorName: e.Name, ErrorMessage: printable(e.Message, maxErrorMessage)})

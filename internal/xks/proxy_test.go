@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -335,5 +336,48 @@ func TestRoute(t *testing.T) {
 		if op != tc.op || keyID != tc.keyID || ok != tc.ok {
 			t.Errorf("route(%q) = %v, %q, %v, want %v, %q, %v", tc.path, op, keyID, ok, tc.op, tc.keyID, tc.ok)
 		}
+	}
+}
+
+// TestRefused: every refusal that never reaches the backend goes through
+// Handler.Refused before its answer, with the caller once the signature
+// verified; a Refused that fails turns the answer into InternalException.
+func TestRefused(t *testing.T) {
+	t.Parallel()
+	type seen struct {
+		name   string
+		caller bool
+	}
+	var mu sync.Mutex
+	var got []seen
+	var fail bool
+	p := startProxy(t, false)
+	h := p.srv.Config.Handler.(*Handler)
+	h.Refused = func(_ *http.Request, c *Caller, e *Error) error {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, seen{e.Name, c != nil && c.AccessKeyID == testAKID})
+		if fail {
+			return errors.New("audit log full")
+		}
+		return nil
+	}
+	p.post(t, http.MethodPost, testPath+"/nowhere", `{}`, true)
+	p.post(t, http.MethodGet, testPath+"/health", ``, true)
+	p.post(t, http.MethodPost, testPath+"/keys/key-1/metadata", `{}`, false)
+	p.post(t, http.MethodPost, testPath+"/keys/key-1/encrypt", `{"requestMetadata":{}}`, true)
+	if _, err := p.client("").KeyMetadata(t.Context(), testKeyID, testMD); err != nil {
+		t.Fatal(err) // reaches the backend: no refusal
+	}
+	want := []seen{{"InvalidUriPathException", false}, {"MethodNotAllowed", false}, {"AuthenticationFailedException", false}, {"ValidationException", true}}
+	mu.Lock()
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("Refused saw %v, want %v", got, want)
+	}
+	fail = true
+	mu.Unlock()
+	status, body := p.post(t, http.MethodPost, testPath+"/keys/key-1/metadata", `{}`, false)
+	if status != http.StatusInternalServerError || !bytes.Contains(body, []byte(`"InternalException"`)) {
+		t.Errorf("a refusal that was not recorded = %d %s, want 500 InternalException", status, body)
 	}
 }
