@@ -166,8 +166,20 @@ func (s *Service) decryptBlob(ctx context.Context, c Caller, sc scope, a *access
 		}
 		return want, ver, pt, nil
 	}
-	id, ok := ciphertext.KeyIDOf(blob)
-	if !ok || !arn.IsKeyID(id) {
+	// A key in an external key store has blobs of format 2 (the proxy's
+	// around one of format 1), every other key of format 1.
+	var b *ciphertext.Blob
+	var ext *ciphertext.External
+	var id string
+	var err error
+	if ciphertext.IsExternal(blob) {
+		if ext, err = ciphertext.ParseExternal(blob); err == nil {
+			id = ext.KeyID
+		}
+	} else if b, err = ciphertext.Parse(blob); err == nil {
+		id = b.KeyID
+	}
+	if err != nil || !arn.IsKeyID(id) {
 		return nil, nil, nil, errInvalidCiphertext
 	}
 	if want != nil && want.id != id {
@@ -187,19 +199,18 @@ func (s *Service) decryptBlob(ctx context.Context, c Caller, sc scope, a *access
 	if err := k.checkDecrypt(alg, s.now()); err != nil {
 		return nil, nil, nil, err
 	}
-	if ciphertext.IsExternal(blob) != (k.xks != nil) {
+	if (ext != nil) != (k.xks != nil) {
 		return nil, nil, nil, errInvalidCiphertext // each key has one format
 	}
-	if k.xks != nil {
-		var err error
+	if ext != nil {
 		op := strings.TrimSuffix(a.action[len("kms:"):], "From") // ReEncryptFrom: ReEncrypt
-		if blob, err = s.openExternal(ctx, c, op, k, blob); err != nil {
+		inner, err := s.openExternal(ctx, c, op, k, ext)
+		if err != nil {
 			return nil, nil, nil, err
 		}
-	}
-	b, err := ciphertext.Parse(blob)
-	if err != nil || b.KeyID != k.id {
-		return nil, nil, nil, errInvalidCiphertext
+		if b, err = ciphertext.Parse(inner); err != nil || b.KeyID != k.id {
+			return nil, nil, nil, errInvalidCiphertext
+		}
 	}
 	ver := k.version(b.Version)
 	if ver == nil {

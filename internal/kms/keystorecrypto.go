@@ -173,13 +173,9 @@ func (s *Service) sealExternal(ctx context.Context, c Caller, op string, k *key,
 	return out, nil
 }
 
-// openExternal returns the format 1 blob inside blob, a ciphertext of k,
+// openExternal returns the format 1 blob inside e, a ciphertext of k,
 // which is in an external key store: its proxy decrypts it.
-func (s *Service) openExternal(ctx context.Context, c Caller, op string, k *key, blob []byte) ([]byte, error) {
-	e, err := ciphertext.ParseExternal(blob)
-	if err != nil || e.KeyID != k.id {
-		return nil, errInvalidCiphertext
-	}
+func (s *Service) openExternal(ctx context.Context, c Caller, op string, k *key, e *ciphertext.External) ([]byte, error) {
 	cs, err := s.connectedStore(ctx, op, k)
 	if err != nil {
 		return nil, err
