@@ -17,10 +17,12 @@ import (
 	awsiam "github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/smithy-go"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/trent-kms/trent/internal/storage/pgstore/pgtest"
+	"github.com/trent-kms/trent/internal/xks"
 )
 
 // The bound within which a change made on one node reaches every other
@@ -732,4 +734,42 @@ func TestClusterDeleteUserAgainstNewKey(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestClusterExternalKeyStore: a custom key store changed on one node
+// reaches the other's cryptographic operations within the bound (each node
+// keeps the stores its keys use in memory). The store's proxy is node a.
+func TestClusterExternalKeyStore(t *testing.T) {
+	t.Parallel()
+	c := startNodes(t, pgtest.URL(t), 2)
+	a, b := c.kms(0), c.kms(1)
+	ext := newKey(t, a, "external key")
+	cks, err := a.CreateCustomKeyStore(ctx(t), &kms.CreateCustomKeyStoreInput{
+		CustomKeyStoreName: aws.String("cluster-xks"), CustomKeyStoreType: types.CustomKeyStoreTypeExternalKeyStore,
+		XksProxyConnectivity: types.XksProxyConnectivityTypePublicEndpoint, XksProxyUriEndpoint: aws.String(c.s[0].URL),
+		XksProxyUriPath: aws.String(xks.APIPath), XksProxyAuthenticationCredential: &types.XksProxyAuthenticationCredentialType{
+			AccessKeyId: aws.String(c.creds.AccessKey), RawSecretAccessKey: aws.String(xks.ProxySecret(c.creds.Secret))},
+	})
+	must(t, err)
+	_, err = a.ConnectCustomKeyStore(ctx(t), &kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: cks.CustomKeyStoreId})
+	must(t, err)
+	k, err := a.CreateKey(ctx(t), &kms.CreateKeyInput{Origin: types.OriginTypeExternalKeyStore,
+		CustomKeyStoreId: cks.CustomKeyStoreId, XksKeyId: ext.KeyId})
+	must(t, err)
+	encryptOnB := func() error {
+		_, err := b.Encrypt(ctx(t), &kms.EncryptInput{KeyId: k.KeyMetadata.KeyId, Plaintext: []byte("x")})
+		return err
+	}
+	d := untilTrue(t, clusterBound, "node b encrypts under the key", func() bool { return encryptOnB() == nil })
+	t.Logf("node b used the new key after %v", d)
+
+	_, err = a.DisconnectCustomKeyStore(ctx(t), &kms.DisconnectCustomKeyStoreInput{CustomKeyStoreId: cks.CustomKeyStoreId})
+	must(t, err)
+	d = untilTrue(t, clusterBound, "node b sees the store disconnected", func() bool {
+		return apiCode(encryptOnB()) == "KMSInvalidStateException"
+	})
+	t.Logf("node b refused after %v", d)
+	_, err = a.ConnectCustomKeyStore(ctx(t), &kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: cks.CustomKeyStoreId})
+	must(t, err)
+	untilTrue(t, clusterBound, "node b sees the store connected again", func() bool { return encryptOnB() == nil })
 }
