@@ -31,7 +31,7 @@ func TestKMSCheck(t *testing.T) {
 	t.Parallel()
 	check := buildTool(t, "./tools/kmscheck")
 	s := startServer(t, "server", "--dev", "--addr", "127.0.0.1:0")
-	if code, out := kmscheck(t, check, s.URL); code != 0 || strings.Contains(out, "FAIL") || !strings.Contains(out, "39 of 39 checks passed") {
+	if code, out := kmscheck(t, check, s.URL); code != 0 || strings.Contains(out, "FAIL") || !strings.Contains(out, "40 of 40 checks passed") {
 		t.Errorf("kmscheck against trent: exit %d\n%s", code, out)
 	}
 
@@ -53,7 +53,7 @@ func TestKMSCheckPostgres(t *testing.T) {
 	check := buildTool(t, "./tools/kmscheck")
 	c := startNodes(t, pgtest.URL(t), 2)
 	code, out := kmscheck(t, check, c.s[1].URL, "AWS_ACCESS_KEY_ID="+c.creds.AccessKey, "AWS_SECRET_ACCESS_KEY="+c.creds.Secret)
-	if code != 0 || strings.Contains(out, "FAIL") || !strings.Contains(out, "39 of 39 checks passed") {
+	if code != 0 || strings.Contains(out, "FAIL") || !strings.Contains(out, "40 of 40 checks passed") {
 		t.Errorf("kmscheck against a PostgreSQL node: exit %d\n%s", code, out)
 	}
 }

@@ -105,6 +105,7 @@ var checks = []check{
 	{"RSAES_OAEP_SHA_1: a local OAEP-SHA-1 ciphertext decrypts", checkOAEPSHA1},
 	{"ML-DSA-65 Sign verifies locally (FIPS 204)", checkMLDSA},
 	{"multi-Region keys: ReplicateKey; a ciphertext of one Region decrypts in the other", checkMultiRegion},
+	{"custom key stores: DescribeCustomKeyStores lists; an http:// XKS proxy is a ValidationException", checkCustomKeyStores},
 }
 
 func main() {
@@ -1080,4 +1081,28 @@ func checkMultiRegion(ctx context.Context, c *kms.Client) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// checkCustomKeyStores: the custom key store operations exist, and
+// CreateCustomKeyStore checks XksProxyUriEndpoint against the model's
+// pattern (^https://[a-zA-Z0-9.-]+$) before anything else, so nothing is
+// created.
+func checkCustomKeyStores(ctx context.Context, c *kms.Client) error {
+	if _, err := c.DescribeCustomKeyStores(ctx, &kms.DescribeCustomKeyStoresInput{}); err != nil {
+		return fmt.Errorf("DescribeCustomKeyStores: %w", err)
+	}
+	_, err := c.CreateCustomKeyStore(ctx, &kms.CreateCustomKeyStoreInput{
+		CustomKeyStoreName: aws.String("kmscheck-http-proxy"), CustomKeyStoreType: types.CustomKeyStoreTypeExternalKeyStore,
+		XksProxyConnectivity: types.XksProxyConnectivityTypePublicEndpoint, XksProxyUriEndpoint: aws.String("http://example.com"),
+		XksProxyUriPath: aws.String("/kms/xks/v1"), XksProxyAuthenticationCredential: &types.XksProxyAuthenticationCredentialType{
+			AccessKeyId: aws.String("KMSCHECKACCESSKEYID2"), RawSecretAccessKey: aws.String(strings.Repeat("A", 44))},
+	})
+	if err := wantCode("CreateCustomKeyStore with an http:// proxy", err, "ValidationException"); err != nil {
+		return err
+	}
+	var ae smithy.APIError
+	if errors.As(err, &ae) && !strings.Contains(ae.ErrorMessage(), "'xksProxyUriEndpoint'") {
+		return fmt.Errorf("CreateCustomKeyStore with an http:// proxy: %q does not name xksProxyUriEndpoint", ae.ErrorMessage())
+	}
+	return nil
 }
