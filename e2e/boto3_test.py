@@ -10,6 +10,9 @@ RotateKeyOnDemand and DryRun: those are used only when the installed botocore
 knows them.
 """
 
+import base64
+import hashlib
+import hmac
 import sys
 import traceback
 
@@ -242,6 +245,7 @@ def main():
     expect_error("encrypt with disabled key", "DisabledException", kms.encrypt, KeyId=key2, Plaintext=b"x")
 
     asymmetric(kms)
+    step("external key store", lambda: external_key_store(kms, url))
 
     print(f"boto3: {passed} passed, {failed} failed")
     return 1 if failed else 0
@@ -350,6 +354,36 @@ def asymmetric(kms):
         check("after delete_imported_key_material", kms.describe_key(KeyId=kid)["KeyMetadata"]["KeyState"], "PendingImport")
 
     step("import", import_material)
+
+
+def external_key_store(kms, url):
+    """A custom key store whose XKS proxy is this server, with the proxy
+    secret derived from the caller's secret as docs/xks.md says."""
+    creds = boto3.Session().get_credentials()
+    secret = base64.b64encode(hmac.new(creds.secret_key.encode(), b"trent xks proxy credential v1", hashlib.sha256).digest()).decode()
+    ext = kms.create_key()["KeyMetadata"]["KeyId"]
+    cks = kms.create_custom_key_store(
+        CustomKeyStoreName="boto3-xks", CustomKeyStoreType="EXTERNAL_KEY_STORE", XksProxyConnectivity="PUBLIC_ENDPOINT",
+        XksProxyUriEndpoint=url, XksProxyUriPath="/boto3/kms/xks/v1",
+        XksProxyAuthenticationCredential={"AccessKeyId": creds.access_key, "RawSecretAccessKey": secret},
+    )["CustomKeyStoreId"]
+    kms.connect_custom_key_store(CustomKeyStoreId=cks)
+    store = kms.describe_custom_key_stores(CustomKeyStoreName="boto3-xks")["CustomKeyStores"][0]
+    check("custom key store connected", (store["CustomKeyStoreId"], store["ConnectionState"]), (cks, "CONNECTED"))
+    md = kms.create_key(Origin="EXTERNAL_KEY_STORE", CustomKeyStoreId=cks, XksKeyId=ext)["KeyMetadata"]
+    check("external key store key", (md["Origin"], md["CustomKeyStoreId"], md["XksKeyConfiguration"]["Id"]),
+          ("EXTERNAL_KEY_STORE", cks, ext))
+    dk = kms.generate_data_key(KeyId=md["KeyId"], KeySpec="AES_256")
+    check("external key store data key", kms.decrypt(CiphertextBlob=dk["CiphertextBlob"])["Plaintext"], dk["Plaintext"])
+    expect_error("external key already in use", "XksKeyAlreadyInUseException", kms.create_key,
+                 Origin="EXTERNAL_KEY_STORE", CustomKeyStoreId=cks, XksKeyId=ext)
+    kms.disconnect_custom_key_store(CustomKeyStoreId=cks)
+    check("key of a disconnected store", kms.describe_key(KeyId=md["KeyId"])["KeyMetadata"]["KeyState"], "Unavailable")
+    expect_error("delete a store with a key", "CustomKeyStoreHasCMKsException", kms.delete_custom_key_store, CustomKeyStoreId=cks)
+    expect_error("http proxy elsewhere", "ValidationException", kms.create_custom_key_store,
+                 CustomKeyStoreName="boto3-bad", CustomKeyStoreType="EXTERNAL_KEY_STORE", XksProxyConnectivity="PUBLIC_ENDPOINT",
+                 XksProxyUriEndpoint="http://example.com", XksProxyUriPath="/kms/xks/v1",
+                 XksProxyAuthenticationCredential={"AccessKeyId": creds.access_key, "RawSecretAccessKey": secret})
 
 
 if __name__ == "__main__":
