@@ -159,6 +159,38 @@ async function main () {
     assert.equal(Buffer.from(dec.Plaintext).toString(), 'before')
   })
 
+  await check('external key store: a store whose XKS proxy is the server, a data key, Unavailable', async () => {
+    // The proxy secret of the caller's access key (docs/xks.md).
+    const secret = crypto.createHmac('sha256', process.env.AWS_SECRET_ACCESS_KEY)
+      .update('trent xks proxy credential v1').digest('base64')
+    const ext = await createKey({})
+    const { CustomKeyStoreId: cks } = await send(new kms.CreateCustomKeyStoreCommand({
+      CustomKeyStoreName: 'js-xks',
+      CustomKeyStoreType: 'EXTERNAL_KEY_STORE',
+      XksProxyConnectivity: 'PUBLIC_ENDPOINT',
+      XksProxyUriEndpoint: process.env.AWS_ENDPOINT_URL,
+      XksProxyUriPath: '/js/kms/xks/v1',
+      XksProxyAuthenticationCredential: { AccessKeyId: process.env.AWS_ACCESS_KEY_ID, RawSecretAccessKey: secret }
+    }))
+    await send(new kms.ConnectCustomKeyStoreCommand({ CustomKeyStoreId: cks }))
+    const { CustomKeyStores: [store] } = await send(new kms.DescribeCustomKeyStoresCommand({ CustomKeyStoreId: cks }))
+    assert.equal(store.ConnectionState, 'CONNECTED')
+    assert.ok(store.CreationDate instanceof Date)
+    assert.equal(store.XksProxyConfiguration.AccessKeyId, process.env.AWS_ACCESS_KEY_ID)
+    const md = await createKey({ Origin: 'EXTERNAL_KEY_STORE', CustomKeyStoreId: cks, XksKeyId: ext.KeyId })
+    assert.equal(md.XksKeyConfiguration.Id, ext.KeyId)
+    const dk = await send(new kms.GenerateDataKeyCommand({ KeyId: md.KeyId, KeySpec: 'AES_256' }))
+    const back = await send(new kms.DecryptCommand({ CiphertextBlob: dk.CiphertextBlob }))
+    assert.deepEqual(Buffer.from(back.Plaintext), Buffer.from(dk.Plaintext))
+    await rejects(() => send(new kms.CreateKeyCommand({ Origin: 'EXTERNAL_KEY_STORE', CustomKeyStoreId: cks, XksKeyId: ext.KeyId })),
+      'XksKeyAlreadyInUseException', 400, /already associated/)
+    await send(new kms.DisconnectCustomKeyStoreCommand({ CustomKeyStoreId: cks }))
+    const { KeyMetadata: after } = await send(new kms.DescribeKeyCommand({ KeyId: md.KeyId }))
+    assert.equal(after.KeyState, 'Unavailable')
+    await rejects(() => send(new kms.DeleteCustomKeyStoreCommand({ CustomKeyStoreId: cks })),
+      'CustomKeyStoreHasCMKsException', 400, /still has/)
+  })
+
   await check('errors: names, classes, HTTP status and messages', async () => {
     await rejects(() => send(new kms.DescribeKeyCommand({ KeyId: '00000000-0000-0000-0000-000000000000' })),
       'NotFoundException', 400, /is not found|does not exist/)
