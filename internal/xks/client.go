@@ -79,11 +79,24 @@ type Client struct {
 	signer *v4.Signer
 }
 
+// transport is the connection pool of every Client without an HTTP client
+// of its own: http.DefaultTransport's settings, with as many idle
+// connections kept per proxy as a busy KMS has calls in flight
+// (DefaultTransport keeps 2, so that concurrent calls would open and close
+// a connection each: seven times the CPU per call at 32 concurrent
+// Encrypts, measured).
+var transport = func() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 256
+	t.MaxIdleConns = 1024
+	return t
+}()
+
 // NewClient returns a Client for cfg. It does not contact the proxy.
 func NewClient(cfg Config) *Client {
 	hc := cfg.HTTPClient
 	if hc == nil {
-		hc = &http.Client{Timeout: defaultTimeout}
+		hc = &http.Client{Timeout: defaultTimeout, Transport: transport}
 	}
 	return &Client{
 		base:   strings.TrimRight(cfg.Endpoint, "/") + "/" + strings.Trim(cfg.Path, "/"),
