@@ -72,7 +72,6 @@ func (s *Service) Apply(ctx context.Context, paths []string) error {
 func (s *Service) Reload(ctx context.Context) error {
 	h := s.locks.all()
 	defer h.release()
-	s.stores.forgetAll()
 	s.creating.Lock()
 	defer s.creating.Unlock()
 	var entries []storage.Entry
@@ -93,13 +92,13 @@ func (s *Service) Reload(ctx context.Context) error {
 			continue
 		}
 		if strings.HasPrefix(e.Key, keyStorePathPrefix) {
-			clear(e.Value)
-			continue // read when used (keystores.go)
+			continue // s.stores.reload, below
 		}
 		stored[e.Key] = true
 		errs = append(errs, s.applyRecord(e.Key, e.Value))
 		clear(e.Value)
 	}
+	s.stores.reload(entries, s.xksHTTP, s.log)
 	for _, p := range s.paths() {
 		if !stored[p] {
 			errs = append(errs, s.applyRecord(p, nil))

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -148,8 +149,40 @@ func (c *keyStoreCache) forgetAll() {
 	c.mu.Unlock()
 }
 
+// keep caches the store rec (stored at path) with a client over hc.
+func (c *keyStoreCache) keep(path string, rec *keyStoreRecord, hc *http.Client) *cachedKeyStore {
+	cs := &cachedKeyStore{rec: *rec, client: rec.client(hc)}
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = make(map[string]*cachedKeyStore)
+	}
+	c.m[path] = cs
+	c.mu.Unlock()
+	return cs
+}
+
+// reload caches the stores of a full read of storage (Reload), so that no
+// key's cryptographic operation reads one; a store changed later is read
+// again on its next use.
+func (c *keyStoreCache) reload(entries []storage.Entry, hc *http.Client, log *slog.Logger) {
+	c.forgetAll()
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Key, keyStorePathPrefix) {
+			continue
+		}
+		rec := new(keyStoreRecord)
+		err := json.Unmarshal(e.Value, rec)
+		clear(e.Value)
+		if err != nil {
+			log.Error("kms: custom key store record does not parse; read again on use", "record", e.Key, "err", err)
+			continue
+		}
+		c.keep(e.Key, rec, hc)
+	}
+}
+
 // cachedStore returns the store id of sc from the cache, reading it from
-// storage on a miss. Nil (and no error) when there is no such store.
+// storage on a miss (a store created or changed since Reload). Nil (and no error) when there is no such store.
 func (s *Service) cachedStore(ctx context.Context, sc scope, id string) (*cachedKeyStore, error) {
 	path := keyStorePath(sc, id)
 	s.stores.mu.Lock()
@@ -167,14 +200,7 @@ func (s *Service) cachedStore(ctx context.Context, sc scope, id string) (*cached
 	if err != nil || rec == nil {
 		return nil, err
 	}
-	cs = &cachedKeyStore{rec: *rec, client: rec.client(s.xksHTTP)}
-	s.stores.mu.Lock()
-	if s.stores.m == nil {
-		s.stores.m = make(map[string]*cachedKeyStore)
-	}
-	s.stores.m[path] = cs
-	s.stores.mu.Unlock()
-	return cs, nil
+	return s.stores.keep(path, rec, s.xksHTTP), nil
 }
 
 // applyKeyStores forgets the stores among paths (changed by another node)
