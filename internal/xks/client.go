@@ -92,11 +92,16 @@ var transport = func() *http.Transport {
 	return t
 }()
 
+// noRedirects keeps a Client at the proxy's own URI: a redirect is an
+// answer the specification does not have (ErrInvalidResponse), never a
+// request to wherever it points.
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
 // NewClient returns a Client for cfg. It does not contact the proxy.
 func NewClient(cfg Config) *Client {
 	hc := cfg.HTTPClient
 	if hc == nil {
-		hc = &http.Client{Timeout: defaultTimeout, Transport: transport}
+		hc = &http.Client{Timeout: defaultTimeout, Transport: transport, CheckRedirect: noRedirects}
 	}
 	return &Client{
 		base:   strings.TrimRight(cfg.Endpoint, "/") + "/" + strings.Trim(cfg.Path, "/"),

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -393,4 +394,25 @@ func FuzzDecodeRequest(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestClientNoRedirects: a Client of its own HTTP client stays at the
+// proxy's URI: a redirect is an invalid answer, and where it points is
+// never asked.
+func TestClientNoRedirects(t *testing.T) {
+	t.Parallel()
+	var hit atomic.Bool
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hit.Store(true) }))
+	t.Cleanup(elsewhere.Close)
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, elsewhere.URL+r.URL.Path, http.StatusTemporaryRedirect)
+	}))
+	t.Cleanup(proxy.Close)
+	c := NewClient(Config{Endpoint: proxy.URL, Path: testPath, Region: testRegion, AccessKeyID: testAKID, Secret: testSecret})
+	if _, err := c.KeyMetadata(t.Context(), testKeyID, testMD); !errors.Is(err, ErrInvalidResponse) || !strings.Contains(err.Error(), "307") {
+		t.Errorf("KeyMetadata answered by a redirect: err = %v, want ErrInvalidResponse with HTTP 307", err)
+	}
+	if hit.Load() {
+		t.Error("the client followed the redirect")
+	}
 }
