@@ -140,17 +140,22 @@ func TestCustomKeyStoreValidation(t *testing.T) {
 	}
 }
 
-func TestCustomKeyStoreLifecycle(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	p := newTestProxy(t)
-	bg := context.Background()
-
-	cs, err := e.s.CreateCustomKeyStore(bg, caller, p.storeInput("store"))
+// newStoreEnv is a service with a store "store" (DISCONNECTED) whose proxy
+// is newTestProxy's; it returns the store's id.
+func newStoreEnv(t *testing.T) (*env, *testProxy, string) {
+	t.Helper()
+	e, p := newEnv(t), newTestProxy(t)
+	cs, err := e.s.CreateCustomKeyStore(context.Background(), caller, p.storeInput("store"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := cs.CustomKeyStoreId
+	return e, p, cs.CustomKeyStoreId
+}
+
+func TestCustomKeyStoreLifecycle(t *testing.T) {
+	t.Parallel()
+	e, p, id := newStoreEnv(t)
+	bg := context.Background()
 	if len(id) != 21 || !strings.HasPrefix(id, "cks-") {
 		t.Errorf("CustomKeyStoreId = %q, want cks- and 17 hex digits", id)
 	}
@@ -160,7 +165,7 @@ func TestCustomKeyStoreLifecycle(t *testing.T) {
 		got.XksProxyConfiguration.UriEndpoint != p.url || got.XksProxyConfiguration.UriPath != "/example/kms/xks/v1" {
 		t.Errorf("new store = %+v", got)
 	}
-	_, err = e.s.CreateCustomKeyStore(bg, caller, p.storeInput("store"))
+	_, err := e.s.CreateCustomKeyStore(bg, caller, p.storeInput("store"))
 	wantErr(t, err, "CustomKeyStoreNameInUseException", "*")
 	_, err = e.s.CreateCustomKeyStore(bg, caller, p.storeInput("other"))
 	wantErr(t, err, "XksProxyUriInUseException", "*")
@@ -326,14 +331,8 @@ func TestCustomKeyStoreLifecycle(t *testing.T) {
 // disconnected before it connects again.
 func TestCustomKeyStoreConnectFails(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	p := newTestProxy(t)
+	e, p, id := newStoreEnv(t)
 	bg := context.Background()
-	cs, err := e.s.CreateCustomKeyStore(bg, caller, p.storeInput("store"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := cs.CustomKeyStoreId
 	p.creds.set(strings.Repeat("B", 44)) // the proxy's operator rotated the secret
 	if _, err := e.s.ConnectCustomKeyStore(bg, caller, &ConnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
 		t.Fatal(err)
@@ -341,7 +340,7 @@ func TestCustomKeyStoreConnectFails(t *testing.T) {
 	if got := describeStore(t, e.s, id); got.ConnectionState != stateFailed || got.ConnectionErrorCode != "INVALID_CREDENTIALS" {
 		t.Fatalf("store = %+v, want FAILED with INVALID_CREDENTIALS", got)
 	}
-	_, err = e.s.ConnectCustomKeyStore(bg, caller, &ConnectCustomKeyStoreInput{CustomKeyStoreId: id})
+	_, err := e.s.ConnectCustomKeyStore(bg, caller, &ConnectCustomKeyStoreInput{CustomKeyStoreId: id})
 	wantErr(t, err, "CustomKeyStoreInvalidStateException", "*")
 	if _, err := e.s.DisconnectCustomKeyStore(bg, caller, &DisconnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
 		t.Fatal(err)
