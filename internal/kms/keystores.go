@@ -3,6 +3,7 @@ package kms
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
@@ -738,8 +739,9 @@ func (s *Service) DescribeCustomKeyStores(ctx context.Context, c Caller, in *Des
 	return out, nil
 }
 
-// UpdateCustomKeyStore renames a store (in any state) or changes its proxy
-// settings (disconnected only; the proxy must then answer with them).
+// UpdateCustomKeyStore renames a store or changes its proxy settings (the
+// proxy must answer with the new ones): the URI path and the credential in
+// any state, the endpoint only while the store is disconnected, as AWS.
 func (s *Service) UpdateCustomKeyStore(ctx context.Context, c Caller, in *UpdateCustomKeyStoreInput) (*UpdateCustomKeyStoreOutput, error) {
 	sc, err := callerScope(c)
 	if err != nil {
@@ -776,14 +778,17 @@ func (s *Service) UpdateCustomKeyStore(ctx context.Context, c Caller, in *Update
 	if err != nil {
 		return nil, err
 	}
+	// As AWS: the name, the URI path and the credential change in any
+	// state, the endpoint only while disconnected.
+	moved := in.XksProxyUriEndpoint != "" && in.XksProxyUriEndpoint != rec.Endpoint
+	if moved && rec.State != stateDisconnected {
+		return nil, errKeyStoreInvalidState.With("Custom key store %s must be disconnected to change its proxy's endpoint (XksProxyUriEndpoint); its name, URI path and credential change in any state.", rec.ID)
+	}
 	next := *rec
 	if in.NewCustomKeyStoreName != "" {
 		next.Name = in.NewCustomKeyStoreName
 	}
 	if proxy {
-		if rec.State != stateDisconnected {
-			return nil, errKeyStoreInvalidState.With("Custom key store %s must be disconnected to change its proxy settings; only its name changes while it is connected.", rec.ID)
-		}
 		if in.XksProxyUriEndpoint != "" {
 			next.Endpoint = in.XksProxyUriEndpoint
 		}
@@ -798,7 +803,7 @@ func (s *Service) UpdateCustomKeyStore(ctx context.Context, c Caller, in *Update
 		}
 	}
 	err = s.updateKeyStore(ctx, "UpdateCustomKeyStore", sc, rec.ID, func(tx storage.Tx, cur *keyStoreRecord) error {
-		if proxy && cur.State != stateDisconnected || cur.Endpoint != rec.Endpoint || cur.Path != rec.Path || cur.AccessKeyID != rec.AccessKeyID {
+		if moved && cur.State != stateDisconnected || !sameProxy(cur, rec) {
 			return errKeyStoreInvalidState.With("Custom key store %s changed while it was updated; try again.", rec.ID)
 		}
 		all, err := listKeyStores(tx, sc)
@@ -815,4 +820,11 @@ func (s *Service) UpdateCustomKeyStore(ctx context.Context, c Caller, in *Update
 		return nil, err
 	}
 	return &UpdateCustomKeyStoreOutput{}, nil
+}
+
+// sameProxy reports whether a and b call the same proxy with the same
+// credential (the secrets compared in constant time).
+func sameProxy(a, b *keyStoreRecord) bool {
+	return a.Endpoint == b.Endpoint && a.Path == b.Path && a.AccessKeyID == b.AccessKeyID &&
+		subtle.ConstantTimeCompare([]byte(a.Secret), []byte(b.Secret)) == 1
 }

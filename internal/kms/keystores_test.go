@@ -268,11 +268,20 @@ func TestCustomKeyStoreLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Connected: only the name may change; nothing is deleted.
+	// Connected: the name, the URI path and the credential change (checked
+	// with the proxy), the endpoint does not; nothing is deleted.
 	if _, err := e.s.UpdateCustomKeyStore(bg, caller, &UpdateCustomKeyStoreInput{CustomKeyStoreId: id, NewCustomKeyStoreName: "renamed"}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = e.s.UpdateCustomKeyStore(bg, caller, &UpdateCustomKeyStoreInput{CustomKeyStoreId: id, XksProxyUriPath: "/kms/xks/v1"})
+	if _, err := e.s.UpdateCustomKeyStore(bg, caller, &UpdateCustomKeyStoreInput{CustomKeyStoreId: id, XksProxyUriPath: "/kms/xks/v1"}); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := e.s.Decrypt(bg, caller, &DecryptInput{CiphertextBlob: blob, EncryptionContext: ec}); err != nil || string(d.Plaintext) != "hello" {
+		t.Fatalf("Decrypt through the new path: %v", err)
+	}
+	_, err = e.s.UpdateCustomKeyStore(bg, caller, &UpdateCustomKeyStoreInput{CustomKeyStoreId: id, XksProxyUriPath: "/kms/xks/v2"})
+	wantErr(t, err, "XksProxyInvalidConfigurationException", "*") // checked with the proxy, not applied
+	_, err = e.s.UpdateCustomKeyStore(bg, caller, &UpdateCustomKeyStoreInput{CustomKeyStoreId: id, XksProxyUriEndpoint: "http://localhost:1"})
 	wantErr(t, err, "CustomKeyStoreInvalidStateException", "*")
 	_, err = e.s.DeleteCustomKeyStore(bg, caller, &DeleteCustomKeyStoreInput{CustomKeyStoreId: id})
 	wantErr(t, err, "CustomKeyStoreInvalidStateException", "*")
@@ -288,10 +297,10 @@ func TestCustomKeyStoreLifecycle(t *testing.T) {
 	}
 	_, err = e.s.Encrypt(bg, caller, &EncryptInput{KeyId: m.KeyId, Plaintext: []byte("x")})
 	wantErr(t, err, "KMSInvalidStateException", "*")
-	if _, err := e.s.UpdateCustomKeyStore(bg, caller, &UpdateCustomKeyStoreInput{CustomKeyStoreId: id, XksProxyUriPath: "/kms/xks/v1"}); err != nil {
-		t.Fatal(err)
-	}
-	if got := describeStore(t, e.s, id); got.CustomKeyStoreName != "renamed" || got.XksProxyConfiguration.UriPath != "/kms/xks/v1" {
+	_, err = e.s.UpdateCustomKeyStore(bg, caller, &UpdateCustomKeyStoreInput{CustomKeyStoreId: id, XksProxyUriEndpoint: "http://localhost:1"})
+	wantErr(t, err, "XksProxyUriUnreachableException", "*") // disconnected: checked with the proxy
+	if got := describeStore(t, e.s, id); got.CustomKeyStoreName != "renamed" || got.XksProxyConfiguration.UriPath != "/kms/xks/v1" ||
+		got.XksProxyConfiguration.UriEndpoint != p.url {
 		t.Errorf("after updates: %+v", got)
 	}
 	_, err = e.s.DeleteCustomKeyStore(bg, caller, &DeleteCustomKeyStoreInput{CustomKeyStoreId: id})
