@@ -266,6 +266,20 @@ func TestXKSTrentBehindTrent(t *testing.T) {
 	roundTrip(t, kc, aws.ToString(ck.KeyMetadata.KeyId), pt, map[string]string{"purpose": "xks e2e"})
 	customKeyStoreSDK(t, kc, cks.CustomKeyStoreId, ck.KeyMetadata, externalID, ak, secret, s.URL)
 
+	// The proxy credential rotated while the store stays connected: a second
+	// access key of the user, given to UpdateCustomKeyStore, then the first
+	// deleted; the key keeps working.
+	ic := s.iam(admin.AccessKey, admin.Secret)
+	k2, err := ic.CreateAccessKey(ctx(t), &awsiam.CreateAccessKeyInput{UserName: aws.String("trent-kms")})
+	must(t, err)
+	_, err = kc.UpdateCustomKeyStore(ctx(t), &kms.UpdateCustomKeyStoreInput{CustomKeyStoreId: cks.CustomKeyStoreId,
+		XksProxyAuthenticationCredential: &types.XksProxyAuthenticationCredentialType{
+			AccessKeyId: k2.AccessKey.AccessKeyId, RawSecretAccessKey: aws.String(xks.ProxySecret(aws.ToString(k2.AccessKey.SecretAccessKey)))}})
+	must(t, err)
+	_, err = ic.DeleteAccessKey(ctx(t), &awsiam.DeleteAccessKeyInput{UserName: aws.String("trent-kms"), AccessKeyId: aws.String(ak)})
+	must(t, err)
+	roundTrip(t, kc, aws.ToString(ck.KeyMetadata.KeyId), pt, map[string]string{"purpose": "after the credential rotated"})
+
 	stopClean(t, s)
 	var names []string
 	for _, l := range auditLines(t, dir) {
