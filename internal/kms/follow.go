@@ -36,7 +36,7 @@ const PathPrefix = "kms/"
 // records with the keys they point to (in memory and in storage: the
 // aliases of a key change only under its lock).
 func (s *Service) Apply(ctx context.Context, paths []string) error {
-	paths = ownPaths(s.applyKeyStores(paths))
+	paths = ownPaths(s.applyKeyStores(ctx, paths))
 	var ids []string
 	var aliases []aliasRef
 	for _, p := range paths {

@@ -247,9 +247,7 @@ func (s *Service) authorizeCreate(c *Caller, a *access, tags []Tag) error {
 	return s.authorize(c, nil, t)
 }
 
-// DescribeKey returns the key's metadata. It touches storage only for a key
-// in an external key store whose store changed since this node cached it
-// (once: keystores.go).
+// DescribeKey returns the key's metadata. It never touches storage.
 func (s *Service) DescribeKey(ctx context.Context, c Caller, in *DescribeKeyInput) (*DescribeKeyOutput, error) {
 	sc, err := callerScope(c)
 	if err != nil {

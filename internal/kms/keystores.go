@@ -32,8 +32,9 @@ import (
 // time (keystorecrypto.go). CloudHSM key stores are not supported.
 //
 // A store is a record under keyStorePathPrefix, read from storage by its
-// operations and cached per node for the keys' cryptographic operations;
-// a change by another node reaches the cache through Apply.
+// operations and cached per node for the keys' cryptographic operations,
+// which so never read storage: Reload fills the cache, and each change
+// refreshes it, this node's after its write, another node's in Apply.
 
 const (
 	keyStorePathPrefix = "kms/keystore/"
@@ -183,7 +184,7 @@ func (c *keyStoreCache) reload(entries []storage.Entry, hc *http.Client, log *sl
 }
 
 // cachedStore returns the store id of sc from the cache, reading it from
-// storage on a miss (a store created or changed since Reload). Nil (and no error) when there is no such store.
+// storage on a miss (a store whose refresh after a change failed). Nil (and no error) when there is no such store.
 func (s *Service) cachedStore(ctx context.Context, sc scope, id string) (*cachedKeyStore, error) {
 	path := keyStorePath(sc, id)
 	s.stores.mu.Lock()
@@ -206,16 +207,45 @@ func (s *Service) cachedStore(ctx context.Context, sc scope, id string) (*cached
 
 // applyKeyStores forgets the stores among paths (changed by another node)
 // and returns the other paths.
-func (s *Service) applyKeyStores(paths []string) []string {
+func (s *Service) applyKeyStores(ctx context.Context, paths []string) []string {
 	rest := paths[:0:0]
 	for _, p := range paths {
 		if strings.HasPrefix(p, keyStorePathPrefix) {
-			s.stores.forget(p)
+			s.refreshStore(ctx, p)
 			continue
 		}
 		rest = append(rest, p)
 	}
 	return rest
+}
+
+// refreshStore caches the store stored at path as storage holds it now
+// (none: forgotten), after a change: the keys' operations then find it in
+// memory. When storage cannot be read, the store is forgotten and read on
+// its next use.
+func (s *Service) refreshStore(ctx context.Context, path string) {
+	s.stores.forget(path)
+	var rec *keyStoreRecord
+	err := s.store.View(ctx, func(tx storage.Tx) error {
+		data, err := tx.Get(path)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		rec = new(keyStoreRecord)
+		err = json.Unmarshal(data, rec)
+		clear(data)
+		return err
+	})
+	if err != nil {
+		s.log.Warn("kms: custom key store not cached; read again on use", "record", path, "err", err)
+		return
+	}
+	if rec != nil {
+		s.stores.keep(path, rec, s.xksHTTP)
+	}
 }
 
 func getKeyStore(tx storage.Tx, sc scope, id string) (*keyStoreRecord, error) {
@@ -476,6 +506,7 @@ func (s *Service) CreateCustomKeyStore(ctx context.Context, c Caller, in *Create
 	if err != nil {
 		return nil, s.keyStoreError("CreateCustomKeyStore", err)
 	}
+	s.stores.keep(keyStorePath(sc, rec.ID), rec, s.xksHTTP)
 	return &CreateCustomKeyStoreOutput{CustomKeyStoreId: rec.ID}, nil
 }
 
@@ -519,7 +550,7 @@ func (s *Service) updateKeyStore(ctx context.Context, op string, sc scope, id st
 		}
 		return fn(tx, rec)
 	})
-	s.stores.forget(keyStorePath(sc, id))
+	s.refreshStore(ctx, keyStorePath(sc, id))
 	if err != nil {
 		return s.keyStoreError(op, err)
 	}

@@ -7,12 +7,14 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/trent-kms/trent/internal/ciphertext"
 	"github.com/trent-kms/trent/internal/iam"
 	"github.com/trent-kms/trent/internal/sigv4"
+	"github.com/trent-kms/trent/internal/storage"
 	"github.com/trent-kms/trent/internal/xks"
 )
 
@@ -404,4 +406,55 @@ func TestCustomKeyStoreQuota(t *testing.T) {
 	if err != nil || len(other.CustomKeyStores) != 0 {
 		t.Errorf("another account: %+v, %v", other, err)
 	}
+}
+
+// viewCounter counts the read transactions of a store.
+type viewCounter struct {
+	storage.Store
+	views atomic.Int64
+}
+
+func (v *viewCounter) View(ctx context.Context, fn func(storage.Tx) error) error {
+	v.views.Add(1)
+	return v.Store.View(ctx, fn)
+}
+
+// TestCustomKeyStoreNoStorageOnCrypto: a key's cryptographic operations
+// find its store in memory, after a restart (Reload) and after a change of
+// the store (refreshed by the change itself).
+func TestCustomKeyStoreNoStorageOnCrypto(t *testing.T) {
+	t.Parallel()
+	e, p, id := newStoreEnv(t)
+	bg := context.Background()
+	if _, err := e.s.ConnectCustomKeyStore(bg, caller, &ConnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := e.s.CreateKey(bg, caller, &CreateKeyInput{Origin: originExternalStore, CustomKeyStoreId: id, XksKeyId: p.externalKey(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vc := &viewCounter{Store: e.store}
+	s, err := New(bg, Config{Store: vc, Now: e.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	encrypt := func(what string) {
+		t.Helper()
+		before := vc.views.Load()
+		if _, err := s.Encrypt(bg, caller, &EncryptInput{KeyId: out.KeyMetadata.KeyId, Plaintext: []byte("x")}); err != nil {
+			t.Fatalf("Encrypt %s: %v", what, err)
+		}
+		if n := vc.views.Load() - before; n != 0 {
+			t.Errorf("Encrypt %s read storage %d times", what, n)
+		}
+	}
+	encrypt("after a restart")
+	if _, err := s.UpdateCustomKeyStore(bg, caller, &UpdateCustomKeyStoreInput{CustomKeyStoreId: id, XksProxyUriPath: "/kms/xks/v1"}); err != nil {
+		t.Fatal(err)
+	}
+	encrypt("after UpdateCustomKeyStore")
+	if err := s.Apply(bg, []string{keyStorePath(scope{region, acct}, id)}); err != nil {
+		t.Fatal(err)
+	}
+	encrypt("after another node's change")
 }
