@@ -111,6 +111,13 @@ func TestXKSProxy(t *testing.T) {
 	}
 	_, err = c.Decrypt(ctx(t), keyID, xksMetadata("Decrypt"), sealed, []byte("other aad"))
 	wantXKS(t, err, xks.ErrInvalidCiphertext)
+	// GetKeyLastUsage sees the proxy's use of the key, as a Decrypt (the
+	// failed one does not count).
+	lu, err := s.kmsSession(admin.AccessKey, admin.Secret, "").GetKeyLastUsage(ctx(t), &kms.GetKeyLastUsageInput{KeyId: aws.String(keyID)})
+	must(t, err)
+	if lu.KeyLastUsage == nil || lu.KeyLastUsage.Operation != types.KeyLastUsageTrackingOperationDecrypt {
+		t.Errorf("GetKeyLastUsage after the proxy's Decrypt = %+v", lu.KeyLastUsage)
+	}
 
 	// A wrong secret: 401.
 	_, err = newXKSClient(t, s, ak, "not-the-secret", hc).Encrypt(ctx(t), keyID, xksMetadata("Encrypt"), pt, aad)

@@ -146,12 +146,27 @@ func ReadOnly(name string) bool {
 }
 
 // TrackedOps are the operations GetKeyLastUsage tracks, as AWS lists them
-// (KeyLastUsageTrackingOperation).
+// (KeyLastUsageTrackingOperation), and the XKS proxy's encryptions and
+// decryptions with a key (docs/xks.md), which it reports as Encrypt and
+// Decrypt (trackedOp).
 var TrackedOps = map[string]bool{
 	"Decrypt": true, "DeriveSharedSecret": true, "Encrypt": true, "GenerateDataKey": true,
 	"GenerateDataKeyPair": true, "GenerateDataKeyPairWithoutPlaintext": true,
 	"GenerateDataKeyWithoutPlaintext": true, "GenerateMac": true, "ReEncrypt": true, "Sign": true,
 	"Verify": true, "VerifyMac": true, "Encapsulate": true, "Decapsulate": true,
+	"XksEncrypt": true, "XksDecrypt": true,
+}
+
+// trackedOp is the operation GetKeyLastUsage reports for the tracked event
+// name: one of AWS's KeyLastUsageTrackingOperation values.
+func trackedOp(name string) string {
+	switch name {
+	case "XksEncrypt":
+		return "Encrypt"
+	case "XksDecrypt":
+		return "Decrypt"
+	}
+	return name
 }
 
 // PrincipalIdentity is the userIdentity of an authenticated principal.

@@ -637,3 +637,25 @@ func FuzzAppendString(f *testing.F) {
 		}
 	})
 }
+
+// TestLastUsageOfProxyCalls: the XKS proxy's decryptions with a key count as
+// its last use, reported as Decrypt (an operation GetKeyLastUsage knows),
+// also once rebuilt from the segments.
+func TestLastUsageOfProxyCalls(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	l := mustOpen(t, Options{Dir: dir})
+	e := &Event{Time: time.Now(), Source: SourceXKS, Name: "XksDecrypt", RequestID: "xks-request", Region: "us-east-1",
+		Identity: Identity{ARN: "arn:aws:iam::111122223333:user/aws-kms", AccountID: "111122223333"}, Keys: [2]string{testKeyARN}}
+	if err := l.Record(context.Background(), e); err != nil {
+		t.Fatal(err)
+	}
+	u1, ok := l.LastUsage(testKeyARN)
+	if !ok || u1.Operation != "Decrypt" || u1.RequestID != "xks-request" {
+		t.Fatalf("LastUsage = %+v, %v", u1, ok)
+	}
+	l.Close()
+	if u2, ok := mustOpen(t, Options{Dir: dir}).LastUsage(testKeyARN); !ok || u2 != u1 {
+		t.Errorf("after reopening LastUsage = %+v, want %+v", u2, u1)
+	}
+}

@@ -226,7 +226,7 @@ type Usage struct {
 func (l *Log) trackLocked(e *Event, eventID string) {
 	rs, n := resources(e)
 	for _, arn := range rs[:n] {
-		l.usage[arn] = Usage{Operation: e.Name, Time: e.Time.UTC().Truncate(time.Second), EventID: eventID, RequestID: e.RequestID}
+		l.usage[arn] = Usage{Operation: trackedOp(e.Name), Time: e.Time.UTC().Truncate(time.Second), EventID: eventID, RequestID: e.RequestID}
 		if l.usageNew == nil {
 			l.usageNew = make(map[string]struct{})
 		}
@@ -292,7 +292,7 @@ func (l *Log) rebuildUsage(segs []segment) error {
 				continue
 			}
 			for _, res := range r.Resources {
-				l.usage[res.ARN] = Usage{Operation: r.EventName, Time: t, EventID: r.EventID, RequestID: r.RequestID}
+				l.usage[res.ARN] = Usage{Operation: trackedOp(r.EventName), Time: t, EventID: r.EventID, RequestID: r.RequestID}
 			}
 		}
 	}
