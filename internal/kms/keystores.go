@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"slices"
@@ -317,7 +318,10 @@ func validEndpoint(s string) bool {
 	case "https":
 		return true
 	case "http":
-		return host == "localhost" || strings.HasPrefix(host, "127.")
+		// A loopback address, not a name that merely starts like one
+		// (127.example.com resolves anywhere).
+		ip, err := netip.ParseAddr(host)
+		return host == "localhost" || err == nil && ip.IsLoopback()
 	}
 	return false
 }

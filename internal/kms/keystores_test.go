@@ -108,6 +108,7 @@ func TestCustomKeyStoreValidation(t *testing.T) {
 		{"bad type", mod(func(in *CreateCustomKeyStoreInput) { in.CustomKeyStoreType = "OTHER" }), "ValidationException", "enum value set"},
 		{"ftp endpoint", mod(func(in *CreateCustomKeyStoreInput) { in.XksProxyUriEndpoint = "ftp://example.com" }), "ValidationException", "xksProxyUriEndpoint"},
 		{"http not loopback", mod(func(in *CreateCustomKeyStoreInput) { in.XksProxyUriEndpoint = "http://example.com" }), "ValidationException", "xksProxyUriEndpoint"},
+		{"http to a name like a loopback address", mod(func(in *CreateCustomKeyStoreInput) { in.XksProxyUriEndpoint = "http://127.0.0.1.example.com" }), "ValidationException", "xksProxyUriEndpoint"},
 		{"endpoint with path", mod(func(in *CreateCustomKeyStoreInput) { in.XksProxyUriEndpoint = "https://example.com/x" }), "ValidationException", "xksProxyUriEndpoint"},
 		{"bad path", mod(func(in *CreateCustomKeyStoreInput) { in.XksProxyUriPath = "/kms/xks/v1/extra" }), "ValidationException", "xksProxyUriPath"},
 		{"short secret", mod(func(in *CreateCustomKeyStoreInput) { in.XksProxyAuthenticationCredential.RawSecretAccessKey = "short" }), "ValidationException", "rawSecretAccessKey' failed to satisfy constraint: Member must have length greater than or equal to 43"},
