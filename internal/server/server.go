@@ -42,6 +42,7 @@ import (
 	"github.com/trent-kms/trent/internal/awsquery"
 	"github.com/trent-kms/trent/internal/barrier"
 	"github.com/trent-kms/trent/internal/config"
+	"github.com/trent-kms/trent/internal/http1"
 	"github.com/trent-kms/trent/internal/iam"
 	"github.com/trent-kms/trent/internal/keyring"
 	"github.com/trent-kms/trent/internal/keyring/shamir"
@@ -229,6 +230,7 @@ type Server struct {
 	state   *state
 	metrics *metrics
 	http    *http.Server
+	front   *http1.Server // serves http: the AWS APIs' requests off net/http
 
 	bgCtx context.Context // of the background jobs (not canceled by New's ctx)
 
@@ -343,6 +345,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	} else if !IsLoopback(cfg.Addr) {
 		logger.Warn("server: serving plain HTTP on a non-loopback address (--insecure-http): request signatures, plaintexts and data keys cross the network unencrypted", "addr", cfg.Addr)
 	}
+	s.front = http1.New(s.http)
 	if st.barrier.Sealed() {
 		s.sealMu.Lock()
 		s.startAutoUnseal()
@@ -427,12 +430,7 @@ func (s *Server) serve(ln net.Listener) {
 	s.ln = ln
 	s.serveErr = make(chan error, 1)
 	go func() {
-		var err error
-		if s.http.TLSConfig != nil {
-			err = s.http.ServeTLS(ln, "", "") // certificates are in TLSConfig
-		} else {
-			err = s.http.Serve(ln)
-		}
+		err := s.front.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {
 			err = nil
 		}
@@ -495,9 +493,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			ctx, cancel = context.WithTimeout(ctx, s.cfg.ShutdownTimeout)
 			defer cancel()
 		}
-		if err := s.http.Shutdown(ctx); err != nil {
+		if err := s.front.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("server: shutdown: %w", err))
-			s.http.Close()
+			s.front.Close()
 		}
 	}
 	s.sealMu.Lock()
