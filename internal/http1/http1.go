@@ -490,12 +490,7 @@ func (c *conn) parse(head []byte) (r *http.Request, ok bool) {
 	}
 	// One string for every header name and value.
 	hs := string(head[len(line) : len(head)-2])
-	n := 0
-	for i := 0; i < len(hs); i++ {
-		if hs[i] == '\n' {
-			n++
-		}
-	}
+	n := strings.Count(hs, "\n")
 	if n > 64 {
 		return nil, false
 	}
@@ -505,19 +500,15 @@ func (c *conn) parse(head []byte) (r *http.Request, ok bool) {
 	contentLength := int64(-1)
 	closeAfter := false
 	for i := 0; len(hs) > 0; i++ {
-		eol := indexCRLF(hs)
-		if eol <= 0 {
+		// A line ends in CRLF; a CR elsewhere is refused by validName or
+		// validValue.
+		eol := strings.IndexByte(hs, '\n')
+		if eol < 2 || hs[eol-1] != '\r' {
 			return nil, false
 		}
-		field := hs[:eol]
-		hs = hs[eol+2:]
-		colon := -1
-		for j := 0; j < len(field); j++ {
-			if field[j] == ':' {
-				colon = j
-				break
-			}
-		}
+		field := hs[:eol-1]
+		hs = hs[eol+1:]
+		colon := strings.IndexByte(field, ':')
 		if colon <= 0 || !validName(field[:colon]) {
 			return nil, false
 		}
@@ -572,21 +563,6 @@ func (c *conn) parse(head []byte) (r *http.Request, ok bool) {
 	r.RequestURI = "/"
 	r.Close = closeAfter
 	return r, true
-}
-
-func indexCRLF(s string) int {
-	for i := 0; i+1 < len(s); i++ {
-		switch s[i] {
-		case '\r':
-			if s[i+1] == '\n' {
-				return i
-			}
-			return -1
-		case '\n':
-			return -1
-		}
-	}
-	return -1
 }
 
 // validName reports whether s is an RFC 9110 token.
