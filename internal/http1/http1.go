@@ -509,14 +509,23 @@ func (c *conn) parse(head []byte) (r *http.Request, ok bool) {
 		field := hs[:eol-1]
 		hs = hs[eol+1:]
 		colon := strings.IndexByte(field, ':')
-		if colon <= 0 || !validName(field[:colon]) {
+		if colon <= 0 {
 			return nil, false
 		}
-		value := strings.Trim(field[colon+1:], " \t")
+		key, valid := canonicalName(field[:colon])
+		if !valid {
+			return nil, false
+		}
+		value := field[colon+1:]
+		for len(value) > 0 && (value[0] == ' ' || value[0] == '\t') {
+			value = value[1:]
+		}
+		for len(value) > 0 && (value[len(value)-1] == ' ' || value[len(value)-1] == '\t') {
+			value = value[:len(value)-1]
+		}
 		if !validValue(value) {
 			return nil, false
 		}
-		key := textproto.CanonicalMIMEHeaderKey(field[:colon])
 		if _, dup := h[key]; dup {
 			return nil, false
 		}
@@ -565,14 +574,34 @@ func (c *conn) parse(head []byte) (r *http.Request, ok bool) {
 	return r, true
 }
 
-// validName reports whether s is an RFC 9110 token.
-func validName(s string) bool {
+// canonicalName checks that name is an RFC 9110 token and returns its
+// canonical form (textproto's), without allocating when it already is.
+func canonicalName(name string) (string, bool) {
+	canonical, upper := true, true
+	for i := 0; i < len(name); i++ {
+		b := name[i]
+		if !isTchar[b] {
+			return "", false
+		}
+		if upper && 'a' <= b && b <= 'z' || !upper && 'A' <= b && b <= 'Z' {
+			canonical = false
+		}
+		upper = b == '-'
+	}
+	if canonical {
+		return name, true
+	}
+	return textproto.CanonicalMIMEHeaderKey(name), true
+}
+
+// validToken reports whether s is a non-empty RFC 9110 token.
+func validToken(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if !isTchar[s[i]] {
 			return false
 		}
 	}
-	return len(s) > 0
+	return s != ""
 }
 
 var isTchar = func() (t [256]bool) {
@@ -721,7 +750,20 @@ func (w *response) finish(closeAfter bool) error {
 	out.WriteByte(' ')
 	out.WriteString(http.StatusText(w.status))
 	out.WriteString("\r\n")
-	h.Write(out)
+	for k, vv := range h { // as net/http: invalid names skipped, CR and LF in values made spaces
+		if !validToken(k) {
+			continue
+		}
+		for _, v := range vv {
+			out.WriteString(k)
+			out.WriteString(": ")
+			if strings.ContainsAny(v, "\r\n") {
+				v = strings.NewReplacer("\r", " ", "\n", " ").Replace(v)
+			}
+			out.WriteString(v)
+			out.WriteString("\r\n")
+		}
+	}
 	out.WriteString("\r\n")
 	out.Write(w.body)
 	_, err := w.c.rwc.Write(out.Bytes())

@@ -16,6 +16,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -519,5 +520,23 @@ func TestTLS(t *testing.T) {
 	p.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if r, err := http.ReadResponse(pbr, nil); err != nil || r.StatusCode != 400 || !strings.Contains(respBody(t, r), "HTTP request to an HTTPS server") {
 		t.Errorf("plain HTTP on the TLS port: %v, %v", r, err)
+	}
+}
+
+// TestResponseHeaders: as net/http, a header name that is not a token is
+// dropped and CR or LF in a value cannot start another header.
+func TestResponseHeaders(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["X-Value"] = []string{"a\r\nInjected: 1"}
+		w.Header()["Bad Name"] = []string{"x"}
+		w.Header()["X-Two"] = []string{"1", "2"}
+		io.WriteString(w, "{}")
+	})
+	_, addr, _ := start(t, h)
+	c, br := dial(t, addr)
+	r := exchange(t, c, br, sdkRequest(addr, "{}"), 1)[0]
+	if r.Header.Get("X-Value") != "a  Injected: 1" || r.Header.Get("Injected") != "" || len(r.Header["Bad Name"]) != 0 ||
+		!slices.Equal(r.Header["X-Two"], []string{"1", "2"}) || r.Header.Get("Content-Type") != "text/plain; charset=utf-8" {
+		t.Errorf("headers: %q", r.Header)
 	}
 }
