@@ -68,6 +68,29 @@ func TestErrorMessages(t *testing.T) {
 	_, err = c.Decrypt(ctx(t), &kms.DecryptInput{CiphertextBlob: bad})
 	wantMessage(t, err, "InvalidCiphertextException", "")
 
+	// Recorded from AWS (LocalStack's snapshots): a KeyId that is not the
+	// blob's key is IncorrectKeyException even when it is an HMAC key, which
+	// could not decrypt anyway; the key match comes before the key usage.
+	hmac, err := c.CreateKey(ctx(t), &kms.CreateKeyInput{KeySpec: types.KeySpecHmac224, KeyUsage: types.KeyUsageTypeGenerateVerifyMac})
+	must(t, err)
+	hmacID := hmac.KeyMetadata.KeyId
+	_, err = c.Decrypt(ctx(t), &kms.DecryptInput{CiphertextBlob: blob, KeyId: hmacID})
+	wantMessage(t, err, "IncorrectKeyException", "The key ID in the request does not identify a CMK that can perform this operation.")
+	_, err = c.ReEncrypt(ctx(t), &kms.ReEncryptInput{CiphertextBlob: blob, SourceKeyId: hmacID, DestinationKeyId: aws.String(id)})
+	wantMessage(t, err, "IncorrectKeyException", "The key ID in the request does not identify a CMK that can perform this operation.")
+	_, err = c.GenerateMac(ctx(t), &kms.GenerateMacInput{KeyId: hmacID, Message: []byte("m"), MacAlgorithm: "INVALID"})
+	wantMessage(t, err, "ValidationException", "1 validation error detected: Value 'INVALID' at 'macAlgorithm' failed to satisfy constraint: Member must satisfy enum value set: [HMAC_SHA_384, HMAC_SHA_256, HMAC_SHA_224, HMAC_SHA_512]")
+	// No message at all for these two.
+	rsa, err := c.CreateKey(ctx(t), &kms.CreateKeyInput{KeySpec: types.KeySpecRsa2048, KeyUsage: types.KeyUsageTypeEncryptDecrypt})
+	must(t, err)
+	_, err = c.RotateKeyOnDemand(ctx(t), &kms.RotateKeyOnDemandInput{KeyId: rsa.KeyMetadata.KeyId})
+	wantMessage(t, err, "UnsupportedOperationException", "")
+	ecdh, err := c.CreateKey(ctx(t), &kms.CreateKeyInput{KeySpec: types.KeySpecEccNistP256, KeyUsage: types.KeyUsageTypeKeyAgreement})
+	must(t, err)
+	_, err = c.DeriveSharedSecret(ctx(t), &kms.DeriveSharedSecretInput{KeyId: ecdh.KeyMetadata.KeyId, KeyAgreementAlgorithm: types.KeyAgreementAlgorithmSpecEcdh,
+		PublicKey: []byte("InvalidPublicKey")})
+	wantMessage(t, err, "ValidationException", "UnknownError") // the Go SDK's word for an error without a message
+
 	for range 25 {
 		_, err = c.RotateKeyOnDemand(ctx(t), &kms.RotateKeyOnDemandInput{KeyId: aws.String(other)})
 		must(t, err)

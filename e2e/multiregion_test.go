@@ -37,7 +37,7 @@ func TestMultiRegionKeys(t *testing.T) {
 		Tags: []types.Tag{{TagKey: aws.String("site"), TagValue: aws.String("dublin")}}})
 	must(t, err)
 	westARN := keyARN(west, devAccount, id)
-	if aws.ToString(rk.ReplicaKeyMetadata.Arn) != westARN || rk.ReplicaKeyMetadata.KeyState != types.KeyStateEnabled ||
+	if aws.ToString(rk.ReplicaKeyMetadata.Arn) != westARN || rk.ReplicaKeyMetadata.KeyState != types.KeyStateCreating ||
 		len(rk.ReplicaTags) != 1 || aws.ToString(rk.ReplicaPolicy) == "" {
 		t.Fatalf("ReplicateKey = %+v", rk)
 	}
@@ -141,8 +141,13 @@ func TestMultiRegionImported(t *testing.T) {
 	must(t, importInto(east, id, material))
 	rk, err := east.ReplicateKey(ctx(t), &kms.ReplicateKeyInput{KeyId: aws.String(id), ReplicaRegion: aws.String(west)})
 	must(t, err)
-	if rk.ReplicaKeyMetadata.KeyState != types.KeyStatePendingImport {
-		t.Fatalf("replica of an imported key: %s, want PendingImport", rk.ReplicaKeyMetadata.KeyState)
+	if rk.ReplicaKeyMetadata.KeyState != types.KeyStateCreating {
+		t.Fatalf("ReplicateKey of an imported key: %s, want Creating", rk.ReplicaKeyMetadata.KeyState)
+	}
+	dk, err := wc.DescribeKey(ctx(t), &kms.DescribeKeyInput{KeyId: aws.String(id)})
+	must(t, err)
+	if dk.KeyMetadata.KeyState != types.KeyStatePendingImport {
+		t.Fatalf("replica of an imported key: %s, want PendingImport", dk.KeyMetadata.KeyState)
 	}
 	other := make([]byte, 32)
 	rand.Read(other)

@@ -299,7 +299,7 @@ func (v *Version) DeriveSharedSecret(peer []byte) ([]byte, error) {
 	}
 	pub, err := x509.ParsePKIXPublicKey(peer)
 	if err != nil {
-		return nil, kmserr.ErrValidation.With("The public key is not a valid DER-encoded X.509 SubjectPublicKeyInfo of an elliptic curve key.")
+		return nil, kmserr.ErrValidation // AWS's answer has no message
 	}
 	ep, ok := pub.(*ecdsa.PublicKey)
 	if !ok || ep.Curve != v.priv.ec.Curve {

@@ -122,6 +122,13 @@ func (s Spec) Supported() bool { i := specs[s]; return i != nil && i.family != 0
 // format, rotation, data keys).
 func (s Spec) Symmetric() bool { i := specs[s]; return i != nil && i.symmetric }
 
+// Asymmetric reports whether s is a public-key spec (RSA, ECC, SM2, ML-DSA,
+// ML-KEM): neither SYMMETRIC_DEFAULT nor HMAC, which AWS counts as symmetric.
+func (s Spec) Asymmetric() bool {
+	i := specs[s]
+	return i != nil && !i.symmetric && i.family != famHMAC
+}
+
 // Allows reports whether keys of spec s may have usage u.
 func (s Spec) Allows(u Usage) bool {
 	i := specs[s]

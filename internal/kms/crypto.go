@@ -145,8 +145,10 @@ func encryptUnder(k *key, ver *keys.Version, alg string, pt []byte, ec map[strin
 // decrypts. want, when not nil, is the key the caller says encrypted it.
 func (s *Service) decryptBlob(ctx context.Context, c Caller, sc scope, a *access, want *key, blob []byte, ec map[string]string, alg string) (*key, *keys.Version, []byte, error) {
 	f := c.Facts
-	if want != nil && !want.spec.Symmetric() {
+	if want != nil && want.spec.Asymmetric() {
 		// Asymmetric ciphertext is raw RSAES-OAEP: the key comes from KeyId.
+		// Any other KeyId (an HMAC key too) must name the blob's key before
+		// its usage is checked: IncorrectKeyException, as AWS answers.
 		if err := s.authorize(&c, want, a); err != nil {
 			return nil, nil, nil, err
 		}

@@ -319,7 +319,13 @@ func (s *Service) replicateOnce(ctx context.Context, c Caller, sc scope, a *acce
 		return nil, err
 	}
 	c.Facts.addKey(r.arn)
-	return &ReplicateKeyOutput{ReplicaKeyMetadata: r.metadata(), ReplicaPolicy: doc, ReplicaTags: nonNil(r.tags)}, nil
+	// AWS answers before the replica exists: its metadata says Creating,
+	// not enabled, no material yet. Here it is ready at once, and
+	// DescribeKey says so; the answer keeps AWS's shape, which clients
+	// that wait for the replica expect.
+	md := r.metadata()
+	md.KeyState, md.Enabled, md.CurrentKeyMaterialId = stateCreating, false, ""
+	return &ReplicateKeyOutput{ReplicaKeyMetadata: md, ReplicaPolicy: doc, ReplicaTags: r.tags}, nil
 }
 
 // UpdatePrimaryRegion makes the replica in another region the primary of

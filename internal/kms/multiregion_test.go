@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -63,12 +64,15 @@ func TestMultiRegionReplicate(t *testing.T) {
 	}
 	rmd := rep.ReplicaKeyMetadata
 	wantARN := "arn:aws:kms:" + replicaRegion + ":" + acct + ":key/" + id
-	if rmd.KeyId != id || rmd.Arn != wantARN || rmd.KeyState != "Enabled" || rmd.Description != "replica" ||
+	if rmd.KeyId != id || rmd.Arn != wantARN || rmd.KeyState != "Creating" || rmd.Enabled || rmd.CurrentKeyMaterialId != "" || rmd.Description != "replica" ||
 		rmd.MultiRegionConfiguration.MultiRegionKeyType != "REPLICA" || rmd.MultiRegionConfiguration.PrimaryKey.Arn != md.Arn {
 		t.Fatalf("replica metadata %+v %+v", rmd, rmd.MultiRegionConfiguration)
 	}
 	if len(rep.ReplicaTags) != 1 || !strings.Contains(rep.ReplicaPolicy, "arn:aws:iam::"+acct+":root") {
 		t.Errorf("ReplicaTags %v, ReplicaPolicy %s", rep.ReplicaTags, rep.ReplicaPolicy)
+	}
+	if d := e.describe(inReplica, id); d.KeyState != "Enabled" || !d.Enabled || d.CurrentKeyMaterialId == "" {
+		t.Errorf("DescribeKey of the replica: %s, enabled %v, material %q", d.KeyState, d.Enabled, d.CurrentKeyMaterialId)
 	}
 	// Every key of the set lists the replica; each keeps its description.
 	for _, c := range []Caller{caller, inReplica} {
@@ -400,7 +404,14 @@ func TestMultiRegionImported(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st := rep.ReplicaKeyMetadata.KeyState; st != "PendingImport" {
+	if st := rep.ReplicaKeyMetadata.KeyState; st != "Creating" {
+		t.Fatalf("ReplicateKey of an imported key: %s, want Creating", st)
+	}
+	// Without tags AWS's answer has no ReplicaTags member.
+	if b, _ := json.Marshal(rep); bytes.Contains(b, []byte("ReplicaTags")) {
+		t.Errorf("ReplicateKey without tags: %s", b)
+	}
+	if st := e.describe(inReplica, id).KeyState; st != "PendingImport" {
 		t.Fatalf("replica of an imported key: %s, want PendingImport", st)
 	}
 	enc := e.encrypt(id, []byte("imported"), nil)

@@ -17,9 +17,13 @@ const (
 	onDemandConflictWindow = 20 * time.Minute
 )
 
-// checkRotatable: automatic rotation needs a symmetric AWS_KMS key.
+// checkRotatable: automatic rotation needs a symmetric AWS_KMS key. AWS
+// refuses any other spec with no message (recorded for RotateKeyOnDemand).
 func (k *key) checkRotatable() error {
-	if !k.spec.Symmetric() || k.origin != originAWSKMS {
+	if !k.spec.Symmetric() {
+		return kmserr.ErrUnsupportedOperation
+	}
+	if k.origin != originAWSKMS {
 		return kmserr.ErrUnsupportedOperation.With("%s origin is %s which is not valid for this operation.", k.arn, k.origin)
 	}
 	return nil

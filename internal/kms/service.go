@@ -76,6 +76,8 @@ const (
 	// statePendingReplicaDeletion: the primary of multi-Region keys whose
 	// deletion is scheduled waits for its replicas' (multiregion.go).
 	statePendingReplicaDeletion = "PendingReplicaDeletion"
+	// stateCreating: what ReplicateKey's answer says of the new replica.
+	stateCreating = "Creating"
 
 	originAWSKMS = "AWS_KMS"
 

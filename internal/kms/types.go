@@ -704,7 +704,7 @@ type ReplicateKeyInput struct {
 type ReplicateKeyOutput struct {
 	ReplicaKeyMetadata *KeyMetadata `json:"ReplicaKeyMetadata"`
 	ReplicaPolicy      string       `json:"ReplicaPolicy"`
-	ReplicaTags        []Tag        `json:"ReplicaTags"`
+	ReplicaTags        []Tag        `json:"ReplicaTags,omitempty"`
 }
 
 type UpdatePrimaryRegionInput struct {
