@@ -90,6 +90,10 @@ func TestErrorMessages(t *testing.T) {
 	_, err = c.DeriveSharedSecret(ctx(t), &kms.DeriveSharedSecretInput{KeyId: ecdh.KeyMetadata.KeyId, KeyAgreementAlgorithm: types.KeyAgreementAlgorithmSpecEcdh,
 		PublicKey: []byte("InvalidPublicKey")})
 	wantMessage(t, err, "ValidationException", "UnknownError") // the Go SDK's word for an error without a message
+	// ReEncrypt's messages name the operation, not its IAM actions
+	// (LocalStack's test notes AWS's "ReEncrypt" against its "ReEncryptTo").
+	_, err = c.ReEncrypt(ctx(t), &kms.ReEncryptInput{CiphertextBlob: blob, DestinationKeyId: ecdh.KeyMetadata.KeyId})
+	wantMessage(t, err, "InvalidKeyUsageException", aws.ToString(ecdh.KeyMetadata.Arn)+" key usage is KEY_AGREEMENT which is not valid for ReEncrypt.")
 
 	for range 25 {
 		_, err = c.RotateKeyOnDemand(ctx(t), &kms.RotateKeyOnDemandInput{KeyId: aws.String(other)})

@@ -44,7 +44,7 @@ func (s *Service) usableKey(c Caller, a *access, keyID string, usage keys.Usage)
 	if err := k.usable(s.now()); err != nil {
 		return nil, err
 	}
-	if err := k.checkUsage(a.action[len("kms:"):], usage); err != nil {
+	if err := k.checkUsage(a.op(), usage); err != nil {
 		return nil, err
 	}
 	return k, nil

@@ -150,6 +150,16 @@ var actions = func() map[string]string {
 	return m
 }()
 
+// op is the operation's name in messages: the action without "kms:", and
+// ReEncrypt for both of its actions (ReEncryptFrom, ReEncryptTo).
+func (a *access) op() string {
+	op := strings.TrimPrefix(a.action, "kms:")
+	if strings.HasPrefix(op, "ReEncrypt") {
+		return "ReEncrypt"
+	}
+	return op
+}
+
 // set records a request-valued condition key.
 func (a *access) set(c condKey, v string) *access {
 	a.cond[c] = v

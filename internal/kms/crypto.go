@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/trent-kms/trent/internal/arn"
@@ -55,7 +54,7 @@ func (s *Service) encryptKey(c Caller, sc scope, a *access, keyID, alg string) (
 	if err := k.usable(s.now()); err != nil {
 		return nil, nil, err
 	}
-	if err := k.checkUsage(a.action[len("kms:"):], keys.EncryptDecrypt); err != nil {
+	if err := k.checkUsage(a.op(), keys.EncryptDecrypt); err != nil {
 		return nil, nil, err
 	}
 	if _, err := k.encryptionAlgorithm(alg); err != nil {
@@ -152,7 +151,7 @@ func (s *Service) decryptBlob(ctx context.Context, c Caller, sc scope, a *access
 		if err := s.authorize(&c, want, a); err != nil {
 			return nil, nil, nil, err
 		}
-		if err := want.checkDecrypt(alg, s.now()); err != nil {
+		if err := want.checkDecrypt(a.op(), alg, s.now()); err != nil {
 			return nil, nil, nil, err
 		}
 		if len(ec) > 0 {
@@ -198,15 +197,14 @@ func (s *Service) decryptBlob(ctx context.Context, c Caller, sc scope, a *access
 	if err := s.authorize(&c, k, a); err != nil {
 		return nil, nil, nil, err
 	}
-	if err := k.checkDecrypt(alg, s.now()); err != nil {
+	if err := k.checkDecrypt(a.op(), alg, s.now()); err != nil {
 		return nil, nil, nil, err
 	}
 	if (ext != nil) != (k.xks != nil) {
 		return nil, nil, nil, errInvalidCiphertext // each key has one format
 	}
 	if ext != nil {
-		op := strings.TrimSuffix(a.action[len("kms:"):], "From") // ReEncryptFrom: ReEncrypt
-		inner, err := s.openExternal(ctx, c, op, k, ext)
+		inner, err := s.openExternal(ctx, c, a.op(), k, ext)
 		if err != nil {
 			return nil, nil, nil, err
 		}
@@ -253,12 +251,13 @@ func (s *Service) blobKey(sc scope, id string) *key {
 	return found
 }
 
-// checkDecrypt is the key check of decrypting operations.
-func (k *key) checkDecrypt(alg string, now time.Time) error {
+// checkDecrypt is the key check of decrypting operations (op: Decrypt or
+// ReEncrypt, for the message).
+func (k *key) checkDecrypt(op, alg string, now time.Time) error {
 	if err := k.usable(now); err != nil {
 		return err
 	}
-	if err := k.checkUsage("Decrypt", keys.EncryptDecrypt); err != nil {
+	if err := k.checkUsage(op, keys.EncryptDecrypt); err != nil {
 		return err
 	}
 	_, err := k.encryptionAlgorithm(alg)
@@ -333,7 +332,7 @@ func (s *Service) Decrypt(ctx context.Context, c Caller, in *DecryptInput) (*Dec
 		if err := s.authorize(&c, want, a); err != nil {
 			return nil, err
 		}
-		if err := want.checkDecrypt(in.EncryptionAlgorithm, s.now()); err != nil {
+		if err := want.checkDecrypt("Decrypt", in.EncryptionAlgorithm, s.now()); err != nil {
 			return nil, err
 		}
 		return nil, kmserr.ErrDryRun
@@ -407,7 +406,7 @@ func (s *Service) ReEncrypt(ctx context.Context, c Caller, in *ReEncryptInput) (
 		if err := s.authorize(&c, src, from); err != nil {
 			return nil, err
 		}
-		if err := src.checkDecrypt(in.SourceEncryptionAlgorithm, s.now()); err != nil {
+		if err := src.checkDecrypt("ReEncrypt", in.SourceEncryptionAlgorithm, s.now()); err != nil {
 			return nil, err
 		}
 		if _, err := checkDst(); err != nil {
