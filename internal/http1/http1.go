@@ -267,6 +267,14 @@ type conn struct {
 func (c *conn) serve() {
 	handedOff := false
 	defer func() {
+		// As net/http: a panic serving a connection (serveRequest
+		// recovers the handler's) closes that connection, not the server.
+		if p := recover(); p != nil {
+			buf := make([]byte, 64<<10)
+			buf = buf[:runtime.Stack(buf, false)]
+			c.s.logf("http1: panic serving %v: %v\n%s", c.remote, p, buf)
+			handedOff = false
+		}
 		if !handedOff {
 			c.rwc.Close()
 		}
@@ -290,14 +298,26 @@ func (c *conn) serve() {
 	c.w.header = make(http.Header, 8)
 	c.w.c = c
 
-	for {
+	for first := true; ; first = false {
 		c.state.Store(stateIdle)
 		if c.s.inShutdown.Load() {
 			return
 		}
+		// net/http's deadlines: the head within ReadHeaderTimeout (or
+		// ReadTimeout), the whole request within ReadTimeout, the answer
+		// within WriteTimeout of the head's end. The first request's
+		// clock starts now (a new connection waits no longer than that
+		// for its first byte), a later one's at its first byte (it may
+		// wait IdleTimeout for it).
 		srv := c.s.http
-		if d := idleTimeout(srv); d > 0 {
-			c.rwc.SetReadDeadline(time.Now().Add(d))
+		t0 := time.Now()
+		headDeadline, reqDeadline := readDeadlines(srv, t0)
+		if !first {
+			if d := idleTimeout(srv); d > 0 {
+				c.rwc.SetReadDeadline(t0.Add(d))
+			}
+		} else {
+			c.rwc.SetReadDeadline(headDeadline)
 		}
 		if _, err := c.br.Peek(1); err != nil {
 			return
@@ -305,18 +325,8 @@ func (c *conn) serve() {
 		if !c.state.CompareAndSwap(stateIdle, stateActive) {
 			return // closed by Shutdown
 		}
-		// net/http's deadlines: the head within ReadHeaderTimeout (or
-		// ReadTimeout), the whole request within ReadTimeout, the answer
-		// within WriteTimeout of the head's end.
-		t0 := time.Now()
-		var headDeadline, reqDeadline time.Time
-		if d := srv.ReadTimeout; d > 0 {
-			reqDeadline = t0.Add(d)
-		}
-		if d := srv.ReadHeaderTimeout; d > 0 {
-			headDeadline = t0.Add(d)
-		} else {
-			headDeadline = reqDeadline
+		if !first {
+			headDeadline, reqDeadline = readDeadlines(srv, time.Now())
 		}
 		c.rwc.SetReadDeadline(headDeadline)
 		head, err := c.readHead()
@@ -379,6 +389,19 @@ func looksLikeHTTP(h [5]byte) bool {
 		return true
 	}
 	return false
+}
+
+// readDeadlines are a request's read deadlines from t0, when its reading
+// starts: for the head (ReadHeaderTimeout, else ReadTimeout) and for the
+// whole request (ReadTimeout); zero for none.
+func readDeadlines(srv *http.Server, t0 time.Time) (head, req time.Time) {
+	if d := srv.ReadTimeout; d > 0 {
+		req = t0.Add(d)
+	}
+	if d := srv.ReadHeaderTimeout; d > 0 {
+		return t0.Add(d), req
+	}
+	return req, req
 }
 
 // idleTimeout is net/http's: IdleTimeout, or ReadTimeout when it is zero.
@@ -449,7 +472,7 @@ func (c *conn) serveRequest(r *http.Request) (keep bool) {
 		}
 	}()
 	c.s.handler.ServeHTTP(w, r)
-	keep = !r.Close && !c.s.inShutdown.Load()
+	keep = !r.Close && !c.s.inShutdown.Load() && !closes(w.header)
 	unread := false
 	if c.body.n > 0 {
 		if c.body.n > maxDiscard || c.body.err != nil {
@@ -485,7 +508,9 @@ func (c *conn) serveRequest(r *http.Request) (keep bool) {
 // that changes the framing or the protocol. ok is false for anything else.
 func (c *conn) parse(head []byte) (r *http.Request, ok bool) {
 	const line = "POST / HTTP/1.1\r\n"
-	if len(head) < len(line) || string(head[:len(line)]) != line {
+	// The head ends in CRLF CRLF (headEnd also finds LF LF, which is
+	// refused here: "POST / HTTP/1.1\r\n\n" is 18 bytes).
+	if len(head) < len(line)+2 || string(head[:len(line)]) != line || string(head[len(head)-2:]) != "\r\n" {
 		return nil, false
 	}
 	// One string for every header name and value.
@@ -771,6 +796,19 @@ func (w *response) finish(closeAfter bool) error {
 }
 
 var connectionClose = []string{"close"}
+
+// closes reports whether the handler's answer says Connection: close (as
+// net/http, which then closes the connection after it).
+func closes(h http.Header) bool {
+	for _, v := range h["Connection"] {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), "close") {
+				return true
+			}
+		}
+	}
+	return false
+}
 
 // date returns the Date header's value, formatted once a second.
 func date() []string {

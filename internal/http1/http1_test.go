@@ -222,6 +222,8 @@ func TestHandOff(t *testing.T) {
 		{"two lengths", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}", 400, "-"},
 		{"bad length", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: +2\r\n\r\n{}", 400, "-"},
 		{"bare LF", "POST / HTTP/1.1\nHost: h\nContent-Length: 2\n\n{}", 200, "{}"},
+		{"bare LF after the request line", "POST / HTTP/1.1\r\n\n", 400, "-"},
+		{"no header", "POST / HTTP/1.1\r\n\r\n", 400, "-"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, addr, got := start(t, nil)
@@ -269,6 +271,49 @@ func TestConnectionClose(t *testing.T) {
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if n, err := br.Read(make([]byte, 1)); err != io.EOF {
 		t.Errorf("after Connection: close: %d, %v; want EOF", n, err)
+	}
+}
+
+// TestHandlerConnectionClose: an answer with Connection: close from the
+// handler closes the connection after it, as net/http does, even with a
+// request pipelined behind it.
+func TestHandlerConnectionClose(t *testing.T) {
+	_, addr, _ := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "close")
+	}))
+	c, br := dial(t, addr)
+	exchange(t, c, br, sdkRequest(addr, "{}")+sdkRequest(addr, "{}"), 1)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := br.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("after the handler's Connection: close: %d, %v; want EOF", n, err)
+	}
+}
+
+// TestTimeouts: a new connection that sends nothing is closed after
+// ReadHeaderTimeout, as net/http closes it, not after IdleTimeout; a
+// connection idle after a request is closed after IdleTimeout.
+func TestTimeouts(t *testing.T) {
+	const short, long = 200 * time.Millisecond, 20 * time.Second
+	for _, tc := range []struct {
+		name       string
+		header     time.Duration
+		idle       time.Duration
+		firstAsked bool
+	}{
+		{"new connection", short, long, false},
+		{"idle connection", long, short, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, addr, _ := start(t, nil, func(s *http.Server) { s.ReadHeaderTimeout, s.IdleTimeout = tc.header, tc.idle })
+			c, br := dial(t, addr)
+			if tc.firstAsked {
+				exchange(t, c, br, sdkRequest(addr, "{}"), 1)
+			}
+			c.SetReadDeadline(time.Now().Add(long / 2)) // the test's own bound, well under the long timeout
+			if n, err := br.Read(make([]byte, 1)); err != io.EOF {
+				t.Errorf("%d, %v; want EOF: the short timeout was not applied", n, err)
+			}
+		})
 	}
 }
 
@@ -434,12 +479,15 @@ func FuzzParse(f *testing.F) {
 	f.Add("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 00\r\n\r\n")
 	f.Add("POST / HTTP/1.1\r\nHost: h\r\n Content-Length: 2\r\n\r\n")
 	f.Add("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\nPragma: no-cache\r\n\r\n")
+	f.Add("POST / HTTP/1.1\r\n\n")
+	f.Add("POST / HTTP/1.1\r\nHost: h\n\n")
 	f.Fuzz(func(t *testing.T, raw string) {
-		i := strings.Index(raw, "\r\n\r\n")
+		// Framed as the server frames it.
+		i := headEnd([]byte(raw))
 		if i < 0 {
 			return
 		}
-		raw = raw[:i+4]
+		raw = raw[:i]
 		c := &conn{tmpl: new(http.Request)}
 		if r, ok := c.parse([]byte(raw)); ok {
 			sameAsNetHTTP(t, raw, r)
