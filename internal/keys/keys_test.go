@@ -91,3 +91,27 @@ func TestNewVersionRejectsMaterial(t *testing.T) {
 		}
 	}
 }
+
+// TestEmptyVersion: a version without material keeps its place and opens
+// nothing, not even a ciphertext of the version it stands for.
+func TestEmptyVersion(t *testing.T) {
+	full, err := GenerateVersion(SymmetricDefault, keyID, 2, time.Now(), "ON_DEMAND")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ciphertext.Parse(full.Seal([]byte("hello"), nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := NewEmptyVersion(SymmetricDefault, 2, full.MaterialID, full.Created, full.RotationType)
+	if v.HasMaterial() || !v.Material().IsZero() || !full.HasMaterial() {
+		t.Errorf("HasMaterial() = %v (empty), %v (full); material %d bytes", v.HasMaterial(), full.HasMaterial(), v.Material().Len())
+	}
+	if pt, err := v.Open(b, nil); !errors.Is(err, kmserr.ErrInvalidCiphertext) {
+		t.Errorf("Open with an empty version = %q, %v; want InvalidCiphertextException", pt, err)
+	}
+	full.Wipe()
+	if !full.HasMaterial() {
+		t.Error("HasMaterial() = false after Wipe: it reports how the version was built")
+	}
+}

@@ -39,6 +39,7 @@ type Version struct {
 	Flushed atomic.Uint64
 
 	material secret.Bytes
+	empty    bool     // built by NewEmptyVersion: never had material
 	priv     *private // asymmetric keys: the parsed private key
 
 	// SYMMETRIC_DEFAULT: the AEAD and the blob header for (key id, Num).
@@ -94,6 +95,20 @@ func GenerateVersion(spec Spec, keyID string, num uint32, created time.Time, rot
 	}
 	return NewVersion(spec, keyID, num, m, NewMaterialID(), created, rotType)
 }
+
+// NewEmptyVersion returns version num of spec without material: the place
+// of a version whose material was deleted (imported material, until it is
+// imported again), keeping its number, material id and origin. It is for
+// the record only: it must not be used for cryptography (Open refuses;
+// what needs the material may panic), and callers keep its key out of
+// every state that allows it.
+func NewEmptyVersion(spec Spec, num uint32, materialID string, created time.Time, rotType string) *Version {
+	return &Version{Num: num, MaterialID: materialID, Created: created, RotationType: rotType, Spec: spec, empty: true}
+}
+
+// HasMaterial reports whether v was built with material (not by
+// NewEmptyVersion). Wipe does not change it.
+func (v *Version) HasMaterial() bool { return !v.empty }
 
 // NewMaterialID returns 64 lower-hex characters derived from random bytes
 // only (never from key material).
