@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"errors"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/trent-kms/trent/internal/arn"
@@ -40,11 +42,21 @@ var (
 // importState is what an EXTERNAL key knows about its imported material.
 // Immutable once published, like the key.
 type importState struct {
-	expiration  string    // ExpirationModel of the current material
-	validTo     time.Time // when it expires (KEY_MATERIAL_EXPIRES)
-	materialIDs []string  // every material imported so far: a re-import must be one of them
+	// expiry is the ExpirationModel and ValidTo of the material of every
+	// version that holds its material, by material id (a version whose
+	// material was deleted has none). soonest is the earliest ValidTo in
+	// it (zero: no material expires).
+	expiry      map[string]expiry
+	soonest     time.Time
+	materialIDs []string // every material imported so far: a re-import must be one of them
 	params      *importParams
 	pending     *pendingMaterial // imported with NEW_KEY_MATERIAL, waiting for RotateKeyOnDemand
+}
+
+// expiry is when imported material expires.
+type expiry struct {
+	model   string    // ExpirationModel
+	validTo time.Time // when it expires (KEY_MATERIAL_EXPIRES)
 }
 
 // importParams are the parameters of the latest GetParametersForImport
@@ -65,15 +77,23 @@ type pendingMaterial struct {
 }
 
 type importRecord struct {
-	Expiration        string         `json:"expiration,omitempty"`
-	ValidTo           time.Time      `json:"validTo,omitzero"`
-	MaterialIDs       []string       `json:"materialIds,omitempty"`
-	Token             []byte         `json:"token,omitempty"`
-	WrappingKey       []byte         `json:"wrappingKey,omitempty"`
-	WrappingAlgorithm string         `json:"wrappingAlgorithm,omitempty"`
-	WrappingKeySpec   string         `json:"wrappingKeySpec,omitempty"`
-	ParamsValidTo     time.Time      `json:"paramsValidTo,omitzero"`
-	Pending           *pendingRecord `json:"pending,omitempty"`
+	// Expiration and ValidTo are the current material's in the records of
+	// releases before Expiry: read, never written.
+	Expiration        string                  `json:"expiration,omitempty"`
+	ValidTo           time.Time               `json:"validTo,omitzero"`
+	Expiry            map[string]expiryRecord `json:"expiry,omitempty"` // by material id
+	MaterialIDs       []string                `json:"materialIds,omitempty"`
+	Token             []byte                  `json:"token,omitempty"`
+	WrappingKey       []byte                  `json:"wrappingKey,omitempty"`
+	WrappingAlgorithm string                  `json:"wrappingAlgorithm,omitempty"`
+	WrappingKeySpec   string                  `json:"wrappingKeySpec,omitempty"`
+	ParamsValidTo     time.Time               `json:"paramsValidTo,omitzero"`
+	Pending           *pendingRecord          `json:"pending,omitempty"`
+}
+
+type expiryRecord struct {
+	Model   string    `json:"model"`
+	ValidTo time.Time `json:"validTo,omitzero"`
 }
 
 type pendingRecord struct {
@@ -87,7 +107,13 @@ func (st *importState) record() *importRecord {
 	if st == nil {
 		return nil
 	}
-	r := &importRecord{Expiration: st.expiration, ValidTo: st.validTo, MaterialIDs: st.materialIDs}
+	r := &importRecord{MaterialIDs: st.materialIDs}
+	if len(st.expiry) > 0 {
+		r.Expiry = make(map[string]expiryRecord, len(st.expiry))
+		for id, e := range st.expiry {
+			r.Expiry[id] = expiryRecord{Model: e.model, ValidTo: e.validTo}
+		}
+	}
 	if p := st.params; p != nil {
 		r.Token, r.WrappingKey, r.WrappingAlgorithm, r.WrappingKeySpec, r.ParamsValidTo = p.token, p.wrapping.Expose(), p.alg, p.spec, p.validTo
 	}
@@ -97,11 +123,20 @@ func (st *importState) record() *importRecord {
 	return r
 }
 
-func importFromRecord(r *importRecord) *importState {
+// importFromRecord builds the import state of a record whose versions are
+// versions (a record of an earlier release has the expiry of its current
+// material only).
+func importFromRecord(r *importRecord, versions []versionRecord) *importState {
 	if r == nil {
 		return nil
 	}
-	st := &importState{expiration: r.Expiration, validTo: r.ValidTo, materialIDs: r.MaterialIDs}
+	st := &importState{materialIDs: r.MaterialIDs}
+	for id, e := range r.Expiry {
+		st.setExpiry(id, expiry{model: e.Model, validTo: e.ValidTo})
+	}
+	if r.Expiry == nil && r.Expiration != "" && len(versions) > 0 {
+		st.setExpiry(versions[len(versions)-1].MaterialID, expiry{model: r.Expiration, validTo: r.ValidTo})
+	}
 	if r.Token != nil {
 		st.params = &importParams{token: r.Token, wrapping: secret.New(r.WrappingKey), alg: r.WrappingAlgorithm,
 			spec: r.WrappingKeySpec, validTo: r.ParamsValidTo}
@@ -114,7 +149,34 @@ func importFromRecord(r *importRecord) *importState {
 
 func (st *importState) clone() *importState {
 	c := *st
+	c.expiry = maps.Clone(st.expiry)
 	return &c
+}
+
+// setExpiry records when material id expires. st is a copy not yet
+// published (clone).
+func (st *importState) setExpiry(id string, e expiry) {
+	if st.expiry == nil {
+		st.expiry = make(map[string]expiry)
+	}
+	st.expiry[id] = e
+	st.findSoonest()
+}
+
+// dropExpiry forgets the expiry of material id (deleted). st is a copy not
+// yet published (clone).
+func (st *importState) dropExpiry(id string) {
+	delete(st.expiry, id)
+	st.findSoonest()
+}
+
+func (st *importState) findSoonest() {
+	st.soonest = time.Time{}
+	for _, e := range st.expiry {
+		if e.model == expires && (st.soonest.IsZero() || e.validTo.Before(st.soonest)) {
+			st.soonest = e.validTo
+		}
+	}
 }
 
 // newImportToken returns version || key id length || key id || 32 random bytes.
@@ -210,9 +272,12 @@ func (s *Service) GetParametersForImport(ctx context.Context, c Caller, in *GetP
 
 // ImportKeyMaterial imports material wrapped under the parameters of
 // GetParametersForImport into an EXTERNAL key: the key becomes Enabled
-// (from PendingImport); a re-import must be the same material. A symmetric
-// key takes new material with ImportType NEW_KEY_MATERIAL, which becomes
-// current on RotateKeyOnDemand.
+// (from PendingImport) once every version has its material. A re-import
+// must be material imported before: it goes back to the version that held
+// it (its number, so its ciphertexts, stay), or, when that version still
+// holds it, only its expiration changes. A symmetric key takes new material
+// with ImportType NEW_KEY_MATERIAL, which becomes current on
+// RotateKeyOnDemand.
 func (s *Service) ImportKeyMaterial(ctx context.Context, c Caller, in *ImportKeyMaterialInput) (*ImportKeyMaterialOutput, error) {
 	var v validator
 	v.blob("importToken", in.ImportToken, maxCiphertextLen, true)
@@ -266,8 +331,17 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, c Caller, in *ImportKey
 			return nil, err
 		}
 		materialID = keys.ImportedMaterialID(material, k.materialScope())
-		// Build the version first: material that does not fit the spec is refused before anything changes.
-		ver, err := keys.NewVersion(k.spec, k.id, uint32(len(k.versions)+1), material, materialID, now, "")
+		// Build the version first: material that does not fit the spec is
+		// refused before anything changes. Material a version held before
+		// (deleted since) goes back to that version.
+		slot := k.versionOf(materialID)
+		var ver *keys.Version
+		if slot >= 0 {
+			v := k.versions[slot]
+			ver, err = keys.NewVersion(k.spec, k.id, v.Num, material, materialID, v.Created, v.RotationType)
+		} else {
+			ver, err = keys.NewVersion(k.spec, k.id, uint32(len(k.versions)+1), material, materialID, now, "")
+		}
 		if err != nil {
 			material.Wipe()
 			return nil, kmserr.ErrIncorrectKeyMaterial.With("The key material is not valid for key spec %s.", k.spec)
@@ -276,14 +350,11 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, c Caller, in *ImportKey
 			ver.Wipe()
 			return nil, kmserr.ErrIncorrectKeyMaterial.With("The key material is not the key material %s.", in.KeyMaterialId)
 		}
-		known := false
-		for _, m := range k.imp.materialIDs {
-			known = known || m == materialID
-		}
+		known := slices.Contains(k.imp.materialIDs, materialID)
 		nk := k.clone()
 		nk.imp = k.imp.clone()
 		nk.imp.params = nil // a token imports once
-		switch {
+		switch p := k.imp.pending; {
 		case in.ImportType == importTypeNew && k.mrPrimary != "":
 			ver.Wipe()
 			return nil, kmserr.ErrUnsupportedOperation.With("ImportType NEW_KEY_MATERIAL is not supported for multi-Region keys by this server.")
@@ -296,28 +367,42 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, c Caller, in *ImportKey
 				ver.Wipe()
 				return nil, kmserr.ErrIncorrectKeyMaterial.With("The key material was already imported into this KMS key.")
 			}
-			if k.imp.pending != nil {
+			if p != nil {
 				ver.Wipe()
-				return nil, kmserr.ErrInvalidState.With("New key material (id: %s) cannot be imported into KMS key %s, because another key material (id: %s) is pending rotation.", materialID, k.id, k.imp.pending.id)
+				return nil, kmserr.ErrInvalidState.With("New key material (id: %s) cannot be imported into KMS key %s, because another key material (id: %s) is pending rotation.", materialID, k.id, p.id)
 			}
 			nk.imp.pending = &pendingMaterial{material: secret.Copy(ver.Material().Expose()), id: materialID, expiration: model, validTo: validTo}
-			nk.imp.materialIDs = append(append([]string(nil), k.imp.materialIDs...), materialID)
+			nk.imp.materialIDs = append(slices.Clone(k.imp.materialIDs), materialID)
 			ver.Wipe()
 			return nk, nil
-		case len(k.imp.materialIDs) > 0 && !known:
+		case p != nil && p.id == materialID:
+			// The material pending rotation again: only its expiration changes.
+			ver.Wipe()
+			np := *p
+			np.expiration, np.validTo = model, validTo
+			nk.imp.pending = &np
+			return nk, nil
+		case slot >= 0 && k.versions[slot].HasMaterial():
+			ver.Wipe() // the same material is there already: only its expiration changes
+		case slot >= 0:
+			old := k.versions[slot]
+			ver.Encryptions.Store(old.Encryptions.Load())
+			ver.Flushed.Store(old.Flushed.Load())
+			nk.versions[slot] = ver
+		case len(k.versions) == 0 && (known || len(k.imp.materialIDs) == 0):
+			// The first import (a replica's: its primary's material).
+			nk.versions = []*keys.Version{ver}
+			if !known {
+				nk.imp.materialIDs = append(slices.Clone(k.imp.materialIDs), materialID)
+			}
+		default:
 			ver.Wipe()
 			return nil, kmserr.ErrIncorrectKeyMaterial.With("The key material in the request is not the same key material that was previously imported into this KMS key.")
 		}
-		if !known {
-			nk.imp.materialIDs = append(append([]string(nil), k.imp.materialIDs...), materialID)
-		}
-		if len(k.versions) == 0 {
-			nk.versions = []*keys.Version{ver}
+		nk.imp.setExpiry(materialID, expiry{model: model, validTo: validTo})
+		if k.state == statePendingImport && !nk.materialMissing() {
 			nk.state = stateEnabled
-		} else {
-			ver.Wipe() // the same material is there already: only the expiration changes
 		}
-		nk.imp.expiration, nk.imp.validTo = model, validTo
 		return nk, nil
 	})
 	if err != nil {
@@ -326,52 +411,113 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, c Caller, in *ImportKey
 	return &ImportKeyMaterialOutput{KeyId: nk.arn, KeyMaterialId: materialID}, nil
 }
 
-// DeleteImportedKeyMaterial deletes the key's imported material: the key
-// becomes PendingImport (a key pending deletion stays so).
+// DeleteImportedKeyMaterial deletes the key's current imported material, or
+// the material KeyMaterialId names: any version's, which makes the key
+// PendingImport (a key pending deletion stays so) until that material is
+// imported again, or the material pending rotation, which is forgotten
+// (the key's state stays). Deleting material that is deleted already
+// changes nothing.
 func (s *Service) DeleteImportedKeyMaterial(ctx context.Context, c Caller, in *DeleteImportedKeyMaterialInput) (*DeleteImportedKeyMaterialOutput, error) {
 	var v validator
 	if in.KeyMaterialId != "" {
 		v.strLen("keyMaterialId", in.KeyMaterialId, materialIDLen, materialIDLen)
 	}
 	var deleted string
-	var old []*keys.Version
+	var wipe func()
 	nk, err := s.mutateKey(ctx, c, "DeleteImportedKeyMaterial", in.KeyId, &v, func(k *key, _ time.Time) (*key, error) {
 		if err := k.checkImportable(); err != nil {
 			return nil, err
 		}
-		if len(k.versions) > 0 {
+		deleted, wipe = in.KeyMaterialId, nil
+		if deleted == "" {
+			if !k.hasMaterial() {
+				return nil, nil // nothing imported yet
+			}
 			deleted = k.current().MaterialID
 		}
-		if in.KeyMaterialId != "" && in.KeyMaterialId != deleted {
-			return nil, kmserr.ErrNotFound.With("Key material %s does not exist in %s.", in.KeyMaterialId, k.arn)
+		i, p := k.versionOf(deleted), k.imp.pending
+		switch {
+		case i >= 0 && !k.versions[i].HasMaterial():
+			return nil, nil // deleted already
+		case i < 0 && (p == nil || p.id != deleted):
+			return nil, kmserr.ErrNotFound.With("Key material %s does not exist in %s.", deleted, k.arn)
 		}
-		if len(k.versions) == 0 {
-			return nil, nil
-		}
-		nk := k.dropMaterial()
-		old = k.versions
+		var nk *key
+		nk, wipe = k.dropMaterial(deleted)
 		return nk, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	for _, ver := range old {
-		ver.Wipe()
+	if wipe != nil {
+		wipe()
 	}
 	return &DeleteImportedKeyMaterialOutput{KeyId: nk.arn, KeyMaterialId: deleted}, nil
 }
 
-// dropMaterial returns k without material: PendingImport unless pending
-// deletion. The caller wipes k's versions once the change is stored.
-func (k *key) dropMaterial() *key {
+// dropMaterial returns k without the imported material named by ids, and
+// a function that wipes it, to call once the change is stored. A version
+// whose material goes keeps its place (number, material id, creation and
+// counters) for the re-import of the same material, and the key becomes
+// PendingImport unless it is pending deletion. Material pending rotation
+// is forgotten as if never imported (it may be imported again as new
+// material); the key's state stays.
+func (k *key) dropMaterial(ids ...string) (*key, func()) {
 	nk := k.clone()
-	nk.versions = nil
 	nk.imp = k.imp.clone()
-	nk.imp.expiration, nk.imp.validTo, nk.imp.pending = "", time.Time{}, nil
-	if !k.pendingDeletion() {
-		nk.state = statePendingImport
+	var gone []*keys.Version
+	var pending secret.Bytes
+	for _, id := range ids {
+		if p := nk.imp.pending; p != nil && p.id == id {
+			pending = p.material
+			nk.imp.pending = nil
+			nk.imp.materialIDs = slices.DeleteFunc(slices.Clone(nk.imp.materialIDs), func(m string) bool { return m == id })
+			continue
+		}
+		i := k.versionOf(id)
+		if i < 0 || !k.versions[i].HasMaterial() {
+			continue
+		}
+		v := k.versions[i]
+		empty := keys.NewEmptyVersion(v.Spec, v.Num, v.MaterialID, v.Created, v.RotationType)
+		empty.Encryptions.Store(v.Encryptions.Load())
+		empty.Flushed.Store(v.Flushed.Load())
+		nk.versions[i] = empty
+		nk.imp.dropExpiry(id)
+		gone = append(gone, v)
+		if !k.pendingDeletion() {
+			nk.state = statePendingImport
+		}
 	}
-	return nk
+	return nk, func() {
+		for _, v := range gone {
+			v.Wipe() // best effort: the AEAD or parsed private key keeps its own copy until collected
+		}
+		pending.Wipe()
+	}
+}
+
+// versionOf returns the index of k's version of material id, or -1.
+func (k *key) versionOf(id string) int {
+	if id == "" {
+		return -1
+	}
+	return slices.IndexFunc(k.versions, func(v *keys.Version) bool { return v.MaterialID == id })
+}
+
+// materialMissing reports whether k lacks material: it has none imported
+// yet, or a version's was deleted (or expired) and not imported again.
+// Such a key is PendingImport or pending deletion, never usable.
+func (k *key) materialMissing() bool {
+	if len(k.versions) == 0 {
+		return true
+	}
+	for _, v := range k.versions {
+		if !v.HasMaterial() {
+			return true
+		}
+	}
+	return false
 }
 
 // pendingMaterial is the material waiting for RotateKeyOnDemand, or nil.
@@ -382,6 +528,16 @@ func (k *key) pendingMaterial() *pendingMaterial {
 	return k.imp.pending
 }
 
+// rotationEntry is ListKeyRotations' ImportState, ExpirationModel and
+// ValidTo of version v.
+func (st *importState) rotationEntry(v *keys.Version) (state, model string, to *Timestamp) {
+	if !v.HasMaterial() {
+		return "PENDING_IMPORT", "", nil
+	}
+	e := st.expiry[v.MaterialID]
+	return "IMPORTED", e.model, validTo(e.model, e.validTo)
+}
+
 // validTo is the ValidTo a response reports for an expiration model.
 func validTo(model string, t time.Time) *Timestamp {
 	if model != expires {
@@ -390,9 +546,32 @@ func validTo(model string, t time.Time) *Timestamp {
 	return tsp(t)
 }
 
-// expired reports whether k's imported material has expired at now.
+// expired reports whether imported material of k's versions has expired
+// at now.
 func (k *key) expired(now time.Time) bool {
-	return k.imp != nil && k.imp.expiration == expires && len(k.versions) > 0 && !now.Before(k.imp.validTo)
+	return k.imp != nil && !k.imp.soonest.IsZero() && !now.Before(k.imp.soonest)
+}
+
+// dropExpired is dropMaterial of the material that has expired at now: of
+// k's versions, and the material pending rotation.
+func (k *key) dropExpired(now time.Time) (*key, func()) {
+	var ids []string
+	for id, e := range k.imp.expiry {
+		if e.model == expires && !now.Before(e.validTo) {
+			ids = append(ids, id)
+		}
+	}
+	if k.pendingExpired(now) {
+		ids = append(ids, k.imp.pending.id)
+	}
+	return k.dropMaterial(ids...)
+}
+
+// pendingExpired reports whether the material pending rotation has
+// expired at now.
+func (k *key) pendingExpired(now time.Time) bool {
+	p := k.pendingMaterial()
+	return p != nil && p.expiration == expires && !now.Before(p.validTo)
 }
 
 // rotateImported makes the pending imported material of a symmetric
@@ -410,6 +589,6 @@ func (k *key) rotateImported(now time.Time) (*key, error) {
 	nk.versions = append(nk.versions, ver)
 	nk.imp = k.imp.clone()
 	nk.imp.pending = nil
-	nk.imp.expiration, nk.imp.validTo = p.expiration, p.validTo
+	nk.imp.setExpiry(p.id, expiry{model: p.expiration, validTo: p.validTo})
 	return nk, nil
 }

@@ -3,15 +3,21 @@ package kms
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/trent-kms/trent/internal/arn"
+	"github.com/trent-kms/trent/internal/ciphertext"
 	"github.com/trent-kms/trent/internal/keys"
 	"github.com/trent-kms/trent/internal/secret"
+	"github.com/trent-kms/trent/internal/storage"
 )
 
 // wrapWithOpenSSL wraps material under GetParametersForImport's public key
@@ -193,6 +199,29 @@ func TestImportAsymmetricAndHMAC(t *testing.T) {
 		if got := fmt.Sprintf("%X", out.Mac); got != want {
 			t.Errorf("GenerateMac = %s, openssl mac = %s", got, want)
 		}
+		// Deleted, the material must come back the same; an HMAC key
+		// shows no CurrentKeyMaterialId.
+		if _, err := e.s.DeleteImportedKeyMaterial(bg, caller, &DeleteImportedKeyMaterialInput{KeyId: md.KeyId}); err != nil {
+			t.Fatal(err)
+		}
+		if d := e.describe(caller, md.KeyId); d.KeyState != "PendingImport" || d.CurrentKeyMaterialId != "" {
+			t.Errorf("after DeleteImportedKeyMaterial: %s, CurrentKeyMaterialId %q", d.KeyState, d.CurrentKeyMaterialId)
+		}
+		_, err = e.s.GenerateMac(bg, caller, &GenerateMacInput{KeyId: md.KeyId, MacAlgorithm: "HMAC_SHA_256", Message: msg})
+		wantErr(t, err, "KMSInvalidStateException", md.Arn+" is pending import.")
+		p = e.importParams(md.KeyId, "RSAES_OAEP_SHA_256", "RSA_2048")
+		_, err = e.s.ImportKeyMaterial(bg, caller, &ImportKeyMaterialInput{KeyId: md.KeyId, ImportToken: p.ImportToken,
+			EncryptedKeyMaterial: wrapWithOpenSSL(t, dir, p.PublicKey, "RSAES_OAEP_SHA_256", bytes.Repeat([]byte{0x43}, 32)), ExpirationModel: "KEY_MATERIAL_DOES_NOT_EXPIRE"})
+		wantErr(t, err, "IncorrectKeyMaterialException", "The key material in the request is not the same key material that was previously imported into this KMS key.")
+		p = e.importParams(md.KeyId, "RSAES_OAEP_SHA_256", "RSA_2048")
+		if _, err := e.s.ImportKeyMaterial(bg, caller, &ImportKeyMaterialInput{KeyId: md.KeyId, ImportToken: p.ImportToken,
+			EncryptedKeyMaterial: wrapWithOpenSSL(t, dir, p.PublicKey, "RSAES_OAEP_SHA_256", key), ExpirationModel: "KEY_MATERIAL_DOES_NOT_EXPIRE"}); err != nil {
+			t.Fatal(err)
+		}
+		again, err := e.s.GenerateMac(bg, caller, &GenerateMacInput{KeyId: md.KeyId, MacAlgorithm: "HMAC_SHA_256", Message: msg})
+		if err != nil || !bytes.Equal(again.Mac, out.Mac) {
+			t.Errorf("GenerateMac after the re-import = %v, %v; want the MAC before", again, err)
+		}
 	})
 }
 
@@ -302,6 +331,413 @@ func TestImportedRotation(t *testing.T) {
 	}
 	_, err = e.s.EnableKeyRotation(bg, caller, &EnableKeyRotationInput{KeyId: md.KeyId})
 	wantErr(t, err, "UnsupportedOperationException", md.Arn+" origin is EXTERNAL which is not valid for this operation.")
+}
+
+// TestDeleteImportedMaterialKeepsVersions: a symmetric EXTERNAL key with two
+// materials (the second imported as NEW_KEY_MATERIAL and rotated in) loses
+// one material at a time, the current one or one named by KeyMaterialId.
+// Each version keeps its place: the key is PendingImport (its current
+// material id still shown) until every material is imported again, then
+// every ciphertext decrypts and new ones use the current material. The
+// deleted material is wiped from memory and gone from the stored record, and
+// a restart over bbolt keeps it all.
+func TestDeleteImportedMaterialKeepsVersions(t *testing.T) {
+	opensslPath(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "trent.db")
+	s, closeDB := boltService(t, path)
+	defer func() { closeDB() }()
+	e := &env{t: t, s: s}
+	restart := func() {
+		t.Helper()
+		before := snapshot(t, e.s)
+		closeDB()
+		e.s, closeDB = boltService(t, path)
+		if got := snapshot(t, e.s); got != before {
+			t.Errorf("state after restart differs:\nbefore %s\nafter  %s", before, got)
+		}
+	}
+	md := e.createExternal("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT")
+	first, second := make([]byte, 32), make([]byte, 32)
+	rand.Read(first)
+	rand.Read(second)
+	imp := func(material []byte, importType string) string {
+		t.Helper()
+		p := e.importParams(md.KeyId, "RSA_AES_KEY_WRAP_SHA_256", "RSA_2048")
+		out, err := e.s.ImportKeyMaterial(bg, caller, &ImportKeyMaterialInput{KeyId: md.KeyId, ImportToken: p.ImportToken,
+			EncryptedKeyMaterial: wrapWithOpenSSL(t, dir, p.PublicKey, "RSA_AES_KEY_WRAP_SHA_256", material),
+			ExpirationModel:      "KEY_MATERIAL_DOES_NOT_EXPIRE", ImportType: importType})
+		if err != nil {
+			t.Fatalf("ImportKeyMaterial(ImportType %q) err = %v", importType, err)
+		}
+		return out.KeyMaterialId
+	}
+	del := func(materialID string) string {
+		t.Helper()
+		out, err := e.s.DeleteImportedKeyMaterial(bg, caller, &DeleteImportedKeyMaterialInput{KeyId: md.KeyId, KeyMaterialId: materialID})
+		if err != nil {
+			t.Fatalf("DeleteImportedKeyMaterial(%q) err = %v", materialID, err)
+		}
+		return out.KeyMaterialId
+	}
+	firstID := imp(first, "")
+	blob1 := e.encrypt(md.KeyId, []byte("first"), nil)
+	secondID := imp(second, "NEW_KEY_MATERIAL")
+	if _, err := e.s.RotateKeyOnDemand(bg, caller, &RotateKeyOnDemandInput{KeyId: md.KeyId}); err != nil {
+		t.Fatal(err)
+	}
+	blob2 := e.encrypt(md.KeyId, []byte("second"), nil)
+
+	// check compares DescribeKey and ListKeyRotations with the state
+	// wanted: the key state and the ImportState of each material.
+	check := func(state string, imports ...string) {
+		t.Helper()
+		d, err := e.s.DescribeKey(bg, caller, &DescribeKeyInput{KeyId: md.KeyId})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := d.KeyMetadata; m.KeyState != state || m.Enabled != (state == "Enabled") || m.CurrentKeyMaterialId != secondID {
+			t.Errorf("DescribeKey: KeyState %s, Enabled %v, CurrentKeyMaterialId %s; want %s, CurrentKeyMaterialId %s",
+				m.KeyState, m.Enabled, m.CurrentKeyMaterialId, state, secondID)
+		}
+		rot, err := e.s.ListKeyRotations(bg, caller, &ListKeyRotationsInput{KeyId: md.KeyId, IncludeKeyMaterial: "ALL_KEY_MATERIAL"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range rot.Rotations {
+			got = append(got, r.KeyMaterialId[:8]+" "+r.KeyMaterialState+" "+r.ImportState)
+		}
+		want := []string{firstID[:8] + " NON_CURRENT " + imports[0], secondID[:8] + " CURRENT " + imports[1]}
+		if !slices.Equal(got, want) {
+			t.Errorf("ListKeyRotations = %q, want %q", got, want)
+		}
+	}
+	decrypts := func(blobs ...[]byte) {
+		t.Helper()
+		for i, b := range blobs {
+			dec, err := e.s.Decrypt(bg, caller, &DecryptInput{CiphertextBlob: b})
+			if err != nil || dec.KeyMaterialId != []string{firstID, secondID, secondID}[i] {
+				t.Errorf("Decrypt of ciphertext %d = %+v, %v", i+1, dec, err)
+			}
+		}
+	}
+	pendingImport := func(blobs ...[]byte) {
+		t.Helper()
+		_, err := e.s.Encrypt(bg, caller, &EncryptInput{KeyId: md.KeyId, Plaintext: []byte("x")})
+		wantErr(t, err, "KMSInvalidStateException", md.Arn+" is pending import.")
+		for _, b := range blobs {
+			_, err := e.s.Decrypt(bg, caller, &DecryptInput{CiphertextBlob: b})
+			wantErr(t, err, "KMSInvalidStateException", md.Arn+" is pending import.")
+		}
+	}
+	check("Enabled", "IMPORTED", "IMPORTED")
+
+	// The current material goes.
+	held := e.s.getKey(scope{region, acct}, md.KeyId).versions[1]
+	if got := del(""); got != secondID {
+		t.Fatalf("DeleteImportedKeyMaterial deleted %s, want the current material %s", got, secondID)
+	}
+	if !held.Material().IsZero() {
+		t.Error("the deleted material is still in memory")
+	}
+	storedWithout(t, e.s, md.KeyId, second)
+	check("PendingImport", "IMPORTED", "PENDING_IMPORT")
+	pendingImport(blob1, blob2)
+	// The first material (still there) again does not bring the key back.
+	if got := imp(first, ""); got != firstID {
+		t.Fatalf("re-import of the first material: KeyMaterialId %s, want %s", got, firstID)
+	}
+	check("PendingImport", "IMPORTED", "PENDING_IMPORT")
+	restart()
+	pendingImport(blob1, blob2)
+	if got := imp(second, ""); got != secondID {
+		t.Fatalf("re-import of the second material: KeyMaterialId %s, want %s", got, secondID)
+	}
+	check("Enabled", "IMPORTED", "IMPORTED")
+	blob3 := e.encrypt(md.KeyId, []byte("third"), nil)
+	if b, err := ciphertext.Parse(blob3); err != nil || b.Version != 2 {
+		t.Errorf("a new ciphertext names version %v (%v), want 2", b, err)
+	}
+	decrypts(blob1, blob2, blob3)
+
+	// The first material, by its id.
+	if got := del(firstID); got != firstID {
+		t.Fatalf("DeleteImportedKeyMaterial(%s) deleted %s", firstID, got)
+	}
+	storedWithout(t, e.s, md.KeyId, first)
+	check("PendingImport", "PENDING_IMPORT", "IMPORTED")
+	pendingImport(blob1, blob2, blob3)
+	if got := del(firstID); got != firstID { // deleted already: nothing changes
+		t.Fatalf("DeleteImportedKeyMaterial(%s) again deleted %s", firstID, got)
+	}
+	unknown := strings.Repeat("0", 64)
+	_, err := e.s.DeleteImportedKeyMaterial(bg, caller, &DeleteImportedKeyMaterialInput{KeyId: md.KeyId, KeyMaterialId: unknown})
+	wantErr(t, err, "NotFoundException", "Key material "+unknown+" does not exist in "+md.Arn+".")
+	restart()
+	check("PendingImport", "PENDING_IMPORT", "IMPORTED")
+	imp(first, "")
+	check("Enabled", "IMPORTED", "IMPORTED")
+	decrypts(blob1, blob2, blob3)
+
+	// Pending deletion: deleting material leaves the key so, and a
+	// cancellation brings it back to PendingImport until the material is
+	// imported again.
+	if _, err := e.s.ScheduleKeyDeletion(bg, caller, &ScheduleKeyDeletionInput{KeyId: md.KeyId}); err != nil {
+		t.Fatal(err)
+	}
+	del("")
+	check("PendingDeletion", "IMPORTED", "PENDING_IMPORT")
+	if _, err := e.s.CancelKeyDeletion(bg, caller, &CancelKeyDeletionInput{KeyId: md.KeyId}); err != nil {
+		t.Fatal(err)
+	}
+	check("PendingImport", "IMPORTED", "PENDING_IMPORT")
+	_, err = e.s.EnableKey(bg, caller, &EnableKeyInput{KeyId: md.KeyId})
+	wantErr(t, err, "KMSInvalidStateException", md.Arn+" is pending import.")
+	imp(second, "")
+	check("Enabled", "IMPORTED", "IMPORTED")
+	decrypts(blob1, blob2, blob3)
+}
+
+// storedWithout checks that the stored record of key id holds no copy of
+// material.
+func storedWithout(t *testing.T, s *Service, id string, material []byte) {
+	t.Helper()
+	err := s.store.View(bg, func(tx storage.Tx) error {
+		b, err := tx.Get(keyPath(region, acct, id))
+		if err != nil {
+			return err
+		}
+		defer clear(b)
+		if bytes.Contains(b, []byte(base64.StdEncoding.EncodeToString(material))) || bytes.Contains(b, material) {
+			t.Error("the stored key record holds the deleted material")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestImportedMaterialExpiresPerVersion: each material expires at its own
+// ValidTo. The first material of a key expires after the second (which does
+// not expire) is current: the key is PendingImport at once, the background
+// job deletes that material only, and its re-import brings the key back.
+// Expired material pending rotation is deleted too, and the key stays
+// Enabled.
+func TestImportedMaterialExpiresPerVersion(t *testing.T) {
+	opensslPath(t)
+	e := newEnv(t)
+	dir := t.TempDir()
+	md := e.createExternal("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT")
+	imp := func(material []byte, importType string, validTo *Timestamp) string {
+		t.Helper()
+		model := "KEY_MATERIAL_DOES_NOT_EXPIRE"
+		if validTo != nil {
+			model = "KEY_MATERIAL_EXPIRES"
+		}
+		p := e.importParams(md.KeyId, "RSAES_OAEP_SHA_256", "RSA_2048")
+		out, err := e.s.ImportKeyMaterial(bg, caller, &ImportKeyMaterialInput{KeyId: md.KeyId, ImportToken: p.ImportToken,
+			EncryptedKeyMaterial: wrapWithOpenSSL(t, dir, p.PublicKey, "RSAES_OAEP_SHA_256", material),
+			ExpirationModel:      model, ValidTo: validTo, ImportType: importType})
+		if err != nil {
+			t.Fatalf("ImportKeyMaterial(ImportType %q) err = %v", importType, err)
+		}
+		return out.KeyMaterialId
+	}
+	first, second, third := make([]byte, 32), make([]byte, 32), make([]byte, 32)
+	rand.Read(first)
+	rand.Read(second)
+	rand.Read(third)
+	hour := &Timestamp{e.clock.Now().Add(time.Hour)}
+	firstID := imp(first, "", hour)
+	blob1 := e.encrypt(md.KeyId, []byte("first"), nil)
+	secondID := imp(second, "NEW_KEY_MATERIAL", nil)
+	if _, err := e.s.RotateKeyOnDemand(bg, caller, &RotateKeyOnDemandInput{KeyId: md.KeyId}); err != nil {
+		t.Fatal(err)
+	}
+	rot, err := e.s.ListKeyRotations(bg, caller, &ListKeyRotationsInput{KeyId: md.KeyId, IncludeKeyMaterial: "ALL_KEY_MATERIAL"})
+	if err != nil || len(rot.Rotations) != 2 || rot.Rotations[0].ExpirationModel != "KEY_MATERIAL_EXPIRES" || !rot.Rotations[0].ValidTo.Equal(hour.Time) ||
+		rot.Rotations[1].ExpirationModel != "KEY_MATERIAL_DOES_NOT_EXPIRE" || rot.Rotations[1].ValidTo != nil {
+		t.Fatalf("ListKeyRotations = %+v, %v; want each material's expiration", rot, err)
+	}
+	if d := e.describe(caller, md.KeyId); d.ExpirationModel != "KEY_MATERIAL_DOES_NOT_EXPIRE" || d.ValidTo != nil {
+		t.Errorf("DescribeKey: ExpirationModel %s, ValidTo %v; want the current material's", d.ExpirationModel, d.ValidTo)
+	}
+	blob2 := e.encrypt(md.KeyId, []byte("second"), nil)
+
+	e.clock.Advance(time.Hour)
+	_, err = e.s.Encrypt(bg, caller, &EncryptInput{KeyId: md.KeyId, Plaintext: []byte("late")})
+	wantErr(t, err, "KMSInvalidStateException", md.Arn+" is pending import.")
+	if err := e.s.Tick(bg); err != nil {
+		t.Fatal(err)
+	}
+	rot, err = e.s.ListKeyRotations(bg, caller, &ListKeyRotationsInput{KeyId: md.KeyId, IncludeKeyMaterial: "ALL_KEY_MATERIAL"})
+	if err != nil || len(rot.Rotations) != 2 || rot.Rotations[0].ImportState != "PENDING_IMPORT" || rot.Rotations[1].ImportState != "IMPORTED" {
+		t.Fatalf("ListKeyRotations after the first material expired = %+v, %v", rot, err)
+	}
+	if d := e.describe(caller, md.KeyId); d.KeyState != "PendingImport" || d.CurrentKeyMaterialId != secondID {
+		t.Errorf("DescribeKey after the first material expired: %s, CurrentKeyMaterialId %s", d.KeyState, d.CurrentKeyMaterialId)
+	}
+	_, err = e.s.Decrypt(bg, caller, &DecryptInput{CiphertextBlob: blob2})
+	wantErr(t, err, "KMSInvalidStateException", md.Arn+" is pending import.")
+	if got := imp(first, "", nil); got != firstID {
+		t.Fatalf("re-import of the first material: KeyMaterialId %s, want %s", got, firstID)
+	}
+	for i, b := range [][]byte{blob1, blob2} {
+		if dec, err := e.s.Decrypt(bg, caller, &DecryptInput{CiphertextBlob: b}); err != nil || dec.KeyMaterialId != []string{firstID, secondID}[i] {
+			t.Errorf("Decrypt of ciphertext %d after the re-import = %+v, %v", i+1, dec, err)
+		}
+	}
+
+	// Material pending rotation expires too, without changing the key's state.
+	thirdID := imp(third, "NEW_KEY_MATERIAL", &Timestamp{e.clock.Now().Add(time.Hour)})
+	e.clock.Advance(time.Hour)
+	if err := e.s.Tick(bg); err != nil {
+		t.Fatal(err)
+	}
+	if d := e.describe(caller, md.KeyId); d.KeyState != "Enabled" {
+		t.Errorf("after the material pending rotation expired the key is %s, want Enabled", d.KeyState)
+	}
+	_, err = e.s.RotateKeyOnDemand(bg, caller, &RotateKeyOnDemandInput{KeyId: md.KeyId})
+	wantErr(t, err, "KMSInvalidStateException", "No available key material pending rotation for the key: "+md.Arn+".")
+	// Gone as if never imported: it may be imported as new material again.
+	if got := imp(third, "NEW_KEY_MATERIAL", nil); got != thirdID {
+		t.Errorf("new material again: KeyMaterialId %s, want %s", got, thirdID)
+	}
+}
+
+// TestDeletePendingMaterial: DeleteImportedKeyMaterial naming the material
+// pending rotation forgets it (it can be imported again as new material);
+// the key's state and its current material stay.
+func TestDeletePendingMaterial(t *testing.T) {
+	opensslPath(t)
+	e := newEnv(t)
+	dir := t.TempDir()
+	md := e.createExternal("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT")
+	imp := func(material []byte, importType string) string {
+		t.Helper()
+		p := e.importParams(md.KeyId, "RSAES_OAEP_SHA_256", "RSA_2048")
+		out, err := e.s.ImportKeyMaterial(bg, caller, &ImportKeyMaterialInput{KeyId: md.KeyId, ImportToken: p.ImportToken,
+			EncryptedKeyMaterial: wrapWithOpenSSL(t, dir, p.PublicKey, "RSAES_OAEP_SHA_256", material),
+			ExpirationModel:      "KEY_MATERIAL_DOES_NOT_EXPIRE", ImportType: importType})
+		if err != nil {
+			t.Fatalf("ImportKeyMaterial(ImportType %q) err = %v", importType, err)
+		}
+		return out.KeyMaterialId
+	}
+	first, next := make([]byte, 32), make([]byte, 32)
+	rand.Read(first)
+	rand.Read(next)
+	firstID := imp(first, "")
+	nextID := imp(next, "NEW_KEY_MATERIAL")
+	out, err := e.s.DeleteImportedKeyMaterial(bg, caller, &DeleteImportedKeyMaterialInput{KeyId: md.KeyId, KeyMaterialId: nextID})
+	if err != nil || out.KeyMaterialId != nextID {
+		t.Fatalf("DeleteImportedKeyMaterial(pending) = %+v, %v", out, err)
+	}
+	if d := e.describe(caller, md.KeyId); d.KeyState != "Enabled" || d.CurrentKeyMaterialId != firstID {
+		t.Errorf("after the pending material was deleted: %s, CurrentKeyMaterialId %s", d.KeyState, d.CurrentKeyMaterialId)
+	}
+	storedWithout(t, e.s, md.KeyId, next)
+	rot, err := e.s.ListKeyRotations(bg, caller, &ListKeyRotationsInput{KeyId: md.KeyId, IncludeKeyMaterial: "ALL_KEY_MATERIAL"})
+	if err != nil || len(rot.Rotations) != 1 {
+		t.Errorf("ListKeyRotations = %+v, %v; want the first material only", rot, err)
+	}
+	_, err = e.s.RotateKeyOnDemand(bg, caller, &RotateKeyOnDemandInput{KeyId: md.KeyId})
+	wantErr(t, err, "KMSInvalidStateException", "*")
+	if got := imp(next, "NEW_KEY_MATERIAL"); got != nextID {
+		t.Errorf("the deleted pending material as new material again: KeyMaterialId %s, want %s", got, nextID)
+	}
+}
+
+// TestDeletedMaterialFollowsAnotherNode: a node that applies another node's
+// deletion of imported material wipes the version it held and refuses the
+// key; the re-import brings the material back on it.
+func TestDeletedMaterialFollowsAnotherNode(t *testing.T) {
+	nodes := newCluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	ea := &env{t: t, s: a.s, clock: a.clock}
+	md := ea.createExternal("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT")
+	material := make([]byte, 32)
+	rand.Read(material)
+	if _, err := ea.importInto(caller, md.KeyId, material); err != nil {
+		t.Fatal(err)
+	}
+	b.follow()
+	blob, err := b.encrypt(md.KeyId)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := b.s.getKey(scope{region, acct}, md.KeyId).versions[0]
+	if _, err := a.s.DeleteImportedKeyMaterial(bg, caller, &DeleteImportedKeyMaterialInput{KeyId: md.KeyId}); err != nil {
+		t.Fatal(err)
+	}
+	b.follow()
+	if !held.Material().IsZero() {
+		t.Error("the node that followed the deletion still holds the material")
+	}
+	if v := b.s.getKey(scope{region, acct}, md.KeyId).versions[0]; v.HasMaterial() {
+		t.Error("the node that followed the deletion has a version with material")
+	}
+	_, err = b.s.Decrypt(bg, caller, &DecryptInput{CiphertextBlob: blob})
+	wantErr(t, err, "KMSInvalidStateException", md.Arn+" is pending import.")
+	if _, err := ea.importInto(caller, md.KeyId, material); err != nil {
+		t.Fatal(err)
+	}
+	b.follow()
+	if dec, err := b.s.Decrypt(bg, caller, &DecryptInput{CiphertextBlob: blob}); err != nil || string(dec.Plaintext) != "hello" {
+		t.Errorf("Decrypt on the node that followed the re-import = %+v, %v", dec, err)
+	}
+}
+
+// TestImportRecordOfEarlierRelease: a key record written before each
+// material had its own expiry (the current material's in the import
+// record) loads with that expiry on the current material.
+func TestImportRecordOfEarlierRelease(t *testing.T) {
+	e := newEnv(t)
+	md := e.createExternal("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT")
+	material := make([]byte, 32)
+	rand.Read(material)
+	if _, err := e.importInto(caller, md.KeyId, material); err != nil {
+		t.Fatal(err)
+	}
+	validTo := e.clock.Now().Add(time.Hour)
+	path := keyPath(region, acct, md.KeyId)
+	err := e.store.Update(bg, func(tx storage.Tx) error {
+		b, err := tx.Get(path)
+		if err != nil {
+			return err
+		}
+		var rec map[string]any
+		if err := json.Unmarshal(b, &rec); err != nil {
+			return err
+		}
+		imp := rec["import"].(map[string]any)
+		if _, ok := imp["expiry"]; !ok {
+			t.Errorf("the import record has no expiry: %v", imp)
+		}
+		delete(imp, "expiry")
+		imp["expiration"], imp["validTo"] = "KEY_MATERIAL_EXPIRES", validTo
+		b, err = json.Marshal(rec)
+		if err != nil {
+			return err
+		}
+		return tx.Put(path, b)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.s = e.reopen()
+	if d := e.describe(caller, md.KeyId); d.KeyState != "Enabled" || d.ExpirationModel != "KEY_MATERIAL_EXPIRES" || !d.ValidTo.Equal(validTo) {
+		t.Fatalf("DescribeKey of the earlier record: %s, ExpirationModel %s, ValidTo %v", d.KeyState, d.ExpirationModel, d.ValidTo)
+	}
+	e.clock.Advance(time.Hour)
+	if err := e.s.Tick(bg); err != nil {
+		t.Fatal(err)
+	}
+	if d := e.describe(caller, md.KeyId); d.KeyState != "PendingImport" || d.CurrentKeyMaterialId == "" {
+		t.Errorf("DescribeKey after the expiry: %s, CurrentKeyMaterialId %q", d.KeyState, d.CurrentKeyMaterialId)
+	}
 }
 
 func FuzzImportToken(f *testing.F) {

@@ -46,9 +46,8 @@ func (k *key) metadata() *KeyMetadata {
 		SigningAlgorithms:       algs.Signing,
 	}
 	if k.imp != nil && k.hasMaterial() {
-		m.ExpirationModel = k.imp.expiration
-		if k.imp.expiration == expires {
-			m.ValidTo = tsp(k.imp.validTo)
+		if e, ok := k.imp.expiry[k.current().MaterialID]; ok { // the current material is there
+			m.ExpirationModel, m.ValidTo = e.model, validTo(e.model, e.validTo)
 		}
 	}
 	if k.xks != nil {
@@ -492,7 +491,8 @@ func (s *Service) ScheduleKeyDeletion(ctx context.Context, c Caller, in *Schedul
 		PendingWindowInDays: nk.pendingWindow}, nil
 }
 
-// CancelKeyDeletion cancels a scheduled deletion; the key ends Disabled.
+// CancelKeyDeletion cancels a scheduled deletion; the key ends Disabled
+// (PendingImport when it misses imported material).
 func (s *Service) CancelKeyDeletion(ctx context.Context, c Caller, in *CancelKeyDeletionInput) (*CancelKeyDeletionOutput, error) {
 	nk, err := s.mutateKey(ctx, c, "CancelKeyDeletion", in.KeyId, &validator{}, func(k *key, _ time.Time) (*key, error) {
 		if !k.pendingDeletion() {
@@ -500,7 +500,7 @@ func (s *Service) CancelKeyDeletion(ctx context.Context, c Caller, in *CancelKey
 		}
 		nk := k.clone()
 		nk.state = stateDisabled
-		if !k.hasMaterial() {
+		if k.materialMissing() {
 			nk.state = statePendingImport
 		}
 		nk.deletionDate = time.Time{}

@@ -226,10 +226,7 @@ func (s *Service) ListKeyRotations(ctx context.Context, c Caller, in *ListKeyRot
 			e.RotationType = ver.RotationType
 		}
 		if k.imp != nil {
-			e.ImportState = "IMPORTED"
-			if ver == cur {
-				e.ExpirationModel, e.ValidTo = k.imp.expiration, validTo(k.imp.expiration, k.imp.validTo)
-			}
+			e.ImportState, e.ExpirationModel, e.ValidTo = k.imp.rotationEntry(ver)
 		}
 		out.Rotations = append(out.Rotations, e)
 	}

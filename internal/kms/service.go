@@ -152,7 +152,7 @@ type key struct {
 	rotPeriod       int32
 	rotBase         time.Time       // next automatic rotation = rotBase + rotPeriod days
 	onDemand        int             // on-demand rotations so far
-	versions        []*keys.Version // empty while an EXTERNAL key waits for its material
+	versions        []*keys.Version // empty while an EXTERNAL key waits for its first material
 	imp             *importState    // origin EXTERNAL only
 	// mrPrimary is the region of the primary of a multi-Region key ("" for
 	// a single-Region key), mrReplicas the regions of its replicas, sorted
@@ -203,9 +203,13 @@ func (s *Service) compile(k *key) {
 }
 
 // current is the newest version; callers check usable() first (a key in
-// PendingImport has none) or hasMaterial.
+// PendingImport may have none, or versions without material) or
+// hasMaterial.
 func (k *key) current() *keys.Version { return k.versions[len(k.versions)-1] }
 
+// hasMaterial reports whether k has versions: an EXTERNAL key has none
+// before its first import. A version may have lost its imported material
+// since (materialMissing).
 func (k *key) hasMaterial() bool { return len(k.versions) > 0 }
 
 func (k *key) clone() *key {
@@ -266,7 +270,7 @@ type rotationRecord struct {
 
 type versionRecord struct {
 	MaterialID  string    `json:"materialId"`
-	Material    []byte    `json:"material"`
+	Material    []byte    `json:"material,omitempty"` // none: imported material deleted
 	Created     time.Time `json:"created"`
 	Type        string    `json:"type,omitempty"`
 	Encryptions uint64    `json:"encryptions,omitempty"`
@@ -347,19 +351,26 @@ func (s *Service) keyFromRecord(rec *keyRecord, old *key) (*key, error) {
 	if len(rec.Versions) == 0 && rec.Origin != originExternal {
 		return nil, errors.New("no key material")
 	}
+	for _, vr := range rec.Versions {
+		// Only imported material is deleted, and a key missing some is
+		// never usable (the AEAD of an empty version is nil).
+		if len(vr.Material) == 0 && (rec.Origin != originExternal || rec.State == stateEnabled || rec.State == stateDisabled) {
+			return nil, fmt.Errorf("version of material %s has no key material in a key of origin %s that is %s", vr.MaterialID, rec.Origin, rec.State)
+		}
+	}
 	k := &key{
 		id: rec.ID, arn: s.keyARN(rec.Region, rec.Account, rec.ID), region: rec.Region, account: rec.Account,
 		created: rec.Created, description: rec.Description, spec: rec.KeySpec, usage: rec.KeyUsage,
 		origin: rec.Origin, state: rec.State, deletionDate: rec.DeletionDate, pendingWindow: rec.PendingWindow,
 		policy: rec.Policy, tags: rec.Tags, rotEnabled: rec.Rotation.Enabled, rotPeriod: rec.Rotation.Period,
-		rotBase: rec.Rotation.Base, onDemand: rec.Rotation.OnDemand, imp: importFromRecord(rec.Import), rev: rec.Rev,
+		rotBase: rec.Rotation.Base, onDemand: rec.Rotation.OnDemand, imp: importFromRecord(rec.Import, rec.Versions), rev: rec.Rev,
 		xks: xksFromRecord(rec.XKS),
 	}
 	if mr := rec.MultiRegion; mr != nil {
 		k.mrPrimary, k.mrReplicas = mr.Primary, mr.Replicas
 	}
 	for i, vr := range rec.Versions {
-		if v := old.sameVersion(i, vr.MaterialID); v != nil {
+		if v := old.sameVersion(i, vr.MaterialID); v != nil && v.HasMaterial() == (len(vr.Material) > 0) {
 			// Keep the version (its AEAD, and the encryptions this node
 			// counted since its last flush); storage counted the rest.
 			clear(vr.Material)
@@ -368,9 +379,14 @@ func (s *Service) keyFromRecord(rec *keyRecord, old *key) (*key, error) {
 			k.versions = append(k.versions, v)
 			continue
 		}
-		v, err := keys.NewVersion(k.spec, k.id, uint32(i+1), secret.New(vr.Material), vr.MaterialID, vr.Created, vr.Type)
-		if err != nil {
-			return nil, err
+		var v *keys.Version
+		if len(vr.Material) == 0 {
+			v = keys.NewEmptyVersion(k.spec, uint32(i+1), vr.MaterialID, vr.Created, vr.Type)
+		} else {
+			var err error
+			if v, err = keys.NewVersion(k.spec, k.id, uint32(i+1), secret.New(vr.Material), vr.MaterialID, vr.Created, vr.Type); err != nil {
+				return nil, err
+			}
 		}
 		v.Encryptions.Store(vr.Encryptions)
 		v.Flushed.Store(vr.Encryptions)
@@ -854,13 +870,11 @@ func (s *Service) tickKeyOnce(ctx context.Context, sc scope, id string, now time
 	switch {
 	case k.state == statePendingDeletion && !now.Before(k.deletionDate):
 		return s.deleteKey(ctx, k, &h, now)
-	case k.expired(now):
-		nk := k.dropMaterial()
+	case k.expired(now) || k.pendingExpired(now):
+		nk, wipe := k.dropExpired(now)
 		err = s.putKey(ctx, "ImportedMaterialExpiry", nk, nil, nil)
 		if err == nil {
-			for _, v := range k.versions {
-				v.Wipe()
-			}
+			wipe()
 			s.log.Info("kms: imported key material expired", "key", k.arn)
 		}
 	case k.isReplica():

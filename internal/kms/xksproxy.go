@@ -102,7 +102,7 @@ func (s *Service) XKSKeyMetadata(ctx context.Context, c Caller, keyID string) (*
 	}
 	status := "ENABLED"
 	switch {
-	case !k.hasMaterial() || k.expired(s.now()):
+	case k.materialMissing() || k.expired(s.now()):
 		return nil, xks.ErrInvalidState.With(k.arn + " is pending import.")
 	case k.state == stateDisabled:
 		status = "DISABLED"
