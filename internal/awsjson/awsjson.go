@@ -330,6 +330,8 @@ func (b *requestBody) free() {
 	b.b = nil
 }
 
+var errUnreadBody = kmserr.ErrSerialization.With("Could not read the request body.")
+
 // readBody reads at most limit bytes of the request body.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) (requestBody, error) {
 	n := r.ContentLength
@@ -345,14 +347,20 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) (requestBody,
 				*rb.pooled = make([]byte, n)
 			}
 			rb.b = (*rb.pooled)[:n]
-		} else {
-			rb.b = make([]byte, n)
+			if _, err := io.ReadFull(r.Body, rb.b); err != nil {
+				rb.free()
+				return requestBody{}, errUnreadBody
+			}
+			return rb, nil
 		}
-		if _, err := io.ReadFull(r.Body, rb.b); err != nil {
-			rb.free()
-			return requestBody{}, kmserr.ErrSerialization.With("Could not read the request body.")
+		// A larger body grows as its bytes arrive: a Content-Length
+		// alone, before any authentication, reserves nothing.
+		b, err := io.ReadAll(io.LimitReader(r.Body, n))
+		if err != nil || int64(len(b)) != n {
+			clear(b)
+			return requestBody{}, errUnreadBody
 		}
-		return rb, nil
+		return requestBody{b: b}, nil
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
@@ -360,7 +368,7 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) (requestBody,
 		if errors.As(err, &mbe) {
 			return requestBody{}, kmserr.ErrRequestTooLarge
 		}
-		return requestBody{}, kmserr.ErrSerialization.With("Could not read the request body.")
+		return requestBody{}, errUnreadBody
 	}
 	return requestBody{b: body}, nil
 }

@@ -15,9 +15,11 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -730,5 +732,37 @@ func TestEveryOperationIsDecided(t *testing.T) {
 				t.Errorf("%s as a user with no permission = %d %s: %s, want AccessDeniedException", name, w.Code, e.Type, e.Message)
 			}
 		})
+	}
+}
+
+// TestBodyGrowsAsItArrives: a large Content-Length (up to an operation's
+// limit, 1 MiB for CreateKey and PutKeyPolicy) reserves nothing before its
+// bytes arrive: they come before any authentication.
+func TestBodyGrowsAsItArrives(t *testing.T) {
+	r := httptest.NewRequest("POST", "/", nil)
+	r.ContentLength = policyBody
+	r.Body = io.NopCloser(iotest.ErrReader(errors.New("no body sent")))
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	_, err := readBody(httptest.NewRecorder(), r, policyBody)
+	runtime.ReadMemStats(&m1)
+	if err == nil {
+		t.Fatal("readBody of a body that never came: no error")
+	}
+	if d := m1.TotalAlloc - m0.TotalAlloc; d >= policyBody/4 {
+		t.Errorf("%d bytes allocated for a body of which no byte arrived", d)
+	}
+	// And a whole large body is read.
+	want := bytes.Repeat([]byte("x"), pooledBodyMax+1)
+	r = httptest.NewRequest("POST", "/", bytes.NewReader(want))
+	got, err := readBody(httptest.NewRecorder(), r, policyBody)
+	if err != nil || !bytes.Equal(got.b, want) {
+		t.Fatalf("readBody of %d bytes: %d bytes, %v", len(want), len(got.b), err)
+	}
+	// A short one is refused.
+	r = httptest.NewRequest("POST", "/", bytes.NewReader(want[:pooledBodyMax+1]))
+	r.ContentLength = pooledBodyMax + 100
+	if _, err := readBody(httptest.NewRecorder(), r, policyBody); err == nil {
+		t.Error("readBody of a body shorter than its Content-Length: no error")
 	}
 }
