@@ -335,7 +335,7 @@ func (c *conn) serve() {
 		}
 		r, ok := c.parse(head)
 		if !ok {
-			handedOff = c.handOff()
+			handedOff = c.handOff(headDeadline)
 			return
 		}
 		c.br.Discard(len(head))
@@ -449,9 +449,13 @@ func headEnd(buf []byte) int {
 
 // handOff gives the connection, and what it has buffered, to the net/http
 // server; false if that server is shut down (the connection is then closed).
-func (c *conn) handOff() bool {
+func (c *conn) handOff(headDeadline time.Time) bool {
 	c.rwc.SetDeadline(time.Time{})
-	return c.s.handoff.push(&replayConn{Conn: c.rwc, br: c.br, tls: c.tls})
+	rc := &replayConn{Conn: c.rwc, br: c.br, tls: c.tls}
+	if !headDeadline.IsZero() {
+		rc.headBy.Store(headDeadline.UnixNano())
+	}
+	return c.s.handoff.push(rc)
 }
 
 // serveRequest runs the handler and writes its response; false if the
@@ -834,6 +838,18 @@ type replayConn struct {
 	net.Conn
 	br  *bufio.Reader
 	tls *tls.ConnectionState
+	// headBy is the deadline of the head the fast path began to read
+	// (unix nanoseconds; 0: none, or applied). net/http's first read
+	// deadline, its own for that head, is held to it: a head handed over
+	// half-read gets no more time than ReadHeaderTimeout in all.
+	headBy atomic.Int64
+}
+
+func (c *replayConn) SetReadDeadline(t time.Time) error {
+	if by := c.headBy.Swap(0); by != 0 && (t.IsZero() || t.UnixNano() > by) {
+		t = time.Unix(0, by)
+	}
+	return c.Conn.SetReadDeadline(t)
 }
 
 func (c *replayConn) Read(p []byte) (int, error) {

@@ -317,6 +317,28 @@ func TestTimeouts(t *testing.T) {
 	}
 }
 
+// TestHeadHandedOverHalfRead: a head too large for the fast path, handed to
+// net/http before its end, gets ReadHeaderTimeout in all, as on net/http
+// alone, not a second one from net/http.
+func TestHeadHandedOverHalfRead(t *testing.T) {
+	const header = 2 * time.Second
+	_, addr, _ := start(t, nil, func(s *http.Server) { s.ReadHeaderTimeout = header })
+	c, br := dial(t, addr)
+	// The buffer fills slowly, most of ReadHeaderTimeout after the first
+	// byte; the head never ends.
+	t0 := time.Now()
+	io.WriteString(c, "POST / HTTP/1.1\r\nHost: h\r\nX-Big: ")
+	for range 5 {
+		time.Sleep(header * 7 / 40)
+		io.WriteString(c, strings.Repeat("b", bufSize/4))
+	}
+	c.SetReadDeadline(time.Now().Add(4 * header))
+	io.Copy(io.Discard, br) // net/http's 4xx, or nothing, then EOF
+	if d := time.Since(t0); d > header*3/2 {
+		t.Errorf("closed after %v; ReadHeaderTimeout is %v", d.Round(time.Millisecond), header)
+	}
+}
+
 // TestBodyNotRead: a body the handler leaves is skipped (the connection
 // goes on) up to maxDiscard, and past it the connection is closed.
 func TestBodyNotRead(t *testing.T) {
