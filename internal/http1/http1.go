@@ -259,7 +259,6 @@ type conn struct {
 	remote string
 	tls    *tls.ConnectionState
 	tmpl   *http.Request // carries the connection's context into each request
-	body   body
 	w      response
 	out    bytes.Buffer
 }
@@ -461,8 +460,11 @@ func (c *conn) handOff(headDeadline time.Time) bool {
 // serveRequest runs the handler and writes its response; false if the
 // connection is to be closed.
 func (c *conn) serveRequest(r *http.Request) (keep bool) {
-	c.body = body{br: c.br, n: r.ContentLength}
-	r.Body = &c.body
+	// Each request has its own body: one the handler keeps past its
+	// return reads an error, as from net/http, not the next request's.
+	b := &body{br: c.br, n: r.ContentLength}
+	r.Body = b
+	defer func() { b.err = http.ErrBodyReadAfterClose }()
 	w := &c.w
 	w.reset()
 	defer func() {
@@ -478,13 +480,13 @@ func (c *conn) serveRequest(r *http.Request) (keep bool) {
 	c.s.handler.ServeHTTP(w, r)
 	keep = !r.Close && !c.s.inShutdown.Load() && !closes(w.header)
 	unread := false
-	if c.body.n > 0 {
-		if c.body.n > maxDiscard || c.body.err != nil {
-			keep, unread = false, c.body.err == nil
-		} else if _, err := io.Copy(io.Discard, &c.body); err != nil {
+	if b.n > 0 {
+		if b.n > maxDiscard || b.err != nil {
+			keep, unread = false, b.err == nil
+		} else if _, err := io.Copy(io.Discard, b); err != nil {
 			keep = false
 		}
-	} else if c.body.err != nil {
+	} else if b.err != nil {
 		keep = false
 	}
 	if err := w.finish(!keep); err != nil {

@@ -317,6 +317,33 @@ func TestTimeouts(t *testing.T) {
 	}
 }
 
+// TestBodyKeptPastReturn: a body read after its handler returned gives an
+// error, and never the next request's bytes.
+func TestBodyKeptPastReturn(t *testing.T) {
+	kept := make(chan io.Reader, 2)
+	bodies := make(chan string, 2)
+	_, addr, _ := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case old := <-kept:
+			b, err := io.ReadAll(old)
+			if err == nil || len(b) > 0 {
+				t.Errorf("the first request's body, read during the second: %q, %v", b, err)
+			}
+		default:
+			kept <- r.Body
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		bodies <- string(b)
+	}))
+	c, br := dial(t, addr)
+	exchange(t, c, br, sdkRequest(addr, `{"n":1}`), 1)
+	exchange(t, c, br, sdkRequest(addr, `{"n":2}`), 1)
+	if got := <-bodies; got != `{"n":2}` {
+		t.Errorf("the second handler read %q", got)
+	}
+}
+
 // TestHeadHandedOverHalfRead: a head too large for the fast path, handed to
 // net/http before its end, gets ReadHeaderTimeout in all, as on net/http
 // alone, not a second one from net/http.
