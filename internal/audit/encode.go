@@ -10,10 +10,17 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/trent-kms/trent/internal/kmserr"
 )
 
 // timeLayout is CloudTrail's eventTime: RFC 3339 in UTC, whole seconds.
 const timeLayout = "2006-01-02T15:04:05Z"
+
+// maxHeaderField bounds what a record keeps of a request header (the
+// User-Agent, the Host): they come before any authentication, and a record
+// of a refused request must stay small whatever the client sent.
+const maxHeaderField = 1024
 
 // appendBody appends the record of e without its closing brace: the "body"
 // that the chain hashes. eventID is the record's eventID.
@@ -31,7 +38,7 @@ func appendBody(dst []byte, e *Event, eventID string) []byte {
 	dst = append(dst, `,"sourceIPAddress":`...)
 	dst = appendString(dst, e.SourceIP)
 	dst = append(dst, `,"userAgent":`...)
-	dst = appendString(dst, e.UserAgent)
+	dst = appendString(dst, kmserr.Clip(e.UserAgent, maxHeaderField))
 	if e.ErrorCode != "" {
 		dst = append(dst, `,"errorCode":`...)
 		dst = appendString(dst, e.ErrorCode)
@@ -68,7 +75,7 @@ func appendBody(dst []byte, e *Event, eventID string) []byte {
 		dst = append(dst, `,"cipherSuite":`...)
 		dst = appendString(dst, tls.CipherSuiteName(e.TLS.CipherSuite))
 		dst = append(dst, `,"clientProvidedHostHeader":`...)
-		dst = appendString(dst, e.Host)
+		dst = appendString(dst, kmserr.Clip(e.Host, maxHeaderField))
 		dst = append(dst, '}')
 	}
 	return dst

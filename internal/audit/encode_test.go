@@ -1,0 +1,28 @@
+package audit
+
+import (
+	"crypto/tls"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestHeaderFieldsBounded: the User-Agent and the Host come before any
+// authentication; whatever a client sends there, the record of its request
+// stays small (invalid UTF-8 and control characters grow when escaped), and
+// a usual value is kept whole.
+func TestHeaderFieldsBounded(t *testing.T) {
+	for _, big := range []string{strings.Repeat("\xff", 60000), strings.Repeat("\x01", 60000), strings.Repeat("a", 60000)} {
+		e := &Event{Time: time.Now(), Source: SourceKMS, Name: "Encrypt", RequestID: "r", SourceIP: "203.0.113.7",
+			UserAgent: big, Host: big, TLS: &tls.ConnectionState{Version: tls.VersionTLS13, CipherSuite: tls.TLS_AES_128_GCM_SHA256},
+			ErrorCode: "MissingAuthenticationTokenException", ErrorMessage: "Missing Authentication Token"}
+		if n := len(appendBody(nil, e, "id")); n > 16<<10 {
+			t.Errorf("a %d-byte %q... User-Agent and Host make a %d-byte record", len(big), big[:1], n)
+		}
+	}
+	ua := "aws-cli/2.15.0 md/awscrt#0.19.18 ua/2.0 os/linux#6.1.0 md/arch#x86_64 lang/python#3.11.6 md/pyimpl#CPython cfg/retry-mode#standard md/installer#exe command/kms.encrypt"
+	e := &Event{Time: time.Now(), Source: SourceKMS, Name: "Encrypt", UserAgent: ua}
+	if !strings.Contains(string(appendBody(nil, e, "id")), `"userAgent":"`+ua+`"`) {
+		t.Error("a usual User-Agent is not kept whole")
+	}
+}
