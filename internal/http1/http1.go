@@ -847,6 +847,16 @@ type replayConn struct {
 	headBy atomic.Int64
 }
 
+// CloseWrite half-closes the connection, as net/http does before closing
+// one whose request body it left unread (a FIN, or TLS's close_notify,
+// rather than a reset that could destroy its answer).
+func (c *replayConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
 func (c *replayConn) SetReadDeadline(t time.Time) error {
 	if by := c.headBy.Swap(0); by != 0 && (t.IsZero() || t.UnixNano() > by) {
 		t = time.Unix(0, by)

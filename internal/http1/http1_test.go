@@ -344,6 +344,39 @@ func TestBodyKeptPastReturn(t *testing.T) {
 	}
 }
 
+// TestHandedOverBodyNotRead: net/http, serving a handed-over connection
+// whose large body its handler left, half-closes it before closing it: the
+// client reads the answer, then EOF (not a reset after net/http's delay,
+// when it closes with the body's bytes unread).
+func TestHandedOverBodyNotRead(t *testing.T) {
+	_, addr, _ := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "refused")
+	}))
+	c, br := dial(t, addr)
+	// Chunked: net/http's request, with a body far over what it reads
+	// after a handler.
+	go func() {
+		io.WriteString(c, "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n")
+		chunk := fmt.Sprintf("%x\r\n%s\r\n", 64<<10, strings.Repeat("x", 64<<10))
+		for range 64 {
+			if _, err := io.WriteString(c, chunk); err != nil {
+				return
+			}
+		}
+	}()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := respBody(t, resp); b != "refused" {
+		t.Fatalf("answer %q", b)
+	}
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Errorf("after the answer: %v; want EOF", err)
+	}
+}
+
 // TestHeadHandedOverHalfRead: a head too large for the fast path, handed to
 // net/http before its end, gets ReadHeaderTimeout in all, as on net/http
 // alone, not a second one from net/http.
