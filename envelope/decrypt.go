@@ -219,6 +219,29 @@ func (r *Reader) fill(n int) error {
 	return nil
 }
 
+// take reads len(dst) input bytes into dst: those buffered first, then
+// src. Unlike fill, it never moves or writes r.raw.
+func (r *Reader) take(dst []byte) error {
+	k := copy(dst, r.raw[r.lo:r.hi])
+	r.lo += k
+	for k < len(dst) {
+		if r.srcErr != nil {
+			if r.srcErr == io.EOF {
+				return errTruncated
+			}
+			return r.srcErr
+		}
+		m, err := r.src.Read(dst[k:])
+		k += m
+		if err != nil {
+			r.srcErr = err
+		} else if m == 0 {
+			r.srcErr = io.ErrNoProgress
+		}
+	}
+	return nil
+}
+
 // readFrame authenticates and decrypts the next frame in place and sets
 // r.pending to its plaintext. After the final frame it also checks the
 // signature and the end of input, and returns io.EOF (to be returned once
@@ -290,21 +313,22 @@ func (r *Reader) readFrame() error {
 	return io.EOF
 }
 
-// finish checks the footer (signed suites) and that nothing follows.
+// finish checks the footer (signed suites) and that nothing follows. The
+// final frame's plaintext is in r.raw: finish reads without moving it (fill
+// could, and then read the footer over it).
 func (r *Reader) finish() error {
 	if r.pub != nil {
-		if err := r.fill(2); err != nil {
+		var lb [2]byte
+		if err := r.take(lb[:]); err != nil {
 			return err
 		}
-		l := int(binary.BigEndian.Uint16(r.raw[r.lo:]))
-		if err := r.fill(2 + l); err != nil {
+		sig := make([]byte, binary.BigEndian.Uint16(lb[:]))
+		if err := r.take(sig); err != nil {
 			return err
 		}
-		sig := r.raw[r.lo+2 : r.lo+2+l]
 		if !ecdsa.VerifyASN1(r.pub, r.hash.Sum(), sig) {
 			return invalid("signature verification failed")
 		}
-		r.lo += 2 + l
 	}
 	if r.hi > r.lo {
 		return invalid("trailing data after the message")

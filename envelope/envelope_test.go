@@ -328,3 +328,28 @@ func TestWriteTo(t *testing.T) {
 		}
 	}
 }
+
+// TestFinalFrameAtTheBufferEnd: a final frame that ends near the end of the
+// reader's buffer decrypts to its plaintext, in every suite: reading the
+// signature after it once moved the buffer and wrote the footer over the
+// frame's plaintext, which was then released as if authenticated.
+func TestFinalFrameAtTheBufferEnd(t *testing.T) {
+	kr := mustRawAES(t, "k1")
+	for _, suite := range []Suite{SuiteAES256GCMHKDFSHA512CommitKeyECDSAP384, SuiteAES256GCMHKDFSHA512CommitKey} {
+		for n := readBufSize - 160; n <= readBufSize; n += 3 {
+			pt := pattern(n)
+			msg := mustEncrypt(t, kr, pt, &EncryptOptions{Suite: suite, FrameSize: 1 << 20})
+			r, err := Decrypt(context.Background(), bytes.NewReader(msg), kr, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			if _, err := io.Copy(&out, r); err != nil {
+				t.Fatalf("suite %v, %d bytes: %v", suite, n, err)
+			}
+			if !bytes.Equal(out.Bytes(), pt) {
+				t.Fatalf("suite %v, %d bytes: the plaintext decrypts wrong, without an error", suite, n)
+			}
+		}
+	}
+}
