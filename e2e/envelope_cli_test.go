@@ -92,4 +92,17 @@ func TestEnvelopeCLISpecialOutput(t *testing.T) {
 	if got := toFIFO("dec.fifo", "decrypt", "--endpoint-url", s.URL, encFile); string(got) != "to a fifo" {
 		t.Errorf("trent decrypt into a FIFO gave %q", got)
 	}
+
+	// A message that fails, decrypted into something written as it comes
+	// (here /dev/stdout, a pipe): what was written is not authenticated,
+	// and trent says so.
+	cut := filepath.Join(dir, "cut.enc")
+	must(t, os.WriteFile(cut, msg[:len(msg)-1], 0o600))
+	cmd := exec.Command(trentBin, "decrypt", "-o", "/dev/stdout", "--endpoint-url", s.URL, cut)
+	cmd.Env = env
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err == nil || !bytes.Contains(stderr.Bytes(), []byte("not authenticated: discard it")) {
+		t.Errorf("trent decrypt -o /dev/stdout of a cut message: %v, stderr %q", err, stderr.String())
+	}
 }

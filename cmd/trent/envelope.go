@@ -146,9 +146,10 @@ func (a *awsFlags) client(ctx context.Context) (*kms.Client, error) {
 
 // envelopeCmd is the shared state of one encrypt or decrypt run.
 type envelopeCmd struct {
-	in, out string
-	tmp     string // temporary output file, removed unless renamed
-	mu      sync.Mutex
+	in, out  string
+	tmp      string // temporary output file, removed unless renamed
+	mu       sync.Mutex
+	streamed bool // the output is written as it comes: standard output, a device, a FIFO
 }
 
 func (c *envelopeCmd) setTmp(name string) {
@@ -207,6 +208,7 @@ func (c *envelopeCmd) openIn() (io.ReadCloser, int64, error) {
 // Writes are buffered (the envelope streams write one frame at a time).
 func (c *envelopeCmd) createOut() (io.Writer, func() error, error) {
 	if c.out == "" || c.out == "-" {
+		c.streamed = true
 		bw := bufio.NewWriterSize(os.Stdout, 256<<10)
 		return bw, bw.Flush, nil
 	}
@@ -214,6 +216,7 @@ func (c *envelopeCmd) createOut() (io.Writer, func() error, error) {
 		if fi.IsDir() {
 			return nil, nil, fmt.Errorf("output %s is a directory", c.out)
 		}
+		c.streamed = true
 		f, err := os.OpenFile(c.out, os.O_WRONLY, 0)
 		if err != nil {
 			return nil, nil, err
@@ -329,8 +332,10 @@ func runEncrypt(args []string) int {
 		hintf("trent encrypt --key alias/my-key file -o file.enc")
 		return 2
 	}
-	if o.frameSize < 1 || o.frameSize > envelope.MaxFrameSize {
-		errorf("encrypt: --frame-size must be between 1 and %d", envelope.MaxFrameSize)
+	// The upper bound is what trent decrypt accepts (the format allows
+	// more, which no reader buffering a frame should).
+	if o.frameSize < 1 || o.frameSize > envelope.DefaultMaxDecryptFrameSize {
+		errorf("encrypt: --frame-size must be between 1 and %d", envelope.DefaultMaxDecryptFrameSize)
 		return 2
 	}
 	if (c.out == "" || c.out == "-") && isTerminal(os.Stdout) {
@@ -404,7 +409,7 @@ func runDecrypt(args []string) int {
 	defer c.removeTmp()
 	if err := c.decrypt(a, keys, opts); err != nil {
 		failEnvelope("decrypt", err)
-		if c.out == "" || c.out == "-" {
+		if c.streamed {
 			hintf("the output written so far is not authenticated: discard it")
 		}
 		return 1
