@@ -143,8 +143,9 @@ func (c *Client) Health(ctx context.Context, md *RequestMetadata) (*Health, erro
 
 // KeyMetadata calls GetKeyMetadata for the external key keyID. The answer
 // is returned as the proxy gave it (KMS decides whether AES_256, ENCRYPT,
-// DECRYPT and ENABLED are there); it must have a keySpec, at most ten
-// keyUsage values and a keyStatus of ENABLED or DISABLED.
+// DECRYPT and ENABLED are there), its keySpec and keyUsage values clipped to
+// 32 printable ASCII bytes; it must have a keySpec, at most ten keyUsage
+// values and a keyStatus of ENABLED or DISABLED.
 func (c *Client) KeyMetadata(ctx context.Context, keyID string, md *RequestMetadata) (*KeyMetadata, error) {
 	if !ValidKeyID(keyID) {
 		return nil, errInvalidKeyID
@@ -160,6 +161,11 @@ func (c *Client) KeyMetadata(ctx context.Context, keyID string, md *RequestMetad
 		return nil, fmt.Errorf("%w: metadata: %d keyUsage values, want at most 10", ErrInvalidResponse, len(km.KeyUsage))
 	case km.KeyStatus != "ENABLED" && km.KeyStatus != "DISABLED":
 		return nil, fmt.Errorf("%w: metadata: keyStatus %q", ErrInvalidResponse, printable(km.KeyStatus, 32))
+	}
+	// What KMS may repeat in a message to its caller: short and printable.
+	km.KeySpec = printable(km.KeySpec, 32)
+	for i, u := range km.KeyUsage {
+		km.KeyUsage[i] = printable(u, 32)
 	}
 	return &km, nil
 }

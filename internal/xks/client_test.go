@@ -238,6 +238,26 @@ func TestClientBodyLimit(t *testing.T) {
 	}
 }
 
+// TestClientMetadataPrintable: the keySpec and keyUsage a proxy answers,
+// which KMS repeats to its caller when it refuses the key, come back short
+// and printable whatever the proxy sent.
+func TestClientMetadataPrintable(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("S", 4000) + `\u0001\u202e`
+	c := fakeProxy(t, func(w http.ResponseWriter, _ map[string]any) {
+		io.WriteString(w, `{"keySpec":"`+long+`","keyUsage":["`+long+`"],"keyStatus":"ENABLED"}`)
+	})
+	km, err := c.KeyMetadata(t.Context(), testKeyID, testMD)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range append([]string{km.KeySpec}, km.KeyUsage...) {
+		if len(v) > 32 || printable(v, 32) != v {
+			t.Errorf("a %d-byte value %q", len(v), v)
+		}
+	}
+}
+
 func TestClientChecksMetadataAndHealth(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct{ name, answer string }{
