@@ -25,6 +25,7 @@ import (
 	"os"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -56,6 +57,11 @@ func (c Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// callTimeout bounds each KMS call, its retries included: a KMS that
+// accepts the connection and never answers must not hold the unseal (and
+// the seal lock with it) for ever.
+var callTimeout = 30 * time.Second
 
 // Keyring is the kms seal. It is safe for concurrent use.
 type Keyring struct {
@@ -137,6 +143,8 @@ func (kr *Keyring) Wrap(ctx context.Context, plaintext, aad []byte) ([]byte, err
 	defer clear(framed)
 	// The plaintext is prefixed with the format byte: KMS refuses an empty
 	// plaintext, which the keyring contract allows.
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
 	out, err := kr.client.Encrypt(ctx, &kms.EncryptInput{
 		KeyId:             aws.String(kr.keyID),
 		Plaintext:         framed,
@@ -158,6 +166,8 @@ func (kr *Keyring) Unwrap(ctx context.Context, wrapped, aad []byte) ([]byte, err
 	if len(wrapped) < 2 || wrapped[0] != formatV1 {
 		return nil, keyring.ErrUnwrap
 	}
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
 	out, err := kr.client.Decrypt(ctx, &kms.DecryptInput{
 		KeyId:             aws.String(kr.keyID),
 		CiphertextBlob:    wrapped[1:],

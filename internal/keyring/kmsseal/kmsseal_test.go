@@ -5,7 +5,10 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -65,5 +68,40 @@ func TestConformance(t *testing.T) {
 	_, err = open(t, *k.KeyMetadata.KeyId).Unwrap(ctx, w, []byte("barrier/root"))
 	if err == nil || errors.Is(err, keyring.ErrUnwrap) {
 		t.Errorf("Unwrap with a disabled key err = %v, want a KMS error that is not ErrUnwrap", err)
+	}
+}
+
+// TestKMSThatNeverAnswers: a KMS that takes the request and never answers
+// makes Unwrap fail after the call timeout, not hang (the unseal holds the
+// seal lock meanwhile).
+func TestKMSThatNeverAnswers(t *testing.T) {
+	defer kmsseal.SetCallTimeout(300 * time.Millisecond)()
+	stop := make(chan struct{})
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-stop:
+		case <-r.Context().Done():
+		}
+	}))
+	defer hung.Close()
+	defer close(stop)
+	t.Setenv("AWS_ACCESS_KEY_ID", server.DevAccessKeyID)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", server.DevSecretKey)
+	kr, err := kmsseal.New(context.Background(), kmsseal.Config{Endpoint: hung.URL, Region: "us-east-1", KeyID: "alias/seal"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := kr.Unwrap(context.Background(), []byte{1, 2, 3}, []byte("barrier/root"))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || errors.Is(err, keyring.ErrUnwrap) {
+			t.Errorf("Unwrap through a KMS that never answers: %v, want a timeout error", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Unwrap through a KMS that never answers is still waiting after 20 s")
 	}
 }
