@@ -14,7 +14,7 @@ import (
 func (p *Principal) PolicyPrincipal() policy.Principal {
 	pp := policy.Principal{ARN: p.ARN, UserID: p.PrincipalID, Tags: policy.TagMap(p.Tags.Map())}
 	if p.Session != nil {
-		pp.RoleARN = p.Session.RoleARN
+		pp.RoleARN, pp.TokenIssued = p.Session.RoleARN, p.Session.Created
 	}
 	return pp
 }

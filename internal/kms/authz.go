@@ -247,6 +247,14 @@ func (s *Service) authorize(c *Caller, k *key, a *access) error {
 			kp = noAccessPolicy
 		}
 	}
+	if k != nil && c.Principal.AccountID != k.account && a.grant == 0 && !crossAccountAction(a.action) {
+		// AWS: only the cryptographic operations and a few others work
+		// across accounts; permission for any other operation on another
+		// account's key has no effect, whatever the key policy says.
+		res := policy.Result{Denial: policy.NoResourceAllow}
+		c.Facts.denied(res.Denial.String())
+		return kmserr.ErrAccessDenied.With("%s", res.Message(r.Principal.ARN, a.action, r.Resource))
+	}
 	res := policy.Authorize(r, kp, identityPolicies(c))
 	if res.Allowed {
 		c.Facts.allowed(nil)
@@ -260,6 +268,18 @@ func (s *Service) authorize(c *Caller, k *key, a *access) error {
 	}
 	c.Facts.denied(res.Denial.String())
 	return kmserr.ErrAccessDenied.With("%s", res.Message(r.Principal.ARN, a.action, r.Resource))
+}
+
+// crossAccountAction reports whether action works on another account's key
+// besides the grant operations (which all do): AWS's list is the
+// cryptographic operations, CreateGrant, DescribeKey, GetKeyRotationStatus,
+// GetPublicKey, ListGrants, RetireGrant and RevokeGrant.
+func crossAccountAction(action string) bool {
+	switch action {
+	case "kms:GetKeyRotationStatus", "kms:ListGrants", "kms:RevokeGrant":
+		return true
+	}
+	return false
 }
 
 // identityAllows reports whether the caller's identity policies (or its

@@ -262,7 +262,10 @@ func TestGrantConstraints(t *testing.T) {
 	}{
 		{"subset present", grant{hasSubset: true, subset: map[string]string{"a": "1"}}, map[string]string{"a": "1", "b": "2"}, true},
 		{"subset wrong value", grant{hasSubset: true, subset: map[string]string{"a": "1"}}, map[string]string{"a": "2"}, false},
-		{"subset case matters", grant{hasSubset: true, subset: map[string]string{"a": "1"}}, map[string]string{"A": "1"}, false},
+		{"subset key case does not matter", grant{hasSubset: true, subset: map[string]string{"a": "1"}}, map[string]string{"A": "1"}, true},
+		{"subset value case matters", grant{hasSubset: true, subset: map[string]string{"a": "x"}}, map[string]string{"a": "X"}, false},
+		{"equals key case does not matter", grant{hasEquals: true, equals: map[string]string{"Tenant": "acme"}}, map[string]string{"tenant": "acme"}, true},
+		{"equals value case matters", grant{hasEquals: true, equals: map[string]string{"a": "x"}}, map[string]string{"a": "X"}, false},
 		{"subset missing", grant{hasSubset: true, subset: map[string]string{"a": "1"}}, nil, false},
 		{"empty subset", grant{hasSubset: true, subset: map[string]string{}}, nil, true},
 		{"equals exact", grant{hasEquals: true, equals: map[string]string{"a": "1"}}, map[string]string{"a": "1"}, true},

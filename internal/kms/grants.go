@@ -147,16 +147,30 @@ type grant struct {
 func (g *grant) sortKey() string { return fmt.Sprintf("%020d%s", g.created.UnixNano(), g.id) }
 
 // ecOK reports whether an operation's encryption context ec meets the
-// grant's constraints.
+// grant's constraints. As AWS documents for grant constraints, keys match
+// whatever their case, values exactly.
 func (g *grant) ecOK(ec map[string]string) bool {
-	if g.hasEquals && !maps.Equal(g.equals, ec) && !(len(g.equals) == 0 && len(ec) == 0) {
+	if g.hasEquals && (len(g.equals) != len(ec) || !hasPairs(ec, g.equals)) {
 		return false
 	}
-	if g.hasSubset {
-		for k, v := range g.subset {
-			if w, ok := ec[k]; !ok || w != v {
-				return false
+	return !g.hasSubset || hasPairs(ec, g.subset)
+}
+
+// hasPairs reports whether ec has every pair of want, keys compared without
+// case, values exactly.
+func hasPairs(ec, want map[string]string) bool {
+	for k, v := range want {
+		w, ok := ec[k]
+		if !ok {
+			for ek, ev := range ec {
+				if strings.EqualFold(ek, k) && ev == v {
+					w, ok = ev, true
+					break
+				}
 			}
+		}
+		if !ok || w != v {
+			return false
 		}
 	}
 	return true
@@ -762,7 +776,8 @@ func (s *Service) ListGrants(ctx context.Context, c Caller, in *ListGrantsInput)
 // ListRetirableGrants lists the grants (on keys of any account in the
 // caller's region) whose retiring principal is the one given.
 func (s *Service) ListRetirableGrants(ctx context.Context, c Caller, in *ListRetirableGrantsInput) (*ListGrantsOutput, error) {
-	if _, err := callerScope(c); err != nil {
+	sc, err := callerScope(c)
+	if err != nil {
 		return nil, err
 	}
 	var v validator
@@ -782,12 +797,10 @@ func (s *Service) ListRetirableGrants(ctx context.Context, c Caller, in *ListRet
 		g *grant
 		n string
 	}
+	// The grants of the caller's account's keys only, as AWS lists them.
 	var all []entry
 	s.mu.RLock()
-	for sc, sp := range s.spaces {
-		if sc.region != regionOf(c) {
-			continue
-		}
+	if sp := s.spaces[sc]; sp != nil {
 		for _, k := range sp.keys {
 			for _, g := range k.grants {
 				if in.RetiringPrincipal != "" && g.retiring == in.RetiringPrincipal {
@@ -807,13 +820,6 @@ func (s *Service) ListRetirableGrants(ctx context.Context, c Caller, in *ListRet
 		out.Grants = append(out.Grants, e.k.listEntry(e.g, s.partition))
 	}
 	return out, nil
-}
-
-func regionOf(c Caller) string {
-	if c.Region == "" {
-		return defaultRegion
-	}
-	return c.Region
 }
 
 // RevokeGrant deletes a grant (kms:RevokeGrant on the key).

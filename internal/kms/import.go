@@ -8,6 +8,7 @@ import (
 	"errors"
 	"maps"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/trent-kms/trent/internal/arn"
@@ -297,7 +298,7 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, c Caller, in *ImportKey
 	var materialID string
 	a := opAccess("ImportKeyMaterial").set(condExpirationModel, model)
 	if in.ValidTo != nil {
-		a.set(condValidTo, in.ValidTo.UTC().Format(time.RFC3339))
+		a.set(condValidTo, strconv.FormatInt(in.ValidTo.Unix(), 10)) // epoch seconds, as AWS compares it
 	}
 	nk, err := s.mutateKeyFor(ctx, c, a, in.KeyId, &v, func(k *key, now time.Time) (*key, error) {
 		if err := k.checkImportable(); err != nil {

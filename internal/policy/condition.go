@@ -367,8 +367,11 @@ func (c *condition) matchAny(ev *evalCtx, r string) bool {
 			}
 		}
 	case opNumeric:
+		// A request value that is not a finite number matches nothing,
+		// as a policy's own values must be finite: NaN would compare equal
+		// to every number, Inf beyond every bound.
 		f, err := strconv.ParseFloat(r, 64)
-		if err != nil {
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
 			return false
 		}
 		for _, n := range c.nums {

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,6 +28,10 @@ type Principal struct {
 	// Service names a service principal (e.g. "ec2.amazonaws.com") when the
 	// caller is one; ARN is empty then.
 	Service string
+	// TokenIssued is when the caller's temporary credentials (a role
+	// session) were issued: aws:TokenIssueTime, and aws:MultiFactorAuthPresent
+	// is false; zero for long-term credentials, for which both are absent.
+	TokenIssued time.Time
 }
 
 // Request is what a policy decides about. Fill it without allocating: maps and
@@ -228,10 +233,15 @@ func (ev *evalCtx) lookup(k *keyRef) (vs valueSet, ok bool) {
 	case srcEpochTime:
 		return valueSet{mode: vsEpoch, t: r.Time}, !r.Time.IsZero()
 	case srcSecureTransport:
-		if r.SecureTransport {
-			return valueSet{one: "true"}, true
-		}
-		return valueSet{one: "false"}, true
+		return valueSet{one: strconv.FormatBool(r.SecureTransport)}, true
+	case srcTokenIssueTime:
+		return valueSet{mode: vsTime, t: c.p.TokenIssued}, !c.p.TokenIssued.IsZero()
+	case srcMultiFactorAuthPresent:
+		return valueSet{one: "false"}, !c.p.TokenIssued.IsZero() // no MFA with Trent's credentials
+	case srcViaAWSService:
+		return valueSet{one: "false"}, true // no AWS service calls Trent on a caller's behalf
+	case srcPrincipalIsAWSService:
+		return valueSet{one: strconv.FormatBool(c.p.Service != "")}, true
 	}
 	if r.Context == nil {
 		return valueSet{}, false

@@ -26,6 +26,11 @@ const (
 	KeyUserID           = "aws:userid"
 	KeyRequestedRegion  = "aws:RequestedRegion"
 
+	KeyTokenIssueTime         = "aws:TokenIssueTime"
+	KeyMultiFactorAuthPresent = "aws:MultiFactorAuthPresent"
+	KeyViaAWSService          = "aws:ViaAWSService"
+	KeyPrincipalIsAWSService  = "aws:PrincipalIsAWSService"
+
 	KeyCallerAccount                  = "kms:CallerAccount"
 	KeyEncryptionContext              = "kms:EncryptionContext:" // + context key
 	KeyEncryptionContextKeys          = "kms:EncryptionContextKeys"
@@ -79,6 +84,10 @@ const (
 	srcUsername
 	srcUserID
 	srcRequestedRegion
+	srcTokenIssueTime
+	srcMultiFactorAuthPresent
+	srcViaAWSService
+	srcPrincipalIsAWSService
 	srcCallerAccount
 	srcEncryptionContext
 	srcEncryptionContextKeys
@@ -103,6 +112,10 @@ var exactKeys = []keyRef{
 	{srcUsername, KeyUsername, ""},
 	{srcUserID, KeyUserID, ""},
 	{srcRequestedRegion, KeyRequestedRegion, ""},
+	{srcTokenIssueTime, KeyTokenIssueTime, ""},
+	{srcMultiFactorAuthPresent, KeyMultiFactorAuthPresent, ""},
+	{srcViaAWSService, KeyViaAWSService, ""},
+	{srcPrincipalIsAWSService, KeyPrincipalIsAWSService, ""},
 	{srcCallerAccount, KeyCallerAccount, ""},
 	{srcEncryptionContextKeys, KeyEncryptionContextKeys, ""},
 	{srcContext, KeyRequestAlias, ""},
