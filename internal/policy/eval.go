@@ -35,7 +35,10 @@ type Principal struct {
 }
 
 // Request is what a policy decides about. Fill it without allocating: maps and
-// slices are read, never kept or changed.
+// slices are read, never kept or changed. Its strings should be valid UTF-8
+// (Trent's request decoders refuse anything else): matching is exact either
+// way, but a StringLike or ArnLike pattern with a variable whose value is not
+// valid UTF-8 loses its time bound (see globFallback).
 type Request struct {
 	Principal Principal
 	// Action is "service:Operation", e.g. "kms:Encrypt" (matched

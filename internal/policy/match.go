@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"math"
 	"strings"
 	"unicode/utf8"
 
@@ -139,16 +140,51 @@ func (p *pattern) match(ev *evalCtx, s string, fold bool) bool {
 }
 
 // globTokens matches s against toks, taking variable values in order from
-// vals. It is the classic wildcard match with one backtrack point (the last
-// '*'), with multi-character literal tokens matched as units.
+// vals: '*' matches any run of characters, '?' exactly one (one step of
+// utf8.DecodeRuneInString, so one byte of invalid UTF-8), and a literal or
+// variable its text, compared by hasPrefix.
+//
+// It runs the classic matcher (globClassic) with a budget of a few steps per
+// byte of s and per token, which is all the common patterns need. A pattern
+// and value that take longer (the classic matcher's worst case is the
+// product of their lengths: a 32 KiB key policy pattern "*???...?b" against
+// a 64 KiB encryption context value took seconds) are matched again by
+// globFallback, which gives the same answer in time linear in len(s) times
+// the pattern's length / 64.
 func globTokens(toks []token, vals []string, s string, fold bool) bool {
+	if m, ok := globClassic(toks, vals, s, fold, globBudget(s, toks)); ok {
+		return m
+	}
+	return globFallback(toks, vals, s, fold)
+}
+
+// globBudget is the work globClassic may do for globTokens: a few steps per
+// byte of s and per token.
+func globBudget(s string, toks []token) int { return 64 + 4*(len(s)+len(toks)) }
+
+// globUnlimited is a budget globClassic never exhausts.
+const globUnlimited = math.MaxInt
+
+// globClassic is the classic wildcard match with one backtrack point (the
+// last '*'), with multi-character literal tokens matched as units. When it
+// backtracks it charges budget for the attempt that failed: a step per token
+// it got past and per 32 bytes of literal text it compared. It gives up (ok
+// false) when budget runs out. The work it does not charge is at most a step
+// per token and per byte of s: the part of an attempt that reaches the next
+// '*' (it never goes back before a '*' it has passed), and the last attempt.
+// A pattern without '*' never backtracks and never gives up.
+func globClassic(toks []token, vals []string, s string, fold bool, budget int) (match, ok bool) {
 	ti, si, vi := 0, 0, 0
 	starTi, starSi, starVi := -1, 0, 0
+	failed := 0 // the length of the literal that did not match
 	for {
 		if ti < len(toks) {
 			t := &toks[ti]
 			switch t.kind {
 			case tokStar:
+				if ti == len(toks)-1 {
+					return true, true // a final '*' matches the rest
+				}
 				starTi, starSi, starVi = ti, si, vi
 				ti++
 				continue
@@ -172,13 +208,18 @@ func globTokens(toks []token, vals []string, s string, fold bool) bool {
 					}
 					continue
 				}
+				failed = len(lit)
 			}
 		} else if si == len(s) {
-			return true
+			return true, true
 		}
 		if starTi < 0 || starSi >= len(s) {
-			return false
+			return false, true
 		}
+		if budget -= ti - starTi + (si-starSi+failed)>>5; budget <= 0 {
+			return false, false
+		}
+		failed = 0
 		_, w := utf8.DecodeRuneInString(s[starSi:])
 		starSi += w
 		ti, si, vi = starTi+1, starSi, starVi
