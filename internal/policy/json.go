@@ -62,7 +62,14 @@ func decodeJSON(doc string) (node, error) {
 type decoder struct {
 	s string
 	i int
+	// work counts the member names compared or looked up while checking
+	// for duplicates (tests check that it grows linearly).
+	work int
 }
+
+// scanMembers is the number of members an object may have before the
+// duplicate check switches from comparing with each earlier name to a set.
+const scanMembers = 8
 
 func (d *decoder) space() {
 	for d.i < len(d.s) {
@@ -82,6 +89,7 @@ func (d *decoder) value() (node, error) {
 	case c == '{':
 		d.i++
 		n := node{kind: jsonObject}
+		var names map[string]struct{} // once n has scanMembers members
 		for {
 			d.space()
 			if d.s[d.i] == '}' {
@@ -96,10 +104,8 @@ func (d *decoder) value() (node, error) {
 			if err != nil {
 				return node{}, err
 			}
-			for _, m := range n.obj {
-				if m.key == k {
-					return node{}, &dupError{k}
-				}
+			if err := d.unique(&n, &names, k); err != nil {
+				return node{}, err
 			}
 			d.space()
 			d.i++ // ':'
@@ -146,6 +152,35 @@ func (d *decoder) value() (node, error) {
 		}
 		return node{kind: jsonNumber, s: d.s[j:d.i]}, nil
 	}
+}
+
+// unique returns an error if object n has a member named k already. It
+// compares k with each earlier name while n is small, then keeps the names
+// in a set, so that checking an object of n members costs O(n), not O(n²).
+func (d *decoder) unique(n *node, names *map[string]struct{}, k string) error {
+	if *names != nil {
+		d.work++
+		if _, dup := (*names)[k]; dup {
+			return &dupError{k}
+		}
+		(*names)[k] = struct{}{}
+		return nil
+	}
+	for _, m := range n.obj {
+		d.work++
+		if m.key == k {
+			return &dupError{k}
+		}
+	}
+	if len(n.obj) >= scanMembers {
+		*names = make(map[string]struct{}, 2*len(n.obj))
+		for _, m := range n.obj {
+			(*names)[m.key] = struct{}{}
+		}
+		(*names)[k] = struct{}{}
+		d.work += len(n.obj)
+	}
+	return nil
 }
 
 // str reads the string literal at d.i.

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -151,4 +152,69 @@ func TestParseFields(t *testing.T) {
 	mustParse(t, IdentityPolicy, allowIf(`{"NumericLessThan":{"kms:RotationPeriodInDays":[90, 180.5]},"Bool":{"aws:SecureTransport":true}}`))
 	// Operators match case-insensitively.
 	mustParse(t, IdentityPolicy, allowIf(`{"stringequals":{"aws:username":"x"}}`))
+}
+
+// manyMembers returns an identity policy of at most MaxPolicyDocumentLen
+// bytes with an object of as many distinct members as fit, then the member
+// named extra if it is not "" (so a duplicate if it repeats one), and the
+// number of members.
+func manyMembers(extra string) (string, int) {
+	var b strings.Builder
+	b.WriteString(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}],"X":{`)
+	n := 0
+	for ; b.Len()+len(`"0000000":0,`)+len(extra)+8 <= MaxPolicyDocumentLen; n++ {
+		fmt.Fprintf(&b, `"%07d":0,`, n)
+	}
+	if extra != "" {
+		fmt.Fprintf(&b, `"%s":0,`, extra)
+		n++
+	}
+	return strings.TrimSuffix(b.String(), ",") + "}}", n
+}
+
+// TestDuplicateCheckIsLinear counts the member names the duplicate check
+// looks at: linear in the members of an object, where comparing each name with
+// all earlier ones was quadratic (a 128 KiB document took a quarter second).
+func TestDuplicateCheckIsLinear(t *testing.T) {
+	d, n := manyMembers("")
+	dec := decoder{s: d}
+	if _, err := dec.value(); err != nil {
+		t.Fatalf("decode(%d members) err = %v", n, err)
+	}
+	if bound := 3*n + 100; dec.work > bound {
+		t.Errorf("decode(%d members) work = %d, want at most %d", n, dec.work, bound)
+	}
+	for _, extra := range []string{"0000000", "0000007", "0000008", fmt.Sprintf("%07d", n/2)} {
+		d, _ := manyMembers(extra)
+		_, err := Parse(IdentityPolicy, d)
+		if err == nil || !strings.Contains(err.Error(), "more than once") {
+			t.Errorf("Parse(object repeating member %s) err = %v, want a duplicate member error", extra, err)
+		}
+	}
+	for k := 1; k <= 2*scanMembers; k++ {
+		for i := range k {
+			var b strings.Builder
+			b.WriteString(`{`)
+			for j := range k {
+				fmt.Fprintf(&b, `"m%d":0,`, j)
+			}
+			fmt.Fprintf(&b, `"m%d":0}`, i)
+			if _, err := decodeJSON(b.String()); !errors.Is(err, errDuplicate) {
+				t.Errorf("decodeJSON(%d members then a repeat of member %d) err = %v, want errDuplicate", k, i, err)
+			}
+		}
+	}
+}
+
+// BenchmarkParseManyMembers parses the largest identity policy whose one
+// object has as many members as fit.
+func BenchmarkParseManyMembers(b *testing.B) {
+	d, _ := manyMembers("")
+	b.ReportAllocs()
+	defer threadCPU(b)()
+	for b.Loop() {
+		if _, err := decodeJSON(d); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
