@@ -22,7 +22,7 @@ import (
 
 // wrapWithOpenSSL wraps material under GetParametersForImport's public key
 // with OpenSSL, as AWS's documentation does it for each algorithm.
-func wrapWithOpenSSL(t *testing.T, dir string, pub []byte, alg string, material []byte) []byte {
+func wrapWithOpenSSL(t testing.TB, dir string, pub []byte, alg string, material []byte) []byte {
 	t.Helper()
 	pubPath := writePEM(t, dir, "wrap.pub.pem", "PUBLIC KEY", pub)
 	md := "sha1"
@@ -54,6 +54,25 @@ func (e *env) importParams(id, alg, spec string) *GetParametersForImportOutput {
 		e.t.Fatalf("GetParametersForImport(%s, %s) err = %v", alg, spec, err)
 	}
 	return p
+}
+
+// importWrapped imports material into keyID, wrapped by OpenSSL under new
+// parameters (alg, RSA_2048), and returns its KeyMaterialId; with validTo
+// nil the material does not expire.
+func (e *env) importWrapped(dir, keyID, alg string, material []byte, importType string, validTo *Timestamp) string {
+	e.t.Helper()
+	model := "KEY_MATERIAL_DOES_NOT_EXPIRE"
+	if validTo != nil {
+		model = "KEY_MATERIAL_EXPIRES"
+	}
+	p := e.importParams(keyID, alg, "RSA_2048")
+	out, err := e.s.ImportKeyMaterial(bg, caller, &ImportKeyMaterialInput{KeyId: keyID, ImportToken: p.ImportToken,
+		EncryptedKeyMaterial: wrapWithOpenSSL(e.t, dir, p.PublicKey, alg, material),
+		ExpirationModel:      model, ValidTo: validTo, ImportType: importType})
+	if err != nil {
+		e.t.Fatalf("ImportKeyMaterial(ImportType %q) err = %v", importType, err)
+	}
+	return out.KeyMaterialId
 }
 
 // TestImportOpenSSL imports symmetric material wrapped by OpenSSL with each
@@ -362,15 +381,7 @@ func TestDeleteImportedMaterialKeepsVersions(t *testing.T) {
 	rand.Read(first)
 	rand.Read(second)
 	imp := func(material []byte, importType string) string {
-		t.Helper()
-		p := e.importParams(md.KeyId, "RSA_AES_KEY_WRAP_SHA_256", "RSA_2048")
-		out, err := e.s.ImportKeyMaterial(bg, caller, &ImportKeyMaterialInput{KeyId: md.KeyId, ImportToken: p.ImportToken,
-			EncryptedKeyMaterial: wrapWithOpenSSL(t, dir, p.PublicKey, "RSA_AES_KEY_WRAP_SHA_256", material),
-			ExpirationModel:      "KEY_MATERIAL_DOES_NOT_EXPIRE", ImportType: importType})
-		if err != nil {
-			t.Fatalf("ImportKeyMaterial(ImportType %q) err = %v", importType, err)
-		}
-		return out.KeyMaterialId
+		return e.importWrapped(dir, md.KeyId, "RSA_AES_KEY_WRAP_SHA_256", material, importType, nil)
 	}
 	del := func(materialID string) string {
 		t.Helper()
@@ -531,19 +542,7 @@ func TestImportedMaterialExpiresPerVersion(t *testing.T) {
 	dir := t.TempDir()
 	md := e.createExternal("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT")
 	imp := func(material []byte, importType string, validTo *Timestamp) string {
-		t.Helper()
-		model := "KEY_MATERIAL_DOES_NOT_EXPIRE"
-		if validTo != nil {
-			model = "KEY_MATERIAL_EXPIRES"
-		}
-		p := e.importParams(md.KeyId, "RSAES_OAEP_SHA_256", "RSA_2048")
-		out, err := e.s.ImportKeyMaterial(bg, caller, &ImportKeyMaterialInput{KeyId: md.KeyId, ImportToken: p.ImportToken,
-			EncryptedKeyMaterial: wrapWithOpenSSL(t, dir, p.PublicKey, "RSAES_OAEP_SHA_256", material),
-			ExpirationModel:      model, ValidTo: validTo, ImportType: importType})
-		if err != nil {
-			t.Fatalf("ImportKeyMaterial(ImportType %q) err = %v", importType, err)
-		}
-		return out.KeyMaterialId
+		return e.importWrapped(dir, md.KeyId, "RSAES_OAEP_SHA_256", material, importType, validTo)
 	}
 	first, second, third := make([]byte, 32), make([]byte, 32), make([]byte, 32)
 	rand.Read(first)
@@ -616,15 +615,7 @@ func TestDeletePendingMaterial(t *testing.T) {
 	dir := t.TempDir()
 	md := e.createExternal("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT")
 	imp := func(material []byte, importType string) string {
-		t.Helper()
-		p := e.importParams(md.KeyId, "RSAES_OAEP_SHA_256", "RSA_2048")
-		out, err := e.s.ImportKeyMaterial(bg, caller, &ImportKeyMaterialInput{KeyId: md.KeyId, ImportToken: p.ImportToken,
-			EncryptedKeyMaterial: wrapWithOpenSSL(t, dir, p.PublicKey, "RSAES_OAEP_SHA_256", material),
-			ExpirationModel:      "KEY_MATERIAL_DOES_NOT_EXPIRE", ImportType: importType})
-		if err != nil {
-			t.Fatalf("ImportKeyMaterial(ImportType %q) err = %v", importType, err)
-		}
-		return out.KeyMaterialId
+		return e.importWrapped(dir, md.KeyId, "RSAES_OAEP_SHA_256", material, importType, nil)
 	}
 	first, next := make([]byte, 32), make([]byte, 32)
 	rand.Read(first)

@@ -14,7 +14,7 @@ import (
 
 // opensslPath finds the openssl binary: a test that needs it skips loudly
 // without it, and fails under CI=true (.ci/run installs it).
-func opensslPath(t *testing.T) string {
+func opensslPath(t testing.TB) string {
 	t.Helper()
 	p, err := exec.LookPath("openssl")
 	if err != nil {
@@ -27,7 +27,7 @@ func opensslPath(t *testing.T) string {
 }
 
 // openssl runs openssl with args and returns its standard output.
-func openssl(t *testing.T, args ...string) []byte {
+func openssl(t testing.TB, args ...string) []byte {
 	t.Helper()
 	cmd := exec.Command(opensslPath(t), args...)
 	var stderr bytes.Buffer
@@ -45,7 +45,7 @@ func opensslFails(t *testing.T, args ...string) bool {
 	return exec.Command(opensslPath(t), args...).Run() != nil
 }
 
-func writeFile(t *testing.T, dir, name string, data []byte) string {
+func writeFile(t testing.TB, dir, name string, data []byte) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
 	if err := os.WriteFile(p, data, 0o600); err != nil {
@@ -54,7 +54,7 @@ func writeFile(t *testing.T, dir, name string, data []byte) string {
 	return p
 }
 
-func writePEM(t *testing.T, dir, name, typ string, der []byte) string {
+func writePEM(t testing.TB, dir, name, typ string, der []byte) string {
 	t.Helper()
 	return writeFile(t, dir, name, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}))
 }
