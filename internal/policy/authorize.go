@@ -16,10 +16,17 @@ const (
 	NoIdentityAllow             // no identity policy allows (and the resource policy does not allow the caller directly)
 	ExplicitResourceDeny        // a Deny statement of the resource policy applies
 	ExplicitIdentityDeny        // a Deny statement of an identity policy applies
+	// TooCostly: matching the policies' patterns against the request's
+	// values went past maxMatchCost. Nothing else may allow the request:
+	// a Deny among what was not evaluated could apply.
+	TooCostly
 )
 
-// Explicit reports whether the denial is an explicit Deny.
-func (d Denial) Explicit() bool { return d == ExplicitResourceDeny || d == ExplicitIdentityDeny }
+// Explicit reports whether the denial is an explicit Deny (or as final as
+// one).
+func (d Denial) Explicit() bool {
+	return d == ExplicitResourceDeny || d == ExplicitIdentityDeny || d == TooCostly
+}
 
 func (d Denial) String() string {
 	switch d {
@@ -31,6 +38,8 @@ func (d Denial) String() string {
 		return "explicit deny in a resource-based policy"
 	case ExplicitIdentityDeny:
 		return "explicit deny in an identity-based policy"
+	case TooCostly:
+		return "policy evaluation over its limit"
 	}
 	return "allowed"
 }
@@ -83,6 +92,8 @@ func (r Result) Message(principalARN, action, resource string) string {
 		return head + " with an explicit deny in a resource-based policy"
 	case ExplicitIdentityDeny:
 		return head + " with an explicit deny in an identity-based policy"
+	case TooCostly:
+		return head + " because matching the policies' patterns against the request's values exceeds this server's limit"
 	}
 	return ""
 }
@@ -107,11 +118,19 @@ func (r Result) Message(principalARN, action, resource string) string {
 // Authorize does not allocate.
 func Authorize(r *Request, resource *Policy, identity []*Policy) Result {
 	ev := evalCtx{r: r, c: newCaller(&r.Principal)}
+	res := ev.authorize(resource, identity)
+	if ev.over {
+		return Result{Denial: TooCostly, Statement: -1}
+	}
+	return res
+}
+
+func (ev *evalCtx) authorize(resource *Policy, identity []*Policy) Result {
 	// Explicit denies first, wherever they are.
 	var resOut Outcome
 	var resVia via
 	if resource != nil {
-		resOut, resVia = resource.eval(&ev, false)
+		resOut, resVia = resource.eval(ev, false)
 		if resOut.Decision == Denied {
 			return Result{Denial: ExplicitResourceDeny, Source: FromResource, Statement: resOut.Statement, Sid: resOut.Sid}
 		}
@@ -121,7 +140,7 @@ func Authorize(r *Request, resource *Policy, identity []*Policy) Result {
 		if p == nil {
 			continue
 		}
-		o, _ := p.eval(&ev, false)
+		o, _ := p.eval(ev, false)
 		switch o.Decision {
 		case Denied:
 			return Result{Denial: ExplicitIdentityDeny, Source: FromIdentity, Identity: i, Statement: o.Statement, Sid: o.Sid}
@@ -181,5 +200,5 @@ func (ev *evalCtx) sameAccount() bool {
 func (p *Policy) MayAllow(r *Request) bool {
 	ev := evalCtx{r: r, c: newCaller(&r.Principal)}
 	o, _ := p.eval(&ev, true)
-	return o.Decision == Allowed
+	return o.Decision == Allowed && !ev.over
 }

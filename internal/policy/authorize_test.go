@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -161,5 +163,32 @@ func TestMayAllow(t *testing.T) {
 				t.Errorf("MayAllow = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestMatchCostLimit: a policy whose patterns cost more than maxMatchCost to
+// match against the request's values refuses the request, finally (no grant
+// may allow it: a Deny among what was not matched could apply), instead of
+// spending seconds of CPU; an ordinary large request stays well under it.
+func TestMatchCostLimit(t *testing.T) {
+	pats := make([]string, 3000) // a 24 KiB policy
+	for i := range pats {
+		pats[i] = fmt.Sprintf(`"*%d"`, i) // a 60 KB value of 'a' matches none
+	}
+	d := doc(`{"Effect":"Allow","Principal":{"AWS":"`+aliceARN+`"},"Action":"kms:*","Resource":"*"}`,
+		`{"Effect":"Deny","Principal":"*","Action":"kms:*","Resource":"*","Condition":{"StringLike":{"kms:EncryptionContext:a":[`+strings.Join(pats, ",")+`]}}}`)
+	p, err := Parse(KeyPolicy, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := Authorize(req(ec("a", strings.Repeat("a", 60000))), p, nil)
+	if got.Allowed || got.Denial != TooCostly || !got.Denial.Explicit() {
+		t.Errorf("3,000 patterns against a 60 KB value: %+v, want TooCostly", got)
+	}
+	if got := Authorize(req(ec("a", strings.Repeat("a", 300))), p, nil); !got.Allowed {
+		t.Errorf("3,000 patterns against a 300-byte value: %+v, want allowed", got)
+	}
+	if o := p.Evaluate(req(ec("a", strings.Repeat("a", 60000)))); o.Decision != Denied {
+		t.Errorf("Evaluate over the limit: %+v, want Denied", o)
 	}
 }

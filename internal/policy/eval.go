@@ -173,7 +173,18 @@ func (c *caller) principalArn() string {
 type evalCtx struct {
 	r *Request
 	c caller
+	// cost is what pattern matching has cost this evaluation so far (the
+	// bytes of values and the tokens of patterns matched); over is set when
+	// it passes maxMatchCost, and the evaluation's answer is then void.
+	cost int
+	over bool
 }
+
+// maxMatchCost bounds the pattern matching of one evaluation: a 60 KB
+// encryption context value against some 60 patterns, against which a 32 KiB
+// policy of thousands of short patterns would cost seconds of CPU per
+// request. Ordinary policies and requests cost a few thousand.
+const maxMatchCost = 4 << 20
 
 // valueSet is the values of a condition key in the request, iterated without
 // building a slice.
@@ -360,6 +371,9 @@ const (
 func (p *Policy) Evaluate(r *Request) Outcome {
 	ev := evalCtx{r: r, c: newCaller(&r.Principal)}
 	o, _ := p.eval(&ev, false)
+	if ev.over {
+		return Outcome{Decision: Denied, Statement: -1} // not evaluated: nothing may allow
+	}
 	return o
 }
 

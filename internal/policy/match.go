@@ -118,6 +118,10 @@ func (p *pattern) literal() (string, bool) {
 // whose variable has no value in the request (and no default) matches
 // nothing, as AWS documents; negated operators then hold.
 func (p *pattern) match(ev *evalCtx, s string, fold bool) bool {
+	if ev.cost += len(s) + len(p.toks); ev.cost > maxMatchCost {
+		ev.over = true
+		return false // void: Authorize refuses the request
+	}
 	var stack [maxPatternVars]string
 	vals := stack[:0]
 	if p.vars {
