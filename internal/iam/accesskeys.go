@@ -33,6 +33,7 @@ func (s *Service) keyOwner(c *Caller, action, userName string, check func(v *che
 	}
 	st = s.snapshot()
 	resource := arn.Root(s.partition, acct)
+	var tags []Tag
 	if userName != "" || !c.Principal.IsRoot() {
 		if owner = userName; owner == "" {
 			if c.Principal.Type != IAMUser {
@@ -40,9 +41,9 @@ func (s *Service) keyOwner(c *Caller, action, userName string, check func(v *che
 			}
 			owner = c.Principal.UserName
 		}
-		resource = users.resource(s, st, acct, owner)
+		resource, tags = users.resource(s, st, acct, owner)
 	}
-	return acct, owner, st, s.authorize(c, "iam:"+action, resource)
+	return acct, owner, st, s.authorize(c, "iam:"+action, resource, tagKeys{resource: tags})
 }
 
 // CreateAccessKey implements iam:CreateAccessKey: a new Active key for the

@@ -38,13 +38,37 @@ func (s *Service) request(c *Caller, action, resource string) policy.Request {
 // resource (an ARN in the caller's account) by the caller's identity
 // policies: an explicit Deny wins, then an Allow; the root user is allowed
 // implicitly (IAM resources have no resource policies).
-func (s *Service) authorize(c *Caller, action, resource string) error {
+func (s *Service) authorize(c *Caller, action, resource string, tk tagKeys) error {
 	r := s.request(c, action, resource)
+	tk.apply(&r)
 	res := policy.Authorize(&r, nil, c.Principal.Policies.List())
 	if res.Allowed {
 		return nil
 	}
 	return kmserr.ErrIAMAccessDenied.With("%s", res.Message(c.Principal.ARN, action, resource))
+}
+
+// tagKeys are the tag condition keys of an IAM or STS request:
+// aws:RequestTag/* and aws:TagKeys from the tags it sets, aws:ResourceTag/*
+// from its target's tags.
+type tagKeys struct{ request, resource []Tag }
+
+func (tk tagKeys) apply(r *policy.Request) {
+	if len(tk.request) > 0 {
+		m := make(policy.TagMap, len(tk.request))
+		for _, t := range tk.request {
+			m[t.Key] = t.Value
+			r.TagKeys = append(r.TagKeys, t.Key)
+		}
+		r.RequestTags = m
+	}
+	if len(tk.resource) > 0 {
+		m := make(policy.TagMap, len(tk.resource))
+		for _, t := range tk.resource {
+			m[t.Key] = t.Value
+		}
+		r.ResourceTags = m
+	}
 }
 
 // assumeContext gives the sts: condition keys of an AssumeRole request.
@@ -78,14 +102,7 @@ func (s *Service) authorizeAssume(c *Caller, r *role, in *AssumeRoleInput) error
 	}
 	req := s.request(c, "sts:AssumeRole", r.arn)
 	req.Context = &assumeContext{externalID: in.ExternalId, sessionName: in.RoleSessionName, sourceIdentity: in.SourceIdentity}
-	if len(in.Tags) > 0 {
-		tags := make(policy.TagMap, len(in.Tags))
-		for _, t := range in.Tags {
-			tags[t.Key] = t.Value
-			req.TagKeys = append(req.TagKeys, t.Key)
-		}
-		req.RequestTags = tags
-	}
+	tagKeys{request: in.Tags, resource: r.tags}.apply(&req)
 	identity := c.Principal.Policies.List()
 	actions := []string{"sts:AssumeRole"}
 	if len(in.Tags) > 0 {

@@ -100,17 +100,17 @@ func (k *kind[T, P]) find(st *state, acct, n string) (P, error) {
 
 // resource is the ARN authorization sees for n: the identity's ARN when it
 // exists, else user/NAME (role/NAME).
-func (k *kind[T, P]) resource(s *Service, st *state, acct, n string) string {
+func (k *kind[T, P]) resource(s *Service, st *state, acct, n string) (string, []Tag) {
 	if p := k.items(st)[nameOf(acct, n)]; p != nil {
-		return p.base().arn
+		return p.base().arn, p.base().tags
 	}
-	return k.arn(s.partition, acct, "/", n)
+	return k.arn(s.partition, acct, "/", n), nil
 }
 
 // begin starts an operation on the identity n: the caller's account, then
 // n and what check records (then the error check returns), then whether the
 // caller may do iam:action on n. It returns the snapshot it authorized on.
-func (k *kind[T, P]) begin(s *Service, c *Caller, action, n string, check func(v *checker) error) (string, *state, error) {
+func (k *kind[T, P]) begin(s *Service, c *Caller, action, n string, reqTags []Tag, check func(v *checker) error) (string, *state, error) {
 	var more error
 	acct, err := callerAccount(c, func(v *checker) {
 		v.name(k.noun+"Name", n, maxNameLen)
@@ -125,7 +125,8 @@ func (k *kind[T, P]) begin(s *Service, c *Caller, action, n string, check func(v
 		return "", nil, err
 	}
 	st := s.snapshot()
-	return acct, st, s.authorize(c, "iam:"+action, k.resource(s, st, acct, n))
+	res, tags := k.resource(s, st, acct, n)
+	return acct, st, s.authorize(c, "iam:"+action, res, tagKeys{request: reqTags, resource: tags})
 }
 
 func checkPolicyName(policyName string) func(v *checker) error {
@@ -154,7 +155,7 @@ func (k *kind[T, P]) creating(s *Service, c *Caller, n, path string, tags []Tag,
 	}
 	path = cmp.Or(path, "/")
 	e := entity{account: acct, name: n, path: path, arn: k.arn(s.partition, acct, path, n), tags: slices.Clone(tags)}
-	return e, s.authorize(c, "iam:Create"+k.Noun, e.arn)
+	return e, s.authorize(c, "iam:Create"+k.Noun, e.arn, tagKeys{request: tags})
 }
 
 // create stores the new identity p (its id and creation date are set here).
@@ -190,7 +191,7 @@ func (k *kind[T, P]) list(s *Service, c *Caller, prefix, marker string, maxItems
 	if err != nil {
 		return nil, "", err
 	}
-	if err := s.authorize(c, "iam:List"+k.Noun+"s", k.arn(s.partition, acct, "/", "*")); err != nil {
+	if err := s.authorize(c, "iam:List"+k.Noun+"s", k.arn(s.partition, acct, "/", "*"), tagKeys{}); err != nil {
 		return nil, "", err
 	}
 	var ps []P
@@ -206,7 +207,7 @@ func (k *kind[T, P]) list(s *Service, c *Caller, prefix, marker string, maxItems
 // remove answers DeleteUser and DeleteRole: an identity with access keys or
 // inline policies is DeleteConflict, as in AWS.
 func (k *kind[T, P]) remove(ctx context.Context, s *Service, c *Caller, n string) error {
-	acct, _, err := k.begin(s, c, "Delete"+k.Noun, n, nil)
+	acct, _, err := k.begin(s, c, "Delete"+k.Noun, n, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -302,7 +303,7 @@ func (k *kind[T, P]) update(ctx context.Context, s *Service, acct, n string, cha
 // tag answers TagUser and TagRole: tags are added, or replace the value of
 // a tag with the same key (keys match without regard to case).
 func (k *kind[T, P]) tag(ctx context.Context, s *Service, c *Caller, n string, tags []Tag) error {
-	acct, _, err := k.begin(s, c, "Tag"+k.Noun, n, func(v *checker) error {
+	acct, _, err := k.begin(s, c, "Tag"+k.Noun, n, tags, func(v *checker) error {
 		if len(tags) == 0 {
 			v.Required("tags")
 		}
@@ -323,7 +324,7 @@ func (k *kind[T, P]) tag(ctx context.Context, s *Service, c *Caller, n string, t
 
 // putInline answers PutUserPolicy and PutRolePolicy.
 func (k *kind[T, P]) putInline(ctx context.Context, s *Service, c *Caller, n, policyName, doc string) error {
-	acct, _, err := k.begin(s, c, "Put"+k.Noun+"Policy", n, func(v *checker) error {
+	acct, _, err := k.begin(s, c, "Put"+k.Noun+"Policy", n, nil, func(v *checker) error {
 		v.name("policyName", policyName, maxPolicyNameLen)
 		v.policyDocument("policyDocument", doc)
 		return nil
@@ -349,7 +350,7 @@ func (k *kind[T, P]) putInline(ctx context.Context, s *Service, c *Caller, n, po
 // getInline answers GetUserPolicy and GetRolePolicy: the identity's name and
 // the policy.
 func (k *kind[T, P]) getInline(s *Service, c *Caller, n, policyName string) (string, inlinePolicy, error) {
-	acct, st, err := k.begin(s, c, "Get"+k.Noun+"Policy", n, checkPolicyName(policyName))
+	acct, st, err := k.begin(s, c, "Get"+k.Noun+"Policy", n, nil, checkPolicyName(policyName))
 	if err != nil {
 		return "", inlinePolicy{}, err
 	}
@@ -365,7 +366,7 @@ func (k *kind[T, P]) getInline(s *Service, c *Caller, n, policyName string) (str
 
 // deleteInline answers DeleteUserPolicy and DeleteRolePolicy.
 func (k *kind[T, P]) deleteInline(ctx context.Context, s *Service, c *Caller, n, policyName string) error {
-	acct, _, err := k.begin(s, c, "Delete"+k.Noun+"Policy", n, checkPolicyName(policyName))
+	acct, _, err := k.begin(s, c, "Delete"+k.Noun+"Policy", n, nil, checkPolicyName(policyName))
 	if err != nil {
 		return err
 	}

@@ -44,7 +44,7 @@ func (r *role) out() Role {
 
 // GetRole implements iam:GetRole.
 func (s *Service) GetRole(ctx context.Context, c Caller, in *GetRoleInput) (*GetRoleOutput, error) {
-	acct, st, err := roles.begin(s, &c, "GetRole", in.RoleName, nil)
+	acct, st, err := roles.begin(s, &c, "GetRole", in.RoleName, nil, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -76,6 +76,17 @@ func (s *Service) AssumeRole(ctx context.Context, c Caller, in *AssumeRoleInput)
 	if p.IsRoot() {
 		return nil, kmserr.ErrIAMAccessDenied.With("Roles may not be assumed by root accounts.")
 	}
+	// A source identity, once set, stays with every session chained from
+	// it and cannot be changed (it is then set again, and authorized so).
+	if p.Session != nil && p.Session.SourceIdentity != "" {
+		switch in.SourceIdentity {
+		case "":
+			in.SourceIdentity = p.Session.SourceIdentity
+		case p.Session.SourceIdentity:
+		default:
+			return nil, kmserr.ErrIAMAccessDenied.With("The source identity of a role session (%s) cannot be changed when it assumes another role.", p.Session.SourceIdentity)
+		}
+	}
 	st := s.snapshot()
 	r := s.roleByARN(st, in.RoleArn)
 	if err := s.authorizeAssume(&c, r, in); err != nil {

@@ -59,7 +59,8 @@ func (s *Service) GetUser(ctx context.Context, c Caller, in *GetUserInput) (*Get
 	if name == "" {
 		name = c.Principal.UserName
 	}
-	if err := s.authorize(&c, "iam:GetUser", users.resource(s, st, acct, name)); err != nil {
+	res, tags := users.resource(s, st, acct, name)
+	if err := s.authorize(&c, "iam:GetUser", res, tagKeys{resource: tags}); err != nil {
 		return nil, err
 	}
 	if in.UserName == "" && c.Principal.Type != IAMUser {
@@ -112,7 +113,7 @@ func (s *Service) GetUserPolicy(ctx context.Context, c Caller, in *GetUserPolicy
 
 // ListUserPolicies implements iam:ListUserPolicies.
 func (s *Service) ListUserPolicies(ctx context.Context, c Caller, in *ListUserPoliciesInput) (*ListUserPoliciesOutput, error) {
-	acct, st, err := users.begin(s, &c, "ListUserPolicies", in.UserName, func(v *checker) error {
+	acct, st, err := users.begin(s, &c, "ListUserPolicies", in.UserName, nil, func(v *checker) error {
 		v.marker(in.Marker)
 		v.maxItems(in.MaxItems)
 		return nil
