@@ -227,3 +227,27 @@ func TestCrossAccountManagementOpsList(t *testing.T) {
 		t.Errorf("cross-account ReplicateKey allowed: replica %s in account %s with a policy naming only %s", r.ReplicaKeyMetadata.Arn, acct, otherAcct)
 	}
 }
+
+// TestCreateGrantThroughAnyGrant: when the caller holds several grants that
+// allow CreateGrant, the new grant needs only one of them to cover it (not
+// the first one found).
+func TestCreateGrantThroughAnyGrant(t *testing.T) {
+	e := newEnv(t)
+	bob := userCaller(acct, "bob")
+	alice := "arn:aws:iam::" + acct + ":user/alice"
+	narrow, wide := []string{"CreateGrant", "Decrypt"}, []string{"CreateGrant", "Encrypt", "Decrypt"}
+	for _, order := range [][][]string{{narrow, wide}, {wide, narrow}} { // whichever is found first
+		md := e.createKey(caller)
+		for _, ops := range order {
+			if _, err := e.s.CreateGrant(bg, caller, &CreateGrantInput{KeyId: md.KeyId, GranteePrincipal: bob.Principal.ARN, Operations: ops}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := e.s.CreateGrant(bg, bob, &CreateGrantInput{KeyId: md.KeyId, GranteePrincipal: alice, Operations: []string{"Encrypt"}}); err != nil {
+			t.Errorf("grants created %v: a grant for Encrypt, which the wider one covers: %v", order, err)
+		}
+		if _, err := e.s.CreateGrant(bg, bob, &CreateGrantInput{KeyId: md.KeyId, GranteePrincipal: alice, Operations: []string{"GenerateDataKey"}}); err == nil {
+			t.Errorf("grants created %v: a grant for GenerateDataKey, which neither covers: allowed", order)
+		}
+	}
+}

@@ -286,18 +286,17 @@ func callerMatches(c *Caller, r *policy.Request, principal string) bool {
 // or nil.
 func (k *key) grantAllows(c *Caller, r *policy.Request, a *access) *grant {
 	for _, g := range k.grants {
-		if g.ops&a.grant == 0 {
-			continue
-		}
-		if a.ecOp && !g.ecOK(a.ec) {
-			continue
-		}
-		if callerMatches(c, r, g.grantee) {
+		if k.grantApplies(g, c, r, a) {
 			a.viaGrant = g
 			return g
 		}
 	}
 	return nil
+}
+
+// grantApplies reports whether grant g allows a to the caller.
+func (k *key) grantApplies(g *grant, c *Caller, r *policy.Request, a *access) bool {
+	return g.ops&a.grant != 0 && (!a.ecOp || g.ecOK(a.ec)) && callerMatches(c, r, g.grantee)
 }
 
 // ---- tokens ----
@@ -594,7 +593,18 @@ func (s *Service) CreateGrant(ctx context.Context, c Caller, in *CreateGrantInpu
 		return nil, kmserr.ErrValidation.With("Grant operations %s are not supported by key %s.", strings.Join(opNames(bad), ", "), k.arn)
 	}
 	if parent := a.viaGrant; parent != nil {
-		if err := parent.coversChild(c, g); err != nil {
+		// The grant that allowed CreateGrant must cover the new one; when
+		// it does not, another grant that allows it may.
+		err := parent.coversChild(c, g)
+		for _, other := range k.grants {
+			if err == nil {
+				break
+			}
+			if other != parent && k.grantApplies(other, &c, &a.req, a) && other.coversChild(c, g) == nil {
+				err = nil
+			}
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
