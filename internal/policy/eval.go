@@ -148,14 +148,22 @@ type caller struct {
 	kind    arn.PrincipalKind
 	account string
 	name    string // user name for aws:username
+	// id is the unique id of the IAM user, or of the role of a session,
+	// that the caller is ("" for others): what a bound name must match.
+	id string
+	// ids are the bindings of the policy being evaluated (Policy.Bind).
+	ids map[string]string
 }
 
 func newCaller(p *Principal) caller {
 	c := caller{p: p}
 	if pa, ok := arn.ParsePrincipal(p.ARN); ok {
 		c.kind, c.account = pa.Kind, pa.Account
-		if pa.Kind == arn.UserPrincipal {
-			c.name = pa.Name
+		switch pa.Kind {
+		case arn.UserPrincipal:
+			c.name, c.id = pa.Name, p.UserID
+		case arn.AssumedRolePrincipal:
+			c.id, _, _ = strings.Cut(p.UserID, ":") // ROLEID:SESSION
 		}
 	}
 	return c
@@ -381,6 +389,7 @@ func (p *Policy) Evaluate(r *Request) Outcome {
 // noConds, conditions are skipped: Allow statements apply as if they held and
 // conditional Deny statements do not apply.
 func (p *Policy) eval(ev *evalCtx, noConds bool) (Outcome, via) {
+	ev.c.ids = p.ids
 	allow, allowVia := -1, viaNone
 	for i := range p.stmts {
 		st := &p.stmts[i]

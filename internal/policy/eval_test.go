@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -137,5 +139,57 @@ func TestMatchAction(t *testing.T) {
 		if got := matchAction(tc.pat, tc.s); got != tc.want {
 			t.Errorf("matchAction(%q, %q) = %v, want %v", tc.pat, tc.s, got, tc.want)
 		}
+	}
+}
+
+// TestBind: a bound name matches only the user or role it was bound to, not
+// one created later under the same name; an unbound name matches by name.
+func TestBind(t *testing.T) {
+	allow := `{"Effect":"Allow","Principal":{"AWS":["` + aliceARN + `","` + roleARN + `"]},"Action":"kms:*","Resource":"*"}`
+	p := mustParse(t, KeyPolicy, doc(allow))
+	if got, want := p.NamedPrincipals(), []string{aliceARN, roleARN}; !slices.Equal(got, want) {
+		t.Fatalf("NamedPrincipals = %q, want %q", got, want)
+	}
+	bound := p.Bind(map[string]string{aliceARN: "AIDAALICE", roleARN: "AROAADMIN"})
+	if p.Bind(nil) != p {
+		t.Error("Bind(nil) of an unbound policy copied it")
+	}
+	recreated := func(r *Request) { r.Principal.UserID = "AIDAALICE2" }
+	recreatedRole := func(r *Request) { r.Principal.UserID = "AROAADMIN2:s1" }
+	upper := func(r *Request) { r.Principal.ARN = strings.TrimSuffix(aliceARN, "alice") + "ALICE" }
+	for _, tc := range []struct {
+		name string
+		p    *Policy
+		r    *Request
+		want Decision
+	}{
+		{"bound user", bound, req(), Allowed},
+		{"bound user, name in another case", bound, req(upper), Allowed},
+		{"user re-created under the bound name", bound, req(recreated), NotApplicable},
+		{"unbound name matches by name", p, req(recreated), Allowed},
+		{"session of the bound role", bound, req(asSession(sessARN, roleARN)), Allowed},
+		{"session of a re-created role", bound, req(asSession(sessARN, roleARN), recreatedRole), NotApplicable},
+		{"unbound role", p, req(asSession(sessARN, roleARN), recreatedRole), Allowed},
+	} {
+		if got := tc.p.Evaluate(tc.r).Decision; got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+
+	// A Deny with NotPrincipal spares only the bound user: a re-created one
+	// is denied.
+	deny := mustParse(t, KeyPolicy, doc(allow,
+		`{"Effect":"Deny","NotPrincipal":{"AWS":["`+aliceARN+`","arn:aws:iam::111122223333:root"]},"Action":"kms:*","Resource":"*"}`)).
+		Bind(map[string]string{aliceARN: "AIDAALICE"})
+	if got := deny.Evaluate(req()).Decision; got != Allowed {
+		t.Errorf("NotPrincipal Deny, bound user: %v, want Allowed", got)
+	}
+	if got := deny.Evaluate(req(recreated)).Decision; got != Denied {
+		t.Errorf("NotPrincipal Deny, re-created user: %v, want Denied", got)
+	}
+	// Evaluation with bindings does not allocate.
+	r := req()
+	if n := testing.AllocsPerRun(100, func() { bound.Evaluate(r) }); n != 0 {
+		t.Errorf("Evaluate of a bound policy: %v allocations", n)
 	}
 }

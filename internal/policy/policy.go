@@ -36,6 +36,7 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/trent-kms/trent/internal/kmserr"
@@ -151,6 +152,49 @@ type Policy struct {
 	Version string // "2012-10-17", "2008-10-17", or "" when absent
 	ID      string
 	stmts   []statement
+	// ids are the unique ids the named users and roles were bound to (Bind);
+	// nil for none.
+	ids map[string]string
+}
+
+// NamedPrincipals returns the IAM users, roles and role sessions that the
+// policy's Principal and NotPrincipal elements name (their ARNs as written,
+// each once, in order), not the accounts, services or "*". These are the
+// principals that must exist when a key or trust policy is set, and that
+// [Policy.Bind] binds.
+func (p *Policy) NamedPrincipals() []string {
+	var arns []string
+	for i := range p.stmts {
+		if ps := p.stmts[i].principal; ps != nil {
+			for _, a := range ps.arns {
+				if !slices.Contains(arns, a) {
+					arns = append(arns, a)
+				}
+			}
+		}
+	}
+	return arns
+}
+
+// Bind returns the policy with each named user and role bound to its unique
+// id, as AWS binds a key or trust policy when it is set: ids maps an ARN of
+// [Policy.NamedPrincipals] to the unique id (AIDA... or AROA...) of the user
+// or role it named then (for a role session's ARN, its role's). A bound name
+// matches only a caller with that id (a user's, or the role's of a session),
+// so that a user or role deleted and created again under the same name does
+// not inherit the permissions; a name without an entry in ids matches by
+// name alone. p is unchanged (it may be shared); ids must not be modified
+// afterwards.
+func (p *Policy) Bind(ids map[string]string) *Policy {
+	if len(ids) == 0 && p.ids == nil {
+		return p
+	}
+	b := *p
+	b.ids = ids
+	if len(ids) == 0 {
+		b.ids = nil
+	}
+	return &b
 }
 
 // Len returns the number of statements.

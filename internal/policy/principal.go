@@ -94,7 +94,7 @@ func (ps *principalSet) match(c *caller) via {
 		}
 		return viaNone
 	}
-	if ps.hasARN(c.p.ARN, c.kind) || c.kind == arn.AssumedRolePrincipal && ps.hasARN(c.p.RoleARN, arn.RolePrincipal) {
+	if ps.hasARN(c, c.p.ARN, c.kind) || c.kind == arn.AssumedRolePrincipal && ps.hasARN(c, c.p.RoleARN, arn.RolePrincipal) {
 		return viaDirect
 	}
 	if c.account != "" && ps.hasAccount(c.account) {
@@ -112,16 +112,21 @@ func (ps *principalSet) hasAccount(account string) bool {
 	return false
 }
 
-// hasARN reports whether the set lists the principal ARN s. IAM user and
-// role names are case-insensitive (IAM keeps them unique ignoring case);
-// session names are compared exactly.
-func (ps *principalSet) hasARN(s string, kind arn.PrincipalKind) bool {
+// hasARN reports whether the set lists the principal ARN s, one of the
+// caller's. IAM user and role names are case-insensitive (IAM keeps them
+// unique ignoring case); session names are compared exactly. A listed name
+// the policy bound to a unique id (Policy.Bind) is the caller's only when
+// that id is the caller's.
+func (ps *principalSet) hasARN(c *caller, s string, kind arn.PrincipalKind) bool {
 	if s == "" {
 		return false
 	}
 	fold := kind == arn.UserPrincipal || kind == arn.RolePrincipal
 	for _, a := range ps.arns {
 		if a == s || fold && strings.EqualFold(a, s) {
+			if id, bound := c.ids[a]; bound && id != c.id {
+				continue
+			}
 			return true
 		}
 	}
@@ -158,9 +163,9 @@ func (ps *principalSet) matchCaller(c *caller, not bool, effect Effect) via {
 	switch c.kind {
 	case arn.RootPrincipal:
 	case arn.AssumedRolePrincipal:
-		listed = listed && ps.hasARN(c.p.RoleARN, arn.RolePrincipal) && ps.hasARN(c.p.ARN, c.kind)
+		listed = listed && ps.hasARN(c, c.p.RoleARN, arn.RolePrincipal) && ps.hasARN(c, c.p.ARN, c.kind)
 	default:
-		listed = listed && ps.hasARN(c.p.ARN, c.kind)
+		listed = listed && ps.hasARN(c, c.p.ARN, c.kind)
 	}
 	if listed {
 		return viaNone
