@@ -21,12 +21,8 @@ import (
 // deleted access key is refused at once.
 func TestAuthorizationEndToEnd(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	s := startEmbedded(t, dir)
-	admin := readCredentials(t, dir)
+	s, _, admin, root, rootKMS := startAdmin(t)
 	acct := admin.Account
-	root := s.iam(admin.AccessKey, admin.Secret)
-	rootKMS := s.kmsSession(admin.AccessKey, admin.Secret, "")
 
 	_, err := root.CreateUser(ctx(t), &awsiam.CreateUserInput{UserName: aws.String("app")})
 	must(t, err)
@@ -114,11 +110,7 @@ func TestAuthorizationEndToEnd(t *testing.T) {
 // RevokeGrant, the next request is denied.
 func TestGrantsEndToEnd(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	s := startEmbedded(t, dir)
-	admin := readCredentials(t, dir)
-	root := s.iam(admin.AccessKey, admin.Secret)
-	rootKMS := s.kmsSession(admin.AccessKey, admin.Secret, "")
+	s, dir, admin, root, rootKMS := startAdmin(t)
 	_, err := root.CreateUser(ctx(t), &awsiam.CreateUserInput{UserName: aws.String("reader")})
 	must(t, err)
 	ak, err := root.CreateAccessKey(ctx(t), &awsiam.CreateAccessKeyInput{UserName: aws.String("reader")})
@@ -264,4 +256,81 @@ func TestCrossAccountEndToEnd(t *testing.T) {
 	must(t, err)
 	_, err = enc(user, aws.ToString(key.Arn))
 	must(t, err)
+}
+
+// TestPolicyPrincipalsEndToEnd: as in AWS, a key policy may name only IAM
+// users and roles that exist (MalformedPolicyDocumentException otherwise),
+// and names the user or role that existed when it was set: a user deleted
+// and created again under the same name does not inherit its permissions,
+// across a restart too, until the policy is set again.
+func TestPolicyPrincipalsEndToEnd(t *testing.T) {
+	t.Parallel()
+	s, dir, admin, root, rootKMS := startAdmin(t)
+	acct := admin.Account
+	policyFor := func(principal string) *string {
+		return aws.String(`{"Version":"2012-10-17","Statement":[
+			{"Sid":"root","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + acct + `:root"},"Action":"kms:*","Resource":"*"},
+			{"Sid":"app","Effect":"Allow","Principal":{"AWS":"` + principal + `"},"Action":"kms:Encrypt","Resource":"*"}]}`)
+	}
+	appARN := "arn:aws:iam::" + acct + ":user/app"
+	invalid := "Policy contains a statement with one or more invalid principals."
+
+	// No such user, role or session's role: refused by CreateKey and
+	// PutKeyPolicy alike, in AWS's words.
+	key := newKey(t, rootKMS, "principals")
+	for _, p := range []string{appARN, "arn:aws:iam::" + acct + ":role/app", "arn:aws:sts::" + acct + ":assumed-role/app/s1"} {
+		_, err := rootKMS.PutKeyPolicy(ctx(t), &kms.PutKeyPolicyInput{KeyId: key.KeyId, Policy: policyFor(p)})
+		wantCode(t, err, "MalformedPolicyDocumentException")
+		if !strings.Contains(err.Error(), invalid) {
+			t.Errorf("PutKeyPolicy naming %s: %v, want %q", p, err, invalid)
+		}
+		_, err = rootKMS.CreateKey(ctx(t), &kms.CreateKeyInput{Policy: policyFor(p)})
+		wantCode(t, err, "MalformedPolicyDocumentException")
+	}
+
+	// A role's trust policy alike (IAM's words).
+	_, err := root.CreateRole(ctx(t), &awsiam.CreateRoleInput{RoleName: aws.String("r"),
+		AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"` + appARN + `"},"Action":"sts:AssumeRole"}]}`)})
+	wantCode(t, err, "MalformedPolicyDocument")
+	if want := `Invalid principal in policy: "AWS":"` + appARN + `"`; !strings.Contains(err.Error(), want) {
+		t.Errorf("CreateRole trusting %s: %v, want %q", appARN, err, want)
+	}
+
+	// newApp creates the user "app" with an access key.
+	newApp := func() (id, secret string) {
+		t.Helper()
+		_, err := root.CreateUser(ctx(t), &awsiam.CreateUserInput{UserName: aws.String("app")})
+		must(t, err)
+		ak, err := root.CreateAccessKey(ctx(t), &awsiam.CreateAccessKeyInput{UserName: aws.String("app")})
+		must(t, err)
+		return aws.ToString(ak.AccessKey.AccessKeyId), aws.ToString(ak.AccessKey.SecretAccessKey)
+	}
+	encrypt := func(s *server, id, secret string) error {
+		_, err := s.kmsSession(id, secret, "").Encrypt(ctx(t), &kms.EncryptInput{KeyId: key.KeyId, Plaintext: []byte("x")})
+		return err
+	}
+	id, secret := newApp()
+	// A user in another path is another user.
+	_, err = rootKMS.PutKeyPolicy(ctx(t), &kms.PutKeyPolicyInput{KeyId: key.KeyId, Policy: policyFor("arn:aws:iam::" + acct + ":user/team/app")})
+	wantCode(t, err, "MalformedPolicyDocumentException")
+	_, err = rootKMS.PutKeyPolicy(ctx(t), &kms.PutKeyPolicyInput{KeyId: key.KeyId, Policy: policyFor(appARN)})
+	must(t, err)
+	must(t, encrypt(s, id, secret))
+
+	// Deleted, then created again: the new "app" is not the one the policy
+	// names, before and after a restart.
+	_, err = root.DeleteAccessKey(ctx(t), &awsiam.DeleteAccessKeyInput{UserName: aws.String("app"), AccessKeyId: aws.String(id)})
+	must(t, err)
+	_, err = root.DeleteUser(ctx(t), &awsiam.DeleteUserInput{UserName: aws.String("app")})
+	must(t, err)
+	id, secret = newApp()
+	wantCode(t, encrypt(s, id, secret), "AccessDeniedException")
+	must(t, s.stop())
+	s = startEmbedded(t, dir)
+	wantCode(t, encrypt(s, id, secret), "AccessDeniedException")
+
+	// Setting the policy again names the user that exists now.
+	_, err = s.kmsSession(admin.AccessKey, admin.Secret, "").PutKeyPolicy(ctx(t), &kms.PutKeyPolicyInput{KeyId: key.KeyId, Policy: policyFor(appARN)})
+	must(t, err)
+	must(t, encrypt(s, id, secret))
 }

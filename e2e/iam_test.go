@@ -39,6 +39,17 @@ func (s *server) kmsSession(accessKey, secretKey, token string) *kms.Client {
 	return kms.NewFromConfig(s.awsConfig(accessKey, secretKey, token), func(o *kms.Options) { o.BaseEndpoint = aws.String(s.URL) })
 }
 
+// startAdmin starts a server on a new data directory (not --dev) and
+// returns it with the directory, its administrator's credentials and the
+// administrator's IAM and KMS clients.
+func startAdmin(t *testing.T) (s *server, dir string, admin adminCreds, root *awsiam.Client, rootKMS *kms.Client) {
+	t.Helper()
+	dir = t.TempDir()
+	s = startEmbedded(t, dir)
+	admin = readCredentials(t, dir)
+	return s, dir, admin, s.iam(admin.AccessKey, admin.Secret), s.kmsSession(admin.AccessKey, admin.Secret, "")
+}
+
 // TestIdentitiesEndToEnd: the acceptance flow of the identities through the
 // Go SDK against the binary (not --dev): a user and its access key, a role
 // it assumes, session credentials, and a key made Inactive or deleted,

@@ -75,9 +75,9 @@ func TestCrossAccountAssumeNeedsIdentity(t *testing.T) {
 		t.Fatal(err)
 	}
 	root2 := f.caller(first.AccessKeyID, "")
+	alice := f.newUser("alice")
 	ok(f.svc.CreateRole(ctx, root2, &CreateRoleInput{RoleName: "x",
 		AssumeRolePolicyDocument: trustDoc("arn:aws:iam::" + acct + ":user/alice")}))
-	alice := f.newUser("alice")
 	_, err = f.svc.AssumeRole(ctx, alice, &AssumeRoleInput{RoleArn: "arn:aws:iam::" + other + ":role/x", RoleSessionName: "ss"})
 	wantErr(t, err, "AccessDenied", "")
 	bob := f.newUser("bob", policyDoc(allow("sts:AssumeRole", "*")))
@@ -101,4 +101,31 @@ func TestCrossAccountAssumeNeedsIdentity(t *testing.T) {
 	if _, _, err := f.svc.Credential(eve.Principal.AccessKeyID, ""); err == nil {
 		t.Error("inactive key accepted")
 	}
+}
+
+// TestTrustPrincipals: as in AWS, a trust policy may name only users and
+// roles that exist ("Invalid principal in policy"), and trusts the user that
+// existed when the role was created: one deleted and created again under the
+// same name may not assume the role, after a restart too.
+func TestTrustPrincipals(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	aliceARN := "arn:aws:iam::" + acct + ":user/alice"
+	for _, p := range []string{aliceARN, "arn:aws:iam::" + acct + ":role/r", "arn:aws:sts::" + acct + ":assumed-role/r/s"} {
+		_, err := f.svc.CreateRole(ctx, f.root, &CreateRoleInput{RoleName: "x", AssumeRolePolicyDocument: trustDoc(p)})
+		wantErr(t, err, "MalformedPolicyDocument", `Invalid principal in policy: "AWS":"`+p+`"`)
+	}
+	alice := f.newUser("alice")
+	ok(f.svc.CreateRole(ctx, f.root, &CreateRoleInput{RoleName: "x", AssumeRolePolicyDocument: trustDoc(aliceARN)}))
+	roleARN := "arn:aws:iam::" + acct + ":role/x"
+	ok(f.svc.AssumeRole(ctx, alice, &AssumeRoleInput{RoleArn: roleARN, RoleSessionName: "s1"}))
+
+	ok(f.svc.DeleteAccessKey(ctx, f.root, &DeleteAccessKeyInput{UserName: "alice", AccessKeyId: alice.Principal.AccessKeyID}))
+	ok(f.svc.DeleteUser(ctx, f.root, &DeleteUserInput{UserName: "alice"}))
+	alice = f.newUser("alice")
+	_, err := f.svc.AssumeRole(ctx, alice, &AssumeRoleInput{RoleArn: roleARN, RoleSessionName: "s1"})
+	wantErr(t, err, "AccessDenied", "")
+	f.svc = f.open()
+	_, err = f.svc.AssumeRole(ctx, f.caller(alice.Principal.AccessKeyID, ""), &AssumeRoleInput{RoleArn: roleARN, RoleSessionName: "s1"})
+	wantErr(t, err, "AccessDenied", "")
 }

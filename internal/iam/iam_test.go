@@ -443,12 +443,12 @@ func TestAssumeRole(t *testing.T) {
 	roleARN := "arn:aws:iam::" + acct + ":role/app"
 	// The role trusts alice by name, and the account (which delegates to
 	// identity policies).
+	alice := f.newUser("alice")
 	ok(f.svc.CreateRole(ctx, f.root, &CreateRoleInput{RoleName: "app", Tags: []Tag{{"team", "role"}, {"env", "prod"}},
 		AssumeRolePolicyDocument: policyDoc(
 			`{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::`+acct+`:user/alice"},"Action":["sts:AssumeRole","sts:TagSession"]}`,
 			`{"Effect":"Allow","Principal":{"AWS":"`+acct+`"},"Action":"sts:AssumeRole","Condition":{"StringEquals":{"sts:ExternalId":"ext-1"}}}`)}))
 	ok(f.svc.PutRolePolicy(ctx, f.root, &PutRolePolicyInput{RoleName: "app", PolicyName: "use", PolicyDocument: policyDoc(allow("kms:*", "*"))}))
-	alice := f.newUser("alice")
 	bob := f.newUser("bob", policyDoc(allow("sts:AssumeRole", roleARN)))
 	carol := f.newUser("carol")
 

@@ -388,3 +388,36 @@ func answer[O any](out *O, err error) (*O, error) {
 	}
 	return out, nil
 }
+
+// PrincipalID returns the unique id of the IAM user or role that the
+// principal ARN p names, as a key or trust policy names it: the user's
+// (AIDA...) for a user, the role's (AROA...) for a role or one of its
+// sessions (arn:aws:sts::ACCOUNT:assumed-role/NAME/SESSION). ok is false when
+// no such user or role exists now (names compare ignoring case, the
+// partition, account and path exactly), or p names something else.
+func (s *Service) PrincipalID(p string) (id string, ok bool) {
+	pa, ok := arn.ParsePrincipal(p)
+	if !ok || pa.Partition != s.partition {
+		return "", false
+	}
+	st := s.snapshot()
+	var e *entity
+	switch pa.Kind {
+	case arn.UserPrincipal:
+		if u := st.users[nameOf(pa.Account, pa.Name)]; u != nil && u.path == pa.Path {
+			e = &u.entity
+		}
+	case arn.RolePrincipal:
+		if r := st.roles[nameOf(pa.Account, pa.Name)]; r != nil && r.path == pa.Path {
+			e = &r.entity
+		}
+	case arn.AssumedRolePrincipal: // session ARNs carry no path
+		if r := st.roles[nameOf(pa.Account, pa.Name)]; r != nil {
+			e = &r.entity
+		}
+	}
+	if e == nil {
+		return "", false
+	}
+	return e.id, true
+}

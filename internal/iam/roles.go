@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/trent-kms/trent/internal/kmserr"
 	"github.com/trent-kms/trent/internal/policy"
 )
 
@@ -18,11 +19,11 @@ func (s *Service) CreateRole(ctx context.Context, c Caller, in *CreateRoleInput)
 	if err != nil {
 		return nil, err
 	}
-	trust, err := checkTrust(in.AssumeRolePolicyDocument)
+	trust, ids, err := s.checkTrust(in.AssumeRolePolicyDocument)
 	if err != nil {
 		return nil, err
 	}
-	r := &role{entity: e, description: in.Description, trust: in.AssumeRolePolicyDocument, trustCompiled: trust,
+	r := &role{entity: e, description: in.Description, trust: in.AssumeRolePolicyDocument, trustIDs: ids, trustCompiled: trust,
 		maxSession: defaultRoleDuration}
 	if in.MaxSessionDuration != nil {
 		r.maxSession = *in.MaxSessionDuration
@@ -33,8 +34,27 @@ func (s *Service) CreateRole(ctx context.Context, c Caller, in *CreateRoleInput)
 	return &CreateRoleOutput{Role: r.out()}, nil
 }
 
-// checkTrust parses a trust policy (its quota is internal/policy's).
-func checkTrust(doc string) (*policy.Policy, error) { return compileTrust(doc) }
+// checkTrust parses a trust policy (its quota is internal/policy's) and
+// binds the users and roles it names to their unique ids (policy.Bind): each
+// must exist, as in AWS.
+func (s *Service) checkTrust(doc string) (*policy.Policy, map[string]string, error) {
+	p, err := compileTrust(doc)
+	if err != nil {
+		return nil, nil, err
+	}
+	var ids map[string]string
+	for _, a := range p.NamedPrincipals() {
+		id, ok := s.PrincipalID(a)
+		if !ok {
+			return nil, nil, kmserr.ErrIAMMalformedPolicy.With("Invalid principal in policy: \"AWS\":\"%s\"", a)
+		}
+		if ids == nil {
+			ids = make(map[string]string)
+		}
+		ids[a] = id
+	}
+	return p.Bind(ids), ids, nil
+}
 
 func (r *role) out() Role {
 	return Role{Path: r.path, RoleName: r.name, RoleID: r.id, Arn: r.arn, CreateDate: Timestamp{r.created},

@@ -179,14 +179,14 @@ func (s *Service) seedRole(ctx context.Context, sr SeedRole) (created bool, err 
 	if err := v.err(); err != nil {
 		return false, err
 	}
-	trust, err := checkTrust(sr.TrustPolicy)
+	trust, ids, err := s.checkTrust(sr.TrustPolicy)
 	if err != nil {
 		return false, err
 	}
 	r := &role{entity: entity{account: sr.AccountID, name: sr.Name, path: sr.Path, tags: slices.Clone(sr.Tags)},
-		description: sr.Description, trust: sr.TrustPolicy, trustCompiled: trust, maxSession: d}
+		description: sr.Description, trust: sr.TrustPolicy, trustIDs: ids, trustCompiled: trust, maxSession: d}
 	return roles.seed(ctx, s, r, sr.Policies, func(r *role) {
-		r.trust, r.trustCompiled, r.maxSession, r.description = sr.TrustPolicy, trust, d, sr.Description
+		r.trust, r.trustIDs, r.trustCompiled, r.maxSession, r.description = sr.TrustPolicy, ids, trust, d, sr.Description
 	})
 }
 

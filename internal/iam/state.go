@@ -81,8 +81,12 @@ type user struct{ entity }
 type role struct {
 	entity
 	description, trust string
-	trustCompiled      *policy.Policy
-	maxSession         int32
+	// trustIDs binds the users and roles trust names to their unique ids
+	// (policy.Bind); nil when it names none, or in a role stored before
+	// trust policies were bound (its names then match by name alone).
+	trustIDs      map[string]string
+	trustCompiled *policy.Policy // bound to trustIDs
+	maxSession    int32
 }
 
 type accessKey struct {
@@ -130,6 +134,8 @@ type roleRecord struct {
 	MaxSession  int32          `json:"maxSessionDuration"`
 	Tags        []Tag          `json:"tags,omitempty"`
 	Policies    []policyRecord `json:"policies,omitempty"`
+
+	TrustPrincipals map[string]string `json:"trustPrincipals,omitempty"` // role.trustIDs
 }
 
 // accessKeyRecord is the stored form of an access key. Records written
@@ -156,7 +162,8 @@ func (u *user) record() any {
 
 func (r *role) record() any {
 	return roleRecord{Account: r.account, Name: r.name, Path: r.path, ID: r.id, Description: r.description,
-		Created: r.created, Trust: r.trust, MaxSession: r.maxSession, Tags: r.tags, Policies: r.policyRecords()}
+		Created: r.created, Trust: r.trust, MaxSession: r.maxSession, Tags: r.tags, Policies: r.policyRecords(),
+		TrustPrincipals: r.trustIDs}
 }
 
 func (k *accessKey) record() accessKeyRecord {
@@ -265,11 +272,12 @@ func (r *userRecord) user(partition string) (*user, error) {
 func (r *roleRecord) role(partition string) (*role, error) {
 	ro := &role{entity: entity{account: r.Account, name: r.Name, path: r.Path, id: r.ID, created: r.Created,
 		tags: r.Tags, arn: arn.Role(partition, r.Account, r.Path, r.Name)},
-		description: r.Description, trust: r.Trust, maxSession: r.MaxSession}
-	var err error
-	if ro.trustCompiled, err = compileTrust(r.Trust); err != nil {
+		description: r.Description, trust: r.Trust, trustIDs: r.TrustPrincipals, maxSession: r.MaxSession}
+	trust, err := compileTrust(r.Trust)
+	if err != nil {
 		return nil, fmt.Errorf("iam: role %s trust policy: %w", ro.arn, err)
 	}
+	ro.trustCompiled = trust.Bind(ro.trustIDs)
 	return ro, ro.loadPolicies(r.Policies)
 }
 

@@ -182,7 +182,7 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in *CreateKeyInput) (
 		id = newMultiRegionKeyID(now)
 	}
 	keyARN := s.keyARN(sc.region, sc.account, id)
-	doc, pol, err := s.newKeyPolicy(c, sc.account, keyARN, in.Policy, in.BypassPolicyLockoutSafetyCheck)
+	kp, err := s.newKeyPolicy(c, sc.account, keyARN, in.Policy, in.BypassPolicyLockoutSafetyCheck)
 	if err != nil {
 		return nil, err
 	}
@@ -197,8 +197,9 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in *CreateKeyInput) (
 	k := &key{
 		id: id, arn: keyARN, region: sc.region, account: sc.account,
 		created: now, description: in.Description, spec: spec, usage: usage, origin: origin,
-		state: stateEnabled, policy: doc, tags: mergeTags(nil, in.Tags), pol: pol, polSrc: doc, xks: xr,
+		state: stateEnabled, tags: mergeTags(nil, in.Tags), xks: xr,
 	}
+	k.setPolicy(kp)
 	if in.MultiRegion {
 		k.mrPrimary = sc.region
 	}

@@ -285,7 +285,7 @@ func (s *Service) replicateOnce(ctx context.Context, c Caller, sc scope, a *acce
 		return nil, err
 	}
 	replicaARN := k.regionARN(region)
-	doc, pol, err := s.newKeyPolicy(c, k.account, replicaARN, in.Policy, in.BypassPolicyLockoutSafetyCheck)
+	kp, err := s.newKeyPolicy(c, k.account, replicaARN, in.Policy, in.BypassPolicyLockoutSafetyCheck)
 	if err != nil {
 		return nil, err
 	}
@@ -301,8 +301,9 @@ func (s *Service) replicateOnce(ctx context.Context, c Caller, sc scope, a *acce
 	r := &key{
 		id: k.id, arn: replicaARN, region: region, account: k.account, created: now,
 		description: in.Description, spec: k.spec, usage: k.usage, origin: k.origin, state: stateEnabled,
-		policy: doc, tags: mergeTags(nil, in.Tags), pol: pol, polSrc: doc,
+		tags: mergeTags(nil, in.Tags),
 	}
+	r.setPolicy(kp)
 	if k.origin == originExternal {
 		// It imports the material of its primary itself (and only that).
 		r.state = statePendingImport
@@ -325,7 +326,7 @@ func (s *Service) replicateOnce(ctx context.Context, c Caller, sc scope, a *acce
 	// that wait for the replica expect.
 	md := r.metadata()
 	md.KeyState, md.Enabled, md.CurrentKeyMaterialId = stateCreating, false, ""
-	return &ReplicateKeyOutput{ReplicaKeyMetadata: md, ReplicaPolicy: doc, ReplicaTags: r.tags}, nil
+	return &ReplicateKeyOutput{ReplicaKeyMetadata: md, ReplicaPolicy: r.policy, ReplicaTags: r.tags}, nil
 }
 
 // UpdatePrimaryRegion makes the replica in another region the primary of

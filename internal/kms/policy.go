@@ -3,6 +3,7 @@ package kms
 import (
 	"context"
 	"errors"
+	"maps"
 	"time"
 
 	"github.com/trent-kms/trent/internal/kmserr"
@@ -54,34 +55,63 @@ func checkPolicyName(p *string) error {
 	return nil
 }
 
-// newKeyPolicy is the policy of a new key of account with ARN keyARN: doc
-// checked by checkPolicy, or the default key policy when doc is nil.
-func (s *Service) newKeyPolicy(c Caller, account, keyARN string, doc *string, bypass bool) (string, *policy.Policy, error) {
-	if doc == nil {
-		return s.defaultPolicy(account), nil, nil
-	}
-	pol, err := s.checkPolicy(c, keyARN, *doc, bypass)
-	return *doc, pol, err
+// boundPolicy is a key's policy: its document, compiled and bound to the
+// principals it names.
+type boundPolicy struct {
+	doc string
+	pol *policy.Policy // nil: compile it from doc
+	ids map[string]string
 }
 
+// newKeyPolicy is the policy of a new key of account with ARN keyARN: doc
+// checked by checkPolicy, or the default key policy when doc is nil.
+func (s *Service) newKeyPolicy(c Caller, account, keyARN string, doc *string, bypass bool) (boundPolicy, error) {
+	if doc == nil {
+		return boundPolicy{doc: s.defaultPolicy(account)}, nil
+	}
+	return s.checkPolicy(c, keyARN, *doc, bypass)
+}
+
+var errInvalidPrincipals = kmserr.ErrMalformedPolicy.With("Policy contains a statement with one or more invalid principals.")
+
 // checkPolicy parses a key policy document (MalformedPolicyDocumentException
-// with the parser's message; LimitExceededException over 32 KiB) and, unless
-// bypass, applies AWS's lockout safety check: the caller must still be
-// allowed kms:PutKeyPolicy on the key under the new policy (conditions set
-// aside, as AWS's check does).
-func (s *Service) checkPolicy(c Caller, keyARN, doc string, bypass bool) (*policy.Policy, error) {
+// with the parser's message; LimitExceededException over 32 KiB), binds the
+// IAM users and roles it names to their unique ids (each must exist, as in
+// AWS; see policy.Bind) and, unless bypass, applies AWS's lockout safety
+// check: the caller must still be allowed kms:PutKeyPolicy on the key under
+// the new policy (conditions set aside, as AWS's check does).
+func (s *Service) checkPolicy(c Caller, keyARN, doc string, bypass bool) (boundPolicy, error) {
 	p, err := s.policies.parse(doc)
 	if err != nil {
 		var pe *policy.Error
 		if errors.As(err, &pe) && pe.TooLarge {
-			return nil, kmserr.ErrLimitExceeded.With("%s", pe.Msg)
+			return boundPolicy{}, kmserr.ErrLimitExceeded.With("%s", pe.Msg)
 		}
-		return nil, kmserr.ErrMalformedPolicy.With("%s", err.Error())
+		return boundPolicy{}, kmserr.ErrMalformedPolicy.With("%s", err.Error())
 	}
+	var ids map[string]string
+	if s.principals != nil {
+		for _, a := range p.NamedPrincipals() {
+			id, ok := s.principals.PrincipalID(a)
+			if !ok {
+				return boundPolicy{}, errInvalidPrincipals
+			}
+			if ids == nil {
+				ids = make(map[string]string)
+			}
+			ids[a] = id
+		}
+	}
+	p = p.Bind(ids)
 	if !bypass && !p.MayAllow(&policy.Request{Principal: policyPrincipal(c), Action: "kms:PutKeyPolicy", Resource: keyARN}) {
-		return nil, kmserr.ErrMalformedPolicy.With("The new key policy will not allow you to update the key policy in the future.")
+		return boundPolicy{}, kmserr.ErrMalformedPolicy.With("The new key policy will not allow you to update the key policy in the future.")
 	}
-	return p, nil
+	return boundPolicy{doc, p, ids}, nil
+}
+
+// setPolicy makes kp k's policy.
+func (k *key) setPolicy(kp boundPolicy) {
+	k.policy, k.polIDs, k.pol, k.polSrc = kp.doc, kp.ids, kp.pol, kp.doc
 }
 
 // policyPrincipal is the caller as the policy evaluator sees it (its ARN,
@@ -130,15 +160,15 @@ func (s *Service) PutKeyPolicy(ctx context.Context, c Caller, in *PutKeyPolicyIn
 		if err := checkPolicyName(in.PolicyName); err != nil {
 			return nil, err
 		}
-		p, err := s.checkPolicy(c, k.arn, *in.Policy, in.BypassPolicyLockoutSafetyCheck)
+		kp, err := s.checkPolicy(c, k.arn, *in.Policy, in.BypassPolicyLockoutSafetyCheck)
 		if err != nil {
 			return nil, err
 		}
-		if k.policy == *in.Policy {
+		if k.policy == kp.doc && maps.Equal(k.polIDs, kp.ids) {
 			return nil, nil
 		}
 		nk := k.clone()
-		nk.policy, nk.pol, nk.polSrc = *in.Policy, p, *in.Policy
+		nk.setPolicy(kp)
 		return nk, nil
 	})
 	if err != nil {

@@ -23,15 +23,13 @@
 // # Differences from AWS KMS (known)
 //
 //   - Every key spec but SM2 (internal/keys holds the spec table: usages,
-//     algorithms, material). SM2, origins other than AWS_KMS, custom key
-//     stores and multi-Region keys: UnsupportedOperationException
-//     (CustomKeyStoreId: CustomKeyStoreNotFoundException). Sign with
-//     EXTERNAL_MU (ML-DSA): UnsupportedOperationException. Recipient (Nitro
+//     algorithms, material); SM2 and CloudHSM key stores (origin
+//     AWS_CLOUDHSM): UnsupportedOperationException. Recipient (Nitro
 //     attestation): UnsupportedOperationException. Grants: tokens are
-//     validated and ignored.
-//   - Key policies are validated (JSON object, statements with Effect and
-//     well-formed principals, lockout safety check ignoring conditions) but
-//     not evaluated; another account's key is AccessDeniedException.
+//     validated and ignored. docs/api-coverage.md has the whole list.
+//   - GetKeyPolicy returns the policy as written: AWS shows a deleted
+//     principal's unique id in its place (both bind the policy to unique
+//     ids when it is set; policy.go).
 //   - A ciphertext naming a key that does not exist in the caller's region and
 //     account is AccessDeniedException ("The ciphertext refers to a customer
 //     master key that does not exist, ..."), as AWS answers.
@@ -122,6 +120,8 @@ type Service struct {
 
 	stores  keyStoreCache // custom key stores in use (keystores.go)
 	xksHTTP *http.Client  // Config.XKSHTTPClient
+
+	principals Principals // Config.Principals
 }
 
 type scope struct{ region, account string }
@@ -163,8 +163,14 @@ type key struct {
 	// for every other key; keystorecrypto.go).
 	xks *xksRef
 
-	// pol is policy compiled (nil when it does not parse: nothing is
-	// allowed then); polSrc is the document pol was compiled from.
+	// polIDs are the unique ids of the IAM users and roles the policy names
+	// (policy.Bind), bound when it was set; nil when it names none, or was
+	// set before policies were bound (its names then match by name alone).
+	// Shared, never modified in place; persisted.
+	polIDs map[string]string
+	// pol is policy compiled and bound to polIDs (nil when it does not
+	// parse: nothing is allowed then); polSrc is the document pol was
+	// compiled from.
 	pol    *policy.Policy
 	polSrc string
 	// tagMap is tags as aws:ResourceTag/* reads them.
@@ -192,6 +198,9 @@ func (s *Service) compile(k *key) {
 			p = nil
 		}
 		k.pol, k.polSrc = p, k.policy
+	}
+	if k.pol != nil {
+		k.pol = k.pol.Bind(k.polIDs)
 	}
 	k.tagMap = nil
 	if len(k.tags) > 0 {
@@ -253,6 +262,10 @@ type keyRecord struct {
 	MultiRegion   *multiRegionRecord `json:"multiRegion,omitempty"`
 	XKS           *xksRecord         `json:"xks,omitempty"`
 	Rev           uint64             `json:"rev,omitempty"`
+
+	// PolicyPrincipals binds the IAM users and roles the policy names to
+	// their unique ids (key.polIDs).
+	PolicyPrincipals map[string]string `json:"policyPrincipals,omitempty"`
 }
 
 // multiRegionRecord is where the keys of a multi-Region set are.
@@ -299,14 +312,15 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, errors.New("kms: nil store")
 	}
 	s := &Service{
-		store:     cfg.Store,
-		partition: cfg.Partition,
-		now:       cfg.Now,
-		log:       cfg.Logger,
-		usage:     cfg.Usage,
-		shared:    cfg.Shared,
-		xksHTTP:   cfg.XKSHTTPClient,
-		spaces:    make(map[scope]*space),
+		store:      cfg.Store,
+		partition:  cfg.Partition,
+		now:        cfg.Now,
+		log:        cfg.Logger,
+		usage:      cfg.Usage,
+		shared:     cfg.Shared,
+		xksHTTP:    cfg.XKSHTTPClient,
+		principals: cfg.Principals,
+		spaces:     make(map[scope]*space),
 	}
 	s.locks.seed = maphash.MakeSeed()
 	if s.partition == "" {
@@ -362,7 +376,7 @@ func (s *Service) keyFromRecord(rec *keyRecord, old *key) (*key, error) {
 		id: rec.ID, arn: s.keyARN(rec.Region, rec.Account, rec.ID), region: rec.Region, account: rec.Account,
 		created: rec.Created, description: rec.Description, spec: rec.KeySpec, usage: rec.KeyUsage,
 		origin: rec.Origin, state: rec.State, deletionDate: rec.DeletionDate, pendingWindow: rec.PendingWindow,
-		policy: rec.Policy, tags: rec.Tags, rotEnabled: rec.Rotation.Enabled, rotPeriod: rec.Rotation.Period,
+		policy: rec.Policy, polIDs: rec.PolicyPrincipals, tags: rec.Tags, rotEnabled: rec.Rotation.Enabled, rotPeriod: rec.Rotation.Period,
 		rotBase: rec.Rotation.Base, onDemand: rec.Rotation.OnDemand, imp: importFromRecord(rec.Import, rec.Versions), rev: rec.Rev,
 		xks: xksFromRecord(rec.XKS),
 	}
@@ -410,7 +424,7 @@ func (k *key) record() *keyRecord {
 		KeySpec: k.spec, KeyUsage: k.usage, Origin: k.origin, State: k.state, DeletionDate: k.deletionDate,
 		PendingWindow: k.pendingWindow, Policy: k.policy, Tags: k.tags,
 		Rotation: rotationRecord{Enabled: k.rotEnabled, Period: k.rotPeriod, Base: k.rotBase, OnDemand: k.onDemand},
-		Import:   k.imp.record(), XKS: k.xks.record(), Rev: k.rev,
+		Import:   k.imp.record(), XKS: k.xks.record(), Rev: k.rev, PolicyPrincipals: k.polIDs,
 	}
 	if k.mrPrimary != "" {
 		rec.MultiRegion = &multiRegionRecord{Primary: k.mrPrimary, Replicas: k.mrReplicas}

@@ -40,6 +40,18 @@ type Config struct {
 	// of internal/xks's (TLS verified with the system's roots, which
 	// SSL_CERT_FILE and SSL_CERT_DIR can name).
 	XKSHTTPClient *http.Client
+	// Principals tells which IAM users and roles exist (an *iam.Service): a
+	// key policy may name only those, and is bound to their unique ids, as
+	// in AWS. Nil: names are neither checked nor bound (a KMS service
+	// without IAM, in tests).
+	Principals Principals
+}
+
+// Principals resolves the principal ARN of an IAM user, role or role session
+// named in a policy to the unique id of its user or role; ok is false when
+// it does not exist.
+type Principals interface {
+	PrincipalID(arn string) (id string, ok bool)
 }
 
 // Timestamp is an AWS timestamp: on the wire a JSON number of epoch seconds

@@ -192,7 +192,7 @@ func openServices(ctx context.Context, st *state, cfg *Config, logger *slog.Logg
 			return nil, nil, fmt.Errorf("server: %w", err)
 		}
 	}
-	if svc.kms, err = kms.New(ctx, kms.Config{Store: st.store, Partition: cfg.Partition, Logger: logger, Usage: svc.usage(),
+	if svc.kms, err = kms.New(ctx, kms.Config{Store: st.store, Partition: cfg.Partition, Logger: logger, Usage: svc.usage(), Principals: svc.iam,
 		Shared: st.watcher != nil}); err != nil {
 		svc.closeAudit(logger)
 		return nil, nil, fmt.Errorf("server: kms: %w", err)
