@@ -16,6 +16,7 @@ runs=${RUNS:-3}
 dur=${DURATION:-8s}
 conc=${C:-32}
 root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/scripts/bench-lib.sh"
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 (cd "$root" && go build -o "$work/trent" ./cmd/trent)
@@ -29,22 +30,9 @@ for _ in $(seq 200); do
 done
 admin_id=$(sed -n 's/^aws_access_key_id = //p' "$work/data/credentials")
 admin_secret=$(sed -n 's/^aws_secret_access_key = //p' "$work/data/credentials")
-account=$(sed -n 's/^# account //p' "$work/data/credentials")
 export AWS_ACCESS_KEY_ID=$admin_id AWS_SECRET_ACCESS_KEY=$admin_secret AWS_DEFAULT_REGION=us-east-1 AWS_PAGER=""
 unset AWS_PROFILE AWS_SESSION_TOKEN
-aws=${AWS_CLI:-aws}
-aws() { command "$aws" --endpoint-url "$url" --output text "$@"; }
-
-aws iam create-user --user-name bench >/dev/null
-read -r user_id user_secret <<<"$(aws iam create-access-key --user-name bench --query 'AccessKey.[AccessKeyId,SecretAccessKey]')"
-stmts="{\"Sid\":\"root\",\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"arn:aws:iam::$account:root\"},\"Action\":\"kms:*\",\"Resource\":\"*\"}"
-for i in 1 2 3 4 5 6 7 8 9; do
-	stmts+=",{\"Sid\":\"s$i\",\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"arn:aws:iam::$account:user/other$i\"},\"Action\":[\"kms:Encrypt\",\"kms:Decrypt\",\"kms:GenerateDataKey*\"],\"Resource\":\"*\",\"Condition\":{\"StringEquals\":{\"kms:EncryptionContext:app\":\"app$i\"},\"Bool\":{\"aws:SecureTransport\":\"false\"}}}"
-done
-printf '{"Version":"2012-10-17","Statement":[%s]}' "$stmts" >"$work/policy.json"
-key=$(aws kms create-key --policy "file://$work/policy.json" --query KeyMetadata.KeyId)
-aws kms create-grant --key-id "$key" --grantee-principal "arn:aws:iam::$account:user/bench" --operations Encrypt Decrypt \
-	--constraints 'EncryptionContextSubset={app=bench}' >/dev/null
+read -r user_id user_secret key <<<"$(bench_caller "$work/data" "$url")"
 
 run_one() { # mode -> prints "rps cpu_us"
 	local out
