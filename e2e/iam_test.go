@@ -3,9 +3,11 @@ package e2e
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -309,4 +311,112 @@ access_keys:
 	}
 	_, err = s.sts("AKIASEEDAPP000000001", "app-secret-1", "").GetCallerIdentity(ctx(t), &sts.GetCallerIdentityInput{})
 	must(t, err)
+}
+
+// TestTagsAndTrustEndToEnd: ListUserTags / ListRoleTags, UntagUser /
+// UntagRole (keys without regard to case; aws:TagKeys in policies),
+// ListRolePolicies and UpdateAssumeRolePolicy (checked and bound like
+// CreateRole's trust policy) through the Go SDK against the binary.
+func TestTagsAndTrustEndToEnd(t *testing.T) {
+	t.Parallel()
+	s, _, admin, root, _ := startAdmin(t)
+	acct := admin.Account
+	tags := func(ts ...string) []iamtypes.Tag {
+		var out []iamtypes.Tag
+		for i := 0; i < len(ts); i += 2 {
+			out = append(out, iamtypes.Tag{Key: aws.String(ts[i]), Value: aws.String(ts[i+1])})
+		}
+		return out
+	}
+	keysOf := func(ts []iamtypes.Tag) (keys []string) {
+		for _, tg := range ts {
+			keys = append(keys, aws.ToString(tg.Key))
+		}
+		return keys
+	}
+
+	// Users: listed by key, removed without regard to case.
+	_, err := root.CreateUser(ctx(t), &awsiam.CreateUserInput{UserName: aws.String("app"), Tags: tags("team", "a", "env", "prod", "protected", "yes")})
+	must(t, err)
+	ut, err := root.ListUserTags(ctx(t), &awsiam.ListUserTagsInput{UserName: aws.String("app"), MaxItems: aws.Int32(2)})
+	must(t, err)
+	if got := keysOf(ut.Tags); !slices.Equal(got, []string{"env", "protected"}) || !ut.IsTruncated {
+		t.Errorf("ListUserTags page 1 = %q truncated %v, want [env protected] truncated", got, ut.IsTruncated)
+	}
+	ut, err = root.ListUserTags(ctx(t), &awsiam.ListUserTagsInput{UserName: aws.String("app"), Marker: ut.Marker})
+	must(t, err)
+	if got := keysOf(ut.Tags); !slices.Equal(got, []string{"team"}) || ut.IsTruncated {
+		t.Errorf("ListUserTags page 2 = %q truncated %v, want [team]", got, ut.IsTruncated)
+	}
+	_, err = root.UntagUser(ctx(t), &awsiam.UntagUserInput{UserName: aws.String("app"), TagKeys: []string{"TEAM", "absent"}})
+	must(t, err)
+	ut, err = root.ListUserTags(ctx(t), &awsiam.ListUserTagsInput{UserName: aws.String("app")})
+	must(t, err)
+	if got := keysOf(ut.Tags); !slices.Equal(got, []string{"env", "protected"}) {
+		t.Errorf("after UntagUser TEAM: %q, want [env protected]", got)
+	}
+	_, err = root.UntagUser(ctx(t), &awsiam.UntagUserInput{UserName: aws.String("nobody"), TagKeys: []string{"env"}})
+	wantCodeIn(t, err, "NoSuchEntity")
+	_, err = root.UntagUser(ctx(t), &awsiam.UntagUserInput{UserName: aws.String("app"), TagKeys: []string{""}})
+	wantCodeIn(t, err, "ValidationError")
+
+	// aws:TagKeys of an UntagUser: a user allowed to untag, but not the
+	// "protected" key.
+	_, err = root.CreateUser(ctx(t), &awsiam.CreateUserInput{UserName: aws.String("ops")})
+	must(t, err)
+	_, err = root.PutUserPolicy(ctx(t), &awsiam.PutUserPolicyInput{UserName: aws.String("ops"), PolicyName: aws.String("untag"),
+		PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:UntagUser","Resource":"*"},
+			{"Effect":"Deny","Action":"iam:UntagUser","Resource":"*","Condition":{"ForAnyValue:StringEquals":{"aws:TagKeys":"protected"}}}]}`)})
+	must(t, err)
+	ak, err := root.CreateAccessKey(ctx(t), &awsiam.CreateAccessKeyInput{UserName: aws.String("ops")})
+	must(t, err)
+	ops := s.iam(aws.ToString(ak.AccessKey.AccessKeyId), aws.ToString(ak.AccessKey.SecretAccessKey))
+	_, err = ops.UntagUser(ctx(t), &awsiam.UntagUserInput{UserName: aws.String("app"), TagKeys: []string{"protected"}})
+	wantCodeIn(t, err, "AccessDenied")
+	_, err = ops.UntagUser(ctx(t), &awsiam.UntagUserInput{UserName: aws.String("app"), TagKeys: []string{"env"}})
+	must(t, err)
+
+	// Roles: tags, inline policies listed, and a trust policy replaced.
+	appARN := "arn:aws:iam::" + acct + ":user/app"
+	trust := func(principal string) *string {
+		return aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"` + principal + `"},"Action":"sts:AssumeRole"}]}`)
+	}
+	_, err = root.CreateRole(ctx(t), &awsiam.CreateRoleInput{RoleName: aws.String("r"), AssumeRolePolicyDocument: trust(appARN), Tags: tags("a", "1", "b", "2")})
+	must(t, err)
+	_, err = root.UntagRole(ctx(t), &awsiam.UntagRoleInput{RoleName: aws.String("r"), TagKeys: []string{"a"}})
+	must(t, err)
+	rt, err := root.ListRoleTags(ctx(t), &awsiam.ListRoleTagsInput{RoleName: aws.String("r")})
+	must(t, err)
+	if got := keysOf(rt.Tags); !slices.Equal(got, []string{"b"}) {
+		t.Errorf("ListRoleTags after UntagRole a = %q, want [b]", got)
+	}
+	for _, p := range []string{"p2", "p1"} {
+		_, err = root.PutRolePolicy(ctx(t), &awsiam.PutRolePolicyInput{RoleName: aws.String("r"), PolicyName: aws.String(p),
+			PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:Encrypt","Resource":"*"}]}`)})
+		must(t, err)
+	}
+	rp, err := root.ListRolePolicies(ctx(t), &awsiam.ListRolePoliciesInput{RoleName: aws.String("r")})
+	must(t, err)
+	if !slices.Equal(rp.PolicyNames, []string{"p1", "p2"}) {
+		t.Errorf("ListRolePolicies = %q, want [p1 p2]", rp.PolicyNames)
+	}
+
+	opsARN := "arn:aws:iam::" + acct + ":user/ops"
+	_, err = root.UpdateAssumeRolePolicy(ctx(t), &awsiam.UpdateAssumeRolePolicyInput{RoleName: aws.String("r"), PolicyDocument: trust("arn:aws:iam::" + acct + ":user/ghost")})
+	wantCodeIn(t, err, "MalformedPolicyDocument")
+	_, err = root.UpdateAssumeRolePolicy(ctx(t), &awsiam.UpdateAssumeRolePolicyInput{RoleName: aws.String("r"), PolicyDocument: trust(opsARN)})
+	must(t, err)
+	role, err := root.GetRole(ctx(t), &awsiam.GetRoleInput{RoleName: aws.String("r")})
+	must(t, err)
+	if doc, _ := url.QueryUnescape(aws.ToString(role.Role.AssumeRolePolicyDocument)); !strings.Contains(doc, opsARN) {
+		t.Errorf("GetRole trust policy after UpdateAssumeRolePolicy = %s", doc)
+	}
+	assume := func(id, secret string) error {
+		_, err := s.sts(id, secret, "").AssumeRole(ctx(t), &sts.AssumeRoleInput{RoleArn: aws.String("arn:aws:iam::" + acct + ":role/r"), RoleSessionName: aws.String("s1")})
+		return err
+	}
+	must(t, assume(aws.ToString(ak.AccessKey.AccessKeyId), aws.ToString(ak.AccessKey.SecretAccessKey)))
+	appKey, err := root.CreateAccessKey(ctx(t), &awsiam.CreateAccessKeyInput{UserName: aws.String("app")})
+	must(t, err)
+	wantCodeIn(t, assume(aws.ToString(appKey.AccessKey.AccessKeyId), aws.ToString(appKey.AccessKey.SecretAccessKey)), "AccessDenied")
 }

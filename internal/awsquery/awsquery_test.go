@@ -458,8 +458,8 @@ func TestOperationsTable(t *testing.T) {
 			t.Errorf("row %s = %+v", action, op)
 		}
 	}
-	if n := len(Operations()); n != 23 {
-		t.Errorf("%d operations, want 23", n)
+	if n := len(Operations()); n != 29 {
+		t.Errorf("%d operations, want 29", n)
 	}
 }
 

@@ -49,11 +49,18 @@ func (s *Service) authorize(c *Caller, action, resource string, tk tagKeys) erro
 }
 
 // tagKeys are the tag condition keys of an IAM or STS request:
-// aws:RequestTag/* and aws:TagKeys from the tags it sets, aws:ResourceTag/*
-// from its target's tags.
-type tagKeys struct{ request, resource []Tag }
+// aws:RequestTag/* and aws:TagKeys from the tags it sets (request), or
+// aws:TagKeys alone from the keys of the tags it removes (keys),
+// aws:ResourceTag/* from its target's tags.
+type tagKeys struct {
+	request, resource []Tag
+	keys              []string
+}
 
 func (tk tagKeys) apply(r *policy.Request) {
+	if len(tk.keys) > 0 {
+		r.TagKeys = tk.keys
+	}
 	if len(tk.request) > 0 {
 		m := make(policy.TagMap, len(tk.request))
 		for _, t := range tk.request {

@@ -110,7 +110,7 @@ func (k *kind[T, P]) resource(s *Service, st *state, acct, n string) (string, []
 // begin starts an operation on the identity n: the caller's account, then
 // n and what check records (then the error check returns), then whether the
 // caller may do iam:action on n. It returns the snapshot it authorized on.
-func (k *kind[T, P]) begin(s *Service, c *Caller, action, n string, reqTags []Tag, check func(v *checker) error) (string, *state, error) {
+func (k *kind[T, P]) begin(s *Service, c *Caller, action, n string, req tagKeys, check func(v *checker) error) (string, *state, error) {
 	var more error
 	acct, err := callerAccount(c, func(v *checker) {
 		v.name(k.noun+"Name", n, maxNameLen)
@@ -126,7 +126,8 @@ func (k *kind[T, P]) begin(s *Service, c *Caller, action, n string, reqTags []Ta
 	}
 	st := s.snapshot()
 	res, tags := k.resource(s, st, acct, n)
-	return acct, st, s.authorize(c, "iam:"+action, res, tagKeys{request: reqTags, resource: tags})
+	req.resource = tags
+	return acct, st, s.authorize(c, "iam:"+action, res, req)
 }
 
 func checkPolicyName(policyName string) func(v *checker) error {
@@ -207,7 +208,7 @@ func (k *kind[T, P]) list(s *Service, c *Caller, prefix, marker string, maxItems
 // remove answers DeleteUser and DeleteRole: an identity with access keys or
 // inline policies is DeleteConflict, as in AWS.
 func (k *kind[T, P]) remove(ctx context.Context, s *Service, c *Caller, n string) error {
-	acct, _, err := k.begin(s, c, "Delete"+k.Noun, n, nil, nil)
+	acct, _, err := k.begin(s, c, "Delete"+k.Noun, n, tagKeys{}, nil)
 	if err != nil {
 		return err
 	}
@@ -303,7 +304,7 @@ func (k *kind[T, P]) update(ctx context.Context, s *Service, acct, n string, cha
 // tag answers TagUser and TagRole: tags are added, or replace the value of
 // a tag with the same key (keys match without regard to case).
 func (k *kind[T, P]) tag(ctx context.Context, s *Service, c *Caller, n string, tags []Tag) error {
-	acct, _, err := k.begin(s, c, "Tag"+k.Noun, n, tags, func(v *checker) error {
+	acct, _, err := k.begin(s, c, "Tag"+k.Noun, n, tagKeys{request: tags}, func(v *checker) error {
 		if len(tags) == 0 {
 			v.Required("tags")
 		}
@@ -322,9 +323,68 @@ func (k *kind[T, P]) tag(ctx context.Context, s *Service, c *Caller, n string, t
 	})
 }
 
+// untag answers UntagUser and UntagRole: the tags with the given keys
+// (matched without regard to case, as IAM keys tags) are removed; a key the
+// identity does not have is ignored.
+func (k *kind[T, P]) untag(ctx context.Context, s *Service, c *Caller, n string, keys []string) error {
+	acct, _, err := k.begin(s, c, "Untag"+k.Noun, n, tagKeys{keys: keys}, func(v *checker) error {
+		v.tagKeys("tagKeys", keys)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return k.update(ctx, s, acct, n, func(p P) error {
+		e := p.base()
+		e.tags = slices.DeleteFunc(e.tags, func(t Tag) bool { // e.tags is update's copy
+			return slices.ContainsFunc(keys, func(key string) bool { return strings.EqualFold(key, t.Key) })
+		})
+		return nil
+	})
+}
+
+// listTags answers ListUserTags and ListRoleTags: a page of the identity's
+// tags, ordered by key without regard to case.
+func (k *kind[T, P]) listTags(s *Service, c *Caller, n, marker string, maxItems *int32) ([]Tag, string, error) {
+	return listOwn(k, s, c, "List"+k.Noun+"Tags", n, marker, maxItems,
+		func(e *entity) []Tag { return e.tags }, func(t Tag) string { return caseKey(t.Key) })
+}
+
+// listInline answers ListUserPolicies and ListRolePolicies: a page of the
+// names of the identity's inline policies.
+func (k *kind[T, P]) listInline(s *Service, c *Caller, n, marker string, maxItems *int32) ([]string, string, error) {
+	ps, next, err := listOwn(k, s, c, "List"+k.Noun+"Policies", n, marker, maxItems,
+		func(e *entity) []inlinePolicy { return e.policies }, func(p inlinePolicy) string { return caseKey(p.name) })
+	names := []string{}
+	for _, p := range ps {
+		names = append(names, p.name)
+	}
+	return names, next, err
+}
+
+// listOwn answers iam:action, a listing of what the identity n holds (items
+// of its entity): a page ordered by key.
+func listOwn[E, T any, P identity[T]](k *kind[T, P], s *Service, c *Caller, action, n, marker string, maxItems *int32,
+	items func(*entity) []E, key func(E) string) ([]E, string, error) {
+	acct, st, err := k.begin(s, c, action, n, tagKeys{}, func(v *checker) error {
+		v.marker(marker)
+		v.maxItems(maxItems)
+		return nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	p, err := k.find(st, acct, n)
+	if err != nil {
+		return nil, "", err
+	}
+	page, next := listPage(slices.Clone(items(p.base())), key, marker, maxItems)
+	return page, next, nil
+}
+
 // putInline answers PutUserPolicy and PutRolePolicy.
 func (k *kind[T, P]) putInline(ctx context.Context, s *Service, c *Caller, n, policyName, doc string) error {
-	acct, _, err := k.begin(s, c, "Put"+k.Noun+"Policy", n, nil, func(v *checker) error {
+	acct, _, err := k.begin(s, c, "Put"+k.Noun+"Policy", n, tagKeys{}, func(v *checker) error {
 		v.name("policyName", policyName, maxPolicyNameLen)
 		v.policyDocument("policyDocument", doc)
 		return nil
@@ -350,7 +410,7 @@ func (k *kind[T, P]) putInline(ctx context.Context, s *Service, c *Caller, n, po
 // getInline answers GetUserPolicy and GetRolePolicy: the identity's name and
 // the policy.
 func (k *kind[T, P]) getInline(s *Service, c *Caller, n, policyName string) (string, inlinePolicy, error) {
-	acct, st, err := k.begin(s, c, "Get"+k.Noun+"Policy", n, nil, checkPolicyName(policyName))
+	acct, st, err := k.begin(s, c, "Get"+k.Noun+"Policy", n, tagKeys{}, checkPolicyName(policyName))
 	if err != nil {
 		return "", inlinePolicy{}, err
 	}
@@ -366,7 +426,7 @@ func (k *kind[T, P]) getInline(s *Service, c *Caller, n, policyName string) (str
 
 // deleteInline answers DeleteUserPolicy and DeleteRolePolicy.
 func (k *kind[T, P]) deleteInline(ctx context.Context, s *Service, c *Caller, n, policyName string) error {
-	acct, _, err := k.begin(s, c, "Delete"+k.Noun+"Policy", n, nil, checkPolicyName(policyName))
+	acct, _, err := k.begin(s, c, "Delete"+k.Noun+"Policy", n, tagKeys{}, checkPolicyName(policyName))
 	if err != nil {
 		return err
 	}

@@ -64,7 +64,7 @@ func (r *role) out() Role {
 
 // GetRole implements iam:GetRole.
 func (s *Service) GetRole(ctx context.Context, c Caller, in *GetRoleInput) (*GetRoleOutput, error) {
-	acct, st, err := roles.begin(s, &c, "GetRole", in.RoleName, nil, nil)
+	acct, st, err := roles.begin(s, &c, "GetRole", in.RoleName, tagKeys{}, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -92,6 +92,45 @@ func (s *Service) ListRoles(ctx context.Context, c Caller, in *ListRolesInput) (
 // DeleteConflict. Sessions of the role are refused from the next request on.
 func (s *Service) DeleteRole(ctx context.Context, c Caller, in *DeleteRoleInput) (*DeleteRoleOutput, error) {
 	return answer(&DeleteRoleOutput{}, roles.remove(ctx, s, &c, in.RoleName))
+}
+
+// UpdateAssumeRolePolicy implements iam:UpdateAssumeRolePolicy: the role's
+// trust policy, checked and bound as CreateRole's, decides from the next
+// AssumeRole on (sessions already issued keep working until they expire, as
+// in AWS).
+func (s *Service) UpdateAssumeRolePolicy(ctx context.Context, c Caller, in *UpdateAssumeRolePolicyInput) (*UpdateAssumeRolePolicyOutput, error) {
+	acct, _, err := roles.begin(s, &c, "UpdateAssumeRolePolicy", in.RoleName, tagKeys{}, func(v *checker) error {
+		v.policyDocument("policyDocument", in.PolicyDocument)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	trust, ids, err := s.checkTrust(in.PolicyDocument)
+	if err != nil {
+		return nil, err
+	}
+	return answer(&UpdateAssumeRolePolicyOutput{}, roles.update(ctx, s, acct, in.RoleName, func(r *role) error {
+		r.trust, r.trustIDs, r.trustCompiled = in.PolicyDocument, ids, trust
+		return nil
+	}))
+}
+
+// ListRolePolicies implements iam:ListRolePolicies.
+func (s *Service) ListRolePolicies(ctx context.Context, c Caller, in *ListRolePoliciesInput) (*ListRolePoliciesOutput, error) {
+	names, next, err := roles.listInline(s, &c, in.RoleName, in.Marker, in.MaxItems)
+	return answer(&ListRolePoliciesOutput{PolicyNames: names, IsTruncated: next != "", Marker: next}, err)
+}
+
+// UntagRole implements iam:UntagRole.
+func (s *Service) UntagRole(ctx context.Context, c Caller, in *UntagRoleInput) (*UntagRoleOutput, error) {
+	return answer(&UntagRoleOutput{}, roles.untag(ctx, s, &c, in.RoleName, in.TagKeys))
+}
+
+// ListRoleTags implements iam:ListRoleTags.
+func (s *Service) ListRoleTags(ctx context.Context, c Caller, in *ListRoleTagsInput) (*ListRoleTagsOutput, error) {
+	tags, next, err := roles.listTags(s, &c, in.RoleName, in.Marker, in.MaxItems)
+	return answer(&ListRoleTagsOutput{Tags: tags, IsTruncated: next != "", Marker: next}, err)
 }
 
 // TagRole implements iam:TagRole.

@@ -107,6 +107,25 @@ type TagUserInput struct {
 
 type TagUserOutput struct{}
 
+type UntagUserInput struct {
+	UserName string
+	TagKeys  []string
+}
+
+type UntagUserOutput struct{}
+
+type ListUserTagsInput struct {
+	UserName string
+	Marker   string
+	MaxItems *int32
+}
+
+type ListUserTagsOutput struct {
+	Tags        []Tag  `xml:"Tags>member"`
+	IsTruncated bool   `xml:"IsTruncated"`
+	Marker      string `xml:"Marker,omitempty"`
+}
+
 // ---- access keys ----
 
 // AccessKey is IAM's AccessKey structure (CreateAccessKey's answer).
@@ -284,6 +303,44 @@ type TagRoleInput struct {
 }
 
 type TagRoleOutput struct{}
+
+type UntagRoleInput struct {
+	RoleName string
+	TagKeys  []string
+}
+
+type UntagRoleOutput struct{}
+
+type ListRoleTagsInput struct {
+	RoleName string
+	Marker   string
+	MaxItems *int32
+}
+
+type ListRoleTagsOutput struct {
+	Tags        []Tag  `xml:"Tags>member"`
+	IsTruncated bool   `xml:"IsTruncated"`
+	Marker      string `xml:"Marker,omitempty"`
+}
+
+type UpdateAssumeRolePolicyInput struct {
+	RoleName       string
+	PolicyDocument string
+}
+
+type UpdateAssumeRolePolicyOutput struct{}
+
+type ListRolePoliciesInput struct {
+	RoleName string
+	Marker   string
+	MaxItems *int32
+}
+
+type ListRolePoliciesOutput struct {
+	PolicyNames []string `xml:"PolicyNames>member"`
+	IsTruncated bool     `xml:"IsTruncated"`
+	Marker      string   `xml:"Marker,omitempty"`
+}
 
 // ---- STS ----
 

@@ -113,24 +113,19 @@ func (s *Service) GetUserPolicy(ctx context.Context, c Caller, in *GetUserPolicy
 
 // ListUserPolicies implements iam:ListUserPolicies.
 func (s *Service) ListUserPolicies(ctx context.Context, c Caller, in *ListUserPoliciesInput) (*ListUserPoliciesOutput, error) {
-	acct, st, err := users.begin(s, &c, "ListUserPolicies", in.UserName, nil, func(v *checker) error {
-		v.marker(in.Marker)
-		v.maxItems(in.MaxItems)
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	u, err := users.find(st, acct, in.UserName)
-	if err != nil {
-		return nil, err
-	}
-	ps, next := listPage(slices.Clone(u.policies), func(p inlinePolicy) string { return caseKey(p.name) }, in.Marker, in.MaxItems)
-	out := &ListUserPoliciesOutput{PolicyNames: []string{}, IsTruncated: next != "", Marker: next}
-	for _, p := range ps {
-		out.PolicyNames = append(out.PolicyNames, p.name)
-	}
-	return out, nil
+	names, next, err := users.listInline(s, &c, in.UserName, in.Marker, in.MaxItems)
+	return answer(&ListUserPoliciesOutput{PolicyNames: names, IsTruncated: next != "", Marker: next}, err)
+}
+
+// UntagUser implements iam:UntagUser.
+func (s *Service) UntagUser(ctx context.Context, c Caller, in *UntagUserInput) (*UntagUserOutput, error) {
+	return answer(&UntagUserOutput{}, users.untag(ctx, s, &c, in.UserName, in.TagKeys))
+}
+
+// ListUserTags implements iam:ListUserTags.
+func (s *Service) ListUserTags(ctx context.Context, c Caller, in *ListUserTagsInput) (*ListUserTagsOutput, error) {
+	tags, next, err := users.listTags(s, &c, in.UserName, in.Marker, in.MaxItems)
+	return answer(&ListUserTagsOutput{Tags: tags, IsTruncated: next != "", Marker: next}, err)
 }
 
 // DeleteUserPolicy implements iam:DeleteUserPolicy.

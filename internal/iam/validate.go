@@ -208,6 +208,23 @@ func (c *checker) tags(member string, tags []Tag) {
 	}
 }
 
+// tagKeys checks an UntagUser or UntagRole TagKeys list.
+func (c *checker) tagKeys(member string, keys []string) {
+	if keys == nil {
+		c.Required(member)
+		return
+	}
+	if len(keys) > maxTags {
+		c.Add(member, "", false, "Member must have length less than or equal to "+strconv.Itoa(maxTags))
+	}
+	for i, k := range keys {
+		m := member + "." + strconv.Itoa(i+1) + ".member"
+		if c.length(m, k, 1, maxTagKeyLen) {
+			c.pattern(m, k, patternTagKey, tagChars(k))
+		}
+	}
+}
+
 // tagChars reports whether s is in [\p{L}\p{Z}\p{N}_.:/=+\-@]*.
 func tagChars(s string) bool {
 	for _, r := range s {
