@@ -336,6 +336,13 @@ func TestTamperIsNamed(t *testing.T) {
 		{"swap two records", func(t *testing.T, dir string) string {
 			return rewrite(t, dir, func(ls [][]byte) [][]byte { ls[2], ls[3] = ls[3], ls[2]; return ls }, 1)
 		}, Reordered, 0, 3},
+		{"delete the first segment", func(t *testing.T, dir string) string {
+			segs, _ := listSegments(dir)
+			if err := os.Remove(filepath.Join(dir, segs[0].name)); err != nil {
+				t.Fatal(err)
+			}
+			return segs[1].name
+		}, Missing, 0, 1},
 		{"truncate a segment", func(t *testing.T, dir string) string {
 			return rewrite(t, dir, func(ls [][]byte) [][]byte { return ls[:len(ls)-2] }, 1)
 		}, Truncated, 0, 0},

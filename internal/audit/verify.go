@@ -60,9 +60,10 @@ type VerifyOptions struct {
 
 // Verify checks the chain and the digest signatures of one node's log in
 // dir and reports the first bad spot. Only the segments that overlap
-// [Since, Until] are read; the first of them is trusted as the anchor of
-// its chain. Every line must carry the node's id, except lines without any
-// at the start of the chain (written before the node had an id).
+// [Since, Until] are read; with Since, the first of them is trusted as the
+// anchor of its chain, without it the chain must begin at seq 1. Every line
+// must carry the node's id, except lines without any at the start of the
+// chain (written before the node had an id).
 func Verify(dir string, opts VerifyOptions) (*Report, error) {
 	segs, err := nodeSegments(dir, opts.Node)
 	if err != nil {
@@ -74,7 +75,7 @@ func Verify(dir string, opts VerifyOptions) (*Report, error) {
 	}
 	fp := Fingerprint(opts.PublicKey)
 	r := &Report{Node: opts.Node, Segments: len(segs)}
-	v := verifier{r: r, pub: opts.PublicKey, fp: fp, node: opts.Node}
+	v := verifier{r: r, pub: opts.PublicKey, fp: fp, node: opts.Node, fromStart: opts.Since.IsZero()}
 	for si, s := range segs {
 		data, err := readSegment(dir, s)
 		if err != nil {
@@ -100,6 +101,9 @@ type verifier struct {
 	// where last is
 	lastSeg  segment
 	lastLine int
+	// fromStart: every segment is read (no Since), so the chain must
+	// begin at seq 1.
+	fromStart bool
 }
 
 func (v *verifier) fail(kind string, s segment, line int, seq uint64, format string, args ...any) bool {
@@ -132,6 +136,9 @@ func (v *verifier) segment(s segment, data []byte, lastSeg bool) bool {
 		if v.expect == 0 {
 			if ln.Seq == 1 && ln.Prev != ([32]byte{}) {
 				return v.fail(Changed, s, i+1, 1, "the first record of the log does not start the chain")
+			}
+			if ln.Seq != 1 && v.fromStart {
+				return v.fail(Missing, s, i+1, 1, "the log begins at seq %d: records seq 1 to %d are missing (the first segments were removed; --since checks from a later segment on)", ln.Seq, ln.Seq-1)
 			}
 		} else if ln.Seq != v.expect {
 			return v.misplaced(s, lines, i, ln)
