@@ -424,6 +424,18 @@ func (l *Log) cycle(final bool) {
 	l.pending = l.newBatch()
 	l.want = len(b.ends)
 	l.mu.Unlock()
+	if failed {
+		// Nothing more goes to a log that failed: a write cut short left
+		// a torn line, and a line appended after it would be damaged too.
+		// The records queued before the failure are refused (SyncAlways)
+		// or lost (SyncBatch, answered already).
+		if len(b.ends) > 0 {
+			l.log.Error("audit: records not written: the audit log failed", "records", len(b.ends))
+		}
+		b.err = l.Err()
+		l.release(b)
+		return
+	}
 
 	out, from := l.out[:0], 0
 	for i, end := range b.ends {
@@ -431,21 +443,19 @@ func (l *Log) cycle(final bool) {
 		out = l.appendTrailerOf(out, &b.sums[i])
 		from = end
 	}
-	if !failed {
-		var err error
-		switch reason := l.digestDue(now, final, len(out)); reason {
-		case "segment-close":
-			if out, err = l.appendDigest(out, reason, 0); err == nil {
-				b.rotate = true
-				l.segName = segmentFileName(l.opts.Node, l.seq+1)
-			}
-		case "":
-		default:
-			out, err = l.appendDigest(out, reason, 0)
+	var err error
+	switch reason := l.digestDue(now, final, len(out)); reason {
+	case "segment-close":
+		if out, err = l.appendDigest(out, reason, 0); err == nil {
+			b.rotate = true
+			l.segName = segmentFileName(l.opts.Node, l.seq+1)
 		}
-		if err != nil {
-			l.fail(err)
-		}
+	case "":
+	default:
+		out, err = l.appendDigest(out, reason, 0)
+	}
+	if err != nil {
+		l.fail(err)
 	}
 	l.mu.Lock()
 	l.headSeq, l.headChain = l.seq, l.chain
@@ -453,7 +463,7 @@ func (l *Log) cycle(final bool) {
 
 	start := time.Now()
 	l.out = out
-	err := l.write(out, now, final || b.rotate)
+	err = l.write(out, now, final || b.rotate)
 	l.took = time.Since(start)
 	if err == nil && b.rotate {
 		err = l.rotate(now)
@@ -462,6 +472,11 @@ func (l *Log) cycle(final bool) {
 		l.fail(err)
 		b.err = l.Err()
 	}
+	l.release(b)
+}
+
+// release answers the records of b (with b.err) and keeps its storage.
+func (l *Log) release(b *batch) {
 	close(b.done)
 	l.mu.Lock()
 	if len(l.spare) < maxSpare {

@@ -493,6 +493,63 @@ func TestWriteFailureFailsClosed(t *testing.T) {
 	}
 }
 
+// shortFile's Write, once armed, waits for release, writes half of what it
+// was given and fails (a disk that fills up in the middle of a batch).
+type shortFile struct {
+	segmentFile
+	armed            *atomic.Bool
+	entered, release chan struct{}
+}
+
+func (f shortFile) Write(b []byte) (int, error) {
+	if !f.armed.CompareAndSwap(true, false) {
+		return f.segmentFile.Write(b)
+	}
+	close(f.entered)
+	<-f.release
+	n, _ := f.segmentFile.Write(b[:len(b)/2])
+	return n, errors.New("no space left on device")
+}
+
+// A write that fails halfway leaves a torn line; nothing may be written
+// after it (it would glue a record to the torn line, a damage verify
+// reports for ever), and a record queued before the failure must not be
+// acknowledged.
+func TestNoWriteAfterFailure(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var armed atomic.Bool
+	entered, release := make(chan struct{}), make(chan struct{})
+	open := func(path string, create bool) (segmentFile, error) {
+		f, err := openSegment(path, create)
+		return shortFile{f, &armed, entered, release}, err
+	}
+	l := mustOpen(t, Options{Dir: dir, Sync: SyncAlways, openFile: open})
+	armed.Store(true)
+	first, second := make(chan error), make(chan error)
+	go func() { first <- l.Record(context.Background(), encryptEvent(1)) }()
+	<-entered // the writer is writing the first record's batch
+	go func() { second <- l.Record(context.Background(), encryptEvent(2)) }()
+	for l.pendingLen() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	if err := <-first; err == nil {
+		t.Error("the record whose write failed was acknowledged")
+	}
+	if err := <-second; err == nil {
+		t.Error("a record queued before the failure was acknowledged after it")
+	}
+	l.Close()
+	if rep := verify(t, dir); rep.Problem != nil || rep.TornBytes == 0 {
+		t.Fatalf("after the failure: problem %v, torn %d; want a torn tail only", rep.Problem, rep.TornBytes)
+	}
+	writeLog(t, dir, 2, 0) // restart: repair, go on
+	if rep := verify(t, dir); rep.Problem != nil || rep.Records != 2 {
+		t.Fatalf("after restart: %+v", rep)
+	}
+}
+
 func TestGroupCommit(t *testing.T) {
 	t.Parallel()
 	var fail atomic.Bool
