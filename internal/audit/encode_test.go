@@ -2,9 +2,12 @@ package audit
 
 import (
 	"crypto/tls"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/trent-kms/trent/internal/kms"
 )
 
 // TestHeaderFieldsBounded: the User-Agent and the Host come before any
@@ -24,5 +27,25 @@ func TestHeaderFieldsBounded(t *testing.T) {
 	e := &Event{Time: time.Now(), Source: SourceKMS, Name: "Encrypt", UserAgent: ua}
 	if !strings.Contains(string(appendBody(nil, e, "id")), `"userAgent":"`+ua+`"`) {
 		t.Error("a usual User-Agent is not kept whole")
+	}
+}
+
+// TestCryptoOpsReadOnly: every cryptographic operation GetKeyLastUsage
+// tracks is recorded as CloudTrail records them: readOnly, and no
+// responseElements on success.
+func TestCryptoOpsReadOnly(t *testing.T) {
+	out := &kms.DecapsulateOutput{KeyId: testKeyARN, EncapsulationAlgorithm: "ML_KEM_768", SharedSecret: []byte("SHARED")}
+	for name := range TrackedOps {
+		e := &Event{Time: time.Now(), Source: SourceKMS, Name: name, RequestID: "r", Output: out, Keys: [2]string{testKeyARN}}
+		var rec struct {
+			ReadOnly         bool            `json:"readOnly"`
+			ResponseElements json.RawMessage `json:"responseElements"`
+		}
+		if err := json.Unmarshal(append(appendBody(nil, e, "id"), '}'), &rec); err != nil {
+			t.Fatal(err)
+		}
+		if !rec.ReadOnly || string(rec.ResponseElements) != "null" {
+			t.Errorf("%s: readOnly %v, responseElements %s; want true and null", name, rec.ReadOnly, rec.ResponseElements)
+		}
 	}
 }

@@ -128,7 +128,7 @@ var readOnlyOps = map[string]bool{
 	"Encrypt": true, "Decrypt": true, "ReEncrypt": true, "GenerateDataKey": true,
 	"GenerateDataKeyWithoutPlaintext": true, "GenerateDataKeyPair": true,
 	"GenerateDataKeyPairWithoutPlaintext": true, "GenerateRandom": true, "Sign": true, "Verify": true,
-	"GenerateMac": true, "VerifyMac": true, "DeriveSharedSecret": true,
+	"GenerateMac": true, "VerifyMac": true, "DeriveSharedSecret": true, "Encapsulate": true, "Decapsulate": true,
 	"XksGetKeyMetadata": true, "XksEncrypt": true, "XksDecrypt": true, "XksGetHealthStatus": true,
 }
 
