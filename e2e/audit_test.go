@@ -20,6 +20,7 @@ import (
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	awsiam "github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/smithy-go"
@@ -493,6 +494,16 @@ func TestAuditFailsClosed(t *testing.T) {
 	internal(lastErr)
 	_, err = c.GenerateRandom(ctx(t), &kms.GenerateRandomInput{NumberOfBytes: aws.Int32(8)})
 	internal(err) // every later call fails too, also those that write nothing
+	// ... and none runs: a change whose record cannot be written must not
+	// take effect (KMS and IAM alike).
+	const desc = "changed while the audit log could not be written"
+	_, err = c.UpdateKeyDescription(ctx(t), &kms.UpdateKeyDescriptionInput{KeyId: ck.KeyMetadata.KeyId, Description: aws.String(desc)})
+	internal(err)
+	_, err = s.iam(devAccessKey, devSecretKey).CreateUser(ctx(t), &awsiam.CreateUserInput{UserName: aws.String("unaudited")})
+	var ae smithy.APIError
+	if !errors.As(err, &ae) || ae.ErrorCode() != "ServiceFailure" {
+		t.Errorf("CreateUser with a failed audit log: %v, want ServiceFailure", err)
+	}
 	resp, err := http.Get(s.URL + "/health")
 	must(t, err)
 	var body struct{ Status, Audit string }
@@ -503,5 +514,18 @@ func TestAuditFailsClosed(t *testing.T) {
 	}
 	if !strings.Contains(s.log.String(), "audit log cannot be written") {
 		t.Errorf("the server log does not say why")
+	}
+	must(t, s.stop())
+	s2 := startDev(t, "--data-dir", dir)
+	dk, err := s2.auditClient(devAccessKey, devSecretKey).DescribeKey(ctx(t), &kms.DescribeKeyInput{KeyId: ck.KeyMetadata.KeyId})
+	must(t, err)
+	if aws.ToString(dk.KeyMetadata.Description) == desc {
+		t.Error("UpdateKeyDescription failed for its audit record, yet changed the key")
+	}
+	if _, err := s2.iam(devAccessKey, devSecretKey).GetUser(ctx(t), &awsiam.GetUserInput{UserName: aws.String("unaudited")}); err == nil {
+		t.Error("CreateUser failed for its audit record, yet created the user")
+	}
+	if code, out := trent(t, "audit", "verify", "--data-dir", dir); code != 0 {
+		t.Errorf("trent audit verify after the failure and a restart = %d\n%s", code, out)
 	}
 }

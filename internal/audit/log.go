@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/trent-kms/trent/internal/requestid"
@@ -122,7 +123,8 @@ type Log struct {
 	spare     []spare // written batches' buffers, to fill again (at most maxSpare)
 	headSeq   uint64  // seq and chain as of the last batch written (Head)
 	headChain [32]byte
-	err       error // sticky: the log cannot be written
+	err       error       // sticky: the log cannot be written
+	failed    atomic.Bool // err is set (Err without the lock: every API call asks)
 	closed    bool
 	usage     map[string]Usage
 	usageNew  map[string]struct{} // keys of usage changed since TakeUsage
@@ -562,6 +564,7 @@ func (l *Log) fail(err error) {
 	first := l.err == nil
 	if first {
 		l.err = err
+		l.failed.Store(true)
 	}
 	l.mu.Unlock()
 	if first {
@@ -571,6 +574,9 @@ func (l *Log) fail(err error) {
 
 // Err returns why the log cannot be written, or nil.
 func (l *Log) Err() error {
+	if !l.failed.Load() {
+		return nil
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.err

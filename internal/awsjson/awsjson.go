@@ -273,6 +273,18 @@ var contentTypeValue = []string{ContentType}
 
 var errAudit = errors.New("awsjson: audit record failed")
 
+// auditErr is why rec can no longer record (the audit log failed: its Err
+// method), nil when it can. A call is then refused before it runs: its
+// effect could not be recorded (fail closed).
+func auditErr(rec audit.Recorder) error {
+	if f, ok := rec.(interface{ Err() error }); ok {
+		if err := f.Err(); err != nil {
+			return errors.Join(errAudit, err)
+		}
+	}
+	return nil
+}
+
 // run is stages 2..4: authenticate, decode, operate (the service authorizes). It fills
 // in what ev learns on the way: the identity (or the access key a refused
 // request claimed), the decoded input and what the service used.
@@ -295,6 +307,9 @@ func (h *Handler) run(ctx context.Context, r *http.Request, op operation, body [
 		SecureTransport: r.TLS != nil}
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 		caller.SourceIP = ap.Addr().Unmap()
+	}
+	if err := auditErr(h.audit); err != nil {
+		return nil, err
 	}
 	out, err := op.call(h.svc, ctx, caller, in)
 	if err == nil && !facts.Authorized {

@@ -87,7 +87,9 @@ type Event struct {
 }
 
 // Auditor records audit events. Record returns an error when the event
-// could not be durably recorded; the request then fails (fail closed).
+// could not be durably recorded; the request then fails (fail closed). An
+// Auditor with an Err method that reports a failure refuses every call
+// before it runs.
 type Auditor interface {
 	Record(ctx context.Context, e *Event) error
 }
@@ -252,6 +254,13 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request, ev *Event, svc **s
 	ev.Input = in
 	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
 	defer cancel()
+	// A log that failed refuses the call before it runs: its effect could
+	// not be recorded (fail closed).
+	if f, ok := h.cfg.Auditor.(interface{ Err() error }); ok {
+		if err := f.Err(); err != nil {
+			return op, nil, errors.Join(errAudit, err)
+		}
+	}
 	c := iam.Caller{Principal: res.Principal, SourceIP: ev.SourceIP, SecureTransport: r.TLS != nil, RequestID: ev.RequestID}
 	out, err := op.call(h.cfg.Service, ctx, c, in)
 	return op, out, err

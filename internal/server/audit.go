@@ -154,6 +154,10 @@ func (q queryAuditor) Record(ctx context.Context, e *awsquery.Event) error {
 	return q.l.Record(ctx, &ev)
 }
 
+// Err is why the log cannot be written (awsquery then refuses every call
+// before it runs).
+func (q queryAuditor) Err() error { return q.l.Err() }
+
 // queryAuditor is what the IAM/STS front door records into (nil: nothing).
 func (svc *services) queryAuditor() awsquery.Auditor {
 	if svc.audit == nil {
