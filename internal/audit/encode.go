@@ -22,6 +22,22 @@ const timeLayout = "2006-01-02T15:04:05Z"
 // of a refused request must stay small whatever the client sent.
 const maxHeaderField = 1024
 
+// maxBody bounds a record's body, so that its line (the body and its chain
+// member) stays within maxLine, what verify and Open read. Only the
+// parameters of a refused request come near it: a request body of up to
+// 1 MiB (PutKeyPolicy), which escaping can grow.
+const maxBody = maxLine - 1024
+
+// withoutParams is e without what made its record longer than maxBody:
+// the client's parameters (and the output), and its error message past
+// 1 KiB.
+func withoutParams(e *Event) *Event {
+	c := *e
+	c.Params, c.Output = nil, nil
+	c.ErrorMessage = kmserr.Clip(c.ErrorMessage, maxHeaderField)
+	return &c
+}
+
 // appendBody appends the record of e without its closing brace: the "body"
 // that the chain hashes. eventID is the record's eventID.
 func appendBody(dst []byte, e *Event, eventID string) []byte {

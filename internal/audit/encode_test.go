@@ -49,3 +49,30 @@ func TestCryptoOpsReadOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestOversizedRequestVerifies: a refused request can carry up to 1 MiB of
+// parameters (PutKeyPolicy), which escaping grows (an invalid UTF-8 byte
+// becomes a 3-byte U+FFFD): its record must still be a line that verify and
+// the next start read, not one past maxLine.
+func TestOversizedRequestVerifies(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	l := mustOpen(t, Options{Dir: dir})
+	big := strings.Repeat("\xff", 1<<20-64)
+	e := &Event{Time: time.Now(), Source: SourceKMS, Name: "PutKeyPolicy", RequestID: "r",
+		Identity: Identity{ARN: "arn:aws:iam::111122223333:user/Mallory", AccountID: "111122223333"},
+		Params:   &kms.PutKeyPolicyInput{KeyId: "k", Policy: &big}, ErrorCode: "ValidationException",
+		ErrorMessage: "1 validation error detected: Value at 'policy' failed to satisfy constraint: Member must have length less than or equal to 32768"}
+	if err := l.Record(t0ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	rep := verify(t, dir)
+	if rep.Problem != nil || rep.Records != 1 {
+		t.Fatalf("verify after an oversized request: %+v %v", rep, rep.Problem)
+	}
+	ln := lines(t, dir)[1]
+	if !strings.Contains(string(ln), `"errorCode":"ValidationException"`) || !strings.Contains(string(ln), `"requestParameters":null`) {
+		t.Errorf("the record of the oversized request: %.300s", ln)
+	}
+}

@@ -204,6 +204,9 @@ func (l *Log) Record(_ context.Context, e *Event) error {
 	id := requestid.New()
 	bp := bodyPool.Get().(*[]byte)
 	body := appendBody((*bp)[:0], e, id)
+	if len(body) > maxBody {
+		body = appendBody(body[:0], withoutParams(e), id)
+	}
 	sum := sha256.Sum256(body)
 
 	l.mu.Lock()

@@ -24,7 +24,7 @@ type Line struct {
 }
 
 // maxLine bounds one line: a record holds at most a 128 KiB policy,
-// escaped, plus metadata.
+// escaped, plus metadata; Record keeps every record within it (maxBody).
 const maxLine = 1 << 20
 
 const (
