@@ -723,3 +723,30 @@ func TestLastUsageOfProxyCalls(t *testing.T) {
 		t.Errorf("after reopening LastUsage = %+v, want %+v", u2, u1)
 	}
 }
+
+// TestStartDigestCountsUnsignedTail: after a crash, the start digest signs
+// the records the last run left unsigned, and says how many: its records
+// member is the number of records since the previous digest, as every
+// digest's.
+func TestStartDigestCountsUnsignedTail(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeLog(t, dir, 3, 0)
+	// A crash skips the shutdown digest: drop it.
+	rewrite(t, dir, func(ls [][]byte) [][]byte { return ls[:len(ls)-1] }, 0)
+	writeLog(t, dir, 0, 0)
+	var starts []int
+	for _, ln := range lines(t, dir) {
+		var d struct{ TrentDigest *Digest }
+		json.Unmarshal(ln, &d)
+		if d.TrentDigest != nil && d.TrentDigest.Reason == "start" {
+			starts = append(starts, d.TrentDigest.Records)
+		}
+	}
+	if len(starts) != 2 || starts[1] != 3 {
+		t.Errorf("start digests count %v records, want [0 3]", starts)
+	}
+	if rep := verify(t, dir); rep.Problem != nil {
+		t.Fatal(rep.Problem)
+	}
+}

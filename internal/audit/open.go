@@ -192,7 +192,8 @@ func repairTail(path string) (int64, error) {
 	return int64(len(torn)), nil
 }
 
-// loadHead sets seq and chain from the last line of the log.
+// loadHead sets seq and chain from the last line of the log, and
+// sinceDigest to the records after the last digest.
 func (l *Log) loadHead(segs []segment) error {
 	for i := len(segs) - 1; i >= 0; i-- {
 		data, err := readSegment(l.opts.Dir, segs[i])
@@ -210,6 +211,11 @@ func (l *Log) loadHead(segs []segment) error {
 		sum := sha256.Sum256(ln.Body)
 		l.seq = ln.Seq
 		l.chain = chainNext(&ln.Prev, ln.Seq, &sum)
+		// The records after the last digest (a crash skipped the shutdown
+		// digest) are the start digest's to sign, and to count.
+		for j := len(lines) - 1; j >= 0 && !bytes.HasPrefix(lines[j], []byte(`{"trentDigest":`)); j-- {
+			l.sinceDigest++
+		}
 		return nil
 	}
 	return nil
