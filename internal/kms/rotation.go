@@ -29,6 +29,17 @@ func (k *key) checkRotatable() error {
 	return nil
 }
 
+// checkRotationOrigin: a key with imported material or in a custom key
+// store has no automatic rotation whatever its state, and AWS's key-state
+// table says so before the state's own error (UnsupportedOperationException
+// for PendingImport, Disabled and PendingDeletion keys of such origins).
+func (k *key) checkRotationOrigin() error {
+	if k.origin == originAWSKMS {
+		return nil
+	}
+	return k.checkRotatable()
+}
+
 // checkRotationChange: the rotation of a multi-Region key changes on its
 // primary only (its replicas follow).
 func (k *key) checkRotationChange() error {
@@ -60,6 +71,9 @@ func (s *Service) EnableKeyRotation(ctx context.Context, c Caller, in *EnableKey
 		a.set(condRotationPeriodInDays, strconv.Itoa(int(period)))
 	}
 	_, err := s.mutateKeyFor(ctx, c, a, in.KeyId, &v, func(k *key, now time.Time) (*key, error) {
+		if err := k.checkRotationOrigin(); err != nil {
+			return nil, err
+		}
 		if err := k.usable(now); err != nil {
 			return nil, err
 		}
@@ -86,6 +100,9 @@ func (s *Service) EnableKeyRotation(ctx context.Context, c Caller, in *EnableKey
 // DisableKeyRotation turns off automatic rotation.
 func (s *Service) DisableKeyRotation(ctx context.Context, c Caller, in *DisableKeyRotationInput) (*DisableKeyRotationOutput, error) {
 	_, err := s.mutateKey(ctx, c, "DisableKeyRotation", in.KeyId, &validator{}, func(k *key, now time.Time) (*key, error) {
+		if err := k.checkRotationOrigin(); err != nil {
+			return nil, err
+		}
 		if err := k.usable(now); err != nil {
 			return nil, err
 		}
