@@ -560,8 +560,8 @@ func TestImportedMaterialExpiresPerVersion(t *testing.T) {
 		rot.Rotations[1].ExpirationModel != "KEY_MATERIAL_DOES_NOT_EXPIRE" || rot.Rotations[1].ValidTo != nil {
 		t.Fatalf("ListKeyRotations = %+v, %v; want each material's expiration", rot, err)
 	}
-	if d := e.describe(caller, md.KeyId); d.ExpirationModel != "KEY_MATERIAL_DOES_NOT_EXPIRE" || d.ValidTo != nil {
-		t.Errorf("DescribeKey: ExpirationModel %s, ValidTo %v; want the current material's", d.ExpirationModel, d.ValidTo)
+	if d := e.describe(caller, md.KeyId); d.ExpirationModel != "KEY_MATERIAL_EXPIRES" || d.ValidTo == nil || !d.ValidTo.Equal(hour.Time) {
+		t.Errorf("DescribeKey: ExpirationModel %s, ValidTo %v; want the first material's, the earliest (AWS)", d.ExpirationModel, d.ValidTo)
 	}
 	blob2 := e.encrypt(md.KeyId, []byte("second"), nil)
 

@@ -45,9 +45,17 @@ func (k *key) metadata() *KeyMetadata {
 		Origin:                  k.origin,
 		SigningAlgorithms:       algs.Signing,
 	}
-	if k.imp != nil && k.hasMaterial() {
+	switch {
+	case k.imp == nil:
+	case !k.imp.soonest.IsZero():
+		// ValidTo is when the first of the key's materials expires, not the
+		// current one's alone (AWS's KeyMetadata: "the earliest time at which
+		// any imported key material permanently associated with this KMS key
+		// expires"), and comes with KEY_MATERIAL_EXPIRES.
+		m.ExpirationModel, m.ValidTo = expires, tsp(k.imp.soonest)
+	case k.hasMaterial():
 		if e, ok := k.imp.expiry[k.current().MaterialID]; ok { // the current material is there
-			m.ExpirationModel, m.ValidTo = e.model, validTo(e.model, e.validTo)
+			m.ExpirationModel = e.model
 		}
 	}
 	if k.xks != nil {

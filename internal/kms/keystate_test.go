@@ -1,6 +1,10 @@
 package kms
 
-import "testing"
+import (
+	"crypto/rand"
+	"testing"
+	"time"
+)
 
 // TestRotationSettingsOfImportedKeyInEveryState: AWS's key-state table
 // answers EnableKeyRotation and DisableKeyRotation on a key with imported
@@ -26,4 +30,51 @@ func TestRotationSettingsOfImportedKeyInEveryState(t *testing.T) {
 		t.Fatalf("ScheduleKeyDeletion() err = %v", err)
 	}
 	check("PendingDeletion")
+}
+
+// TestDescribeKeyValidToIsTheEarliestExpiry: KeyMetadata.ValidTo is "the
+// earliest time at which any imported key material permanently associated
+// with this KMS key expires", present when the ExpirationModel is
+// KEY_MATERIAL_EXPIRES (the SDK's KeyMetadata doc), not the current
+// material's alone: after RotateKeyOnDemand to newer material, the older
+// material's earlier ValidTo still shows.
+func TestDescribeKeyValidToIsTheEarliestExpiry(t *testing.T) {
+	opensslPath(t)
+	e := newEnv(t)
+	dir := t.TempDir()
+	describe := func(id string) *KeyMetadata {
+		t.Helper()
+		out, err := e.s.DescribeKey(bg, caller, &DescribeKeyInput{KeyId: id})
+		if err != nil {
+			t.Fatalf("DescribeKey() err = %v", err)
+		}
+		return out.KeyMetadata
+	}
+	material := func() []byte {
+		m := make([]byte, 32)
+		rand.Read(m)
+		return m
+	}
+	soon := &Timestamp{e.clock.Now().Add(10 * 24 * time.Hour).Truncate(time.Second)}
+	later := &Timestamp{e.clock.Now().Add(100 * 24 * time.Hour).Truncate(time.Second)}
+	for _, tc := range []struct {
+		name   string
+		second *Timestamp // nil: the newer material does not expire
+	}{
+		{"newer material expires later", later},
+		{"newer material does not expire", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			md := e.createExternal("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT")
+			e.importWrapped(dir, md.KeyId, "RSAES_OAEP_SHA_256", material(), "", soon)
+			e.importWrapped(dir, md.KeyId, "RSAES_OAEP_SHA_256", material(), "NEW_KEY_MATERIAL", tc.second)
+			if _, err := e.s.RotateKeyOnDemand(bg, caller, &RotateKeyOnDemandInput{KeyId: md.KeyId}); err != nil {
+				t.Fatalf("RotateKeyOnDemand() err = %v", err)
+			}
+			got := describe(md.KeyId)
+			if got.ExpirationModel != "KEY_MATERIAL_EXPIRES" || got.ValidTo == nil || !got.ValidTo.Equal(soon.Time) {
+				t.Errorf("DescribeKey ExpirationModel, ValidTo = %q, %v; want KEY_MATERIAL_EXPIRES, %v", got.ExpirationModel, got.ValidTo, soon.Time)
+			}
+		})
+	}
 }
