@@ -78,3 +78,62 @@ func TestDescribeKeyValidToIsTheEarliestExpiry(t *testing.T) {
 		})
 	}
 }
+
+// TestUnavailableKeyInEveryOperation: a key whose external key store is
+// disconnected is Unavailable. AWS's key-state table: the cryptographic
+// operations answer KMSInvalidStateException "<ARN> is unavailable."
+// (footnote 11); EnableKey and DisableKey succeed and the state shows once
+// the store is connected again (footnote 12); a key pending deletion stays
+// PendingDeletion and its deletion can be cancelled (footnote 13).
+func TestUnavailableKeyInEveryOperation(t *testing.T) {
+	e, p, id := newStoreEnv(t)
+	if _, err := e.s.ConnectCustomKeyStore(bg, caller, &ConnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := e.s.CreateKey(bg, caller, &CreateKeyInput{Origin: originExternalStore, CustomKeyStoreId: id, XksKeyId: p.externalKey(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := out.KeyMetadata
+	blob := e.encrypt(md.KeyId, []byte("x"), nil)
+	if _, err := e.s.DisconnectCustomKeyStore(bg, caller, &DisconnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
+		t.Fatal(err)
+	}
+	want := md.Arn + " is unavailable."
+	_, err = e.s.Encrypt(bg, caller, &EncryptInput{KeyId: md.KeyId, Plaintext: []byte("x")})
+	wantErr(t, err, "KMSInvalidStateException", want)
+	_, err = e.s.Decrypt(bg, caller, &DecryptInput{CiphertextBlob: blob})
+	wantErr(t, err, "KMSInvalidStateException", want)
+	_, err = e.s.GenerateDataKey(bg, caller, &GenerateDataKeyInput{KeyId: md.KeyId, KeySpec: "AES_256"})
+	wantErr(t, err, "KMSInvalidStateException", want)
+
+	state := func() string {
+		t.Helper()
+		d, err := e.s.DescribeKey(bg, caller, &DescribeKeyInput{KeyId: md.KeyId})
+		if err != nil {
+			t.Fatalf("DescribeKey() err = %v", err)
+		}
+		return d.KeyMetadata.KeyState
+	}
+	if _, err := e.s.DisableKey(bg, caller, &DisableKeyInput{KeyId: md.KeyId}); err != nil {
+		t.Fatalf("DisableKey of an Unavailable key err = %v", err)
+	}
+	if got := state(); got != "Unavailable" {
+		t.Errorf("after DisableKey while disconnected: %s, want Unavailable", got)
+	}
+	if _, err := e.s.ScheduleKeyDeletion(bg, caller, &ScheduleKeyDeletionInput{KeyId: md.KeyId, PendingWindowInDays: ptr[int32](7)}); err != nil {
+		t.Fatalf("ScheduleKeyDeletion of an Unavailable key err = %v", err)
+	}
+	if got := state(); got != "PendingDeletion" {
+		t.Errorf("after ScheduleKeyDeletion while disconnected: %s, want PendingDeletion", got)
+	}
+	if _, err := e.s.CancelKeyDeletion(bg, caller, &CancelKeyDeletionInput{KeyId: md.KeyId}); err != nil {
+		t.Fatalf("CancelKeyDeletion while disconnected err = %v", err)
+	}
+	if _, err := e.s.ConnectCustomKeyStore(bg, caller, &ConnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
+		t.Fatal(err)
+	}
+	if got := state(); got != "Disabled" {
+		t.Errorf("connected again: %s, want Disabled", got)
+	}
+}

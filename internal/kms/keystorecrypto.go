@@ -129,7 +129,8 @@ func (s *Service) connectedStore(ctx context.Context, op string, k *key) (*cache
 		return nil, s.internal(op, err)
 	}
 	if cs == nil || cs.rec.State != stateConnected {
-		return nil, kmserr.ErrInvalidState.With("%s is unavailable: its custom key store %s is not connected.", k.arn, k.xks.store)
+		// AWS's message (key-state table): the store is not named.
+		return nil, kmserr.ErrInvalidState.With("%s is unavailable.", k.arn)
 	}
 	return cs, nil
 }
