@@ -272,6 +272,9 @@ func (s *Service) DescribeKey(ctx context.Context, c Caller, in *DescribeKeyInpu
 		return nil, err
 	}
 	m := k.metadata()
+	if st := k.stateAt(s.now()); st != k.state { // expired material
+		m.KeyState, m.Enabled = st, false
+	}
 	s.externalState(ctx, m, k)
 	return &DescribeKeyOutput{KeyMetadata: m}, nil
 }
@@ -429,11 +432,11 @@ func (s *Service) UpdateKeyDescription(ctx context.Context, c Caller, in *Update
 
 // EnableKey sets the key state to Enabled.
 func (s *Service) EnableKey(ctx context.Context, c Caller, in *EnableKeyInput) (*EnableKeyOutput, error) {
-	_, err := s.mutateKey(ctx, c, "EnableKey", in.KeyId, &validator{}, func(k *key, _ time.Time) (*key, error) {
+	_, err := s.mutateKey(ctx, c, "EnableKey", in.KeyId, &validator{}, func(k *key, now time.Time) (*key, error) {
 		if err := k.notPendingDeletion(); err != nil {
 			return nil, err
 		}
-		if k.state == statePendingImport {
+		if k.stateAt(now) == statePendingImport {
 			return nil, kmserr.ErrInvalidState.With("%s is pending import.", k.arn)
 		}
 		if k.state == stateEnabled {
@@ -451,11 +454,11 @@ func (s *Service) EnableKey(ctx context.Context, c Caller, in *EnableKeyInput) (
 
 // DisableKey sets the key state to Disabled.
 func (s *Service) DisableKey(ctx context.Context, c Caller, in *DisableKeyInput) (*DisableKeyOutput, error) {
-	_, err := s.mutateKey(ctx, c, "DisableKey", in.KeyId, &validator{}, func(k *key, _ time.Time) (*key, error) {
+	_, err := s.mutateKey(ctx, c, "DisableKey", in.KeyId, &validator{}, func(k *key, now time.Time) (*key, error) {
 		if err := k.notPendingDeletion(); err != nil {
 			return nil, err
 		}
-		if k.state == statePendingImport {
+		if k.stateAt(now) == statePendingImport {
 			return nil, kmserr.ErrInvalidState.With("%s is pending import.", k.arn)
 		}
 		if k.state == stateDisabled {

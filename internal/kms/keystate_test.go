@@ -137,3 +137,38 @@ func TestUnavailableKeyInEveryOperation(t *testing.T) {
 		t.Errorf("connected again: %s, want Disabled", got)
 	}
 }
+
+// TestExpiredMaterialIsPendingImportAtOnce: when imported material expires
+// "KMS deletes the key material and the KMS key becomes unusable"
+// (ImportKeyMaterial's ValidTo): the key is PendingImport from that moment
+// for every operation, DescribeKey (not Enabled), EnableKey and DisableKey
+// (KMSInvalidStateException "<ARN> is pending import.") included, not only
+// once the background job has deleted the material.
+func TestExpiredMaterialIsPendingImportAtOnce(t *testing.T) {
+	opensslPath(t)
+	e := newEnv(t)
+	dir := t.TempDir()
+	m := make([]byte, 32)
+	rand.Read(m)
+	for _, disabled := range []bool{false, true} {
+		md := e.createExternal("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT")
+		e.importWrapped(dir, md.KeyId, "RSAES_OAEP_SHA_256", m, "", &Timestamp{e.clock.Now().Add(time.Hour)})
+		if disabled {
+			if _, err := e.s.DisableKey(bg, caller, &DisableKeyInput{KeyId: md.KeyId}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		e.clock.Advance(time.Hour)
+		d, err := e.s.DescribeKey(bg, caller, &DescribeKeyInput{KeyId: md.KeyId})
+		if err != nil || d.KeyMetadata.KeyState != "PendingImport" || d.KeyMetadata.Enabled {
+			t.Errorf("DescribeKey of expired material (disabled %v) = %+v, %v; want PendingImport, not enabled", disabled, d, err)
+		}
+		want := md.Arn + " is pending import."
+		_, err = e.s.Encrypt(bg, caller, &EncryptInput{KeyId: md.KeyId, Plaintext: []byte("x")})
+		wantErr(t, err, "KMSInvalidStateException", want)
+		_, err = e.s.EnableKey(bg, caller, &EnableKeyInput{KeyId: md.KeyId})
+		wantErr(t, err, "KMSInvalidStateException", want)
+		_, err = e.s.DisableKey(bg, caller, &DisableKeyInput{KeyId: md.KeyId})
+		wantErr(t, err, "KMSInvalidStateException", want)
+	}
+}

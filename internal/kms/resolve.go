@@ -160,11 +160,8 @@ func principalARN(c Caller) string {
 // imported material past its ValidTo makes the key PendingImport at once
 // (the background job deletes the material within 30 seconds).
 func (k *key) usable(now time.Time) error {
-	switch k.state {
+	switch k.stateAt(now) {
 	case stateEnabled:
-		if k.expired(now) {
-			return kmserr.ErrInvalidState.With("%s is pending import.", k.arn)
-		}
 		return nil
 	case stateDisabled:
 		return kmserr.ErrDisabled.With("%s is disabled.", k.arn)
@@ -177,6 +174,17 @@ func (k *key) usable(now time.Time) error {
 	default:
 		return kmserr.ErrInvalidState.With("%s is %s.", k.arn, k.state)
 	}
+}
+
+// stateAt is k's key state at now: imported material past its ValidTo
+// makes a key that is not pending deletion PendingImport at once, as the
+// deletion of that material does (AWS: when material expires, KMS deletes it
+// and the key is unusable); the background job deletes it within 30 seconds.
+func (k *key) stateAt(now time.Time) string {
+	if k.expired(now) && !k.pendingDeletion() {
+		return statePendingImport
+	}
+	return k.state
 }
 
 // notPendingDeletion is the key-state check of most management operations.
