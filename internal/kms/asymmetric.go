@@ -316,7 +316,7 @@ func (s *Service) dataKeyPair(ctx context.Context, c Caller, op, keyID, spec str
 	if recipient != nil {
 		return nil, nil, nil, nil, nil, kmserr.ErrUnsupportedOperation.With("Recipient (attested enclave) requests are not supported by this server.")
 	}
-	k, ver, err = s.encryptKey(c, sc, cryptoAccess(op, ec, "").set(condDataKeyPairSpec, spec), keyID, "")
+	k, ver, err = s.encryptKey(ctx, c, sc, cryptoAccess(op, ec, "").set(condDataKeyPairSpec, spec), keyID, "")
 	if err != nil {
 		return nil, nil, nil, nil, nil, err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"slices"
-	"time"
 
 	"github.com/trent-kms/trent/internal/arn"
 	"github.com/trent-kms/trent/internal/ciphertext"
@@ -46,9 +45,12 @@ var errContextAsymmetric = kmserr.ErrValidation.With("EncryptionContext is only 
 // encryptKey resolves, authorizes (a) and checks a key for an encrypting
 // operation. alg "" means SYMMETRIC_DEFAULT, so that data-key operations,
 // which pass "", refuse RSA keys.
-func (s *Service) encryptKey(c Caller, sc scope, a *access, keyID, alg string) (*key, *keys.Version, error) {
+func (s *Service) encryptKey(ctx context.Context, c Caller, sc scope, a *access, keyID, alg string) (*key, *keys.Version, error) {
 	k, err := s.resolveKeyFor(c, sc, a, keyID, true)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.checkAvailable(ctx, a.op(), k); err != nil {
 		return nil, nil, err
 	}
 	if err := k.usable(s.now()); err != nil {
@@ -103,7 +105,7 @@ func (s *Service) Encrypt(ctx context.Context, c Caller, in *EncryptInput) (*Enc
 	if err := checkContext(in.EncryptionContext); err != nil {
 		return nil, err
 	}
-	k, ver, err := s.encryptKey(c, sc, cryptoAccess("Encrypt", in.EncryptionContext, in.EncryptionAlgorithm), in.KeyId, in.EncryptionAlgorithm)
+	k, ver, err := s.encryptKey(ctx, c, sc, cryptoAccess("Encrypt", in.EncryptionContext, in.EncryptionAlgorithm), in.KeyId, in.EncryptionAlgorithm)
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +153,7 @@ func (s *Service) decryptBlob(ctx context.Context, c Caller, sc scope, a *access
 		if err := s.authorize(&c, want, a); err != nil {
 			return nil, nil, nil, err
 		}
-		if err := want.checkDecrypt(a.op(), alg, s.now()); err != nil {
+		if err := s.checkDecrypt(ctx, want, a.op(), alg); err != nil {
 			return nil, nil, nil, err
 		}
 		if len(ec) > 0 {
@@ -197,7 +199,7 @@ func (s *Service) decryptBlob(ctx context.Context, c Caller, sc scope, a *access
 	if err := s.authorize(&c, k, a); err != nil {
 		return nil, nil, nil, err
 	}
-	if err := k.checkDecrypt(a.op(), alg, s.now()); err != nil {
+	if err := s.checkDecrypt(ctx, k, a.op(), alg); err != nil {
 		return nil, nil, nil, err
 	}
 	if (ext != nil) != (k.xks != nil) {
@@ -253,8 +255,11 @@ func (s *Service) blobKey(sc scope, id string) *key {
 
 // checkDecrypt is the key check of decrypting operations (op: Decrypt or
 // ReEncrypt, for the message).
-func (k *key) checkDecrypt(op, alg string, now time.Time) error {
-	if err := k.usable(now); err != nil {
+func (s *Service) checkDecrypt(ctx context.Context, k *key, op, alg string) error {
+	if err := s.checkAvailable(ctx, op, k); err != nil {
+		return err
+	}
+	if err := k.usable(s.now()); err != nil {
 		return err
 	}
 	if err := k.checkUsage(op, keys.EncryptDecrypt); err != nil {
@@ -332,7 +337,7 @@ func (s *Service) Decrypt(ctx context.Context, c Caller, in *DecryptInput) (*Dec
 		if err := s.authorize(&c, want, a); err != nil {
 			return nil, err
 		}
-		if err := want.checkDecrypt("Decrypt", in.EncryptionAlgorithm, s.now()); err != nil {
+		if err := s.checkDecrypt(ctx, want, "Decrypt", in.EncryptionAlgorithm); err != nil {
 			return nil, err
 		}
 		return nil, kmserr.ErrDryRun
@@ -396,7 +401,7 @@ func (s *Service) ReEncrypt(ctx context.Context, c Caller, in *ReEncryptInput) (
 	to.set(condReEncryptOnSameKey, same)
 	to.requestAlias(in.DestinationKeyId)
 	checkDst := func() (*keys.Version, error) {
-		_, ver, err := s.encryptKey(c, sc, to, dst.arn, in.DestinationEncryptionAlgorithm)
+		_, ver, err := s.encryptKey(ctx, c, sc, to, dst.arn, in.DestinationEncryptionAlgorithm)
 		return ver, err
 	}
 	if ignoreCT {
@@ -406,7 +411,7 @@ func (s *Service) ReEncrypt(ctx context.Context, c Caller, in *ReEncryptInput) (
 		if err := s.authorize(&c, src, from); err != nil {
 			return nil, err
 		}
-		if err := src.checkDecrypt("ReEncrypt", in.SourceEncryptionAlgorithm, s.now()); err != nil {
+		if err := s.checkDecrypt(ctx, src, "ReEncrypt", in.SourceEncryptionAlgorithm); err != nil {
 			return nil, err
 		}
 		if _, err := checkDst(); err != nil {
@@ -466,7 +471,7 @@ func (s *Service) dataKey(ctx context.Context, c Caller, op, keyID, spec string,
 	if recipient != nil {
 		return nil, nil, nil, nil, kmserr.ErrUnsupportedOperation.With("Recipient (attested enclave) requests are not supported by this server.")
 	}
-	k, ver, err := s.encryptKey(c, sc, cryptoAccess(op, ec, ""), keyID, "")
+	k, ver, err := s.encryptKey(ctx, c, sc, cryptoAccess(op, ec, ""), keyID, "")
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}

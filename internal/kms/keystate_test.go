@@ -172,3 +172,44 @@ func TestExpiredMaterialIsPendingImportAtOnce(t *testing.T) {
 		wantErr(t, err, "KMSInvalidStateException", want)
 	}
 }
+
+// TestUnavailableBeforeOtherKeyChecks: a key of a disconnected external key
+// store is Unavailable whether Enabled or Disabled (DescribeKey), so its
+// uses answer "<ARN> is unavailable." (key-state table, footnote 11), not
+// DisabledException, and a DryRun is refused so too rather than answered
+// DryRunOperationException (which comes only after every other check).
+func TestUnavailableBeforeOtherKeyChecks(t *testing.T) {
+	e, p, id := newStoreEnv(t)
+	if _, err := e.s.ConnectCustomKeyStore(bg, caller, &ConnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := e.s.CreateKey(bg, caller, &CreateKeyInput{Origin: originExternalStore, CustomKeyStoreId: id, XksKeyId: p.externalKey(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := out.KeyMetadata
+	blob := e.encrypt(md.KeyId, []byte("x"), nil)
+	if _, err := e.s.DisconnectCustomKeyStore(bg, caller, &DisconnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
+		t.Fatal(err)
+	}
+	want := md.Arn + " is unavailable."
+	_, err = e.s.Encrypt(bg, caller, &EncryptInput{KeyId: md.KeyId, Plaintext: []byte("x"), DryRun: true})
+	wantErr(t, err, "KMSInvalidStateException", want)
+	_, err = e.s.GenerateDataKey(bg, caller, &GenerateDataKeyInput{KeyId: md.KeyId, KeySpec: "AES_256", DryRun: true})
+	wantErr(t, err, "KMSInvalidStateException", want)
+	if _, err := e.s.DisableKey(bg, caller, &DisableKeyInput{KeyId: md.KeyId}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.s.Encrypt(bg, caller, &EncryptInput{KeyId: md.KeyId, Plaintext: []byte("x")})
+	wantErr(t, err, "KMSInvalidStateException", want)
+	_, err = e.s.Decrypt(bg, caller, &DecryptInput{CiphertextBlob: blob})
+	wantErr(t, err, "KMSInvalidStateException", want)
+	_, err = e.s.GenerateDataKeyWithoutPlaintext(bg, caller, &GenerateDataKeyWithoutPlaintextInput{KeyId: md.KeyId, KeySpec: "AES_256"})
+	wantErr(t, err, "KMSInvalidStateException", want)
+	// Connected again, the key is Disabled.
+	if _, err := e.s.ConnectCustomKeyStore(bg, caller, &ConnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.s.Encrypt(bg, caller, &EncryptInput{KeyId: md.KeyId, Plaintext: []byte("x")})
+	wantErr(t, err, "DisabledException", md.Arn+" is disabled.")
+}

@@ -135,6 +135,18 @@ func (s *Service) connectedStore(ctx context.Context, op string, k *key) (*cache
 	return cs, nil
 }
 
+// checkAvailable: a key in an external key store that is not connected is
+// Unavailable, whether Enabled or Disabled (DescribeKey says so): its uses
+// answer "<ARN> is unavailable." before any other key-state check, DryRun
+// too (AWS's key-state table); a key pending deletion stays PendingDeletion.
+func (s *Service) checkAvailable(ctx context.Context, op string, k *key) error {
+	if k.xks == nil || (k.state != stateEnabled && k.state != stateDisabled) {
+		return nil
+	}
+	_, err := s.connectedStore(ctx, op, k)
+	return err
+}
+
 func proxyRequestMetadata(c Caller, op string, k *key) *xks.RequestMetadata {
 	return &xks.RequestMetadata{AwsPrincipalArn: principalARN(c), KmsKeyArn: k.arn, KmsOperation: op, KmsRequestId: requestID(c)}
 }
