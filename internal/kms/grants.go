@@ -586,7 +586,7 @@ func (s *Service) CreateGrant(ctx context.Context, c Caller, in *CreateGrantInpu
 	if err != nil {
 		return nil, err
 	}
-	if err := k.notPendingDeletion(); err != nil {
+	if err := s.checkGrantable(ctx, k); err != nil {
 		return nil, err
 	}
 	if bad := g.ops &^ k.allowedGrantOps(); bad != 0 {
@@ -938,4 +938,19 @@ func (s *Service) RetireGrant(ctx context.Context, c Caller, in *RetireGrantInpu
 		return nil, err
 	}
 	return &RetireGrantOutput{}, nil
+}
+
+// checkGrantable is CreateGrant's key-state check (AWS's key-state table):
+// an Enabled key takes grants, and so does an Unavailable one (its external
+// key store disconnected, whether Enabled or Disabled); a Disabled key
+// answers DisabledException, a PendingImport key or one pending deletion
+// KMSInvalidStateException.
+func (s *Service) checkGrantable(ctx context.Context, k *key) error {
+	if err := s.checkAvailable(ctx, "CreateGrant", k); err != nil {
+		if errors.Is(err, kmserr.ErrInvalidState) {
+			return nil // Unavailable
+		}
+		return err
+	}
+	return k.usable(s.now())
 }

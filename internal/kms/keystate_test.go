@@ -213,3 +213,51 @@ func TestUnavailableBeforeOtherKeyChecks(t *testing.T) {
 	_, err = e.s.Encrypt(bg, caller, &EncryptInput{KeyId: md.KeyId, Plaintext: []byte("x")})
 	wantErr(t, err, "DisabledException", md.Arn+" is disabled.")
 }
+
+// TestCreateGrantKeyStates: AWS's key-state table allows CreateGrant on an
+// Enabled key and an Unavailable one only: a Disabled key answers
+// DisabledException "<ARN> is disabled." (footnote 1, and DisabledException
+// is among CreateGrant's errors in the API model, not among those of the
+// operations allowed on a disabled key), a PendingImport key
+// KMSInvalidStateException "<ARN> is pending import." (footnote 5).
+func TestCreateGrantKeyStates(t *testing.T) {
+	e, p, id := newStoreEnv(t)
+	grant := func(keyID string) error {
+		_, err := e.s.CreateGrant(bg, caller, &CreateGrantInput{KeyId: keyID, GranteePrincipal: "arn:aws:iam::" + acct + ":root",
+			Operations: []string{"Decrypt"}})
+		return err
+	}
+	md := e.createKey(caller)
+	if _, err := e.s.DisableKey(bg, caller, &DisableKeyInput{KeyId: md.KeyId}); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, grant(md.KeyId), "DisabledException", md.Arn+" is disabled.")
+	if _, err := e.s.EnableKey(bg, caller, &EnableKeyInput{KeyId: md.KeyId}); err != nil {
+		t.Fatal(err)
+	}
+	if err := grant(md.KeyId); err != nil {
+		t.Errorf("CreateGrant on an Enabled key err = %v", err)
+	}
+
+	ext := e.createExternal("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT")
+	wantErr(t, grant(ext.KeyId), "KMSInvalidStateException", ext.Arn+" is pending import.")
+
+	// Unavailable (its store disconnected), even when Disabled: allowed.
+	if _, err := e.s.ConnectCustomKeyStore(bg, caller, &ConnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := e.s.CreateKey(bg, caller, &CreateKeyInput{Origin: originExternalStore, CustomKeyStoreId: id, XksKeyId: p.externalKey(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	xk := out.KeyMetadata
+	if _, err := e.s.DisconnectCustomKeyStore(bg, caller, &DisconnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.DisableKey(bg, caller, &DisableKeyInput{KeyId: xk.KeyId}); err != nil {
+		t.Fatal(err)
+	}
+	if err := grant(xk.KeyId); err != nil {
+		t.Errorf("CreateGrant on an Unavailable key err = %v", err)
+	}
+}
