@@ -66,8 +66,12 @@ func (k *key) metadata() *KeyMetadata {
 		m.MultiRegion = true
 		m.MultiRegionConfiguration = k.multiRegionConfiguration()
 	}
-	if k.pendingDeletion() {
-		m.DeletionDate = tsp(k.deletionDate) // none while replicas remain
+	switch k.state {
+	case statePendingDeletion:
+		m.DeletionDate = tsp(k.deletionDate)
+	case statePendingReplicaDeletion:
+		// No date while replicas remain: the waiting period instead (only
+		// then, as AWS).
 		w := k.pendingWindow
 		m.PendingDeletionWindowInDays = &w
 	}

@@ -261,3 +261,23 @@ func TestCreateGrantKeyStates(t *testing.T) {
 		t.Errorf("CreateGrant on an Unavailable key err = %v", err)
 	}
 }
+
+// TestPendingDeletionWindowOnlyWhilePendingReplicaDeletion: KeyMetadata's
+// PendingDeletionWindowInDays "is present only when the KeyState of the KMS
+// key is PendingReplicaDeletion" (API reference); "while the key state is
+// PendingDeletion, the DeletionDate field appears instead" (developer
+// guide, deleting multi-Region keys).
+func TestPendingDeletionWindowOnlyWhilePendingReplicaDeletion(t *testing.T) {
+	e := newEnv(t)
+	md := e.createKey(caller)
+	if _, err := e.s.ScheduleKeyDeletion(bg, caller, &ScheduleKeyDeletionInput{KeyId: md.KeyId, PendingWindowInDays: ptr[int32](7)}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := e.s.DescribeKey(bg, caller, &DescribeKeyInput{KeyId: md.KeyId})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := d.KeyMetadata; m.KeyState != "PendingDeletion" || m.DeletionDate == nil || m.PendingDeletionWindowInDays != nil {
+		t.Errorf("DescribeKey while PendingDeletion: DeletionDate %v, PendingDeletionWindowInDays %v; want a date and no window", m.DeletionDate, m.PendingDeletionWindowInDays)
+	}
+}

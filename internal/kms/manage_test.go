@@ -64,7 +64,7 @@ func TestKeyStates(t *testing.T) {
 		t.Errorf("ScheduleKeyDeletion = %+v", sk)
 	}
 	d := desc()
-	if d.KeyState != "PendingDeletion" || d.Enabled || d.DeletionDate == nil || !d.DeletionDate.Equal(wantDel) || d.PendingDeletionWindowInDays == nil || *d.PendingDeletionWindowInDays != 30 {
+	if d.KeyState != "PendingDeletion" || d.Enabled || d.DeletionDate == nil || !d.DeletionDate.Equal(wantDel) || d.PendingDeletionWindowInDays != nil {
 		t.Errorf("pending metadata = %+v", d)
 	}
 	pending := arn + " is pending deletion."
