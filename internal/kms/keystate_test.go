@@ -79,13 +79,10 @@ func TestDescribeKeyValidToIsTheEarliestExpiry(t *testing.T) {
 	}
 }
 
-// TestUnavailableKeyInEveryOperation: a key whose external key store is
-// disconnected is Unavailable. AWS's key-state table: the cryptographic
-// operations answer KMSInvalidStateException "<ARN> is unavailable."
-// (footnote 11); EnableKey and DisableKey succeed and the state shows once
-// the store is connected again (footnote 12); a key pending deletion stays
-// PendingDeletion and its deletion can be cancelled (footnote 13).
-func TestUnavailableKeyInEveryOperation(t *testing.T) {
+// unavailableKey creates a key in an external key store, encrypts with it
+// (blob), then disconnects the store (id).
+func unavailableKey(t *testing.T) (*env, *KeyMetadata, []byte, string) {
+	t.Helper()
 	e, p, id := newStoreEnv(t)
 	if _, err := e.s.ConnectCustomKeyStore(bg, caller, &ConnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
 		t.Fatal(err)
@@ -99,8 +96,19 @@ func TestUnavailableKeyInEveryOperation(t *testing.T) {
 	if _, err := e.s.DisconnectCustomKeyStore(bg, caller, &DisconnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
 		t.Fatal(err)
 	}
+	return e, md, blob, id
+}
+
+// TestUnavailableKeyInEveryOperation: a key whose external key store is
+// disconnected is Unavailable. AWS's key-state table: the cryptographic
+// operations answer KMSInvalidStateException "<ARN> is unavailable."
+// (footnote 11); EnableKey and DisableKey succeed and the state shows once
+// the store is connected again (footnote 12); a key pending deletion stays
+// PendingDeletion and its deletion can be cancelled (footnote 13).
+func TestUnavailableKeyInEveryOperation(t *testing.T) {
+	e, md, blob, id := unavailableKey(t)
 	want := md.Arn + " is unavailable."
-	_, err = e.s.Encrypt(bg, caller, &EncryptInput{KeyId: md.KeyId, Plaintext: []byte("x")})
+	_, err := e.s.Encrypt(bg, caller, &EncryptInput{KeyId: md.KeyId, Plaintext: []byte("x")})
 	wantErr(t, err, "KMSInvalidStateException", want)
 	_, err = e.s.Decrypt(bg, caller, &DecryptInput{CiphertextBlob: blob})
 	wantErr(t, err, "KMSInvalidStateException", want)
@@ -179,21 +187,9 @@ func TestExpiredMaterialIsPendingImportAtOnce(t *testing.T) {
 // DisabledException, and a DryRun is refused so too rather than answered
 // DryRunOperationException (which comes only after every other check).
 func TestUnavailableBeforeOtherKeyChecks(t *testing.T) {
-	e, p, id := newStoreEnv(t)
-	if _, err := e.s.ConnectCustomKeyStore(bg, caller, &ConnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
-		t.Fatal(err)
-	}
-	out, err := e.s.CreateKey(bg, caller, &CreateKeyInput{Origin: originExternalStore, CustomKeyStoreId: id, XksKeyId: p.externalKey(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	md := out.KeyMetadata
-	blob := e.encrypt(md.KeyId, []byte("x"), nil)
-	if _, err := e.s.DisconnectCustomKeyStore(bg, caller, &DisconnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
-		t.Fatal(err)
-	}
+	e, md, blob, id := unavailableKey(t)
 	want := md.Arn + " is unavailable."
-	_, err = e.s.Encrypt(bg, caller, &EncryptInput{KeyId: md.KeyId, Plaintext: []byte("x"), DryRun: true})
+	_, err := e.s.Encrypt(bg, caller, &EncryptInput{KeyId: md.KeyId, Plaintext: []byte("x"), DryRun: true})
 	wantErr(t, err, "KMSInvalidStateException", want)
 	_, err = e.s.GenerateDataKey(bg, caller, &GenerateDataKeyInput{KeyId: md.KeyId, KeySpec: "AES_256", DryRun: true})
 	wantErr(t, err, "KMSInvalidStateException", want)
