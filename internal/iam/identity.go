@@ -60,6 +60,7 @@ type identity[T any] interface {
 type kind[T any, P identity[T]] struct {
 	noun, Noun string // "user", "User"
 	idPrefix   string
+	maxName    int  // of the name of an existing one (a new one's is maxNameLen)
 	quota      int  // of the inline policies' total size
 	keys       bool // access keys belong to it (and carry its tags and policies)
 	items      func(*state) map[name]P
@@ -69,9 +70,9 @@ type kind[T any, P identity[T]] struct {
 }
 
 var (
-	users = &kind[user, *user]{"user", "User", prefixUserID, policy.MaxUserPolicySize, true,
+	users = &kind[user, *user]{"user", "User", prefixUserID, maxExistingNameLen, policy.MaxUserPolicySize, true,
 		func(st *state) map[name]*user { return st.users }, arn.User, userPath, storedAs((*userRecord).user)}
-	roles = &kind[role, *role]{"role", "Role", prefixRoleID, policy.MaxRolePolicySize, false,
+	roles = &kind[role, *role]{"role", "Role", prefixRoleID, maxNameLen, policy.MaxRolePolicySize, false,
 		func(st *state) map[name]*role { return st.roles }, arn.Role, rolePath, storedAs((*roleRecord).role)}
 )
 
@@ -113,7 +114,7 @@ func (k *kind[T, P]) resource(s *Service, st *state, acct, n string) (string, []
 func (k *kind[T, P]) begin(s *Service, c *Caller, action, n string, req tagKeys, check func(v *checker) error) (string, *state, error) {
 	var more error
 	acct, err := callerAccount(c, func(v *checker) {
-		v.name(k.noun+"Name", n, maxNameLen)
+		v.name(k.noun+"Name", n, k.maxName)
 		if check != nil {
 			more = check(v)
 		}

@@ -15,7 +15,11 @@ import (
 
 // Limits of the IAM and STS APIs (the AWS API models and IAM quotas).
 const (
-	maxNameLen          = 64 // user and role names
+	maxNameLen = 64 // user and role names
+	// maxExistingNameLen bounds the UserName of the operations on an
+	// existing user (the model's existingUserNameType): longer than a new
+	// name may be, so a name of 65..128 characters is NoSuchEntity there.
+	maxExistingNameLen  = 128
 	maxPolicyNameLen    = 128
 	maxPathLen          = 512
 	maxDescriptionLen   = 1000
@@ -138,9 +142,10 @@ func (c *checker) name(member, v string, max int) {
 	}
 }
 
-// optName checks an optional user name (empty means "the caller").
+// optName checks an optional existing user's name (empty means "the
+// caller").
 func (c *checker) optName(member, v string) {
-	if v != "" && c.length(member, v, 1, maxNameLen) {
+	if v != "" && c.length(member, v, 1, maxExistingNameLen) {
 		c.pattern(member, v, patternName, allBytes(v, isNameChar))
 	}
 }

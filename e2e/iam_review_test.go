@@ -1,0 +1,94 @@
+package e2e
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	awsiam "github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/smithy-go"
+)
+
+// wantIAMError fails unless err is the API error code with HTTP status and
+// a message containing msg.
+func wantIAMError(t *testing.T, err error, code string, status int, msg string) {
+	t.Helper()
+	var ae smithy.APIError
+	if !errors.As(err, &ae) {
+		t.Fatalf("err = %v, want %s", err, code)
+	}
+	if ae.ErrorCode() != code || !strings.Contains(ae.ErrorMessage(), msg) {
+		t.Fatalf("err = %s %q, want %s containing %q", ae.ErrorCode(), ae.ErrorMessage(), code, msg)
+	}
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) && re.HTTPStatusCode() != status {
+		t.Errorf("%s: HTTP %d, want %d", code, re.HTTPStatusCode(), status)
+	}
+}
+
+// TestIAMExistingUserNameLength: the operations on an existing user take a
+// UserName of up to 128 characters (the model's existingUserNameType; only
+// CreateUser's userNameType stops at 64), so a name of 65..128 characters
+// names no user (NoSuchEntity), as in AWS, not a ValidationError.
+func TestIAMExistingUserNameLength(t *testing.T) {
+	t.Parallel()
+	s := startDev(t)
+	c := s.iam(devAccessKey, devSecretKey)
+	long := aws.String(strings.Repeat("u", 100))
+	pol := aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:Encrypt","Resource":"*"}]}`)
+	tags := []iamtypes.Tag{{Key: aws.String("k"), Value: aws.String("v")}}
+	for name, call := range map[string]func() error{
+		"GetUser":    func() error { _, err := c.GetUser(ctx(t), &awsiam.GetUserInput{UserName: long}); return err },
+		"DeleteUser": func() error { _, err := c.DeleteUser(ctx(t), &awsiam.DeleteUserInput{UserName: long}); return err },
+		"TagUser": func() error {
+			_, err := c.TagUser(ctx(t), &awsiam.TagUserInput{UserName: long, Tags: tags})
+			return err
+		},
+		"UntagUser": func() error {
+			_, err := c.UntagUser(ctx(t), &awsiam.UntagUserInput{UserName: long, TagKeys: []string{"k"}})
+			return err
+		},
+		"ListUserTags": func() error { _, err := c.ListUserTags(ctx(t), &awsiam.ListUserTagsInput{UserName: long}); return err },
+		"CreateAccessKey": func() error {
+			_, err := c.CreateAccessKey(ctx(t), &awsiam.CreateAccessKeyInput{UserName: long})
+			return err
+		},
+		"ListAccessKeys": func() error {
+			_, err := c.ListAccessKeys(ctx(t), &awsiam.ListAccessKeysInput{UserName: long})
+			return err
+		},
+		"PutUserPolicy": func() error {
+			_, err := c.PutUserPolicy(ctx(t), &awsiam.PutUserPolicyInput{UserName: long, PolicyName: aws.String("p"), PolicyDocument: pol})
+			return err
+		},
+		"GetUserPolicy": func() error {
+			_, err := c.GetUserPolicy(ctx(t), &awsiam.GetUserPolicyInput{UserName: long, PolicyName: aws.String("p")})
+			return err
+		},
+		"ListUserPolicies": func() error {
+			_, err := c.ListUserPolicies(ctx(t), &awsiam.ListUserPoliciesInput{UserName: long})
+			return err
+		},
+		"DeleteUserPolicy": func() error {
+			_, err := c.DeleteUserPolicy(ctx(t), &awsiam.DeleteUserPolicyInput{UserName: long, PolicyName: aws.String("p")})
+			return err
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			wantIAMError(t, call(), "NoSuchEntity", 404, "The user with name "+*long+" cannot be found.")
+		})
+	}
+	_, err := c.UpdateAccessKey(ctx(t), &awsiam.UpdateAccessKeyInput{UserName: long, AccessKeyId: aws.String(devAccessKey), Status: iamtypes.StatusTypeActive})
+	wantIAMError(t, err, "NoSuchEntity", 404, "")
+	_, err = c.DeleteAccessKey(ctx(t), &awsiam.DeleteAccessKeyInput{UserName: long, AccessKeyId: aws.String(devAccessKey)})
+	wantIAMError(t, err, "NoSuchEntity", 404, "")
+
+	tooLong := strings.Repeat("u", 129)
+	_, err = c.GetUser(ctx(t), &awsiam.GetUserInput{UserName: aws.String(tooLong)})
+	wantIAMError(t, err, "ValidationError", 400, "Value '"+tooLong+"' at 'userName' failed to satisfy constraint: Member must have length less than or equal to 128")
+	_, err = c.CreateUser(ctx(t), &awsiam.CreateUserInput{UserName: long})
+	wantIAMError(t, err, "ValidationError", 400, "at 'userName' failed to satisfy constraint: Member must have length less than or equal to 64")
+}
