@@ -92,3 +92,59 @@ func TestIAMExistingUserNameLength(t *testing.T) {
 	_, err = c.CreateUser(ctx(t), &awsiam.CreateUserInput{UserName: long})
 	wantIAMError(t, err, "ValidationError", 400, "at 'userName' failed to satisfy constraint: Member must have length less than or equal to 64")
 }
+
+// TestIAMUntaggedHasNoTags: a user or role without tags, a listed one and
+// the root user have no Tags element, as AWS answers (its ListUsers and
+// ListRoles leave tags out, and GetUser and GetRole show them only when
+// there are some), so the SDKs see no tag list at all (nil in Go, no "Tags"
+// key in boto3 and the AWS CLI), not an empty one.
+func TestIAMUntaggedHasNoTags(t *testing.T) {
+	t.Parallel()
+	s := startDev(t)
+	c := s.iam(devAccessKey, devSecretKey)
+	trust := aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"sts:AssumeRole"}]}`)
+	tags := []iamtypes.Tag{{Key: aws.String("k"), Value: aws.String("v")}}
+	_, err := c.CreateUser(ctx(t), &awsiam.CreateUserInput{UserName: aws.String("plain")})
+	must(t, err)
+	_, err = c.CreateUser(ctx(t), &awsiam.CreateUserInput{UserName: aws.String("tagged"), Tags: tags})
+	must(t, err)
+	_, err = c.CreateRole(ctx(t), &awsiam.CreateRoleInput{RoleName: aws.String("plain"), AssumeRolePolicyDocument: trust})
+	must(t, err)
+	_, err = c.CreateRole(ctx(t), &awsiam.CreateRoleInput{RoleName: aws.String("tagged"), AssumeRolePolicyDocument: trust, Tags: tags})
+	must(t, err)
+
+	check := func(what string, got []iamtypes.Tag, want int) {
+		t.Helper()
+		if want == 0 && got != nil || len(got) != want {
+			t.Errorf("%s: Tags = %#v, want %d tags (none: no Tags element, nil)", what, got, want)
+		}
+	}
+	for _, n := range []string{"plain", "tagged"} {
+		want := 0
+		if n == "tagged" {
+			want = 1
+		}
+		u, err := c.GetUser(ctx(t), &awsiam.GetUserInput{UserName: aws.String(n)})
+		must(t, err)
+		check("GetUser "+n, u.User.Tags, want)
+		r, err := c.GetRole(ctx(t), &awsiam.GetRoleInput{RoleName: aws.String(n)})
+		must(t, err)
+		check("GetRole "+n, r.Role.Tags, want)
+	}
+	me, err := c.GetUser(ctx(t), &awsiam.GetUserInput{})
+	must(t, err)
+	check("GetUser (root)", me.User.Tags, 0)
+	us, err := c.ListUsers(ctx(t), &awsiam.ListUsersInput{})
+	must(t, err)
+	for _, u := range us.Users {
+		check("ListUsers "+aws.ToString(u.UserName), u.Tags, 0)
+	}
+	rs, err := c.ListRoles(ctx(t), &awsiam.ListRolesInput{})
+	must(t, err)
+	for _, r := range rs.Roles {
+		check("ListRoles "+aws.ToString(r.RoleName), r.Tags, 0)
+	}
+	if len(us.Users) != 2 || len(rs.Roles) != 2 {
+		t.Errorf("ListUsers %d, ListRoles %d, want 2 each", len(us.Users), len(rs.Roles))
+	}
+}

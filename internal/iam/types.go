@@ -54,6 +54,19 @@ func (t Timestamp) MarshalText() ([]byte, error) {
 	return t.UTC().AppendFormat(nil, "2006-01-02T15:04:05Z"), nil
 }
 
+// TagList is the Tags of a User or Role: <Tags><member>...</member></Tags>,
+// and no Tags element at all without tags, as AWS answers (encoding/xml
+// writes the parent of an empty "Tags>member" list, which the SDKs read as
+// an empty list where AWS gives none).
+type TagList []Tag
+
+// MarshalXML implements xml.Marshaler.
+func (l TagList) MarshalXML(e *xml.Encoder, start xml.StartElement) error {
+	return e.EncodeElement(struct {
+		Member []Tag `xml:"member"`
+	}{l}, start)
+}
+
 // ---- users ----
 
 // User is IAM's User structure. For the root user only UserId (the account
@@ -64,7 +77,7 @@ type User struct {
 	UserID     string    `xml:"UserId"`
 	Arn        string    `xml:"Arn"`
 	CreateDate Timestamp `xml:"CreateDate"`
-	Tags       []Tag     `xml:"Tags>member,omitempty"`
+	Tags       TagList   `xml:"Tags,omitempty"`
 }
 
 type CreateUserInput struct {
@@ -258,7 +271,7 @@ type Role struct {
 	AssumeRolePolicyDocument string    `xml:"AssumeRolePolicyDocument,omitempty"`
 	Description              string    `xml:"Description,omitempty"`
 	MaxSessionDuration       int32     `xml:"MaxSessionDuration"`
-	Tags                     []Tag     `xml:"Tags>member,omitempty"`
+	Tags                     TagList   `xml:"Tags,omitempty"`
 }
 
 type CreateRoleInput struct {
