@@ -148,3 +148,51 @@ func TestIAMUntaggedHasNoTags(t *testing.T) {
 		t.Errorf("ListUsers %d, ListRoles %d, want 2 each", len(us.Users), len(rs.Roles))
 	}
 }
+
+// TestIAMMarkerPattern: a Marker outside the model's pattern
+// [\u0020-\u00FF]+ is a ValidationError in AWS's wording, for every listing.
+func TestIAMMarkerPattern(t *testing.T) {
+	t.Parallel()
+	s := startDev(t)
+	c := s.iam(devAccessKey, devSecretKey)
+	_, err := c.CreateUser(ctx(t), &awsiam.CreateUserInput{UserName: aws.String("u")})
+	must(t, err)
+	_, err = c.CreateRole(ctx(t), &awsiam.CreateRoleInput{RoleName: aws.String("r"),
+		AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"sts:AssumeRole"}]}`)})
+	must(t, err)
+	const want = `failed to satisfy constraint: Member must satisfy regular expression pattern: [\u0020-\u00FF]+`
+	for _, m := range []string{"a\tb", "\u0100", "é\u2028"} {
+		marker := aws.String(m)
+		for name, call := range map[string]func() error{
+			"ListUsers": func() error { _, err := c.ListUsers(ctx(t), &awsiam.ListUsersInput{Marker: marker}); return err },
+			"ListRoles": func() error { _, err := c.ListRoles(ctx(t), &awsiam.ListRolesInput{Marker: marker}); return err },
+			"ListAccessKeys": func() error {
+				_, err := c.ListAccessKeys(ctx(t), &awsiam.ListAccessKeysInput{Marker: marker})
+				return err
+			},
+			"ListUserTags": func() error {
+				_, err := c.ListUserTags(ctx(t), &awsiam.ListUserTagsInput{UserName: aws.String("u"), Marker: marker})
+				return err
+			},
+			"ListUserPolicies": func() error {
+				_, err := c.ListUserPolicies(ctx(t), &awsiam.ListUserPoliciesInput{UserName: aws.String("u"), Marker: marker})
+				return err
+			},
+			"ListRoleTags": func() error {
+				_, err := c.ListRoleTags(ctx(t), &awsiam.ListRoleTagsInput{RoleName: aws.String("r"), Marker: marker})
+				return err
+			},
+			"ListRolePolicies": func() error {
+				_, err := c.ListRolePolicies(ctx(t), &awsiam.ListRolePoliciesInput{RoleName: aws.String("r"), Marker: marker})
+				return err
+			},
+		} {
+			t.Run(name, func(t *testing.T) {
+				wantIAMError(t, call(), "ValidationError", 400, "Value '"+m+"' at 'marker' "+want)
+			})
+		}
+	}
+	// Latin-1 and spaces are in the pattern.
+	_, err = c.ListUsers(ctx(t), &awsiam.ListUsersInput{Marker: aws.String("ÿ a")})
+	must(t, err)
+}

@@ -50,6 +50,7 @@ const (
 	patternTagValue   = `[\p{L}\p{Z}\p{N}_.:/=+\-@]*`
 	patternAccessKey  = `[\w]+`
 	patternExternalID = `[\w+=,.@:\/-]*`
+	patternMarker     = `[\u0020-\u00FF]+`
 	patternDesc       = `[\u0009\u000A\u000D\u0020-\u007E\u00A1-\u00FF]*`
 )
 
@@ -194,8 +195,15 @@ func (c *checker) maxItems(v *int32) {
 }
 
 func (c *checker) marker(v string) {
-	if v != "" {
-		c.length("marker", v, 1, maxMarkerLen)
+	if v != "" && c.length("marker", v, 1, maxMarkerLen) {
+		ok := true
+		for _, r := range v {
+			if r < 0x20 || r > 0xff {
+				ok = false
+				break
+			}
+		}
+		c.pattern("marker", v, patternMarker, ok)
 	}
 }
 
