@@ -196,3 +196,29 @@ func TestIAMMarkerPattern(t *testing.T) {
 	_, err = c.ListUsers(ctx(t), &awsiam.ListUsersInput{Marker: aws.String("ÿ a")})
 	must(t, err)
 }
+
+// TestIAMGetRoleLastUsed: GetRole answers a RoleLastUsed structure, empty
+// for a role not used (as AWS answers a role unused in its tracking period:
+// the CLI shows "RoleLastUsed": {}), so that the SDK's RoleLastUsed is not
+// nil; ListRoles leaves it out, as AWS does.
+func TestIAMGetRoleLastUsed(t *testing.T) {
+	t.Parallel()
+	s := startDev(t)
+	c := s.iam(devAccessKey, devSecretKey)
+	_, err := c.CreateRole(ctx(t), &awsiam.CreateRoleInput{RoleName: aws.String("r"),
+		AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"sts:AssumeRole"}]}`)})
+	must(t, err)
+	r, err := c.GetRole(ctx(t), &awsiam.GetRoleInput{RoleName: aws.String("r")})
+	must(t, err)
+	if r.Role.RoleLastUsed == nil {
+		t.Fatal("GetRole: RoleLastUsed = nil, want an empty RoleLastUsed (AWS: <RoleLastUsed/>)")
+	}
+	if r.Role.RoleLastUsed.LastUsedDate != nil || r.Role.RoleLastUsed.Region != nil {
+		t.Errorf("GetRole: RoleLastUsed = %+v, want empty", *r.Role.RoleLastUsed)
+	}
+	rs, err := c.ListRoles(ctx(t), &awsiam.ListRolesInput{})
+	must(t, err)
+	if len(rs.Roles) != 1 || rs.Roles[0].RoleLastUsed != nil {
+		t.Errorf("ListRoles = %+v, want one role without RoleLastUsed", rs.Roles)
+	}
+}

@@ -72,7 +72,9 @@ func (s *Service) GetRole(ctx context.Context, c Caller, in *GetRoleInput) (*Get
 	if err != nil {
 		return nil, err
 	}
-	return &GetRoleOutput{Role: r.out()}, nil
+	out := &GetRoleOutput{Role: r.out()}
+	out.Role.RoleLastUsed = &RoleLastUsed{}
+	return out, nil
 }
 
 // ListRoles implements iam:ListRoles. As AWS's listing operations do, it

@@ -272,7 +272,14 @@ type Role struct {
 	Description              string    `xml:"Description,omitempty"`
 	MaxSessionDuration       int32     `xml:"MaxSessionDuration"`
 	Tags                     TagList   `xml:"Tags,omitempty"`
+	// RoleLastUsed is set by GetRole only (AWS's listings leave it out).
+	RoleLastUsed *RoleLastUsed `xml:"RoleLastUsed"`
 }
+
+// RoleLastUsed is IAM's RoleLastUsed structure. Trent does not track when a
+// role was last used, so it is always empty, as AWS answers for a role not
+// used within its tracking period.
+type RoleLastUsed struct{}
 
 type CreateRoleInput struct {
 	RoleName                 string
