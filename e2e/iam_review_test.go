@@ -222,3 +222,46 @@ func TestIAMGetRoleLastUsed(t *testing.T) {
 		t.Errorf("ListRoles = %+v, want one role without RoleLastUsed", rs.Roles)
 	}
 }
+
+// TestIAMTagMarkersFitThePattern: the Marker a tag listing answers fits the
+// model's pattern [\u0020-\u00FF]+ and 320 characters even when the tag
+// keys are not Latin-1, so it is taken back and the listing goes on (AWS's
+// markers are opaque and always accepted back).
+func TestIAMTagMarkersFitThePattern(t *testing.T) {
+	t.Parallel()
+	s := startDev(t)
+	c := s.iam(devAccessKey, devSecretKey)
+	keys := []string{"Ab", "日本語", strings.Repeat("語", 128), strings.Repeat("語", 127) + "x", "é", "𝒜𝒷"}
+	var tags []iamtypes.Tag
+	for _, k := range keys {
+		tags = append(tags, iamtypes.Tag{Key: aws.String(k), Value: aws.String("v")})
+	}
+	_, err := c.CreateUser(ctx(t), &awsiam.CreateUserInput{UserName: aws.String("u"), Tags: tags})
+	must(t, err)
+	var got []string
+	var marker *string
+	for range 2 * len(keys) {
+		out, err := c.ListUserTags(ctx(t), &awsiam.ListUserTagsInput{UserName: aws.String("u"), MaxItems: aws.Int32(1), Marker: marker})
+		must(t, err)
+		for _, tg := range out.Tags {
+			got = append(got, aws.ToString(tg.Key))
+		}
+		if !out.IsTruncated {
+			break
+		}
+		marker = out.Marker
+		if n := len([]rune(*marker)); n > 320 || strings.ContainsFunc(*marker, func(r rune) bool { return r < 0x20 || r > 0xff }) {
+			t.Fatalf("Marker %q (%d characters) is outside [\\u0020-\\u00FF]{1,320}", *marker, n)
+		}
+	}
+	if len(got) != len(keys) {
+		t.Fatalf("paged ListUserTags = %q, want the %d keys once each", got, len(keys))
+	}
+	seen := map[string]bool{}
+	for _, k := range got {
+		if seen[k] {
+			t.Errorf("key %q listed twice", k)
+		}
+		seen[k] = true
+	}
+}

@@ -2,6 +2,8 @@ package iam
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -177,9 +179,9 @@ func (s *Service) snapshot() *state { return s.state.Load() }
 
 // ---- paging ----
 
-// listPage sorts items by key and returns the page after marker (a key),
-// at most maxItems long (maxItemsDefault when nil), and the marker of the
-// next page ("" when this page is the last).
+// listPage sorts items by key and returns the page after marker (made by
+// encodeMarker), at most maxItems long (maxItemsDefault when nil), and the
+// marker of the next page ("" when this page is the last).
 func listPage[T any](items []T, key func(T) string, marker string, maxItems *int32) (page []T, next string) {
 	slices.SortFunc(items, func(a, b T) int { return strings.Compare(key(a), key(b)) })
 	n := maxItemsDefault
@@ -188,18 +190,68 @@ func listPage[T any](items []T, key func(T) string, marker string, maxItems *int
 	}
 	from := 0
 	if marker != "" {
-		from, _ = slices.BinarySearchFunc(items, marker, func(it T, m string) int {
-			if key(it) <= m {
-				return -1
-			}
-			return 1
-		})
+		from = pageStart(items, key, marker)
 	}
 	to := min(from+n, len(items))
 	if to < len(items) {
-		next = key(items[to-1])
+		next = encodeMarker(key(items[to-1]))
 	}
 	return items[from:to], next
+}
+
+// markerHashLen is the length of the hash that ends the marker of a long key.
+const markerHashLen = 16
+
+// encodeMarker returns the Marker that continues a listing after the item
+// of key k. It fits the model's pattern [\u0020-\u00FF]+ and maxMarkerLen,
+// as AWS's markers do (the SDKs and the CLI send them back unchanged): the
+// key's UTF-8 bytes written as Latin-1 characters (an ASCII key is its own
+// marker; keys hold no control characters); a key longer than
+// maxMarkerLen bytes (a tag key of many non-Latin characters) as its first
+// bytes, then U+00FF (0xFF never occurs in UTF-8) and a hash of the key.
+func encodeMarker(k string) string {
+	if len(k) <= maxMarkerLen {
+		return latin1(k)
+	}
+	sum := sha256.Sum256([]byte(k))
+	return latin1(k[:maxMarkerLen-1-markerHashLen]) + "\u00ff" + hex.EncodeToString(sum[:])[:markerHashLen]
+}
+
+func latin1(b string) string {
+	r := make([]rune, len(b))
+	for i := 0; i < len(b); i++ {
+		r[i] = rune(b[i])
+	}
+	return string(r)
+}
+
+// pageStart returns the index of the first item after the one marker names
+// (items sorted by key).
+func pageStart[T any](items []T, key func(T) string, marker string) int {
+	raw := make([]byte, 0, len(marker))
+	for _, r := range marker {
+		if r > 0xff { // not a marker of encodeMarker: taken as a key
+			raw = append(raw[:0], marker...)
+			break
+		}
+		raw = append(raw, byte(r))
+	}
+	m := string(raw)
+	if i := strings.IndexByte(m, 0xff); i >= 0 { // a long key's
+		for j, it := range items {
+			if encodeMarker(key(it)) == marker {
+				return j + 1
+			}
+		}
+		m = m[:i] // the item is gone: go on from its prefix
+	}
+	from, _ := slices.BinarySearchFunc(items, m, func(it T, m string) int {
+		if key(it) <= m {
+			return -1
+		}
+		return 1
+	})
+	return from
 }
 
 // caseKey orders names as IAM lists them: without regard to case.
