@@ -9,6 +9,7 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsiam "github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 )
 
@@ -263,5 +264,19 @@ func TestIAMTagMarkersFitThePattern(t *testing.T) {
 			t.Errorf("key %q listed twice", k)
 		}
 		seen[k] = true
+	}
+}
+
+// TestSTSRoleArnPattern: a RoleArn outside the model's arnType pattern (a
+// control character, DEL) is a ValidationError in AWS's wording, not an
+// AccessDenied.
+func TestSTSRoleArnPattern(t *testing.T) {
+	t.Parallel()
+	s := startDev(t)
+	c := s.sts(devAccessKey, devSecretKey, "")
+	const pattern = `[\u0009\u000A\u000D\u0020-\u007E\u0085\u00A0-\uD7FF\uE000-\uFFFD\u10000-\u10FFFF]+`
+	for _, a := range []string{"arn:aws:iam::111122223333:role/r\x01", "arn:aws:iam::111122223333:role/r\x7f", "arn:aws:iam::111122223333:role/r\u0086"} {
+		_, err := c.AssumeRole(ctx(t), &sts.AssumeRoleInput{RoleArn: aws.String(a), RoleSessionName: aws.String("s1")})
+		wantIAMError(t, err, "ValidationError", 400, "at 'roleArn' failed to satisfy constraint: Member must satisfy regular expression pattern: "+pattern)
 	}
 }

@@ -28,8 +28,8 @@ func (s *Service) GetCallerIdentity(ctx context.Context, c Caller, in *GetCaller
 // the caller is itself a role session).
 func (s *Service) AssumeRole(ctx context.Context, c Caller, in *AssumeRoleInput) (*AssumeRoleOutput, error) {
 	if _, err := callerAccount(&c, func(v *checker) {
-		if v.required("roleArn", in.RoleArn) {
-			v.length("roleArn", in.RoleArn, 20, maxRoleARNLen)
+		if v.required("roleArn", in.RoleArn) && v.length("roleArn", in.RoleArn, 20, maxRoleARNLen) {
+			v.pattern("roleArn", in.RoleArn, patternARN, arnChars(in.RoleArn))
 		}
 		if v.required("roleSessionName", in.RoleSessionName) && v.length("roleSessionName", in.RoleSessionName, 2, maxSessionNameLen) {
 			v.pattern("roleSessionName", in.RoleSessionName, patternSession, allBytes(in.RoleSessionName, isNameChar))
@@ -124,6 +124,20 @@ func (s *Service) AssumeRole(ctx context.Context, c Caller, in *AssumeRoleInput)
 		out.PackedPolicySize = &pct
 	}
 	return out, nil
+}
+
+// arnChars reports whether s is in STS's arnType pattern (XML's characters
+// but for the C1 controls other than NEL, and DEL).
+func arnChars(s string) bool {
+	for _, r := range s {
+		switch {
+		case r == '\t' || r == '\n' || r == '\r' || r >= 0x20 && r <= 0x7e || r == 0x85,
+			r >= 0xa0 && r <= 0xd7ff || r >= 0xe000 && r <= 0xfffd || r >= 0x10000 && r <= 0x10ffff:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // roleByARN returns the role named by a role ARN of this partition (its path

@@ -50,6 +50,7 @@ const (
 	patternTagValue   = `[\p{L}\p{Z}\p{N}_.:/=+\-@]*`
 	patternAccessKey  = `[\w]+`
 	patternExternalID = `[\w+=,.@:\/-]*`
+	patternARN        = `[\u0009\u000A\u000D\u0020-\u007E\u0085\u00A0-\uD7FF\uE000-\uFFFD\u10000-\u10FFFF]+`
 	patternMarker     = `[\u0020-\u00FF]+`
 	patternDesc       = `[\u0009\u000A\u000D\u0020-\u007E\u00A1-\u00FF]*`
 )
