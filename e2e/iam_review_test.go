@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"errors"
+	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -10,6 +12,7 @@ import (
 	awsiam "github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	ststypes "github.com/aws/aws-sdk-go-v2/service/sts/types"
 	"github.com/aws/smithy-go"
 )
 
@@ -278,5 +281,31 @@ func TestSTSRoleArnPattern(t *testing.T) {
 	for _, a := range []string{"arn:aws:iam::111122223333:role/r\x01", "arn:aws:iam::111122223333:role/r\x7f", "arn:aws:iam::111122223333:role/r\u0086"} {
 		_, err := c.AssumeRole(ctx(t), &sts.AssumeRoleInput{RoleArn: aws.String(a), RoleSessionName: aws.String("s1")})
 		wantIAMError(t, err, "ValidationError", 400, "at 'roleArn' failed to satisfy constraint: Member must satisfy regular expression pattern: "+pattern)
+	}
+}
+
+// TestSTSPackedTagsMessage: session tags over the packed limit are
+// PackedPolicyTooLarge with AWS's message, "Packed size of session tags
+// consumes N% of allotted space." (as AWS records it in CloudTrail).
+func TestSTSPackedTagsMessage(t *testing.T) {
+	t.Parallel()
+	s, _, admin, root, _ := startAdmin(t)
+	_, err := root.CreateUser(ctx(t), &awsiam.CreateUserInput{UserName: aws.String("dev")})
+	must(t, err)
+	k, err := root.CreateAccessKey(ctx(t), &awsiam.CreateAccessKeyInput{UserName: aws.String("dev")})
+	must(t, err)
+	_, err = root.CreateRole(ctx(t), &awsiam.CreateRoleInput{RoleName: aws.String("r"),
+		AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + admin.Account + `:user/dev"},"Action":["sts:AssumeRole","sts:TagSession"]}]}`)})
+	must(t, err)
+	var tags []ststypes.Tag
+	for i := range 10 {
+		tags = append(tags, ststypes.Tag{Key: aws.String(fmt.Sprintf("k%d", i)), Value: aws.String(strings.Repeat("v", 256))})
+	}
+	c := s.sts(aws.ToString(k.AccessKey.AccessKeyId), aws.ToString(k.AccessKey.SecretAccessKey), "")
+	_, err = c.AssumeRole(ctx(t), &sts.AssumeRoleInput{RoleArn: aws.String("arn:aws:iam::" + admin.Account + ":role/r"), RoleSessionName: aws.String("s1"), Tags: tags})
+	wantIAMError(t, err, "PackedPolicyTooLarge", 400, "Packed size of session tags consumes ")
+	var ptl *ststypes.PackedPolicyTooLargeException
+	if !errors.As(err, &ptl) || !regexp.MustCompile(`^Packed size of session tags consumes [0-9]+% of allotted space\.$`).MatchString(ptl.ErrorMessage()) {
+		t.Errorf("AssumeRole with oversized session tags: %v, want PackedPolicyTooLargeException \"Packed size of session tags consumes N%% of allotted space.\"", err)
 	}
 }

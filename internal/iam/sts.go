@@ -69,7 +69,7 @@ func (s *Service) AssumeRole(ctx context.Context, c Caller, in *AssumeRoleInput)
 		tagChars += len(t.Key) + len(t.Value)
 	}
 	if tagChars > maxSessionTagChars {
-		return nil, kmserr.ErrPackedPolicyTooLarge.With("Packed size of session policies and session tags exceeds the limit.")
+		return nil, kmserr.ErrPackedPolicyTooLarge.With("Packed size of session tags consumes %d%% of allotted space.", tagChars*100/maxSessionTagChars)
 	}
 
 	p := &c.Principal
