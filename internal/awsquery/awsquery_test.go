@@ -377,7 +377,7 @@ func TestWire(t *testing.T) {
 		{"invalid UTF-8", "POST", "Action=GetUser&Version=2010-05-08&UserName=%ff", "iam", 400, "MalformedQueryString", "", svcIAM.Namespace},
 		{"duplicate", "POST", "Action=GetUser&Version=2010-05-08&UserName=a&UserName=b", "iam", 400, "MalformedQueryString", "Parameter UserName appears more than once.", svcIAM.Namespace},
 		{"unknown parameter", "POST", "Action=GetUser&Version=2010-05-08&Username=a", "iam", 400, "ValidationError", "Parameter Username is not valid for this operation.", svcIAM.Namespace},
-		{"list gap", "POST", "Action=TagUser&Version=2010-05-08&UserName=a&Tags.member.1.Key=k&Tags.member.3.Key=j", "iam", 400, "ValidationError", "Tags.member.3.Key", svcIAM.Namespace},
+		{"list gap", "POST", "Action=TagUser&Version=2010-05-08&UserName=a&Tags.member.1.Key=k&Tags.member.1.Value=v&Tags.member.3.Key=j", "iam", 400, "ValidationError", "Tags.member.3.Key", svcIAM.Namespace},
 		{"bad integer", "POST", "Action=ListUsers&Version=2010-05-08&MaxItems=1e3", "iam", 400, "ValidationError", "is not a valid integer", svcIAM.Namespace},
 		{"unsigned", "POST", "Action=ListUsers&Version=2010-05-08", "", 403, "MissingAuthenticationToken", "", svcIAM.Namespace},
 		{"scope of another service", "POST", "Action=ListUsers&Version=2010-05-08", "sts", 403, "SignatureDoesNotMatch", "Credential should be scoped to correct service: 'iam'.", svcIAM.Namespace},
@@ -537,5 +537,37 @@ func BenchmarkParseForm(b *testing.B) {
 		if _, err := ParseForm(body); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestTagValueRequired: a tag without its Value (the SDKs never send one;
+// a hand-made request may) is a ValidationError naming the member as AWS
+// does, not a tag with an empty value: the model requires Tag's Key and
+// Value.
+func TestTagValueRequired(t *testing.T) {
+	e := newEnv(t)
+	for _, body := range []string{
+		"Action=CreateUser&Version=2010-05-08&UserName=u1&Tags.member.1.Key=a&Tags.member.1.Value=x&Tags.member.2.Key=k",
+		"Action=TagUser&Version=2010-05-08&UserName=u1&Tags.member.1.Key=a&Tags.member.1.Value=x&Tags.member.2.Key=k",
+		"Action=CreateRole&Version=2010-05-08&RoleName=r&AssumeRolePolicyDocument=x&Tags.member.1.Key=a&Tags.member.1.Value=x&Tags.member.2.Key=k",
+		"Action=AssumeRole&Version=2011-06-15&RoleArn=arn%3Aaws%3Aiam%3A%3A111122223333%3Arole%2Fr&RoleSessionName=s1&Tags.member.1.Key=a&Tags.member.1.Value=x&Tags.member.2.Key=k",
+	} {
+		service := "iam"
+		if strings.Contains(body, "2011-06-15") {
+			service = "sts"
+		}
+		status, out := e.raw(t, "POST", body, service, nil)
+		var d errDoc
+		if err := xml.Unmarshal([]byte(out), &d); err != nil {
+			t.Fatalf("%s: not an ErrorResponse: %v\n%s", body, err, out)
+		}
+		const want = "1 validation error detected: Value null at 'tags.2.member.value' failed to satisfy constraint: Member must not be null"
+		if status != 400 || d.Code != "ValidationError" || d.Message != want {
+			t.Errorf("%s: %d %s %q, want 400 ValidationError %q", body, status, d.Code, d.Message, want)
+		}
+	}
+	// An empty value is a value.
+	if status, out := e.raw(t, "POST", "Action=CreateUser&Version=2010-05-08&UserName=u2&Tags.member.1.Key=k&Tags.member.1.Value=", "iam", nil); status != 200 {
+		t.Errorf("CreateUser with an empty tag value: %d\n%s", status, out)
 	}
 }

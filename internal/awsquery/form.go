@@ -166,7 +166,8 @@ func sanitize(s string) string {
 var errParam = &kmserr.Error{Code: "ValidationError", Status: http.StatusBadRequest}
 
 // decoder fills an operation's input struct from Values, by field name (or
-// the field's `query` tag): a string field is one parameter, *int32 a
+// the name in the field's `query` tag; its option "required" makes a missing
+// parameter a ValidationError, for the required members of list elements): a string field is one parameter, *int32 a
 // decimal number, []string and []struct lists of Name.member.N(.Field).
 // Every parameter must be consumed: an unknown or misplaced one is an error
 // (an ignored parameter could silently widen what a request does).
@@ -205,15 +206,37 @@ func (d *decoder) fields(prefix string, v reflect.Value) error {
 		if !f.IsExported() {
 			continue
 		}
-		name := f.Name
-		if tag := f.Tag.Get("query"); tag != "" {
-			name = tag
+		name, opt, _ := strings.Cut(f.Tag.Get("query"), ",")
+		if name == "" {
+			name = f.Name
+		}
+		if opt == "required" {
+			if _, ok := d.vals[prefix+name]; !ok {
+				return errParam.With("1 validation error detected: Value null at '%s' failed to satisfy constraint: Member must not be null", memberPath(prefix+name))
+			}
 		}
 		if err := d.value(prefix+name, v.Field(i)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// memberPath names a parameter as AWS's validation messages name members:
+// "Tags.member.2.Value" is 'tags.2.member.value'.
+func memberPath(key string) string {
+	parts := strings.Split(key, ".")
+	for i := 0; i < len(parts); i++ {
+		if parts[i] == "member" && i+1 < len(parts) {
+			parts[i], parts[i+1] = parts[i+1], parts[i]
+			i++
+			continue
+		}
+		if p := parts[i]; p != "" {
+			parts[i] = strings.ToLower(p[:1]) + p[1:]
+		}
+	}
+	return sanitize(strings.Join(parts, "."))
 }
 
 var (

@@ -113,7 +113,7 @@ type Session struct {
 // Tag is one tag of a user, a role or a session.
 type Tag struct {
 	Key   string `xml:"Key"`
-	Value string `xml:"Value"`
+	Value string `xml:"Value" query:"Value,required"` // may be empty, not missing
 }
 
 // Tags is an immutable set of tags, in the order they were given.
