@@ -7,31 +7,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/trent-kms/trent/internal/awstest"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsiam "github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	ststypes "github.com/aws/aws-sdk-go-v2/service/sts/types"
-	"github.com/aws/smithy-go"
 )
-
-// wantIAMError fails unless err is the API error code with HTTP status and
-// a message containing msg.
-func wantIAMError(t *testing.T, err error, code string, status int, msg string) {
-	t.Helper()
-	var ae smithy.APIError
-	if !errors.As(err, &ae) {
-		t.Fatalf("err = %v, want %s", err, code)
-	}
-	if ae.ErrorCode() != code || !strings.Contains(ae.ErrorMessage(), msg) {
-		t.Fatalf("err = %s %q, want %s containing %q", ae.ErrorCode(), ae.ErrorMessage(), code, msg)
-	}
-	var re *awshttp.ResponseError
-	if errors.As(err, &re) && re.HTTPStatusCode() != status {
-		t.Errorf("%s: HTTP %d, want %d", code, re.HTTPStatusCode(), status)
-	}
-}
 
 // TestIAMExistingUserNameLength: the operations on an existing user take a
 // UserName of up to 128 characters (the model's existingUserNameType; only
@@ -82,19 +65,19 @@ func TestIAMExistingUserNameLength(t *testing.T) {
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
-			wantIAMError(t, call(), "NoSuchEntity", 404, "The user with name "+*long+" cannot be found.")
+			awstest.WantError(t, call(), "NoSuchEntity", 404, "The user with name "+*long+" cannot be found.")
 		})
 	}
 	_, err := c.UpdateAccessKey(ctx(t), &awsiam.UpdateAccessKeyInput{UserName: long, AccessKeyId: aws.String(devAccessKey), Status: iamtypes.StatusTypeActive})
-	wantIAMError(t, err, "NoSuchEntity", 404, "")
+	awstest.WantError(t, err, "NoSuchEntity", 404, "")
 	_, err = c.DeleteAccessKey(ctx(t), &awsiam.DeleteAccessKeyInput{UserName: long, AccessKeyId: aws.String(devAccessKey)})
-	wantIAMError(t, err, "NoSuchEntity", 404, "")
+	awstest.WantError(t, err, "NoSuchEntity", 404, "")
 
 	tooLong := strings.Repeat("u", 129)
 	_, err = c.GetUser(ctx(t), &awsiam.GetUserInput{UserName: aws.String(tooLong)})
-	wantIAMError(t, err, "ValidationError", 400, "Value '"+tooLong+"' at 'userName' failed to satisfy constraint: Member must have length less than or equal to 128")
+	awstest.WantError(t, err, "ValidationError", 400, "Value '"+tooLong+"' at 'userName' failed to satisfy constraint: Member must have length less than or equal to 128")
 	_, err = c.CreateUser(ctx(t), &awsiam.CreateUserInput{UserName: long})
-	wantIAMError(t, err, "ValidationError", 400, "at 'userName' failed to satisfy constraint: Member must have length less than or equal to 64")
+	awstest.WantError(t, err, "ValidationError", 400, "at 'userName' failed to satisfy constraint: Member must have length less than or equal to 64")
 }
 
 // TestIAMUntaggedHasNoTags: a user or role without tags, a listed one and
@@ -192,7 +175,7 @@ func TestIAMMarkerPattern(t *testing.T) {
 			},
 		} {
 			t.Run(name, func(t *testing.T) {
-				wantIAMError(t, call(), "ValidationError", 400, "Value '"+m+"' at 'marker' "+want)
+				awstest.WantError(t, call(), "ValidationError", 400, "Value '"+m+"' at 'marker' "+want)
 			})
 		}
 	}
@@ -280,7 +263,7 @@ func TestSTSRoleArnPattern(t *testing.T) {
 	const pattern = `[\u0009\u000A\u000D\u0020-\u007E\u0085\u00A0-\uD7FF\uE000-\uFFFD\u10000-\u10FFFF]+`
 	for _, a := range []string{"arn:aws:iam::111122223333:role/r\x01", "arn:aws:iam::111122223333:role/r\x7f", "arn:aws:iam::111122223333:role/r\u0086"} {
 		_, err := c.AssumeRole(ctx(t), &sts.AssumeRoleInput{RoleArn: aws.String(a), RoleSessionName: aws.String("s1")})
-		wantIAMError(t, err, "ValidationError", 400, "at 'roleArn' failed to satisfy constraint: Member must satisfy regular expression pattern: "+pattern)
+		awstest.WantError(t, err, "ValidationError", 400, "at 'roleArn' failed to satisfy constraint: Member must satisfy regular expression pattern: "+pattern)
 	}
 }
 
@@ -303,7 +286,7 @@ func TestSTSPackedTagsMessage(t *testing.T) {
 	}
 	c := s.sts(aws.ToString(k.AccessKey.AccessKeyId), aws.ToString(k.AccessKey.SecretAccessKey), "")
 	_, err = c.AssumeRole(ctx(t), &sts.AssumeRoleInput{RoleArn: aws.String("arn:aws:iam::" + admin.Account + ":role/r"), RoleSessionName: aws.String("s1"), Tags: tags})
-	wantIAMError(t, err, "PackedPolicyTooLarge", 400, "Packed size of session tags consumes ")
+	awstest.WantError(t, err, "PackedPolicyTooLarge", 400, "Packed size of session tags consumes ")
 	var ptl *ststypes.PackedPolicyTooLargeException
 	if !errors.As(err, &ptl) || !regexp.MustCompile(`^Packed size of session tags consumes [0-9]+% of allotted space\.$`).MatchString(ptl.ErrorMessage()) {
 		t.Errorf("AssumeRole with oversized session tags: %v, want PackedPolicyTooLargeException \"Packed size of session tags consumes N%% of allotted space.\"", err)

@@ -16,15 +16,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trent-kms/trent/internal/awstest"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	awsiam "github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	ststypes "github.com/aws/aws-sdk-go-v2/service/sts/types"
-	"github.com/aws/smithy-go"
 
 	"github.com/trent-kms/trent/internal/iam"
 	"github.com/trent-kms/trent/internal/sigv4"
@@ -119,23 +119,6 @@ func ok[T any](v T, err error) T {
 	return v
 }
 
-// wantAPIError fails unless err is an API error with code, HTTP status and
-// a message containing msg.
-func wantAPIError(t *testing.T, err error, code string, status int, msg string) {
-	t.Helper()
-	var ae smithy.APIError
-	if !errors.As(err, &ae) {
-		t.Fatalf("err = %v, want %s", err, code)
-	}
-	if ae.ErrorCode() != code || !strings.Contains(ae.ErrorMessage(), msg) {
-		t.Fatalf("err = %s %q, want %s containing %q", ae.ErrorCode(), ae.ErrorMessage(), code, msg)
-	}
-	var re *awshttp.ResponseError
-	if errors.As(err, &re) && re.HTTPStatusCode() != status {
-		t.Errorf("%s: HTTP %d, want %d", code, re.HTTPStatusCode(), status)
-	}
-}
-
 func TestIAMWithTheSDK(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
@@ -155,18 +138,18 @@ func TestIAMWithTheSDK(t *testing.T) {
 	if !errors.As(err, &exists) {
 		t.Fatalf("duplicate CreateUser: %v", err)
 	}
-	wantAPIError(t, err, "EntityAlreadyExists", 409, "User with name ALICE already exists.")
+	awstest.WantError(t, err, "EntityAlreadyExists", 409, "User with name ALICE already exists.")
 	_, err = c.GetUser(ctx, &awsiam.GetUserInput{UserName: aws.String("nobody")})
 	var nse *iamtypes.NoSuchEntityException
 	if !errors.As(err, &nse) {
 		t.Fatalf("GetUser(nobody): %v", err)
 	}
-	wantAPIError(t, err, "NoSuchEntity", 404, "The user with name nobody cannot be found.")
+	awstest.WantError(t, err, "NoSuchEntity", 404, "The user with name nobody cannot be found.")
 	if ev := e.audit.last(); ev.ErrorCode != "NoSuchEntity" || !ev.ReadOnly {
 		t.Errorf("audit event of a failure = %+v", ev)
 	}
 	_, err = c.CreateUser(ctx, &awsiam.CreateUserInput{UserName: aws.String("bad name")})
-	wantAPIError(t, err, "ValidationError", 400, "Member must satisfy regular expression pattern")
+	awstest.WantError(t, err, "ValidationError", 400, "Member must satisfy regular expression pattern")
 
 	me := ok(c.GetUser(ctx, &awsiam.GetUserInput{})).User
 	if aws.ToString(me.UserId) != acct || aws.ToString(me.Arn) != "arn:aws:iam::"+acct+":root" {
@@ -189,7 +172,7 @@ func TestIAMWithTheSDK(t *testing.T) {
 	}
 	alice := e.iam(aws.ToString(k.AccessKeyId), aws.ToString(k.SecretAccessKey), "")
 	_, err = alice.ListUsers(ctx, &awsiam.ListUsersInput{})
-	wantAPIError(t, err, "AccessDenied", 403, "User: arn:aws:iam::"+acct+":user/team/alice is not authorized to perform: iam:ListUsers")
+	awstest.WantError(t, err, "AccessDenied", 403, "User: arn:aws:iam::"+acct+":user/team/alice is not authorized to perform: iam:ListUsers")
 
 	// Inline policies: the document comes back URL-encoded, as from AWS.
 	doc := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:ListUsers","Resource":"*"}]}`
@@ -212,7 +195,7 @@ func TestIAMWithTheSDK(t *testing.T) {
 	// Inactive, then deleted: refused on the next request.
 	ok(c.UpdateAccessKey(ctx, &awsiam.UpdateAccessKeyInput{UserName: aws.String("alice"), AccessKeyId: k.AccessKeyId, Status: iamtypes.StatusTypeInactive}))
 	_, err = alice.GetUser(ctx, &awsiam.GetUserInput{})
-	wantAPIError(t, err, "InvalidClientTokenId", 403, "The security token included in the request is invalid")
+	awstest.WantError(t, err, "InvalidClientTokenId", 403, "The security token included in the request is invalid")
 	if ev := e.audit.last(); ev.Principal != nil || ev.ErrorCode != "InvalidClientTokenId" {
 		t.Errorf("audit of a refused key = %+v", ev)
 	}
@@ -223,7 +206,7 @@ func TestIAMWithTheSDK(t *testing.T) {
 	}
 	ok(c.DeleteAccessKey(ctx, &awsiam.DeleteAccessKeyInput{UserName: aws.String("alice"), AccessKeyId: k.AccessKeyId}))
 	_, err = c.DeleteAccessKey(ctx, &awsiam.DeleteAccessKeyInput{UserName: aws.String("alice"), AccessKeyId: k.AccessKeyId})
-	wantAPIError(t, err, "NoSuchEntity", 404, "The Access Key with id")
+	awstest.WantError(t, err, "NoSuchEntity", 404, "The Access Key with id")
 	ok(c.DeleteUser(ctx, &awsiam.DeleteUserInput{UserName: aws.String("alice")}))
 
 	// Roles.
@@ -250,7 +233,7 @@ func TestIAMWithTheSDK(t *testing.T) {
 	ok(c.DeleteRolePolicy(ctx, &awsiam.DeleteRolePolicyInput{RoleName: aws.String("app"), PolicyName: aws.String("p")}))
 	ok(c.DeleteRole(ctx, &awsiam.DeleteRoleInput{RoleName: aws.String("app")}))
 	_, err = c.GetRole(ctx, &awsiam.GetRoleInput{RoleName: aws.String("app")})
-	wantAPIError(t, err, "NoSuchEntity", 404, "The role with name app cannot be found.")
+	awstest.WantError(t, err, "NoSuchEntity", 404, "The role with name app cannot be found.")
 }
 
 func TestSTSWithTheSDK(t *testing.T) {
@@ -286,27 +269,27 @@ func TestSTSWithTheSDK(t *testing.T) {
 	// A session token signed for another key, or changed: refused.
 	bad := e.sts(aws.ToString(k.AccessKeyId), aws.ToString(k.SecretAccessKey), aws.ToString(cr.SessionToken))
 	_, err := bad.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
-	wantAPIError(t, err, "InvalidClientTokenId", 403, "The security token included in the request is invalid")
+	awstest.WantError(t, err, "InvalidClientTokenId", 403, "The security token included in the request is invalid")
 	// Expired: ExpiredToken, valid until then (the identity service's clock
 	// stopped a second before, then at the expiry it announced).
 	e.frozen.Store(cr.Expiration.Add(-time.Second).UnixNano())
 	ok(sess.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}))
 	e.frozen.Store(cr.Expiration.UnixNano())
 	_, err = sess.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
-	wantAPIError(t, err, "ExpiredToken", 403, "The security token included in the request is expired")
+	awstest.WantError(t, err, "ExpiredToken", 403, "The security token included in the request is expired")
 	_, err = e.iam(aws.ToString(cr.AccessKeyId), aws.ToString(cr.SecretAccessKey), aws.ToString(cr.SessionToken)).ListUsers(ctx, &awsiam.ListUsersInput{})
-	wantAPIError(t, err, "ExpiredToken", 403, "expired")
+	awstest.WantError(t, err, "ExpiredToken", 403, "expired")
 	e.frozen.Store(0)
 
 	// Denied by the trust policy.
 	ok(c.CreateUser(ctx, &awsiam.CreateUserInput{UserName: aws.String("other")}))
 	k2 := ok(c.CreateAccessKey(ctx, &awsiam.CreateAccessKeyInput{UserName: aws.String("other")})).AccessKey
 	_, err = e.sts(aws.ToString(k2.AccessKeyId), aws.ToString(k2.SecretAccessKey), "").AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(roleARN), RoleSessionName: aws.String("x1")})
-	wantAPIError(t, err, "AccessDenied", 403, "User: arn:aws:iam::"+acct+":user/other is not authorized to perform: sts:AssumeRole on resource: "+roleARN)
+	awstest.WantError(t, err, "AccessDenied", 403, "User: arn:aws:iam::"+acct+":user/other is not authorized to perform: sts:AssumeRole on resource: "+roleARN)
 	_, err = dev.AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(roleARN), RoleSessionName: aws.String("ci"), DurationSeconds: aws.Int32(3601)})
-	wantAPIError(t, err, "ValidationError", 400, "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.")
+	awstest.WantError(t, err, "ValidationError", 400, "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.")
 	_, err = dev.AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(roleARN), RoleSessionName: aws.String("ci"), Policy: aws.String("{}")})
-	wantAPIError(t, err, "ValidationError", 400, "session policies")
+	awstest.WantError(t, err, "ValidationError", 400, "session policies")
 	var ptl *ststypes.PackedPolicyTooLargeException
 	_, err = dev.AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(roleARN), RoleSessionName: aws.String("ci"),
 		Tags: []ststypes.Tag{{Key: aws.String("k"), Value: aws.String(strings.Repeat("v", 256))}, {Key: aws.String("k2"), Value: aws.String(strings.Repeat("v", 256))},
