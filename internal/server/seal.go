@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/trent-kms/trent/internal/arn"
@@ -44,6 +46,14 @@ type services struct {
 	api      http.Handler
 	cancel   context.CancelFunc // stops the background jobs
 	done     chan struct{}
+
+	// The API requests running on these services (serveKMS): deactivate
+	// closes the audit log only once they have finished, so that none
+	// records into a closed log (see enter and drain).
+	inflight atomic.Int64
+	closing  atomic.Bool   // set by drain: enter refuses from then on
+	drained  chan struct{} // closed by the last request to leave once closing
+	drainEnd sync.Once
 
 	adminKeyID string // the default account's administrator (start-up summary)
 }
@@ -98,7 +108,7 @@ func (s *Server) activate(ctx context.Context) (*iam.NewKey, error) {
 	})
 	svc.api = frontDoors(kmsAPI, queryAPI, s.xksAPI(svc))
 	bgCtx, cancel := context.WithCancel(s.bgCtx)
-	svc.cancel, svc.done = cancel, make(chan struct{})
+	svc.cancel, svc.done, svc.drained = cancel, make(chan struct{}), make(chan struct{})
 	if s.state.watcher != nil {
 		if err := s.startCluster(bgCtx, svc, from); err != nil {
 			cancel()
@@ -121,16 +131,64 @@ func (s *Server) activate(ctx context.Context) (*iam.NewKey, error) {
 	return admin, nil
 }
 
-// deactivate stops the background jobs, drops the services and wipes the
-// key material they held, then seals the barrier. Callers hold sealMu.
+// deactivate drops the services, waits for the requests running on them
+// (up to Config.ShutdownTimeout), stops the background jobs, wipes the key
+// material the services held and closes the audit log, then seals the
+// barrier. Callers hold sealMu.
 func (s *Server) deactivate() {
 	if svc := s.svc.Swap(nil); svc != nil {
+		if n := svc.drain(s.cfg.ShutdownTimeout); n > 0 {
+			s.log.Error("server: requests still running when the audit log closed: their records may be missing (their changes are in storage if they committed before the seal)",
+				"requests", n, "waited", s.cfg.ShutdownTimeout)
+		}
 		svc.cancel()
 		<-svc.done
 		svc.kms.Wipe()
 		svc.closeAudit(s.log)
 	}
 	s.state.barrier.Seal()
+}
+
+// enter admits a request to the services, or refuses it (false) once drain
+// has begun. Every admitted request calls leave when it is done. Two
+// atomic operations, no lock: every API request passes here.
+func (svc *services) enter() bool {
+	svc.inflight.Add(1)
+	if svc.closing.Load() {
+		svc.leave()
+		return false
+	}
+	return true
+}
+
+func (svc *services) leave() {
+	if svc.inflight.Add(-1) == 0 && svc.closing.Load() {
+		svc.drainEnd.Do(func() { close(svc.drained) })
+	}
+}
+
+// drain refuses new requests and waits, at most limit (no bound when limit <=
+// 0), for the admitted ones to leave. It returns how many still run.
+// (enter adds before it loads closing and drain stores closing before it
+// loads the count: either drain sees a request, or the request sees
+// closing and refuses itself.)
+func (svc *services) drain(limit time.Duration) int64 {
+	svc.closing.Store(true)
+	if svc.inflight.Load() == 0 {
+		return 0
+	}
+	var timeout <-chan time.Time
+	if limit > 0 {
+		t := time.NewTimer(limit)
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case <-svc.drained:
+		return 0
+	case <-timeout:
+		return svc.inflight.Load()
+	}
 }
 
 // rewrap runs the barrier's background rewrap, logging the outcome.
@@ -160,7 +218,14 @@ func (s *Server) serveKMS(w http.ResponseWriter, r *http.Request) {
 		refuseSealed.ServeHTTP(w, r)
 	case svc.cluster != nil && !svc.cluster.fresh(s.log):
 		refuseStale.ServeHTTP(w, r)
+	case !svc.enter(): // sealing or shutting down: as if already sealed
+		if xks.IsProxyPath(r.URL.Path) {
+			refuseXKS(w)
+		} else {
+			refuseSealed.ServeHTTP(w, r)
+		}
 	default:
+		defer svc.leave()
 		svc.api.ServeHTTP(w, r)
 	}
 }

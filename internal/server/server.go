@@ -126,7 +126,9 @@ type Config struct {
 	WriteTimeout      time.Duration
 	IdleTimeout       time.Duration
 	MaxHeaderBytes    int
-	// ShutdownTimeout bounds how long Shutdown waits for in-flight requests.
+	// ShutdownTimeout bounds how long Shutdown waits for in-flight
+	// requests, and then how long the audit log waits for the requests
+	// still running before it closes (at a seal too: see deactivate).
 	ShutdownTimeout time.Duration
 	// Mlock is MlockRequired, MlockBestEffort or MlockOff: whether New
 	// locks the process's memory out of swap (mlockall, Linux) and whether a
@@ -470,8 +472,11 @@ func (s *Server) Err() <-chan error {
 }
 
 // Shutdown stops accepting connections, waits for in-flight requests (up to
-// ctx or Config.ShutdownTimeout, whichever comes first), stops the
-// background jobs and closes storage. It is safe to call more than once.
+// ctx or Config.ShutdownTimeout, whichever comes first), closes the
+// connections of those still running, waits up to Config.ShutdownTimeout
+// more for their handlers to finish and record (the audit log closes after
+// them), stops the background jobs and closes storage. It is safe to call
+// more than once.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	if s.closed {
