@@ -529,3 +529,40 @@ func TestAuditFailsClosed(t *testing.T) {
 		t.Errorf("trent audit verify after the failure and a restart = %d\n%s", code, out)
 	}
 }
+
+// TestAuditRollback: the newest segments of a stopped server's log
+// deleted, what is left verifies by itself; the next start notices that the
+// log no longer reaches the head it stored, and `trent audit verify` then
+// exits 1 with "rolled back".
+func TestAuditRollback(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := startDev(t, "--data-dir", dir)
+	c := s.auditClient(devAccessKey, devSecretKey)
+	_, err := c.CreateKey(ctx(t), &kms.CreateKeyInput{})
+	must(t, err)
+	must(t, s.stop())
+	s = startDev(t, "--data-dir", dir)
+	_, err = s.auditClient(devAccessKey, devSecretKey).CreateKey(ctx(t), &kms.CreateKeyInput{})
+	must(t, err)
+	must(t, s.stop())
+
+	// Cut the log back to the end of the first run: its shutdown digest.
+	segs, _ := filepath.Glob(filepath.Join(dir, "audit", "*.jsonl"))
+	last := segs[len(segs)-1]
+	data, err := os.ReadFile(last)
+	must(t, err)
+	end := bytes.Index(data, []byte(`"reason":"shutdown"`))
+	end += bytes.IndexByte(data[end:], '\n') + 1
+	must(t, os.WriteFile(last, data[:end], 0o600))
+	if code, out := trent(t, "audit", "verify", "--data-dir", dir); code != 0 {
+		t.Fatalf("verify of the cut log = %d (the case under test is a log that verifies by itself)\n%s", code, out)
+	}
+
+	s = startDev(t, "--data-dir", dir)
+	must(t, s.stop())
+	code, out := trent(t, "audit", "verify", "--data-dir", dir)
+	if code != 1 || !strings.Contains(out, "rolled back") {
+		t.Errorf("verify after the restart = %d, want 1 and rolled back\n%s", code, out)
+	}
+}

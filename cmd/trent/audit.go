@@ -262,6 +262,9 @@ func verifyNodeLog(dir, node string, pub *ecdsa.PublicKey, pinned bool, since, u
 	if rep.Unsigned > 0 {
 		fmt.Printf("trent: note: %d records after the last digest are not signed yet (a running server signs them within a minute; after a crash the next start signs them)\n", rep.Unsigned)
 	}
+	for _, r := range rep.Restores {
+		fmt.Printf("trent: note: a start digest says %s\n", r.String())
+	}
 	if rep.TornBytes > 0 {
 		fmt.Printf("trent: note: the last segment ends in an incomplete line of %d bytes: a crash cut a record while it was written; no caller was answered for it, and the server removes it at its next start\n", rep.TornBytes)
 	}

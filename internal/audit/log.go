@@ -87,6 +87,13 @@ type Options struct {
 	Signer *ecdsa.PrivateKey
 	// Stdout, when set, receives every line as well (log shippers).
 	Stdout io.Writer
+	// Expect is the head stored when this log was last known on disk
+	// (LoadHead): Open reports a log that does not reach it (Rollback).
+	// nil: nothing to compare.
+	Expect *Head
+	// Restored: the storage (and Expect) was just restored from a backup;
+	// a log that does not reach Expect is then reported as such.
+	Restored bool
 	// TrackingStart is when this log began (GetKeyLastUsage's
 	// TrackingStartDate); Open's time when zero.
 	TrackingStart time.Time
@@ -126,6 +133,7 @@ type Log struct {
 	err       error       // sticky: the log cannot be written
 	failed    atomic.Bool // err is set (Err without the lock: every API call asks)
 	closed    bool
+	signed    Head // the last digest line synced (SignedHead)
 	usage     map[string]Usage
 	usageNew  map[string]struct{} // keys of usage changed since TakeUsage
 	want      int                 // SyncAlways: the last batch's record count (gather)
@@ -135,18 +143,21 @@ type Log struct {
 	done chan struct{}
 
 	// owned by the writer goroutine (and by Open before it starts)
-	seq         uint64   // last sequence number assigned
-	chain       [32]byte // chain value after line seq
-	sinceDigest int      // lines since the last digest
-	lastDigest  time.Time
-	segName     string // the segment lines are being appended to
-	out         []byte // the lines of a batch: its bodies, chained, and digests
-	f           segmentFile
-	segSize     int64
-	segStart    time.Time
-	lastSync    time.Time
-	dirty       bool
-	took        time.Duration // SyncAlways: the last batch's write and fsync
+	seq          uint64   // last sequence number assigned
+	chain        [32]byte // chain value after line seq
+	sinceDigest  int      // lines since the last digest
+	lastDigest   time.Time
+	segName      string // the segment lines are being appended to
+	out          []byte // the lines of a batch: its bodies, chained, and digests
+	f            segmentFile
+	segSize      int64
+	segStart     time.Time
+	lastSync     time.Time
+	dirty        bool
+	took         time.Duration // SyncAlways: the last batch's write and fsync
+	digestAt     Head          // the last digest line appended
+	syncedDigest uint64        // digestAt.Seq as of the last sync
+	rollback     *Rollback     // set by Open: the log found does not reach Options.Expect
 }
 
 // batch is the records handed to the log since the writer last took them:
@@ -307,6 +318,9 @@ type Digest struct {
 	KeyFingerprint string    `json:"keyFingerprint"`
 	TornBytes      int64     `json:"tornBytes,omitempty"` // start: bytes of an incomplete last line removed
 	Node           string    `json:"node,omitempty"`      // the node whose log this is
+	// Rollback (start): the log found ends before, or differs at, the
+	// head the server had stored (Options.Expect).
+	Rollback *Rollback `json:"rollback,omitempty"`
 }
 
 // digestDomain separates digest signatures from any other use of the key.
@@ -327,6 +341,9 @@ func (l *Log) appendDigest(dst []byte, reason string, torn int64) ([]byte, error
 		Version: 1, Reason: reason, Time: now, Seq: l.seq + 1, Prev: hex.EncodeToString(l.chain[:]),
 		Records: l.sinceDigest, Segment: l.segName, KeyFingerprint: l.fp, TornBytes: torn, Node: l.opts.Node,
 	}
+	if reason == "start" {
+		d.Rollback = l.rollback
+	}
 	raw, err := json.Marshal(d)
 	if err != nil {
 		return dst, err
@@ -344,6 +361,7 @@ func (l *Log) appendDigest(dst []byte, reason string, torn int64) ([]byte, error
 	dst = l.appendLine(dst, start)
 	l.sinceDigest = 0
 	l.lastDigest = now
+	l.digestAt = Head{Node: l.opts.Node, Seq: l.seq, Chain: hex.EncodeToString(l.chain[:]), Time: now}
 	return dst, nil
 }
 
@@ -540,6 +558,14 @@ func (l *Log) sync(now time.Time) error {
 	}
 	l.lastSync = now
 	l.dirty = false
+	if l.digestAt.Seq != l.syncedDigest {
+		// Every line appended is written before a sync: the last digest is
+		// on disk.
+		l.syncedDigest = l.digestAt.Seq
+		l.mu.Lock()
+		l.signed = l.digestAt
+		l.mu.Unlock()
+	}
 	return nil
 }
 

@@ -125,6 +125,11 @@ func (l *Log) openDir() error {
 			return err
 		}
 	}
+	if l.opts.Expect != nil {
+		if l.rollback, err = l.checkHead(segs, l.opts.Expect); err != nil {
+			return err
+		}
+	}
 	now := l.now()
 	l.segStart, l.lastSync, l.lastDigest = now, now, now
 	// The start digest signs whatever the last run left unsigned (a crash
@@ -136,6 +141,13 @@ func (l *Log) openDir() error {
 	if err := l.write(l.out, now, true); err != nil {
 		l.f.Close()
 		return err
+	}
+	if l.rollback != nil && l.rollback.Restored {
+		l.log.Warn("audit: the storage was restored from a backup, and the audit log beside it does not reach the backup's head; the start digest records it",
+			"found", l.rollback.String(), "expected_seq", l.rollback.Expected.Seq, "found_seq", l.rollback.FoundSeq)
+	} else if l.rollback != nil {
+		l.log.Error("audit: the audit log does not reach the head the server stored: records were removed or the log was replaced; the start digest records it and 'trent audit verify' reports it",
+			"found", l.rollback.String(), "expected_seq", l.rollback.Expected.Seq, "found_seq", l.rollback.FoundSeq)
 	}
 	return nil
 }

@@ -18,6 +18,9 @@ const (
 	Reordered    = "reordered"     // lines are out of order (swapped or moved)
 	Truncated    = "truncated"     // a closed segment lost its end
 	BadSignature = "bad signature" // a digest's signature does not verify (forged or changed)
+	// RolledBack: a start digest says the server found the log ending
+	// before, or differing at, the head it had stored (Rollback).
+	RolledBack = "rolled back"
 )
 
 // Problem is the first bad spot of a log.
@@ -46,7 +49,10 @@ type Report struct {
 	Unsigned  int       // lines after the last digest (not yet signed: the live tail, or lost to a crash before its digest)
 	TornBytes int       // an incomplete last line of the last segment (a crash cut it; no caller was answered for it)
 	CleanStop bool      // the log ends with a shutdown digest
-	Problem   *Problem  // nil when the log verifies
+	// Restores are the start digests' notes that the storage was restored
+	// from a backup of another time than the log (Rollback.Restored).
+	Restores []Rollback
+	Problem  *Problem // nil when the log verifies
 }
 
 // VerifyOptions select what Verify checks.
@@ -86,6 +92,9 @@ func Verify(dir string, opts VerifyOptions) (*Report, error) {
 			return r, nil
 		}
 	}
+	// Reported once the chain verifies: it is a fact signed into the log,
+	// and the chain after it is checked all the same.
+	r.Problem = v.rolled
 	return r, nil
 }
 
@@ -104,6 +113,7 @@ type verifier struct {
 	// fromStart: every segment is read (no Since), so the chain must
 	// begin at seq 1.
 	fromStart bool
+	rolled    *Problem // the first start digest reporting a Rollback
 }
 
 func (v *verifier) fail(kind string, s segment, line int, seq uint64, format string, args ...any) bool {
@@ -166,6 +176,12 @@ func (v *verifier) segment(s segment, data []byte, lastSeg bool) bool {
 				return v.fail(BadSignature, s, i+1, ln.Seq, "digest: %v: the records before it were changed, or the digest was forged", err)
 			}
 			v.r.Digests++
+			if d.Rollback != nil && d.Rollback.Restored {
+				v.r.Restores = append(v.r.Restores, *d.Rollback)
+			} else if d.Rollback != nil && v.rolled == nil {
+				v.rolled = &Problem{Kind: RolledBack, Segment: s.name, Line: i + 1, Seq: ln.Seq,
+					Detail: "the server's start digest says: " + d.Rollback.String()}
+			}
 			v.r.Signed, v.r.SignedAt, v.r.Unsigned = ln.Seq, d.Time, 0
 			v.r.CleanStop = d.Reason == "shutdown"
 		} else {

@@ -106,8 +106,9 @@ type Barrier struct {
 	// stored keyring first (see sealedTx.seal).
 	shared bool
 
-	rewrap rewrapState
-	closed atomic.Bool
+	rewrap   rewrapState
+	closed   atomic.Bool
+	restored atomic.Bool // an unseal authenticated a restored backup (Restored)
 }
 
 var _ storage.Store = (*Barrier)(nil)

@@ -181,6 +181,9 @@ func (b *Barrier) Unseal(ctx context.Context, seal keyring.Keyring) error {
 		if err = checkRestored(root, restored); err == nil {
 			err = b.forgetRestored(ctx)
 		}
+		if err == nil {
+			b.restored.Store(true)
+		}
 		if err != nil {
 			ring.wipe()
 		}

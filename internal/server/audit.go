@@ -46,6 +46,12 @@ func openAudit(ctx context.Context, cfg *Config, st *state, logger *slog.Logger)
 	opts := audit.Options{Sync: mode, Signer: signer, TrackingStart: created, Logger: logger, Node: cfg.NodeID}
 	if cfg.DataDir != "" {
 		opts.Dir = filepath.Join(cfg.DataDir, AuditDir)
+		// The head stored when the log was last known on disk: Open
+		// reports a log that no longer reaches it.
+		if opts.Expect, err = audit.LoadHead(ctx, st.store, auditHeadNode(cfg, st)); err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+		opts.Restored = st.barrier.Restored()
 	}
 	if cfg.AuditStdout {
 		opts.Stdout = os.Stdout
@@ -166,7 +172,8 @@ func (svc *services) queryAuditor() awsquery.Auditor {
 	return queryAuditor{svc.audit}
 }
 
-// closeAudit writes the shutdown digest and closes the log.
+// closeAudit writes the shutdown digest, closes the log and stores its
+// head.
 func (svc *services) closeAudit(logger *slog.Logger) {
 	if svc.audit == nil {
 		return
@@ -174,4 +181,52 @@ func (svc *services) closeAudit(logger *slog.Logger) {
 	if err := svc.audit.Close(); err != nil {
 		logger.Error("server: close audit log", "err", err)
 	}
+	svc.storeAuditHead(context.Background(), logger)
+}
+
+// auditHeadNode is the node whose head the store keeps for this log: the
+// node id on a store shared by several nodes (each has its own chain, in
+// its own data directory), none on a store of one server, so that a new
+// node id (its file removed with the log) does not start a log the stored
+// head does not check.
+func auditHeadNode(cfg *Config, st *state) string {
+	if st.watcher != nil {
+		return cfg.NodeID
+	}
+	return ""
+}
+
+// keepAuditHead stores the log's head as its digests reach the disk
+// (about once a minute while records arrive) until ctx is done: never on a
+// request's path.
+func (svc *services) keepAuditHead(ctx context.Context, logger *slog.Logger) {
+	defer close(svc.headDone)
+	t := time.NewTicker(audit.DefaultDigestInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			svc.storeAuditHead(ctx, logger)
+		}
+	}
+}
+
+// storeAuditHead stores the last digest on disk as the log's head (see
+// audit.Head) when it moved. A failure is logged: the head stored before
+// stays, which only makes the check at the next start weaker.
+func (svc *services) storeAuditHead(ctx context.Context, logger *slog.Logger) {
+	if svc.headStore == nil {
+		return
+	}
+	h, ok := svc.audit.SignedHead()
+	if !ok || h.Seq == svc.lastHead.Seq && h.Chain == svc.lastHead.Chain {
+		return
+	}
+	if err := audit.StoreHead(ctx, svc.headStore, svc.headNode, h); err != nil {
+		logger.Warn("server: the audit log's head was not stored", "seq", h.Seq, "err", err)
+		return
+	}
+	svc.lastHead = h
 }

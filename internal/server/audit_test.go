@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -127,4 +128,57 @@ func slicesEqual(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// TestAuditRollbackReported: the newest records of a stopped server's log
+// cut off (the shutdown digest with them), the log still verifies by
+// itself; the next start finds it short of the head the server stored,
+// logs an error and says so in its signed start digest, and verify then
+// reports it (and keeps reporting it: it is in the log).
+func TestAuditRollbackReported(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.DataDir = t.TempDir()
+	dir := filepath.Join(cfg.DataDir, AuditDir)
+	s, _ := start(t, cfg)
+	id, secret, _ := readCredentials(t, filepath.Join(cfg.DataDir, CredentialsFile))
+	roundTrip(t, sdk(s.URL(), id, secret, nil), "")
+	if err := s.Shutdown(bg); err != nil {
+		t.Fatal(err)
+	}
+	segs, _ := filepath.Glob(filepath.Join(dir, "*.jsonl"))
+	last := segs[len(segs)-1]
+	data, err := os.ReadFile(last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	cut := bytes.Join(lines[:len(lines)-4], nil) // three lines, and the empty one after the last newline
+	if err := os.WriteFile(last, cut, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if rep := verifyLog(t, dir); rep.Problem != nil {
+		t.Fatalf("the cut log does not verify by itself (%v): not the case under test", rep.Problem)
+	}
+
+	s2, logs := start(t, cfg)
+	if err := s2.Shutdown(bg); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "does not reach the head the server stored") {
+		t.Errorf("server log lacks the rollback:\n%s", logs)
+	}
+	rep := verifyLog(t, dir)
+	if rep.Problem == nil || rep.Problem.Kind != audit.RolledBack {
+		t.Fatalf("Verify after the restart = %+v, want %s", rep.Problem, audit.RolledBack)
+	}
+	// Reported once by the server; verify keeps finding it in the log.
+	s3, logs3 := start(t, cfg)
+	s3.Shutdown(bg)
+	if strings.Contains(logs3.String(), "does not reach the head") {
+		t.Errorf("the next start reports the rollback again:\n%s", logs3)
+	}
+	if rep := verifyLog(t, dir); rep.Problem == nil || rep.Problem.Kind != audit.RolledBack {
+		t.Errorf("Verify after another restart = %+v", rep.Problem)
+	}
 }

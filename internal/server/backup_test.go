@@ -174,6 +174,14 @@ func TestBackupUnderLoadAndRestore(t *testing.T) {
 		}
 	}
 	roundTrip(t, rc, before[0].keyID)
+	// The restored server's audit log is a new chain beside a store that
+	// held the old log's head: verify notes the restore, not tampering.
+	if err := r.Shutdown(bg); err != nil {
+		t.Fatal(err)
+	}
+	if rep := verifyLog(t, filepath.Join(rcfg.DataDir, AuditDir)); rep.Problem != nil || len(rep.Restores) != 1 {
+		t.Errorf("Verify of the restored server's log = %+v, want no problem and one restore noted", rep)
+	}
 }
 
 // TestRotationUnderLoad: data-key and root rotation while keys are created

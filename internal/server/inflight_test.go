@@ -165,8 +165,16 @@ func TestAuditInFlightAtClose(t *testing.T) {
 	}
 }
 
-// verifyClean verifies the one node's log in dir.
+// verifyClean verifies the one node's log in dir: no problem, clean stop.
 func verifyClean(t *testing.T, dir string) {
+	t.Helper()
+	if rep := verifyLog(t, dir); rep.Problem != nil || !rep.CleanStop {
+		t.Fatalf("Verify = %+v", rep)
+	}
+}
+
+// verifyLog verifies the one node's log in dir with the public key beside it.
+func verifyLog(t *testing.T, dir string) *audit.Report {
 	t.Helper()
 	pemBytes, err := os.ReadFile(filepath.Join(dir, audit.PublicKeyFile))
 	if err != nil {
@@ -181,9 +189,10 @@ func verifyClean(t *testing.T, dir string) {
 		t.Fatalf("audit.Nodes = %q, %v", nodes, err)
 	}
 	rep, err := audit.Verify(dir, audit.VerifyOptions{PublicKey: pub, Node: nodes[0]})
-	if err != nil || rep.Problem != nil || !rep.CleanStop {
-		t.Fatalf("Verify = %+v, %v", rep, err)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return rep
 }
 
 // TestSealWaitsBounded: a request that outlasts the shutdown timeout does

@@ -186,6 +186,10 @@ func openServices(ctx context.Context, st *state, cfg *Config, logger *slog.Logg
 	if svc.audit, err = openAudit(ctx, cfg, st, logger); err != nil {
 		return nil, nil, err
 	}
+	if svc.audit != nil && cfg.DataDir != "" {
+		svc.headStore, svc.headNode = st.store, auditHeadNode(cfg, st)
+		svc.storeAuditHead(ctx, logger) // the start digest's
+	}
 	if st.watcher != nil && svc.audit != nil {
 		if svc.shared, err = audit.NewSharedUsage(ctx, svc.audit, st.store, cfg.NodeID, logger); err != nil {
 			svc.closeAudit(logger)

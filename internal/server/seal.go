@@ -20,6 +20,7 @@ import (
 	"github.com/trent-kms/trent/internal/kms"
 	"github.com/trent-kms/trent/internal/kmserr"
 	"github.com/trent-kms/trent/internal/sigv4"
+	"github.com/trent-kms/trent/internal/storage"
 	"github.com/trent-kms/trent/internal/xks"
 )
 
@@ -54,6 +55,13 @@ type services struct {
 	closing  atomic.Bool   // set by drain: enter refuses from then on
 	drained  chan struct{} // closed by the last request to leave once closing
 	drainEnd sync.Once
+
+	// The audit log's stored head (audit.Head): where it is kept (nil: a
+	// log without files), the last stored, and the keeper's end.
+	headStore storage.Store
+	headNode  string
+	lastHead  audit.Head
+	headDone  chan struct{}
 
 	adminKeyID string // the default account's administrator (start-up summary)
 }
@@ -126,6 +134,10 @@ func (s *Server) activate(ctx context.Context) (*iam.NewKey, error) {
 			svc.kms.Run(bgCtx)
 		}()
 	}
+	if svc.headStore != nil {
+		svc.headDone = make(chan struct{})
+		go svc.keepAuditHead(bgCtx, s.log)
+	}
 	s.svc.Store(svc)
 	s.log.Info("server: unsealed", "seal", s.cfg.Seal)
 	return admin, nil
@@ -143,6 +155,9 @@ func (s *Server) deactivate() {
 		}
 		svc.cancel()
 		<-svc.done
+		if svc.headDone != nil {
+			<-svc.headDone
+		}
 		svc.kms.Wipe()
 		svc.closeAudit(s.log)
 	}

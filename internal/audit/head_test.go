@@ -1,0 +1,203 @@
+package audit
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/trent-kms/trent/internal/storage/memstore"
+)
+
+// runLog opens the log in dir comparing it with the head stored in st,
+// records n events, closes it and stores its head, as the server does. It
+// returns what Open found.
+func runLog(t *testing.T, dir string, st *memstore.Store, n int, segSize int64) *Rollback {
+	t.Helper()
+	return runNodeLog(t, dir, st, "", n, segSize)
+}
+
+// runNodeLog is runLog for the log of node (the head stored under "", as
+// on a store of one server).
+func runNodeLog(t *testing.T, dir string, st *memstore.Store, node string, n int, segSize int64) *Rollback {
+	t.Helper()
+	want, err := LoadHead(t0ctx, st, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := mustOpen(t, Options{Dir: dir, Node: node, SegmentSize: segSize, Expect: want})
+	for i := range n {
+		if err := l.Record(t0ctx, encryptEvent(i)); err != nil {
+			t.Fatal(err)
+		}
+		for i%5 == 4 && l.pendingLen() > 0 { // batches (and rotations) now and then
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	h, ok := l.SignedHead()
+	if !ok {
+		t.Fatal("no signed head after Close")
+	}
+	if err := StoreHead(t0ctx, st, "", h); err != nil {
+		t.Fatal(err)
+	}
+	return l.Rollback()
+}
+
+// The end of a log cut off, its newest segments deleted or the log replaced
+// by an older copy of itself: the chain alone still verifies,
+// but the next start finds the log short of the head the server stored,
+// says so in its signed start digest, and verify reports it.
+func TestRollbackDetectedAtStart(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		change func(t *testing.T, dir, older string)
+		found  string // the Rollback's FoundChain: "" (ends before) or set (replaced)
+	}{
+		{"newest records cut off", func(t *testing.T, dir, _ string) {
+			// the shutdown digest and the records before it in its segment
+			rewrite(t, dir, func(ls [][]byte) [][]byte { return ls[:max(len(ls)-3, 0)] }, lastSegment(t, dir))
+		}, ""},
+		{"newest segments deleted", func(t *testing.T, dir, _ string) {
+			segs, _ := listSegments(dir)
+			for _, s := range segs[len(segs)-2:] {
+				os.Remove(filepath.Join(dir, s.name))
+			}
+		}, ""},
+		{"whole log deleted", func(t *testing.T, dir, _ string) {
+			segs, _ := listSegments(dir)
+			for _, s := range segs {
+				os.Remove(filepath.Join(dir, s.name))
+			}
+		}, ""},
+		{"older copy put back", func(t *testing.T, dir, older string) {
+			segs, _ := listSegments(dir)
+			for _, s := range segs {
+				os.Remove(filepath.Join(dir, s.name))
+			}
+			olds, _ := listSegments(older)
+			for _, s := range olds {
+				b, _ := os.ReadFile(filepath.Join(older, s.name))
+				os.WriteFile(filepath.Join(dir, s.name), b, 0o600)
+			}
+		}, ""},
+		{"replaced by another log as long", func(t *testing.T, dir, _ string) {
+			segs, _ := listSegments(dir)
+			for _, s := range segs {
+				os.Remove(filepath.Join(dir, s.name))
+			}
+			writeLog(t, dir, 60, 4<<10) // same key, longer, other records
+		}, "set"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir, older := t.TempDir(), t.TempDir()
+			st := memstore.New()
+			if rb := runLog(t, dir, st, 20, 4<<10); rb != nil {
+				t.Fatalf("first start: %+v", rb)
+			}
+			segs, _ := listSegments(dir)
+			for _, s := range segs {
+				b, _ := os.ReadFile(filepath.Join(dir, s.name))
+				os.WriteFile(filepath.Join(older, s.name), b, 0o600)
+			}
+			if rb := runLog(t, dir, st, 20, 4<<10); rb != nil {
+				t.Fatalf("restart of an untouched log: %+v", rb)
+			}
+			expect, _ := LoadHead(t0ctx, st, "")
+			tt.change(t, dir, older)
+			if rep := verify(t, dir); rep.Problem != nil {
+				t.Fatalf("the changed log no longer verifies by itself (%v): not the case under test", rep.Problem)
+			}
+
+			rb := runLog(t, dir, st, 1, 4<<10)
+			if rb == nil || rb.Expected != *expect || (rb.FoundChain != "") != (tt.found != "") {
+				t.Fatalf("Rollback = %+v, want one from head %+v (found chain %q)", rb, expect, tt.found)
+			}
+			var start *Digest
+			for _, ln := range lines(t, dir) {
+				var d struct{ TrentDigest *Digest }
+				json.Unmarshal(ln, &d)
+				if d.TrentDigest != nil && d.TrentDigest.Rollback != nil {
+					start = d.TrentDigest
+				}
+			}
+			if start == nil || start.Reason != "start" || start.Rollback.Expected.Seq != expect.Seq {
+				t.Fatalf("start digest = %+v, want one carrying the rollback", start)
+			}
+			rep := verify(t, dir)
+			if rep.Problem == nil || rep.Problem.Kind != RolledBack {
+				t.Fatalf("Verify = %+v, want %s", rep.Problem, RolledBack)
+			}
+			// Reported once: the next start compares with the new head.
+			if rb := runLog(t, dir, st, 1, 4<<10); rb != nil {
+				t.Errorf("the start after the report reports again: %+v", rb)
+			}
+		})
+	}
+}
+
+// No false alarm: a crash (no shutdown digest, records after the last
+// digest lost with the torn tail) leaves the stored head on disk.
+func TestStoredHeadSurvivesCrash(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	st := memstore.New()
+	runLog(t, dir, st, 5, 0)
+	l := mustOpen(t, Options{Dir: dir, Expect: func() *Head { h, _ := LoadHead(t0ctx, st, ""); return h }()})
+	if l.Rollback() != nil {
+		t.Fatalf("Rollback = %+v", l.Rollback())
+	}
+	h, ok := l.SignedHead() // the start digest, synced by Open
+	if !ok {
+		t.Fatal("no signed head after Open")
+	}
+	StoreHead(t0ctx, st, "", h)
+	for i := range 3 {
+		l.Record(t0ctx, encryptEvent(i))
+	}
+	l.Close()
+	// The crash: the shutdown digest and the last records never reached
+	// the disk.
+	rewrite(t, dir, func(ls [][]byte) [][]byte { return ls[:len(ls)-3] }, lastSegment(t, dir))
+	if rb := runLog(t, dir, st, 0, 0); rb != nil {
+		t.Errorf("after a crash: %+v", rb)
+	}
+}
+
+func lastSegment(t *testing.T, dir string) int {
+	t.Helper()
+	segs, err := listSegments(dir)
+	if err != nil || len(segs) == 0 {
+		t.Fatalf("listSegments: %v, %v", segs, err)
+	}
+	return len(segs) - 1
+}
+
+// A new node id in the same directory (--node-id set) starts a new chain:
+// the head stored for the one before is checked against that one's
+// segments, so the change is no rollback, while the node id and the log
+// removed together are.
+func TestStoredHeadOfAnotherNodeID(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	st := memstore.New()
+	runNodeLog(t, dir, st, "a", 5, 0)
+	if rb := runNodeLog(t, dir, st, "b", 5, 0); rb != nil {
+		t.Fatalf("node id a -> b, a's log in place: %+v", rb)
+	}
+	segs, _ := nodeSegments(dir, "b")
+	for _, s := range segs {
+		os.Remove(filepath.Join(dir, s.name))
+	}
+	rb := runNodeLog(t, dir, st, "c", 0, 0)
+	if rb == nil || rb.Expected.Node != "b" || rb.FoundSeq != 0 {
+		t.Fatalf("node id b -> c, b's log removed: Rollback = %+v", rb)
+	}
+}
