@@ -57,10 +57,10 @@ func (b *Barrier) BackupMAC(tx storage.Tx) (func(digest []byte) []byte, error) {
 	return func(digest []byte) []byte { return mac(key, digest) }, nil
 }
 
-// Restored reports whether an unseal of this process opened a store
-// restored from a backup (the first unseal after a restore checks the
-// backup's MAC, then forgets it): what else lives beside the store, such as
-// the audit log, may be older or newer than the backup.
+// Restored reports whether the last unseal opened a store just restored
+// from a backup (the first unseal after a restore checks the backup's MAC,
+// then forgets it): what else lives beside the store, such as the audit
+// log, may be older or newer than the backup.
 func (b *Barrier) Restored() bool { return b.restored.Load() }
 
 // checkRestored verifies a restored backup's record (digest || MAC) under

@@ -108,7 +108,7 @@ type Barrier struct {
 
 	rewrap   rewrapState
 	closed   atomic.Bool
-	restored atomic.Bool // an unseal authenticated a restored backup (Restored)
+	restored atomic.Bool // the last unseal authenticated a restored backup (Restored)
 }
 
 var _ storage.Store = (*Barrier)(nil)

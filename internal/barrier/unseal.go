@@ -181,9 +181,6 @@ func (b *Barrier) Unseal(ctx context.Context, seal keyring.Keyring) error {
 		if err = checkRestored(root, restored); err == nil {
 			err = b.forgetRestored(ctx)
 		}
-		if err == nil {
-			b.restored.Store(true)
-		}
 		if err != nil {
 			ring.wipe()
 		}
@@ -195,6 +192,7 @@ func (b *Barrier) Unseal(ctx context.Context, seal keyring.Keyring) error {
 	b.seal, b.kind, b.rootRaw = seal, rec.Kind, wrappedRoot
 	ring.raw = encRing
 	b.root.Store(root)
+	b.restored.Store(restored != nil)
 	b.deks.Store(ring)
 	return nil
 }

@@ -174,6 +174,20 @@ func TestBackupUnderLoadAndRestore(t *testing.T) {
 		}
 	}
 	roundTrip(t, rc, before[0].keyID)
+	// The restore is a fact of the first unseal only: a later one sees
+	// the store as it is (a log cut while sealed is no restore).
+	if !r.state.barrier.Restored() {
+		t.Error("the first unseal of the restored store does not report the restore")
+	}
+	if err := r.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Unseal(bg, ""); err != nil {
+		t.Fatal(err)
+	}
+	if r.state.barrier.Restored() {
+		t.Error("a later unseal reports the restore again")
+	}
 	// The restored server's audit log is a new chain beside a store that
 	// held the old log's head: verify notes the restore, not tampering.
 	if err := r.Shutdown(bg); err != nil {
