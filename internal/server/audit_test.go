@@ -65,21 +65,8 @@ func TestAuditOperatorAndSeal(t *testing.T) {
 	}
 
 	dir := filepath.Join(cfg.DataDir, AuditDir)
-	pemBytes, err := os.ReadFile(filepath.Join(dir, audit.PublicKeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := audit.ParsePublicKeyPEM(pemBytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodes, err := audit.Nodes(dir)
-	if err != nil || len(nodes) != 1 || nodes[0] == "" {
-		t.Fatalf("audit.Nodes = %q, %v; want this node's id", nodes, err)
-	}
-	rep, err := audit.Verify(dir, audit.VerifyOptions{PublicKey: pub, Node: nodes[0]})
-	if err != nil || rep.Problem != nil || !rep.CleanStop || rep.Records == 0 {
-		t.Fatalf("Verify = %+v, %v", rep, err)
+	if rep := verifyLog(t, dir); rep.Problem != nil || !rep.CleanStop || rep.Records == 0 || rep.Node == "" {
+		t.Fatalf("Verify = %+v", rep)
 	}
 	var admins, others []string
 	err = audit.Query(dir, audit.Filter{}, func(e *audit.Entry) error {
