@@ -35,9 +35,9 @@ func TestCrossAccountManagementOps(t *testing.T) {
 	}
 }
 
-// TestListRetirableGrantsOtherAccount: ListRetirableGrants lists the grants
-// of the caller's account only. AWS: "Lists all grants in the Amazon Web
-// Services account and Region that have the specified retiring principal."
+// TestListRetirableGrantsOtherAccount: ListRetirableGrants lists nothing
+// for a retiring principal of another account. AWS: "Cross-account use: You
+// must specify a principal in your Amazon Web Services account."
 func TestListRetirableGrantsOtherAccount(t *testing.T) {
 	e := newEnv(t)
 	md := e.createKey(caller)
@@ -50,6 +50,35 @@ func TestListRetirableGrantsOtherAccount(t *testing.T) {
 	out, err := e.s.ListRetirableGrants(bg, other, &ListRetirableGrantsInput{RetiringPrincipal: alice})
 	if err == nil && len(out.Grants) > 0 {
 		t.Errorf("account %s listed account %s's grant: %+v", otherAcct, acct, out.Grants[0])
+	}
+}
+
+// TestListRetirableGrantsOtherAccountsKeys: the grants listed include those
+// on other accounts' keys. AWS ListRetirableGrants: "The grants that are
+// returned include grants for KMS keys in your Amazon Web Services account
+// and other Amazon Web Services accounts."
+func TestListRetirableGrantsOtherAccountsKeys(t *testing.T) {
+	e := newEnv(t)
+	md := e.createKey(caller) // a key of account acct
+	bob := "arn:aws:iam::" + otherAcct + ":user/bob"
+	cg, err := e.s.CreateGrant(bg, caller, &CreateGrantInput{KeyId: md.KeyId, GranteePrincipal: bob, RetiringPrincipal: bob,
+		Operations: []string{"Decrypt"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A grant of another Region is not listed.
+	west := callerIn("us-west-2", acct)
+	mdw := e.createKey(west)
+	if _, err := e.s.CreateGrant(bg, west, &CreateGrantInput{KeyId: mdw.KeyId, GranteePrincipal: bob, RetiringPrincipal: bob,
+		Operations: []string{"Decrypt"}}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := e.s.ListRetirableGrants(bg, callerIn(region, otherAcct), &ListRetirableGrantsInput{RetiringPrincipal: bob})
+	if err != nil {
+		t.Fatalf("ListRetirableGrants(%s) err = %v", bob, err)
+	}
+	if len(out.Grants) != 1 || out.Grants[0].GrantId != cg.GrantId || out.Grants[0].KeyId != md.Arn {
+		t.Errorf("ListRetirableGrants(%s) by account %s = %+v, want the one grant %s on account %s's key %s", bob, otherAcct, out.Grants, cg.GrantId, acct, md.Arn)
 	}
 }
 

@@ -256,6 +256,16 @@ func principalARNEqual(a, b string) bool {
 		pa.Partition == pb.Partition && pa.Account == pb.Account && strings.EqualFold(pa.Resource, pb.Resource)
 }
 
+// principalAccount returns the account of a principal ARN, "" when p is
+// not one.
+func principalAccount(p string) string {
+	pa, ok := arn.ParsePrincipal(p)
+	if !ok {
+		return ""
+	}
+	return pa.Account
+}
+
 // accountOf returns the account an account principal (arn:...:iam::ACCT:root)
 // names, "" for any other principal.
 func accountOf(p string) string {
@@ -784,7 +794,8 @@ func (s *Service) ListGrants(ctx context.Context, c Caller, in *ListGrantsInput)
 }
 
 // ListRetirableGrants lists the grants (on keys of any account in the
-// caller's region) whose retiring principal is the one given.
+// caller's region) whose retiring principal is the one given, a principal of
+// the caller's account.
 func (s *Service) ListRetirableGrants(ctx context.Context, c Caller, in *ListRetirableGrantsInput) (*ListGrantsOutput, error) {
 	sc, err := callerScope(c)
 	if err != nil {
@@ -807,19 +818,29 @@ func (s *Service) ListRetirableGrants(ctx context.Context, c Caller, in *ListRet
 		g *grant
 		n string
 	}
-	// The grants of the caller's account's keys only, as AWS lists them.
+	// The grants on the keys of every account in the caller's region, as
+	// AWS lists them ("grants for KMS keys in your Amazon Web Services
+	// account and other Amazon Web Services accounts"), for a retiring
+	// principal of the caller's account only ("You must specify a principal
+	// in your Amazon Web Services account"): another account's principal
+	// lists nothing.
 	var all []entry
-	s.mu.RLock()
-	if sp := s.spaces[sc]; sp != nil {
-		for _, k := range sp.keys {
-			for _, g := range k.grants {
-				if in.RetiringPrincipal != "" && g.retiring == in.RetiringPrincipal {
-					all = append(all, entry{k, g, k.arn + "/" + g.sortKey()})
+	if principalAccount(in.RetiringPrincipal) == sc.account {
+		s.mu.RLock()
+		for psc, sp := range s.spaces {
+			if psc.region != sc.region {
+				continue
+			}
+			for _, k := range sp.keys {
+				for _, g := range k.grants {
+					if g.retiring == in.RetiringPrincipal {
+						all = append(all, entry{k, g, k.arn + "/" + g.sortKey()})
+					}
 				}
 			}
 		}
+		s.mu.RUnlock()
 	}
-	s.mu.RUnlock()
 	slices.SortFunc(all, func(a, b entry) int { return strings.Compare(a.n, b.n) })
 	pg, next, trunc, err := page(all, func(e entry) string { return e.n }, "rg", in.Marker, limitOr(in.Limit, 50))
 	if err != nil {
