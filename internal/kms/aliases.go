@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/trent-kms/trent/internal/arn"
+	"github.com/trent-kms/trent/internal/keys"
 	"github.com/trent-kms/trent/internal/kmserr"
 	"github.com/trent-kms/trent/internal/policy"
 	"github.com/trent-kms/trent/internal/storage"
@@ -325,7 +326,7 @@ func (s *Service) updateAlias(ctx context.Context, c Caller, sc scope, in *Updat
 	if old.target == k.id {
 		return nil
 	}
-	if cur != nil && (cur.spec != k.spec || cur.usage != k.usage) {
+	if cur != nil && (keyType(cur.spec) != keyType(k.spec) || cur.usage != k.usage) {
 		return kmserr.ErrValidation.With("%s is not the same key type or key usage as the alias's current key %s.", k.arn, cur.arn)
 	}
 	if err := s.checkAliasQuota(sc, k); err != nil {
@@ -335,6 +336,19 @@ func (s *Service) updateAlias(ctx context.Context, c Caller, sc scope, in *Updat
 	a.target = k.id
 	a.updated = s.now()
 	return s.putAlias(ctx, "UpdateAlias", &a, false)
+}
+
+// keyType is the type UpdateAlias keeps: AWS "The current and new KMS key
+// must be the same type (both symmetric or both asymmetric or both HMAC), and
+// they must have the same key usage" (the key specs may differ).
+func keyType(s keys.Spec) string {
+	switch {
+	case s.Symmetric():
+		return "symmetric"
+	case s.Asymmetric():
+		return "asymmetric"
+	}
+	return "HMAC"
 }
 
 // DeleteAlias deletes an alias (whatever the state of its key).

@@ -337,6 +337,40 @@ func TestAliases(t *testing.T) {
 	}
 }
 
+// TestUpdateAliasKeyType: UpdateAlias moves an alias to a key of the same
+// type and usage whatever its key spec. AWS UpdateAlias: "The current and
+// new KMS key must be the same type (both symmetric or both asymmetric or
+// both HMAC), and they must have the same key usage."
+func TestUpdateAliasKeyType(t *testing.T) {
+	e := newEnv(t)
+	for _, tc := range []struct {
+		name        string
+		from, to    [2]string // spec, usage
+		wantRefused bool
+	}{
+		{"RSA encryption to a larger RSA key", [2]string{"RSA_2048", "ENCRYPT_DECRYPT"}, [2]string{"RSA_4096", "ENCRYPT_DECRYPT"}, false},
+		{"ECC signing to RSA signing", [2]string{"ECC_NIST_P256", "SIGN_VERIFY"}, [2]string{"RSA_3072", "SIGN_VERIFY"}, false},
+		{"HMAC_256 to HMAC_512", [2]string{"HMAC_256", "GENERATE_VERIFY_MAC"}, [2]string{"HMAC_512", "GENERATE_VERIFY_MAC"}, false},
+		{"symmetric to RSA encryption", [2]string{"SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT"}, [2]string{"RSA_2048", "ENCRYPT_DECRYPT"}, true},
+		{"RSA encryption to RSA signing", [2]string{"RSA_2048", "ENCRYPT_DECRYPT"}, [2]string{"RSA_2048", "SIGN_VERIFY"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			from := e.createKeyOf(tc.from[0], tc.from[1])
+			to := e.createKeyOf(tc.to[0], tc.to[1])
+			name := "alias/" + from.KeyId
+			if _, err := e.s.CreateAlias(bg, caller, &CreateAliasInput{AliasName: name, TargetKeyId: from.KeyId}); err != nil {
+				t.Fatal(err)
+			}
+			_, err := e.s.UpdateAlias(bg, caller, &UpdateAliasInput{AliasName: name, TargetKeyId: to.KeyId})
+			if tc.wantRefused {
+				wantErr(t, err, "ValidationException", "*")
+			} else if err != nil {
+				t.Errorf("UpdateAlias(%s %s -> %s %s) err = %v, want nil (same key type and usage)", tc.from[0], tc.from[1], tc.to[0], tc.to[1], err)
+			}
+		})
+	}
+}
+
 func TestTags(t *testing.T) {
 	e := newEnv(t)
 	md := e.createKey(caller)
