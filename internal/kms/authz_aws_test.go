@@ -82,6 +82,36 @@ func TestListRetirableGrantsOtherAccountsKeys(t *testing.T) {
 	}
 }
 
+// TestGrantConstraintKeyType: an encryption context grant constraint is
+// refused for the cryptographic operations of asymmetric and HMAC keys (which
+// take no encryption context, so the constraint would not hold). AWS
+// CreateGrant: "You cannot use an encryption context grant constraint for
+// cryptographic operations with asymmetric KMS keys or HMAC KMS keys."
+func TestGrantConstraintKeyType(t *testing.T) {
+	e := newEnv(t)
+	bob := "arn:aws:iam::" + acct + ":user/bob"
+	ec := &GrantConstraintsInput{EncryptionContextSubset: map[string]string{"tenant": "acme"}}
+	for _, tc := range []struct {
+		spec, usage string
+		ops         []string
+		wantErr     bool
+	}{
+		{"RSA_2048", "SIGN_VERIFY", []string{"Sign"}, true},
+		{"RSA_2048", "ENCRYPT_DECRYPT", []string{"Decrypt"}, true},
+		{"HMAC_256", "GENERATE_VERIFY_MAC", []string{"GenerateMac"}, true},
+		{"ECC_NIST_P256", "SIGN_VERIFY", []string{"DescribeKey", "RetireGrant"}, false},
+		{"SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT", []string{"Decrypt"}, false},
+	} {
+		md := e.createKeyOf(tc.spec, tc.usage)
+		_, err := e.s.CreateGrant(bg, caller, &CreateGrantInput{KeyId: md.KeyId, GranteePrincipal: bob, Operations: tc.ops, Constraints: ec})
+		if tc.wantErr {
+			wantErr(t, err, "ValidationException", "*")
+		} else if err != nil {
+			t.Errorf("CreateGrant(%s %s, %v, encryption context constraint) err = %v, want nil", tc.spec, tc.usage, tc.ops, err)
+		}
+	}
+}
+
 // TestGrantConstraintKeyCase: AWS GrantConstraints: "in a grant constraint,
 // the key in each key-value pair is not case sensitive, but the value is case
 // sensitive."

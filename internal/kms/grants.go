@@ -79,6 +79,13 @@ const (
 	grantDecapsulate
 )
 
+// cryptoGrantOps are the cryptographic grant operations (all but
+// GetPublicKey, CreateGrant, RetireGrant and DescribeKey).
+const cryptoGrantOps = grantDecrypt | grantEncrypt | grantGenerateDataKey | grantGenerateDataKeyWithoutPlaintext |
+	grantReEncryptFrom | grantReEncryptTo | grantSign | grantVerify | grantGenerateDataKeyPair |
+	grantGenerateDataKeyPairWithoutPlaintext | grantGenerateMac | grantVerifyMac | grantDeriveSharedSecret |
+	grantEncapsulate | grantDecapsulate
+
 // grantOpNames are the names of the grant operations, bit i naming 1<<i.
 var grantOpNames = []string{"Decrypt", "Encrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "ReEncryptFrom",
 	"ReEncryptTo", "Sign", "Verify", "GetPublicKey", "CreateGrant", "RetireGrant", "DescribeKey", "GenerateDataKeyPair",
@@ -601,6 +608,12 @@ func (s *Service) CreateGrant(ctx context.Context, c Caller, in *CreateGrantInpu
 	}
 	if bad := g.ops &^ k.allowedGrantOps(); bad != 0 {
 		return nil, kmserr.ErrValidation.With("Grant operations %s are not supported by key %s.", strings.Join(opNames(bad), ", "), k.arn)
+	}
+	if (g.hasEquals || g.hasSubset) && !k.spec.Symmetric() && g.ops&cryptoGrantOps != 0 {
+		// AWS CreateGrant: "You cannot use an encryption context grant
+		// constraint for cryptographic operations with asymmetric KMS keys or
+		// HMAC KMS keys." (AWS's message for it is not known.)
+		return nil, kmserr.ErrValidation.With("Encryption context grant constraints are not supported for the cryptographic operations of key %s.", k.arn)
 	}
 	if parent := a.viaGrant; parent != nil {
 		// The grant that allowed CreateGrant must cover the new one; when
