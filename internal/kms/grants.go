@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/trent-kms/trent/internal/arn"
 	"github.com/trent-kms/trent/internal/keys"
@@ -502,7 +503,7 @@ func checkConstraint(name string, ec map[string]string) error {
 		return kmserr.ErrValidation.With("%s can have at most %d encryption context pairs.", name, maxConstraintPairs)
 	}
 	for _, val := range ec {
-		if len(val) > maxConstraintValueLen {
+		if utf8.RuneCountInString(val) > maxConstraintValueLen {
 			return kmserr.ErrValidation.With("%s values can be at most %d characters.", name, maxConstraintValueLen)
 		}
 	}

@@ -371,6 +371,30 @@ func TestUpdateAliasKeyType(t *testing.T) {
 	}
 }
 
+// TestLengthsInCharacters: the model's length limits count characters, not
+// bytes. AWS Tag: TagKey "Maximum length of 128", TagValue "Maximum length
+// of 256" (tag restrictions: "128 Unicode characters in UTF-8"); CreateGrant:
+// "The encryption context value in each constraint cannot exceed 384
+// characters."
+func TestLengthsInCharacters(t *testing.T) {
+	e := newEnv(t)
+	md := e.createKey(caller)
+	key, val := strings.Repeat("é", 128), strings.Repeat("日", 256) // 256 and 768 bytes
+	if _, err := e.s.TagResource(bg, caller, &TagResourceInput{KeyId: md.KeyId, Tags: []Tag{{TagKey: key, TagValue: val}}}); err != nil {
+		t.Errorf("TagResource(128-character key, 256-character value) err = %v, want nil", err)
+	}
+	_, err := e.s.TagResource(bg, caller, &TagResourceInput{KeyId: md.KeyId, Tags: []Tag{{TagKey: key + "é", TagValue: "v"}}})
+	wantErr(t, err, "ValidationException", "*")
+	if _, err := e.s.UntagResource(bg, caller, &UntagResourceInput{KeyId: md.KeyId, TagKeys: []string{key}}); err != nil {
+		t.Errorf("UntagResource(128-character key) err = %v, want nil", err)
+	}
+	ec := map[string]string{"project": strings.Repeat("日", 384)}
+	if _, err := e.s.CreateGrant(bg, caller, &CreateGrantInput{KeyId: md.KeyId, GranteePrincipal: "arn:aws:iam::" + acct + ":user/bob",
+		Operations: []string{"Decrypt"}, Constraints: &GrantConstraintsInput{EncryptionContextEquals: ec}}); err != nil {
+		t.Errorf("CreateGrant(constraint value of 384 characters) err = %v, want nil", err)
+	}
+}
+
 func TestTags(t *testing.T) {
 	e := newEnv(t)
 	md := e.createKey(caller)

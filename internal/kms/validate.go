@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/trent-kms/trent/internal/kmserr"
 )
@@ -59,7 +60,7 @@ func (v *validator) Err() error {
 }
 
 func (v *validator) strLen(member, val string, min, max int) {
-	n := len(val)
+	n := utf8.RuneCountInString(val) // the model's lengths count characters, not bytes
 	if n < min {
 		v.Add(member, val, true, fmt.Sprintf("Member must have length greater than or equal to %d", min))
 	} else if n > max {
