@@ -118,6 +118,9 @@ type access struct {
 
 	s *Service
 	k *key // the key decided on, nil for none
+	// resource is the resource of a decision on no key ("": "*"), the
+	// retiring principal of ListRetirableGrants.
+	resource string
 }
 
 // newAccess returns the access of action (e.g. "kms:Encrypt").
@@ -237,6 +240,9 @@ func (s *Service) authorize(c *Caller, k *key, a *access) error {
 		RequestTags:       policy.TagMap(a.requestTags),
 		TagKeys:           a.tagKeys,
 		Context:           a,
+	}
+	if a.resource != "" {
+		r.Resource = a.resource
 	}
 	var kp *policy.Policy
 	if k != nil {

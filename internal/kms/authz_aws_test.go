@@ -82,6 +82,22 @@ func TestListRetirableGrantsOtherAccountsKeys(t *testing.T) {
 	}
 }
 
+// TestListRetirableGrantsResource: the resource an identity policy allows
+// ListRetirableGrants on is the retiring principal. AWS ListRetirableGrants:
+// "The authorized resource in ListRetirableGrants calls is the retiring
+// principal specified in the request."
+func TestListRetirableGrantsResource(t *testing.T) {
+	e := newEnv(t)
+	d := newIDP(t, acct)
+	self := "arn:aws:iam::" + acct + ":user/carol"
+	carol := d.user(acct, "carol", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:ListRetirableGrants","Resource":"`+self+`"}]}`)
+	if _, err := e.s.ListRetirableGrants(bg, carol, &ListRetirableGrantsInput{RetiringPrincipal: self}); err != nil {
+		t.Errorf("ListRetirableGrants(%s) allowed on resource %s: err = %v, want nil", self, self, err)
+	}
+	_, err := e.s.ListRetirableGrants(bg, carol, &ListRetirableGrantsInput{RetiringPrincipal: "arn:aws:iam::" + acct + ":user/dave"})
+	wantErr(t, err, "AccessDeniedException", "*")
+}
+
 // TestGrantConstraintKeyType: an encryption context grant constraint is
 // refused for the cryptographic operations of asymmetric and HMAC keys (which
 // take no encryption context, so the constraint would not hold). AWS

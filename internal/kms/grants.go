@@ -824,7 +824,11 @@ func (s *Service) ListRetirableGrants(ctx context.Context, c Caller, in *ListRet
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	if err := s.authorize(&c, nil, newAccess("kms:ListRetirableGrants")); err != nil {
+	// AWS: "The authorized resource in ListRetirableGrants calls is the
+	// retiring principal specified in the request."
+	la := newAccess("kms:ListRetirableGrants")
+	la.resource = in.RetiringPrincipal
+	if err := s.authorize(&c, nil, la); err != nil {
 		return nil, err
 	}
 	type entry struct {
