@@ -320,6 +320,11 @@ func (s *Service) dataKeyPair(ctx context.Context, c Caller, op, keyID, spec str
 	if err != nil {
 		return nil, nil, nil, nil, nil, err
 	}
+	if k.xks != nil {
+		// AWS generates no data key pairs under a key in a custom key store
+		// (its message is not recorded).
+		return nil, nil, nil, nil, nil, kmserr.ErrUnsupportedOperation
+	}
 	if ps := keys.Spec(spec); !ps.Supported() {
 		return nil, nil, nil, nil, nil, kmserr.ErrUnsupportedOperation.With("KeyPairSpec %s is not supported in this Region", spec)
 	}

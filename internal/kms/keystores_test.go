@@ -459,3 +459,31 @@ func TestCustomKeyStoreNoStorageOnCrypto(t *testing.T) {
 	}
 	encrypt("after another node's change")
 }
+
+// TestCustomKeyStoreNoDataKeyPairs: AWS does not generate data key pairs
+// under a key in a custom key store (Developer Guide, "KMS keys in external
+// key stores": GenerateDataKeyPair and GenerateDataKeyPairWithoutPlaintext
+// are not supported): UnsupportedOperationException, the exception the
+// model gives both operations, with or without DryRun.
+func TestCustomKeyStoreNoDataKeyPairs(t *testing.T) {
+	t.Parallel()
+	e, p, id := newStoreEnv(t)
+	if _, err := e.s.ConnectCustomKeyStore(bg, caller, &ConnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := e.s.CreateKey(bg, caller, &CreateKeyInput{Origin: originExternalStore, CustomKeyStoreId: id, XksKeyId: p.externalKey(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := out.KeyMetadata
+	for _, dryRun := range []bool{false, true} {
+		_, err = e.s.GenerateDataKeyPair(bg, caller, &GenerateDataKeyPairInput{KeyId: k.KeyId, KeyPairSpec: "ECC_NIST_P256", DryRun: dryRun})
+		wantErr(t, err, "UnsupportedOperationException", "")
+		_, err = e.s.GenerateDataKeyPairWithoutPlaintext(bg, caller, &GenerateDataKeyPairWithoutPlaintextInput{KeyId: k.Arn, KeyPairSpec: "RSA_2048", DryRun: dryRun})
+		wantErr(t, err, "UnsupportedOperationException", "")
+	}
+	// The data keys of GenerateDataKey stay available.
+	if _, err := e.s.GenerateDataKey(bg, caller, &GenerateDataKeyInput{KeyId: k.KeyId, KeySpec: "AES_256"}); err != nil {
+		t.Errorf("GenerateDataKey err = %v", err)
+	}
+}
