@@ -109,12 +109,12 @@ func (v *Version) toBeSigned(alg, messageType string, msg []byte) (scheme, crypt
 		return 0, 0, nil, v.errMessageType(messageType)
 	case schemeEd25519:
 		if messageType != MessageRaw {
-			return 0, 0, nil, v.errMessageType(messageType)
+			return 0, 0, nil, errAlgMessageType(alg, messageType)
 		}
 		return a.scheme, 0, msg, nil
 	case schemeEd25519ph:
 		if messageType != MessageDigest {
-			return 0, 0, nil, v.errMessageType(messageType)
+			return 0, 0, nil, errAlgMessageType(alg, messageType)
 		}
 		if len(msg) != a.hash.Size() {
 			return 0, 0, nil, kmserr.ErrValidation.With("Digest is invalid length for algorithm %s.", alg)
@@ -138,9 +138,16 @@ func (v *Version) toBeSigned(alg, messageType string, msg []byte) (scheme, crypt
 }
 
 // errMessageType is AWS's answer to a message type the key cannot sign
-// (recorded for ML-DSA and DIGEST; used for every spec and algorithm).
+// (recorded for ML-DSA and DIGEST; used for the specs of no other record).
 func (v *Version) errMessageType(mt string) error {
 	return kmserr.ErrValidation.With("Message type %s is incompatible with key spec %s.", mt, v.Spec)
+}
+
+// errAlgMessageType is AWS's answer to a message type an Ed25519 algorithm
+// does not take (recorded for DIGEST with ED25519_SHA_512 and RAW with
+// ED25519_PH_SHA_512): it names the algorithm, not the key spec.
+func errAlgMessageType(alg, mt string) error {
+	return kmserr.ErrValidation.With("Message type %s is incompatible with algorithm %s.", mt, alg)
 }
 
 // CheckSign runs every check of Sign and Verify (algorithm, message type,

@@ -151,9 +151,9 @@ func TestEd25519OpenSSL(t *testing.T) {
 		t.Errorf("Verify(OpenSSL's Ed25519 signature) err = %v", err)
 	}
 	_, err = e.s.Sign(bg, caller, &SignInput{KeyId: id, Message: sum("SHA_512", msg), MessageType: "DIGEST", SigningAlgorithm: "ED25519_SHA_512"})
-	wantErr(t, err, "ValidationException", "Message type DIGEST is incompatible with key spec ECC_NIST_EDWARDS25519.")
+	wantErr(t, err, "ValidationException", "Message type DIGEST is incompatible with algorithm ED25519_SHA_512.")
 	_, err = e.s.Sign(bg, caller, &SignInput{KeyId: id, Message: msg, SigningAlgorithm: "ED25519_PH_SHA_512"})
-	wantErr(t, err, "ValidationException", "Message type RAW is incompatible with key spec ECC_NIST_EDWARDS25519.")
+	wantErr(t, err, "ValidationException", "Message type RAW is incompatible with algorithm ED25519_PH_SHA_512.")
 
 	digest := sum("SHA_512", msg)
 	ph, err := e.s.Sign(bg, caller, &SignInput{KeyId: id, Message: digest, MessageType: "DIGEST", SigningAlgorithm: "ED25519_PH_SHA_512"})
@@ -171,6 +171,36 @@ func TestEd25519OpenSSL(t *testing.T) {
 	if _, err := e.s.Verify(bg, caller, &VerifyInput{KeyId: id, Message: digest, MessageType: "DIGEST", Signature: ph.Signature, SigningAlgorithm: "ED25519_PH_SHA_512"}); err != nil {
 		t.Errorf("Verify(Ed25519ph) err = %v", err)
 	}
+}
+
+// TestEd25519MessageTypes: each Ed25519 algorithm takes one message type
+// (ED25519_SHA_512 RAW, ED25519_PH_SHA_512 DIGEST); another is a
+// ValidationException that names the algorithm, as AWS answers (measured
+// against AWS KMS in ap-northeast-1 by floci-io/floci#2930, #2924), in Sign,
+// Verify and a DryRun alike. ML-DSA's answer names the key spec (floci #3025).
+func TestEd25519MessageTypes(t *testing.T) {
+	e := newEnv(t)
+	ed := e.createKeyOf("ECC_NIST_EDWARDS25519", "SIGN_VERIFY")
+	digest := sha512.Sum512([]byte("m"))
+	for _, tc := range []struct {
+		alg, mt string
+		msg     []byte
+		want    string
+	}{
+		{"ED25519_SHA_512", "DIGEST", digest[:], "Message type DIGEST is incompatible with algorithm ED25519_SHA_512."},
+		{"ED25519_PH_SHA_512", "RAW", []byte("m"), "Message type RAW is incompatible with algorithm ED25519_PH_SHA_512."},
+		{"ED25519_PH_SHA_512", "", digest[:], "Message type RAW is incompatible with algorithm ED25519_PH_SHA_512."},
+	} {
+		_, err := e.s.Sign(bg, caller, &SignInput{KeyId: ed.KeyId, Message: tc.msg, MessageType: tc.mt, SigningAlgorithm: tc.alg})
+		wantErr(t, err, "ValidationException", tc.want)
+		_, err = e.s.Sign(bg, caller, &SignInput{KeyId: ed.KeyId, Message: tc.msg, MessageType: tc.mt, SigningAlgorithm: tc.alg, DryRun: true})
+		wantErr(t, err, "ValidationException", tc.want)
+		_, err = e.s.Verify(bg, caller, &VerifyInput{KeyId: ed.KeyId, Message: tc.msg, MessageType: tc.mt, Signature: make([]byte, 64), SigningAlgorithm: tc.alg})
+		wantErr(t, err, "ValidationException", tc.want)
+	}
+	ml := e.createKeyOf("ML_DSA_44", "SIGN_VERIFY")
+	_, err := e.s.Verify(bg, caller, &VerifyInput{KeyId: ml.KeyId, Message: make([]byte, 32), MessageType: "DIGEST", Signature: make([]byte, 64), SigningAlgorithm: "ML_DSA_SHAKE_256"})
+	wantErr(t, err, "ValidationException", "Message type DIGEST is incompatible with key spec ML_DSA_44.")
 }
 
 func mustPublicKey(t *testing.T, e *env, id string) []byte {
