@@ -5,6 +5,9 @@ import (
 	"crypto"
 	"crypto/ed25519"
 	"crypto/mlkem"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/x509"
 	"encoding/asn1"
@@ -203,6 +206,42 @@ func TestEd25519MessageTypes(t *testing.T) {
 	wantErr(t, err, "ValidationException", "Message type DIGEST is incompatible with key spec ML_DSA_44.")
 }
 
+// TestRSADecryptWithoutAlgorithm: Decrypt with an RSA KeyId and no
+// EncryptionAlgorithm (so SYMMETRIC_DEFAULT) reads the ciphertext as a
+// symmetric blob first, as AWS does: a raw RSAES-OAEP ciphertext is
+// InvalidCiphertextException with no message, not InvalidKeyUsageException
+// (measured in us-east-1 by floci-io/floci#3038; a user's report of the same
+// answer from AWS: aws/aws-sdk-js-v3#2600), and another key's blob is
+// IncorrectKeyException. With its algorithm the ciphertext, made by
+// crypto/rsa with GetPublicKey's key, decrypts.
+func TestRSADecryptWithoutAlgorithm(t *testing.T) {
+	e := newEnv(t)
+	md := e.createKeyOf("RSA_2048", "ENCRYPT_DECRYPT")
+	pk, err := x509.ParsePKIXPublicKey(mustPublicKey(t, e, md.KeyId))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := []byte("offline")
+	ct, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, pk.(*rsa.PublicKey), msg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, alg := range []string{"", "SYMMETRIC_DEFAULT"} {
+		_, err = e.s.Decrypt(bg, caller, &DecryptInput{KeyId: md.KeyId, CiphertextBlob: ct, EncryptionAlgorithm: alg})
+		wantErr(t, err, "InvalidCiphertextException", "")
+		_, err = e.s.ReEncrypt(bg, caller, &ReEncryptInput{SourceKeyId: md.KeyId, CiphertextBlob: ct, SourceEncryptionAlgorithm: alg,
+			DestinationKeyId: e.createKey(caller).KeyId})
+		wantErr(t, err, "InvalidCiphertextException", "")
+	}
+	other := e.encrypt(e.createKey(caller).KeyId, msg, nil)
+	_, err = e.s.Decrypt(bg, caller, &DecryptInput{KeyId: md.Arn, CiphertextBlob: other})
+	wantErr(t, err, "IncorrectKeyException", "The key ID in the request does not identify a CMK that can perform this operation.")
+	out, err := e.s.Decrypt(bg, caller, &DecryptInput{KeyId: md.KeyId, CiphertextBlob: ct, EncryptionAlgorithm: "RSAES_OAEP_SHA_256"})
+	if err != nil || !bytes.Equal(out.Plaintext, msg) || out.EncryptionAlgorithm != "RSAES_OAEP_SHA_256" {
+		t.Fatalf("Decrypt with the algorithm = %+v, %v", out, err)
+	}
+}
+
 func mustPublicKey(t *testing.T, e *env, id string) []byte {
 	t.Helper()
 	out, err := e.s.GetPublicKey(bg, caller, &GetPublicKeyInput{KeyId: id})
@@ -267,9 +306,11 @@ func TestRSAEncryptionOpenSSL(t *testing.T) {
 	if string(got) != "re-encrypt me" {
 		t.Errorf("OpenSSL decrypted the re-encrypted ciphertext to %q", got)
 	}
-	// Asymmetric decryption needs the algorithm; an encryption context is refused.
+	// Asymmetric decryption needs the algorithm (without it the ciphertext
+	// is read as a symmetric blob: TestRSADecryptWithoutAlgorithm); an
+	// encryption context is refused.
 	_, err = e.s.Decrypt(bg, caller, &DecryptInput{KeyId: id, CiphertextBlob: ct})
-	wantErr(t, err, "InvalidKeyUsageException", "Algorithm SYMMETRIC_DEFAULT is incompatible with key spec RSA_2048.")
+	wantErr(t, err, "InvalidCiphertextException", "")
 	_, err = e.s.Encrypt(bg, caller, &EncryptInput{KeyId: id, Plaintext: []byte("x"), EncryptionAlgorithm: "RSAES_OAEP_SHA_1", EncryptionContext: map[string]string{"a": "b"}})
 	wantErr(t, err, "ValidationException", "*")
 	_, err = e.s.GenerateDataKey(bg, caller, &GenerateDataKeyInput{KeyId: id, KeySpec: "AES_256"})

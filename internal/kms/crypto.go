@@ -146,9 +146,12 @@ func encryptUnder(k *key, ver *keys.Version, alg string, pt []byte, ec map[strin
 // decrypts. want, when not nil, is the key the caller says encrypted it.
 func (s *Service) decryptBlob(ctx context.Context, c Caller, sc scope, a *access, want *key, blob []byte, ec map[string]string, alg string) (*key, *keys.Version, []byte, error) {
 	f := c.Facts
-	if want != nil && want.spec.Asymmetric() {
+	if want != nil && want.spec.Asymmetric() && alg != "" && alg != keys.AlgSymmetricDefault {
 		// Asymmetric ciphertext is raw RSAES-OAEP: the key comes from KeyId.
-		// Any other KeyId (an HMAC key too) must name the blob's key before
+		// Without an asymmetric algorithm the blob is read as a symmetric
+		// one first, as AWS does: a raw RSA ciphertext with an RSA KeyId
+		// and no EncryptionAlgorithm is InvalidCiphertextException. Any
+		// other KeyId (an HMAC key too) must name the blob's key before
 		// its usage is checked: IncorrectKeyException, as AWS answers.
 		if err := s.authorize(&c, want, a); err != nil {
 			return nil, nil, nil, err
