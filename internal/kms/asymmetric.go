@@ -9,9 +9,10 @@ import (
 )
 
 // Enum value sets of the asymmetric, MAC, key agreement and KEM members,
-// in AWS's order.
+// in AWS's order (the signing algorithms as AWS lists them in its message,
+// Ed25519 before SM2DSA: not the model's order).
 var (
-	enumSigningAlg       = []string{"RSASSA_PSS_SHA_256", "RSASSA_PSS_SHA_384", "RSASSA_PSS_SHA_512", "RSASSA_PKCS1_V1_5_SHA_256", "RSASSA_PKCS1_V1_5_SHA_384", "RSASSA_PKCS1_V1_5_SHA_512", "ECDSA_SHA_256", "ECDSA_SHA_384", "ECDSA_SHA_512", "SM2DSA", "ML_DSA_SHAKE_256", "ED25519_SHA_512", "ED25519_PH_SHA_512"}
+	enumSigningAlg       = []string{"RSASSA_PSS_SHA_256", "RSASSA_PSS_SHA_384", "RSASSA_PSS_SHA_512", "RSASSA_PKCS1_V1_5_SHA_256", "RSASSA_PKCS1_V1_5_SHA_384", "RSASSA_PKCS1_V1_5_SHA_512", "ECDSA_SHA_256", "ECDSA_SHA_384", "ECDSA_SHA_512", "ED25519_SHA_512", "ED25519_PH_SHA_512", "SM2DSA", "ML_DSA_SHAKE_256"}
 	enumMessageType      = []string{"RAW", "DIGEST", "EXTERNAL_MU"}
 	enumMacAlg           = []string{"HMAC_SHA_384", "HMAC_SHA_256", "HMAC_SHA_224", "HMAC_SHA_512"} // AWS's order in its message
 	enumKeyAgreementAlg  = []string{"ECDH"}
@@ -92,7 +93,11 @@ func (s *Service) resolveForUsage(c Caller, op, keyID string) (*key, error) {
 func (v *validator) signInput(keyID string, msg []byte, alg, mt string, grantTokens []string) {
 	v.keyID("keyId", keyID, true)
 	v.blob("message", msg, maxPlaintextLen, true)
-	v.requiredEnum("signingAlgorithm", alg, enumSigningAlg)
+	if alg != keys.AlgSymmetricDefault {
+		// AWS lets SYMMETRIC_DEFAULT through its enum check (it is not in
+		// the list it reports) and refuses it for the key spec.
+		v.requiredEnum("signingAlgorithm", alg, enumSigningAlg)
+	}
 	v.enum("messageType", mt, enumMessageType)
 	v.grantTokens(grantTokens)
 }

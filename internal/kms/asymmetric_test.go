@@ -667,3 +667,28 @@ func lookOpenSSL() (string, bool) {
 	p, err := exec.LookPath("openssl")
 	return p, err == nil
 }
+
+// TestSigningAlgorithmValidation: AWS's answers for the signing algorithm,
+// measured against AWS KMS in us-east-1 (floci-io/floci#3968,
+// KmsIntegrationTest): an unknown value is a ValidationException listing
+// the enum in AWS's order (Ed25519 before SM2DSA and ML-DSA, not the
+// model's), before the key is looked up; SYMMETRIC_DEFAULT, outside the
+// enum, passes it and is InvalidKeyUsageException for the key spec; an
+// encryption algorithm stays a ValidationException.
+func TestSigningAlgorithmValidation(t *testing.T) {
+	e := newEnv(t)
+	_, err := e.s.Sign(bg, caller, &SignInput{KeyId: "00000000-0000-0000-0000-000000000000", Message: []byte("message"), SigningAlgorithm: "FOO"})
+	wantErr(t, err, "ValidationException", "1 validation error detected: Value 'FOO' at 'signingAlgorithm' failed to "+
+		"satisfy constraint: Member must satisfy enum value set: [RSASSA_PSS_SHA_256, RSASSA_PSS_SHA_384, RSASSA_PSS_SHA_512, "+
+		"RSASSA_PKCS1_V1_5_SHA_256, RSASSA_PKCS1_V1_5_SHA_384, RSASSA_PKCS1_V1_5_SHA_512, ECDSA_SHA_256, ECDSA_SHA_384, "+
+		"ECDSA_SHA_512, ED25519_SHA_512, ED25519_PH_SHA_512, SM2DSA, ML_DSA_SHAKE_256]")
+	rsa := e.createKeyOf("RSA_2048", "SIGN_VERIFY")
+	_, err = e.s.Sign(bg, caller, &SignInput{KeyId: rsa.Arn, Message: []byte("message"), SigningAlgorithm: "SYMMETRIC_DEFAULT"})
+	wantErr(t, err, "InvalidKeyUsageException", "Algorithm SYMMETRIC_DEFAULT is incompatible with key spec RSA_2048.")
+	_, err = e.s.Sign(bg, caller, &SignInput{KeyId: rsa.Arn, Message: []byte("message"), SigningAlgorithm: "SYMMETRIC_DEFAULT", DryRun: true})
+	wantErr(t, err, "InvalidKeyUsageException", "Algorithm SYMMETRIC_DEFAULT is incompatible with key spec RSA_2048.")
+	_, err = e.s.Verify(bg, caller, &VerifyInput{KeyId: rsa.Arn, Message: []byte("message"), Signature: make([]byte, 64), SigningAlgorithm: "SYMMETRIC_DEFAULT"})
+	wantErr(t, err, "InvalidKeyUsageException", "Algorithm SYMMETRIC_DEFAULT is incompatible with key spec RSA_2048.")
+	_, err = e.s.Sign(bg, caller, &SignInput{KeyId: rsa.Arn, Message: []byte("message"), SigningAlgorithm: "RSAES_OAEP_SHA_256"})
+	wantErr(t, err, "ValidationException", "*")
+}
