@@ -692,3 +692,18 @@ func TestSigningAlgorithmValidation(t *testing.T) {
 	_, err = e.s.Sign(bg, caller, &SignInput{KeyId: rsa.Arn, Message: []byte("message"), SigningAlgorithm: "RSAES_OAEP_SHA_256"})
 	wantErr(t, err, "ValidationException", "*")
 }
+
+// TestEncryptionAlgorithmEnumOrder: an unknown EncryptionAlgorithm is a
+// ValidationException listing the enum in AWS's order, which is not the
+// model's (measured against AWS KMS in us-east-1 for Encrypt and Decrypt:
+// floci-io/floci#3968, KmsIntegrationTest).
+func TestEncryptionAlgorithmEnumOrder(t *testing.T) {
+	e := newEnv(t)
+	k := e.createKeyOf("RSA_2048", "ENCRYPT_DECRYPT")
+	const want = "1 validation error detected: Value 'FOO' at 'encryptionAlgorithm' failed to satisfy constraint: " +
+		"Member must satisfy enum value set: [RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256, SM2PKE, SYMMETRIC_DEFAULT]"
+	_, err := e.s.Encrypt(bg, caller, &EncryptInput{KeyId: k.KeyId, Plaintext: []byte("hello"), EncryptionAlgorithm: "FOO"})
+	wantErr(t, err, "ValidationException", want)
+	_, err = e.s.Decrypt(bg, caller, &DecryptInput{KeyId: k.KeyId, CiphertextBlob: make([]byte, 256), EncryptionAlgorithm: "FOO"})
+	wantErr(t, err, "ValidationException", want)
+}

@@ -168,7 +168,7 @@ func TestEncryptValidation(t *testing.T) {
 		{"two errors", EncryptInput{Plaintext: make([]byte, 4097)}, "ValidationException",
 			"2 validation errors detected: Value null at 'keyId' failed to satisfy constraint: Member must not be null; Value at 'plaintext' failed to satisfy constraint: Member must have length less than or equal to 4096"},
 		{"bad algorithm", EncryptInput{KeyId: md.KeyId, Plaintext: []byte("x"), EncryptionAlgorithm: "AES"}, "ValidationException",
-			"1 validation error detected: Value 'AES' at 'encryptionAlgorithm' failed to satisfy constraint: Member must satisfy enum value set: [SYMMETRIC_DEFAULT, RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256, SM2PKE]"},
+			"1 validation error detected: Value 'AES' at 'encryptionAlgorithm' failed to satisfy constraint: Member must satisfy enum value set: [RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256, SM2PKE, SYMMETRIC_DEFAULT]"},
 		{"rsa algorithm", EncryptInput{KeyId: md.KeyId, Plaintext: []byte("x"), EncryptionAlgorithm: "RSAES_OAEP_SHA_256"}, "InvalidKeyUsageException",
 			"Algorithm RSAES_OAEP_SHA_256 is incompatible with key spec SYMMETRIC_DEFAULT."},
 		{"too many grant tokens", EncryptInput{KeyId: md.KeyId, Plaintext: []byte("x"), GrantTokens: strings.Split("a,b,c,d,e,f,g,h,i,j,k", ",")}, "ValidationException",

@@ -17,7 +17,7 @@ var (
 	enumCustomerMasterSpec = []string{"RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521", "ECC_SECG_P256K1", "SYMMETRIC_DEFAULT", "HMAC_224", "HMAC_256", "HMAC_384", "HMAC_512", "SM2"}
 	enumOrigin             = []string{"AWS_KMS", "EXTERNAL", "AWS_CLOUDHSM", "EXTERNAL_KEY_STORE"}
 	enumDataKeySpec        = []string{"AES_256", "AES_128"}
-	enumEncryptionAlg      = []string{"SYMMETRIC_DEFAULT", "RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256", "SM2PKE"}
+	enumEncryptionAlg      = []string{"RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256", "SM2PKE", "SYMMETRIC_DEFAULT"} // AWS's order, not the model's
 	enumIncludeKeyMaterial = []string{"ALL_KEY_MATERIAL", "ROTATIONS_ONLY"}
 	enumDryRunModifier     = []string{"IGNORE_CIPHERTEXT"}
 	enumKeyEncryptionAlg   = []string{"RSAES_OAEP_SHA_256"}
