@@ -92,7 +92,7 @@ func (s *Service) resolveForUsage(c Caller, op, keyID string) (*key, error) {
 // signInput validates the members Sign and Verify share.
 func (v *validator) signInput(keyID string, msg []byte, alg, mt string, grantTokens []string) {
 	v.keyID("keyId", keyID, true)
-	v.blob("message", msg, maxPlaintextLen, true)
+	v.plaintext("message", msg)
 	if alg != keys.AlgSymmetricDefault {
 		// AWS lets SYMMETRIC_DEFAULT through its enum check (it is not in
 		// the list it reports) and refuses it for the key spec.
@@ -169,7 +169,7 @@ func (s *Service) Verify(ctx context.Context, c Caller, in *VerifyInput) (*Verif
 func (s *Service) GenerateMac(ctx context.Context, c Caller, in *GenerateMacInput) (*GenerateMacOutput, error) {
 	var v validator
 	v.keyID("keyId", in.KeyId, true)
-	v.blob("message", in.Message, maxPlaintextLen, true)
+	v.plaintext("message", in.Message)
 	v.requiredEnum("macAlgorithm", in.MacAlgorithm, enumMacAlg)
 	v.grantTokens(in.GrantTokens)
 	if err := v.Err(); err != nil {
@@ -194,7 +194,7 @@ func (s *Service) GenerateMac(ctx context.Context, c Caller, in *GenerateMacInpu
 func (s *Service) VerifyMac(ctx context.Context, c Caller, in *VerifyMacInput) (*VerifyMacOutput, error) {
 	var v validator
 	v.keyID("keyId", in.KeyId, true)
-	v.blob("message", in.Message, maxPlaintextLen, true)
+	v.plaintext("message", in.Message)
 	v.requiredEnum("macAlgorithm", in.MacAlgorithm, enumMacAlg)
 	v.blob("mac", in.Mac, maxCiphertextLen, true)
 	v.grantTokens(in.GrantTokens)

@@ -707,3 +707,31 @@ func TestEncryptionAlgorithmEnumOrder(t *testing.T) {
 	_, err = e.s.Decrypt(bg, caller, &DecryptInput{KeyId: k.KeyId, CiphertextBlob: make([]byte, 256), EncryptionAlgorithm: "FOO"})
 	wantErr(t, err, "ValidationException", want)
 }
+
+// TestMissingMessage: a missing Message (Sign, Verify, GenerateMac,
+// VerifyMac) or Plaintext (Encrypt), sensitive members, is reported
+// without the word null ("Value at 'message' ..."), while a missing
+// Signature or Mac is "Value null at ...", as AWS answers before it looks
+// up the key (measured against AWS KMS in us-east-1: floci-io/floci#3968,
+// KmsIntegrationTest blobMembersAreValidatedBeforeTheKeyIsLookedUp).
+func TestMissingMessage(t *testing.T) {
+	e := newEnv(t)
+	const id = "00000000-0000-0000-0000-000000000000"
+	missing := func(member string) string {
+		return "1 validation error detected: Value at '" + member + "' failed to satisfy constraint: Member must not be null"
+	}
+	_, err := e.s.Sign(bg, caller, &SignInput{KeyId: id, SigningAlgorithm: "ECDSA_SHA_256"})
+	wantErr(t, err, "ValidationException", missing("message"))
+	_, err = e.s.Verify(bg, caller, &VerifyInput{KeyId: id, Signature: []byte{0, 0, 0}, SigningAlgorithm: "ECDSA_SHA_256"})
+	wantErr(t, err, "ValidationException", missing("message"))
+	_, err = e.s.GenerateMac(bg, caller, &GenerateMacInput{KeyId: id, MacAlgorithm: "HMAC_SHA_256"})
+	wantErr(t, err, "ValidationException", missing("message"))
+	_, err = e.s.VerifyMac(bg, caller, &VerifyMacInput{KeyId: id, Mac: []byte{0, 0, 0}, MacAlgorithm: "HMAC_SHA_256"})
+	wantErr(t, err, "ValidationException", missing("message"))
+	_, err = e.s.Encrypt(bg, caller, &EncryptInput{KeyId: id})
+	wantErr(t, err, "ValidationException", missing("plaintext"))
+	_, err = e.s.Verify(bg, caller, &VerifyInput{KeyId: id, Message: []byte("message"), SigningAlgorithm: "ECDSA_SHA_256"})
+	wantErr(t, err, "ValidationException", "1 validation error detected: Value null at 'signature' failed to satisfy constraint: Member must not be null")
+	_, err = e.s.VerifyMac(bg, caller, &VerifyMacInput{KeyId: id, Message: []byte("message"), MacAlgorithm: "HMAC_SHA_256"})
+	wantErr(t, err, "ValidationException", "1 validation error detected: Value null at 'mac' failed to satisfy constraint: Member must not be null")
+}

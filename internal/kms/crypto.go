@@ -95,7 +95,7 @@ func (s *Service) Encrypt(ctx context.Context, c Caller, in *EncryptInput) (*Enc
 		// slow path: full validation with AWS messages
 		var v validator
 		v.keyID("keyId", in.KeyId, true)
-		v.blob("plaintext", in.Plaintext, maxPlaintextLen, true)
+		v.plaintext("plaintext", in.Plaintext)
 		v.enum("encryptionAlgorithm", in.EncryptionAlgorithm, enumEncryptionAlg)
 		v.grantTokens(in.GrantTokens)
 		if err := v.Err(); err != nil {

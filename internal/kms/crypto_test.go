@@ -160,7 +160,7 @@ func TestEncryptValidation(t *testing.T) {
 		{"long key", EncryptInput{KeyId: long, Plaintext: []byte("x")}, "ValidationException",
 			"1 validation error detected: Value '" + long + "' at 'keyId' failed to satisfy constraint: Member must have length less than or equal to 2048"},
 		{"missing plaintext", EncryptInput{KeyId: md.KeyId}, "ValidationException",
-			"1 validation error detected: Value null at 'plaintext' failed to satisfy constraint: Member must not be null"},
+			"1 validation error detected: Value at 'plaintext' failed to satisfy constraint: Member must not be null"},
 		{"empty plaintext", EncryptInput{KeyId: md.KeyId, Plaintext: []byte{}}, "ValidationException",
 			"1 validation error detected: Value at 'plaintext' failed to satisfy constraint: Member must have length greater than or equal to 1"},
 		{"big plaintext", EncryptInput{KeyId: md.KeyId, Plaintext: make([]byte, 4097)}, "ValidationException",

@@ -100,6 +100,18 @@ func (v *validator) blob(member string, b []byte, max int, required bool) {
 	}
 }
 
+// plaintext checks a required member of AWS's sensitive PlaintextType
+// (Plaintext, Message: 1..4096 bytes). AWS leaves even the word null out
+// of its message when one is missing: "Value at 'message' failed to
+// satisfy constraint: Member must not be null".
+func (v *validator) plaintext(member string, b []byte) {
+	if b == nil {
+		v.Add(member, "", false, "Member must not be null")
+		return
+	}
+	v.blob(member, b, maxPlaintextLen, true)
+}
+
 func (v *validator) intRange(member string, p *int32, min, max int32) {
 	if p == nil {
 		return
