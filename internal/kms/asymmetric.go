@@ -60,13 +60,13 @@ func (s *Service) GetPublicKey(ctx context.Context, c Caller, in *GetPublicKeyIn
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	k, err := s.resolveForUsage(c, "GetPublicKey", in.KeyId)
+	k, err := s.resolvePublicKey(c, in.KeyId)
 	if err != nil {
 		return nil, err
 	}
 	pub := k.current().PublicKey()
 	if pub == nil {
-		return nil, kmserr.ErrUnsupportedOperation.With("%s key spec is %s which is not valid for GetPublicKey.", k.arn, k.spec)
+		return nil, kmserr.ErrUnsupportedOperation // AWS's answer has no message
 	}
 	algs := k.spec.Algorithms(k.usage)
 	return &GetPublicKeyOutput{
@@ -76,17 +76,23 @@ func (s *Service) GetPublicKey(ctx context.Context, c Caller, in *GetPublicKeyIn
 	}, nil
 }
 
-// resolveForUsage resolves an enabled key whatever its usage.
-func (s *Service) resolveForUsage(c Caller, op, keyID string) (*key, error) {
+// resolvePublicKey resolves the key of GetPublicKey whatever its usage:
+// enabled or disabled (AWS answers GetPublicKey for a disabled key), its
+// state checked before its spec.
+func (s *Service) resolvePublicKey(c Caller, keyID string) (*key, error) {
 	sc, err := callerScope(c)
 	if err != nil {
 		return nil, err
 	}
-	k, err := s.resolveKey(c, sc, op, keyID, true)
+	k, err := s.resolveKey(c, sc, "GetPublicKey", keyID, true)
 	if err != nil {
 		return nil, err
 	}
-	return k, k.usable(s.now())
+	now := s.now()
+	if k.stateAt(now) == stateDisabled {
+		return k, nil
+	}
+	return k, k.usable(now)
 }
 
 // signInput validates the members Sign and Verify share.

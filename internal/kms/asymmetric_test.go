@@ -618,13 +618,14 @@ func TestAsymmetricKeyStates(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantErr(t, sign(), "DisabledException", md.Arn+" is disabled.")
-	_, err := e.s.GetPublicKey(bg, caller, &GetPublicKeyInput{KeyId: md.KeyId})
-	wantErr(t, err, "DisabledException", md.Arn+" is disabled.")
+	if _, err := e.s.GetPublicKey(bg, caller, &GetPublicKeyInput{KeyId: md.KeyId}); err != nil {
+		t.Errorf("GetPublicKey of a disabled key err = %v (AWS answers it: TestGetPublicKeyStates)", err)
+	}
 	if _, err := e.s.ScheduleKeyDeletion(bg, caller, &ScheduleKeyDeletionInput{KeyId: md.KeyId}); err != nil {
 		t.Fatal(err)
 	}
 	wantErr(t, sign(), "KMSInvalidStateException", md.Arn+" is pending deletion.")
-	_, err = e.s.EnableKeyRotation(bg, caller, &EnableKeyRotationInput{KeyId: e.createKeyOf("RSA_2048", "ENCRYPT_DECRYPT").KeyId})
+	_, err := e.s.EnableKeyRotation(bg, caller, &EnableKeyRotationInput{KeyId: e.createKeyOf("RSA_2048", "ENCRYPT_DECRYPT").KeyId})
 	wantErr(t, err, "UnsupportedOperationException", "*")
 }
 
@@ -734,4 +735,52 @@ func TestMissingMessage(t *testing.T) {
 	wantErr(t, err, "ValidationException", "1 validation error detected: Value null at 'signature' failed to satisfy constraint: Member must not be null")
 	_, err = e.s.VerifyMac(bg, caller, &VerifyMacInput{KeyId: id, Message: []byte("message"), MacAlgorithm: "HMAC_SHA_256"})
 	wantErr(t, err, "ValidationException", "1 validation error detected: Value null at 'mac' failed to satisfy constraint: Member must not be null")
+}
+
+// TestGetPublicKeyStates: GetPublicKey answers for a disabled key (its
+// public key, unchanged, checked with crypto/x509), refuses a key pending
+// deletion or import with KMSInvalidStateException before it looks at the
+// spec, and refuses a symmetric or HMAC key with an
+// UnsupportedOperationException without a message, as AWS does (measured
+// against AWS KMS in us-east-1: floci-io/floci#3968, KmsIntegrationTest
+// getPublicKeyWorksOnADisabledKey, getPublicKeyRejectsAKeyPendingDeletionOrImport,
+// getPublicKeyRejectsASymmetricKeyWithoutAMessage; LocalStack's provider
+// notes the same of the disabled key).
+func TestGetPublicKeyStates(t *testing.T) {
+	e := newEnv(t)
+	md := e.createKeyOf("RSA_2048", "SIGN_VERIFY")
+	before := mustPublicKey(t, e, md.KeyId)
+	if _, err := e.s.DisableKey(bg, caller, &DisableKeyInput{KeyId: md.KeyId}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := e.s.GetPublicKey(bg, caller, &GetPublicKeyInput{KeyId: md.Arn})
+	if err != nil || out.KeyId != md.Arn || !bytes.Equal(out.PublicKey, before) {
+		t.Fatalf("GetPublicKey of a disabled key = %+v, %v", out, err)
+	}
+	if _, err := x509.ParsePKIXPublicKey(out.PublicKey); err != nil {
+		t.Errorf("public key of the disabled key: %v", err)
+	}
+	for _, k := range []*KeyMetadata{e.createKeyOf("ECC_NIST_P256", "SIGN_VERIFY"), e.createKeyOf("HMAC_256", "GENERATE_VERIFY_MAC")} {
+		if _, err := e.s.ScheduleKeyDeletion(bg, caller, &ScheduleKeyDeletionInput{KeyId: k.KeyId}); err != nil {
+			t.Fatal(err)
+		}
+		_, err = e.s.GetPublicKey(bg, caller, &GetPublicKeyInput{KeyId: k.KeyId})
+		wantErr(t, err, "KMSInvalidStateException", k.Arn+" is pending deletion.")
+	}
+	imp, err := e.s.CreateKey(bg, caller, &CreateKeyInput{Origin: "EXTERNAL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.s.GetPublicKey(bg, caller, &GetPublicKeyInput{KeyId: imp.KeyMetadata.KeyId})
+	wantErr(t, err, "KMSInvalidStateException", imp.KeyMetadata.Arn+" is pending import.")
+	sym := e.createKey(caller)
+	_, err = e.s.GetPublicKey(bg, caller, &GetPublicKeyInput{KeyId: sym.KeyId})
+	wantErr(t, err, "UnsupportedOperationException", "")
+	if _, err := e.s.DisableKey(bg, caller, &DisableKeyInput{KeyId: sym.KeyId}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.s.GetPublicKey(bg, caller, &GetPublicKeyInput{KeyId: sym.KeyId})
+	wantErr(t, err, "UnsupportedOperationException", "")
+	_, err = e.s.GetPublicKey(bg, caller, &GetPublicKeyInput{KeyId: e.createKeyOf("HMAC_384", "GENERATE_VERIFY_MAC").KeyId})
+	wantErr(t, err, "UnsupportedOperationException", "")
 }
