@@ -32,7 +32,7 @@ func (v *validator) requiredEnum(member, val string, set []string) {
 }
 
 // usableKey resolves keyID (any of the four forms), authorizes a on it and
-// checks that the key is enabled and has usage.
+// checks that the key has usage and is enabled (in that order, as AWS).
 func (s *Service) usableKey(c Caller, a *access, keyID string, usage keys.Usage) (*key, error) {
 	sc, err := callerScope(c)
 	if err != nil {
@@ -42,10 +42,10 @@ func (s *Service) usableKey(c Caller, a *access, keyID string, usage keys.Usage)
 	if err != nil {
 		return nil, err
 	}
-	if err := k.usable(s.now()); err != nil {
+	if err := k.checkUsage(a.op(), usage); err != nil {
 		return nil, err
 	}
-	if err := k.checkUsage(a.op(), usage); err != nil {
+	if err := k.usable(s.now()); err != nil {
 		return nil, err
 	}
 	return k, nil

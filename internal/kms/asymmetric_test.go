@@ -784,3 +784,32 @@ func TestGetPublicKeyStates(t *testing.T) {
 	_, err = e.s.GetPublicKey(bg, caller, &GetPublicKeyInput{KeyId: e.createKeyOf("HMAC_384", "GENERATE_VERIFY_MAC").KeyId})
 	wantErr(t, err, "UnsupportedOperationException", "")
 }
+
+// TestKeyUsageBeforeKeyState: the key usage is checked before the key
+// state, the key state before the algorithm, as AWS does (measured against
+// AWS KMS in us-east-1: floci-io/floci#3968, KmsIntegrationTest
+// keyUsageIsCheckedBeforeTheKeyState, cryptoOperationsRejectADisabledKey).
+func TestKeyUsageBeforeKeyState(t *testing.T) {
+	e := newEnv(t)
+	hmacKey := e.createKeyOf("HMAC_256", "GENERATE_VERIFY_MAC")
+	deleted := e.createKeyOf("HMAC_256", "GENERATE_VERIFY_MAC")
+	signer := e.createKeyOf("RSA_2048", "SIGN_VERIFY")
+	for _, id := range []string{hmacKey.KeyId, signer.KeyId} {
+		if _, err := e.s.DisableKey(bg, caller, &DisableKeyInput{KeyId: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.s.ScheduleKeyDeletion(bg, caller, &ScheduleKeyDeletionInput{KeyId: deleted.KeyId, PendingWindowInDays: ptr(int32(7))}); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []*KeyMetadata{hmacKey, deleted} {
+		_, err := e.s.Sign(bg, caller, &SignInput{KeyId: k.Arn, Message: []byte("message"), SigningAlgorithm: "RSASSA_PSS_SHA_256"})
+		wantErr(t, err, "InvalidKeyUsageException", k.Arn+" key usage is GENERATE_VERIFY_MAC which is not valid for Sign.")
+	}
+	_, err := e.s.Encrypt(bg, caller, &EncryptInput{KeyId: signer.Arn, Plaintext: []byte("hello"), EncryptionAlgorithm: "RSAES_OAEP_SHA_256"})
+	wantErr(t, err, "InvalidKeyUsageException", signer.Arn+" key usage is SIGN_VERIFY which is not valid for Encrypt.")
+	_, err = e.s.Sign(bg, caller, &SignInput{KeyId: signer.Arn, Message: []byte("message"), SigningAlgorithm: "ECDSA_SHA_256"})
+	wantErr(t, err, "DisabledException", signer.Arn+" is disabled.")
+	_, err = e.s.GenerateMac(bg, caller, &GenerateMacInput{KeyId: hmacKey.Arn, Message: []byte("message"), MacAlgorithm: "HMAC_SHA_512"})
+	wantErr(t, err, "DisabledException", hmacKey.Arn+" is disabled.")
+}

@@ -53,10 +53,11 @@ func (s *Service) encryptKey(ctx context.Context, c Caller, sc scope, a *access,
 	if err := s.checkAvailable(ctx, a.op(), k); err != nil {
 		return nil, nil, err
 	}
-	if err := k.usable(s.now()); err != nil {
+	// The usage before the state, as AWS checks them.
+	if err := k.checkUsage(a.op(), keys.EncryptDecrypt); err != nil {
 		return nil, nil, err
 	}
-	if err := k.checkUsage(a.op(), keys.EncryptDecrypt); err != nil {
+	if err := k.usable(s.now()); err != nil {
 		return nil, nil, err
 	}
 	if _, err := k.encryptionAlgorithm(alg); err != nil {
@@ -262,10 +263,10 @@ func (s *Service) checkDecrypt(ctx context.Context, k *key, op, alg string) erro
 	if err := s.checkAvailable(ctx, op, k); err != nil {
 		return err
 	}
-	if err := k.usable(s.now()); err != nil {
+	if err := k.checkUsage(op, keys.EncryptDecrypt); err != nil {
 		return err
 	}
-	if err := k.checkUsage(op, keys.EncryptDecrypt); err != nil {
+	if err := k.usable(s.now()); err != nil {
 		return err
 	}
 	_, err := k.encryptionAlgorithm(alg)
