@@ -234,8 +234,12 @@ func TestRSADecryptWithoutAlgorithm(t *testing.T) {
 		wantErr(t, err, "InvalidCiphertextException", "")
 	}
 	other := e.encrypt(e.createKey(caller).KeyId, msg, nil)
-	_, err = e.s.Decrypt(bg, caller, &DecryptInput{KeyId: md.Arn, CiphertextBlob: other})
-	wantErr(t, err, "IncorrectKeyException", "The key ID in the request does not identify a CMK that can perform this operation.")
+	for _, id := range []string{md.Arn, e.createKeyOf("RSA_2048", "SIGN_VERIFY").Arn} {
+		// A signing key's KeyId too (floci-io/floci#3968,
+		// decryptRejectsAKeyIdThatDidNotEncryptTheCiphertext).
+		_, err = e.s.Decrypt(bg, caller, &DecryptInput{KeyId: id, CiphertextBlob: other})
+		wantErr(t, err, "IncorrectKeyException", "The key ID in the request does not identify a CMK that can perform this operation.")
+	}
 	out, err := e.s.Decrypt(bg, caller, &DecryptInput{KeyId: md.KeyId, CiphertextBlob: ct, EncryptionAlgorithm: "RSAES_OAEP_SHA_256"})
 	if err != nil || !bytes.Equal(out.Plaintext, msg) || out.EncryptionAlgorithm != "RSAES_OAEP_SHA_256" {
 		t.Fatalf("Decrypt with the algorithm = %+v, %v", out, err)
