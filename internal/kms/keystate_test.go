@@ -79,9 +79,8 @@ func TestDescribeKeyValidToIsTheEarliestExpiry(t *testing.T) {
 	}
 }
 
-// unavailableKey creates a key in an external key store, encrypts with it
-// (blob), then disconnects the store (id).
-func unavailableKey(t *testing.T) (*env, *KeyMetadata, []byte, string) {
+// storeKey creates a key in a connected external key store (id).
+func storeKey(t *testing.T) (*env, *KeyMetadata, string) {
 	t.Helper()
 	e, p, id := newStoreEnv(t)
 	if _, err := e.s.ConnectCustomKeyStore(bg, caller, &ConnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
@@ -91,7 +90,14 @@ func unavailableKey(t *testing.T) (*env, *KeyMetadata, []byte, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	md := out.KeyMetadata
+	return e, out.KeyMetadata, id
+}
+
+// unavailableKey creates a key in an external key store, encrypts with it
+// (blob), then disconnects the store (id).
+func unavailableKey(t *testing.T) (*env, *KeyMetadata, []byte, string) {
+	t.Helper()
+	e, md, id := storeKey(t)
 	blob := e.encrypt(md.KeyId, []byte("x"), nil)
 	if _, err := e.s.DisconnectCustomKeyStore(bg, caller, &DisconnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
 		t.Fatal(err)

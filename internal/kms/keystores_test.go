@@ -467,17 +467,9 @@ func TestCustomKeyStoreNoStorageOnCrypto(t *testing.T) {
 // model gives both operations, with or without DryRun.
 func TestCustomKeyStoreNoDataKeyPairs(t *testing.T) {
 	t.Parallel()
-	e, p, id := newStoreEnv(t)
-	if _, err := e.s.ConnectCustomKeyStore(bg, caller, &ConnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
-		t.Fatal(err)
-	}
-	out, err := e.s.CreateKey(bg, caller, &CreateKeyInput{Origin: originExternalStore, CustomKeyStoreId: id, XksKeyId: p.externalKey(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	k := out.KeyMetadata
+	e, k, _ := storeKey(t)
 	for _, dryRun := range []bool{false, true} {
-		_, err = e.s.GenerateDataKeyPair(bg, caller, &GenerateDataKeyPairInput{KeyId: k.KeyId, KeyPairSpec: "ECC_NIST_P256", DryRun: dryRun})
+		_, err := e.s.GenerateDataKeyPair(bg, caller, &GenerateDataKeyPairInput{KeyId: k.KeyId, KeyPairSpec: "ECC_NIST_P256", DryRun: dryRun})
 		wantErr(t, err, "UnsupportedOperationException", "")
 		_, err = e.s.GenerateDataKeyPairWithoutPlaintext(bg, caller, &GenerateDataKeyPairWithoutPlaintextInput{KeyId: k.Arn, KeyPairSpec: "RSA_2048", DryRun: dryRun})
 		wantErr(t, err, "UnsupportedOperationException", "")
