@@ -817,3 +817,26 @@ func TestKeyUsageBeforeKeyState(t *testing.T) {
 	_, err = e.s.GenerateMac(bg, caller, &GenerateMacInput{KeyId: hmacKey.Arn, Message: []byte("message"), MacAlgorithm: "HMAC_SHA_512"})
 	wantErr(t, err, "DisabledException", hmacKey.Arn+" is disabled.")
 }
+
+// TestDataKeyUnderAsymmetricKey: GenerateDataKey and
+// GenerateDataKeyWithoutPlaintext with an RSA encryption key answer AWS's
+// InvalidKeyUsageException "You cannot generate a data key with an
+// asymmetric CMK" (as the AWS SDKs' users report it: S3A, Secrets Manager),
+// DryRun too; a signing key gets the key usage error first.
+func TestDataKeyUnderAsymmetricKey(t *testing.T) {
+	e := newEnv(t)
+	rsa := e.createKeyOf("RSA_2048", "ENCRYPT_DECRYPT")
+	const want = "You cannot generate a data key with an asymmetric CMK"
+	for _, dryRun := range []bool{false, true} {
+		_, err := e.s.GenerateDataKey(bg, caller, &GenerateDataKeyInput{KeyId: rsa.Arn, KeySpec: "AES_256", DryRun: dryRun})
+		wantErr(t, err, "InvalidKeyUsageException", want)
+		_, err = e.s.GenerateDataKeyWithoutPlaintext(bg, caller, &GenerateDataKeyWithoutPlaintextInput{KeyId: rsa.Arn, NumberOfBytes: ptr(int32(32)), DryRun: dryRun})
+		wantErr(t, err, "InvalidKeyUsageException", want)
+	}
+	ecc := e.createKeyOf("ECC_NIST_P256", "SIGN_VERIFY")
+	_, err := e.s.GenerateDataKey(bg, caller, &GenerateDataKeyInput{KeyId: ecc.Arn, KeySpec: "AES_256"})
+	wantErr(t, err, "InvalidKeyUsageException", "*")
+	if err != nil && strings.Contains(err.Error(), want) {
+		t.Errorf("a signing key: %v, want the key usage error", err)
+	}
+}

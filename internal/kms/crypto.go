@@ -42,6 +42,11 @@ func (k *key) encryptionAlgorithm(alg string) (string, error) {
 // errContextAsymmetric: an encryption context binds only symmetric ciphertext.
 var errContextAsymmetric = kmserr.ErrValidation.With("EncryptionContext is only valid with symmetric encryption KMS keys.")
 
+// errDataKeyAsymmetric is AWS's answer to GenerateDataKey and
+// GenerateDataKeyWithoutPlaintext with an asymmetric encryption key (as the
+// AWS SDKs' users report it).
+var errDataKeyAsymmetric = kmserr.ErrInvalidKeyUsage.With("You cannot generate a data key with an asymmetric CMK")
+
 // encryptKey resolves, authorizes (a) and checks a key for an encrypting
 // operation. alg "" means SYMMETRIC_DEFAULT, so that data-key operations,
 // which pass "", refuse RSA keys.
@@ -59,6 +64,9 @@ func (s *Service) encryptKey(ctx context.Context, c Caller, sc scope, a *access,
 	}
 	if err := k.usable(s.now()); err != nil {
 		return nil, nil, err
+	}
+	if op := a.op(); (op == "GenerateDataKey" || op == "GenerateDataKeyWithoutPlaintext") && !k.spec.Symmetric() {
+		return nil, nil, errDataKeyAsymmetric
 	}
 	if _, err := k.encryptionAlgorithm(alg); err != nil {
 		return nil, nil, err
