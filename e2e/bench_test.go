@@ -171,3 +171,19 @@ func TestBenchStub(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchOneRequestAtLeast: every client sends one request at least,
+// however short --duration is (on a busy machine a short run could end
+// before any answer, and report no figures): with 1ns, in both modes,
+// exactly one request per client.
+func TestBenchOneRequestAtLeast(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "server", "--dev", "--addr", "127.0.0.1:0")
+	for _, mode := range [][]string{nil, {"--replay"}} {
+		code, out, stderr := runBench(t, s.URL, append([]string{"--op", "mixed", "--duration", "1ns"}, mode...)...)
+		if code != 0 || out.Requests != 4 || out.Errors != 0 {
+			t.Errorf("bench %v --duration 1ns: exit %d, %d requests (want 4: one per client), %d errors; stderr: %s",
+				mode, code, out.Requests, out.Errors, stderr)
+		}
+	}
+}

@@ -38,7 +38,8 @@ const benchUsage = `Usage: trent bench [--op OP] [--concurrency N] [--duration D
 Drives a KMS endpoint (Trent, the bare stub of tools/kmsstub, or any
 AWS-KMS-compatible server) in a closed loop: --concurrency clients, each
 sending its next request as soon as the last one is answered, over
-keep-alive connections, for --duration. It reports requests per second, the
+keep-alive connections, for --duration (each client sends one request at
+least, however short the duration or busy the machine). It reports requests per second, the
 latency percentiles p50/p90/p99/p99.9, errors, and the server's CPU time per
 request (from process_cpu_seconds_total of the endpoint's /metrics, when it
 has one, or with --server-pid from /proc, for a server on this machine
@@ -610,12 +611,13 @@ func (f *benchFixture) pickAlgorithms(md *types.KeyMetadata) error {
 	return nil
 }
 
-// runSDK is one client of the SDK mode: it calls until `until`.
+// runSDK is one client of the SDK mode: it calls until `until`, once at
+// least.
 func (f *benchFixture) runSDK(ctx context.Context, w *worker, i int, until time.Time, record bool) {
 	ops := opsOf(f.cfg.op)
 	for n := i; ; n++ {
 		t := time.Now()
-		if !t.Before(until) {
+		if n > i && !t.Before(until) {
 			return
 		}
 		op := ops[n%len(ops)]

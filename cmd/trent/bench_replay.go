@@ -192,7 +192,7 @@ func (rp *replayer) run(_ context.Context, w *worker, i int, until time.Time, re
 	var body []byte
 	for n := 0; ; n++ {
 		t := time.Now()
-		if !t.Before(until) {
+		if n > 0 && !t.Before(until) { // one request at least, however busy the machine
 			return
 		}
 		q := reqs[(n+i)%len(reqs)]
