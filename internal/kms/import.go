@@ -355,12 +355,21 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, c Caller, in *ImportKey
 		nk := k.clone()
 		nk.imp = k.imp.clone()
 		nk.imp.params = nil // a token imports once
+		// The first material of a key is new material: NEW_KEY_MATERIAL is
+		// then the default (AWS's ImportType), so naming it changes nothing.
+		first := len(k.versions) == 0 && len(k.imp.materialIDs) == 0
 		switch p := k.imp.pending; {
+		case in.ImportType == importTypeNew && !k.spec.Symmetric():
+			ver.Wipe()
+			return nil, kmserr.ErrUnsupportedOperation.With("ImportType NEW_KEY_MATERIAL needs a symmetric encryption key.")
+		case in.ImportType == importTypeNew && first:
+			nk.versions = []*keys.Version{ver}
+			nk.imp.materialIDs = []string{materialID}
 		case in.ImportType == importTypeNew && k.mrPrimary != "":
 			ver.Wipe()
 			return nil, kmserr.ErrUnsupportedOperation.With("ImportType NEW_KEY_MATERIAL is not supported for multi-Region keys by this server.")
 		case in.ImportType == importTypeNew:
-			if !k.spec.Symmetric() || len(k.versions) == 0 {
+			if len(k.versions) == 0 {
 				ver.Wipe()
 				return nil, kmserr.ErrUnsupportedOperation.With("ImportType NEW_KEY_MATERIAL needs a symmetric encryption key that has key material.")
 			}

@@ -3,6 +3,9 @@ package kms
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -790,5 +793,66 @@ func TestParametersWithoutTheLock(t *testing.T) {
 	}
 	if k := e.s.getKey(scope{region, acct}, md.KeyId); k.imp.params == nil {
 		t.Error("no import parameters on the key")
+	}
+}
+
+// importTyped imports material into id with ImportType importType, wrapped
+// with RSAES_OAEP_SHA_256 by the standard library.
+func (e *env) importTyped(c Caller, id string, material []byte, importType string) (*ImportKeyMaterialOutput, error) {
+	e.t.Helper()
+	p, err := e.s.GetParametersForImport(bg, c, &GetParametersForImportInput{KeyId: id, WrappingAlgorithm: "RSAES_OAEP_SHA_256", WrappingKeySpec: "RSA_2048"})
+	if err != nil {
+		e.t.Fatalf("GetParametersForImport in %s: %v", c.Region, err)
+	}
+	pub, err := x509.ParsePKIXPublicKey(p.PublicKey)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	wrapped, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, pub.(*rsa.PublicKey), material, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return e.s.ImportKeyMaterial(bg, c, &ImportKeyMaterialInput{KeyId: id, ImportToken: p.ImportToken,
+		EncryptedKeyMaterial: wrapped, ExpirationModel: "KEY_MATERIAL_DOES_NOT_EXPIRE", ImportType: importType})
+}
+
+// TestFirstImportNewKeyMaterial: AWS's ImportType defaults to
+// NEW_KEY_MATERIAL when no material was ever imported into the key, so the
+// first import may name it, into a single-Region key or a multi-Region
+// primary; a replica still takes its primary's material only.
+func TestFirstImportNewKeyMaterial(t *testing.T) {
+	e := newEnv(t)
+	material := make([]byte, 32)
+	rand.Read(material)
+	md := e.createExternal("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT")
+	if _, err := e.importTyped(caller, md.KeyId, material, "NEW_KEY_MATERIAL"); err != nil {
+		t.Fatalf("first ImportKeyMaterial(NEW_KEY_MATERIAL) err = %v", err)
+	}
+	if d := e.describe(caller, md.KeyId); d.KeyState != "Enabled" {
+		t.Errorf("after the first import: %s, want Enabled", d.KeyState)
+	}
+	e.encrypt(md.KeyId, []byte("new"), nil)
+
+	out, err := e.s.CreateKey(bg, caller, &CreateKeyInput{MultiRegion: true, Origin: "EXTERNAL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := out.KeyMetadata.KeyId
+	if _, err := e.importTyped(caller, id, material, "NEW_KEY_MATERIAL"); err != nil {
+		t.Fatalf("first ImportKeyMaterial(NEW_KEY_MATERIAL) into a multi-Region primary err = %v", err)
+	}
+	if _, err := e.s.ReplicateKey(bg, caller, &ReplicateKeyInput{KeyId: id, ReplicaRegion: replicaRegion}); err != nil {
+		t.Fatal(err)
+	}
+	other := make([]byte, 32)
+	rand.Read(other)
+	_, err = e.importTyped(inReplica, id, other, "NEW_KEY_MATERIAL")
+	wantErr(t, err, "UnsupportedOperationException", "*")
+	if _, err := e.importTyped(inReplica, id, material, "EXISTING_KEY_MATERIAL"); err != nil {
+		t.Fatalf("ImportKeyMaterial(EXISTING_KEY_MATERIAL) of the primary's material into the replica err = %v", err)
+	}
+	enc := e.encrypt(id, []byte("set"), nil)
+	if dec, err := e.s.Decrypt(bg, inReplica, &DecryptInput{CiphertextBlob: enc}); err != nil || string(dec.Plaintext) != "set" {
+		t.Errorf("Decrypt in the replica = %v, %v", dec, err)
 	}
 }
