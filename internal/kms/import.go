@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"maps"
+	"regexp"
 	"slices"
 	"strconv"
 	"time"
@@ -39,6 +40,19 @@ var (
 	enumExpirationModel = []string{expires, doesNotExpire}
 	enumImportType      = []string{importTypeNew, importTypeExisting}
 )
+
+var (
+	materialDescRE = regexp.MustCompile(`^[a-zA-Z0-9:/_\s.-]+$`) // KeyMaterialDescriptionType
+	materialIDRE   = regexp.MustCompile(`^[a-f0-9]+$`)           // BackingKeyIdType
+)
+
+// materialID checks an optional KeyMaterialId member (BackingKeyIdType).
+func (v *validator) materialID(id string) {
+	if id != "" {
+		v.strLen("keyMaterialId", id, materialIDLen, materialIDLen)
+		v.matches("keyMaterialId", id, materialIDRE)
+	}
+}
 
 // importState is what an EXTERNAL key knows about its imported material.
 // Immutable once published, like the key.
@@ -287,10 +301,9 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, c Caller, in *ImportKey
 	v.enum("importType", in.ImportType, enumImportType)
 	if in.KeyMaterialDescription != "" {
 		v.strLen("keyMaterialDescription", in.KeyMaterialDescription, 0, maxMaterialDescLen)
+		v.matches("keyMaterialDescription", in.KeyMaterialDescription, materialDescRE)
 	}
-	if in.KeyMaterialId != "" {
-		v.strLen("keyMaterialId", in.KeyMaterialId, materialIDLen, materialIDLen)
-	}
+	v.materialID(in.KeyMaterialId)
 	model := in.ExpirationModel
 	if model == "" {
 		model = expires
@@ -429,9 +442,7 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, c Caller, in *ImportKey
 // changes nothing.
 func (s *Service) DeleteImportedKeyMaterial(ctx context.Context, c Caller, in *DeleteImportedKeyMaterialInput) (*DeleteImportedKeyMaterialOutput, error) {
 	var v validator
-	if in.KeyMaterialId != "" {
-		v.strLen("keyMaterialId", in.KeyMaterialId, materialIDLen, materialIDLen)
-	}
+	v.materialID(in.KeyMaterialId)
 	var deleted string
 	var wipe func()
 	nk, err := s.mutateKey(ctx, c, "DeleteImportedKeyMaterial", in.KeyId, &v, func(k *key, _ time.Time) (*key, error) {

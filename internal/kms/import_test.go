@@ -856,3 +856,36 @@ func TestFirstImportNewKeyMaterial(t *testing.T) {
 		t.Errorf("Decrypt in the replica = %v, %v", dec, err)
 	}
 }
+
+// TestImportMemberPatterns: KeyMaterialDescription and KeyMaterialId are
+// checked against their model patterns (ValidationException), as AWS's
+// model constrains them, before the key is looked at.
+func TestImportMemberPatterns(t *testing.T) {
+	e := newEnv(t)
+	md := e.createExternal("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT")
+	upper := strings.Repeat("AB", 32) // 64 characters, not lower-case hex
+	_, err := e.s.ImportKeyMaterial(bg, caller, &ImportKeyMaterialInput{KeyId: md.KeyId, ImportToken: []byte{1}, EncryptedKeyMaterial: []byte{1},
+		ExpirationModel: "KEY_MATERIAL_DOES_NOT_EXPIRE", KeyMaterialDescription: "key #1"})
+	wantErr(t, err, "ValidationException", `1 validation error detected: Value 'key #1' at 'keyMaterialDescription' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_\s.-]+$`)
+	_, err = e.s.ImportKeyMaterial(bg, caller, &ImportKeyMaterialInput{KeyId: md.KeyId, ImportToken: []byte{1}, EncryptedKeyMaterial: []byte{1},
+		ExpirationModel: "KEY_MATERIAL_DOES_NOT_EXPIRE", KeyMaterialId: upper})
+	wantErr(t, err, "ValidationException", "1 validation error detected: Value '"+upper+"' at 'keyMaterialId' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-f0-9]+$")
+	_, err = e.s.DeleteImportedKeyMaterial(bg, caller, &DeleteImportedKeyMaterialInput{KeyId: md.KeyId, KeyMaterialId: upper})
+	wantErr(t, err, "ValidationException", "1 validation error detected: Value '"+upper+"' at 'keyMaterialId' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-f0-9]+$")
+	// A description of the allowed characters is accepted.
+	material := make([]byte, 32)
+	rand.Read(material)
+	p := e.importParams(md.KeyId, "RSAES_OAEP_SHA_256", "RSA_2048")
+	pub, err := x509.ParsePKIXPublicKey(p.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrapped, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, pub.(*rsa.PublicKey), material, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.ImportKeyMaterial(bg, caller, &ImportKeyMaterialInput{KeyId: md.KeyId, ImportToken: p.ImportToken, EncryptedKeyMaterial: wrapped,
+		ExpirationModel: "KEY_MATERIAL_DOES_NOT_EXPIRE", KeyMaterialDescription: "HSM export 2026-12/a_b:c"}); err != nil {
+		t.Errorf("ImportKeyMaterial(KeyMaterialDescription of allowed characters) err = %v", err)
+	}
+}
