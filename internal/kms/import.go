@@ -64,8 +64,11 @@ type importState struct {
 	expiry      map[string]expiry
 	soonest     time.Time
 	materialIDs []string // every material imported so far: a re-import must be one of them
-	params      *importParams
-	pending     *pendingMaterial // imported with NEW_KEY_MATERIAL, waiting for RotateKeyOnDemand
+	// descriptions are the KeyMaterialDescription of the last import that
+	// gave one, by material id (kept while the material is deleted).
+	descriptions map[string]string
+	params       *importParams
+	pending      *pendingMaterial // imported with NEW_KEY_MATERIAL, waiting for RotateKeyOnDemand
 }
 
 // expiry is when imported material expires.
@@ -98,6 +101,7 @@ type importRecord struct {
 	ValidTo           time.Time               `json:"validTo,omitzero"`
 	Expiry            map[string]expiryRecord `json:"expiry,omitempty"` // by material id
 	MaterialIDs       []string                `json:"materialIds,omitempty"`
+	Descriptions      map[string]string       `json:"descriptions,omitempty"` // by material id
 	Token             []byte                  `json:"token,omitempty"`
 	WrappingKey       []byte                  `json:"wrappingKey,omitempty"`
 	WrappingAlgorithm string                  `json:"wrappingAlgorithm,omitempty"`
@@ -122,7 +126,7 @@ func (st *importState) record() *importRecord {
 	if st == nil {
 		return nil
 	}
-	r := &importRecord{MaterialIDs: st.materialIDs}
+	r := &importRecord{MaterialIDs: st.materialIDs, Descriptions: st.descriptions}
 	if len(st.expiry) > 0 {
 		r.Expiry = make(map[string]expiryRecord, len(st.expiry))
 		for id, e := range st.expiry {
@@ -145,7 +149,7 @@ func importFromRecord(r *importRecord, versions []versionRecord) *importState {
 	if r == nil {
 		return nil
 	}
-	st := &importState{materialIDs: r.MaterialIDs}
+	st := &importState{materialIDs: r.MaterialIDs, descriptions: r.Descriptions}
 	for id, e := range r.Expiry {
 		st.setExpiry(id, expiry{model: e.Model, validTo: e.ValidTo})
 	}
@@ -165,6 +169,7 @@ func importFromRecord(r *importRecord, versions []versionRecord) *importState {
 func (st *importState) clone() *importState {
 	c := *st
 	c.expiry = maps.Clone(st.expiry)
+	c.descriptions = maps.Clone(st.descriptions)
 	return &c
 }
 
@@ -368,6 +373,12 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, c Caller, in *ImportKey
 		nk := k.clone()
 		nk.imp = k.imp.clone()
 		nk.imp.params = nil // a token imports once
+		if in.KeyMaterialDescription != "" {
+			if nk.imp.descriptions == nil {
+				nk.imp.descriptions = make(map[string]string)
+			}
+			nk.imp.descriptions[materialID] = in.KeyMaterialDescription
+		}
 		// The first material of a key is new material: NEW_KEY_MATERIAL is
 		// then the default (AWS's ImportType), so naming it changes nothing.
 		first := len(k.versions) == 0 && len(k.imp.materialIDs) == 0
@@ -493,6 +504,7 @@ func (k *key) dropMaterial(ids ...string) (*key, func()) {
 			pending = p.material
 			nk.imp.pending = nil
 			nk.imp.materialIDs = slices.DeleteFunc(slices.Clone(nk.imp.materialIDs), func(m string) bool { return m == id })
+			delete(nk.imp.descriptions, id)
 			continue
 		}
 		i := k.versionOf(id)

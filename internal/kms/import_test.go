@@ -889,3 +889,60 @@ func TestImportMemberPatterns(t *testing.T) {
 		t.Errorf("ImportKeyMaterial(KeyMaterialDescription of allowed characters) err = %v", err)
 	}
 }
+
+// importDescribed imports material into id (RSAES_OAEP_SHA_256 by the
+// standard library) with ImportType importType and KeyMaterialDescription
+// desc.
+func (e *env) importDescribed(id string, material []byte, importType, desc string) {
+	e.t.Helper()
+	p := e.importParams(id, "RSAES_OAEP_SHA_256", "RSA_2048")
+	pub, err := x509.ParsePKIXPublicKey(p.PublicKey)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	wrapped, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, pub.(*rsa.PublicKey), material, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := e.s.ImportKeyMaterial(bg, caller, &ImportKeyMaterialInput{KeyId: id, ImportToken: p.ImportToken, EncryptedKeyMaterial: wrapped,
+		ExpirationModel: "KEY_MATERIAL_DOES_NOT_EXPIRE", ImportType: importType, KeyMaterialDescription: desc}); err != nil {
+		e.t.Fatalf("ImportKeyMaterial(%q, %q) err = %v", importType, desc, err)
+	}
+}
+
+// TestKeyMaterialDescription: ListKeyRotations gives each imported
+// material's KeyMaterialDescription, as AWS does; a re-import without one
+// keeps the last one given, a re-import with one replaces it, and it
+// survives a restart.
+func TestKeyMaterialDescription(t *testing.T) {
+	e := newEnv(t)
+	md := e.createExternal("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT")
+	first, second := make([]byte, 32), make([]byte, 32)
+	rand.Read(first)
+	rand.Read(second)
+	e.importDescribed(md.KeyId, first, "", "from HSM A")
+	e.importDescribed(md.KeyId, second, "NEW_KEY_MATERIAL", "from HSM B")
+	descs := func(s *Service) []string {
+		t.Helper()
+		out, err := s.ListKeyRotations(bg, caller, &ListKeyRotationsInput{KeyId: md.KeyId, IncludeKeyMaterial: "ALL_KEY_MATERIAL"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range out.Rotations {
+			got = append(got, r.KeyMaterialState+":"+r.KeyMaterialDescription)
+		}
+		return got
+	}
+	if got, want := descs(e.s), []string{"CURRENT:from HSM A", "PENDING_ROTATION:from HSM B"}; !slices.Equal(got, want) {
+		t.Errorf("ListKeyRotations descriptions = %q, want %q", got, want)
+	}
+	e.importDescribed(md.KeyId, first, "", "")
+	if got, want := descs(e.s), []string{"CURRENT:from HSM A", "PENDING_ROTATION:from HSM B"}; !slices.Equal(got, want) {
+		t.Errorf("after a re-import without a description: %q, want %q", got, want)
+	}
+	e.importDescribed(md.KeyId, first, "EXISTING_KEY_MATERIAL", "renamed")
+	if got, want := descs(e.reopen()), []string{"CURRENT:renamed", "PENDING_ROTATION:from HSM B"}; !slices.Equal(got, want) {
+		t.Errorf("after a re-import with a description, over the same store: %q, want %q", got, want)
+	}
+}

@@ -244,13 +244,15 @@ func (s *Service) ListKeyRotations(ctx context.Context, c Caller, in *ListKeyRot
 		}
 		if k.imp != nil {
 			e.ImportState, e.ExpirationModel, e.ValidTo = k.imp.rotationEntry(ver)
+			e.KeyMaterialDescription = k.imp.descriptions[ver.MaterialID]
 		}
 		out.Rotations = append(out.Rotations, e)
 	}
 	// Material imported with NEW_KEY_MATERIAL and waiting for RotateKeyOnDemand.
 	if p := k.pendingMaterial(); p != nil && all && !trunc {
 		out.Rotations = append(out.Rotations, RotationsListEntry{KeyId: k.id, KeyMaterialId: p.id, KeyMaterialState: "PENDING_ROTATION",
-			ImportState: "IMPORTED", ExpirationModel: p.expiration, ValidTo: validTo(p.expiration, p.validTo)})
+			ImportState: "IMPORTED", ExpirationModel: p.expiration, ValidTo: validTo(p.expiration, p.validTo),
+			KeyMaterialDescription: k.imp.descriptions[p.id]})
 	}
 	return out, nil
 }

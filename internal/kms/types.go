@@ -163,14 +163,15 @@ type AliasListEntry struct {
 
 // RotationsListEntry is one entry of ListKeyRotations.
 type RotationsListEntry struct {
-	ExpirationModel  string     `json:"ExpirationModel,omitempty"`
-	ImportState      string     `json:"ImportState,omitempty"`
-	KeyId            string     `json:"KeyId"`
-	KeyMaterialId    string     `json:"KeyMaterialId,omitempty"`
-	KeyMaterialState string     `json:"KeyMaterialState,omitempty"`
-	RotationDate     *Timestamp `json:"RotationDate,omitempty"`
-	RotationType     string     `json:"RotationType,omitempty"`
-	ValidTo          *Timestamp `json:"ValidTo,omitempty"`
+	ExpirationModel        string     `json:"ExpirationModel,omitempty"`
+	ImportState            string     `json:"ImportState,omitempty"`
+	KeyId                  string     `json:"KeyId"`
+	KeyMaterialDescription string     `json:"KeyMaterialDescription,omitempty"`
+	KeyMaterialId          string     `json:"KeyMaterialId,omitempty"`
+	KeyMaterialState       string     `json:"KeyMaterialState,omitempty"`
+	RotationDate           *Timestamp `json:"RotationDate,omitempty"`
+	RotationType           string     `json:"RotationType,omitempty"`
+	ValidTo                *Timestamp `json:"ValidTo,omitempty"`
 }
 
 // ---- key management ----
