@@ -161,3 +161,57 @@ func TestMultiRegionImported(t *testing.T) {
 		t.Errorf("Decrypt in %s = %q", west, dec.Plaintext)
 	}
 }
+
+// TestMultiRegionImportTypeAndDescription: through the AWS SDK, the first
+// import into a multi-Region primary may name ImportType NEW_KEY_MATERIAL
+// (AWS's default for a key never imported into), the replica imports the
+// same material as EXISTING_KEY_MATERIAL, each key lists its own
+// KeyMaterialDescription in ListKeyRotations, and a KeyMaterialId that is
+// not lower-case hex is a ValidationException.
+func TestMultiRegionImportTypeAndDescription(t *testing.T) {
+	t.Parallel()
+	s := startDev(t)
+	east := s.dev()
+	const west = "eu-west-1"
+	wc := s.client(west, devAccessKey, devSecretKey)
+	material := make([]byte, 32)
+	rand.Read(material)
+	importInto := func(c *kms.Client, id string, importType types.ImportType, desc string) error {
+		p, err := c.GetParametersForImport(ctx(t), &kms.GetParametersForImportInput{KeyId: aws.String(id),
+			WrappingAlgorithm: types.AlgorithmSpecRsaesOaepSha256, WrappingKeySpec: types.WrappingKeySpecRsa2048})
+		must(t, err)
+		pub, err := x509.ParsePKIXPublicKey(p.PublicKey)
+		must(t, err)
+		wrapped, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, pub.(*rsa.PublicKey), material, nil)
+		must(t, err)
+		_, err = c.ImportKeyMaterial(ctx(t), &kms.ImportKeyMaterialInput{KeyId: aws.String(id), ImportToken: p.ImportToken,
+			EncryptedKeyMaterial: wrapped, ExpirationModel: types.ExpirationModelTypeKeyMaterialDoesNotExpire,
+			ImportType: importType, KeyMaterialDescription: aws.String(desc)})
+		return err
+	}
+	description := func(c *kms.Client, id string) string {
+		lr, err := c.ListKeyRotations(ctx(t), &kms.ListKeyRotationsInput{KeyId: aws.String(id), IncludeKeyMaterial: types.IncludeKeyMaterialAllKeyMaterial})
+		must(t, err)
+		if len(lr.Rotations) != 1 {
+			t.Fatalf("ListKeyRotations = %+v, want one material", lr.Rotations)
+		}
+		return aws.ToString(lr.Rotations[0].KeyMaterialDescription)
+	}
+
+	ck, err := east.CreateKey(ctx(t), &kms.CreateKeyInput{MultiRegion: aws.Bool(true), Origin: types.OriginTypeExternal})
+	must(t, err)
+	id := aws.ToString(ck.KeyMetadata.KeyId)
+	must(t, importInto(east, id, types.ImportTypeNewKeyMaterial, "from HSM A"))
+	_, err = east.ReplicateKey(ctx(t), &kms.ReplicateKeyInput{KeyId: aws.String(id), ReplicaRegion: aws.String(west)})
+	must(t, err)
+	must(t, importInto(wc, id, types.ImportTypeExistingKeyMaterial, "west copy"))
+	if got := description(east, id); got != "from HSM A" {
+		t.Errorf("KeyMaterialDescription of the primary's material = %q", got)
+	}
+	if got := description(wc, id); got != "west copy" {
+		t.Errorf("KeyMaterialDescription of the replica's material = %q", got)
+	}
+	_, err = east.DeleteImportedKeyMaterial(ctx(t), &kms.DeleteImportedKeyMaterialInput{KeyId: aws.String(id),
+		KeyMaterialId: aws.String(strings.Repeat("AB", 32))})
+	wantCode(t, err, "ValidationException")
+}
