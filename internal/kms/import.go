@@ -383,9 +383,11 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, c Caller, in *ImportKey
 		// then the default (AWS's ImportType), so naming it changes nothing.
 		first := len(k.versions) == 0 && len(k.imp.materialIDs) == 0
 		switch p := k.imp.pending; {
-		case in.ImportType == importTypeNew && !k.spec.Symmetric():
+		case in.ImportType != "" && !k.spec.Symmetric():
+			// AWS refuses ImportType for asymmetric and HMAC keys: they have
+			// one material only.
 			ver.Wipe()
-			return nil, kmserr.ErrUnsupportedOperation.With("ImportType NEW_KEY_MATERIAL needs a symmetric encryption key.")
+			return nil, kmserr.ErrUnsupportedOperation.With("ImportType %s needs a symmetric encryption key.", in.ImportType)
 		case in.ImportType == importTypeNew && first:
 			nk.versions = []*keys.Version{ver}
 			nk.imp.materialIDs = []string{materialID}

@@ -946,3 +946,22 @@ func TestKeyMaterialDescription(t *testing.T) {
 		t.Errorf("after a re-import with a description, over the same store: %q, want %q", got, want)
 	}
 }
+
+// TestImportTypeRefusedForOneMaterialKeys: an asymmetric or HMAC key has one
+// material, and AWS refuses an ImportKeyMaterial request that gives
+// ImportType for it (either value); without ImportType it imports.
+func TestImportTypeRefusedForOneMaterialKeys(t *testing.T) {
+	e := newEnv(t)
+	key := make([]byte, 32)
+	rand.Read(key)
+	md := e.createExternal("HMAC_256", "GENERATE_VERIFY_MAC")
+	for _, it := range []string{"EXISTING_KEY_MATERIAL", "NEW_KEY_MATERIAL"} {
+		_, err := e.importTyped(caller, md.KeyId, key, it)
+		wantErr(t, err, "UnsupportedOperationException", "*")
+	}
+	if _, err := e.importTyped(caller, md.KeyId, key, ""); err != nil {
+		t.Fatalf("ImportKeyMaterial without ImportType err = %v", err)
+	}
+	_, err := e.importTyped(caller, md.KeyId, key, "EXISTING_KEY_MATERIAL")
+	wantErr(t, err, "UnsupportedOperationException", "*")
+}
