@@ -425,7 +425,8 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, c Caller, in *ImportKey
 			ver.Encryptions.Store(old.Encryptions.Load())
 			ver.Flushed.Store(old.Flushed.Load())
 			nk.versions[slot] = ver
-		case len(k.versions) == 0 && (known || len(k.imp.materialIDs) == 0):
+		case len(k.versions) == 0 && (known || len(k.imp.materialIDs) == 0 && in.ImportType != importTypeExisting):
+			// EXISTING_KEY_MATERIAL names material the key had before.
 			// The first import (a replica's: its primary's material).
 			nk.versions = []*keys.Version{ver}
 			if !known {

@@ -965,3 +965,25 @@ func TestImportTypeRefusedForOneMaterialKeys(t *testing.T) {
 	_, err := e.importTyped(caller, md.KeyId, key, "EXISTING_KEY_MATERIAL")
 	wantErr(t, err, "UnsupportedOperationException", "*")
 }
+
+// TestFirstImportExistingKeyMaterial: ImportType EXISTING_KEY_MATERIAL
+// names material previously associated with the key (AWS's developer
+// guide), so the first import into a key may not give it; a replica's
+// first import of its primary's material may.
+func TestFirstImportExistingKeyMaterial(t *testing.T) {
+	e := newEnv(t)
+	material := make([]byte, 32)
+	rand.Read(material)
+	md := e.createExternal("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT")
+	_, err := e.importTyped(caller, md.KeyId, material, "EXISTING_KEY_MATERIAL")
+	wantErr(t, err, "IncorrectKeyMaterialException", "*")
+	if d := e.describe(caller, md.KeyId); d.KeyState != "PendingImport" {
+		t.Errorf("after the refused import: %s, want PendingImport", d.KeyState)
+	}
+	if _, err := e.importTyped(caller, md.KeyId, material, ""); err != nil {
+		t.Fatalf("first ImportKeyMaterial without ImportType err = %v", err)
+	}
+	if _, err := e.importTyped(caller, md.KeyId, material, "EXISTING_KEY_MATERIAL"); err != nil {
+		t.Errorf("re-import with EXISTING_KEY_MATERIAL err = %v", err)
+	}
+}
