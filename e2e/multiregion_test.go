@@ -112,6 +112,24 @@ func TestMultiRegionKeys(t *testing.T) {
 	}
 }
 
+// importMaterial wraps material under fresh import parameters of the key id
+// (RSAES_OAEP_SHA_256, with Go's crypto) and imports it, never expiring,
+// with in's other members (ImportType, KeyMaterialDescription).
+func importMaterial(t *testing.T, c *kms.Client, id string, material []byte, in kms.ImportKeyMaterialInput) error {
+	t.Helper()
+	p, err := c.GetParametersForImport(ctx(t), &kms.GetParametersForImportInput{KeyId: aws.String(id),
+		WrappingAlgorithm: types.AlgorithmSpecRsaesOaepSha256, WrappingKeySpec: types.WrappingKeySpecRsa2048})
+	must(t, err)
+	pub, err := x509.ParsePKIXPublicKey(p.PublicKey)
+	must(t, err)
+	wrapped, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, pub.(*rsa.PublicKey), material, nil)
+	must(t, err)
+	in.KeyId, in.ImportToken, in.EncryptedKeyMaterial = aws.String(id), p.ImportToken, wrapped
+	in.ExpirationModel = types.ExpirationModelTypeKeyMaterialDoesNotExpire
+	_, err = c.ImportKeyMaterial(ctx(t), &in)
+	return err
+}
+
 // TestMultiRegionImported: a multi-Region key with imported material; the
 // replica imports the primary's material itself (wrapped with Go's crypto).
 func TestMultiRegionImported(t *testing.T) {
@@ -123,16 +141,7 @@ func TestMultiRegionImported(t *testing.T) {
 	material := make([]byte, 32)
 	rand.Read(material)
 	importInto := func(c *kms.Client, id string, m []byte) error {
-		p, err := c.GetParametersForImport(ctx(t), &kms.GetParametersForImportInput{KeyId: aws.String(id),
-			WrappingAlgorithm: types.AlgorithmSpecRsaesOaepSha256, WrappingKeySpec: types.WrappingKeySpecRsa2048})
-		must(t, err)
-		pub, err := x509.ParsePKIXPublicKey(p.PublicKey)
-		must(t, err)
-		wrapped, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, pub.(*rsa.PublicKey), m, nil)
-		must(t, err)
-		_, err = c.ImportKeyMaterial(ctx(t), &kms.ImportKeyMaterialInput{KeyId: aws.String(id), ImportToken: p.ImportToken,
-			EncryptedKeyMaterial: wrapped, ExpirationModel: types.ExpirationModelTypeKeyMaterialDoesNotExpire})
-		return err
+		return importMaterial(t, c, id, m, kms.ImportKeyMaterialInput{})
 	}
 
 	ck, err := east.CreateKey(ctx(t), &kms.CreateKeyInput{MultiRegion: aws.Bool(true), Origin: types.OriginTypeExternal})
@@ -177,17 +186,7 @@ func TestMultiRegionImportTypeAndDescription(t *testing.T) {
 	material := make([]byte, 32)
 	rand.Read(material)
 	importInto := func(c *kms.Client, id string, importType types.ImportType, desc string) error {
-		p, err := c.GetParametersForImport(ctx(t), &kms.GetParametersForImportInput{KeyId: aws.String(id),
-			WrappingAlgorithm: types.AlgorithmSpecRsaesOaepSha256, WrappingKeySpec: types.WrappingKeySpecRsa2048})
-		must(t, err)
-		pub, err := x509.ParsePKIXPublicKey(p.PublicKey)
-		must(t, err)
-		wrapped, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, pub.(*rsa.PublicKey), material, nil)
-		must(t, err)
-		_, err = c.ImportKeyMaterial(ctx(t), &kms.ImportKeyMaterialInput{KeyId: aws.String(id), ImportToken: p.ImportToken,
-			EncryptedKeyMaterial: wrapped, ExpirationModel: types.ExpirationModelTypeKeyMaterialDoesNotExpire,
-			ImportType: importType, KeyMaterialDescription: aws.String(desc)})
-		return err
+		return importMaterial(t, c, id, material, kms.ImportKeyMaterialInput{ImportType: importType, KeyMaterialDescription: aws.String(desc)})
 	}
 	description := func(c *kms.Client, id string) string {
 		lr, err := c.ListKeyRotations(ctx(t), &kms.ListKeyRotationsInput{KeyId: aws.String(id), IncludeKeyMaterial: types.IncludeKeyMaterialAllKeyMaterial})

@@ -796,9 +796,11 @@ func TestParametersWithoutTheLock(t *testing.T) {
 	}
 }
 
-// importTyped imports material into id with ImportType importType, wrapped
-// with RSAES_OAEP_SHA_256 by the standard library.
-func (e *env) importTyped(c Caller, id string, material []byte, importType string) (*ImportKeyMaterialOutput, error) {
+// importWith imports material into id in c's region, wrapped under fresh
+// import parameters (RSAES_OAEP_SHA_256) by the standard library, with in's
+// other members (ImportType, KeyMaterialDescription; never expiring unless
+// in says otherwise).
+func (e *env) importWith(c Caller, id string, material []byte, in ImportKeyMaterialInput) (*ImportKeyMaterialOutput, error) {
 	e.t.Helper()
 	p, err := e.s.GetParametersForImport(bg, c, &GetParametersForImportInput{KeyId: id, WrappingAlgorithm: "RSAES_OAEP_SHA_256", WrappingKeySpec: "RSA_2048"})
 	if err != nil {
@@ -812,8 +814,17 @@ func (e *env) importTyped(c Caller, id string, material []byte, importType strin
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return e.s.ImportKeyMaterial(bg, c, &ImportKeyMaterialInput{KeyId: id, ImportToken: p.ImportToken,
-		EncryptedKeyMaterial: wrapped, ExpirationModel: "KEY_MATERIAL_DOES_NOT_EXPIRE", ImportType: importType})
+	in.KeyId, in.ImportToken, in.EncryptedKeyMaterial = id, p.ImportToken, wrapped
+	if in.ExpirationModel == "" {
+		in.ExpirationModel = "KEY_MATERIAL_DOES_NOT_EXPIRE"
+	}
+	return e.s.ImportKeyMaterial(bg, c, &in)
+}
+
+// importTyped imports material into id with ImportType importType.
+func (e *env) importTyped(c Caller, id string, material []byte, importType string) (*ImportKeyMaterialOutput, error) {
+	e.t.Helper()
+	return e.importWith(c, id, material, ImportKeyMaterialInput{ImportType: importType})
 }
 
 // TestFirstImportNewKeyMaterial: AWS's ImportType defaults to
@@ -875,17 +886,7 @@ func TestImportMemberPatterns(t *testing.T) {
 	// A description of the allowed characters is accepted.
 	material := make([]byte, 32)
 	rand.Read(material)
-	p := e.importParams(md.KeyId, "RSAES_OAEP_SHA_256", "RSA_2048")
-	pub, err := x509.ParsePKIXPublicKey(p.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wrapped, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, pub.(*rsa.PublicKey), material, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.s.ImportKeyMaterial(bg, caller, &ImportKeyMaterialInput{KeyId: md.KeyId, ImportToken: p.ImportToken, EncryptedKeyMaterial: wrapped,
-		ExpirationModel: "KEY_MATERIAL_DOES_NOT_EXPIRE", KeyMaterialDescription: "HSM export 2026-12/a_b:c"}); err != nil {
+	if _, err := e.importWith(caller, md.KeyId, material, ImportKeyMaterialInput{KeyMaterialDescription: "HSM export 2026-12/a_b:c"}); err != nil {
 		t.Errorf("ImportKeyMaterial(KeyMaterialDescription of allowed characters) err = %v", err)
 	}
 }
@@ -895,17 +896,7 @@ func TestImportMemberPatterns(t *testing.T) {
 // desc.
 func (e *env) importDescribed(id string, material []byte, importType, desc string) {
 	e.t.Helper()
-	p := e.importParams(id, "RSAES_OAEP_SHA_256", "RSA_2048")
-	pub, err := x509.ParsePKIXPublicKey(p.PublicKey)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	wrapped, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, pub.(*rsa.PublicKey), material, nil)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if _, err := e.s.ImportKeyMaterial(bg, caller, &ImportKeyMaterialInput{KeyId: id, ImportToken: p.ImportToken, EncryptedKeyMaterial: wrapped,
-		ExpirationModel: "KEY_MATERIAL_DOES_NOT_EXPIRE", ImportType: importType, KeyMaterialDescription: desc}); err != nil {
+	if _, err := e.importWith(caller, id, material, ImportKeyMaterialInput{ImportType: importType, KeyMaterialDescription: desc}); err != nil {
 		e.t.Fatalf("ImportKeyMaterial(%q, %q) err = %v", importType, desc, err)
 	}
 }

@@ -3,9 +3,6 @@ package kms
 import (
 	"bytes"
 	"crypto/rand"
-	"crypto/rsa"
-	"crypto/sha256"
-	"crypto/x509"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -368,20 +365,7 @@ func TestMultiRegionAcrossNodes(t *testing.T) {
 // c's region.
 func (e *env) importInto(c Caller, id string, material []byte) (*ImportKeyMaterialOutput, error) {
 	e.t.Helper()
-	p, err := e.s.GetParametersForImport(bg, c, &GetParametersForImportInput{KeyId: id, WrappingAlgorithm: "RSAES_OAEP_SHA_256", WrappingKeySpec: "RSA_2048"})
-	if err != nil {
-		e.t.Fatalf("GetParametersForImport in %s: %v", c.Region, err)
-	}
-	pub, err := x509.ParsePKIXPublicKey(p.PublicKey)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	wrapped, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, pub.(*rsa.PublicKey), material, nil)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return e.s.ImportKeyMaterial(bg, c, &ImportKeyMaterialInput{KeyId: id, ImportToken: p.ImportToken,
-		EncryptedKeyMaterial: wrapped, ExpirationModel: "KEY_MATERIAL_DOES_NOT_EXPIRE"})
+	return e.importTyped(c, id, material, "")
 }
 
 // TestMultiRegionImported: each key of a set with imported material imports

@@ -6,9 +6,6 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
-	"crypto/rsa"
-	"crypto/sha256"
-	"crypto/x509"
 	"errors"
 	"testing"
 
@@ -144,17 +141,7 @@ func TestXKSImportedMaterial(t *testing.T) {
 
 	material := make([]byte, 32)
 	rand.Read(material)
-	p := e.importParams(k.KeyId, "RSAES_OAEP_SHA_256", "RSA_2048")
-	pub, err := x509.ParsePKIXPublicKey(p.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wrapped, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, pub.(*rsa.PublicKey), material, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.s.ImportKeyMaterial(bg, caller, &ImportKeyMaterialInput{KeyId: k.KeyId, ImportToken: p.ImportToken,
-		EncryptedKeyMaterial: wrapped, ExpirationModel: "KEY_MATERIAL_DOES_NOT_EXPIRE"}); err != nil {
+	if _, err := e.importWith(caller, k.KeyId, material, ImportKeyMaterialInput{}); err != nil {
 		t.Fatal(err)
 	}
 
