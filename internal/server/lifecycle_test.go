@@ -261,3 +261,42 @@ func TestSealMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestShamirFailedUnsealKeepsNoKey: when the T-th share is accepted but the
+// unseal then fails (here its request is cancelled before the barrier opens),
+// the server stays sealed and forgets the unseal key the shares rebuilt: a
+// later request without shares (a junk "share") must not finish the unseal,
+// and T genuine shares still do.
+func TestShamirFailedUnsealKeepsNoKey(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.DataDir, cfg.Seal = t.TempDir(), SealShamir
+	s, _ := start(t, cfg)
+	in, err := opClient(s, "", "").Init(bg, 3, 2)
+	if err != nil {
+		t.Fatalf("Init(3, 2) err = %v", err)
+	}
+	if err := s.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := s.Unseal(bg, in.Shares[0]); err != nil || !st.Sealed {
+		t.Fatalf("Unseal(share 1) = %+v, %v, want sealed", st, err)
+	}
+	cancelled, cancel := context.WithCancel(bg)
+	cancel()
+	if _, err := s.Unseal(cancelled, in.Shares[1]); err == nil || !s.state.barrier.Sealed() {
+		t.Fatalf("Unseal(share 2) with a cancelled request err = %v, want an error, sealed", err)
+	}
+	st, err := s.Unseal(bg, "junk")
+	if err == nil || !st.Sealed {
+		t.Fatalf("Unseal(junk) after a failed unseal = %+v, %v, want refused, sealed", st, err)
+	}
+	for _, sh := range in.Shares[1:] {
+		if st, err = s.Unseal(bg, sh); err != nil {
+			t.Fatalf("Unseal(genuine share) err = %v", err)
+		}
+	}
+	if st.Sealed {
+		t.Fatalf("after two genuine shares: %+v, want unsealed", st)
+	}
+}

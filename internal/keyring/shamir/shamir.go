@@ -237,11 +237,17 @@ func (k *Keyring) Submit(share string) (Progress, error) {
 	return k.progressLocked(), nil
 }
 
-// Reset discards the shares submitted so far.
+// Reset discards the shares submitted so far and the unseal key they rebuilt
+// (an unseal that failed after the threshold): the keyring is sealed again
+// and waits for T shares. Never call it on a keyring the barrier holds.
 func (k *Keyring) Reset() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.wipeSharesLocked()
+	if k.kr != nil {
+		k.kr.Close()
+		k.kr = nil
+	}
 }
 
 func (k *Keyring) wipeSharesLocked() {
