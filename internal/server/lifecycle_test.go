@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -298,5 +299,45 @@ func TestShamirFailedUnsealKeepsNoKey(t *testing.T) {
 	}
 	if st.Sealed {
 		t.Fatalf("after two genuine shares: %+v, want unsealed", st)
+	}
+}
+
+// TestShamirUnsealAfterFailedActivation: when T shares open the barrier but
+// the services then fail to start (here the seed file is missing), the
+// server stays sealed and waits for shares again: once the cause is gone,
+// T shares unseal it without a restart.
+func TestShamirUnsealAfterFailedActivation(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.DataDir, cfg.Seal, cfg.SeedFile = t.TempDir(), SealShamir, writeSeed(t)
+	s, _ := start(t, cfg)
+	in, err := opClient(s, "", "").Init(bg, 3, 2)
+	if err != nil {
+		t.Fatalf("Init(3, 2) err = %v", err)
+	}
+	if err := s.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	aside := cfg.SeedFile + ".aside"
+	if err := os.Rename(cfg.SeedFile, aside); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Unseal(bg, in.Shares[0]); err != nil {
+		t.Fatalf("Unseal(share 1) err = %v", err)
+	}
+	if _, err := s.Unseal(bg, in.Shares[1]); err == nil || !s.state.barrier.Sealed() {
+		t.Fatalf("Unseal(share 2) without the seed file err = %v, want an error, sealed", err)
+	}
+	if err := os.Rename(aside, cfg.SeedFile); err != nil {
+		t.Fatal(err)
+	}
+	var st UnsealStatus
+	for _, sh := range in.Shares[:2] {
+		if st, err = s.Unseal(bg, sh); err != nil {
+			t.Fatalf("Unseal(share) once the seed file is back err = %v", err)
+		}
+	}
+	if st.Sealed {
+		t.Fatalf("after two shares: %+v, want unsealed", st)
 	}
 }

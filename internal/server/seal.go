@@ -253,18 +253,26 @@ func (s *Server) Seal() error {
 	if s.state.barrier.Sealed() {
 		return nil
 	}
-	s.deactivate()
-	if s.cfg.Seal == SealShamir {
-		st, err := s.state.barrier.Status(context.Background())
-		if err != nil {
-			return err
-		}
-		if s.state.pending, err = shamir.New(st.SealParams); err != nil {
-			return err
-		}
+	if err := s.sealLocked(); err != nil {
+		return err
 	}
 	s.log.Warn("server: sealed by an operator")
 	return nil
+}
+
+// sealLocked deactivates and seals; with the shamir seal, the server then
+// waits for shares again. Callers hold sealMu.
+func (s *Server) sealLocked() error {
+	s.deactivate()
+	if s.cfg.Seal != SealShamir {
+		return nil
+	}
+	st, err := s.state.barrier.Status(context.Background())
+	if err != nil {
+		return err
+	}
+	s.state.pending, err = shamir.New(st.SealParams)
+	return err
 }
 
 // errWrongSeal is returned by operator calls that do not apply to the seal kind.
@@ -335,8 +343,7 @@ func (s *Server) Unseal(ctx context.Context, share string) (UnsealStatus, error)
 			}
 			s.state.pending = nil
 			if _, err := s.activate(ctx); err != nil {
-				s.deactivate()
-				return UnsealStatus{}, err
+				return UnsealStatus{}, errors.Join(err, s.sealLocked())
 			}
 		}
 		return s.statusLocked(ctx)
