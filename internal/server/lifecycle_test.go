@@ -341,3 +341,28 @@ func TestShamirUnsealAfterFailedActivation(t *testing.T) {
 		t.Fatalf("after two shares: %+v, want unsealed", st)
 	}
 }
+
+// TestShamirResetAlone: {"reset":true} without a share (trent operator
+// unseal --reset) discards the shares submitted so far and answers the
+// seal state, not a refusal of an empty share.
+func TestShamirResetAlone(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.DataDir, cfg.Seal = t.TempDir(), SealShamir
+	s, _ := start(t, cfg)
+	anon := opClient(s, "", "")
+	in, err := anon.Init(bg, 3, 2)
+	if err != nil {
+		t.Fatalf("Init(3, 2) err = %v", err)
+	}
+	if err := s.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := anon.Unseal(bg, in.Shares[0], false); err != nil || st.Progress != 1 {
+		t.Fatalf("Unseal(share 1) = %+v, %v, want progress 1", st, err)
+	}
+	st, err := anon.Unseal(bg, "", true)
+	if err != nil || !st.Sealed || st.Progress != 0 || st.Threshold != 2 {
+		t.Fatalf("Unseal(reset) = %+v, %v, want sealed, progress 0 of 2", st, err)
+	}
+}
