@@ -267,12 +267,10 @@ func TestSealMetrics(t *testing.T) {
 // unseal then fails (here its request is cancelled before the barrier opens),
 // the server stays sealed and forgets the unseal key the shares rebuilt: a
 // later request without shares (a junk "share") must not finish the unseal,
-// and T genuine shares still do.
-func TestShamirFailedUnsealKeepsNoKey(t *testing.T) {
-	t.Parallel()
-	cfg := testConfig()
-	cfg.DataDir, cfg.Seal = t.TempDir(), SealShamir
-	s, _ := start(t, cfg)
+// initSealed initialises the Shamir server s with 3 shares, 2 to unseal, seals
+// it and returns the shares.
+func initSealed(t *testing.T, s *Server) []string {
+	t.Helper()
 	in, err := opClient(s, "", "").Init(bg, 3, 2)
 	if err != nil {
 		t.Fatalf("Init(3, 2) err = %v", err)
@@ -280,26 +278,44 @@ func TestShamirFailedUnsealKeepsNoKey(t *testing.T) {
 	if err := s.Seal(); err != nil {
 		t.Fatal(err)
 	}
-	if st, err := s.Unseal(bg, in.Shares[0]); err != nil || !st.Sealed {
+	return in.Shares
+}
+
+// unsealWith submits shares to s, which must then be unsealed.
+func unsealWith(t *testing.T, s *Server, shares ...string) {
+	t.Helper()
+	var st UnsealStatus
+	for _, sh := range shares {
+		var err error
+		if st, err = s.Unseal(bg, sh); err != nil {
+			t.Fatalf("Unseal(genuine share) err = %v", err)
+		}
+	}
+	if st.Sealed {
+		t.Fatalf("after %d shares: %+v, want unsealed", len(shares), st)
+	}
+}
+
+// and T genuine shares still do.
+func TestShamirFailedUnsealKeepsNoKey(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.DataDir, cfg.Seal = t.TempDir(), SealShamir
+	s, _ := start(t, cfg)
+	shares := initSealed(t, s)
+	if st, err := s.Unseal(bg, shares[0]); err != nil || !st.Sealed {
 		t.Fatalf("Unseal(share 1) = %+v, %v, want sealed", st, err)
 	}
 	cancelled, cancel := context.WithCancel(bg)
 	cancel()
-	if _, err := s.Unseal(cancelled, in.Shares[1]); err == nil || !s.state.barrier.Sealed() {
+	if _, err := s.Unseal(cancelled, shares[1]); err == nil || !s.state.barrier.Sealed() {
 		t.Fatalf("Unseal(share 2) with a cancelled request err = %v, want an error, sealed", err)
 	}
 	st, err := s.Unseal(bg, "junk")
 	if err == nil || !st.Sealed {
 		t.Fatalf("Unseal(junk) after a failed unseal = %+v, %v, want refused, sealed", st, err)
 	}
-	for _, sh := range in.Shares[1:] {
-		if st, err = s.Unseal(bg, sh); err != nil {
-			t.Fatalf("Unseal(genuine share) err = %v", err)
-		}
-	}
-	if st.Sealed {
-		t.Fatalf("after two genuine shares: %+v, want unsealed", st)
-	}
+	unsealWith(t, s, shares[1:]...)
 }
 
 // TestShamirUnsealAfterFailedActivation: when T shares open the barrier but
@@ -311,35 +327,21 @@ func TestShamirUnsealAfterFailedActivation(t *testing.T) {
 	cfg := testConfig()
 	cfg.DataDir, cfg.Seal, cfg.SeedFile = t.TempDir(), SealShamir, writeSeed(t)
 	s, _ := start(t, cfg)
-	in, err := opClient(s, "", "").Init(bg, 3, 2)
-	if err != nil {
-		t.Fatalf("Init(3, 2) err = %v", err)
-	}
-	if err := s.Seal(); err != nil {
-		t.Fatal(err)
-	}
+	shares := initSealed(t, s)
 	aside := cfg.SeedFile + ".aside"
 	if err := os.Rename(cfg.SeedFile, aside); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Unseal(bg, in.Shares[0]); err != nil {
+	if _, err := s.Unseal(bg, shares[0]); err != nil {
 		t.Fatalf("Unseal(share 1) err = %v", err)
 	}
-	if _, err := s.Unseal(bg, in.Shares[1]); err == nil || !s.state.barrier.Sealed() {
+	if _, err := s.Unseal(bg, shares[1]); err == nil || !s.state.barrier.Sealed() {
 		t.Fatalf("Unseal(share 2) without the seed file err = %v, want an error, sealed", err)
 	}
 	if err := os.Rename(aside, cfg.SeedFile); err != nil {
 		t.Fatal(err)
 	}
-	var st UnsealStatus
-	for _, sh := range in.Shares[:2] {
-		if st, err = s.Unseal(bg, sh); err != nil {
-			t.Fatalf("Unseal(share) once the seed file is back err = %v", err)
-		}
-	}
-	if st.Sealed {
-		t.Fatalf("after two shares: %+v, want unsealed", st)
-	}
+	unsealWith(t, s, shares[:2]...)
 }
 
 // TestShamirResetAlone: {"reset":true} without a share (trent operator
@@ -351,14 +353,8 @@ func TestShamirResetAlone(t *testing.T) {
 	cfg.DataDir, cfg.Seal = t.TempDir(), SealShamir
 	s, _ := start(t, cfg)
 	anon := opClient(s, "", "")
-	in, err := anon.Init(bg, 3, 2)
-	if err != nil {
-		t.Fatalf("Init(3, 2) err = %v", err)
-	}
-	if err := s.Seal(); err != nil {
-		t.Fatal(err)
-	}
-	if st, err := anon.Unseal(bg, in.Shares[0], false); err != nil || st.Progress != 1 {
+	shares := initSealed(t, s)
+	if st, err := anon.Unseal(bg, shares[0], false); err != nil || st.Progress != 1 {
 		t.Fatalf("Unseal(share 1) = %+v, %v, want progress 1", st, err)
 	}
 	st, err := anon.Unseal(bg, "", true)
