@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -133,5 +134,38 @@ func TestOperatorCLI(t *testing.T) {
 	dec, err = rc.Decrypt(ctx(t), &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob, KeyId: aws.String(*k.KeyMetadata.KeyId)})
 	if err != nil || string(dec.Plaintext) != "operator cli" {
 		t.Fatalf("Decrypt on the restored server = %v, %v", dec, err)
+	}
+}
+
+// TestOperatorInitServicesFail: when init initialises the barrier but the
+// services cannot start (here the audit log's directory is a file), trent
+// operator init still prints the shares, names the failure and exits 1; once
+// the cause is gone the shares unseal the server, and that unseal writes the
+// first administrator's credentials to the data directory.
+func TestOperatorInitServicesFail(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	blocker := filepath.Join(dir, "audit")
+	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, "server", "--seal", "shamir", "--data-dir", dir, "--addr", "127.0.0.1:0")
+	ep := []string{"AWS_ENDPOINT_URL=" + s.URL}
+	out, errs, code := trentCmd(t, ep, "", "operator", "init", "--shares", "3", "--threshold", "2")
+	shares := regexp.MustCompile(`share \d: (\S+)`).FindAllStringSubmatch(out, -1)
+	if code != 1 || len(shares) != 3 || !strings.Contains(errs, "did not start") || !strings.Contains(out, "not created yet") {
+		t.Fatalf("operator init with the services failing = %d %q %q; want exit 1, the 3 shares and the failure", code, out, errs)
+	}
+	if err := os.Remove(blocker); err != nil {
+		t.Fatal(err)
+	}
+	for _, sh := range shares[:2] {
+		if _, errs, code := trentCmd(t, ep, "", "operator", "unseal", sh[1]); code != 0 {
+			t.Fatalf("operator unseal = %d %q", code, errs)
+		}
+	}
+	cr := readCredentials(t, dir)
+	if _, err := s.client("us-east-1", cr.AccessKey, cr.Secret).CreateKey(ctx(t), &kms.CreateKeyInput{}); err != nil {
+		t.Fatalf("CreateKey with the credentials the unseal wrote: %v", err)
 	}
 }

@@ -180,8 +180,16 @@ func runOperator(args []string) int {
 		for i, s := range out.Shares {
 			fmt.Fprintf(&b, "  share %d: %s\n", i+1, s)
 		}
-		fmt.Fprintf(&b, "\nFirst administrator (account %s; shown once):\n  aws_access_key_id = %s\n  aws_secret_access_key = %s\n", out.AccountID, out.AccessKeyID, out.SecretAccessKey)
+		if out.AccessKeyID != "" {
+			fmt.Fprintf(&b, "\nFirst administrator (account %s; shown once):\n  aws_access_key_id = %s\n  aws_secret_access_key = %s\n", out.AccountID, out.AccessKeyID, out.SecretAccessKey)
+		} else {
+			fmt.Fprintf(&b, "\nFirst administrator: not created yet; the unseal that starts the services writes its credentials to the data directory (see the server log)\n")
+		}
 		o.print(out, b.String())
+		if out.Error != "" {
+			errorf("operator init: %s", out.Error)
+			return 1
+		}
 	case "unseal":
 		share, err := readShare(pos)
 		if err != nil {

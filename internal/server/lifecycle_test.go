@@ -263,10 +263,6 @@ func TestSealMetrics(t *testing.T) {
 	}
 }
 
-// TestShamirFailedUnsealKeepsNoKey: when the T-th share is accepted but the
-// unseal then fails (here its request is cancelled before the barrier opens),
-// the server stays sealed and forgets the unseal key the shares rebuilt: a
-// later request without shares (a junk "share") must not finish the unseal,
 // initSealed initialises the Shamir server s with 3 shares, 2 to unseal, seals
 // it and returns the shares.
 func initSealed(t *testing.T, s *Server) []string {
@@ -296,6 +292,10 @@ func unsealWith(t *testing.T, s *Server, shares ...string) {
 	}
 }
 
+// TestShamirFailedUnsealKeepsNoKey: when the T-th share is accepted but the
+// unseal then fails (here its request is cancelled before the barrier opens),
+// the server stays sealed and forgets the unseal key the shares rebuilt: a
+// later request without shares (a junk "share") must not finish the unseal,
 // and T genuine shares still do.
 func TestShamirFailedUnsealKeepsNoKey(t *testing.T) {
 	t.Parallel()
@@ -342,6 +342,81 @@ func TestShamirUnsealAfterFailedActivation(t *testing.T) {
 		t.Fatal(err)
 	}
 	unsealWith(t, s, shares[:2]...)
+}
+
+// TestShamirInitFailedActivation: once init has initialised the barrier the
+// shares are its only key, so when the services then fail to start they are
+// still handed out, with the failure, and the server waits sealed for them:
+// once the cause is gone, T of them unseal it. The first administrator
+// comes with them when it was created before the failure (here the seed
+// file is missing), or is written to the data directory by the unseal that
+// creates it (here the audit log's directory cannot be made).
+func TestShamirInitFailedActivation(t *testing.T) {
+	t.Parallel()
+	useKMS := func(t *testing.T, s *Server, id, secret string) {
+		t.Helper()
+		if _, err := sdk(s.URL(), id, secret, nil).CreateKey(bg, &awskms.CreateKeyInput{}); err != nil {
+			t.Fatalf("CreateKey as the first administrator: %v", err)
+		}
+	}
+	// failedInit runs init while the cause is in place, checks what it
+	// answers and that the server is sealed, removes the cause, unseals.
+	failedInit := func(t *testing.T, cfg Config, cause, cure func()) (*Server, InitBody) {
+		t.Helper()
+		s, _ := start(t, cfg)
+		cause()
+		in, err := opClient(s, "", "").Init(bg, 3, 2)
+		if err != nil || len(in.Shares) != 3 || in.Error == "" {
+			t.Fatalf("Init(3, 2) with the services failing = %d shares, error %q, err %v; want the 3 shares and the failure", len(in.Shares), in.Error, err)
+		}
+		if st, err := s.Status(bg); err != nil || !st.Initialized || !st.Sealed || st.Threshold != 2 {
+			t.Fatalf("status after the failed init = %+v, %v; want initialised, sealed, waiting for 2 shares", st, err)
+		}
+		cure()
+		unsealWith(t, s, in.Shares[1:]...)
+		return s, in
+	}
+	t.Run("seed file missing", func(t *testing.T) {
+		t.Parallel()
+		cfg := testConfig()
+		cfg.DataDir, cfg.Seal, cfg.SeedFile = t.TempDir(), SealShamir, writeSeed(t)
+		aside := cfg.SeedFile + ".aside"
+		move := func(from, to string) func() {
+			return func() {
+				if err := os.Rename(from, to); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		s, in := failedInit(t, cfg, move(cfg.SeedFile, aside), move(aside, cfg.SeedFile))
+		if in.AccessKeyID == "" {
+			t.Fatal("init created the administrator before the failure but did not return it")
+		}
+		useKMS(t, s, in.AccessKeyID, in.SecretAccessKey)
+	})
+	t.Run("audit directory blocked", func(t *testing.T) {
+		t.Parallel()
+		cfg := testConfig()
+		cfg.DataDir, cfg.Seal = t.TempDir(), SealShamir
+		blocker := filepath.Join(cfg.DataDir, AuditDir)
+		s, in := failedInit(t, cfg, func() {
+			if err := os.RemoveAll(blocker); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(blocker, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, func() {
+			if err := os.Remove(blocker); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if in.AccessKeyID != "" {
+			t.Fatalf("init returned an administrator %s although the services failed before creating one", in.AccessKeyID)
+		}
+		id, secret, _ := readCredentials(t, filepath.Join(cfg.DataDir, CredentialsFile))
+		useKMS(t, s, id, secret)
+	})
 }
 
 // TestShamirResetAlone: {"reset":true} without a share (trent operator

@@ -212,7 +212,7 @@ func openServices(ctx context.Context, st *state, cfg *Config, logger *slog.Logg
 	}
 	if cfg.SeedFile != "" {
 		if err := applySeed(ctx, svc, cfg, logger); err != nil {
-			return nil, nil, err
+			return nil, admin, err // the administrator is in storage: see activate
 		}
 	}
 	return svc, admin, nil

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -151,6 +152,11 @@ type InitBody struct {
 	AccessKeyID     string   `json:"access_key_id"`
 	SecretAccessKey string   `json:"secret_access_key"`
 	AccountID       string   `json:"account_id"`
+	// Error: initialised, but the services did not start (the server is
+	// sealed); the shares above still unseal it. Without an administrator
+	// above, the unseal that starts the services writes its credentials to
+	// the data directory.
+	Error string `json:"error,omitempty"`
 }
 
 func (s *Server) handleInit(w http.ResponseWriter, r *http.Request) {
@@ -176,12 +182,18 @@ func (s *Server) handleInit(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, barrier.ErrInitialized):
 		writeOpError(w, http.StatusConflict, errors.New("already initialised"))
 		return
+	case errors.Is(err, errNotStarted):
+		// The barrier is initialised: the shares are its only key, so they
+		// go out with the failure (its cause only in the server's log).
 	case err != nil:
 		s.log.Error("server: init", "err", err)
 		writeOpError(w, http.StatusInternalServerError, errors.New("initialisation failed: see the server log"))
 		return
 	}
 	body := InitBody{Shares: shares, Threshold: in.Threshold}
+	if err != nil {
+		body.Error = fmt.Sprintf("initialised, but the services did not start (see the server log): the server is sealed; fix the cause, then unseal it with any %d of these shares", in.Threshold)
+	}
 	if admin != nil {
 		body.AccessKeyID, body.SecretAccessKey, body.AccountID = admin.AccessKeyID, admin.Secret.Reveal(), admin.AccountID
 	}

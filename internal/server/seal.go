@@ -69,14 +69,16 @@ type services struct {
 // activate builds the services over the unsealed barrier, publishes them
 // and starts the background jobs (key rotation, the barrier's rewrap if a
 // data-key rotation is unfinished). Callers hold sealMu (or are New).
-func (s *Server) activate(ctx context.Context) (*iam.NewKey, error) {
+// writeCreds: see openServices. A first administrator created before a
+// later step failed is returned with the error (it is in storage).
+func (s *Server) activate(ctx context.Context, writeCreds bool) (*iam.NewKey, error) {
 	from, err := s.clusterVersion(ctx)
 	if err != nil {
 		return nil, err
 	}
-	svc, admin, err := openServices(ctx, s.state, &s.cfg, s.log, s.cfg.Seal != SealShamir || s.cfg.Dev)
+	svc, admin, err := openServices(ctx, s.state, &s.cfg, s.log, writeCreds)
 	if err != nil {
-		return nil, err
+		return admin, err
 	}
 	verifier := func(service string) *sigv4.Verifier {
 		v := &sigv4.Verifier{Creds: svc.iam, Service: service}
@@ -122,7 +124,7 @@ func (s *Server) activate(ctx context.Context) (*iam.NewKey, error) {
 			cancel()
 			svc.kms.Wipe()
 			svc.closeAudit(s.log)
-			return nil, err
+			return admin, err
 		}
 	} else {
 		b := s.state.barrier
@@ -278,9 +280,17 @@ func (s *Server) sealLocked() error {
 // errWrongSeal is returned by operator calls that do not apply to the seal kind.
 var errWrongSeal = errors.New("server: not available with this seal kind")
 
+// errNotStarted is returned by InitShamir, with the shares, when the
+// barrier was initialised but the services did not start.
+var errNotStarted = errors.New("server: initialised, but the services did not start")
+
 // InitShamir initialises an uninitialised shamir-sealed server: n shares,
 // threshold t. It returns the shares and the first administrator's access
-// key, both shown once, and leaves the server unsealed.
+// key, both shown once, and leaves the server unsealed. Once the barrier is
+// initialised the shares are the only way in, so they are returned even
+// when the services then fail to start (errNotStarted, with the
+// administrator if it was created): the server is then sealed, waiting for
+// t shares once the cause is fixed.
 func (s *Server) InitShamir(ctx context.Context, n, t int) ([]string, *iam.NewKey, error) {
 	s.sealMu.Lock()
 	defer s.sealMu.Unlock()
@@ -295,10 +305,10 @@ func (s *Server) InitShamir(ctx context.Context, n, t int) ([]string, *iam.NewKe
 		kr.Close()
 		return nil, nil, err
 	}
-	admin, err := s.activate(ctx)
+	admin, err := s.activate(ctx, false)
 	if err != nil {
-		s.deactivate()
-		return nil, nil, err
+		s.log.Error("server: initialised with the shamir seal, but the services did not start; sealed: fix the cause, then unseal with the shares returned", "err", err)
+		return shares, admin, errors.Join(fmt.Errorf("%w: %w", errNotStarted, err), s.sealLocked())
 	}
 	s.log.Warn("server: initialised with the shamir seal; shares and administrator credentials were returned to the caller once", "shares", n, "threshold", t)
 	return shares, admin, nil
@@ -342,7 +352,10 @@ func (s *Server) Unseal(ctx context.Context, share string) (UnsealStatus, error)
 				return st, fmt.Errorf("server: the shares were accepted but do not open the stored root key: %w", err)
 			}
 			s.state.pending = nil
-			if _, err := s.activate(ctx); err != nil {
+			// The first administrator is created here only when init's
+			// activation failed before creating it: nobody would receive
+			// its credentials but through the data directory.
+			if _, err := s.activate(ctx, true); err != nil {
 				return UnsealStatus{}, errors.Join(err, s.sealLocked())
 			}
 		}
@@ -395,7 +408,7 @@ func (s *Server) autoUnsealLocked(ctx context.Context) error {
 		kr.Close()
 		return err
 	}
-	_, err = s.activate(ctx)
+	_, err = s.activate(ctx, true)
 	if err != nil {
 		s.deactivate()
 	}

@@ -321,7 +321,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 
 	s.bgCtx = context.WithoutCancel(ctx)
 	if !st.barrier.Sealed() {
-		if _, err := s.activate(ctx); err != nil {
+		if _, err := s.activate(ctx, true); err != nil {
 			st.close(logger)
 			return nil, err
 		}
