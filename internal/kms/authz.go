@@ -37,6 +37,7 @@ const (
 	condKeyUsage
 	condKeyOrigin
 	condMultiRegion
+	condMultiRegionKeyType // CreateKey: PRIMARY, or REPLICA for ReplicateKey's key (a key's own type otherwise)
 	condEncryptionAlgorithm
 	condSigningAlgorithm
 	condMacAlgorithm
@@ -67,6 +68,7 @@ var condNames = [numCondKeys]string{
 	condKeyUsage:                 policy.KeyKeyUsage,
 	condKeyOrigin:                policy.KeyKeyOrigin,
 	condMultiRegion:              policy.KeyMultiRegion,
+	condMultiRegionKeyType:       policy.KeyMultiRegionKeyType,
 	condEncryptionAlgorithm:      policy.KeyEncryptionAlgorithm,
 	condSigningAlgorithm:         policy.KeySigningAlgorithm,
 	condMacAlgorithm:             policy.KeyMacAlgorithm,

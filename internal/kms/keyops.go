@@ -165,6 +165,9 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in *CreateKeyInput) (
 	a := opAccess("CreateKey").set(condKeySpec, string(spec)).set(condKeyUsage, string(usage)).
 		set(condKeyOrigin, origin).set(condMultiRegion, boolString(in.MultiRegion)).
 		set(condBypassLockoutSafetyCheck, boolString(in.BypassPolicyLockoutSafetyCheck))
+	if in.MultiRegion {
+		a.set(condMultiRegionKeyType, "PRIMARY")
+	}
 	if err := s.authorizeCreate(&c, a, in.Tags); err != nil {
 		return nil, err
 	}

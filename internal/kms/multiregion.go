@@ -277,7 +277,8 @@ func (s *Service) replicateOnce(ctx context.Context, c Caller, sc scope, a *acce
 	rc := c
 	rc.Region = region
 	ca := opAccess("CreateKey").set(condKeySpec, string(k.spec)).set(condKeyUsage, string(k.usage)).
-		set(condKeyOrigin, k.origin).set(condMultiRegion, "true")
+		set(condKeyOrigin, k.origin).set(condMultiRegion, "true").
+		set(condMultiRegionKeyType, "REPLICA")
 	if err := s.authorizeCreate(&rc, ca, in.Tags); err != nil {
 		return nil, err
 	}

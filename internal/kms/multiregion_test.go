@@ -453,3 +453,33 @@ func TestMultiRegionMaterialDroppedWhilePending(t *testing.T) {
 		t.Fatalf("after its material was deleted the primary is %s, want PendingReplicaDeletion", st)
 	}
 }
+
+// TestMultiRegionKeyTypeOnCreate: kms:MultiRegionKeyType controls CreateKey
+// by the type of the key it makes (AWS: "to allow or deny permission to
+// create multi-Region primary keys"): PRIMARY for CreateKey with
+// MultiRegion, REPLICA for the key ReplicateKey makes in the replica's
+// Region, absent for a single-Region key.
+func TestMultiRegionKeyTypeOnCreate(t *testing.T) {
+	e := newEnv(t)
+	d := newIDP(t, acct)
+	createOnly := func(user, keyType string) Caller {
+		return d.user(acct, user, `{"Version":"2012-10-17","Statement":[
+{"Effect":"Allow","Action":"kms:CreateKey","Resource":"*","Condition":{"StringEquals":{"kms:MultiRegionKeyType":"`+keyType+`"}}},
+{"Effect":"Allow","Action":"kms:ReplicateKey","Resource":"*"}]}`)
+	}
+	primaries, replicas := createOnly("primaries", "PRIMARY"), createOnly("replicas", "REPLICA")
+	_, err := e.s.CreateKey(bg, primaries, &CreateKeyInput{})
+	wantErr(t, err, "AccessDeniedException", "*")
+	out, err := e.s.CreateKey(bg, primaries, &CreateKeyInput{MultiRegion: true})
+	if err != nil {
+		t.Fatalf("CreateKey(MultiRegion) with kms:CreateKey for PRIMARY keys: %v", err)
+	}
+	id := out.KeyMetadata.KeyId
+	_, err = e.s.ReplicateKey(bg, primaries, &ReplicateKeyInput{KeyId: id, ReplicaRegion: replicaRegion})
+	wantErr(t, err, "AccessDeniedException", "*")
+	_, err = e.s.CreateKey(bg, replicas, &CreateKeyInput{MultiRegion: true})
+	wantErr(t, err, "AccessDeniedException", "*")
+	if _, err := e.s.ReplicateKey(bg, replicas, &ReplicateKeyInput{KeyId: id, ReplicaRegion: replicaRegion}); err != nil {
+		t.Fatalf("ReplicateKey with kms:CreateKey for REPLICA keys: %v", err)
+	}
+}
