@@ -210,14 +210,16 @@ func (s *Service) afterDeletion(k *key, now time.Time) (rest []*key, missing []s
 	return rest, nil
 }
 
-// region checks a RegionType member (required).
+// region checks a RegionType member (required): the model's pattern allows
+// 2 or 3 words before the number (arn.IsRegion, which also names the regions
+// this server answers in, allows 4).
 func (v *validator) region(member, val string) {
 	switch {
 	case val == "":
 		v.Required(member)
 	case len(val) > 32:
 		v.Add(member, val, true, "Member must have length less than or equal to 32")
-	case !arn.IsRegion(val):
+	case !arn.IsRegion(val) || strings.Count(val, "-") > 3:
 		v.Add(member, val, true, `Member must satisfy regular expression pattern: ^([a-z]+-){2,3}\d+$`)
 	}
 }

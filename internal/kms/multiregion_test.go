@@ -115,6 +115,8 @@ func TestMultiRegionReplicate(t *testing.T) {
 	wantErr(t, err, "AlreadyExistsException", "*")
 	_, err = e.s.ReplicateKey(bg, caller, &ReplicateKeyInput{KeyId: id, ReplicaRegion: "moon"})
 	wantErr(t, err, "ValidationException", `1 validation error detected: Value 'moon' at 'replicaRegion' failed to satisfy constraint: Member must satisfy regular expression pattern: ^([a-z]+-){2,3}\d+$`)
+	_, err = e.s.ReplicateKey(bg, caller, &ReplicateKeyInput{KeyId: id, ReplicaRegion: "us-gov-west-east-1"})
+	wantErr(t, err, "ValidationException", `1 validation error detected: Value 'us-gov-west-east-1' at 'replicaRegion' failed to satisfy constraint: Member must satisfy regular expression pattern: ^([a-z]+-){2,3}\d+$`)
 	_, err = e.s.ReplicateKey(bg, caller, &ReplicateKeyInput{KeyId: id})
 	wantErr(t, err, "ValidationException", "1 validation error detected: Value null at 'replicaRegion' failed to satisfy constraint: Member must not be null")
 	if _, err := e.s.DisableKey(bg, caller, &DisableKeyInput{KeyId: id}); err != nil {
