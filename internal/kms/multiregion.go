@@ -384,8 +384,12 @@ func (s *Service) updatePrimaryOnce(ctx context.Context, c Caller, sc scope, a *
 		}
 	}
 	c.Facts.addKey(r.arn)
+	// AWS: the permission on the replica must be effective in the
+	// replica's Region (aws:RequestedRegion is that Region).
+	rc := c
+	rc.Region = region
 	ra := opAccess("UpdatePrimaryRegion").set(condPrimaryRegion, region)
-	if err := s.authorize(&c, r, ra); err != nil {
+	if err := s.authorize(&rc, r, ra); err != nil {
 		return err
 	}
 	now := s.now()

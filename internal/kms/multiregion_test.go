@@ -485,3 +485,24 @@ func TestMultiRegionKeyTypeOnCreate(t *testing.T) {
 		t.Fatalf("ReplicateKey with kms:CreateKey for REPLICA keys: %v", err)
 	}
 }
+
+// TestMultiRegionUpdatePrimaryRegionPerRegion: kms:UpdatePrimaryRegion on
+// each key must be effective in that key's Region (AWS), so an identity
+// policy allowing it per Region with aws:RequestedRegion is decided with
+// the replica's Region for the replica.
+func TestMultiRegionUpdatePrimaryRegionPerRegion(t *testing.T) {
+	e := newEnv(t)
+	id := e.newMultiRegion(&CreateKeyInput{})
+	d := newIDP(t, acct)
+	inRegion := func(r string) string {
+		return `{"Effect":"Allow","Action":"kms:UpdatePrimaryRegion","Resource":"arn:aws:kms:` + r + `:` + acct + `:key/*","Condition":{"StringEquals":{"aws:RequestedRegion":"` + r + `"}}}`
+	}
+	onlyPrimary := d.user(acct, "east", `{"Version":"2012-10-17","Statement":[`+inRegion(region)+`]}`)
+	_, err := e.s.UpdatePrimaryRegion(bg, onlyPrimary, &UpdatePrimaryRegionInput{KeyId: id, PrimaryRegion: replicaRegion})
+	wantErr(t, err, "AccessDeniedException", "User: arn:aws:iam::"+acct+":user/east is not authorized to perform: kms:UpdatePrimaryRegion on resource: "+
+		inReplica.keyARN(id)+" because no identity-based policy allows the kms:UpdatePrimaryRegion action")
+	both := d.user(acct, "both", `{"Version":"2012-10-17","Statement":[`+inRegion(region)+`,`+inRegion(replicaRegion)+`]}`)
+	if _, err := e.s.UpdatePrimaryRegion(bg, both, &UpdatePrimaryRegionInput{KeyId: id, PrimaryRegion: replicaRegion}); err != nil {
+		t.Fatalf("UpdatePrimaryRegion allowed in each key's Region: %v", err)
+	}
+}
