@@ -198,3 +198,38 @@ func TestRotateOnDemand(t *testing.T) {
 		t.Error("RotateKeyOnDemand enabled automatic rotation")
 	}
 }
+
+// TestListKeyRotationsPendingWithinLimit: material imported with
+// NEW_KEY_MATERIAL and waiting for RotateKeyOnDemand is one row of
+// ListKeyRotations (ALL_KEY_MATERIAL) like the others: a page holds at most
+// Limit rows, and the pending row comes on the next page.
+func TestListKeyRotationsPendingWithinLimit(t *testing.T) {
+	t.Parallel()
+	c := startDev(t).dev()
+	ck, err := c.CreateKey(ctx(t), &kms.CreateKeyInput{Origin: types.OriginTypeExternal})
+	must(t, err)
+	id := aws.ToString(ck.KeyMetadata.KeyId)
+	must(t, importMaterial(t, c, id, randomBytes(t, 32), kms.ImportKeyMaterialInput{}))
+	must(t, importMaterial(t, c, id, randomBytes(t, 32), kms.ImportKeyMaterialInput{ImportType: types.ImportTypeNewKeyMaterial}))
+
+	var states []types.KeyMaterialState
+	var marker *string
+	for range 3 {
+		out, err := c.ListKeyRotations(ctx(t), &kms.ListKeyRotationsInput{KeyId: aws.String(id),
+			IncludeKeyMaterial: types.IncludeKeyMaterialAllKeyMaterial, Limit: aws.Int32(1), Marker: marker})
+		must(t, err)
+		if len(out.Rotations) > 1 {
+			t.Fatalf("Limit 1: %d rotations", len(out.Rotations))
+		}
+		for _, r := range out.Rotations {
+			states = append(states, r.KeyMaterialState)
+		}
+		if !out.Truncated {
+			break
+		}
+		marker = out.NextMarker
+	}
+	if want := []types.KeyMaterialState{types.KeyMaterialStateCurrent, types.KeyMaterialStatePendingRotation}; fmt.Sprint(states) != fmt.Sprint(want) {
+		t.Errorf("pages of one: %v, want %v", states, want)
+	}
+}

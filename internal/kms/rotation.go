@@ -218,22 +218,19 @@ func (s *Service) ListKeyRotations(ctx context.Context, c Caller, in *ListKeyRot
 		return nil, err
 	}
 	all := in.IncludeKeyMaterial == "ALL_KEY_MATERIAL"
-	vers := make([]*keys.Version, 0, len(k.versions))
-	for _, ver := range k.versions {
-		if all || ver.RotationType != "" {
-			vers = append(vers, ver)
-		}
-	}
-	pg, next, trunc, err := page(vers, func(v *keys.Version) string { return fmt.Sprintf("%010d", v.Num) }, "r", in.Marker, limitOr(in.Limit, 100))
-	if err != nil {
-		return nil, err
-	}
 	var cur *keys.Version
 	if k.hasMaterial() {
 		cur = k.current()
 	}
-	out := &ListKeyRotationsOutput{Rotations: make([]RotationsListEntry, 0, len(pg)), NextMarker: next, Truncated: trunc}
-	for _, ver := range pg {
+	type row struct {
+		n string // paging order: the version number, pending material last
+		e RotationsListEntry
+	}
+	rows := make([]row, 0, len(k.versions)+1)
+	for _, ver := range k.versions {
+		if !all && ver.RotationType == "" {
+			continue
+		}
 		e := RotationsListEntry{KeyId: k.id, KeyMaterialId: ver.MaterialID, KeyMaterialState: "NON_CURRENT"}
 		if ver == cur {
 			e.KeyMaterialState = "CURRENT"
@@ -246,13 +243,22 @@ func (s *Service) ListKeyRotations(ctx context.Context, c Caller, in *ListKeyRot
 			e.ImportState, e.ExpirationModel, e.ValidTo = k.imp.rotationEntry(ver)
 			e.KeyMaterialDescription = k.imp.descriptions[ver.MaterialID]
 		}
-		out.Rotations = append(out.Rotations, e)
+		rows = append(rows, row{fmt.Sprintf("%010d", ver.Num), e})
 	}
-	// Material imported with NEW_KEY_MATERIAL and waiting for RotateKeyOnDemand.
-	if p := k.pendingMaterial(); p != nil && all && !trunc {
-		out.Rotations = append(out.Rotations, RotationsListEntry{KeyId: k.id, KeyMaterialId: p.id, KeyMaterialState: "PENDING_ROTATION",
+	// Material imported with NEW_KEY_MATERIAL and waiting for RotateKeyOnDemand,
+	// a row of its own within the Limit.
+	if p := k.pendingMaterial(); p != nil && all {
+		rows = append(rows, row{"pending", RotationsListEntry{KeyId: k.id, KeyMaterialId: p.id, KeyMaterialState: "PENDING_ROTATION",
 			ImportState: "IMPORTED", ExpirationModel: p.expiration, ValidTo: validTo(p.expiration, p.validTo),
-			KeyMaterialDescription: k.imp.descriptions[p.id]})
+			KeyMaterialDescription: k.imp.descriptions[p.id]}})
+	}
+	pg, next, trunc, err := page(rows, func(r row) string { return r.n }, "r", in.Marker, limitOr(in.Limit, 100))
+	if err != nil {
+		return nil, err
+	}
+	out := &ListKeyRotationsOutput{Rotations: make([]RotationsListEntry, 0, len(pg)), NextMarker: next, Truncated: trunc}
+	for _, r := range pg {
+		out.Rotations = append(out.Rotations, r.e)
 	}
 	return out, nil
 }
