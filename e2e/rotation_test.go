@@ -233,3 +233,25 @@ func TestListKeyRotationsPendingWithinLimit(t *testing.T) {
 		t.Errorf("pages of one: %v, want %v", states, want)
 	}
 }
+
+// TestRotationStatusOfKeysThatDoNotRotate: AWS answers GetKeyRotationStatus
+// for asymmetric and HMAC keys of origin AWS_KMS with KeyRotationEnabled
+// false ("The key rotation status of these KMS keys is always false", the
+// API reference; Terraform's aws_kms_key reads it for every AWS_KMS key),
+// while EnableKeyRotation refuses them.
+func TestRotationStatusOfKeysThatDoNotRotate(t *testing.T) {
+	t.Parallel()
+	c := startDev(t).dev()
+	for _, k := range []struct {
+		spec  types.KeySpec
+		usage types.KeyUsageType
+	}{{types.KeySpecEccNistP256, types.KeyUsageTypeSignVerify}, {types.KeySpecHmac256, types.KeyUsageTypeGenerateVerifyMac}} {
+		md := newKeyOf(t, c, k.spec, k.usage)
+		st := rotationStatus(t, c, aws.ToString(md.Arn))
+		if st.KeyRotationEnabled || st.RotationPeriodInDays != nil || st.NextRotationDate != nil || aws.ToString(st.KeyId) != aws.ToString(md.Arn) {
+			t.Errorf("%s: GetKeyRotationStatus = %+v", k.spec, st)
+		}
+		_, err := c.EnableKeyRotation(ctx(t), &kms.EnableKeyRotationInput{KeyId: md.KeyId})
+		wantCode(t, err, "UnsupportedOperationException")
+	}
+}

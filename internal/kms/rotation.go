@@ -123,7 +123,10 @@ func (s *Service) DisableKeyRotation(ctx context.Context, c Caller, in *DisableK
 }
 
 // GetKeyRotationStatus reports the automatic-rotation schedule. A key
-// pending deletion reports false (its setting comes back on cancellation).
+// pending deletion reports false (its setting comes back on cancellation),
+// and so does an asymmetric or HMAC key of origin AWS_KMS, which never
+// rotates automatically ("The key rotation status of these KMS keys is
+// always false"); other origins are UnsupportedOperationException.
 func (s *Service) GetKeyRotationStatus(ctx context.Context, c Caller, in *GetKeyRotationStatusInput) (*GetKeyRotationStatusOutput, error) {
 	sc, err := callerScope(c)
 	if err != nil {
@@ -138,7 +141,7 @@ func (s *Service) GetKeyRotationStatus(ctx context.Context, c Caller, in *GetKey
 	if err != nil {
 		return nil, err
 	}
-	if err := k.checkRotatable(); err != nil {
+	if err := k.checkRotationOrigin(); err != nil {
 		return nil, err
 	}
 	out := &GetKeyRotationStatusOutput{KeyId: k.arn}
