@@ -241,6 +241,12 @@ func TestCrossAccountEndToEnd(t *testing.T) {
 	// Management stays with A.
 	_, err = bKMS.DisableKey(ctx(t), &kms.DisableKeyInput{KeyId: key.Arn})
 	wantCode(t, err, "AccessDeniedException")
+	// ListAliases lists the caller's own aliases: another account's key ARN
+	// is answered alike whether that key exists or not.
+	for _, id := range []string{aws.ToString(key.Arn), keyARN(devRegion, a.Account, "1234abcd-12ab-34cd-56ef-1234567890ab")} {
+		_, err = bKMS.ListAliases(ctx(t), &kms.ListAliasesInput{KeyId: aws.String(id)})
+		wantMessage(t, err, "NotFoundException", "Key '"+id+"' does not exist")
+	}
 
 	// B's IAM user needs B's identity policy as well as A's key policy.
 	bIAM := s.iam(m[1], m[2])

@@ -415,11 +415,13 @@ func (s *Service) ListAliases(ctx context.Context, c Caller, in *ListAliasesInpu
 	filter := ""
 	if in.KeyId != "" {
 		k, err := s.findKey(c, sc, "kms:ListAliases", in.KeyId, false)
+		if errors.Is(err, kmserr.ErrAccessDenied) || err == nil && k.account != sc.account {
+			// Another account's key ARN, whether that key exists or not:
+			// the same answer, so that nothing tells which keys it has.
+			return nil, kmserr.ErrNotFound.With("Key '%s' does not exist", in.KeyId)
+		}
 		if err != nil {
 			return nil, err
-		}
-		if k.account != sc.account {
-			return nil, kmserr.ErrNotFound.With("Key '%s' does not exist", k.arn)
 		}
 		filter = k.id
 	}
