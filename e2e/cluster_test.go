@@ -773,3 +773,55 @@ func TestClusterExternalKeyStore(t *testing.T) {
 	must(t, err)
 	untilTrue(t, clusterBound, "node b sees the store connected again", func() bool { return encryptOnB() == nil })
 }
+
+// TestClusterGrantNameAcrossNodes: CreateGrant with a Name is idempotent
+// (AWS: "if the grant already exists, the original GrantId is returned
+// without creating a new grant") also when the retry reaches another node
+// before the first grant has: each pair of identical requests sent to two
+// nodes at the same moment gives one grant, and both answer its GrantId.
+func TestClusterGrantNameAcrossNodes(t *testing.T) {
+	t.Parallel()
+	c := startNodes(t, pgtest.URL(t), 2)
+	a, b := c.kms(0), c.kms(1)
+	k, err := a.CreateKey(ctx(t), &kms.CreateKeyInput{})
+	must(t, err)
+	untilTrue(t, clusterBound, "node b knows the key", func() bool {
+		_, err := b.DescribeKey(ctx(t), &kms.DescribeKeyInput{KeyId: k.KeyMetadata.KeyId})
+		return err == nil
+	})
+	const n = 8
+	for i := range n {
+		in := &kms.CreateGrantInput{KeyId: k.KeyMetadata.KeyId, Name: aws.String(fmt.Sprintf("retried-%d", i)),
+			GranteePrincipal: aws.String("arn:aws:iam::111122223333:role/app"), Operations: []types.GrantOperation{types.GrantOperationDecrypt}}
+		var ids [2]string
+		var wg sync.WaitGroup
+		for j, cl := range []*kms.Client{a, b} {
+			wg.Go(func() {
+				out, err := cl.CreateGrant(ctx(t), in)
+				if err != nil {
+					t.Errorf("CreateGrant %s on node %d: %v", *in.Name, j, err)
+					return
+				}
+				ids[j] = aws.ToString(out.GrantId)
+			})
+		}
+		wg.Wait()
+		if ids[0] != ids[1] {
+			t.Errorf("CreateGrant %s on both nodes made two grants: %s and %s", *in.Name, ids[0], ids[1])
+		}
+	}
+	// Both nodes end with n grants.
+	for i, cl := range []*kms.Client{a, b} {
+		var got int
+		untilTrue(t, clusterBound, fmt.Sprintf("node %d lists %d grants", i, n), func() bool {
+			out, err := cl.ListGrants(ctx(t), &kms.ListGrantsInput{KeyId: k.KeyMetadata.KeyId})
+			if err == nil {
+				got = len(out.Grants)
+			}
+			return got == n || got > n
+		})
+		if got != n {
+			t.Errorf("node %d lists %d grants, want %d", i, got, n)
+		}
+	}
+}

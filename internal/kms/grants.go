@@ -1,6 +1,7 @@
 package kms
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/hex"
@@ -653,16 +654,50 @@ func (s *Service) CreateGrant(ctx context.Context, c Caller, in *CreateGrantInpu
 	if err != nil {
 		return nil, s.internal("CreateGrant", err)
 	}
+	var same *grant
 	err = s.store.Update(ctx, func(tx storage.Tx) error {
+		if s.shared && g.name != "" {
+			// Name idempotency again, on what storage holds: a retry may
+			// reach a node that has not heard of the first grant yet.
+			var err error
+			if same, err = s.storedGrantLike(tx, k, g); err != nil || same != nil {
+				return err
+			}
+		}
 		return tx.Create(grantPath(k.region, k.account, k.id, g.id), data)
 	})
 	if err != nil {
 		return nil, s.internal("CreateGrant", err)
 	}
+	if same != nil {
+		return &CreateGrantOutput{GrantId: same.id, GrantToken: grantToken(k, same)}, nil
+	}
 	nk := k.clone()
 	nk.grants = insertGrant(k.grants, g)
 	s.publish(nk)
 	return &CreateGrantOutput{GrantId: g.id, GrantToken: grantToken(k, g)}, nil
+}
+
+// storedGrantLike returns the grant of k that storage holds with g's name
+// and parameters (sameAs), or nil.
+func (s *Service) storedGrantLike(tx storage.Tx, k *key, g *grant) (*grant, error) {
+	ents, err := tx.List(grantPath(k.region, k.account, k.id, ""), "", 0)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range ents {
+		if !bytes.Contains(e.Value, []byte(g.name)) {
+			continue // another name (grant names need no JSON escape): decode only the candidates
+		}
+		_, _, o, err := s.decodeGrant(e.Key, e.Value)
+		if err != nil {
+			return nil, err
+		}
+		if o.sameAs(g) {
+			return o, nil
+		}
+	}
+	return nil, nil
 }
 
 func opNames(ops grantOp) []string {
