@@ -825,3 +825,50 @@ func TestClusterGrantNameAcrossNodes(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterDeleteAliasMovedElsewhere: DeleteAlias needs kms:DeleteAlias
+// on the key the alias points to. An alias moved on node a to a key the
+// caller may not touch is not deleted on node b, also when node b has not
+// heard of the move yet: its transaction finds the alias changed, and node
+// b reads it again and decides again (AccessDeniedException).
+func TestClusterDeleteAliasMovedElsewhere(t *testing.T) {
+	t.Parallel()
+	c := startNodes(t, pgtest.URL(t), 2)
+	a, b := c.kms(0), c.kms(1)
+	x, y := newKey(t, a, "x"), newKey(t, a, "y")
+	root := c.s[0].iam(c.creds.AccessKey, c.creds.Secret)
+	_, err := root.CreateUser(ctx(t), &awsiam.CreateUserInput{UserName: aws.String("ops")})
+	must(t, err)
+	_, err = root.PutUserPolicy(ctx(t), &awsiam.PutUserPolicyInput{UserName: aws.String("ops"), PolicyName: aws.String("x-aliases"),
+		PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:DeleteAlias",
+			"Resource":["arn:aws:kms:` + devRegion + `:` + c.creds.Account + `:alias/*","` + aws.ToString(x.Arn) + `"]}]}`)})
+	must(t, err)
+	ak, err := root.CreateAccessKey(ctx(t), &awsiam.CreateAccessKeyInput{UserName: aws.String("ops")})
+	must(t, err)
+	ops := c.s[1].client(devRegion, aws.ToString(ak.AccessKey.AccessKeyId), aws.ToString(ak.AccessKey.SecretAccessKey))
+	untilTrue(t, clusterBound, "node b knows ops", func() bool {
+		_, err := ops.DeleteAlias(ctx(t), &kms.DeleteAliasInput{AliasName: aws.String("alias/none")})
+		return apiCode(err) == "NotFoundException"
+	})
+	const n = 5
+	for i := range n {
+		name := aws.String(fmt.Sprintf("alias/moving-%d", i))
+		_, err := a.CreateAlias(ctx(t), &kms.CreateAliasInput{AliasName: name, TargetKeyId: x.KeyId})
+		must(t, err)
+		untilTrue(t, clusterBound, "node b knows the alias", func() bool {
+			out, err := b.ListAliases(ctx(t), &kms.ListAliasesInput{KeyId: x.KeyId})
+			return err == nil && len(out.Aliases) == 1 && aws.ToString(out.Aliases[0].AliasName) == *name
+		})
+		_, err = a.UpdateAlias(ctx(t), &kms.UpdateAliasInput{AliasName: name, TargetKeyId: y.KeyId})
+		must(t, err)
+		_, err = ops.DeleteAlias(ctx(t), &kms.DeleteAliasInput{AliasName: name})
+		if code := apiCode(err); code != "AccessDeniedException" {
+			t.Errorf("DeleteAlias %s on node b right after node a moved it to a key ops may not touch = %v, want AccessDeniedException", *name, err)
+		}
+	}
+	out, err := a.ListAliases(ctx(t), &kms.ListAliasesInput{KeyId: y.KeyId})
+	must(t, err)
+	if len(out.Aliases) != n {
+		t.Errorf("key y has %d aliases, want %d", len(out.Aliases), n)
+	}
+}

@@ -285,22 +285,30 @@ func (s *Service) UpdateAlias(ctx context.Context, c Caller, in *UpdateAliasInpu
 	if err != nil {
 		return nil, err
 	}
-	err = retryStale(ctx, func() error {
-		err := s.updateAlias(ctx, c, sc, in)
+	err = s.retryAlias(ctx, sc, "UpdateAlias", in.AliasName, func() error { return s.updateAlias(ctx, c, sc, in) })
+	if err != nil {
+		return nil, err
+	}
+	return &UpdateAliasOutput{}, nil
+}
+
+// retryAlias runs once, an attempt of op on the alias name, until it does
+// not meet errStale: when another node moved or deleted the alias
+// meanwhile, it reads the alias again and decides again (retryStale).
+func (s *Service) retryAlias(ctx context.Context, sc scope, op, name string, once func() error) error {
+	err := retryStale(ctx, func() error {
+		err := once()
 		if errors.Is(err, errStale) {
-			if err := s.Apply(ctx, []string{aliasPath(sc.region, sc.account, in.AliasName)}); err != nil {
-				s.log.Error("kms: read an alias changed by another node", "alias", in.AliasName, "err", err)
+			if err := s.Apply(ctx, []string{aliasPath(sc.region, sc.account, name)}); err != nil {
+				s.log.Error("kms: read an alias changed by another node", "alias", name, "err", err)
 			}
 		}
 		return err
 	})
 	if errors.Is(err, errStale) {
-		return nil, s.internal("UpdateAlias", err)
+		return s.internal(op, err)
 	}
-	if err != nil {
-		return nil, err
-	}
-	return &UpdateAliasOutput{}, nil
+	return err
 }
 
 // updateAlias is one attempt of UpdateAlias, under the locks of the alias
@@ -365,34 +373,48 @@ func (s *Service) DeleteAlias(ctx context.Context, c Caller, in *DeleteAliasInpu
 	if err := checkAliasName(in.AliasName); err != nil {
 		return nil, err
 	}
-	h := s.lockAlias(c, sc, in.AliasName, "")
-	defer h.release()
-	if err := s.authorizeAlias(c, sc, "DeleteAlias", in.AliasName); err != nil {
+	err = s.retryAlias(ctx, sc, "DeleteAlias", in.AliasName, func() error { return s.deleteAlias(ctx, c, sc, in.AliasName) })
+	if err != nil {
 		return nil, err
 	}
-	a := s.getAlias(sc, in.AliasName)
+	return &DeleteAliasOutput{}, nil
+}
+
+// deleteAlias is one attempt of DeleteAlias, under the locks of the alias
+// and of its key. The alias must still be stored as this node knows it
+// (errStale otherwise): the caller was authorized on the key it points to.
+func (s *Service) deleteAlias(ctx context.Context, c Caller, sc scope, name string) error {
+	h := s.lockAlias(c, sc, name, "")
+	defer h.release()
+	if err := s.authorizeAlias(c, sc, "DeleteAlias", name); err != nil {
+		return err
+	}
+	a := s.getAlias(sc, name)
 	if a == nil {
-		return nil, kmserr.ErrNotFound.With("Alias %s is not found.", s.aliasARN(sc.region, sc.account, in.AliasName))
+		return kmserr.ErrNotFound.With("Alias %s is not found.", s.aliasARN(sc.region, sc.account, name))
 	}
 	if k := s.getKey(sc, a.target); k != nil {
 		if err := s.authorize(&c, k, opAccess("DeleteAlias")); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	err = s.store.Update(ctx, func(tx storage.Tx) error {
-		err := tx.Delete(aliasPath(a.region, a.account, a.name))
-		if errors.Is(err, storage.ErrNotFound) {
-			return nil
+	p := aliasPath(a.region, a.account, a.name)
+	err := s.store.Update(ctx, func(tx storage.Tx) error {
+		if err := checkAlias(tx, p, a); err != nil {
+			return err
 		}
-		return err
+		return tx.Delete(p)
 	})
+	if errors.Is(err, errStale) {
+		return err
+	}
 	if err != nil {
-		return nil, s.internal("DeleteAlias", err)
+		return s.internal("DeleteAlias", err)
 	}
 	s.mu.Lock()
 	delete(s.space(sc).aliases, a.name)
 	s.mu.Unlock()
-	return &DeleteAliasOutput{}, nil
+	return nil
 }
 
 // ListAliases lists the aliases of the caller's account and region (or of
