@@ -6,10 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -736,6 +740,25 @@ func TestClusterDeleteUserAgainstNewKey(t *testing.T) {
 	}
 }
 
+// connectedXKS makes a key on node a, and an external key store whose
+// proxy is node a (the Trent XKS proxy at endpoint, node a's URL or a
+// relay to it), connected: the key is the store's external key.
+func (c *nodes) connectedXKS(t *testing.T, endpoint string) (ext *types.KeyMetadata, storeID *string) {
+	t.Helper()
+	a := c.kms(0)
+	ext = newKey(t, a, "external key")
+	cks, err := a.CreateCustomKeyStore(ctx(t), &kms.CreateCustomKeyStoreInput{
+		CustomKeyStoreName: aws.String("cluster-xks"), CustomKeyStoreType: types.CustomKeyStoreTypeExternalKeyStore,
+		XksProxyConnectivity: types.XksProxyConnectivityTypePublicEndpoint, XksProxyUriEndpoint: aws.String(endpoint),
+		XksProxyUriPath: aws.String(xks.APIPath), XksProxyAuthenticationCredential: &types.XksProxyAuthenticationCredentialType{
+			AccessKeyId: aws.String(c.creds.AccessKey), RawSecretAccessKey: aws.String(xks.ProxySecret(c.creds.Secret))},
+	})
+	must(t, err)
+	_, err = a.ConnectCustomKeyStore(ctx(t), &kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: cks.CustomKeyStoreId})
+	must(t, err)
+	return ext, cks.CustomKeyStoreId
+}
+
 // TestClusterExternalKeyStore: a custom key store changed on one node
 // reaches the other's cryptographic operations within the bound (each node
 // keeps the stores its keys use in memory). The store's proxy is node a.
@@ -743,18 +766,9 @@ func TestClusterExternalKeyStore(t *testing.T) {
 	t.Parallel()
 	c := startNodes(t, pgtest.URL(t), 2)
 	a, b := c.kms(0), c.kms(1)
-	ext := newKey(t, a, "external key")
-	cks, err := a.CreateCustomKeyStore(ctx(t), &kms.CreateCustomKeyStoreInput{
-		CustomKeyStoreName: aws.String("cluster-xks"), CustomKeyStoreType: types.CustomKeyStoreTypeExternalKeyStore,
-		XksProxyConnectivity: types.XksProxyConnectivityTypePublicEndpoint, XksProxyUriEndpoint: aws.String(c.s[0].URL),
-		XksProxyUriPath: aws.String(xks.APIPath), XksProxyAuthenticationCredential: &types.XksProxyAuthenticationCredentialType{
-			AccessKeyId: aws.String(c.creds.AccessKey), RawSecretAccessKey: aws.String(xks.ProxySecret(c.creds.Secret))},
-	})
-	must(t, err)
-	_, err = a.ConnectCustomKeyStore(ctx(t), &kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: cks.CustomKeyStoreId})
-	must(t, err)
+	ext, cks := c.connectedXKS(t, c.s[0].URL)
 	k, err := a.CreateKey(ctx(t), &kms.CreateKeyInput{Origin: types.OriginTypeExternalKeyStore,
-		CustomKeyStoreId: cks.CustomKeyStoreId, XksKeyId: ext.KeyId})
+		CustomKeyStoreId: cks, XksKeyId: ext.KeyId})
 	must(t, err)
 	encryptOnB := func() error {
 		_, err := b.Encrypt(ctx(t), &kms.EncryptInput{KeyId: k.KeyMetadata.KeyId, Plaintext: []byte("x")})
@@ -763,13 +777,13 @@ func TestClusterExternalKeyStore(t *testing.T) {
 	d := untilTrue(t, clusterBound, "node b encrypts under the key", func() bool { return encryptOnB() == nil })
 	t.Logf("node b used the new key after %v", d)
 
-	_, err = a.DisconnectCustomKeyStore(ctx(t), &kms.DisconnectCustomKeyStoreInput{CustomKeyStoreId: cks.CustomKeyStoreId})
+	_, err = a.DisconnectCustomKeyStore(ctx(t), &kms.DisconnectCustomKeyStoreInput{CustomKeyStoreId: cks})
 	must(t, err)
 	d = untilTrue(t, clusterBound, "node b sees the store disconnected", func() bool {
 		return apiCode(encryptOnB()) == "KMSInvalidStateException"
 	})
 	t.Logf("node b refused after %v", d)
-	_, err = a.ConnectCustomKeyStore(ctx(t), &kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: cks.CustomKeyStoreId})
+	_, err = a.ConnectCustomKeyStore(ctx(t), &kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: cks})
 	must(t, err)
 	untilTrue(t, clusterBound, "node b sees the store connected again", func() bool { return encryptOnB() == nil })
 }
@@ -870,5 +884,46 @@ func TestClusterDeleteAliasMovedElsewhere(t *testing.T) {
 	must(t, err)
 	if len(out.Aliases) != n {
 		t.Errorf("key y has %d aliases, want %d", len(out.Aliases), n)
+	}
+}
+
+// TestClusterKeyStoreDeletedDuringCreateKey: a CreateKey in an external key
+// store asks the store's proxy for the external key's metadata before it
+// writes the key. A store disconnected and deleted on another node while
+// the proxy answers gets no key: CustomKeyStoreNotFoundException, as if
+// the deletion had come first. (The proxy is node a behind a relay that
+// holds the metadata request until the store is gone.)
+func TestClusterKeyStoreDeletedDuringCreateKey(t *testing.T) {
+	t.Parallel()
+	c := startNodes(t, pgtest.URL(t), 2)
+	a, b := c.kms(0), c.kms(1)
+	target, err := url.Parse(c.s[0].URL)
+	must(t, err)
+	var hold atomic.Bool
+	entered, release := make(chan struct{}), make(chan struct{})
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	relay := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/metadata") && hold.CompareAndSwap(true, false) {
+			entered <- struct{}{}
+			<-release
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(relay.Close)
+	ext, cks := c.connectedXKS(t, relay.URL)
+	hold.Store(true)
+	created := make(chan error, 1)
+	go func() {
+		_, err := b.CreateKey(ctx(t), &kms.CreateKeyInput{Origin: types.OriginTypeExternalKeyStore, CustomKeyStoreId: cks, XksKeyId: ext.KeyId})
+		created <- err
+	}()
+	<-entered
+	_, err = a.DisconnectCustomKeyStore(ctx(t), &kms.DisconnectCustomKeyStoreInput{CustomKeyStoreId: cks})
+	must(t, err)
+	_, err = a.DeleteCustomKeyStore(ctx(t), &kms.DeleteCustomKeyStoreInput{CustomKeyStoreId: cks})
+	must(t, err)
+	close(release)
+	if err := <-created; apiCode(err) != "CustomKeyStoreNotFoundException" {
+		t.Errorf("CreateKey on node b in a store node a deleted meanwhile = %v, want CustomKeyStoreNotFoundException", err)
 	}
 }

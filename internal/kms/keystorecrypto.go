@@ -71,11 +71,20 @@ func (s *Service) newExternalKey(ctx context.Context, c Caller, sc scope, in *Cr
 	case in.MultiRegion:
 		return nil, nil, kmserr.ErrUnsupportedOperation.With("Multi-Region keys cannot be created in a custom key store.")
 	}
-	if rec.State != stateConnected {
-		return nil, nil, errKeyStoreInvalidState.With("Custom key store %s is not connected (ConnectionState %s).", rec.ID, rec.State)
-	}
 	ref := &xksRef{store: rec.ID, keyID: in.XksKeyId}
 	inUse := func(tx storage.Tx) error {
+		// The store as storage holds it now: it may have been disconnected
+		// or deleted (on any node) while its proxy answered.
+		cur, err := getKeyStore(tx, sc, rec.ID)
+		if err != nil {
+			return err
+		}
+		if cur == nil {
+			return keyStoreNotFound(rec.ID)
+		}
+		if cur.State != stateConnected {
+			return errKeyStoreInvalidState.With("Custom key store %s is not connected (ConnectionState %s).", cur.ID, cur.State)
+		}
 		return eachExternalKey(tx, sc, func(keyID string, x *xksRecord) error {
 			if keyID != id && *x == *ref.record() {
 				return errXksKeyInUse.With("The external key %s is already associated with a KMS key in custom key store %s.", ref.keyID, ref.store)
