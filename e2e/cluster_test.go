@@ -927,3 +927,33 @@ func TestClusterKeyStoreDeletedDuringCreateKey(t *testing.T) {
 		t.Errorf("CreateKey on node b in a store node a deleted meanwhile = %v, want CustomKeyStoreNotFoundException", err)
 	}
 }
+
+// TestClusterGrantTokenOnAnotherNode: AWS's remedy for a grant that has not
+// reached every part of the service yet is its grant token: a request that
+// carries it is allowed by the grant at once. A grant made on node a is so
+// used on node b right away, before node b has heard of it.
+func TestClusterGrantTokenOnAnotherNode(t *testing.T) {
+	t.Parallel()
+	c := startNodes(t, pgtest.URL(t), 2)
+	a := c.kms(0)
+	root := c.s[0].iam(c.creds.AccessKey, c.creds.Secret)
+	u, err := root.CreateUser(ctx(t), &awsiam.CreateUserInput{UserName: aws.String("app")})
+	must(t, err)
+	ak, err := root.CreateAccessKey(ctx(t), &awsiam.CreateAccessKeyInput{UserName: aws.String("app")})
+	must(t, err)
+	app := c.s[1].client(devRegion, aws.ToString(ak.AccessKey.AccessKeyId), aws.ToString(ak.AccessKey.SecretAccessKey))
+	for i := range 3 {
+		k := newKey(t, a, fmt.Sprintf("granted %d", i))
+		untilTrue(t, clusterBound, "node b knows app and the key", func() bool {
+			_, err := app.Encrypt(ctx(t), &kms.EncryptInput{KeyId: k.KeyId, Plaintext: []byte("x")})
+			return apiCode(err) == "AccessDeniedException"
+		})
+		g, err := a.CreateGrant(ctx(t), &kms.CreateGrantInput{KeyId: k.KeyId, GranteePrincipal: u.User.Arn,
+			Operations: []types.GrantOperation{types.GrantOperationEncrypt}})
+		must(t, err)
+		_, err = app.Encrypt(ctx(t), &kms.EncryptInput{KeyId: k.KeyId, Plaintext: []byte("x"), GrantTokens: []string{aws.ToString(g.GrantToken)}})
+		if err != nil {
+			t.Errorf("Encrypt on node b with the token of node a's new grant: %v", err)
+		}
+	}
+}

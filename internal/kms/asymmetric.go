@@ -57,6 +57,7 @@ func (s *Service) GetPublicKey(ctx context.Context, c Caller, in *GetPublicKeyIn
 	var v validator
 	v.keyID("keyId", in.KeyId, true)
 	v.grantTokens(in.GrantTokens)
+	s.tokenGrants(ctx, in.GrantTokens)
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
@@ -137,6 +138,7 @@ func (s *Service) signingKey(c Caller, op, keyID, alg, mt string, msg []byte, dr
 func (s *Service) Sign(ctx context.Context, c Caller, in *SignInput) (*SignOutput, error) {
 	var v validator
 	v.signInput(in.KeyId, in.Message, in.SigningAlgorithm, in.MessageType, in.GrantTokens)
+	s.tokenGrants(ctx, in.GrantTokens)
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
@@ -156,6 +158,7 @@ func (s *Service) Sign(ctx context.Context, c Caller, in *SignInput) (*SignOutpu
 func (s *Service) Verify(ctx context.Context, c Caller, in *VerifyInput) (*VerifyOutput, error) {
 	var v validator
 	v.signInput(in.KeyId, in.Message, in.SigningAlgorithm, in.MessageType, in.GrantTokens)
+	s.tokenGrants(ctx, in.GrantTokens)
 	v.blob("signature", in.Signature, maxCiphertextLen, true)
 	if err := v.Err(); err != nil {
 		return nil, err
@@ -178,6 +181,7 @@ func (s *Service) GenerateMac(ctx context.Context, c Caller, in *GenerateMacInpu
 	v.plaintext("message", in.Message)
 	v.requiredEnum("macAlgorithm", in.MacAlgorithm, enumMacAlg)
 	v.grantTokens(in.GrantTokens)
+	s.tokenGrants(ctx, in.GrantTokens)
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
@@ -204,6 +208,7 @@ func (s *Service) VerifyMac(ctx context.Context, c Caller, in *VerifyMacInput) (
 	v.requiredEnum("macAlgorithm", in.MacAlgorithm, enumMacAlg)
 	v.blob("mac", in.Mac, maxCiphertextLen, true)
 	v.grantTokens(in.GrantTokens)
+	s.tokenGrants(ctx, in.GrantTokens)
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
@@ -231,6 +236,7 @@ func (s *Service) DeriveSharedSecret(ctx context.Context, c Caller, in *DeriveSh
 	v.requiredEnum("keyAgreementAlgorithm", in.KeyAgreementAlgorithm, enumKeyAgreementAlg)
 	v.blob("publicKey", in.PublicKey, maxPublicKeyLen, true)
 	v.grantTokens(in.GrantTokens)
+	s.tokenGrants(ctx, in.GrantTokens)
 	v.recipient(in.Recipient)
 	if err := v.Err(); err != nil {
 		return nil, err
@@ -260,6 +266,7 @@ func (s *Service) Encapsulate(ctx context.Context, c Caller, in *EncapsulateInpu
 	v.keyID("keyId", in.KeyId, true)
 	v.requiredEnum("encapsulationAlgorithm", in.EncapsulationAlgorithm, enumEncapsulationAlg)
 	v.grantTokens(in.GrantTokens)
+	s.tokenGrants(ctx, in.GrantTokens)
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
@@ -286,6 +293,7 @@ func (s *Service) Decapsulate(ctx context.Context, c Caller, in *DecapsulateInpu
 	v.requiredEnum("encapsulationAlgorithm", in.EncapsulationAlgorithm, enumEncapsulationAlg)
 	v.blob("sharedSecretCiphertextBlob", in.SharedSecretCiphertextBlob, maxCiphertextLen, true)
 	v.grantTokens(in.GrantTokens)
+	s.tokenGrants(ctx, in.GrantTokens)
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
@@ -317,6 +325,7 @@ func (s *Service) dataKeyPair(ctx context.Context, c Caller, op, keyID, spec str
 	v.keyID("keyId", keyID, true)
 	v.requiredEnum("keyPairSpec", spec, enumDataKeyPairSpec)
 	v.grantTokens(grantTokens)
+	s.tokenGrants(ctx, grantTokens)
 	v.recipient(recipient)
 	if err := v.Err(); err != nil {
 		return nil, nil, nil, nil, nil, err

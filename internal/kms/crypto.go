@@ -107,6 +107,7 @@ func (s *Service) Encrypt(ctx context.Context, c Caller, in *EncryptInput) (*Enc
 		v.plaintext("plaintext", in.Plaintext)
 		v.enum("encryptionAlgorithm", in.EncryptionAlgorithm, enumEncryptionAlg)
 		v.grantTokens(in.GrantTokens)
+		s.tokenGrants(ctx, in.GrantTokens)
 		if err := v.Err(); err != nil {
 			return nil, err
 		}
@@ -322,6 +323,7 @@ func (s *Service) Decrypt(ctx context.Context, c Caller, in *DecryptInput) (*Dec
 	v.keyID("keyId", in.KeyId, false)
 	v.enum("encryptionAlgorithm", in.EncryptionAlgorithm, enumEncryptionAlg)
 	v.grantTokens(in.GrantTokens)
+	s.tokenGrants(ctx, in.GrantTokens)
 	v.dryRunModifiers(in.DryRunModifiers)
 	v.recipient(in.Recipient)
 	if err := v.Err(); err != nil {
@@ -381,6 +383,7 @@ func (s *Service) ReEncrypt(ctx context.Context, c Caller, in *ReEncryptInput) (
 	v.enum("sourceEncryptionAlgorithm", in.SourceEncryptionAlgorithm, enumEncryptionAlg)
 	v.enum("destinationEncryptionAlgorithm", in.DestinationEncryptionAlgorithm, enumEncryptionAlg)
 	v.grantTokens(in.GrantTokens)
+	s.tokenGrants(ctx, in.GrantTokens)
 	v.dryRunModifiers(in.DryRunModifiers)
 	if err := v.Err(); err != nil {
 		return nil, err
@@ -470,6 +473,7 @@ func (s *Service) dataKey(ctx context.Context, c Caller, op, keyID, spec string,
 	v.enum("keySpec", spec, enumDataKeySpec)
 	v.intRange("numberOfBytes", nbytes, 1, 1024)
 	v.grantTokens(grantTokens)
+	s.tokenGrants(ctx, grantTokens)
 	v.recipient(recipient)
 	if err := v.Err(); err != nil {
 		return nil, nil, nil, nil, err

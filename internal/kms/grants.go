@@ -368,6 +368,33 @@ func parseGrantToken(t string) (tokenRef, error) {
 	return tokenRef{sc: scope{parts[0], parts[1]}, keyID: parts[2], grantID: hex.EncodeToString(b[:32])}, nil
 }
 
+// tokenGrants reads from storage the grants that tokens name and this node
+// has not heard of yet (another node made them a moment ago), before the
+// request is decided: AWS's grant token makes its new grant effective at
+// once, wherever the request lands. The memory of a single node is always
+// current: nothing to read.
+func (s *Service) tokenGrants(ctx context.Context, tokens []string) {
+	if !s.shared {
+		return
+	}
+	var paths []string
+	for _, t := range tokens {
+		ref, err := parseGrantToken(t)
+		if err != nil {
+			continue // the validation answers it
+		}
+		if k := s.getKey(ref.sc, ref.keyID); k != nil && k.grantByID(ref.grantID) == nil {
+			paths = append(paths, grantPath(ref.sc.region, ref.sc.account, ref.keyID, ref.grantID))
+		}
+	}
+	if len(paths) == 0 {
+		return
+	}
+	if err := s.Apply(ctx, paths); err != nil {
+		s.log.Warn("kms: read the grants of the request's grant tokens", "err", err) // decided on what memory holds
+	}
+}
+
 // ---- API types ----
 
 type CreateGrantInput struct {
@@ -542,6 +569,7 @@ func (s *Service) CreateGrant(ctx context.Context, c Caller, in *CreateGrantInpu
 		v.pattern("name", *in.Name, grantNameByte, grantNamePattern)
 	}
 	v.grantTokens(in.GrantTokens)
+	s.tokenGrants(ctx, in.GrantTokens)
 	if err := v.Err(); err != nil {
 		return nil, err
 	}

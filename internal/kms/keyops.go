@@ -271,6 +271,7 @@ func (s *Service) DescribeKey(ctx context.Context, c Caller, in *DescribeKeyInpu
 	var v validator
 	v.keyID("keyId", in.KeyId, true)
 	v.grantTokens(in.GrantTokens)
+	s.tokenGrants(ctx, in.GrantTokens)
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
