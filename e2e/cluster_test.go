@@ -955,5 +955,12 @@ func TestClusterGrantTokenOnAnotherNode(t *testing.T) {
 		if err != nil {
 			t.Errorf("Encrypt on node b with the token of node a's new grant: %v", err)
 		}
+		// RetireGrant by its token, on node b, right after node a made it.
+		g, err = a.CreateGrant(ctx(t), &kms.CreateGrantInput{KeyId: k.KeyId, GranteePrincipal: u.User.Arn,
+			Operations: []types.GrantOperation{types.GrantOperationDecrypt}})
+		must(t, err)
+		if _, err := c.kms(1).RetireGrant(ctx(t), &kms.RetireGrantInput{GrantToken: g.GrantToken}); err != nil {
+			t.Errorf("RetireGrant on node b by the token of node a's new grant: %v", err)
+		}
 	}
 }

@@ -982,6 +982,9 @@ func (s *Service) RetireGrant(ctx context.Context, c Caller, in *RetireGrantInpu
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
+	if in.GrantToken != "" {
+		s.tokenGrants(ctx, []string{in.GrantToken})
+	}
 	// The lock of the key the token or KeyId names (found again under it).
 	var lockID string
 	if in.GrantToken != "" {
