@@ -964,3 +964,25 @@ func TestClusterGrantTokenOnAnotherNode(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterImportOnAnotherNode: the import token of GetParametersForImport
+// made on node a imports on node b right away, before node b has heard of
+// the new parameters (a load balancer sends the two calls anywhere).
+func TestClusterImportOnAnotherNode(t *testing.T) {
+	t.Parallel()
+	c := startNodes(t, pgtest.URL(t), 2)
+	a, b := c.kms(0), c.kms(1)
+	for i := range 3 {
+		k, err := a.CreateKey(ctx(t), &kms.CreateKeyInput{Origin: types.OriginTypeExternal})
+		must(t, err)
+		untilTrue(t, clusterBound, "node b knows the key", func() bool {
+			_, err := b.DescribeKey(ctx(t), &kms.DescribeKeyInput{KeyId: k.KeyMetadata.KeyId})
+			return err == nil
+		})
+		material := make([]byte, 32)
+		material[0] = byte(i + 1)
+		if err := importVia(t, a, b, aws.ToString(k.KeyMetadata.KeyId), material, kms.ImportKeyMaterialInput{}); err != nil {
+			t.Errorf("ImportKeyMaterial on node b with node a's new import token: %v", err)
+		}
+	}
+}

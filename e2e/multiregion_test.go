@@ -117,7 +117,14 @@ func TestMultiRegionKeys(t *testing.T) {
 // with in's other members (ImportType, KeyMaterialDescription).
 func importMaterial(t *testing.T, c *kms.Client, id string, material []byte, in kms.ImportKeyMaterialInput) error {
 	t.Helper()
-	p, err := c.GetParametersForImport(ctx(t), &kms.GetParametersForImportInput{KeyId: aws.String(id),
+	return importVia(t, c, c, id, material, in)
+}
+
+// importVia is importMaterial with the parameters from client get and the
+// import through client put (another node).
+func importVia(t *testing.T, get, put *kms.Client, id string, material []byte, in kms.ImportKeyMaterialInput) error {
+	t.Helper()
+	p, err := get.GetParametersForImport(ctx(t), &kms.GetParametersForImportInput{KeyId: aws.String(id),
 		WrappingAlgorithm: types.AlgorithmSpecRsaesOaepSha256, WrappingKeySpec: types.WrappingKeySpecRsa2048})
 	must(t, err)
 	pub, err := x509.ParsePKIXPublicKey(p.PublicKey)
@@ -126,7 +133,7 @@ func importMaterial(t *testing.T, c *kms.Client, id string, material []byte, in 
 	must(t, err)
 	in.KeyId, in.ImportToken, in.EncryptedKeyMaterial = aws.String(id), p.ImportToken, wrapped
 	in.ExpirationModel = types.ExpirationModelTypeKeyMaterialDoesNotExpire
-	_, err = c.ImportKeyMaterial(ctx(t), &in)
+	_, err = put.ImportKeyMaterial(ctx(t), &in)
 	return err
 }
 

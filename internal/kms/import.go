@@ -290,6 +290,27 @@ func (s *Service) GetParametersForImport(ctx context.Context, c Caller, in *GetP
 		ParametersValidTo: tsp(validTo), PublicKey: pub}, nil
 }
 
+// importParams reads from storage the key that the import token names
+// when this node does not hold that token's parameters (another node's
+// GetParametersForImport a moment ago), so that the token imports on any
+// node at once. The memory of a single node is always current.
+func (s *Service) importParams(ctx context.Context, c Caller, token []byte) {
+	if !s.shared {
+		return
+	}
+	sc, err := callerScope(c)
+	id, ok := parseImportToken(token)
+	if err != nil || !ok {
+		return
+	}
+	if k := s.getKey(sc, id); k == nil || k.imp == nil || (k.imp.params != nil && subtle.ConstantTimeCompare(k.imp.params.token, token) == 1) {
+		return
+	}
+	if err := s.Apply(ctx, []string{keyPath(sc.region, sc.account, id)}); err != nil {
+		s.log.Warn("kms: read the key of an import token", "err", err) // decided on what memory holds
+	}
+}
+
 // ImportKeyMaterial imports material wrapped under the parameters of
 // GetParametersForImport into an EXTERNAL key: the key becomes Enabled
 // (from PendingImport) once every version has its material. A re-import
@@ -318,6 +339,7 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, c Caller, in *ImportKey
 	if in.ValidTo != nil {
 		a.set(condValidTo, strconv.FormatInt(in.ValidTo.Unix(), 10)) // epoch seconds, as AWS compares it
 	}
+	s.importParams(ctx, c, in.ImportToken)
 	nk, err := s.mutateKeyFor(ctx, c, a, in.KeyId, &v, func(k *key, now time.Time) (*key, error) {
 		if err := k.checkImportable(); err != nil {
 			return nil, err
