@@ -19,6 +19,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/ec2rolecreds"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/trent-kms/trent/envelope"
 	"github.com/trent-kms/trent/internal/config"
 	"github.com/trent-kms/trent/internal/server"
@@ -465,7 +466,10 @@ func failEnvelope(name string, err error) {
 		hintf("%s", h.Hint())
 		return
 	}
+	var send *smithyhttp.RequestSendError
 	switch {
+	case errors.As(err, &send):
+		hintf("no KMS answered: is the server running there? The endpoint is --endpoint-url, else AWS_ENDPOINT_URL; without either this asks AWS KMS itself")
 	case errors.Is(err, envelope.ErrNoDecryptableKey):
 		hintf("no given key could decrypt the message's data key: check --key, the credentials (or profile) and the endpoint")
 	case errors.Is(err, envelope.ErrContextMismatch):
