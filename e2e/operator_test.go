@@ -79,6 +79,9 @@ func TestOperatorCLI(t *testing.T) {
 	if _, errs, code := trentCmd(t, admin, "", "backup", "-o", bfile); code != 0 || !strings.Contains(errs, "records") {
 		t.Fatalf("backup = %d %q", code, errs)
 	}
+	if _, errs, code := trentCmd(t, admin, "", "backup", "-o", bfile); code != 1 || !strings.Contains(errs, bfile+" exists") || strings.Contains(errs, ".trent-backup") {
+		t.Errorf("backup over an existing file = %d %q, want 1 naming the file, not a temporary one", code, errs)
+	}
 	if _, errs, code := trentCmd(t, ep, "", "operator", "seal"); code == 0 {
 		t.Errorf("operator seal without credentials succeeded: %q", errs)
 	}

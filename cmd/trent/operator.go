@@ -349,6 +349,14 @@ func runBackup(args []string) int {
 		errorf("backup: -o FILE is required")
 		return 2
 	}
+	exists := func() int {
+		errorf("backup: %s exists: a backup never overwrites a file", *out)
+		hintf("give another -o FILE, or move that one away first")
+		return 1
+	}
+	if _, err := os.Lstat(*out); err == nil {
+		return exists() // before the download, not after it
+	}
 	ctx := context.Background()
 	c, err := o.client(ctx, true)
 	if err != nil {
@@ -377,6 +385,9 @@ func runBackup(args []string) int {
 	}
 	if err == nil {
 		err = os.Link(tmp.Name(), *out)
+	}
+	if errors.Is(err, os.ErrExist) {
+		return exists() // made meanwhile
 	}
 	if err != nil {
 		errorf("backup: %v", err)
