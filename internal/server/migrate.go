@@ -107,7 +107,10 @@ func openStopped(ctx context.Context, cfg Config, shares []string) (_ *barrier.B
 	var from keyring.Keyring
 	switch cfg.Seal {
 	case SealFile:
-		from, _, err = openFileSeal(&cfg, true)
+		var fk *keyring.FileKeyring
+		if fk, _, err = openFileSeal(&cfg, true); err == nil {
+			from = fk // never a nil *FileKeyring in the interface
+		}
 	case SealShamir:
 		var sk *shamir.Keyring
 		if sk, err = shamir.New(bst.SealParams); err == nil {
