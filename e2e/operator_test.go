@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,7 +12,10 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsiam "github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
 )
 
 // trentCmd runs a trent client command with env (AWS_* and TRENT_* of ours
@@ -90,6 +94,14 @@ func TestOperatorCLI(t *testing.T) {
 	}
 	if _, err := c.ListKeys(ctx(t), &kms.ListKeysInput{}); err == nil || !strings.Contains(err.Error(), "sealed") {
 		t.Errorf("ListKeys after seal err = %v, want sealed", err)
+	}
+	// IAM and STS calls are refused too, in the XML their SDKs parse.
+	var ae smithy.APIError
+	if _, err := s.iam(in.AccessKeyID, in.SecretAccessKey).ListUsers(ctx(t), &awsiam.ListUsersInput{}); !errors.As(err, &ae) || ae.ErrorCode() != "ServiceUnavailable" || ae.ErrorMessage() != "Trent is sealed." {
+		t.Errorf("IAM ListUsers after seal err = %v, want ServiceUnavailable: Trent is sealed.", err)
+	}
+	if _, err := s.sts(in.AccessKeyID, in.SecretAccessKey, "").GetCallerIdentity(ctx(t), &sts.GetCallerIdentityInput{}); !errors.As(err, &ae) || ae.ErrorCode() != "ServiceUnavailable" {
+		t.Errorf("STS GetCallerIdentity after seal err = %v, want ServiceUnavailable", err)
 	}
 	// A corrupted share is named; the progress is printed.
 	bad := []byte(in.Shares[0])

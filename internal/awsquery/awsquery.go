@@ -344,6 +344,19 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, svc *servic
 	return e.Code
 }
 
+// Refuse answers every request with ServiceUnavailable (HTTP 503) and
+// message, in the XML that IAM and STS clients parse: a server that cannot
+// serve (sealed, or a node behind the others) refuses Query requests with it.
+func Refuse(message string) http.Handler {
+	h := &Handler{cfg: Config{Logger: slog.Default()}}
+	e := &kmserr.Error{Code: "ServiceUnavailable", Status: http.StatusServiceUnavailable, Message: message}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reqID := requestid.New()
+		w.Header()["X-Amzn-Requestid"] = []string{reqID}
+		h.writeError(w, r, svcIAM, reqID, e)
+	})
+}
+
 func writeXML(w http.ResponseWriter, status int, b []byte) {
 	hd := w.Header()
 	hd["Content-Type"] = []string{"text/xml"}

@@ -17,7 +17,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/trent-kms/trent/internal/audit"
-	"github.com/trent-kms/trent/internal/awsjson"
 	"github.com/trent-kms/trent/internal/barrier"
 	"github.com/trent-kms/trent/internal/cluster"
 	"github.com/trent-kms/trent/internal/kms"
@@ -209,7 +208,7 @@ func (s *Server) rewrapWhenNeeded(ctx context.Context, kick <-chan struct{}) {
 	}
 }
 
-var refuseStale = awsjson.Refuse(kmserr.ErrDependencyTimeout.With("The system timed out while trying to fulfill the request. The request can be retried."))
+var refuseStale = refuse(kmserr.ErrDependencyTimeout.With("The system timed out while trying to fulfill the request. The request can be retried."))
 
 // fresh reports whether the node may serve: it has confirmed within
 // max-staleness that it holds every change the other nodes committed. It

@@ -221,7 +221,20 @@ func (s *Server) rewrap(ctx context.Context) {
 	}
 }
 
-var refuseSealed = awsjson.Refuse(kmserr.ErrSealed)
+var refuseSealed = refuse(kmserr.ErrSealed)
+
+// refuse answers every request with e in the request's protocol: the KMS
+// API's JSON, or the Query protocol's XML of IAM and STS.
+func refuse(e *kmserr.Error) http.Handler {
+	kms, query := awsjson.Refuse(e), awsquery.Refuse(e.Message)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if awsquery.IsQueryRequest(r) {
+			query.ServeHTTP(w, r)
+			return
+		}
+		kms.ServeHTTP(w, r)
+	})
+}
 
 // serveKMS serves the KMS API while unsealed and refuses it while sealed,
 // and on a node that cannot confirm that it follows the others (see
