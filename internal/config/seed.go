@@ -13,6 +13,7 @@ import (
 
 	"github.com/trent-kms/trent/internal/arn"
 	"github.com/trent-kms/trent/internal/iam"
+	"github.com/trent-kms/trent/internal/keys"
 )
 
 // Seed is a parsed seed file: keys with fixed ids that `trent server --seed
@@ -175,6 +176,12 @@ func ParseSeed(data []byte, region, accountID string) (*Seed, error) {
 			bad("keys[%d]: missing id", i)
 		case ids[sk.Region+"/"+sk.AccountID+"/"+sk.ID]:
 			bad("keys[%d]: duplicate id %s", i, sk.ID)
+		}
+		if id := strings.ToLower(sk.ID); id != "" && (!arn.IsKeyID(id) || strings.HasPrefix(id, "mrk-")) {
+			bad("keys[%d]: id %q is not a key id (a UUID)", i, sk.ID)
+		}
+		if sk.Spec != "" && !keys.Spec(sk.Spec).Supported() {
+			bad("keys[%d]: key spec %q is not supported", i, sk.Spec)
 		}
 		ids[sk.Region+"/"+sk.AccountID+"/"+sk.ID] = true
 		if !arn.IsAccountID(sk.AccountID) {
