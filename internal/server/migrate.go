@@ -23,7 +23,7 @@ import (
 // created and must not exist.
 func MigrateSeal(ctx context.Context, cfg Config, to string, shares []string, n, t int) ([]string, error) {
 	if to == cfg.Seal {
-		return nil, fmt.Errorf("server: the data directory already uses the %s seal", to)
+		return nil, fmt.Errorf("server: --to %s is the seal --seal names (default file): --seal is the data directory's current seal, --to the new one", to)
 	}
 	probe := cfg
 	probe.Seal = to
