@@ -288,6 +288,13 @@ func TestTLS(t *testing.T) {
 	c := s.clientWith(devRegion, devAccessKey, devSecretKey, hc)
 	id := aws.ToString(newKey(t, c, "over tls").KeyId)
 	roundTrip(t, c, id, []byte("over tls"), nil)
+	// The client commands trust AWS_CA_BUNDLE, as the AWS CLI and SDKs do.
+	bundle := []string{"AWS_ENDPOINT_URL=" + s.URL, "AWS_CA_BUNDLE=" + certFile}
+	for _, args := range [][]string{{"operator", "status"}, {"health"}} {
+		if out, errs, code := trentCmd(t, bundle, "", args...); code != 0 {
+			t.Errorf("trent %v with AWS_CA_BUNDLE = %d %q %q", args, code, out, errs)
+		}
+	}
 	// Plain HTTP to the TLS port does not reach the API.
 	plain := strings.Replace(s.URL, "https://", "http://", 1)
 	resp, err := http.Post(plain+"/", "application/x-amz-json-1.1", strings.NewReader("{}"))

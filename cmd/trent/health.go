@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"flag"
 	"fmt"
 	"io"
@@ -19,7 +20,8 @@ Asks a server's GET /health and exits 0 when it answers 200 (storage up,
 unsealed), 1 otherwise, printing the answer. Made for container and service
 health checks: the endpoint defaults to $AWS_ENDPOINT_URL, else to the
 server settings in the environment (TRENT_ADDR, with https when TRENT_TLS_CERT
-is set; an all-interfaces address is asked on 127.0.0.1).
+is set; an all-interfaces address is asked on 127.0.0.1). The server's
+certificate is checked against $AWS_CA_BUNDLE when set, as the AWS CLI does.
 
 Flags:
 `
@@ -55,9 +57,10 @@ func runHealth(args []string) int {
 		return 2
 	}
 	url := healthEndpoint(o.endpoint)
-	client := &http.Client{Timeout: o.timeout}
-	if o.insecure {
-		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
+	client, err := httpClient(o.timeout, o.insecure)
+	if err != nil {
+		errorf("health: %v", err)
+		return 2
 	}
 	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, strings.TrimSuffix(url, "/")+"/health", nil)
 	if err != nil {
@@ -78,6 +81,26 @@ func runHealth(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// httpClient is the HTTP client of the commands that call a server
+// directly (health, operator, backup): as the AWS CLI and SDKs, it trusts the
+// CA certificates of $AWS_CA_BUNDLE instead of the system's.
+func httpClient(timeout time.Duration, insecure bool) (*http.Client, error) {
+	tc := &tls.Config{InsecureSkipVerify: insecure}
+	if f := os.Getenv("AWS_CA_BUNDLE"); f != "" && !insecure {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("AWS_CA_BUNDLE: %w", err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(b) {
+			return nil, fmt.Errorf("AWS_CA_BUNDLE: no PEM certificate in %s", f)
+		}
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tc
+	return &http.Client{Timeout: timeout, Transport: tr}, nil
 }
 
 // healthEndpoint is the URL to ask: the flag, $AWS_ENDPOINT_URL, or the

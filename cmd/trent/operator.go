@@ -78,7 +78,11 @@ func (o *opFlags) client(ctx context.Context, signed bool) (*server.OperatorClie
 	if ep == "" {
 		return nil, errors.New("no endpoint: use --endpoint or set AWS_ENDPOINT_URL")
 	}
-	c := &server.OperatorClient{Endpoint: ep, Region: o.region}
+	hc, err := httpClient(0, false)
+	if err != nil {
+		return nil, err
+	}
+	c := &server.OperatorClient{Endpoint: ep, Region: o.region, HTTP: hc}
 	if !signed {
 		return c, nil
 	}
