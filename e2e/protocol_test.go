@@ -295,6 +295,15 @@ func TestTLS(t *testing.T) {
 			t.Errorf("trent %v with AWS_CA_BUNDLE = %d %q %q", args, code, out, errs)
 		}
 	}
+	// Without it, trent encrypt and trent health say that the certificate is
+	// not trusted.
+	env := []string{"AWS_ENDPOINT_URL=" + s.URL, "AWS_ACCESS_KEY_ID=" + devAccessKey, "AWS_SECRET_ACCESS_KEY=" + devSecretKey, "AWS_REGION=" + devRegion}
+	if _, errs, code := trentCmd(t, env, "data", "encrypt", "--key", id, "-o", filepath.Join(dir, "out.enc"), "-"); code != 1 || !strings.Contains(errs, "hint: the server's TLS certificate is not trusted: give its CA certificate in AWS_CA_BUNDLE") {
+		t.Errorf("trent encrypt with an untrusted certificate = %d %q, want a hint naming AWS_CA_BUNDLE", code, errs)
+	}
+	if _, errs, code := trentCmd(t, env, "", "health"); code != 1 || !strings.Contains(errs, "hint: the server's TLS certificate is not trusted") {
+		t.Errorf("trent health with an untrusted certificate = %d %q, want a hint naming AWS_CA_BUNDLE", code, errs)
+	}
 	// Plain HTTP to the TLS port does not reach the API.
 	plain := strings.Replace(s.URL, "https://", "http://", 1)
 	resp, err := http.Post(plain+"/", "application/x-amz-json-1.1", strings.NewReader("{}"))

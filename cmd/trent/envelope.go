@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -467,7 +468,10 @@ func failEnvelope(name string, err error) {
 		return
 	}
 	var send *smithyhttp.RequestSendError
+	var cert *tls.CertificateVerificationError
 	switch {
+	case errors.As(err, &cert):
+		hintf("%s", untrustedHint)
 	case errors.As(err, &send):
 		hintf("no KMS answered: is the server running there? The endpoint is --endpoint-url, else AWS_ENDPOINT_URL; without either this asks AWS KMS itself")
 	case errors.Is(err, envelope.ErrNoDecryptableKey):

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -70,7 +71,11 @@ func runHealth(args []string) int {
 	resp, err := client.Do(req)
 	if err != nil {
 		errorf("health: %v", err)
-		hintf("is the server running at %s?", url)
+		if cert := (*tls.CertificateVerificationError)(nil); errors.As(err, &cert) {
+			hintf("%s", untrustedHint)
+		} else {
+			hintf("is the server running at %s?", url)
+		}
 		return 1
 	}
 	defer resp.Body.Close()
@@ -82,6 +87,10 @@ func runHealth(args []string) int {
 	}
 	return 0
 }
+
+// untrustedHint is the hint of a client command whose server's certificate
+// does not verify.
+const untrustedHint = "the server's TLS certificate is not trusted: give its CA certificate in AWS_CA_BUNDLE (a PEM file), as to the AWS CLI"
 
 // httpClient is the HTTP client of the commands that call a server
 // directly (health, operator, backup): as the AWS CLI and SDKs, it trusts the
