@@ -41,5 +41,7 @@ func lockMemory(mode string, logger *slog.Logger) (string, error) {
 	return fmt.Sprintf("NOT locked (mlockall: %v; --mlock best-effort)", err), nil
 }
 
-const mlockHint = "give the process CAP_IPC_LOCK (systemd: AmbientCapabilities=CAP_IPC_LOCK; docker: --cap-add IPC_LOCK) " +
-	"or an unlimited RLIMIT_MEMLOCK (systemd: LimitMEMLOCK=infinity; shell: ulimit -l unlimited)"
+// The container image runs as a non-root user, to which Docker does not give
+// --cap-add capabilities: there the memlock limit is what works.
+const mlockHint = "give the process CAP_IPC_LOCK (systemd: AmbientCapabilities=CAP_IPC_LOCK) " +
+	"or an unlimited RLIMIT_MEMLOCK (systemd: LimitMEMLOCK=infinity; docker: --ulimit memlock=-1; shell: ulimit -l unlimited)"
