@@ -129,21 +129,28 @@ func (a *awsFlags) client(ctx context.Context) (*kms.Client, error) {
 	if cfg.Region == "" {
 		return nil, &server.HintError{Err: errors.New("no AWS region"), Advice: "use --region, or export AWS_DEFAULT_REGION=us-east-1 (trent server prints the export lines at start)"}
 	}
-	// Without credentials in the environment, a file or a profile, the SDK
-	// falls back to an EC2 instance role, and its failure reads "no EC2 IMDS
-	// role found". Say what is missing instead.
-	if cc, ok := cfg.Credentials.(*aws.CredentialsCache); ok && cc.IsCredentialsProvider((*ec2rolecreds.Provider)(nil)) {
-		if _, err := cc.Retrieve(ctx); err != nil {
-			return nil, &server.HintError{
-				Err:    errors.New("no AWS credentials: none in the environment (AWS_ACCESS_KEY_ID), the shared credentials file or a profile, and no EC2 instance role"),
-				Advice: "export AWS_SHARED_CREDENTIALS_FILE=<data-dir>/credentials, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (trent server prints the export lines at start)"}
-		}
+	if err := checkCredentials(ctx, cfg); err != nil {
+		return nil, err
 	}
 	return kms.NewFromConfig(cfg, func(o *kms.Options) {
 		if a.endpoint != "" {
 			o.BaseEndpoint = aws.String(a.endpoint)
 		}
 	}), nil
+}
+
+// checkCredentials says what is missing when cfg has no credentials: without
+// credentials in the environment, a file or a profile, the SDK falls back to
+// an EC2 instance role, and its failure reads "no EC2 IMDS role found".
+func checkCredentials(ctx context.Context, cfg aws.Config) error {
+	if cc, ok := cfg.Credentials.(*aws.CredentialsCache); ok && cc.IsCredentialsProvider((*ec2rolecreds.Provider)(nil)) {
+		if _, err := cc.Retrieve(ctx); err != nil {
+			return &server.HintError{
+				Err:    errors.New("no AWS credentials: none in the environment (AWS_ACCESS_KEY_ID), the shared credentials file or a profile, and no EC2 instance role"),
+				Advice: "export AWS_SHARED_CREDENTIALS_FILE=<data-dir>/credentials, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (trent server prints the export lines at start)"}
+		}
+	}
+	return nil
 }
 
 // envelopeCmd is the shared state of one encrypt or decrypt run.

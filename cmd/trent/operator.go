@@ -94,6 +94,9 @@ func (o *opFlags) client(ctx context.Context, signed bool) (*server.OperatorClie
 	if err != nil {
 		return nil, fmt.Errorf("loading AWS configuration: %w", err)
 	}
+	if err := checkCredentials(ctx, cfg); err != nil {
+		return nil, err
+	}
 	c.Credentials = cfg.Credentials
 	if c.Region == "" {
 		c.Region = cfg.Region
@@ -166,7 +169,7 @@ func runOperator(args []string) int {
 	signed := verb == "seal" || verb == "rotate"
 	c, err := o.client(ctx, signed)
 	if err != nil {
-		errorf("operator %s: %v", verb, err)
+		fail(fmt.Errorf("operator %s: %w", verb, err))
 		return 2
 	}
 	switch verb {
@@ -364,7 +367,7 @@ func runBackup(args []string) int {
 	ctx := context.Background()
 	c, err := o.client(ctx, true)
 	if err != nil {
-		errorf("backup: %v", err)
+		fail(fmt.Errorf("backup: %w", err))
 		return 2
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(*out), ".trent-backup-*")
