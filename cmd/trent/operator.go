@@ -37,10 +37,11 @@ const operatorUsage = `Usage: trent operator <init|unseal|seal|status|rotate|mig
         initialise a server started with --seal shamir on an empty data
         directory: prints the N unseal shares and the first administrator's
         access key, shown once (no authentication: only while uninitialised)
-  unseal [SHARE|-]
+  unseal [--reset] [SHARE|-]
         submit one unseal share (shamir) and print the progress; without
         SHARE (or with -) the share is read from standard input, which keeps
-        it out of the process list; with any other seal, retry its auto-unseal
+        it out of the process list; with any other seal, retry its auto-unseal;
+        --reset discards the shares submitted so far
   seal  seal the server: keys wiped from memory, KMS calls refused
         (administrator)
   status
@@ -54,7 +55,8 @@ const operatorUsage = `Usage: trent operator <init|unseal|seal|status|rotate|mig
 
 Client commands reach the server at --endpoint (default $AWS_ENDPOINT_URL)
 and sign administrator calls with the AWS credentials of the environment
-(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or --profile).
+(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or --profile) for
+--region REGION (default AWS_REGION, or us-east-1); --json prints JSON.
 `
 
 // opFlags are the connection flags of the operator client commands.
