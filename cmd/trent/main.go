@@ -96,8 +96,12 @@ func commandNames() []string {
 
 func usage(w io.Writer) {
 	fmt.Fprint(w, "Usage: trent <command> [flags]\n\nCommands:\n")
+	width := 0
 	for _, n := range commandNames() {
-		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+		width = max(width, len(n))
+	}
+	for _, n := range commandNames() {
+		fmt.Fprintf(w, "  %-*s  %s\n", width, n, commands[n].summary)
 	}
 	fmt.Fprint(w, "\nRun 'trent <command> -h' for the flags of a command, 'trent --version' for the version.\n")
 }
