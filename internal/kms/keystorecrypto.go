@@ -101,16 +101,38 @@ func (s *Service) newExternalKey(ctx context.Context, c Caller, sc scope, in *Cr
 		AwsPrincipalArn: principalARN(c), KmsKeyArn: keyARN, KmsOperation: "CreateKey", KmsRequestId: requestID(c),
 	})
 	if err != nil {
-		if errors.Is(err, xks.ErrKeyNotFound) {
-			return nil, nil, errXksKeyNotFound.With("The external key store proxy of custom key store %s has no external key %s.", rec.ID, ref.keyID)
-		}
-		return nil, nil, s.proxyError("CreateKey", keyARN, err)
+		return nil, nil, s.externalKeyError(rec.ID, ref.keyID, keyARN, err)
 	}
 	if md.KeySpec != "AES_256" || !slices.Contains(md.KeyUsage, "ENCRYPT") || !slices.Contains(md.KeyUsage, "DECRYPT") || md.KeyStatus != "ENABLED" {
 		return nil, nil, errXksKeyInvalidConfig.With("The external key %s must be an enabled AES_256 key for ENCRYPT and DECRYPT; its proxy reports %s %v %s.",
 			ref.keyID, md.KeySpec, md.KeyUsage, md.KeyStatus)
 	}
 	return ref, inUse, nil
+}
+
+// externalKeyError is CreateKey's answer when the proxy of store could not
+// give the metadata of the external key xksKeyID for the key keyARN (the
+// XKS proxy API specification's table of KMS exceptions): the external
+// key's own faults are XksKeyNotFoundException and
+// XksKeyInvalidConfigurationException, a proxy that denies access
+// KMSInvalidStateException, and every other failure of the proxy
+// CustomKeyStoreInvalidStateException.
+func (s *Service) externalKeyError(store, xksKeyID, keyARN string, err error) error {
+	s.log.Info("kms: external key store proxy call failed", "op", "CreateKey", "key", keyARN, "err", err)
+	var xe *xks.Error
+	switch {
+	case errors.Is(err, xks.ErrKeyNotFound):
+		return errXksKeyNotFound.With("The external key store proxy of custom key store %s has no external key %s.", store, xksKeyID)
+	case errors.Is(err, xks.ErrInvalidState):
+		return errXksKeyInvalidConfig.With("The external key %s is not enabled in its external key manager.", xksKeyID)
+	case errors.Is(err, xks.ErrInvalidKeyUsage):
+		return errXksKeyInvalidConfig.With("The external key %s does not support the requested operation.", xksKeyID)
+	case errors.Is(err, xks.ErrAccessDenied):
+		return kmserr.ErrInvalidState.With("The external key store proxy of custom key store %s denied access to the operation.", store)
+	case errors.As(err, &xe):
+		return errKeyStoreInvalidState.With("The external key store proxy of custom key store %s answered %s.", store, xe.Name)
+	}
+	return errKeyStoreInvalidState.With("The external key store proxy of custom key store %s failed (%s).", store, connectionErrorCode(err))
 }
 
 // proxyError is the answer to a proxy call of op on the key keyARN that

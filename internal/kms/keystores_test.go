@@ -372,6 +372,38 @@ func TestCustomKeyStoreConnectFails(t *testing.T) {
 	}
 }
 
+// TestCustomKeyStoreCreateKeyProxyErrors: CreateKey answers a proxy's
+// failure as the XKS proxy API specification's table of KMS exceptions
+// says: an external key that is not enabled (InvalidStateException) or not
+// for encryption (InvalidKeyUsageException) is
+// XksKeyInvalidConfigurationException, a proxy that refuses the credential
+// (AuthenticationFailedException) CustomKeyStoreInvalidStateException.
+func TestCustomKeyStoreCreateKeyProxyErrors(t *testing.T) {
+	t.Parallel()
+	e, p, id := newStoreEnv(t)
+	bg := context.Background()
+	if _, err := e.s.ConnectCustomKeyStore(bg, caller, &ConnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
+		t.Fatal(err)
+	}
+	xksKey := func(xksID string) error {
+		_, err := e.s.CreateKey(bg, caller, &CreateKeyInput{Origin: originExternalStore, CustomKeyStoreId: id, XksKeyId: xksID})
+		return err
+	}
+	pending := p.externalKey(t)
+	if _, err := p.env.s.ScheduleKeyDeletion(bg, caller, &ScheduleKeyDeletionInput{KeyId: pending, PendingWindowInDays: ptr(int32(7))}); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, xksKey(pending), "XksKeyInvalidConfigurationException", "*")
+	mac, err := p.env.s.CreateKey(bg, caller, &CreateKeyInput{KeySpec: "HMAC_256", KeyUsage: "GENERATE_VERIFY_MAC"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, xksKey(mac.KeyMetadata.KeyId), "XksKeyInvalidConfigurationException", "*")
+	ext := p.externalKey(t)
+	p.creds.set(strings.Repeat("B", 44)) // the proxy's operator rotated the secret
+	wantErr(t, xksKey(ext), "CustomKeyStoreInvalidStateException", "*")
+}
+
 func TestCustomKeyStoreQuota(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
