@@ -136,21 +136,19 @@ func (s *Service) externalKeyError(store, xksKeyID, keyARN string, err error) er
 }
 
 // proxyError is the answer to a proxy call of op on the key keyARN that
-// failed with err.
+// failed with err: as the XKS proxy API specification's table of KMS
+// exceptions, KMSInvalidStateException for every failure of the proxy, a
+// timeout too.
 func (s *Service) proxyError(op, keyARN string, err error) error {
 	s.log.Info("kms: external key store proxy call failed", "op", op, "key", keyARN, "err", err)
 	if errors.Is(err, xks.ErrInvalidCiphertext) {
 		return errInvalidCiphertext
 	}
-	code := connectionErrorCode(err)
-	if code == "XKS_PROXY_TIMED_OUT" {
-		return kmserr.ErrDependencyTimeout.With("The external key store proxy of %s did not answer in time.", keyARN)
-	}
 	var xe *xks.Error
 	if errors.As(err, &xe) {
 		return kmserr.ErrInvalidState.With("%s is unusable: its external key store proxy answered %s.", keyARN, xe.Name)
 	}
-	return kmserr.ErrInvalidState.With("%s is unusable: its external key store proxy failed (%s).", keyARN, code)
+	return kmserr.ErrInvalidState.With("%s is unusable: its external key store proxy failed (%s).", keyARN, connectionErrorCode(err))
 }
 
 // connectedStore returns the store of k, which must be connected.

@@ -3,7 +3,9 @@ package kms
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -54,13 +56,21 @@ type testProxy struct {
 	url   string
 	env   *env // the proxy's keys
 	creds *proxyCreds
+	hang  atomic.Bool // set: the proxy answers nothing until the caller gives up
 }
 
 func newTestProxy(t *testing.T) *testProxy {
 	t.Helper()
 	p := &testProxy{env: newEnv(t), creds: &proxyCreds{secret: proxySecret}}
 	h := &xks.Handler{Verifier: &sigv4.Verifier{Creds: p.creds, Service: xks.SigningService}, Backend: p.env.s.XKSBackend(), Log: slog.New(slog.DiscardHandler)}
-	srv := httptest.NewServer(h)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p.hang.Load() {
+			io.Copy(io.Discard, r.Body) // then the server sees the caller hang up
+			<-r.Context().Done()
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
 	t.Cleanup(srv.Close)
 	p.url = srv.URL
 	return p
@@ -402,6 +412,32 @@ func TestCustomKeyStoreCreateKeyProxyErrors(t *testing.T) {
 	ext := p.externalKey(t)
 	p.creds.set(strings.Repeat("B", 44)) // the proxy's operator rotated the secret
 	wantErr(t, xksKey(ext), "CustomKeyStoreInvalidStateException", "*")
+}
+
+// TestCustomKeyStoreProxyTimeout: a proxy that does not answer in time
+// makes a cryptographic operation KMSInvalidStateException, as every other
+// failure of the proxy (the XKS proxy API specification's table: "AWS KMS
+// encounters a socket timeout"). The proxy never answers, so the call
+// always times out: after the service's timeout for proxies, here 1 s.
+func TestCustomKeyStoreProxyTimeout(t *testing.T) {
+	t.Parallel()
+	e, p := newEnv(t), newTestProxy(t)
+	e.s.xksHTTP = &http.Client{Timeout: time.Second}
+	bg := context.Background()
+	cs, err := e.s.CreateCustomKeyStore(bg, caller, p.storeInput("store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.ConnectCustomKeyStore(bg, caller, &ConnectCustomKeyStoreInput{CustomKeyStoreId: cs.CustomKeyStoreId}); err != nil {
+		t.Fatal(err)
+	}
+	k, err := e.s.CreateKey(bg, caller, &CreateKeyInput{Origin: originExternalStore, CustomKeyStoreId: cs.CustomKeyStoreId, XksKeyId: p.externalKey(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.hang.Store(true)
+	_, err = e.s.Encrypt(bg, caller, &EncryptInput{KeyId: k.KeyMetadata.KeyId, Plaintext: []byte("x")})
+	wantErr(t, err, "KMSInvalidStateException", "*")
 }
 
 func TestCustomKeyStoreQuota(t *testing.T) {
