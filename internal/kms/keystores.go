@@ -371,10 +371,15 @@ func validateProxy(v *validator, cred *XksProxyAuthenticationCredential, connect
 // and returns the exception CreateCustomKeyStore and UpdateCustomKeyStore
 // answer when the proxy is not usable.
 func (s *Service) checkHealth(ctx context.Context, c Caller, op string, rec *keyStoreRecord) error {
-	code := s.probe(ctx, c, op, rec)
-	switch code {
-	case "":
+	code, err := s.probe(ctx, c, op, rec)
+	switch {
+	case code == "":
 		return nil
+	case errors.Is(err, xks.ErrInternal):
+		// As the XKS proxy API specification's table of KMS exceptions.
+		return errXksInvalidResponse.With("The external key store proxy at %s%s cannot communicate with its external key manager (InternalException).", rec.Endpoint, rec.Path)
+	}
+	switch code {
 	case "INVALID_CREDENTIALS", "XKS_PROXY_ACCESS_DENIED":
 		return errXksIncorrectCredential.With("The external key store proxy rejected the authentication credential %s (%s).", rec.AccessKeyID, code)
 	case "XKS_PROXY_INVALID_RESPONSE":
@@ -386,20 +391,20 @@ func (s *Service) checkHealth(ctx context.Context, c Caller, op string, rec *key
 }
 
 // probe calls the proxy's GetHealthStatus and returns the connection error
-// code of its failure ("" when the proxy is healthy).
-func (s *Service) probe(ctx context.Context, c Caller, op string, rec *keyStoreRecord) string {
+// code of its failure ("" when the proxy is healthy) and the call's error.
+func (s *Service) probe(ctx context.Context, c Caller, op string, rec *keyStoreRecord) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, xksTimeout)
 	defer cancel()
 	h, err := rec.client(s.xksHTTP).Health(ctx, &xks.RequestMetadata{
 		AwsPrincipalArn: principalARN(c), KmsOperation: op, KmsRequestId: requestID(c),
 	})
 	if err == nil && !h.Available() {
-		return "XKS_PROXY_NOT_REACHABLE" // every external key manager unavailable
+		return "XKS_PROXY_NOT_REACHABLE", nil // every external key manager unavailable
 	}
 	if err != nil {
 		s.log.Info("kms: external key store proxy health check failed", "store", rec.ID, "endpoint", rec.Endpoint, "err", err)
 	}
-	return connectionErrorCode(err)
+	return connectionErrorCode(err), err
 }
 
 // connectionErrorCode is the ConnectionErrorCode of a failed proxy call.
@@ -616,7 +621,7 @@ func (s *Service) ConnectCustomKeyStore(ctx context.Context, c Caller, in *Conne
 	case stateFailed:
 		return nil, errKeyStoreInvalidState.With("Custom key store %s is in state FAILED: disconnect it before connecting it again.", rec.ID)
 	}
-	code := s.probe(ctx, c, "ConnectCustomKeyStore", rec)
+	code, _ := s.probe(ctx, c, "ConnectCustomKeyStore", rec)
 	err = s.updateKeyStore(ctx, "ConnectCustomKeyStore", sc, rec.ID, func(tx storage.Tx, cur *keyStoreRecord) error {
 		if cur.State != stateDisconnected {
 			return nil // another call connected it meanwhile

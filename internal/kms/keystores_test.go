@@ -102,6 +102,8 @@ func TestCustomKeyStoreValidation(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	p := newTestProxy(t)
+	sealed := newTestProxy(t) // InternalException: the specification's table says XksProxyInvalidResponseException
+	sealed.env.s.Wipe()
 	bg := context.Background()
 	mod := func(f func(in *CreateCustomKeyStoreInput)) *CreateCustomKeyStoreInput {
 		in := p.storeInput("store")
@@ -133,6 +135,7 @@ func TestCustomKeyStoreValidation(t *testing.T) {
 		}), "XksProxyIncorrectAuthenticationCredentialException", "*"},
 		{"not a proxy path", mod(func(in *CreateCustomKeyStoreInput) { in.XksProxyUriPath = "/kms/xks/v2" }), "XksProxyInvalidConfigurationException", "*"},
 		{"unreachable", mod(func(in *CreateCustomKeyStoreInput) { in.XksProxyUriEndpoint = "http://127.0.0.1:1" }), "XksProxyUriUnreachableException", "*"},
+		{"proxy's key manager failing", mod(func(in *CreateCustomKeyStoreInput) { in.XksProxyUriEndpoint = sealed.url }), "XksProxyInvalidResponseException", "*"},
 	} {
 		_, err := e.s.CreateCustomKeyStore(bg, caller, tc.in)
 		if tc.in2 == "*" {
