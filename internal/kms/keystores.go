@@ -79,7 +79,8 @@ var (
 	xksPathPattern     = regexp.MustCompile(`^(/[a-zA-Z0-9\/_-]+/kms/xks/v\d{1,2})$|^(/kms/xks/v\d{1,2})$`)
 	xksAccessKeyRE     = regexp.MustCompile(`^[A-Z2-7]+$`)
 	xksSecretRE        = regexp.MustCompile(`^[a-zA-Z0-9\/+=]+$`)
-	xksVPCServiceRE    = regexp.MustCompile(`^com\.amazonaws\.vpce\.([a-z]+-){2,3}\d+\.vpce-svc-[0-9a-z]+$`)
+	xksVPCServiceRE    = regexp.MustCompile(`^(com|eu)\.amazonaws\.vpce\.([a-z]+-){2,3}\d+\.vpce-svc-[0-9a-z]+$`)
+	cloudHSMClusterRE  = regexp.MustCompile(`^cluster-[2-7a-zA-Z]{11,16}$`)
 	xksVPCOwnerRE      = regexp.MustCompile(`^[0-9]{12}$`)
 	xksKeyIDRE         = regexp.MustCompile(`^[a-zA-Z0-9-_.]+$`)
 	enumKeyStoreType   = []string{storeTypeCloudHSM, storeTypeExternal}
@@ -457,6 +458,7 @@ func (s *Service) CreateCustomKeyStore(ctx context.Context, c Caller, in *Create
 	v.enum("customKeyStoreType", in.CustomKeyStoreType, enumKeyStoreType)
 	if in.CloudHsmClusterId != "" {
 		v.strLen("cloudHsmClusterId", in.CloudHsmClusterId, 19, 24)
+		v.matches("cloudHsmClusterId", in.CloudHsmClusterId, cloudHSMClusterRE)
 	}
 	if in.KeyStorePassword != "" && (len(in.KeyStorePassword) < 7 || len(in.KeyStorePassword) > 32) {
 		v.Add("keyStorePassword", "", false, "Member must have length between 7 and 32")
@@ -798,6 +800,7 @@ func (s *Service) UpdateCustomKeyStore(ctx context.Context, c Caller, in *Update
 	}
 	if in.CloudHsmClusterId != "" {
 		v.strLen("cloudHsmClusterId", in.CloudHsmClusterId, 19, 24)
+		v.matches("cloudHsmClusterId", in.CloudHsmClusterId, cloudHSMClusterRE)
 	}
 	validateProxy(&v, in.XksProxyAuthenticationCredential, in.XksProxyConnectivity, in.XksProxyUriEndpoint,
 		in.XksProxyUriPath, in.XksProxyVpcEndpointServiceName, in.XksProxyVpcEndpointServiceOwner)

@@ -117,6 +117,7 @@ func TestCustomKeyStoreValidation(t *testing.T) {
 	}{
 		{"no name", mod(func(in *CreateCustomKeyStoreInput) { in.CustomKeyStoreName = "" }), "ValidationException", "Value null at 'customKeyStoreName'"},
 		{"CloudHSM", &CreateCustomKeyStoreInput{CustomKeyStoreName: "h"}, "UnsupportedOperationException", "CloudHSM"},
+		{"bad cluster id", &CreateCustomKeyStoreInput{CustomKeyStoreName: "h", CloudHsmClusterId: "cluster-1111111111111"}, "ValidationException", "cloudHsmClusterId"},
 		{"bad type", mod(func(in *CreateCustomKeyStoreInput) { in.CustomKeyStoreType = "OTHER" }), "ValidationException", "enum value set"},
 		{"ftp endpoint", mod(func(in *CreateCustomKeyStoreInput) { in.XksProxyUriEndpoint = "ftp://example.com" }), "ValidationException", "xksProxyUriEndpoint"},
 		{"http not loopback", mod(func(in *CreateCustomKeyStoreInput) { in.XksProxyUriEndpoint = "http://example.com" }), "ValidationException", "xksProxyUriEndpoint"},
@@ -129,6 +130,9 @@ func TestCustomKeyStoreValidation(t *testing.T) {
 		}), "ValidationException", "accessKeyId"},
 		{"no connectivity", mod(func(in *CreateCustomKeyStoreInput) { in.XksProxyConnectivity = "" }), "ValidationException", "XksProxyConnectivity is required"},
 		{"VPC", mod(func(in *CreateCustomKeyStoreInput) { in.XksProxyConnectivity = connectivityVPC }), "UnsupportedOperationException", "VPC"},
+		{"VPC endpoint service of the eu partition", mod(func(in *CreateCustomKeyStoreInput) {
+			in.XksProxyConnectivity, in.XksProxyVpcEndpointServiceName = connectivityVPC, "eu.amazonaws.vpce.eu-central-1.vpce-svc-0123456789abcdef0"
+		}), "UnsupportedOperationException", "VPC"},
 		{"no credential", mod(func(in *CreateCustomKeyStoreInput) { in.XksProxyAuthenticationCredential = nil }), "ValidationException", "XksProxyAuthenticationCredential is required"},
 		{"wrong secret", mod(func(in *CreateCustomKeyStoreInput) {
 			in.XksProxyAuthenticationCredential.RawSecretAccessKey = strings.Repeat("A", 44)
