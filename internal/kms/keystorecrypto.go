@@ -138,12 +138,11 @@ func (s *Service) externalKeyError(store, xksKeyID, keyARN string, err error) er
 // proxyError is the answer to a proxy call of op on the key keyARN that
 // failed with err: as the XKS proxy API specification's table of KMS
 // exceptions, KMSInvalidStateException for every failure of the proxy, a
-// timeout too.
+// timeout too, and its InvalidCiphertextException (the outer layer of a
+// changed ciphertext: the encryption context is bound by the inner one,
+// whose failure is InvalidCiphertextException).
 func (s *Service) proxyError(op, keyARN string, err error) error {
 	s.log.Info("kms: external key store proxy call failed", "op", op, "key", keyARN, "err", err)
-	if errors.Is(err, xks.ErrInvalidCiphertext) {
-		return errInvalidCiphertext
-	}
 	var xe *xks.Error
 	if errors.As(err, &xe) {
 		return kmserr.ErrInvalidState.With("%s is unusable: its external key store proxy answered %s.", keyARN, xe.Name)

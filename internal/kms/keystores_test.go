@@ -447,6 +447,36 @@ func TestCustomKeyStoreProxyTimeout(t *testing.T) {
 	wantErr(t, err, "KMSInvalidStateException", "*")
 }
 
+// TestCustomKeyStoreChangedOuterCiphertext: a ciphertext whose outer layer
+// (the proxy's) was changed is refused by the proxy with
+// InvalidCiphertextException, which Decrypt answers as
+// KMSInvalidStateException (the XKS proxy API specification's table of KMS
+// exceptions); a wrong encryption context, bound by the inner layer, stays
+// InvalidCiphertextException.
+func TestCustomKeyStoreChangedOuterCiphertext(t *testing.T) {
+	t.Parallel()
+	e, p, id := newStoreEnv(t)
+	bg := context.Background()
+	if _, err := e.s.ConnectCustomKeyStore(bg, caller, &ConnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
+		t.Fatal(err)
+	}
+	k, err := e.s.CreateKey(bg, caller, &CreateKeyInput{Origin: originExternalStore, CustomKeyStoreId: id, XksKeyId: p.externalKey(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ec := map[string]string{"app": "xks"}
+	blob := e.encrypt(k.KeyMetadata.KeyId, []byte("hello"), ec)
+	_, err = e.s.Decrypt(bg, caller, &DecryptInput{CiphertextBlob: blob, EncryptionContext: map[string]string{"app": "other"}})
+	wantErr(t, err, "InvalidCiphertextException", "")
+	pe, err := ciphertext.ParseExternal(blob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pe.Ciphertext[0] ^= 1
+	_, err = e.s.Decrypt(bg, caller, &DecryptInput{CiphertextBlob: pe.Marshal(), EncryptionContext: ec})
+	wantErr(t, err, "KMSInvalidStateException", "*")
+}
+
 func TestCustomKeyStoreQuota(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
