@@ -169,7 +169,7 @@ func (c *condition) compileValues(opName string, vals []string, vars bool) error
 			}
 			c.strs = append(c.strs, p)
 		case opARN:
-			p, ok := compileARN(v, vars)
+			p, ok := compileARN(v, vars, true)
 			if !ok {
 				return bad(v, "want an ARN or \"*\"")
 			}

@@ -253,6 +253,10 @@ func keyCases() []condCase {
 		{"special variable ${*} does not act as a wildcard", `{"StringLike":{"kms:EncryptionContext:k":"a${*}"}}`, req(ec("k", "abc")), N},
 		{"special variables ${?} and ${$}", `{"StringEquals":{"kms:EncryptionContext:k":"${?}${$}"}}`, req(ec("k", "?$")), A},
 		{"variable in an ARN condition", `{"ArnLike":{"kms:GranteePrincipal":"arn:aws:iam::111122223333:user/${aws:username}"}}`, req(ctx(KeyGranteePrincipal, aliceARN)), A},
+		{"variable in the account of an ARN condition", `{"ArnLike":{"aws:PrincipalArn":"arn:aws:iam::${aws:PrincipalAccount}:user/*"}}`, req(), A},
+		{"variable in the account of a negated ARN condition", `{"ArnNotLike":{"kms:GranteePrincipal":"arn:aws:iam::${aws:PrincipalAccount}:*"}}`, req(ctx(KeyGranteePrincipal, aliceARN)), N},
+		{"variable in the account of a negated ARN condition, another account", `{"ArnNotLike":{"kms:GranteePrincipal":"arn:aws:iam::${aws:PrincipalAccount}:*"}}`, req(ctx(KeyGranteePrincipal, bobARN)), A},
+		{"variable in every part of an ARN condition", `{"ArnEquals":{"kms:GranteePrincipal":"arn:${aws:PrincipalTag/p}:iam::${aws:PrincipalAccount}:user/${aws:username}"}}`, req(ptags("p", "aws"), ctx(KeyGranteePrincipal, aliceARN)), A},
 	}
 }
 

@@ -291,19 +291,22 @@ type arnPattern struct {
 	seg [6]pattern // partition... resource; seg[0] is "arn"
 }
 
-func compileARN(s string, vars bool) (arnPattern, bool) {
+// compileARN compiles an ARN pattern. With vars (Version 2012-10-17), policy
+// variables are resolved in the resource part, and with anyPart in every part:
+// AWS allows them only in the resource part of a Resource element, but in any
+// part of an ARN condition value ("arn:aws:iam::${aws:PrincipalAccount}:role/x").
+func compileARN(s string, vars, anyPart bool) (arnPattern, bool) {
 	if s == "*" {
 		return arnPattern{any: true}, true
 	}
 	var p arnPattern
 	rest := s
 	for i := 0; i < 5; i++ {
-		part, tail, found := strings.Cut(rest, ":")
+		part, tail, found := cutARNPart(rest, vars && anyPart)
 		if !found {
 			return arnPattern{}, false
 		}
-		// Variables are resolved only in the resource part.
-		p.seg[i] = compilePattern(part, true, false)
+		p.seg[i] = compilePattern(part, true, vars && anyPart)
 		rest = tail
 	}
 	p.seg[5] = compilePattern(rest, true, vars)
@@ -311,6 +314,22 @@ func compileARN(s string, vars bool) (arnPattern, bool) {
 		return arnPattern{}, false
 	}
 	return p, true
+}
+
+// cutARNPart cuts s at its first colon; with vars, not at a colon inside a
+// policy variable (${aws:PrincipalAccount}).
+func cutARNPart(s string, vars bool) (part, tail string, found bool) {
+	for i := 0; i < len(s); i++ {
+		switch {
+		case s[i] == ':':
+			return s[:i], s[i+1:], true
+		case vars && s[i] == '$' && strings.HasPrefix(s[i:], "${"):
+			if end := strings.IndexByte(s[i:], '}'); end > 0 {
+				i += end
+			}
+		}
+	}
+	return s, "", false
 }
 
 func (p *arnPattern) match(ev *evalCtx, s string) bool {
@@ -330,7 +349,7 @@ func (p *arnPattern) match(ev *evalCtx, s string) bool {
 type resourcePattern = arnPattern
 
 func compileResource(s string, vars bool) (resourcePattern, error) {
-	p, ok := compileARN(s, vars)
+	p, ok := compileARN(s, vars, false)
 	if !ok {
 		return p, errorf("Policy contains a statement with an invalid resource: Resource %s must be in ARN format or \"*\".", clip(s))
 	}

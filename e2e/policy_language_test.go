@@ -1,0 +1,63 @@
+package e2e
+
+import (
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsiam "github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+)
+
+// policyLangEnv is an account with the user "app" (with an access key) and a
+// key whose policy keeps the account root as administrator: what the tests
+// of the policy language through key policies share.
+type policyLangEnv struct {
+	t       *testing.T
+	acct    string
+	root    *awsiam.Client
+	rootKMS *kms.Client
+	app     *kms.Client
+	keyID   *string
+}
+
+func newPolicyLangEnv(t *testing.T) *policyLangEnv {
+	s, _, admin, root, rootKMS := startAdmin(t)
+	_, err := root.CreateUser(ctx(t), &awsiam.CreateUserInput{UserName: aws.String("app")})
+	must(t, err)
+	ak, err := root.CreateAccessKey(ctx(t), &awsiam.CreateAccessKeyInput{UserName: aws.String("app")})
+	must(t, err)
+	return &policyLangEnv{t: t, acct: admin.Account, root: root, rootKMS: rootKMS,
+		app:   s.kmsSession(aws.ToString(ak.AccessKey.AccessKeyId), aws.ToString(ak.AccessKey.SecretAccessKey), ""),
+		keyID: newKey(t, rootKMS, "policy language").KeyId}
+}
+
+// putPolicy sets the key policy to the root's statement and stmts.
+func (e *policyLangEnv) putPolicy(stmts string) {
+	e.t.Helper()
+	_, err := e.rootKMS.PutKeyPolicy(ctx(e.t), &kms.PutKeyPolicyInput{KeyId: e.keyID, Policy: aws.String(`{"Version":"2012-10-17","Statement":[
+		{"Sid":"root","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + e.acct + `:root"},"Action":"kms:*","Resource":"*"},` + stmts + `]}`)})
+	must(e.t, err)
+}
+
+// encrypt is kms:Encrypt by app on the key with encryption context ec.
+func (e *policyLangEnv) encrypt(ec map[string]string) error {
+	_, err := e.app.Encrypt(ctx(e.t), &kms.EncryptInput{KeyId: e.keyID, Plaintext: []byte("x"), EncryptionContext: ec})
+	return err
+}
+
+// TestKeyPolicyARNConditionVariablesEndToEnd: a policy variable in the
+// account part of an ARN condition value is resolved, as AWS resolves
+// variables in every part of an ArnLike/ArnNotLike value (only a Resource
+// element limits them to the resource part).
+func TestKeyPolicyARNConditionVariablesEndToEnd(t *testing.T) {
+	t.Parallel()
+	e := newPolicyLangEnv(t)
+	// "Everyone but our own app user": app is not allowed.
+	e.putPolicy(`{"Effect":"Allow","Principal":"*","Action":"kms:Encrypt","Resource":"*",
+		"Condition":{"ArnNotLike":{"aws:PrincipalArn":"arn:aws:iam::${aws:PrincipalAccount}:user/app"}}}`)
+	wantCode(t, e.encrypt(nil), "AccessDeniedException")
+	// "Only our own app user": app is allowed.
+	e.putPolicy(`{"Effect":"Allow","Principal":"*","Action":"kms:Encrypt","Resource":"*",
+		"Condition":{"ArnLike":{"aws:PrincipalArn":"arn:aws:iam::${aws:PrincipalAccount}:user/app"}}}`)
+	must(t, e.encrypt(nil))
+}
