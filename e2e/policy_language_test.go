@@ -61,3 +61,27 @@ func TestKeyPolicyARNConditionVariablesEndToEnd(t *testing.T) {
 		"Condition":{"ArnLike":{"aws:PrincipalArn":"arn:aws:iam::${aws:PrincipalAccount}:user/app"}}}`)
 	must(t, e.encrypt(nil))
 }
+
+// TestKeyPolicyStatementWithoutResourceOrActionEndToEnd: AWS KMS accepts a
+// key policy statement without Resource or without Action, and such a
+// statement has no effect ("the policy statement has no effect ... the
+// CreateKey and PutKeyPolicy API requests succeed").
+func TestKeyPolicyStatementWithoutResourceOrActionEndToEnd(t *testing.T) {
+	t.Parallel()
+	e := newPolicyLangEnv(t)
+	appARN := "arn:aws:iam::" + e.acct + ":user/app"
+	// An Allow naming app without Resource does not allow it.
+	e.putPolicy(`{"Effect":"Allow","Principal":{"AWS":"` + appARN + `"},"Action":"kms:Encrypt"}`)
+	wantCode(t, e.encrypt(nil), "AccessDeniedException")
+	// A statement without Action is accepted, and has no effect either.
+	e.putPolicy(`{"Effect":"Allow","Principal":{"AWS":"` + appARN + `"},"Resource":"*"}`)
+	wantCode(t, e.encrypt(nil), "AccessDeniedException")
+	_, err := e.rootKMS.CreateKey(ctx(t), &kms.CreateKeyInput{Policy: aws.String(`{"Version":"2012-10-17","Statement":[
+		{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + e.acct + `:root"},"Action":"kms:*","Resource":"*"},
+		{"Effect":"Deny","Principal":"*","Resource":"*"}]}`)})
+	must(t, err)
+	// A Deny without Resource does not deny.
+	e.putPolicy(`{"Effect":"Allow","Principal":{"AWS":"` + appARN + `"},"Action":"kms:Encrypt","Resource":"*"},
+		{"Effect":"Deny","Principal":"*","Action":"kms:Encrypt"}`)
+	must(t, e.encrypt(nil))
+}

@@ -305,7 +305,7 @@ func TestPersistence(t *testing.T) {
 	e := newEnv(t)
 	md := e.createKey(caller)
 	west := e.createKey(callerIn("us-west-2", "444455556666"))
-	pol := `{"Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"kms:*"}]}`
+	pol := `{"Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"kms:*","Resource":"*"}]}`
 	steps := []error{
 		func() error {
 			_, err := e.s.CreateAlias(bg, caller, &CreateAliasInput{AliasName: "alias/p", TargetKeyId: md.KeyId})
@@ -397,7 +397,7 @@ func TestFailedWriteLeavesMemoryUnchanged(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := snapshot(t, e.s)
-	pol := `{"Statement":[{"Effect":"Allow","Principal":"*","Action":"*"}]}`
+	pol := `{"Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*"}]}`
 	e.store.setFail(true)
 	ops := map[string]func() error{
 		"CreateKey": func() error { _, err := e.s.CreateKey(bg, caller, &CreateKeyInput{}); return err },

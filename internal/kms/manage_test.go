@@ -502,7 +502,7 @@ func TestKeyPolicy(t *testing.T) {
 		{"bad principal", `{"Statement":[{"Effect":"Allow","Principal":{"AWS":"bob"},"Action":"kms:*"}]}`, "MalformedPolicyDocumentException",
 			"Policy contains a statement with one or more invalid principals."},
 		{"lockout", lockout, "MalformedPolicyDocumentException", "The new key policy will not allow you to update the key policy in the future."},
-		{"lockout by deny", `{"Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:*"},{"Effect":"Deny","Principal":"*","Action":"kms:PutKeyPolicy"}]}`,
+		{"lockout by deny", `{"Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*"},{"Effect":"Deny","Principal":"*","Action":"kms:PutKeyPolicy","Resource":"*"}]}`,
 			"MalformedPolicyDocumentException", "The new key policy will not allow you to update the key policy in the future."},
 		{"unknown operator", `{"Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:*","Condition":{"StringEqualz":{"kms:CallerAccount":"111122223333"}}}]}`,
 			"MalformedPolicyDocumentException", "Policy contains a statement with an invalid Condition operator: StringEqualz"},

@@ -84,7 +84,13 @@ func evalCases() []evalCase {
 		{"NotResource does not apply to the listed resource", I, doc(`{"Effect":"Allow","Action":"kms:*","NotResource":"arn:aws:kms:*:111122223333:key/*"}`), req(), NotApplicable},
 		{"ARN resource pattern does not match an operation on no resource", I, doc(`{"Effect":"Allow","Action":"kms:*","Resource":"arn:aws:kms:*:*:key/*"}`), req(action("kms:CreateKey"), resource("*")), NotApplicable},
 		{"star resource matches an operation on no resource", I, doc(`{"Effect":"Allow","Action":"kms:CreateKey","Resource":"*"}`), req(action("kms:CreateKey"), resource("")), Allowed},
-		{"key policy statement without Resource covers the key", K, `{"Statement":{"Effect":"Allow","Principal":"*","Action":"kms:Encrypt"}}`, req(), Allowed},
+		// AWS KMS accepts a key policy statement without Resource or Action;
+		// it has no effect.
+		{"key policy Allow without Resource has no effect", K, `{"Statement":{"Effect":"Allow","Principal":"*","Action":"kms:Encrypt"}}`, req(), NotApplicable},
+		{"key policy Deny without Resource has no effect", K, doc(`{"Effect":"Deny","Principal":"*","Action":"kms:*"}`, `{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*"}`), req(), Allowed},
+		{"key policy Allow without Action has no effect", K, doc(`{"Effect":"Allow","Principal":"*","Resource":"*"}`), req(), NotApplicable},
+		{"key policy Deny without Action has no effect", K, doc(`{"Effect":"Deny","Principal":"*","Resource":"*"}`, `{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*"}`), req(), Allowed},
+		{"trust policy statement covers the role", T, doc(`{"Effect":"Allow","Principal":"*","Action":"sts:AssumeRole"}`), req(action("sts:AssumeRole"), resource("arn:aws:iam::111122223333:role/r")), Allowed},
 
 		// Principals in key policies.
 		{"principal user ARN matches that user", K, doc(keyStmt("Allow", alice, `"kms:*"`)), req(), Allowed},

@@ -49,8 +49,9 @@ type Kind uint8
 // The kinds of policy documents.
 const (
 	// KeyPolicy is a KMS key policy: a resource-based policy; every
-	// statement names a Principal or NotPrincipal; Resource defaults to "*";
-	// at most MaxKeyPolicyBytes bytes.
+	// statement names a Principal or NotPrincipal; a statement without
+	// Action or Resource is accepted and has no effect (as in AWS KMS); at
+	// most MaxKeyPolicyBytes bytes.
 	KeyPolicy Kind = iota + 1
 	// IdentityPolicy is an IAM policy attached to a user or role: no
 	// Principal or NotPrincipal; Resource or NotResource required; Sids
@@ -217,7 +218,7 @@ type statement struct {
 	actions   []string // lowercased patterns
 	notAction bool
 
-	resources   []resourcePattern // empty with anyResource for a missing Resource in a key policy
+	resources   []resourcePattern // empty for a key policy statement without Resource: matches nothing
 	notResource bool
 
 	conds []condition
@@ -393,26 +394,31 @@ func (st *statement) parse(kind Kind, n *node, vars bool) error {
 	switch {
 	case action != nil && notAction != nil:
 		return errorf("Policy contains a statement with both Action and NotAction.")
+	case action == nil && notAction == nil && kind == KeyPolicy:
+		// AWS KMS accepts a key policy statement without Action, and the
+		// statement has no effect: with no actions it matches none.
 	case action == nil && notAction == nil:
 		return errorf("Policy statement must contain actions.")
 	}
-	el := action
-	if el == nil {
-		el, st.notAction = notAction, true
-	}
-	acts, ok := el.strings()
-	if !ok {
-		return errorf("Policy contains a statement whose Action is not a string or a non-empty array of strings.")
-	}
-	st.actions = make([]string, len(acts))
-	for i, a := range acts {
-		if a != "*" {
-			svc, name, found := strings.Cut(a, ":")
-			if !found || svc == "" || name == "" || strings.ContainsAny(svc, "*?") && svc != "*" {
-				return errorf("Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc. Invalid action: %q", clip(a))
-			}
+	if action != nil || notAction != nil {
+		el := action
+		if el == nil {
+			el, st.notAction = notAction, true
 		}
-		st.actions[i] = strings.ToLower(a)
+		acts, ok := el.strings()
+		if !ok {
+			return errorf("Policy contains a statement whose Action is not a string or a non-empty array of strings.")
+		}
+		st.actions = make([]string, len(acts))
+		for i, a := range acts {
+			if a != "*" {
+				svc, name, found := strings.Cut(a, ":")
+				if !found || svc == "" || name == "" || strings.ContainsAny(svc, "*?") && svc != "*" {
+					return errorf("Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc. Invalid action: %q", clip(a))
+				}
+			}
+			st.actions[i] = strings.ToLower(a)
+		}
 	}
 
 	switch {
@@ -439,8 +445,11 @@ func (st *statement) parse(kind Kind, n *node, vars bool) error {
 			}
 			st.resources[i] = rp
 		}
+	case kind == KeyPolicy:
+		// AWS KMS accepts a key policy statement without Resource, and the
+		// statement has no effect: with no resources it matches none.
 	default:
-		// A key policy statement without Resource covers the key: "*".
+		// A trust policy's statements are about the role: "*".
 		st.resources = []resourcePattern{{any: true}}
 	}
 
