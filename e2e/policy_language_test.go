@@ -6,6 +6,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsiam "github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 )
 
 // policyLangEnv is an account with the user "app" (with an access key) and a
@@ -84,4 +85,27 @@ func TestKeyPolicyStatementWithoutResourceOrActionEndToEnd(t *testing.T) {
 	e.putPolicy(`{"Effect":"Allow","Principal":{"AWS":"` + appARN + `"},"Action":"kms:Encrypt","Resource":"*"},
 		{"Effect":"Deny","Principal":"*","Action":"kms:Encrypt"}`)
 	must(t, e.encrypt(nil))
+}
+
+// TestKeyPolicySetOperatorOnEmptyValueEndToEnd: a condition key whose value
+// is an empty string is an empty data set for the set operators: AWS answers
+// ForAnyValue false and ForAllValues true.
+func TestKeyPolicySetOperatorOnEmptyValueEndToEnd(t *testing.T) {
+	t.Parallel()
+	e := newPolicyLangEnv(t)
+	appARN := "arn:aws:iam::" + e.acct + ":user/app"
+	tag := func(value string) error {
+		_, err := e.app.TagResource(ctx(t), &kms.TagResourceInput{KeyId: e.keyID, Tags: []types.Tag{{TagKey: aws.String("team"), TagValue: aws.String(value)}}})
+		return err
+	}
+	// "Any team tag value": an empty value is none.
+	e.putPolicy(`{"Effect":"Allow","Principal":{"AWS":"` + appARN + `"},"Action":"kms:TagResource","Resource":"*",
+		"Condition":{"ForAnyValue:StringLike":{"aws:RequestTag/team":"*"}}}`)
+	must(t, tag("pay"))
+	wantCode(t, tag(""), "AccessDeniedException")
+	// A Deny with ForAllValues applies to an empty value.
+	e.putPolicy(`{"Effect":"Allow","Principal":{"AWS":"` + appARN + `"},"Action":"kms:TagResource","Resource":"*"},
+		{"Effect":"Deny","Principal":"*","Action":"kms:TagResource","Resource":"*","Condition":{"ForAllValues:StringEquals":{"aws:RequestTag/team":"legacy"}}}`)
+	must(t, tag("pay"))
+	wantCode(t, tag(""), "AccessDeniedException")
 }

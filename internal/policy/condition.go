@@ -295,7 +295,9 @@ func isEpoch(s string) bool {
 //     some policy value, a negated one when no request value matches any;
 //   - ForAnyValue: some request value satisfies the operator (for a negated
 //     operator: matches none of the policy values);
-//   - ForAllValues: every request value satisfies it.
+//   - ForAllValues: every request value satisfies it;
+//   - with either qualifier, an empty string is an empty set of values:
+//     ForAllValues holds, ForAnyValue does not.
 func (c *condition) eval(ev *evalCtx) bool {
 	vs, present := ev.lookup(&c.key)
 	if c.op.kind == opNull {
@@ -311,6 +313,11 @@ func (c *condition) eval(ev *evalCtx) bool {
 			return false
 		}
 		return c.op.negate
+	}
+	if c.set != setNone && vs.mode == vsOne && vs.one == "" {
+		// AWS: a key whose value is an empty data set (an empty string)
+		// makes ForAllValues true and ForAnyValue false.
+		return c.set == setAllValues
 	}
 	exists := c.set == setAnyValue || c.set == setNone && !c.op.negate
 	switch vs.mode {

@@ -48,6 +48,13 @@ func conditionCases() []condCase {
 		{"StringNotLike holds when no pattern matches", `{"StringNotLike":{"kms:EncryptionContext:tenant":["r*","g*"]}}`, req(ec("tenant", "blue")), A},
 		{"StringNotLike on a missing key is true", `{"StringNotLike":{"kms:EncryptionContext:tenant":"b*"}}`, req(), A},
 
+		// An empty value is an empty data set for the set operators (AWS).
+		{"ForAnyValue on an empty value is false", `{"ForAnyValue:StringLike":{"aws:RequestTag/team":"*"}}`, req(qtags("team", "")), N},
+		{"ForAnyValue negated on an empty value is false", `{"ForAnyValue:StringNotEquals":{"aws:RequestTag/team":"pay"}}`, req(qtags("team", "")), N},
+		{"ForAllValues on an empty value is true", `{"ForAllValues:StringEquals":{"aws:RequestTag/team":"pay"}}`, req(qtags("team", "")), A},
+		{"ForAllValues on an empty context value is true", `{"ForAllValues:StringEquals":{"kms:EncryptionContext:team":"pay"}}`, req(ec("team", "")), A},
+		{"an empty value without qualifier is compared", `{"StringEquals":{"aws:RequestTag/team":""}}`, req(qtags("team", "")), A},
+
 		// IfExists.
 		{"StringEqualsIfExists on a missing key is true", `{"StringEqualsIfExists":{"kms:EncryptionContext:tenant":"blue"}}`, req(), A},
 		{"StringEqualsIfExists checks a present key", `{"StringEqualsIfExists":{"kms:EncryptionContext:tenant":"blue"}}`, req(ec("tenant", "red")), N},
