@@ -259,6 +259,8 @@ func keyCases() []condCase {
 		{"special variable ${*} is a literal star", `{"StringLike":{"kms:EncryptionContext:k":"a${*}"}}`, req(ec("k", "a*")), A},
 		{"special variable ${*} does not act as a wildcard", `{"StringLike":{"kms:EncryptionContext:k":"a${*}"}}`, req(ec("k", "abc")), N},
 		{"special variables ${?} and ${$}", `{"StringEquals":{"kms:EncryptionContext:k":"${?}${$}"}}`, req(ec("k", "?$")), A},
+		{"variable aws:EpochTime is epoch seconds", `{"StringEquals":{"kms:EncryptionContext:t":"${aws:EpochTime}"}}`, req(ec("t", "1748779200")), A},
+		{"variable aws:CurrentTime", `{"StringEquals":{"kms:EncryptionContext:t":"${aws:CurrentTime}"}}`, req(ec("t", "2025-06-01T12:00:00Z")), A},
 		{"variable in an ARN condition", `{"ArnLike":{"kms:GranteePrincipal":"arn:aws:iam::111122223333:user/${aws:username}"}}`, req(ctx(KeyGranteePrincipal, aliceARN)), A},
 		{"variable in the account of an ARN condition", `{"ArnLike":{"aws:PrincipalArn":"arn:aws:iam::${aws:PrincipalAccount}:user/*"}}`, req(), A},
 		{"variable in the account of a negated ARN condition", `{"ArnNotLike":{"kms:GranteePrincipal":"arn:aws:iam::${aws:PrincipalAccount}:*"}}`, req(ctx(KeyGranteePrincipal, aliceARN)), N},

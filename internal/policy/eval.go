@@ -324,6 +324,8 @@ func (ev *evalCtx) variable(k *keyRef) (string, bool) {
 		return vs.one, true
 	case vsTime:
 		return vs.t.UTC().Format(time.RFC3339), true
+	case vsEpoch:
+		return strconv.FormatInt(vs.t.Unix(), 10), true
 	case vsIP:
 		return vs.ip.String(), true
 	}
