@@ -70,6 +70,9 @@ func Decrypt(ctx context.Context, src io.Reader, kr Keyring, opts *DecryptOption
 	if !p.commit && opts.CommitmentPolicy != RequireEncryptAllowDecrypt {
 		return nil, fmt.Errorf("%w: message uses %v, policy is %v", ErrCommitmentPolicy, hd.Suite, opts.CommitmentPolicy)
 	}
+	if opts.Unsigned && p.curve != nil {
+		return nil, fmt.Errorf("%w: message uses the signed suite %v and DecryptOptions.Unsigned is set", ErrUnsupported, hd.Suite)
+	}
 	if uint64(hd.FrameLength) > uint64(maxFS) {
 		return nil, fmt.Errorf("%w: frame length %d exceeds the limit %d", ErrUnsupported, hd.FrameLength, maxFS)
 	}

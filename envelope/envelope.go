@@ -131,6 +131,13 @@ type DecryptOptions struct {
 	MaxFrameSize int
 	// Cache, if not nil, reuses unwrapped data keys across messages.
 	Cache *Cache
+	// Unsigned makes Decrypt fail with [ErrUnsupported] on a message of a
+	// signed suite, right after parsing its header and before any key is
+	// unwrapped (the official SDKs' "decrypt unsigned" mode). A Reader
+	// releases the plaintext of each frame before a signed message's
+	// signature is checked at its end; a caller that streams plaintext and
+	// must never release data of an unchecked signature sets Unsigned.
+	Unsigned bool
 }
 
 // Errors. Decrypt and the Reader wrap these, so test with [errors.Is].
@@ -153,7 +160,8 @@ var (
 	// keys than MaxEncryptedDataKeys allows.
 	ErrTooManyEncryptedDataKeys = errors.New("envelope: too many encrypted data keys")
 	// ErrUnsupported means the message uses a feature this package does
-	// not read (for example a non-framed body).
+	// not read (for example a non-framed body), or a signed suite under
+	// [DecryptOptions.Unsigned].
 	ErrUnsupported = errors.New("envelope: unsupported message")
 )
 

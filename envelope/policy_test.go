@@ -232,3 +232,37 @@ func TestNames(t *testing.T) {
 		t.Error("CommitmentPolicy.String wrong")
 	}
 }
+
+// TestDecryptUnsigned checks the option the specification requires ("fail
+// immediately after parsing the header if a signed algorithm suite is
+// used"): signed messages fail before any key is unwrapped, unsigned ones
+// decrypt.
+func TestDecryptUnsigned(t *testing.T) {
+	kr := mustRawAES(t, "k1")
+	pt := pattern(1000)
+	for _, s := range bothSuites {
+		msg := mustEncrypt(t, kr, pt, &EncryptOptions{Suite: s, FrameSize: 300})
+		cr := &countingKeyring{Keyring: kr}
+		got, err := decryptAll(cr, msg, &DecryptOptions{Unsigned: true})
+		if s.Signed() {
+			if !errors.Is(err, ErrUnsupported) || cr.decrypts != 0 {
+				t.Errorf("%v: err = %v after %d unwraps, want ErrUnsupported before any", s, err, cr.decrypts)
+			}
+			continue
+		}
+		if err != nil || !bytes.Equal(got, pt) {
+			t.Errorf("%v: %v", s, err)
+		}
+	}
+}
+
+// countingKeyring counts the unwraps of the keyring it wraps.
+type countingKeyring struct {
+	Keyring
+	decrypts int
+}
+
+func (c *countingKeyring) OnDecrypt(ctx context.Context, m *DecryptionMaterials, edks []EncryptedDataKey) error {
+	c.decrypts++
+	return c.Keyring.OnDecrypt(ctx, m, edks)
+}
