@@ -34,6 +34,7 @@ type Reader struct {
 	aad     []byte
 	prefix  int
 	iv      [ivLen]byte
+	maxBody int // largest non-framed body read (MaxFrameSize)
 	err     error
 }
 
@@ -81,7 +82,7 @@ func Decrypt(ctx context.Context, src io.Reader, kr Keyring, opts *DecryptOption
 			return nil, fmt.Errorf("%w: message lacks %q=%q", ErrContextMismatch, k, v)
 		}
 	}
-	r := &Reader{hd: hd, src: src}
+	r := &Reader{hd: hd, src: src, maxBody: maxFS}
 	pubB64, hasPub := hd.EncryptionContext[publicKeyContextKey]
 	switch {
 	case p.curve != nil && !hasPub:
@@ -155,7 +156,7 @@ func Decrypt(ctx context.Context, src io.Reader, kr Keyring, opts *DecryptOption
 	// what it holds, and read src directly from now on.
 	r.raw = make([]byte, max(readBufSize, br.Buffered()))
 	r.hi, _ = br.Read(r.raw[:br.Buffered()])
-	r.aad = make([]byte, 0, len(hd.MessageID)+len(aadFinalFrame)+12)
+	r.aad = make([]byte, 0, len(hd.MessageID)+len(aadSingleBlock)+12)
 	r.aad = append(r.aad, hd.MessageID...)
 	r.prefix = len(r.aad)
 	return r, nil
@@ -251,6 +252,9 @@ func (r *Reader) take(dst []byte) error {
 // r.pending is drained). The plaintext of a frame that fails is never
 // released.
 func (r *Reader) readFrame() error {
+	if !r.hd.Framed {
+		return r.readNonFramed()
+	}
 	if r.seq == seqNumEnd-1 {
 		return invalid("too many frames")
 	}
@@ -308,6 +312,51 @@ func (r *Reader) readFrame() error {
 		r.pending = pt
 		return nil
 	}
+	if err := r.finish(); err != nil {
+		clear(pt)
+		return err
+	}
+	r.pending = pt
+	return io.EOF
+}
+
+// readNonFramed authenticates and decrypts a non-framed body (IV, 8-byte
+// content length, content, tag), which it holds whole, at most
+// maxBody bytes of content, and releases its plaintext only once finish has
+// verified the rest, as for a final frame.
+func (r *Reader) readNonFramed() error {
+	const hdrLen = ivLen + 8
+	if err := r.fill(hdrLen); err != nil {
+		return err
+	}
+	l := binary.BigEndian.Uint64(r.raw[r.lo+ivLen:])
+	if l > maxNonFramedLen {
+		return invalid("non-framed content of %d bytes, more than 2^36-32", l)
+	}
+	if l > uint64(r.maxBody) {
+		return fmt.Errorf("%w: non-framed content of %d bytes exceeds the limit %d", ErrUnsupported, l, r.maxBody)
+	}
+	total := hdrLen + int(l) + tagLen
+	if err := r.fill(total); err != nil {
+		return err
+	}
+	b := r.raw[r.lo : r.lo+total]
+	r.seq = 1
+	binary.BigEndian.PutUint32(r.iv[ivLen-4:], r.seq)
+	if subtle.ConstantTimeCompare(b[:ivLen], r.iv[:]) != 1 {
+		return invalid("body IV is not the IV of sequence number 1")
+	}
+	if r.hash != nil {
+		r.hash.Write(b)
+	}
+	r.aad = append(r.aad[:r.prefix], aadSingleBlock...)
+	r.aad = binary.BigEndian.AppendUint32(r.aad, r.seq)
+	r.aad = binary.BigEndian.AppendUint64(r.aad, l)
+	pt, err := r.aead.Open(b[hdrLen:hdrLen], r.iv[:], b[hdrLen:], r.aad)
+	if err != nil {
+		return invalid("body authentication failed")
+	}
+	r.lo += total
 	if err := r.finish(); err != nil {
 		clear(pt)
 		return err

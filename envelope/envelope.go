@@ -126,8 +126,9 @@ type DecryptOptions struct {
 	// MaxEncryptedDataKeys makes Decrypt fail on messages with more
 	// encrypted data keys, before any key is unwrapped. Zero means no limit.
 	MaxEncryptedDataKeys int
-	// MaxFrameSize bounds the frame length of the message (the Reader
-	// buffers one frame); [DefaultMaxDecryptFrameSize] if zero.
+	// MaxFrameSize bounds the frame length of the message, and the
+	// length of a non-framed body (the Reader buffers one frame, or the
+	// whole non-framed body); [DefaultMaxDecryptFrameSize] if zero.
 	MaxFrameSize int
 	// Cache, if not nil, reuses unwrapped data keys across messages.
 	Cache *Cache
@@ -160,7 +161,8 @@ var (
 	// keys than MaxEncryptedDataKeys allows.
 	ErrTooManyEncryptedDataKeys = errors.New("envelope: too many encrypted data keys")
 	// ErrUnsupported means the message uses a feature this package does
-	// not read (for example a non-framed body), or a signed suite under
+	// not read (for example a frame or non-framed body longer than
+	// [DecryptOptions.MaxFrameSize]), or a signed suite under
 	// [DecryptOptions.Unsigned].
 	ErrUnsupported = errors.New("envelope: unsupported message")
 )

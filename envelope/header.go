@@ -24,9 +24,11 @@ type Header struct {
 	// EncryptedDataKeys are the wrapped data keys, in header order.
 	EncryptedDataKeys []EncryptedDataKey
 	// Framed reports whether the body is framed (always true for messages
-	// this package reads and writes).
+	// this package writes; old SDKs could write non-framed bodies, which
+	// [Decrypt] reads up to [DecryptOptions.MaxFrameSize] bytes).
 	Framed bool
-	// FrameLength is the plaintext length of each regular frame.
+	// FrameLength is the plaintext length of each regular frame (0 in a
+	// non-framed message).
 	FrameLength uint32
 	// CommitKey is the key commitment of committing suites (version 2
 	// "algorithm suite data"), nil otherwise.
@@ -232,9 +234,6 @@ func parseHeader(r io.Reader, maxEDKs int) (*Header, error) {
 		return nil, err
 	}
 	hd.body = h.buf[:bodyLen:bodyLen]
-	if !hd.Framed {
-		return nil, fmt.Errorf("%w: non-framed body", ErrUnsupported)
-	}
 	return hd, nil
 }
 
@@ -268,7 +267,11 @@ func (hd *Header) marshalBody() ([]byte, error) {
 		b = binary.BigEndian.AppendUint16(b, uint16(len(e.Ciphertext)))
 		b = append(b, e.Ciphertext...)
 	}
-	b = append(b, framed)
+	if hd.Framed {
+		b = append(b, framed)
+	} else {
+		b = append(b, nonFramed)
+	}
 	if hd.Version == 1 {
 		b = append(b, 0, 0, 0, 0, ivLen)
 	}

@@ -3,9 +3,14 @@ package envelope
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
+	"io"
+	"math"
 	"testing"
+	"testing/iotest"
 )
 
 // encryptV1 writes a version 1 message of a non-committing suite, as the
@@ -179,17 +184,6 @@ func TestDecryptChecks(t *testing.T) {
 	if got, err := decryptAll(kr, one, nil); err != nil || string(got) != "0123456789" {
 		t.Errorf("frame size 1: %q, %v", got, err)
 	}
-	// Non-framed bodies are not read.
-	hd, err := ParseHeader(bytes.NewReader(msg), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := bytes.Clone(msg)
-	ct := len(hd.body) - 32 - 4 - 1 // content type byte of a v2 header
-	b[ct], b[ct+1], b[ct+2], b[ct+3], b[ct+4] = 1, 0, 0, 0, 0
-	if _, err := decryptAll(kr, b, nil); !errors.Is(err, ErrUnsupported) {
-		t.Errorf("non-framed: err = %v, want ErrUnsupported", err)
-	}
 }
 
 // encryptWithRawContext writes a v2 message whose header carries exactly ec
@@ -265,4 +259,103 @@ type countingKeyring struct {
 func (c *countingKeyring) OnDecrypt(ctx context.Context, m *DecryptionMaterials, edks []EncryptedDataKey) error {
 	c.decrypts++
 	return c.Keyring.OnDecrypt(ctx, m, edks)
+}
+
+// encryptNonFramed writes a message with a non-framed body, as old SDKs
+// could (the package itself never does).
+func encryptNonFramed(t *testing.T, kr Keyring, s Suite, pt []byte) []byte {
+	t.Helper()
+	p := suiteParams(s)
+	m, sign, err := newEncryptionMaterials(context.Background(), kr, p, map[string]string{"a": "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hd := &Header{Version: p.version, Suite: s, MessageID: make([]byte, p.msgIDLen), EncryptionContext: m.EncryptionContext,
+		EncryptedDataKeys: m.EncryptedDataKeys}
+	rand.Read(hd.MessageID)
+	key, commit, err := deriveKeys(p, m.DataKey, hd.MessageID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hd.CommitKey = commit
+	aead, _ := newGCM(key)
+	body, err := hd.marshalBody()
+	if err != nil {
+		t.Fatal(err)
+	}
+	iv := make([]byte, ivLen)
+	msg := bytes.Clone(body)
+	if p.version == 1 {
+		msg = append(msg, iv...)
+	}
+	msg = aead.Seal(msg, iv, nil, body)
+	iv[ivLen-1] = 1
+	aad := binary.BigEndian.AppendUint32(append(bytes.Clone(hd.MessageID), aadSingleBlock...), 1)
+	aad = binary.BigEndian.AppendUint64(aad, uint64(len(pt)))
+	msg = binary.BigEndian.AppendUint64(append(msg, iv...), uint64(len(pt)))
+	msg = aead.Seal(msg, iv, pt, aad)
+	if sign != nil {
+		h := p.sigHash.New()
+		h.Write(msg)
+		sig, err := ecdsa.SignASN1(rand.Reader, sign, h.Sum(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg = binary.BigEndian.AppendUint16(msg, uint16(len(sig)))
+		msg = append(msg, sig...)
+	}
+	return msg
+}
+
+// TestNonFramed checks that non-framed bodies, which the specification has
+// Decrypt read, are read: authenticated whole, within MaxFrameSize and the
+// format's 2^36-32 bytes, before any plaintext is released.
+func TestNonFramed(t *testing.T) {
+	kr := mustRawAES(t, "k1")
+	pt := pattern(5000)
+	allow := &DecryptOptions{CommitmentPolicy: RequireEncryptAllowDecrypt}
+	for _, s := range append([]Suite{SuiteAES256GCMIV12Tag16HKDFSHA256, SuiteAES128GCMIV12Tag16HKDFSHA256ECDSAP256}, bothSuites...) {
+		msg := encryptNonFramed(t, kr, s, pt)
+		got, err := decryptAll(kr, msg, allow)
+		if err != nil || !bytes.Equal(got, pt) {
+			t.Fatalf("%v: %d bytes, %v", s, len(got), err)
+		}
+		r, err := Decrypt(context.Background(), iotest.OneByteReader(bytes.NewReader(msg)), kr, allow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := io.ReadAll(r); err != nil || !bytes.Equal(got, pt) {
+			t.Errorf("%v one byte at a time: %v", s, err)
+		}
+		if r.Header().Framed || r.Header().FrameLength != 0 {
+			t.Errorf("%v: header says framed", s)
+		}
+		for i := len(msg) - 1; i > len(msg)-200; i -= 37 {
+			b := bytes.Clone(msg)
+			b[i] ^= 1
+			if got, err := decryptAll(kr, b, allow); !errors.Is(err, ErrInvalidMessage) || len(got) != 0 {
+				t.Errorf("%v: byte %d flipped: %d bytes released, err = %v", s, i, len(got), err)
+			}
+		}
+		if _, err := decryptAll(kr, msg[:len(msg)-1], allow); !errors.Is(err, ErrInvalidMessage) {
+			t.Errorf("%v: truncated: err = %v", s, err)
+		}
+		if _, err := decryptAll(kr, append(bytes.Clone(msg), 0), allow); !errors.Is(err, ErrInvalidMessage) {
+			t.Errorf("%v: trailing byte: err = %v", s, err)
+		}
+		if _, err := decryptAll(kr, msg, &DecryptOptions{CommitmentPolicy: RequireEncryptAllowDecrypt, MaxFrameSize: len(pt) - 1}); !errors.Is(err, ErrUnsupported) {
+			t.Errorf("%v: body over MaxFrameSize: err = %v, want ErrUnsupported", s, err)
+		}
+	}
+	// A content length over 2^36-32 is malformed, whatever the limit.
+	msg := encryptNonFramed(t, kr, SuiteAES256GCMHKDFSHA512CommitKey, pt)
+	hd, err := ParseHeader(bytes.NewReader(msg), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := len(hd.body) + tagLen + ivLen
+	binary.BigEndian.PutUint64(msg[off:], 1<<36-31)
+	if _, err := decryptAll(kr, msg, &DecryptOptions{MaxFrameSize: math.MaxInt}); !errors.Is(err, ErrInvalidMessage) {
+		t.Errorf("content over 2^36-32: err = %v, want ErrInvalidMessage", err)
+	}
 }

@@ -46,10 +46,14 @@ const (
 	framed     = 0x02
 	nonFramed  = 0x01
 	maxHdrSize = 16 << 20 // hard cap on the header bytes a Reader buffers
+	// maxNonFramedLen bounds the content of a non-framed body
+	// (message-body.md: 2^36 - 32 bytes, the limit of AES-GCM).
+	maxNonFramedLen = 1<<36 - 32
 )
 
 // Body AAD content strings (message-body-aad.md).
 const (
-	aadFrame      = "AWSKMSEncryptionClient Frame"
-	aadFinalFrame = "AWSKMSEncryptionClient Final Frame"
+	aadFrame       = "AWSKMSEncryptionClient Frame"
+	aadFinalFrame  = "AWSKMSEncryptionClient Final Frame"
+	aadSingleBlock = "AWSKMSEncryptionClient Single Block"
 )
