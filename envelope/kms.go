@@ -149,16 +149,22 @@ func (k *KMSKeyring) OnDecrypt(ctx context.Context, m *DecryptionMaterials, edks
 	if len(ec) == 0 {
 		ec = nil
 	}
+	// As the specification's KMS keyrings, fail on any KMS data key whose
+	// provider info is not a key ARN, before calling KMS.
+	for _, e := range edks {
+		if e.ProviderID == kmsProviderID {
+			if _, err := parseKeyARN(string(e.ProviderInfo)); err != nil {
+				return fmt.Errorf("%w: encrypted data key of provider %s: %w", ErrInvalidMessage, kmsProviderID, err)
+			}
+		}
+	}
 	var errs []error
 	for _, e := range edks {
 		if e.ProviderID != kmsProviderID {
 			continue
 		}
 		arn := string(e.ProviderInfo)
-		parsed, err := parseKeyARN(arn)
-		if err != nil {
-			continue
-		}
+		parsed, _ := parseKeyARN(arn)
 		var try []string
 		if len(k.keyIDs) == 0 {
 			if !k.filter.allows(parsed) {

@@ -347,3 +347,44 @@ func TestCacheCapacity(t *testing.T) {
 		t.Errorf("%d entries, capacity 2", len(c.enc))
 	}
 }
+
+// extraEDK appends an encrypted data key to those its keyring makes.
+type extraEDK struct {
+	Keyring
+	edk EncryptedDataKey
+}
+
+func (x *extraEDK) OnEncrypt(ctx context.Context, m *EncryptionMaterials) error {
+	if err := x.Keyring.OnEncrypt(ctx, m); err != nil {
+		return err
+	}
+	m.EncryptedDataKeys = append(m.EncryptedDataKeys, x.edk)
+	return nil
+}
+
+// TestKMSKeyringMalformedProviderInfo checks the specification's rule for
+// both KMS keyrings: an "aws-kms" encrypted data key whose provider info is
+// not a KMS key ARN makes OnDecrypt fail, before any KMS call, even when
+// another data key could be opened.
+func TestKMSKeyringMalformedProviderInfo(t *testing.T) {
+	f := newFakeKMS(arn1)
+	enc, err := NewKMSKeyring(f, arn1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	strict, _ := NewKMSKeyring(f, arn1)
+	disc, _ := NewKMSDiscoveryKeyring(f, nil)
+	for _, info := range []string{"not-an-arn", "arn:aws:kms:us-east-1:111122223333:alias/x", "arn:aws:kms:us-east-1:111122223333:key/"} {
+		msg := mustEncrypt(t, &extraEDK{enc, EncryptedDataKey{ProviderID: kmsProviderID, ProviderInfo: []byte(info), Ciphertext: []byte{1}}}, []byte("data"), nil)
+		for name, kr := range map[string]*KMSKeyring{"strict": strict, "discovery": disc} {
+			before := f.count("Decrypt")
+			got, err := decryptAll(kr, msg, nil)
+			if !errors.Is(err, ErrInvalidMessage) || len(got) != 0 {
+				t.Errorf("%s, provider info %q: got %q, err = %v, want ErrInvalidMessage", name, info, got, err)
+			}
+			if n := f.count("Decrypt") - before; n != 0 {
+				t.Errorf("%s, provider info %q: %d KMS Decrypt calls", name, info, n)
+			}
+		}
+	}
+}
