@@ -25,7 +25,9 @@
 // and checks the signature at the end. Version 1 (non-committing) messages
 // are read only when [DecryptOptions.CommitmentPolicy] is
 // [RequireEncryptAllowDecrypt]; the default, [RequireEncryptRequireDecrypt],
-// refuses them, as the official SDKs do.
+// refuses them, as the official SDKs do. Non-framed bodies, which old SDKs
+// could write, are read too: held and authenticated whole, so only up to
+// [DecryptOptions.MaxFrameSize].
 //
 // # Releasing plaintext before the end
 //
@@ -36,7 +38,9 @@
 // the end. Callers must treat everything read as untrusted until Read returns
 // [io.EOF]; for example write it to a temporary file and rename it into place
 // only then (the trent CLI does this). The final frame is held back until the
-// signature and the absence of trailing data are verified. A Reader decrypts
+// signature and the absence of trailing data are verified;
+// [DecryptOptions.Unsigned] refuses signed messages outright, for callers
+// that must not release plaintext before its signature is checked. A Reader decrypts
 // each frame in place in its input buffer; io.Copy uses its WriteTo method,
 // which saves one more copy.
 //
