@@ -255,9 +255,8 @@ func (r *Reader) readFrame() error {
 	if !r.hd.Framed {
 		return r.readNonFramed()
 	}
-	if r.seq == seqNumEnd-1 {
-		return invalid("too many frames")
-	}
+	// No frame count check: a regular frame numbered 2^32-1 (r.seq+1)
+	// would read as the final frame, so a message ends by 2^32-1 frames.
 	if err := r.fill(4); err != nil {
 		return err
 	}

@@ -313,10 +313,6 @@ func (w *writer) Write(p []byte) (int, error) {
 }
 
 func (w *writer) nextIV(content string, n int) []byte {
-	if w.seq == seqNumEnd-1 {
-		w.err = errors.New("envelope: message too long (2^32-1 frames)")
-		return nil
-	}
 	w.seq++
 	binary.BigEndian.PutUint32(w.iv[ivLen-4:], w.seq)
 	w.aad = append(w.aad[:w.aadPrefix], content...)
@@ -331,10 +327,13 @@ func (w *writer) sealRegular(pt []byte) {
 	if w.err != nil {
 		return
 	}
-	iv := w.nextIV(aadFrame, len(pt))
-	if iv == nil {
+	// Sequence number 2^32-1 (the last frame a message may have) is left
+	// to the final frame: a regular frame numbered so would read as one.
+	if w.seq == seqNumEnd-1 {
+		w.err = errors.New("envelope: message too long (2^32-1 frames)")
 		return
 	}
+	iv := w.nextIV(aadFrame, len(pt))
 	f := w.frame
 	binary.BigEndian.PutUint32(f[regularHdrOff:], w.seq)
 	copy(f[regularHdrOff+4:], iv)
@@ -353,9 +352,6 @@ func (w *writer) Close() error {
 		return w.err
 	}
 	iv := w.nextIV(aadFinalFrame, w.n)
-	if iv == nil {
-		return w.err
-	}
 	f := w.frame
 	binary.BigEndian.PutUint32(f[0:], seqNumEnd)
 	binary.BigEndian.PutUint32(f[4:], w.seq)

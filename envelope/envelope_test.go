@@ -353,3 +353,39 @@ func TestFinalFrameAtTheBufferEnd(t *testing.T) {
 		}
 	}
 }
+
+// TestFrameCountLimit checks the format's limit of 2^32-1 frames at its
+// end: the last regular frame is numbered 2^32-2 and the final frame may be
+// numbered 2^32-1, written and read; a message needing a regular frame
+// numbered 2^32-1 is refused. The sequence numbers start near the end.
+func TestFrameCountLimit(t *testing.T) {
+	kr := mustRawAES(t, "k1")
+	for _, s := range bothSuites {
+		var buf bytes.Buffer
+		w, err := Encrypt(context.Background(), &buf, kr, &EncryptOptions{Suite: s, FrameSize: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.(*writer).seq = seqNumEnd - 2
+		if _, err := w.Write(pattern(20)); err != nil {
+			t.Fatalf("%v: %v", s, err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatalf("%v: closing with the final frame numbered 2^32-1: %v", s, err)
+		}
+		r, err := Decrypt(context.Background(), bytes.NewReader(buf.Bytes()), kr, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.seq = seqNumEnd - 2
+		if got, err := io.ReadAll(r); err != nil || !bytes.Equal(got, pattern(20)) {
+			t.Errorf("%v: reading a final frame numbered 2^32-1: %v", s, err)
+		}
+
+		w, _ = Encrypt(context.Background(), io.Discard, kr, &EncryptOptions{Suite: s, FrameSize: 10})
+		w.(*writer).seq = seqNumEnd - 2
+		if _, err := w.Write(pattern(21)); err == nil {
+			t.Errorf("%v: a regular frame numbered 2^32-1 was written", s)
+		}
+	}
+}
