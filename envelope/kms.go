@@ -40,7 +40,8 @@ type KMSKeyring struct {
 var _ Keyring = (*KMSKeyring)(nil)
 
 // DiscoveryFilter restricts the keys a discovery keyring uses to those of a
-// partition and accounts. Empty fields do not restrict.
+// partition and accounts. Both are required, as in the official SDKs: an
+// empty field would otherwise restrict nothing.
 type DiscoveryFilter struct {
 	Partition  string   // such as "aws"
 	AccountIDs []string // 12-digit account IDs
@@ -69,12 +70,16 @@ func NewKMSKeyring(client KMSClient, keyIDs ...string) (*KMSKeyring, error) {
 
 // NewKMSDiscoveryKeyring returns a decrypt-only keyring that asks KMS to
 // unwrap any "aws-kms" data key whose key ARN passes filter (nil: any key the
-// caller's credentials may use).
+// caller's credentials may use). A filter needs a partition and at least
+// one account ID.
 func NewKMSDiscoveryKeyring(client KMSClient, filter *DiscoveryFilter) (*KMSKeyring, error) {
 	if client == nil {
 		return nil, errors.New("envelope: KMS keyring needs a client")
 	}
 	if filter != nil {
+		if filter.Partition == "" || len(filter.AccountIDs) == 0 || slices.Contains(filter.AccountIDs, "") {
+			return nil, errors.New("envelope: a discovery filter needs a partition and account IDs")
+		}
 		f := *filter
 		f.AccountIDs = slices.Clone(f.AccountIDs)
 		filter = &f
@@ -255,8 +260,5 @@ func (f *DiscoveryFilter) allows(a keyARN) bool {
 	if f == nil {
 		return true
 	}
-	if f.Partition != "" && f.Partition != a.partition {
-		return false
-	}
-	return len(f.AccountIDs) == 0 || slices.Contains(f.AccountIDs, a.account)
+	return f.Partition == a.partition && slices.Contains(f.AccountIDs, a.account)
 }

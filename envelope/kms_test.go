@@ -176,9 +176,11 @@ func TestKMSKeyring(t *testing.T) {
 				return NewKMSDiscoveryKeyring(f, &DiscoveryFilter{Partition: "aws", AccountIDs: []string{"111122223333"}})
 			}, true},
 			{"discovery other account", func() (*KMSKeyring, error) {
-				return NewKMSDiscoveryKeyring(f, &DiscoveryFilter{AccountIDs: []string{"444455556666"}})
+				return NewKMSDiscoveryKeyring(f, &DiscoveryFilter{Partition: "aws", AccountIDs: []string{"444455556666"}})
 			}, false},
-			{"discovery other partition", func() (*KMSKeyring, error) { return NewKMSDiscoveryKeyring(f, &DiscoveryFilter{Partition: "aws-cn"}) }, false},
+			{"discovery other partition", func() (*KMSKeyring, error) {
+				return NewKMSDiscoveryKeyring(f, &DiscoveryFilter{Partition: "aws-cn", AccountIDs: []string{"111122223333"}})
+			}, false},
 		} {
 			kr, err := tc.kr()
 			if err != nil {
@@ -385,6 +387,25 @@ func TestKMSKeyringMalformedProviderInfo(t *testing.T) {
 			if n := f.count("Decrypt") - before; n != 0 {
 				t.Errorf("%s, provider info %q: %d KMS Decrypt calls", name, info, n)
 			}
+		}
+	}
+}
+
+// TestDiscoveryFilterNeedsBoth checks that a discovery filter missing its
+// partition or accounts is refused, as in the official SDKs, rather than
+// read as "any": a filter built from an empty account list must not open
+// every account's keys.
+func TestDiscoveryFilterNeedsBoth(t *testing.T) {
+	f := newFakeKMS(arn1)
+	for _, df := range []*DiscoveryFilter{
+		{Partition: "aws"},
+		{Partition: "aws", AccountIDs: []string{}},
+		{Partition: "aws", AccountIDs: []string{""}},
+		{AccountIDs: []string{"111122223333"}},
+		{},
+	} {
+		if _, err := NewKMSDiscoveryKeyring(f, df); err == nil {
+			t.Errorf("NewKMSDiscoveryKeyring accepted the filter %+v", *df)
 		}
 	}
 }
