@@ -83,6 +83,13 @@ func TestDescribeKeyValidToIsTheEarliestExpiry(t *testing.T) {
 func storeKey(t *testing.T) (*env, *KeyMetadata, string) {
 	t.Helper()
 	e, p, id := newStoreEnv(t)
+	return e, connectedKey(t, e, p, id), id
+}
+
+// connectedKey connects the external key store id (whose proxy is p) and
+// creates a key in it.
+func connectedKey(t *testing.T, e *env, p *testProxy, id string) *KeyMetadata {
+	t.Helper()
 	if _, err := e.s.ConnectCustomKeyStore(bg, caller, &ConnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +97,7 @@ func storeKey(t *testing.T) (*env, *KeyMetadata, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return e, out.KeyMetadata, id
+	return out.KeyMetadata
 }
 
 // unavailableKey creates a key in an external key store, encrypts with it
@@ -245,14 +252,7 @@ func TestCreateGrantKeyStates(t *testing.T) {
 	wantErr(t, grant(ext.KeyId), "KMSInvalidStateException", ext.Arn+" is pending import.")
 
 	// Unavailable (its store disconnected), even when Disabled: allowed.
-	if _, err := e.s.ConnectCustomKeyStore(bg, caller, &ConnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
-		t.Fatal(err)
-	}
-	out, err := e.s.CreateKey(bg, caller, &CreateKeyInput{Origin: originExternalStore, CustomKeyStoreId: id, XksKeyId: p.externalKey(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	xk := out.KeyMetadata
+	xk := connectedKey(t, e, p, id)
 	if _, err := e.s.DisconnectCustomKeyStore(bg, caller, &DisconnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
 		t.Fatal(err)
 	}

@@ -428,22 +428,11 @@ func TestCustomKeyStoreCreateKeyProxyErrors(t *testing.T) {
 // always times out: after the service's timeout for proxies, here 1 s.
 func TestCustomKeyStoreProxyTimeout(t *testing.T) {
 	t.Parallel()
-	e, p := newEnv(t), newTestProxy(t)
+	e, p, id := newStoreEnv(t)
 	e.s.xksHTTP = &http.Client{Timeout: time.Second}
-	bg := context.Background()
-	cs, err := e.s.CreateCustomKeyStore(bg, caller, p.storeInput("store"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.s.ConnectCustomKeyStore(bg, caller, &ConnectCustomKeyStoreInput{CustomKeyStoreId: cs.CustomKeyStoreId}); err != nil {
-		t.Fatal(err)
-	}
-	k, err := e.s.CreateKey(bg, caller, &CreateKeyInput{Origin: originExternalStore, CustomKeyStoreId: cs.CustomKeyStoreId, XksKeyId: p.externalKey(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := connectedKey(t, e, p, id)
 	p.hang.Store(true)
-	_, err = e.s.Encrypt(bg, caller, &EncryptInput{KeyId: k.KeyMetadata.KeyId, Plaintext: []byte("x")})
+	_, err := e.s.Encrypt(bg, caller, &EncryptInput{KeyId: k.KeyId, Plaintext: []byte("x")})
 	wantErr(t, err, "KMSInvalidStateException", "*")
 }
 
@@ -456,17 +445,10 @@ func TestCustomKeyStoreProxyTimeout(t *testing.T) {
 func TestCustomKeyStoreChangedOuterCiphertext(t *testing.T) {
 	t.Parallel()
 	e, p, id := newStoreEnv(t)
-	bg := context.Background()
-	if _, err := e.s.ConnectCustomKeyStore(bg, caller, &ConnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
-		t.Fatal(err)
-	}
-	k, err := e.s.CreateKey(bg, caller, &CreateKeyInput{Origin: originExternalStore, CustomKeyStoreId: id, XksKeyId: p.externalKey(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := connectedKey(t, e, p, id)
 	ec := map[string]string{"app": "xks"}
-	blob := e.encrypt(k.KeyMetadata.KeyId, []byte("hello"), ec)
-	_, err = e.s.Decrypt(bg, caller, &DecryptInput{CiphertextBlob: blob, EncryptionContext: map[string]string{"app": "other"}})
+	blob := e.encrypt(k.KeyId, []byte("hello"), ec)
+	_, err := e.s.Decrypt(bg, caller, &DecryptInput{CiphertextBlob: blob, EncryptionContext: map[string]string{"app": "other"}})
 	wantErr(t, err, "InvalidCiphertextException", "")
 	pe, err := ciphertext.ParseExternal(blob)
 	if err != nil {
@@ -531,14 +513,7 @@ func (v *viewCounter) View(ctx context.Context, fn func(storage.Tx) error) error
 func TestCustomKeyStoreNoStorageOnCrypto(t *testing.T) {
 	t.Parallel()
 	e, p, id := newStoreEnv(t)
-	bg := context.Background()
-	if _, err := e.s.ConnectCustomKeyStore(bg, caller, &ConnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
-		t.Fatal(err)
-	}
-	out, err := e.s.CreateKey(bg, caller, &CreateKeyInput{Origin: originExternalStore, CustomKeyStoreId: id, XksKeyId: p.externalKey(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := connectedKey(t, e, p, id)
 	vc := &viewCounter{Store: e.store}
 	s, err := New(bg, Config{Store: vc, Now: e.clock.Now})
 	if err != nil {
@@ -547,7 +522,7 @@ func TestCustomKeyStoreNoStorageOnCrypto(t *testing.T) {
 	encrypt := func(what string) {
 		t.Helper()
 		before := vc.views.Load()
-		if _, err := s.Encrypt(bg, caller, &EncryptInput{KeyId: out.KeyMetadata.KeyId, Plaintext: []byte("x")}); err != nil {
+		if _, err := s.Encrypt(bg, caller, &EncryptInput{KeyId: k.KeyId, Plaintext: []byte("x")}); err != nil {
 			t.Fatalf("Encrypt %s: %v", what, err)
 		}
 		if n := vc.views.Load() - before; n != 0 {
