@@ -169,12 +169,6 @@ func (hr *hashReader) u32() (uint32, error) {
 	return binary.BigEndian.Uint32(b), nil
 }
 
-// ReadHeader reads only the header of a backup.
-func ReadHeader(r io.Reader) (Header, error) {
-	hr := &hashReader{r: bufio.NewReader(r), h: sha256.New()}
-	return readHeader(hr)
-}
-
 func readHeader(hr *hashReader) (Header, error) {
 	var h Header
 	m, err := hr.read(len(magic) + 1)

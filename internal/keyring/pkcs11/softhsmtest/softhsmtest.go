@@ -30,12 +30,11 @@ var libs = []string{
 }
 
 var (
-	once    sync.Once
-	lib     string
-	confDir string
-	setup   error
-	n       atomic.Int64
-	initMu  sync.Mutex
+	once   sync.Once
+	lib    string
+	setup  error
+	n      atomic.Int64
+	initMu sync.Mutex
 )
 
 func prepare() {
@@ -74,7 +73,6 @@ func prepare() {
 		return
 	}
 	os.Setenv("SOFTHSM2_CONF", conf)
-	confDir = dir
 }
 
 // Token initialises a fresh token and returns the seal configuration of a
@@ -99,7 +97,3 @@ func Token(t testing.TB) pkcs11.Config {
 	}
 	return pkcs11.Config{Lib: lib, TokenLabel: label, KeyLabel: "trent-seal", PIN: PIN}
 }
-
-// Dir returns the directory holding the token files (to search them, or
-// to check that the data directory alone holds no key).
-func Dir() string { return confDir }

@@ -352,10 +352,6 @@ func (in *Instance) Restart() error {
 // transactions are rolled back, clients disconnected).
 func (in *Instance) Stop() { in.mu.Lock(); defer in.mu.Unlock(); in.kill(syscall.SIGINT) }
 
-// Crash stops the server as a crash would (immediate shutdown: no
-// checkpoint; the next start runs crash recovery).
-func (in *Instance) Crash() { in.mu.Lock(); defer in.mu.Unlock(); in.kill(syscall.SIGQUIT) }
-
 // Freeze stops (SIGSTOP) the server and every backend: connections stay
 // open but nothing answers, as with a hung machine or a silent network.
 func (in *Instance) Freeze() { in.mu.Lock(); defer in.mu.Unlock(); in.signalAll(syscall.SIGSTOP) }
@@ -420,13 +416,6 @@ func (in *Instance) stop() {
 	in.kill(syscall.SIGINT)
 	in.mu.Unlock()
 	os.RemoveAll(in.dir)
-}
-
-// Log returns what the server printed.
-func (in *Instance) Log() string {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	return in.log.String()
 }
 
 func (in *Instance) adminURL() string { return in.dbURL("postgres").String() }
