@@ -16,6 +16,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 )
 
 // trentCmd runs a trent client command with env (AWS_* and TRENT_* of ours
@@ -182,5 +185,28 @@ func TestOperatorInitServicesFail(t *testing.T) {
 	cr := readCredentials(t, dir)
 	if _, err := s.client("us-east-1", cr.AccessKey, cr.Secret).CreateKey(ctx(t), &kms.CreateKeyInput{}); err != nil {
 		t.Fatalf("CreateKey with the credentials the unseal wrote: %v", err)
+	}
+}
+
+// TestXKSCredentialSendsNothing: trent xks-credential only derives a secret
+// from the configured access key; without one it says so and asks nobody,
+// not even the EC2 instance metadata service of the default credential
+// chain (whose credentials, temporary, it would refuse anyway).
+func TestXKSCredentialSendsNothing(t *testing.T) {
+	t.Parallel()
+	var hits atomic.Int32
+	imds := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		http.NotFound(w, r)
+	}))
+	defer imds.Close()
+	none := filepath.Join(t.TempDir(), "none")
+	_, errs, code := trentCmd(t, []string{"AWS_EC2_METADATA_SERVICE_ENDPOINT=" + imds.URL,
+		"AWS_CONFIG_FILE=" + none, "AWS_SHARED_CREDENTIALS_FILE=" + none}, "", "xks-credential")
+	if code != 1 || !strings.Contains(errs, "no AWS access key") {
+		t.Fatalf("xks-credential without an access key = %d %q, want 1 and no AWS access key", code, errs)
+	}
+	if n := hits.Load(); n != 0 {
+		t.Errorf("xks-credential made %d requests to the EC2 instance metadata service", n)
 	}
 }

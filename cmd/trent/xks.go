@@ -9,6 +9,7 @@ import (
 	"os"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 
 	"github.com/trent-kms/trent/internal/server"
 	"github.com/trent-kms/trent/internal/xks"
@@ -54,7 +55,9 @@ func runXKSCredential(args []string) int {
 		return 2
 	}
 	ctx := context.Background()
-	var opts []func(*awsconfig.LoadOptions) error
+	// The instance metadata service would only give temporary credentials,
+	// which are refused below: it is not asked (nothing is sent anywhere).
+	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithEC2IMDSClientEnableState(imds.ClientDisabled)}
 	if profile != "" {
 		opts = append(opts, awsconfig.WithSharedConfigProfile(profile))
 	}
