@@ -109,6 +109,13 @@ func TestSignatures(t *testing.T) {
 	_, err := bad.ListKeys(ctx(t), &kms.ListKeysInput{})
 	wantCode(t, err, "InvalidSignatureException")
 
+	// A credential scope whose region is not one, or is empty (a client
+	// given an endpoint but no region signs so): AWS's type and words.
+	for _, region := range []string{"mars-1", ""} {
+		_, err = s.client(region, devAccessKey, devSecretKey).ListKeys(ctx(t), &kms.ListKeysInput{})
+		wantMessage(t, err, "InvalidSignatureException", "Credential should be scoped to a valid region, not '"+region+"'. ")
+	}
+
 	// Clock skew within AWS's 5 minutes is accepted.
 	for _, skew := range []time.Duration{-4 * time.Minute, 4 * time.Minute} {
 		if r := signedCall(t, s, "TrentService.ListKeys", "{}", time.Now().Add(skew)); r.Status != http.StatusOK {

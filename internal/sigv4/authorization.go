@@ -158,7 +158,9 @@ func (p *parsed) parseCredential(v string) *kmserr.Error {
 	date, r1, ok1 := strings.Cut(scope, "/")
 	region, r2, ok2 := strings.Cut(r1, "/")
 	service, term, ok3 := strings.Cut(r2, "/")
-	if !ok1 || !ok2 || !ok3 || date == "" || region == "" || service == "" || term == "" || strings.Contains(term, "/") {
+	// An empty region is well-formed (five elements): Verify reports it as
+	// AWS does, "Credential should be scoped to a valid region, not ''."
+	if !ok1 || !ok2 || !ok3 || date == "" || service == "" || term == "" || strings.Contains(term, "/") {
 		return bad()
 	}
 	if term != Terminator {

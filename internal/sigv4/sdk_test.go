@@ -87,19 +87,21 @@ func TestSDKClient(t *testing.T) {
 	tests := []struct {
 		name                        string
 		akid, secret, token, region string
-		code                        string
+		code, msg                   string
 	}{
-		{"wrong secret", testAKID, "wrong-secret", "", "us-east-1", "InvalidSignatureException"},
-		{"unknown key", "AKIANOTKNOWN00000000", testSecret, "", "us-east-1", "UnrecognizedClientException"},
-		{"known key with session token", testAKID, testSecret, "FwoGZXIvYXdzEXAMPLE", "us-east-1", "UnrecognizedClientException"},
-		{"invalid region", testAKID, testSecret, "", "mars-1", "IncompleteSignatureException"},
+		{"wrong secret", testAKID, "wrong-secret", "", "us-east-1", "InvalidSignatureException", kmserr.ErrInvalidSignature.Message},
+		{"unknown key", "AKIANOTKNOWN00000000", testSecret, "", "us-east-1", "UnrecognizedClientException", "The security token included in the request is invalid."},
+		{"known key with session token", testAKID, testSecret, "FwoGZXIvYXdzEXAMPLE", "us-east-1", "UnrecognizedClientException", "The security token included in the request is invalid."},
+		{"invalid region", testAKID, testSecret, "", "mars-1", "InvalidSignatureException", "Credential should be scoped to a valid region, not 'mars-1'. "},
+		// A client with an endpoint but no region signs with an empty one.
+		{"no region", testAKID, testSecret, "", "", "InvalidSignatureException", "Credential should be scoped to a valid region, not ''. "},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := sdkClient(srv.URL, tc.akid, tc.secret, tc.token, tc.region).ListKeys(ctx, &kms.ListKeysInput{})
 			var ae smithy.APIError
-			if !errors.As(err, &ae) || ae.ErrorCode() != tc.code {
-				t.Fatalf("ListKeys error = %v, want API error %s", err, tc.code)
+			if !errors.As(err, &ae) || ae.ErrorCode() != tc.code || ae.ErrorMessage() != tc.msg {
+				t.Fatalf("ListKeys error = %v, want API error %s %q", err, tc.code, tc.msg)
 			}
 		})
 	}

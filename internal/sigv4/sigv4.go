@@ -128,7 +128,7 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (*Result, error) {
 		return nil, kmserr.ErrInvalidSignature.With("Credential should be scoped to correct service: '%s'. ", v.Service)
 	}
 	if !arn.IsRegion(a.region) {
-		return nil, kmserr.ErrIncompleteSignature.With("Credential should be scoped to a valid region.")
+		return nil, kmserr.ErrInvalidSignature.With("Credential should be scoped to a valid region, not '%s'. ", kmserr.Clip(a.region, 64))
 	}
 	if a.date != string(amzDate[:scopeDateLen]) {
 		from := "X-Amz-Date"

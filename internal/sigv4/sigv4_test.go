@@ -188,8 +188,14 @@ func TestVerifyRejects(t *testing.T) {
 		}, code: kmserr.ErrInvalidSignature, substr: mismatch},
 		{name: "wrong service", opts: signOpts{service: "s3"}, code: kmserr.ErrInvalidSignature,
 			substr: "Credential should be scoped to correct service: 'kms'."},
-		{name: "garbage region", opts: signOpts{region: "moon"}, code: kmserr.ErrIncompleteSignature,
-			substr: "Credential should be scoped to a valid region."},
+		// AWS's words and type (MediaStore, a JSON 1.1 service, answered
+		// an empty region so; IAM answers SignatureDoesNotMatch).
+		{name: "garbage region", opts: signOpts{region: "moon"}, code: kmserr.ErrInvalidSignature,
+			substr: "Credential should be scoped to a valid region, not 'moon'. "},
+		{name: "empty region", after: func(r *http.Request, b []byte) []byte {
+			resign(r, strings.NewReplacer("/us-east-1/", "//"))
+			return b
+		}, code: kmserr.ErrInvalidSignature, substr: "Credential should be scoped to a valid region, not ''. "},
 		{name: "stale by 5m1s", opts: signOpts{at: testNow.Add(-5*time.Minute - time.Second)}, code: kmserr.ErrInvalidSignature,
 			substr: "Signature expired: 20261123T000459Z is now earlier than 20261123T000500Z (20261123T001000Z - 5 min.)"},
 		{name: "future by 5m1s", opts: signOpts{at: testNow.Add(5*time.Minute + time.Second)}, code: kmserr.ErrInvalidSignature,
