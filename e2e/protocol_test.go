@@ -151,6 +151,16 @@ func TestSignatures(t *testing.T) {
 		t.Errorf("unsigned request: %d %s, want 400 MissingAuthenticationTokenException", r.Status, r.Body)
 	}
 
+	// A Content-Type that is not the protocol's: AWS's UnknownOperationException.
+	req, _ = http.NewRequest(http.MethodPost, s.URL+"/", strings.NewReader(`{}`))
+	req.Header.Set("Content-Type", "application/octet-stream")
+	req.Header.Set("X-Amz-Target", "TrentService.ListKeys")
+	sum = sha256.Sum256([]byte(`{}`))
+	must(t, v4.NewSigner().SignHTTP(ctx(t), aws.Credentials{AccessKeyID: devAccessKey, SecretAccessKey: devSecretKey}, req, hex.EncodeToString(sum[:]), "kms", devRegion, time.Now()))
+	if r := send(t, req); r.Status != http.StatusBadRequest || r.Type != "UnknownOperationException" {
+		t.Errorf("Content-Type application/octet-stream: %d %s, want 400 UnknownOperationException", r.Status, r.Body)
+	}
+
 	// Unknown operation.
 	r := signedCall(t, s, "TrentService.FlyToTheMoon", "{}", time.Now())
 	if r.Status != http.StatusBadRequest || r.Type != "UnknownOperationException" {

@@ -116,8 +116,10 @@ func New(cfg Config) *Handler {
 var (
 	errMethod = &kmserr.Error{Code: "MethodNotAllowedException", Status: http.StatusMethodNotAllowed,
 		Message: "Only POST is supported."}
-	errContentType = &kmserr.Error{Code: "SerializationException", Status: http.StatusUnsupportedMediaType,
-		Message: "Content-Type must be " + ContentType + "."}
+	// A request of another Content-Type is not one of this protocol: AWS
+	// answers UnknownOperationException (Kinesis, a JSON 1.1 service, to
+	// application/octet-stream: disneystreaming/smithy4s#167).
+	errContentType = kmserr.ErrUnknownOperation.With("Content-Type must be %s.", ContentType)
 )
 
 // ServeHTTP implements http.Handler.

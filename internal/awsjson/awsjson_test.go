@@ -295,13 +295,25 @@ func TestErrorPaths(t *testing.T) {
 			status: 400, code: "UnknownOperationException", message: "Missing X-Amz-Target",
 		},
 		{
+			// AWS answers a JSON-protocol request whose Content-Type is not
+			// its own UnknownOperationException (Kinesis, for
+			// application/octet-stream: disneystreaming/smithy4s#167).
 			name: "wrong content type",
 			req: func(t *testing.T) *http.Request {
 				r := signed(t, "Encrypt", adminKeyID, adminSecret, valid)
-				r.Header.Set("Content-Type", "text/plain")
+				r.Header.Set("Content-Type", "application/octet-stream")
 				return r
 			},
-			status: http.StatusUnsupportedMediaType, code: "SerializationException",
+			status: 400, code: "UnknownOperationException", message: "Content-Type must be application/x-amz-json-1.1",
+		},
+		{
+			name: "no content type",
+			req: func(t *testing.T) *http.Request {
+				r := signed(t, "Encrypt", adminKeyID, adminSecret, valid)
+				r.Header.Del("Content-Type")
+				return r
+			},
+			status: 400, code: "UnknownOperationException", message: "Content-Type must be application/x-amz-json-1.1",
 		},
 		{
 			name: "body over the operation's limit",
