@@ -356,9 +356,9 @@ func TestWire(t *testing.T) {
 		{"unknown action", "POST", "Action=CreateGroup&Version=2010-05-08", "iam", 400, "InvalidAction", "Could not find operation CreateGroup for version 2010-05-08", svcIAM.Namespace},
 		{"no version", "POST", "Action=GetCallerIdentity", "sts", 400, "InvalidAction", "Could not find operation GetCallerIdentity for version NO_VERSION_SPECIFIED", svcIAM.Namespace},
 		{"wrong version", "POST", "Action=GetCallerIdentity&Version=2010-05-08", "sts", 400, "InvalidAction", "for version 2010-05-08", svcIAM.Namespace},
-		{"bad escape", "POST", "Action=GetUser&Version=2010-05-08&UserName=%zz", "iam", 400, "MalformedQueryString", "UserName", svcIAM.Namespace},
-		{"invalid UTF-8", "POST", "Action=GetUser&Version=2010-05-08&UserName=%ff", "iam", 400, "MalformedQueryString", "", svcIAM.Namespace},
-		{"duplicate", "POST", "Action=GetUser&Version=2010-05-08&UserName=a&UserName=b", "iam", 400, "MalformedQueryString", "Parameter UserName appears more than once.", svcIAM.Namespace},
+		{"bad escape", "POST", "Action=GetUser&Version=2010-05-08&UserName=%zz", "iam", 404, "MalformedQueryString", "UserName", svcIAM.Namespace},
+		{"invalid UTF-8", "POST", "Action=GetUser&Version=2010-05-08&UserName=%ff", "iam", 404, "MalformedQueryString", "", svcIAM.Namespace},
+		{"duplicate", "POST", "Action=GetUser&Version=2010-05-08&UserName=a&UserName=b", "iam", 404, "MalformedQueryString", "Parameter UserName appears more than once.", svcIAM.Namespace},
 		{"unknown parameter", "POST", "Action=GetUser&Version=2010-05-08&Username=a", "iam", 400, "ValidationError", "Parameter Username is not valid for this operation.", svcIAM.Namespace},
 		{"list gap", "POST", "Action=TagUser&Version=2010-05-08&UserName=a&Tags.member.1.Key=k&Tags.member.1.Value=v&Tags.member.3.Key=j", "iam", 400, "ValidationError", "Tags.member.3.Key", svcIAM.Namespace},
 		{"bad integer", "POST", "Action=ListUsers&Version=2010-05-08&MaxItems=1e3", "iam", 400, "ValidationError", "is not a valid integer", svcIAM.Namespace},
@@ -367,6 +367,8 @@ func TestWire(t *testing.T) {
 		{"kms scope for sts", "POST", "Action=GetCallerIdentity&Version=2011-06-15", "kms", 403, "SignatureDoesNotMatch", "'sts'", svcSTS.Namespace},
 		{"not found", "POST", "Action=GetUser&Version=2010-05-08&UserName=nobody", "iam", 404, "NoSuchEntity", "The user with name nobody cannot be found.", svcIAM.Namespace},
 	} {
+		// MalformedQueryString is HTTP 404, as AWS's Common Errors page
+		// documents it for every Query API.
 		t.Run(tc.name, func(t *testing.T) {
 			status, body := e.raw(t, tc.method, tc.body, tc.service, nil)
 			var d errDoc

@@ -19,7 +19,9 @@ const (
 	listSeparator = ".member."
 )
 
-var errMalformed = &kmserr.Error{Code: "MalformedQueryString", Status: http.StatusBadRequest}
+// errMalformed is HTTP 404, the status AWS's Common Errors page gives
+// MalformedQueryString for every Query API (IAM's and STS's included).
+var errMalformed = &kmserr.Error{Code: "MalformedQueryString", Status: http.StatusNotFound}
 
 // Values are the decoded parameters of a request: name -> value.
 type Values map[string]string
