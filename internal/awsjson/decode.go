@@ -124,7 +124,9 @@ func jsonTypeName(t reflect.Type) string {
 	case reflect.Bool:
 		return "boolean"
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "integer" // a JSON number with a fraction or out of range is not one
+	case reflect.Float32, reflect.Float64:
 		return "number"
 	case reflect.Slice:
 		if t.Elem().Kind() == reflect.Uint8 {
