@@ -1,6 +1,7 @@
 // Package awsquery is Trent's front door for the AWS IAM and STS APIs, which
 // speak the AWS Query protocol: `POST /` with an
 // application/x-www-form-urlencoded body (`Action=CreateUser&Version=...`),
+// or `GET /?Action=CreateUser&Version=...`,
 // SigV4-signed for the service `iam` or `sts`, answered in XML as AWS
 // answers:
 //
@@ -129,11 +130,16 @@ func New(cfg Config) *Handler {
 	return &Handler{cfg: cfg}
 }
 
-// IsQueryRequest reports whether r is meant for this front door: a
-// form-encoded body and no X-Amz-Target (which the KMS JSON protocol uses).
+// IsQueryRequest reports whether r is meant for this front door: no
+// X-Amz-Target (which the KMS JSON protocol uses), and a form-encoded body
+// or a GET whose URL names an Action (IAM and STS take every action either
+// way).
 func IsQueryRequest(r *http.Request) bool {
 	if _, ok := r.Header["X-Amz-Target"]; ok {
 		return false
+	}
+	if r.Method == http.MethodGet {
+		return r.URL != nil && hasAction(r.URL.RawQuery)
 	}
 	ct := r.Header["Content-Type"]
 	if len(ct) == 0 {
@@ -143,9 +149,21 @@ func IsQueryRequest(r *http.Request) bool {
 	return strings.EqualFold(strings.TrimSpace(v), ContentType)
 }
 
+// hasAction reports whether a raw query string has an Action parameter.
+func hasAction(rawQuery string) bool {
+	for rest := rawQuery; rest != ""; {
+		var kv string
+		kv, rest, _ = strings.Cut(rest, "&")
+		if strings.HasPrefix(kv, "Action=") {
+			return true
+		}
+	}
+	return false
+}
+
 var (
 	errMethod = &kmserr.Error{Code: "InvalidAction", Status: http.StatusMethodNotAllowed,
-		Message: "Only POST requests are supported."}
+		Message: "Only GET (with an Action in the URL) and POST requests are supported."}
 	errContentType = &kmserr.Error{Code: "InvalidAction", Status: http.StatusBadRequest,
 		Message: "Content-Type must be " + ContentType + "."}
 	errMissingAction = &kmserr.Error{Code: "MissingAction", Status: http.StatusBadRequest,
@@ -202,8 +220,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // run is the pipeline up to the operation's result. It sets *svc once the
 // action is known, and fills ev as it learns.
 func (h *Handler) run(w http.ResponseWriter, r *http.Request, ev *Event, svc **service) (*operation, any, error) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
+	get := r.Method == http.MethodGet && IsQueryRequest(r)
+	if r.Method != http.MethodPost && !get {
+		w.Header().Set("Allow", "GET, POST")
 		return nil, nil, errMethod
 	}
 	if !IsQueryRequest(r) {
@@ -217,7 +236,11 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request, ev *Event, svc **s
 		}
 		return nil, nil, errMalformed.With("Could not read the request body.")
 	}
-	vals, err := ParseForm(body)
+	params := body
+	if get { // the parameters are the URL's; the signature covers them
+		params = []byte(r.URL.RawQuery)
+	}
+	vals, err := ParseForm(params)
 	if err != nil {
 		return nil, nil, err
 	}

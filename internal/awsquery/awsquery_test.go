@@ -351,7 +351,8 @@ func TestWire(t *testing.T) {
 		status                      int
 		code, msg, ns               string
 	}{
-		{"GET", "GET", "", "", 405, "InvalidAction", "Only POST", svcIAM.Namespace},
+		{"GET without an Action", "GET", "", "", 405, "InvalidAction", "Only GET (with an Action in the URL) and POST", svcIAM.Namespace},
+		{"PUT", "PUT", "Action=ListUsers&Version=2010-05-08", "iam", 405, "InvalidAction", "Only GET (with an Action in the URL) and POST", svcIAM.Namespace},
 		{"missing action", "POST", "Version=2010-05-08", "iam", 400, "MissingAction", "missing an action", svcIAM.Namespace},
 		{"unknown action", "POST", "Action=CreateGroup&Version=2010-05-08", "iam", 400, "InvalidAction", "Could not find operation CreateGroup for version 2010-05-08", svcIAM.Namespace},
 		{"no version", "POST", "Action=GetCallerIdentity", "sts", 400, "InvalidAction", "Could not find operation GetCallerIdentity for version NO_VERSION_SPECIFIED", svcIAM.Namespace},
@@ -414,17 +415,22 @@ func TestWire(t *testing.T) {
 
 func TestIsQueryRequest(t *testing.T) {
 	for _, tc := range []struct {
-		ct, target string
-		want       bool
+		method, url, ct, target string
+		want                    bool
 	}{
-		{"application/x-www-form-urlencoded", "", true},
-		{"application/x-www-form-urlencoded; charset=utf-8", "", true},
-		{"APPLICATION/X-WWW-FORM-URLENCODED", "", true},
-		{"application/x-www-form-urlencoded", "TrentService.Encrypt", false},
-		{"application/x-amz-json-1.1", "", false},
-		{"", "", false},
+		{"POST", "/", "application/x-www-form-urlencoded", "", true},
+		{"POST", "/", "application/x-www-form-urlencoded; charset=utf-8", "", true},
+		{"POST", "/", "APPLICATION/X-WWW-FORM-URLENCODED", "", true},
+		{"POST", "/", "application/x-www-form-urlencoded", "TrentService.Encrypt", false},
+		{"POST", "/", "application/x-amz-json-1.1", "", false},
+		{"POST", "/", "", "", false},
+		{"GET", "/?Action=ListUsers&Version=2010-05-08", "", "", true},
+		{"GET", "/?Version=2010-05-08&Action=ListUsers", "", "", true},
+		{"GET", "/?Version=2010-05-08", "", "", false},
+		{"GET", "/", "", "", false},
+		{"GET", "/?Action=ListUsers", "", "TrentService.ListKeys", false},
 	} {
-		r := httptest.NewRequest("POST", "/", nil)
+		r := httptest.NewRequest(tc.method, tc.url, nil)
 		if tc.ct != "" {
 			r.Header.Set("Content-Type", tc.ct)
 		}
@@ -432,7 +438,7 @@ func TestIsQueryRequest(t *testing.T) {
 			r.Header.Set("X-Amz-Target", tc.target)
 		}
 		if got := IsQueryRequest(r); got != tc.want {
-			t.Errorf("IsQueryRequest(%q, %q) = %v", tc.ct, tc.target, got)
+			t.Errorf("IsQueryRequest(%s %s, %q, %q) = %v", tc.method, tc.url, tc.ct, tc.target, got)
 		}
 	}
 }

@@ -357,7 +357,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 }
 
 // frontDoors sends Query-protocol requests (the IAM and STS APIs: a
-// form-encoded body, no X-Amz-Target) to query, requests for the External
+// form-encoded body or a GET naming an Action, no X-Amz-Target) to query, requests for the External
 // Key Store proxy API (a path ending in .../kms/xks/v1/...) to xksAPI, and
 // every other request to kms (the KMS JSON API, which answers anything it
 // does not understand in its own protocol). A KMS request costs one header
