@@ -1,8 +1,10 @@
 package audit
 
 import (
+	"cmp"
 	"strconv"
 
+	"github.com/trent-kms/trent/internal/keys"
 	"github.com/trent-kms/trent/internal/kms"
 )
 
@@ -12,13 +14,27 @@ func appendParams(dst []byte, v any) []byte {
 	if b, ok := appendParamsFast(dst, v); ok {
 		return b
 	}
-	return appendMembers(dst, v)
+	return appendMembers(dst, withDefaults(v))
+}
+
+// withDefaults is the input v with what CloudTrail records even when the
+// request left it out: a Decrypt's encryptionAlgorithm ("The CloudTrail log
+// entry for a Decrypt operation always includes the encryptionAlgorithm in
+// the requestParameters even if the encryption algorithm wasn't specified in
+// the request", AWS KMS developer guide). appendParamsFast does the same.
+func withDefaults(v any) any {
+	if in, ok := v.(*kms.DecryptInput); ok && in.EncryptionAlgorithm == "" {
+		c := *in
+		c.EncryptionAlgorithm = keys.AlgSymmetricDefault
+		return &c
+	}
+	return v
 }
 
 // appendParamsFast writes the inputs of Encrypt, Decrypt, GenerateDataKey
 // and GenerateDataKeyWithoutPlaintext byte for byte as appendMembers does
-// (FuzzParamsFast compares them): their members in declaration order, zero
-// ones left out, blobs and grant tokens never. It reports false for other
+// with withDefaults (FuzzParamsFast compares them): their members in
+// declaration order, zero ones left out, blobs and grant tokens never. It reports false for other
 // values, and for members it does not write (a Recipient, DryRunModifiers).
 func appendParamsFast(dst []byte, v any) ([]byte, bool) {
 	o := members{b: dst, start: len(dst)}
@@ -33,7 +49,7 @@ func appendParamsFast(dst []byte, v any) ([]byte, bool) {
 			return dst, false
 		}
 		o.boolean("dryRun", in.DryRun)
-		o.str("encryptionAlgorithm", in.EncryptionAlgorithm)
+		o.str("encryptionAlgorithm", cmp.Or(in.EncryptionAlgorithm, keys.AlgSymmetricDefault))
 		o.strMap("encryptionContext", in.EncryptionContext)
 		o.str("keyId", in.KeyId)
 	case *kms.GenerateDataKeyInput:

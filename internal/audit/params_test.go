@@ -8,10 +8,10 @@ import (
 )
 
 // sameParams fails t unless appendParamsFast of v writes what appendMembers
-// writes, or declines. It reports whether it took v.
+// writes (of v withDefaults), or declines. It reports whether it took v.
 func sameParams(t *testing.T, v any) bool {
 	t.Helper()
-	want := string(appendMembers([]byte("x"), v))
+	want := string(appendMembers([]byte("x"), withDefaults(v)))
 	got, ok := appendParamsFast([]byte("x"), v)
 	if !ok {
 		return false

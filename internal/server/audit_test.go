@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	awsiam "github.com/aws/aws-sdk-go-v2/service/iam"
+	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/trent-kms/trent/internal/audit"
@@ -167,5 +168,68 @@ func TestAuditRollbackReported(t *testing.T) {
 	}
 	if rep := verifyLog(t, dir); rep.Problem == nil || rep.Problem.Kind != audit.RolledBack {
 		t.Errorf("Verify after another restart = %+v", rep.Problem)
+	}
+}
+
+// auditCalls starts a server with a data directory, makes calls with an SDK
+// client of its first administrator, shuts it down and returns its KMS
+// records (auditRecords).
+func auditCalls(t *testing.T, calls func(c *awskms.Client)) map[string]map[string]any {
+	t.Helper()
+	cfg := testConfig()
+	cfg.DataDir = t.TempDir()
+	s, _ := start(t, cfg)
+	id, secret, _ := readCredentials(t, filepath.Join(cfg.DataDir, CredentialsFile))
+	calls(sdk(s.URL(), id, secret, nil))
+	if err := s.Shutdown(bg); err != nil {
+		t.Fatal(err)
+	}
+	return auditRecords(t, cfg.DataDir)
+}
+
+// auditRecords verifies the audit log of a stopped server's data directory
+// and returns its KMS records (each valid against the schema) by
+// eventName, the last of each name.
+func auditRecords(t *testing.T, dataDir string) map[string]map[string]any {
+	t.Helper()
+	dir := filepath.Join(dataDir, AuditDir)
+	if rep := verifyLog(t, dir); rep.Problem != nil || !rep.CleanStop {
+		t.Fatalf("Verify = %+v", rep)
+	}
+	recs := map[string]map[string]any{}
+	err := audit.Query(dir, audit.Filter{}, func(e *audit.Entry) error {
+		audittest.MustValidate(t, e.Line)
+		var m map[string]any
+		if err := json.Unmarshal(e.Line, &m); err != nil {
+			return err
+		}
+		if m["eventSource"] == audit.SourceKMS {
+			recs[e.EventName] = m
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recs
+}
+
+// TestAuditDecryptAlgorithm: a Decrypt record names the encryption
+// algorithm in requestParameters even when the request did not, as AWS
+// documents ("The CloudTrail log entry for a Decrypt operation always
+// includes the encryptionAlgorithm in the requestParameters even if the
+// encryption algorithm wasn't specified in the request"), and the key in
+// resources, not in requestParameters.keyId, when the request named none.
+func TestAuditDecryptAlgorithm(t *testing.T) {
+	t.Parallel()
+	var keyID string
+	recs := auditCalls(t, func(c *awskms.Client) { keyID, _ = roundTrip(t, c, "") })
+	dec := recs["Decrypt"]
+	rp, _ := dec["requestParameters"].(map[string]any)
+	if rp["encryptionAlgorithm"] != "SYMMETRIC_DEFAULT" || rp["keyId"] != nil || rp["encryptionContext"] == nil {
+		t.Errorf("Decrypt requestParameters = %v, want encryptionAlgorithm SYMMETRIC_DEFAULT and the encryption context, no keyId", dec["requestParameters"])
+	}
+	if res, _ := dec["resources"].([]any); len(res) != 1 || !strings.HasSuffix(res[0].(map[string]any)["ARN"].(string), ":key/"+keyID) {
+		t.Errorf("Decrypt resources = %v, want the key %s", dec["resources"], keyID)
 	}
 }
