@@ -66,7 +66,7 @@ func appendBody(dst []byte, e *Event, eventID string) []byte {
 	dst = append(dst, `,"responseElements":`...)
 	readOnly := ReadOnly(e.Name)
 	if e.ErrorCode == "" && !readOnly {
-		dst = appendMembers(dst, e.Output)
+		dst = appendResponse(dst, e)
 	} else {
 		dst = append(dst, "null"...)
 	}
@@ -95,6 +95,26 @@ func appendBody(dst []byte, e *Event, eventID string) []byte {
 		dst = append(dst, '}')
 	}
 	return dst
+}
+
+// appendResponse writes the responseElements of a call that changed state:
+// its output (by appendMembers' rules), or, for the KMS operations whose
+// output is empty but whose CloudTrail records name the key they changed,
+// {"keyId": the key's ARN} ("CloudTrail log entries for this operation
+// recorded on or after December 2022 include the key ARN of the affected KMS
+// key in the responseElements.keyId value, even though this operation does
+// not return the key ARN", AWS KMS developer guide: EnableKey, DisableKey,
+// EnableKeyRotation, UpdateAlias).
+func appendResponse(dst []byte, e *Event) []byte {
+	if e.Source == SourceKMS && e.Keys[0] != "" {
+		switch e.Name {
+		case "EnableKey", "DisableKey", "EnableKeyRotation", "UpdateAlias":
+			dst = append(dst, `{"keyId":`...)
+			dst = appendString(dst, e.Keys[0])
+			return append(dst, '}')
+		}
+	}
+	return appendMembers(dst, e.Output)
 }
 
 // appendTime appends t in timeLayout, as t.UTC().AppendFormat does, a few

@@ -233,3 +233,41 @@ func TestAuditDecryptAlgorithm(t *testing.T) {
 		t.Errorf("Decrypt resources = %v, want the key %s", dec["resources"], keyID)
 	}
 }
+
+// TestAuditResponseKeyID: the records of EnableKey, DisableKey,
+// EnableKeyRotation and UpdateAlias carry the ARN of the key they changed in
+// responseElements.keyId, as AWS documents for its records since December
+// 2022, although the operations return nothing.
+func TestAuditResponseKeyID(t *testing.T) {
+	t.Parallel()
+	var arn, other string
+	recs := auditCalls(t, func(c *awskms.Client) {
+		for _, p := range []*string{&arn, &other} {
+			ck, err := c.CreateKey(bg, &awskms.CreateKeyInput{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			*p = aws.ToString(ck.KeyMetadata.Arn)
+		}
+		id := aws.String(arn)
+		for _, err := range []error{
+			second(c.CreateAlias(bg, &awskms.CreateAliasInput{AliasName: aws.String("alias/app"), TargetKeyId: aws.String(other)})),
+			second(c.UpdateAlias(bg, &awskms.UpdateAliasInput{AliasName: aws.String("alias/app"), TargetKeyId: id})),
+			second(c.DisableKey(bg, &awskms.DisableKeyInput{KeyId: id})),
+			second(c.EnableKey(bg, &awskms.EnableKeyInput{KeyId: id})),
+			second(c.EnableKeyRotation(bg, &awskms.EnableKeyRotationInput{KeyId: id})),
+		} {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	for _, name := range []string{"UpdateAlias", "DisableKey", "EnableKey", "EnableKeyRotation"} {
+		if re, _ := recs[name]["responseElements"].(map[string]any); re["keyId"] != arn || len(re) != 1 {
+			t.Errorf("%s responseElements = %v, want keyId %s", name, recs[name]["responseElements"], arn)
+		}
+	}
+}
+
+// second is the error of a call's (output, error).
+func second[T any](_ T, err error) error { return err }
