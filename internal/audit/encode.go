@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/trent-kms/trent/internal/kms"
 	"github.com/trent-kms/trent/internal/kmserr"
 )
 
@@ -42,7 +43,13 @@ func withoutParams(e *Event) *Event {
 // that the chain hashes. eventID is the record's eventID.
 func appendBody(dst []byte, e *Event, eventID string) []byte {
 	dst = append(dst, `{"eventVersion":"`+EventVersion+`","userIdentity":`...)
-	dst = appendIdentity(dst, &e.Identity)
+	if e.Service != nil {
+		dst = append(dst, `{"accountId":`...)
+		dst = appendString(dst, e.Identity.AccountID)
+		dst = append(dst, `,"invokedBy":"`+Internal+`"}`...)
+	} else {
+		dst = appendIdentity(dst, &e.Identity)
+	}
 	dst = append(dst, `,"eventTime":"`...)
 	dst = appendTime(dst, e.Time)
 	dst = append(dst, `","eventSource":`...)
@@ -71,19 +78,29 @@ func appendBody(dst []byte, e *Event, eventID string) []byte {
 		dst = append(dst, "null"...)
 	}
 	dst = appendAdditional(dst, e)
-	dst = append(dst, `,"requestID":`...)
-	dst = appendString(dst, e.RequestID)
+	if e.RequestID != "" { // a service event has none
+		dst = append(dst, `,"requestID":`...)
+		dst = appendString(dst, e.RequestID)
+	}
 	dst = append(dst, `,"eventID":"`...)
 	dst = append(dst, eventID...)
 	dst = append(dst, `","readOnly":`...)
 	dst = strconv.AppendBool(dst, readOnly)
 	dst = appendResources(dst, e)
-	dst = append(dst, `,"eventType":"AwsApiCall","managementEvent":true,"recipientAccountId":`...)
+	if e.Service != nil {
+		dst = append(dst, `,"eventType":"AwsServiceEvent"`...)
+	} else {
+		dst = append(dst, `,"eventType":"AwsApiCall"`...)
+	}
+	dst = append(dst, `,"managementEvent":true,"recipientAccountId":`...)
 	acct := e.Identity.AccountID
 	if acct == "" {
 		acct = accountOfARN(e.Keys[0])
 	}
 	dst = appendString(dst, acct)
+	if e.Service != nil {
+		dst = appendServiceDetails(dst, e.Service)
+	}
 	dst = append(dst, `,"eventCategory":"Management"`...)
 	if e.TLS != nil {
 		dst = append(dst, `,"tlsDetails":{"tlsVersion":`...)
@@ -115,6 +132,20 @@ func appendResponse(dst []byte, e *Event) []byte {
 		}
 	}
 	return appendMembers(dst, e.Output)
+}
+
+// appendServiceDetails writes a service event's serviceEventDetails: the
+// key id, and for RotateKey the rotation type, the key's origin and the key
+// material before and after, as AWS KMS's records carry them.
+func appendServiceDetails(dst []byte, se *kms.ServiceEvent) []byte {
+	dst = append(dst, `,"serviceEventDetails":`...)
+	o := members{b: dst, start: len(dst)}
+	o.str("rotationType", se.RotationType)
+	o.str("keyOrigin", se.KeyOrigin)
+	o.str("previousKeyMaterialId", se.PreviousMaterialID)
+	o.str("currentKeyMaterialId", se.CurrentMaterialID)
+	o.str("keyId", se.KeyID)
+	return o.end()
 }
 
 // appendTime appends t in timeLayout, as t.UTC().AppendFormat does, a few

@@ -38,6 +38,7 @@ import (
 	"time"
 
 	"github.com/trent-kms/trent/internal/iam"
+	"github.com/trent-kms/trent/internal/kms"
 )
 
 // EventVersion is the CloudTrail record version of the records written,
@@ -106,6 +107,37 @@ type Event struct {
 	Keys      [2]string
 	Encrypted KeyUse
 	Decrypted KeyUse
+
+	// Service, when set, makes the record a service event (eventType
+	// AwsServiceEvent): what the KMS service did on its own, asked by no
+	// request (ServiceEventOf).
+	Service *kms.ServiceEvent
+}
+
+// Internal is what CloudTrail's service events name as their invoker,
+// source address and user agent.
+const Internal = "AWS Internal"
+
+// ServiceEventOf is the event of what the KMS service did on its own, as
+// CloudTrail records AWS KMS's: userIdentity the key's account, invoked by
+// "AWS Internal" (its sourceIPAddress and userAgent too), no request
+// parameters, response or requestID, the key in resources and
+// serviceEventDetails.
+func ServiceEventOf(se *kms.ServiceEvent) *Event {
+	f, _ := arnFields(se.KeyARN)
+	return &Event{
+		Time: se.Time, Source: SourceKMS, Name: se.Name, Region: f[3], SourceIP: Internal, UserAgent: Internal,
+		Identity: Identity{AccountID: f[4]}, Keys: [2]string{se.KeyARN}, Service: se,
+	}
+}
+
+// RecordServiceEvent records what the KMS service did on its own
+// (kms.Config.Events). The change is made: a failure to record it is the
+// log's (Err, which fails the API calls that follow) and is logged here.
+func (l *Log) RecordServiceEvent(ctx context.Context, se *kms.ServiceEvent) {
+	if err := l.Record(ctx, ServiceEventOf(se)); err != nil {
+		l.log.Error("audit: a service event was not recorded", "event", se.Name, "key", se.KeyARN, "err", err)
+	}
 }
 
 // Recorder records events. Record returns an error when the event could not

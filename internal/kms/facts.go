@@ -1,5 +1,7 @@
 package kms
 
+import "time"
+
 // Facts is what an operation used, reported to the caller (the wire layer
 // hands it to the audit log) so that nothing re-parses the request. Pass a
 // pointer in Caller.Facts; a nil pointer records nothing.
@@ -57,4 +59,18 @@ func (f *Facts) addKey(arn string) {
 			return
 		}
 	}
+}
+
+// ServiceEvent is something the service did on its own, asked by no request
+// (Config.Events): what CloudTrail records as an AwsServiceEvent.
+type ServiceEvent struct {
+	Name   string // CloudTrail's eventName: DeleteKey, RotateKey or DeleteExpiredKeyMaterial
+	Time   time.Time
+	KeyARN string
+	KeyID  string
+	// RotateKey: the rotation type (AUTOMATIC), the key's origin, and the
+	// ids of the current key material before and after ("" for a key whose
+	// material has no id).
+	RotationType, KeyOrigin               string
+	PreviousMaterialID, CurrentMaterialID string
 }

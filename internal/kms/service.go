@@ -121,7 +121,8 @@ type Service struct {
 	stores  keyStoreCache // custom key stores in use (keystores.go)
 	xksHTTP *http.Client  // Config.XKSHTTPClient
 
-	principals Principals // Config.Principals
+	principals Principals                           // Config.Principals
+	events     func(context.Context, *ServiceEvent) // Config.Events
 }
 
 type scope struct{ region, account string }
@@ -320,6 +321,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		shared:     cfg.Shared,
 		xksHTTP:    cfg.XKSHTTPClient,
 		principals: cfg.Principals,
+		events:     cfg.Events,
 		spaces:     make(map[scope]*space),
 	}
 	s.locks.seed = maphash.MakeSeed()
@@ -869,24 +871,35 @@ func (s *Service) allKeys() []*key {
 
 // tickKey runs the background jobs of the key id of sc, each attempt under
 // its lock, deciding again (retryStale) when another node changed the key
-// meanwhile.
+// meanwhile. A job done is then told to Config.Events, once the key's lock
+// is released.
 func (s *Service) tickKey(ctx context.Context, sc scope, id string, now time.Time) error {
-	return retryStale(ctx, func() error { return s.tickKeyOnce(ctx, sc, id, now) })
+	var ev *ServiceEvent
+	err := retryStale(ctx, func() (err error) {
+		ev, err = s.tickKeyOnce(ctx, sc, id, now)
+		return err
+	})
+	if err == nil && ev != nil && s.events != nil {
+		s.events(ctx, ev)
+	}
+	return err
 }
 
-func (s *Service) tickKeyOnce(ctx context.Context, sc scope, id string, now time.Time) (err error) {
+// tickKeyOnce is one attempt of tickKey; ev is the job it did (nil: none).
+func (s *Service) tickKeyOnce(ctx context.Context, sc scope, id string, now time.Time) (ev *ServiceEvent, err error) {
 	h := s.locks.lockKey(id)
 	defer func() { h.release() }()
 	k := s.getKey(sc, id) // the current snapshot: a write may have come since Tick listed the keys
 	if k == nil {
-		return nil
+		return nil, nil
 	}
+	ev = &ServiceEvent{Time: now, KeyARN: k.arn, KeyID: k.id}
 	switch {
 	case k.state == statePendingDeletion && !now.Before(k.deletionDate):
-		return s.deleteKey(ctx, k, &h, now)
+		ev.Name, err = "DeleteKey", s.deleteKey(ctx, k, &h, now)
 	case k.expired(now) || k.pendingExpired(now):
 		nk, wipe := k.dropExpired(now)
-		err = s.putKey(ctx, "ImportedMaterialExpiry", nk, nil, nil)
+		ev.Name, err = "DeleteExpiredKeyMaterial", s.putKey(ctx, "ImportedMaterialExpiry", nk, nil, nil)
 		if err == nil {
 			wipe()
 			s.log.Info("kms: imported key material expired", "key", k.arn)
@@ -894,9 +907,9 @@ func (s *Service) tickKeyOnce(ctx context.Context, sc scope, id string, now time
 	case k.isReplica():
 		// Rotated with its primary (putKey writes the new material to every
 		// replica); deleted above.
+		return nil, nil
 	case k.state == stateEnabled && k.rotEnabled && k.origin == originAWSKMS && !now.Before(k.nextRotation()):
-		nk := k.clone()
-		nk.versions = append(nk.versions, generateVersion(k, uint32(len(k.versions)+1), now, "AUTOMATIC"))
+		nk := k.rotated(ev, now)
 		nk.rotBase = now
 		err = s.putKey(ctx, "AutomaticRotation", nk, nil, nil)
 		if err == nil {
@@ -904,11 +917,24 @@ func (s *Service) tickKeyOnce(ctx context.Context, sc scope, id string, now time
 		}
 	case k.state == stateEnabled && k.hasMaterial() && !(k.origin == originExternal && k.mrPrimary != "") &&
 		s.setEncryptions(k) >= rotateAfterEncryptions:
-		nk := k.clone()
-		nk.versions = append(nk.versions, generateVersion(k, uint32(len(k.versions)+1), now, "AUTOMATIC"))
-		err = s.putKey(ctx, "UsageRotation", nk, nil, nil)
+		err = s.putKey(ctx, "UsageRotation", k.rotated(ev, now), nil, nil)
+	default:
+		return nil, nil
 	}
-	return err
+	if err != nil {
+		return nil, err
+	}
+	return ev, nil
+}
+
+// rotated is a copy of k with a new version of its key material, made by
+// an automatic rotation at now, which ev (a RotateKey event) describes.
+func (k *key) rotated(ev *ServiceEvent, now time.Time) *key {
+	nk := k.clone()
+	nk.versions = append(nk.versions, generateVersion(k, uint32(len(k.versions)+1), now, "AUTOMATIC"))
+	ev.Name, ev.RotationType, ev.KeyOrigin = "RotateKey", "AUTOMATIC", k.origin
+	ev.PreviousMaterialID, ev.CurrentMaterialID = k.currentMaterialID(), nk.currentMaterialID()
+	return nk
 }
 
 // flushCounters adds, in one transaction, the encryptions this node counted

@@ -2,6 +2,7 @@ package kms
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"math"
 	"net/http"
@@ -45,6 +46,13 @@ type Config struct {
 	// in AWS. Nil: names are neither checked nor bound (a KMS service
 	// without IAM, in tests).
 	Principals Principals
+	// Events is told of what the service does on its own, asked by no
+	// request: a key deleted at the end of its waiting period, an automatic
+	// rotation, imported key material deleted at its expiry (the audit log
+	// records them, as CloudTrail records AWS KMS's service events). It is
+	// called once the change is stored, from the background jobs. Nil: no
+	// one is told.
+	Events func(context.Context, *ServiceEvent)
 }
 
 // Principals resolves the principal ARN of an IAM user, role or role session

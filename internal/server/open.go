@@ -196,8 +196,12 @@ func openServices(ctx context.Context, st *state, cfg *Config, logger *slog.Logg
 			return nil, nil, fmt.Errorf("server: %w", err)
 		}
 	}
-	if svc.kms, err = kms.New(ctx, kms.Config{Store: st.store, Partition: cfg.Partition, Logger: logger, Usage: svc.usage(), Principals: svc.iam,
-		Shared: st.watcher != nil}); err != nil {
+	kc := kms.Config{Store: st.store, Partition: cfg.Partition, Logger: logger, Usage: svc.usage(), Principals: svc.iam,
+		Shared: st.watcher != nil}
+	if svc.audit != nil {
+		kc.Events = svc.audit.RecordServiceEvent // key deletions and rotations of the background jobs
+	}
+	if svc.kms, err = kms.New(ctx, kc); err != nil {
 		svc.closeAudit(logger)
 		return nil, nil, fmt.Errorf("server: kms: %w", err)
 	}
