@@ -3,6 +3,9 @@ package e2e
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -23,6 +26,7 @@ import (
 	awsiam "github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 
@@ -264,24 +268,10 @@ func TestAuditEveryCall(t *testing.T) {
 		}
 	}
 
-	// No secret, raw or base64, anywhere under the audit directory.
-	var all []byte
-	files, _ := filepath.Glob(filepath.Join(dir, "audit", "*"))
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		must(t, err)
-		all = append(all, b...)
-	}
 	if len(secrets) < 300 {
 		t.Fatalf("only %d secrets collected", len(secrets))
 	}
-	for _, sec := range secrets {
-		for _, form := range [][]byte{sec, []byte(base64.StdEncoding.EncodeToString(sec)), []byte(base64.RawStdEncoding.EncodeToString(sec))} {
-			if bytes.Contains(all, form) {
-				t.Fatalf("the audit files hold a secret (%d bytes, %q...)", len(sec), form[:8])
-			}
-		}
-	}
+	noSecretsInAudit(t, dir, secrets)
 
 	code, out := trent(t, "audit", "verify", "--data-dir", dir)
 	if code != 0 || !strings.Contains(out, fmt.Sprintf("%d records", total)) {
@@ -301,6 +291,103 @@ func TestAuditEveryCall(t *testing.T) {
 			t.Fatalf("trent audit query --key --event = %d: %s", code, l)
 		}
 	}
+}
+
+// noSecretsInAudit fails t when any of secrets, raw or base64, is anywhere
+// under the audit directory of dataDir.
+func noSecretsInAudit(t *testing.T, dataDir string, secrets [][]byte) {
+	t.Helper()
+	var all []byte
+	files, _ := filepath.Glob(filepath.Join(dataDir, "audit", "*"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		must(t, err)
+		all = append(all, b...)
+	}
+	for _, sec := range secrets {
+		for _, form := range [][]byte{sec, []byte(base64.StdEncoding.EncodeToString(sec)), []byte(base64.RawStdEncoding.EncodeToString(sec))} {
+			if bytes.Contains(all, form) {
+				t.Fatalf("the audit files hold a secret (%d bytes, %q...)", len(sec), form[:min(len(form), 8)])
+			}
+		}
+	}
+}
+
+// TestAuditNoCredentials: the calls that carry key material, import tokens
+// or credentials are recorded (each record valid), and none of those
+// values, raw or base64, is anywhere in the audit files: imported key
+// material (wrapped and not) and its import token, a data key pair's
+// private key, a new access key's secret, a role session's secret key and
+// session token, an external key store proxy's secret.
+func TestAuditNoCredentials(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := startEmbedded(t, dir)
+	admin := readCredentials(t, dir)
+	c := s.kmsSession(admin.AccessKey, admin.Secret, "")
+	var secrets [][]byte
+	keep := func(b ...[]byte) { secrets = append(secrets, b...) }
+
+	ck, err := c.CreateKey(ctx(t), &kms.CreateKeyInput{Origin: types.OriginTypeExternal})
+	must(t, err)
+	p, err := c.GetParametersForImport(ctx(t), &kms.GetParametersForImportInput{KeyId: ck.KeyMetadata.KeyId,
+		WrappingAlgorithm: types.AlgorithmSpecRsaesOaepSha256, WrappingKeySpec: types.WrappingKeySpecRsa2048})
+	must(t, err)
+	pub, err := x509.ParsePKIXPublicKey(p.PublicKey)
+	must(t, err)
+	material := make([]byte, 32)
+	rand.Read(material)
+	wrapped, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, pub.(*rsa.PublicKey), material, nil)
+	must(t, err)
+	_, err = c.ImportKeyMaterial(ctx(t), &kms.ImportKeyMaterialInput{KeyId: ck.KeyMetadata.KeyId, ImportToken: p.ImportToken,
+		EncryptedKeyMaterial: wrapped, ExpirationModel: types.ExpirationModelTypeKeyMaterialDoesNotExpire})
+	must(t, err)
+	keep(material, wrapped, p.ImportToken)
+
+	pk, err := c.CreateKey(ctx(t), &kms.CreateKeyInput{})
+	must(t, err)
+	kp, err := c.GenerateDataKeyPair(ctx(t), &kms.GenerateDataKeyPairInput{KeyId: pk.KeyMetadata.KeyId, KeyPairSpec: types.DataKeyPairSpecEccNistP256})
+	must(t, err)
+	keep(kp.PrivateKeyPlaintext, kp.PrivateKeyCiphertextBlob)
+
+	const proxySecret = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3I="
+	_, err = c.CreateCustomKeyStore(ctx(t), &kms.CreateCustomKeyStoreInput{
+		CustomKeyStoreName: aws.String("audited"), CustomKeyStoreType: types.CustomKeyStoreTypeExternalKeyStore,
+		XksProxyConnectivity: types.XksProxyConnectivityTypePublicEndpoint, XksProxyUriEndpoint: aws.String(s.URL),
+		XksProxyUriPath: aws.String(xksPath), XksProxyAuthenticationCredential: &types.XksProxyAuthenticationCredentialType{
+			AccessKeyId: aws.String("XKSPROXYACCESSKEY234567"), RawSecretAccessKey: aws.String(proxySecret)},
+	})
+	wantCode(t, err, "XksProxyIncorrectAuthenticationCredentialException") // recorded with its parameters all the same
+	keep([]byte(proxySecret))
+
+	root := s.iam(admin.AccessKey, admin.Secret)
+	_, err = root.CreateUser(ctx(t), &awsiam.CreateUserInput{UserName: aws.String("app")})
+	must(t, err)
+	ak, err := root.CreateAccessKey(ctx(t), &awsiam.CreateAccessKeyInput{UserName: aws.String("app")})
+	must(t, err)
+	appID, appSecret := aws.ToString(ak.AccessKey.AccessKeyId), aws.ToString(ak.AccessKey.SecretAccessKey)
+	_, err = root.CreateRole(ctx(t), &awsiam.CreateRoleInput{RoleName: aws.String("deployer"),
+		AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + admin.Account + `:user/app"},"Action":"sts:AssumeRole"}]}`)})
+	must(t, err)
+	ar, err := s.sts(appID, appSecret, "").AssumeRole(ctx(t), &sts.AssumeRoleInput{
+		RoleArn: aws.String("arn:aws:iam::" + admin.Account + ":role/deployer"), RoleSessionName: aws.String("audited")})
+	must(t, err)
+	keep([]byte(appSecret), []byte(aws.ToString(ar.Credentials.SecretAccessKey)), []byte(aws.ToString(ar.Credentials.SessionToken)))
+	must(t, s.stop())
+
+	names := map[string]bool{}
+	for _, l := range auditLines(t, dir) {
+		audittest.MustValidate(t, l)
+		var r struct{ EventName string }
+		must(t, json.Unmarshal(l, &r))
+		names[r.EventName] = true
+	}
+	for _, n := range []string{"GetParametersForImport", "ImportKeyMaterial", "GenerateDataKeyPair", "CreateCustomKeyStore", "CreateAccessKey", "AssumeRole"} {
+		if !names[n] {
+			t.Errorf("no %s record", n)
+		}
+	}
+	noSecretsInAudit(t, dir, secrets)
 }
 
 func resultMD[T any](out *T) middleware.Metadata {
