@@ -106,7 +106,7 @@ func appendBody(dst []byte, e *Event, eventID string) []byte {
 		dst = append(dst, `,"tlsDetails":{"tlsVersion":`...)
 		dst = appendString(dst, tlsVersion(e.TLS.Version))
 		dst = append(dst, `,"cipherSuite":`...)
-		dst = appendString(dst, tls.CipherSuiteName(e.TLS.CipherSuite))
+		dst = appendString(dst, cipherSuiteName(e.TLS.CipherSuite))
 		dst = append(dst, `,"clientProvidedHostHeader":`...)
 		dst = appendString(dst, kmserr.Clip(e.Host, maxHeaderField))
 		dst = append(dst, '}')
@@ -177,6 +177,44 @@ func tlsVersion(v uint16) string {
 		return "TLSv1"
 	}
 	return tls.VersionName(v)
+}
+
+// cipherSuiteName is a cipher suite as CloudTrail's tlsDetails name it:
+// by OpenSSL's name for TLS 1.2 ("ECDHE-RSA-AES256-GCM-SHA384" in AWS KMS's
+// records), by the RFC's for TLS 1.3 ("TLS_AES_256_GCM_SHA384", Go's name
+// too).
+func cipherSuiteName(id uint16) string {
+	if n, ok := openSSLSuites[id]; ok {
+		return n
+	}
+	return tls.CipherSuiteName(id)
+}
+
+// openSSLSuites are OpenSSL's names of the TLS 1.2 cipher suites Go
+// implements.
+var openSSLSuites = map[uint16]string{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256:       "ECDHE-ECDSA-AES128-GCM-SHA256",
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384:       "ECDHE-ECDSA-AES256-GCM-SHA384",
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256:         "ECDHE-RSA-AES128-GCM-SHA256",
+	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384:         "ECDHE-RSA-AES256-GCM-SHA384",
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256: "ECDHE-ECDSA-CHACHA20-POLY1305",
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256:   "ECDHE-RSA-CHACHA20-POLY1305",
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA:          "ECDHE-ECDSA-AES128-SHA",
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA:          "ECDHE-ECDSA-AES256-SHA",
+	tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA:            "ECDHE-RSA-AES128-SHA",
+	tls.TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA:            "ECDHE-RSA-AES256-SHA",
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256:       "ECDHE-ECDSA-AES128-SHA256",
+	tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256:         "ECDHE-RSA-AES128-SHA256",
+	tls.TLS_RSA_WITH_AES_128_GCM_SHA256:               "AES128-GCM-SHA256",
+	tls.TLS_RSA_WITH_AES_256_GCM_SHA384:               "AES256-GCM-SHA384",
+	tls.TLS_RSA_WITH_AES_128_CBC_SHA:                  "AES128-SHA",
+	tls.TLS_RSA_WITH_AES_256_CBC_SHA:                  "AES256-SHA",
+	tls.TLS_RSA_WITH_AES_128_CBC_SHA256:               "AES128-SHA256",
+	tls.TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA:           "ECDHE-RSA-DES-CBC3-SHA",
+	tls.TLS_RSA_WITH_3DES_EDE_CBC_SHA:                 "DES-CBC3-SHA",
+	tls.TLS_ECDHE_ECDSA_WITH_RC4_128_SHA:              "ECDHE-ECDSA-RC4-SHA",
+	tls.TLS_ECDHE_RSA_WITH_RC4_128_SHA:                "ECDHE-RSA-RC4-SHA",
+	tls.TLS_RSA_WITH_RC4_128_SHA:                      "RC4-SHA",
 }
 
 // appendAdditional writes additionalEventData: the key material ids, as

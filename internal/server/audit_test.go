@@ -2,6 +2,8 @@ package server
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -271,3 +273,32 @@ func TestAuditResponseKeyID(t *testing.T) {
 
 // second is the error of a call's (output, error).
 func second[T any](_ T, err error) error { return err }
+
+// TestAuditTLSCipherSuite: tlsDetails names a TLS 1.2 cipher suite as AWS
+// KMS's CloudTrail records do, by its OpenSSL name
+// ("ECDHE-RSA-AES256-GCM-SHA384" in AWS's ListKeyRotations example), not
+// Go's (TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256).
+func TestAuditTLSCipherSuite(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.DataDir = t.TempDir()
+	certPEM := selfSignedCert(t, cfg.DataDir)
+	cfg.TLSCertFile = filepath.Join(cfg.DataDir, "tls.crt")
+	cfg.TLSKeyFile = filepath.Join(cfg.DataDir, "tls.key")
+	s, _ := start(t, cfg)
+	id, secret, _ := readCredentials(t, filepath.Join(cfg.DataDir, CredentialsFile))
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(certPEM)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MaxVersion: tls.VersionTLS12,
+		CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}}}}
+	if _, err := sdk(s.URL(), id, secret, hc).ListKeys(bg, &awskms.ListKeysInput{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Shutdown(bg); err != nil {
+		t.Fatal(err)
+	}
+	td, _ := auditRecords(t, cfg.DataDir)["ListKeys"]["tlsDetails"].(map[string]any)
+	if td["tlsVersion"] != "TLSv1.2" || td["cipherSuite"] != "ECDHE-ECDSA-AES128-GCM-SHA256" {
+		t.Errorf("tlsDetails = %v, want TLSv1.2 and ECDHE-ECDSA-AES128-GCM-SHA256", td)
+	}
+}
