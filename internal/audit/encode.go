@@ -248,23 +248,32 @@ func resources(e *Event) (out [4]string, n int) {
 	return out, n
 }
 
+// appendResources writes resources: the alias of an alias operation, then
+// the keys. CloudTrail gives an alias the type AWS::KMS::Key too.
 func appendResources(dst []byte, e *Event) []byte {
 	rs, n := resources(e)
-	if n == 0 {
+	if n == 0 && e.Alias == "" {
 		return dst
 	}
 	dst = append(dst, `,"resources":[`...)
+	if e.Alias != "" {
+		dst = appendResource(dst, e.Alias)
+	}
 	for i, arn := range rs[:n] {
-		if i > 0 {
+		if i > 0 || e.Alias != "" {
 			dst = append(dst, ',')
 		}
-		dst = append(dst, `{"accountId":`...)
-		dst = appendString(dst, accountOfARN(arn))
-		dst = append(dst, `,"type":"AWS::KMS::Key","ARN":`...)
-		dst = appendString(dst, arn)
-		dst = append(dst, '}')
+		dst = appendResource(dst, arn)
 	}
 	return append(dst, ']')
+}
+
+func appendResource(dst []byte, arn string) []byte {
+	dst = append(dst, `{"accountId":`...)
+	dst = appendString(dst, accountOfARN(arn))
+	dst = append(dst, `,"type":"AWS::KMS::Key","ARN":`...)
+	dst = appendString(dst, arn)
+	return append(dst, '}')
 }
 
 // arnFields splits arn:partition:service:region:account:resource without

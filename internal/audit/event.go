@@ -107,6 +107,9 @@ type Event struct {
 	Keys      [2]string
 	Encrypted KeyUse
 	Decrypted KeyUse
+	// Alias is the alias ARN an alias operation named: resources lists it
+	// before the keys, as CloudTrail does.
+	Alias string
 
 	// Service, when set, makes the record a service event (eventType
 	// AwsServiceEvent): what the KMS service did on its own, asked by no

@@ -318,7 +318,7 @@ func (h *Handler) run(ctx context.Context, r *http.Request, op operation, body [
 		// Fail closed: an operation that forgot to decide does not answer.
 		return nil, fmt.Errorf("awsjson: %s succeeded without an authorization decision", op.Name)
 	}
-	ev.Keys = facts.Keys
+	ev.Keys, ev.Alias = facts.Keys, facts.Alias
 	ev.Encrypted = audit.KeyUse(facts.Encrypted)
 	ev.Decrypted = audit.KeyUse(facts.Decrypted)
 	return out, err

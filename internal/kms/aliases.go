@@ -394,6 +394,7 @@ func (s *Service) deleteAlias(ctx context.Context, c Caller, sc scope, name stri
 		return kmserr.ErrNotFound.With("Alias %s is not found.", s.aliasARN(sc.region, sc.account, name))
 	}
 	if k := s.getKey(sc, a.target); k != nil {
+		c.Facts.addKey(k.arn)
 		if err := s.authorize(&c, k, opAccess("DeleteAlias")); err != nil {
 			return err
 		}
@@ -486,6 +487,9 @@ func (s *Service) authorizeAlias(c Caller, sc scope, op, name string) error {
 	r := policy.Request{
 		Principal: policyPrincipal(c), Action: a.action, Resource: s.aliasARN(sc.region, sc.account, name),
 		Region: c.Region, SourceIP: c.SourceIP, SecureTransport: c.SecureTransport, Time: s.now(),
+	}
+	if c.Facts != nil {
+		c.Facts.Alias = r.Resource
 	}
 	res := identityAllows(&c, &r)
 	if res.Allowed {

@@ -9,6 +9,9 @@ type Facts struct {
 	// Keys are the ARNs of the keys the operation resolved, in order,
 	// without repeats (at most two: ReEncrypt's source and destination).
 	Keys [2]string
+	// Alias is the ARN of the alias an alias operation (CreateAlias,
+	// UpdateAlias, DeleteAlias) named.
+	Alias string
 	// Encrypted and Decrypted are the key and key material that encrypted
 	// and decrypted (ReEncrypt has both).
 	Encrypted, Decrypted KeyUse

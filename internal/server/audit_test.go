@@ -302,3 +302,42 @@ func TestAuditTLSCipherSuite(t *testing.T) {
 		t.Errorf("tlsDetails = %v, want TLSv1.2 and ECDHE-ECDSA-AES128-GCM-SHA256", td)
 	}
 }
+
+// TestAuditAliasResources: the records of CreateAlias, UpdateAlias and
+// DeleteAlias list the alias ARN and the key in resources, as AWS's
+// CloudTrail records of them do.
+func TestAuditAliasResources(t *testing.T) {
+	t.Parallel()
+	var arn, other string
+	recs := auditCalls(t, func(c *awskms.Client) {
+		for _, p := range []*string{&arn, &other} {
+			ck, err := c.CreateKey(bg, &awskms.CreateKeyInput{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			*p = aws.ToString(ck.KeyMetadata.Arn)
+		}
+		name := aws.String("alias/app")
+		for _, err := range []error{
+			second(c.CreateAlias(bg, &awskms.CreateAliasInput{AliasName: name, TargetKeyId: aws.String(other)})),
+			second(c.UpdateAlias(bg, &awskms.UpdateAliasInput{AliasName: name, TargetKeyId: aws.String(arn)})),
+			second(c.DeleteAlias(bg, &awskms.DeleteAliasInput{AliasName: name})),
+		} {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	alias := strings.Replace(arn, ":key/", ":alias/", 1)
+	alias = alias[:strings.LastIndexByte(alias, '/')] + "/app"
+	for name, key := range map[string]string{"CreateAlias": other, "UpdateAlias": arn, "DeleteAlias": arn} {
+		var got []string
+		res, _ := recs[name]["resources"].([]any)
+		for _, r := range res {
+			got = append(got, r.(map[string]any)["ARN"].(string))
+		}
+		if want := []string{alias, key}; !slicesEqual(got, want) {
+			t.Errorf("%s resources = %v, want %v", name, got, want)
+		}
+	}
+}
