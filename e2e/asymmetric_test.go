@@ -203,3 +203,36 @@ func TestAsymmetricOverTheWire(t *testing.T) {
 		wantMessage(t, err, "ValidationException", "Digest is invalid length for algorithm ECDSA_SHA_512.")
 	})
 }
+
+// TestIgnoreCiphertextContextRSA: a dry run with IGNORE_CIPHERTEXT answers
+// what the request would: an encryption context with an RSA key (source or
+// destination) is the ValidationException the real call gets, not
+// DryRunOperationException.
+func TestIgnoreCiphertextContextRSA(t *testing.T) {
+	t.Parallel()
+	s := startDev(t)
+	c := s.dev()
+	rsaKey := newKeyOf(t, c, types.KeySpecRsa2048, types.KeyUsageTypeEncryptDecrypt).Arn
+	sym := newKey(t, c, "symmetric").Arn
+	ec := map[string]string{"purpose": "test"}
+	ignore := []types.DryRunModifierType{types.DryRunModifierTypeIgnoreCiphertext}
+	oaep := types.EncryptionAlgorithmSpecRsaesOaepSha256
+	const msg = "EncryptionContext is only valid with symmetric encryption KMS keys."
+
+	_, err := c.Decrypt(ctx(t), &kms.DecryptInput{KeyId: rsaKey, EncryptionAlgorithm: oaep, EncryptionContext: ec,
+		DryRun: aws.Bool(true), DryRunModifiers: ignore})
+	wantMessage(t, err, "ValidationException", msg)
+	_, err = c.ReEncrypt(ctx(t), &kms.ReEncryptInput{SourceKeyId: rsaKey, SourceEncryptionAlgorithm: oaep, SourceEncryptionContext: ec,
+		DestinationKeyId: sym, DryRun: aws.Bool(true), DryRunModifiers: ignore})
+	wantMessage(t, err, "ValidationException", msg)
+	_, err = c.ReEncrypt(ctx(t), &kms.ReEncryptInput{SourceKeyId: sym, DestinationKeyId: rsaKey, DestinationEncryptionAlgorithm: oaep,
+		DestinationEncryptionContext: ec, DryRun: aws.Bool(true), DryRunModifiers: ignore})
+	wantMessage(t, err, "ValidationException", msg)
+
+	// Without the context, the dry runs succeed.
+	_, err = c.Decrypt(ctx(t), &kms.DecryptInput{KeyId: rsaKey, EncryptionAlgorithm: oaep, DryRun: aws.Bool(true), DryRunModifiers: ignore})
+	wantType[*types.DryRunOperationException](t, err)
+	_, err = c.ReEncrypt(ctx(t), &kms.ReEncryptInput{SourceKeyId: sym, DestinationKeyId: rsaKey, DestinationEncryptionAlgorithm: oaep,
+		DryRun: aws.Bool(true), DryRunModifiers: ignore})
+	wantType[*types.DryRunOperationException](t, err)
+}

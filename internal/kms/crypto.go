@@ -163,14 +163,8 @@ func (s *Service) decryptBlob(ctx context.Context, c Caller, sc scope, a *access
 		// and no EncryptionAlgorithm is InvalidCiphertextException. Any
 		// other KeyId (an HMAC key too) must name the blob's key before
 		// its usage is checked: IncorrectKeyException, as AWS answers.
-		if err := s.authorize(&c, want, a); err != nil {
+		if err := s.checkDecryptKey(ctx, c, want, a, alg, ec); err != nil {
 			return nil, nil, nil, err
-		}
-		if err := s.checkDecrypt(ctx, want, a.op(), alg); err != nil {
-			return nil, nil, nil, err
-		}
-		if len(ec) > 0 {
-			return nil, nil, nil, errContextAsymmetric
 		}
 		ver := want.current()
 		pt, err := ver.Decrypt(alg, blob)
@@ -282,6 +276,22 @@ func (s *Service) checkDecrypt(ctx context.Context, k *key, op, alg string) erro
 	return err
 }
 
+// checkDecryptKey authorizes a on k and checks k, alg and ec as a
+// decrypting operation needs, without a ciphertext: for raw asymmetric
+// ciphertext and dry runs with IGNORE_CIPHERTEXT.
+func (s *Service) checkDecryptKey(ctx context.Context, c Caller, k *key, a *access, alg string, ec map[string]string) error {
+	if err := s.authorize(&c, k, a); err != nil {
+		return err
+	}
+	if err := s.checkDecrypt(ctx, k, a.op(), alg); err != nil {
+		return err
+	}
+	if len(ec) > 0 && !k.spec.Symmetric() {
+		return errContextAsymmetric
+	}
+	return nil
+}
+
 // decryptOutputAlg is the EncryptionAlgorithm a decrypting operation reports.
 func decryptOutputAlg(k *key, alg string) string {
 	if k.spec.Symmetric() || alg == "" {
@@ -348,10 +358,7 @@ func (s *Service) Decrypt(ctx context.Context, c Caller, in *DecryptInput) (*Dec
 		if want == nil {
 			return nil, kmserr.ErrValidation.With("KeyId is required when DryRunModifiers contains IGNORE_CIPHERTEXT.")
 		}
-		if err := s.authorize(&c, want, a); err != nil {
-			return nil, err
-		}
-		if err := s.checkDecrypt(ctx, want, "Decrypt", in.EncryptionAlgorithm); err != nil {
+		if err := s.checkDecryptKey(ctx, c, want, a, in.EncryptionAlgorithm, in.EncryptionContext); err != nil {
 			return nil, err
 		}
 		return nil, kmserr.ErrDryRun
@@ -423,16 +430,15 @@ func (s *Service) ReEncrypt(ctx context.Context, c Caller, in *ReEncryptInput) (
 		if src == nil {
 			return nil, kmserr.ErrValidation.With("SourceKeyId is required when DryRunModifiers contains IGNORE_CIPHERTEXT.")
 		}
-		if err := s.authorize(&c, src, from); err != nil {
+		if err := s.checkDecryptKey(ctx, c, src, from, in.SourceEncryptionAlgorithm, in.SourceEncryptionContext); err != nil {
 			return nil, err
 		}
-		if err := s.checkDecrypt(ctx, src, "ReEncrypt", in.SourceEncryptionAlgorithm); err != nil {
+		dver, err := checkDst()
+		if err != nil {
 			return nil, err
 		}
-		if _, err := checkDst(); err != nil {
-			return nil, err
-		}
-		return nil, kmserr.ErrDryRun
+		_, _, err = encryptUnder(dst, dver, in.DestinationEncryptionAlgorithm, nil, in.DestinationEncryptionContext, true)
+		return nil, err
 	}
 	sk, sver, pt, err := s.decryptBlob(ctx, c, sc, from, src, in.CiphertextBlob, in.SourceEncryptionContext, in.SourceEncryptionAlgorithm)
 	if err != nil {
