@@ -227,7 +227,7 @@ func TestCrossAccountEndToEnd(t *testing.T) {
 
 	_, err = aKMS.PutKeyPolicy(ctx(t), &kms.PutKeyPolicyInput{KeyId: key.KeyId, Policy: aws.String(`{"Version":"2012-10-17","Statement":[
 		{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + a.Account + `:root"},"Action":"kms:*","Resource":"*"},
-		{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + acctB + `:root"},"Action":["kms:Encrypt","kms:Decrypt"],"Resource":"*"}]}`)})
+		{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + acctB + `:root"},"Action":["kms:Encrypt","kms:Decrypt","kms:ReEncryptFrom"],"Resource":"*"}]}`)})
 	must(t, err)
 	blob, err := enc(bKMS, aws.ToString(key.Arn))
 	must(t, err)
@@ -238,6 +238,20 @@ func TestCrossAccountEndToEnd(t *testing.T) {
 	if string(dec.Plaintext) != "across accounts" || aws.ToString(dec.KeyId) != aws.ToString(key.Arn) {
 		t.Errorf("B's Decrypt = %q under %s", dec.Plaintext, aws.ToString(dec.KeyId))
 	}
+	// The key id alone names the ciphertext's key in another account when
+	// decrypting symmetric ciphertext (AWS Decrypt and ReEncrypt: "A short
+	// key ID is also acceptable ... when decrypting symmetric ciphertexts").
+	_, err = bKMS.Decrypt(ctx(t), &kms.DecryptInput{CiphertextBlob: blob, KeyId: key.KeyId})
+	must(t, err)
+	bKey := newKey(t, bKMS, "B's own")
+	re, err := bKMS.ReEncrypt(ctx(t), &kms.ReEncryptInput{CiphertextBlob: blob, SourceKeyId: key.KeyId, DestinationKeyId: bKey.KeyId})
+	must(t, err)
+	if aws.ToString(re.SourceKeyId) != aws.ToString(key.Arn) {
+		t.Errorf("B's ReEncrypt SourceKeyId = %s, want %s", aws.ToString(re.SourceKeyId), aws.ToString(key.Arn))
+	}
+	// Another key's id is still looked up in the caller's account.
+	_, err = bKMS.Decrypt(ctx(t), &kms.DecryptInput{CiphertextBlob: re.CiphertextBlob, KeyId: key.KeyId})
+	wantCode(t, err, "NotFoundException")
 	// Management stays with A.
 	_, err = bKMS.DisableKey(ctx(t), &kms.DisableKeyInput{KeyId: key.Arn})
 	wantCode(t, err, "AccessDeniedException")

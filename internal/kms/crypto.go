@@ -235,6 +235,23 @@ func (s *Service) decryptBlob(ctx context.Context, c Caller, sc scope, a *access
 	return k, ver, pt, nil
 }
 
+// sourceKey resolves the KeyId of a decrypting request (Decrypt's KeyId,
+// ReEncrypt's SourceKeyId). A key id alone that names no key of the
+// caller's account names the key of the symmetric ciphertext blob when it is
+// that key's id, in another account too: AWS's "A short key ID is also
+// acceptable when decrypting symmetric ciphertexts" (cross-account use).
+func (s *Service) sourceKey(c Caller, sc scope, action, keyID string, blob []byte) (*key, error) {
+	k, err := s.findKey(c, sc, action, keyID, true)
+	if err != nil && arn.IsKeyID(keyID) {
+		if id, ok := ciphertext.KeyIDOf(blob); ok && id == keyID {
+			if bk := s.blobKey(sc, id); bk != nil {
+				return bk, nil
+			}
+		}
+	}
+	return k, err
+}
+
 // blobKey finds the key a ciphertext names by id alone: in the caller's
 // account, else in the one other account of the region that has a key with
 // that id (another account's key is usable when its policy allows). Nil when
@@ -348,7 +365,7 @@ func (s *Service) Decrypt(ctx context.Context, c Caller, in *DecryptInput) (*Dec
 	a := cryptoAccess("Decrypt", in.EncryptionContext, in.EncryptionAlgorithm)
 	var want *key
 	if in.KeyId != "" {
-		if want, err = s.findKey(c, sc, a.action, in.KeyId, true); err != nil {
+		if want, err = s.sourceKey(c, sc, a.action, in.KeyId, in.CiphertextBlob); err != nil {
 			return nil, err
 		}
 		c.Facts.addKey(want.arn)
@@ -405,7 +422,7 @@ func (s *Service) ReEncrypt(ctx context.Context, c Caller, in *ReEncryptInput) (
 	to := cryptoAccess("ReEncryptTo", in.DestinationEncryptionContext, in.DestinationEncryptionAlgorithm)
 	var src *key
 	if in.SourceKeyId != "" {
-		if src, err = s.findKey(c, sc, from.action, in.SourceKeyId, true); err != nil {
+		if src, err = s.sourceKey(c, sc, from.action, in.SourceKeyId, in.CiphertextBlob); err != nil {
 			return nil, err
 		}
 		c.Facts.addKey(src.arn)
