@@ -2,7 +2,10 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
+	"net/http"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -278,4 +281,27 @@ func TestGenerateRandom(t *testing.T) {
 	}
 	_, err := c.GenerateRandom(ctx(t), &kms.GenerateRandomInput{})
 	wantCode(t, err, "ValidationException")
+}
+
+// TestEncryptionContextNumbers: AWS's encryption context rules: "The key and
+// value in an encryption context pair must be simple literal strings. If you
+// use a different type, such as an integer or float, AWS KMS interprets it as
+// a string." A number is its JSON text; an object is still refused.
+func TestEncryptionContextNumbers(t *testing.T) {
+	t.Parallel()
+	s := startDev(t)
+	c := s.dev()
+	id := aws.ToString(newKey(t, c, "numeric context").KeyId)
+	r := signedCall(t, s, "TrentService.Encrypt", `{"KeyId":"`+id+`","Plaintext":"aGk=","EncryptionContext":{"n":42,"f":1.50,"s":"x"}}`, time.Now())
+	if r.Status != http.StatusOK {
+		t.Fatalf("Encrypt with numbers in the context: %d %s", r.Status, r.Body)
+	}
+	var out struct{ CiphertextBlob []byte }
+	must(t, json.Unmarshal(r.Body, &out))
+	decryptOK(t, c, out.CiphertextBlob, []byte("hi"), map[string]string{"n": "42", "f": "1.50", "s": "x"})
+
+	r = signedCall(t, s, "TrentService.Encrypt", `{"KeyId":"`+id+`","Plaintext":"aGk=","EncryptionContext":{"o":{"a":"b"}}}`, time.Now())
+	if r.Status != http.StatusBadRequest || r.Type != "SerializationException" {
+		t.Errorf("Encrypt with an object in the context: %d %s, want 400 SerializationException", r.Status, r.Body)
+	}
 }

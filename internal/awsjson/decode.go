@@ -22,7 +22,8 @@ import (
 // encryption context decides kms:EncryptionContext:* conditions and grant
 // constraints): invalid UTF-8 (raw, or a lone surrogate escape), a member
 // repeated in one object (also in a map such as EncryptionContext) and any
-// other malformed JSON are refused, never normalised. Member names match
+// other malformed JSON are refused, never normalised (a number in an
+// encryption context is its JSON text, as AWS documents: contextNumbers). Member names match
 // exactly, as AWS's protocol does: a wrongly cased name ("keyid") is an
 // unknown member, and unknown members are ignored, so a required member
 // spelled wrongly is reported missing by validation. Every failure is a
@@ -53,11 +54,52 @@ func decodeInput(body []byte, in any) error {
 
 // decodeFull is decodeInput's general path, after its checks.
 func decodeFull(b []byte, in any) error {
-	if err := json.Unmarshal(b, in); err != nil {
+	if err := json.Unmarshal(b, in, contextNumbers); err != nil {
 		return serializationError(err)
 	}
 	return nil
 }
+
+// contextNumbers decodes a number, true or false in a string map (every
+// one of KMS's inputs is an encryption context) as its JSON text, as AWS's
+// encryption context rules say: "The key and value in an encryption context
+// pair must be simple literal strings. If you use a different type, such as
+// an integer or float, AWS KMS interprets it as a string." Anything else is
+// decoded as before (an object or array is refused).
+var contextNumbers = json.WithUnmarshalers(json.UnmarshalFromFunc(func(dec *jsontext.Decoder, m *map[string]string) error {
+	if dec.PeekKind() != '{' {
+		return errors.ErrUnsupported
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return err
+	}
+	if *m == nil {
+		*m = make(map[string]string)
+	}
+	for dec.PeekKind() != '}' {
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return err
+		}
+		name := tok.String() // before the next read voids tok
+		var v string
+		switch dec.PeekKind() {
+		case '0', 't', 'f':
+			raw, err := dec.ReadValue()
+			if err != nil {
+				return err
+			}
+			v = string(raw)
+		default:
+			if err := json.UnmarshalDecode(dec, &v); err != nil {
+				return err
+			}
+		}
+		(*m)[name] = v
+	}
+	_, err := dec.ReadToken()
+	return err
+}))
 
 func serializationError(err error) error {
 	var (
