@@ -109,8 +109,12 @@ func runAdmin(args []string) int {
 		errorf("admin %s: %v", verb, err)
 		return 2
 	}
-	if _, err := server.Settings.Apply(&cfg, fs, os.LookupEnv); err != nil {
+	origins, err := server.Settings.Apply(&cfg, fs, os.LookupEnv)
+	if err != nil {
 		errorf("admin %s: %v", verb, err)
+		return 2
+	}
+	if passwordInFlag("admin "+verb, origins, cfg.PostgresURL) {
 		return 2
 	}
 	a.account, a.args = cfg.AccountID, fs.Args()

@@ -57,8 +57,12 @@ func runMigrateSeal(args []string) int {
 		errorf("operator migrate-seal: %v", err)
 		return 2
 	}
-	if _, err := server.Settings.Apply(&cfg, fs, os.LookupEnv); err != nil {
+	origins, err := server.Settings.Apply(&cfg, fs, os.LookupEnv)
+	if err != nil {
 		errorf("operator migrate-seal: %v", err)
+		return 2
+	}
+	if passwordInFlag("operator migrate-seal", origins, cfg.PostgresURL) {
 		return 2
 	}
 	var in []string

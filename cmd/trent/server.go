@@ -65,6 +65,18 @@ func runServer(args []string) int {
 	return 0
 }
 
+// passwordInFlag refuses (and says why) a --postgres-url flag holding a
+// password, which every user of the machine can read in the process list,
+// for every command that takes the server's settings.
+func passwordInFlag(cmd string, origins map[string]string, url string) bool {
+	if origins["postgres-url"] != "--postgres-url" || !pgstore.HasPassword(url) {
+		return false
+	}
+	errorf("%s: --postgres-url holds a password, which every user of this machine can read in the process list", cmd)
+	hintf("give it in TRENT_POSTGRES_URL or the configuration file (${ENV} references work), or leave it out of the URL and set PGPASSWORD or a pgpass file (PGPASSFILE)")
+	return true
+}
+
 // parseServerFlags returns the configuration from the flags, the TRENT_*
 // environment and the configuration file (server.Settings), or an exit code
 // >= 0 when the command should stop (help: 0, usage error: 2).
@@ -93,9 +105,7 @@ func parseServerFlags(args []string) (server.Config, int) {
 		}
 		return cfg, 2
 	}
-	if origins["postgres-url"] == "--postgres-url" && pgstore.HasPassword(cfg.PostgresURL) {
-		errorf("server: --postgres-url holds a password, which every user of this machine can read in the process list")
-		hintf("give it in TRENT_POSTGRES_URL or the configuration file (${ENV} references work), or leave it out of the URL and set PGPASSWORD or a pgpass file (PGPASSFILE)")
+	if passwordInFlag("server", origins, cfg.PostgresURL) {
 		return cfg, 2
 	}
 	if cfg.Dev && origins["data-dir"] == "" {
