@@ -172,7 +172,7 @@ func TestEncryptValidation(t *testing.T) {
 		{"rsa algorithm", EncryptInput{KeyId: md.KeyId, Plaintext: []byte("x"), EncryptionAlgorithm: "RSAES_OAEP_SHA_256"}, "InvalidKeyUsageException",
 			"Algorithm RSAES_OAEP_SHA_256 is incompatible with key spec SYMMETRIC_DEFAULT."},
 		{"too many grant tokens", EncryptInput{KeyId: md.KeyId, Plaintext: []byte("x"), GrantTokens: strings.Split("a,b,c,d,e,f,g,h,i,j,k", ",")}, "ValidationException",
-			"1 validation error detected: Value '[a, b, c, d, e, f, g, h, i, j, k]' at 'grantTokens' failed to satisfy constraint: Member must have length less than or equal to 10"},
+			"1 validation error detected: Value at 'grantTokens' failed to satisfy constraint: Member must have length less than or equal to 10"},
 		{"empty grant token", EncryptInput{KeyId: md.KeyId, Plaintext: []byte("x"), GrantTokens: []string{""}}, "ValidationException",
 			"1 validation error detected: Value '' at 'grantTokens.1.member' failed to satisfy constraint: Member must have length greater than or equal to 1"},
 		{"invalid key id", EncryptInput{KeyId: "fake-key-id", Plaintext: []byte("x")}, "NotFoundException", "Invalid keyId 'fake-key-id'"},

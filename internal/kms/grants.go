@@ -975,7 +975,7 @@ func (s *Service) RetireGrant(ctx context.Context, c Caller, in *RetireGrantInpu
 	}
 	var v validator
 	if in.GrantToken != "" {
-		v.strLen("grantToken", in.GrantToken, 1, maxGrantTokenLen)
+		v.grantToken("grantToken", in.GrantToken)
 	}
 	v.keyID("keyId", in.KeyId, false)
 	v.grantID("grantId", in.GrantId, false)

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	awsiam "github.com/aws/aws-sdk-go-v2/service/iam"
 	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/trent-kms/trent/internal/audit"
@@ -339,5 +340,50 @@ func TestAuditAliasResources(t *testing.T) {
 		if want := []string{alias, key}; !slicesEqual(got, want) {
 			t.Errorf("%s resources = %v, want %v", name, got, want)
 		}
+	}
+}
+
+// TestAuditGrantTokensNotRecorded: grant tokens are never recorded
+// (docs/audit.md), not even in the message of a request refused for
+// carrying too many of them.
+func TestAuditGrantTokensNotRecorded(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.DataDir = t.TempDir()
+	s, logs := start(t, cfg)
+	id, secret, account := readCredentials(t, filepath.Join(cfg.DataDir, CredentialsFile))
+	c := sdk(s.URL(), id, secret, nil)
+	keyID, _ := roundTrip(t, c, "")
+	g, err := c.CreateGrant(bg, &awskms.CreateGrantInput{KeyId: aws.String(keyID),
+		GranteePrincipal: aws.String("arn:aws:iam::" + account + ":root"), Operations: []kmstypes.GrantOperation{kmstypes.GrantOperationEncrypt}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := aws.ToString(g.GrantToken)
+	toks := make([]string, 11)
+	for i := range toks {
+		toks[i] = token
+	}
+	_, err = c.Encrypt(bg, &awskms.EncryptInput{KeyId: aws.String(keyID), Plaintext: []byte("p"), GrantTokens: toks})
+	if err == nil || !strings.Contains(err.Error(), "ValidationException") {
+		t.Fatalf("Encrypt with 11 grant tokens: %v, want ValidationException", err)
+	}
+	if strings.Contains(err.Error(), token) {
+		t.Errorf("the error repeats the grant token: %v", err)
+	}
+	if err := s.Shutdown(bg); err != nil {
+		t.Fatal(err)
+	}
+	err = audit.Query(filepath.Join(cfg.DataDir, AuditDir), audit.Filter{}, func(e *audit.Entry) error {
+		if bytes.Contains(e.Line, []byte(token)) {
+			t.Errorf("a record holds the grant token: %s", e.Line)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(logs.String(), token) {
+		t.Error("the server log holds the grant token")
 	}
 }
