@@ -254,13 +254,16 @@ func TestSeedSecretsNotPrinted(t *testing.T) {
 	k := iam.SeedAccessKey{ID: "AKIA1", Secret: "topsecret", AccountID: "111122223333"}
 	sk := SeedKey{ID: "k", Material: []byte("0123456789abcdef0123456789abcdef")}
 	var buf bytes.Buffer
-	log := slog.New(slog.NewTextHandler(&buf, nil))
-	log.Info("seed", "access_key", k, "key", sk)
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("seed", "access_key", k, "key", sk)
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("seed", "access_key", k, "key", sk)
 	for _, s := range []string{
 		fmt.Sprintf("%v %+v %#v %s %x %d", k, k, k, k, k, k),
+		fmt.Sprintf("%v %+v %#v %s %x %d", sk, sk, sk, sk, sk, sk),
+		fmt.Sprintf("%+v", struct{ Keys []SeedKey }{[]SeedKey{sk}}),
 		buf.String(),
 	} {
-		if strings.Contains(s, "topsecret") || strings.Contains(s, "0123456789abcdef") {
+		if strings.Contains(s, "topsecret") || strings.Contains(s, "0123456789abcdef") || strings.Contains(s, fmt.Sprint(sk.Material[:4])) ||
+			strings.Contains(s, fmt.Sprintf("%x", sk.Material[:4])) {
 			t.Errorf("secret printed: %s", s)
 		}
 	}

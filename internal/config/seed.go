@@ -94,6 +94,11 @@ func (k SeedKey) LogValue() slog.Value {
 		slog.String("account", k.AccountID), slog.String("spec", k.Spec), slog.Bool("imported_material", k.Material != nil))
 }
 
+// Format keeps the key material out of fmt verbs too.
+func (k SeedKey) Format(f fmt.State, _ rune) {
+	fmt.Fprintf(f, "SeedKey{ID:%s Region:%s AccountID:%s Spec:%s Material:REDACTED}", k.ID, k.Region, k.AccountID, k.Spec)
+}
+
 type seedFile struct {
 	Keys []struct {
 		ID          string            `yaml:"id"`
