@@ -3,6 +3,7 @@ package pkcs11
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 )
 
 // Config locates the seal's key. PIN is the user PIN: read it from a file or
@@ -35,4 +36,10 @@ func (c Config) Validate() error {
 // Format keeps the PIN out of fmt output.
 func (c Config) Format(f fmt.State, _ rune) {
 	fmt.Fprintf(f, "pkcs11.Config{Lib:%s TokenLabel:%s KeyLabel:%s PIN:REDACTED}", c.Lib, c.TokenLabel, c.KeyLabel)
+}
+
+// LogValue keeps the PIN out of slog output (the JSON handler marshals
+// the fields, Format aside).
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("lib", c.Lib), slog.String("token", c.TokenLabel), slog.String("key", c.KeyLabel))
 }

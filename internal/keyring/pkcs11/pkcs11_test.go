@@ -1,8 +1,11 @@
 package pkcs11_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -73,5 +76,18 @@ func TestBadConfig(t *testing.T) {
 	}
 	if err := (pkcs11.Config{}).Validate(); err == nil || strings.Count(err.Error(), "required") != 4 {
 		t.Errorf("Validate(empty) = %v, want 4 missing fields", err)
+	}
+}
+
+// TestConfigPINNotPrinted: the PIN stays out of fmt and of slog's text and
+// JSON output (the server logs in either format).
+func TestConfigPINNotPrinted(t *testing.T) {
+	cfg := pkcs11.Config{Lib: "/lib.so", TokenLabel: "t", KeyLabel: "k", PIN: "pin-4711"}
+	var buf bytes.Buffer
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("seal", "pkcs11", cfg)
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("seal", "pkcs11", cfg)
+	out := buf.String() + fmt.Sprintf("%v %+v %#v %s", cfg, cfg, cfg, cfg)
+	if strings.Contains(out, "pin-4711") || !strings.Contains(out, "t") {
+		t.Errorf("the PIN is printed: %s", out)
 	}
 }
