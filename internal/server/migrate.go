@@ -74,6 +74,10 @@ func MigrateSeal(ctx context.Context, cfg Config, to string, shares []string, n,
 // running nodes may share: what is written there reaches them through the
 // change feed.
 func openStopped(ctx context.Context, cfg Config, shares []string) (_ *barrier.Barrier, err error) {
+	// The root key and the data keys enter this process's memory, as they
+	// do a server's, which keeps them out of core dumps whatever --mlock
+	// says (best effort here too: a failure changes nothing else).
+	_ = noCoreDumps()
 	var raw storage.Store
 	if cfg.Storage == StoragePostgres {
 		if raw, err = pgstore.Open(ctx, cfg.PostgresURL, pgstore.Options{}); err != nil {

@@ -14,7 +14,7 @@ import (
 // "best-effort" it is one warning with what to do, with "off" mlockall is not
 // tried. It returns what the start-up summary says about memory.
 func lockMemory(mode string, logger *slog.Logger) (string, error) {
-	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+	if err := noCoreDumps(); err != nil {
 		logger.Warn("server: could not disable core dumps", "err", err)
 	}
 	if mode == MlockOff {
@@ -45,3 +45,8 @@ func lockMemory(mode string, logger *slog.Logger) (string, error) {
 // --cap-add capabilities: there the memlock limit is what works.
 const mlockHint = "give the process CAP_IPC_LOCK (systemd: AmbientCapabilities=CAP_IPC_LOCK) " +
 	"or an unlimited RLIMIT_MEMLOCK (systemd: LimitMEMLOCK=infinity; docker: --ulimit memlock=-1; shell: ulimit -l unlimited)"
+
+// noCoreDumps keeps the process's memory, where the keys are, out of core
+// dumps (PR_SET_DUMPABLE 0, which also keeps other processes of the same
+// user from reading it through /proc or ptrace).
+func noCoreDumps() error { return unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0) }

@@ -20,3 +20,6 @@ func lockMemory(mode string, logger *slog.Logger) (string, error) {
 	logger.Warn("server: memory not locked: keys may be swapped to disk (memory locking is supported on Linux only)")
 	return "NOT locked (Linux only)", nil
 }
+
+// noCoreDumps is Linux-only (PR_SET_DUMPABLE).
+func noCoreDumps() error { return nil }
