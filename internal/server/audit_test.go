@@ -245,13 +245,7 @@ func TestAuditResponseKeyID(t *testing.T) {
 	t.Parallel()
 	var arn, other string
 	recs := auditCalls(t, func(c *awskms.Client) {
-		for _, p := range []*string{&arn, &other} {
-			ck, err := c.CreateKey(bg, &awskms.CreateKeyInput{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			*p = aws.ToString(ck.KeyMetadata.Arn)
-		}
+		arn, other = newKeyARN(t, c), newKeyARN(t, c)
 		id := aws.String(arn)
 		for _, err := range []error{
 			second(c.CreateAlias(bg, &awskms.CreateAliasInput{AliasName: aws.String("alias/app"), TargetKeyId: aws.String(other)})),
@@ -311,13 +305,7 @@ func TestAuditAliasResources(t *testing.T) {
 	t.Parallel()
 	var arn, other string
 	recs := auditCalls(t, func(c *awskms.Client) {
-		for _, p := range []*string{&arn, &other} {
-			ck, err := c.CreateKey(bg, &awskms.CreateKeyInput{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			*p = aws.ToString(ck.KeyMetadata.Arn)
-		}
+		arn, other = newKeyARN(t, c), newKeyARN(t, c)
 		name := aws.String("alias/app")
 		for _, err := range []error{
 			second(c.CreateAlias(bg, &awskms.CreateAliasInput{AliasName: name, TargetKeyId: aws.String(other)})),
@@ -386,4 +374,14 @@ func TestAuditGrantTokensNotRecorded(t *testing.T) {
 	if strings.Contains(logs.String(), token) {
 		t.Error("the server log holds the grant token")
 	}
+}
+
+// newKeyARN creates a key with c and returns its ARN.
+func newKeyARN(t *testing.T, c *awskms.Client) string {
+	t.Helper()
+	ck, err := c.CreateKey(bg, &awskms.CreateKeyInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return aws.ToString(ck.KeyMetadata.Arn)
 }
