@@ -25,6 +25,12 @@
 # GOMAXPROCS from the environment reaches both servers alike, and the
 # client too (whose default is one P); the report's header gives it.
 #
+# PIN=1 keeps the client off the servers' core: every server runs on CPU 0
+# and every client on CPU 1 (taskset; the Go runtime then gives each server
+# one P), so that the client's thread never takes the server's core in the
+# middle of a request. Without it the servers' two threads and the client's
+# share the two cores and the kernel's time slice shows in the p99.
+#
 # PROFILE=DIR: both servers serve pprof on loopback, and the first run of
 # every cell takes a CPU profile of the server under load into
 # DIR/SERVER-OP-C.pprof (go tool pprof -top DIR/trent-encrypt-32.pprof), with
@@ -66,17 +72,19 @@ url=http://127.0.0.1:$port
 stub=http://127.0.0.1:$((port + 1))
 prof=${PROFILE:-}
 pprof_trent=() pprof_stub=()
+on_server=() on_client=()
+[ -z "${PIN:-}" ] || on_server=(taskset -c 0) on_client=(taskset -c 1)
 if [ -n "$prof" ]; then
 	mkdir -p "$prof" && cp "$work/trent" "$work/kmsstub" "$prof/"
 	pprof_trent=(--pprof-addr "127.0.0.1:$((port + 2))") pprof_stub=(-pprof-addr "127.0.0.1:$((port + 3))")
 fi
-"$work/trent" server --data-dir "$work/data" --addr "127.0.0.1:$port" "${pprof_trent[@]}" 2>"$work/server.log" &
-"$work/kmsstub" -addr "127.0.0.1:$((port + 1))" "${pprof_stub[@]}" 2>"$work/stub.log" &
+"${on_server[@]}" "$work/trent" server --data-dir "$work/data" --addr "127.0.0.1:$port" "${pprof_trent[@]}" 2>"$work/server.log" &
+"${on_server[@]}" "$work/kmsstub" -addr "127.0.0.1:$((port + 1))" "${pprof_stub[@]}" 2>"$work/stub.log" &
 localkms=http://127.0.0.1:$((port + 4))
 if [ -n "${LOCALKMS:-}" ]; then
 	mkdir "$work/local-kms-data"
 	PORT=$((port + 4)) KMS_REGION=us-east-1 KMS_ACCOUNT_ID=111122223333 KMS_DATA_PATH=$work/local-kms-data \
-		"$work/local-kms" >"$work/local-kms.log" 2>&1 &
+		"${on_server[@]}" "$work/local-kms" >"$work/local-kms.log" 2>&1 &
 	localkms_pid=$!
 fi
 for _ in $(seq 300); do
@@ -103,10 +111,10 @@ one() {
 		curl -sS -o "$prof/$server-$op-$c.pprof" "http://127.0.0.1:$pport/debug/pprof/profile?seconds=$((secs > 1 ? secs - 1 : 1))" &
 		profiling=$!
 	fi
-	local dev=(env AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY "$work/trent" bench)
+	local dev=("${on_client[@]}" env AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY "$work/trent" bench)
 	local common=(--context app=bench --op "$op" --concurrency "$c" --duration "$dur" "${replay[@]}" --json)
 	case $server in
-	trent) out=$(AWS_ACCESS_KEY_ID=$user_id AWS_SECRET_ACCESS_KEY=$user_secret "$work/trent" bench --endpoint "$url" --key "$key" "${common[@]}") ;;
+	trent) out=$(AWS_ACCESS_KEY_ID=$user_id AWS_SECRET_ACCESS_KEY=$user_secret "${on_client[@]}" "$work/trent" bench --endpoint "$url" --key "$key" "${common[@]}") ;;
 	stub) out=$("${dev[@]}" --endpoint "$stub" "${common[@]}") ;;
 	local-kms) out=$("${dev[@]}" --endpoint "$localkms" --server-pid "$localkms_pid" "${common[@]}") ;;
 	esac
@@ -131,7 +139,7 @@ done
 "$work/trent" audit verify --data-dir "$work/data" >/dev/null || { log "audit verify failed"; exit 1; }
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
 echo "Run $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(cd "$root" && git rev-parse --short HEAD 2>/dev/null || echo unknown), $(nproc) cores ($cpu),"
-echo "$(cd "$root" && go version | cut -d' ' -f3), load average at the end: $(cut -d' ' -f1-3 /proc/loadavg); client mode $mode, servers' GOMAXPROCS ${GOMAXPROCS:-default}, $runs runs of $dur per cell, medians."
+echo "$(cd "$root" && go version | cut -d' ' -f3), load average at the end: $(cut -d' ' -f1-3 /proc/loadavg); client mode $mode, servers' GOMAXPROCS ${GOMAXPROCS:-default}${PIN:+, servers pinned to CPU 0 and clients to CPU 1}, $runs runs of $dur per cell, medians."
 echo
 python3 - "$work/results.jsonl" <<'PY'
 import json, statistics, sys
