@@ -336,6 +336,22 @@ func TestPolicyPrincipalsEndToEnd(t *testing.T) {
 	_, err = rootKMS.PutKeyPolicy(ctx(t), &kms.PutKeyPolicyInput{KeyId: key.KeyId, Policy: policyFor(appARN)})
 	must(t, err)
 	must(t, encrypt(s, id, secret))
+	old, err := root.GetUser(ctx(t), &awsiam.GetUserInput{UserName: aws.String("app")})
+	must(t, err)
+	oldID := aws.ToString(old.User.UserId)
+	// showsPolicy checks GetKeyPolicy's text: the user's ARN while the user
+	// exists, the unique id it was bound to once it is gone (as AWS shows
+	// it); a policy naming that id cannot be set again.
+	showsPolicy := func(s *server, want *string) {
+		t.Helper()
+		kmsc := s.kmsSession(admin.AccessKey, admin.Secret, "")
+		got, err := kmsc.GetKeyPolicy(ctx(t), &kms.GetKeyPolicyInput{KeyId: key.KeyId})
+		must(t, err)
+		if aws.ToString(got.Policy) != aws.ToString(want) {
+			t.Errorf("GetKeyPolicy:\n%s\nwant\n%s", aws.ToString(got.Policy), aws.ToString(want))
+		}
+	}
+	showsPolicy(s, policyFor(appARN))
 
 	// Deleted, then created again: the new "app" is not the one the policy
 	// names, before and after a restart.
@@ -343,14 +359,20 @@ func TestPolicyPrincipalsEndToEnd(t *testing.T) {
 	must(t, err)
 	_, err = root.DeleteUser(ctx(t), &awsiam.DeleteUserInput{UserName: aws.String("app")})
 	must(t, err)
+	showsPolicy(s, policyFor(oldID))
+	_, err = rootKMS.PutKeyPolicy(ctx(t), &kms.PutKeyPolicyInput{KeyId: key.KeyId, Policy: policyFor(oldID)})
+	wantCode(t, err, "MalformedPolicyDocumentException")
 	id, secret = newApp()
 	wantCode(t, encrypt(s, id, secret), "AccessDeniedException")
+	showsPolicy(s, policyFor(oldID))
 	must(t, s.stop())
 	s = startEmbedded(t, dir)
 	wantCode(t, encrypt(s, id, secret), "AccessDeniedException")
+	showsPolicy(s, policyFor(oldID))
 
 	// Setting the policy again names the user that exists now.
 	_, err = s.kmsSession(admin.AccessKey, admin.Secret, "").PutKeyPolicy(ctx(t), &kms.PutKeyPolicyInput{KeyId: key.KeyId, Policy: policyFor(appARN)})
 	must(t, err)
 	must(t, encrypt(s, id, secret))
+	showsPolicy(s, policyFor(appARN))
 }

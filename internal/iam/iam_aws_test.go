@@ -2,6 +2,7 @@ package iam
 
 import (
 	"context"
+	"net/url"
 	"testing"
 )
 
@@ -120,12 +121,35 @@ func TestTrustPrincipals(t *testing.T) {
 	roleARN := "arn:aws:iam::" + acct + ":role/x"
 	ok(f.svc.AssumeRole(ctx, alice, &AssumeRoleInput{RoleArn: roleARN, RoleSessionName: "s1"}))
 
+	aliceID := ok(f.svc.GetUser(ctx, f.root, &GetUserInput{UserName: "alice"})).User.UserID
+	// showsTrust checks the trust policy GetRole and ListRoles show: alice's
+	// ARN while she exists, the id it was bound to once she is gone (AWS).
+	showsTrust := func(want string) {
+		t.Helper()
+		got := ok(f.svc.GetRole(ctx, f.root, &GetRoleInput{RoleName: "x"})).Role.AssumeRolePolicyDocument
+		listed := ok(f.svc.ListRoles(ctx, f.root, &ListRolesInput{})).Roles[0].AssumeRolePolicyDocument
+		for _, doc := range []string{got, listed} {
+			if d, err := url.QueryUnescape(doc); err != nil || d != want {
+				t.Errorf("trust policy shown %q (%v), want %q", d, err, want)
+			}
+		}
+	}
+	showsTrust(trustDoc(aliceARN))
+
 	ok(f.svc.DeleteAccessKey(ctx, f.root, &DeleteAccessKeyInput{UserName: "alice", AccessKeyId: alice.Principal.AccessKeyID}))
 	ok(f.svc.DeleteUser(ctx, f.root, &DeleteUserInput{UserName: "alice"}))
+	showsTrust(trustDoc(aliceID))
 	alice = f.newUser("alice")
 	_, err := f.svc.AssumeRole(ctx, alice, &AssumeRoleInput{RoleArn: roleARN, RoleSessionName: "s1"})
 	wantErr(t, err, "AccessDenied", "")
+	showsTrust(trustDoc(aliceID))
 	f.svc = f.open()
 	_, err = f.svc.AssumeRole(ctx, f.caller(alice.Principal.AccessKeyID, ""), &AssumeRoleInput{RoleArn: roleARN, RoleSessionName: "s1"})
 	wantErr(t, err, "AccessDenied", "")
+	showsTrust(trustDoc(aliceID))
+	// Such a document is refused, as AWS refuses it: the id must go.
+	_, err = f.svc.UpdateAssumeRolePolicy(ctx, f.root, &UpdateAssumeRolePolicyInput{RoleName: "x", PolicyDocument: trustDoc(aliceID)})
+	wantErr(t, err, "MalformedPolicyDocument", "")
+	ok(f.svc.UpdateAssumeRolePolicy(ctx, f.root, &UpdateAssumeRolePolicyInput{RoleName: "x", PolicyDocument: trustDoc(aliceARN)}))
+	showsTrust(trustDoc(aliceARN))
 }

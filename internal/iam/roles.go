@@ -31,7 +31,7 @@ func (s *Service) CreateRole(ctx context.Context, c Caller, in *CreateRoleInput)
 	if err := roles.create(ctx, s, r); err != nil {
 		return nil, err
 	}
-	return &CreateRoleOutput{Role: r.out()}, nil
+	return &CreateRoleOutput{Role: r.out(s)}, nil
 }
 
 // checkTrust parses a trust policy (its quota is internal/policy's) and
@@ -56,9 +56,11 @@ func (s *Service) checkTrust(doc string) (*policy.Policy, map[string]string, err
 	return p.Bind(ids), ids, nil
 }
 
-func (r *role) out() Role {
+// out is r as IAM answers it. A user or role its trust policy named that is
+// gone shows as the unique id it was bound to, as in AWS.
+func (r *role) out(s *Service) Role {
 	return Role{Path: r.path, RoleName: r.name, RoleID: r.id, Arn: r.arn, CreateDate: Timestamp{r.created},
-		AssumeRolePolicyDocument: encodeDocument(r.trust), Description: r.description,
+		AssumeRolePolicyDocument: encodeDocument(policy.ShowIDs(r.trust, r.trustIDs, s.PrincipalID)), Description: r.description,
 		MaxSessionDuration: r.maxSession, Tags: slices.Clone(r.tags)}
 }
 
@@ -72,7 +74,7 @@ func (s *Service) GetRole(ctx context.Context, c Caller, in *GetRoleInput) (*Get
 	if err != nil {
 		return nil, err
 	}
-	out := &GetRoleOutput{Role: r.out()}
+	out := &GetRoleOutput{Role: r.out(s)}
 	out.Role.RoleLastUsed = &RoleLastUsed{}
 	return out, nil
 }
@@ -83,7 +85,7 @@ func (s *Service) ListRoles(ctx context.Context, c Caller, in *ListRolesInput) (
 	rs, next, err := roles.list(s, &c, in.PathPrefix, in.Marker, in.MaxItems)
 	out := &ListRolesOutput{Roles: []Role{}, IsTruncated: next != "", Marker: next}
 	for _, r := range rs {
-		o := r.out()
+		o := r.out(s)
 		o.Tags = nil
 		out.Roles = append(out.Roles, o)
 	}

@@ -143,7 +143,13 @@ func (s *Service) GetKeyPolicy(ctx context.Context, c Caller, in *GetKeyPolicyIn
 	if err := checkPolicyName(in.PolicyName); err != nil {
 		return nil, err
 	}
-	return &GetKeyPolicyOutput{Policy: k.policy, PolicyName: defaultPolicyName}, nil
+	doc := k.policy
+	if s.principals != nil {
+		// A user or role the policy named that is gone shows as the
+		// unique id it was bound to, as in AWS.
+		doc = policy.ShowIDs(doc, k.polIDs, s.principals.PrincipalID)
+	}
+	return &GetKeyPolicyOutput{Policy: doc, PolicyName: defaultPolicyName}, nil
 }
 
 // PutKeyPolicy replaces the key policy after validating it.

@@ -1,7 +1,10 @@
 package policy
 
 import (
+	"encoding/json"
 	"testing"
+
+	"github.com/trent-kms/trent/internal/arn"
 )
 
 // fuzzRequests are evaluated against every document the fuzzer parses.
@@ -51,6 +54,22 @@ func FuzzParse(f *testing.F) {
 			if p.MayAllow(r) != q.MayAllow(r) {
 				t.Fatalf("MayAllow not deterministic")
 			}
+		}
+		// Every named user and role gone: each is shown as an id, which
+		// makes the document one that AWS (and Parse) refuses to set again;
+		// with none (only sessions, accounts...) the text is unchanged.
+		ids := make(map[string]string)
+		for _, a := range p.NamedPrincipals() {
+			if pa, _ := arn.ParsePrincipal(a); pa.Kind != arn.AssumedRolePrincipal {
+				ids[a] = "AIDAGONE"
+			}
+		}
+		shown := ShowIDs(d, ids, func(string) (string, bool) { return "", false })
+		if !json.Valid([]byte(shown)) {
+			t.Fatalf("ShowIDs made invalid JSON: %q", shown)
+		}
+		if _, err := Parse(k, shown); (err == nil) != (len(ids) == 0) || len(ids) == 0 && shown != d {
+			t.Fatalf("ShowIDs(%q) = %q: Parse %v", d, shown, err)
 		}
 	})
 }

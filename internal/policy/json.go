@@ -13,6 +13,8 @@ import (
 type node struct {
 	kind nodeKind
 	s    string // string value, or the literal text of a number or boolean
+	at   int    // a string's literal is doc[at:end], quotes included
+	end  int
 	arr  []node
 	obj  []member
 }
@@ -134,8 +136,9 @@ func (d *decoder) value() (node, error) {
 			n.arr = append(n.arr, v)
 		}
 	case c == '"':
+		at := d.i
 		s, err := d.str()
-		return node{kind: jsonString, s: s}, err
+		return node{kind: jsonString, s: s, at: at, end: d.i}, err
 	case c == 't':
 		d.i += 4
 		return node{kind: jsonBool, s: "true"}, nil

@@ -219,3 +219,47 @@ func BenchmarkParseManyMembers(b *testing.B) {
 		}
 	}
 }
+
+func TestShowIDs(t *testing.T) {
+	ids := map[string]string{aliceARN: "AIDAALICE", "arn:aws:iam::111122223333:role/r": "AROAR",
+		"arn:aws:iam::111122223333:user/bob": "AIDABOB", "arn:aws:iam::111122223333:user/carol": "AIDACAROL", "arn:aws:sts::111122223333:assumed-role/r/s": "AROAR"}
+	// alice and the role r are gone, bob was created again (another id),
+	// carol is still there.
+	current := func(a string) (string, bool) {
+		switch a {
+		case "arn:aws:iam::111122223333:user/bob":
+			return "AIDABOB2", true
+		case "arn:aws:iam::111122223333:user/carol":
+			return "AIDACAROL", true
+		}
+		return "", false
+	}
+	for _, c := range []struct{ name, doc, want string }{
+		{"a string principal",
+			`{"Statement":{"Effect":"Allow","Principal":{"AWS":"` + aliceARN + `"},"Action":"kms:*","Resource":"*"}}`,
+			`{"Statement":{"Effect":"Allow","Principal":{"AWS":"AIDAALICE"},"Action":"kms:*","Resource":"*"}}`},
+		{"a list, NotPrincipal, an escaped ARN; conditions and other statements unchanged",
+			`{"Version":"2012-10-17","Statement":[
+  {"Effect":"Deny","NotPrincipal":{"AWS":[ "111122223333", "arn\u003aaws:iam::111122223333:role/r" ,"` + aliceARN + `"]},"Action":"kms:*","Resource":"*"},
+  {"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*","Condition":{"ArnEquals":{"aws:PrincipalArn":"` + aliceARN + `"}}}]}`,
+			`{"Version":"2012-10-17","Statement":[
+  {"Effect":"Deny","NotPrincipal":{"AWS":[ "111122223333", "AROAR" ,"AIDAALICE"]},"Action":"kms:*","Resource":"*"},
+  {"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*","Condition":{"ArnEquals":{"aws:PrincipalArn":"` + aliceARN + `"}}}]}`},
+		{"created again", `{"Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/bob"},"Action":"kms:*","Resource":"*"}}`,
+			`{"Statement":{"Effect":"Allow","Principal":{"AWS":"AIDABOB"},"Action":"kms:*","Resource":"*"}}`},
+		{"still there, or not bound, or a session", `{"Statement":{"Effect":"Allow","Principal":{"AWS":["arn:aws:iam::111122223333:user/carol","arn:aws:iam::111122223333:user/dave","arn:aws:sts::111122223333:assumed-role/r/s"]},"Action":"kms:*","Resource":"*"}}`, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if _, err := Parse(KeyPolicy, c.doc); err != nil {
+				t.Fatal(err)
+			}
+			want := c.want
+			if want == "" {
+				want = c.doc
+			}
+			if got := ShowIDs(c.doc, ids, current); got != want {
+				t.Errorf("ShowIDs:\n%s\nwant\n%s", got, want)
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"encoding/json"
 	"strings"
 
 	"github.com/trent-kms/trent/internal/arn"
@@ -171,4 +172,79 @@ func (ps *principalSet) matchCaller(c *caller, not bool, effect Effect) via {
 		return viaNone
 	}
 	return viaDirect
+}
+
+// ShowIDs returns the key or trust policy document doc as AWS shows it once
+// a user or role it named is gone: ids are the policy's bindings (see
+// [Policy.Bind]), current returns the unique id of the user or role an ARN
+// names now; each user or role ARN of a Principal or NotPrincipal element
+// ("AWS" members) whose bound id is no longer current (deleted, or deleted
+// and created again) is replaced by the id it was bound to (AIDA...,
+// AROA...), which AWS refuses when the policy is set again. Role session
+// ARNs are shown as written. The rest of the text is unchanged. doc is a
+// policy that [Parse] accepted; ShowIDs returns it as it is otherwise.
+func ShowIDs(doc string, ids map[string]string, current func(arn string) (id string, ok bool)) string {
+	var gone map[string]string
+	for a, id := range ids {
+		if pa, _ := arn.ParsePrincipal(a); pa.Kind == arn.AssumedRolePrincipal {
+			continue
+		}
+		if cur, ok := current(a); !ok || cur != id {
+			if gone == nil {
+				gone = make(map[string]string)
+			}
+			gone[a] = id
+		}
+	}
+	if len(gone) == 0 {
+		return doc
+	}
+	root, err := decodeJSON(doc)
+	if err != nil || root.kind != jsonObject {
+		return doc
+	}
+	var spans []node // the string literals to replace, in document order
+	for _, m := range root.obj {
+		if m.key != "Statement" {
+			continue
+		}
+		stmts := []node{m.val}
+		if m.val.kind == jsonArray {
+			stmts = m.val.arr
+		}
+		for _, st := range stmts {
+			for _, e := range st.obj {
+				if e.key != "Principal" && e.key != "NotPrincipal" {
+					continue
+				}
+				for _, t := range e.val.obj {
+					if t.key != "AWS" {
+						continue
+					}
+					vals := []node{t.val}
+					if t.val.kind == jsonArray {
+						vals = t.val.arr
+					}
+					for _, v := range vals {
+						if _, ok := gone[v.s]; ok && v.kind == jsonString {
+							spans = append(spans, v)
+						}
+					}
+				}
+			}
+		}
+	}
+	if len(spans) == 0 {
+		return doc
+	}
+	var b strings.Builder
+	last := 0
+	for _, v := range spans {
+		q, _ := json.Marshal(gone[v.s]) // unique ids are ASCII letters and digits
+		b.WriteString(doc[last:v.at])
+		b.Write(q)
+		last = v.end
+	}
+	b.WriteString(doc[last:])
+	return b.String()
 }
