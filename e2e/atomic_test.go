@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -140,4 +142,61 @@ func TestCrashUnderLoad(t *testing.T) {
 	}
 	t.Logf("%d keys acknowledged before SIGKILL, %d listed after restart", len(acked), len(all))
 	roundTrip(t, c, acked[len(acked)-1], []byte("after crash"), nil)
+}
+
+// TestMACWhileMaterialDeleted: GenerateMac requests under an HMAC key with
+// imported material while its material is deleted and imported again. A
+// request that resolved the key before the deletion computed its MAC with
+// material the deletion wiped meanwhile (an empty key: a MAC anyone can
+// compute); every MAC answered must be the material's.
+func TestMACWhileMaterialDeleted(t *testing.T) {
+	t.Parallel()
+	s := startDev(t)
+	c := s.dev()
+	k, err := c.CreateKey(ctx(t), &kms.CreateKeyInput{KeySpec: types.KeySpecHmac256,
+		KeyUsage: types.KeyUsageTypeGenerateVerifyMac, Origin: types.OriginTypeExternal})
+	must(t, err)
+	id := aws.ToString(k.KeyMetadata.KeyId)
+	material := randomBytes(t, 32)
+	must(t, importMaterial(t, c, id, material, kms.ImportKeyMaterialInput{}))
+
+	msg := []byte("message")
+	h := hmac.New(sha256.New, material)
+	h.Write(msg)
+	want := h.Sum(nil)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var answered, wrong atomic.Int64
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				out, err := c.GenerateMac(ctx(t), &kms.GenerateMacInput{KeyId: aws.String(id), Message: msg,
+					MacAlgorithm: types.MacAlgorithmSpecHmacSha256})
+				if err != nil {
+					continue // the material is deleted
+				}
+				answered.Add(1)
+				if !hmac.Equal(out.Mac, want) {
+					wrong.Add(1)
+				}
+			}
+		}()
+	}
+	for range 20 {
+		_, err := c.DeleteImportedKeyMaterial(ctx(t), &kms.DeleteImportedKeyMaterialInput{KeyId: aws.String(id)})
+		must(t, err)
+		must(t, importMaterial(t, c, id, material, kms.ImportKeyMaterialInput{}))
+	}
+	close(stop)
+	wg.Wait()
+	if wrong.Load() > 0 || answered.Load() == 0 {
+		t.Errorf("%d of %d MACs answered were not the key material's", wrong.Load(), answered.Load())
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1"
@@ -12,6 +11,7 @@ import (
 	"crypto/sha512"
 	"crypto/subtle"
 	"crypto/x509"
+	"fmt"
 	"hash"
 	"slices"
 
@@ -279,7 +279,10 @@ func (v *Version) MAC(alg string, msg []byte) ([]byte, error) {
 	if err := v.checkAlgorithm(v.Spec.Algorithms(GenerateVerifyMAC).MAC, alg); err != nil {
 		return nil, err
 	}
-	m := hmac.New(macHashes[alg], v.material.Expose())
+	m, err := v.mac.Clone()
+	if err != nil {
+		return nil, fmt.Errorf("keys: %w", err)
+	}
 	m.Write(msg)
 	return m.Sum(nil), nil
 }

@@ -3,11 +3,13 @@ package keys
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -39,8 +41,9 @@ type Version struct {
 	Flushed atomic.Uint64
 
 	material secret.Bytes
-	empty    bool     // built by NewEmptyVersion: never had material
-	priv     *private // asymmetric keys: the parsed private key
+	empty    bool        // built by NewEmptyVersion: never had material
+	priv     *private    // asymmetric keys: the parsed private key
+	mac      hash.Cloner // HMAC keys: the HMAC with its key's pads hashed (see Wipe)
 
 	// SYMMETRIC_DEFAULT: the AEAD and the blob header for (key id, Num).
 	aead     cipher.AEAD
@@ -77,6 +80,9 @@ func NewVersion(spec Spec, keyID string, num uint32, material secret.Bytes, mate
 		if _, lo, hi := hmacSizes(spec); material.Len() < lo || material.Len() > hi {
 			return nil, ErrMaterial
 		}
+		m := hmac.New(macHashes[spec.Algorithms(GenerateVerifyMAC).MAC[0]], material.Expose())
+		m.Reset() // keeps the hash states of the padded key, not the key
+		v.mac = m.(hash.Cloner)
 	default:
 		p, err := parsePrivate(spec, material.Expose())
 		if err != nil {
@@ -124,6 +130,10 @@ func NewMaterialID() string {
 func (v *Version) Material() secret.Bytes { return v.material }
 
 // Wipe zeroes the version's material (best effort: see package secret).
+// What the operations use (the AES key schedule, the parsed private key,
+// the HMAC's hashed pads) is left to the garbage collector: a request that
+// resolved the key before its material was deleted may still be using it,
+// and gets the material's answer.
 func (v *Version) Wipe() { v.material.Wipe() }
 
 // errInvalidCiphertext is every authentication failure: one empty message

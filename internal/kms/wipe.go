@@ -2,8 +2,8 @@ package kms
 
 // Wipe forgets every key and wipes the key material held in memory (the
 // server seals): later operations find no key. Best effort: the AES-GCM
-// instances keep their own expanded keys until collected, and an operation
-// already running finishes with what it holds.
+// instances and HMACs keep their own expanded keys until collected, and an
+// operation already running finishes with what it holds.
 func (s *Service) Wipe() {
 	h := s.locks.all()
 	defer h.release()
