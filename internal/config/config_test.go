@@ -284,3 +284,28 @@ func TestExampleFilesParse(t *testing.T) {
 		t.Errorf("seed.example.yaml = %+v", s)
 	}
 }
+
+// TestSeedPolicyNumbers: a number in a policy written as YAML becomes a JSON
+// number, and YAML numbers that JSON has no syntax for are an error naming
+// the line, not a policy document that is not JSON.
+func TestSeedPolicyNumbers(t *testing.T) {
+	seed := func(v string) string {
+		return "roles:\n  - name: r\n    trust_policy: {Version: \"2012-10-17\", N: " + v + "}\n"
+	}
+	for _, v := range []string{"0", "-1", "400", "1.5", "-2.5e-3", "1E3"} {
+		s, err := ParseSeed([]byte(seed(v)), "us-east-1", "111122223333")
+		if err != nil {
+			t.Errorf("%s: %v", v, err)
+			continue
+		}
+		if got, want := s.IAM.Roles[0].TrustPolicy, `{"Version":"2012-10-17","N":`+v+`}`; got != want {
+			t.Errorf("%s: trust policy %s, want %s", v, got, want)
+		}
+	}
+	for _, v := range []string{"0123", "+1", ".5", "1.", "1_000", "0x1F", "0o17", ".inf", "!!float nan", "!!int 1x"} {
+		_, err := ParseSeed([]byte(seed(v)), "us-east-1", "111122223333")
+		if err == nil || !strings.Contains(err.Error(), "line 3: number") || !strings.Contains(err.Error(), "is not valid in JSON") {
+			t.Errorf("%s: err = %v, want line 3: number ... is not valid in JSON", v, err)
+		}
+	}
+}

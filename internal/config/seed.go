@@ -376,8 +376,9 @@ func writeJSON(b *strings.Builder, n *yaml.Node) error {
 	case yaml.ScalarNode:
 		switch n.Tag {
 		case "!!int", "!!float":
-			var num json.Number = json.Number(n.Value)
-			if _, err := num.Float64(); err != nil {
+			// Only JSON's number syntax: not YAML's 0123, +1, .5, 1.,
+			// 1_000, 0x1F, .inf or .nan.
+			if v := n.Value; v == "" || v[0] != '-' && (v[0] < '0' || v[0] > '9') || !json.Valid([]byte(v)) {
 				return fmt.Errorf("line %d: number %q is not valid in JSON", n.Line, n.Value)
 			}
 			b.WriteString(n.Value)
