@@ -4,8 +4,58 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"os"
+	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
+
+// FuzzParseFile: any configuration file either fails to parse or gives
+// settings that, written back the way Table.Example writes values
+// (yamlScalar), parse again to the same settings.
+func FuzzParseFile(f *testing.F) {
+	f.Setenv("TRENT_FUZZ_DIR", "/srv/trent")
+	for _, s := range []string{
+		"version: v1\naddr: 127.0.0.1:8080\ndata-dir: ${TRENT_FUZZ_DIR}/data\ndev: true\n",
+		"version: v1\naccount-id: 012345678901\nlog-level: debug\ntls-key: ''\n",
+		"version: v1\na: [1]\nb: {c: d}\n",
+		"version: v1\nversion: v1\n",
+		"version: v2\n",
+		"{version: v1, x: \"a\\tb\"}\n",
+		"version: v1\nx: &a y\nz: *a\n",
+		"version: v1\n---\nversion: v1\n",
+		"version: v1\nx: |\n  multi\n  line\n",
+		"- a\n",
+		"",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		file, err := ParseFile(data)
+		if err != nil {
+			return
+		}
+		got := file.Settings()
+		if len(got) != len(file.entries) {
+			t.Fatalf("%d entries, %d distinct settings", len(file.entries), len(got))
+		}
+		if _, ok := got["version"]; ok {
+			t.Fatal(`"version" is a setting`)
+		}
+		var b strings.Builder
+		b.WriteString("version: v1\n")
+		for _, e := range file.entries {
+			b.WriteString(yamlScalar(e.key) + ": " + yamlScalar(e.value) + "\n")
+		}
+		again, err := ParseFile([]byte(b.String()))
+		if err != nil {
+			t.Fatalf("written back as\n%s\ndoes not parse: %v", b.String(), err)
+		}
+		if diff := cmp.Diff(got, again.Settings()); diff != "" {
+			t.Fatalf("written back as\n%s\nparses to other settings (-first +again):\n%s", b.String(), diff)
+		}
+	})
+}
 
 // FuzzParseSeed: any seed file either fails to parse or gives a seed whose
 // entries have the shapes ParseSeed promises, and whose policies, given as

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -363,7 +364,8 @@ func yamlScalar(s string) string {
 	if s == "" {
 		return `""`
 	}
-	if strings.ContainsAny(s[:1], "0123456789.-!&*[]{}|>'\"%@`#,?:") || strings.ContainsAny(s, ": #") {
+	if strings.ContainsAny(s[:1], "0123456789.-!&*[]{}|>'\"%@`#,?:") || strings.ContainsAny(s, ": #") ||
+		strings.IndexFunc(s, func(r rune) bool { return !strconv.IsPrint(r) }) >= 0 {
 		return fmt.Sprintf("%q", s)
 	}
 	return s
