@@ -14,8 +14,6 @@
 package kmsseal
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -23,7 +21,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -79,7 +76,7 @@ func New(ctx context.Context, cfg Config) (*Keyring, error) {
 	}
 	opts := []func(*config.LoadOptions) error{config.WithRegion(cfg.Region)}
 	if cfg.CredentialsFile != "" {
-		id, secret, err := readCredentials(cfg.CredentialsFile)
+		id, secret, err := readCredentials(ctx, cfg.CredentialsFile)
 		if err != nil {
 			return nil, err
 		}
@@ -97,36 +94,24 @@ func New(ctx context.Context, cfg Config) (*Keyring, error) {
 	return &Keyring{client: client, keyID: cfg.KeyID}, nil
 }
 
-// readCredentials reads the [default] profile of a shared-credentials file.
-func readCredentials(path string) (id, secret string, err error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
+// readCredentials reads the [default] profile of a shared-credentials file
+// with the AWS SDK's own parser, so that the file means what it means to
+// the AWS CLI and SDKs (comments, quotes, spacing).
+func readCredentials(ctx context.Context, path string) (id, secret string, err error) {
+	if _, err := os.Stat(path); err != nil {
 		return "", "", fmt.Errorf("kmsseal: credentials: %w", err)
 	}
-	defer clear(b)
-	section := ""
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]") {
-			section = strings.TrimSpace(line[1 : len(line)-1])
-			continue
-		}
-		k, v, ok := strings.Cut(line, "=")
-		if !ok || section != "default" {
-			continue
-		}
-		switch strings.TrimSpace(k) {
-		case "aws_access_key_id":
-			id = strings.TrimSpace(v)
-		case "aws_secret_access_key":
-			secret = strings.TrimSpace(v)
-		}
+	sc, err := config.LoadSharedConfigProfile(ctx, "default", func(o *config.LoadSharedConfigOptions) {
+		o.CredentialsFiles = []string{path}
+		o.ConfigFiles = []string{}
+	})
+	if err == nil && (sc.Credentials.AccessKeyID == "" || sc.Credentials.SecretAccessKey == "") {
+		err = errors.New("no aws_access_key_id and aws_secret_access_key")
 	}
-	if id == "" || secret == "" {
-		return "", "", fmt.Errorf("kmsseal: credentials file %s has no [default] aws_access_key_id and aws_secret_access_key", path)
+	if err != nil {
+		return "", "", fmt.Errorf("kmsseal: credentials file %s has no [default] aws_access_key_id and aws_secret_access_key: %v", path, err)
 	}
-	return id, secret, nil
+	return sc.Credentials.AccessKeyID, sc.Credentials.SecretAccessKey, nil
 }
 
 func encryptionContext(aad []byte) map[string]string {

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -24,16 +26,7 @@ import (
 // KMS (real HTTP, real SigV4).
 func TestConformance(t *testing.T) {
 	ctx := context.Background()
-	cfg := server.Default()
-	cfg.Dev, cfg.DataDir, cfg.Addr, cfg.Mlock = true, "", "127.0.0.1:0", server.MlockOff
-	s, err := server.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Shutdown(ctx) })
+	s := devServer(t)
 	t.Setenv("AWS_ACCESS_KEY_ID", server.DevAccessKeyID)
 	t.Setenv("AWS_SECRET_ACCESS_KEY", server.DevSecretKey)
 	c := awskms.New(awskms.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.URL()),
@@ -68,6 +61,55 @@ func TestConformance(t *testing.T) {
 	_, err = open(t, *k.KeyMetadata.KeyId).Unwrap(ctx, w, []byte("barrier/root"))
 	if err == nil || errors.Is(err, keyring.ErrUnwrap) {
 		t.Errorf("Unwrap with a disabled key err = %v, want a KMS error that is not ErrUnwrap", err)
+	}
+}
+
+// devServer starts a Trent dev server to be the KMS.
+func devServer(t *testing.T) *server.Server {
+	t.Helper()
+	ctx := context.Background()
+	cfg := server.Default()
+	cfg.Dev, cfg.DataDir, cfg.Addr, cfg.Mlock = true, "", "127.0.0.1:0", server.MlockOff
+	s, err := server.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Shutdown(ctx) })
+	return s
+}
+
+// TestCredentialsFile: the credentials file is read as the AWS CLI and SDKs
+// read it, inline comments, quotes and spacing included, not as the raw text
+// after "=" (which made a secret with a "; comment" after it a wrong secret).
+func TestCredentialsFile(t *testing.T) {
+	ctx := context.Background()
+	s := devServer(t)
+	path := filepath.Join(t.TempDir(), "credentials")
+	// The dev server admits unknown access keys unchecked: the id must be
+	// read right for the secret to be checked at all.
+	file := "# the seal's KMS\n[default]\naws_access_key_id = " + server.DevAccessKeyID + "\n" +
+		"aws_secret_access_key\t=\t" + server.DevSecretKey + " ; dev secret\n"
+	if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := awskms.New(awskms.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.URL()),
+		Credentials: credentials.NewStaticCredentialsProvider(server.DevAccessKeyID, server.DevSecretKey, "")})
+	k, err := c.CreateKey(ctx, &awskms.CreateKeyInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr, err := kmsseal.New(ctx, kmsseal.Config{Endpoint: s.URL(), Region: "us-east-1", KeyID: *k.KeyMetadata.KeyId, CredentialsFile: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kr.Wrap(ctx, []byte("root"), []byte("barrier/root")); err != nil {
+		t.Fatalf("Wrap with the credentials of the file: %v", err)
+	}
+	if _, err := kmsseal.New(ctx, kmsseal.Config{Region: "us-east-1", KeyID: "k", CredentialsFile: path + ".missing"}); err == nil {
+		t.Error("New with a missing credentials file: no error")
 	}
 }
 

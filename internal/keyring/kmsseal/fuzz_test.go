@@ -1,0 +1,49 @@
+package kmsseal
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+)
+
+// FuzzReadCredentials: readCredentials reads a shared-credentials file the
+// way the AWS SDK does: whenever it returns the [default] profile's access
+// key id and secret, the SDK's own loader reads the same two values.
+func FuzzReadCredentials(f *testing.F) {
+	for _, s := range []string{
+		"[default]\naws_access_key_id = AKIAEXAMPLE\naws_secret_access_key = s3cr3t\n",
+		"[other]\naws_access_key_id=A\naws_secret_access_key=B\n[default]\naws_access_key_id=C\naws_secret_access_key=D\n",
+		"# comment\n[ default ]\n aws_access_key_id\t=\tA \n\taws_secret_access_key = B ; note\n",
+		"[default]\naws_access_key_id = A # note\naws_secret_access_key = B=C\n",
+		"[default]\nAWS_ACCESS_KEY_ID = A\naws_secret_access_key = B\naws_access_key_id = E\n",
+		"[profile default]\naws_access_key_id = A\naws_secret_access_key = B\n",
+		"[default]\naws_access_key_id = \"A\"\naws_secret_access_key = 'B'\n",
+		"[default]\r\naws_access_key_id = A\r\naws_secret_access_key = B\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		path := filepath.Join(dir, "credentials")
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		id, secret, err := readCredentials(context.Background(), path)
+		if err != nil {
+			return
+		}
+		sc, err := config.LoadSharedConfigProfile(context.Background(), "default", func(o *config.LoadSharedConfigOptions) {
+			o.CredentialsFiles = []string{path}
+			o.ConfigFiles = []string{}
+		})
+		if err != nil {
+			t.Fatalf("readCredentials gives %q, %q; the SDK: %v", id, secret, err)
+		}
+		if sc.Credentials.AccessKeyID != id || sc.Credentials.SecretAccessKey != secret {
+			t.Fatalf("readCredentials gives %q, %q; the SDK %q, %q", id, secret, sc.Credentials.AccessKeyID, sc.Credentials.SecretAccessKey)
+		}
+	})
+}
