@@ -2,15 +2,15 @@ package iam
 
 import (
 	"bytes"
-	"encoding/base64"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 )
 
 // FuzzSessionToken: any X-Amz-Security-Token either does not open, or is
-// one this key sealed for that access key id (the same bytes, whatever
-// their Base64 spelling) and gives back the claims sealed in it.
+// one this key sealed for that access key id and gives back the claims
+// sealed in it. (Each fuzzing process seals its own seed, with its own
+// nonce: the claims, not the bytes, are what can be compared.)
 func FuzzSessionToken(f *testing.F) {
 	k, err := newTokenKey(tokenKeyID, bytes.Repeat([]byte{9}, 32))
 	if err != nil {
@@ -23,7 +23,6 @@ func FuzzSessionToken(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	sealed, _ := base64.StdEncoding.DecodeString(tok)
 	f.Add(akid, tok)
 	f.Add(akid, tok[:len(tok)-4])
 	f.Add("ASIAOTHER", tok)
@@ -36,8 +35,7 @@ func FuzzSessionToken(f *testing.F) {
 			}
 			return
 		}
-		raw, _ := base64.StdEncoding.DecodeString(token)
-		if id != akid || !bytes.Equal(raw, sealed) {
+		if id != akid {
 			t.Fatalf("open accepted token %q for %q", token, id)
 		}
 		if diff := cmp.Diff(want, c, cmp.AllowUnexported(claims{})); diff != "" {

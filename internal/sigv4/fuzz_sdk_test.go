@@ -30,7 +30,7 @@ func FuzzVerifySDKSigned(f *testing.F) {
 		f.Add(s.path, s.query, s.header, s.value, []byte(s.body))
 	}
 	f.Fuzz(func(t *testing.T, path, query, header, value string, body []byte) {
-		if strings.Contains(path, "/.") { // dot segments: see TestAWSSuiteVectors
+		if strings.Contains("/"+path, "/.") { // dot segments: see TestAWSSuiteVectors
 			return
 		}
 		u := &url.URL{Scheme: "https", Host: "kms.us-east-1.amazonaws.com", Path: path}
