@@ -378,7 +378,9 @@ func frontDoors(kms, query, xksAPI http.Handler) http.Handler {
 
 // ReloadTLS reads the TLS certificate and key files again; new connections
 // use them, established ones keep theirs. On error the current certificate
-// stays. Run calls it on SIGHUP.
+// stays. Run calls it on SIGHUP. A certificate outside its validity period
+// is served (a renewal is on its way, or the clock is wrong) with a
+// warning: clients that verify it refuse to connect.
 func (s *Server) ReloadTLS() error {
 	if s.cfg.TLSCertFile == "" {
 		return nil
@@ -386,6 +388,10 @@ func (s *Server) ReloadTLS() error {
 	cert, err := tls.LoadX509KeyPair(s.cfg.TLSCertFile, s.cfg.TLSKeyFile)
 	if err != nil {
 		return fmt.Errorf("server: load TLS certificate: %w", err)
+	}
+	if now := time.Now(); cert.Leaf != nil && (now.Before(cert.Leaf.NotBefore) || now.After(cert.Leaf.NotAfter)) {
+		s.log.Warn("server: the TLS certificate is not valid now: clients that verify it refuse to connect",
+			"cert", s.cfg.TLSCertFile, "not_before", cert.Leaf.NotBefore, "not_after", cert.Leaf.NotAfter)
 	}
 	s.cert.Store(&cert)
 	return nil

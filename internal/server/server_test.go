@@ -298,6 +298,35 @@ func TestTLSReload(t *testing.T) {
 	}
 }
 
+// TestTLSExpiredCertWarns: a certificate that has expired (or is not valid
+// yet), which every client that verifies it refuses, is named in a warning
+// with its validity, at start and at a reload, rather than served silently.
+func TestTLSExpiredCertWarns(t *testing.T) {
+	dir := t.TempDir()
+	writeCert(t, dir, time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour))
+	cfg := devConfig()
+	cfg.TLSCertFile = filepath.Join(dir, "tls.crt")
+	cfg.TLSKeyFile = filepath.Join(dir, "tls.key")
+	s, logs := start(t, cfg)
+	if !strings.Contains(logs.String(), "the TLS certificate is not valid now") || !strings.Contains(logs.String(), "not_after=") {
+		t.Errorf("start with an expired certificate logged:\n%s", logs)
+	}
+	writeCert(t, dir, time.Now().Add(time.Hour), time.Now().Add(48*time.Hour))
+	if err := s.ReloadTLS(); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(logs.String(), "the TLS certificate is not valid now"); n != 2 {
+		t.Errorf("reload of a certificate not valid yet: %d warnings in all, want 2:\n%s", n, logs)
+	}
+	selfSignedCert(t, dir)
+	if err := s.ReloadTLS(); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(logs.String(), "the TLS certificate is not valid now"); n != 2 {
+		t.Errorf("reload of a valid certificate warned:\n%s", logs)
+	}
+}
+
 func TestTLSBadFiles(t *testing.T) {
 	dir := t.TempDir()
 	cfg := testConfig()
@@ -315,6 +344,14 @@ func TestTLSBadFiles(t *testing.T) {
 
 func selfSignedCert(t *testing.T, dir string) []byte {
 	t.Helper()
+	return writeCert(t, dir, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+}
+
+// writeCert writes dir/tls.crt and dir/tls.key, a self-signed certificate
+// for 127.0.0.1 valid from notBefore to notAfter, and returns the
+// certificate (PEM).
+func writeCert(t *testing.T, dir string, notBefore, notAfter time.Time) []byte {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -322,8 +359,8 @@ func selfSignedCert(t *testing.T, dir string) []byte {
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1),
 		Subject:      pkix.Name{CommonName: "trent test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
+		NotBefore:    notBefore,
+		NotAfter:     notAfter,
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
