@@ -210,3 +210,31 @@ func TestXKSCredentialSendsNothing(t *testing.T) {
 		t.Errorf("xks-credential made %d requests to the EC2 instance metadata service", n)
 	}
 }
+
+// TestMigrateSealSharesUnwritten: trent operator migrate-seal --to shamir
+// whose standard output cannot be written (a full disk: /dev/full) must not
+// seal the data directory with shares nobody has: it fails and the data
+// directory keeps its seal.
+func TestMigrateSealSharesUnwritten(t *testing.T) {
+	t.Parallel()
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skipf("no /dev/full: %v", err)
+	}
+	defer full.Close()
+	dir := t.TempDir()
+	stopClean(t, startEmbedded(t, dir))
+	cmd := exec.Command(trentBin, "operator", "migrate-seal", "--data-dir", dir, "--to", "shamir", "--shares", "3", "--threshold", "2")
+	cmd.Env = serverEnv()
+	var errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = full, &errb
+	if err := cmd.Run(); err == nil {
+		t.Errorf("migrate-seal with its shares unwritten exited 0; stderr:\n%s", &errb)
+	}
+	if !strings.Contains(errb.String(), "nothing changed") {
+		t.Errorf("stderr does not say that nothing changed:\n%s", &errb)
+	}
+	s := startEmbedded(t, dir) // still the file seal
+	creds := readCredentials(t, dir)
+	newKey(t, s.client(devRegion, creds.AccessKey, creds.Secret), "after a failed migration")
+}

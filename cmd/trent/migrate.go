@@ -74,19 +74,20 @@ func runMigrateSeal(args []string) int {
 			}
 		}
 	}
-	out, err := server.MigrateSeal(context.Background(), cfg, *to, in, *shares, *threshold)
-	if err != nil {
-		errorf("operator migrate-seal: %v", err)
-		return 1
-	}
-	if len(out) > 0 {
+	// The new shares are printed before the migration commits: a data
+	// directory is never left sealed with shares that were not written out.
+	show := func(out []string) error {
 		o := opFlags{json: *asJSON}
 		var b strings.Builder
 		fmt.Fprintf(&b, "New unseal shares (any %d of %d; shown once):\n", *threshold, len(out))
 		for i, s := range out {
 			fmt.Fprintf(&b, "  share %d: %s\n", i+1, s)
 		}
-		o.print(map[string]any{"shares": out, "threshold": *threshold}, b.String())
+		return o.print(map[string]any{"shares": out, "threshold": *threshold}, b.String())
+	}
+	if err := server.MigrateSeal(context.Background(), cfg, *to, in, *shares, *threshold, show); err != nil {
+		errorf("operator migrate-seal: %v", err)
+		return 1
 	}
 	fmt.Fprintf(stderr, "trent: %s now sealed with the %s seal; start it with --seal %s\n", cfg.DataDir, *to, *to)
 	return 0

@@ -106,13 +106,22 @@ func (o *opFlags) client(ctx context.Context, signed bool) (*server.OperatorClie
 	return c, nil
 }
 
-func (o *opFlags) print(v any, text string) {
+// print writes v as JSON (--json) or text to standard output, and reports
+// a failed write: what is shown once (unseal shares, secrets) must not be
+// lost silently.
+func (o *opFlags) print(v any, text string) error {
 	if o.json {
 		b, _ := json.MarshalIndent(v, "", "  ")
-		fmt.Println(string(b))
-		return
+		text = string(b) + "\n"
 	}
-	fmt.Print(text)
+	if _, err := io.WriteString(os.Stdout, text); err != nil {
+		return err
+	}
+	// When standard output is a file, it is on disk before this returns.
+	if fi, err := os.Stdout.Stat(); err == nil && fi.Mode().IsRegular() {
+		return os.Stdout.Sync()
+	}
+	return nil
 }
 
 // operatorOpts are the flags of the operator client commands (all but

@@ -18,21 +18,23 @@ import (
 // settings for that kind): the root key is unwrapped by the old seal and
 // wrapped by the new one, in one transaction; records and the data keyring
 // are not touched. From shamir, shares are the unseal shares (T of them);
-// to shamir, the new shares (n, threshold t) are returned, shown once. To
-// file, the key file (cfg's root-key-file, default DATA/root.key) is
-// created and must not exist.
-func MigrateSeal(ctx context.Context, cfg Config, to string, shares []string, n, t int) ([]string, error) {
+// to shamir, the new shares (n, threshold t) are passed to show, once,
+// before the transaction: when show fails (they were not shown, or not
+// kept) nothing is written, so a data directory is never left sealed with
+// shares nobody has. To file, the key file (cfg's root-key-file, default
+// DATA/root.key) is created and must not exist.
+func MigrateSeal(ctx context.Context, cfg Config, to string, shares []string, n, t int, show func(shares []string) error) error {
 	if to == cfg.Seal {
-		return nil, fmt.Errorf("server: --to %s is the seal --seal names (default file): --seal is the data directory's current seal, --to the new one", to)
+		return fmt.Errorf("server: --to %s is the seal --seal names (default file): --seal is the data directory's current seal, --to the new one", to)
 	}
 	probe := cfg
 	probe.Seal = to
 	if err := probe.Validate(); err != nil {
-		return nil, err
+		return err
 	}
 	b, err := openStopped(ctx, cfg, shares)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer b.Close()
 	var (
@@ -58,13 +60,22 @@ func MigrateSeal(ctx context.Context, cfg Config, to string, shares []string, n,
 		next, err = newAutoSeal(ctx, &probe, true)
 	}
 	if err != nil {
-		return nil, err
+		return err
+	}
+	if newShares != nil {
+		if err := show(newShares); err != nil {
+			next.Close()
+			return fmt.Errorf("server: the new unseal shares could not be shown (%w): nothing changed, %s keeps the %s seal", err, cfg.storageName(), cfg.Seal)
+		}
 	}
 	if err := b.MigrateSeal(ctx, next, to, params); err != nil {
 		next.Close()
-		return nil, err
+		if newShares != nil {
+			return fmt.Errorf("%w (the shares shown are not in effect: %s keeps the %s seal)", err, cfg.storageName(), cfg.Seal)
+		}
+		return err
 	}
-	return newShares, nil
+	return nil
 }
 
 // openStopped opens and unseals the data directory of cfg while the server

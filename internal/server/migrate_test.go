@@ -19,10 +19,11 @@ func TestMigrateSeal(t *testing.T) {
 	if err := s.Shutdown(bg); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := MigrateSeal(bg, cfg, SealFile, nil, 3, 2); err == nil {
+	if err := MigrateSeal(bg, cfg, SealFile, nil, 3, 2, nil); err == nil {
 		t.Errorf("MigrateSeal(file to file) err = nil")
 	}
-	shares, err := MigrateSeal(bg, cfg, SealShamir, nil, 3, 2)
+	var shares []string
+	err := MigrateSeal(bg, cfg, SealShamir, nil, 3, 2, func(s []string) error { shares = s; return nil })
 	if err != nil || len(shares) != 3 {
 		t.Fatalf("MigrateSeal(file to shamir) = %d shares, %v", len(shares), err)
 	}
@@ -49,10 +50,10 @@ func TestMigrateSeal(t *testing.T) {
 	// Back to a new key file, with two shares.
 	back := scfg
 	back.RootKeyFile = filepath.Join(t.TempDir(), "new-root.key")
-	if _, err := MigrateSeal(bg, back, SealFile, shares[:1], 0, 0); err == nil {
+	if err := MigrateSeal(bg, back, SealFile, shares[:1], 0, 0, nil); err == nil {
 		t.Errorf("MigrateSeal from shamir with one share of two err = nil")
 	}
-	if _, err := MigrateSeal(bg, back, SealFile, shares[:2], 0, 0); err != nil {
+	if err := MigrateSeal(bg, back, SealFile, shares[:2], 0, 0, nil); err != nil {
 		t.Fatalf("MigrateSeal(shamir to file) err = %v", err)
 	}
 	fcfg := back
