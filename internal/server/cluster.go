@@ -61,7 +61,7 @@ func resolveNodeID(cfg *Config) error {
 	if path == "" {
 		return nil
 	}
-	if err := os.WriteFile(path, []byte(cfg.NodeID+"\n"), 0o600); err != nil {
+	if err := createFile(path, []byte(cfg.NodeID+"\n")); err != nil {
 		return fmt.Errorf("server: node id: %w", err)
 	}
 	return nil
