@@ -253,22 +253,27 @@ func TestConcurrentCryptoAndRotation(t *testing.T) {
 }
 
 // TestFirstStartWriteFailureLeavesNoHalfFile: a first start that cannot
-// write its files (a full disk; here a file size limit of 0) fails, and
-// the next start, with room again, serves: no file of the data directory is
-// left empty or cut short by the failed one.
+// write its files (a full disk; here a file size limit: 0, then 1000 bytes,
+// which the small files fit in but not the database's first pages) fails,
+// and the next start, with room again, serves: no file of the data
+// directory is left empty or cut short by the failed one.
 func TestFirstStartWriteFailureLeavesNoHalfFile(t *testing.T) {
 	t.Parallel()
 	prlimit, err := exec.LookPath("prlimit")
 	if err != nil {
 		t.Skip("no prlimit")
 	}
-	dir := t.TempDir()
-	cmd := exec.Command(prlimit, "--fsize=0", trentBin, "server", "--data-dir", dir, "--addr", "127.0.0.1:0")
-	cmd.Env = serverEnv()
-	if out, err := cmd.CombinedOutput(); err == nil {
-		t.Fatalf("a first start that cannot write files exited 0:\n%s", out)
+	for _, limit := range []string{"0", "1000"} {
+		t.Run(limit, func(t *testing.T) {
+			dir := t.TempDir()
+			cmd := exec.Command(prlimit, "--fsize="+limit, trentBin, "server", "--data-dir", dir, "--addr", "127.0.0.1:0")
+			cmd.Env = serverEnv()
+			if out, err := cmd.CombinedOutput(); err == nil {
+				t.Fatalf("a first start that cannot write files exited 0:\n%s", out)
+			}
+			s := startEmbedded(t, dir)
+			creds := readCredentials(t, dir)
+			newKey(t, s.client(devRegion, creds.AccessKey, creds.Secret), "after a failed first start")
+		})
 	}
-	s := startEmbedded(t, dir)
-	creds := readCredentials(t, dir)
-	newKey(t, s.client(devRegion, creds.AccessKey, creds.Secret), "after a failed first start")
 }

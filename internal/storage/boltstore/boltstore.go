@@ -30,7 +30,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -85,8 +87,8 @@ type update struct {
 
 var _ storage.Store = (*Store)(nil)
 
-// Open opens (creating if needed, mode 0600) the database at path with the
-// default options. The file is locked for the lifetime of the Store.
+// Open opens (creating if needed, mode 0600, all or nothing) the database
+// at path with the default options. The file is locked for the lifetime of the Store.
 func Open(path string) (*Store, error) {
 	return OpenWithOptions(path, Options{})
 }
@@ -96,6 +98,11 @@ func OpenWithOptions(path string, opts Options) (*Store, error) {
 	timeout := opts.LockTimeout
 	if timeout <= 0 {
 		timeout = DefaultLockTimeout
+	}
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		if err := create(path, opts); err != nil {
+			return nil, fmt.Errorf("boltstore: create %s: %w", path, err)
+		}
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, NoSync: false, OpenFile: opts.openFile})
 	if errors.Is(err, bolterrors.ErrTimeout) {
@@ -121,6 +128,48 @@ func OpenWithOptions(path string, opts Options) (*Store, error) {
 	s := &Store{db: db, wake: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{})}
 	go s.committer()
 	return s, nil
+}
+
+// create makes a new database at path all or nothing: bbolt writes its
+// first pages into the file it opens, so a full disk (or a crash) while it
+// does would leave path a file that no later Open accepts ("invalid
+// database"). The database is made in a temporary file, then hard-linked
+// into place (a database made meanwhile by another process is kept) and
+// the directory fsynced.
+func create(path string, opts Options) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+"-*") // mode 0600
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if err := f.Close(); err != nil {
+		return err
+	}
+	db, err := bolt.Open(tmp, 0o600, &bolt.Options{OpenFile: opts.openFile})
+	if err != nil {
+		return err
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucket(bucketName)
+		return err
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.Link(tmp, path); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // Path returns the database file's path.
