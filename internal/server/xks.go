@@ -40,7 +40,8 @@ func (s *Server) xksAPI(svc *services) http.Handler {
 		start := time.Now()
 		b := &xksAudited{svc: svc, log: s.log, r: r, start: start, reqID: requestid.New(), name: xksEventName(r.URL.Path)}
 		w.Header()["X-Amzn-Requestid"] = []string{b.reqID} // the record's requestID
-		h := xks.Handler{Verifier: v, Backend: b, Log: s.log, Refused: b.refusal}
+		// The handler's log lines name the request by the id it answers.
+		h := xks.Handler{Verifier: v, Backend: b, Log: s.log.With("request_id", b.reqID), Refused: b.refusal}
 		h.ServeHTTP(w, r)
 		if !b.called {
 			b.unanswered()

@@ -71,3 +71,36 @@ func TestXKSSealed(t *testing.T) {
 	_, err := xksClient(s, DevAccessKeyID, DevSecretKey).Health(bg, xksMD)
 	wantXKSError(t, err, xks.ErrDependencyTimeout)
 }
+
+// lastResponse is an http.RoundTripper that keeps the last response's
+// headers (the request id a client sees).
+type lastResponse struct{ h http.Header }
+
+func (l *lastResponse) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	if err == nil {
+		l.h = resp.Header
+	}
+	return resp, err
+}
+
+// A proxy call's log lines carry the request id its answer does (the
+// audit record's requestID).
+func TestXKSLogRequestID(t *testing.T) {
+	s, logs := start(t, devConfig())
+	rt := &lastResponse{}
+	c := xks.NewClient(xks.Config{Endpoint: s.URL(), Path: "/p" + xks.APIPath, Region: "us-east-1",
+		AccessKeyID: DevAccessKeyID, Secret: DevSecretKey, HTTPClient: &http.Client{Transport: rt}})
+	_, err := c.Health(bg, xksMD)
+	wantXKSError(t, err, xks.ErrAuthenticationFailed)
+	id := rt.h.Get("X-Amzn-Requestid")
+	var line string
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, "xks: authentication failed") {
+			line = l
+		}
+	}
+	if id == "" || !strings.Contains(line, "request_id="+id) {
+		t.Fatalf("x-amzn-RequestId %q, log line %q: want the id in the line", id, line)
+	}
+}
