@@ -97,11 +97,10 @@ func (s *Service) newExternalKey(ctx context.Context, c Caller, sc scope, in *Cr
 	}
 	cctx, cancel := context.WithTimeout(ctx, xksTimeout)
 	defer cancel()
-	md, err := rec.client(s.xksHTTP).KeyMetadata(cctx, ref.keyID, &xks.RequestMetadata{
-		AwsPrincipalArn: principalARN(c), KmsKeyArn: keyARN, KmsOperation: "CreateKey", KmsRequestId: requestID(c),
-	})
+	reqMD := &xks.RequestMetadata{AwsPrincipalArn: principalARN(c), KmsKeyArn: keyARN, KmsOperation: "CreateKey", KmsRequestId: requestID(c)}
+	md, err := rec.client(s.xksHTTP).KeyMetadata(cctx, ref.keyID, reqMD)
 	if err != nil {
-		return nil, nil, s.externalKeyError(rec.ID, ref.keyID, keyARN, err)
+		return nil, nil, s.externalKeyError(rec.ID, ref.keyID, reqMD, err)
 	}
 	if md.KeySpec != "AES_256" || !slices.Contains(md.KeyUsage, "ENCRYPT") || !slices.Contains(md.KeyUsage, "DECRYPT") || md.KeyStatus != "ENABLED" {
 		return nil, nil, errXksKeyInvalidConfig.With("The external key %s must be an enabled AES_256 key for ENCRYPT and DECRYPT; its proxy reports %s %v %s.",
@@ -116,9 +115,9 @@ func (s *Service) newExternalKey(ctx context.Context, c Caller, sc scope, in *Cr
 // key's own faults are XksKeyNotFoundException and
 // XksKeyInvalidConfigurationException, a proxy that denies access
 // KMSInvalidStateException, and every other failure of the proxy
-// CustomKeyStoreInvalidStateException.
-func (s *Service) externalKeyError(store, xksKeyID, keyARN string, err error) error {
-	s.log.Info("kms: external key store proxy call failed", "op", "CreateKey", "key", keyARN, "err", err)
+// CustomKeyStoreInvalidStateException. md is the call's request metadata.
+func (s *Service) externalKeyError(store, xksKeyID string, md *xks.RequestMetadata, err error) error {
+	s.logProxyError(md, err)
 	var xe *xks.Error
 	switch {
 	case errors.Is(err, xks.ErrKeyNotFound):
@@ -135,19 +134,25 @@ func (s *Service) externalKeyError(store, xksKeyID, keyARN string, err error) er
 	return errKeyStoreInvalidState.With("The external key store proxy of custom key store %s failed (%s).", store, connectionErrorCode(err))
 }
 
-// proxyError is the answer to a proxy call of op on the key keyARN that
+// proxyError is the answer to a proxy call (its request metadata md) that
 // failed with err: as the XKS proxy API specification's table of KMS
 // exceptions, KMSInvalidStateException for every failure of the proxy, a
 // timeout too, and its InvalidCiphertextException (the outer layer of a
 // changed ciphertext: the encryption context is bound by the inner one,
 // whose failure is InvalidCiphertextException).
-func (s *Service) proxyError(op, keyARN string, err error) error {
-	s.log.Info("kms: external key store proxy call failed", "op", op, "key", keyARN, "err", err)
+func (s *Service) proxyError(md *xks.RequestMetadata, err error) error {
+	s.logProxyError(md, err)
 	var xe *xks.Error
 	if errors.As(err, &xe) {
-		return kmserr.ErrInvalidState.With("%s is unusable: its external key store proxy answered %s.", keyARN, xe.Name)
+		return kmserr.ErrInvalidState.With("%s is unusable: its external key store proxy answered %s.", md.KmsKeyArn, xe.Name)
 	}
-	return kmserr.ErrInvalidState.With("%s is unusable: its external key store proxy failed (%s).", keyARN, connectionErrorCode(err))
+	return kmserr.ErrInvalidState.With("%s is unusable: its external key store proxy failed (%s).", md.KmsKeyArn, connectionErrorCode(err))
+}
+
+// logProxyError logs a failed proxy call with the request id it carried
+// (the KMS request's, as in its answer and audit record).
+func (s *Service) logProxyError(md *xks.RequestMetadata, err error) {
+	s.log.Info("kms: external key store proxy call failed", "request_id", md.KmsRequestId, "op", md.KmsOperation, "key", md.KmsKeyArn, "err", err)
 }
 
 // connectedStore returns the store of k, which must be connected.
@@ -202,9 +207,10 @@ func (s *Service) sealExternal(ctx context.Context, c Caller, op string, k *key,
 	e := &ciphertext.External{KeyID: k.id}
 	ctx, cancel := context.WithTimeout(ctx, xksTimeout)
 	defer cancel()
-	sealed, err := cs.client.Encrypt(ctx, k.xks.keyID, proxyRequestMetadata(c, op, k), blob, e.Header())
+	md := proxyRequestMetadata(c, op, k)
+	sealed, err := cs.client.Encrypt(ctx, k.xks.keyID, md, blob, e.Header())
 	if err != nil {
-		return nil, s.proxyError(op, k.arn, err)
+		return nil, s.proxyError(md, err)
 	}
 	e.IV, e.Metadata, e.Tag, e.Ciphertext = sealed.IV, sealed.Metadata, sealed.Tag, sealed.Ciphertext
 	out := e.Marshal()
@@ -223,10 +229,11 @@ func (s *Service) openExternal(ctx context.Context, c Caller, op string, k *key,
 	}
 	ctx, cancel := context.WithTimeout(ctx, xksTimeout)
 	defer cancel()
-	inner, err := cs.client.Decrypt(ctx, k.xks.keyID, proxyRequestMetadata(c, op, k),
+	md := proxyRequestMetadata(c, op, k)
+	inner, err := cs.client.Decrypt(ctx, k.xks.keyID, md,
 		&xks.Sealed{Ciphertext: e.Ciphertext, IV: e.IV, Tag: e.Tag, Metadata: e.Metadata}, e.Header())
 	if err != nil {
-		return nil, s.proxyError(op, k.arn, err)
+		return nil, s.proxyError(md, err)
 	}
 	return inner, nil
 }

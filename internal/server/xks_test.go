@@ -6,9 +6,12 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
 	"github.com/trent-kms/trent/internal/xks"
 )
@@ -93,14 +96,75 @@ func TestXKSLogRequestID(t *testing.T) {
 		AccessKeyID: DevAccessKeyID, Secret: DevSecretKey, HTTPClient: &http.Client{Transport: rt}})
 	_, err := c.Health(bg, xksMD)
 	wantXKSError(t, err, xks.ErrAuthenticationFailed)
-	id := rt.h.Get("X-Amzn-Requestid")
+	wantLoggedID(t, logs, "xks: authentication failed", rt.h.Get("X-Amzn-Requestid"))
+}
+
+// wantLoggedID checks that the last log line with msg names the request id.
+func wantLoggedID(t *testing.T, logs *syncBuffer, msg, id string) {
+	t.Helper()
 	var line string
 	for _, l := range strings.Split(logs.String(), "\n") {
-		if strings.Contains(l, "xks: authentication failed") {
+		if strings.Contains(l, msg) {
 			line = l
 		}
 	}
 	if id == "" || !strings.Contains(line, "request_id="+id) {
-		t.Fatalf("x-amzn-RequestId %q, log line %q: want the id in the line", id, line)
+		t.Errorf("x-amzn-RequestId %q, log line %q: want the id in the line", id, line)
 	}
+}
+
+// A KMS call whose external key store proxy fails logs the failure with
+// the call's request id (the one its caller, its audit record and the
+// proxy got).
+func TestXKSKeyStoreLogRequestID(t *testing.T) {
+	s, logs := start(t, devConfig())
+	c := sdk(s.URL(), DevAccessKeyID, DevSecretKey, nil)
+	ext, err := c.CreateKey(bg, &awskms.CreateKeyInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cks, err := c.CreateCustomKeyStore(bg, &awskms.CreateCustomKeyStoreInput{
+		CustomKeyStoreName: aws.String("self"), CustomKeyStoreType: types.CustomKeyStoreTypeExternalKeyStore,
+		XksProxyConnectivity: types.XksProxyConnectivityTypePublicEndpoint,
+		XksProxyUriEndpoint:  aws.String(s.URL()), XksProxyUriPath: aws.String("/p" + xks.APIPath),
+		XksProxyAuthenticationCredential: &types.XksProxyAuthenticationCredentialType{
+			AccessKeyId: aws.String(DevAccessKeyID), RawSecretAccessKey: aws.String(xks.ProxySecret(DevSecretKey))},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ConnectCustomKeyStore(bg, &awskms.ConnectCustomKeyStoreInput{CustomKeyStoreId: cks.CustomKeyStoreId}); err != nil {
+		t.Fatal(err)
+	}
+	for st := types.ConnectionStateType(""); st != types.ConnectionStateTypeConnected; {
+		d, err := c.DescribeCustomKeyStores(bg, &awskms.DescribeCustomKeyStoresInput{CustomKeyStoreId: cks.CustomKeyStoreId})
+		if err != nil || d.CustomKeyStores[0].ConnectionState == types.ConnectionStateTypeFailed {
+			t.Fatalf("DescribeCustomKeyStores = %+v, %v", d, err)
+		}
+		st = d.CustomKeyStores[0].ConnectionState
+		time.Sleep(10 * time.Millisecond)
+	}
+	requestID := func(err error) string {
+		t.Helper()
+		var re *awshttp.ResponseError
+		if !errors.As(err, &re) {
+			t.Fatalf("err = %v, want a service error", err)
+		}
+		return re.ServiceRequestID()
+	}
+	const msg = "kms: external key store proxy call failed"
+	_, err = c.CreateKey(bg, &awskms.CreateKeyInput{Origin: types.OriginTypeExternalKeyStore,
+		CustomKeyStoreId: cks.CustomKeyStoreId, XksKeyId: aws.String("11111111-2222-3333-4444-555555555555")})
+	wantLoggedID(t, logs, msg, requestID(err))
+
+	outer, err := c.CreateKey(bg, &awskms.CreateKeyInput{Origin: types.OriginTypeExternalKeyStore,
+		CustomKeyStoreId: cks.CustomKeyStoreId, XksKeyId: ext.KeyMetadata.KeyId})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.DisableKey(bg, &awskms.DisableKeyInput{KeyId: ext.KeyMetadata.KeyId}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Encrypt(bg, &awskms.EncryptInput{KeyId: outer.KeyMetadata.KeyId, Plaintext: []byte("x")})
+	wantLoggedID(t, logs, msg, requestID(err))
 }
