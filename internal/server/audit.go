@@ -16,7 +16,6 @@ import (
 	"github.com/trent-kms/trent/internal/awsquery"
 	"github.com/trent-kms/trent/internal/kms"
 	"github.com/trent-kms/trent/internal/kmserr"
-	"github.com/trent-kms/trent/internal/requestid"
 	"github.com/trent-kms/trent/internal/sigv4"
 )
 
@@ -110,8 +109,8 @@ func (svc *services) usage() kms.UsageIndex {
 // auditAdmin records an operator request (eventSource admin.trent.internal)
 // once its signature was checked (authErr: why it was refused), before it
 // runs: a seal closes the log, so the outcome of the operation itself is
-// in the server log, not here.
-func (svc *services) auditAdmin(r *http.Request, res *sigv4.Result, authErr error) error {
+// in the server log, not here. reqID is the id the caller is answered with.
+func (svc *services) auditAdmin(r *http.Request, reqID string, res *sigv4.Result, authErr error) error {
 	if svc.audit == nil {
 		return nil
 	}
@@ -120,7 +119,7 @@ func (svc *services) auditAdmin(r *http.Request, res *sigv4.Result, authErr erro
 		name = strings.ToUpper(name[:1]) + name[1:]
 	}
 	e := audit.Event{
-		Time: time.Now(), Source: audit.SourceAdmin, Name: name, RequestID: requestid.New(),
+		Time: time.Now(), Source: audit.SourceAdmin, Name: name, RequestID: reqID,
 		UserAgent: r.UserAgent(), TLS: r.TLS, Host: r.Host,
 	}
 	e.SourceIP, _, _ = net.SplitHostPort(r.RemoteAddr)

@@ -385,3 +385,36 @@ func newKeyARN(t *testing.T, c *awskms.Client) string {
 	}
 	return aws.ToString(ck.KeyMetadata.Arn)
 }
+
+// An operator request answers with the request id of its audit record
+// and its log line.
+func TestAuditOperatorRequestID(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.DataDir = t.TempDir()
+	s, logs := start(t, cfg)
+	id, secret, _ := readCredentials(t, filepath.Join(cfg.DataDir, CredentialsFile))
+	rt := &lastResponse{}
+	c := opClient(s, id, secret)
+	c.HTTP = &http.Client{Transport: rt}
+	if _, err := c.Rotate(bg, false); err != nil {
+		t.Fatal(err)
+	}
+	reqID := rt.h.Get("X-Amzn-Requestid")
+	wantLoggedID(t, logs, "server: operator request", reqID)
+	if err := s.Shutdown(bg); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	err := audit.Query(filepath.Join(cfg.DataDir, AuditDir), audit.Filter{}, func(e *audit.Entry) error {
+		var r struct{ EventSource, EventName, RequestID string }
+		json.Unmarshal(e.Line, &r)
+		if r.EventSource == audit.SourceAdmin {
+			got = append(got, r.EventName+" "+r.RequestID)
+		}
+		return nil
+	})
+	if err != nil || len(got) != 1 || reqID == "" || got[0] != "Rotate "+reqID {
+		t.Errorf("admin records %v, %v; want one Rotate with the answer's id %q", got, err, reqID)
+	}
+}

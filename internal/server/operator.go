@@ -16,6 +16,7 @@ import (
 	"github.com/trent-kms/trent/internal/barrier"
 	"github.com/trent-kms/trent/internal/keyring/shamir"
 	"github.com/trent-kms/trent/internal/kmserr"
+	"github.com/trent-kms/trent/internal/requestid"
 )
 
 // Operator endpoints (JSON in and out, errors as {"error": "..."}):
@@ -89,8 +90,10 @@ func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
 		if err == nil && !res.Principal.IsRoot() {
 			err = kmserr.ErrAccessDenied.With("%s is not an administrator", res.Principal.ARN)
 		}
-		if aerr := svc.auditAdmin(r, res, err); aerr != nil {
-			s.log.Error("server: operator request refused: audit record failed", "path", r.URL.Path, "err", aerr)
+		reqID := requestid.New() // the audit record's, in the answer and the log
+		w.Header()["X-Amzn-Requestid"] = []string{reqID}
+		if aerr := svc.auditAdmin(r, reqID, res, err); aerr != nil {
+			s.log.Error("server: operator request refused: audit record failed", "request_id", reqID, "path", r.URL.Path, "err", aerr)
 			writeOpError(w, http.StatusInternalServerError, errors.New("the audit log cannot be written"))
 			return
 		}
@@ -102,7 +105,7 @@ func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
 			writeOpError(w, http.StatusForbidden, err)
 			return
 		}
-		s.log.Warn("server: operator request", "path", r.URL.Path, "principal", res.Principal.ARN, "access_key_id", res.AccessKeyID)
+		s.log.Warn("server: operator request", "request_id", reqID, "path", r.URL.Path, "principal", res.Principal.ARN, "access_key_id", res.AccessKeyID)
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		h(w, r)
 	}
