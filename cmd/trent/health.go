@@ -18,7 +18,7 @@ import (
 const healthUsage = `Usage: trent health [--endpoint URL] [--insecure-skip-verify]
 
 Asks a server's GET /health and exits 0 when it answers 200 (storage up,
-unsealed), 1 otherwise, printing the answer. Made for container and service
+unsealed, audit log writable), 1 otherwise, printing the answer. Made for container and service
 health checks: the endpoint defaults to $AWS_ENDPOINT_URL, else to the
 server settings in the environment (TRENT_ADDR, with https when TRENT_TLS_CERT
 is set; an all-interfaces address is asked on 127.0.0.1). The server's
