@@ -239,8 +239,17 @@ func (svc *services) clusterStatus(node string) *ClusterStatus {
 	if svc == nil || svc.cluster == nil {
 		return nil
 	}
-	return &ClusterStatus{Node: node, Leader: svc.cluster.leader.Leading(), Status: svc.cluster.follower.Status()}
+	st := svc.cluster.follower.Status()
+	if st.Error != "" {
+		st.Error = "cannot apply another node's changes" + seeLog
+	}
+	return &ClusterStatus{Node: node, Leader: svc.cluster.leader.Leading(), Status: st}
 }
+
+// seeLog replaces, in the unauthenticated /health and operator status, a
+// failure's text, which names records (region, account, key id): the server
+// log has it.
+const seeLog = " (the cause is in the server log)"
 
 // cluster returns the registerer of the metrics of a node sharing its
 // store, emptied first: a node that unseals again registers a new set.

@@ -132,6 +132,9 @@ func (s *Server) statusBody(ctx context.Context) (StatusBody, error) {
 		body.DataKey, body.DataKeys = bst.DataKey, bst.DataKeys
 	}
 	if p := s.state.barrier.Progress(); p.Target != 0 {
+		if p.Error != "" {
+			p.Error = "the rewrap stopped" + seeLog
+		}
 		body.Rewrap = &p
 	}
 	body.Cluster = s.svc.Load().clusterStatus(s.cfg.NodeID)

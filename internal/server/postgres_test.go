@@ -16,6 +16,8 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/trent-kms/trent/internal/storage"
+	"github.com/trent-kms/trent/internal/storage/pgstore"
 	"github.com/trent-kms/trent/internal/storage/pgstore/pgtest"
 )
 
@@ -150,5 +152,45 @@ func TestPostgresDown(t *testing.T) {
 	}
 	if code, body := get(t, nil, s.URL()+"/health"); code != http.StatusOK {
 		t.Errorf("GET /health after the database came back = %d %s", code, body)
+	}
+}
+
+// The unauthenticated /health and operator status of a node that cannot
+// apply another node's change, or rewrap a record, say so without the
+// failure's text, which names the record (region, account, key id); the
+// server log has it.
+func TestPostgresStatusHidesRecordErrors(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	cfg := pgConfig(t, url)
+	s, logs := start(t, cfg)
+	const path = "kms/key/us-east-1/210987654321/1234abcd-12ab-34cd-56ef-1234567890ab"
+	db, err := pgstore.Open(bg, url, pgstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Update(bg, func(tx storage.Tx) error { return tx.Put(path, []byte("not sealed by the barrier")) }); err != nil {
+		t.Fatal(err)
+	}
+	id, secret, _ := readCredentials(t, filepath.Join(cfg.DataDir, CredentialsFile))
+	if _, err := opClient(s, id, secret).Rotate(bg, false); err != nil {
+		t.Fatal(err)
+	}
+	status := ""
+	for strings.Count(status, `"error"`) < 2 { // the cluster's and the rewrap's
+		time.Sleep(20 * time.Millisecond)
+		_, status = get(t, nil, s.URL()+"/trent/operator/status")
+	}
+	_, health := get(t, nil, s.URL()+"/health")
+	for _, body := range []string{status, health} {
+		if !strings.Contains(body, `"error"`) || strings.Contains(body, "210987654321") || strings.Contains(body, "1234abcd") {
+			t.Errorf("%s: want the errors without the record they name", body)
+		}
+	}
+	for _, msg := range []string{"cannot apply another node's changes", "data-key rewrap stopped"} {
+		if !strings.Contains(logs.String(), msg) {
+			t.Errorf("the log lacks %q", msg)
+		}
 	}
 }
