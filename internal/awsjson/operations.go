@@ -143,6 +143,15 @@ var operations = map[string]operation{
 	"TrentService.UpdateCustomKeyStore":     {Name: "UpdateCustomKeyStore", Action: "kms:UpdateCustomKeyStore", MaxBody: smallBody, Timeout: defaultTimeout, binding: op((*kms.Service).UpdateCustomKeyStore)},
 }
 
+// OperationName is the name of the operation target (an X-Amz-Target)
+// asks for, "unknown" when the table has none (a bounded metrics label).
+func OperationName(target string) string {
+	if op, ok := operations[target]; ok {
+		return op.Name
+	}
+	return "unknown"
+}
+
 // Operations returns the names of the supported operations, sorted.
 func Operations() []string {
 	names := make([]string, 0, len(operations))

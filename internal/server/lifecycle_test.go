@@ -246,8 +246,17 @@ func TestSealMetrics(t *testing.T) {
 	cfg := testConfig()
 	cfg.DataDir, cfg.Seal = t.TempDir(), SealShamir
 	s, _ := start(t, cfg)
+	// The requests a sealed server refuses are counted as every API request.
+	for range 3 {
+		_, err := sdk(s.URL(), DevAccessKeyID, DevSecretKey, nil).ListKeys(bg, &awskms.ListKeysInput{})
+		var ae smithy.APIError
+		if !errors.As(err, &ae) || ae.ErrorCode() != "KMSInternalException" {
+			t.Fatalf("ListKeys while sealed: %v", err)
+		}
+	}
 	_, body := get(t, nil, s.URL()+"/metrics")
-	for _, want := range []string{"trent_sealed 1", "trent_barrier_data_key_version 0"} {
+	for _, want := range []string{"trent_sealed 1", "trent_barrier_data_key_version 0",
+		`trent_requests_total{operation="ListKeys",outcome="KMSInternalException"} 3`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics while sealed lack %q", want)
 		}

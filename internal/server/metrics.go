@@ -9,6 +9,7 @@ import (
 
 	"github.com/trent-kms/trent/internal/awsjson"
 	"github.com/trent-kms/trent/internal/awsquery"
+	"github.com/trent-kms/trent/internal/xks"
 )
 
 // metrics is the server's own Prometheus registry (never the global one, so
@@ -35,11 +36,11 @@ func newMetrics() *metrics {
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "trent_requests_total",
-			Help: "API requests (KMS, and iam:/sts: operations) by operation and outcome (ok, or the error code returned).",
+			Help: "API requests (KMS, iam:/sts: and XKS proxy operations) by operation and outcome (ok, or the error code returned), those refused while sealed included.",
 		}, []string{"operation", "outcome"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "trent_request_duration_seconds",
-			Help:    "API request duration, from the start of the handler to the response written.",
+			Help:    "API request duration, from the start of the handler to the response written (requests refused while sealed are not timed).",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"operation"}),
 	}
@@ -71,6 +72,20 @@ func (m *metrics) observe(o awsjson.Outcome) {
 	} else {
 		m.duration.WithLabelValues(o.Operation).Observe(o.Duration.Seconds())
 	}
+}
+
+// refused counts (in trent_requests_total only: no handler ran) a request
+// refused while sealed or not current: kmsCode is the KMS API's answer; the
+// proxy API and the Query protocol answer theirs.
+func (m *metrics) refused(r *http.Request, kmsCode string) {
+	op, code := awsjson.OperationName(r.Header.Get("X-Amz-Target")), kmsCode
+	switch {
+	case xks.IsProxyPath(r.URL.Path):
+		op, code = xksEventName(r.URL.Path), xks.ErrDependencyTimeout.Name
+	case awsquery.IsQueryRequest(r):
+		op, code = "unknown", "ServiceUnavailable"
+	}
+	m.requests.WithLabelValues(op, code).Inc()
 }
 
 func (m *metrics) handler() http.Handler {

@@ -244,16 +244,20 @@ func (s *Server) serveKMS(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case (svc == nil || svc.cluster != nil && !svc.cluster.fresh(s.log)) && xks.IsProxyPath(r.URL.Path):
 		refuseXKS(w)
+		s.metrics.refused(r, "")
 	case svc == nil:
 		refuseSealed.ServeHTTP(w, r)
+		s.metrics.refused(r, kmserr.ErrSealed.Code)
 	case svc.cluster != nil && !svc.cluster.fresh(s.log):
 		refuseStale.ServeHTTP(w, r)
+		s.metrics.refused(r, kmserr.ErrDependencyTimeout.Code)
 	case !svc.enter(): // sealing or shutting down: as if already sealed
 		if xks.IsProxyPath(r.URL.Path) {
 			refuseXKS(w)
 		} else {
 			refuseSealed.ServeHTTP(w, r)
 		}
+		s.metrics.refused(r, kmserr.ErrSealed.Code)
 	default:
 		defer svc.leave()
 		svc.api.ServeHTTP(w, r)
