@@ -571,7 +571,8 @@ func TestClusterPostgresRestartUnderLoad(t *testing.T) {
 
 // trent admin works on the database the nodes share, while they run (the
 // break-glass of a cluster): a key it creates is accepted, a key it
-// deactivates refused, by every node within the bound. A backup of the
+// deactivates refused, by every node within the bound. trent operator
+// status shows a node's cluster state. A backup of the
 // cluster restores into an empty database (and only into an empty one),
 // where a new node decrypts what the cluster encrypted.
 func TestClusterAdminAndRestore(t *testing.T) {
@@ -614,6 +615,11 @@ func TestClusterAdminAndRestore(t *testing.T) {
 		_, err := c.kms(0).DescribeKey(ctx(t), &kms.DescribeKeyInput{KeyId: k.KeyMetadata.KeyId})
 		return err == nil
 	})
+	// docs/postgres.md: trent operator status carries what /health's
+	// "cluster" member does.
+	if out, errs, code := trentCmd(t, env, "", "operator", "status"); code != 0 || !strings.Contains(out, "cluster: node node-a (") {
+		t.Errorf("trent operator status on a node = %d %q %q, want its cluster state (node node-a)", code, out, errs)
+	}
 	if _, errs, code := trentCmd(t, env, "", "backup", "-o", bfile); code != 0 {
 		t.Fatalf("trent backup = %d %s", code, errs)
 	}

@@ -324,6 +324,16 @@ func statusText(st server.StatusBody) string {
 			fmt.Fprintf(&b, "rewrap error: %s\n", r.Error)
 		}
 	}
+	if c := st.Cluster; c != nil {
+		role := "follower"
+		if c.Leader {
+			role = "leader"
+		}
+		fmt.Fprintf(&b, "cluster: node %s (%s), applied version %d of %d, staleness %.3fs\n", c.Node, role, c.Applied, c.Latest, c.StalenessSeconds)
+		if c.Error != "" {
+			fmt.Fprintf(&b, "cluster error: %s\n", c.Error)
+		}
+	}
 	return b.String()
 }
 
