@@ -69,7 +69,6 @@ func (o *opFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.endpoint, "endpoint", "", "server `URL` (default: $AWS_ENDPOINT_URL)")
 	fs.StringVar(&o.region, "region", "", "signing `region` (default: AWS_REGION, or us-east-1)")
 	fs.StringVar(&o.profile, "profile", "", "shared config `profile` for the credentials")
-	fs.BoolVar(&o.json, "json", false, "print JSON")
 }
 
 func (o *opFlags) client(ctx context.Context, signed bool) (*server.OperatorClient, error) {
@@ -135,6 +134,7 @@ type operatorOpts struct {
 func operatorFlags(verb string, v *operatorOpts) *flag.FlagSet {
 	fs := flag.NewFlagSet("trent operator "+verb, flag.ContinueOnError)
 	v.register(fs)
+	fs.BoolVar(&v.json, "json", false, "print JSON")
 	fs.IntVar(&v.shares, "shares", 5, "number of unseal shares (init)")
 	fs.IntVar(&v.threshold, "threshold", 3, "shares needed to unseal (init)")
 	fs.BoolVar(&v.root, "root", false, "also rotate the root key (rotate)")
@@ -345,6 +345,8 @@ barrier, so the backup is useless without the seal (the file seal's key,
 the Shamir shares, the HSM or the KMS key). Needs an administrator's
 credentials (from the environment, as the AWS CLI). The file is verified
 (digest and format) before it is kept.
+
+Flags:
 `
 
 // backupOpts are the flags of trent backup.
@@ -362,16 +364,9 @@ func backupFlags(b *backupOpts) *flag.FlagSet {
 
 func runBackup(args []string) int {
 	var b backupOpts
-	fs := backupFlags(&b)
-	fs.SetOutput(io.Discard)
 	o, out := &b.opFlags, &b.out
-	if _, err := parseInterspersed(fs, args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(os.Stdout, backupUsage)
-			return 0
-		}
-		errorf("backup: %v", err)
-		return 2
+	if _, code, ok := parseFlags("backup", backupFlags(&b), backupUsage, args); !ok {
+		return code
 	}
 	if *out == "" {
 		errorf("backup: -o FILE is required")
@@ -435,6 +430,8 @@ one transaction). The backup's digest and format are checked before
 anything is kept. Then start the server (or the nodes) on it with the
 backup's seal (--seal KIND and its key: the root key file, the Shamir
 shares, the HSM token or the KMS key).
+
+Flags:
 `
 
 // restoreOpts are the flags of trent restore.
@@ -452,17 +449,10 @@ func restoreFlags(r *restoreOpts) *flag.FlagSet {
 
 func runRestore(args []string) int {
 	var r restoreOpts
-	fs := restoreFlags(&r)
-	fs.SetOutput(io.Discard)
 	dir, storageKind, pgURL := &r.dir, &r.storage, &r.pgURL
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(os.Stdout, restoreUsage)
-			return 0
-		}
-		errorf("restore: %v", err)
-		return 2
+	pos, code, ok := parseFlags("restore", restoreFlags(&r), restoreUsage, args)
+	if !ok {
+		return code
 	}
 	if *storageKind == server.StoragePostgres {
 		if *pgURL == "" || len(pos) != 1 {
