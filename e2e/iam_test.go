@@ -203,6 +203,11 @@ func TestDataDirectoryAccounts(t *testing.T) {
 
 	s = startEmbedded(t, dir, "--account-id", "777788889999", "--add-account")
 	stopClean(t, s)
+	// The start-up summary points the shell at the added account's
+	// administrator, not at the credentials file of the first account.
+	if want := "export AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(dir, "credentials-777788889999") + "\n"; !strings.Contains(s.log.String(), want) {
+		t.Errorf("the summary of the added account lacks %q:\n%s", want, s.log)
+	}
 	after, err := os.ReadFile(filepath.Join(dir, "credentials"))
 	must(t, err)
 	if string(after) != string(before) {

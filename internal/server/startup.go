@@ -78,9 +78,7 @@ func (s *Server) summary(ctx context.Context) summary {
 	if svc := s.svc.Load(); svc != nil {
 		sum.state = "unsealed"
 		sum.adminKeyID = svc.adminKeyID
-		if p := filepath.Join(c.DataDir, CredentialsFile); c.DataDir != "" && fileExists(p) {
-			sum.credentials = p
-		}
+		sum.credentials = credentialsOf(c.DataDir, sum.account, sum.adminKeyID)
 		return sum
 	}
 	sum.state = "sealed"
@@ -96,6 +94,23 @@ func (s *Server) summary(ctx context.Context) summary {
 		sum.next = "# the " + c.Seal + " seal's auto-unseal is retrying (see the log); trent operator status shows progress"
 	}
 	return sum
+}
+
+// credentialsOf is the file of dataDir that holds the administrator key
+// keyID of account: credentials-<account> for an account added to a data
+// directory that had one (the credentials file is then another account's),
+// else credentials; "" when neither holds it.
+func credentialsOf(dataDir, account, keyID string) string {
+	if dataDir == "" || keyID == "" {
+		return ""
+	}
+	for _, name := range []string{CredentialsFile + "-" + account, CredentialsFile} {
+		p := filepath.Join(dataDir, name)
+		if b, err := os.ReadFile(p); err == nil && strings.Contains(string(b), "aws_access_key_id = "+keyID+"\n") {
+			return p
+		}
+	}
+	return ""
 }
 
 // printSummary writes what an operator needs after the start, once: where
