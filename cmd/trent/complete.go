@@ -350,9 +350,12 @@ func writeMan(w io.Writer) {
 		s := &server.Settings[i]
 		fmt.Fprintf(&b, ".TP\n.B %s\n%s\n", roff(s.Env()), roff("--"+s.Name))
 	}
-	b.WriteString(".TP\n.B AWS_ENDPOINT_URL\n" + roff("endpoint of the client commands (encrypt, decrypt, operator, backup)") + "\n")
-	b.WriteString(".TP\n.B AWS_SHARED_CREDENTIALS_FILE, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_PROFILE, AWS_DEFAULT_REGION\n" +
+	b.WriteString(".TP\n.B " + roff(server.PINEnv) + "\n" + roff("the HSM user PIN of the pkcs11 seal, when no --pkcs11-pin-file is given") + "\n")
+	b.WriteString(".TP\n.B GOGC, GOMEMLIMIT\n" + roff("the garbage collector's settings; trent server sets GOGC=400 and a soft memory limit of half the memory unless they are set") + "\n")
+	b.WriteString(".TP\n.B AWS_ENDPOINT_URL\n" + roff("endpoint of the client commands (encrypt, decrypt, operator, backup, health, bench)") + "\n")
+	b.WriteString(".TP\n.B AWS_SHARED_CREDENTIALS_FILE, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_PROFILE, AWS_REGION, AWS_DEFAULT_REGION\n" +
 		roff("credentials and region of the client commands, as for the AWS CLI") + "\n")
+	b.WriteString(".TP\n.B AWS_CA_BUNDLE\n" + roff("a PEM file of the CA certificates the client commands trust, as for the AWS CLI") + "\n")
 	b.WriteString(".SH FILES\n")
 	b.WriteString(".TP\n.I ./trent\\-data\n" + roff("the default data directory: trent.db (the database, records sealed), "+
 		"root.key (the file seal's root key), credentials (the first administrator's access key, mode 0600)") + "\n")
