@@ -79,7 +79,7 @@ var Settings = config.Table[Config]{
 		Doc: "Changes (a key disabled, an access key revoked, ...) reach every node within milliseconds, and within 2 s when " +
 			"a notification is lost; a node that cannot hear the database refuses requests (DependencyTimeoutException, " +
 			"/health 503) once this long has passed since it last confirmed that it is current, so that it never serves " +
-			"what another node revoked longer ago. A negative value serves from memory whatever happens. See docs/postgres.md.",
+			"what another node revoked longer ago. At least 3s (the change feed polls every 2 s); a negative value serves from memory whatever happens. See docs/postgres.md.",
 		Value: func(c *Config) config.Value { return config.Duration(&c.MaxStaleness) }},
 
 	// Seal
