@@ -70,7 +70,7 @@ var Settings = config.Table[Config]{
 
 	{Name: "node-id", Group: "Storage",
 		Help: "this node's `id` in its audit log and among the nodes of a database (default: kept in <data-dir>/node-id)",
-		Doc: "1 to 64 of A-Z a-z 0-9 . _ -. Every audit record, digest and segment file name carries it, so that the " +
+		Doc: "1 to 64 of A-Z a-z 0-9 . _ -, not starting with . or -. Every audit record, digest and segment file name carries it, so that the " +
 			"logs of several nodes can be gathered in one directory and verified each as its own chain. By default the " +
 			"first start picks the host name and 8 random hex digits and keeps them in <data-dir>/node-id.",
 		Value: func(c *Config) config.Value { return config.String(&c.NodeID) }},
