@@ -102,7 +102,7 @@ func (a *auditFlags) dirs() []string {
 
 // parseAuditFlags parses args; ok=false means stop with code.
 func parseAuditFlags(fs *flag.FlagSet, usage string, args []string) (code int, ok bool) {
-	fs.Usage = func() { fmt.Fprint(fs.Output(), usage); fs.PrintDefaults() }
+	fs.Usage = func() { fmt.Fprint(fs.Output(), usage); printFlags(fs.Output(), fs) }
 	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

@@ -122,7 +122,7 @@ func benchFlags(c *benchConfig) *flag.FlagSet {
 func runBench(args []string) int {
 	var c benchConfig
 	fs := benchFlags(&c)
-	fs.Usage = func() { fmt.Fprint(fs.Output(), benchUsage); fs.PrintDefaults() }
+	fs.Usage = func() { fmt.Fprint(fs.Output(), benchUsage); printFlags(fs.Output(), fs) }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
