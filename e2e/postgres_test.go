@@ -214,8 +214,8 @@ func TestPostgresDownUnderLoad(t *testing.T) {
 	in.Stop()
 	time.Sleep(3 * time.Second)
 	code, body := httpGet(t, s.URL+"/health")
-	if code != http.StatusServiceUnavailable || !strings.Contains(body, `"storage":"unavailable"`) {
-		t.Errorf("GET /health with the database down = %d %s, want 503 storage unavailable", code, body)
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, `"storage":"unavailable"`) || !strings.Contains(body, `"initialized":true`) {
+		t.Errorf("GET /health with the database down = %d %s, want 503 storage unavailable (and still initialized)", code, body)
 	}
 	must(t, in.Restart())
 	setPhase("back")

@@ -38,7 +38,9 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	code := http.StatusOK
 	if err := s.state.store.Ping(ctx); err != nil {
 		s.log.Error("server: health: storage ping failed", "err", err)
-		body = healthBody{Status: "error", Storage: "error", Sealed: s.svc.Load() == nil}
+		// Unsealed, the server is initialised; sealed, storage cannot say.
+		unsealed := s.svc.Load() != nil
+		body = healthBody{Status: "error", Storage: "error", Sealed: !unsealed, Initialized: unsealed}
 		if errors.Is(err, storage.ErrUnavailable) {
 			body.Storage = "unavailable" // the database is down or does not answer
 		}
