@@ -217,6 +217,10 @@ func TestPostgresDownUnderLoad(t *testing.T) {
 	if code != http.StatusServiceUnavailable || !strings.Contains(body, `"storage":"unavailable"`) || !strings.Contains(body, `"initialized":true`) {
 		t.Errorf("GET /health with the database down = %d %s, want 503 storage unavailable (and still initialized)", code, body)
 	}
+	// /health needs no authentication: it must not name the database.
+	if strings.Contains(body, "user=") || strings.Contains(body, "127.0.0.1:") {
+		t.Errorf("GET /health with the database down names the database: %s", body)
+	}
 	must(t, in.Restart())
 	setPhase("back")
 	// Recovery by itself: a write succeeds again without restarting trent.
