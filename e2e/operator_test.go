@@ -238,3 +238,37 @@ func TestMigrateSealSharesUnwritten(t *testing.T) {
 	creds := readCredentials(t, dir)
 	newKey(t, s.client(devRegion, creds.AccessKey, creds.Secret), "after a failed migration")
 }
+
+// A secret shown once that cannot be written is an error: trent admin
+// create-access-key and trent operator init say so and what to do, rather
+// than exit 0.
+func TestAdminSecretUnwritten(t *testing.T) {
+	t.Parallel()
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skipf("no /dev/full: %v", err)
+	}
+	defer full.Close()
+	dir := t.TempDir()
+	stopClean(t, startEmbedded(t, dir))
+	cmd := exec.Command(trentBin, "admin", "create-access-key", "--data-dir", dir)
+	cmd.Env = serverEnv()
+	var errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = full, &errb
+	if err := cmd.Run(); err == nil {
+		t.Errorf("create-access-key with its secret unwritten exited 0; stderr:\n%s", &errb)
+	}
+	if !strings.Contains(errb.String(), "delete-access-key") {
+		t.Errorf("stderr does not say how to remove the key:\n%s", &errb)
+	}
+
+	// operator init alike: the shares are lost, and it says what to do.
+	s := startServer(t, "server", "--seal", "shamir", "--data-dir", t.TempDir(), "--addr", "127.0.0.1:0")
+	cmd = exec.Command(trentBin, "operator", "init", "--shares", "3", "--threshold", "2")
+	cmd.Env = append(serverEnv(), "AWS_ENDPOINT_URL="+s.URL)
+	errb.Reset()
+	cmd.Stdout, cmd.Stderr = full, &errb
+	if err := cmd.Run(); err == nil || !strings.Contains(errb.String(), "run init again") {
+		t.Errorf("operator init with its shares unwritten: %v; stderr:\n%s", err, &errb)
+	}
+}

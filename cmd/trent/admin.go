@@ -233,9 +233,12 @@ func adminCreateKey(ctx context.Context, svc *iam.Service, a *adminArgs) error {
 		who = "user " + k.UserName
 	}
 	fmt.Fprintf(stderr, "trent: created access key %s of %s of account %s; the secret is shown once\n", k.AccessKeyID, who, k.AccountID)
-	(&opFlags{json: a.json}).print(map[string]string{"access_key_id": k.AccessKeyID, "secret_access_key": k.Secret.Reveal(),
+	err = (&opFlags{json: a.json}).print(map[string]string{"access_key_id": k.AccessKeyID, "secret_access_key": k.Secret.Reveal(),
 		"account_id": k.AccountID, "user_name": k.UserName},
 		fmt.Sprintf("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n# account %s, %s\n", k.AccessKeyID, k.Secret.Reveal(), k.AccountID, who))
+	if err != nil {
+		return fmt.Errorf("writing the secret of access key %s: %w (the key exists and nobody has its secret: 'trent admin delete-access-key %s' removes it)", k.AccessKeyID, err, k.AccessKeyID)
+	}
 	return nil
 }
 

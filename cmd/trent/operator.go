@@ -203,7 +203,12 @@ func runOperator(args []string) int {
 		} else {
 			fmt.Fprintf(&b, "\nFirst administrator: not created yet; the unseal that starts the services writes its credentials to the data directory (see the server log)\n")
 		}
-		o.print(out, b.String())
+		if err := o.print(out, b.String()); err != nil {
+			// The barrier is initialised under shares nobody received.
+			errorf("operator init: writing the unseal shares: %v", err)
+			hintf("they are lost: stop the server, delete %s in its data directory and run init again", "trent.db")
+			return 1
+		}
 		if out.Error != "" {
 			errorf("operator init: %s", out.Error)
 			return 1
