@@ -134,6 +134,10 @@ func (r *keyStoreRecord) client(hc *http.Client) *xks.Client {
 type keyStoreCache struct {
 	mu sync.Mutex
 	m  map[string]*cachedKeyStore // by record path
+	// gen counts the forgets: a store read from storage is kept only if
+	// no forget came between the read and the keep, so that a slow reader
+	// cannot put back a state older than a change that came after it.
+	gen uint64
 }
 
 type cachedKeyStore struct {
@@ -141,26 +145,42 @@ type cachedKeyStore struct {
 	client *xks.Client
 }
 
-func (c *keyStoreCache) forget(path string) {
+// forget drops the store at path and returns the generation a read of
+// storage that follows must pass to keep.
+func (c *keyStoreCache) forget(path string) uint64 {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	delete(c.m, path)
-	c.mu.Unlock()
+	c.gen++
+	return c.gen
 }
 
 func (c *keyStoreCache) forgetAll() {
 	c.mu.Lock()
 	c.m = nil
+	c.gen++
 	c.mu.Unlock()
 }
 
-// keep caches the store rec (stored at path) with a client over hc.
-func (c *keyStoreCache) keep(path string, rec *keyStoreRecord, hc *http.Client) *cachedKeyStore {
+// generation is what a read of storage passes to keep.
+func (c *keyStoreCache) generation() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen
+}
+
+// keep returns the store rec (stored at path) with a client over hc, and
+// caches it unless the cache forgot something since gen (the generation
+// before rec was read): rec may then be older than what storage holds.
+func (c *keyStoreCache) keep(path string, rec *keyStoreRecord, hc *http.Client, gen uint64) *cachedKeyStore {
 	cs := &cachedKeyStore{rec: *rec, client: rec.client(hc)}
 	c.mu.Lock()
-	if c.m == nil {
-		c.m = make(map[string]*cachedKeyStore)
+	if c.gen == gen {
+		if c.m == nil {
+			c.m = make(map[string]*cachedKeyStore)
+		}
+		c.m[path] = cs
 	}
-	c.m[path] = cs
 	c.mu.Unlock()
 	return cs
 }
@@ -170,6 +190,7 @@ func (c *keyStoreCache) keep(path string, rec *keyStoreRecord, hc *http.Client) 
 // again on its next use.
 func (c *keyStoreCache) reload(entries []storage.Entry, hc *http.Client, log *slog.Logger) {
 	c.forgetAll()
+	gen := c.generation()
 	for _, e := range entries {
 		if !strings.HasPrefix(e.Key, keyStorePathPrefix) {
 			continue
@@ -181,7 +202,7 @@ func (c *keyStoreCache) reload(entries []storage.Entry, hc *http.Client, log *sl
 			log.Error("kms: custom key store record does not parse; read again on use", "record", e.Key, "err", err)
 			continue
 		}
-		c.keep(e.Key, rec, hc)
+		c.keep(e.Key, rec, hc, gen)
 	}
 }
 
@@ -191,6 +212,7 @@ func (s *Service) cachedStore(ctx context.Context, sc scope, id string) (*cached
 	path := keyStorePath(sc, id)
 	s.stores.mu.Lock()
 	cs := s.stores.m[path]
+	gen := s.stores.gen
 	s.stores.mu.Unlock()
 	if cs != nil {
 		return cs, nil
@@ -204,7 +226,7 @@ func (s *Service) cachedStore(ctx context.Context, sc scope, id string) (*cached
 	if err != nil || rec == nil {
 		return nil, err
 	}
-	return s.stores.keep(path, rec, s.xksHTTP), nil
+	return s.stores.keep(path, rec, s.xksHTTP, gen), nil
 }
 
 // applyKeyStores forgets the stores among paths (changed by another node)
@@ -226,7 +248,7 @@ func (s *Service) applyKeyStores(ctx context.Context, paths []string) []string {
 // memory. When storage cannot be read, the store is forgotten and read on
 // its next use.
 func (s *Service) refreshStore(ctx context.Context, path string) {
-	s.stores.forget(path)
+	gen := s.stores.forget(path)
 	var rec *keyStoreRecord
 	err := s.store.View(ctx, func(tx storage.Tx) error {
 		data, err := tx.Get(path)
@@ -246,7 +268,7 @@ func (s *Service) refreshStore(ctx context.Context, path string) {
 		return
 	}
 	if rec != nil {
-		s.stores.keep(path, rec, s.xksHTTP)
+		s.stores.keep(path, rec, s.xksHTTP, gen)
 	}
 }
 
@@ -517,7 +539,7 @@ func (s *Service) CreateCustomKeyStore(ctx context.Context, c Caller, in *Create
 	if err != nil {
 		return nil, s.keyStoreError("CreateCustomKeyStore", err)
 	}
-	s.stores.keep(keyStorePath(sc, rec.ID), rec, s.xksHTTP)
+	s.refreshStore(ctx, keyStorePath(sc, rec.ID))
 	return &CreateCustomKeyStoreOutput{CustomKeyStoreId: rec.ID}, nil
 }
 
