@@ -350,6 +350,16 @@ func (s *scanner) open(seen *uint, bit uint, bracket byte) bool {
 func encodeFast(buf *bytes.Buffer, out any) bool {
 	var o jsonObject
 	switch out := out.(type) {
+	case *kms.DecryptOutput:
+		if out.CiphertextForRecipient != nil {
+			return false // a Recipient's answer: encoding/json writes it
+		}
+	case *kms.GenerateDataKeyOutput:
+		if out.CiphertextForRecipient != nil {
+			return false
+		}
+	}
+	switch out := out.(type) {
 	case *kms.EncryptOutput:
 		o.start(buf, len(out.CiphertextBlob))
 		o.blob("CiphertextBlob", out.CiphertextBlob)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 
+	"github.com/trent-kms/trent/internal/attest"
 	"github.com/trent-kms/trent/internal/keys"
 	"github.com/trent-kms/trent/internal/kmserr"
 )
@@ -241,10 +242,13 @@ func (s *Service) DeriveSharedSecret(ctx context.Context, c Caller, in *DeriveSh
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	if in.Recipient != nil {
-		return nil, kmserr.ErrUnsupportedOperation.With("Recipient (attested enclave) requests are not supported by this server.")
+	doc, err := s.attestation(c, in.Recipient)
+	if err != nil {
+		return nil, err
 	}
-	k, err := s.usableKey(c, opAccess("DeriveSharedSecret").set(condKeyAgreementAlgorithm, in.KeyAgreementAlgorithm), in.KeyId, keys.KeyAgreement)
+	a := opAccess("DeriveSharedSecret").set(condKeyAgreementAlgorithm, in.KeyAgreementAlgorithm)
+	a.att = doc
+	k, err := s.usableKey(c, a, in.KeyId, keys.KeyAgreement)
 	if err != nil {
 		return nil, err
 	}
@@ -256,7 +260,15 @@ func (s *Service) DeriveSharedSecret(ctx context.Context, c Caller, in *DeriveSh
 		clear(z)
 		return nil, kmserr.ErrDryRun
 	}
-	return &DeriveSharedSecretOutput{KeyAgreementAlgorithm: in.KeyAgreementAlgorithm, KeyId: k.arn, KeyOrigin: k.origin, SharedSecret: z}, nil
+	out := &DeriveSharedSecretOutput{KeyAgreementAlgorithm: in.KeyAgreementAlgorithm, KeyId: k.arn, KeyOrigin: k.origin}
+	if doc != nil {
+		if out.CiphertextForRecipient, err = forRecipient(doc, z); err != nil {
+			return nil, err
+		}
+		return out, nil
+	}
+	out.SharedSecret = z
+	return out, nil
 }
 
 // Encapsulate returns a fresh 32-byte shared secret and its ML-KEM
@@ -316,10 +328,10 @@ func (s *Service) Decapsulate(ctx context.Context, c Caller, in *DecapsulateInpu
 // GenerateDataKeyPairWithoutPlaintext: a fresh pair, the private key
 // (PKCS #8 DER) encrypted under a symmetric encryption key.
 func (s *Service) dataKeyPair(ctx context.Context, c Caller, op, keyID, spec string, grantTokens []string, ec map[string]string,
-	recipient *RecipientInfo, dryRun bool) (k *key, ver *keys.Version, priv, blob, pub []byte, err error) {
+	recipient *RecipientInfo, dryRun bool) (k *key, ver *keys.Version, priv, blob, pub []byte, doc *attest.Document, err error) {
 	sc, err := callerScope(c)
 	if err != nil {
-		return nil, nil, nil, nil, nil, err
+		return nil, nil, nil, nil, nil, nil, err
 	}
 	var v validator
 	v.keyID("keyId", keyID, true)
@@ -328,56 +340,65 @@ func (s *Service) dataKeyPair(ctx context.Context, c Caller, op, keyID, spec str
 	s.tokenGrants(ctx, grantTokens)
 	v.recipient(recipient)
 	if err := v.Err(); err != nil {
-		return nil, nil, nil, nil, nil, err
+		return nil, nil, nil, nil, nil, nil, err
 	}
 	if err := checkContext(ec); err != nil {
-		return nil, nil, nil, nil, nil, err
+		return nil, nil, nil, nil, nil, nil, err
 	}
-	if recipient != nil {
-		return nil, nil, nil, nil, nil, kmserr.ErrUnsupportedOperation.With("Recipient (attested enclave) requests are not supported by this server.")
+	if doc, err = s.attestation(c, recipient); err != nil {
+		return nil, nil, nil, nil, nil, nil, err
 	}
-	k, ver, err = s.encryptKey(ctx, c, sc, cryptoAccess(op, ec, "").set(condDataKeyPairSpec, spec), keyID, "")
+	a := cryptoAccess(op, ec, "").set(condDataKeyPairSpec, spec)
+	a.att = doc
+	k, ver, err = s.encryptKey(ctx, c, sc, a, keyID, "")
 	if err != nil {
-		return nil, nil, nil, nil, nil, err
+		return nil, nil, nil, nil, nil, nil, err
 	}
 	if k.xks != nil {
 		// AWS generates no data key pairs under a key in a custom key store
 		// (its message is not recorded).
-		return nil, nil, nil, nil, nil, kmserr.ErrUnsupportedOperation
+		return nil, nil, nil, nil, nil, nil, kmserr.ErrUnsupportedOperation
 	}
 	if ps := keys.Spec(spec); !ps.Supported() {
-		return nil, nil, nil, nil, nil, kmserr.ErrUnsupportedOperation.With("KeyPairSpec %s is not supported in this Region", spec)
+		return nil, nil, nil, nil, nil, nil, kmserr.ErrUnsupportedOperation.With("KeyPairSpec %s is not supported in this Region", spec)
 	}
 	if dryRun {
-		return nil, nil, nil, nil, nil, kmserr.ErrDryRun
+		return nil, nil, nil, nil, nil, nil, kmserr.ErrDryRun
 	}
 	sk, pub, err := keys.GenerateKeyPair(keys.Spec(spec))
 	if err != nil {
-		return nil, nil, nil, nil, nil, err
+		return nil, nil, nil, nil, nil, nil, err
 	}
 	defer sk.Wipe()
 	if blob, err = s.sealExternal(ctx, c, op, k, ver.Seal(sk.Expose(), ec)); err != nil {
-		return nil, nil, nil, nil, nil, err
+		return nil, nil, nil, nil, nil, nil, err
 	}
-	return k, ver, bytes.Clone(sk.Expose()), blob, pub, nil
+	return k, ver, bytes.Clone(sk.Expose()), blob, pub, doc, nil
 }
 
 // GenerateDataKeyPair returns a fresh key pair: the public key, the private
 // key in plaintext and encrypted under a symmetric encryption key.
 func (s *Service) GenerateDataKeyPair(ctx context.Context, c Caller, in *GenerateDataKeyPairInput) (*GenerateDataKeyPairOutput, error) {
-	k, ver, priv, blob, pub, err := s.dataKeyPair(ctx, c, "GenerateDataKeyPair", in.KeyId, in.KeyPairSpec, in.GrantTokens,
+	k, ver, priv, blob, pub, doc, err := s.dataKeyPair(ctx, c, "GenerateDataKeyPair", in.KeyId, in.KeyPairSpec, in.GrantTokens,
 		in.EncryptionContext, in.Recipient, in.DryRun)
 	if err != nil {
 		return nil, err
 	}
-	return &GenerateDataKeyPairOutput{KeyId: k.arn, KeyMaterialId: ver.MaterialID, KeyPairSpec: in.KeyPairSpec,
-		PrivateKeyCiphertextBlob: blob, PrivateKeyPlaintext: priv, PublicKey: pub}, nil
+	out := &GenerateDataKeyPairOutput{KeyId: k.arn, KeyMaterialId: ver.MaterialID, KeyPairSpec: in.KeyPairSpec,
+		PrivateKeyCiphertextBlob: blob, PrivateKeyPlaintext: priv, PublicKey: pub}
+	if doc != nil {
+		out.PrivateKeyPlaintext = nil
+		if out.CiphertextForRecipient, err = forRecipient(doc, priv); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // GenerateDataKeyPairWithoutPlaintext is GenerateDataKeyPair without the
 // plaintext private key.
 func (s *Service) GenerateDataKeyPairWithoutPlaintext(ctx context.Context, c Caller, in *GenerateDataKeyPairWithoutPlaintextInput) (*GenerateDataKeyPairWithoutPlaintextOutput, error) {
-	k, ver, priv, blob, pub, err := s.dataKeyPair(ctx, c, "GenerateDataKeyPairWithoutPlaintext", in.KeyId, in.KeyPairSpec,
+	k, ver, priv, blob, pub, _, err := s.dataKeyPair(ctx, c, "GenerateDataKeyPairWithoutPlaintext", in.KeyId, in.KeyPairSpec,
 		in.GrantTokens, in.EncryptionContext, nil, in.DryRun)
 	if err != nil {
 		return nil, err

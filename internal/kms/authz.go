@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/trent-kms/trent/internal/attest"
 	"github.com/trent-kms/trent/internal/kmserr"
 	"github.com/trent-kms/trent/internal/policy"
 )
@@ -123,6 +124,9 @@ type access struct {
 	// resource is the resource of a decision on no key ("": "*"), the
 	// retiring principal of ListRetirableGrants.
 	resource string
+	// att is the request's verified attestation document
+	// (kms:RecipientAttestation:*), nil for none.
+	att *attest.Document
 }
 
 // newAccess returns the access of action (e.g. "kms:Encrypt").
@@ -176,6 +180,11 @@ func (a *access) Lookup(name string) (policy.Values, bool) {
 	for i := range a.cond {
 		if a.cond[i] != "" && (condNames[i] == name || strings.EqualFold(condNames[i], name)) {
 			return policy.One(a.cond[i]), true
+		}
+	}
+	if a.att != nil {
+		if v, ok := attestationValue(a.att, name); ok {
+			return v, true
 		}
 	}
 	k := a.k

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/trent-kms/trent/internal/arn"
+	"github.com/trent-kms/trent/internal/attest"
 	"github.com/trent-kms/trent/internal/ciphertext"
 	"github.com/trent-kms/trent/internal/keys"
 	"github.com/trent-kms/trent/internal/kmserr"
@@ -359,10 +360,12 @@ func (s *Service) Decrypt(ctx context.Context, c Caller, in *DecryptInput) (*Dec
 	if err := checkContext(in.EncryptionContext); err != nil {
 		return nil, err
 	}
-	if in.Recipient != nil {
-		return nil, kmserr.ErrUnsupportedOperation.With("Recipient (attested enclave) requests are not supported by this server.")
+	doc, err := s.attestation(c, in.Recipient)
+	if err != nil {
+		return nil, err
 	}
 	a := cryptoAccess("Decrypt", in.EncryptionContext, in.EncryptionAlgorithm)
+	a.att = doc
 	var want *key
 	if in.KeyId != "" {
 		if want, err = s.sourceKey(c, sc, a.action, in.KeyId, in.CiphertextBlob); err != nil {
@@ -388,8 +391,15 @@ func (s *Service) Decrypt(ctx context.Context, c Caller, in *DecryptInput) (*Dec
 		clear(pt)
 		return nil, kmserr.ErrDryRun
 	}
-	return &DecryptOutput{EncryptionAlgorithm: decryptOutputAlg(k, in.EncryptionAlgorithm), KeyId: k.arn,
-		KeyMaterialId: materialID(k, ver), Plaintext: pt}, nil
+	out := &DecryptOutput{EncryptionAlgorithm: decryptOutputAlg(k, in.EncryptionAlgorithm), KeyId: k.arn,
+		KeyMaterialId: materialID(k, ver), Plaintext: pt}
+	if doc != nil {
+		out.Plaintext = nil
+		if out.CiphertextForRecipient, err = forRecipient(doc, pt); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // ReEncrypt decrypts a blob and encrypts the plaintext under the
@@ -486,10 +496,10 @@ func (s *Service) ReEncrypt(ctx context.Context, c Caller, in *ReEncryptInput) (
 
 // dataKey is the common part of GenerateDataKey and GenerateDataKeyWithoutPlaintext.
 func (s *Service) dataKey(ctx context.Context, c Caller, op, keyID, spec string, nbytes *int32, grantTokens []string,
-	ec map[string]string, recipient *RecipientInfo, dryRun bool) (*key, *keys.Version, []byte, []byte, error) {
+	ec map[string]string, recipient *RecipientInfo, dryRun bool) (*key, *keys.Version, []byte, []byte, *attest.Document, error) {
 	sc, err := callerScope(c)
 	if err != nil {
-		return nil, nil, nil, nil, err
+		return nil, nil, nil, nil, nil, err
 	}
 	var v validator
 	v.keyID("keyId", keyID, true)
@@ -499,23 +509,26 @@ func (s *Service) dataKey(ctx context.Context, c Caller, op, keyID, spec string,
 	s.tokenGrants(ctx, grantTokens)
 	v.recipient(recipient)
 	if err := v.Err(); err != nil {
-		return nil, nil, nil, nil, err
+		return nil, nil, nil, nil, nil, err
 	}
 	if (spec == "") == (nbytes == nil) {
-		return nil, nil, nil, nil, kmserr.ErrValidation.With("Please specify either number of bytes or key spec.")
+		return nil, nil, nil, nil, nil, kmserr.ErrValidation.With("Please specify either number of bytes or key spec.")
 	}
 	if err := checkContext(ec); err != nil {
-		return nil, nil, nil, nil, err
+		return nil, nil, nil, nil, nil, err
 	}
-	if recipient != nil {
-		return nil, nil, nil, nil, kmserr.ErrUnsupportedOperation.With("Recipient (attested enclave) requests are not supported by this server.")
-	}
-	k, ver, err := s.encryptKey(ctx, c, sc, cryptoAccess(op, ec, ""), keyID, "")
+	doc, err := s.attestation(c, recipient)
 	if err != nil {
-		return nil, nil, nil, nil, err
+		return nil, nil, nil, nil, nil, err
+	}
+	a := cryptoAccess(op, ec, "")
+	a.att = doc
+	k, ver, err := s.encryptKey(ctx, c, sc, a, keyID, "")
+	if err != nil {
+		return nil, nil, nil, nil, nil, err
 	}
 	if dryRun {
-		return nil, nil, nil, nil, kmserr.ErrDryRun
+		return nil, nil, nil, nil, nil, kmserr.ErrDryRun
 	}
 	n := 32
 	switch {
@@ -529,26 +542,33 @@ func (s *Service) dataKey(ctx context.Context, c Caller, op, keyID, spec string,
 	blob, err := s.sealExternal(ctx, c, op, k, ver.Seal(pt, ec))
 	if err != nil {
 		clear(pt)
-		return nil, nil, nil, nil, err
+		return nil, nil, nil, nil, nil, err
 	}
-	return k, ver, pt, blob, nil
+	return k, ver, pt, blob, doc, nil
 }
 
 // GenerateDataKey returns a random data key in plaintext and encrypted
 // under the key. Exactly one of KeySpec (AES_128, AES_256) and NumberOfBytes
 // (1..1024) must be given.
 func (s *Service) GenerateDataKey(ctx context.Context, c Caller, in *GenerateDataKeyInput) (*GenerateDataKeyOutput, error) {
-	k, ver, pt, blob, err := s.dataKey(ctx, c, "GenerateDataKey", in.KeyId, in.KeySpec, in.NumberOfBytes, in.GrantTokens,
+	k, ver, pt, blob, doc, err := s.dataKey(ctx, c, "GenerateDataKey", in.KeyId, in.KeySpec, in.NumberOfBytes, in.GrantTokens,
 		in.EncryptionContext, in.Recipient, in.DryRun)
 	if err != nil {
 		return nil, err
 	}
-	return &GenerateDataKeyOutput{CiphertextBlob: blob, KeyId: k.arn, KeyMaterialId: ver.MaterialID, Plaintext: pt}, nil
+	out := &GenerateDataKeyOutput{CiphertextBlob: blob, KeyId: k.arn, KeyMaterialId: ver.MaterialID, Plaintext: pt}
+	if doc != nil {
+		out.Plaintext = nil
+		if out.CiphertextForRecipient, err = forRecipient(doc, pt); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // GenerateDataKeyWithoutPlaintext is GenerateDataKey without the plaintext.
 func (s *Service) GenerateDataKeyWithoutPlaintext(ctx context.Context, c Caller, in *GenerateDataKeyWithoutPlaintextInput) (*GenerateDataKeyWithoutPlaintextOutput, error) {
-	k, ver, pt, blob, err := s.dataKey(ctx, c, "GenerateDataKeyWithoutPlaintext", in.KeyId, in.KeySpec, in.NumberOfBytes,
+	k, ver, pt, blob, _, err := s.dataKey(ctx, c, "GenerateDataKeyWithoutPlaintext", in.KeyId, in.KeySpec, in.NumberOfBytes,
 		in.GrantTokens, in.EncryptionContext, nil, in.DryRun)
 	if err != nil {
 		return nil, err
@@ -575,7 +595,13 @@ func (s *Service) GenerateRandom(ctx context.Context, c Caller, in *GenerateRand
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorize(&c, nil, opAccess("GenerateRandom")); err != nil {
+	doc, err := s.attestation(c, in.Recipient)
+	if err != nil {
+		return nil, err
+	}
+	a := opAccess("GenerateRandom")
+	a.att = doc
+	if err := s.authorize(&c, nil, a); err != nil {
 		return nil, err
 	}
 	if in.CustomKeyStoreId != "" {
@@ -586,10 +612,14 @@ func (s *Service) GenerateRandom(ctx context.Context, c Caller, in *GenerateRand
 		}
 		return nil, kmserr.ErrUnsupportedOperation.With("GenerateRandom is not supported with an external key store (%s).", in.CustomKeyStoreId)
 	}
-	if in.Recipient != nil {
-		return nil, kmserr.ErrUnsupportedOperation.With("Recipient (attested enclave) requests are not supported by this server.")
-	}
 	b := make([]byte, *in.NumberOfBytes)
 	randRead(b)
+	if doc != nil {
+		ct, err := forRecipient(doc, b)
+		if err != nil {
+			return nil, err
+		}
+		return &GenerateRandomOutput{CiphertextForRecipient: ct}, nil
+	}
 	return &GenerateRandomOutput{Plaintext: b}, nil
 }

@@ -1,6 +1,10 @@
 package kms
 
-import "time"
+import (
+	"time"
+
+	"github.com/trent-kms/trent/internal/attest"
+)
 
 // Facts is what an operation used, reported to the caller (the wire layer
 // hands it to the audit log) so that nothing re-parses the request. Pass a
@@ -25,6 +29,9 @@ type Facts struct {
 	// not): "explicit deny in a resource-based policy", "no identity-based
 	// policy allows", ... (the error message has the rest).
 	Denied string
+	// Recipient is the verified attestation document of the request's
+	// Recipient parameter (CloudTrail's additionalEventData.recipient).
+	Recipient *attest.Document
 }
 
 func (f *Facts) allowed(g *grant) {

@@ -1,7 +1,6 @@
 package kms
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/pem"
@@ -10,34 +9,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/trent-kms/trent/internal/awstest"
 )
 
-// opensslPath finds the openssl binary: a test that needs it skips loudly
-// without it, and fails under CI=true (.ci/run installs it).
-func opensslPath(t testing.TB) string {
-	t.Helper()
-	p, err := exec.LookPath("openssl")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("openssl not found; .ci/run installs it")
-		}
-		t.Skip("SKIPPED: openssl not found (install the openssl package): OpenSSL cross-checks not run")
-	}
-	return p
-}
+// opensslPath and openssl are awstest's (OpenSSL cross-checks of several
+// packages).
+func opensslPath(t testing.TB) string { t.Helper(); return awstest.OpenSSLPath(t) }
 
-// openssl runs openssl with args and returns its standard output.
-func openssl(t testing.TB, args ...string) []byte {
-	t.Helper()
-	cmd := exec.Command(opensslPath(t), args...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("openssl %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
-	}
-	return out
-}
+func openssl(t testing.TB, args ...string) []byte { t.Helper(); return awstest.OpenSSL(t, args...) }
 
 // opensslFails runs openssl and reports whether it exited non-zero.
 func opensslFails(t *testing.T, args ...string) bool {

@@ -24,9 +24,10 @@
 //
 //   - Every key spec but SM2 (internal/keys holds the spec table: usages,
 //     algorithms, material); SM2 and CloudHSM key stores (origin
-//     AWS_CLOUDHSM): UnsupportedOperationException. Recipient (Nitro
-//     attestation): UnsupportedOperationException. Grants: tokens are
-//     validated and ignored. docs/api-coverage.md has the whole list.
+//     AWS_CLOUDHSM): UnsupportedOperationException. Grants: tokens are
+//     validated and ignored. Recipient (attestation): AWS Nitro Enclaves
+//     documents only (recipient.go, package attest), not NitroTPM ones.
+//     docs/api-coverage.md has the whole list.
 //   - GetKeyPolicy returns the policy as written: AWS shows a deleted
 //     principal's unique id in its place (both bind the policy to unique
 //     ids when it is set; policy.go).
@@ -47,6 +48,7 @@ package kms
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -60,6 +62,7 @@ import (
 	"time"
 
 	"github.com/trent-kms/trent/internal/arn"
+	"github.com/trent-kms/trent/internal/attest"
 	"github.com/trent-kms/trent/internal/keys"
 	"github.com/trent-kms/trent/internal/kmserr"
 	"github.com/trent-kms/trent/internal/policy"
@@ -123,6 +126,7 @@ type Service struct {
 
 	principals Principals                           // Config.Principals
 	events     func(context.Context, *ServiceEvent) // Config.Events
+	attRoots   *x509.CertPool                       // Config.AttestationRoots, or the AWS Nitro Enclaves root
 }
 
 type scope struct{ region, account string }
@@ -333,6 +337,12 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.attRoots = cfg.AttestationRoots; s.attRoots == nil {
+		var err error
+		if s.attRoots, err = attest.Roots("", false); err != nil {
+			return nil, err
+		}
 	}
 	if err := s.Reload(ctx); err != nil {
 		return nil, fmt.Errorf("kms: load state: %w", err)

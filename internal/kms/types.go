@@ -3,6 +3,7 @@ package kms
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"log/slog"
 	"math"
 	"net/http"
@@ -53,6 +54,10 @@ type Config struct {
 	// called once the change is stored, from the background jobs. Nil: no
 	// one is told.
 	Events func(context.Context, *ServiceEvent)
+	// AttestationRoots are the trust anchors of the attestation documents
+	// of Recipient parameters (attest.Roots); nil: the AWS Nitro Enclaves
+	// root alone.
+	AttestationRoots *x509.CertPool
 }
 
 // Principals resolves the principal ARN of an IAM user, role or role session
@@ -105,7 +110,10 @@ type Tag struct {
 	TagValue string `json:"TagValue"`
 }
 
-// RecipientInfo is the Nitro Enclaves attestation of a request (not supported yet).
+// RecipientInfo is the AWS Nitro Enclaves attestation of a request: the
+// secret of the response goes, encrypted under the document's public key,
+// to the output's CiphertextForRecipient instead of its plaintext member
+// (recipient.go).
 type RecipientInfo struct {
 	AttestationDocument    []byte `json:"AttestationDocument,omitempty"`
 	KeyEncryptionAlgorithm string `json:"KeyEncryptionAlgorithm,omitempty"`
@@ -352,10 +360,11 @@ type DecryptInput struct {
 }
 
 type DecryptOutput struct {
-	EncryptionAlgorithm string `json:"EncryptionAlgorithm"`
-	KeyId               string `json:"KeyId"`
-	KeyMaterialId       string `json:"KeyMaterialId,omitempty"`
-	Plaintext           []byte `json:"Plaintext"`
+	CiphertextForRecipient []byte `json:"CiphertextForRecipient,omitempty"`
+	EncryptionAlgorithm    string `json:"EncryptionAlgorithm"`
+	KeyId                  string `json:"KeyId"`
+	KeyMaterialId          string `json:"KeyMaterialId,omitempty"`
+	Plaintext              []byte `json:"Plaintext"`
 }
 
 type ReEncryptInput struct {
@@ -392,10 +401,11 @@ type GenerateDataKeyInput struct {
 }
 
 type GenerateDataKeyOutput struct {
-	CiphertextBlob []byte `json:"CiphertextBlob"`
-	KeyId          string `json:"KeyId"`
-	KeyMaterialId  string `json:"KeyMaterialId,omitempty"`
-	Plaintext      []byte `json:"Plaintext"`
+	CiphertextForRecipient []byte `json:"CiphertextForRecipient,omitempty"`
+	CiphertextBlob         []byte `json:"CiphertextBlob"`
+	KeyId                  string `json:"KeyId"`
+	KeyMaterialId          string `json:"KeyMaterialId,omitempty"`
+	Plaintext              []byte `json:"Plaintext"`
 }
 
 type GenerateDataKeyWithoutPlaintextInput struct {
@@ -420,7 +430,8 @@ type GenerateRandomInput struct {
 }
 
 type GenerateRandomOutput struct {
-	Plaintext []byte `json:"Plaintext"`
+	CiphertextForRecipient []byte `json:"CiphertextForRecipient,omitempty"`
+	Plaintext              []byte `json:"Plaintext"`
 }
 
 // ---- asymmetric, HMAC, key agreement, KEM ----
@@ -512,10 +523,11 @@ type DeriveSharedSecretInput struct {
 }
 
 type DeriveSharedSecretOutput struct {
-	KeyAgreementAlgorithm string `json:"KeyAgreementAlgorithm"`
-	KeyId                 string `json:"KeyId"`
-	KeyOrigin             string `json:"KeyOrigin"`
-	SharedSecret          []byte `json:"SharedSecret"`
+	CiphertextForRecipient []byte `json:"CiphertextForRecipient,omitempty"`
+	KeyAgreementAlgorithm  string `json:"KeyAgreementAlgorithm"`
+	KeyId                  string `json:"KeyId"`
+	KeyOrigin              string `json:"KeyOrigin"`
+	SharedSecret           []byte `json:"SharedSecret"`
 }
 
 type EncapsulateInput struct {
@@ -556,6 +568,7 @@ type GenerateDataKeyPairInput struct {
 }
 
 type GenerateDataKeyPairOutput struct {
+	CiphertextForRecipient   []byte `json:"CiphertextForRecipient,omitempty"`
 	KeyId                    string `json:"KeyId"`
 	KeyMaterialId            string `json:"KeyMaterialId,omitempty"`
 	KeyPairSpec              string `json:"KeyPairSpec"`

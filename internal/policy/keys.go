@@ -63,6 +63,8 @@ const (
 	KeyWrappingKeySpec                = "kms:WrappingKeySpec"
 	KeyPrimaryRegion                  = "kms:PrimaryRegion"
 	KeyReplicaRegion                  = "kms:ReplicaRegion"
+	KeyRecipientImageSha384           = "kms:RecipientAttestation:ImageSha384"
+	KeyRecipientPCR                   = "kms:RecipientAttestation:PCR" // + PCR index
 )
 
 // keySource says where the evaluator finds a key's values.
@@ -147,6 +149,7 @@ var exactKeys = []keyRef{
 	{srcContext, KeyWrappingKeySpec, ""},
 	{srcContext, KeyPrimaryRegion, ""},
 	{srcContext, KeyReplicaRegion, ""},
+	{srcContext, KeyRecipientImageSha384, ""},
 }
 
 var prefixKeys = []keyRef{
@@ -154,6 +157,7 @@ var prefixKeys = []keyRef{
 	{srcResourceTag, KeyResourceTag, ""},
 	{srcRequestTag, KeyRequestTag, ""},
 	{srcEncryptionContext, KeyEncryptionContext, ""},
+	{srcContext, KeyRecipientPCR, ""},
 }
 
 // lookupKey compiles a condition key name as a policy writes it. Names are

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/trent-kms/trent/internal/attest"
 	"github.com/trent-kms/trent/internal/audit"
 	"github.com/trent-kms/trent/internal/barrier"
 	"github.com/trent-kms/trent/internal/config"
@@ -198,6 +199,10 @@ func openServices(ctx context.Context, st *state, cfg *Config, logger *slog.Logg
 	}
 	kc := kms.Config{Store: st.store, Partition: cfg.Partition, Logger: logger, Usage: svc.usage(), Principals: svc.iam,
 		Shared: st.watcher != nil}
+	if kc.AttestationRoots, err = attest.Roots(cfg.AttestationRootsFile, cfg.AttestationRootsOnly); err != nil {
+		svc.closeAudit(logger)
+		return nil, nil, fmt.Errorf("server: %w", err)
+	}
 	if svc.audit != nil {
 		kc.Events = svc.audit.RecordServiceEvent // key deletions and rotations of the background jobs
 	}

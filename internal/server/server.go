@@ -106,6 +106,11 @@ type Config struct {
 	TLSCertFile, TLSKeyFile string
 	// InsecureHTTP allows plain HTTP on a non-loopback address.
 	InsecureHTTP bool
+	// AttestationRootsFile names a PEM file of root certificates trusted
+	// for the attestation documents of Recipient parameters besides the
+	// AWS Nitro Enclaves root, or instead of it with AttestationRootsOnly.
+	AttestationRootsFile string
+	AttestationRootsOnly bool
 	// AccountID is the account the server runs as ("" for the data
 	// directory's own, else 111122223333): its first administrator is
 	// created when it is new, and seed entries without an account belong
@@ -178,6 +183,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("server: empty listen address"))
 	} else if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		errs = append(errs, fmt.Errorf("server: listen address %q: want HOST:PORT", c.Addr))
+	}
+	if c.AttestationRootsOnly && c.AttestationRootsFile == "" {
+		errs = append(errs, errors.New("server: attestation-roots-only needs attestation-roots"))
 	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		errs = append(errs, errors.New("server: --tls-cert and --tls-key go together"))

@@ -151,6 +151,18 @@ var Settings = config.Table[Config]{
 		Doc:   "Request signatures, plaintexts and data keys then cross the network unencrypted.",
 		Value: func(c *Config) config.Value { return config.Bool(&c.InsecureHTTP) }},
 
+	// Attestation
+	{Name: "attestation-roots", Group: "Attestation",
+		Help: "PEM `file` of root certificates trusted for Nitro Enclaves attestation documents, besides AWS's",
+		Doc: "The Recipient parameter of Decrypt, GenerateDataKey, GenerateDataKeyPair, GenerateRandom and " +
+			"DeriveSharedSecret carries an attestation document whose certificate chain must end at a trusted root: " +
+			"the AWS Nitro Enclaves root (G1, built in) and the certificates of this file. Read at start.",
+		Value: func(c *Config) config.Value { return config.String(&c.AttestationRootsFile) }},
+	{Name: "attestation-roots-only", Group: "Attestation", Default: "false",
+		Help:  "trust only the attestation-roots file, not the AWS Nitro Enclaves root",
+		Doc:   "For test enclaves and private attestation PKIs; needs attestation-roots.",
+		Value: func(c *Config) config.Value { return config.Bool(&c.AttestationRootsOnly) }},
+
 	// Audit
 	{Name: "audit", Group: "Audit", Default: "true",
 		Help: "record every API call in the audit log (false only for measurements)",

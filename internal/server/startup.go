@@ -31,7 +31,7 @@ func (e *HintError) Hint() string  { return e.Advice }
 // absPaths makes the paths of c absolute, so that logs and the summary name
 // the files for real whatever the working directory.
 func absPaths(c *Config) error {
-	for _, p := range []*string{&c.DataDir, &c.RootKeyFile, &c.SeedFile, &c.TLSCertFile, &c.TLSKeyFile, &c.ConfigFile} {
+	for _, p := range []*string{&c.DataDir, &c.RootKeyFile, &c.SeedFile, &c.TLSCertFile, &c.TLSKeyFile, &c.AttestationRootsFile, &c.ConfigFile} {
 		if *p == "" {
 			continue
 		}

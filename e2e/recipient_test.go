@@ -1,0 +1,184 @@
+package e2e
+
+import (
+	"bytes"
+	"crypto/ecdh"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+
+	"github.com/trent-kms/trent/internal/attest/attesttest"
+	"github.com/trent-kms/trent/internal/awstest"
+)
+
+// openForEnclave decrypts a CiphertextForRecipient with the enclave's key
+// twice, with attesttest's Go decoder and with `openssl cms -decrypt`, and
+// returns the secret both agree on.
+func openForEnclave(t *testing.T, e *attesttest.Enclave, cms []byte) []byte {
+	t.Helper()
+	got, err := e.Open(cms)
+	if err != nil {
+		t.Fatalf("open CiphertextForRecipient: %v", err)
+	}
+	dir := t.TempDir()
+	in, key := filepath.Join(dir, "cms.der"), filepath.Join(dir, "key.pem")
+	must(t, os.WriteFile(in, cms, 0o600))
+	must(t, os.WriteFile(key, e.KeyPEM(t), 0o600))
+	if ossl := awstest.OpenSSL(t, "cms", "-decrypt", "-inform", "DER", "-in", in, "-inkey", key); !bytes.Equal(ossl, got) {
+		t.Fatalf("openssl cms -decrypt = %x, Go decoder = %x", ossl, got)
+	}
+	return got
+}
+
+func recipient(doc []byte) *types.RecipientInfo {
+	return &types.RecipientInfo{AttestationDocument: doc, KeyEncryptionAlgorithm: types.KeyEncryptionMechanismRsaesOaepSha256}
+}
+
+// TestRecipientEndToEnd: with a Recipient (a Nitro Enclaves attestation
+// document signed under a root the server trusts through
+// --attestation-roots), Decrypt, GenerateDataKey, GenerateDataKeyPair,
+// GenerateRandom and DeriveSharedSecret answer the secret only in
+// CiphertextForRecipient, a CMS envelope that the enclave's key opens;
+// untrusted, tampered and misdeclared documents are ValidationException.
+func TestRecipientEndToEnd(t *testing.T) {
+	t.Parallel()
+	ca := attesttest.NewValidCA(t)
+	enclave := attesttest.NewEnclave(t, 0xaa)
+	doc := ca.Document(t, enclave)
+	s := startDev(t, "--attestation-roots", ca.WriteRoot(t))
+	c := s.dev()
+	key := newKey(t, c, "for the enclave")
+
+	pt := []byte("enclave secret")
+	enc, err := c.Encrypt(ctx(t), &kms.EncryptInput{KeyId: key.KeyId, Plaintext: pt})
+	must(t, err)
+	dec, err := c.Decrypt(ctx(t), &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob, Recipient: recipient(doc)})
+	must(t, err)
+	if dec.Plaintext != nil || aws.ToString(dec.KeyId) != aws.ToString(key.Arn) {
+		t.Fatalf("Decrypt with Recipient: Plaintext %x, KeyId %s", dec.Plaintext, aws.ToString(dec.KeyId))
+	}
+	if got := openForEnclave(t, enclave, dec.CiphertextForRecipient); !bytes.Equal(got, pt) {
+		t.Fatalf("Decrypt for the enclave = %q", got)
+	}
+
+	dk, err := c.GenerateDataKey(ctx(t), &kms.GenerateDataKeyInput{KeyId: key.KeyId, KeySpec: types.DataKeySpecAes256, Recipient: recipient(doc)})
+	must(t, err)
+	if dk.Plaintext != nil {
+		t.Fatal("GenerateDataKey with Recipient returned Plaintext")
+	}
+	dataKey := openForEnclave(t, enclave, dk.CiphertextForRecipient)
+	if len(dataKey) != 32 {
+		t.Fatalf("data key of %d bytes", len(dataKey))
+	}
+	decryptOK(t, c, dk.CiphertextBlob, dataKey, nil) // the blob holds the same key
+
+	rnd, err := c.GenerateRandom(ctx(t), &kms.GenerateRandomInput{NumberOfBytes: aws.Int32(64), Recipient: recipient(doc)})
+	must(t, err)
+	if rnd.Plaintext != nil || len(openForEnclave(t, enclave, rnd.CiphertextForRecipient)) != 64 {
+		t.Fatalf("GenerateRandom with Recipient: Plaintext %x", rnd.Plaintext)
+	}
+
+	kp, err := c.GenerateDataKeyPair(ctx(t), &kms.GenerateDataKeyPairInput{KeyId: key.KeyId, KeyPairSpec: types.DataKeyPairSpecEccNistP256,
+		Recipient: recipient(doc)})
+	must(t, err)
+	if kp.PrivateKeyPlaintext != nil {
+		t.Fatal("GenerateDataKeyPair with Recipient returned PrivateKeyPlaintext")
+	}
+	priv, err := x509.ParsePKCS8PrivateKey(openForEnclave(t, enclave, kp.CiphertextForRecipient))
+	must(t, err)
+	pubDER, err := x509.MarshalPKIXPublicKey(priv.(*ecdsa.PrivateKey).Public())
+	must(t, err)
+	if !bytes.Equal(pubDER, kp.PublicKey) {
+		t.Fatal("the private key for the enclave is not the pair's")
+	}
+
+	agree, err := c.CreateKey(ctx(t), &kms.CreateKeyInput{KeySpec: types.KeySpecEccNistP256, KeyUsage: types.KeyUsageTypeKeyAgreement})
+	must(t, err)
+	kmsPub, err := c.GetPublicKey(ctx(t), &kms.GetPublicKeyInput{KeyId: agree.KeyMetadata.KeyId})
+	must(t, err)
+	peer, err := ecdh.P256().GenerateKey(rand.Reader)
+	must(t, err)
+	peerDER, err := x509.MarshalPKIXPublicKey(peer.PublicKey())
+	must(t, err)
+	ss, err := c.DeriveSharedSecret(ctx(t), &kms.DeriveSharedSecretInput{KeyId: agree.KeyMetadata.KeyId, PublicKey: peerDER,
+		KeyAgreementAlgorithm: types.KeyAgreementAlgorithmSpecEcdh, Recipient: recipient(doc)})
+	must(t, err)
+	pk, err := x509.ParsePKIXPublicKey(kmsPub.PublicKey)
+	must(t, err)
+	ecdhPub, err := pk.(*ecdsa.PublicKey).ECDH()
+	must(t, err)
+	want, err := peer.ECDH(ecdhPub)
+	must(t, err)
+	if ss.SharedSecret != nil || !bytes.Equal(openForEnclave(t, enclave, ss.CiphertextForRecipient), want) {
+		t.Fatal("DeriveSharedSecret for the enclave: not the shared secret")
+	}
+
+	// Refused documents.
+	payload := ca.Payload(t, enclave)
+	for name, r := range map[string]*types.RecipientInfo{
+		"untrusted CA":    recipient(attesttest.NewValidCA(t).Document(t, enclave)),
+		"tampered PCR0":   recipient(ca.Tampered(t, payload, func(p map[string]any) { p["pcrs"].(map[int][]byte)[0] = make([]byte, 48) })),
+		"unsigned":        recipient(doc[:len(doc)-10]),
+		"no algorithm":    {AttestationDocument: doc},
+		"no document":     {KeyEncryptionAlgorithm: types.KeyEncryptionMechanismRsaesOaepSha256},
+		"wrong algorithm": {AttestationDocument: doc, KeyEncryptionAlgorithm: "RSAES_OAEP_SHA_1"},
+	} {
+		_, err := c.Decrypt(ctx(t), &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob, Recipient: r})
+		wantCode(t, err, "ValidationException")
+		_, err = c.GenerateRandom(ctx(t), &kms.GenerateRandomInput{NumberOfBytes: aws.Int32(8), Recipient: r})
+		wantCode(t, err, "ValidationException")
+		if t.Failed() {
+			t.Fatalf("%s: accepted", name)
+		}
+	}
+}
+
+// TestRecipientPolicyEndToEnd: a key policy condition on
+// kms:RecipientAttestation:ImageSha384 lets one enclave image decrypt and
+// denies another, and a request without an attestation; one on
+// kms:RecipientAttestation:PCR<n> tests that PCR.
+func TestRecipientPolicyEndToEnd(t *testing.T) {
+	t.Parallel()
+	ca := attesttest.NewValidCA(t)
+	good, bad := attesttest.NewEnclave(t, 0xaa), attesttest.NewEnclave(t, 0xbb)
+	otherPCR1 := attesttest.NewEnclave(t, 0xaa)
+	otherPCR1.PCRs[1] = bytes.Repeat([]byte{0x11}, 48)
+	s := startDev(t, "--attestation-roots", ca.WriteRoot(t))
+	c := s.dev()
+	key := newKey(t, c, "enclave only")
+	_, err := c.PutKeyPolicy(ctx(t), &kms.PutKeyPolicyInput{KeyId: key.KeyId, Policy: aws.String(`{"Version":"2012-10-17","Statement":[
+		{"Sid":"root","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + devAccount + `:root"},"Action":"kms:*","Resource":"*"},
+		{"Sid":"image","Effect":"Deny","Principal":"*","Action":"kms:Decrypt","Resource":"*",
+		 "Condition":{"StringNotEqualsIgnoreCase":{"kms:RecipientAttestation:ImageSha384":"` + hex.EncodeToString(good.PCRs[0]) + `"}}},
+		{"Sid":"pcr1","Effect":"Deny","Principal":"*","Action":"kms:Decrypt","Resource":"*",
+		 "Condition":{"StringNotEquals":{"kms:RecipientAttestation:PCR1":"` + hex.EncodeToString(good.PCRs[1]) + `"}}}]}`)})
+	must(t, err)
+	enc, err := c.Encrypt(ctx(t), &kms.EncryptInput{KeyId: key.KeyId, Plaintext: []byte("for the good image")})
+	must(t, err)
+	decrypt := func(e *attesttest.Enclave) (*kms.DecryptOutput, error) {
+		var r *types.RecipientInfo
+		if e != nil {
+			r = recipient(ca.Document(t, e))
+		}
+		return c.Decrypt(ctx(t), &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob, Recipient: r})
+	}
+	out, err := decrypt(good)
+	must(t, err)
+	if got := openForEnclave(t, good, out.CiphertextForRecipient); string(got) != "for the good image" {
+		t.Fatalf("good image: %q", got)
+	}
+	_, err = decrypt(bad)
+	wantCode(t, err, "AccessDeniedException")
+	_, err = decrypt(otherPCR1)
+	wantCode(t, err, "AccessDeniedException")
+	_, err = decrypt(nil)
+	wantCode(t, err, "AccessDeniedException")
+}

@@ -1,0 +1,250 @@
+// Package attesttest makes AWS Nitro Enclaves attestation documents for
+// tests: a P-384 root and leaf of the test's own, an enclave with an RSA key
+// pair and PCRs, COSE_Sign1 documents signed as the Nitro hypervisor signs
+// them, and Open, a small decoder of the CMS envelopes KMS answers with
+// (independent of attest.Seal: it is the test's check of it).
+package attesttest
+
+import (
+	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/fxamacker/cbor/v2"
+)
+
+// CA is a test root and the leaf that signs documents (cabundle: [root]).
+type CA struct {
+	Root, Leaf       *x509.Certificate
+	rootKey, leafKey *ecdsa.PrivateKey
+}
+
+// NewCA makes a root valid for a day around now and a leaf valid from
+// notBefore to notAfter.
+func NewCA(t testing.TB, notBefore, notAfter time.Time) *CA {
+	t.Helper()
+	ca := &CA{rootKey: newP384(t), leafKey: newP384(t)}
+	now := time.Now()
+	root := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test.nitro-enclaves"},
+		NotBefore: now.Add(-24 * time.Hour), NotAfter: now.Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
+	ca.Root = createCert(t, root, root, &ca.rootKey.PublicKey, ca.rootKey)
+	leaf := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "i-0123456789abcdef0-enc0123456789abcdef.test"},
+		NotBefore: notBefore, NotAfter: notAfter, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageDigitalSignature}
+	ca.Leaf = createCert(t, leaf, ca.Root, &ca.leafKey.PublicKey, ca.rootKey)
+	return ca
+}
+
+// NewValidCA is NewCA with a leaf valid for an hour around now.
+func NewValidCA(t testing.TB) *CA {
+	return NewCA(t, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+}
+
+func newP384(t testing.TB) *ecdsa.PrivateKey {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func createCert(t testing.TB, tmpl, parent *x509.Certificate, pub *ecdsa.PublicKey, priv *ecdsa.PrivateKey) *x509.Certificate {
+	t.Helper()
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// RootPEM is the root certificate in PEM.
+func (ca *CA) RootPEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Root.Raw})
+}
+
+// WriteRoot writes RootPEM to a file in a test directory and returns its path.
+func (ca *CA) WriteRoot(t testing.TB) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "attestation-roots.pem")
+	if err := os.WriteFile(p, ca.RootPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Enclave is an enclave: its RSA key pair and measurements.
+type Enclave struct {
+	Key      *rsa.PrivateKey
+	ModuleID string
+	PCRs     map[int][]byte
+}
+
+// NewEnclave makes an enclave whose PCR0 (image digest) is 48 bytes of
+// image, and PCR1..4 and 8 other fixed values.
+func NewEnclave(t testing.TB, image byte) *Enclave {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcrs := map[int][]byte{}
+	for _, i := range []int{0, 1, 2, 3, 4, 8} {
+		pcrs[i] = bytes.Repeat([]byte{byte(i)}, 48)
+	}
+	pcrs[0] = bytes.Repeat([]byte{image}, 48)
+	return &Enclave{Key: k, ModuleID: "i-0123456789abcdef0-enc0123456789abcdef", PCRs: pcrs}
+}
+
+// KeyPEM is the enclave's private key in PKCS #8 PEM (for openssl).
+func (e *Enclave) KeyPEM(t testing.TB) []byte {
+	t.Helper()
+	der, err := x509.MarshalPKCS8PrivateKey(e.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+}
+
+// Payload is the attestation document payload of e, as the NSM writes it.
+func (ca *CA) Payload(t testing.TB, e *Enclave) map[string]any {
+	t.Helper()
+	pub, err := x509.MarshalPKIXPublicKey(&e.Key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]any{
+		"module_id": e.ModuleID, "digest": "SHA384", "timestamp": uint64(time.Now().UnixMilli()),
+		"pcrs": e.PCRs, "certificate": ca.Leaf.Raw, "cabundle": [][]byte{ca.Root.Raw},
+		"public_key": pub, "user_data": nil, "nonce": nil,
+	}
+}
+
+// Document is e's attestation document signed by ca's leaf.
+func (ca *CA) Document(t testing.TB, e *Enclave) []byte {
+	t.Helper()
+	return ca.Sign(t, ca.Payload(t, e))
+}
+
+var protected = []byte{0xa1, 0x01, 0x38, 0x22} // {1: -35}: ES384
+
+// Sign encodes payload and signs it as a COSE_Sign1 with ca's leaf key.
+func (ca *CA) Sign(t testing.TB, payload map[string]any) []byte {
+	t.Helper()
+	p := marshal(t, payload)
+	return marshal(t, []any{protected, map[any]any{}, p, ca.signature(t, p)})
+}
+
+// Tampered is a document whose payload is payload changed by change after
+// ca signed it as it was.
+func (ca *CA) Tampered(t testing.TB, payload map[string]any, change func(map[string]any)) []byte {
+	t.Helper()
+	sig := ca.signature(t, marshal(t, payload))
+	change(payload)
+	return marshal(t, []any{protected, map[any]any{}, marshal(t, payload), sig})
+}
+
+func (ca *CA) signature(t testing.TB, payload []byte) []byte {
+	t.Helper()
+	h := sha512.Sum384(marshal(t, []any{"Signature1", protected, []byte{}, payload}))
+	r, s, err := ecdsa.Sign(rand.Reader, ca.leafKey, h[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := make([]byte, 96)
+	r.FillBytes(sig[:48])
+	s.FillBytes(sig[48:])
+	return sig
+}
+
+func marshal(t testing.TB, v any) []byte {
+	t.Helper()
+	b, err := cbor.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// Open decrypts a CiphertextForRecipient (CMS EnvelopedData, DER) with the
+// enclave's key: RSAES-OAEP-SHA-256 for the content key, AES-256-CBC for
+// the content, as the Nitro Enclaves SDK reads it.
+func (e *Enclave) Open(cms []byte) ([]byte, error) {
+	var ci struct {
+		Type    asn1.ObjectIdentifier
+		Content struct {
+			Version    int
+			Recipients []struct {
+				Version      int
+				RID          asn1.RawValue
+				Alg          pkix.AlgorithmIdentifier
+				EncryptedKey []byte
+			} `asn1:"set"`
+			Encrypted struct {
+				Type    asn1.ObjectIdentifier
+				Alg     pkix.AlgorithmIdentifier
+				Content []byte `asn1:"tag:0"`
+			}
+		} `asn1:"explicit,tag:0"`
+	}
+	rest, err := asn1.Unmarshal(cms, &ci)
+	if err != nil {
+		return nil, err
+	}
+	ed := &ci.Content
+	switch {
+	case len(rest) != 0:
+		return nil, errors.New("trailing data")
+	case !ci.Type.Equal(asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 3}):
+		return nil, errors.New("not EnvelopedData")
+	case ed.Version != 2 || len(ed.Recipients) != 1 || ed.Recipients[0].Version != 2:
+		return nil, errors.New("versions or recipients not as the Nitro Enclaves SDK expects")
+	case !ed.Recipients[0].Alg.Algorithm.Equal(asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 7}):
+		return nil, errors.New("key encryption is not RSAES-OAEP")
+	case !ed.Encrypted.Alg.Algorithm.Equal(asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 42}):
+		return nil, errors.New("content encryption is not AES-256-CBC")
+	}
+	var iv []byte
+	if _, err := asn1.Unmarshal(ed.Encrypted.Alg.Parameters.FullBytes, &iv); err != nil || len(iv) != aes.BlockSize {
+		return nil, errors.New("bad IV")
+	}
+	key, err := rsa.DecryptOAEP(sha256.New(), nil, e.Key, ed.Recipients[0].EncryptedKey, nil)
+	if err != nil {
+		return nil, err
+	}
+	ct := ed.Encrypted.Content
+	if len(ct) == 0 || len(ct)%aes.BlockSize != 0 {
+		return nil, errors.New("content is not whole blocks")
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	pt := make([]byte, len(ct))
+	cipher.NewCBCDecrypter(block, iv).CryptBlocks(pt, ct)
+	pad := int(pt[len(pt)-1])
+	if pad == 0 || pad > aes.BlockSize || !bytes.Equal(pt[len(pt)-pad:], bytes.Repeat([]byte{byte(pad)}, pad)) {
+		return nil, errors.New("bad padding")
+	}
+	return pt[:len(pt)-pad], nil
+}
