@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -53,7 +54,8 @@ func TestRecipientEndToEnd(t *testing.T) {
 	ca := attesttest.NewValidCA(t)
 	enclave := attesttest.NewEnclave(t, 0xaa)
 	doc := ca.Document(t, enclave)
-	s := startDev(t, "--attestation-roots", ca.WriteRoot(t))
+	dir := t.TempDir()
+	s := startDev(t, "--attestation-roots", ca.WriteRoot(t), "--data-dir", dir)
 	c := s.dev()
 	key := newKey(t, c, "for the enclave")
 
@@ -124,8 +126,10 @@ func TestRecipientEndToEnd(t *testing.T) {
 	// Refused documents.
 	payload := ca.Payload(t, enclave)
 	for name, r := range map[string]*types.RecipientInfo{
-		"untrusted CA":    recipient(attesttest.NewValidCA(t).Document(t, enclave)),
-		"tampered PCR0":   recipient(ca.Tampered(t, payload, func(p map[string]any) { p["pcrs"].(map[int][]byte)[0] = make([]byte, 48) })),
+		"untrusted CA": recipient(attesttest.NewValidCA(t).Document(t, enclave)),
+		"tampered PCR0": recipient(ca.Tampered(t, payload, func(p map[string]any) {
+			p["pcrs"] = map[int][]byte{0: make([]byte, 48), 1: enclave.PCRs[1]} // a new map: enclave.PCRs stays
+		})),
 		"unsigned":        recipient(doc[:len(doc)-10]),
 		"no algorithm":    {AttestationDocument: doc},
 		"no document":     {KeyEncryptionAlgorithm: types.KeyEncryptionMechanismRsaesOaepSha256},
@@ -139,6 +143,34 @@ func TestRecipientEndToEnd(t *testing.T) {
 			t.Fatalf("%s: accepted", name)
 		}
 	}
+
+	// The audit records of the attested calls carry the recipient's
+	// attestation facts as CloudTrail does, and none of the secrets.
+	must(t, s.stop())
+	var attested int
+	for _, l := range auditLines(t, dir) {
+		var r struct {
+			EventName, ErrorCode string
+			AdditionalEventData  struct {
+				Recipient map[string]string `json:"recipient"`
+			} `json:"additionalEventData"`
+		}
+		must(t, json.Unmarshal(l, &r))
+		rec := r.AdditionalEventData.Recipient
+		if rec == nil {
+			continue
+		}
+		attested++
+		if r.ErrorCode != "" || rec["attestationDocumentModuleId"] != enclave.ModuleID ||
+			rec["attestationDocumentEnclaveImageDigest"] != hex.EncodeToString(enclave.PCRs[0]) ||
+			rec["attestationDocumentEnclavePCR8"] != hex.EncodeToString(enclave.PCRs[8]) || len(rec) != 7 {
+			t.Errorf("%s: recipient %v (error %q)", r.EventName, rec, r.ErrorCode)
+		}
+	}
+	if attested != 5 { // Decrypt, GenerateDataKey, GenerateRandom, GenerateDataKeyPair, DeriveSharedSecret
+		t.Errorf("%d audit records with a recipient, want 5", attested)
+	}
+	noSecretsInAudit(t, dir, [][]byte{pt, dataKey, want})
 }
 
 // TestRecipientPolicyEndToEnd: a key policy condition on

@@ -218,22 +218,45 @@ var openSSLSuites = map[uint16]string{
 }
 
 // appendAdditional writes additionalEventData: the key material ids, as
-// KMS's CloudTrail records carry them.
+// KMS's CloudTrail records carry them, and the recipient of a request with
+// an attestation document: its module id, image digest (PCR0) and PCRs 1,
+// 2, 3, 4 and 8, as CloudTrail records Nitro Enclaves requests (never the
+// secret, which is not in the event).
 func appendAdditional(dst []byte, e *Event) []byte {
 	enc, dec := e.Encrypted.MaterialID, e.Decrypted.MaterialID
+	if enc == "" && dec == "" && e.Recipient == nil {
+		return dst
+	}
+	dst = append(dst, `,"additionalEventData":{`...)
 	switch {
 	case enc != "" && dec != "":
-		dst = append(dst, `,"additionalEventData":{"sourceKeyMaterialId":`...)
+		dst = append(dst, `"sourceKeyMaterialId":`...)
 		dst = appendString(dst, dec)
 		dst = append(dst, `,"destinationKeyMaterialId":`...)
 		dst = appendString(dst, enc)
-		return append(dst, '}')
 	case enc != "" || dec != "":
-		dst = append(dst, `,"additionalEventData":{"keyMaterialId":`...)
+		dst = append(dst, `"keyMaterialId":`...)
 		dst = appendString(dst, enc+dec)
-		return append(dst, '}')
 	}
-	return dst
+	if r := e.Recipient; r != nil {
+		if enc != "" || dec != "" {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `"recipient":{"attestationDocumentModuleId":`...)
+		dst = appendString(dst, r.ModuleID)
+		for _, i := range [...]int{0, 1, 2, 3, 4, 8} {
+			if v := r.PCRHex(i); v != "" {
+				name := "attestationDocumentEnclaveImageDigest"
+				if i > 0 {
+					name = "attestationDocumentEnclavePCR" + strconv.Itoa(i)
+				}
+				dst = append(append(append(dst, `,"`...), name...), `":`...)
+				dst = appendString(dst, v)
+			}
+		}
+		dst = append(dst, '}')
+	}
+	return append(dst, '}')
 }
 
 // resources lists the keys of e in CloudTrail's order (ReEncrypt: source,

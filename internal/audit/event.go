@@ -37,6 +37,7 @@ import (
 	"crypto/tls"
 	"time"
 
+	"github.com/trent-kms/trent/internal/attest"
 	"github.com/trent-kms/trent/internal/iam"
 	"github.com/trent-kms/trent/internal/kms"
 )
@@ -107,6 +108,9 @@ type Event struct {
 	Keys      [2]string
 	Encrypted KeyUse
 	Decrypted KeyUse
+	// Recipient is the verified attestation document of a request's
+	// Recipient parameter (additionalEventData.recipient).
+	Recipient *attest.Document
 	// Alias is the alias ARN an alias operation named: resources lists it
 	// before the keys, as CloudTrail does.
 	Alias string

@@ -321,6 +321,7 @@ func (h *Handler) run(ctx context.Context, r *http.Request, op operation, body [
 	ev.Keys, ev.Alias = facts.Keys, facts.Alias
 	ev.Encrypted = audit.KeyUse(facts.Encrypted)
 	ev.Decrypted = audit.KeyUse(facts.Decrypted)
+	ev.Recipient = facts.Recipient
 	return out, err
 }
 
