@@ -350,28 +350,24 @@ func (s *scanner) open(seen *uint, bit uint, bracket byte) bool {
 func encodeFast(buf *bytes.Buffer, out any) bool {
 	var o jsonObject
 	switch out := out.(type) {
-	case *kms.DecryptOutput:
-		if out.CiphertextForRecipient != nil {
-			return false // a Recipient's answer: encoding/json writes it
-		}
-	case *kms.GenerateDataKeyOutput:
-		if out.CiphertextForRecipient != nil {
-			return false
-		}
-	}
-	switch out := out.(type) {
 	case *kms.EncryptOutput:
 		o.start(buf, len(out.CiphertextBlob))
 		o.blob("CiphertextBlob", out.CiphertextBlob)
 		o.str("EncryptionAlgorithm", out.EncryptionAlgorithm)
 		o.str("KeyId", out.KeyId)
 	case *kms.DecryptOutput:
+		if out.CiphertextForRecipient != nil {
+			return false // a Recipient's answer: encoding/json writes it
+		}
 		o.start(buf, len(out.Plaintext))
 		o.str("EncryptionAlgorithm", out.EncryptionAlgorithm)
 		o.str("KeyId", out.KeyId)
 		o.strOmitEmpty("KeyMaterialId", out.KeyMaterialId)
 		o.blob("Plaintext", out.Plaintext)
 	case *kms.GenerateDataKeyOutput:
+		if out.CiphertextForRecipient != nil {
+			return false
+		}
 		o.start(buf, len(out.CiphertextBlob)+len(out.Plaintext))
 		o.dataKey(out.CiphertextBlob, out.KeyId, out.KeyMaterialId)
 		o.blob("Plaintext", out.Plaintext)

@@ -36,7 +36,7 @@ func (s *Service) attestation(c Caller, r *RecipientInfo) (*attest.Document, err
 	}
 	doc, err := attest.Verify(r.AttestationDocument, s.attRoots, s.now())
 	if err != nil {
-		s.log.Info("kms: attestation document refused", "err", err, "request", c.RequestID)
+		s.log.Info("kms: attestation document refused", "err", err, "request_id", c.RequestID)
 		return nil, kmserr.ErrValidation.With("The attestation document in the Recipient parameter is not valid.")
 	}
 	if c.Facts != nil {
