@@ -27,3 +27,20 @@ func Open(Config, bool) (*Keyring, error) { return nil, ErrUnsupported }
 func (*Keyring) Wrap(context.Context, []byte, []byte) ([]byte, error)   { return nil, ErrUnsupported }
 func (*Keyring) Unwrap(context.Context, []byte, []byte) ([]byte, error) { return nil, ErrUnsupported }
 func (*Keyring) Close() error                                           { return nil }
+
+// Token is absent from this build.
+type Token struct{}
+
+// OpenToken returns ErrUnsupported.
+func OpenToken(string, string, string) (*Token, error) { return nil, ErrUnsupported }
+
+func (*Token) GenerateKey(context.Context, string) error { return ErrUnsupported }
+func (*Token) DestroyKey(context.Context, string) error  { return ErrUnsupported }
+func (*Token) Seal(context.Context, string, []byte, []byte) ([]byte, []byte, error) {
+	return nil, nil, ErrUnsupported
+}
+func (*Token) Open(context.Context, string, []byte, []byte, []byte) ([]byte, error) {
+	return nil, ErrUnsupported
+}
+func (*Token) Random(context.Context, int) ([]byte, error) { return nil, ErrUnsupported }
+func (*Token) Close() error                                { return nil }

@@ -1,0 +1,85 @@
+//go:build cgo && !nopkcs11
+
+package softhsmtest
+
+import (
+	"encoding/binary"
+	"testing"
+
+	p11 "github.com/miekg/pkcs11"
+
+	"github.com/trent-kms/trent/internal/keyring/pkcs11"
+)
+
+// Attributes are those of a secret key in a token, as a session of the
+// test's own sees them.
+type Attributes struct {
+	Sensitive, Extractable, Token bool
+	ValueLen                      int
+	// ValueErr is C_GetAttributeValue's answer for CKA_VALUE (nil: the
+	// key's bytes left the token).
+	ValueErr error
+}
+
+// KeyAttributes returns the attributes of the one secret key labelled
+// label in the token of cfg; ok is false when there is none. It logs in
+// as the token's user (cfg.PIN) unless this process already has.
+func KeyAttributes(t testing.TB, cfg pkcs11.Config, label string) (a Attributes, ok bool) {
+	t.Helper()
+	c := p11.New(cfg.Lib)
+	if c == nil {
+		t.Fatalf("load %s", cfg.Lib)
+	}
+	if err := c.Initialize(); err != nil && !isCode(err, p11.CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+		t.Fatalf("C_Initialize: %v", err)
+	}
+	slots, err := c.GetSlotList(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s p11.SessionHandle
+	for _, sl := range slots {
+		if ti, err := c.GetTokenInfo(sl); err == nil && ti.Label == cfg.TokenLabel {
+			if s, err = c.OpenSession(sl, p11.CKF_SERIAL_SESSION); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if s == 0 {
+		t.Fatalf("no token %q in this process's view of %s", cfg.TokenLabel, cfg.Lib)
+	}
+	defer c.CloseSession(s)
+	if err := c.Login(s, p11.CKU_USER, cfg.PIN); err != nil && !isCode(err, p11.CKR_USER_ALREADY_LOGGED_IN) {
+		t.Fatalf("C_Login: %v", err)
+	}
+	if err := c.FindObjectsInit(s, []*p11.Attribute{
+		p11.NewAttribute(p11.CKA_CLASS, p11.CKO_SECRET_KEY), p11.NewAttribute(p11.CKA_LABEL, label)}); err != nil {
+		t.Fatal(err)
+	}
+	objs, _, err := c.FindObjects(s, 2)
+	_ = c.FindObjectsFinal(s)
+	if err != nil || len(objs) > 1 {
+		t.Fatalf("find %q: %d objects, %v", label, len(objs), err)
+	}
+	if len(objs) == 0 {
+		return a, false
+	}
+	attrs, err := c.GetAttributeValue(s, objs[0], []*p11.Attribute{
+		p11.NewAttribute(p11.CKA_SENSITIVE, nil), p11.NewAttribute(p11.CKA_EXTRACTABLE, nil),
+		p11.NewAttribute(p11.CKA_TOKEN, nil), p11.NewAttribute(p11.CKA_VALUE_LEN, nil)})
+	if err != nil {
+		t.Fatalf("C_GetAttributeValue: %v", err)
+	}
+	flag := func(i int) bool { return len(attrs[i].Value) == 1 && attrs[i].Value[0] == 1 }
+	a.Sensitive, a.Extractable, a.Token = flag(0), flag(1), flag(2)
+	if v := attrs[3].Value; len(v) == 8 { // a CK_ULONG
+		a.ValueLen = int(binary.NativeEndian.Uint64(v))
+	}
+	_, a.ValueErr = c.GetAttributeValue(s, objs[0], []*p11.Attribute{p11.NewAttribute(p11.CKA_VALUE, nil)})
+	return a, true
+}
+
+func isCode(err error, code uint) bool {
+	e, ok := err.(p11.Error)
+	return ok && uint(e) == code
+}

@@ -1,0 +1,326 @@
+//go:build cgo && !nopkcs11
+
+package pkcs11
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+
+	p11 "github.com/miekg/pkcs11"
+
+	"github.com/trent-kms/trent/internal/keyring"
+)
+
+// maxSessions bounds the sessions a Token opens: its pool.
+const maxSessions = 16
+
+// Token is a token logged in as its user (CKU_USER), whose AES keys are
+// named by their labels: the keys of a CloudHSM key store. Its operations
+// take a session from a pool; it is safe for concurrent use.
+type Token struct {
+	mod   *module
+	slot  uint
+	idle  chan p11.SessionHandle // sessions not in use
+	slots chan struct{}          // one per session that may still be opened
+
+	mu       sync.Mutex
+	closed   bool
+	released bool                        // the module is released: every session closed after Close
+	handles  map[string]p11.ObjectHandle // key handles by label (valid in every session)
+}
+
+// OpenToken logs in to the token labelled label of the module lib with the
+// user PIN pin. Its errors wrap ErrNoToken, ErrPINIncorrect, ErrPINLocked
+// or ErrLoggedIn where they apply.
+func OpenToken(lib, label, pin string) (*Token, error) {
+	m, err := loadModule(lib)
+	if err != nil {
+		return nil, err
+	}
+	t := &Token{mod: m, idle: make(chan p11.SessionHandle, maxSessions), slots: make(chan struct{}, maxSessions),
+		handles: make(map[string]p11.ObjectHandle)}
+	for range maxSessions {
+		t.slots <- struct{}{}
+	}
+	slot, err := findSlot(m.ctx, label)
+	if err != nil {
+		m.release()
+		return nil, fmt.Errorf("%w in %s", err, lib)
+	}
+	t.slot = slot
+	<-t.slots
+	s, err := m.ctx.OpenSession(slot, p11.CKF_SERIAL_SESSION|p11.CKF_RW_SESSION)
+	if err != nil {
+		m.release()
+		return nil, fmt.Errorf("pkcs11: open session: %w", err)
+	}
+	if err := m.ctx.Login(s, p11.CKU_USER, pin); err != nil {
+		_ = m.ctx.CloseSession(s)
+		m.release()
+		switch {
+		case isCode(err, p11.CKR_PIN_INCORRECT), isCode(err, p11.CKR_PIN_INVALID), isCode(err, p11.CKR_PIN_LEN_RANGE):
+			return nil, fmt.Errorf("%w: token %q", ErrPINIncorrect, label)
+		case isCode(err, p11.CKR_PIN_LOCKED):
+			return nil, fmt.Errorf("%w: token %q", ErrPINLocked, label)
+		case isCode(err, p11.CKR_USER_ALREADY_LOGGED_IN):
+			// Another user of the token in this process (its login is
+			// shared): this PIN cannot be checked.
+			return nil, fmt.Errorf("%w: token %q", ErrLoggedIn, label)
+		}
+		return nil, fmt.Errorf("pkcs11: log in to token %q: %w", label, err)
+	}
+	t.idle <- s
+	return t, nil
+}
+
+func findSlot(c *p11.Ctx, label string) (uint, error) {
+	slots, err := c.GetSlotList(true)
+	if err != nil {
+		return 0, fmt.Errorf("pkcs11: list slots: %w", err)
+	}
+	for _, s := range slots {
+		if ti, err := c.GetTokenInfo(s); err == nil && ti.Label == label {
+			return s, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: no token labelled %q", ErrNoToken, label)
+}
+
+// session returns an idle session, or a new one while fewer than
+// maxSessions are open, or waits for one.
+func (t *Token) session(ctx context.Context) (p11.SessionHandle, error) {
+	select {
+	case s := <-t.idle:
+		return s, nil
+	default:
+	}
+	select {
+	case s := <-t.idle:
+		return s, nil
+	case <-t.slots:
+		t.mu.Lock()
+		closed := t.closed
+		t.mu.Unlock()
+		if closed {
+			return 0, keyring.ErrClosed
+		}
+		s, err := t.mod.ctx.OpenSession(t.slot, p11.CKF_SERIAL_SESSION|p11.CKF_RW_SESSION)
+		if err != nil {
+			t.slots <- struct{}{}
+			return 0, fmt.Errorf("pkcs11: open session: %w", err)
+		}
+		return s, nil // logged in: the login is the token's, for every session
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// use runs fn with a session, then puts the session back (or closes it,
+// after Close).
+func (t *Token) use(ctx context.Context, fn func(c *p11.Ctx, s p11.SessionHandle) error) error {
+	t.mu.Lock()
+	closed := t.closed
+	t.mu.Unlock()
+	if closed {
+		return keyring.ErrClosed
+	}
+	s, err := t.session(ctx)
+	if err != nil {
+		return err
+	}
+	err = fn(t.mod.ctx, s)
+	t.mu.Lock()
+	if t.closed {
+		_ = t.mod.ctx.CloseSession(s)
+		t.slots <- struct{}{}
+		t.releaseIfDone()
+	} else {
+		t.idle <- s
+	}
+	t.mu.Unlock()
+	return err
+}
+
+// releaseIfDone releases the module once the token is closed and every
+// session of it is (t.mu held).
+func (t *Token) releaseIfDone() {
+	if t.closed && !t.released && len(t.slots) == maxSessions {
+		t.released = true
+		t.mod.release()
+	}
+}
+
+func aesTemplate(label string) []*p11.Attribute {
+	return []*p11.Attribute{
+		p11.NewAttribute(p11.CKA_CLASS, p11.CKO_SECRET_KEY),
+		p11.NewAttribute(p11.CKA_KEY_TYPE, p11.CKK_AES),
+		p11.NewAttribute(p11.CKA_LABEL, label),
+	}
+}
+
+// find returns the handle of the AES key labelled label (cached).
+func (t *Token) find(c *p11.Ctx, s p11.SessionHandle, label string) (p11.ObjectHandle, error) {
+	t.mu.Lock()
+	h, ok := t.handles[label]
+	t.mu.Unlock()
+	if ok {
+		return h, nil
+	}
+	if err := c.FindObjectsInit(s, aesTemplate(label)); err != nil {
+		return 0, fmt.Errorf("pkcs11: find key: %w", err)
+	}
+	objs, _, err := c.FindObjects(s, 2)
+	_ = c.FindObjectsFinal(s)
+	switch {
+	case err != nil:
+		return 0, fmt.Errorf("pkcs11: find key: %w", err)
+	case len(objs) == 0:
+		return 0, fmt.Errorf("%w: %q", ErrNoKey, label)
+	case len(objs) > 1:
+		return 0, fmt.Errorf("pkcs11: several AES keys are labelled %q", label)
+	}
+	t.mu.Lock()
+	t.handles[label] = objs[0]
+	t.mu.Unlock()
+	return objs[0], nil
+}
+
+// GenerateKey generates in the token an AES-256 key labelled label, kept
+// in the token (CKA_TOKEN), private, sensitive and not extractable, for
+// encryption and decryption only.
+func (t *Token) GenerateKey(ctx context.Context, label string) error {
+	return t.use(ctx, func(c *p11.Ctx, s p11.SessionHandle) error {
+		h, err := c.GenerateKey(s, []*p11.Mechanism{p11.NewMechanism(p11.CKM_AES_KEY_GEN, nil)}, append(aesTemplate(label),
+			p11.NewAttribute(p11.CKA_TOKEN, true),
+			p11.NewAttribute(p11.CKA_PRIVATE, true),
+			p11.NewAttribute(p11.CKA_SENSITIVE, true),
+			p11.NewAttribute(p11.CKA_EXTRACTABLE, false),
+			p11.NewAttribute(p11.CKA_ENCRYPT, true),
+			p11.NewAttribute(p11.CKA_DECRYPT, true),
+			p11.NewAttribute(p11.CKA_WRAP, false),
+			p11.NewAttribute(p11.CKA_UNWRAP, false),
+			p11.NewAttribute(p11.CKA_VALUE_LEN, keyBytes),
+		))
+		if err != nil {
+			return fmt.Errorf("pkcs11: generate key %q: %w", label, err)
+		}
+		t.mu.Lock()
+		t.handles[label] = h
+		t.mu.Unlock()
+		return nil
+	})
+}
+
+// DestroyKey destroys the key labelled label; a missing key is ErrNoKey.
+func (t *Token) DestroyKey(ctx context.Context, label string) error {
+	return t.use(ctx, func(c *p11.Ctx, s p11.SessionHandle) error {
+		h, err := t.find(c, s, label)
+		if err != nil {
+			return err
+		}
+		t.mu.Lock()
+		delete(t.handles, label)
+		t.mu.Unlock()
+		if err := c.DestroyObject(s, h); err != nil {
+			return fmt.Errorf("pkcs11: destroy key %q: %w", label, err)
+		}
+		return nil
+	})
+}
+
+// Seal encrypts plaintext in the token with AES-256-GCM under the key
+// labelled label, a random 12-byte IV and aad; it returns the IV and the
+// ciphertext followed by its 16-byte tag.
+func (t *Token) Seal(ctx context.Context, label string, plaintext, aad []byte) (iv, sealed []byte, err error) {
+	iv = make([]byte, ivSize)
+	_, _ = rand.Read(iv)
+	err = t.use(ctx, func(c *p11.Ctx, s p11.SessionHandle) error {
+		h, err := t.find(c, s, label)
+		if err != nil {
+			return err
+		}
+		params := p11.NewGCMParams(iv, aad, tagBits)
+		defer params.Free()
+		if err := c.EncryptInit(s, []*p11.Mechanism{p11.NewMechanism(p11.CKM_AES_GCM, params)}, h); err != nil {
+			return fmt.Errorf("pkcs11: encrypt: %w", err)
+		}
+		if sealed, err = c.Encrypt(s, plaintext); err != nil {
+			return fmt.Errorf("pkcs11: encrypt: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return iv, sealed, nil
+}
+
+// Open decrypts in the token what Seal made. Input that does not
+// authenticate is keyring.ErrUnwrap; a missing key ErrNoKey.
+func (t *Token) Open(ctx context.Context, label string, iv, sealed, aad []byte) ([]byte, error) {
+	if len(iv) != ivSize || len(sealed) < tagSize {
+		return nil, keyring.ErrUnwrap
+	}
+	var pt []byte
+	err := t.use(ctx, func(c *p11.Ctx, s p11.SessionHandle) error {
+		h, err := t.find(c, s, label)
+		if err != nil {
+			return err
+		}
+		params := p11.NewGCMParams(append([]byte(nil), iv...), aad, tagBits)
+		defer params.Free()
+		if err := c.DecryptInit(s, []*p11.Mechanism{p11.NewMechanism(p11.CKM_AES_GCM, params)}, h); err != nil {
+			return fmt.Errorf("pkcs11: decrypt: %w", err)
+		}
+		if pt, err = c.Decrypt(s, sealed); err != nil {
+			return keyring.ErrUnwrap // the operation has ended either way
+		}
+		return nil
+	})
+	return pt, err
+}
+
+// Random returns n bytes of the token's random number generator.
+func (t *Token) Random(ctx context.Context, n int) ([]byte, error) {
+	var out []byte
+	err := t.use(ctx, func(c *p11.Ctx, s p11.SessionHandle) error {
+		var err error
+		if out, err = c.GenerateRandom(s, n); err != nil {
+			return fmt.Errorf("pkcs11: generate random: %w", err)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Close closes the idle sessions (the others when they are put back);
+// the module is finalised with its last user. Closing twice returns nil.
+func (t *Token) Close() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return nil
+	}
+	t.closed = true
+	for {
+		select {
+		case s := <-t.idle:
+			_ = t.mod.ctx.CloseSession(s)
+			t.slots <- struct{}{}
+			continue
+		default:
+		}
+		break
+	}
+	t.releaseIfDone()
+	return nil
+}
+
+// Format, String and LogValue print no handle or PIN.
+func (*Token) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, "pkcs11.Token") }
+func (*Token) String() string             { return "pkcs11.Token" }
+func (*Token) LogValue() slog.Value       { return slog.StringValue("pkcs11.Token") }

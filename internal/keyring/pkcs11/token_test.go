@@ -1,0 +1,70 @@
+//go:build cgo && !nopkcs11
+
+package pkcs11_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/trent-kms/trent/internal/keyring"
+	"github.com/trent-kms/trent/internal/keyring/pkcs11"
+	"github.com/trent-kms/trent/internal/keyring/pkcs11/softhsmtest"
+)
+
+// TestToken: a key generated in the token stays there (sensitive, not
+// extractable), encrypts and decrypts there, and is destroyed; a wrong PIN
+// and a missing token are told apart.
+func TestToken(t *testing.T) {
+	ctx := context.Background()
+	cfg := softhsmtest.Token(t)
+	if _, err := pkcs11.OpenToken(cfg.Lib, "no-such-token", cfg.PIN); !errors.Is(err, pkcs11.ErrNoToken) {
+		t.Errorf("OpenToken(missing token) err = %v, want ErrNoToken", err)
+	}
+	if _, err := pkcs11.OpenToken(cfg.Lib, cfg.TokenLabel, "wrong-pin"); !errors.Is(err, pkcs11.ErrPINIncorrect) {
+		t.Errorf("OpenToken(wrong PIN) err = %v, want ErrPINIncorrect", err)
+	}
+	tok, err := pkcs11.OpenToken(cfg.Lib, cfg.TokenLabel, cfg.PIN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tok.Close()
+	const label = "1234abcd-12ab-34cd-56ef-1234567890ab"
+	if err := tok.GenerateKey(ctx, label); err != nil {
+		t.Fatal(err)
+	}
+	a, ok := softhsmtest.KeyAttributes(t, cfg, label)
+	if !ok || !a.Sensitive || a.Extractable || !a.Token || a.ValueLen != 32 || a.ValueErr == nil {
+		t.Errorf("key attributes = %+v (found %v), want a sensitive, non-extractable 32-byte token key whose CKA_VALUE is refused", a, ok)
+	}
+	aad := []byte("header")
+	iv, sealed, err := tok.Seal(ctx, label, []byte("secret"), aad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pt, err := tok.Open(ctx, label, iv, sealed, aad); err != nil || string(pt) != "secret" {
+		t.Errorf("Open = %q, %v", pt, err)
+	}
+	if _, err := tok.Open(ctx, label, iv, sealed, []byte("other")); !errors.Is(err, keyring.ErrUnwrap) {
+		t.Errorf("Open(other aad) err = %v, want ErrUnwrap", err)
+	}
+	r1, err1 := tok.Random(ctx, 32)
+	r2, err2 := tok.Random(ctx, 32)
+	if err1 != nil || err2 != nil || len(r1) != 32 || bytes.Equal(r1, r2) {
+		t.Errorf("Random = %x, %x, %v, %v", r1, r2, err1, err2)
+	}
+	if err := tok.DestroyKey(ctx, label); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := softhsmtest.KeyAttributes(t, cfg, label); ok {
+		t.Error("the key is still in the token after DestroyKey")
+	}
+	if _, _, err := tok.Seal(ctx, label, []byte("x"), nil); !errors.Is(err, pkcs11.ErrNoKey) {
+		t.Errorf("Seal(destroyed key) err = %v, want ErrNoKey", err)
+	}
+	tok.Close()
+	if _, _, err := tok.Seal(ctx, label, []byte("x"), nil); !errors.Is(err, keyring.ErrClosed) {
+		t.Errorf("Seal after Close err = %v, want ErrClosed", err)
+	}
+}
