@@ -605,10 +605,21 @@ func (s *Service) GenerateRandom(ctx context.Context, c Caller, in *GenerateRand
 		return nil, err
 	}
 	if in.CustomKeyStoreId != "" {
-		// Only CloudHSM key stores generate random bytes; external ones
-		// cannot (AWS answers so).
-		if _, err := s.readKeyStore(ctx, "GenerateRandom", sc, in.CustomKeyStoreId); err != nil {
+		// A CloudHSM key store's token generates the bytes; external key
+		// stores cannot (AWS answers so).
+		rec, err := s.readKeyStore(ctx, "GenerateRandom", sc, in.CustomKeyStoreId)
+		if err != nil {
 			return nil, err
+		}
+		if rec.Type == storeTypeCloudHSM {
+			if in.Recipient != nil {
+				return nil, kmserr.ErrUnsupportedOperation.With("Recipient (attested enclave) requests are not supported by this server.")
+			}
+			b, err := s.hsmRandom(ctx, sc, rec, int(*in.NumberOfBytes))
+			if err != nil {
+				return nil, err
+			}
+			return &GenerateRandomOutput{Plaintext: b}, nil
 		}
 		return nil, kmserr.ErrUnsupportedOperation.With("GenerateRandom is not supported with an external key store (%s).", in.CustomKeyStoreId)
 	}

@@ -362,7 +362,7 @@ func TestCreateDescribeKey(t *testing.T) {
 		{"both specs", CreateKeyInput{KeySpec: "SYMMETRIC_DEFAULT", CustomerMasterKeySpec: "SYMMETRIC_DEFAULT"}, "ValidationException", "*"},
 		{"external ML-KEM", CreateKeyInput{KeySpec: "ML_KEM_768", KeyUsage: "ENCAPSULATE_DECAPSULATE", Origin: "EXTERNAL"}, "UnsupportedOperationException", "KeySpec ML_KEM_768 does not support origin EXTERNAL."},
 		{"xks origin", CreateKeyInput{Origin: "EXTERNAL_KEY_STORE"}, "ValidationException", "CustomKeyStoreId is required when Origin is EXTERNAL_KEY_STORE."},
-		{"cloudhsm origin", CreateKeyInput{Origin: "AWS_CLOUDHSM"}, "UnsupportedOperationException", "*"},
+		{"cloudhsm origin", CreateKeyInput{Origin: "AWS_CLOUDHSM"}, "ValidationException", "CustomKeyStoreId is required when Origin is AWS_CLOUDHSM."},
 		{"bad origin", CreateKeyInput{Origin: "MARS"}, "ValidationException", "*"},
 		{"custom store", CreateKeyInput{CustomKeyStoreId: "cks-1"}, "CustomKeyStoreNotFoundException", "*"},
 		{"long description", CreateKeyInput{Description: strings.Repeat("d", 8193)}, "ValidationException", "*"},

@@ -60,7 +60,9 @@ func (k *key) metadata() *KeyMetadata {
 	}
 	if k.xks != nil {
 		m.CustomKeyStoreId = k.xks.store
-		m.XksKeyConfiguration = &XksKeyConfiguration{Id: k.xks.keyID}
+		if k.xks.keyID != "" {
+			m.XksKeyConfiguration = &XksKeyConfiguration{Id: k.xks.keyID}
+		}
 	}
 	if k.mrPrimary != "" {
 		m.MultiRegion = true
@@ -118,7 +120,7 @@ func newKeyID(t time.Time) string {
 
 // CreateKey creates a key of any spec but SM2, with a usage the spec allows,
 // and with MultiRegion the primary of a multi-Region key (multiregion.go).
-// Custom key stores are rejected with UnsupportedOperationException.
+// A key of a custom key store is newExternalKey's.
 func (s *Service) CreateKey(ctx context.Context, c Caller, in *CreateKeyInput) (*CreateKeyOutput, error) {
 	sc, err := callerScope(c)
 	if err != nil {
@@ -181,7 +183,7 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in *CreateKeyInput) (
 	if !spec.Allows(usage) {
 		return nil, kmserr.ErrValidation.With("KeyUsage %s is not compatible with KeySpec %s", usage, spec)
 	}
-	external := origin == originExternalStore || in.CustomKeyStoreId != "" || in.XksKeyId != ""
+	external := origin == originExternalStore || origin == storeTypeCloudHSM || in.CustomKeyStoreId != "" || in.XksKeyId != ""
 	if !external && origin != originAWSKMS && origin != originExternal {
 		return nil, kmserr.ErrUnsupportedOperation.With("Origin %s is not supported by this server.", origin)
 	}
@@ -240,10 +242,13 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in *CreateKeyInput) (
 		err = s.internal("CreateKey", err)
 	}
 	if err != nil {
+		s.destroyHSMKey(ctx, k) // the material generated in a CloudHSM key store's token
 		return nil, err
 	}
 	c.Facts.addKey(k.arn)
-	return &CreateKeyOutput{KeyMetadata: k.metadata()}, nil
+	m := k.metadata()
+	s.externalState(ctx, m, k) // a CloudHSM key store's cluster
+	return &CreateKeyOutput{KeyMetadata: m}, nil
 }
 
 // authorizeCreate decides the creation of a key (a, kms:CreateKey with the

@@ -13,7 +13,8 @@ import (
 	"github.com/trent-kms/trent/internal/xks"
 )
 
-// Keys in an external key store (Origin EXTERNAL_KEY_STORE). As in AWS, such
+// Keys in an external key store (Origin EXTERNAL_KEY_STORE), and, the same
+// way, in a CloudHSM key store (cloudhsm.go). As in AWS, such
 // a key has key material of its own too, and every ciphertext is encrypted
 // twice: first under the key's own material (Trent's blob, format 1), then
 // by the store's proxy under the external key (ciphertext format 2,
@@ -23,7 +24,9 @@ import (
 // A format 1 blob is never accepted for such a key, so the inner blob the
 // proxy sees cannot be decrypted without it.
 
-// xksRef names a key's external key: its store and its id behind the proxy.
+// xksRef names a key's external key: its store and its id behind the proxy
+// (empty for a key of a CloudHSM key store: the token's key is labelled
+// with the KMS key id).
 type xksRef struct{ store, keyID string }
 
 // xksRecord is xksRef in the key's record.
@@ -53,15 +56,19 @@ func xksFromRecord(r *xksRecord) *xksRef {
 // key's write transaction.
 func (s *Service) newExternalKey(ctx context.Context, c Caller, sc scope, in *CreateKeyInput, origin string, spec keys.Spec, usage keys.Usage, id, keyARN string) (*xksRef, func(storage.Tx) error, error) {
 	if in.CustomKeyStoreId == "" {
-		return nil, nil, kmserr.ErrValidation.With("CustomKeyStoreId is required when Origin is EXTERNAL_KEY_STORE.")
+		if origin != storeTypeCloudHSM {
+			origin = originExternalStore
+		}
+		return nil, nil, kmserr.ErrValidation.With("CustomKeyStoreId is required when Origin is %s.", origin)
 	}
 	rec, err := s.readKeyStore(ctx, "CreateKey", sc, in.CustomKeyStoreId)
 	if err != nil {
 		return nil, nil, err
 	}
+	if rec.Type == storeTypeCloudHSM {
+		return s.newCloudHSMKey(ctx, sc, in, rec, origin, spec, usage, id, keyARN)
+	}
 	switch {
-	case origin == storeTypeCloudHSM:
-		return nil, nil, kmserr.ErrUnsupportedOperation.With("Origin AWS_CLOUDHSM is not supported by this server: it has external key stores only.")
 	case origin != originExternalStore:
 		return nil, nil, kmserr.ErrValidation.With("Origin must be EXTERNAL_KEY_STORE for a key in custom key store %s.", in.CustomKeyStoreId)
 	case in.XksKeyId == "":
@@ -204,6 +211,9 @@ func (s *Service) sealExternal(ctx context.Context, c Caller, op string, k *key,
 	if err != nil {
 		return nil, err
 	}
+	if cs.rec.Type == storeTypeCloudHSM {
+		return s.sealHSM(ctx, op, k, cs, blob)
+	}
 	e := &ciphertext.External{KeyID: k.id}
 	ctx, cancel := context.WithTimeout(ctx, xksTimeout)
 	defer cancel()
@@ -227,6 +237,9 @@ func (s *Service) openExternal(ctx context.Context, c Caller, op string, k *key,
 	if err != nil {
 		return nil, err
 	}
+	if cs.rec.Type == storeTypeCloudHSM {
+		return s.openHSM(ctx, op, k, cs, e)
+	}
 	ctx, cancel := context.WithTimeout(ctx, xksTimeout)
 	defer cancel()
 	md := proxyRequestMetadata(c, op, k)
@@ -241,10 +254,16 @@ func (s *Service) openExternal(ctx context.Context, c Caller, op string, k *key,
 // externalState is the KeyState DescribeKey reports for k: Unavailable for
 // a key whose store is not connected (as AWS), else its state.
 func (s *Service) externalState(ctx context.Context, m *KeyMetadata, k *key) {
+	if k.xks != nil && k.xks.keyID == "" { // a CloudHSM key store's: its cluster now
+		if cs, err := s.cachedStore(ctx, scope{k.region, k.account}, k.xks.store); err == nil && cs != nil {
+			m.CloudHsmClusterId = cs.rec.ClusterID
+		}
+	}
 	if k.xks == nil || (k.state != stateEnabled && k.state != stateDisabled) {
 		return
 	}
-	if cs, err := s.cachedStore(ctx, scope{k.region, k.account}, k.xks.store); err == nil && (cs == nil || cs.rec.State != stateConnected) {
+	cs, err := s.cachedStore(ctx, scope{k.region, k.account}, k.xks.store)
+	if err == nil && (cs == nil || cs.rec.State != stateConnected) {
 		m.KeyState, m.Enabled = "Unavailable", false
 	}
 }

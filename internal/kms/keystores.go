@@ -26,11 +26,12 @@ import (
 	"github.com/trent-kms/trent/internal/xks"
 )
 
-// Custom key stores: external key stores (EXTERNAL_KEY_STORE) only. A store
-// names an XKS proxy (internal/xks) and the SigV4 credential to call it
-// with; its keys (Origin EXTERNAL_KEY_STORE) each name an external key
-// behind the proxy, which encrypts every ciphertext of the key a second
-// time (keystorecrypto.go). CloudHSM key stores are not supported.
+// Custom key stores. An external key store (EXTERNAL_KEY_STORE) names an
+// XKS proxy (internal/xks) and the SigV4 credential to call it with; its
+// keys (Origin EXTERNAL_KEY_STORE) each name an external key behind the
+// proxy, which encrypts every ciphertext of the key a second time
+// (keystorecrypto.go). A CloudHSM key store (AWS_CLOUDHSM) names a PKCS#11
+// token whose keys do the same (cloudhsm.go).
 //
 // A store is a record under keyStorePathPrefix, read from storage by its
 // operations and cached per node for the keys' cryptographic operations,
@@ -101,7 +102,12 @@ type keyStoreRecord struct {
 	Endpoint    string    `json:"endpoint"`
 	Path        string    `json:"path"`
 	AccessKeyID string    `json:"accessKeyId"`
-	Secret      string    `json:"secret"`
+	// Secret is the proxy's secret access key (XKS) or the token's user
+	// PIN (CloudHSM's KeyStorePassword).
+	Secret string `json:"secret"`
+	// ClusterID and TrustAnchor are a CloudHSM key store's.
+	ClusterID   string `json:"clusterId,omitempty"`
+	TrustAnchor string `json:"trustAnchor,omitempty"`
 }
 
 func keyStorePath(sc scope, id string) string {
@@ -112,9 +118,13 @@ func (r *keyStoreRecord) entry() CustomKeyStoresListEntry {
 	e := CustomKeyStoresListEntry{
 		ConnectionState: r.State, CreationDate: ts(r.Created), CustomKeyStoreId: r.ID,
 		CustomKeyStoreName: r.Name, CustomKeyStoreType: r.Type,
-		XksProxyConfiguration: &XksProxyConfiguration{
+	}
+	if r.Type == storeTypeCloudHSM {
+		e.CloudHsmClusterId, e.TrustAnchorCertificate = r.ClusterID, r.TrustAnchor
+	} else {
+		e.XksProxyConfiguration = &XksProxyConfiguration{
 			AccessKeyId: r.AccessKeyID, Connectivity: connectivityPublic, UriEndpoint: r.Endpoint, UriPath: r.Path,
-		},
+		}
 	}
 	if r.State == stateFailed {
 		e.ConnectionErrorCode = r.ErrorCode
@@ -248,6 +258,22 @@ func (s *Service) applyKeyStores(ctx context.Context, paths []string) []string {
 // memory. When storage cannot be read, the store is forgotten and read on
 // its next use.
 func (s *Service) refreshStore(ctx context.Context, path string) {
+	s.stores.mu.Lock()
+	old := s.stores.m[path]
+	s.stores.mu.Unlock()
+	defer func() {
+		// A CloudHSM store disconnected, deleted or moved to another
+		// cluster: this node logs out of the token it had open.
+		if old == nil || old.rec.Type != storeTypeCloudHSM {
+			return
+		}
+		s.stores.mu.Lock()
+		cur := s.stores.m[path]
+		s.stores.mu.Unlock()
+		if cur == nil || cur.rec.State != stateConnected || cur.rec.ClusterID != old.rec.ClusterID {
+			s.hsm.close(old.rec.ClusterID)
+		}
+	}()
 	gen := s.stores.forget(path)
 	var rec *keyStoreRecord
 	err := s.store.View(ctx, func(tx storage.Tx) error {
@@ -496,8 +522,8 @@ func (s *Service) CreateCustomKeyStore(ctx context.Context, c Caller, in *Create
 	if err := s.authorize(&c, nil, opAccess("CreateCustomKeyStore")); err != nil {
 		return nil, err
 	}
-	if in.CustomKeyStoreType != storeTypeExternal {
-		return nil, kmserr.ErrUnsupportedOperation.With("CloudHSM key stores (AWS_CLOUDHSM) are not supported by this server; it supports external key stores (CustomKeyStoreType EXTERNAL_KEY_STORE).")
+	if in.CustomKeyStoreType != storeTypeExternal { // AWS_CLOUDHSM, the default
+		return s.createCloudHSMStore(ctx, sc, in)
 	}
 	if in.CloudHsmClusterId != "" || in.KeyStorePassword != "" || in.TrustAnchorCertificate != "" {
 		return nil, kmserr.ErrValidation.With("CloudHsmClusterId, KeyStorePassword and TrustAnchorCertificate are not valid for an external key store.")
@@ -523,7 +549,13 @@ func (s *Service) CreateCustomKeyStore(ctx context.Context, c Caller, in *Create
 	if err := s.checkHealth(ctx, c, "CreateCustomKeyStore", rec); err != nil {
 		return nil, err
 	}
-	err = s.store.Update(ctx, func(tx storage.Tx) error {
+	return s.putNewKeyStore(ctx, sc, rec, nil)
+}
+
+// putNewKeyStore stores the new store rec of sc, unique by name (and proxy)
+// within the quota, if extra (optional) passes in the same transaction.
+func (s *Service) putNewKeyStore(ctx context.Context, sc scope, rec *keyStoreRecord, extra func(storage.Tx) error) (*CreateCustomKeyStoreOutput, error) {
+	err := s.store.Update(ctx, func(tx storage.Tx) error {
 		all, err := listKeyStores(tx, sc)
 		if err != nil {
 			return err
@@ -534,6 +566,11 @@ func (s *Service) CreateCustomKeyStore(ctx context.Context, c Caller, in *Create
 		if len(all) >= maxKeyStores {
 			return kmserr.ErrLimitExceeded.With("The request was rejected because a quota was exceeded: at most %d custom key stores per account and Region.", maxKeyStores)
 		}
+		if extra != nil {
+			if err := extra(tx); err != nil {
+				return err
+			}
+		}
 		return putKeyStore(tx, sc, rec)
 	})
 	if err != nil {
@@ -543,8 +580,8 @@ func (s *Service) CreateCustomKeyStore(ctx context.Context, c Caller, in *Create
 	return &CreateCustomKeyStoreOutput{CustomKeyStoreId: rec.ID}, nil
 }
 
-// checkUnique: a store's name, and its proxy's endpoint and path, are its
-// own among the stores of its account and Region (all).
+// checkUnique: a store's name, and an external store's proxy endpoint and
+// path, are its own among the stores of its account and Region (all).
 func checkUnique(all []*keyStoreRecord, rec *keyStoreRecord) error {
 	for _, o := range all {
 		if o.ID == rec.ID {
@@ -553,7 +590,7 @@ func checkUnique(all []*keyStoreRecord, rec *keyStoreRecord) error {
 		if o.Name == rec.Name {
 			return errKeyStoreNameInUse.With("The specified custom key store name is already assigned to another custom key store in the account. Try again with a custom key store name that is unique in the account.")
 		}
-		if o.Endpoint == rec.Endpoint && o.Path == rec.Path {
+		if rec.Type == storeTypeExternal && o.Type == storeTypeExternal && o.Endpoint == rec.Endpoint && o.Path == rec.Path {
 			return errXksURIInUse.With("The external key store proxy URI %s%s is already associated with the custom key store %s.", rec.Endpoint, rec.Path, o.ID)
 		}
 	}
@@ -626,8 +663,9 @@ func (s *Service) readKeyStore(ctx context.Context, op string, sc scope, id stri
 	return rec, nil
 }
 
-// ConnectCustomKeyStore connects a store: its proxy's health decides
-// between CONNECTED and FAILED (with the ConnectionErrorCode), which
+// ConnectCustomKeyStore connects a store: its proxy's health (XKS), or
+// logging in to its token with its password (CloudHSM), decides between
+// CONNECTED and FAILED (with the ConnectionErrorCode), which
 // DescribeCustomKeyStores then reports; the call itself succeeds either
 // way, as AWS's (whose connection completes later).
 func (s *Service) ConnectCustomKeyStore(ctx context.Context, c Caller, in *ConnectCustomKeyStoreInput) (*ConnectCustomKeyStoreOutput, error) {
@@ -645,7 +683,12 @@ func (s *Service) ConnectCustomKeyStore(ctx context.Context, c Caller, in *Conne
 	case stateFailed:
 		return nil, errKeyStoreInvalidState.With("Custom key store %s is in state FAILED: disconnect it before connecting it again.", rec.ID)
 	}
-	code, _ := s.probe(ctx, c, "ConnectCustomKeyStore", rec)
+	var code string
+	if rec.Type == storeTypeCloudHSM {
+		code = s.connectHSM(rec)
+	} else {
+		code, _ = s.probe(ctx, c, "ConnectCustomKeyStore", rec)
+	}
 	err = s.updateKeyStore(ctx, "ConnectCustomKeyStore", sc, rec.ID, func(tx storage.Tx, cur *keyStoreRecord) error {
 		if cur.State != stateDisconnected {
 			return nil // another call connected it meanwhile
@@ -805,7 +848,9 @@ func (s *Service) DescribeCustomKeyStores(ctx context.Context, c Caller, in *Des
 
 // UpdateCustomKeyStore renames a store or changes its proxy settings (the
 // proxy must answer with the new ones): the URI path and the credential in
-// any state, the endpoint only while the store is disconnected, as AWS.
+// any state, the endpoint only while the store is disconnected, as AWS. A
+// CloudHSM store's password and cluster change while it is disconnected
+// (updateCloudHSMStore).
 func (s *Service) UpdateCustomKeyStore(ctx context.Context, c Caller, in *UpdateCustomKeyStoreInput) (*UpdateCustomKeyStoreOutput, error) {
 	sc, err := callerScope(c)
 	if err != nil {
@@ -826,11 +871,49 @@ func (s *Service) UpdateCustomKeyStore(ctx context.Context, c Caller, in *Update
 	}
 	validateProxy(&v, in.XksProxyAuthenticationCredential, in.XksProxyConnectivity, in.XksProxyUriEndpoint,
 		in.XksProxyUriPath, in.XksProxyVpcEndpointServiceName, in.XksProxyVpcEndpointServiceOwner)
+	if in.KeyStorePassword != "" && (len(in.KeyStorePassword) < 7 || len(in.KeyStorePassword) > 32) {
+		v.Add("keyStorePassword", "", false, "Member must have length between 7 and 32")
+	}
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
 	if err := s.authorize(&c, nil, opAccess("UpdateCustomKeyStore")); err != nil {
 		return nil, err
+	}
+	rec, err := s.readKeyStore(ctx, "UpdateCustomKeyStore", sc, in.CustomKeyStoreId)
+	if err != nil {
+		return nil, err
+	}
+	if rec.Type == storeTypeCloudHSM {
+		next := *rec
+		if in.NewCustomKeyStoreName != "" {
+			next.Name = in.NewCustomKeyStoreName
+		}
+		if err := s.updateCloudHSMStore(ctx, sc, in, rec, &next); err != nil {
+			return nil, s.keyStoreError("UpdateCustomKeyStore", err)
+		}
+		err = s.updateKeyStore(ctx, "UpdateCustomKeyStore", sc, rec.ID, func(tx storage.Tx, cur *keyStoreRecord) error {
+			if cur.State != rec.State || cur.ClusterID != rec.ClusterID || cur.Secret != rec.Secret {
+				return errKeyStoreInvalidState.With("Custom key store %s changed while it was updated; try again.", rec.ID)
+			}
+			all, err := listKeyStores(tx, sc)
+			if err != nil {
+				return err
+			}
+			if err := checkUnique(all, &next); err != nil {
+				return err
+			}
+			if next.ClusterID != rec.ClusterID {
+				if err := clusterInUse(tx, next.ClusterID, rec.ID); err != nil {
+					return err
+				}
+			}
+			return putKeyStore(tx, sc, &next)
+		})
+		if err != nil {
+			return nil, err
+		}
+		return &UpdateCustomKeyStoreOutput{}, nil
 	}
 	if in.CloudHsmClusterId != "" || in.KeyStorePassword != "" {
 		return nil, kmserr.ErrValidation.With("CloudHsmClusterId and KeyStorePassword are not valid for an external key store.")
@@ -839,10 +922,6 @@ func (s *Service) UpdateCustomKeyStore(ctx context.Context, c Caller, in *Update
 		return nil, kmserr.ErrUnsupportedOperation.With("VPC endpoint service connectivity (VPC_ENDPOINT_SERVICE) is not supported by this server; use PUBLIC_ENDPOINT.")
 	}
 	proxy := in.XksProxyUriEndpoint != "" || in.XksProxyUriPath != "" || in.XksProxyAuthenticationCredential != nil
-	rec, err := s.readKeyStore(ctx, "UpdateCustomKeyStore", sc, in.CustomKeyStoreId)
-	if err != nil {
-		return nil, err
-	}
 	// As AWS: the name, the URI path and the credential change in any
 	// state, the endpoint only while disconnected.
 	moved := in.XksProxyUriEndpoint != "" && in.XksProxyUriEndpoint != rec.Endpoint

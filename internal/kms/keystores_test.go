@@ -116,7 +116,9 @@ func TestCustomKeyStoreValidation(t *testing.T) {
 		code, in2 string
 	}{
 		{"no name", mod(func(in *CreateCustomKeyStoreInput) { in.CustomKeyStoreName = "" }), "ValidationException", "Value null at 'customKeyStoreName'"},
-		{"CloudHSM", &CreateCustomKeyStoreInput{CustomKeyStoreName: "h"}, "UnsupportedOperationException", "CloudHSM"},
+		{"CloudHSM without a cluster", &CreateCustomKeyStoreInput{CustomKeyStoreName: "h"}, "ValidationException", "CloudHsmClusterId is required"},
+		{"CloudHSM cluster the server does not name", &CreateCustomKeyStoreInput{CustomKeyStoreName: "h", CloudHsmClusterId: "cluster-abcdefghijk",
+			TrustAnchorCertificate: "x", KeyStorePassword: "1234567"}, "CloudHsmClusterNotFoundException", "cluster-abcdefghijk"},
 		{"bad cluster id", &CreateCustomKeyStoreInput{CustomKeyStoreName: "h", CloudHsmClusterId: "cluster-1111111111111"}, "ValidationException", "cloudHsmClusterId"},
 		{"bad type", mod(func(in *CreateCustomKeyStoreInput) { in.CustomKeyStoreType = "OTHER" }), "ValidationException", "enum value set"},
 		{"ftp endpoint", mod(func(in *CreateCustomKeyStoreInput) { in.XksProxyUriEndpoint = "ftp://example.com" }), "ValidationException", "xksProxyUriEndpoint"},

@@ -23,14 +23,11 @@
 // # Differences from AWS KMS (known)
 //
 //   - Every key spec but SM2 (internal/keys holds the spec table: usages,
-//     algorithms, material); SM2 and CloudHSM key stores (origin
-//     AWS_CLOUDHSM): UnsupportedOperationException. Grants: tokens are
-//     validated and ignored. Recipient (attestation): AWS Nitro Enclaves
-//     documents only (recipient.go, package attest), not NitroTPM ones.
-//     docs/api-coverage.md has the whole list.
-//   - GetKeyPolicy returns the policy as written: AWS shows a deleted
-//     principal's unique id in its place (both bind the policy to unique
-//     ids when it is set; policy.go).
+//     algorithms, material); SM2: UnsupportedOperationException. CloudHSM
+//     key stores are PKCS#11 tokens the operator names (cloudhsm.go).
+//     Grants: tokens are validated and ignored. Recipient (attestation):
+//     AWS Nitro Enclaves documents only (recipient.go, package attest), not
+//     NitroTPM ones. docs/api-coverage.md has the whole list.
 //   - A ciphertext naming a key that does not exist in the caller's region and
 //     account is AccessDeniedException ("The ciphertext refers to a customer
 //     master key that does not exist, ..."), as AWS answers.
@@ -123,6 +120,10 @@ type Service struct {
 
 	stores  keyStoreCache // custom key stores in use (keystores.go)
 	xksHTTP *http.Client  // Config.XKSHTTPClient
+	// clusters are Config.CloudHSMClusters; hsm the tokens this node has
+	// open (cloudhsm.go).
+	clusters map[string]CloudHSMCluster
+	hsm      hsmTokens
 
 	principals Principals                           // Config.Principals
 	events     func(context.Context, *ServiceEvent) // Config.Events
@@ -324,6 +325,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		usage:      cfg.Usage,
 		shared:     cfg.Shared,
 		xksHTTP:    cfg.XKSHTTPClient,
+		clusters:   cfg.CloudHSMClusters,
 		principals: cfg.Principals,
 		events:     cfg.Events,
 		spaces:     make(map[scope]*space),
@@ -907,6 +909,9 @@ func (s *Service) tickKeyOnce(ctx context.Context, sc scope, id string, now time
 	switch {
 	case k.state == statePendingDeletion && !now.Before(k.deletionDate):
 		ev.Name, err = "DeleteKey", s.deleteKey(ctx, k, &h, now)
+		if err == nil {
+			s.destroyHSMKey(ctx, k)
+		}
 	case k.expired(now) || k.pendingExpired(now):
 		nk, wipe := k.dropExpired(now)
 		ev.Name, err = "DeleteExpiredKeyMaterial", s.putKey(ctx, "ImportedMaterialExpiry", nk, nil, nil)

@@ -42,6 +42,9 @@ type Config struct {
 	// of internal/xks's (TLS verified with the system's roots, which
 	// SSL_CERT_FILE and SSL_CERT_DIR can name).
 	XKSHTTPClient *http.Client
+	// CloudHSMClusters are the CloudHSM cluster ids a CloudHSM key store
+	// may name (CloudHsmClusterId), each a token of a PKCS#11 module.
+	CloudHSMClusters map[string]CloudHSMCluster
 	// Principals tells which IAM users and roles exist (an *iam.Service): a
 	// key policy may name only those, and is bound to their unique ids, as
 	// in AWS. Nil: names are neither checked nor bound (a KMS service
@@ -123,6 +126,7 @@ type RecipientInfo struct {
 type KeyMetadata struct {
 	AWSAccountId                string                    `json:"AWSAccountId"`
 	Arn                         string                    `json:"Arn"`
+	CloudHsmClusterId           string                    `json:"CloudHsmClusterId,omitempty"`
 	CreationDate                Timestamp                 `json:"CreationDate"`
 	CurrentKeyMaterialId        string                    `json:"CurrentKeyMaterialId,omitempty"`
 	CustomerMasterKeySpec       string                    `json:"CustomerMasterKeySpec,omitempty"`
@@ -839,11 +843,13 @@ type DescribeCustomKeyStoresOutput struct {
 
 // CustomKeyStoresListEntry is one custom key store.
 type CustomKeyStoresListEntry struct {
-	ConnectionErrorCode   string                 `json:"ConnectionErrorCode,omitempty"`
-	ConnectionState       string                 `json:"ConnectionState"`
-	CreationDate          Timestamp              `json:"CreationDate"`
-	CustomKeyStoreId      string                 `json:"CustomKeyStoreId"`
-	CustomKeyStoreName    string                 `json:"CustomKeyStoreName"`
-	CustomKeyStoreType    string                 `json:"CustomKeyStoreType"`
-	XksProxyConfiguration *XksProxyConfiguration `json:"XksProxyConfiguration,omitempty"`
+	CloudHsmClusterId      string                 `json:"CloudHsmClusterId,omitempty"`
+	ConnectionErrorCode    string                 `json:"ConnectionErrorCode,omitempty"`
+	ConnectionState        string                 `json:"ConnectionState"`
+	CreationDate           Timestamp              `json:"CreationDate"`
+	CustomKeyStoreId       string                 `json:"CustomKeyStoreId"`
+	CustomKeyStoreName     string                 `json:"CustomKeyStoreName"`
+	CustomKeyStoreType     string                 `json:"CustomKeyStoreType"`
+	TrustAnchorCertificate string                 `json:"TrustAnchorCertificate,omitempty"`
+	XksProxyConfiguration  *XksProxyConfiguration `json:"XksProxyConfiguration,omitempty"`
 }

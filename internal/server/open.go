@@ -203,6 +203,10 @@ func openServices(ctx context.Context, st *state, cfg *Config, logger *slog.Logg
 		svc.closeAudit(logger)
 		return nil, nil, fmt.Errorf("server: %w", err)
 	}
+	if kc.CloudHSMClusters, err = ParseCloudHSMClusters(cfg.CloudHSMClusters); err != nil {
+		svc.closeAudit(logger)
+		return nil, nil, fmt.Errorf("server: %w", err)
+	}
 	if svc.audit != nil {
 		kc.Events = svc.audit.RecordServiceEvent // key deletions and rotations of the background jobs
 	}

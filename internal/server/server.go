@@ -93,6 +93,9 @@ type Config struct {
 	// PKCS11 configures the pkcs11 seal, SealKMS the kms seal.
 	PKCS11  PKCS11Config
 	SealKMS KMSSealConfig
+	// CloudHSMClusters names the tokens of CloudHSM key stores
+	// (ParseCloudHSMClusters).
+	CloudHSMClusters string
 	// AutoUnsealRetry is how often a sealed pkcs11 or kms server retries
 	// its auto-unseal (the HSM or KMS was unreachable or refused).
 	AutoUnsealRetry time.Duration
@@ -203,6 +206,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.PKCS11.validate(c.Seal == SealPKCS11)...)
 	errs = append(errs, c.SealKMS.validate(c.Seal == SealKMS)...)
+	errs = append(errs, c.validateClusters()...)
 	if c.AutoUnsealRetry <= 0 {
 		errs = append(errs, errors.New("server: auto-unseal retry interval must be positive"))
 	}

@@ -131,6 +131,17 @@ var Settings = config.Table[Config]{
 			"where it stopped if it goes.",
 		Value: func(c *Config) config.Value { return config.Int(&c.RewrapRate) }},
 
+	// Custom key stores
+	{Name: "cloudhsm-clusters", Group: "Custom key stores",
+		Help: "CloudHSM key store `clusters`: CLUSTER-ID=MODULE:TOKEN-LABEL, comma-separated",
+		Doc: "Each entry names a cluster id (AWS's pattern cluster-[2-7a-zA-Z]{11,16}) that CreateCustomKeyStore " +
+			"(CustomKeyStoreType AWS_CLOUDHSM, CloudHsmClusterId) may name, and the PKCS#11 token that stands for the " +
+			"cluster: the path of the vendor's module (up to the first colon) and the token's label. The key store's " +
+			"KeyStorePassword is the token's user PIN. A token serves one cluster, and not the pkcs11 seal. " +
+			"See docs/cloudhsm.md.",
+		Value: func(c *Config) config.Value { return config.String(&c.CloudHSMClusters) },
+		Check: checkCloudHSMClusters},
+
 	{Name: "mlock", Group: "Memory", Default: MlockBestEffort,
 		Help: "lock memory out of swap (mlockall): required, best-effort or off",
 		Doc: "required: the server does not start unless memory is locked. best-effort: one warning with what to do when " +

@@ -44,3 +44,8 @@ func (*Token) Open(context.Context, string, []byte, []byte, []byte) ([]byte, err
 }
 func (*Token) Random(context.Context, int) ([]byte, error) { return nil, ErrUnsupported }
 func (*Token) Close() error                                { return nil }
+
+// TokenPresent returns ErrUnsupported.
+func TokenPresent(string, string) error { return ErrUnsupported }
+
+func (*Token) HasKey(context.Context, string) bool { return false }

@@ -90,6 +90,26 @@ func findSlot(c *p11.Ctx, label string) (uint, error) {
 	return 0, fmt.Errorf("%w: no token labelled %q", ErrNoToken, label)
 }
 
+// TokenPresent reports whether the module lib loads and has a token
+// labelled label (an error wrapping ErrNoToken when it has none).
+func TokenPresent(lib, label string) error {
+	m, err := loadModule(lib)
+	if err != nil {
+		return err
+	}
+	defer m.release()
+	_, err = findSlot(m.ctx, label)
+	return err
+}
+
+// HasKey reports whether the token has an AES key labelled label.
+func (t *Token) HasKey(ctx context.Context, label string) bool {
+	return t.use(ctx, func(c *p11.Ctx, s p11.SessionHandle) error {
+		_, err := t.find(c, s, label)
+		return err
+	}) == nil
+}
+
 // session returns an idle session, or a new one while fewer than
 // maxSessions are open, or waits for one.
 func (t *Token) session(ctx context.Context) (p11.SessionHandle, error) {

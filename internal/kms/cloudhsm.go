@@ -1,0 +1,428 @@
+package kms
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/trent-kms/trent/internal/ciphertext"
+	"github.com/trent-kms/trent/internal/keyring"
+	"github.com/trent-kms/trent/internal/keyring/pkcs11"
+	"github.com/trent-kms/trent/internal/keys"
+	"github.com/trent-kms/trent/internal/kmserr"
+	"github.com/trent-kms/trent/internal/storage"
+)
+
+// CloudHSM key stores (AWS_CLOUDHSM), backed by PKCS#11 tokens. The
+// server's operator names each "cluster" (Config.CloudHSMClusters): a
+// cluster id of AWS's pattern that stands for one token of a PKCS#11
+// module. A store names its cluster, the trust anchor certificate given at
+// creation (kept and returned; checked to be one X.509 certificate only:
+// Trent has no cluster certificate to compare it with) and the token's user PIN (AWS's kmsuser password,
+// KeyStorePassword), stored as any record is, sealed by the barrier, and
+// never returned or logged.
+//
+// A key of such a store (Origin AWS_CLOUDHSM) is the store's and the
+// token's: CreateKey generates an AES-256 key in the token, labelled with
+// the KMS key id, sensitive and not extractable. Its ciphertexts take the
+// path of an external key store's (keystorecrypto.go): the key's own blob
+// (format 1) is encrypted again, by the token, with AES-GCM under the
+// token's key (ciphertext format 2, the token's IV and tag, no metadata),
+// so that none decrypts without the token. The store's connection (one
+// logged-in token with a pool of sessions) is opened on Connect, or on the
+// first use after a start, and kept per node (hsmTokens); a cryptographic
+// operation touches no storage.
+
+var (
+	errClusterNotFound      = &kmserr.Error{Code: "CloudHsmClusterNotFoundException", Status: http.StatusBadRequest}
+	errClusterNotActive     = &kmserr.Error{Code: "CloudHsmClusterNotActiveException", Status: http.StatusBadRequest}
+	errClusterInvalidConfig = &kmserr.Error{Code: "CloudHsmClusterInvalidConfigurationException", Status: http.StatusBadRequest}
+	errClusterInUse         = &kmserr.Error{Code: "CloudHsmClusterInUseException", Status: http.StatusBadRequest}
+	errClusterNotRelated    = &kmserr.Error{Code: "CloudHsmClusterNotRelatedException", Status: http.StatusBadRequest}
+	errIncorrectTrustAnchor = &kmserr.Error{Code: "IncorrectTrustAnchorException", Status: http.StatusBadRequest}
+)
+
+// hsmTimeout bounds one wait for a session of a store's token.
+const hsmTimeout = 5 * time.Second
+
+// CloudHSMCluster is the token a CloudHSM cluster id names (Config).
+type CloudHSMCluster struct {
+	Module     string // path of the PKCS#11 module (.so)
+	TokenLabel string
+}
+
+// hsmTokens holds, per node, the open token of each connected cluster (a
+// cluster belongs to one store at most).
+type hsmTokens struct {
+	mu sync.RWMutex
+	m  map[string]*pkcs11.Token // by cluster id
+}
+
+// open returns the token of cluster, logging in with pin when this node has
+// not yet.
+func (h *hsmTokens) open(cl CloudHSMCluster, id, pin string) (*pkcs11.Token, error) {
+	h.mu.RLock()
+	t := h.m[id]
+	h.mu.RUnlock()
+	if t != nil {
+		return t, nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if t := h.m[id]; t != nil {
+		return t, nil
+	}
+	t, err := pkcs11.OpenToken(cl.Module, cl.TokenLabel, pin)
+	if err != nil {
+		return nil, err
+	}
+	if h.m == nil {
+		h.m = make(map[string]*pkcs11.Token)
+	}
+	h.m[id] = t
+	return t, nil
+}
+
+// close logs out of the token of cluster id (its operations in flight end
+// first).
+func (h *hsmTokens) close(id string) {
+	h.mu.Lock()
+	t := h.m[id]
+	delete(h.m, id)
+	h.mu.Unlock()
+	if t != nil {
+		t.Close()
+	}
+}
+
+func (h *hsmTokens) closeAll() {
+	h.mu.Lock()
+	m := h.m
+	h.m = nil
+	h.mu.Unlock()
+	for _, t := range m {
+		t.Close()
+	}
+}
+
+// hsmConnectionCode is the ConnectionErrorCode of a token that did not
+// open.
+func hsmConnectionCode(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, pkcs11.ErrPINIncorrect):
+		return "INVALID_CREDENTIALS"
+	case errors.Is(err, pkcs11.ErrPINLocked):
+		return "USER_LOCKED_OUT"
+	case errors.Is(err, pkcs11.ErrLoggedIn):
+		return "USER_LOGGED_IN"
+	case errors.Is(err, pkcs11.ErrNoToken):
+		return "INSUFFICIENT_CLOUDHSM_HSMS" // the cluster has no (active) HSM
+	}
+	return "INTERNAL_ERROR"
+}
+
+// connectHSM opens the token of rec's cluster with its password and
+// returns the ConnectionErrorCode of its failure ("" when connected).
+func (s *Service) connectHSM(rec *keyStoreRecord) string {
+	cl, ok := s.clusters[rec.ClusterID]
+	if !ok {
+		return "CLUSTER_NOT_FOUND"
+	}
+	_, err := s.hsm.open(cl, rec.ClusterID, rec.Secret)
+	if err != nil {
+		s.log.Info("kms: CloudHSM key store did not connect", "store", rec.ID, "cluster", rec.ClusterID, "err", err)
+	}
+	return hsmConnectionCode(err)
+}
+
+// storeToken returns the open token of the connected store cs (opened on
+// first use after a start, or on another node than the one that connected
+// it).
+func (s *Service) storeToken(cs *cachedKeyStore, keyARN string) (*pkcs11.Token, error) {
+	cl, ok := s.clusters[cs.rec.ClusterID]
+	if !ok {
+		return nil, kmserr.ErrInvalidState.With("%s is unavailable: the server has no CloudHSM cluster %s.", keyARN, cs.rec.ClusterID)
+	}
+	t, err := s.hsm.open(cl, cs.rec.ClusterID, cs.rec.Secret)
+	if err != nil {
+		s.log.Warn("kms: CloudHSM key store token did not open", "store", cs.rec.ID, "cluster", cs.rec.ClusterID, "err", err)
+		return nil, kmserr.ErrInvalidState.With("%s is unavailable: its CloudHSM key store cannot reach its cluster (%s).", keyARN, hsmConnectionCode(err))
+	}
+	return t, nil
+}
+
+// checkTrustAnchor: Trent has no cluster certificate to compare the trust
+// anchor with; it must be one PEM-encoded X.509 certificate.
+func checkTrustAnchor(pemText string) error {
+	b, rest := pem.Decode([]byte(pemText))
+	if b == nil || b.Type != "CERTIFICATE" || strings.TrimSpace(string(rest)) != "" {
+		return errIncorrectTrustAnchor.With("The trust anchor certificate must be one PEM-encoded X.509 certificate.")
+	}
+	if _, err := x509.ParseCertificate(b.Bytes); err != nil {
+		return errIncorrectTrustAnchor.With("The trust anchor certificate is not a valid X.509 certificate.")
+	}
+	return nil
+}
+
+// checkClusterActive: cluster id is one the server names, and its token
+// is there.
+func (s *Service) checkClusterActive(id string) error {
+	cl, ok := s.clusters[id]
+	if !ok {
+		return errClusterNotFound.With("AWS CloudHSM cluster %s not found.", id)
+	}
+	if err := pkcs11.TokenPresent(cl.Module, cl.TokenLabel); err != nil {
+		s.log.Info("kms: CloudHSM cluster not active", "cluster", id, "err", err)
+		return errClusterNotActive.With("AWS CloudHSM cluster %s is not active: its token cannot be reached.", id)
+	}
+	return nil
+}
+
+// clusterInUse: a cluster belongs to one store of the whole server (its
+// token has one user login per process).
+func clusterInUse(tx storage.Tx, cluster, self string) error {
+	entries, err := tx.List(keyStorePathPrefix, "", 0)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		var r keyStoreRecord
+		err := json.Unmarshal(e.Value, &r)
+		clear(e.Value)
+		if err != nil {
+			return err
+		}
+		if r.Type == storeTypeCloudHSM && r.ClusterID == cluster && r.ID != self {
+			return errClusterInUse.With("AWS CloudHSM cluster %s is already associated with a custom key store.", cluster)
+		}
+	}
+	return nil
+}
+
+// createCloudHSMStore is CreateCustomKeyStore of an AWS_CLOUDHSM store.
+func (s *Service) createCloudHSMStore(ctx context.Context, sc scope, in *CreateCustomKeyStoreInput) (*CreateCustomKeyStoreOutput, error) {
+	switch {
+	case in.XksProxyAuthenticationCredential != nil || in.XksProxyConnectivity != "" || in.XksProxyUriEndpoint != "" ||
+		in.XksProxyUriPath != "" || in.XksProxyVpcEndpointServiceName != "" || in.XksProxyVpcEndpointServiceOwner != "":
+		return nil, kmserr.ErrValidation.With("The XksProxy parameters are not valid for an AWS CloudHSM key store.")
+	case in.CloudHsmClusterId == "":
+		return nil, kmserr.ErrValidation.With("CloudHsmClusterId is required for an AWS CloudHSM key store.")
+	case in.TrustAnchorCertificate == "":
+		return nil, kmserr.ErrValidation.With("TrustAnchorCertificate is required for an AWS CloudHSM key store.")
+	case in.KeyStorePassword == "":
+		return nil, kmserr.ErrValidation.With("KeyStorePassword is required for an AWS CloudHSM key store.")
+	}
+	if err := s.checkClusterActive(in.CloudHsmClusterId); err != nil {
+		return nil, err
+	}
+	if err := checkTrustAnchor(in.TrustAnchorCertificate); err != nil {
+		return nil, err
+	}
+	rec := &keyStoreRecord{
+		ID: newKeyStoreID(), Name: in.CustomKeyStoreName, Region: sc.region, Account: sc.account,
+		Created: s.now().UTC().Truncate(time.Millisecond), Type: storeTypeCloudHSM, State: stateDisconnected,
+		ClusterID: in.CloudHsmClusterId, TrustAnchor: in.TrustAnchorCertificate, Secret: in.KeyStorePassword,
+	}
+	return s.putNewKeyStore(ctx, sc, rec, func(tx storage.Tx) error { return clusterInUse(tx, rec.ClusterID, rec.ID) })
+}
+
+// updateCloudHSMStore checks an UpdateCustomKeyStore of the AWS_CLOUDHSM
+// store rec and applies it to next: the name in any state, the password
+// and the cluster only while disconnected; a new cluster must be related
+// (its token holds a key for each key of the store).
+func (s *Service) updateCloudHSMStore(ctx context.Context, sc scope, in *UpdateCustomKeyStoreInput, rec, next *keyStoreRecord) error {
+	if in.XksProxyAuthenticationCredential != nil || in.XksProxyConnectivity != "" || in.XksProxyUriEndpoint != "" ||
+		in.XksProxyUriPath != "" || in.XksProxyVpcEndpointServiceName != "" || in.XksProxyVpcEndpointServiceOwner != "" {
+		return kmserr.ErrValidation.With("The XksProxy parameters are not valid for an AWS CloudHSM key store.")
+	}
+	if (in.KeyStorePassword != "" || in.CloudHsmClusterId != "") && rec.State != stateDisconnected {
+		return errKeyStoreInvalidState.With("Custom key store %s must be disconnected to change its KeyStorePassword or CloudHsmClusterId.", rec.ID)
+	}
+	if in.KeyStorePassword != "" {
+		next.Secret = in.KeyStorePassword
+	}
+	if in.CloudHsmClusterId == "" || in.CloudHsmClusterId == rec.ClusterID {
+		return nil
+	}
+	if err := s.checkClusterActive(in.CloudHsmClusterId); err != nil {
+		return err
+	}
+	next.ClusterID = in.CloudHsmClusterId
+	var ids []string
+	err := s.store.View(ctx, func(tx storage.Tx) error {
+		return eachExternalKey(tx, sc, func(keyID string, x *xksRecord) error {
+			if x.Store == rec.ID {
+				ids = append(ids, keyID)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	cl := s.clusters[next.ClusterID]
+	t, err := pkcs11.OpenToken(cl.Module, cl.TokenLabel, next.Secret)
+	if err != nil {
+		s.log.Info("kms: CloudHSM cluster not checked", "cluster", next.ClusterID, "err", err)
+		return errClusterInvalidConfig.With("Cannot log in to AWS CloudHSM cluster %s with the key store password (%s).", next.ClusterID, hsmConnectionCode(err))
+	}
+	defer t.Close()
+	for _, id := range ids {
+		if !t.HasKey(ctx, id) {
+			return errClusterNotRelated.With("AWS CloudHSM cluster %s is not related to the cluster of custom key store %s: it has no key material of %s.", next.ClusterID, rec.ID, id)
+		}
+	}
+	return nil
+}
+
+// newCloudHSMKey checks a CreateKey in the CloudHSM key store rec and
+// generates the key's material in the store's token, labelled id.
+func (s *Service) newCloudHSMKey(ctx context.Context, sc scope, in *CreateKeyInput, rec *keyStoreRecord, origin string, spec keys.Spec, usage keys.Usage, id, keyARN string) (*xksRef, func(storage.Tx) error, error) {
+	switch {
+	case spec != keys.SymmetricDefault || usage != keys.EncryptDecrypt:
+		return nil, nil, kmserr.ErrUnsupportedOperation.With("KMS keys in a custom key store must be symmetric encryption keys (SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT).")
+	case in.MultiRegion:
+		return nil, nil, kmserr.ErrUnsupportedOperation.With("Multi-Region keys cannot be created in a custom key store.")
+	case origin != storeTypeCloudHSM:
+		return nil, nil, kmserr.ErrValidation.With("Origin must be AWS_CLOUDHSM for a key in custom key store %s.", rec.ID)
+	case in.XksKeyId != "":
+		return nil, nil, kmserr.ErrValidation.With("XksKeyId is not valid for a key in an AWS CloudHSM key store.")
+	}
+	connected := func(tx storage.Tx) error {
+		cur, err := getKeyStore(tx, sc, rec.ID)
+		if err != nil {
+			return err
+		}
+		if cur == nil {
+			return keyStoreNotFound(rec.ID)
+		}
+		if cur.State != stateConnected {
+			return errKeyStoreInvalidState.With("Custom key store %s is not connected (ConnectionState %s).", cur.ID, cur.State)
+		}
+		return nil
+	}
+	if rec.State != stateConnected {
+		return nil, nil, errKeyStoreInvalidState.With("Custom key store %s is not connected (ConnectionState %s).", rec.ID, rec.State)
+	}
+	cs, err := s.cachedStore(ctx, sc, rec.ID)
+	if err != nil || cs == nil {
+		return nil, nil, s.keyStoreError("CreateKey", err)
+	}
+	t, err := s.storeToken(cs, keyARN)
+	if err != nil {
+		return nil, nil, errKeyStoreInvalidState.With("Custom key store %s cannot reach its AWS CloudHSM cluster %s.", rec.ID, rec.ClusterID)
+	}
+	ctx, cancel := context.WithTimeout(ctx, hsmTimeout)
+	defer cancel()
+	if err := t.GenerateKey(ctx, id); err != nil {
+		s.log.Warn("kms: CloudHSM key not generated", "store", rec.ID, "key", keyARN, "err", err)
+		return nil, nil, errClusterInvalidConfig.With("AWS CloudHSM cluster %s could not generate the key material.", rec.ClusterID)
+	}
+	return &xksRef{store: rec.ID}, connected, nil
+}
+
+// destroyHSMKey destroys, best effort, the key material of k, a deleted
+// key of a CloudHSM key store, in its token. As AWS: when the store is not
+// connected, the material stays in the cluster.
+func (s *Service) destroyHSMKey(ctx context.Context, k *key) {
+	if k.xks == nil || k.xks.keyID != "" {
+		return
+	}
+	cs, err := s.cachedStore(ctx, scope{k.region, k.account}, k.xks.store)
+	if err != nil || cs == nil || cs.rec.Type != storeTypeCloudHSM || cs.rec.State != stateConnected {
+		s.log.Warn("kms: the key material of a deleted key stays in its CloudHSM cluster: its key store is not connected", "key", k.arn)
+		return
+	}
+	t, err := s.storeToken(cs, k.arn)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(ctx, hsmTimeout)
+		defer cancel()
+		err = t.DestroyKey(ctx, k.id)
+	}
+	if err != nil && !errors.Is(err, pkcs11.ErrNoKey) {
+		s.log.Warn("kms: the key material of a deleted key was not destroyed in its CloudHSM cluster", "key", k.arn, "cluster", cs.rec.ClusterID, "err", err)
+	}
+}
+
+// sealHSM encrypts blob, k's own, in the token of its store cs.
+func (s *Service) sealHSM(ctx context.Context, op string, k *key, cs *cachedKeyStore, blob []byte) ([]byte, error) {
+	t, err := s.storeToken(cs, k.arn)
+	if err != nil {
+		return nil, err
+	}
+	e := &ciphertext.External{KeyID: k.id}
+	ctx, cancel := context.WithTimeout(ctx, hsmTimeout)
+	defer cancel()
+	iv, sealed, err := t.Seal(ctx, k.id, blob, e.Header())
+	if err != nil {
+		return nil, s.hsmError(op, k, err)
+	}
+	n := len(sealed) - ciphertext.TagSize
+	e.IV, e.Ciphertext, e.Tag = iv, sealed[:n], sealed[n:]
+	return e.Marshal(), nil
+}
+
+// openHSM decrypts in the token of k's store cs the outer layer e.
+func (s *Service) openHSM(ctx context.Context, op string, k *key, cs *cachedKeyStore, e *ciphertext.External) ([]byte, error) {
+	if len(e.Metadata) != 0 {
+		return nil, errInvalidCiphertext
+	}
+	t, err := s.storeToken(cs, k.arn)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, hsmTimeout)
+	defer cancel()
+	inner, err := t.Open(ctx, k.id, e.IV, append(append([]byte(nil), e.Ciphertext...), e.Tag...), e.Header())
+	if errors.Is(err, keyring.ErrUnwrap) {
+		return nil, errInvalidCiphertext
+	}
+	if err != nil {
+		return nil, s.hsmError(op, k, err)
+	}
+	return inner, nil
+}
+
+// hsmError is the answer to a token operation of op on k that failed.
+func (s *Service) hsmError(op string, k *key, err error) error {
+	s.log.Warn("kms: CloudHSM key store operation failed", "op", op, "key", k.arn, "err", err)
+	if errors.Is(err, pkcs11.ErrNoKey) {
+		return kmserr.ErrInvalidState.With("%s is unusable: its key material is missing from its AWS CloudHSM cluster.", k.arn)
+	}
+	return kmserr.ErrInvalidState.With("%s is unusable: its AWS CloudHSM cluster failed.", k.arn)
+}
+
+// hsmRandom is GenerateRandom with the CloudHSM key store rec: the
+// token's random number generator.
+func (s *Service) hsmRandom(ctx context.Context, sc scope, rec *keyStoreRecord, n int) ([]byte, error) {
+	if rec.State != stateConnected {
+		return nil, errKeyStoreInvalidState.With("Custom key store %s is not connected (ConnectionState %s).", rec.ID, rec.State)
+	}
+	cs, err := s.cachedStore(ctx, sc, rec.ID)
+	if err != nil || cs == nil {
+		return nil, s.keyStoreError("GenerateRandom", err)
+	}
+	t, err := s.storeToken(cs, rec.ID)
+	if err != nil {
+		return nil, errKeyStoreInvalidState.With("Custom key store %s cannot reach its AWS CloudHSM cluster %s.", rec.ID, rec.ClusterID)
+	}
+	ctx, cancel := context.WithTimeout(ctx, hsmTimeout)
+	defer cancel()
+	b, err := t.Random(ctx, n)
+	if err != nil {
+		s.log.Warn("kms: CloudHSM random failed", "store", rec.ID, "err", err)
+		return nil, errKeyStoreInvalidState.With("Custom key store %s cannot reach its AWS CloudHSM cluster %s.", rec.ID, rec.ClusterID)
+	}
+	return b, nil
+}
