@@ -251,3 +251,39 @@ func TestCloudHSMKeyStoreRestart(t *testing.T) {
 		t.Errorf("store whose token is missing: %s %s, want FAILED INSUFFICIENT_CLOUDHSM_HSMS", e.ConnectionState, e.ConnectionErrorCode)
 	}
 }
+
+// TestCloudHSMKeyStoreUpdateCluster: a store moves to another cluster only
+// while disconnected, to a configured one that no other store uses and
+// whose token holds the store's keys (a related cluster).
+func TestCloudHSMKeyStoreUpdateCluster(t *testing.T) {
+	t.Parallel()
+	a, b, cl := softhsmtest.Token(t), softhsmtest.Token(t), softhsmtest.Token(t)
+	const clusterB, clusterC = "cluster-bbbbbbbbbbb", "cluster-ccccccccccc"
+	s := startDev(t, "--cloudhsm-clusters", clusterFlag(hsmCluster, a)+","+clusterFlag(clusterB, b)+","+clusterFlag(clusterC, cl))
+	c := s.dev()
+	update := func(id, cluster string) error {
+		_, err := c.UpdateCustomKeyStore(ctx(t), &kms.UpdateCustomKeyStoreInput{CustomKeyStoreId: aws.String(id), CloudHsmClusterId: aws.String(cluster)})
+		return err
+	}
+	withKey, err := createHSMStore(t, c, "with-key", hsmCluster, softhsmtest.TrustAnchor(t), softhsmtest.PIN)
+	must(t, err)
+	connectHSMStore(t, c, withKey)
+	hsmKey(t, c, withKey)
+	wantCode(t, update(withKey, clusterB), "CustomKeyStoreInvalidStateException")
+	_, err = c.DisconnectCustomKeyStore(ctx(t), &kms.DisconnectCustomKeyStoreInput{CustomKeyStoreId: aws.String(withKey)})
+	must(t, err)
+	wantCode(t, update(withKey, "cluster-unknownclstr"), "CloudHsmClusterNotFoundException")
+	wantCode(t, update(withKey, clusterB), "CloudHsmClusterNotRelatedException")
+
+	empty, err := createHSMStore(t, c, "empty", clusterB, softhsmtest.TrustAnchor(t), softhsmtest.PIN)
+	must(t, err)
+	wantCode(t, update(empty, hsmCluster), "CloudHsmClusterInUseException")
+	must(t, update(empty, clusterC))
+	if e := describeHSMStore(t, c, empty); aws.ToString(e.CloudHsmClusterId) != clusterC {
+		t.Errorf("store moved to %s shows %s", clusterC, aws.ToString(e.CloudHsmClusterId))
+	}
+	connectHSMStore(t, c, empty)
+	if e := describeHSMStore(t, c, empty); e.ConnectionState != types.ConnectionStateTypeConnected {
+		t.Errorf("store on its new cluster: %s %s", e.ConnectionState, e.ConnectionErrorCode)
+	}
+}

@@ -1,13 +1,59 @@
 package kms
 
 import (
-	"context"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/trent-kms/trent/internal/keyring/pkcs11"
 	"github.com/trent-kms/trent/internal/keyring/pkcs11/softhsmtest"
+	"github.com/trent-kms/trent/internal/storage"
 	"github.com/trent-kms/trent/internal/storage/memstore"
 )
+
+const hsmCluster = "cluster-abcdefghijk"
+
+var (
+	hsmOnce    sync.Once
+	testTokens []pkcs11.Config
+)
+
+// hsmToken returns the i-th SoftHSM2 token of this package's tests. They
+// are all made on the first call, before any test loads the module: the
+// module lists the tokens that existed when it was initialised.
+func hsmToken(t *testing.T, i int) pkcs11.Config {
+	t.Helper()
+	hsmOnce.Do(func() {
+		for range 2 {
+			testTokens = append(testTokens, softhsmtest.Token(t))
+		}
+	})
+	if i >= len(testTokens) {
+		t.Fatal("SoftHSM2 tokens were not made") // softhsmtest skipped or failed the first caller
+	}
+	return testTokens[i]
+}
+
+// newHSMService is a service over st whose cluster hsmCluster is tok, with
+// a connected CloudHSM key store; it returns the store's id.
+func newHSMService(t *testing.T, st storage.Store, now func() time.Time, tok pkcs11.Config) (*Service, string) {
+	t.Helper()
+	s, err := New(bg, Config{Store: st, Now: now,
+		CloudHSMClusters: map[string]CloudHSMCluster{hsmCluster: {Module: tok.Lib, TokenLabel: tok.TokenLabel}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Wipe)
+	cs, err := s.CreateCustomKeyStore(bg, caller, &CreateCustomKeyStoreInput{CustomKeyStoreName: "hsm", CloudHsmClusterId: hsmCluster,
+		TrustAnchorCertificate: softhsmtest.TrustAnchor(t), KeyStorePassword: softhsmtest.PIN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ConnectCustomKeyStore(bg, caller, &ConnectCustomKeyStoreInput{CustomKeyStoreId: cs.CustomKeyStoreId}); err != nil {
+		t.Fatal(err)
+	}
+	return s, cs.CustomKeyStoreId
+}
 
 // TestCloudHSMKeyDeletion: a key of a CloudHSM key store deleted at the end
 // of its waiting period takes its material in the token with it; when the
@@ -16,25 +62,10 @@ import (
 // on the test's clock.)
 func TestCloudHSMKeyDeletion(t *testing.T) {
 	t.Parallel()
-	bg := context.Background()
-	tok := softhsmtest.Token(t)
-	const cluster = "cluster-abcdefghijk"
+	tok := hsmToken(t, 0)
 	clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-	s, err := New(bg, Config{Store: memstore.New(), Now: clk.Now,
-		CloudHSMClusters: map[string]CloudHSMCluster{cluster: {Module: tok.Lib, TokenLabel: tok.TokenLabel}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Wipe()
-	cs, err := s.CreateCustomKeyStore(bg, caller, &CreateCustomKeyStoreInput{CustomKeyStoreName: "hsm", CloudHsmClusterId: cluster,
-		TrustAnchorCertificate: softhsmtest.TrustAnchor(t), KeyStorePassword: softhsmtest.PIN})
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := &ConnectCustomKeyStoreInput{CustomKeyStoreId: cs.CustomKeyStoreId}
-	if _, err := s.ConnectCustomKeyStore(bg, caller, store); err != nil {
-		t.Fatal(err)
-	}
+	s, id := newHSMService(t, memstore.New(), clk.Now, tok)
+	cs := &CreateCustomKeyStoreOutput{CustomKeyStoreId: id}
 	newKey := func() string {
 		out, err := s.CreateKey(bg, caller, &CreateKeyInput{Origin: "AWS_CLOUDHSM", CustomKeyStoreId: cs.CustomKeyStoreId})
 		if err != nil {
@@ -77,4 +108,47 @@ func TestCloudHSMKeyDeletion(t *testing.T) {
 	if _, err := s.DeleteCustomKeyStore(bg, caller, &DeleteCustomKeyStoreInput{CustomKeyStoreId: cs.CustomKeyStoreId}); err != nil {
 		t.Errorf("DeleteCustomKeyStore with no keys left: %v", err)
 	}
+}
+
+// TestCloudHSMNoStorageOnCrypto: a CloudHSM key's cryptographic operations
+// read no storage, after a restart (the token is logged in to on first
+// use) and after a change of the store.
+func TestCloudHSMNoStorageOnCrypto(t *testing.T) {
+	t.Parallel()
+	tok := hsmToken(t, 1)
+	clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	st := memstore.New()
+	first, id := newHSMService(t, st, clk.Now, tok)
+	k, err := first.CreateKey(bg, caller, &CreateKeyInput{Origin: "AWS_CLOUDHSM", CustomKeyStoreId: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Wipe() // the process's login to the token ends with the first service
+	vc := &viewCounter{Store: st}
+	s, err := New(bg, Config{Store: vc, Now: clk.Now,
+		CloudHSMClusters: map[string]CloudHSMCluster{hsmCluster: {Module: tok.Lib, TokenLabel: tok.TokenLabel}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Wipe()
+	roundTrip := func(what string) {
+		t.Helper()
+		before := vc.views.Load()
+		enc, err := s.Encrypt(bg, caller, &EncryptInput{KeyId: k.KeyMetadata.KeyId, Plaintext: []byte("x")})
+		if err != nil {
+			t.Fatalf("Encrypt %s: %v", what, err)
+		}
+		if _, err := s.Decrypt(bg, caller, &DecryptInput{CiphertextBlob: enc.CiphertextBlob}); err != nil {
+			t.Fatalf("Decrypt %s: %v", what, err)
+		}
+		if n := vc.views.Load() - before; n != 0 {
+			t.Errorf("Encrypt and Decrypt %s read storage %d times", what, n)
+		}
+	}
+	roundTrip("after a restart")
+	roundTrip("again")
+	if _, err := s.UpdateCustomKeyStore(bg, caller, &UpdateCustomKeyStoreInput{CustomKeyStoreId: id, NewCustomKeyStoreName: "renamed"}); err != nil {
+		t.Fatal(err)
+	}
+	roundTrip("after UpdateCustomKeyStore")
 }
