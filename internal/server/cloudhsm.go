@@ -51,8 +51,9 @@ func checkCloudHSMClusters(text string) error {
 }
 
 // validateClusters: the clusters' tokens need PKCS#11 support, and none may
-// be the pkcs11 seal's (a token's user login is one per process: the
-// seal's would admit a key store's wrong password).
+// be the pkcs11 seal's (a token's user login is one per process: a key
+// store on the seal's token would find it logged in, and its password
+// unchecked, so it would never connect).
 func (c *Config) validateClusters() []error {
 	cls, err := ParseCloudHSMClusters(c.CloudHSMClusters)
 	if err != nil {
