@@ -60,13 +60,25 @@ type CloudHSMCluster struct {
 // hsmTokens holds, per node, the open token of each connected cluster (a
 // cluster belongs to one store at most).
 type hsmTokens struct {
-	mu sync.RWMutex
-	m  map[string]*pkcs11.Token // by cluster id
+	mu     sync.RWMutex
+	m      map[string]*pkcs11.Token // by cluster id
+	failed map[string]hsmFailure    // the last login that failed, by cluster id
 }
 
+// hsmFailure is a failed login: the keys' operations do not try again
+// before hsmRetry has passed (each try with a wrong PIN brings the token
+// closer to locking its user).
+type hsmFailure struct {
+	at  time.Time
+	err error
+}
+
+const hsmRetry = 30 * time.Second
+
 // open returns the token of cluster, logging in with pin when this node has
-// not yet.
-func (h *hsmTokens) open(cl CloudHSMCluster, id, pin string) (*pkcs11.Token, error) {
+// not yet. Unless explicit (ConnectCustomKeyStore), a login that failed in
+// the last hsmRetry is not tried again: its error is returned.
+func (h *hsmTokens) open(cl CloudHSMCluster, id, pin string, explicit bool) (*pkcs11.Token, error) {
 	h.mu.RLock()
 	t := h.m[id]
 	h.mu.RUnlock()
@@ -78,10 +90,18 @@ func (h *hsmTokens) open(cl CloudHSMCluster, id, pin string) (*pkcs11.Token, err
 	if t := h.m[id]; t != nil {
 		return t, nil
 	}
+	if f, ok := h.failed[id]; ok && !explicit && time.Since(f.at) < hsmRetry {
+		return nil, f.err
+	}
 	t, err := pkcs11.OpenToken(cl.Module, cl.TokenLabel, pin)
 	if err != nil {
+		if h.failed == nil {
+			h.failed = make(map[string]hsmFailure)
+		}
+		h.failed[id] = hsmFailure{time.Now(), err}
 		return nil, err
 	}
+	delete(h.failed, id)
 	if h.m == nil {
 		h.m = make(map[string]*pkcs11.Token)
 	}
@@ -136,7 +156,7 @@ func (s *Service) connectHSM(rec *keyStoreRecord) string {
 	if !ok {
 		return "CLUSTER_NOT_FOUND"
 	}
-	_, err := s.hsm.open(cl, rec.ClusterID, rec.Secret)
+	_, err := s.hsm.open(cl, rec.ClusterID, rec.Secret, true)
 	if err != nil {
 		s.log.Info("kms: CloudHSM key store did not connect", "store", rec.ID, "cluster", rec.ClusterID, "err", err)
 	}
@@ -151,7 +171,7 @@ func (s *Service) storeToken(cs *cachedKeyStore, keyARN string) (*pkcs11.Token, 
 	if !ok {
 		return nil, kmserr.ErrInvalidState.With("%s is unavailable: the server has no CloudHSM cluster %s.", keyARN, cs.rec.ClusterID)
 	}
-	t, err := s.hsm.open(cl, cs.rec.ClusterID, cs.rec.Secret)
+	t, err := s.hsm.open(cl, cs.rec.ClusterID, cs.rec.Secret, false)
 	if err != nil {
 		s.log.Warn("kms: CloudHSM key store token did not open", "store", cs.rec.ID, "cluster", cs.rec.ClusterID, "err", err)
 		return nil, kmserr.ErrInvalidState.With("%s is unavailable: its CloudHSM key store cannot reach its cluster (%s).", keyARN, hsmConnectionCode(err))

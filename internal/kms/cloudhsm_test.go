@@ -20,11 +20,13 @@ var (
 
 // hsmToken returns the i-th SoftHSM2 token of this package's tests. They
 // are all made on the first call, before any test loads the module: the
-// module lists the tokens that existed when it was initialised.
+// module lists the tokens that existed when it was initialised. The tests
+// that use them do not run in parallel: softhsmtest's sessions of their
+// own do not count among the module's users, whose last one finalises it.
 func hsmToken(t *testing.T, i int) pkcs11.Config {
 	t.Helper()
 	hsmOnce.Do(func() {
-		for range 2 {
+		for range 3 {
 			testTokens = append(testTokens, softhsmtest.Token(t))
 		}
 	})
@@ -61,7 +63,6 @@ func newHSMService(t *testing.T, st storage.Store, now func() time.Time, tok pkc
 // stays in the cluster. (The service directly: the waiting period passes
 // on the test's clock.)
 func TestCloudHSMKeyDeletion(t *testing.T) {
-	t.Parallel()
 	tok := hsmToken(t, 0)
 	clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	s, id := newHSMService(t, memstore.New(), clk.Now, tok)
@@ -114,7 +115,6 @@ func TestCloudHSMKeyDeletion(t *testing.T) {
 // read no storage, after a restart (the token is logged in to on first
 // use) and after a change of the store.
 func TestCloudHSMNoStorageOnCrypto(t *testing.T) {
-	t.Parallel()
 	tok := hsmToken(t, 1)
 	clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	st := memstore.New()
@@ -151,4 +151,46 @@ func TestCloudHSMNoStorageOnCrypto(t *testing.T) {
 		t.Fatal(err)
 	}
 	roundTrip("after UpdateCustomKeyStore")
+}
+
+// TestCloudHSMLoginNotRetried: when the token refuses the store's password
+// on a key's first use (its PIN was changed in the token), the keys'
+// operations do not log in again at each request (each wrong PIN brings
+// the token closer to locking its user); ConnectCustomKeyStore, after a
+// disconnection, tries again.
+func TestCloudHSMLoginNotRetried(t *testing.T) {
+	tok := hsmToken(t, 2)
+	clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	st := memstore.New()
+	first, id := newHSMService(t, st, clk.Now, tok)
+	k, err := first.CreateKey(bg, caller, &CreateKeyInput{Origin: "AWS_CLOUDHSM", CustomKeyStoreId: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Wipe()
+	softhsmtest.SetPIN(t, tok, softhsmtest.PIN, "changed-pin")
+	s, err := New(bg, Config{Store: st, Now: clk.Now,
+		CloudHSMClusters: map[string]CloudHSMCluster{hsmCluster: {Module: tok.Lib, TokenLabel: tok.TokenLabel}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Wipe()
+	encrypt := func() error {
+		_, err := s.Encrypt(bg, caller, &EncryptInput{KeyId: k.KeyMetadata.KeyId, Plaintext: []byte("x")})
+		return err
+	}
+	wantErr(t, encrypt(), "KMSInvalidStateException", "*")
+	softhsmtest.SetPIN(t, tok, "changed-pin", softhsmtest.PIN)
+	// The password is right again, but the failed login is not tried again
+	// at once.
+	wantErr(t, encrypt(), "KMSInvalidStateException", "*")
+	if _, err := s.DisconnectCustomKeyStore(bg, caller, &DisconnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ConnectCustomKeyStore(bg, caller, &ConnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
+		t.Fatal(err)
+	}
+	if err := encrypt(); err != nil {
+		t.Errorf("Encrypt after reconnecting: %v", err)
+	}
 }

@@ -79,6 +79,43 @@ func KeyAttributes(t testing.TB, cfg pkcs11.Config, label string) (a Attributes,
 	return a, true
 }
 
+// SetPIN changes the user PIN of the token of cfg from old to new (as the
+// token's user, in a session of the test's own, logged out after). No other
+// user of the module in this process may be logged in to the token.
+func SetPIN(t testing.TB, cfg pkcs11.Config, old, new string) {
+	t.Helper()
+	c := p11.New(cfg.Lib)
+	if c == nil {
+		t.Fatalf("load %s", cfg.Lib)
+	}
+	if err := c.Initialize(); err != nil && !isCode(err, p11.CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+		t.Fatalf("C_Initialize: %v", err)
+	}
+	slots, err := c.GetSlotList(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sl := range slots {
+		if ti, err := c.GetTokenInfo(sl); err != nil || ti.Label != cfg.TokenLabel {
+			continue
+		}
+		s, err := c.OpenSession(sl, p11.CKF_SERIAL_SESSION|p11.CKF_RW_SESSION)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.CloseSession(s)
+		if err := c.Login(s, p11.CKU_USER, old); err != nil {
+			t.Fatalf("C_Login: %v", err)
+		}
+		defer c.Logout(s)
+		if err := c.SetPIN(s, old, new); err != nil {
+			t.Fatalf("C_SetPIN: %v", err)
+		}
+		return
+	}
+	t.Fatalf("no token %q in this process's view of %s", cfg.TokenLabel, cfg.Lib)
+}
+
 func isCode(err error, code uint) bool {
 	e, ok := err.(p11.Error)
 	return ok && uint(e) == code

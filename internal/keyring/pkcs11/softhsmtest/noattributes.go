@@ -21,3 +21,9 @@ func KeyAttributes(t testing.TB, _ pkcs11.Config, _ string) (Attributes, bool) {
 	t.Fatal("softhsmtest: built without PKCS#11")
 	return Attributes{}, false
 }
+
+// SetPIN fails: this build has no PKCS#11.
+func SetPIN(t testing.TB, _ pkcs11.Config, _, _ string) {
+	t.Helper()
+	t.Fatal("softhsmtest: built without PKCS#11")
+}
