@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"sync"
 	"testing"
 
 	"github.com/trent-kms/trent/internal/keyring"
@@ -49,6 +50,27 @@ func TestToken(t *testing.T) {
 	if _, err := tok.Open(ctx, label, iv, sealed, []byte("other")); !errors.Is(err, keyring.ErrUnwrap) {
 		t.Errorf("Open(other aad) err = %v, want ErrUnwrap", err)
 	}
+	// More callers than sessions: they share the pool.
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pt := []byte{byte(i)}
+			iv, sealed, err := tok.Seal(ctx, label, pt, aad)
+			if err == nil {
+				var got []byte
+				got, err = tok.Open(ctx, label, iv, sealed, aad)
+				if err == nil && !bytes.Equal(got, pt) {
+					t.Errorf("concurrent round trip %d = %x", i, got)
+				}
+			}
+			if err != nil {
+				t.Errorf("concurrent round trip %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
 	r1, err1 := tok.Random(ctx, 32)
 	r2, err2 := tok.Random(ctx, 32)
 	if err1 != nil || err2 != nil || len(r1) != 32 || bytes.Equal(r1, r2) {
