@@ -124,13 +124,20 @@ func (t *Token) session(ctx context.Context) (p11.SessionHandle, error) {
 	case <-t.slots:
 		t.mu.Lock()
 		closed := t.closed
+		if closed {
+			t.slots <- struct{}{}
+			t.releaseIfDone()
+		}
 		t.mu.Unlock()
 		if closed {
 			return 0, keyring.ErrClosed
 		}
 		s, err := t.mod.ctx.OpenSession(t.slot, p11.CKF_SERIAL_SESSION|p11.CKF_RW_SESSION)
 		if err != nil {
+			t.mu.Lock()
 			t.slots <- struct{}{}
+			t.releaseIfDone()
+			t.mu.Unlock()
 			return 0, fmt.Errorf("pkcs11: open session: %w", err)
 		}
 		return s, nil // logged in: the login is the token's, for every session
