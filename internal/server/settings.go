@@ -138,7 +138,7 @@ var Settings = config.Table[Config]{
 			"(CustomKeyStoreType AWS_CLOUDHSM, CloudHsmClusterId) may name, and the PKCS#11 token that stands for the " +
 			"cluster: the path of the vendor's module (up to the first colon) and the token's label. The key store's " +
 			"KeyStorePassword is the token's user PIN. A token serves one cluster, and not the pkcs11 seal. " +
-			"See docs/cloudhsm.md.",
+			"Example: cluster-abcdefghijk=/usr/lib/softhsm/libsofthsm2.so:kms-token. See docs/cloudhsm.md.",
 		Value: func(c *Config) config.Value { return config.String(&c.CloudHSMClusters) },
 		Check: checkCloudHSMClusters},
 
