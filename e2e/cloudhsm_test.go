@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
+	"github.com/trent-kms/trent/internal/attest/attesttest"
 	"github.com/trent-kms/trent/internal/keyring/pkcs11"
 	"github.com/trent-kms/trent/internal/keyring/pkcs11/softhsmtest"
 )
@@ -63,8 +64,10 @@ func hsmKey(t *testing.T, c *kms.Client, store string) *types.KeyMetadata {
 func TestCloudHSMKeyStore(t *testing.T) {
 	t.Parallel()
 	tok := softhsmtest.Token(t)
+	ca := attesttest.NewValidCA(t)
 	s := startDev(t, "--cloudhsm-clusters", clusterFlag(hsmCluster, tok)+","+
-		clusterFlag("cluster-missingtoken", pkcs11.Config{Lib: tok.Lib, TokenLabel: "no-such-token"}))
+		clusterFlag("cluster-missingtoken", pkcs11.Config{Lib: tok.Lib, TokenLabel: "no-such-token"}),
+		"--attestation-roots", ca.WriteRoot(t))
 	c := s.dev()
 	anchor := softhsmtest.TrustAnchor(t)
 
@@ -144,6 +147,15 @@ func TestCloudHSMKeyStore(t *testing.T) {
 	rnd, err := c.GenerateRandom(ctx(t), &kms.GenerateRandomInput{CustomKeyStoreId: aws.String(id), NumberOfBytes: aws.Int32(48)})
 	if err != nil || len(rnd.Plaintext) != 48 {
 		t.Errorf("GenerateRandom(store) = %d bytes, %v", len(rnd.Plaintext), err)
+	}
+
+	// The token's bytes for an enclave: only in CiphertextForRecipient.
+	enclave := attesttest.NewEnclave(t, 0x5a)
+	rr, err := c.GenerateRandom(ctx(t), &kms.GenerateRandomInput{CustomKeyStoreId: aws.String(id), NumberOfBytes: aws.Int32(24),
+		Recipient: recipient(ca.Document(t, enclave))})
+	must(t, err)
+	if rr.Plaintext != nil || len(openForEnclave(t, enclave, rr.CiphertextForRecipient)) != 24 {
+		t.Errorf("GenerateRandom(store, Recipient) = plaintext %x, %d bytes for the enclave", rr.Plaintext, len(rr.CiphertextForRecipient))
 	}
 
 	// Updates and deletion follow the connection state.

@@ -604,6 +604,7 @@ func (s *Service) GenerateRandom(ctx context.Context, c Caller, in *GenerateRand
 	if err := s.authorize(&c, nil, a); err != nil {
 		return nil, err
 	}
+	var b []byte
 	if in.CustomKeyStoreId != "" {
 		// A CloudHSM key store's token generates the bytes; external key
 		// stores cannot (AWS answers so).
@@ -611,20 +612,16 @@ func (s *Service) GenerateRandom(ctx context.Context, c Caller, in *GenerateRand
 		if err != nil {
 			return nil, err
 		}
-		if rec.Type == storeTypeCloudHSM {
-			if in.Recipient != nil {
-				return nil, kmserr.ErrUnsupportedOperation.With("Recipient (attested enclave) requests are not supported by this server.")
-			}
-			b, err := s.hsmRandom(ctx, sc, rec, int(*in.NumberOfBytes))
-			if err != nil {
-				return nil, err
-			}
-			return &GenerateRandomOutput{Plaintext: b}, nil
+		if rec.Type != storeTypeCloudHSM {
+			return nil, kmserr.ErrUnsupportedOperation.With("GenerateRandom is not supported with an external key store (%s).", in.CustomKeyStoreId)
 		}
-		return nil, kmserr.ErrUnsupportedOperation.With("GenerateRandom is not supported with an external key store (%s).", in.CustomKeyStoreId)
+		if b, err = s.hsmRandom(ctx, sc, rec, int(*in.NumberOfBytes)); err != nil {
+			return nil, err
+		}
+	} else {
+		b = make([]byte, *in.NumberOfBytes)
+		randRead(b)
 	}
-	b := make([]byte, *in.NumberOfBytes)
-	randRead(b)
 	if doc != nil {
 		ct, err := forRecipient(doc, b)
 		if err != nil {
