@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/trent-kms/trent/internal/backup"
+	"github.com/trent-kms/trent/internal/durable"
 	"github.com/trent-kms/trent/internal/server"
 	"github.com/trent-kms/trent/internal/storage/boltstore"
 	"github.com/trent-kms/trent/internal/storage/memstore"
@@ -412,7 +413,7 @@ func runBackup(args []string) int {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Link(tmp.Name(), *out)
+		err = durable.Link(tmp.Name(), *out)
 	}
 	if errors.Is(err, os.ErrExist) {
 		return exists() // made meanwhile
@@ -524,7 +525,7 @@ func restore(dir, file string) (backup.Header, error) {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Link(tmp, db) // fails if a database appeared meanwhile
+		err = durable.Link(tmp, db) // fails if a database appeared meanwhile
 	}
 	os.Remove(tmp)
 	return h, err

@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/trent-kms/trent/internal/durable"
 	"github.com/trent-kms/trent/internal/requestid"
 )
 
@@ -654,12 +655,7 @@ func openSegment(path string, create bool) (segmentFile, error) {
 }
 
 func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("audit: sync directory: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
+	if err := durable.SyncDir(dir); err != nil {
 		return fmt.Errorf("audit: sync directory: %w", err)
 	}
 	return nil

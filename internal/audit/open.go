@@ -371,5 +371,5 @@ func writeFileAtomic(path string, data []byte) error {
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
-	return nil
+	return syncDir(filepath.Dir(path))
 }

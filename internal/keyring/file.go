@@ -13,6 +13,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/trent-kms/trent/internal/durable"
 )
 
 var (
@@ -232,41 +234,21 @@ func LoadOrCreateFile(path string) (kr *FileKeyring, created bool, err error) {
 	return kr, err == nil, err
 }
 
-// createKeyFile writes a fresh key to a temporary file in path's directory,
-// fsyncs it, then hard-links it into place, which fails with fs.ErrExist if
-// path appeared meanwhile.
+// createKeyFile writes a fresh key to path, all or nothing (durable.Create),
+// which fails with fs.ErrExist if path appeared meanwhile.
 func createKeyFile(path string) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("keyring: create root key directory: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, ".root-key-*.tmp") // mode 0600
-	if err != nil {
-		return fmt.Errorf("keyring: create root key file: %w", err)
-	}
-	defer os.Remove(tmp.Name())
 	var key [RootKeySize]byte
 	defer clear(key[:])
 	_, _ = rand.Read(key[:])
-	_, werr := tmp.Write(key[:])
-	if werr == nil {
-		werr = tmp.Sync()
-	}
-	if cerr := tmp.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr != nil {
-		return fmt.Errorf("keyring: write root key file: %w", werr)
-	}
-	if err := os.Link(tmp.Name(), path); err != nil {
+	if err := durable.Create(path, key[:]); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return err
 		}
 		return fmt.Errorf("keyring: create root key file: %w", err)
-	}
-	if d, err := os.Open(dir); err == nil { // make the new name durable
-		_ = d.Sync()
-		_ = d.Close()
 	}
 	return nil
 }

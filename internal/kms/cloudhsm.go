@@ -319,19 +319,7 @@ func (s *Service) newCloudHSMKey(ctx context.Context, sc scope, in *CreateKeyInp
 	case in.XksKeyId != "":
 		return nil, nil, kmserr.ErrValidation.With("XksKeyId is not valid for a key in an AWS CloudHSM key store.")
 	}
-	connected := func(tx storage.Tx) error {
-		cur, err := getKeyStore(tx, sc, rec.ID)
-		if err != nil {
-			return err
-		}
-		if cur == nil {
-			return keyStoreNotFound(rec.ID)
-		}
-		if cur.State != stateConnected {
-			return errKeyStoreInvalidState.With("Custom key store %s is not connected (ConnectionState %s).", cur.ID, cur.State)
-		}
-		return nil
-	}
+	connected := func(tx storage.Tx) error { return checkConnected(tx, sc, rec.ID) }
 	if rec.State != stateConnected {
 		return nil, nil, errKeyStoreInvalidState.With("Custom key store %s is not connected (ConnectionState %s).", rec.ID, rec.State)
 	}

@@ -82,15 +82,8 @@ func (s *Service) newExternalKey(ctx context.Context, c Caller, sc scope, in *Cr
 	inUse := func(tx storage.Tx) error {
 		// The store as storage holds it now: it may have been disconnected
 		// or deleted (on any node) while its proxy answered.
-		cur, err := getKeyStore(tx, sc, rec.ID)
-		if err != nil {
+		if err := checkConnected(tx, sc, rec.ID); err != nil {
 			return err
-		}
-		if cur == nil {
-			return keyStoreNotFound(rec.ID)
-		}
-		if cur.State != stateConnected {
-			return errKeyStoreInvalidState.With("Custom key store %s is not connected (ConnectionState %s).", cur.ID, cur.State)
 		}
 		return eachExternalKey(tx, sc, func(keyID string, x *xksRecord) error {
 			if keyID != id && *x == *ref.record() {

@@ -298,6 +298,23 @@ func (s *Service) refreshStore(ctx context.Context, path string) {
 	}
 }
 
+// checkConnected checks the store id of sc as storage holds it now:
+// CustomKeyStoreNotFoundException when it is gone (on any node),
+// CustomKeyStoreInvalidStateException when it is not connected.
+func checkConnected(tx storage.Tx, sc scope, id string) error {
+	cur, err := getKeyStore(tx, sc, id)
+	if err != nil {
+		return err
+	}
+	if cur == nil {
+		return keyStoreNotFound(id)
+	}
+	if cur.State != stateConnected {
+		return errKeyStoreInvalidState.With("Custom key store %s is not connected (ConnectionState %s).", cur.ID, cur.State)
+	}
+	return nil
+}
+
 func getKeyStore(tx storage.Tx, sc scope, id string) (*keyStoreRecord, error) {
 	data, err := tx.Get(keyStorePath(sc, id))
 	if errors.Is(err, storage.ErrNotFound) {

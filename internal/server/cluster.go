@@ -19,6 +19,7 @@ import (
 	"github.com/trent-kms/trent/internal/audit"
 	"github.com/trent-kms/trent/internal/barrier"
 	"github.com/trent-kms/trent/internal/cluster"
+	"github.com/trent-kms/trent/internal/durable"
 	"github.com/trent-kms/trent/internal/kms"
 	"github.com/trent-kms/trent/internal/kmserr"
 )
@@ -61,7 +62,7 @@ func resolveNodeID(cfg *Config) error {
 	if path == "" {
 		return nil
 	}
-	if err := createFile(path, []byte(cfg.NodeID+"\n")); err != nil {
+	if err := durable.Create(path, []byte(cfg.NodeID+"\n")); err != nil {
 		return fmt.Errorf("server: node id: %w", err)
 	}
 	return nil

@@ -14,6 +14,7 @@ import (
 	"github.com/trent-kms/trent/internal/audit"
 	"github.com/trent-kms/trent/internal/barrier"
 	"github.com/trent-kms/trent/internal/config"
+	"github.com/trent-kms/trent/internal/durable"
 	"github.com/trent-kms/trent/internal/iam"
 	"github.com/trent-kms/trent/internal/keyring"
 	"github.com/trent-kms/trent/internal/keyring/shamir"
@@ -309,36 +310,8 @@ func openAccount(ctx context.Context, svc *services, cfg *Config, logger *slog.L
 func writeCredentials(path string, k *iam.NewKey) error {
 	content := fmt.Sprintf("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n# account %s\n",
 		k.AccessKeyID, k.Secret.Reveal(), k.AccountID)
-	if err := createFile(path, []byte(content)); err != nil {
+	if err := durable.Create(path, []byte(content)); err != nil {
 		return fmt.Errorf("server: write credentials: %w", err)
 	}
 	return nil
-}
-
-// createFile creates path, mode 0600, with data, all or nothing: a
-// temporary file, fsynced, then hard-linked into place (fs.ErrExist if path
-// exists) and the directory fsynced. A crash or a full disk never leaves
-// path empty or cut short.
-func createFile(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+"-*") // mode 0600
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	_, werr := tmp.Write(data)
-	serr := tmp.Sync()
-	cerr := tmp.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
-		return err
-	}
-	if err := os.Link(tmp.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

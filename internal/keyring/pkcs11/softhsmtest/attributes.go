@@ -26,28 +26,7 @@ type Attributes struct {
 // as the token's user (cfg.PIN) unless this process already has.
 func KeyAttributes(t testing.TB, cfg pkcs11.Config, label string) (a Attributes, ok bool) {
 	t.Helper()
-	c := p11.New(cfg.Lib)
-	if c == nil {
-		t.Fatalf("load %s", cfg.Lib)
-	}
-	if err := c.Initialize(); err != nil && !isCode(err, p11.CKR_CRYPTOKI_ALREADY_INITIALIZED) {
-		t.Fatalf("C_Initialize: %v", err)
-	}
-	slots, err := c.GetSlotList(true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var s p11.SessionHandle
-	for _, sl := range slots {
-		if ti, err := c.GetTokenInfo(sl); err == nil && ti.Label == cfg.TokenLabel {
-			if s, err = c.OpenSession(sl, p11.CKF_SERIAL_SESSION); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if s == 0 {
-		t.Fatalf("no token %q in this process's view of %s", cfg.TokenLabel, cfg.Lib)
-	}
+	c, s := openSession(t, cfg, p11.CKF_SERIAL_SESSION)
 	defer c.CloseSession(s)
 	if err := c.Login(s, p11.CKU_USER, cfg.PIN); err != nil && !isCode(err, p11.CKR_USER_ALREADY_LOGGED_IN) {
 		t.Fatalf("C_Login: %v", err)
@@ -84,6 +63,22 @@ func KeyAttributes(t testing.TB, cfg pkcs11.Config, label string) (a Attributes,
 // user of the module in this process may be logged in to the token.
 func SetPIN(t testing.TB, cfg pkcs11.Config, old, new string) {
 	t.Helper()
+	c, s := openSession(t, cfg, p11.CKF_SERIAL_SESSION|p11.CKF_RW_SESSION)
+	defer c.CloseSession(s)
+	if err := c.Login(s, p11.CKU_USER, old); err != nil {
+		t.Fatalf("C_Login: %v", err)
+	}
+	defer c.Logout(s)
+	if err := c.SetPIN(s, old, new); err != nil {
+		t.Fatalf("C_SetPIN: %v", err)
+	}
+}
+
+// openSession opens a session of the test's own (flags) on the token of
+// cfg, loading and initialising the module in this process if need be.
+// The caller closes the session.
+func openSession(t testing.TB, cfg pkcs11.Config, flags uint) (*p11.Ctx, p11.SessionHandle) {
+	t.Helper()
 	c := p11.New(cfg.Lib)
 	if c == nil {
 		t.Fatalf("load %s", cfg.Lib)
@@ -96,24 +91,16 @@ func SetPIN(t testing.TB, cfg pkcs11.Config, old, new string) {
 		t.Fatal(err)
 	}
 	for _, sl := range slots {
-		if ti, err := c.GetTokenInfo(sl); err != nil || ti.Label != cfg.TokenLabel {
-			continue
+		if ti, err := c.GetTokenInfo(sl); err == nil && ti.Label == cfg.TokenLabel {
+			s, err := c.OpenSession(sl, flags)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c, s
 		}
-		s, err := c.OpenSession(sl, p11.CKF_SERIAL_SESSION|p11.CKF_RW_SESSION)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.CloseSession(s)
-		if err := c.Login(s, p11.CKU_USER, old); err != nil {
-			t.Fatalf("C_Login: %v", err)
-		}
-		defer c.Logout(s)
-		if err := c.SetPIN(s, old, new); err != nil {
-			t.Fatalf("C_SetPIN: %v", err)
-		}
-		return
 	}
 	t.Fatalf("no token %q in this process's view of %s", cfg.TokenLabel, cfg.Lib)
+	return nil, 0
 }
 
 func isCode(err error, code uint) bool {
