@@ -115,8 +115,9 @@ func TestVerifyRefuses(t *testing.T) {
 	}
 }
 
-// TestSeal: the envelope opens with the Go decoder of attesttest and with
-// `openssl cms -decrypt`.
+// TestSeal: the envelope opens with the Go decoder of attesttest (which
+// reads it as the Nitro Enclaves SDK does: in KMS's BER layout only) and
+// with `openssl cms -decrypt`.
 func TestSeal(t *testing.T) {
 	e := attesttest.NewEnclave(t, 1)
 	for _, n := range []int{0, 1, 15, 16, 17, 1024} {

@@ -23,18 +23,6 @@ var (
 	oidAES256CBC     = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 42}
 )
 
-// contentInfo is CMS's ContentInfo holding an EnvelopedData.
-type contentInfo struct {
-	ContentType asn1.ObjectIdentifier
-	Content     envelopedData `asn1:"explicit,tag:0"`
-}
-
-type envelopedData struct {
-	Version              int
-	RecipientInfos       []keyTransRecipientInfo `asn1:"set"`
-	EncryptedContentInfo encryptedContentInfo
-}
-
 // keyTransRecipientInfo names its recipient by subjectKeyIdentifier
 // (version 2), as the Nitro Enclaves SDK expects.
 type keyTransRecipientInfo struct {
@@ -42,12 +30,6 @@ type keyTransRecipientInfo struct {
 	SubjectKeyIdentifier   []byte `asn1:"tag:0"`
 	KeyEncryptionAlgorithm pkix.AlgorithmIdentifier
 	EncryptedKey           []byte
-}
-
-type encryptedContentInfo struct {
-	ContentType                asn1.ObjectIdentifier
-	ContentEncryptionAlgorithm pkix.AlgorithmIdentifier
-	EncryptedContent           []byte `asn1:"tag:0"`
 }
 
 // rsaesOAEPParams is RSAES-OAEP-params with SHA-256 and MGF1-SHA-256 (the
@@ -58,12 +40,17 @@ type rsaesOAEPParams struct {
 }
 
 // Seal encrypts secret for the holder of pub as AWS KMS's
-// CiphertextForRecipient: a DER CMS EnvelopedData (RFC 5652) whose content
-// is encrypted with a fresh AES-256 key in CBC mode (PKCS #7 padding) and
+// CiphertextForRecipient: a CMS EnvelopedData (RFC 5652) whose content is
+// encrypted with a fresh AES-256 key in CBC mode (PKCS #7 padding) and
 // whose one KeyTransRecipientInfo carries that key encrypted with
-// RSAES-OAEP (SHA-256, MGF1 with SHA-256). This is the structure the AWS
-// Nitro Enclaves SDK (aws_cms_parse_enveloped_data) and `openssl cms
-// -decrypt` read.
+// RSAES-OAEP (SHA-256, MGF1 with SHA-256).
+//
+// It is BER laid out as KMS lays it out, which is what the AWS Nitro
+// Enclaves SDK's aws_cms_parse_enveloped_data reads (it steps into the
+// ContentInfo, its [0], the EnvelopedData and the EncryptedContentInfo by
+// their headers alone, so each must have the indefinite length, and it
+// takes the encrypted content from a constructed [0] of OCTET STRINGs);
+// everything else is DER. `openssl cms -decrypt` reads it too.
 func Seal(pub *rsa.PublicKey, secret []byte) ([]byte, error) {
 	key := make([]byte, 32)
 	iv := make([]byte, aes.BlockSize)
@@ -93,39 +80,50 @@ func Seal(pub *rsa.PublicKey, secret []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	var derErr error
+	der := func(v any) []byte {
+		b, err := asn1.Marshal(v)
+		if derErr == nil {
+			derErr = err
+		}
+		return b
+	}
 	sha256ID := pkix.AlgorithmIdentifier{Algorithm: oidSHA256, Parameters: asn1.NullRawValue}
-	mgf, err := asn1.Marshal(sha256ID)
-	if err != nil {
-		return nil, err
-	}
-	params, err := asn1.Marshal(rsaesOAEPParams{
+	params := der(rsaesOAEPParams{
 		HashFunc:    sha256ID,
-		MaskGenFunc: pkix.AlgorithmIdentifier{Algorithm: oidMGF1, Parameters: asn1.RawValue{FullBytes: mgf}},
+		MaskGenFunc: pkix.AlgorithmIdentifier{Algorithm: oidMGF1, Parameters: asn1.RawValue{FullBytes: der(sha256ID)}},
 	})
-	if err != nil {
-		return nil, err
-	}
-	ivDER, err := asn1.Marshal(iv)
-	if err != nil {
-		return nil, err
-	}
-	return asn1.Marshal(contentInfo{
-		ContentType: oidEnvelopedData,
-		Content: envelopedData{
-			Version: 2,
-			RecipientInfos: []keyTransRecipientInfo{{
-				Version:                2,
-				SubjectKeyIdentifier:   ski,
-				KeyEncryptionAlgorithm: pkix.AlgorithmIdentifier{Algorithm: oidRSAESOAEP, Parameters: asn1.RawValue{FullBytes: params}},
-				EncryptedKey:           ek,
-			}},
-			EncryptedContentInfo: encryptedContentInfo{
-				ContentType:                oidData,
-				ContentEncryptionAlgorithm: pkix.AlgorithmIdentifier{Algorithm: oidAES256CBC, Parameters: asn1.RawValue{FullBytes: ivDER}},
-				EncryptedContent:           buf,
-			},
-		},
+	recipient := der(keyTransRecipientInfo{
+		Version:                2,
+		SubjectKeyIdentifier:   ski,
+		KeyEncryptionAlgorithm: pkix.AlgorithmIdentifier{Algorithm: oidRSAESOAEP, Parameters: asn1.RawValue{FullBytes: params}},
+		EncryptedKey:           ek,
 	})
+	out := indefinite(0x30, // ContentInfo
+		der(oidEnvelopedData),
+		indefinite(0xa0, // [0] EXPLICIT
+			indefinite(0x30, // EnvelopedData
+				der(2), // version
+				der(asn1.RawValue{Tag: asn1.TagSet, IsCompound: true, Bytes: recipient}),
+				indefinite(0x30, // EncryptedContentInfo
+					der(oidData),
+					der(pkix.AlgorithmIdentifier{Algorithm: oidAES256CBC, Parameters: asn1.RawValue{FullBytes: der(iv)}}),
+					indefinite(0xa0, der(buf)))))) // [0] IMPLICIT encryptedContent
+	if derErr != nil {
+		return nil, fmt.Errorf("attest: %w", derErr)
+	}
+	return out, nil
+}
+
+// indefinite is the BER constructed element of tag holding parts, of
+// indefinite length (X.690 8.1.3.6): tag, the length octet 0x80, the parts,
+// and the end-of-contents octets 00 00.
+func indefinite(tag byte, parts ...[]byte) []byte {
+	out := []byte{tag, 0x80}
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return append(out, 0, 0)
 }
 
 // subjectKeyID is RFC 5280's method (1): the SHA-1 of the

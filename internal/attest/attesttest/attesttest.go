@@ -20,6 +20,7 @@ import (
 	"encoding/asn1"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -186,53 +187,90 @@ func marshal(t testing.TB, v any) []byte {
 	return b
 }
 
-// Open decrypts a CiphertextForRecipient (CMS EnvelopedData, DER) with the
-// enclave's key: RSAES-OAEP-SHA-256 for the content key, AES-256-CBC for
-// the content, as the Nitro Enclaves SDK reads it.
+// Open decrypts a CiphertextForRecipient with the enclave's key:
+// RSAES-OAEP-SHA-256 for the content key, AES-256-CBC for the content. It
+// reads the envelope as the Nitro Enclaves SDK's
+// aws_cms_parse_enveloped_data does, which takes the CMS EnvelopedData only
+// in the BER layout of KMS's answers: the ContentInfo, its [0], the
+// EnvelopedData and the EncryptedContentInfo of indefinite length (the SDK
+// steps over their headers), the RecipientInfos SET and the algorithm
+// identifiers of definite length, the encrypted content a constructed [0]
+// of OCTET STRINGs or a primitive [0].
 func (e *Enclave) Open(cms []byte) ([]byte, error) {
-	var ci struct {
-		Type    asn1.ObjectIdentifier
-		Content struct {
-			Version    int
-			Recipients []struct {
-				Version      int
-				RID          asn1.RawValue
-				Alg          pkix.AlgorithmIdentifier
-				EncryptedKey []byte
-			} `asn1:"set"`
-			Encrypted struct {
-				Type    asn1.ObjectIdentifier
-				Alg     pkix.AlgorithmIdentifier
-				Content []byte `asn1:"tag:0"`
-			}
-		} `asn1:"explicit,tag:0"`
+	b := cms
+	var err error
+	// open consumes the header of a constructed element of indefinite
+	// length (tag 0x80), or the end-of-contents octets (00 00).
+	open := func(want ...byte) {
+		if err == nil && !bytes.HasPrefix(b, want) {
+			err = fmt.Errorf("offset %d: % x, want % x", len(cms)-len(b), b[:min(len(b), len(want))], want)
+		}
+		if err == nil {
+			b = b[len(want):]
+		}
 	}
-	rest, err := asn1.Unmarshal(cms, &ci)
-	if err != nil {
-		return nil, err
+	// next decodes one element of definite length.
+	next := func(v any, params string) {
+		if err == nil {
+			b, err = asn1.UnmarshalWithParams(b, v, params)
+		}
 	}
-	ed := &ci.Content
+	var (
+		contentType, dataType asn1.ObjectIdentifier
+		version               int
+		recipients            []struct {
+			Version      int
+			RID          asn1.RawValue
+			Alg          pkix.AlgorithmIdentifier
+			EncryptedKey []byte
+		}
+		contentAlg pkix.AlgorithmIdentifier
+		ct         []byte
+	)
+	open(0x30, 0x80) // ContentInfo
+	next(&contentType, "")
+	open(0xa0, 0x80, 0x30, 0x80) // [0] EXPLICIT EnvelopedData
+	next(&version, "")
+	next(&recipients, "set")
+	open(0x30, 0x80) // EncryptedContentInfo
+	next(&dataType, "")
+	next(&contentAlg, "")
+	if err == nil && len(b) > 0 && b[0] == 0x80 { // [0] IMPLICIT OCTET STRING, primitive
+		next(&ct, "tag:0")
+	} else {
+		open(0xa0, 0x80)
+		for err == nil && len(b) > 0 && b[0] == 0x04 {
+			var part []byte
+			next(&part, "")
+			ct = append(ct, part...)
+		}
+		open(0, 0)
+	}
+	open(0, 0, 0, 0, 0, 0, 0, 0) // EncryptedContentInfo, EnvelopedData, [0], ContentInfo
 	switch {
-	case len(rest) != 0:
+	case err != nil:
+		return nil, err
+	case len(b) != 0:
 		return nil, errors.New("trailing data")
-	case !ci.Type.Equal(asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 3}):
+	case !contentType.Equal(asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 3}):
 		return nil, errors.New("not EnvelopedData")
-	case ed.Version != 2 || len(ed.Recipients) != 1 || ed.Recipients[0].Version != 2:
+	case version != 2 || len(recipients) != 1 || recipients[0].Version != 2:
 		return nil, errors.New("versions or recipients not as the Nitro Enclaves SDK expects")
-	case !ed.Recipients[0].Alg.Algorithm.Equal(asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 7}):
+	case !recipients[0].Alg.Algorithm.Equal(asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 7}):
 		return nil, errors.New("key encryption is not RSAES-OAEP")
-	case !ed.Encrypted.Alg.Algorithm.Equal(asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 42}):
+	case !dataType.Equal(asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 1}):
+		return nil, errors.New("content is not data")
+	case !contentAlg.Algorithm.Equal(asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 42}):
 		return nil, errors.New("content encryption is not AES-256-CBC")
 	}
 	var iv []byte
-	if _, err := asn1.Unmarshal(ed.Encrypted.Alg.Parameters.FullBytes, &iv); err != nil || len(iv) != aes.BlockSize {
+	if _, err := asn1.Unmarshal(contentAlg.Parameters.FullBytes, &iv); err != nil || len(iv) != aes.BlockSize {
 		return nil, errors.New("bad IV")
 	}
-	key, err := rsa.DecryptOAEP(sha256.New(), nil, e.Key, ed.Recipients[0].EncryptedKey, nil)
+	key, err := rsa.DecryptOAEP(sha256.New(), nil, e.Key, recipients[0].EncryptedKey, nil)
 	if err != nil {
 		return nil, err
 	}
-	ct := ed.Encrypted.Content
 	if len(ct) == 0 || len(ct)%aes.BlockSize != 0 {
 		return nil, errors.New("content is not whole blocks")
 	}
