@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"math/big"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
@@ -226,9 +227,13 @@ func Verify(doc []byte, roots *x509.CertPool, now time.Time) (*Document, error) 
 		}
 		inter.AddCert(c)
 	}
-	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: now,
-		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+	chains, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: now,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	if err != nil {
 		return nil, invalid("certificate chain: %v", err)
+	}
+	if !slices.ContainsFunc(chains, keyUsagesOK) {
+		return nil, invalid("certificate chain: key usage: no digitalSignature on the certificate, or no keyCertSign on a CA")
 	}
 	// Sig_structure = ["Signature1", protected, external_aad, payload].
 	tbs, err := encMode.Marshal([]any{"Signature1", msg.Protected, []byte{}, msg.Payload})
@@ -249,6 +254,25 @@ func Verify(doc []byte, roots *x509.CertPool, now time.Time) (*Document, error) 
 	}
 	return &Document{ModuleID: p.ModuleID, Timestamp: time.UnixMilli(int64(p.Timestamp)).UTC(), PCRs: p.PCRs,
 		PublicKey: rsaPub}, nil
+}
+
+// keyUsagesOK reports whether chain (leaf first, trust anchor last) has the
+// key usages AWS's attestation process requires (3.2.3.3): digitalSignature
+// on the leaf, keyCertSign on each CA certificate after it. crypto/x509
+// checks basic constraints and path lengths but not key usage. The trust
+// anchor is the operator's choice, as RFC 5280 6.1 has it: its key usage
+// counts only when it has the extension (the AWS root has keyCertSign).
+func keyUsagesOK(chain []*x509.Certificate) bool {
+	if chain[0].KeyUsage&x509.KeyUsageDigitalSignature == 0 {
+		return false
+	}
+	for i, c := range chain[1:] {
+		anchor := i == len(chain)-2
+		if c.KeyUsage&x509.KeyUsageCertSign == 0 && (!anchor || c.KeyUsage != 0) {
+			return false
+		}
+	}
+	return true
 }
 
 // check is the syntactical validation of AWS's attestation process.

@@ -84,6 +84,8 @@ func TestVerifyRefuses(t *testing.T) {
 	for name, doc := range map[string][]byte{
 		"untrusted CA":   attesttest.NewValidCA(t).Document(t, e),
 		"expired leaf":   attesttest.NewCA(t, now.Add(-3*time.Hour), now.Add(-time.Hour)).Document(t, e),
+		"leaf no digSig": ca.WithLeafKeyUsage(t, x509.KeyUsageKeyEncipherment).Document(t, e),
+		"leaf no KU":     ca.WithLeafKeyUsage(t, 0).Document(t, e),
 		"tampered PCR0":  ca.Tampered(t, ca.Payload(t, e), func(p map[string]any) { p["pcrs"] = map[int][]byte{0: bytes.Repeat([]byte{2}, 48)} }),
 		"tampered key":   ca.Tampered(t, ca.Payload(t, e), func(p map[string]any) { p["module_id"] = "i-other" }),
 		"truncated":      good[:len(good)-1],

@@ -52,6 +52,17 @@ func NewCA(t testing.TB, notBefore, notAfter time.Time) *CA {
 	return ca
 }
 
+// WithLeafKeyUsage is ca with its leaf issued again (same key, subject and
+// validity) with key usage ku.
+func (ca *CA) WithLeafKeyUsage(t testing.TB, ku x509.KeyUsage) *CA {
+	t.Helper()
+	leaf := &x509.Certificate{SerialNumber: big.NewInt(3), Subject: ca.Leaf.Subject, NotBefore: ca.Leaf.NotBefore,
+		NotAfter: ca.Leaf.NotAfter, BasicConstraintsValid: true, KeyUsage: ku}
+	c := *ca
+	c.Leaf = createCert(t, leaf, ca.Root, &ca.leafKey.PublicKey, ca.rootKey)
+	return &c
+}
+
 // NewValidCA is NewCA with a leaf valid for an hour around now.
 func NewValidCA(t testing.TB) *CA {
 	return NewCA(t, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
