@@ -2,12 +2,21 @@
 // leaves either nothing or the whole file under its name: the data goes to a
 // temporary file in the same directory, fsynced, which is then linked into
 // place, and the directory is fsynced so that the new name survives too.
+//
+// On a filesystem without hard links (some FUSE, overlay and network
+// filesystems), the temporary file is renamed into place instead, with
+// renameat2's RENAME_NOREPLACE where the system has it, and otherwise over
+// a placeholder created at the final name with O_EXCL. Either way an
+// existing file is never replaced; only the placeholder fallback can leave
+// an empty file under the name if the machine stops between the placeholder
+// and the rename.
 package durable
 
 import (
 	"errors"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // Create creates path, mode 0600, holding data, all or nothing. It fails
@@ -29,14 +38,63 @@ func Create(path string, data []byte) error {
 	return Link(tmp.Name(), path)
 }
 
-// Link links the complete, fsynced file tmp into place as path (an error
+// Hooks that tests replace to act as a filesystem without hard links or
+// without RENAME_NOREPLACE.
+var (
+	link            = os.Link
+	renameNoReplace = renameat2NoReplace
+)
+
+// Link puts the complete, fsynced file tmp into place as path (an error
 // wrapping fs.ErrExist when path exists) and makes the new name durable.
-// The caller removes tmp.
+// The caller removes tmp, which may be gone (renamed into place) when Link
+// returns.
 func Link(tmp, path string) error {
-	if err := os.Link(tmp, path); err != nil {
+	err := link(tmp, path)
+	if noHardLinks(err) {
+		err = renameNoReplace(tmp, path)
+		if noRenameNoReplace(err) {
+			err = renameOverPlaceholder(tmp, path)
+		}
+	}
+	if err != nil {
 		return err
 	}
 	return SyncDir(filepath.Dir(path))
+}
+
+// renameOverPlaceholder claims path with an empty file created with O_EXCL
+// (so that an existing file is never replaced), then renames tmp over it.
+func renameOverPlaceholder(tmp, path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(path)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(path) // our placeholder: nothing was written under path
+		return err
+	}
+	return nil
+}
+
+// noHardLinks reports whether err is how a filesystem without hard links
+// answers link(2).
+func noHardLinks(err error) bool {
+	return errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.ENOTSUP) ||
+		errors.Is(err, syscall.EOPNOTSUPP) || errors.Is(err, syscall.EXDEV) ||
+		errors.Is(err, syscall.ENOSYS)
+}
+
+// noRenameNoReplace reports whether err is how a system or filesystem
+// without renameat2's RENAME_NOREPLACE answers it.
+func noRenameNoReplace(err error) bool {
+	return errors.Is(err, errors.ErrUnsupported) || errors.Is(err, syscall.EINVAL) ||
+		errors.Is(err, syscall.ENOSYS) || errors.Is(err, syscall.ENOTSUP) ||
+		errors.Is(err, syscall.EOPNOTSUPP)
 }
 
 // SyncDir fsyncs the directory dir, which makes the names created or
