@@ -48,7 +48,8 @@ func recipient(doc []byte) *types.RecipientInfo {
 // --attestation-roots), Decrypt, GenerateDataKey, GenerateDataKeyPair,
 // GenerateRandom and DeriveSharedSecret answer the secret only in
 // CiphertextForRecipient, a CMS envelope that the enclave's key opens;
-// untrusted, tampered and misdeclared documents are ValidationException.
+// without KeyEncryptionAlgorithm, its one value; untrusted, tampered and
+// misdeclared documents are ValidationException.
 func TestRecipientEndToEnd(t *testing.T) {
 	t.Parallel()
 	ca := attesttest.NewValidCA(t)
@@ -69,6 +70,14 @@ func TestRecipientEndToEnd(t *testing.T) {
 	}
 	if got := openForEnclave(t, enclave, dec.CiphertextForRecipient); !bytes.Equal(got, pt) {
 		t.Fatalf("Decrypt for the enclave = %q", got)
+	}
+	// KeyEncryptionAlgorithm is optional: without it, its one value
+	// (RSAES_OAEP_SHA_256).
+	dec, err = c.Decrypt(ctx(t), &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob,
+		Recipient: &types.RecipientInfo{AttestationDocument: doc}})
+	must(t, err)
+	if got := openForEnclave(t, enclave, dec.CiphertextForRecipient); dec.Plaintext != nil || !bytes.Equal(got, pt) {
+		t.Fatalf("Decrypt with a Recipient without KeyEncryptionAlgorithm: Plaintext %x, for the enclave %q", dec.Plaintext, got)
 	}
 
 	dk, err := c.GenerateDataKey(ctx(t), &kms.GenerateDataKeyInput{KeyId: key.KeyId, KeySpec: types.DataKeySpecAes256, Recipient: recipient(doc)})
@@ -131,7 +140,6 @@ func TestRecipientEndToEnd(t *testing.T) {
 			p["pcrs"] = map[int][]byte{0: make([]byte, 48), 1: enclave.PCRs[1]} // a new map: enclave.PCRs stays
 		})),
 		"unsigned":        recipient(doc[:len(doc)-10]),
-		"no algorithm":    {AttestationDocument: doc},
 		"no document":     {KeyEncryptionAlgorithm: types.KeyEncryptionMechanismRsaesOaepSha256},
 		"wrong algorithm": {AttestationDocument: doc, KeyEncryptionAlgorithm: "RSAES_OAEP_SHA_1"},
 	} {
@@ -167,8 +175,8 @@ func TestRecipientEndToEnd(t *testing.T) {
 			t.Errorf("%s: recipient %v (error %q)", r.EventName, rec, r.ErrorCode)
 		}
 	}
-	if attested != 5 { // Decrypt, GenerateDataKey, GenerateRandom, GenerateDataKeyPair, DeriveSharedSecret
-		t.Errorf("%d audit records with a recipient, want 5", attested)
+	if attested != 6 { // Decrypt (twice), GenerateDataKey, GenerateRandom, GenerateDataKeyPair, DeriveSharedSecret
+		t.Errorf("%d audit records with a recipient, want 6", attested)
 	}
 	noSecretsInAudit(t, dir, [][]byte{pt, dataKey, want})
 }

@@ -18,7 +18,8 @@ import (
 // in CiphertextForRecipient, encrypted for the document's public key; the
 // plaintext member is then null.
 
-// keyEncryptionRSAOAEPSHA256 is RecipientInfo's one KeyEncryptionAlgorithm.
+// keyEncryptionRSAOAEPSHA256 is RecipientInfo's one KeyEncryptionAlgorithm,
+// and so what a Recipient without one gets (the member is optional).
 const keyEncryptionRSAOAEPSHA256 = "RSAES_OAEP_SHA_256"
 
 // attestation verifies r (nil: no recipient, nil document) and records it
@@ -31,8 +32,8 @@ func (s *Service) attestation(c Caller, r *RecipientInfo) (*attest.Document, err
 	if len(r.AttestationDocument) == 0 {
 		return nil, kmserr.ErrValidation.With("Recipient must include an AttestationDocument.")
 	}
-	if r.KeyEncryptionAlgorithm != keyEncryptionRSAOAEPSHA256 {
-		return nil, kmserr.ErrValidation.With("Recipient must include a KeyEncryptionAlgorithm of %s.", keyEncryptionRSAOAEPSHA256)
+	if a := r.KeyEncryptionAlgorithm; a != "" && a != keyEncryptionRSAOAEPSHA256 {
+		return nil, kmserr.ErrValidation.With("The KeyEncryptionAlgorithm of a Recipient must be %s.", keyEncryptionRSAOAEPSHA256)
 	}
 	doc, err := attest.Verify(r.AttestationDocument, s.attRoots, s.now())
 	if err != nil {
