@@ -222,3 +222,44 @@ func TestRecipientPolicyEndToEnd(t *testing.T) {
 	_, err = decrypt(nil)
 	wantCode(t, err, "AccessDeniedException")
 }
+
+// TestRecipientPCRKeyNames: kms:RecipientAttestation:PCR<n> is PCR n only
+// for n in canonical decimal, 0 to 31: "PCR01", "PCR+1", "PCR 1", "PCR-0"
+// are other condition keys, which no request has, so a Deny on them does
+// not apply; on "PCR1" (in any case, as condition key names are) it does.
+func TestRecipientPCRKeyNames(t *testing.T) {
+	t.Parallel()
+	ca := attesttest.NewValidCA(t)
+	e := attesttest.NewEnclave(t, 0xaa)
+	s := startDev(t, "--attestation-roots", ca.WriteRoot(t))
+	c := s.dev()
+	key := newKey(t, c, "PCR key names")
+	enc, err := c.Encrypt(ctx(t), &kms.EncryptInput{KeyId: key.KeyId, Plaintext: []byte("pcr")})
+	must(t, err)
+	for _, tc := range []struct {
+		suffix string
+		pcr    int
+		denied bool
+	}{
+		{"1", 1, true}, {"0", 0, true}, {"8", 8, true},
+		{"01", 1, false}, {"+1", 1, false}, {" 1", 1, false}, {"1 ", 1, false}, {"-0", 0, false},
+		{"00", 0, false}, {"+0", 0, false}, {"0x1", 1, false}, {"08", 8, false}, {"32", 0, false},
+	} {
+		name := "kms:RecipientAttestation:PCR" + tc.suffix
+		if tc.suffix == "8" {
+			name = "KMS:recipientattestation:pcr8"
+		}
+		cond, _ := json.Marshal(map[string]map[string]string{"StringEquals": {name: hex.EncodeToString(e.PCRs[tc.pcr])}})
+		_, err := c.PutKeyPolicy(ctx(t), &kms.PutKeyPolicyInput{KeyId: key.KeyId, Policy: aws.String(`{"Version":"2012-10-17","Statement":[
+			{"Sid":"root","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + devAccount + `:root"},"Action":"kms:*","Resource":"*"},
+			{"Sid":"pcr","Effect":"Deny","Principal":"*","Action":"kms:Decrypt","Resource":"*","Condition":` + string(cond) + `}]}`)})
+		must(t, err)
+		_, err = c.Decrypt(ctx(t), &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob, Recipient: recipient(ca.Document(t, e))})
+		switch {
+		case tc.denied:
+			wantCode(t, err, "AccessDeniedException")
+		case err != nil:
+			t.Errorf("Deny on %q (not PCR%d): %v", name, tc.pcr, err)
+		}
+	}
+}

@@ -1,9 +1,6 @@
 package kms
 
 import (
-	"strconv"
-	"strings"
-
 	"github.com/trent-kms/trent/internal/attest"
 	"github.com/trent-kms/trent/internal/kmserr"
 	"github.com/trent-kms/trent/internal/policy"
@@ -58,16 +55,13 @@ func attestationValue(doc *attest.Document, name string) (policy.Values, bool) {
 	if doc == nil {
 		return policy.Values{}, false
 	}
-	var v string
-	switch {
-	case name == policy.KeyRecipientImageSha384:
-		v = doc.PCRHex(0)
-	case strings.HasPrefix(name, policy.KeyRecipientPCR):
-		n, err := strconv.Atoi(name[len(policy.KeyRecipientPCR):])
-		if err != nil || n < 0 {
-			return policy.Values{}, false
-		}
-		v = doc.PCRHex(n)
+	n, ok := policy.RecipientPCR(name)
+	if name == policy.KeyRecipientImageSha384 {
+		n, ok = 0, true
 	}
+	if !ok {
+		return policy.Values{}, false
+	}
+	v := doc.PCRHex(n)
 	return policy.One(v), v != ""
 }

@@ -67,6 +67,25 @@ const (
 	KeyRecipientPCR                   = "kms:RecipientAttestation:PCR" // + PCR index
 )
 
+// RecipientPCR returns n of the condition key kms:RecipientAttestation:PCR<n>
+// as a compiled policy names it (with the canonical prefix): only n in
+// canonical decimal, 0 to 31, with no sign, space or leading zero, is PCR n;
+// "PCR01", "PCR+1", "PCR 1" are other keys, which no request has.
+func RecipientPCR(name string) (int, bool) {
+	d, ok := strings.CutPrefix(name, KeyRecipientPCR)
+	if !ok || len(d) == 0 || len(d) > 2 || (len(d) == 2 && d[0] == '0') {
+		return 0, false
+	}
+	n := 0
+	for _, c := range []byte(d) {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, n < 32
+}
+
 // keySource says where the evaluator finds a key's values.
 type keySource uint8
 
