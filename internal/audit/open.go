@@ -15,6 +15,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/trent-kms/trent/internal/durable"
 )
 
 // PublicKeyFile is the file of Dir holding the signing key's public half
@@ -357,7 +359,7 @@ func writeFileAtomic(path string, data []byte) error {
 	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
 		return nil
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	tmp, err := durable.Temp(filepath.Dir(path), filepath.Base(path))
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}

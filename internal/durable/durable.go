@@ -14,8 +14,10 @@ package durable
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"syscall"
 )
 
@@ -23,8 +25,7 @@ import (
 // with an error wrapping fs.ErrExist when path exists (it never replaces a
 // file: a key or a credential shown once must not be overwritten).
 func Create(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+"-*") // mode 0600
+	tmp, err := Temp(filepath.Dir(path), filepath.Base(path))
 	if err != nil {
 		return err
 	}
@@ -36,6 +37,45 @@ func Create(path string, data []byte) error {
 		return err
 	}
 	return Link(tmp.Name(), path)
+}
+
+// Temp creates a new temporary file, mode 0600, in dir for the file name:
+// ".name.tmp-" and random digits, the name that Leftovers removes.
+func Temp(dir, name string) (*os.File, error) {
+	return os.CreateTemp(dir, "."+name+".tmp-*")
+}
+
+// tempName matches the names of Temp's files (os.CreateTemp's random part
+// is decimal digits).
+var tempName = regexp.MustCompile(`^\..+\.tmp-[0-9]+$`)
+
+// Leftovers removes the temporary files of Temp that a crash left in dir
+// (before they were linked into place, or before they were removed) and
+// returns their names. Call it only where no other process can be writing
+// one, such as a data directory whose database lock is held. A missing dir
+// has none.
+func Leftovers(dir string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	for _, e := range ents {
+		if !e.Type().IsRegular() || !tempName.MatchString(e.Name()) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return removed, err
+		}
+		removed = append(removed, e.Name())
+	}
+	if len(removed) > 0 {
+		return removed, SyncDir(dir)
+	}
+	return nil, nil
 }
 
 // Hooks that tests replace to act as a filesystem without hard links or

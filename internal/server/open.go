@@ -65,6 +65,9 @@ func open(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *state, err 
 		raw = db
 		logger.Info("server: storage opened", "path", dbPath)
 	}
+	if cfg.DataDir != "" {
+		removeLeftovers(cfg.DataDir, logger) // bolt: under the database's lock
+	}
 	b := barrier.New(raw)
 	st.barrier, st.store = b, b
 	st.watcher, _ = raw.(storage.Watcher)
@@ -123,6 +126,20 @@ func open(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *state, err 
 		}
 	}
 	return st, nil
+}
+
+// removeLeftovers removes the temporary files of durable that a crash left
+// in the data directory and its audit directory.
+func removeLeftovers(dataDir string, logger *slog.Logger) {
+	for _, dir := range []string{dataDir, filepath.Join(dataDir, AuditDir)} {
+		names, err := durable.Leftovers(dir)
+		if len(names) > 0 {
+			logger.Warn("server: removed temporary files left by an interrupted write", "dir", dir, "files", names)
+		}
+		if err != nil {
+			logger.Warn("server: could not remove the temporary files left by an interrupted write", "dir", dir, "err", err)
+		}
+	}
 }
 
 // initOrUnseal initialises the barrier with kr (migrating a legacy data

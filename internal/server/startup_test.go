@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -126,5 +127,53 @@ func TestMlockOff(t *testing.T) {
 	// testscript runs "required" and "best-effort" where it is not permitted.
 	if m, err := lockMemory(MlockOff, slog.New(slog.DiscardHandler)); err != nil || m != "not locked (--mlock off)" {
 		t.Errorf("lockMemory(off) = %q, %v", m, err)
+	}
+}
+
+// TestLeftoverTemporaryFilesRemoved: the temporary files of durable that a
+// crash left (between their creation and their link into place) in the data
+// directory and its audit directory are removed at start; other files are
+// kept.
+func TestLeftoverTemporaryFilesRemoved(t *testing.T) {
+	dir := t.TempDir()
+	auditDir := filepath.Join(dir, AuditDir)
+	if err := os.MkdirAll(filepath.Join(auditDir, ".kept.tmp-3"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	leftovers := []string{
+		filepath.Join(dir, "."+CredentialsFile+".tmp-1234567"),
+		filepath.Join(dir, "."+DBFile+".tmp-42"),
+		filepath.Join(auditDir, ".public-key.pem.tmp-99"),
+	}
+	kept := []string{
+		filepath.Join(dir, "notes.tmp-1"),
+		filepath.Join(dir, ".notes.tmp-x1"),
+		filepath.Join(auditDir, ".kept.tmp-3"),
+	}
+	for _, p := range leftovers {
+		if err := os.WriteFile(p, []byte("partial"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range kept[:2] {
+		if err := os.WriteFile(p, []byte("not ours"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := testConfig()
+	cfg.DataDir = dir
+	_, logs := start(t, cfg)
+	for _, p := range leftovers {
+		if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s left after start (%v)", p, err)
+		}
+	}
+	for _, p := range kept {
+		if _, err := os.Lstat(p); err != nil {
+			t.Errorf("%s: %v; want it kept", p, err)
+		}
+	}
+	if !strings.Contains(logs.String(), "removed temporary files") {
+		t.Errorf("no log line names the removed files:\n%s", logs)
 	}
 }

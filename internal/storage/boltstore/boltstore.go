@@ -139,7 +139,7 @@ func OpenWithOptions(path string, opts Options) (*Store, error) {
 // the directory fsynced.
 func create(path string, opts Options) error {
 	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+"-*") // mode 0600
+	f, err := durable.Temp(dir, filepath.Base(path))
 	if err != nil {
 		return err
 	}
