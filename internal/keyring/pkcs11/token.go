@@ -21,16 +21,35 @@ const maxSessions = 16
 // Token is a token logged in as its user (CKU_USER), whose AES keys are
 // named by their labels: the keys of a CloudHSM key store. Its operations
 // take a session from a pool; it is safe for concurrent use.
+//
+// The token may lose the pool's sessions or its login (another user of the
+// module in this process calls C_CloseAllSessions or C_Logout, the token is
+// reset or removed: lost, below). The pool then starts a new generation: it
+// finds the token again, opens a session and logs in again, and the
+// operation that saw the loss is tried once more. A session of an ended
+// generation is never used again: closed when it is put back.
 type Token struct {
 	mod   *module
-	slot  uint
-	idle  chan p11.SessionHandle // sessions not in use
-	slots chan struct{}          // one per session that may still be opened
+	lib   string
+	label string
+	pin   string
+	idle  chan session  // sessions not in use, of the current generation
+	slots chan struct{} // one per session that may still be opened
+
+	login sync.Mutex // held while a new generation logs in
 
 	mu       sync.Mutex
+	slot     uint
+	gen      uint64 // the pool's generation
 	closed   bool
 	released bool                        // the module is released: every session closed after Close
-	handles  map[string]p11.ObjectHandle // key handles by label (valid in every session)
+	handles  map[string]p11.ObjectHandle // key handles by label (valid in every session of gen)
+}
+
+// session is a session of the pool and the generation that opened it.
+type session struct {
+	h   p11.SessionHandle
+	gen uint64
 }
 
 // OpenToken logs in to the token labelled label of the module lib with the
@@ -41,8 +60,8 @@ func OpenToken(lib, label, pin string) (*Token, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Token{mod: m, idle: make(chan p11.SessionHandle, maxSessions), slots: make(chan struct{}, maxSessions),
-		handles: make(map[string]p11.ObjectHandle)}
+	t := &Token{mod: m, lib: lib, label: label, pin: pin, idle: make(chan session, maxSessions),
+		slots: make(chan struct{}, maxSessions), handles: make(map[string]p11.ObjectHandle)}
 	for range maxSessions {
 		t.slots <- struct{}{}
 	}
@@ -73,7 +92,7 @@ func OpenToken(lib, label, pin string) (*Token, error) {
 		}
 		return nil, fmt.Errorf("pkcs11: log in to token %q: %w", label, err)
 	}
-	t.idle <- s
+	t.idle <- session{h: s}
 	return t, nil
 }
 
@@ -112,64 +131,187 @@ func (t *Token) HasKey(ctx context.Context, label string) bool {
 
 // session returns an idle session, or a new one while fewer than
 // maxSessions are open, or waits for one.
-func (t *Token) session(ctx context.Context) (p11.SessionHandle, error) {
-	select {
-	case s := <-t.idle:
-		return s, nil
-	default:
-	}
-	select {
-	case s := <-t.idle:
-		return s, nil
-	case <-t.slots:
+func (t *Token) session(ctx context.Context) (session, error) {
+	for {
+		var s session
+		select {
+		case s = <-t.idle:
+		default:
+			select {
+			case s = <-t.idle:
+			case <-t.slots:
+				return t.openSession()
+			case <-ctx.Done():
+				return session{}, ctx.Err()
+			}
+		}
 		t.mu.Lock()
-		closed := t.closed
-		if closed {
-			t.slots <- struct{}{}
-			t.releaseIfDone()
-		}
+		current := s.gen == t.gen
 		t.mu.Unlock()
-		if closed {
-			return 0, keyring.ErrClosed
+		if current {
+			return s, nil
 		}
-		s, err := t.mod.ctx.OpenSession(t.slot, p11.CKF_SERIAL_SESSION|p11.CKF_RW_SESSION)
-		if err != nil {
-			t.mu.Lock()
-			t.slots <- struct{}{}
-			t.releaseIfDone()
-			t.mu.Unlock()
-			return 0, fmt.Errorf("pkcs11: open session: %w", err)
-		}
-		return s, nil // logged in: the login is the token's, for every session
-	case <-ctx.Done():
-		return 0, ctx.Err()
+		t.put(s, nil) // put back after its generation ended
 	}
 }
 
-// use runs fn with a session, then puts the session back (or closes it,
-// after Close).
-func (t *Token) use(ctx context.Context, fn func(c *p11.Ctx, s p11.SessionHandle) error) error {
+// openSession opens a session of the current generation, with a slot
+// taken from t.slots (given back on failure).
+func (t *Token) openSession() (session, error) {
 	t.mu.Lock()
-	closed := t.closed
-	t.mu.Unlock()
+	closed, slot, gen := t.closed, t.slot, t.gen
 	if closed {
-		return keyring.ErrClosed
-	}
-	s, err := t.session(ctx)
-	if err != nil {
-		return err
-	}
-	err = fn(t.mod.ctx, s)
-	t.mu.Lock()
-	if t.closed {
-		_ = t.mod.ctx.CloseSession(s)
 		t.slots <- struct{}{}
 		t.releaseIfDone()
-	} else {
-		t.idle <- s
 	}
 	t.mu.Unlock()
-	return err
+	if closed {
+		return session{}, keyring.ErrClosed
+	}
+	h, err := t.mod.ctx.OpenSession(slot, p11.CKF_SERIAL_SESSION|p11.CKF_RW_SESSION)
+	if err != nil {
+		t.mu.Lock()
+		t.slots <- struct{}{}
+		t.releaseIfDone()
+		t.mu.Unlock()
+		return session{}, fmt.Errorf("pkcs11: open session: %w", err)
+	}
+	return session{h: h, gen: gen}, nil // logged in: the login is the token's, for every session
+}
+
+// put puts s back in the pool after an operation that ended with err; a
+// session of an ended generation (or after Close) is closed instead,
+// unless err says the token already closed it (its handle may then be
+// another session's).
+func (t *Token) put(s session, err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.closed && s.gen == t.gen && !lost(err) {
+		t.idle <- s
+		return
+	}
+	if !isCode(err, p11.CKR_SESSION_HANDLE_INVALID) && !isCode(err, p11.CKR_SESSION_CLOSED) {
+		_ = t.mod.ctx.CloseSession(s.h)
+	}
+	t.slots <- struct{}{}
+	t.releaseIfDone()
+}
+
+// lost reports whether err says that the token lost the session or its
+// login: a new generation may succeed where the session failed.
+func lost(err error) bool {
+	for _, code := range []uint{p11.CKR_SESSION_HANDLE_INVALID, p11.CKR_SESSION_CLOSED, p11.CKR_USER_NOT_LOGGED_IN,
+		p11.CKR_DEVICE_REMOVED, p11.CKR_TOKEN_NOT_PRESENT} {
+		if isCode(err, code) {
+			return true
+		}
+	}
+	return false
+}
+
+// use runs fn with a session, then puts the session back (or closes it,
+// after Close). When fn's error says that the session or the login was
+// lost, the pool starts a new generation (unless another caller did) and
+// fn runs once more.
+func (t *Token) use(ctx context.Context, fn func(c *p11.Ctx, s p11.SessionHandle) error) error {
+	for try := 0; ; try++ {
+		t.mu.Lock()
+		closed := t.closed
+		t.mu.Unlock()
+		if closed {
+			return keyring.ErrClosed
+		}
+		s, err := t.session(ctx)
+		if err != nil {
+			return err
+		}
+		err = fn(t.mod.ctx, s.h)
+		t.put(s, err)
+		if try > 0 || !lost(err) {
+			return err
+		}
+		if rerr := t.renew(ctx, s.gen); rerr != nil {
+			return fmt.Errorf("%w (after %w)", rerr, err)
+		}
+	}
+}
+
+// renew starts a new generation of the pool, unless gen has already
+// ended: it closes the idle sessions, finds the token again (it may be in
+// another slot after a reset), logs in with a new session, and only then
+// ends gen (the callers that fail meanwhile wait for the login), closing
+// the idle sessions again and forgetting the key handles.
+func (t *Token) renew(ctx context.Context, gen uint64) error {
+	t.login.Lock()
+	defer t.login.Unlock()
+	t.mu.Lock()
+	closed, current := t.closed, t.gen == gen
+	if current && !closed {
+		t.closeIdle()
+	}
+	t.mu.Unlock()
+	switch {
+	case closed:
+		return keyring.ErrClosed
+	case !current:
+		return nil // another caller renewed the pool
+	}
+	select {
+	case <-t.slots:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	h, err := t.relogin()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err != nil || t.closed {
+		if err == nil {
+			_ = t.mod.ctx.CloseSession(h)
+			err = keyring.ErrClosed
+		}
+		t.slots <- struct{}{}
+		t.releaseIfDone()
+		return err
+	}
+	t.gen++
+	clear(t.handles)
+	t.closeIdle()
+	t.idle <- session{h: h, gen: t.gen}
+	return nil
+}
+
+// closeIdle closes the idle sessions (t.mu held).
+func (t *Token) closeIdle() {
+	for {
+		select {
+		case s := <-t.idle:
+			_ = t.mod.ctx.CloseSession(s.h)
+			t.slots <- struct{}{}
+		default:
+			return
+		}
+	}
+}
+
+// relogin finds the token, opens a session and logs in to it (a login
+// still there is kept).
+func (t *Token) relogin() (p11.SessionHandle, error) {
+	slot, err := findSlot(t.mod.ctx, t.label)
+	if err != nil {
+		return 0, fmt.Errorf("%w in %s", err, t.lib)
+	}
+	t.mu.Lock()
+	t.slot = slot
+	t.mu.Unlock()
+	h, err := t.mod.ctx.OpenSession(slot, p11.CKF_SERIAL_SESSION|p11.CKF_RW_SESSION)
+	if err != nil {
+		return 0, fmt.Errorf("pkcs11: open session: %w", err)
+	}
+	if err := t.mod.ctx.Login(h, p11.CKU_USER, t.pin); err != nil && !isCode(err, p11.CKR_USER_ALREADY_LOGGED_IN) {
+		_ = t.mod.ctx.CloseSession(h)
+		return 0, fmt.Errorf("pkcs11: log in to token %q again: %w", t.label, err)
+	}
+	return h, nil
 }
 
 // releaseIfDone releases the module once the token is closed and every
@@ -333,16 +475,7 @@ func (t *Token) Close() error {
 		return nil
 	}
 	t.closed = true
-	for {
-		select {
-		case s := <-t.idle:
-			_ = t.mod.ctx.CloseSession(s)
-			t.slots <- struct{}{}
-			continue
-		default:
-		}
-		break
-	}
+	t.closeIdle()
 	t.releaseIfDone()
 	return nil
 }

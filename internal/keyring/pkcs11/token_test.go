@@ -90,3 +90,67 @@ func TestToken(t *testing.T) {
 		t.Errorf("Seal after Close err = %v, want ErrClosed", err)
 	}
 }
+
+// roundTrips seals and opens n values at once under the key label of tok.
+func roundTrips(t *testing.T, tok *pkcs11.Token, label string, n int) {
+	t.Helper()
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pt := []byte{byte(i)}
+			iv, sealed, err := tok.Seal(ctx, label, pt, nil)
+			if err == nil {
+				var got []byte
+				got, err = tok.Open(ctx, label, iv, sealed, nil)
+				if err == nil && !bytes.Equal(got, pt) {
+					t.Errorf("round trip %d = %x", i, got)
+				}
+			}
+			if err != nil {
+				t.Errorf("round trip %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// TestTokenLostSessions: when the token closes the pool's sessions (and so
+// ends its login: C_CloseAllSessions by another user of the module in this
+// process), the pool logs in again and the operations go on.
+func TestTokenLostSessions(t *testing.T) {
+	ctx := context.Background()
+	cfg := softhsmtest.Token(t)
+	tok, err := pkcs11.OpenToken(cfg.Lib, cfg.TokenLabel, cfg.PIN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tok.Close()
+	const label = "1234abcd-12ab-34cd-56ef-1234567890ab"
+	if err := tok.GenerateKey(ctx, label); err != nil {
+		t.Fatal(err)
+	}
+	iv, sealed, err := tok.Seal(ctx, label, []byte("before"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roundTrips(t, tok, label, 20) // several sessions in the pool
+	for i := range 3 {
+		softhsmtest.CloseAllSessions(t, cfg)
+		if softhsmtest.LoggedIn(t, cfg) {
+			t.Fatal("still logged in after C_CloseAllSessions")
+		}
+		if pt, err := tok.Open(ctx, label, iv, sealed, nil); err != nil || string(pt) != "before" {
+			t.Fatalf("Open after C_CloseAllSessions (%d) = %q, %v", i, pt, err)
+		}
+		if !softhsmtest.LoggedIn(t, cfg) {
+			t.Error("the token did not log in again")
+		}
+		softhsmtest.CloseAllSessions(t, cfg)
+		if _, err := tok.Random(ctx, 16); err != nil {
+			t.Errorf("Random after C_CloseAllSessions (%d): %v", i, err)
+		}
+	}
+}

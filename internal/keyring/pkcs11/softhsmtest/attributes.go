@@ -74,6 +74,46 @@ func SetPIN(t testing.TB, cfg pkcs11.Config, old, new string) {
 	}
 }
 
+// CloseAllSessions closes every session of this process on the token of
+// cfg (C_CloseAllSessions, from a handle of the test's own on the module):
+// the token's login in this process ends with them.
+func CloseAllSessions(t testing.TB, cfg pkcs11.Config) {
+	t.Helper()
+	c, s := openSession(t, cfg, p11.CKF_SERIAL_SESSION)
+	info, err := c.GetSessionInfo(s)
+	if err != nil {
+		t.Fatalf("C_GetSessionInfo: %v", err)
+	}
+	if err := c.CloseAllSessions(info.SlotID); err != nil {
+		t.Fatalf("C_CloseAllSessions: %v", err)
+	}
+}
+
+// Logout logs this process's user out of the token of cfg (C_Logout, in a
+// session of the test's own): the other sessions of the process stay open,
+// logged out.
+func Logout(t testing.TB, cfg pkcs11.Config) {
+	t.Helper()
+	c, s := openSession(t, cfg, p11.CKF_SERIAL_SESSION)
+	defer c.CloseSession(s)
+	if err := c.Logout(s); err != nil {
+		t.Fatalf("C_Logout: %v", err)
+	}
+}
+
+// LoggedIn reports whether this process is logged in to the token of cfg
+// as its user.
+func LoggedIn(t testing.TB, cfg pkcs11.Config) bool {
+	t.Helper()
+	c, s := openSession(t, cfg, p11.CKF_SERIAL_SESSION)
+	defer c.CloseSession(s)
+	info, err := c.GetSessionInfo(s)
+	if err != nil {
+		t.Fatalf("C_GetSessionInfo: %v", err)
+	}
+	return info.State == p11.CKS_RO_USER_FUNCTIONS || info.State == p11.CKS_RW_USER_FUNCTIONS
+}
+
 // openSession opens a session of the test's own (flags) on the token of
 // cfg, loading and initialising the module in this process if need be.
 // The caller closes the session.

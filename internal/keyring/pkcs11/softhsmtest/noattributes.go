@@ -27,3 +27,22 @@ func SetPIN(t testing.TB, _ pkcs11.Config, _, _ string) {
 	t.Helper()
 	t.Fatal("softhsmtest: built without PKCS#11")
 }
+
+// CloseAllSessions fails: this build has no PKCS#11.
+func CloseAllSessions(t testing.TB, _ pkcs11.Config) {
+	t.Helper()
+	t.Fatal("softhsmtest: built without PKCS#11")
+}
+
+// Logout fails: this build has no PKCS#11.
+func Logout(t testing.TB, _ pkcs11.Config) {
+	t.Helper()
+	t.Fatal("softhsmtest: built without PKCS#11")
+}
+
+// LoggedIn fails: this build has no PKCS#11.
+func LoggedIn(t testing.TB, _ pkcs11.Config) bool {
+	t.Helper()
+	t.Fatal("softhsmtest: built without PKCS#11")
+	return false
+}
