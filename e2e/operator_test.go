@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
+	"github.com/trent-kms/trent/internal/storage/pgstore/pgtest"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -241,7 +242,8 @@ func TestMigrateSealSharesUnwritten(t *testing.T) {
 
 // A secret shown once that cannot be written is an error: trent admin
 // create-access-key and trent operator init say so and what to do, rather
-// than exit 0.
+// than exit 0; what to do is right for the storage, the embedded database
+// or PostgreSQL.
 func TestAdminSecretUnwritten(t *testing.T) {
 	t.Parallel()
 	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
@@ -249,26 +251,59 @@ func TestAdminSecretUnwritten(t *testing.T) {
 		t.Skipf("no /dev/full: %v", err)
 	}
 	defer full.Close()
-	dir := t.TempDir()
-	stopClean(t, startEmbedded(t, dir))
-	cmd := exec.Command(trentBin, "admin", "create-access-key", "--data-dir", dir)
-	cmd.Env = serverEnv()
-	var errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = full, &errb
-	if err := cmd.Run(); err == nil {
-		t.Errorf("create-access-key with its secret unwritten exited 0; stderr:\n%s", &errb)
-	}
-	if !strings.Contains(errb.String(), "delete-access-key") {
-		t.Errorf("stderr does not say how to remove the key:\n%s", &errb)
-	}
+	for _, tc := range []struct {
+		name  string
+		env   func(t *testing.T) []string // of trent admin and the servers
+		flags []string                    // of trent admin and the servers
+		want  []string                    // in init's hint
+		not   string                      // nor this
+	}{
+		{"bolt", func(*testing.T) []string { return nil }, nil,
+			[]string{"delete trent.db in its data directory"}, "DROP TABLE"},
+		{"postgres", func(t *testing.T) []string { return []string{"TRENT_POSTGRES_URL=" + pgtest.URL(t)} },
+			[]string{"--storage", "postgres"}, []string{"stop every node", "DROP TABLE trent_records"}, "trent.db"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := tc.env(t)
+			dir := t.TempDir()
+			s, err := tryStartServerEnv(t, env, append([]string{"server", "--addr", "127.0.0.1:0", "--data-dir", dir}, tc.flags...)...)
+			if err != nil {
+				t.Fatalf("start: %v\n%s", err, s.log)
+			}
+			stopClean(t, s)
+			cmd := exec.Command(trentBin, append([]string{"admin", "create-access-key", "--data-dir", dir}, tc.flags...)...)
+			cmd.Env = append(serverEnv(), env...)
+			var errb bytes.Buffer
+			cmd.Stdout, cmd.Stderr = full, &errb
+			if err := cmd.Run(); err == nil {
+				t.Errorf("create-access-key with its secret unwritten exited 0; stderr:\n%s", &errb)
+			}
+			if !strings.Contains(errb.String(), "delete-access-key") || !strings.Contains(errb.String(), "same flags") {
+				t.Errorf("stderr does not say how to remove the key:\n%s", &errb)
+			}
 
-	// operator init alike: the shares are lost, and it says what to do.
-	s := startServer(t, "server", "--seal", "shamir", "--data-dir", t.TempDir(), "--addr", "127.0.0.1:0")
-	cmd = exec.Command(trentBin, "operator", "init", "--shares", "3", "--threshold", "2")
-	cmd.Env = append(serverEnv(), "AWS_ENDPOINT_URL="+s.URL)
-	errb.Reset()
-	cmd.Stdout, cmd.Stderr = full, &errb
-	if err := cmd.Run(); err == nil || !strings.Contains(errb.String(), "run init again") {
-		t.Errorf("operator init with its shares unwritten: %v; stderr:\n%s", err, &errb)
+			// operator init alike: the shares are lost, and it says what to
+			// do with this storage.
+			env = tc.env(t) // an empty database
+			s, err = tryStartServerEnv(t, env, append([]string{"server", "--seal", "shamir", "--data-dir", t.TempDir(), "--addr", "127.0.0.1:0"}, tc.flags...)...)
+			if err != nil {
+				t.Fatalf("start: %v\n%s", err, s.log)
+			}
+			cmd = exec.Command(trentBin, "operator", "init", "--shares", "3", "--threshold", "2")
+			cmd.Env = append(serverEnv(), "AWS_ENDPOINT_URL="+s.URL)
+			errb.Reset()
+			cmd.Stdout, cmd.Stderr = full, &errb
+			if err := cmd.Run(); err == nil || !strings.Contains(errb.String(), "run init again") {
+				t.Errorf("operator init with its shares unwritten: %v; stderr:\n%s", err, &errb)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(errb.String(), w) {
+					t.Errorf("operator init's hint does not say %q:\n%s", w, &errb)
+				}
+			}
+			if strings.Contains(errb.String(), tc.not) {
+				t.Errorf("operator init's hint names %q, not of this storage:\n%s", tc.not, &errb)
+			}
+		})
 	}
 }

@@ -237,7 +237,7 @@ func adminCreateKey(ctx context.Context, svc *iam.Service, a *adminArgs) error {
 		"account_id": k.AccountID, "user_name": k.UserName},
 		fmt.Sprintf("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n# account %s, %s\n", k.AccessKeyID, k.Secret.Reveal(), k.AccountID, who))
 	if err != nil {
-		return fmt.Errorf("writing the secret of access key %s: %w (the key exists and nobody has its secret: 'trent admin delete-access-key %s' removes it)", k.AccessKeyID, err, k.AccessKeyID)
+		return fmt.Errorf("writing the secret of access key %s: %w (the key exists and nobody has its secret: 'trent admin delete-access-key %s' with the same flags removes it)", k.AccessKeyID, err, k.AccessKeyID)
 	}
 	return nil
 }

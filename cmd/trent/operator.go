@@ -202,12 +202,21 @@ func runOperator(args []string) int {
 		if out.AccessKeyID != "" {
 			fmt.Fprintf(&b, "\nFirst administrator (account %s; shown once):\n  aws_access_key_id = %s\n  aws_secret_access_key = %s\n", out.AccountID, out.AccessKeyID, out.SecretAccessKey)
 		} else {
-			fmt.Fprintf(&b, "\nFirst administrator: not created yet; the unseal that starts the services writes its credentials to the data directory (see the server log)\n")
+			where := "the data directory (see the server log)"
+			if out.Storage == server.StoragePostgres {
+				where = "the data directory of the node it unseals (see that node's log)"
+			}
+			fmt.Fprintf(&b, "\nFirst administrator: not created yet; the unseal that starts the services writes its credentials to %s\n", where)
 		}
 		if err := o.print(out, b.String()); err != nil {
 			// The barrier is initialised under shares nobody received.
 			errorf("operator init: writing the unseal shares: %v", err)
-			hintf("they are lost: stop the server, delete %s in its data directory and run init again", "trent.db")
+			if out.Storage == server.StoragePostgres {
+				hintf("they are lost: stop every node, drop Trent's tables from their PostgreSQL database")
+				hintf("  (DROP TABLE trent_records, trent_changes, trent_changes_pruned, trent_schema), start the nodes and run init again")
+			} else {
+				hintf("they are lost: stop the server, delete %s in its data directory and run init again", server.DBFile)
+			}
 			return 1
 		}
 		if out.Error != "" {

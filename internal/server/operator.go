@@ -158,10 +158,13 @@ type InitBody struct {
 	AccessKeyID     string   `json:"access_key_id"`
 	SecretAccessKey string   `json:"secret_access_key"`
 	AccountID       string   `json:"account_id"`
+	// Storage is the server's storage, "bolt" or "postgres" (empty from
+	// older servers: bolt), for the client's hints.
+	Storage string `json:"storage"`
 	// Error: initialised, but the services did not start (the server is
 	// sealed); the shares above still unseal it. Without an administrator
 	// above, the unseal that starts the services writes its credentials to
-	// the data directory.
+	// the data directory of the node that it unseals.
 	Error string `json:"error,omitempty"`
 }
 
@@ -196,7 +199,7 @@ func (s *Server) handleInit(w http.ResponseWriter, r *http.Request) {
 		writeOpError(w, http.StatusInternalServerError, errors.New("initialisation failed: see the server log"))
 		return
 	}
-	body := InitBody{Shares: shares, Threshold: in.Threshold}
+	body := InitBody{Shares: shares, Threshold: in.Threshold, Storage: s.cfg.Storage}
 	if err != nil {
 		body.Error = fmt.Sprintf("initialised, but the services did not start (see the server log): the server is sealed; fix the cause, then unseal it with any %d of these shares", in.Threshold)
 	}
