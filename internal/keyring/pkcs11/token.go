@@ -124,7 +124,7 @@ func TokenPresent(lib, label string) error {
 // HasKey reports whether the token has an AES key labelled label.
 func (t *Token) HasKey(ctx context.Context, label string) bool {
 	return t.use(ctx, func(c *p11.Ctx, s p11.SessionHandle) error {
-		_, err := t.find(c, s, label)
+		_, _, err := t.find(c, s, label)
 		return err
 	}) == nil
 }
@@ -331,31 +331,64 @@ func aesTemplate(label string) []*p11.Attribute {
 	}
 }
 
-// find returns the handle of the AES key labelled label (cached).
-func (t *Token) find(c *p11.Ctx, s p11.SessionHandle, label string) (p11.ObjectHandle, error) {
+// find returns the handle of the AES key labelled label, and whether it
+// came from the cache. A search that finds nothing in a session that is
+// not logged in (a login the token lost: its private objects are hidden)
+// is CKR_USER_NOT_LOGGED_IN, not a missing key.
+func (t *Token) find(c *p11.Ctx, s p11.SessionHandle, label string) (h p11.ObjectHandle, cached bool, err error) {
 	t.mu.Lock()
 	h, ok := t.handles[label]
 	t.mu.Unlock()
 	if ok {
-		return h, nil
+		return h, true, nil
 	}
 	if err := c.FindObjectsInit(s, aesTemplate(label)); err != nil {
-		return 0, fmt.Errorf("pkcs11: find key: %w", err)
+		return 0, false, fmt.Errorf("pkcs11: find key: %w", err)
 	}
 	objs, _, err := c.FindObjects(s, 2)
 	_ = c.FindObjectsFinal(s)
 	switch {
 	case err != nil:
-		return 0, fmt.Errorf("pkcs11: find key: %w", err)
-	case len(objs) == 0:
-		return 0, fmt.Errorf("%w: %q", ErrNoKey, label)
+		return 0, false, fmt.Errorf("pkcs11: find key: %w", err)
 	case len(objs) > 1:
-		return 0, fmt.Errorf("pkcs11: several AES keys are labelled %q", label)
+		return 0, false, fmt.Errorf("pkcs11: several AES keys are labelled %q", label)
+	case len(objs) == 0:
+		info, err := c.GetSessionInfo(s)
+		switch {
+		case err != nil:
+			return 0, false, fmt.Errorf("pkcs11: find key: session info: %w", err)
+		case info.State == p11.CKS_RO_PUBLIC_SESSION || info.State == p11.CKS_RW_PUBLIC_SESSION:
+			return 0, false, fmt.Errorf("pkcs11: find key %q: the session is not logged in: %w", label, p11.Error(p11.CKR_USER_NOT_LOGGED_IN))
+		}
+		return 0, false, fmt.Errorf("%w: %q", ErrNoKey, label)
 	}
 	t.mu.Lock()
 	t.handles[label] = objs[0]
 	t.mu.Unlock()
-	return objs[0], nil
+	return objs[0], false, nil
+}
+
+// withKey runs fn with the handle of the key labelled label. When the
+// token refuses a cached handle (a login that ended took it with it), the
+// handle is forgotten and the key searched for again.
+func (t *Token) withKey(c *p11.Ctx, s p11.SessionHandle, label string, fn func(h p11.ObjectHandle) error) error {
+	h, cached, err := t.find(c, s, label)
+	if err != nil {
+		return err
+	}
+	err = fn(h)
+	if !cached || !(isCode(err, p11.CKR_OBJECT_HANDLE_INVALID) || isCode(err, p11.CKR_KEY_HANDLE_INVALID)) {
+		return err
+	}
+	t.mu.Lock()
+	if t.handles[label] == h {
+		delete(t.handles, label)
+	}
+	t.mu.Unlock()
+	if h, _, err = t.find(c, s, label); err != nil {
+		return err
+	}
+	return fn(h)
 }
 
 // GenerateKey generates in the token an AES-256 key labelled label, kept
@@ -387,17 +420,18 @@ func (t *Token) GenerateKey(ctx context.Context, label string) error {
 // DestroyKey destroys the key labelled label; a missing key is ErrNoKey.
 func (t *Token) DestroyKey(ctx context.Context, label string) error {
 	return t.use(ctx, func(c *p11.Ctx, s p11.SessionHandle) error {
-		h, err := t.find(c, s, label)
-		if err != nil {
-			return err
+		err := t.withKey(c, s, label, func(h p11.ObjectHandle) error {
+			if err := c.DestroyObject(s, h); err != nil {
+				return fmt.Errorf("pkcs11: destroy key %q: %w", label, err)
+			}
+			return nil
+		})
+		if err == nil {
+			t.mu.Lock()
+			delete(t.handles, label)
+			t.mu.Unlock()
 		}
-		t.mu.Lock()
-		delete(t.handles, label)
-		t.mu.Unlock()
-		if err := c.DestroyObject(s, h); err != nil {
-			return fmt.Errorf("pkcs11: destroy key %q: %w", label, err)
-		}
-		return nil
+		return err
 	})
 }
 
@@ -408,19 +442,18 @@ func (t *Token) Seal(ctx context.Context, label string, plaintext, aad []byte) (
 	iv = make([]byte, ivSize)
 	_, _ = rand.Read(iv)
 	err = t.use(ctx, func(c *p11.Ctx, s p11.SessionHandle) error {
-		h, err := t.find(c, s, label)
-		if err != nil {
-			return err
-		}
-		params := p11.NewGCMParams(iv, aad, tagBits)
-		defer params.Free()
-		if err := c.EncryptInit(s, []*p11.Mechanism{p11.NewMechanism(p11.CKM_AES_GCM, params)}, h); err != nil {
-			return fmt.Errorf("pkcs11: encrypt: %w", err)
-		}
-		if sealed, err = c.Encrypt(s, plaintext); err != nil {
-			return fmt.Errorf("pkcs11: encrypt: %w", err)
-		}
-		return nil
+		return t.withKey(c, s, label, func(h p11.ObjectHandle) error {
+			params := p11.NewGCMParams(iv, aad, tagBits)
+			defer params.Free()
+			if err := c.EncryptInit(s, []*p11.Mechanism{p11.NewMechanism(p11.CKM_AES_GCM, params)}, h); err != nil {
+				return fmt.Errorf("pkcs11: encrypt: %w", err)
+			}
+			var err error
+			if sealed, err = c.Encrypt(s, plaintext); err != nil {
+				return fmt.Errorf("pkcs11: encrypt: %w", err)
+			}
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, nil, err
@@ -436,19 +469,21 @@ func (t *Token) Open(ctx context.Context, label string, iv, sealed, aad []byte) 
 	}
 	var pt []byte
 	err := t.use(ctx, func(c *p11.Ctx, s p11.SessionHandle) error {
-		h, err := t.find(c, s, label)
-		if err != nil {
-			return err
-		}
-		params := p11.NewGCMParams(append([]byte(nil), iv...), aad, tagBits)
-		defer params.Free()
-		if err := c.DecryptInit(s, []*p11.Mechanism{p11.NewMechanism(p11.CKM_AES_GCM, params)}, h); err != nil {
-			return fmt.Errorf("pkcs11: decrypt: %w", err)
-		}
-		if pt, err = c.Decrypt(s, sealed); err != nil {
-			return keyring.ErrUnwrap // the operation has ended either way
-		}
-		return nil
+		return t.withKey(c, s, label, func(h p11.ObjectHandle) error {
+			params := p11.NewGCMParams(append([]byte(nil), iv...), aad, tagBits)
+			defer params.Free()
+			if err := c.DecryptInit(s, []*p11.Mechanism{p11.NewMechanism(p11.CKM_AES_GCM, params)}, h); err != nil {
+				return fmt.Errorf("pkcs11: decrypt: %w", err)
+			}
+			var err error
+			if pt, err = c.Decrypt(s, sealed); err != nil {
+				if lost(err) {
+					return fmt.Errorf("pkcs11: decrypt: %w", err)
+				}
+				return keyring.ErrUnwrap // the operation has ended either way
+			}
+			return nil
+		})
 	})
 	return pt, err
 }

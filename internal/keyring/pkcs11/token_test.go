@@ -154,3 +154,55 @@ func TestTokenLostSessions(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenLoggedOut: a token that lost its login (C_Logout by another user
+// of the module in this process) hides its private keys: a search for a
+// key finds nothing, and a handle found before is refused. Neither means
+// that the key is missing: the pool logs in again, for concurrent callers
+// too.
+func TestTokenLoggedOut(t *testing.T) {
+	ctx := context.Background()
+	cfg := softhsmtest.Token(t)
+	const label = "1234abcd-12ab-34cd-56ef-1234567890ab"
+	first, err := pkcs11.OpenToken(cfg.Lib, cfg.TokenLabel, cfg.PIN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.GenerateKey(ctx, label); err != nil {
+		t.Fatal(err)
+	}
+	iv, sealed, err := first.Seal(ctx, label, []byte("kept"), nil)
+	first.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	tok, err := pkcs11.OpenToken(cfg.Lib, cfg.TokenLabel, cfg.PIN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tok.Close()
+	softhsmtest.Logout(t, cfg)
+	// The key is not yet known to tok: it searches for it.
+	if pt, err := tok.Open(ctx, label, iv, sealed, nil); err != nil || string(pt) != "kept" {
+		t.Fatalf("Open after C_Logout = %q, %v", pt, err)
+	}
+	if !softhsmtest.LoggedIn(t, cfg) {
+		t.Error("the token did not log in again")
+	}
+	// Now it holds the key's handle.
+	softhsmtest.Logout(t, cfg)
+	if _, _, err := tok.Seal(ctx, label, []byte("x"), nil); err != nil {
+		t.Errorf("Seal after C_Logout: %v", err)
+	}
+	softhsmtest.Logout(t, cfg)
+	roundTrips(t, tok, label, 20)
+	softhsmtest.CloseAllSessions(t, cfg)
+	roundTrips(t, tok, label, 20)
+	if err := tok.DestroyKey(ctx, label); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := tok.Seal(ctx, label, []byte("x"), nil); !errors.Is(err, pkcs11.ErrNoKey) {
+		t.Errorf("Seal(destroyed key) err = %v, want ErrNoKey", err)
+	}
+}
