@@ -12,10 +12,15 @@
 // under.
 //
 // The document comes from the network: Verify parses it within fixed
-// bounds before any signature check, and FuzzVerify holds it to that.
+// bounds before any signature check, and FuzzVerify holds it to that. It
+// takes only what AWS's NSM writes: the COSE_Sign1 array of four, the
+// protected header {1: -35}, an empty unprotected header, and a payload of
+// the nine members that AWS's attestation process lists, each of its CBOR
+// type.
 package attest
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
@@ -132,27 +137,52 @@ func (d *Document) PCRHex(i int) string {
 }
 
 // coseSign1 is COSE_Sign1 = [protected: bstr, unprotected: map,
-// payload: bstr, signature: bstr].
+// payload: bstr, signature: bstr]. Its members are read raw and their CBOR
+// types checked (bstr): the decoder would read an array of small integers
+// into a []byte.
 type coseSign1 struct {
 	_           struct{} `cbor:",toarray"`
-	Protected   []byte
+	Protected   cbor.RawMessage
 	Unprotected cbor.RawMessage
-	Payload     []byte
-	Signature   []byte
+	Payload     cbor.RawMessage
+	Signature   cbor.RawMessage
 }
+
+// The NSM's headers: protected {1: -35} (ES384) in its one shortest
+// encoding, unprotected {} (attestation_process.md, 3.1).
+var (
+	protectedES384   = []byte{0xa1, 0x01, 0x38, 0x22}
+	unprotectedEmpty = []byte{0xa0}
+)
+
+// CBOR major types (RFC 8949, 3.1) and null.
+const (
+	cborUint  = 0
+	cborBytes = 2
+	cborText  = 3
+	cborArray = 4
+	cborMap   = 5
+	cborNull  = 0xf6
+)
 
 // payload is the attestation document proper.
 type payload struct {
-	ModuleID    string         `cbor:"module_id"`
-	Digest      string         `cbor:"digest"`
-	Timestamp   uint64         `cbor:"timestamp"`
-	PCRs        map[int][]byte `cbor:"pcrs"`
-	Certificate []byte         `cbor:"certificate"`
-	CABundle    [][]byte       `cbor:"cabundle"`
-	PublicKey   []byte         `cbor:"public_key"`
-	UserData    []byte         `cbor:"user_data"`
-	Nonce       []byte         `cbor:"nonce"`
+	ModuleID    string
+	Digest      string
+	Timestamp   uint64
+	PCRs        map[int][]byte
+	Certificate []byte
+	CABundle    [][]byte
+	PublicKey   []byte
+	UserData    []byte
+	Nonce       []byte
 }
+
+// payloadFields are the members of an attestation document, all of them
+// (attestation_process.md, 3.2.2.1): the first six mandatory, the others
+// optional (absent or, as the NSM writes them, null).
+var payloadFields = [...]string{"module_id", "digest", "timestamp", "pcrs", "certificate", "cabundle",
+	"public_key", "user_data", "nonce"}
 
 var decMode = func() cbor.DecMode {
 	m, err := cbor.DecOptions{
@@ -197,16 +227,27 @@ func Verify(doc []byte, roots *x509.CertPool, now time.Time) (*Document, error) 
 	if err := decMode.Unmarshal(doc, &msg); err != nil {
 		return nil, invalid("COSE_Sign1: %v", err)
 	}
-	var protected map[int]int
-	if err := decMode.Unmarshal(msg.Protected, &protected); err != nil {
-		return nil, invalid("protected header: %v", err)
+	protected, err := bstr(msg.Protected, "protected header")
+	if err != nil {
+		return nil, err
 	}
-	if alg, ok := protected[coseHeaderAlg]; !ok || alg != coseAlgES384 {
-		return nil, invalid("algorithm %d, not ES384", alg)
+	if !bytes.Equal(protected, protectedES384) {
+		return nil, invalid("protected header h'%x', not {1: -35} (ES384)", protected)
 	}
-	var p payload
-	if err := decMode.Unmarshal(msg.Payload, &p); err != nil {
-		return nil, invalid("payload: %v", err)
+	if !bytes.Equal(msg.Unprotected, unprotectedEmpty) {
+		return nil, invalid("unprotected header %x, not {}", []byte(msg.Unprotected))
+	}
+	body, err := bstr(msg.Payload, "payload")
+	if err != nil {
+		return nil, err
+	}
+	signature, err := bstr(msg.Signature, "signature")
+	if err != nil {
+		return nil, err
+	}
+	p, err := parsePayload(body)
+	if err != nil {
+		return nil, err
 	}
 	if err := p.check(); err != nil {
 		return nil, err
@@ -236,15 +277,15 @@ func Verify(doc []byte, roots *x509.CertPool, now time.Time) (*Document, error) 
 		return nil, invalid("certificate chain: key usage: no digitalSignature on the certificate, or no keyCertSign on a CA")
 	}
 	// Sig_structure = ["Signature1", protected, external_aad, payload].
-	tbs, err := encMode.Marshal([]any{"Signature1", msg.Protected, []byte{}, msg.Payload})
+	tbs, err := encMode.Marshal([]any{"Signature1", protected, []byte{}, body})
 	if err != nil {
 		return nil, invalid("Sig_structure: %v", err)
 	}
-	if len(msg.Signature) != 96 {
-		return nil, invalid("signature of %d bytes, not 96", len(msg.Signature))
+	if len(signature) != 96 {
+		return nil, invalid("signature of %d bytes, not 96", len(signature))
 	}
 	h := sha512.Sum384(tbs)
-	r, s := new(big.Int).SetBytes(msg.Signature[:48]), new(big.Int).SetBytes(msg.Signature[48:])
+	r, s := new(big.Int).SetBytes(signature[:48]), new(big.Int).SetBytes(signature[48:])
 	if !ecdsa.Verify(pub, h[:], r, s) {
 		return nil, invalid("bad signature")
 	}
@@ -273,6 +314,88 @@ func keyUsagesOK(chain []*x509.Certificate) bool {
 		}
 	}
 	return true
+}
+
+// bstr returns the contents of raw, a CBOR byte string.
+func bstr(raw cbor.RawMessage, name string) ([]byte, error) {
+	if len(raw) == 0 || raw[0]>>5 != cborBytes {
+		return nil, invalid("%s is not a byte string", name)
+	}
+	var b []byte
+	if err := decMode.Unmarshal(raw, &b); err != nil {
+		return nil, invalid("%s: %v", name, err)
+	}
+	return b, nil
+}
+
+// parsePayload reads an attestation document's payload as AWS's
+// attestation process specifies it (3.2.2.1, and the CBOR types of 3.2.2.2):
+// a map of the nine payloadFields, no other; the mandatory ones not null;
+// each member of its one CBOR type, checked before it is decoded, since
+// the decoder is lenient (an array of small integers into a []byte, a
+// field name in another case into a struct field). check then checks the
+// values.
+func parsePayload(body []byte) (*payload, error) {
+	if len(body) == 0 || body[0]>>5 != cborMap {
+		return nil, invalid("payload is not a map")
+	}
+	var m map[string]cbor.RawMessage
+	if err := decMode.Unmarshal(body, &m); err != nil {
+		return nil, invalid("payload: %v", err)
+	}
+	for name := range m {
+		if !slices.Contains(payloadFields[:], name) {
+			return nil, invalid("payload member %q", name)
+		}
+	}
+	var p payload
+	var pcrs map[int]cbor.RawMessage
+	var cabundle []cbor.RawMessage
+	for _, f := range []struct {
+		name     string
+		major    byte
+		optional bool
+		v        any
+	}{
+		{"module_id", cborText, false, &p.ModuleID},
+		{"digest", cborText, false, &p.Digest},
+		{"timestamp", cborUint, false, &p.Timestamp},
+		{"pcrs", cborMap, false, &pcrs},
+		{"certificate", cborBytes, false, &p.Certificate},
+		{"cabundle", cborArray, false, &cabundle},
+		{"public_key", cborBytes, true, &p.PublicKey},
+		{"user_data", cborBytes, true, &p.UserData},
+		{"nonce", cborBytes, true, &p.Nonce},
+	} {
+		raw, ok := m[f.name]
+		switch {
+		case (!ok || bytes.Equal(raw, []byte{cborNull})) && f.optional:
+			continue
+		case !ok:
+			return nil, invalid("no %s", f.name)
+		case raw[0]>>5 != f.major:
+			return nil, invalid("%s of CBOR type %d, not %d", f.name, raw[0]>>5, f.major)
+		}
+		if err := decMode.Unmarshal(raw, f.v); err != nil {
+			return nil, invalid("%s: %v", f.name, err)
+		}
+	}
+	p.PCRs = make(map[int][]byte, len(pcrs))
+	for i, raw := range pcrs {
+		v, err := bstr(raw, fmt.Sprintf("PCR%d", i))
+		if err != nil {
+			return nil, err
+		}
+		p.PCRs[i] = v
+	}
+	for i, raw := range cabundle {
+		c, err := bstr(raw, fmt.Sprintf("cabundle[%d]", i))
+		if err != nil {
+			return nil, err
+		}
+		p.CABundle = append(p.CABundle, c)
+	}
+	return &p, nil
 }
 
 // check is the syntactical validation of AWS's attestation process.

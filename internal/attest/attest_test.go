@@ -65,6 +65,127 @@ func TestVerify(t *testing.T) {
 	if _, err := attest.Verify(append([]byte{0xd2}, ca.Document(t, e)...), roots(t, ca, true), time.Now()); err != nil {
 		t.Fatalf("tagged: %v", err)
 	}
+	// The optional members, user_data and nonce, may be absent, null (as the
+	// NSM writes them when it has none) or byte strings, empty too.
+	for name, change := range map[string]func(map[string]any){
+		"absent":  func(p map[string]any) { delete(p, "user_data"); delete(p, "nonce") },
+		"null":    func(p map[string]any) { p["user_data"], p["nonce"] = nil, nil },
+		"empty":   func(p map[string]any) { p["user_data"], p["nonce"] = []byte{}, []byte{} },
+		"present": func(p map[string]any) { p["user_data"], p["nonce"] = []byte("user"), make([]byte, 512) },
+	} {
+		p := ca.Payload(t, e)
+		change(p)
+		if _, err := attest.Verify(ca.Sign(t, p), roots(t, ca, true), time.Now()); err != nil {
+			t.Errorf("user_data and nonce %s: %v", name, err)
+		}
+	}
+}
+
+// malformed returns documents that ca signs but that are not attestation
+// documents as AWS's NSM writes them (attestation_process.md, 3.1 and
+// 3.2.2): the COSE_Sign1 array, its headers, the payload's members and
+// their CBOR types.
+func malformed(t testing.TB, ca *attesttest.CA, e *attesttest.Enclave) map[string][]byte {
+	t.Helper()
+	enc := func(v any) []byte { return attesttest.Encode(t, v) }
+	ints := func(b []byte) []int { // a byte string as an array of integers
+		a := make([]int, len(b))
+		for i, c := range b {
+			a[i] = int(c)
+		}
+		return a
+	}
+	good := enc(ca.Payload(t, e))
+	cose := func(change func([]any) []any) []byte {
+		return enc(change(ca.SignCOSE(t, attesttest.ES384, map[any]any{}, good)))
+	}
+	headers := func(protected []byte, unprotected any) []byte {
+		return enc(ca.SignCOSE(t, protected, unprotected, good))
+	}
+	with := func(change func(map[any]any)) []byte {
+		p := map[any]any{}
+		for k, v := range ca.Payload(t, e) {
+			p[k] = v
+		}
+		change(p)
+		return enc(ca.SignCOSE(t, attesttest.ES384, map[any]any{}, enc(p)))
+	}
+	docs := map[string][]byte{
+		"COSE of 3":               cose(func(m []any) []any { return m[:3] }),
+		"COSE of 5":               cose(func(m []any) []any { return append(m, []byte{}) }),
+		"COSE map":                cose(func(m []any) []any { return []any{map[int]any{0: m[0], 1: m[1], 2: m[2], 3: m[3]}} }),
+		"protected as ints":       cose(func(m []any) []any { m[0] = ints(m[0].([]byte)); return m }),
+		"protected unwrapped":     cose(func(m []any) []any { m[0] = map[int]int{1: -35}; return m }),
+		"payload as ints":         cose(func(m []any) []any { m[2] = ints(m[2].([]byte)); return m }),
+		"payload unwrapped":       cose(func(m []any) []any { m[2] = ca.Payload(t, e); return m }),
+		"signature as ints":       cose(func(m []any) []any { m[3] = ints(m[3].([]byte)); return m }),
+		"protected with kid":      headers(enc(map[int]any{1: -35, 4: []byte("kid")}), map[any]any{}),
+		"protected ES256":         headers(enc(map[int]any{1: -7}), map[any]any{}),
+		"protected empty map":     headers(enc(map[int]any{}), map[any]any{}),
+		"protected empty":         headers([]byte{}, map[any]any{}),
+		"protected not shortest":  headers([]byte{0xa1, 0x18, 0x01, 0x38, 0x22}, map[any]any{}),
+		"protected alg text":      headers(enc(map[any]any{"1": -35}), map[any]any{}),
+		"unprotected with kid":    headers(attesttest.ES384, map[int]any{4: []byte("kid")}),
+		"unprotected with alg":    headers(attesttest.ES384, map[int]any{1: -35}),
+		"unprotected null":        headers(attesttest.ES384, nil),
+		"unprotected bstr":        headers(attesttest.ES384, []byte{}),
+		"unprotected array":       headers(attesttest.ES384, []any{}),
+		"payload array":           enc(ca.SignCOSE(t, attesttest.ES384, map[any]any{}, enc([]any{"module_id", e.ModuleID}))),
+		"payload empty map":       enc(ca.SignCOSE(t, attesttest.ES384, map[any]any{}, enc(map[any]any{}))),
+		"payload trailing byte":   enc(ca.SignCOSE(t, attesttest.ES384, map[any]any{}, append(bytes.Clone(good), 0xf6))),
+		"extra member":            with(func(p map[any]any) { p["extra"] = []byte{} }),
+		"extra null member":       with(func(p map[any]any) { p["instance_id"] = nil }),
+		"integer member name":     with(func(p map[any]any) { p[1] = "x" }),
+		"bstr member name":        with(func(p map[any]any) { delete(p, "nonce"); p[[5]byte{'n', 'o', 'n', 'c', 'e'}] = nil }),
+		"member name in capitals": with(func(p map[any]any) { p["MODULE_ID"] = p["module_id"]; delete(p, "module_id") }),
+		"module_id bstr":          with(func(p map[any]any) { p["module_id"] = []byte(e.ModuleID) }),
+		"digest bstr":             with(func(p map[any]any) { p["digest"] = []byte("SHA384") }),
+		"timestamp text":          with(func(p map[any]any) { p["timestamp"] = "1700000000000" }),
+		"timestamp negative":      with(func(p map[any]any) { p["timestamp"] = -1 }),
+		"timestamp float":         with(func(p map[any]any) { p["timestamp"] = 1.7e12 }),
+		"timestamp zero":          with(func(p map[any]any) { p["timestamp"] = 0 }),
+		"pcrs array":              with(func(p map[any]any) { p["pcrs"] = [][]byte{e.PCRs[0]} }),
+		"pcr index text":          with(func(p map[any]any) { p["pcrs"] = map[string][]byte{"0": e.PCRs[0]} }),
+		"pcr index negative":      with(func(p map[any]any) { p["pcrs"] = map[int][]byte{-1: e.PCRs[0]} }),
+		"pcr index 32":            with(func(p map[any]any) { p["pcrs"] = map[int][]byte{32: e.PCRs[0]} }),
+		"pcr as ints":             with(func(p map[any]any) { p["pcrs"] = map[int]any{0: ints(e.PCRs[0])} }),
+		"pcr text":                with(func(p map[any]any) { p["pcrs"] = map[int]any{0: string(e.PCRs[0])} }),
+		"pcr null":                with(func(p map[any]any) { p["pcrs"] = map[int]any{0: e.PCRs[0], 1: nil} }),
+		"certificate as ints":     with(func(p map[any]any) { p["certificate"] = ints(ca.Leaf.Raw) }),
+		"cabundle bstr":           with(func(p map[any]any) { p["cabundle"] = ca.Root.Raw }),
+		"cabundle entry as ints":  with(func(p map[any]any) { p["cabundle"] = []any{ints(ca.Root.Raw)} }),
+		"cabundle entry null":     with(func(p map[any]any) { p["cabundle"] = []any{ca.Root.Raw, nil} }),
+		"public_key text":         with(func(p map[any]any) { p["public_key"] = string(p["public_key"].([]byte)) }),
+		"public_key as ints":      with(func(p map[any]any) { p["public_key"] = ints(p["public_key"].([]byte)) }),
+		"public_key null":         with(func(p map[any]any) { p["public_key"] = nil }),
+		"user_data text":          with(func(p map[any]any) { p["user_data"] = "user" }),
+		"user_data as ints":       with(func(p map[any]any) { p["user_data"] = []int{1, 2} }),
+		"user_data false":         with(func(p map[any]any) { p["user_data"] = false }),
+		"nonce as ints":           with(func(p map[any]any) { p["nonce"] = []int{1, 2} }),
+		"nonce map":               with(func(p map[any]any) { p["nonce"] = map[int]int{} }),
+		"big nonce":               with(func(p map[any]any) { p["nonce"] = make([]byte, 513) }),
+		"duplicate member":        duplicateNonce(t, ca, e),
+		"tagged twice":            append([]byte{0xd2, 0xd2}, ca.Document(t, e)...),
+		"tagged payload":          enc(ca.SignCOSE(t, attesttest.ES384, map[any]any{}, append([]byte{0xd8, 0x18}, good...))),
+	}
+	for _, name := range []string{"module_id", "digest", "timestamp", "pcrs", "certificate", "cabundle"} {
+		docs["no "+name] = with(func(p map[any]any) { delete(p, name) })
+		docs["null "+name] = with(func(p map[any]any) { p[name] = nil })
+	}
+	return docs
+}
+
+// duplicateNonce is e's document with a second nonce member.
+func duplicateNonce(t testing.TB, ca *attesttest.CA, e *attesttest.Enclave) []byte {
+	t.Helper()
+	p := attesttest.Encode(t, ca.Payload(t, e))
+	if p[0] != 0xa9 { // a map of 9 members
+		t.Fatalf("payload starts with %x", p[0])
+	}
+	p = append([]byte{0xaa}, p[1:]...)
+	p = append(p, attesttest.Encode(t, "nonce")...)
+	p = append(p, 0x40)
+	return attesttest.Encode(t, ca.SignCOSE(t, attesttest.ES384, map[any]any{}, p))
 }
 
 // TestVerifyRefuses: what KMS must not trust.
@@ -101,6 +222,11 @@ func TestVerifyRefuses(t *testing.T) {
 		"not CBOR":       []byte("hello"),
 		"oversized":      make([]byte, attest.MaxDocument+1),
 	} {
+		if _, err := attest.Verify(doc, pool, now); !errors.Is(err, attest.ErrInvalid) {
+			t.Errorf("%s: err = %v, want ErrInvalid", name, err)
+		}
+	}
+	for name, doc := range malformed(t, ca, e) {
 		if _, err := attest.Verify(doc, pool, now); !errors.Is(err, attest.ErrInvalid) {
 			t.Errorf("%s: err = %v, want ErrInvalid", name, err)
 		}
@@ -157,7 +283,8 @@ func must(t *testing.T, err error) {
 // accepted without the signature of a trusted CA. The seeds run as a test:
 // testdata/fuzz/FuzzVerify holds a document of attesttest's (a test CA's:
 // only the AWS root is trusted here) whole, tagged, truncated and
-// tampered, made once so that no fuzzing worker generates RSA keys.
+// tampered, and some of malformed's signed documents, made once so that no
+// fuzzing worker generates RSA keys.
 func FuzzVerify(f *testing.F) {
 	f.Add([]byte{0x84, 0x40, 0xa0, 0x40, 0x40})
 	f.Add([]byte{0x9f, 0x9f, 0x9f, 0xff, 0xff, 0xff})

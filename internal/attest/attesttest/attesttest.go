@@ -158,27 +158,40 @@ func (ca *CA) Document(t testing.TB, e *Enclave) []byte {
 	return ca.Sign(t, ca.Payload(t, e))
 }
 
-var protected = []byte{0xa1, 0x01, 0x38, 0x22} // {1: -35}: ES384
+// ES384 is the protected header of the NSM's documents, {1: -35}
+// (algorithm ES384), encoded.
+var ES384 = []byte{0xa1, 0x01, 0x38, 0x22}
 
 // Sign encodes payload and signs it as a COSE_Sign1 with ca's leaf key.
 func (ca *CA) Sign(t testing.TB, payload map[string]any) []byte {
 	t.Helper()
-	p := marshal(t, payload)
-	return marshal(t, []any{protected, map[any]any{}, p, ca.signature(t, p)})
+	return Encode(t, ca.SignCOSE(t, ES384, map[any]any{}, Encode(t, payload)))
+}
+
+// SignCOSE returns the members of a COSE_Sign1, [protected, unprotected,
+// payload, signature], whose signature is ca's leaf's ES384 signature of
+// protected and payload, whatever they hold: protected and payload are the
+// contents of their byte strings (an encoded header and payload, signed as
+// they are), unprotected any value. For documents that are malformed but
+// signed: a test may change the members (their number, their types) before
+// it encodes them with Encode.
+func (ca *CA) SignCOSE(t testing.TB, protected []byte, unprotected any, payload []byte) []any {
+	t.Helper()
+	return []any{protected, unprotected, payload, ca.signature(t, protected, payload)}
 }
 
 // Tampered is a document whose payload is payload changed by change after
 // ca signed it as it was.
 func (ca *CA) Tampered(t testing.TB, payload map[string]any, change func(map[string]any)) []byte {
 	t.Helper()
-	sig := ca.signature(t, marshal(t, payload))
+	sig := ca.signature(t, ES384, Encode(t, payload))
 	change(payload)
-	return marshal(t, []any{protected, map[any]any{}, marshal(t, payload), sig})
+	return Encode(t, []any{ES384, map[any]any{}, Encode(t, payload), sig})
 }
 
-func (ca *CA) signature(t testing.TB, payload []byte) []byte {
+func (ca *CA) signature(t testing.TB, protected, payload []byte) []byte {
 	t.Helper()
-	h := sha512.Sum384(marshal(t, []any{"Signature1", protected, []byte{}, payload}))
+	h := sha512.Sum384(Encode(t, []any{"Signature1", protected, []byte{}, payload}))
 	r, s, err := ecdsa.Sign(rand.Reader, ca.leafKey, h[:])
 	if err != nil {
 		t.Fatal(err)
@@ -189,14 +202,25 @@ func (ca *CA) signature(t testing.TB, payload []byte) []byte {
 	return sig
 }
 
-func marshal(t testing.TB, v any) []byte {
+// Encode is v in CBOR: []byte a byte string, string a text string, nil
+// null, a slice of another type an array, a map a map (in the deterministic
+// order of RFC 8949's core encoding).
+func Encode(t testing.TB, v any) []byte {
 	t.Helper()
-	b, err := cbor.Marshal(v)
+	b, err := encMode.Marshal(v)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return b
 }
+
+var encMode = func() cbor.EncMode {
+	m, err := cbor.CoreDetEncOptions().EncMode()
+	if err != nil {
+		panic("attesttest: " + err.Error())
+	}
+	return m
+}()
 
 // Open decrypts a CiphertextForRecipient with the enclave's key:
 // RSAES-OAEP-SHA-256 for the content key, AES-256-CBC for the content. It
