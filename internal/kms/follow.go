@@ -75,6 +75,7 @@ func (s *Service) Reload(ctx context.Context) error {
 	s.creating.Lock()
 	defer s.creating.Unlock()
 	var entries []storage.Entry
+	gen := s.stores.generation() // before the read: see s.stores.reload
 	err := s.store.View(ctx, func(tx storage.Tx) error {
 		var err error
 		entries, err = tx.List(PathPrefix, "", 0)
@@ -98,7 +99,7 @@ func (s *Service) Reload(ctx context.Context) error {
 		errs = append(errs, s.applyRecord(e.Key, e.Value))
 		clear(e.Value)
 	}
-	s.stores.reload(entries, s.xksHTTP, s.log)
+	s.stores.reload(entries, gen, s.xksHTTP, s.log)
 	for _, p := range s.paths() {
 		if !stored[p] {
 			errs = append(errs, s.applyRecord(p, nil))

@@ -3,13 +3,16 @@ package kms
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/trent-kms/trent/internal/kmserr"
 	"github.com/trent-kms/trent/internal/storage"
+	"github.com/trent-kms/trent/internal/storage/boltstore"
 	"github.com/trent-kms/trent/internal/storage/memstore"
 )
 
@@ -614,5 +617,81 @@ func TestAliasQuotaAcrossNodes(t *testing.T) {
 	}
 	if len(out.Aliases) != 1 || out.Aliases[0].AliasName != "alias/elsewhere" {
 		t.Errorf("the other key's aliases after a refused UpdateAlias: %+v, want alias/elsewhere", out.Aliases)
+	}
+}
+
+// afterViewStore runs its hook once, when the next read transaction has
+// read (before its caller uses what it read): a change that comes in
+// between, as another caller's would.
+type afterViewStore struct {
+	storage.Store
+	hook atomic.Pointer[func()]
+}
+
+func (a *afterViewStore) View(ctx context.Context, fn func(storage.Tx) error) error {
+	err := a.Store.View(ctx, fn)
+	if h := a.hook.Swap(nil); h != nil {
+		(*h)()
+	}
+	return err
+}
+
+// TestReloadKeepsNoOlderStore: a Reload (the cluster follower's, when the
+// change feed lost its history) that read a custom key store before a
+// change of this node's must not cache its older read after the change's
+// own refresh: the store, disconnected meanwhile, would still serve its
+// keys' cryptographic operations until its next change.
+func TestReloadKeepsNoOlderStore(t *testing.T) {
+	t.Parallel()
+	bs, err := boltstore.Open(filepath.Join(t.TempDir(), "trent.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bs.Close()
+	st := &afterViewStore{Store: bs}
+	clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	s, err := New(bg, Config{Store: st, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Wipe()
+	p := newTestProxy(t)
+	cs, err := s.CreateCustomKeyStore(bg, caller, p.storeInput("store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := cs.CustomKeyStoreId
+	md := connectedKey(t, &env{t: t, s: s, clock: clk}, p, id)
+	if _, err := s.Encrypt(bg, caller, &EncryptInput{KeyId: md.KeyId, Plaintext: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+
+	disconnect := func() {
+		if _, err := s.DisconnectCustomKeyStore(bg, caller, &DisconnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
+			t.Error(err)
+		}
+	}
+	st.hook.Store(&disconnect) // after Reload's read, before it caches it
+	if err := s.Reload(bg); err != nil {
+		t.Fatal(err)
+	}
+	if st.hook.Load() != nil {
+		t.Fatal("Reload did not read storage")
+	}
+	if got := describeStore(t, s, id).ConnectionState; got != stateDisconnected {
+		t.Fatalf("store is %s, want DISCONNECTED", got)
+	}
+	_, err = s.Encrypt(bg, caller, &EncryptInput{KeyId: md.KeyId, Plaintext: []byte("x")})
+	wantErr(t, err, "KMSInvalidStateException", md.Arn+" is unavailable.")
+
+	// With no change during it, Reload caches every store: no read on use.
+	if err := s.Reload(bg); err != nil {
+		t.Fatal(err)
+	}
+	s.stores.mu.Lock()
+	cached := s.stores.m[keyStorePath(scope{region, acct}, id)]
+	s.stores.mu.Unlock()
+	if cached == nil || cached.rec.State != stateDisconnected {
+		t.Errorf("after a Reload with no change during it, the cache holds %+v, want the DISCONNECTED store", cached)
 	}
 }

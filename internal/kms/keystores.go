@@ -144,9 +144,10 @@ func (r *keyStoreRecord) client(hc *http.Client) *xks.Client {
 type keyStoreCache struct {
 	mu sync.Mutex
 	m  map[string]*cachedKeyStore // by record path
-	// gen counts the forgets: a store read from storage is kept only if
-	// no forget came between the read and the keep, so that a slow reader
-	// cannot put back a state older than a change that came after it.
+	// gen counts the forgets (and the reloads, which forget everything):
+	// a store read from storage is kept only if no forget came between
+	// the read and the keep, so that a slow reader cannot put back a
+	// state older than a change that came after it.
 	gen uint64
 }
 
@@ -163,13 +164,6 @@ func (c *keyStoreCache) forget(path string) uint64 {
 	delete(c.m, path)
 	c.gen++
 	return c.gen
-}
-
-func (c *keyStoreCache) forgetAll() {
-	c.mu.Lock()
-	c.m = nil
-	c.gen++
-	c.mu.Unlock()
 }
 
 // generation is what a read of storage passes to keep.
@@ -195,12 +189,16 @@ func (c *keyStoreCache) keep(path string, rec *keyStoreRecord, hc *http.Client, 
 	return cs
 }
 
-// reload caches the stores of a full read of storage (Reload), so that no
-// key's cryptographic operation reads one; a store changed later is read
-// again on its next use.
-func (c *keyStoreCache) reload(entries []storage.Entry, hc *http.Client, log *slog.Logger) {
-	c.forgetAll()
-	gen := c.generation()
+// reload caches the stores of a full read of storage (Reload), begun at
+// generation gen, so that no key's cryptographic operation reads one; a
+// store changed later is read again on its next use. Whatever the cache
+// held is dropped (Reload runs when changes may have been missed), and
+// the read is kept only if nothing was forgotten since it began: a store
+// changed meanwhile may be older in entries than in storage, and every
+// store is then read again on its next use. Reads begun before reload
+// are not kept either.
+func (c *keyStoreCache) reload(entries []storage.Entry, gen uint64, hc *http.Client, log *slog.Logger) {
+	m := make(map[string]*cachedKeyStore)
 	for _, e := range entries {
 		if !strings.HasPrefix(e.Key, keyStorePathPrefix) {
 			continue
@@ -212,8 +210,15 @@ func (c *keyStoreCache) reload(entries []storage.Entry, hc *http.Client, log *sl
 			log.Error("kms: custom key store record does not parse; read again on use", "record", e.Key, "err", err)
 			continue
 		}
-		c.keep(e.Key, rec, hc, gen)
+		m[e.Key] = &cachedKeyStore{rec: *rec, client: rec.client(hc)}
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen {
+		m = nil
+	}
+	c.m = m
+	c.gen++
 }
 
 // cachedStore returns the store id of sc from the cache, reading it from
