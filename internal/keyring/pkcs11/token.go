@@ -338,9 +338,22 @@ func aesTemplate(label string) []*p11.Attribute {
 func (t *Token) find(c *p11.Ctx, s p11.SessionHandle, label string) (h p11.ObjectHandle, cached bool, err error) {
 	t.mu.Lock()
 	h, ok := t.handles[label]
+	gen := t.gen
 	t.mu.Unlock()
 	if ok {
 		return h, true, nil
+	}
+	notLoggedIn := func() error {
+		return fmt.Errorf("pkcs11: find key %q: the session is not logged in: %w", label, p11.Error(p11.CKR_USER_NOT_LOGGED_IN))
+	}
+	// The session's state before and after the search: the pool may log
+	// in again meanwhile.
+	public, err := publicSession(c, s)
+	if err != nil {
+		return 0, false, err
+	}
+	if public {
+		return 0, false, notLoggedIn()
 	}
 	if err := c.FindObjectsInit(s, aesTemplate(label)); err != nil {
 		return 0, false, fmt.Errorf("pkcs11: find key: %w", err)
@@ -353,12 +366,15 @@ func (t *Token) find(c *p11.Ctx, s p11.SessionHandle, label string) (h p11.Objec
 	case len(objs) > 1:
 		return 0, false, fmt.Errorf("pkcs11: several AES keys are labelled %q", label)
 	case len(objs) == 0:
-		info, err := c.GetSessionInfo(s)
-		switch {
-		case err != nil:
-			return 0, false, fmt.Errorf("pkcs11: find key: session info: %w", err)
-		case info.State == p11.CKS_RO_PUBLIC_SESSION || info.State == p11.CKS_RW_PUBLIC_SESSION:
-			return 0, false, fmt.Errorf("pkcs11: find key %q: the session is not logged in: %w", label, p11.Error(p11.CKR_USER_NOT_LOGGED_IN))
+		public, err := publicSession(c, s)
+		if err != nil {
+			return 0, false, err
+		}
+		t.mu.Lock()
+		renewed := t.gen != gen
+		t.mu.Unlock()
+		if public || renewed {
+			return 0, false, notLoggedIn()
 		}
 		return 0, false, fmt.Errorf("%w: %q", ErrNoKey, label)
 	}
@@ -366,6 +382,15 @@ func (t *Token) find(c *p11.Ctx, s p11.SessionHandle, label string) (h p11.Objec
 	t.handles[label] = objs[0]
 	t.mu.Unlock()
 	return objs[0], false, nil
+}
+
+// publicSession reports whether s is not logged in.
+func publicSession(c *p11.Ctx, s p11.SessionHandle) (bool, error) {
+	info, err := c.GetSessionInfo(s)
+	if err != nil {
+		return false, fmt.Errorf("pkcs11: session info: %w", err)
+	}
+	return info.State == p11.CKS_RO_PUBLIC_SESSION || info.State == p11.CKS_RW_PUBLIC_SESSION, nil
 }
 
 // withKey runs fn with the handle of the key labelled label. When the
