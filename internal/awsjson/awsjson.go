@@ -165,7 +165,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 
-	ctx := r.Context()
+	ctx := requestid.NewContext(r.Context(), reqID) // for the log lines of the service
 	err := route(w, r, target, known)
 	var payload *encoded
 	if err == nil {

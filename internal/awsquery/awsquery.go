@@ -196,6 +196,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 
 	ev := &Event{Time: start.UTC(), RequestID: reqID, EventSource: svc.EventSource, SourceIP: sourceIP(r), UserAgent: r.UserAgent()}
+	r = r.WithContext(requestid.NewContext(r.Context(), reqID)) // for the log lines of the services
 	op, out, err := h.run(w, r, ev, &svc)
 	if op != nil {
 		opName = op.Service.Name + ":" + op.Name

@@ -74,7 +74,7 @@ func (s *Service) aliasCount(sc scope, keyID string) int {
 func (s *Service) putAlias(ctx context.Context, op string, a *alias, create bool) error {
 	data, err := marshalAlias(a)
 	if err != nil {
-		return s.internal(op, err)
+		return s.internal(ctx, op, err)
 	}
 	p := aliasPath(a.region, a.account, a.name)
 	cur := s.getAlias(scope{a.region, a.account}, a.name)
@@ -112,7 +112,7 @@ func (s *Service) putAlias(ctx context.Context, op string, a *alias, create bool
 		return err // UpdateAlias reads the alias again and decides again
 	}
 	if err != nil {
-		return s.internal(op, err)
+		return s.internal(ctx, op, err)
 	}
 	s.mu.Lock()
 	s.space(scope{a.region, a.account}).aliases[a.name] = a
@@ -300,13 +300,13 @@ func (s *Service) retryAlias(ctx context.Context, sc scope, op, name string, onc
 		err := once()
 		if errors.Is(err, errStale) {
 			if err := s.Apply(ctx, []string{aliasPath(sc.region, sc.account, name)}); err != nil {
-				s.log.Error("kms: read an alias changed by another node", "alias", name, "err", err)
+				s.log.ErrorContext(ctx, "kms: read an alias changed by another node", "alias", name, "err", err)
 			}
 		}
 		return err
 	})
 	if errors.Is(err, errStale) {
-		return s.internal(op, err)
+		return s.internal(ctx, op, err)
 	}
 	return err
 }
@@ -410,7 +410,7 @@ func (s *Service) deleteAlias(ctx context.Context, c Caller, sc scope, name stri
 		return err
 	}
 	if err != nil {
-		return s.internal("DeleteAlias", err)
+		return s.internal(ctx, "DeleteAlias", err)
 	}
 	s.mu.Lock()
 	delete(s.space(sc).aliases, a.name)

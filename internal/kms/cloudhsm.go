@@ -151,14 +151,14 @@ func hsmConnectionCode(err error) string {
 
 // connectHSM opens the token of rec's cluster with its password and
 // returns the ConnectionErrorCode of its failure ("" when connected).
-func (s *Service) connectHSM(rec *keyStoreRecord) string {
+func (s *Service) connectHSM(ctx context.Context, rec *keyStoreRecord) string {
 	cl, ok := s.clusters[rec.ClusterID]
 	if !ok {
 		return "CLUSTER_NOT_FOUND"
 	}
 	_, err := s.hsm.open(cl, rec.ClusterID, rec.Secret, true)
 	if err != nil {
-		s.log.Info("kms: CloudHSM key store did not connect", "store", rec.ID, "cluster", rec.ClusterID, "err", err)
+		s.log.InfoContext(ctx, "kms: CloudHSM key store did not connect", "store", rec.ID, "cluster", rec.ClusterID, "err", err)
 	}
 	return hsmConnectionCode(err)
 }
@@ -166,14 +166,14 @@ func (s *Service) connectHSM(rec *keyStoreRecord) string {
 // storeToken returns the open token of the connected store cs (opened on
 // first use after a start, or on another node than the one that connected
 // it).
-func (s *Service) storeToken(cs *cachedKeyStore, keyARN string) (*pkcs11.Token, error) {
+func (s *Service) storeToken(ctx context.Context, cs *cachedKeyStore, keyARN string) (*pkcs11.Token, error) {
 	cl, ok := s.clusters[cs.rec.ClusterID]
 	if !ok {
 		return nil, kmserr.ErrInvalidState.With("%s is unavailable: the server has no CloudHSM cluster %s.", keyARN, cs.rec.ClusterID)
 	}
 	t, err := s.hsm.open(cl, cs.rec.ClusterID, cs.rec.Secret, false)
 	if err != nil {
-		s.log.Warn("kms: CloudHSM key store token did not open", "store", cs.rec.ID, "cluster", cs.rec.ClusterID, "err", err)
+		s.log.WarnContext(ctx, "kms: CloudHSM key store token did not open", "store", cs.rec.ID, "cluster", cs.rec.ClusterID, "err", err)
 		return nil, kmserr.ErrInvalidState.With("%s is unavailable: its CloudHSM key store cannot reach its cluster (%s).", keyARN, hsmConnectionCode(err))
 	}
 	return t, nil
@@ -194,13 +194,13 @@ func checkTrustAnchor(pemText string) error {
 
 // checkClusterActive: cluster id is one the server names, and its token
 // is there.
-func (s *Service) checkClusterActive(id string) error {
+func (s *Service) checkClusterActive(ctx context.Context, id string) error {
 	cl, ok := s.clusters[id]
 	if !ok {
 		return errClusterNotFound.With("AWS CloudHSM cluster %s not found.", id)
 	}
 	if err := pkcs11.TokenPresent(cl.Module, cl.TokenLabel); err != nil {
-		s.log.Info("kms: CloudHSM cluster not active", "cluster", id, "err", err)
+		s.log.InfoContext(ctx, "kms: CloudHSM cluster not active", "cluster", id, "err", err)
 		return errClusterNotActive.With("AWS CloudHSM cluster %s is not active: its token cannot be reached.", id)
 	}
 	return nil
@@ -240,7 +240,7 @@ func (s *Service) createCloudHSMStore(ctx context.Context, sc scope, in *CreateC
 	case in.KeyStorePassword == "":
 		return nil, kmserr.ErrValidation.With("KeyStorePassword is required for an AWS CloudHSM key store.")
 	}
-	if err := s.checkClusterActive(in.CloudHsmClusterId); err != nil {
+	if err := s.checkClusterActive(ctx, in.CloudHsmClusterId); err != nil {
 		return nil, err
 	}
 	if err := checkTrustAnchor(in.TrustAnchorCertificate); err != nil {
@@ -272,7 +272,7 @@ func (s *Service) updateCloudHSMStore(ctx context.Context, sc scope, in *UpdateC
 	if in.CloudHsmClusterId == "" || in.CloudHsmClusterId == rec.ClusterID {
 		return nil
 	}
-	if err := s.checkClusterActive(in.CloudHsmClusterId); err != nil {
+	if err := s.checkClusterActive(ctx, in.CloudHsmClusterId); err != nil {
 		return err
 	}
 	next.ClusterID = in.CloudHsmClusterId
@@ -294,7 +294,7 @@ func (s *Service) updateCloudHSMStore(ctx context.Context, sc scope, in *UpdateC
 	cl := s.clusters[next.ClusterID]
 	t, err := pkcs11.OpenToken(cl.Module, cl.TokenLabel, next.Secret)
 	if err != nil {
-		s.log.Info("kms: CloudHSM cluster not checked", "cluster", next.ClusterID, "err", err)
+		s.log.InfoContext(ctx, "kms: CloudHSM cluster not checked", "cluster", next.ClusterID, "err", err)
 		return errClusterInvalidConfig.With("Cannot log in to AWS CloudHSM cluster %s with the key store password (%s).", next.ClusterID, hsmConnectionCode(err))
 	}
 	defer t.Close()
@@ -325,16 +325,16 @@ func (s *Service) newCloudHSMKey(ctx context.Context, sc scope, in *CreateKeyInp
 	}
 	cs, err := s.cachedStore(ctx, sc, rec.ID)
 	if err != nil || cs == nil {
-		return nil, nil, s.keyStoreError("CreateKey", err)
+		return nil, nil, s.keyStoreError(ctx, "CreateKey", err)
 	}
-	t, err := s.storeToken(cs, keyARN)
+	t, err := s.storeToken(ctx, cs, keyARN)
 	if err != nil {
 		return nil, nil, errKeyStoreInvalidState.With("Custom key store %s cannot reach its AWS CloudHSM cluster %s.", rec.ID, rec.ClusterID)
 	}
 	ctx, cancel := context.WithTimeout(ctx, hsmTimeout)
 	defer cancel()
 	if err := t.GenerateKey(ctx, id); err != nil {
-		s.log.Warn("kms: CloudHSM key not generated", "store", rec.ID, "key", keyARN, "err", err)
+		s.log.WarnContext(ctx, "kms: CloudHSM key not generated", "store", rec.ID, "key", keyARN, "err", err)
 		return nil, nil, errClusterInvalidConfig.With("AWS CloudHSM cluster %s could not generate the key material.", rec.ClusterID)
 	}
 	return &xksRef{store: rec.ID}, connected, nil
@@ -349,23 +349,23 @@ func (s *Service) destroyHSMKey(ctx context.Context, k *key) {
 	}
 	cs, err := s.cachedStore(ctx, scope{k.region, k.account}, k.xks.store)
 	if err != nil || cs == nil || cs.rec.Type != storeTypeCloudHSM || cs.rec.State != stateConnected {
-		s.log.Warn("kms: the key material of a deleted key stays in its CloudHSM cluster: its key store is not connected", "key", k.arn)
+		s.log.WarnContext(ctx, "kms: the key material of a deleted key stays in its CloudHSM cluster: its key store is not connected", "key", k.arn)
 		return
 	}
-	t, err := s.storeToken(cs, k.arn)
+	t, err := s.storeToken(ctx, cs, k.arn)
 	if err == nil {
 		ctx, cancel := context.WithTimeout(ctx, hsmTimeout)
 		defer cancel()
 		err = t.DestroyKey(ctx, k.id)
 	}
 	if err != nil && !errors.Is(err, pkcs11.ErrNoKey) {
-		s.log.Warn("kms: the key material of a deleted key was not destroyed in its CloudHSM cluster", "key", k.arn, "cluster", cs.rec.ClusterID, "err", err)
+		s.log.WarnContext(ctx, "kms: the key material of a deleted key was not destroyed in its CloudHSM cluster", "key", k.arn, "cluster", cs.rec.ClusterID, "err", err)
 	}
 }
 
 // sealHSM encrypts blob, k's own, in the token of its store cs.
 func (s *Service) sealHSM(ctx context.Context, op string, k *key, cs *cachedKeyStore, blob []byte) ([]byte, error) {
-	t, err := s.storeToken(cs, k.arn)
+	t, err := s.storeToken(ctx, cs, k.arn)
 	if err != nil {
 		return nil, err
 	}
@@ -374,7 +374,7 @@ func (s *Service) sealHSM(ctx context.Context, op string, k *key, cs *cachedKeyS
 	defer cancel()
 	iv, sealed, err := t.Seal(ctx, k.id, blob, e.Header())
 	if err != nil {
-		return nil, s.hsmError(op, k, err)
+		return nil, s.hsmError(ctx, op, k, err)
 	}
 	n := len(sealed) - ciphertext.TagSize
 	e.IV, e.Ciphertext, e.Tag = iv, sealed[:n], sealed[n:]
@@ -386,7 +386,7 @@ func (s *Service) openHSM(ctx context.Context, op string, k *key, cs *cachedKeyS
 	if len(e.Metadata) != 0 {
 		return nil, errInvalidCiphertext
 	}
-	t, err := s.storeToken(cs, k.arn)
+	t, err := s.storeToken(ctx, cs, k.arn)
 	if err != nil {
 		return nil, err
 	}
@@ -397,14 +397,14 @@ func (s *Service) openHSM(ctx context.Context, op string, k *key, cs *cachedKeyS
 		return nil, errInvalidCiphertext
 	}
 	if err != nil {
-		return nil, s.hsmError(op, k, err)
+		return nil, s.hsmError(ctx, op, k, err)
 	}
 	return inner, nil
 }
 
 // hsmError is the answer to a token operation of op on k that failed.
-func (s *Service) hsmError(op string, k *key, err error) error {
-	s.log.Warn("kms: CloudHSM key store operation failed", "op", op, "key", k.arn, "err", err)
+func (s *Service) hsmError(ctx context.Context, op string, k *key, err error) error {
+	s.log.WarnContext(ctx, "kms: CloudHSM key store operation failed", "op", op, "key", k.arn, "err", err)
 	if errors.Is(err, pkcs11.ErrNoKey) {
 		return kmserr.ErrInvalidState.With("%s is unusable: its key material is missing from its AWS CloudHSM cluster.", k.arn)
 	}
@@ -419,9 +419,9 @@ func (s *Service) hsmRandom(ctx context.Context, sc scope, rec *keyStoreRecord, 
 	}
 	cs, err := s.cachedStore(ctx, sc, rec.ID)
 	if err != nil || cs == nil {
-		return nil, s.keyStoreError("GenerateRandom", err)
+		return nil, s.keyStoreError(ctx, "GenerateRandom", err)
 	}
-	t, err := s.storeToken(cs, rec.ID)
+	t, err := s.storeToken(ctx, cs, rec.ID)
 	if err != nil {
 		return nil, errKeyStoreInvalidState.With("Custom key store %s cannot reach its AWS CloudHSM cluster %s.", rec.ID, rec.ClusterID)
 	}
@@ -429,7 +429,7 @@ func (s *Service) hsmRandom(ctx context.Context, sc scope, rec *keyStoreRecord, 
 	defer cancel()
 	b, err := t.Random(ctx, n)
 	if err != nil {
-		s.log.Warn("kms: CloudHSM random failed", "store", rec.ID, "err", err)
+		s.log.WarnContext(ctx, "kms: CloudHSM random failed", "store", rec.ID, "err", err)
 		return nil, errKeyStoreInvalidState.With("Custom key store %s cannot reach its AWS CloudHSM cluster %s.", rec.ID, rec.ClusterID)
 	}
 	return b, nil

@@ -391,7 +391,7 @@ func (s *Service) tokenGrants(ctx context.Context, tokens []string) {
 		return
 	}
 	if err := s.Apply(ctx, paths); err != nil {
-		s.log.Warn("kms: read the grants of the request's grant tokens", "err", err) // decided on what memory holds
+		s.log.WarnContext(ctx, "kms: read the grants of the request's grant tokens", "err", err) // decided on what memory holds
 	}
 }
 
@@ -680,7 +680,7 @@ func (s *Service) CreateGrant(ctx context.Context, c Caller, in *CreateGrantInpu
 	g.created = s.now()
 	data, err := json.Marshal(g.record())
 	if err != nil {
-		return nil, s.internal("CreateGrant", err)
+		return nil, s.internal(ctx, "CreateGrant", err)
 	}
 	var same *grant
 	err = s.store.Update(ctx, func(tx storage.Tx) error {
@@ -695,7 +695,7 @@ func (s *Service) CreateGrant(ctx context.Context, c Caller, in *CreateGrantInpu
 		return tx.Create(grantPath(k.region, k.account, k.id, g.id), data)
 	})
 	if err != nil {
-		return nil, s.internal("CreateGrant", err)
+		return nil, s.internal(ctx, "CreateGrant", err)
 	}
 	if same != nil {
 		return &CreateGrantOutput{GrantId: same.id, GrantToken: grantToken(k, same)}, nil
@@ -799,7 +799,7 @@ func (s *Service) deleteGrant(ctx context.Context, op string, k *key, g *grant) 
 		return err
 	})
 	if err != nil {
-		return s.internal(op, err)
+		return s.internal(ctx, op, err)
 	}
 	nk := k.clone()
 	nk.grants = slices.DeleteFunc(slices.Clone(k.grants), func(e *grant) bool { return e == g })

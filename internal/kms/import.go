@@ -307,7 +307,7 @@ func (s *Service) importParams(ctx context.Context, c Caller, token []byte) {
 		return
 	}
 	if err := s.Apply(ctx, []string{keyPath(sc.region, sc.account, id)}); err != nil {
-		s.log.Warn("kms: read the key of an import token", "err", err) // decided on what memory holds
+		s.log.WarnContext(ctx, "kms: read the key of an import token", "err", err) // decided on what memory holds
 	}
 }
 

@@ -239,7 +239,7 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in *CreateKeyInput) (
 	err = s.putKey(ctx, "CreateKey", k, inUse, nil)
 	s.creating.RUnlock()
 	if errors.Is(err, errStale) { // a key id drawn twice
-		err = s.internal("CreateKey", err)
+		err = s.internal(ctx, "CreateKey", err)
 	}
 	if err != nil {
 		s.destroyHSMKey(ctx, k) // the material generated in a CloudHSM key store's token
@@ -389,7 +389,7 @@ func (s *Service) mutateKeyFor(ctx context.Context, c Caller, a *access, keyID s
 		return err
 	})
 	if errors.Is(err, errStale) {
-		return nil, s.internal(a.action[len("kms:"):], err)
+		return nil, s.internal(ctx, a.action[len("kms:"):], err)
 	}
 	return nk, err
 }

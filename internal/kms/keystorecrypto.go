@@ -93,14 +93,14 @@ func (s *Service) newExternalKey(ctx context.Context, c Caller, sc scope, in *Cr
 		})
 	}
 	if err := s.store.View(ctx, inUse); err != nil {
-		return nil, nil, s.keyStoreError("CreateKey", err)
+		return nil, nil, s.keyStoreError(ctx, "CreateKey", err)
 	}
 	cctx, cancel := context.WithTimeout(ctx, xksTimeout)
 	defer cancel()
 	reqMD := &xks.RequestMetadata{AwsPrincipalArn: principalARN(c), KmsKeyArn: keyARN, KmsOperation: "CreateKey", KmsRequestId: requestID(c)}
 	md, err := rec.client(s.xksHTTP).KeyMetadata(cctx, ref.keyID, reqMD)
 	if err != nil {
-		return nil, nil, s.externalKeyError(rec.ID, ref.keyID, reqMD, err)
+		return nil, nil, s.externalKeyError(ctx, rec.ID, ref.keyID, reqMD, err)
 	}
 	if md.KeySpec != "AES_256" || !slices.Contains(md.KeyUsage, "ENCRYPT") || !slices.Contains(md.KeyUsage, "DECRYPT") || md.KeyStatus != "ENABLED" {
 		return nil, nil, errXksKeyInvalidConfig.With("The external key %s must be an enabled AES_256 key for ENCRYPT and DECRYPT; its proxy reports %s %v %s.",
@@ -116,8 +116,8 @@ func (s *Service) newExternalKey(ctx context.Context, c Caller, sc scope, in *Cr
 // XksKeyInvalidConfigurationException, a proxy that denies access
 // KMSInvalidStateException, and every other failure of the proxy
 // CustomKeyStoreInvalidStateException. md is the call's request metadata.
-func (s *Service) externalKeyError(store, xksKeyID string, md *xks.RequestMetadata, err error) error {
-	s.logProxyError(md, err)
+func (s *Service) externalKeyError(ctx context.Context, store, xksKeyID string, md *xks.RequestMetadata, err error) error {
+	s.logProxyError(ctx, md, err)
 	var xe *xks.Error
 	switch {
 	case errors.Is(err, xks.ErrKeyNotFound):
@@ -140,8 +140,8 @@ func (s *Service) externalKeyError(store, xksKeyID string, md *xks.RequestMetada
 // timeout too, and its InvalidCiphertextException (the outer layer of a
 // changed ciphertext: the encryption context is bound by the inner one,
 // whose failure is InvalidCiphertextException).
-func (s *Service) proxyError(md *xks.RequestMetadata, err error) error {
-	s.logProxyError(md, err)
+func (s *Service) proxyError(ctx context.Context, md *xks.RequestMetadata, err error) error {
+	s.logProxyError(ctx, md, err)
 	var xe *xks.Error
 	if errors.As(err, &xe) {
 		return kmserr.ErrInvalidState.With("%s is unusable: its external key store proxy answered %s.", md.KmsKeyArn, xe.Name)
@@ -151,7 +151,11 @@ func (s *Service) proxyError(md *xks.RequestMetadata, err error) error {
 
 // logProxyError logs a failed proxy call with the request id it carried
 // (the KMS request's, as in its answer and audit record).
-func (s *Service) logProxyError(md *xks.RequestMetadata, err error) {
+func (s *Service) logProxyError(ctx context.Context, md *xks.RequestMetadata, err error) {
+	if _, ok := requestid.FromContext(ctx); ok { // the log handler names it
+		s.log.InfoContext(ctx, "kms: external key store proxy call failed", "op", md.KmsOperation, "key", md.KmsKeyArn, "err", err)
+		return
+	}
 	s.log.Info("kms: external key store proxy call failed", "request_id", md.KmsRequestId, "op", md.KmsOperation, "key", md.KmsKeyArn, "err", err)
 }
 
@@ -159,7 +163,7 @@ func (s *Service) logProxyError(md *xks.RequestMetadata, err error) {
 func (s *Service) connectedStore(ctx context.Context, op string, k *key) (*cachedKeyStore, error) {
 	cs, err := s.cachedStore(ctx, scope{k.region, k.account}, k.xks.store)
 	if err != nil {
-		return nil, s.internal(op, err)
+		return nil, s.internal(ctx, op, err)
 	}
 	if cs == nil || cs.rec.State != stateConnected {
 		// AWS's message (key-state table): the store is not named.
@@ -213,12 +217,12 @@ func (s *Service) sealExternal(ctx context.Context, c Caller, op string, k *key,
 	md := proxyRequestMetadata(c, op, k)
 	sealed, err := cs.client.Encrypt(ctx, k.xks.keyID, md, blob, e.Header())
 	if err != nil {
-		return nil, s.proxyError(md, err)
+		return nil, s.proxyError(ctx, md, err)
 	}
 	e.IV, e.Metadata, e.Tag, e.Ciphertext = sealed.IV, sealed.Metadata, sealed.Tag, sealed.Ciphertext
 	out := e.Marshal()
 	if len(out) > ciphertext.MaxBlobLen {
-		return nil, s.internal(op, errors.New("external blob longer than the ciphertext limit"))
+		return nil, s.internal(ctx, op, errors.New("external blob longer than the ciphertext limit"))
 	}
 	return out, nil
 }
@@ -239,7 +243,7 @@ func (s *Service) openExternal(ctx context.Context, c Caller, op string, k *key,
 	inner, err := cs.client.Decrypt(ctx, k.xks.keyID, md,
 		&xks.Sealed{Ciphertext: e.Ciphertext, IV: e.IV, Tag: e.Tag, Metadata: e.Metadata}, e.Header())
 	if err != nil {
-		return nil, s.proxyError(md, err)
+		return nil, s.proxyError(ctx, md, err)
 	}
 	return inner, nil
 }

@@ -295,7 +295,7 @@ func (s *Service) refreshStore(ctx context.Context, path string) {
 		return err
 	})
 	if err != nil {
-		s.log.Warn("kms: custom key store not cached; read again on use", "record", path, "err", err)
+		s.log.WarnContext(ctx, "kms: custom key store not cached; read again on use", "record", path, "err", err)
 		return
 	}
 	if rec != nil {
@@ -473,7 +473,7 @@ func (s *Service) probe(ctx context.Context, c Caller, op string, rec *keyStoreR
 		return "XKS_PROXY_NOT_REACHABLE", nil // every external key manager unavailable
 	}
 	if err != nil {
-		s.log.Info("kms: external key store proxy health check failed", "store", rec.ID, "endpoint", rec.Endpoint, "err", err)
+		s.log.InfoContext(ctx, "kms: external key store proxy health check failed", "store", rec.ID, "endpoint", rec.Endpoint, "err", err)
 	}
 	return connectionErrorCode(err), err
 }
@@ -596,7 +596,7 @@ func (s *Service) putNewKeyStore(ctx context.Context, sc scope, rec *keyStoreRec
 		return putKeyStore(tx, sc, rec)
 	})
 	if err != nil {
-		return nil, s.keyStoreError("CreateCustomKeyStore", err)
+		return nil, s.keyStoreError(ctx, "CreateCustomKeyStore", err)
 	}
 	s.refreshStore(ctx, keyStorePath(sc, rec.ID))
 	return &CreateCustomKeyStoreOutput{CustomKeyStoreId: rec.ID}, nil
@@ -621,12 +621,12 @@ func checkUnique(all []*keyStoreRecord, rec *keyStoreRecord) error {
 
 // keyStoreError passes the client errors of a custom key store write
 // through and reports the storage ones.
-func (s *Service) keyStoreError(op string, err error) error {
+func (s *Service) keyStoreError(ctx context.Context, op string, err error) error {
 	var ke *kmserr.Error
 	if errors.As(err, &ke) {
 		return ke
 	}
-	return s.internal(op, err)
+	return s.internal(ctx, op, err)
 }
 
 // updateKeyStore changes the store id of sc with fn in one transaction,
@@ -644,7 +644,7 @@ func (s *Service) updateKeyStore(ctx context.Context, op string, sc scope, id st
 	})
 	s.refreshStore(ctx, keyStorePath(sc, id))
 	if err != nil {
-		return s.keyStoreError(op, err)
+		return s.keyStoreError(ctx, op, err)
 	}
 	return nil
 }
@@ -677,7 +677,7 @@ func (s *Service) readKeyStore(ctx context.Context, op string, sc scope, id stri
 		return err
 	})
 	if err != nil {
-		return nil, s.internal(op, err)
+		return nil, s.internal(ctx, op, err)
 	}
 	if rec == nil {
 		return nil, keyStoreNotFound(id)
@@ -707,7 +707,7 @@ func (s *Service) ConnectCustomKeyStore(ctx context.Context, c Caller, in *Conne
 	}
 	var code string
 	if rec.Type == storeTypeCloudHSM {
-		code = s.connectHSM(rec)
+		code = s.connectHSM(ctx, rec)
 	} else {
 		code, _ = s.probe(ctx, c, "ConnectCustomKeyStore", rec)
 	}
@@ -843,7 +843,7 @@ func (s *Service) DescribeCustomKeyStores(ctx context.Context, c Caller, in *Des
 		return err
 	})
 	if err != nil {
-		return nil, s.internal("DescribeCustomKeyStores", err)
+		return nil, s.internal(ctx, "DescribeCustomKeyStores", err)
 	}
 	if in.CustomKeyStoreId != "" || in.CustomKeyStoreName != "" {
 		all = slices.DeleteFunc(all, func(r *keyStoreRecord) bool {
@@ -912,7 +912,7 @@ func (s *Service) UpdateCustomKeyStore(ctx context.Context, c Caller, in *Update
 			next.Name = in.NewCustomKeyStoreName
 		}
 		if err := s.updateCloudHSMStore(ctx, sc, in, rec, &next); err != nil {
-			return nil, s.keyStoreError("UpdateCustomKeyStore", err)
+			return nil, s.keyStoreError(ctx, "UpdateCustomKeyStore", err)
 		}
 		err = s.updateKeyStore(ctx, "UpdateCustomKeyStore", sc, rec.ID, func(tx storage.Tx, cur *keyStoreRecord) error {
 			if cur.State != rec.State || cur.ClusterID != rec.ClusterID || cur.Secret != rec.Secret {

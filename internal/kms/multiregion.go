@@ -252,7 +252,7 @@ func (s *Service) ReplicateKey(ctx context.Context, c Caller, in *ReplicateKeyIn
 		return err
 	})
 	if errors.Is(err, errStale) {
-		return nil, s.internal("ReplicateKey", err)
+		return nil, s.internal(ctx, "ReplicateKey", err)
 	}
 	return out, err
 }
@@ -349,7 +349,7 @@ func (s *Service) UpdatePrimaryRegion(ctx context.Context, c Caller, in *UpdateP
 	a := opAccess("UpdatePrimaryRegion").set(condPrimaryRegion, in.PrimaryRegion)
 	err = retryStale(ctx, func() error { return s.updatePrimaryOnce(ctx, c, sc, a, in.KeyId, in.PrimaryRegion) })
 	if errors.Is(err, errStale) {
-		return nil, s.internal("UpdatePrimaryRegion", err)
+		return nil, s.internal(ctx, "UpdatePrimaryRegion", err)
 	}
 	if err != nil {
 		return nil, err

@@ -63,6 +63,7 @@ import (
 	"github.com/trent-kms/trent/internal/keys"
 	"github.com/trent-kms/trent/internal/kmserr"
 	"github.com/trent-kms/trent/internal/policy"
+	"github.com/trent-kms/trent/internal/requestid"
 	"github.com/trent-kms/trent/internal/secret"
 	"github.com/trent-kms/trent/internal/storage"
 )
@@ -340,6 +341,8 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	// The lines logged with a request's context name its request id.
+	s.log = slog.New(requestid.LogHandler(s.log.Handler()))
 	if s.attRoots = cfg.AttestationRoots; s.attRoots == nil {
 		var err error
 		if s.attRoots, err = attest.Roots("", false); err != nil {
@@ -518,8 +521,8 @@ func (s *Service) sortedKeyIDs(sc scope) []string {
 // request; the request can be retried" (HTTP 503, retried by the SDKs);
 // anything else is KMSInternalException (HTTP 500). The cause goes only to
 // the log.
-func (s *Service) internal(op string, err error) error {
-	s.log.Error("kms: storage write failed", "op", op, "err", err)
+func (s *Service) internal(ctx context.Context, op string, err error) error {
+	s.log.ErrorContext(ctx, "kms: storage write failed", "op", op, "err", err)
 	if errors.Is(err, storage.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
 		return errStorageTimeout
 	}
@@ -622,9 +625,9 @@ func checkRev(tx storage.Tx, path string, cur *key) error {
 // stale reads the key records at paths again after a write met errStale,
 // so that a retry works on what storage holds. Callers hold the keys' locks.
 func (s *Service) stale(ctx context.Context, op string, paths ...string) {
-	s.log.Info("kms: the record was changed by another node; read it again", "op", op, "paths", paths)
+	s.log.InfoContext(ctx, "kms: the record was changed by another node; read it again", "op", op, "paths", paths)
 	if _, err := s.applyHeld(ctx, nil, paths); err != nil {
-		s.log.Error("kms: read a record changed by another node", "paths", paths, "err", err)
+		s.log.ErrorContext(ctx, "kms: read a record changed by another node", "paths", paths, "err", err)
 	}
 }
 
@@ -646,7 +649,7 @@ func (s *Service) putKey(ctx context.Context, op string, k *key, extra func(stor
 // putKeys is putKey for the snapshots ks, written in one transaction and
 // published together; after applies to the space of the first.
 func (s *Service) putKeys(ctx context.Context, op string, ks []*key, extra func(storage.Tx) error, after func(*space)) error {
-	ws, err := s.prepareWrites(op, ks)
+	ws, err := s.prepareWrites(ctx, op, ks)
 	if err != nil {
 		return err
 	}
@@ -669,7 +672,7 @@ func (s *Service) putKeys(ctx context.Context, op string, ks []*key, extra func(
 		return ke // extra's answer
 	}
 	if err != nil {
-		return s.internal(op, err)
+		return s.internal(ctx, op, err)
 	}
 	ws.publish(s, after)
 	return nil
@@ -687,7 +690,7 @@ type keyWrite struct {
 type keyWrites []keyWrite
 
 // prepareWrites numbers, encodes and compiles the snapshots ks.
-func (s *Service) prepareWrites(op string, ks []*key) (keyWrites, error) {
+func (s *Service) prepareWrites(ctx context.Context, op string, ks []*key) (keyWrites, error) {
 	ws := make(keyWrites, 0, len(ks))
 	for _, k := range ks {
 		w := keyWrite{k: k, path: keyPath(k.region, k.account, k.id), cur: s.getKey(scope{k.region, k.account}, k.id)}
@@ -699,7 +702,7 @@ func (s *Service) prepareWrites(op string, ks []*key) (keyWrites, error) {
 		data, err := json.Marshal(w.rec)
 		if err != nil {
 			ws.clear()
-			return nil, s.internal(op, err)
+			return nil, s.internal(ctx, op, err)
 		}
 		w.data = data
 		s.compile(k)
@@ -1016,7 +1019,7 @@ func (s *Service) flushCounters(ctx context.Context, keys []*key) error {
 		return nil
 	})
 	if err != nil {
-		return s.internal("FlushCounters", err)
+		return s.internal(ctx, "FlushCounters", err)
 	}
 	for _, f := range fl {
 		if f.data == nil {
@@ -1061,7 +1064,7 @@ func (s *Service) deleteKey(ctx context.Context, k *key, h *held, now time.Time)
 		s.stale(ctx, "DeleteKey", missing...)
 		return errStale
 	}
-	ws, err := s.prepareWrites("DeleteKey", rest)
+	ws, err := s.prepareWrites(ctx, "DeleteKey", rest)
 	if err != nil {
 		return err
 	}
@@ -1114,7 +1117,7 @@ func (s *Service) deleteKey(ctx context.Context, k *key, h *held, now time.Time)
 		return errStale
 	}
 	if err != nil {
-		return s.internal("DeleteKey", err)
+		return s.internal(ctx, "DeleteKey", err)
 	}
 	ws.publish(s, nil)
 	s.mu.Lock()

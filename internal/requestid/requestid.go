@@ -1,9 +1,12 @@
-// Package requestid makes the request ids of the API front doors.
+// Package requestid makes the request ids of the API front doors and
+// carries them in contexts to the log lines written while a request runs.
 package requestid
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"log/slog"
 	"sync"
 )
 
@@ -45,3 +48,39 @@ func New() string {
 	hex.Encode(b[24:], u[10:])
 	return string(b[:])
 }
+
+type ctxKey struct{}
+
+// NewContext returns ctx carrying the request id id, so that what runs the
+// request can name it (LogHandler does, in log lines).
+func NewContext(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, ctxKey{}, id)
+}
+
+// FromContext returns the request id that ctx carries, if any.
+func FromContext(ctx context.Context) (string, bool) {
+	id, ok := ctx.Value(ctxKey{}).(string)
+	return id, ok
+}
+
+// LogHandler returns a handler that adds to the records logged with a
+// context carrying a request id (NewContext) that id as request_id, then
+// hands them to h.
+func LogHandler(h slog.Handler) slog.Handler { return logHandler{h} }
+
+type logHandler struct{ h slog.Handler }
+
+func (l logHandler) Enabled(ctx context.Context, level slog.Level) bool {
+	return l.h.Enabled(ctx, level)
+}
+
+func (l logHandler) Handle(ctx context.Context, r slog.Record) error {
+	if id, ok := FromContext(ctx); ok {
+		r = r.Clone()
+		r.AddAttrs(slog.String("request_id", id))
+	}
+	return l.h.Handle(ctx, r)
+}
+
+func (l logHandler) WithAttrs(as []slog.Attr) slog.Handler { return logHandler{l.h.WithAttrs(as)} }
+func (l logHandler) WithGroup(name string) slog.Handler    { return logHandler{l.h.WithGroup(name)} }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/smithy-go"
 	"github.com/jackc/pgx/v5"
@@ -105,15 +106,16 @@ func TestPostgresDevCredentialsStayInMemory(t *testing.T) {
 }
 
 // The database goes down under a running server: /health says so, writes
-// fail with DependencyTimeoutException, crypto on cached keys goes on; when
-// the database is back, everything works again without a restart.
+// fail with DependencyTimeoutException (logged with the request's id),
+// crypto on cached keys goes on; when the database is back, everything
+// works again without a restart.
 func TestPostgresDown(t *testing.T) {
 	t.Parallel()
 	in := pgtest.Start(t)
 	cfg := devConfig()
 	cfg.Storage, cfg.PostgresURL = StoragePostgres, in.URL(t)
 	cfg.RootKeyFile = filepath.Join(t.TempDir(), "root.key")
-	s, _ := start(t, cfg)
+	s, logs := start(t, cfg)
 	c := sdk(s.URL(), DevAccessKeyID, DevSecretKey, nil)
 	keyID, _ := roundTrip(t, c, "")
 	if code, body := get(t, nil, s.URL()+"/health"); code != http.StatusOK {
@@ -133,6 +135,21 @@ func TestPostgresDown(t *testing.T) {
 	}
 	if d := time.Since(start); d > 8*time.Second {
 		t.Errorf("CreateKey with the database down took %v", d)
+	}
+	// The service's log line of the failure names the request's id, as
+	// the answer does.
+	var re *awshttp.ResponseError
+	if !errors.As(err, &re) || re.ServiceRequestID() == "" {
+		t.Fatalf("CreateKey's error %v has no request id", err)
+	}
+	line := ""
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, "kms: storage write failed") {
+			line = l
+		}
+	}
+	if !strings.Contains(line, "request_id="+re.ServiceRequestID()) {
+		t.Errorf("the storage failure's log line %q does not name request_id=%s", line, re.ServiceRequestID())
 	}
 	roundTrip(t, c, keyID) // crypto never touches the database
 
