@@ -212,9 +212,16 @@ func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
 }
 
+// MaxClockSkew is how far ahead of the verifier's clock a document's
+// timestamp may be (the NSM's clock and ours differ). It is our rule: AWS
+// does not document how fresh KMS wants a document.
+const MaxClockSkew = 5 * time.Minute
+
 // Verify parses doc, checks its ES384 signature with its certificate and
 // that certificate's chain (through the document's cabundle) to roots at
-// time now, and returns what it attests. Every refusal wraps ErrInvalid.
+// time now, checks that its timestamp is within the certificate's validity
+// and at most MaxClockSkew ahead of now, and returns what it attests. Every
+// refusal wraps ErrInvalid.
 func Verify(doc []byte, roots *x509.CertPool, now time.Time) (*Document, error) {
 	if len(doc) == 0 || len(doc) > MaxDocument {
 		return nil, invalid("size %d", len(doc))
@@ -276,6 +283,13 @@ func Verify(doc []byte, roots *x509.CertPool, now time.Time) (*Document, error) 
 	if !slices.ContainsFunc(chains, keyUsagesOK) {
 		return nil, invalid("certificate chain: key usage: no digitalSignature on the certificate, or no keyCertSign on a CA")
 	}
+	ts := time.UnixMilli(int64(p.Timestamp)).UTC()
+	switch {
+	case ts.Before(leaf.NotBefore) || ts.After(leaf.NotAfter):
+		return nil, invalid("timestamp %v outside the certificate's validity (%v to %v)", ts, leaf.NotBefore, leaf.NotAfter)
+	case ts.After(now.Add(MaxClockSkew)):
+		return nil, invalid("timestamp %v ahead of the clock (%v) by more than %v", ts, now.UTC(), MaxClockSkew)
+	}
 	// Sig_structure = ["Signature1", protected, external_aad, payload].
 	tbs, err := encMode.Marshal([]any{"Signature1", protected, []byte{}, body})
 	if err != nil {
@@ -293,7 +307,7 @@ func Verify(doc []byte, roots *x509.CertPool, now time.Time) (*Document, error) 
 	if err != nil {
 		return nil, err
 	}
-	return &Document{ModuleID: p.ModuleID, Timestamp: time.UnixMilli(int64(p.Timestamp)).UTC(), PCRs: p.PCRs,
+	return &Document{ModuleID: p.ModuleID, Timestamp: ts, PCRs: p.PCRs,
 		PublicKey: rsaPub}, nil
 }
 

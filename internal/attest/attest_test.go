@@ -243,6 +243,48 @@ func TestVerifyRefuses(t *testing.T) {
 	}
 }
 
+// TestVerifyTimestamp: a document's timestamp must fall within its
+// certificate's validity and be at most 5 minutes ahead of the verifier's
+// clock; an older document of a certificate still valid is taken (AWS does
+// not document how fresh KMS wants one).
+func TestVerifyTimestamp(t *testing.T) {
+	now := time.Now()
+	ca := attesttest.NewCA(t, now.Add(-time.Hour), now.Add(time.Hour))
+	endsSoon := attesttest.NewCA(t, now.Add(-time.Hour), now.Add(time.Minute))
+	e := attesttest.NewEnclave(t, 1)
+	pool := roots(t, ca, true)
+	pool.AddCert(endsSoon.Root)
+	for _, tc := range []struct {
+		name string
+		ca   *attesttest.CA
+		ts   time.Time
+		ok   bool
+	}{
+		{"now", ca, now, true},
+		{"an hour old, the certificate's start", ca, ca.Leaf.NotBefore, true},
+		{"4 minutes ahead", ca, now.Add(4 * time.Minute), true},
+		{"5 minutes ahead", ca, now.Add(5 * time.Minute), true},
+		{"before the certificate", ca, ca.Leaf.NotBefore.Add(-time.Millisecond), false},
+		{"5 minutes and 1 ms ahead", ca, now.Add(5*time.Minute + time.Millisecond), false},
+		{"a day ahead", ca, now.Add(24 * time.Hour), false},
+		{"at the certificate's end", endsSoon, endsSoon.Leaf.NotAfter, true},
+		{"after the certificate", endsSoon, endsSoon.Leaf.NotAfter.Add(time.Millisecond), false},
+		{"1970", ca, time.UnixMilli(1), false},
+	} {
+		p := tc.ca.Payload(t, e)
+		p["timestamp"] = uint64(tc.ts.UnixMilli())
+		d, err := attest.Verify(tc.ca.Sign(t, p), pool, now)
+		switch {
+		case tc.ok && err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+		case !tc.ok && !errors.Is(err, attest.ErrInvalid):
+			t.Errorf("%s: err = %v, want ErrInvalid", tc.name, err)
+		case tc.ok && !d.Timestamp.Equal(tc.ts.Truncate(time.Millisecond)):
+			t.Errorf("%s: Timestamp %v, want %v", tc.name, d.Timestamp, tc.ts)
+		}
+	}
+}
+
 // TestSeal: the envelope opens with the Go decoder of attesttest (which
 // reads it as the Nitro Enclaves SDK does: in KMS's BER layout only) and
 // with `openssl cms -decrypt`.
