@@ -60,6 +60,7 @@ type CloudHSMCluster struct {
 // hsmTokens holds, per node, the open token of each connected cluster (a
 // cluster belongs to one store at most).
 type hsmTokens struct {
+	now    func() time.Time // the service's clock
 	mu     sync.RWMutex
 	m      map[string]*pkcs11.Token // by cluster id
 	failed map[string]hsmFailure    // the last login that failed, by cluster id
@@ -77,28 +78,33 @@ const hsmRetry = 30 * time.Second
 
 // open returns the token of cluster, logging in with pin when this node has
 // not yet. Unless explicit (ConnectCustomKeyStore), a login that failed in
-// the last hsmRetry is not tried again: its error is returned.
+// the last hsmRetry is not tried again: its error is returned. A token
+// that refused the PIN when it logged in again (pkcs11.Token.LoginRefused)
+// is closed, and that refusal is such a failed login.
 func (h *hsmTokens) open(cl CloudHSMCluster, id, pin string, explicit bool) (*pkcs11.Token, error) {
 	h.mu.RLock()
 	t := h.m[id]
 	h.mu.RUnlock()
-	if t != nil {
+	if t != nil && t.LoginRefused() == nil {
 		return t, nil
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if t := h.m[id]; t != nil {
-		return t, nil
+		err := t.LoginRefused()
+		if err == nil {
+			return t, nil
+		}
+		delete(h.m, id)
+		t.Close()
+		h.fail(id, err)
 	}
-	if f, ok := h.failed[id]; ok && !explicit && time.Since(f.at) < hsmRetry {
+	if f, ok := h.failed[id]; ok && !explicit && h.now().Sub(f.at) < hsmRetry {
 		return nil, f.err
 	}
 	t, err := pkcs11.OpenToken(cl.Module, cl.TokenLabel, pin)
 	if err != nil {
-		if h.failed == nil {
-			h.failed = make(map[string]hsmFailure)
-		}
-		h.failed[id] = hsmFailure{time.Now(), err}
+		h.fail(id, err)
 		return nil, err
 	}
 	delete(h.failed, id)
@@ -107,6 +113,14 @@ func (h *hsmTokens) open(cl CloudHSMCluster, id, pin string, explicit bool) (*pk
 	}
 	h.m[id] = t
 	return t, nil
+}
+
+// fail records a failed login to the token of cluster id (h.mu held).
+func (h *hsmTokens) fail(id string, err error) {
+	if h.failed == nil {
+		h.failed = make(map[string]hsmFailure)
+	}
+	h.failed[id] = hsmFailure{h.now(), err}
 }
 
 // close logs out of the token of cluster id (its operations in flight end

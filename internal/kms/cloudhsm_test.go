@@ -26,7 +26,7 @@ var (
 func hsmToken(t *testing.T, i int) pkcs11.Config {
 	t.Helper()
 	hsmOnce.Do(func() {
-		for range 3 {
+		for range 4 {
 			testTokens = append(testTokens, softhsmtest.Token(t))
 		}
 	})
@@ -192,5 +192,40 @@ func TestCloudHSMLoginNotRetried(t *testing.T) {
 	}
 	if err := encrypt(); err != nil {
 		t.Errorf("Encrypt after reconnecting: %v", err)
+	}
+}
+
+// TestCloudHSMRecoveryLoginNotRetried: when the token loses its login and
+// refuses the store's password as the pool logs in again (its PIN was
+// changed in the token), the keys' operations do not log in again for
+// 30 s, even when the password is right again; then they do.
+func TestCloudHSMRecoveryLoginNotRetried(t *testing.T) {
+	tok := hsmToken(t, 3)
+	clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	s, id := newHSMService(t, memstore.New(), clk.Now, tok)
+	k, err := s.CreateKey(bg, caller, &CreateKeyInput{Origin: "AWS_CLOUDHSM", CustomKeyStoreId: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	encrypt := func() error {
+		_, err := s.Encrypt(bg, caller, &EncryptInput{KeyId: k.KeyMetadata.KeyId, Plaintext: []byte("x")})
+		return err
+	}
+	if err := encrypt(); err != nil {
+		t.Fatal(err)
+	}
+	softhsmtest.Logout(t, tok)
+	softhsmtest.SetPIN(t, tok, softhsmtest.PIN, "changed-pin")
+	wantErr(t, encrypt(), "KMSInvalidStateException", "*")
+	softhsmtest.SetPIN(t, tok, "changed-pin", softhsmtest.PIN)
+	wantErr(t, encrypt(), "KMSInvalidStateException", "*")
+	clk.Advance(29 * time.Second)
+	wantErr(t, encrypt(), "KMSInvalidStateException", "*")
+	if softhsmtest.LoggedIn(t, tok) {
+		t.Error("logged in again within 30 s of a refused PIN")
+	}
+	clk.Advance(2 * time.Second)
+	if err := encrypt(); err != nil {
+		t.Errorf("Encrypt 31 s after the refused PIN, the password right again: %v", err)
 	}
 }

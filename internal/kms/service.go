@@ -338,6 +338,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.hsm.now = s.now
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

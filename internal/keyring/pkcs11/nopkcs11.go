@@ -49,3 +49,4 @@ func (*Token) Close() error                                { return nil }
 func TokenPresent(string, string) error { return ErrUnsupported }
 
 func (*Token) HasKey(context.Context, string) bool { return false }
+func (*Token) LoginRefused() error                 { return nil }

@@ -41,6 +41,7 @@ type Token struct {
 	mu       sync.Mutex
 	slot     uint
 	gen      uint64 // the pool's generation
+	refused  error  // the token refused the PIN when the pool logged in again
 	closed   bool
 	released bool                        // the module is released: every session closed after Close
 	handles  map[string]p11.ObjectHandle // key handles by label (valid in every session of gen)
@@ -54,7 +55,8 @@ type session struct {
 
 // OpenToken logs in to the token labelled label of the module lib with the
 // user PIN pin. Its errors wrap ErrNoToken, ErrPINIncorrect, ErrPINLocked
-// or ErrLoggedIn where they apply.
+// or ErrLoggedIn where they apply. The Token keeps the PIN to log in again
+// when the token loses its login (use).
 func OpenToken(lib, label, pin string) (*Token, error) {
 	m, err := loadModule(lib)
 	if err != nil {
@@ -80,11 +82,10 @@ func OpenToken(lib, label, pin string) (*Token, error) {
 	if err := m.ctx.Login(s, p11.CKU_USER, pin); err != nil {
 		_ = m.ctx.CloseSession(s)
 		m.release()
+		if perr := pinError(err, label); perr != nil {
+			return nil, perr
+		}
 		switch {
-		case isCode(err, p11.CKR_PIN_INCORRECT), isCode(err, p11.CKR_PIN_INVALID), isCode(err, p11.CKR_PIN_LEN_RANGE):
-			return nil, fmt.Errorf("%w: token %q", ErrPINIncorrect, label)
-		case isCode(err, p11.CKR_PIN_LOCKED):
-			return nil, fmt.Errorf("%w: token %q", ErrPINLocked, label)
 		case isCode(err, p11.CKR_USER_ALREADY_LOGGED_IN):
 			// Another user of the token in this process (its login is
 			// shared): this PIN cannot be checked.
@@ -94,6 +95,22 @@ func OpenToken(lib, label, pin string) (*Token, error) {
 	}
 	t.idle <- session{h: s}
 	return t, nil
+}
+
+// pinError is the error of a login to the token labelled label that the
+// token refused for its PIN (wrapping ErrPINIncorrect or ErrPINLocked), or
+// nil for another failure. Such a PIN must not be tried again unasked:
+// each try brings the token closer to locking its user.
+func pinError(err error, label string) error {
+	switch {
+	case isCode(err, p11.CKR_PIN_INCORRECT), isCode(err, p11.CKR_PIN_INVALID), isCode(err, p11.CKR_PIN_LEN_RANGE):
+		return fmt.Errorf("%w: token %q", ErrPINIncorrect, label)
+	case isCode(err, p11.CKR_PIN_EXPIRED):
+		return fmt.Errorf("%w: token %q (the PIN expired)", ErrPINIncorrect, label)
+	case isCode(err, p11.CKR_PIN_LOCKED):
+		return fmt.Errorf("%w: token %q", ErrPINLocked, label)
+	}
+	return nil
 }
 
 func findSlot(c *p11.Ctx, label string) (uint, error) {
@@ -127,6 +144,16 @@ func (t *Token) HasKey(ctx context.Context, label string) bool {
 		_, _, err := t.find(c, s, label)
 		return err
 	}) == nil
+}
+
+// LoginRefused returns the error (wrapping ErrPINIncorrect or
+// ErrPINLocked) of the login that the token refused when the pool logged in
+// again, or nil. Such a Token does not log in again: its operations that
+// need a login fail; open a new one to try the PIN again.
+func (t *Token) LoginRefused() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.refused
 }
 
 // session returns an idle session, or a new one while fewer than
@@ -245,14 +272,16 @@ func (t *Token) renew(ctx context.Context, gen uint64) error {
 	t.login.Lock()
 	defer t.login.Unlock()
 	t.mu.Lock()
-	closed, current := t.closed, t.gen == gen
-	if current && !closed {
+	closed, refused, current := t.closed, t.refused, t.gen == gen
+	if current && !closed && refused == nil {
 		t.closeIdle()
 	}
 	t.mu.Unlock()
 	switch {
 	case closed:
 		return keyring.ErrClosed
+	case refused != nil:
+		return refused // never tried again
 	case !current:
 		return nil // another caller renewed the pool
 	}
@@ -309,6 +338,12 @@ func (t *Token) relogin() (p11.SessionHandle, error) {
 	}
 	if err := t.mod.ctx.Login(h, p11.CKU_USER, t.pin); err != nil && !isCode(err, p11.CKR_USER_ALREADY_LOGGED_IN) {
 		_ = t.mod.ctx.CloseSession(h)
+		if perr := pinError(err, t.label); perr != nil {
+			t.mu.Lock()
+			t.refused = perr
+			t.mu.Unlock()
+			return 0, perr
+		}
 		return 0, fmt.Errorf("pkcs11: log in to token %q again: %w", t.label, err)
 	}
 	return h, nil

@@ -206,3 +206,36 @@ func TestTokenLoggedOut(t *testing.T) {
 		t.Errorf("Seal(destroyed key) err = %v, want ErrNoKey", err)
 	}
 }
+
+// TestTokenPINRefused: when the token refuses the PIN as the pool logs in
+// again (the PIN was changed in the token), the Token does not try it
+// again, even once it would be right (each wrong PIN brings the token
+// closer to locking its user).
+func TestTokenPINRefused(t *testing.T) {
+	ctx := context.Background()
+	cfg := softhsmtest.Token(t)
+	tok, err := pkcs11.OpenToken(cfg.Lib, cfg.TokenLabel, cfg.PIN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tok.Close()
+	const label = "1234abcd-12ab-34cd-56ef-1234567890ab"
+	if err := tok.GenerateKey(ctx, label); err != nil {
+		t.Fatal(err)
+	}
+	softhsmtest.Logout(t, cfg)
+	softhsmtest.SetPIN(t, cfg, cfg.PIN, "changed-pin")
+	if _, _, err := tok.Seal(ctx, label, []byte("x"), nil); !errors.Is(err, pkcs11.ErrPINIncorrect) {
+		t.Errorf("Seal with a PIN changed in the token: err = %v, want ErrPINIncorrect", err)
+	}
+	if err := tok.LoginRefused(); !errors.Is(err, pkcs11.ErrPINIncorrect) {
+		t.Errorf("LoginRefused = %v, want ErrPINIncorrect", err)
+	}
+	softhsmtest.SetPIN(t, cfg, "changed-pin", cfg.PIN)
+	if _, _, err := tok.Seal(ctx, label, []byte("x"), nil); !errors.Is(err, pkcs11.ErrPINIncorrect) {
+		t.Errorf("Seal after the PIN was refused: err = %v, want ErrPINIncorrect (no new login)", err)
+	}
+	if softhsmtest.LoggedIn(t, cfg) {
+		t.Error("the Token logged in again with a PIN the token had refused")
+	}
+}
