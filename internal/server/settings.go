@@ -120,8 +120,11 @@ var Settings = config.Table[Config]{
 		Value: func(c *Config) config.Value { return config.String(&c.SealKMS.KeyID) }},
 	{Name: "seal-kms-credentials-file", Group: "Seal",
 		Help: "shared-credentials `file` for the kms seal (default: the AWS SDK's chain)",
-		Doc: "Its [default] profile signs the calls to the KMS; another Trent's data-dir/credentials file has " +
-			"that format. Without it: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, the shared config, or the instance role.",
+		Doc: "Its [default] profile (aws_access_key_id, aws_secret_access_key and, for temporary credentials, " +
+			"aws_session_token) signs the calls to the KMS; another Trent's data-dir/credentials file has " +
+			"that format. It is read when the server starts: temporary credentials must still be valid when the " +
+			"seal is used (each unseal, a root key rotation). Without it: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, " +
+			"the shared config, or the instance role.",
 		Value: func(c *Config) config.Value { return config.String(&c.SealKMS.CredentialsFile) }},
 
 	{Name: "rewrap-rate", Group: "Seal", Default: "0",

@@ -11,7 +11,8 @@ import (
 
 // FuzzReadCredentials: readCredentials reads a shared-credentials file the
 // way the AWS SDK does: whenever it returns the [default] profile's access
-// key id and secret, the SDK's own loader reads the same two values.
+// key id, secret and session token, the SDK's own loader reads the same
+// three values.
 func FuzzReadCredentials(f *testing.F) {
 	for _, s := range []string{
 		"[default]\naws_access_key_id = AKIAEXAMPLE\naws_secret_access_key = s3cr3t\n",
@@ -22,6 +23,7 @@ func FuzzReadCredentials(f *testing.F) {
 		"[profile default]\naws_access_key_id = A\naws_secret_access_key = B\n",
 		"[default]\naws_access_key_id = \"A\"\naws_secret_access_key = 'B'\n",
 		"[default]\r\naws_access_key_id = A\r\naws_secret_access_key = B\r\n",
+		"[default]\naws_access_key_id = ASIAEXAMPLE\naws_secret_access_key = s3cr3t\naws_session_token = IQoJb3JpZ2luX2VjE/==\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -31,7 +33,7 @@ func FuzzReadCredentials(f *testing.F) {
 		if err := os.WriteFile(path, b, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		id, secret, err := readCredentials(context.Background(), path)
+		cred, err := readCredentials(context.Background(), path)
 		if err != nil {
 			return
 		}
@@ -40,10 +42,12 @@ func FuzzReadCredentials(f *testing.F) {
 			o.ConfigFiles = []string{}
 		})
 		if err != nil {
-			t.Fatalf("readCredentials gives %q, %q; the SDK: %v", id, secret, err)
+			t.Fatalf("readCredentials gives %q, %q, %q; the SDK: %v", cred.AccessKeyID, cred.SecretAccessKey, cred.SessionToken, err)
 		}
-		if sc.Credentials.AccessKeyID != id || sc.Credentials.SecretAccessKey != secret {
-			t.Fatalf("readCredentials gives %q, %q; the SDK %q, %q", id, secret, sc.Credentials.AccessKeyID, sc.Credentials.SecretAccessKey)
+		if sc.Credentials.AccessKeyID != cred.AccessKeyID || sc.Credentials.SecretAccessKey != cred.SecretAccessKey ||
+			sc.Credentials.SessionToken != cred.SessionToken {
+			t.Fatalf("readCredentials gives %q, %q, %q; the SDK %q, %q, %q", cred.AccessKeyID, cred.SecretAccessKey, cred.SessionToken,
+				sc.Credentials.AccessKeyID, sc.Credentials.SecretAccessKey, sc.Credentials.SessionToken)
 		}
 	})
 }

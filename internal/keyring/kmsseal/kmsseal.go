@@ -8,8 +8,9 @@
 // "trent:aad-sha256": hex(SHA-256(aad))}.
 //
 // Credentials: a shared-credentials file when CredentialsFile is set (its
-// [default] profile; the credentials file of another Trent's data
-// directory has that format), else the AWS SDK's default chain
+// [default] profile, aws_session_token included for temporary credentials;
+// the credentials file of another Trent's data directory has that format),
+// else the AWS SDK's default chain
 // (environment, shared config, instance role).
 package kmsseal
 
@@ -76,11 +77,11 @@ func New(ctx context.Context, cfg Config) (*Keyring, error) {
 	}
 	opts := []func(*config.LoadOptions) error{config.WithRegion(cfg.Region)}
 	if cfg.CredentialsFile != "" {
-		id, secret, err := readCredentials(ctx, cfg.CredentialsFile)
+		cred, err := readCredentials(ctx, cfg.CredentialsFile)
 		if err != nil {
 			return nil, err
 		}
-		opts = append(opts, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(id, secret, "")))
+		opts = append(opts, config.WithCredentialsProvider(credentials.StaticCredentialsProvider{Value: cred}))
 	}
 	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
@@ -96,10 +97,11 @@ func New(ctx context.Context, cfg Config) (*Keyring, error) {
 
 // readCredentials reads the [default] profile of a shared-credentials file
 // with the AWS SDK's own parser, so that the file means what it means to
-// the AWS CLI and SDKs (comments, quotes, spacing).
-func readCredentials(ctx context.Context, path string) (id, secret string, err error) {
+// the AWS CLI and SDKs (comments, quotes, spacing): the key id, the secret
+// and, for temporary credentials (an STS session), aws_session_token.
+func readCredentials(ctx context.Context, path string) (aws.Credentials, error) {
 	if _, err := os.Stat(path); err != nil {
-		return "", "", fmt.Errorf("kmsseal: credentials: %w", err)
+		return aws.Credentials{}, fmt.Errorf("kmsseal: credentials: %w", err)
 	}
 	sc, err := config.LoadSharedConfigProfile(ctx, "default", func(o *config.LoadSharedConfigOptions) {
 		o.CredentialsFiles = []string{path}
@@ -109,9 +111,10 @@ func readCredentials(ctx context.Context, path string) (id, secret string, err e
 		err = errors.New("no aws_access_key_id and aws_secret_access_key")
 	}
 	if err != nil {
-		return "", "", fmt.Errorf("kmsseal: credentials file %s has no [default] aws_access_key_id and aws_secret_access_key: %v", path, err)
+		return aws.Credentials{}, fmt.Errorf("kmsseal: credentials file %s has no [default] aws_access_key_id and aws_secret_access_key: %v", path, err)
 	}
-	return sc.Credentials.AccessKeyID, sc.Credentials.SecretAccessKey, nil
+	return aws.Credentials{AccessKeyID: sc.Credentials.AccessKeyID, SecretAccessKey: sc.Credentials.SecretAccessKey,
+		SessionToken: sc.Credentials.SessionToken, Source: credentials.StaticCredentialsName}, nil
 }
 
 func encryptionContext(aad []byte) map[string]string {

@@ -9,12 +9,16 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	awsiam "github.com/aws/aws-sdk-go-v2/service/iam"
 	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/trent-kms/trent/internal/keyring"
 	"github.com/trent-kms/trent/internal/keyring/keyringtest"
@@ -145,5 +149,87 @@ func TestKMSThatNeverAnswers(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("Unwrap through a KMS that never answers is still waiting after 20 s")
+	}
+}
+
+// TestCredentialsFileSession: temporary credentials in the credentials
+// file (aws_session_token with the key id and secret, as `aws configure`
+// and credential helpers write an STS session) are used whole: the
+// session token goes with each request (X-Amz-Security-Token), without
+// which KMS refuses the session's key id. The KMS is a Trent server (not
+// dev) whose role the seal's user assumes.
+func TestCredentialsFileSession(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	cfg := server.Default()
+	cfg.DataDir, cfg.Addr, cfg.Mlock = dir, "127.0.0.1:0", server.MlockOff
+	s, err := server.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Shutdown(ctx) })
+	admin, err := config.LoadSharedConfigProfile(ctx, "default", func(o *config.LoadSharedConfigOptions) {
+		o.CredentialsFiles, o.ConfigFiles = []string{filepath.Join(dir, server.CredentialsFile)}, []string{}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	awsCfg := func(id, secret, token string) aws.Config {
+		return aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(s.URL()),
+			Credentials: credentials.NewStaticCredentialsProvider(id, secret, token)}
+	}
+	root := awsiam.NewFromConfig(awsCfg(admin.Credentials.AccessKeyID, admin.Credentials.SecretAccessKey, ""))
+	if _, err := root.CreateUser(ctx, &awsiam.CreateUserInput{UserName: aws.String("unsealer")}); err != nil {
+		t.Fatal(err)
+	}
+	uk, err := root.CreateAccessKey(ctx, &awsiam.CreateAccessKeyInput{UserName: aws.String("unsealer")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, err := root.GetUser(ctx, &awsiam.GetUserInput{UserName: aws.String("unsealer")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	account := strings.Split(aws.ToString(user.User.Arn), ":")[4]
+	_, err = root.CreateRole(ctx, &awsiam.CreateRoleInput{RoleName: aws.String("seal"),
+		AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"` +
+			aws.ToString(user.User.Arn) + `"},"Action":"sts:AssumeRole"}]}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = root.PutRolePolicy(ctx, &awsiam.PutRolePolicyInput{RoleName: aws.String("seal"), PolicyName: aws.String("seal"),
+		PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["kms:Encrypt","kms:Decrypt"],"Resource":"*"}]}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := awskms.NewFromConfig(awsCfg(admin.Credentials.AccessKeyID, admin.Credentials.SecretAccessKey, "")).CreateKey(ctx, &awskms.CreateKeyInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ar, err := sts.NewFromConfig(awsCfg(aws.ToString(uk.AccessKey.AccessKeyId), aws.ToString(uk.AccessKey.SecretAccessKey), "")).AssumeRole(ctx,
+		&sts.AssumeRoleInput{RoleArn: aws.String("arn:aws:iam::" + account + ":role/seal"), RoleSessionName: aws.String("unseal")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := ar.Credentials
+	path := filepath.Join(t.TempDir(), "credentials")
+	file := "[default]\naws_access_key_id = " + aws.ToString(c.AccessKeyId) + "\naws_secret_access_key = " + aws.ToString(c.SecretAccessKey) +
+		"\naws_session_token = " + aws.ToString(c.SessionToken) + "\n"
+	if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	kr, err := kmsseal.New(ctx, kmsseal.Config{Endpoint: s.URL(), Region: "us-east-1", KeyID: *k.KeyMetadata.KeyId, CredentialsFile: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := kr.Wrap(ctx, []byte("root"), []byte("barrier/root"))
+	if err != nil {
+		t.Fatalf("Wrap with the session of the credentials file: %v", err)
+	}
+	if got, err := kr.Unwrap(ctx, w, []byte("barrier/root")); err != nil || string(got) != "root" {
+		t.Fatalf("Unwrap with the session of the credentials file = %q, %v", got, err)
 	}
 }
