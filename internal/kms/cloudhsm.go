@@ -58,12 +58,20 @@ type CloudHSMCluster struct {
 }
 
 // hsmTokens holds, per node, the open token of each connected cluster (a
-// cluster belongs to one store at most).
+// cluster belongs to one store at most). A login (and the module's load
+// before it) holds its cluster's lock only: a slow cluster stalls none of
+// the others.
 type hsmTokens struct {
-	now    func() time.Time // the service's clock
-	mu     sync.RWMutex
-	m      map[string]*pkcs11.Token // by cluster id
-	failed map[string]hsmFailure    // the last login that failed, by cluster id
+	now      func() time.Time // the service's clock
+	mu       sync.RWMutex     // guards clusters and their tok and failed; never held across a token's call
+	clusters map[string]*clusterToken
+}
+
+// clusterToken is the token of one cluster id.
+type clusterToken struct {
+	login  sync.Mutex    // held while the token logs in or out
+	tok    *pkcs11.Token // nil: not logged in
+	failed hsmFailure    // the last login that failed (err nil: none)
 }
 
 // hsmFailure is a failed login: the keys' operations do not try again
@@ -76,59 +84,79 @@ type hsmFailure struct {
 
 const hsmRetry = 30 * time.Second
 
+// cluster returns the entry of cluster id, made on first use.
+func (h *hsmTokens) cluster(id string) *clusterToken {
+	h.mu.RLock()
+	c := h.clusters[id]
+	h.mu.RUnlock()
+	if c != nil {
+		return c
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if c = h.clusters[id]; c == nil {
+		if h.clusters == nil {
+			h.clusters = make(map[string]*clusterToken)
+		}
+		c = new(clusterToken)
+		h.clusters[id] = c
+	}
+	return c
+}
+
 // open returns the token of cluster, logging in with pin when this node has
 // not yet. Unless explicit (ConnectCustomKeyStore), a login that failed in
 // the last hsmRetry is not tried again: its error is returned. A token
 // that refused the PIN when it logged in again (pkcs11.Token.LoginRefused)
 // is closed, and that refusal is such a failed login.
 func (h *hsmTokens) open(cl CloudHSMCluster, id, pin string, explicit bool) (*pkcs11.Token, error) {
+	c := h.cluster(id)
 	h.mu.RLock()
-	t := h.m[id]
+	t := c.tok
 	h.mu.RUnlock()
 	if t != nil && t.LoginRefused() == nil {
 		return t, nil
 	}
+	c.login.Lock()
+	defer c.login.Unlock()
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	if t := h.m[id]; t != nil {
+	t = c.tok
+	if t != nil {
 		err := t.LoginRefused()
 		if err == nil {
+			h.mu.Unlock()
 			return t, nil
 		}
-		delete(h.m, id)
-		t.Close()
-		h.fail(id, err)
+		c.tok, c.failed = nil, hsmFailure{h.now(), err}
 	}
-	if f, ok := h.failed[id]; ok && !explicit && h.now().Sub(f.at) < hsmRetry {
+	f := c.failed
+	h.mu.Unlock()
+	if t != nil {
+		t.Close()
+	}
+	if f.err != nil && !explicit && h.now().Sub(f.at) < hsmRetry {
 		return nil, f.err
 	}
 	t, err := pkcs11.OpenToken(cl.Module, cl.TokenLabel, pin)
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	if err != nil {
-		h.fail(id, err)
+		c.failed = hsmFailure{h.now(), err}
 		return nil, err
 	}
-	delete(h.failed, id)
-	if h.m == nil {
-		h.m = make(map[string]*pkcs11.Token)
-	}
-	h.m[id] = t
+	c.tok, c.failed = t, hsmFailure{}
 	return t, nil
 }
 
-// fail records a failed login to the token of cluster id (h.mu held).
-func (h *hsmTokens) fail(id string, err error) {
-	if h.failed == nil {
-		h.failed = make(map[string]hsmFailure)
-	}
-	h.failed[id] = hsmFailure{h.now(), err}
-}
-
 // close logs out of the token of cluster id (its operations in flight end
-// first).
+// first), after the login in progress on it, if any.
 func (h *hsmTokens) close(id string) {
+	c := h.cluster(id)
+	c.login.Lock()
+	defer c.login.Unlock()
 	h.mu.Lock()
-	t := h.m[id]
-	delete(h.m, id)
+	t := c.tok
+	c.tok = nil
 	h.mu.Unlock()
 	if t != nil {
 		t.Close()
@@ -137,10 +165,15 @@ func (h *hsmTokens) close(id string) {
 
 func (h *hsmTokens) closeAll() {
 	h.mu.Lock()
-	m := h.m
-	h.m = nil
+	var ts []*pkcs11.Token
+	for _, c := range h.clusters {
+		if c.tok != nil {
+			ts = append(ts, c.tok)
+			c.tok = nil
+		}
+	}
 	h.mu.Unlock()
-	for _, t := range m {
+	for _, t := range ts {
 		t.Close()
 	}
 }

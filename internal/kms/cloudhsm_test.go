@@ -26,7 +26,7 @@ var (
 func hsmToken(t *testing.T, i int) pkcs11.Config {
 	t.Helper()
 	hsmOnce.Do(func() {
-		for range 4 {
+		for range 7 {
 			testTokens = append(testTokens, softhsmtest.Token(t))
 		}
 	})

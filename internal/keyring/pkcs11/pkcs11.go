@@ -55,36 +55,64 @@ var _ keyring.Keyring = (*Keyring)(nil)
 // module is a loaded PKCS#11 library, initialised once per process and
 // shared by every Keyring on it (C_Finalize would end the others' sessions).
 type module struct {
-	path string
-	ctx  *p11.Ctx
-	refs int
+	path  string
+	ctx   *p11.Ctx
+	refs  int           // modMu held
+	ready chan struct{} // closed once loaded (ctx set) or failed (err set)
+	err   error
 }
 
 var (
-	modMu   sync.Mutex
+	modMu   sync.Mutex // guards modules and refs, not held while a module loads
 	modules = map[string]*module{}
 )
 
+// loadModule loads and initialises the module at path, or takes another
+// reference to it. The load (dlopen, C_Initialize: a vendor's module may
+// reach its cluster there) holds no lock that another module's load or use
+// needs; the callers of the same path wait for it.
 func loadModule(path string) (*module, error) {
 	modMu.Lock()
-	defer modMu.Unlock()
 	if m := modules[path]; m != nil {
 		m.refs++
+		modMu.Unlock()
+		<-m.ready
+		if m.err != nil {
+			return nil, m.err // the entry is gone: no reference to give back
+		}
 		return m, nil
 	}
-	ctx := p11.New(path)
-	if ctx == nil {
-		return nil, fmt.Errorf("pkcs11: cannot load the PKCS#11 module %s", path)
-	}
-	if err := ctx.Initialize(); err != nil && !isCode(err, p11.CKR_CRYPTOKI_ALREADY_INITIALIZED) {
-		ctx.Destroy()
-		return nil, fmt.Errorf("pkcs11: initialise %s: %w", path, err)
-	}
-	m := &module{path: path, ctx: ctx, refs: 1}
+	m := &module{path: path, refs: 1, ready: make(chan struct{})}
 	modules[path] = m
+	modMu.Unlock()
+	ctx := p11.New(path)
+	var err error
+	switch {
+	case ctx == nil:
+		err = fmt.Errorf("pkcs11: cannot load the PKCS#11 module %s", path)
+	default:
+		if ierr := ctx.Initialize(); ierr != nil && !isCode(ierr, p11.CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+			ctx.Destroy()
+			err = fmt.Errorf("pkcs11: initialise %s: %w", path, ierr)
+		}
+	}
+	modMu.Lock()
+	if err != nil {
+		m.err = err
+		delete(modules, path)
+	} else {
+		m.ctx = ctx
+	}
+	close(m.ready)
+	modMu.Unlock()
+	if err != nil {
+		return nil, err
+	}
 	return m, nil
 }
 
+// release gives back a reference; the last one finalises the module (under
+// modMu, so that no new load of its path initialises it meanwhile).
 func (m *module) release() {
 	modMu.Lock()
 	defer modMu.Unlock()
