@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/trent-kms/trent/internal/storage/pgstore/pgtest"
@@ -990,5 +991,62 @@ func TestClusterImportOnAnotherNode(t *testing.T) {
 		if err := importVia(t, a, b, aws.ToString(k.KeyMetadata.KeyId), material, kms.ImportKeyMaterialInput{}); err != nil {
 			t.Errorf("ImportKeyMaterial on node b with node a's new import token: %v", err)
 		}
+	}
+}
+
+// A node that refuses calls because it cannot confirm that it is current
+// (its database down past --max-staleness) records each refusal in its
+// audit log with the error code it answered, as CloudTrail records failed
+// calls: the KMS API's, and the IAM and STS Query APIs'.
+func TestClusterStaleRefusalsAudited(t *testing.T) {
+	t.Parallel()
+	in := pgtest.Start(t)
+	// always: each record is in the file before its answer leaves.
+	c := startNodes(t, in.URL(t), 1, "--max-staleness", "3s", "--audit-sync", "always")
+	s := c.s[0]
+	kc := s.auditClient(c.creds.AccessKey, c.creds.Secret)
+	k, err := kc.CreateKey(ctx(t), &kms.CreateKeyInput{})
+	must(t, err)
+	in.Stop()
+	t.Cleanup(func() { in.Restart() }) // so that the node stops cleanly
+	var encErr error
+	untilTrue(t, 30*time.Second, "the node refuses Encrypt with the database down", func() bool {
+		_, encErr = kc.Encrypt(ctx(t), &kms.EncryptInput{KeyId: k.KeyMetadata.KeyId, Plaintext: []byte("x")})
+		return apiCode(encErr) == "DependencyTimeoutException"
+	})
+	if code, h := health(t, s); code != http.StatusServiceUnavailable || h.Status != "stale" {
+		t.Fatalf("GET /health = %d %+v, want 503 stale: the refusal is not the staleness one", code, h)
+	}
+	_, iamErr := s.iam(c.creds.AccessKey, c.creds.Secret).ListUsers(ctx(t), &awsiam.ListUsersInput{})
+	if apiCode(iamErr) != "ServiceUnavailable" {
+		t.Fatalf("ListUsers on the stale node: %v, want ServiceUnavailable", iamErr)
+	}
+
+	want := map[string][2]string{ // request id: event name, error code
+		requestID(middleware.Metadata{}, encErr): {"Encrypt", "DependencyTimeoutException"},
+		requestID(middleware.Metadata{}, iamErr): {"ListUsers", "ServiceUnavailable"},
+	}
+	for _, l := range auditLines(t, c.dirs[0]) {
+		var r struct {
+			auditRecord
+			UserIdentity struct {
+				AccessKeyID string `json:"accessKeyId"`
+			} `json:"userIdentity"`
+		}
+		if err := json.Unmarshal(l, &r); err != nil {
+			t.Fatalf("audit line is not JSON: %v\n%s", err, l)
+		}
+		w, ok := want[r.RequestID]
+		if !ok {
+			continue
+		}
+		delete(want, r.RequestID)
+		if r.EventName != w[0] || r.ErrorCode != w[1] || r.UserIdentity.AccessKeyID != c.creds.AccessKey {
+			t.Errorf("record of the refused %s: %s %s by %q, want %s by %s", w[0], r.EventName, r.ErrorCode,
+				r.UserIdentity.AccessKeyID, w[1], c.creds.AccessKey)
+		}
+	}
+	for id, w := range want {
+		t.Errorf("no audit record of the refused %s (request %s)", w[0], id)
 	}
 }

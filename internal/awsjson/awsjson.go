@@ -79,6 +79,11 @@ type Config struct {
 	Observe func(Outcome)
 	// Now is time.Now when nil (audit event time, durations).
 	Now func() time.Time
+	// Refuse, when set, is asked once a request names a known operation:
+	// an error refuses it before its body is read, audited like any failed
+	// call (its identity the access key its Authorization header claims),
+	// as a cluster node that cannot confirm that it is current refuses.
+	Refuse func() *kmserr.Error
 }
 
 // Handler serves the KMS API. Create it with New.
@@ -89,6 +94,7 @@ type Handler struct {
 	log     *slog.Logger
 	observe func(Outcome)
 	now     func() time.Time
+	refuse  func() *kmserr.Error
 }
 
 // New returns a Handler. It panics if cfg.Service or cfg.Authenticator is nil
@@ -99,7 +105,7 @@ func New(cfg Config) *Handler {
 	}
 	h := &Handler{
 		svc: cfg.Service, authn: cfg.Authenticator, audit: cfg.Auditor,
-		log: cfg.Logger, observe: cfg.Observe, now: cfg.Now,
+		log: cfg.Logger, observe: cfg.Observe, now: cfg.Now, refuse: cfg.Refuse,
 	}
 	if h.audit == nil {
 		h.audit = audit.Discard
@@ -167,6 +173,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	ctx := requestid.NewContext(r.Context(), reqID) // for the log lines of the service
 	err := route(w, r, target, known)
+	if err == nil && h.refuse != nil {
+		if e := h.refuse(); e != nil {
+			opName = op.Name
+			ev.Identity.AccessKeyID, ev.Region = claimedCredential(r)
+			err = e
+		}
+	}
 	var payload *encoded
 	if err == nil {
 		opName = op.Name

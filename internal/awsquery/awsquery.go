@@ -108,6 +108,12 @@ type Config struct {
 	// and the duration (metrics).
 	Observe func(operation, code string, d time.Duration)
 	Now     func() time.Time
+	// Refuse, when set, is asked once a request names a known action: an
+	// error refuses it with ServiceUnavailable (HTTP 503) and the error's
+	// message, before its signature is checked, audited like any failed
+	// call (its identity the access key its Authorization header claims),
+	// as a cluster node that cannot confirm that it is current refuses.
+	Refuse func() *kmserr.Error
 }
 
 // Handler serves the IAM and STS APIs. Create it with New.
@@ -172,6 +178,9 @@ var (
 	errTooLarge      = &kmserr.Error{Code: "RequestEntityTooLarge", Status: http.StatusRequestEntityTooLarge,
 		Message: "Request body is too large."}
 	errAudit = errors.New("awsquery: audit record failed")
+	// errUnavailable is the answer of a server that cannot serve (sealed,
+	// or a cluster node behind the others).
+	errUnavailable = &kmserr.Error{Code: "ServiceUnavailable", Status: http.StatusServiceUnavailable}
 )
 
 // ServeHTTP implements http.Handler.
@@ -260,6 +269,14 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request, ev *Event, svc **s
 	op := &o
 	*svc = op.Service
 	ev.EventSource, ev.EventName, ev.ReadOnly = op.Service.EventSource, op.Name, op.ReadOnly
+	if h.cfg.Refuse != nil {
+		if e := h.cfg.Refuse(); e != nil {
+			if a, err := sigv4.ParseAuthorization(r.Header.Get("Authorization")); err == nil {
+				ev.AccessKeyID, ev.Region = sanitize(a.AccessKeyID), sanitize(a.Region)
+			}
+			return op, nil, errUnavailable.With("%s", e.Message)
+		}
+	}
 
 	authn := h.cfg.IAM
 	if op.Service == svcSTS {
@@ -373,7 +390,7 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, svc *servic
 // serve (sealed, or a node behind the others) refuses Query requests with it.
 func Refuse(message string) http.Handler {
 	h := &Handler{cfg: Config{Logger: slog.Default()}}
-	e := &kmserr.Error{Code: "ServiceUnavailable", Status: http.StatusServiceUnavailable, Message: message}
+	e := errUnavailable.With("%s", message)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		reqID := requestid.New()
 		w.Header()["X-Amzn-Requestid"] = []string{reqID}

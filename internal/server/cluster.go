@@ -209,7 +209,8 @@ func (s *Server) rewrapWhenNeeded(ctx context.Context, kick <-chan struct{}) {
 	}
 }
 
-var refuseStale = refuse(kmserr.ErrDependencyTimeout.With("The system timed out while trying to fulfill the request. The request can be retried."))
+// errStale is the answer of a node that cannot confirm that it is current.
+var errStale = kmserr.ErrDependencyTimeout.With("The system timed out while trying to fulfill the request. The request can be retried.")
 
 // fresh reports whether the node may serve: it has confirmed within
 // max-staleness that it holds every change the other nodes committed. It

@@ -99,12 +99,21 @@ func (s *Server) activate(ctx context.Context, writeCreds bool) (*iam.NewKey, er
 		s.log.Warn("server: DEVELOPMENT MODE: INSECURE, FOR TESTS ONLY: unknown access keys are admitted WITHOUT a signature check as their account's root user",
 			"dev_access_key_id", DevAccessKeyID, "account", s.cfg.AccountID)
 	}
+	// A cluster node that cannot confirm that it is current refuses the
+	// calls, audited (see clusterRun.fresh).
+	refuse := func() *kmserr.Error {
+		if svc.cluster != nil && !svc.cluster.fresh(s.log) {
+			return errStale
+		}
+		return nil
+	}
 	kmsAPI := awsjson.New(awsjson.Config{
 		Service:       svc.kms,
 		Authenticator: svc.verifier,
 		Auditor:       svc.recorder(),
 		Logger:        s.log,
 		Observe:       s.metrics.observe,
+		Refuse:        refuse,
 	})
 	queryAPI := awsquery.New(awsquery.Config{
 		Service: svc.iam,
@@ -115,6 +124,7 @@ func (s *Server) activate(ctx context.Context, writeCreds bool) (*iam.NewKey, er
 		Observe: func(op, code string, d time.Duration) {
 			s.metrics.observe(awsjson.Outcome{Operation: op, Code: code, Duration: d})
 		},
+		Refuse: refuse,
 	})
 	svc.api = frontDoors(kmsAPI, queryAPI, s.xksAPI(svc))
 	bgCtx, cancel := context.WithCancel(s.bgCtx)
@@ -236,9 +246,11 @@ func refuse(e *kmserr.Error) http.Handler {
 	})
 }
 
-// serveKMS serves the KMS API while unsealed and refuses it while sealed,
-// and on a node that cannot confirm that it follows the others (see
-// clusterRun.fresh).
+// serveKMS serves the KMS API while unsealed and refuses it while sealed
+// (unaudited: the audit log's key is sealed too). A node that cannot
+// confirm that it follows the others (see clusterRun.fresh) refuses the
+// proxy API here, and the KMS, IAM and STS APIs in their front doors
+// (audited: their Refuse hooks).
 func (s *Server) serveKMS(w http.ResponseWriter, r *http.Request) {
 	svc := s.svc.Load()
 	switch {
@@ -248,9 +260,6 @@ func (s *Server) serveKMS(w http.ResponseWriter, r *http.Request) {
 	case svc == nil:
 		refuseSealed.ServeHTTP(w, r)
 		s.metrics.refused(r, kmserr.ErrSealed.Code)
-	case svc.cluster != nil && !svc.cluster.fresh(s.log):
-		refuseStale.ServeHTTP(w, r)
-		s.metrics.refused(r, kmserr.ErrDependencyTimeout.Code)
 	case !svc.enter(): // sealing or shutting down: as if already sealed
 		if xks.IsProxyPath(r.URL.Path) {
 			refuseXKS(w)
