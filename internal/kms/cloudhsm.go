@@ -163,6 +163,22 @@ func (h *hsmTokens) close(id string) {
 	}
 }
 
+// closeUnless logs out of the token of every cluster that keep does not
+// name (close).
+func (h *hsmTokens) closeUnless(keep map[string]bool) {
+	h.mu.RLock()
+	var ids []string
+	for id, c := range h.clusters {
+		if c.tok != nil && !keep[id] {
+			ids = append(ids, id)
+		}
+	}
+	h.mu.RUnlock()
+	for _, id := range ids {
+		h.close(id)
+	}
+}
+
 func (h *hsmTokens) closeAll() {
 	h.mu.Lock()
 	var ts []*pkcs11.Token

@@ -1,6 +1,7 @@
 package kms
 
 import (
+	"context"
 	"sync"
 	"testing"
 	"time"
@@ -9,6 +10,8 @@ import (
 	"github.com/trent-kms/trent/internal/keyring/pkcs11/softhsmtest"
 	"github.com/trent-kms/trent/internal/storage"
 	"github.com/trent-kms/trent/internal/storage/memstore"
+	"github.com/trent-kms/trent/internal/storage/pgstore"
+	"github.com/trent-kms/trent/internal/storage/pgstore/pgtest"
 )
 
 const hsmCluster = "cluster-abcdefghijk"
@@ -26,7 +29,7 @@ var (
 func hsmToken(t *testing.T, i int) pkcs11.Config {
 	t.Helper()
 	hsmOnce.Do(func() {
-		for range 7 {
+		for range 9 {
 			testTokens = append(testTokens, softhsmtest.Token(t))
 		}
 	})
@@ -228,4 +231,155 @@ func TestCloudHSMRecoveryLoginNotRetried(t *testing.T) {
 	if err := encrypt(); err != nil {
 		t.Errorf("Encrypt 31 s after the refused PIN, the password right again: %v", err)
 	}
+}
+
+// hsmNode is a node of TestDisconnectLogsOutOtherNodes: a service over its
+// own connection to the shared database.
+type hsmNode struct {
+	s  *Service
+	st *pgstore.Store
+}
+
+func newHSMNode(t *testing.T, url string, opts pgstore.Options, tok pkcs11.Config) *hsmNode {
+	t.Helper()
+	st, err := pgstore.Open(bg, url, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	s, err := New(bg, Config{Store: st,
+		CloudHSMClusters: map[string]CloudHSMCluster{hsmCluster: {Module: tok.Lib, TokenLabel: tok.TokenLabel}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Wipe)
+	return &hsmNode{s: s, st: st}
+}
+
+// follow applies the changes of the database's change feed from version
+// since to its current version, as the cluster follower does (a Reset,
+// when the feed lost that history, reloads everything), and returns the
+// version reached and whether it reloaded.
+func (n *hsmNode) follow(t *testing.T, since uint64) (uint64, bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(bg, 30*time.Second) // a hang, not a timing
+	defer cancel()
+	now, err := n.st.Version(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := n.st.Watch(ctx, since)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reloaded := false
+	for since < now {
+		var c storage.Change
+		select {
+		case c = <-ch:
+		case <-ctx.Done():
+			t.Fatalf("the change feed did not reach version %d from %d", now, since)
+		}
+		if c.Reset {
+			reloaded = true
+			err = n.s.Reload(ctx)
+		} else {
+			err = n.s.Apply(ctx, c.Keys)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		since = c.Version
+	}
+	return since, reloaded
+}
+
+// TestDisconnectLogsOutOtherNodes: a CloudHSM key store disconnected on
+// one node of a cluster (several nodes on one PostgreSQL) logs every node
+// out of its token, whether a node learns of it by the change feed or by a
+// reload (the feed lost that history), and whatever its cache held: each
+// node decides from the stores as stored. The other node then refuses its
+// keys' cryptographic operations as the store's ("<ARN> is unavailable.").
+// (One process is logged in to a SoftHSM2 token once for all its users, so
+// each node's cluster is a token of its own, and node b's key is node b's.)
+func TestDisconnectLogsOutOtherNodes(t *testing.T) {
+	url := pgtest.URL(t)
+	tokA, tokB := hsmToken(t, 7), hsmToken(t, 8)
+	// Node a keeps one change in the feed: a node that misses two of its
+	// changes gets a Reset.
+	a := newHSMNode(t, url, pgstore.Options{Retention: 1}, tokA)
+	b := newHSMNode(t, url, pgstore.Options{}, tokB)
+	at, err := b.st.Version(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := a.s.CreateCustomKeyStore(bg, caller, &CreateCustomKeyStoreInput{CustomKeyStoreName: "hsm", CloudHsmClusterId: hsmCluster,
+		TrustAnchorCertificate: softhsmtest.TrustAnchor(t), KeyStorePassword: softhsmtest.PIN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := cs.CustomKeyStoreId
+	connect := func() {
+		t.Helper()
+		if _, err := a.s.ConnectCustomKeyStore(bg, caller, &ConnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
+			t.Fatal(err)
+		}
+		if got := describeStore(t, a.s, id).ConnectionState; got != stateConnected {
+			t.Fatalf("store is %s on node a, want CONNECTED", got)
+		}
+	}
+	disconnect := func() {
+		t.Helper()
+		if _, err := a.s.DisconnectCustomKeyStore(bg, caller, &DisconnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	connect()
+	at, _ = b.follow(t, at)
+	k, err := b.s.CreateKey(bg, caller, &CreateKeyInput{Origin: "AWS_CLOUDHSM", CustomKeyStoreId: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at, _ = b.follow(t, at)
+	encryptOnB := func() error {
+		_, err := b.s.Encrypt(bg, caller, &EncryptInput{KeyId: k.KeyMetadata.KeyId, Plaintext: []byte("x")})
+		return err
+	}
+	usedOnB := func(what string) {
+		t.Helper()
+		if err := encryptOnB(); err != nil {
+			t.Fatalf("Encrypt on node b %s: %v", what, err)
+		}
+		if !softhsmtest.LoggedIn(t, tokB) {
+			t.Fatalf("node b is not logged in to its token %s", what)
+		}
+	}
+	loggedOutOfB := func(what string) {
+		t.Helper()
+		if softhsmtest.LoggedIn(t, tokB) {
+			t.Errorf("node b is still logged in to its token after the store was disconnected on node a, %s", what)
+		}
+		wantErr(t, encryptOnB(), "KMSInvalidStateException", k.KeyMetadata.Arn+" is unavailable.")
+	}
+	usedOnB("with the store connected")
+
+	disconnect()
+	at, reloaded := b.follow(t, at)
+	if reloaded {
+		t.Fatal("node b reloaded instead of following the disconnection")
+	}
+	loggedOutOfB("by the change feed")
+
+	connect()
+	at, _ = b.follow(t, at)
+	usedOnB("with the store connected again")
+	disconnect()
+	// A second change of node a's: node b's place in the feed is gone.
+	if _, err := a.s.UpdateCustomKeyStore(bg, caller, &UpdateCustomKeyStoreInput{CustomKeyStoreId: id, NewCustomKeyStoreName: "renamed"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, reloaded := b.follow(t, at); !reloaded {
+		t.Fatal("node b followed the feed instead of reloading")
+	}
+	loggedOutOfB("by a reload")
 }

@@ -67,8 +67,9 @@ func (s *Service) Apply(ctx context.Context, paths []string) error {
 }
 
 // Reload reads every key, alias and grant from storage and publishes what
-// changed, removing from memory what storage no longer holds. It holds
-// every lock.
+// changed, removing from memory what storage no longer holds; it caches
+// the custom key stores read, and logs out of the CloudHSM tokens that no
+// stored store connects. It holds every lock.
 func (s *Service) Reload(ctx context.Context) error {
 	h := s.locks.all()
 	defer h.release()
@@ -99,7 +100,7 @@ func (s *Service) Reload(ctx context.Context) error {
 		errs = append(errs, s.applyRecord(e.Key, e.Value))
 		clear(e.Value)
 	}
-	s.stores.reload(entries, gen, s.xksHTTP, s.log)
+	s.hsm.closeUnless(s.stores.reload(entries, gen, s.xksHTTP, s.log))
 	for _, p := range s.paths() {
 		if !stored[p] {
 			errs = append(errs, s.applyRecord(p, nil))

@@ -196,9 +196,29 @@ func (c *keyStoreCache) keep(path string, rec *keyStoreRecord, hc *http.Client, 
 // the read is kept only if nothing was forgotten since it began: a store
 // changed meanwhile may be older in entries than in storage, and every
 // store is then read again on its next use. Reads begun before reload
-// are not kept either.
-func (c *keyStoreCache) reload(entries []storage.Entry, gen uint64, hc *http.Client, log *slog.Logger) {
-	m := make(map[string]*cachedKeyStore)
+// are not kept either. It returns the clusters of the connected CloudHSM
+// stores of entries (connectedClusters).
+func (c *keyStoreCache) reload(entries []storage.Entry, gen uint64, hc *http.Client, log *slog.Logger) map[string]bool {
+	recs := decodeKeyStores(entries, log)
+	m := make(map[string]*cachedKeyStore, len(recs))
+	for p, rec := range recs {
+		m[p] = &cachedKeyStore{rec: *rec, client: rec.client(hc)}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen {
+		m = nil
+	}
+	c.m = m
+	c.gen++
+	return connectedClusters(recs)
+}
+
+// decodeKeyStores decodes the custom key store records among entries (by
+// path), clearing their values; a record that does not parse is left out
+// (and read again, failing, on its use).
+func decodeKeyStores(entries []storage.Entry, log *slog.Logger) map[string]*keyStoreRecord {
+	recs := make(map[string]*keyStoreRecord)
 	for _, e := range entries {
 		if !strings.HasPrefix(e.Key, keyStorePathPrefix) {
 			continue
@@ -210,15 +230,23 @@ func (c *keyStoreCache) reload(entries []storage.Entry, gen uint64, hc *http.Cli
 			log.Error("kms: custom key store record does not parse; read again on use", "record", e.Key, "err", err)
 			continue
 		}
-		m[e.Key] = &cachedKeyStore{rec: *rec, client: rec.client(hc)}
+		recs[e.Key] = rec
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.gen != gen {
-		m = nil
+	return recs
+}
+
+// connectedClusters returns the clusters of the connected CloudHSM stores
+// among recs, as storage holds them: the only tokens a node stays logged
+// in to (hsmTokens.closeUnless). Each node decides so from storage, not
+// from its cache, which may lack a store or hold an older state of it.
+func connectedClusters(recs map[string]*keyStoreRecord) map[string]bool {
+	keep := make(map[string]bool)
+	for _, r := range recs {
+		if r.Type == storeTypeCloudHSM && r.State == stateConnected {
+			keep[r.ClusterID] = true
+		}
 	}
-	c.m = m
-	c.gen++
+	return keep
 }
 
 // cachedStore returns the store id of sc from the cache, reading it from
@@ -261,46 +289,32 @@ func (s *Service) applyKeyStores(ctx context.Context, paths []string) []string {
 // refreshStore caches the store stored at path as storage holds it now
 // (none: forgotten), after a change: the keys' operations then find it in
 // memory. When storage cannot be read, the store is forgotten and read on
-// its next use.
+// its next use. The same read of every store logs this node out of the
+// CloudHSM tokens no stored store connects any more (disconnected,
+// deleted, moved to another cluster), whether or not this node's cache
+// held the store, and in whatever state.
 func (s *Service) refreshStore(ctx context.Context, path string) {
 	s.stores.mu.Lock()
 	old := s.stores.m[path]
 	s.stores.mu.Unlock()
-	defer func() {
-		// A CloudHSM store disconnected, deleted or moved to another
-		// cluster: this node logs out of the token it had open.
-		if old == nil || old.rec.Type != storeTypeCloudHSM {
-			return
-		}
-		s.stores.mu.Lock()
-		cur := s.stores.m[path]
-		s.stores.mu.Unlock()
-		if cur == nil || cur.rec.State != stateConnected || cur.rec.ClusterID != old.rec.ClusterID {
-			s.hsm.close(old.rec.ClusterID)
-		}
-	}()
 	gen := s.stores.forget(path)
-	var rec *keyStoreRecord
+	var recs map[string]*keyStoreRecord
 	err := s.store.View(ctx, func(tx storage.Tx) error {
-		data, err := tx.Get(path)
-		if errors.Is(err, storage.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		rec = new(keyStoreRecord)
-		err = json.Unmarshal(data, rec)
-		clear(data)
+		entries, err := tx.List(keyStorePathPrefix, "", 0)
+		recs = decodeKeyStores(entries, s.log)
 		return err
 	})
 	if err != nil {
 		s.log.WarnContext(ctx, "kms: custom key store not cached; read again on use", "record", path, "err", err)
+		if old != nil && old.rec.Type == storeTypeCloudHSM {
+			s.hsm.close(old.rec.ClusterID) // logged in again on its next use, if still connected
+		}
 		return
 	}
-	if rec != nil {
+	if rec := recs[path]; rec != nil {
 		s.stores.keep(path, rec, s.xksHTTP, gen)
 	}
+	s.hsm.closeUnless(connectedClusters(recs))
 }
 
 // checkConnected checks the store id of sc as storage holds it now:
