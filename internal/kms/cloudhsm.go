@@ -63,9 +63,14 @@ type CloudHSMCluster struct {
 // the others.
 type hsmTokens struct {
 	now      func() time.Time // the service's clock
-	mu       sync.RWMutex     // guards clusters and their tok and failed; never held across a token's call
+	mu       sync.RWMutex     // guards sealed, clusters and their tok and failed; never held across a token's call
+	sealed   bool             // closeAll ran (the service was wiped): no login any more
 	clusters map[string]*clusterToken
 }
+
+// errHSMSealed: the service was wiped; its tokens are not logged in to
+// again.
+var errHSMSealed = errors.New("kms: sealed: no login to a CloudHSM cluster's token")
 
 // clusterToken is the token of one cluster id.
 type clusterToken struct {
@@ -108,18 +113,26 @@ func (h *hsmTokens) cluster(id string) *clusterToken {
 // not yet. Unless explicit (ConnectCustomKeyStore), a login that failed in
 // the last hsmRetry is not tried again: its error is returned. A token
 // that refused the PIN when it logged in again (pkcs11.Token.LoginRefused)
-// is closed, and that refusal is such a failed login.
+// is closed, and that refusal is such a failed login. After closeAll, the
+// error is errHSMSealed.
 func (h *hsmTokens) open(cl CloudHSMCluster, id, pin string, explicit bool) (*pkcs11.Token, error) {
 	c := h.cluster(id)
 	h.mu.RLock()
-	t := c.tok
+	t, sealed := c.tok, h.sealed
 	h.mu.RUnlock()
+	if sealed {
+		return nil, errHSMSealed
+	}
 	if t != nil && t.LoginRefused() == nil {
 		return t, nil
 	}
 	c.login.Lock()
 	defer c.login.Unlock()
 	h.mu.Lock()
+	if h.sealed {
+		h.mu.Unlock()
+		return nil, errHSMSealed
+	}
 	t = c.tok
 	if t != nil {
 		err := t.LoginRefused()
@@ -139,13 +152,25 @@ func (h *hsmTokens) open(cl CloudHSMCluster, id, pin string, explicit bool) (*pk
 	}
 	t, err := pkcs11.OpenToken(cl.Module, cl.TokenLabel, pin)
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	if err != nil {
+	switch {
+	case err != nil:
 		c.failed = hsmFailure{h.now(), err}
-		return nil, err
+	case h.sealed: // closeAll ran during the login
+		h.mu.Unlock()
+		t.Close()
+		return nil, errHSMSealed
+	default:
+		c.tok, c.failed = t, hsmFailure{}
 	}
-	c.tok, c.failed = t, hsmFailure{}
-	return t, nil
+	h.mu.Unlock()
+	return t, err
+}
+
+// isSealed reports whether closeAll ran.
+func (h *hsmTokens) isSealed() bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.sealed
 }
 
 // close logs out of the token of cluster id (its operations in flight end
@@ -179,8 +204,11 @@ func (h *hsmTokens) closeUnless(keep map[string]bool) {
 	}
 }
 
+// closeAll logs out of every token, for good: later logins are refused
+// (errHSMSealed), and one in progress is logged out as it ends.
 func (h *hsmTokens) closeAll() {
 	h.mu.Lock()
+	h.sealed = true
 	var ts []*pkcs11.Token
 	for _, c := range h.clusters {
 		if c.tok != nil {
@@ -213,28 +241,35 @@ func hsmConnectionCode(err error) string {
 }
 
 // connectHSM opens the token of rec's cluster with its password and
-// returns the ConnectionErrorCode of its failure ("" when connected).
-func (s *Service) connectHSM(ctx context.Context, rec *keyStoreRecord) string {
+// returns the ConnectionErrorCode of its failure ("" when connected), or
+// kmserr.ErrSealed after Wipe.
+func (s *Service) connectHSM(ctx context.Context, rec *keyStoreRecord) (string, error) {
 	cl, ok := s.clusters[rec.ClusterID]
 	if !ok {
-		return "CLUSTER_NOT_FOUND"
+		return "CLUSTER_NOT_FOUND", nil
 	}
 	_, err := s.hsm.open(cl, rec.ClusterID, rec.Secret, true)
+	if errors.Is(err, errHSMSealed) {
+		return "", kmserr.ErrSealed
+	}
 	if err != nil {
 		s.log.InfoContext(ctx, "kms: CloudHSM key store did not connect", "store", rec.ID, "cluster", rec.ClusterID, "err", err)
 	}
-	return hsmConnectionCode(err)
+	return hsmConnectionCode(err), nil
 }
 
 // storeToken returns the open token of the connected store cs (opened on
 // first use after a start, or on another node than the one that connected
-// it).
+// it); after Wipe, kmserr.ErrSealed.
 func (s *Service) storeToken(ctx context.Context, cs *cachedKeyStore, keyARN string) (*pkcs11.Token, error) {
 	cl, ok := s.clusters[cs.rec.ClusterID]
 	if !ok {
 		return nil, kmserr.ErrInvalidState.With("%s is unavailable: the server has no CloudHSM cluster %s.", keyARN, cs.rec.ClusterID)
 	}
 	t, err := s.hsm.open(cl, cs.rec.ClusterID, cs.rec.Secret, false)
+	if errors.Is(err, errHSMSealed) {
+		return nil, kmserr.ErrSealed
+	}
 	if err != nil {
 		s.log.WarnContext(ctx, "kms: CloudHSM key store token did not open", "store", cs.rec.ID, "cluster", cs.rec.ClusterID, "err", err)
 		return nil, kmserr.ErrInvalidState.With("%s is unavailable: its CloudHSM key store cannot reach its cluster (%s).", keyARN, hsmConnectionCode(err))
@@ -354,6 +389,9 @@ func (s *Service) updateCloudHSMStore(ctx context.Context, sc scope, in *UpdateC
 	if len(ids) == 0 {
 		return nil
 	}
+	if s.hsm.isSealed() {
+		return kmserr.ErrSealed
+	}
 	cl := s.clusters[next.ClusterID]
 	t, err := pkcs11.OpenToken(cl.Module, cl.TokenLabel, next.Secret)
 	if err != nil {
@@ -391,6 +429,9 @@ func (s *Service) newCloudHSMKey(ctx context.Context, sc scope, in *CreateKeyInp
 		return nil, nil, s.keyStoreError(ctx, "CreateKey", err)
 	}
 	t, err := s.storeToken(ctx, cs, keyARN)
+	if errors.Is(err, kmserr.ErrSealed) {
+		return nil, nil, err
+	}
 	if err != nil {
 		return nil, nil, errKeyStoreInvalidState.With("Custom key store %s cannot reach its AWS CloudHSM cluster %s.", rec.ID, rec.ClusterID)
 	}
@@ -467,6 +508,9 @@ func (s *Service) openHSM(ctx context.Context, op string, k *key, cs *cachedKeyS
 
 // hsmError is the answer to a token operation of op on k that failed.
 func (s *Service) hsmError(ctx context.Context, op string, k *key, err error) error {
+	if errors.Is(err, keyring.ErrClosed) && s.hsm.isSealed() {
+		return kmserr.ErrSealed // Wipe logged out of the token during the operation
+	}
 	s.log.WarnContext(ctx, "kms: CloudHSM key store operation failed", "op", op, "key", k.arn, "err", err)
 	if errors.Is(err, pkcs11.ErrNoKey) {
 		return kmserr.ErrInvalidState.With("%s is unusable: its key material is missing from its AWS CloudHSM cluster.", k.arn)
@@ -485,6 +529,9 @@ func (s *Service) hsmRandom(ctx context.Context, sc scope, rec *keyStoreRecord, 
 		return nil, s.keyStoreError(ctx, "GenerateRandom", err)
 	}
 	t, err := s.storeToken(ctx, cs, rec.ID)
+	if errors.Is(err, kmserr.ErrSealed) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, errKeyStoreInvalidState.With("Custom key store %s cannot reach its AWS CloudHSM cluster %s.", rec.ID, rec.ClusterID)
 	}

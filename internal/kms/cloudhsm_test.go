@@ -29,7 +29,7 @@ var (
 func hsmToken(t *testing.T, i int) pkcs11.Config {
 	t.Helper()
 	hsmOnce.Do(func() {
-		for range 9 {
+		for range 10 {
 			testTokens = append(testTokens, softhsmtest.Token(t))
 		}
 	})
@@ -382,4 +382,57 @@ func TestDisconnectLogsOutOtherNodes(t *testing.T) {
 		t.Fatal("node b followed the feed instead of reloading")
 	}
 	loggedOutOfB("by a reload")
+}
+
+// TestCloudHSMSealed: once the service is wiped (the server seals), the
+// CloudHSM key stores' operations (those in flight too) do not log in to
+// their tokens again: they answer that Trent is sealed.
+func TestCloudHSMSealed(t *testing.T) {
+	tok := hsmToken(t, 9)
+	clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	s, id := newHSMService(t, memstore.New(), clk.Now, tok)
+	k, err := s.CreateKey(bg, caller, &CreateKeyInput{Origin: "AWS_CLOUDHSM", CustomKeyStoreId: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Encrypt(bg, caller, &EncryptInput{KeyId: k.KeyMetadata.KeyId, Plaintext: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	sc, err := callerScope(caller)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := s.cachedStore(bg, sc, id) // as an Encrypt in flight holds it
+	if err != nil || cs == nil {
+		t.Fatal(cs, err)
+	}
+	kk := s.getKey(sc, k.KeyMetadata.KeyId)
+	if kk == nil {
+		t.Fatal("no key")
+	}
+	held, err := s.storeToken(bg, cs, kk.arn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Wipe()
+	// An operation that had the token when Wipe logged out of it.
+	_, _, err = held.Seal(bg, kk.id, []byte("blob"), nil)
+	wantErr(t, s.hsmError(bg, "Encrypt", kk, err), "KMSInternalException", "Trent is sealed.")
+	if softhsmtest.LoggedIn(t, tok) {
+		t.Fatal("still logged in to the token after Wipe")
+	}
+	_, err = s.storeToken(bg, cs, k.KeyMetadata.Arn)
+	wantErr(t, err, "KMSInternalException", "Trent is sealed.")
+	_, err = s.GenerateRandom(bg, caller, &GenerateRandomInput{NumberOfBytes: ptr[int32](8), CustomKeyStoreId: id})
+	wantErr(t, err, "KMSInternalException", "Trent is sealed.")
+	_, err = s.CreateKey(bg, caller, &CreateKeyInput{Origin: "AWS_CLOUDHSM", CustomKeyStoreId: id})
+	wantErr(t, err, "KMSInternalException", "Trent is sealed.")
+	if _, err := s.DisconnectCustomKeyStore(bg, caller, &DisconnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.ConnectCustomKeyStore(bg, caller, &ConnectCustomKeyStoreInput{CustomKeyStoreId: id})
+	wantErr(t, err, "KMSInternalException", "Trent is sealed.")
+	if softhsmtest.LoggedIn(t, tok) {
+		t.Error("logged in to the token again after Wipe")
+	}
 }

@@ -721,7 +721,9 @@ func (s *Service) ConnectCustomKeyStore(ctx context.Context, c Caller, in *Conne
 	}
 	var code string
 	if rec.Type == storeTypeCloudHSM {
-		code = s.connectHSM(ctx, rec)
+		if code, err = s.connectHSM(ctx, rec); err != nil {
+			return nil, err
+		}
 	} else {
 		code, _ = s.probe(ctx, c, "ConnectCustomKeyStore", rec)
 	}
