@@ -111,7 +111,9 @@ func (h *hsmTokens) cluster(id string) *clusterToken {
 
 // open returns the token of cluster, logging in with pin when this node has
 // not yet. Unless explicit (ConnectCustomKeyStore), a login that failed in
-// the last hsmRetry is not tried again: its error is returned. A token
+// the last hsmRetry is not tried again: its error is returned. An explicit
+// open always logs in afresh with pin (a token this node still has open is
+// logged out first): the login checks the store's password. A token
 // that refused the PIN when it logged in again (pkcs11.Token.LoginRefused)
 // is closed, and that refusal is such a failed login. After closeAll, the
 // error is errHSMSealed.
@@ -123,7 +125,7 @@ func (h *hsmTokens) open(cl CloudHSMCluster, id, pin string, explicit bool) (*pk
 	if sealed {
 		return nil, errHSMSealed
 	}
-	if t != nil && t.LoginRefused() == nil {
+	if t != nil && !explicit && t.LoginRefused() == nil {
 		return t, nil
 	}
 	c.login.Lock()
@@ -136,11 +138,15 @@ func (h *hsmTokens) open(cl CloudHSMCluster, id, pin string, explicit bool) (*pk
 	t = c.tok
 	if t != nil {
 		err := t.LoginRefused()
-		if err == nil {
+		switch {
+		case err != nil:
+			c.tok, c.failed = nil, hsmFailure{h.now(), err}
+		case explicit:
+			c.tok = nil // logged out, to check pin by a login of its own
+		default:
 			h.mu.Unlock()
 			return t, nil
 		}
-		c.tok, c.failed = nil, hsmFailure{h.now(), err}
 	}
 	f := c.failed
 	h.mu.Unlock()

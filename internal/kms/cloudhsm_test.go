@@ -29,7 +29,7 @@ var (
 func hsmToken(t *testing.T, i int) pkcs11.Config {
 	t.Helper()
 	hsmOnce.Do(func() {
-		for range 10 {
+		for range 12 {
 			testTokens = append(testTokens, softhsmtest.Token(t))
 		}
 	})
@@ -434,5 +434,55 @@ func TestCloudHSMSealed(t *testing.T) {
 	wantErr(t, err, "KMSInternalException", "Trent is sealed.")
 	if softhsmtest.LoggedIn(t, tok) {
 		t.Error("logged in to the token again after Wipe")
+	}
+}
+
+// TestConnectChecksPassword: ConnectCustomKeyStore checks the store's
+// password by a login of its own, even on a node still logged in to the
+// token (it has not yet learned of the disconnection): a wrong password
+// leaves the store FAILED with INVALID_CREDENTIALS, as AWS's.
+func TestConnectChecksPassword(t *testing.T) {
+	url := pgtest.URL(t)
+	tokA, tokB := hsmToken(t, 10), hsmToken(t, 11)
+	a := newHSMNode(t, url, pgstore.Options{}, tokA)
+	b := newHSMNode(t, url, pgstore.Options{}, tokB)
+	at, err := b.st.Version(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := a.s.CreateCustomKeyStore(bg, caller, &CreateCustomKeyStoreInput{CustomKeyStoreName: "hsm", CloudHsmClusterId: hsmCluster,
+		TrustAnchorCertificate: softhsmtest.TrustAnchor(t), KeyStorePassword: softhsmtest.PIN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := cs.CustomKeyStoreId
+	if _, err := a.s.ConnectCustomKeyStore(bg, caller, &ConnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
+		t.Fatal(err)
+	}
+	at, _ = b.follow(t, at)
+	k, err := b.s.CreateKey(bg, caller, &CreateKeyInput{Origin: "AWS_CLOUDHSM", CustomKeyStoreId: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.s.Encrypt(bg, caller, &EncryptInput{KeyId: k.KeyMetadata.KeyId, Plaintext: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	// Node a disconnects the store and gives it a wrong password; node b,
+	// which has not followed yet, is asked to connect it.
+	if _, err := a.s.DisconnectCustomKeyStore(bg, caller, &DisconnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.s.UpdateCustomKeyStore(bg, caller, &UpdateCustomKeyStoreInput{CustomKeyStoreId: id, KeyStorePassword: "wrong-password"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.s.ConnectCustomKeyStore(bg, caller, &ConnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
+		t.Fatal(err)
+	}
+	if e := describeStore(t, a.s, id); e.ConnectionState != stateFailed || e.ConnectionErrorCode != "INVALID_CREDENTIALS" {
+		t.Errorf("store connected with a wrong password: %s %s, want FAILED INVALID_CREDENTIALS", e.ConnectionState, e.ConnectionErrorCode)
+	}
+	b.follow(t, at)
+	if softhsmtest.LoggedIn(t, tokB) {
+		t.Error("node b is still logged in to the token of a FAILED store")
 	}
 }
