@@ -16,7 +16,9 @@
 // takes only what AWS's NSM writes: the COSE_Sign1 array of four, the
 // protected header {1: -35}, an empty unprotected header, and a payload of
 // the nine members that AWS's attestation process lists, each of its CBOR
-// type.
+// type. The payload map is of definite or indefinite length (the NSM
+// writes both: documents of 2025 on are an indefinite-length map); nothing
+// else in a document may be of indefinite length.
 package attest
 
 import (
@@ -184,10 +186,16 @@ type payload struct {
 var payloadFields = [...]string{"module_id", "digest", "timestamp", "pcrs", "certificate", "cabundle",
 	"public_key", "user_data", "nonce"}
 
-var decMode = func() cbor.DecMode {
+// decMode decodes a document's parts: of definite length only.
+// payloadMode decodes the payload's map alone, whose members parsePayload
+// then decodes with decMode: the NSM writes that map of definite or of
+// indefinite length (0xbf, documents of 2025 on), nothing else.
+var decMode, payloadMode = newDecMode(cbor.IndefLengthForbidden), newDecMode(cbor.IndefLengthAllowed)
+
+func newDecMode(indef cbor.IndefLengthMode) cbor.DecMode {
 	m, err := cbor.DecOptions{
 		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
-		IndefLength:      cbor.IndefLengthForbidden,
+		IndefLength:      indef,
 		TagsMd:           cbor.TagsForbidden,
 		MaxNestedLevels:  4,
 		MaxArrayElements: maxCABundle,
@@ -198,7 +206,7 @@ var decMode = func() cbor.DecMode {
 		panic("attest: " + err.Error())
 	}
 	return m
-}()
+}
 
 var encMode = func() cbor.EncMode {
 	m, err := cbor.CoreDetEncOptions().EncMode()
@@ -354,7 +362,7 @@ func parsePayload(body []byte) (*payload, error) {
 		return nil, invalid("payload is not a map")
 	}
 	var m map[string]cbor.RawMessage
-	if err := decMode.Unmarshal(body, &m); err != nil {
+	if err := payloadMode.Unmarshal(body, &m); err != nil {
 		return nil, invalid("payload: %v", err)
 	}
 	for name := range m {

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -282,6 +283,33 @@ func TestVerifyTimestamp(t *testing.T) {
 		case tc.ok && !d.Timestamp.Equal(tc.ts.Truncate(time.Millisecond)):
 			t.Errorf("%s: Timestamp %v, want %v", tc.name, d.Timestamp, tc.ts)
 		}
+	}
+}
+
+// TestVerifyNSMDocument: a document of a real NSM (an enclave of
+// us-east-2, 2026-02-02, published in a public repository), whose payload
+// is an indefinite-length map, as the NSM writes them now, passes every
+// check of Verify (syntax, chain to the AWS root, key usages, timestamp,
+// signature) up to its public_key, a 5-byte placeholder that no Recipient
+// could use; with one bit of its signature changed, the signature fails.
+func TestVerifyNSMDocument(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("testdata", "nsm-2026-02-02.cbor"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := attest.Roots("", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.UnixMilli(1770065027502) // its timestamp
+	const last = "public_key: not a DER RSA public key"
+	if _, err := attest.Verify(doc, pool, at); !errors.Is(err, attest.ErrInvalid) || !strings.HasSuffix(err.Error(), last) {
+		t.Errorf("Verify(NSM document) = %v, want the refusal of its public_key alone (%q)", err, last)
+	}
+	bad := bytes.Clone(doc)
+	bad[len(bad)-1] ^= 1
+	if _, err := attest.Verify(bad, pool, at); !errors.Is(err, attest.ErrInvalid) || !strings.HasSuffix(err.Error(), "bad signature") {
+		t.Errorf("Verify(NSM document, signature changed) = %v, want bad signature", err)
 	}
 }
 
