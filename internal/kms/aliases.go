@@ -1,7 +1,6 @@
 package kms
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -90,14 +89,21 @@ func (s *Service) putAlias(ctx context.Context, op string, a *alias, create bool
 			if err := tx.Put(p, data); err != nil {
 				return err
 			}
+			if err := unindexAlias(tx, cur); err != nil {
+				return err
+			}
+		}
+		if err := indexAlias(tx, a); err != nil {
+			return err
 		}
 		if !s.shared {
 			return nil
 		}
 		// The quota again, on what storage holds: another node may have
-		// given the key an alias this node has not heard of yet.
-		as, err := storedAliases(tx, a.region, a.account, a.target)
-		if err == nil && len(as) > maxAliasesPerKey {
+		// given the key an alias this node has not heard of yet. The key's
+		// index entries are read, not the account's aliases.
+		names, err := storedAliasNames(tx, a.region, a.account, a.target, maxAliasesPerKey+1)
+		if err == nil && len(names) > maxAliasesPerKey {
 			err = errAliasQuota
 		}
 		return err
@@ -219,35 +225,153 @@ func aliasQuotaError(keyARN string) error {
 // one being written, are more than maxAliasesPerKey.
 var errAliasQuota = errors.New("kms: alias quota")
 
-// storedAlias is an alias record as storage holds it, and its path.
-type storedAlias struct {
-	path string
-	aliasRecord
+// The alias index: for every alias record, storage holds an empty record
+// at aliasKeyPath(its region, account, target key id, name), written and
+// deleted in the transactions that write and delete the alias (putAlias,
+// deleteAlias, deleteKey, SeedKey), so that the aliases of one key are
+// listed without reading every alias of the account: the quota of a
+// shared store (putAlias) and the deletion of a key read only the key's
+// entries. indexAliases builds it at start for what an earlier release
+// wrote.
+
+// aliasKeyPathPrefix is the prefix of the alias index's entries.
+const aliasKeyPathPrefix = "kms/aliaskey/"
+
+func aliasKeyPath(region, account, keyID, name string) string {
+	return aliasKeyPathPrefix + region + "/" + account + "/" + keyID + "/" + name
 }
 
-// storedAliases returns the aliases of region and account that storage
-// holds for the key keyID (also those of other nodes that this node has
-// not heard of yet). It reads every alias of the account and decodes those
-// whose record names the key id.
-func storedAliases(tx storage.Tx, region, account, keyID string) ([]storedAlias, error) {
-	ents, err := tx.List(aliasPath(region, account, ""), "", 0)
+// indexAlias writes a's index entry.
+func indexAlias(tx storage.Tx, a *alias) error {
+	return tx.Put(aliasKeyPath(a.region, a.account, a.target, a.name), []byte{})
+}
+
+// unindexAlias deletes a's index entry (absent: nothing to do).
+func unindexAlias(tx storage.Tx, a *alias) error {
+	err := tx.Delete(aliasKeyPath(a.region, a.account, a.target, a.name))
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// storedAliasNames returns the names of (at most limit, 0 for all) aliases
+// of region and account that storage holds for the key keyID, also those
+// of other nodes that this node has not heard of yet: the key's index
+// entries.
+func storedAliasNames(tx storage.Tx, region, account, keyID string, limit int) ([]string, error) {
+	prefix := aliasKeyPath(region, account, keyID, "")
+	ents, err := tx.List(prefix, "", limit)
 	if err != nil {
 		return nil, err
 	}
-	var out []storedAlias
-	for _, e := range ents {
-		if !bytes.Contains(e.Value, []byte(keyID)) {
-			continue // not this key's: decode only the candidates
+	names := make([]string, len(ents))
+	for i, e := range ents {
+		names[i] = strings.TrimPrefix(e.Key, prefix)
+	}
+	return names, nil
+}
+
+// deleteStoredAliases deletes in tx every alias that storage holds for k
+// (also those of other nodes that this node has not heard of yet), with
+// their index entries, and returns their names.
+func deleteStoredAliases(tx storage.Tx, k *key) ([]string, error) {
+	names, err := storedAliasNames(tx, k.region, k.account, k.id, 0)
+	if err != nil {
+		return nil, err
+	}
+	var deleted []string
+	for _, name := range names {
+		p := aliasPath(k.region, k.account, name)
+		b, err := tx.Get(p)
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return nil, err
 		}
-		a := storedAlias{path: e.Key}
-		if err := json.Unmarshal(e.Value, &a.aliasRecord); err != nil {
-			return nil, fmt.Errorf("kms: decode %s: %w", e.Key, err)
+		if err == nil {
+			var rec aliasRecord
+			if err := json.Unmarshal(b, &rec); err != nil {
+				return nil, fmt.Errorf("kms: decode %s: %w", p, err)
+			}
+			if rec.Target == k.id {
+				if err := tx.Delete(p); err != nil {
+					return nil, err
+				}
+				deleted = append(deleted, name)
+			}
 		}
-		if a.Target == keyID {
-			out = append(out, a)
+		if err := tx.Delete(aliasKeyPath(k.region, k.account, k.id, name)); err != nil {
+			return nil, err
 		}
 	}
-	return out, nil
+	return deleted, nil
+}
+
+// indexAliases makes the alias index what the stored aliases say: it adds
+// the entries of aliases stored without one (written by a release before
+// the index, or restored from its backup) and drops entries whose alias is
+// gone or points elsewhere. New runs it after loading; a read finds the
+// index complete at every start but the first, and writes nothing then.
+func (s *Service) indexAliases(ctx context.Context) error {
+	var add, drop []string
+	diff := func(tx storage.Tx) error {
+		add, drop = add[:0], drop[:0]
+		as, err := tx.List(aliasPathPrefix, "", 0)
+		if err != nil {
+			return err
+		}
+		want := make(map[string]bool, len(as))
+		for _, e := range as {
+			var rec aliasRecord
+			if err := json.Unmarshal(e.Value, &rec); err != nil {
+				return fmt.Errorf("kms: decode %s: %w", e.Key, err)
+			}
+			if aliasPath(rec.Region, rec.Account, rec.Name) == e.Key && rec.Target != "" {
+				want[aliasKeyPath(rec.Region, rec.Account, rec.Target, rec.Name)] = true
+			}
+		}
+		idx, err := tx.List(aliasKeyPathPrefix, "", 0)
+		if err != nil {
+			return err
+		}
+		for _, e := range idx {
+			if want[e.Key] {
+				delete(want, e.Key)
+			} else {
+				drop = append(drop, e.Key)
+			}
+		}
+		for p := range want {
+			add = append(add, p)
+		}
+		return nil
+	}
+	if err := s.store.View(ctx, diff); err != nil {
+		return fmt.Errorf("kms: index aliases: %w", err)
+	}
+	if len(add) == 0 && len(drop) == 0 {
+		return nil
+	}
+	err := s.store.Update(ctx, func(tx storage.Tx) error {
+		if err := diff(tx); err != nil { // again: another node may have written meanwhile
+			return err
+		}
+		for _, p := range add {
+			if err := tx.Put(p, []byte{}); err != nil {
+				return err
+			}
+		}
+		for _, p := range drop {
+			if err := tx.Delete(p); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("kms: index aliases: %w", err)
+	}
+	s.log.Info("kms: indexed the aliases by key", "added", len(add), "dropped", len(drop))
+	return nil
 }
 
 // CreateAlias creates an alias for a key in the caller's account and region.
@@ -404,7 +528,10 @@ func (s *Service) deleteAlias(ctx context.Context, c Caller, sc scope, name stri
 		if err := checkAlias(tx, p, a); err != nil {
 			return err
 		}
-		return tx.Delete(p)
+		if err := tx.Delete(p); err != nil {
+			return err
+		}
+		return unindexAlias(tx, a)
 	})
 	if errors.Is(err, errStale) {
 		return err

@@ -124,6 +124,9 @@ func (s *Service) SeedKey(ctx context.Context, k SeedKey) error {
 			if err := tx.Create(aliasPath(a.region, a.account, a.name), data); err != nil {
 				return err
 			}
+			if err := indexAlias(tx, a); err != nil {
+				return err
+			}
 		}
 		return nil
 	}, func(sp *space) {

@@ -353,6 +353,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err := s.Reload(ctx); err != nil {
 		return nil, fmt.Errorf("kms: load state: %w", err)
 	}
+	if err := s.indexAliases(ctx); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -1082,7 +1085,7 @@ func (s *Service) deleteKey(ctx context.Context, k *key, h *held, now time.Time)
 	s.mu.RUnlock()
 	h.addAliases(sc, names)
 	err = s.store.Update(ctx, func(tx storage.Tx) error {
-		deleted = deleted[:0]
+		deleted = nil
 		if err := checkRev(tx, path, k); err != nil {
 			return err
 		}
@@ -1092,15 +1095,8 @@ func (s *Service) deleteKey(ctx context.Context, k *key, h *held, now time.Time)
 		if err := ws.apply(tx); err != nil {
 			return err
 		}
-		as, err := storedAliases(tx, k.region, k.account, k.id)
-		if err != nil {
+		if deleted, err = deleteStoredAliases(tx, k); err != nil {
 			return err
-		}
-		for _, a := range as {
-			if err := tx.Delete(a.path); err != nil {
-				return err
-			}
-			deleted = append(deleted, a.Name)
 		}
 		gs, err := tx.List(grantPath(k.region, k.account, k.id, ""), "", 0)
 		if err != nil {
