@@ -11,6 +11,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -53,6 +54,82 @@ var errInvalidGrantID = &kmserr.Error{Code: "InvalidGrantIdException", Status: h
 
 func grantPath(region, account, keyID, grantID string) string {
 	return grantPathPrefix + region + "/" + account + "/" + keyID + "/" + grantID
+}
+
+// maxGrants is MaxGrantsPerKey (tests lower it).
+var maxGrants = MaxGrantsPerKey
+
+// The grant quota of a shared store. A node refuses a CreateGrant early on
+// its memory, but another node may have given the key grants it has not
+// heard of yet, so CreateGrant counts again in its transaction. Listing
+// the key's grants (up to 50,000) in every CreateGrant would cost too
+// much; storage keeps instead, per key, the number of its grants in a
+// record of its own (grantCountPath, a decimal number) that every
+// CreateGrant and grant deletion of a shared store reads and rewrites in
+// its transaction. Transactions are serializable, so two nodes adding a
+// grant to one key at once conflict on that record and one of them is run
+// again with the other's count. The grants are listed, and the count
+// written from them, only when the record is absent (a database of an
+// earlier release, or written by a single node, which keeps no count) or
+// says the key is full, which a node of an earlier release deleting
+// grants without counting could make untrue; a key's deletion deletes its
+// record. A single node's memory is always current: it keeps no count.
+const grantCountPathPrefix = "kms/grantcount/"
+
+func grantCountPath(region, account, keyID string) string {
+	return grantCountPathPrefix + region + "/" + account + "/" + keyID
+}
+
+// errGrantQuota is countGrant's: storage holds maxGrants grants of the key.
+var errGrantQuota = errors.New("kms: grant quota")
+
+func grantQuotaError(keyARN string) error {
+	return kmserr.ErrLimitExceeded.With("The number of grants for key %s exceeds the limit of %d.", keyARN, maxGrants)
+}
+
+// storedGrantCount returns the count record of k's grants (ok false when
+// it is absent or unreadable).
+func storedGrantCount(tx storage.Tx, k *key) (n int, ok bool, err error) {
+	b, err := tx.Get(grantCountPath(k.region, k.account, k.id))
+	if errors.Is(err, storage.ErrNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	n, err = strconv.Atoi(string(b))
+	return n, err == nil && n >= 0, nil
+}
+
+// countGrant counts, in CreateGrant's transaction on a shared store, the
+// grant being created: errGrantQuota when storage holds maxGrants grants
+// of k already.
+func countGrant(tx storage.Tx, k *key) error {
+	n, ok, err := storedGrantCount(tx, k)
+	if err != nil {
+		return err
+	}
+	if !ok || n >= maxGrants {
+		es, err := tx.List(grantPath(k.region, k.account, k.id, ""), "", maxGrants)
+		if err != nil {
+			return err
+		}
+		n = len(es)
+	}
+	if n >= maxGrants {
+		return errGrantQuota
+	}
+	return tx.Put(grantCountPath(k.region, k.account, k.id), strconv.AppendInt(nil, int64(n+1), 10))
+}
+
+// uncountGrant counts, in the transaction of a grant's deletion on a
+// shared store, the grant of k deleted (no record: nothing to count).
+func uncountGrant(tx storage.Tx, k *key) error {
+	n, ok, err := storedGrantCount(tx, k)
+	if err != nil || !ok {
+		return err
+	}
+	return tx.Put(grantCountPath(k.region, k.account, k.id), strconv.AppendInt(nil, int64(max(n-1, 0)), 10))
 }
 
 // grantOp is a set of grant operations.
@@ -671,8 +748,8 @@ func (s *Service) CreateGrant(ctx context.Context, c Caller, in *CreateGrantInpu
 			}
 		}
 	}
-	if len(k.grants) >= MaxGrantsPerKey {
-		return nil, kmserr.ErrLimitExceeded.With("The number of grants for key %s exceeds the limit of %d.", k.arn, MaxGrantsPerKey)
+	if len(k.grants) >= maxGrants {
+		return nil, grantQuotaError(k.arn)
 	}
 	var id [32]byte
 	randRead(id[:])
@@ -692,8 +769,17 @@ func (s *Service) CreateGrant(ctx context.Context, c Caller, in *CreateGrantInpu
 				return err
 			}
 		}
+		if s.shared {
+			// The quota again, on what storage holds (see grantCountPath).
+			if err := countGrant(tx, k); err != nil {
+				return err
+			}
+		}
 		return tx.Create(grantPath(k.region, k.account, k.id, g.id), data)
 	})
+	if errors.Is(err, errGrantQuota) {
+		return nil, grantQuotaError(k.arn)
+	}
 	if err != nil {
 		return nil, s.internal(ctx, "CreateGrant", err)
 	}
@@ -796,7 +882,10 @@ func (s *Service) deleteGrant(ctx context.Context, op string, k *key, g *grant) 
 		if errors.Is(err, storage.ErrNotFound) {
 			return nil
 		}
-		return err
+		if err != nil || !s.shared {
+			return err
+		}
+		return uncountGrant(tx, k)
 	})
 	if err != nil {
 		return s.internal(ctx, op, err)

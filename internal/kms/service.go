@@ -1098,6 +1098,9 @@ func (s *Service) deleteKey(ctx context.Context, k *key, h *held, now time.Time)
 		if deleted, err = deleteStoredAliases(tx, k); err != nil {
 			return err
 		}
+		if err := tx.Delete(grantCountPath(k.region, k.account, k.id)); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
 		gs, err := tx.List(grantPath(k.region, k.account, k.id, ""), "", 0)
 		if err != nil {
 			return err
