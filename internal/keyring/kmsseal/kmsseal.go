@@ -103,10 +103,7 @@ func readCredentials(ctx context.Context, path string) (aws.Credentials, error) 
 	if _, err := os.Stat(path); err != nil {
 		return aws.Credentials{}, fmt.Errorf("kmsseal: credentials: %w", err)
 	}
-	sc, err := config.LoadSharedConfigProfile(ctx, "default", func(o *config.LoadSharedConfigOptions) {
-		o.CredentialsFiles = []string{path}
-		o.ConfigFiles = []string{}
-	})
+	sc, err := loadProfile(ctx, path)
 	if err == nil && (sc.Credentials.AccessKeyID == "" || sc.Credentials.SecretAccessKey == "") {
 		err = errors.New("no aws_access_key_id and aws_secret_access_key")
 	}
@@ -115,6 +112,22 @@ func readCredentials(ctx context.Context, path string) (aws.Credentials, error) 
 	}
 	return aws.Credentials{AccessKeyID: sc.Credentials.AccessKeyID, SecretAccessKey: sc.Credentials.SecretAccessKey,
 		SessionToken: sc.Credentials.SessionToken, Source: credentials.StaticCredentialsName}, nil
+}
+
+// loadProfile is the AWS SDK's reading of the [default] profile of the
+// credentials file path. A file on which the SDK's parser panics (a line
+// such as `="`) is an error, not a crash of the server's start; the panic's
+// value is not shown (it could quote the file).
+func loadProfile(ctx context.Context, path string) (sc config.SharedConfig, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = errors.New("the AWS SDK's parser fails on it")
+		}
+	}()
+	return config.LoadSharedConfigProfile(ctx, "default", func(o *config.LoadSharedConfigOptions) {
+		o.CredentialsFiles = []string{path}
+		o.ConfigFiles = []string{}
+	})
 }
 
 func encryptionContext(aad []byte) map[string]string {
