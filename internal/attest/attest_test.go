@@ -286,30 +286,38 @@ func TestVerifyTimestamp(t *testing.T) {
 	}
 }
 
-// TestVerifyNSMDocument: a document of a real NSM (an enclave of
-// us-east-2, 2026-02-02, published in a public repository), whose payload
-// is an indefinite-length map, as the NSM writes them now, passes every
-// check of Verify (syntax, chain to the AWS root, key usages, timestamp,
-// signature) up to its public_key, a 5-byte placeholder that no Recipient
-// could use; with one bit of its signature changed, the signature fails.
+// TestVerifyNSMDocument: documents of real NSMs (published in public
+// repositories): one of 2024-12-20 (us-east-1), whose payload is a map of
+// definite length, and one of 2026-02-02 (us-east-2), an indefinite-length
+// map, as the NSM writes them now. Each passes every check of Verify
+// (syntax, chain to the AWS root, key usages, timestamp, signature) up to
+// its public_key, a 5-byte placeholder that no Recipient could use; with
+// one bit of its signature changed, the signature fails.
 func TestVerifyNSMDocument(t *testing.T) {
-	doc, err := os.ReadFile(filepath.Join("testdata", "nsm-2026-02-02.cbor"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	pool, err := attest.Roots("", false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	at := time.UnixMilli(1770065027502) // its timestamp
-	const last = "public_key: not a DER RSA public key"
-	if _, err := attest.Verify(doc, pool, at); !errors.Is(err, attest.ErrInvalid) || !strings.HasSuffix(err.Error(), last) {
-		t.Errorf("Verify(NSM document) = %v, want the refusal of its public_key alone (%q)", err, last)
-	}
-	bad := bytes.Clone(doc)
-	bad[len(bad)-1] ^= 1
-	if _, err := attest.Verify(bad, pool, at); !errors.Is(err, attest.ErrInvalid) || !strings.HasSuffix(err.Error(), "bad signature") {
-		t.Errorf("Verify(NSM document, signature changed) = %v, want bad signature", err)
+	for _, tc := range []struct {
+		file string
+		at   time.Time // its timestamp
+	}{
+		{"nsm-2024-12-20.cbor", time.UnixMilli(1734653634557)},
+		{"nsm-2026-02-02.cbor", time.UnixMilli(1770065027502)},
+	} {
+		doc, err := os.ReadFile(filepath.Join("testdata", tc.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		const last = "public_key: not a DER RSA public key"
+		if _, err := attest.Verify(doc, pool, tc.at); !errors.Is(err, attest.ErrInvalid) || !strings.HasSuffix(err.Error(), last) {
+			t.Errorf("Verify(%s) = %v, want the refusal of its public_key alone (%q)", tc.file, err, last)
+		}
+		bad := bytes.Clone(doc)
+		bad[len(bad)-1] ^= 1
+		if _, err := attest.Verify(bad, pool, tc.at); !errors.Is(err, attest.ErrInvalid) || !strings.HasSuffix(err.Error(), "bad signature") {
+			t.Errorf("Verify(%s, signature changed) = %v, want bad signature", tc.file, err)
+		}
 	}
 }
 
