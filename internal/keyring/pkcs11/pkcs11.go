@@ -220,27 +220,42 @@ func (kr *Keyring) Wrap(ctx context.Context, plaintext, aad []byte) ([]byte, err
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	iv := make([]byte, ivSize)
-	_, _ = rand.Read(iv)
 	kr.mu.Lock()
 	defer kr.mu.Unlock()
 	if kr.mod == nil {
 		return nil, keyring.ErrClosed
 	}
-	params := p11.NewGCMParams(iv, additionalData(aad), tagBits)
-	defer params.Free()
-	c := kr.mod.ctx
-	if err := c.EncryptInit(kr.session, []*p11.Mechanism{p11.NewMechanism(p11.CKM_AES_GCM, params)}, kr.key); err != nil {
-		return nil, fmt.Errorf("pkcs11: encrypt: %w", err)
-	}
-	ct, err := c.Encrypt(kr.session, plaintext)
+	iv, ct, err := encryptGCM(kr.mod.ctx, kr.session, kr.key, plaintext, additionalData(aad))
 	if err != nil {
-		return nil, fmt.Errorf("pkcs11: encrypt: %w", err)
+		return nil, err
 	}
 	out := make([]byte, 0, headerLen+len(ct))
 	out = append(out, formatV1)
 	out = append(out, iv...)
 	return append(out, ct...), nil
+}
+
+// encryptGCM encrypts plaintext in session s with CKM_AES_GCM under key, a
+// random 12-byte IV and aad. It returns the IV as the mechanism's
+// parameters hold it after C_Encrypt, not the one it passed: a token may
+// generate the IV itself and write it there (PKCS#11 3.0's IV generation,
+// HSMs in FIPS mode), and only that IV decrypts the ciphertext. It returns
+// the ciphertext followed by its tag.
+func encryptGCM(c *p11.Ctx, s p11.SessionHandle, key p11.ObjectHandle, plaintext, aad []byte) (iv, sealed []byte, err error) {
+	iv = make([]byte, ivSize)
+	_, _ = rand.Read(iv)
+	params := p11.NewGCMParams(iv, aad, tagBits)
+	defer params.Free()
+	if err := c.EncryptInit(s, []*p11.Mechanism{p11.NewMechanism(p11.CKM_AES_GCM, params)}, key); err != nil {
+		return nil, nil, fmt.Errorf("pkcs11: encrypt: %w", err)
+	}
+	if sealed, err = c.Encrypt(s, plaintext); err != nil {
+		return nil, nil, fmt.Errorf("pkcs11: encrypt: %w", err)
+	}
+	if iv = params.IV(); len(iv) != ivSize {
+		return nil, nil, fmt.Errorf("pkcs11: encrypt: the token used a %d-byte IV, not %d", len(iv), ivSize)
+	}
+	return iv, sealed, nil
 }
 
 // Unwrap decrypts in the token what Wrap made. Every input that does not

@@ -4,7 +4,6 @@ package pkcs11
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
@@ -496,23 +495,14 @@ func (t *Token) DestroyKey(ctx context.Context, label string) error {
 }
 
 // Seal encrypts plaintext in the token with AES-256-GCM under the key
-// labelled label, a random 12-byte IV and aad; it returns the IV and the
-// ciphertext followed by its 16-byte tag.
+// labelled label, a 12-byte IV and aad; it returns the IV the token used
+// (encryptGCM) and the ciphertext followed by its 16-byte tag.
 func (t *Token) Seal(ctx context.Context, label string, plaintext, aad []byte) (iv, sealed []byte, err error) {
-	iv = make([]byte, ivSize)
-	_, _ = rand.Read(iv)
 	err = t.use(ctx, func(c *p11.Ctx, s p11.SessionHandle) error {
 		return t.withKey(c, s, label, func(h p11.ObjectHandle) error {
-			params := p11.NewGCMParams(iv, aad, tagBits)
-			defer params.Free()
-			if err := c.EncryptInit(s, []*p11.Mechanism{p11.NewMechanism(p11.CKM_AES_GCM, params)}, h); err != nil {
-				return fmt.Errorf("pkcs11: encrypt: %w", err)
-			}
 			var err error
-			if sealed, err = c.Encrypt(s, plaintext); err != nil {
-				return fmt.Errorf("pkcs11: encrypt: %w", err)
-			}
-			return nil
+			iv, sealed, err = encryptGCM(c, s, h, plaintext, aad)
+			return err
 		})
 	})
 	if err != nil {
