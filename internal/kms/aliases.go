@@ -102,8 +102,8 @@ func (s *Service) putAlias(ctx context.Context, op string, a *alias, create bool
 		// The quota again, on what storage holds: another node may have
 		// given the key an alias this node has not heard of yet. The key's
 		// index entries are read, not the account's aliases.
-		names, err := storedAliasNames(tx, a.region, a.account, a.target, maxAliasesPerKey+1)
-		if err == nil && len(names) > maxAliasesPerKey {
+		n, err := storedAliasCount(tx, a.region, a.account, a.target)
+		if err == nil && n > maxAliasesPerKey {
 			err = errAliasQuota
 		}
 		return err
@@ -272,6 +272,53 @@ func storedAliasNames(tx storage.Tx, region, account, keyID string, limit int) (
 	return names, nil
 }
 
+// storedAliasCount returns the number of aliases of region and account
+// that storage holds for the key keyID, counted on its index entries. When
+// these are more than maxAliasesPerKey, each is checked against its alias:
+// an entry whose alias is gone or points to another key (left by a node of
+// a release before the index, during an upgrade) is deleted, not counted,
+// so that it never refuses an alias.
+func storedAliasCount(tx storage.Tx, region, account, keyID string) (int, error) {
+	names, err := storedAliasNames(tx, region, account, keyID, maxAliasesPerKey+1)
+	if err != nil || len(names) <= maxAliasesPerKey {
+		return len(names), err
+	}
+	if names, err = storedAliasNames(tx, region, account, keyID, 0); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, name := range names {
+		ok, err := pointsTo(tx, region, account, name, keyID)
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			n++
+		} else if err := tx.Delete(aliasKeyPath(region, account, keyID, name)); err != nil {
+			return 0, err
+		}
+	}
+	return n, nil
+}
+
+// pointsTo reports whether storage holds the alias name of region and
+// account, pointing to the key keyID.
+func pointsTo(tx storage.Tx, region, account, name, keyID string) (bool, error) {
+	p := aliasPath(region, account, name)
+	b, err := tx.Get(p)
+	if errors.Is(err, storage.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	var rec aliasRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return false, fmt.Errorf("kms: decode %s: %w", p, err)
+	}
+	return rec.Target == keyID, nil
+}
+
 // deleteStoredAliases deletes in tx every alias that storage holds for k
 // (also those of other nodes that this node has not heard of yet), with
 // their index entries, and returns their names.
@@ -282,22 +329,15 @@ func deleteStoredAliases(tx storage.Tx, k *key) ([]string, error) {
 	}
 	var deleted []string
 	for _, name := range names {
-		p := aliasPath(k.region, k.account, name)
-		b, err := tx.Get(p)
-		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		ok, err := pointsTo(tx, k.region, k.account, name, k.id)
+		if err != nil {
 			return nil, err
 		}
-		if err == nil {
-			var rec aliasRecord
-			if err := json.Unmarshal(b, &rec); err != nil {
-				return nil, fmt.Errorf("kms: decode %s: %w", p, err)
+		if ok {
+			if err := tx.Delete(aliasPath(k.region, k.account, name)); err != nil {
+				return nil, err
 			}
-			if rec.Target == k.id {
-				if err := tx.Delete(p); err != nil {
-					return nil, err
-				}
-				deleted = append(deleted, name)
-			}
+			deleted = append(deleted, name)
 		}
 		if err := tx.Delete(aliasKeyPath(k.region, k.account, k.id, name)); err != nil {
 			return nil, err

@@ -331,3 +331,44 @@ func mustCreateB(b *testing.B, s *Service) string {
 	}
 	return out.KeyMetadata.KeyId
 }
+
+// TestAliasQuotaStaleIndexEntries: during an upgrade, a node of the
+// earlier release deletes an alias, or points it to another key, without
+// touching the index; the entries it leaves do not refuse an upgraded
+// node's aliases (the quota counts the aliases they name, and drops them).
+func TestAliasQuotaStaleIndexEntries(t *testing.T) {
+	open, _ := openStore(t, "postgres")
+	st := open()
+	s, err := New(bg, Config{Store: st, Shared: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, other := mustCreate(t, s), mustCreate(t, s)
+	createAliases(t, s, full, "alias/full", maxAliasesPerKey)
+	// The earlier release's DeleteAlias of alias/full0 and UpdateAlias of
+	// alias/full1 to the other key: the alias records alone.
+	moved := s.getAlias(scope{region, acct}, "alias/full1")
+	err = st.Update(bg, func(tx storage.Tx) error {
+		if err := tx.Delete(aliasPath(region, acct, "alias/full0")); err != nil {
+			return err
+		}
+		data, err := marshalAlias(&alias{name: moved.name, region: region, account: acct, target: other, created: moved.created, updated: moved.updated.Add(time.Second)})
+		if err != nil {
+			return err
+		}
+		return tx.Put(aliasPath(region, acct, moved.name), data)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// s hears of both by the change feed.
+	if err := s.Apply(bg, []string{aliasPath(region, acct, "alias/full0"), aliasPath(region, acct, "alias/full1")}); err != nil {
+		t.Fatal(err)
+	}
+	createAliases(t, s, full, "alias/again", 2)
+	_, err = s.CreateAlias(bg, caller, &CreateAliasInput{AliasName: "alias/one-too-many", TargetKeyId: full})
+	wantErr(t, err, "LimitExceededException", "*")
+	if got := storedPaths(t, st, aliasKeyPath(region, acct, full, "")); len(got) != maxAliasesPerKey {
+		t.Errorf("%d index entries of the key, want %d", len(got), maxAliasesPerKey)
+	}
+}
