@@ -321,11 +321,18 @@ func pointsTo(tx storage.Tx, region, account, name, keyID string) (bool, error) 
 
 // deleteStoredAliases deletes in tx every alias that storage holds for k
 // (also those of other nodes that this node has not heard of yet), with
-// their index entries, and returns their names.
-func deleteStoredAliases(tx storage.Tx, k *key) ([]string, error) {
+// their index entries, and returns their names. held are the names of the
+// aliases of k that this node holds: those that a node of a release before
+// the index wrote without an entry (during an upgrade) are deleted too.
+func deleteStoredAliases(tx storage.Tx, k *key, held []string) ([]string, error) {
 	names, err := storedAliasNames(tx, k.region, k.account, k.id, 0)
 	if err != nil {
 		return nil, err
+	}
+	for _, name := range held {
+		if !slices.Contains(names, name) {
+			names = append(names, name)
+		}
 	}
 	var deleted []string
 	for _, name := range names {
@@ -339,7 +346,7 @@ func deleteStoredAliases(tx storage.Tx, k *key) ([]string, error) {
 			}
 			deleted = append(deleted, name)
 		}
-		if err := tx.Delete(aliasKeyPath(k.region, k.account, k.id, name)); err != nil {
+		if err := tx.Delete(aliasKeyPath(k.region, k.account, k.id, name)); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return nil, err
 		}
 	}

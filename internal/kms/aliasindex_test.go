@@ -372,3 +372,51 @@ func TestAliasQuotaStaleIndexEntries(t *testing.T) {
 		t.Errorf("%d index entries of the key, want %d", len(got), maxAliasesPerKey)
 	}
 }
+
+// TestKeyDeletionDeletesUnindexedAliases: during an upgrade, a node of the
+// earlier release creates an alias without its index entry; an upgraded
+// node that has heard of it deletes it with its key, as AWS does (and as
+// the earlier release did).
+func TestKeyDeletionDeletesUnindexedAliases(t *testing.T) {
+	open, _ := openStore(t, "postgres")
+	st := open()
+	clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	s, err := New(bg, Config{Store: st, Now: clk.Now, Shared: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := mustCreate(t, s)
+	createAliases(t, s, k, "alias/indexed", 1)
+	// The earlier release's CreateAlias: the alias record alone.
+	now := clk.Now()
+	data, err := marshalAlias(&alias{name: "alias/unindexed", region: region, account: acct, target: k, created: now, updated: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Update(bg, func(tx storage.Tx) error { return tx.Create(aliasPath(region, acct, "alias/unindexed"), data) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Apply(bg, []string{aliasPath(region, acct, "alias/unindexed")}); err != nil { // the change feed
+		t.Fatal(err)
+	}
+	if _, err := s.ScheduleKeyDeletion(bg, caller, &ScheduleKeyDeletionInput{KeyId: k, PendingWindowInDays: ptr(int32(7))}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(8 * 24 * time.Hour)
+	if err := s.Tick(bg); err != nil {
+		t.Fatal(err)
+	}
+	if got := storedPaths(t, st, aliasPathPrefix); len(got) != 0 {
+		t.Errorf("aliases stored after the deletion of their key: %v", got)
+	}
+	out, err := s.ListAliases(bg, caller, &ListAliasesInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range out.Aliases {
+		if a.TargetKeyId != "" {
+			t.Errorf("alias left after the deletion of its key: %+v", a)
+		}
+	}
+	checkAliasIndex(t, st)
+}

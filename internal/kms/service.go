@@ -1095,7 +1095,7 @@ func (s *Service) deleteKey(ctx context.Context, k *key, h *held, now time.Time)
 		if err := ws.apply(tx); err != nil {
 			return err
 		}
-		if deleted, err = deleteStoredAliases(tx, k); err != nil {
+		if deleted, err = deleteStoredAliases(tx, k, names); err != nil {
 			return err
 		}
 		if err := tx.Delete(grantCountPath(k.region, k.account, k.id)); err != nil && !errors.Is(err, storage.ErrNotFound) {
