@@ -8,6 +8,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/trent-kms/trent/internal/keyring"
 	"github.com/trent-kms/trent/internal/keyring/pkcs11"
@@ -237,5 +238,76 @@ func TestTokenPINRefused(t *testing.T) {
 	}
 	if softhsmtest.LoggedIn(t, cfg) {
 		t.Error("the Token logged in again with a PIN the token had refused")
+	}
+}
+
+// TestTokenStress: callers at once, more than the pool's sessions, seal
+// and open after the token lost the pool's sessions (C_CloseAllSessions)
+// or its login (C_Logout), again and again; then the Token is closed under
+// them. Each call succeeds (it is tried once more in a new generation),
+// and no session of the pool is left open.
+func TestTokenStress(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a hang
+	defer cancel()
+	cfg, other := softhsmtest.Token(t), softhsmtest.Token(t)
+	tok, err := pkcs11.OpenToken(cfg.Lib, cfg.TokenLabel, cfg.PIN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tok.Close()
+	// A Token of another token keeps the module initialised after tok's
+	// Close, for the last check (softhsmtest's would initialise it for
+	// good, hiding the next tests' tokens).
+	keep, err := pkcs11.OpenToken(other.Lib, other.TokenLabel, other.PIN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer keep.Close()
+	const label = "1234abcd-12ab-34cd-56ef-1234567890ab"
+	if err := tok.GenerateKey(ctx, label); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 30 {
+		// The token loses them with no call in flight: SoftHSM2 does not
+		// keep a session it closes alive for a call using it.
+		if i%3 == 2 {
+			softhsmtest.Logout(t, cfg)
+		} else {
+			softhsmtest.CloseAllSessions(t, cfg)
+		}
+		roundTrips(t, tok, label, 24)
+		if t.Failed() {
+			t.Fatalf("round %d failed", i)
+		}
+	}
+	// Close while callers are in flight: they succeed until they fail
+	// with ErrClosed.
+	var wg, started sync.WaitGroup
+	for i := range 24 {
+		wg.Add(1)
+		started.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; ; n++ {
+				_, _, err := tok.Seal(ctx, label, []byte{byte(i)}, nil)
+				if n == 0 {
+					started.Done()
+				}
+				if err != nil {
+					if !errors.Is(err, keyring.ErrClosed) {
+						t.Errorf("Seal during Close: %v", err)
+					}
+					return
+				}
+			}
+		}()
+	}
+	started.Wait()
+	tok.Close()
+	wg.Wait()
+	// Every session of the pool is closed once its call ends: the
+	// token's login ends with the last.
+	if softhsmtest.LoggedIn(t, cfg) {
+		t.Error("still logged in after Close: a session of the pool was left open")
 	}
 }
