@@ -139,7 +139,7 @@ func TokenPresent(lib, label string) error {
 
 // HasKey reports whether the token has an AES key labelled label.
 func (t *Token) HasKey(ctx context.Context, label string) bool {
-	return t.use(ctx, func(c *p11.Ctx, s p11.SessionHandle) error {
+	return t.use(ctx, func(c *p11.Ctx, s session) error {
 		_, _, err := t.find(c, s, label)
 		return err
 	}) == nil
@@ -239,7 +239,7 @@ func lost(err error) bool {
 // after Close). When fn's error says that the session or the login was
 // lost, the pool starts a new generation (unless another caller did) and
 // fn runs once more.
-func (t *Token) use(ctx context.Context, fn func(c *p11.Ctx, s p11.SessionHandle) error) error {
+func (t *Token) use(ctx context.Context, fn func(c *p11.Ctx, s session) error) error {
 	for try := 0; ; try++ {
 		t.mu.Lock()
 		closed := t.closed
@@ -251,7 +251,7 @@ func (t *Token) use(ctx context.Context, fn func(c *p11.Ctx, s p11.SessionHandle
 		if err != nil {
 			return err
 		}
-		err = fn(t.mod.ctx, s.h)
+		err = fn(t.mod.ctx, s)
 		t.put(s, err)
 		if try > 0 || !lost(err) {
 			return err
@@ -368,13 +368,15 @@ func aesTemplate(label string) []*p11.Attribute {
 // find returns the handle of the AES key labelled label, and whether it
 // came from the cache. A search that finds nothing in a session that is
 // not logged in (a login the token lost: its private objects are hidden)
-// is CKR_USER_NOT_LOGGED_IN, not a missing key.
-func (t *Token) find(c *p11.Ctx, s p11.SessionHandle, label string) (h p11.ObjectHandle, cached bool, err error) {
+// is CKR_USER_NOT_LOGGED_IN, not a missing key. The handle found is cached
+// only while the pool is still in the generation of ss (cache).
+func (t *Token) find(c *p11.Ctx, ss session, label string) (h p11.ObjectHandle, cached bool, err error) {
+	s := ss.h
 	t.mu.Lock()
 	h, ok := t.handles[label]
 	gen := t.gen
 	t.mu.Unlock()
-	if ok {
+	if ok && gen == ss.gen {
 		return h, true, nil
 	}
 	notLoggedIn := func() error {
@@ -412,10 +414,27 @@ func (t *Token) find(c *p11.Ctx, s p11.SessionHandle, label string) (h p11.Objec
 		}
 		return 0, false, fmt.Errorf("%w: %q", ErrNoKey, label)
 	}
-	t.mu.Lock()
-	t.handles[label] = objs[0]
-	t.mu.Unlock()
+	t.cache(ss, label, objs[0])
 	return objs[0], false, nil
+}
+
+// beforeCache, when not nil, is called before a key handle is cached (a
+// test's hook: it may start a new generation there).
+var beforeCache func()
+
+// cache keeps h as the handle of the key labelled label, found or made in
+// ss, unless the pool's generation changed since ss was taken: a handle of
+// an ended generation may name another object in the new one (a token
+// that reuses object handles across logins).
+func (t *Token) cache(ss session, label string, h p11.ObjectHandle) {
+	if beforeCache != nil {
+		beforeCache()
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.gen == ss.gen {
+		t.handles[label] = h
+	}
 }
 
 // publicSession reports whether s is not logged in.
@@ -430,7 +449,7 @@ func publicSession(c *p11.Ctx, s p11.SessionHandle) (bool, error) {
 // withKey runs fn with the handle of the key labelled label. When the
 // token refuses a cached handle (a login that ended took it with it), the
 // handle is forgotten and the key searched for again.
-func (t *Token) withKey(c *p11.Ctx, s p11.SessionHandle, label string, fn func(h p11.ObjectHandle) error) error {
+func (t *Token) withKey(c *p11.Ctx, s session, label string, fn func(h p11.ObjectHandle) error) error {
 	h, cached, err := t.find(c, s, label)
 	if err != nil {
 		return err
@@ -454,8 +473,8 @@ func (t *Token) withKey(c *p11.Ctx, s p11.SessionHandle, label string, fn func(h
 // in the token (CKA_TOKEN), private, sensitive and not extractable, for
 // encryption and decryption only.
 func (t *Token) GenerateKey(ctx context.Context, label string) error {
-	return t.use(ctx, func(c *p11.Ctx, s p11.SessionHandle) error {
-		h, err := c.GenerateKey(s, []*p11.Mechanism{p11.NewMechanism(p11.CKM_AES_KEY_GEN, nil)}, append(aesTemplate(label),
+	return t.use(ctx, func(c *p11.Ctx, s session) error {
+		h, err := c.GenerateKey(s.h, []*p11.Mechanism{p11.NewMechanism(p11.CKM_AES_KEY_GEN, nil)}, append(aesTemplate(label),
 			p11.NewAttribute(p11.CKA_TOKEN, true),
 			p11.NewAttribute(p11.CKA_PRIVATE, true),
 			p11.NewAttribute(p11.CKA_SENSITIVE, true),
@@ -469,18 +488,16 @@ func (t *Token) GenerateKey(ctx context.Context, label string) error {
 		if err != nil {
 			return fmt.Errorf("pkcs11: generate key %q: %w", label, err)
 		}
-		t.mu.Lock()
-		t.handles[label] = h
-		t.mu.Unlock()
+		t.cache(s, label, h)
 		return nil
 	})
 }
 
 // DestroyKey destroys the key labelled label; a missing key is ErrNoKey.
 func (t *Token) DestroyKey(ctx context.Context, label string) error {
-	return t.use(ctx, func(c *p11.Ctx, s p11.SessionHandle) error {
+	return t.use(ctx, func(c *p11.Ctx, s session) error {
 		err := t.withKey(c, s, label, func(h p11.ObjectHandle) error {
-			if err := c.DestroyObject(s, h); err != nil {
+			if err := c.DestroyObject(s.h, h); err != nil {
 				return fmt.Errorf("pkcs11: destroy key %q: %w", label, err)
 			}
 			return nil
@@ -498,10 +515,10 @@ func (t *Token) DestroyKey(ctx context.Context, label string) error {
 // labelled label, a 12-byte IV and aad; it returns the IV the token used
 // (encryptGCM) and the ciphertext followed by its 16-byte tag.
 func (t *Token) Seal(ctx context.Context, label string, plaintext, aad []byte) (iv, sealed []byte, err error) {
-	err = t.use(ctx, func(c *p11.Ctx, s p11.SessionHandle) error {
+	err = t.use(ctx, func(c *p11.Ctx, s session) error {
 		return t.withKey(c, s, label, func(h p11.ObjectHandle) error {
 			var err error
-			iv, sealed, err = encryptGCM(c, s, h, plaintext, aad)
+			iv, sealed, err = encryptGCM(c, s.h, h, plaintext, aad)
 			return err
 		})
 	})
@@ -518,15 +535,15 @@ func (t *Token) Open(ctx context.Context, label string, iv, sealed, aad []byte) 
 		return nil, keyring.ErrUnwrap
 	}
 	var pt []byte
-	err := t.use(ctx, func(c *p11.Ctx, s p11.SessionHandle) error {
+	err := t.use(ctx, func(c *p11.Ctx, s session) error {
 		return t.withKey(c, s, label, func(h p11.ObjectHandle) error {
 			params := p11.NewGCMParams(append([]byte(nil), iv...), aad, tagBits)
 			defer params.Free()
-			if err := c.DecryptInit(s, []*p11.Mechanism{p11.NewMechanism(p11.CKM_AES_GCM, params)}, h); err != nil {
+			if err := c.DecryptInit(s.h, []*p11.Mechanism{p11.NewMechanism(p11.CKM_AES_GCM, params)}, h); err != nil {
 				return fmt.Errorf("pkcs11: decrypt: %w", err)
 			}
 			var err error
-			if pt, err = c.Decrypt(s, sealed); err != nil {
+			if pt, err = c.Decrypt(s.h, sealed); err != nil {
 				if lost(err) {
 					return fmt.Errorf("pkcs11: decrypt: %w", err)
 				}
@@ -541,9 +558,9 @@ func (t *Token) Open(ctx context.Context, label string, iv, sealed, aad []byte) 
 // Random returns n bytes of the token's random number generator.
 func (t *Token) Random(ctx context.Context, n int) ([]byte, error) {
 	var out []byte
-	err := t.use(ctx, func(c *p11.Ctx, s p11.SessionHandle) error {
+	err := t.use(ctx, func(c *p11.Ctx, s session) error {
 		var err error
-		if out, err = c.GenerateRandom(s, n); err != nil {
+		if out, err = c.GenerateRandom(s.h, n); err != nil {
 			return fmt.Errorf("pkcs11: generate random: %w", err)
 		}
 		return nil

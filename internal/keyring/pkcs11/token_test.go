@@ -311,3 +311,45 @@ func TestTokenStress(t *testing.T) {
 		t.Error("still logged in after Close: a session of the pool was left open")
 	}
 }
+
+// TestTokenNoStaleHandle: a key handle found or made in a session of a
+// generation that ended during the call is not cached for the new one (a
+// token that reuses object handles across logins could give it to another
+// key). The hook starts a new generation between the search (or the
+// generation) and the caching.
+func TestTokenNoStaleHandle(t *testing.T) {
+	ctx := context.Background()
+	cfg := softhsmtest.Token(t)
+	const label = "1234abcd-12ab-34cd-56ef-1234567890ab"
+	for _, op := range []string{"GenerateKey", "HasKey"} {
+		tok, err := pkcs11.OpenToken(cfg.Lib, cfg.TokenLabel, cfg.PIN)
+		if err != nil {
+			t.Fatal(err)
+		}
+		renewed := false
+		pkcs11.SetBeforeCache(func() {
+			if renewed {
+				return
+			}
+			renewed = true
+			softhsmtest.CloseAllSessions(t, cfg)
+			tok.HasKey(ctx, "no-such-key") // loses its login: a new generation
+		})
+		if op == "GenerateKey" {
+			err = tok.GenerateKey(ctx, label)
+		} else if !tok.HasKey(ctx, label) {
+			err = errors.New("HasKey = false")
+		}
+		pkcs11.SetBeforeCache(nil)
+		if err != nil || !renewed {
+			t.Fatalf("%s: %v (renewed %v)", op, err, renewed)
+		}
+		if pkcs11.Cached(tok, label) {
+			t.Errorf("%s cached a key handle of an ended generation", op)
+		}
+		if _, _, err := tok.Seal(ctx, label, []byte("x"), nil); err != nil {
+			t.Errorf("Seal after %s: %v", op, err)
+		}
+		tok.Close()
+	}
+}
