@@ -13,3 +13,24 @@ func Cached(t *Token, label string) bool {
 	_, ok := t.handles[label]
 	return ok
 }
+
+// SetBeforeRenewWait sets the hook called as renew starts to wait for a
+// slot (nil: none).
+func SetBeforeRenewWait(f func()) { beforeRenewWait = f }
+
+// FillIdle opens a session in each free slot of t and puts it back idle,
+// as callers of the current generation do.
+func FillIdle(t *Token) {
+	for {
+		select {
+		case <-t.slots:
+			s, err := t.openSession()
+			if err != nil {
+				return
+			}
+			t.put(s, nil)
+		default:
+			return
+		}
+	}
+}

@@ -35,7 +35,7 @@ type Token struct {
 	idle  chan session  // sessions not in use, of the current generation
 	slots chan struct{} // one per session that may still be opened
 
-	login sync.Mutex // held while a new generation logs in
+	login chan struct{} // a token in it while a new generation logs in (renew)
 
 	mu       sync.Mutex
 	slot     uint
@@ -62,7 +62,7 @@ func OpenToken(lib, label, pin string) (*Token, error) {
 		return nil, err
 	}
 	t := &Token{mod: m, lib: lib, label: label, pin: pin, idle: make(chan session, maxSessions),
-		slots: make(chan struct{}, maxSessions), handles: make(map[string]p11.ObjectHandle)}
+		slots: make(chan struct{}, maxSessions), login: make(chan struct{}, 1), handles: make(map[string]p11.ObjectHandle)}
 	for range maxSessions {
 		t.slots <- struct{}{}
 	}
@@ -266,10 +266,17 @@ func (t *Token) use(ctx context.Context, fn func(c *p11.Ctx, s session) error) e
 // ended: it closes the idle sessions, finds the token again (it may be in
 // another slot after a reset), logs in with a new session, and only then
 // ends gen (the callers that fail meanwhile wait for the login), closing
-// the idle sessions again and forgetting the key handles.
+// the idle sessions again and forgetting the key handles. The session it
+// logs in with takes a free slot or that of an idle session (put back by
+// another caller meanwhile), closed; renew gives up when ctx ends or the
+// Token is closed.
 func (t *Token) renew(ctx context.Context, gen uint64) error {
-	t.login.Lock()
-	defer t.login.Unlock()
+	select {
+	case t.login <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-t.login }()
 	t.mu.Lock()
 	closed, refused, current := t.closed, t.refused, t.gen == gen
 	if current && !closed && refused == nil {
@@ -284,11 +291,24 @@ func (t *Token) renew(ctx context.Context, gen uint64) error {
 	case !current:
 		return nil // another caller renewed the pool
 	}
+	if beforeRenewWait != nil {
+		beforeRenewWait()
+	}
 	select {
 	case <-t.slots:
+	case s := <-t.idle:
+		_ = t.mod.ctx.CloseSession(s.h) // its slot is renew's
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	t.mu.Lock()
+	if t.closed {
+		t.slots <- struct{}{}
+		t.releaseIfDone()
+		t.mu.Unlock()
+		return keyring.ErrClosed
+	}
+	t.mu.Unlock()
 	h, err := t.relogin()
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -417,6 +437,10 @@ func (t *Token) find(c *p11.Ctx, ss session, label string) (h p11.ObjectHandle, 
 	t.cache(ss, label, objs[0])
 	return objs[0], false, nil
 }
+
+// beforeRenewWait, when not nil, is called as renew starts to wait for a
+// session's slot (a test's hook).
+var beforeRenewWait func()
 
 // beforeCache, when not nil, is called before a key handle is cached (a
 // test's hook: it may start a new generation there).

@@ -353,3 +353,39 @@ func TestTokenNoStaleHandle(t *testing.T) {
 		tok.Close()
 	}
 }
+
+// TestTokenRenewIdle: a new generation logs in even when every slot of the
+// pool is held by an idle session that other callers put back after renew
+// closed the idle ones (under load); it does not wait for a free slot
+// until its context ends.
+func TestTokenRenewIdle(t *testing.T) {
+	cfg := softhsmtest.Token(t)
+	tok, err := pkcs11.OpenToken(cfg.Lib, cfg.TokenLabel, cfg.PIN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tok.Close()
+	filled := false
+	pkcs11.SetBeforeRenewWait(func() {
+		if !filled {
+			filled = true
+			pkcs11.FillIdle(tok)
+		}
+	})
+	defer pkcs11.SetBeforeRenewWait(nil)
+	softhsmtest.CloseAllSessions(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // detects a hang only
+	defer cancel()
+	if !tok.HasKey(ctx, "no-such-key") && ctx.Err() != nil {
+		t.Fatal("the new generation waited for a free slot until its context ended")
+	}
+	if !filled {
+		t.Fatal("no new generation")
+	}
+	if !softhsmtest.LoggedIn(t, cfg) {
+		t.Error("the token did not log in again")
+	}
+	if _, err := tok.Random(ctx, 16); err != nil {
+		t.Errorf("Random: %v", err)
+	}
+}
