@@ -443,7 +443,13 @@ func (s *Service) newCloudHSMKey(ctx context.Context, sc scope, in *CreateKeyInp
 	}
 	ctx, cancel := context.WithTimeout(ctx, hsmTimeout)
 	defer cancel()
+	if hsmBeforeCall != nil {
+		hsmBeforeCall()
+	}
 	if err := t.GenerateKey(ctx, id); err != nil {
+		if s.wipedUnder(err) {
+			return nil, nil, kmserr.ErrSealed
+		}
 		s.log.WarnContext(ctx, "kms: CloudHSM key not generated", "store", rec.ID, "key", keyARN, "err", err)
 		return nil, nil, errClusterInvalidConfig.With("AWS CloudHSM cluster %s could not generate the key material.", rec.ClusterID)
 	}
@@ -512,10 +518,20 @@ func (s *Service) openHSM(ctx context.Context, op string, k *key, cs *cachedKeyS
 	return inner, nil
 }
 
+// hsmBeforeCall, when not nil, is called before GenerateRandom's and
+// CreateKey's call to a store's token (a test's hook).
+var hsmBeforeCall func()
+
+// wipedUnder reports whether err, of a token's call, says that Wipe logged
+// out of the token during the call: the answer is then kmserr.ErrSealed.
+func (s *Service) wipedUnder(err error) bool {
+	return errors.Is(err, keyring.ErrClosed) && s.hsm.isSealed()
+}
+
 // hsmError is the answer to a token operation of op on k that failed.
 func (s *Service) hsmError(ctx context.Context, op string, k *key, err error) error {
-	if errors.Is(err, keyring.ErrClosed) && s.hsm.isSealed() {
-		return kmserr.ErrSealed // Wipe logged out of the token during the operation
+	if s.wipedUnder(err) {
+		return kmserr.ErrSealed
 	}
 	s.log.WarnContext(ctx, "kms: CloudHSM key store operation failed", "op", op, "key", k.arn, "err", err)
 	if errors.Is(err, pkcs11.ErrNoKey) {
@@ -543,7 +559,13 @@ func (s *Service) hsmRandom(ctx context.Context, sc scope, rec *keyStoreRecord, 
 	}
 	ctx, cancel := context.WithTimeout(ctx, hsmTimeout)
 	defer cancel()
+	if hsmBeforeCall != nil {
+		hsmBeforeCall()
+	}
 	b, err := t.Random(ctx, n)
+	if s.wipedUnder(err) {
+		return nil, kmserr.ErrSealed
+	}
 	if err != nil {
 		s.log.WarnContext(ctx, "kms: CloudHSM random failed", "store", rec.ID, "err", err)
 		return nil, errKeyStoreInvalidState.With("Custom key store %s cannot reach its AWS CloudHSM cluster %s.", rec.ID, rec.ClusterID)

@@ -29,7 +29,7 @@ var (
 func hsmToken(t *testing.T, i int) pkcs11.Config {
 	t.Helper()
 	hsmOnce.Do(func() {
-		for range 12 {
+		for range 14 {
 			testTokens = append(testTokens, softhsmtest.Token(t))
 		}
 	})
@@ -484,5 +484,24 @@ func TestConnectChecksPassword(t *testing.T) {
 	b.follow(t, at)
 	if softhsmtest.LoggedIn(t, tokB) {
 		t.Error("node b is still logged in to the token of a FAILED store")
+	}
+}
+
+// TestCloudHSMWipedInFlight: a GenerateRandom or CreateKey whose token
+// Wipe logs out of during the token's call answers that Trent is sealed,
+// as Encrypt and Decrypt do (hsmError), not that the cluster failed.
+func TestCloudHSMWipedInFlight(t *testing.T) {
+	tok := hsmToken(t, 12)
+	for _, op := range []string{"GenerateRandom", "CreateKey"} {
+		s, id := newHSMService(t, memstore.New(), time.Now, tok)
+		hsmBeforeCall = s.Wipe
+		var err error
+		if op == "GenerateRandom" {
+			_, err = s.GenerateRandom(bg, caller, &GenerateRandomInput{NumberOfBytes: ptr[int32](8), CustomKeyStoreId: id})
+		} else {
+			_, err = s.CreateKey(bg, caller, &CreateKeyInput{Origin: "AWS_CLOUDHSM", CustomKeyStoreId: id})
+		}
+		hsmBeforeCall = nil
+		wantErr(t, err, "KMSInternalException", "Trent is sealed.")
 	}
 }
