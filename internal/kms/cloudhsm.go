@@ -172,6 +172,39 @@ func (h *hsmTokens) open(cl CloudHSMCluster, id, pin string, explicit bool) (*pk
 	return t, err
 }
 
+// check runs fn with a token of cluster id logged in with pin for fn
+// only (logged out after it), under the cluster's login lock (open); after
+// closeAll, or when closeAll runs before fn returns, the error is
+// errHSMSealed. Its other errors are the login's.
+func (h *hsmTokens) check(cl CloudHSMCluster, id, pin string, fn func(*pkcs11.Token)) error {
+	c := h.cluster(id)
+	c.login.Lock()
+	defer c.login.Unlock()
+	if h.isSealed() {
+		return errHSMSealed
+	}
+	if hsmBeforeCheckLogin != nil {
+		hsmBeforeCheckLogin()
+	}
+	t, err := pkcs11.OpenToken(cl.Module, cl.TokenLabel, pin)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	if h.isSealed() { // closeAll ran during the login
+		return errHSMSealed
+	}
+	fn(t)
+	if h.isSealed() {
+		return errHSMSealed
+	}
+	return nil
+}
+
+// hsmBeforeCheckLogin, when not nil, is called before check logs in (a
+// test's hook).
+var hsmBeforeCheckLogin func()
+
 // isSealed reports whether closeAll ran.
 func (h *hsmTokens) isSealed() bool {
 	h.mu.RLock()
@@ -395,20 +428,23 @@ func (s *Service) updateCloudHSMStore(ctx context.Context, sc scope, in *UpdateC
 	if len(ids) == 0 {
 		return nil
 	}
-	if s.hsm.isSealed() {
+	var missing string
+	err = s.hsm.check(s.clusters[next.ClusterID], next.ClusterID, next.Secret, func(t *pkcs11.Token) {
+		for _, id := range ids {
+			if !t.HasKey(ctx, id) {
+				missing = id
+				return
+			}
+		}
+	})
+	switch {
+	case errors.Is(err, errHSMSealed):
 		return kmserr.ErrSealed
-	}
-	cl := s.clusters[next.ClusterID]
-	t, err := pkcs11.OpenToken(cl.Module, cl.TokenLabel, next.Secret)
-	if err != nil {
+	case err != nil:
 		s.log.InfoContext(ctx, "kms: CloudHSM cluster not checked", "cluster", next.ClusterID, "err", err)
 		return errClusterInvalidConfig.With("Cannot log in to AWS CloudHSM cluster %s with the key store password (%s).", next.ClusterID, hsmConnectionCode(err))
-	}
-	defer t.Close()
-	for _, id := range ids {
-		if !t.HasKey(ctx, id) {
-			return errClusterNotRelated.With("AWS CloudHSM cluster %s is not related to the cluster of custom key store %s: it has no key material of %s.", next.ClusterID, rec.ID, id)
-		}
+	case missing != "":
+		return errClusterNotRelated.With("AWS CloudHSM cluster %s is not related to the cluster of custom key store %s: it has no key material of %s.", next.ClusterID, rec.ID, missing)
 	}
 	return nil
 }

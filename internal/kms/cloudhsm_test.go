@@ -505,3 +505,39 @@ func TestCloudHSMWipedInFlight(t *testing.T) {
 		wantErr(t, err, "KMSInternalException", "Trent is sealed.")
 	}
 }
+
+// TestCloudHSMUpdateWiped: an UpdateCustomKeyStore that checks a new
+// cluster by a login to its token during which the service is wiped
+// answers that Trent is sealed and leaves the token logged out.
+func TestCloudHSMUpdateWiped(t *testing.T) {
+	tokA, tokB := hsmToken(t, 12), hsmToken(t, 13)
+	const clusterB = "cluster-bbbbbbbbbbb"
+	s, err := New(bg, Config{Store: memstore.New(), CloudHSMClusters: map[string]CloudHSMCluster{
+		hsmCluster: {Module: tokA.Lib, TokenLabel: tokA.TokenLabel}, clusterB: {Module: tokB.Lib, TokenLabel: tokB.TokenLabel}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Wipe()
+	cs, err := s.CreateCustomKeyStore(bg, caller, &CreateCustomKeyStoreInput{CustomKeyStoreName: "hsm", CloudHsmClusterId: hsmCluster,
+		TrustAnchorCertificate: softhsmtest.TrustAnchor(t), KeyStorePassword: softhsmtest.PIN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := cs.CustomKeyStoreId
+	if _, err := s.ConnectCustomKeyStore(bg, caller, &ConnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateKey(bg, caller, &CreateKeyInput{Origin: "AWS_CLOUDHSM", CustomKeyStoreId: id}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DisconnectCustomKeyStore(bg, caller, &DisconnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
+		t.Fatal(err)
+	}
+	hsmBeforeCheckLogin = s.Wipe
+	_, err = s.UpdateCustomKeyStore(bg, caller, &UpdateCustomKeyStoreInput{CustomKeyStoreId: id, CloudHsmClusterId: clusterB})
+	hsmBeforeCheckLogin = nil
+	wantErr(t, err, "KMSInternalException", "Trent is sealed.")
+	if softhsmtest.LoggedIn(t, tokB) {
+		t.Error("logged in to the new cluster's token after Wipe")
+	}
+}
