@@ -52,26 +52,7 @@ func TestToken(t *testing.T) {
 		t.Errorf("Open(other aad) err = %v, want ErrUnwrap", err)
 	}
 	// More callers than sessions: they share the pool.
-	var wg sync.WaitGroup
-	for i := range 40 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			pt := []byte{byte(i)}
-			iv, sealed, err := tok.Seal(ctx, label, pt, aad)
-			if err == nil {
-				var got []byte
-				got, err = tok.Open(ctx, label, iv, sealed, aad)
-				if err == nil && !bytes.Equal(got, pt) {
-					t.Errorf("concurrent round trip %d = %x", i, got)
-				}
-			}
-			if err != nil {
-				t.Errorf("concurrent round trip %d: %v", i, err)
-			}
-		}()
-	}
-	wg.Wait()
+	roundTrips(t, tok, label, 40, aad)
 	r1, err1 := tok.Random(ctx, 32)
 	r2, err2 := tok.Random(ctx, 32)
 	if err1 != nil || err2 != nil || len(r1) != 32 || bytes.Equal(r1, r2) {
@@ -92,8 +73,9 @@ func TestToken(t *testing.T) {
 	}
 }
 
-// roundTrips seals and opens n values at once under the key label of tok.
-func roundTrips(t *testing.T, tok *pkcs11.Token, label string, n int) {
+// roundTrips seals and opens n values at once under the key label of tok,
+// with the additional data aad.
+func roundTrips(t *testing.T, tok *pkcs11.Token, label string, n int, aad []byte) {
 	t.Helper()
 	ctx := context.Background()
 	var wg sync.WaitGroup
@@ -102,10 +84,10 @@ func roundTrips(t *testing.T, tok *pkcs11.Token, label string, n int) {
 		go func() {
 			defer wg.Done()
 			pt := []byte{byte(i)}
-			iv, sealed, err := tok.Seal(ctx, label, pt, nil)
+			iv, sealed, err := tok.Seal(ctx, label, pt, aad)
 			if err == nil {
 				var got []byte
-				got, err = tok.Open(ctx, label, iv, sealed, nil)
+				got, err = tok.Open(ctx, label, iv, sealed, aad)
 				if err == nil && !bytes.Equal(got, pt) {
 					t.Errorf("round trip %d = %x", i, got)
 				}
@@ -137,7 +119,7 @@ func TestTokenLostSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	roundTrips(t, tok, label, 20) // several sessions in the pool
+	roundTrips(t, tok, label, 20, nil) // several sessions in the pool
 	for i := range 3 {
 		softhsmtest.CloseAllSessions(t, cfg)
 		if softhsmtest.LoggedIn(t, cfg) {
@@ -197,9 +179,9 @@ func TestTokenLoggedOut(t *testing.T) {
 		t.Errorf("Seal after C_Logout: %v", err)
 	}
 	softhsmtest.Logout(t, cfg)
-	roundTrips(t, tok, label, 20)
+	roundTrips(t, tok, label, 20, nil)
 	softhsmtest.CloseAllSessions(t, cfg)
-	roundTrips(t, tok, label, 20)
+	roundTrips(t, tok, label, 20, nil)
 	if err := tok.DestroyKey(ctx, label); err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +257,7 @@ func TestTokenStress(t *testing.T) {
 		} else {
 			softhsmtest.CloseAllSessions(t, cfg)
 		}
-		roundTrips(t, tok, label, 24)
+		roundTrips(t, tok, label, 24, nil)
 		if t.Failed() {
 			t.Fatalf("round %d failed", i)
 		}
