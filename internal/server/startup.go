@@ -157,7 +157,9 @@ func (s *Server) printSummary(ctx context.Context, w io.Writer) {
 	if sum.next != "" {
 		fmt.Fprintf(&b, "\nThe server is %s; next:\n\n  %s\n\n", sum.state, sum.next)
 	} else {
-		b.WriteString("\nthen, for example: aws kms create-key --description first\n\n")
+		// The flag too: AWS CLIs before 2.13 (1.29 for v1), Debian 12's
+		// among them, ignore AWS_ENDPOINT_URL and would call AWS itself.
+		fmt.Fprintf(&b, "\nthen, for example (--endpoint-url for AWS CLIs before 2.13, which ignore AWS_ENDPOINT_URL):\n\n  aws kms create-key --description first --endpoint-url %s\n\n", sum.endpoint)
 	}
 	io.WriteString(w, b.String())
 }
