@@ -27,15 +27,7 @@ func TestToken(t *testing.T) {
 	if _, err := pkcs11.OpenToken(cfg.Lib, cfg.TokenLabel, "wrong-pin"); !errors.Is(err, pkcs11.ErrPINIncorrect) {
 		t.Errorf("OpenToken(wrong PIN) err = %v, want ErrPINIncorrect", err)
 	}
-	tok, err := pkcs11.OpenToken(cfg.Lib, cfg.TokenLabel, cfg.PIN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tok.Close()
-	const label = "1234abcd-12ab-34cd-56ef-1234567890ab"
-	if err := tok.GenerateKey(ctx, label); err != nil {
-		t.Fatal(err)
-	}
+	tok := openTokenWithKey(t, cfg)
 	a, ok := softhsmtest.KeyAttributes(t, cfg, label)
 	if !ok || !a.Sensitive || a.Extractable || !a.Token || a.ValueLen != 32 || a.ValueErr == nil {
 		t.Errorf("key attributes = %+v (found %v), want a sensitive, non-extractable 32-byte token key whose CKA_VALUE is refused", a, ok)
@@ -106,15 +98,7 @@ func roundTrips(t *testing.T, tok *pkcs11.Token, label string, n int, aad []byte
 func TestTokenLostSessions(t *testing.T) {
 	ctx := context.Background()
 	cfg := softhsmtest.Token(t)
-	tok, err := pkcs11.OpenToken(cfg.Lib, cfg.TokenLabel, cfg.PIN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tok.Close()
-	const label = "1234abcd-12ab-34cd-56ef-1234567890ab"
-	if err := tok.GenerateKey(ctx, label); err != nil {
-		t.Fatal(err)
-	}
+	tok := openTokenWithKey(t, cfg)
 	iv, sealed, err := tok.Seal(ctx, label, []byte("before"), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -146,25 +130,14 @@ func TestTokenLostSessions(t *testing.T) {
 func TestTokenLoggedOut(t *testing.T) {
 	ctx := context.Background()
 	cfg := softhsmtest.Token(t)
-	const label = "1234abcd-12ab-34cd-56ef-1234567890ab"
-	first, err := pkcs11.OpenToken(cfg.Lib, cfg.TokenLabel, cfg.PIN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := first.GenerateKey(ctx, label); err != nil {
-		t.Fatal(err)
-	}
+	first := openTokenWithKey(t, cfg)
 	iv, sealed, err := first.Seal(ctx, label, []byte("kept"), nil)
 	first.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	tok, err := pkcs11.OpenToken(cfg.Lib, cfg.TokenLabel, cfg.PIN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tok.Close()
+	tok := openToken(t, cfg)
 	softhsmtest.Logout(t, cfg)
 	// The key is not yet known to tok: it searches for it.
 	if pt, err := tok.Open(ctx, label, iv, sealed, nil); err != nil || string(pt) != "kept" {
@@ -197,15 +170,7 @@ func TestTokenLoggedOut(t *testing.T) {
 func TestTokenPINRefused(t *testing.T) {
 	ctx := context.Background()
 	cfg := softhsmtest.Token(t)
-	tok, err := pkcs11.OpenToken(cfg.Lib, cfg.TokenLabel, cfg.PIN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tok.Close()
-	const label = "1234abcd-12ab-34cd-56ef-1234567890ab"
-	if err := tok.GenerateKey(ctx, label); err != nil {
-		t.Fatal(err)
-	}
+	tok := openTokenWithKey(t, cfg)
 	softhsmtest.Logout(t, cfg)
 	softhsmtest.SetPIN(t, cfg, cfg.PIN, "changed-pin")
 	if _, _, err := tok.Seal(ctx, label, []byte("x"), nil); !errors.Is(err, pkcs11.ErrPINIncorrect) {
@@ -232,20 +197,11 @@ func TestTokenStress(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a hang
 	defer cancel()
 	cfg, other := softhsmtest.Token(t), softhsmtest.Token(t)
-	tok, err := pkcs11.OpenToken(cfg.Lib, cfg.TokenLabel, cfg.PIN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tok.Close()
+	tok := openToken(t, cfg)
 	// A Token of another token keeps the module initialised after tok's
 	// Close, for the last check (softhsmtest's would initialise it for
 	// good, hiding the next tests' tokens).
-	keep, err := pkcs11.OpenToken(other.Lib, other.TokenLabel, other.PIN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer keep.Close()
-	const label = "1234abcd-12ab-34cd-56ef-1234567890ab"
+	openToken(t, other)
 	if err := tok.GenerateKey(ctx, label); err != nil {
 		t.Fatal(err)
 	}
@@ -302,12 +258,9 @@ func TestTokenStress(t *testing.T) {
 func TestTokenNoStaleHandle(t *testing.T) {
 	ctx := context.Background()
 	cfg := softhsmtest.Token(t)
-	const label = "1234abcd-12ab-34cd-56ef-1234567890ab"
 	for _, op := range []string{"GenerateKey", "HasKey"} {
-		tok, err := pkcs11.OpenToken(cfg.Lib, cfg.TokenLabel, cfg.PIN)
-		if err != nil {
-			t.Fatal(err)
-		}
+		tok := openToken(t, cfg)
+		var err error
 		renewed := false
 		pkcs11.SetBeforeCache(func() {
 			if renewed {
@@ -342,11 +295,7 @@ func TestTokenNoStaleHandle(t *testing.T) {
 // until its context ends.
 func TestTokenRenewIdle(t *testing.T) {
 	cfg := softhsmtest.Token(t)
-	tok, err := pkcs11.OpenToken(cfg.Lib, cfg.TokenLabel, cfg.PIN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tok.Close()
+	tok := openToken(t, cfg)
 	filled := false
 	pkcs11.SetBeforeRenewWait(func() {
 		if !filled {
@@ -370,4 +319,30 @@ func TestTokenRenewIdle(t *testing.T) {
 	if _, err := tok.Random(ctx, 16); err != nil {
 		t.Errorf("Random: %v", err)
 	}
+}
+
+// label names the tests' key (a key id, as a CloudHSM key store names its
+// keys in the token).
+const label = "1234abcd-12ab-34cd-56ef-1234567890ab"
+
+// openToken logs in to the token of cfg; the Token is closed when the test
+// ends (a Close before is fine: Close is idempotent).
+func openToken(t *testing.T, cfg pkcs11.Config) *pkcs11.Token {
+	t.Helper()
+	tok, err := pkcs11.OpenToken(cfg.Lib, cfg.TokenLabel, cfg.PIN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tok.Close() })
+	return tok
+}
+
+// openTokenWithKey is openToken with the key label generated in the token.
+func openTokenWithKey(t *testing.T, cfg pkcs11.Config) *pkcs11.Token {
+	t.Helper()
+	tok := openToken(t, cfg)
+	if err := tok.GenerateKey(context.Background(), label); err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }
