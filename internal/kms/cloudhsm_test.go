@@ -49,15 +49,29 @@ func newHSMService(t *testing.T, st storage.Store, now func() time.Time, tok pkc
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Wipe)
+	id := createHSMStore(t, s)
+	connectHSMStore(t, s, id)
+	return s, id
+}
+
+// createHSMStore creates a CloudHSM key store of cluster hsmCluster in s
+// (the token's PIN as its password) and returns its id.
+func createHSMStore(t *testing.T, s *Service) string {
+	t.Helper()
 	cs, err := s.CreateCustomKeyStore(bg, caller, &CreateCustomKeyStoreInput{CustomKeyStoreName: "hsm", CloudHsmClusterId: hsmCluster,
 		TrustAnchorCertificate: softhsmtest.TrustAnchor(t), KeyStorePassword: softhsmtest.PIN})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.ConnectCustomKeyStore(bg, caller, &ConnectCustomKeyStoreInput{CustomKeyStoreId: cs.CustomKeyStoreId}); err != nil {
+	return cs.CustomKeyStoreId
+}
+
+// connectHSMStore connects the key store id of s.
+func connectHSMStore(t *testing.T, s *Service, id string) {
+	t.Helper()
+	if _, err := s.ConnectCustomKeyStore(bg, caller, &ConnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
 		t.Fatal(err)
 	}
-	return s, cs.CustomKeyStoreId
 }
 
 // TestCloudHSMKeyDeletion: a key of a CloudHSM key store deleted at the end
@@ -190,9 +204,7 @@ func TestCloudHSMLoginNotRetried(t *testing.T) {
 	if _, err := s.DisconnectCustomKeyStore(bg, caller, &DisconnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.ConnectCustomKeyStore(bg, caller, &ConnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
-		t.Fatal(err)
-	}
+	connectHSMStore(t, s, id)
 	if err := encrypt(); err != nil {
 		t.Errorf("Encrypt after reconnecting: %v", err)
 	}
@@ -313,17 +325,10 @@ func TestDisconnectLogsOutOtherNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cs, err := a.s.CreateCustomKeyStore(bg, caller, &CreateCustomKeyStoreInput{CustomKeyStoreName: "hsm", CloudHsmClusterId: hsmCluster,
-		TrustAnchorCertificate: softhsmtest.TrustAnchor(t), KeyStorePassword: softhsmtest.PIN})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := cs.CustomKeyStoreId
+	id := createHSMStore(t, a.s)
 	connect := func() {
 		t.Helper()
-		if _, err := a.s.ConnectCustomKeyStore(bg, caller, &ConnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
-			t.Fatal(err)
-		}
+		connectHSMStore(t, a.s, id)
 		if got := describeStore(t, a.s, id).ConnectionState; got != stateConnected {
 			t.Fatalf("store is %s on node a, want CONNECTED", got)
 		}
@@ -450,15 +455,8 @@ func TestConnectChecksPassword(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cs, err := a.s.CreateCustomKeyStore(bg, caller, &CreateCustomKeyStoreInput{CustomKeyStoreName: "hsm", CloudHsmClusterId: hsmCluster,
-		TrustAnchorCertificate: softhsmtest.TrustAnchor(t), KeyStorePassword: softhsmtest.PIN})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := cs.CustomKeyStoreId
-	if _, err := a.s.ConnectCustomKeyStore(bg, caller, &ConnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
-		t.Fatal(err)
-	}
+	id := createHSMStore(t, a.s)
+	connectHSMStore(t, a.s, id)
 	at, _ = b.follow(t, at)
 	k, err := b.s.CreateKey(bg, caller, &CreateKeyInput{Origin: "AWS_CLOUDHSM", CustomKeyStoreId: id})
 	if err != nil {
@@ -475,9 +473,7 @@ func TestConnectChecksPassword(t *testing.T) {
 	if _, err := a.s.UpdateCustomKeyStore(bg, caller, &UpdateCustomKeyStoreInput{CustomKeyStoreId: id, KeyStorePassword: "wrong-password"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.s.ConnectCustomKeyStore(bg, caller, &ConnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
-		t.Fatal(err)
-	}
+	connectHSMStore(t, b.s, id)
 	if e := describeStore(t, a.s, id); e.ConnectionState != stateFailed || e.ConnectionErrorCode != "INVALID_CREDENTIALS" {
 		t.Errorf("store connected with a wrong password: %s %s, want FAILED INVALID_CREDENTIALS", e.ConnectionState, e.ConnectionErrorCode)
 	}
@@ -518,15 +514,8 @@ func TestCloudHSMUpdateWiped(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Wipe()
-	cs, err := s.CreateCustomKeyStore(bg, caller, &CreateCustomKeyStoreInput{CustomKeyStoreName: "hsm", CloudHsmClusterId: hsmCluster,
-		TrustAnchorCertificate: softhsmtest.TrustAnchor(t), KeyStorePassword: softhsmtest.PIN})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := cs.CustomKeyStoreId
-	if _, err := s.ConnectCustomKeyStore(bg, caller, &ConnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
-		t.Fatal(err)
-	}
+	id := createHSMStore(t, s)
+	connectHSMStore(t, s, id)
 	if _, err := s.CreateKey(bg, caller, &CreateKeyInput{Origin: "AWS_CLOUDHSM", CustomKeyStoreId: id}); err != nil {
 		t.Fatal(err)
 	}

@@ -48,9 +48,7 @@ func TestCloudHSMSlowClusterNoStall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.ConnectCustomKeyStore(bg, caller, &ConnectCustomKeyStoreInput{CustomKeyStoreId: storeB.CustomKeyStoreId}); err != nil {
-		t.Fatal(err)
-	}
+	connectHSMStore(t, s, storeB.CustomKeyStoreId)
 	kB, err := s.CreateKey(bg, caller, &CreateKeyInput{Origin: "AWS_CLOUDHSM", CustomKeyStoreId: storeB.CustomKeyStoreId})
 	if err != nil {
 		t.Fatal(err)
