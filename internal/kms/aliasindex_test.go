@@ -120,13 +120,7 @@ func TestAliasWritesReadOnlyTheKeysAliases(t *testing.T) {
 			if _, err := s.UpdateAlias(bg, caller, &UpdateAliasInput{AliasName: "alias/k0", TargetKeyId: other}); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := s.ScheduleKeyDeletion(bg, caller, &ScheduleKeyDeletionInput{KeyId: k, PendingWindowInDays: ptr(int32(7))}); err != nil {
-				t.Fatal(err)
-			}
-			clk.Advance(8 * 24 * time.Hour)
-			if err := s.Tick(bg); err != nil {
-				t.Fatal(err)
-			}
+			deleteKeyNow(t, s, clk, k)
 			if n := lc.aliases.Load(); n != 0 {
 				t.Errorf("the alias writes and the key's deletion listed %d alias records, want none (the key's index entries only)", n)
 			}
@@ -235,13 +229,7 @@ func TestAliasIndexBuiltAtStart(t *testing.T) {
 				_, err := old.CreateAlias(bg, caller, &CreateAliasInput{AliasName: "alias/one-too-many", TargetKeyId: full})
 				wantErr(t, err, "LimitExceededException", "*")
 			}
-			if _, err := s.ScheduleKeyDeletion(bg, caller, &ScheduleKeyDeletionInput{KeyId: full, PendingWindowInDays: ptr(int32(7))}); err != nil {
-				t.Fatal(err)
-			}
-			clk.Advance(8 * 24 * time.Hour)
-			if err := s.Tick(bg); err != nil {
-				t.Fatal(err)
-			}
+			deleteKeyNow(t, s, clk, full)
 			if got := storedPaths(t, st, aliasPathPrefix); len(got) != 1 || got[0] != aliasPath(region, acct, "alias/other0") {
 				t.Errorf("stored aliases after the deletion of the key: %v, want alias/other0 only", got)
 			}
@@ -399,13 +387,7 @@ func TestKeyDeletionDeletesUnindexedAliases(t *testing.T) {
 	if err := s.Apply(bg, []string{aliasPath(region, acct, "alias/unindexed")}); err != nil { // the change feed
 		t.Fatal(err)
 	}
-	if _, err := s.ScheduleKeyDeletion(bg, caller, &ScheduleKeyDeletionInput{KeyId: k, PendingWindowInDays: ptr(int32(7))}); err != nil {
-		t.Fatal(err)
-	}
-	clk.Advance(8 * 24 * time.Hour)
-	if err := s.Tick(bg); err != nil {
-		t.Fatal(err)
-	}
+	deleteKeyNow(t, s, clk, k)
 	if got := storedPaths(t, st, aliasPathPrefix); len(got) != 0 {
 		t.Errorf("aliases stored after the deletion of their key: %v", got)
 	}

@@ -85,13 +85,7 @@ func TestGrantQuotaAcrossNodes(t *testing.T) {
 	}
 
 	// The key's deletion deletes its count with its grants.
-	if _, err := a.ScheduleKeyDeletion(bg, caller, &ScheduleKeyDeletionInput{KeyId: id, PendingWindowInDays: ptr(int32(7))}); err != nil {
-		t.Fatal(err)
-	}
-	clk.Advance(8 * 24 * time.Hour)
-	if err := a.Tick(bg); err != nil {
-		t.Fatal(err)
-	}
+	deleteKeyNow(t, a, clk, id)
 	if ps := storedPaths(t, st, "kms/grant"); len(ps) != 0 {
 		t.Errorf("grants and counts left after the key's deletion: %v", ps)
 	}

@@ -136,3 +136,16 @@ func wantErr(t *testing.T, err error, code, msg string) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// deleteKeyNow schedules the deletion of keyID in s with the shortest
+// waiting period, moves clk past it and runs the tick that deletes the key.
+func deleteKeyNow(t *testing.T, s *Service, clk *clock, keyID string) {
+	t.Helper()
+	if _, err := s.ScheduleKeyDeletion(bg, caller, &ScheduleKeyDeletionInput{KeyId: keyID, PendingWindowInDays: ptr(int32(7))}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(8 * 24 * time.Hour)
+	if err := s.Tick(bg); err != nil {
+		t.Fatal(err)
+	}
+}
