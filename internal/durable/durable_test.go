@@ -11,21 +11,7 @@ import (
 
 func TestCreate(t *testing.T) {
 	dir := t.TempDir()
-	p := filepath.Join(dir, "secret")
-	if err := Create(p, []byte("one")); err != nil {
-		t.Fatal(err)
-	}
-	if err := Create(p, []byte("two")); !errors.Is(err, fs.ErrExist) {
-		t.Errorf("Create over an existing file = %v, want fs.ErrExist", err)
-	}
-	b, err := os.ReadFile(p)
-	fi, serr := os.Stat(p)
-	if err != nil || string(b) != "one" || serr != nil || fi.Mode().Perm() != 0o600 {
-		t.Errorf("file = %q %v, mode %v %v; want \"one\", 0600", b, err, fi.Mode().Perm(), serr)
-	}
-	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
-		t.Errorf("directory holds %d entries, want the file alone (no temporary file left)", len(ents))
-	}
+	checkCreate(t, dir)
 	if err := Create(filepath.Join(dir, "no-such-dir", "f"), nil); err == nil {
 		t.Error("Create in a missing directory succeeded")
 	}
@@ -52,22 +38,29 @@ func TestCreateWithoutHardLinks(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			defer func(l, r func(string, string) error) { link, renameNoReplace = l, r }(link, renameNoReplace)
 			link, renameNoReplace = noLink, tc.rename
-			dir := t.TempDir()
-			p := filepath.Join(dir, "secret")
-			if err := Create(p, []byte("one")); err != nil {
-				t.Fatal(err)
-			}
-			if err := Create(p, []byte("two")); !errors.Is(err, fs.ErrExist) {
-				t.Errorf("Create over an existing file = %v, want fs.ErrExist", err)
-			}
-			b, err := os.ReadFile(p)
-			fi, serr := os.Stat(p)
-			if err != nil || string(b) != "one" || serr != nil || fi.Mode().Perm() != 0o600 {
-				t.Errorf("file = %q %v, mode %v %v; want \"one\", 0600", b, err, fi.Mode().Perm(), serr)
-			}
-			if ents, _ := os.ReadDir(dir); len(ents) != 1 {
-				t.Errorf("directory holds %d entries, want the file alone (no temporary or placeholder file left)", len(ents))
-			}
+			checkCreate(t, t.TempDir())
 		})
+	}
+}
+
+// checkCreate creates a file in dir with Create, then checks that a second
+// Create does not replace it, that it holds what the first wrote with mode
+// 0600, and that nothing else (a temporary or placeholder file) is left.
+func checkCreate(t *testing.T, dir string) {
+	t.Helper()
+	p := filepath.Join(dir, "secret")
+	if err := Create(p, []byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	if err := Create(p, []byte("two")); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("Create over an existing file = %v, want fs.ErrExist", err)
+	}
+	b, err := os.ReadFile(p)
+	fi, serr := os.Stat(p)
+	if err != nil || string(b) != "one" || serr != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("file = %q %v, mode %v %v; want \"one\", 0600", b, err, fi.Mode().Perm(), serr)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Errorf("directory holds %d entries, want the file alone (no temporary or placeholder file left)", len(ents))
 	}
 }

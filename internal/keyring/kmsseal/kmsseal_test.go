@@ -71,9 +71,17 @@ func TestConformance(t *testing.T) {
 // devServer starts a Trent dev server to be the KMS.
 func devServer(t *testing.T) *server.Server {
 	t.Helper()
-	ctx := context.Background()
 	cfg := server.Default()
-	cfg.Dev, cfg.DataDir, cfg.Addr, cfg.Mlock = true, "", "127.0.0.1:0", server.MlockOff
+	cfg.Dev, cfg.DataDir = true, ""
+	return startServer(t, cfg)
+}
+
+// startServer starts a Trent server of cfg on a free loopback port, shut
+// down when the test ends.
+func startServer(t *testing.T, cfg server.Config) *server.Server {
+	t.Helper()
+	ctx := context.Background()
+	cfg.Addr, cfg.Mlock = "127.0.0.1:0", server.MlockOff
 	s, err := server.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -162,15 +170,8 @@ func TestCredentialsFileSession(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	cfg := server.Default()
-	cfg.DataDir, cfg.Addr, cfg.Mlock = dir, "127.0.0.1:0", server.MlockOff
-	s, err := server.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Shutdown(ctx) })
+	cfg.DataDir = dir
+	s := startServer(t, cfg)
 	admin, err := config.LoadSharedConfigProfile(ctx, "default", func(o *config.LoadSharedConfigOptions) {
 		o.CredentialsFiles, o.ConfigFiles = []string{filepath.Join(dir, server.CredentialsFile)}, []string{}
 	})
