@@ -997,7 +997,8 @@ func TestClusterImportOnAnotherNode(t *testing.T) {
 // A node that refuses calls because it cannot confirm that it is current
 // (its database down past --max-staleness) records each refusal in its
 // audit log with the error code it answered, as CloudTrail records failed
-// calls: the KMS API's, and the IAM and STS Query APIs'.
+// calls: the KMS API's, the IAM and STS Query APIs', and the XKS proxy
+// API's.
 func TestClusterStaleRefusalsAudited(t *testing.T) {
 	t.Parallel()
 	in := pgtest.Start(t)
@@ -1007,6 +1008,8 @@ func TestClusterStaleRefusalsAudited(t *testing.T) {
 	kc := s.auditClient(c.creds.AccessKey, c.creds.Secret)
 	k, err := kc.CreateKey(ctx(t), &kms.CreateKeyInput{})
 	must(t, err)
+	hc := &http.Client{Timeout: 30 * time.Second}
+	xksKey, _, xksAK, xksSecret := xksSetup(t, s, c.creds, hc, "xks-proxy")
 	in.Stop()
 	t.Cleanup(func() { in.Restart() }) // so that the node stops cleanly
 	var encErr error
@@ -1022,6 +1025,10 @@ func TestClusterStaleRefusalsAudited(t *testing.T) {
 		t.Fatalf("ListUsers on the stale node: %v, want ServiceUnavailable", iamErr)
 	}
 
+	_, xksErr := newXKSClient(t, s, xksAK, xksSecret, hc).KeyMetadata(ctx(t), xksKey, xksMetadata("DescribeKey"))
+	wantXKS(t, xksErr, xks.ErrDependencyTimeout)
+	xksRecorded := false
+
 	want := map[string][2]string{ // request id: event name, error code
 		requestID(middleware.Metadata{}, encErr): {"Encrypt", "DependencyTimeoutException"},
 		requestID(middleware.Metadata{}, iamErr): {"ListUsers", "ServiceUnavailable"},
@@ -1036,6 +1043,9 @@ func TestClusterStaleRefusalsAudited(t *testing.T) {
 		if err := json.Unmarshal(l, &r); err != nil {
 			t.Fatalf("audit line is not JSON: %v\n%s", err, l)
 		}
+		if r.EventName == "XksGetKeyMetadata" && r.ErrorCode == "DependencyTimeoutException" && r.UserIdentity.AccessKeyID == xksAK {
+			xksRecorded = true
+		}
 		w, ok := want[r.RequestID]
 		if !ok {
 			continue
@@ -1048,5 +1058,8 @@ func TestClusterStaleRefusalsAudited(t *testing.T) {
 	}
 	for id, w := range want {
 		t.Errorf("no audit record of the refused %s (request %s)", w[0], id)
+	}
+	if !xksRecorded {
+		t.Errorf("no audit record of the refused XKS proxy call (XksGetKeyMetadata, DependencyTimeoutException, access key %s)", xksAK)
 	}
 }

@@ -249,20 +249,20 @@ func refuse(e *kmserr.Error) http.Handler {
 // serveKMS serves the KMS API while unsealed and refuses it while sealed
 // (unaudited: the audit log's key is sealed too). A node that cannot
 // confirm that it follows the others (see clusterRun.fresh) refuses the
-// proxy API here, and the KMS, IAM and STS APIs in their front doors
-// (audited: their Refuse hooks).
+// KMS, IAM and STS APIs in their front doors and the proxy API in xksAPI
+// (audited: their Refuse hooks, xksAudited.refusal).
 func (s *Server) serveKMS(w http.ResponseWriter, r *http.Request) {
 	svc := s.svc.Load()
 	switch {
-	case (svc == nil || svc.cluster != nil && !svc.cluster.fresh(s.log)) && xks.IsProxyPath(r.URL.Path):
-		refuseXKS(w)
+	case svc == nil && xks.IsProxyPath(r.URL.Path):
+		refuseXKS(w, errXKSUnavailable)
 		s.metrics.refused(r, "")
 	case svc == nil:
 		refuseSealed.ServeHTTP(w, r)
 		s.metrics.refused(r, kmserr.ErrSealed.Code)
 	case !svc.enter(): // sealing or shutting down: as if already sealed
 		if xks.IsProxyPath(r.URL.Path) {
-			refuseXKS(w)
+			refuseXKS(w, errXKSUnavailable)
 		} else {
 			refuseSealed.ServeHTTP(w, r)
 		}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -40,11 +41,24 @@ func (s *Server) xksAPI(svc *services) http.Handler {
 		start := time.Now()
 		b := &xksAudited{svc: svc, log: s.log, r: r, start: start, reqID: requestid.New(), name: xksEventName(r.URL.Path)}
 		w.Header()["X-Amzn-Requestid"] = []string{b.reqID} // the record's requestID
-		// The handler's log lines name the request by the id it answers.
-		h := xks.Handler{Verifier: v, Backend: b, Log: s.log.With("request_id", b.reqID), Refused: b.refusal}
-		h.ServeHTTP(w, r)
-		if !b.called {
-			b.unanswered()
+		if svc.cluster != nil && !svc.cluster.fresh(s.log) {
+			// A node that cannot confirm that it follows the others refuses
+			// before authenticating (its credentials may be stale), and
+			// records the refusal under the access key the request claims,
+			// as the KMS API's front door does; a refusal that cannot be
+			// recorded is answered InternalException, as the handler's are.
+			e := errXKSUnavailable
+			if b.refusal(r, nil, e) != nil {
+				e = xks.ErrInternal.With("internal error")
+			}
+			refuseXKS(w, e)
+		} else {
+			// The handler's log lines name the request by the id it answers.
+			h := xks.Handler{Verifier: v, Backend: b, Log: s.log.With("request_id", b.reqID), Refused: b.refusal}
+			h.ServeHTTP(w, r)
+			if !b.called {
+				b.unanswered()
+			}
 		}
 		s.metrics.observe(awsjson.Outcome{Operation: b.name, Code: b.code, Duration: time.Since(start)})
 	})
@@ -229,12 +243,20 @@ func claimedXKSCredential(r *http.Request) (accessKeyID, region string) {
 	return a.AccessKeyID, a.Region
 }
 
-// refuseXKS answers a proxy call while the server is sealed (or a node
-// cannot confirm that it follows the others), in the proxy API's terms:
-// 503, which a KMS retries and reports as the proxy being unavailable. It
-// is not audited: a sealed server has no audit log open.
-func refuseXKS(w http.ResponseWriter) {
+// errXKSUnavailable answers a proxy call while the server is sealed or a
+// node cannot confirm that it follows the others, in the proxy API's
+// terms: 503, which a KMS retries and reports as the proxy being
+// unavailable.
+var errXKSUnavailable = xks.ErrDependencyTimeout.With("the key manager is sealed or unavailable")
+
+// refuseXKS answers e to a proxy call refused before the proxy API's
+// handler (a sealed server's, unaudited: it has no audit log open).
+func refuseXKS(w http.ResponseWriter, e *xks.Error) {
+	b, _ := json.Marshal(struct {
+		Name    string `json:"errorName"`
+		Message string `json:"errorMessage"`
+	}{e.Name, e.Message})
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(xks.ErrDependencyTimeout.Status)
-	w.Write([]byte(`{"errorName":"` + xks.ErrDependencyTimeout.Name + `","errorMessage":"the key manager is sealed or unavailable"}`))
+	w.WriteHeader(e.Status)
+	w.Write(b)
 }
