@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"time"
 
 	p11 "github.com/miekg/pkcs11"
 
@@ -16,6 +17,10 @@ import (
 
 // maxSessions bounds the sessions a Token opens: its pool.
 const maxSessions = 16
+
+// closeWait bounds Close's wait for the calls in flight: a token that
+// does not answer does not hold Close for ever.
+const closeWait = 10 * time.Second
 
 // Token is a token logged in as its user (CKU_USER), whose AES keys are
 // named by their labels: the keys of a CloudHSM key store. Its operations
@@ -43,6 +48,7 @@ type Token struct {
 	refused  error  // the token refused the PIN when the pool logged in again
 	closed   bool
 	released bool                        // the module is released: every session closed after Close
+	done     chan struct{}               // closed once released
 	handles  map[string]p11.ObjectHandle // key handles by label (valid in every session of gen)
 }
 
@@ -62,7 +68,8 @@ func OpenToken(lib, label, pin string) (*Token, error) {
 		return nil, err
 	}
 	t := &Token{mod: m, lib: lib, label: label, pin: pin, idle: make(chan session, maxSessions),
-		slots: make(chan struct{}, maxSessions), login: make(chan struct{}, 1), handles: make(map[string]p11.ObjectHandle)}
+		slots: make(chan struct{}, maxSessions), login: make(chan struct{}, 1), handles: make(map[string]p11.ObjectHandle),
+		done: make(chan struct{})}
 	for range maxSessions {
 		t.slots <- struct{}{}
 	}
@@ -374,6 +381,7 @@ func (t *Token) releaseIfDone() {
 	if t.closed && !t.released && len(t.slots) == maxSessions {
 		t.released = true
 		t.mod.release()
+		close(t.done)
 	}
 }
 
@@ -592,17 +600,29 @@ func (t *Token) Random(ctx context.Context, n int) ([]byte, error) {
 	return out, err
 }
 
-// Close closes the idle sessions (the others when they are put back);
-// the module is finalised with its last user. Closing twice returns nil.
+// Close stops new calls (they return keyring.ErrClosed), closes the idle
+// sessions, and waits for the calls in flight to end and close theirs:
+// each holds a session of the pool and, the Token closed, ends its
+// operation without trying it again or logging in again. The token's
+// login ends with the last session: when Close returns, a new Token on the
+// same token logs in afresh, and no call of this one uses a session or
+// logs in any more. Calls that the token holds longer than closeWait are
+// not waited for: their sessions are closed as they end. The module is
+// finalised with its last user. Closing twice returns nil.
 func (t *Token) Close() error {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.closed {
-		return nil
+	if !t.closed {
+		t.closed = true
+		t.closeIdle()
+		t.releaseIfDone()
 	}
-	t.closed = true
-	t.closeIdle()
-	t.releaseIfDone()
+	t.mu.Unlock()
+	timer := time.NewTimer(closeWait)
+	defer timer.Stop()
+	select {
+	case <-t.done:
+	case <-timer.C:
+	}
 	return nil
 }
 

@@ -188,6 +188,36 @@ func TestTokenPINRefused(t *testing.T) {
 	}
 }
 
+// sealUntilClosed starts callers, more than the pool's sessions, each
+// sealing under the key label of tok again and again until the Token is
+// closed (keyring.ErrClosed; another error fails the test). It returns
+// once each has made a call, with a function that waits for them to end.
+func sealUntilClosed(ctx context.Context, t *testing.T, tok *pkcs11.Token) (wait func()) {
+	t.Helper()
+	var wg, started sync.WaitGroup
+	for i := range 24 {
+		wg.Add(1)
+		started.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; ; n++ {
+				_, _, err := tok.Seal(ctx, label, []byte{byte(i)}, nil)
+				if n == 0 {
+					started.Done()
+				}
+				if err != nil {
+					if !errors.Is(err, keyring.ErrClosed) {
+						t.Errorf("Seal during Close: %v", err)
+					}
+					return
+				}
+			}
+		}()
+	}
+	started.Wait()
+	return wg.Wait
+}
+
 // TestTokenStress: callers at once, more than the pool's sessions, seal
 // and open after the token lost the pool's sessions (C_CloseAllSessions)
 // or its login (C_Logout), again and again; then the Token is closed under
@@ -220,33 +250,42 @@ func TestTokenStress(t *testing.T) {
 	}
 	// Close while callers are in flight: they succeed until they fail
 	// with ErrClosed.
-	var wg, started sync.WaitGroup
-	for i := range 24 {
-		wg.Add(1)
-		started.Add(1)
-		go func() {
-			defer wg.Done()
-			for n := 0; ; n++ {
-				_, _, err := tok.Seal(ctx, label, []byte{byte(i)}, nil)
-				if n == 0 {
-					started.Done()
-				}
-				if err != nil {
-					if !errors.Is(err, keyring.ErrClosed) {
-						t.Errorf("Seal during Close: %v", err)
-					}
-					return
-				}
-			}
-		}()
-	}
-	started.Wait()
+	wait := sealUntilClosed(ctx, t, tok)
 	tok.Close()
-	wg.Wait()
+	wait()
 	// Every session of the pool is closed once its call ends: the
 	// token's login ends with the last.
 	if softhsmtest.LoggedIn(t, cfg) {
 		t.Error("still logged in after Close: a session of the pool was left open")
+	}
+}
+
+// TestTokenCloseInFlight: Close stops new calls, waits for those in
+// flight (their sessions hold the login) and returns with no session of
+// the Token left open, so that a new Token on the same token, opened right
+// after (a reconnect), logs in (no CKR_USER_ALREADY_LOGGED_IN) and keeps
+// its login when the old calls end.
+func TestTokenCloseInFlight(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a hang
+	defer cancel()
+	cfg := softhsmtest.Token(t)
+	tok := openTokenWithKey(t, cfg)
+	for round := range 5 {
+		wait := sealUntilClosed(ctx, t, tok)
+		tok.Close()
+		next, err := pkcs11.OpenToken(cfg.Lib, cfg.TokenLabel, cfg.PIN)
+		wait()
+		if err != nil {
+			t.Fatalf("round %d: OpenToken right after Close: %v", round, err)
+		}
+		t.Cleanup(func() { next.Close() })
+		tok = next
+		if _, _, err := tok.Seal(ctx, label, []byte("x"), nil); err != nil {
+			t.Fatalf("round %d: Seal with the new Token after the old calls ended: %v", round, err)
+		}
+		if !softhsmtest.LoggedIn(t, cfg) {
+			t.Fatalf("round %d: the new Token lost its login when the old calls ended", round)
+		}
 	}
 }
 
