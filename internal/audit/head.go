@@ -138,7 +138,34 @@ func (l *Log) checkHead(segs []segment, want *Head) (*Rollback, error) {
 			return nil, err
 		}
 	}
-	rb := &Rollback{Expected: *want, FoundSeq: last, Restored: l.opts.Restored}
+	rb, err := l.compare(segs, last, want)
+	if rb != nil {
+		rb.Restored = l.opts.Restored
+	}
+	return rb, err
+}
+
+// compareDisk compares the log on disk (this node's segments, its last seq
+// read from them) with want, as checkHead does at start.
+func (l *Log) compareDisk(want *Head) (*Rollback, error) {
+	if want.Seq == 0 {
+		return nil, nil
+	}
+	segs, err := nodeSegments(l.opts.Dir, l.opts.Node)
+	if err != nil {
+		return nil, err
+	}
+	last, err := l.lastSeq(segs)
+	if err != nil {
+		return nil, err
+	}
+	return l.compare(segs, last, want)
+}
+
+// compare reports a log (segs, whose last seq is last) that does not reach
+// want: it ends before want's seq, or its line at that seq is another.
+func (l *Log) compare(segs []segment, last uint64, want *Head) (*Rollback, error) {
+	rb := &Rollback{Expected: *want, FoundSeq: last}
 	if last < want.Seq {
 		return rb, nil
 	}

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -199,5 +200,86 @@ func TestStoredHeadOfAnotherNodeID(t *testing.T) {
 	rb := runNodeLog(t, dir, st, "c", 0, 0)
 	if rb == nil || rb.Expected.Node != "b" || rb.FoundSeq != 0 {
 		t.Fatalf("node id b -> c, b's log removed: Rollback = %+v", rb)
+	}
+}
+
+// A segment removed, replaced by an older copy or cut short while the
+// server runs: the writer notices at its next batch, goes on in a new
+// segment (so that what follows is on disk, not in a file no one can
+// read), and its next digest records what the log on disk lacks, which
+// verify reports.
+func TestSegmentMovedWhileRunning(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		change func(path string, older []byte) error
+	}{
+		{"removed", func(path string, _ []byte) error { return os.Remove(path) }},
+		{"replaced by an older copy", func(path string, older []byte) error {
+			tmp := path + ".tmp"
+			if err := os.WriteFile(tmp, older, 0o600); err != nil {
+				return err
+			}
+			return os.Rename(tmp, path)
+		}},
+		{"cut short", func(path string, older []byte) error { return os.Truncate(path, int64(len(older))) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			// A digest after every batch: the last one synced is recent.
+			l := mustOpen(t, Options{Dir: dir, Sync: SyncAlways, DigestInterval: time.Nanosecond})
+			record := func(from, to int) {
+				for i := from; i < to; i++ {
+					if err := l.Record(context.Background(), encryptEvent(i)); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			record(0, 3)
+			segs, err := listSegments(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(dir, segs[len(segs)-1].name)
+			older, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			record(3, 6)
+			if err := tt.change(path, older); err != nil {
+				t.Fatal(err)
+			}
+			record(6, 9)
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			final, _ := l.Head()
+
+			var last uint64
+			var lost *Digest
+			for _, b := range lines(t, dir) {
+				ln := mustParse(t, b)
+				last = max(last, ln.Seq)
+				var d struct{ TrentDigest *Digest }
+				json.Unmarshal(b, &d)
+				if d.TrentDigest != nil && d.TrentDigest.Rollback != nil {
+					lost = d.TrentDigest
+				}
+			}
+			if last != final {
+				t.Errorf("the log on disk ends at seq %d, the writer's at %d: the lines after the change went to a file no one can read", last, final)
+			}
+			if lost == nil || lost.Reason != "segment-lost" {
+				t.Fatalf("digest carrying the loss = %+v, want a segment-lost digest with a rollback", lost)
+			}
+			if rb := lost.Rollback; rb.Expected.Seq == 0 || rb.FoundSeq >= rb.Expected.Seq && rb.FoundChain == "" {
+				t.Errorf("rollback = %+v: does not say what is missing", rb)
+			}
+			if rep := verify(t, dir); rep.Problem == nil {
+				t.Errorf("Verify found no problem in a log whose segment was %s", tt.name)
+			}
+		})
 	}
 }

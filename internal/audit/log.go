@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -151,6 +152,7 @@ type Log struct {
 	segName      string // the segment lines are being appended to
 	out          []byte // the lines of a batch: its bodies, chained, and digests
 	f            segmentFile
+	segFile      os.FileInfo // the file at segName when f was opened (segmentMoved)
 	segSize      int64
 	segStart     time.Time
 	lastSync     time.Time
@@ -159,6 +161,7 @@ type Log struct {
 	digestAt     Head          // the last digest line appended
 	syncedDigest uint64        // digestAt.Seq as of the last sync
 	rollback     *Rollback     // set by Open: the log found does not reach Options.Expect
+	lost         *Rollback     // set by replaceSegment: what the next digest records
 }
 
 // batch is the records handed to the log since the writer last took them:
@@ -310,7 +313,7 @@ func chainNext(prev *[32]byte, seq uint64, bodySum *[32]byte) [32]byte {
 // Digest is the signed part of a digest line.
 type Digest struct {
 	Version        int       `json:"version"`
-	Reason         string    `json:"reason"` // start, periodic, segment-close, shutdown
+	Reason         string    `json:"reason"` // start, periodic, segment-close, shutdown, segment-lost
 	Time           time.Time `json:"time"`
 	Seq            uint64    `json:"seq"`  // this line's sequence number
 	Prev           string    `json:"prev"` // chain value of the line before: signs everything before
@@ -320,7 +323,9 @@ type Digest struct {
 	TornBytes      int64     `json:"tornBytes,omitempty"` // start: bytes of an incomplete last line removed
 	Node           string    `json:"node,omitempty"`      // the node whose log this is
 	// Rollback (start): the log found ends before, or differs at, the
-	// head the server had stored (Options.Expect).
+	// head the server had stored (Options.Expect); (segment-lost, or the
+	// digest after replaceSegment) the log on disk, when the segment being
+	// written moved, does not reach the last digest synced.
 	Rollback *Rollback `json:"rollback,omitempty"`
 }
 
@@ -342,8 +347,11 @@ func (l *Log) appendDigest(dst []byte, reason string, torn int64) ([]byte, error
 		Version: 1, Reason: reason, Time: now, Seq: l.seq + 1, Prev: hex.EncodeToString(l.chain[:]),
 		Records: l.sinceDigest, Segment: l.segName, KeyFingerprint: l.fp, TornBytes: torn, Node: l.opts.Node,
 	}
-	if reason == "start" {
+	switch {
+	case reason == "start":
 		d.Rollback = l.rollback
+	case l.lost != nil:
+		d.Rollback, l.lost = l.lost, nil
 	}
 	raw, err := json.Marshal(d)
 	if err != nil {
@@ -461,6 +469,14 @@ func (l *Log) cycle(final bool) {
 		return
 	}
 
+	if l.segmentMoved() {
+		if err := l.replaceSegment(now); err != nil {
+			l.fail(err)
+			b.err = l.Err()
+			l.release(b)
+			return
+		}
+	}
 	out, from := l.out[:0], 0
 	for i, end := range b.ends {
 		out = append(out, b.buf[from:end]...)
@@ -511,7 +527,8 @@ func (l *Log) release(b *batch) {
 
 // digestDue is the digest a cycle must end with, "" for none: shutdown when
 // final, segment-close when the segment is full or old (with size more
-// bytes to write), periodic when the interval has passed since the last.
+// bytes to write), segment-lost after replaceSegment found lines missing,
+// periodic when the interval has passed since the last.
 func (l *Log) digestDue(now time.Time, final bool, size int) string {
 	if l.f == nil {
 		return ""
@@ -522,6 +539,8 @@ func (l *Log) digestDue(now time.Time, final bool, size int) string {
 		return "shutdown"
 	case size64 >= l.opts.SegmentSize || (now.Sub(l.segStart) >= l.opts.SegmentAge && size64 > 0):
 		return "segment-close"
+	case l.lost != nil:
+		return "segment-lost"
 	case l.sinceDigest > 0 && now.Sub(l.lastDigest) >= l.opts.DigestInterval:
 		return "periodic"
 	}
@@ -580,11 +599,71 @@ func (l *Log) rotate(now time.Time) error {
 	l.mu.Lock()
 	name := l.segName
 	l.mu.Unlock()
-	f, err := l.opts.openFile(filepath.Join(l.opts.Dir, name), true)
+	if err := l.openSeg(name, true); err != nil {
+		return err
+	}
+	l.segSize, l.segStart = 0, now
+	return syncDir(l.opts.Dir)
+}
+
+// openSeg opens segment name for appending (creating it when create) and
+// notes which file it is.
+func (l *Log) openSeg(name string, create bool) error {
+	path := filepath.Join(l.opts.Dir, name)
+	f, err := l.opts.openFile(path, create)
 	if err != nil {
 		return err
 	}
-	l.f, l.segSize, l.segStart = f, 0, now
+	fi, err := os.Stat(path)
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("audit: %w", err)
+	}
+	l.f, l.segFile = f, fi
+	return nil
+}
+
+// segmentMoved reports whether the segment being appended to is no longer
+// the file at its path (removed, or replaced by another file) or is shorter
+// than what was appended to it (cut short) while the server ran: lines
+// appended to it would then reach no one, or follow a gap. One stat(2) per
+// written batch.
+func (l *Log) segmentMoved() bool {
+	if l.f == nil || l.segFile == nil {
+		return false
+	}
+	fi, err := os.Stat(filepath.Join(l.opts.Dir, l.segName))
+	if err != nil {
+		return errors.Is(err, fs.ErrNotExist)
+	}
+	return !os.SameFile(fi, l.segFile) || fi.Size() < l.segSize
+}
+
+// replaceSegment goes on in a new segment after segmentMoved, so that the
+// lines that follow are on disk, and has the next digest record what the
+// log on disk lacks of the last digest synced (as a start digest records a
+// rollback found at start): verify reports it. The lines appended to the
+// moved file since that digest are lost with it, and verify reports their
+// seqs missing.
+func (l *Log) replaceSegment(now time.Time) error {
+	old := l.segName
+	l.f.Close() // nothing appended to it reaches the log any more
+	l.f = nil
+	rb, err := l.compareDisk(&l.signed)
+	if err != nil {
+		return err
+	}
+	l.segName = segmentFileName(l.opts.Node, l.seq+1)
+	if err := l.openSeg(l.segName, true); err != nil {
+		return err
+	}
+	l.segSize, l.segStart, l.lost = 0, now, rb
+	found := "nothing signed is missing"
+	if rb != nil {
+		found = rb.String()
+	}
+	l.log.Error("audit: the segment being written was removed, replaced or cut short while the server ran; the log goes on in a new segment, whose next digest records what is missing, and 'trent audit verify' reports it",
+		"segment", old, "new_segment", l.segName, "found", found)
 	return syncDir(l.opts.Dir)
 }
 

@@ -96,7 +96,7 @@ func (l *Log) openDir() error {
 	var torn int64
 	if len(segs) == 0 {
 		l.segName = segmentFileName(l.opts.Node, 1)
-		if l.f, err = l.opts.openFile(filepath.Join(dir, l.segName), true); err != nil {
+		if err = l.openSeg(l.segName, true); err != nil {
 			return err
 		}
 		if err := syncDir(dir); err != nil {
@@ -115,14 +115,10 @@ func (l *Log) openDir() error {
 			return err
 		}
 		l.segName = last.name
-		st, err := os.Stat(filepath.Join(dir, last.name))
-		if err != nil {
-			return fmt.Errorf("audit: %w", err)
-		}
-		l.segSize = st.Size()
-		if l.f, err = l.opts.openFile(filepath.Join(dir, last.name), false); err != nil {
+		if err := l.openSeg(last.name, false); err != nil {
 			return err
 		}
+		l.segSize = l.segFile.Size()
 		if err := l.rebuildUsage(segs); err != nil {
 			return err
 		}

@@ -180,7 +180,7 @@ func (v *verifier) segment(s segment, data []byte, lastSeg bool) bool {
 				v.r.Restores = append(v.r.Restores, *d.Rollback)
 			} else if d.Rollback != nil && v.rolled == nil {
 				v.rolled = &Problem{Kind: RolledBack, Segment: s.name, Line: i + 1, Seq: ln.Seq,
-					Detail: "the server's start digest says: " + d.Rollback.String()}
+					Detail: "the server's " + d.Reason + " digest says: " + d.Rollback.String()}
 			}
 			v.r.Signed, v.r.SignedAt, v.r.Unsigned = ln.Seq, d.Time, 0
 			v.r.CleanStop = d.Reason == "shutdown"
