@@ -18,6 +18,18 @@ func Cached(t *Token, label string) bool {
 // slot (nil: none).
 func SetBeforeRenewWait(f func()) { beforeRenewWait = f }
 
+// SetBeforeRelogin sets the hook called as renew starts to log in again
+// (nil: none).
+func SetBeforeRelogin(f func()) { beforeRelogin = f }
+
+// Closed reports whether Close has marked t closed (it may still wait for
+// the calls in flight).
+func Closed(t *Token) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.closed
+}
+
 // FillIdle opens a session in each free slot of t and puts it back idle,
 // as callers of the current generation do.
 func FillIdle(t *Token) {

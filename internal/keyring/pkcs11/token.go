@@ -316,6 +316,9 @@ func (t *Token) renew(ctx context.Context, gen uint64) error {
 		return keyring.ErrClosed
 	}
 	t.mu.Unlock()
+	if beforeRelogin != nil {
+		beforeRelogin()
+	}
 	h, err := t.relogin()
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -449,6 +452,11 @@ func (t *Token) find(c *p11.Ctx, ss session, label string) (h p11.ObjectHandle, 
 // beforeRenewWait, when not nil, is called as renew starts to wait for a
 // session's slot (a test's hook).
 var beforeRenewWait func()
+
+// beforeRelogin, when not nil, is called as renew, holding a session's
+// slot, starts to log in again (a test's hook: it may close the Token
+// there).
+var beforeRelogin func()
 
 // beforeCache, when not nil, is called before a key handle is cached (a
 // test's hook: it may start a new generation there).

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -335,21 +336,14 @@ func TestTokenNoStaleHandle(t *testing.T) {
 func TestTokenRenewIdle(t *testing.T) {
 	cfg := softhsmtest.Token(t)
 	tok := openToken(t, cfg)
-	filled := false
-	pkcs11.SetBeforeRenewWait(func() {
-		if !filled {
-			filled = true
-			pkcs11.FillIdle(tok)
-		}
-	})
-	defer pkcs11.SetBeforeRenewWait(nil)
+	filled := hookOnce(t, pkcs11.SetBeforeRenewWait, func() { pkcs11.FillIdle(tok) })
 	softhsmtest.CloseAllSessions(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // detects a hang only
 	defer cancel()
 	if !tok.HasKey(ctx, "no-such-key") && ctx.Err() != nil {
 		t.Fatal("the new generation waited for a free slot until its context ended")
 	}
-	if !filled {
+	if !filled() {
 		t.Fatal("no new generation")
 	}
 	if !softhsmtest.LoggedIn(t, cfg) {
@@ -358,6 +352,117 @@ func TestTokenRenewIdle(t *testing.T) {
 	if _, err := tok.Random(ctx, 16); err != nil {
 		t.Errorf("Random: %v", err)
 	}
+}
+
+// TestTokenRenewClose: a new generation that Close races, before it waits
+// for a session's slot or as it logs in again, gives up with ErrClosed
+// and leaves no session or login behind: Close returns, and a new Token on
+// the same token logs in right after.
+func TestTokenRenewClose(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		set  func(func()) // the hook that closes the Token
+	}{
+		{"before the wait", pkcs11.SetBeforeRenewWait},
+		{"before the login", pkcs11.SetBeforeRelogin},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // a hang
+			defer cancel()
+			cfg := softhsmtest.Token(t)
+			tok := openToken(t, cfg)
+			closed := make(chan struct{})
+			ran := hookOnce(t, tc.set, func() {
+				go func() {
+					tok.Close() // before the login, it waits for this call
+					close(closed)
+				}()
+				for !pkcs11.Closed(tok) {
+					runtime.Gosched()
+				}
+			})
+			softhsmtest.CloseAllSessions(t, cfg)
+			_, _, err := tok.Seal(ctx, label, []byte("x"), nil)
+			if !ran() {
+				t.Fatal("no new generation")
+			}
+			if !errors.Is(err, keyring.ErrClosed) {
+				t.Errorf("Seal with Close during its new generation: err = %v, want ErrClosed", err)
+			}
+			select {
+			case <-closed:
+			case <-ctx.Done():
+				t.Fatal("Close did not return")
+			}
+			next := openToken(t, cfg) // ErrLoggedIn if the renewal's login stayed
+			if _, err := next.Random(ctx, 16); err != nil {
+				t.Errorf("Random with a new Token: %v", err)
+			}
+			if !softhsmtest.LoggedIn(t, cfg) {
+				t.Error("the new Token is not logged in")
+			}
+		})
+	}
+}
+
+// TestTokenLoginWaitCancel: a caller that finds the login lost while
+// another caller logs in again waits for that login under its context:
+// cancelled, it returns the context's error at once, not after the other
+// login.
+func TestTokenLoginWaitCancel(t *testing.T) {
+	cfg := softhsmtest.Token(t)
+	tok := openToken(t, cfg)
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	var err error
+	ran := hookOnce(t, pkcs11.SetBeforeRenewWait, func() {
+		// This renewal holds the login lock. Idle sessions of the ended
+		// generation take the other caller to its own renewal without
+		// a wait for a session.
+		pkcs11.FillIdle(tok)
+		res := make(chan error, 1)
+		go func() {
+			_, _, err := tok.Seal(cancelled, label, []byte("x"), nil)
+			res <- err
+		}()
+		select {
+		case err = <-res:
+		case <-time.After(20 * time.Second): // a hang
+			t.Error("the caller waiting for the login lock did not return when its context was cancelled")
+		}
+	})
+	softhsmtest.CloseAllSessions(t, cfg)
+	ctx, cancelCtx := context.WithTimeout(context.Background(), 30*time.Second) // a hang
+	defer cancelCtx()
+	tok.HasKey(ctx, "no-such-key") // loses its login: a new generation
+	if !ran() {
+		t.Fatal("no new generation")
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Seal with a cancelled context during another's login: err = %v, want context.Canceled", err)
+	}
+	if _, err := tok.Random(ctx, 16); err != nil {
+		t.Errorf("Random after the login: %v", err)
+	}
+	if !softhsmtest.LoggedIn(t, cfg) {
+		t.Error("the token did not log in again")
+	}
+}
+
+// hookOnce sets a hook of the pool with set (pkcs11.SetBeforeRenewWait,
+// pkcs11.SetBeforeRelogin) to run f the first time it is called, until
+// the test ends; ran reports whether f ran.
+func hookOnce(t *testing.T, set func(func()), f func()) (ran func() bool) {
+	t.Helper()
+	done := false
+	set(func() {
+		if !done {
+			done = true
+			f()
+		}
+	})
+	t.Cleanup(func() { set(nil) })
+	return func() bool { return done }
 }
 
 // label names the tests' key (a key id, as a CloudHSM key store names its
