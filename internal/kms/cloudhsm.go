@@ -63,7 +63,7 @@ type CloudHSMCluster struct {
 // the others.
 type hsmTokens struct {
 	now      func() time.Time // the service's clock
-	mu       sync.RWMutex     // guards sealed, clusters and their tok and failed; never held across a token's call
+	mu       sync.RWMutex     // guards sealed, clusters and their other fields than login; never held across a token's call
 	sealed   bool             // closeAll ran (the service was wiped): no login any more
 	clusters map[string]*clusterToken
 }
@@ -74,10 +74,16 @@ var errHSMSealed = errors.New("kms: sealed: no login to a CloudHSM cluster's tok
 
 // clusterToken is the token of one cluster id.
 type clusterToken struct {
-	login  sync.Mutex    // held while the token logs in or out
-	tok    *pkcs11.Token // nil: not logged in
-	failed hsmFailure    // the last login that failed (err nil: none)
+	login     sync.Mutex    // held while the token logs in or out
+	tok       *pkcs11.Token // nil: not logged in
+	failed    hsmFailure    // the last login that failed (err nil: none)
+	loggingIn bool          // a key's use is logging in (open)
+	dropped   bool          // closeUnless left the cluster out during that login
 }
+
+// errHSMDropped: this node decided to log out of the cluster's token (no
+// stored store connects it) while a key's use logged in to it.
+var errHSMDropped = errors.New("kms: the CloudHSM cluster's store was disconnected during the login")
 
 // hsmFailure is a failed login: the keys' operations do not try again
 // before hsmRetry has passed (each try with a wrong PIN brings the token
@@ -116,7 +122,13 @@ func (h *hsmTokens) cluster(id string) *clusterToken {
 // logged out first): the login checks the store's password. A token
 // that refused the PIN when it logged in again (pkcs11.Token.LoginRefused)
 // is closed, and that refusal is such a failed login. After closeAll, the
-// error is errHSMSealed.
+// error is errHSMSealed. A login of a key's use (not explicit) during which
+// closeUnless left the cluster out (its store was disconnected: the
+// decision came before the login ended, when there was no token to log out
+// of) is logged out of as it ends: the error is errHSMDropped. An explicit
+// login needs no such check: its store is disconnected in storage until
+// ConnectCustomKeyStore commits, after the login, and then reads the stores
+// again to decide (refreshStore).
 func (h *hsmTokens) open(cl CloudHSMCluster, id, pin string, explicit bool) (*pkcs11.Token, error) {
 	c := h.cluster(id)
 	h.mu.RLock()
@@ -156,8 +168,16 @@ func (h *hsmTokens) open(cl CloudHSMCluster, id, pin string, explicit bool) (*pk
 	if f.err != nil && !explicit && h.now().Sub(f.at) < hsmRetry {
 		return nil, f.err
 	}
+	h.mu.Lock()
+	c.loggingIn, c.dropped = !explicit, false
+	h.mu.Unlock()
+	if hsmBeforeLogin != nil {
+		hsmBeforeLogin()
+	}
 	t, err := pkcs11.OpenToken(cl.Module, cl.TokenLabel, pin)
 	h.mu.Lock()
+	dropped := c.dropped
+	c.loggingIn, c.dropped = false, false
 	switch {
 	case err != nil:
 		c.failed = hsmFailure{h.now(), err}
@@ -165,6 +185,10 @@ func (h *hsmTokens) open(cl CloudHSMCluster, id, pin string, explicit bool) (*pk
 		h.mu.Unlock()
 		t.Close()
 		return nil, errHSMSealed
+	case dropped: // closeUnless ran during the login and left the cluster out
+		h.mu.Unlock()
+		t.Close()
+		return nil, errHSMDropped
 	default:
 		c.tok, c.failed = t, hsmFailure{}
 	}
@@ -205,6 +229,10 @@ func (h *hsmTokens) check(cl CloudHSMCluster, id, pin string, fn func(*pkcs11.To
 // test's hook).
 var hsmBeforeCheckLogin func()
 
+// hsmBeforeLogin, when not nil, is called before open logs in (a test's
+// hook).
+var hsmBeforeLogin func()
+
 // isSealed reports whether closeAll ran.
 func (h *hsmTokens) isSealed() bool {
 	h.mu.RLock()
@@ -228,16 +256,23 @@ func (h *hsmTokens) close(id string) {
 }
 
 // closeUnless logs out of the token of every cluster that keep does not
-// name (close).
+// name (close); a key's use logging in to one of them logs out as its login
+// ends (open).
 func (h *hsmTokens) closeUnless(keep map[string]bool) {
-	h.mu.RLock()
+	h.mu.Lock()
 	var ids []string
 	for id, c := range h.clusters {
-		if c.tok != nil && !keep[id] {
+		if keep[id] {
+			continue
+		}
+		if c.tok != nil {
 			ids = append(ids, id)
 		}
+		if c.loggingIn {
+			c.dropped = true
+		}
 	}
-	h.mu.RUnlock()
+	h.mu.Unlock()
 	for _, id := range ids {
 		h.close(id)
 	}
@@ -308,6 +343,9 @@ func (s *Service) storeToken(ctx context.Context, cs *cachedKeyStore, keyARN str
 	t, err := s.hsm.open(cl, cs.rec.ClusterID, cs.rec.Secret, false)
 	if errors.Is(err, errHSMSealed) {
 		return nil, kmserr.ErrSealed
+	}
+	if errors.Is(err, errHSMDropped) { // as a key of a disconnected store (connectedStore)
+		return nil, kmserr.ErrInvalidState.With("%s is unavailable.", keyARN)
 	}
 	if err != nil {
 		s.log.WarnContext(ctx, "kms: CloudHSM key store token did not open", "store", cs.rec.ID, "cluster", cs.rec.ClusterID, "err", err)

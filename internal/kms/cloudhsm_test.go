@@ -29,7 +29,7 @@ var (
 func hsmToken(t *testing.T, i int) pkcs11.Config {
 	t.Helper()
 	hsmOnce.Do(func() {
-		for range 14 {
+		for range 17 {
 			testTokens = append(testTokens, softhsmtest.Token(t))
 		}
 	})
@@ -528,5 +528,61 @@ func TestCloudHSMUpdateWiped(t *testing.T) {
 	wantErr(t, err, "KMSInternalException", "Trent is sealed.")
 	if softhsmtest.LoggedIn(t, tokB) {
 		t.Error("logged in to the new cluster's token after Wipe")
+	}
+}
+
+// TestCloudHSMDisconnectedDuringLogin: a key's use that logs in to its
+// store's token while the store is disconnected, on this node or on
+// another one whose change this node applies (the node decides to log out
+// before the login ends, with no token yet to log out of), logs out as the
+// login ends and answers as a key of a disconnected store.
+func TestCloudHSMDisconnectedDuringLogin(t *testing.T) {
+	tok := hsmToken(t, 14)
+	s, id := newHSMService(t, memstore.New(), time.Now, tok)
+	useDuringDisconnect(t, s, id, tok, func() {
+		if _, err := s.DisconnectCustomKeyStore(bg, caller, &DisconnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
+			t.Error(err)
+		}
+	})
+
+	url := pgtest.URL(t)
+	tokA, tokB := hsmToken(t, 15), hsmToken(t, 16)
+	a := newHSMNode(t, url, pgstore.Options{}, tokA)
+	b := newHSMNode(t, url, pgstore.Options{}, tokB)
+	at, err := b.st.Version(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id = createHSMStore(t, a.s)
+	connectHSMStore(t, a.s, id)
+	at, _ = b.follow(t, at)
+	useDuringDisconnect(t, b.s, id, tokB, func() {
+		if _, err := a.s.DisconnectCustomKeyStore(bg, caller, &DisconnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
+			t.Error(err)
+		}
+		b.follow(t, at)
+	})
+}
+
+// useDuringDisconnect creates a key in the connected store id of s, logs s
+// out of its token tok, and encrypts with the key, running disconnect
+// while that use logs in to the token again: the use must fail as a key of
+// a disconnected store, logged out.
+func useDuringDisconnect(t *testing.T, s *Service, id string, tok pkcs11.Config, disconnect func()) {
+	t.Helper()
+	k, err := s.CreateKey(bg, caller, &CreateKeyInput{Origin: "AWS_CLOUDHSM", CustomKeyStoreId: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.hsm.close(hsmCluster) // the key's next use logs in
+	hsmBeforeLogin = func() {
+		hsmBeforeLogin = nil
+		disconnect()
+	}
+	_, err = s.Encrypt(bg, caller, &EncryptInput{KeyId: k.KeyMetadata.KeyId, Plaintext: []byte("x")})
+	hsmBeforeLogin = nil
+	wantErr(t, err, "KMSInvalidStateException", k.KeyMetadata.Arn+" is unavailable.")
+	if softhsmtest.LoggedIn(t, tok) {
+		t.Error("still logged in to the token of a store disconnected during the login")
 	}
 }
