@@ -223,6 +223,7 @@ func TestSegmentMovedWhileRunning(t *testing.T) {
 			return os.Rename(tmp, path)
 		}},
 		{"cut short", func(path string, older []byte) error { return os.Truncate(path, int64(len(older))) }},
+		{"directory removed", func(path string, _ []byte) error { return os.RemoveAll(filepath.Dir(path)) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -276,6 +277,9 @@ func TestSegmentMovedWhileRunning(t *testing.T) {
 			}
 			if rb := lost.Rollback; rb.Expected.Seq == 0 || rb.FoundSeq >= rb.Expected.Seq && rb.FoundChain == "" {
 				t.Errorf("rollback = %+v: does not say what is missing", rb)
+			}
+			if _, err := os.Stat(filepath.Join(dir, PublicKeyFile)); err != nil {
+				t.Errorf("public key beside the segments: %v", err)
 			}
 			if rep := verify(t, dir); rep.Problem == nil {
 				t.Errorf("Verify found no problem in a log whose segment was %s", tt.name)

@@ -649,6 +649,16 @@ func (l *Log) replaceSegment(now time.Time) error {
 	old := l.segName
 	l.f.Close() // nothing appended to it reaches the log any more
 	l.f = nil
+	// The directory too may be gone (removed whole): made again, with the
+	// public key, the log goes on rather than failing every call.
+	if err := os.MkdirAll(l.opts.Dir, 0o700); err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	if _, err := os.Stat(filepath.Join(l.opts.Dir, PublicKeyFile)); errors.Is(err, fs.ErrNotExist) {
+		if err := l.writePublicKey(); err != nil {
+			return err
+		}
+	}
 	rb, err := l.compareDisk(&l.signed)
 	if err != nil {
 		return err

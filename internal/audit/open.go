@@ -78,12 +78,8 @@ func (l *Log) openDir() error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
-	pub, err := PublicKeyPEM(&l.opts.Signer.PublicKey)
-	if err != nil {
-		return err
-	}
 	l.fp = Fingerprint(&l.opts.Signer.PublicKey)
-	if err := writeFileAtomic(filepath.Join(dir, PublicKeyFile), pub); err != nil {
+	if err := l.writePublicKey(); err != nil {
 		return err
 	}
 	if err := l.adoptLegacy(); err != nil {
@@ -148,6 +144,16 @@ func (l *Log) openDir() error {
 			"found", l.rollback.String(), "expected_seq", l.rollback.Expected.Seq, "found_seq", l.rollback.FoundSeq)
 	}
 	return nil
+}
+
+// writePublicKey writes the digests' public key beside the segments
+// (PublicKeyFile), where verify finds it.
+func (l *Log) writePublicKey() error {
+	pub, err := PublicKeyPEM(&l.opts.Signer.PublicKey)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(l.opts.Dir, PublicKeyFile), pub)
 }
 
 // adoptLegacy renames the segments of a log without node ids (written by
