@@ -24,8 +24,8 @@ var (
 // hsmToken returns the i-th SoftHSM2 token of this package's tests. They
 // are all made on the first call, before any test loads the module: the
 // module lists the tokens that existed when it was initialised. The tests
-// that use them do not run in parallel: softhsmtest's sessions of their
-// own do not count among the module's users, whose last one finalises it.
+// that use them do not run in parallel (their hooks are package
+// variables).
 func hsmToken(t *testing.T, i int) pkcs11.Config {
 	t.Helper()
 	hsmOnce.Do(func() {

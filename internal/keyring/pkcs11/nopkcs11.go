@@ -48,5 +48,8 @@ func (*Token) Close() error                                { return nil }
 // TokenPresent returns ErrUnsupported.
 func TokenPresent(string, string) error { return ErrUnsupported }
 
+// HoldModule returns ErrUnsupported.
+func HoldModule(string) (func(), error) { return nil, ErrUnsupported }
+
 func (*Token) HasKey(context.Context, string) bool { return false }
 func (*Token) LoginRefused() error                 { return nil }

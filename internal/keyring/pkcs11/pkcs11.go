@@ -124,6 +124,21 @@ func (m *module) release() {
 	}
 }
 
+// HoldModule loads and initialises the module lib, as a Token or a
+// Keyring does, and returns the release of that reference (once): the
+// module is not finalised while it is held. It is for a test's own
+// sessions on the module in this process (softhsmtest), which then count
+// among its users: none ends under them, and the last release finalises
+// the module, so that its next load lists the tokens made meanwhile
+// (SoftHSM2 lists those that existed when it was initialised).
+func HoldModule(lib string) (release func(), err error) {
+	m, err := loadModule(lib)
+	if err != nil {
+		return nil, err
+	}
+	return sync.OnceFunc(m.release), nil
+}
+
 func isCode(err error, code uint) bool {
 	var e p11.Error
 	return errors.As(err, &e) && uint(e) == code

@@ -26,8 +26,8 @@ type Attributes struct {
 // as the token's user (cfg.PIN) unless this process already has.
 func KeyAttributes(t testing.TB, cfg pkcs11.Config, label string) (a Attributes, ok bool) {
 	t.Helper()
-	c, s := openSession(t, cfg, p11.CKF_SERIAL_SESSION)
-	defer c.CloseSession(s)
+	c, s, done := openSession(t, cfg, p11.CKF_SERIAL_SESSION)
+	defer done()
 	if err := c.Login(s, p11.CKU_USER, cfg.PIN); err != nil && !isCode(err, p11.CKR_USER_ALREADY_LOGGED_IN) {
 		t.Fatalf("C_Login: %v", err)
 	}
@@ -63,8 +63,8 @@ func KeyAttributes(t testing.TB, cfg pkcs11.Config, label string) (a Attributes,
 // user of the module in this process may be logged in to the token.
 func SetPIN(t testing.TB, cfg pkcs11.Config, old, new string) {
 	t.Helper()
-	c, s := openSession(t, cfg, p11.CKF_SERIAL_SESSION|p11.CKF_RW_SESSION)
-	defer c.CloseSession(s)
+	c, s, done := openSession(t, cfg, p11.CKF_SERIAL_SESSION|p11.CKF_RW_SESSION)
+	defer done()
 	if err := c.Login(s, p11.CKU_USER, old); err != nil {
 		t.Fatalf("C_Login: %v", err)
 	}
@@ -79,7 +79,8 @@ func SetPIN(t testing.TB, cfg pkcs11.Config, old, new string) {
 // the token's login in this process ends with them.
 func CloseAllSessions(t testing.TB, cfg pkcs11.Config) {
 	t.Helper()
-	c, s := openSession(t, cfg, p11.CKF_SERIAL_SESSION)
+	c, s, done := openSession(t, cfg, p11.CKF_SERIAL_SESSION)
+	defer done() // its session is closed with the others
 	info, err := c.GetSessionInfo(s)
 	if err != nil {
 		t.Fatalf("C_GetSessionInfo: %v", err)
@@ -94,8 +95,8 @@ func CloseAllSessions(t testing.TB, cfg pkcs11.Config) {
 // logged out.
 func Logout(t testing.TB, cfg pkcs11.Config) {
 	t.Helper()
-	c, s := openSession(t, cfg, p11.CKF_SERIAL_SESSION)
-	defer c.CloseSession(s)
+	c, s, done := openSession(t, cfg, p11.CKF_SERIAL_SESSION)
+	defer done()
 	if err := c.Logout(s); err != nil {
 		t.Fatalf("C_Logout: %v", err)
 	}
@@ -105,8 +106,8 @@ func Logout(t testing.TB, cfg pkcs11.Config) {
 // as its user.
 func LoggedIn(t testing.TB, cfg pkcs11.Config) bool {
 	t.Helper()
-	c, s := openSession(t, cfg, p11.CKF_SERIAL_SESSION)
-	defer c.CloseSession(s)
+	c, s, done := openSession(t, cfg, p11.CKF_SERIAL_SESSION)
+	defer done()
 	info, err := c.GetSessionInfo(s)
 	if err != nil {
 		t.Fatalf("C_GetSessionInfo: %v", err)
@@ -115,32 +116,46 @@ func LoggedIn(t testing.TB, cfg pkcs11.Config) bool {
 }
 
 // openSession opens a session of the test's own (flags) on the token of
-// cfg, loading and initialising the module in this process if need be.
-// The caller closes the session.
-func openSession(t testing.TB, cfg pkcs11.Config, flags uint) (*p11.Ctx, p11.SessionHandle) {
+// cfg, holding the module meanwhile as one of its users in this process
+// (pkcs11.HoldModule: loaded and initialised if need be; finalised by the
+// last user, so that a later load sees the tokens made since). done closes
+// the session and gives the module back.
+func openSession(t testing.TB, cfg pkcs11.Config, flags uint) (c *p11.Ctx, s p11.SessionHandle, done func()) {
 	t.Helper()
-	c := p11.New(cfg.Lib)
+	release, err := pkcs11.HoldModule(cfg.Lib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c = p11.New(cfg.Lib) // the library loaded and initialised by the hold
 	if c == nil {
+		release()
 		t.Fatalf("load %s", cfg.Lib)
 	}
-	if err := c.Initialize(); err != nil && !isCode(err, p11.CKR_CRYPTOKI_ALREADY_INITIALIZED) {
-		t.Fatalf("C_Initialize: %v", err)
+	fail := func(format string, args ...any) {
+		t.Helper()
+		c.Destroy()
+		release()
+		t.Fatalf(format, args...)
 	}
 	slots, err := c.GetSlotList(true)
 	if err != nil {
-		t.Fatal(err)
+		fail("C_GetSlotList: %v", err)
 	}
 	for _, sl := range slots {
 		if ti, err := c.GetTokenInfo(sl); err == nil && ti.Label == cfg.TokenLabel {
 			s, err := c.OpenSession(sl, flags)
 			if err != nil {
-				t.Fatal(err)
+				fail("C_OpenSession: %v", err)
 			}
-			return c, s
+			return c, s, func() {
+				_ = c.CloseSession(s)
+				c.Destroy()
+				release()
+			}
 		}
 	}
-	t.Fatalf("no token %q in this process's view of %s", cfg.TokenLabel, cfg.Lib)
-	return nil, 0
+	fail("no token %q in this process's view of %s (tokens made after the module was loaded by a user still holding it are not listed)", cfg.TokenLabel, cfg.Lib)
+	return nil, 0, nil
 }
 
 func isCode(err error, code uint) bool {

@@ -77,8 +77,11 @@ func prepare() {
 
 // Token initialises a fresh token and returns the seal configuration of a
 // key labelled "trent-seal" in it (generated on first Open with create).
-// SoftHSM2 lists the tokens that existed when the module was initialised:
-// make every token a test needs before opening a keyring on any of them.
+// SoftHSM2 lists the tokens that existed when the module was initialised,
+// and the module stays initialised in the process while it has a user (a
+// Keyring, a Token, or this package's own calls, which hold it only while
+// they run): make every token a test needs before opening a keyring on any
+// of them.
 func Token(t testing.TB) pkcs11.Config {
 	t.Helper()
 	once.Do(prepare)
