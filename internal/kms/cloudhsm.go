@@ -77,6 +77,7 @@ type clusterToken struct {
 	login     sync.Mutex    // held while the token logs in or out
 	tok       *pkcs11.Token // nil: not logged in
 	failed    hsmFailure    // the last login that failed (err nil: none)
+	checking  *pkcs11.Token // check's token while it runs (closed by closeAll)
 	loggingIn bool          // a key's use is logging in (open)
 	dropped   bool          // closeUnless left the cluster out during that login
 }
@@ -199,7 +200,8 @@ func (h *hsmTokens) open(cl CloudHSMCluster, id, pin string, explicit bool) (*pk
 // check runs fn with a token of cluster id logged in with pin for fn
 // only (logged out after it), under the cluster's login lock (open); after
 // closeAll, or when closeAll runs before fn returns, the error is
-// errHSMSealed. Its other errors are the login's.
+// errHSMSealed. closeAll logs out of the token at once: fn's calls to it
+// then fail (keyring.ErrClosed). Its other errors are the login's.
 func (h *hsmTokens) check(cl CloudHSMCluster, id, pin string, fn func(*pkcs11.Token)) error {
 	c := h.cluster(id)
 	c.login.Lock()
@@ -215,9 +217,20 @@ func (h *hsmTokens) check(cl CloudHSMCluster, id, pin string, fn func(*pkcs11.To
 		return err
 	}
 	defer t.Close()
-	if h.isSealed() { // closeAll ran during the login
+	h.mu.Lock()
+	sealed := h.sealed // closeAll ran during the login
+	if !sealed {
+		c.checking = t
+	}
+	h.mu.Unlock()
+	if sealed {
 		return errHSMSealed
 	}
+	defer func() {
+		h.mu.Lock()
+		c.checking = nil
+		h.mu.Unlock()
+	}()
 	fn(t)
 	if h.isSealed() {
 		return errHSMSealed
@@ -278,17 +291,19 @@ func (h *hsmTokens) closeUnless(keep map[string]bool) {
 	}
 }
 
-// closeAll logs out of every token, for good: later logins are refused
-// (errHSMSealed), and one in progress is logged out as it ends.
+// closeAll logs out of every token, check's too, for good: later logins
+// are refused (errHSMSealed), and one in progress is logged out as it ends.
 func (h *hsmTokens) closeAll() {
 	h.mu.Lock()
 	h.sealed = true
 	var ts []*pkcs11.Token
 	for _, c := range h.clusters {
-		if c.tok != nil {
-			ts = append(ts, c.tok)
-			c.tok = nil
+		for _, t := range []*pkcs11.Token{c.tok, c.checking} {
+			if t != nil {
+				ts = append(ts, t)
+			}
 		}
+		c.tok, c.checking = nil, nil
 	}
 	h.mu.Unlock()
 	for _, t := range ts {
@@ -469,7 +484,10 @@ func (s *Service) updateCloudHSMStore(ctx context.Context, sc scope, in *UpdateC
 	var missing string
 	err = s.hsm.check(s.clusters[next.ClusterID], next.ClusterID, next.Secret, func(t *pkcs11.Token) {
 		for _, id := range ids {
-			if !t.HasKey(ctx, id) {
+			if hsmBeforeCall != nil {
+				hsmBeforeCall()
+			}
+			if !t.HasKey(ctx, id) { // false once Wipe logged out of t
 				missing = id
 				return
 			}
@@ -593,7 +611,8 @@ func (s *Service) openHSM(ctx context.Context, op string, k *key, cs *cachedKeyS
 }
 
 // hsmBeforeCall, when not nil, is called before GenerateRandom's and
-// CreateKey's call to a store's token (a test's hook).
+// CreateKey's call to a store's token, and before each of
+// UpdateCustomKeyStore's calls to a new cluster's token (a test's hook).
 var hsmBeforeCall func()
 
 // wipedUnder reports whether err, of a token's call, says that Wipe logged

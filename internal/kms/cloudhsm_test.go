@@ -503,31 +503,50 @@ func TestCloudHSMWipedInFlight(t *testing.T) {
 }
 
 // TestCloudHSMUpdateWiped: an UpdateCustomKeyStore that checks a new
-// cluster by a login to its token during which the service is wiped
-// answers that Trent is sealed and leaves the token logged out.
+// cluster by a login to its token during which the service is wiped, or
+// whose check of the store's keys in the token the wipe interrupts,
+// answers that Trent is sealed, stops calling the token at once, and
+// leaves it logged out. (The new cluster names the old one's token: it is
+// related, and the check calls the token for each key.)
 func TestCloudHSMUpdateWiped(t *testing.T) {
-	tokA, tokB := hsmToken(t, 12), hsmToken(t, 13)
+	tok := hsmToken(t, 12)
 	const clusterB = "cluster-bbbbbbbbbbb"
-	s, err := New(bg, Config{Store: memstore.New(), CloudHSMClusters: map[string]CloudHSMCluster{
-		hsmCluster: {Module: tokA.Lib, TokenLabel: tokA.TokenLabel}, clusterB: {Module: tokB.Lib, TokenLabel: tokB.TokenLabel}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Wipe()
-	id := createHSMStore(t, s)
-	connectHSMStore(t, s, id)
-	if _, err := s.CreateKey(bg, caller, &CreateKeyInput{Origin: "AWS_CLOUDHSM", CustomKeyStoreId: id}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.DisconnectCustomKeyStore(bg, caller, &DisconnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
-		t.Fatal(err)
-	}
-	hsmBeforeCheckLogin = s.Wipe
-	_, err = s.UpdateCustomKeyStore(bg, caller, &UpdateCustomKeyStoreInput{CustomKeyStoreId: id, CloudHsmClusterId: clusterB})
-	hsmBeforeCheckLogin = nil
-	wantErr(t, err, "KMSInternalException", "Trent is sealed.")
-	if softhsmtest.LoggedIn(t, tokB) {
-		t.Error("logged in to the new cluster's token after Wipe")
+	for _, during := range []string{"login", "check"} {
+		s, err := New(bg, Config{Store: memstore.New(), CloudHSMClusters: map[string]CloudHSMCluster{
+			hsmCluster: {Module: tok.Lib, TokenLabel: tok.TokenLabel}, clusterB: {Module: tok.Lib, TokenLabel: tok.TokenLabel}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Wipe)
+		id := createHSMStore(t, s)
+		connectHSMStore(t, s, id)
+		for range 3 {
+			if _, err := s.CreateKey(bg, caller, &CreateKeyInput{Origin: "AWS_CLOUDHSM", CustomKeyStoreId: id}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := s.DisconnectCustomKeyStore(bg, caller, &DisconnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
+			t.Fatal(err)
+		}
+		calls := 0
+		if during == "login" {
+			hsmBeforeCheckLogin = s.Wipe
+		} else {
+			hsmBeforeCall = func() {
+				if calls++; calls == 1 {
+					s.Wipe()
+				}
+			}
+		}
+		_, err = s.UpdateCustomKeyStore(bg, caller, &UpdateCustomKeyStoreInput{CustomKeyStoreId: id, CloudHsmClusterId: clusterB})
+		hsmBeforeCheckLogin, hsmBeforeCall = nil, nil
+		wantErr(t, err, "KMSInternalException", "Trent is sealed.")
+		if calls > 1 {
+			t.Errorf("Wipe during the check (%s): %d calls to the token after it, want none", during, calls-1)
+		}
+		if softhsmtest.LoggedIn(t, tok) {
+			t.Errorf("Wipe during the check (%s): logged in to the new cluster's token after it", during)
+		}
 	}
 }
 
