@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -285,5 +286,58 @@ func TestSegmentMovedWhileRunning(t *testing.T) {
 				t.Errorf("Verify found no problem in a log whose segment was %s", tt.name)
 			}
 		})
+	}
+}
+
+// The segment a rotation just opened (empty) replaced by another file
+// while the server runs: the new segment has the same name, and the log
+// goes on in it after moving the other file aside, instead of failing
+// every call on the file in its way.
+func TestSegmentReplacedAfterRotation(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	l := mustOpen(t, Options{Dir: dir, Sync: SyncAlways, SegmentSize: 4 << 10})
+	var segs []segment
+	for i := 0; len(segs) < 2; i++ {
+		if i == 100 {
+			t.Fatal("no rotation after 100 records")
+		}
+		if err := l.Record(context.Background(), encryptEvent(i)); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		if segs, err = listSegments(dir); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(dir, segs[1].name)
+	foreign := []byte("{\"not\":\"the log's\"}\n")
+	if err := os.WriteFile(path+".tmp", foreign, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".tmp", path); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		if err := l.Record(context.Background(), encryptEvent(i)); err != nil {
+			t.Fatalf("Record after the new segment was replaced: %v", err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	final, _ := l.Head()
+	if last := mustParse(t, lines(t, dir)[len(lines(t, dir))-1]).Seq; last != final {
+		t.Errorf("the log on disk ends at seq %d, the writer's at %d", last, final)
+	}
+	if rep := verify(t, dir); rep.Problem != nil {
+		t.Errorf("Verify: %v (nothing of the log was lost)", rep.Problem)
+	}
+	aside, _ := filepath.Glob(path + ".replaced-*")
+	if len(aside) != 1 {
+		t.Fatalf("files moved aside: %q, want the one found at %s", aside, segs[1].name)
+	}
+	if got, _ := os.ReadFile(aside[0]); !bytes.Equal(got, foreign) {
+		t.Errorf("file moved aside holds %q, want %q", got, foreign)
 	}
 }

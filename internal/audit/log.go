@@ -659,11 +659,25 @@ func (l *Log) replaceSegment(now time.Time) error {
 			return err
 		}
 	}
+	l.segName = segmentFileName(l.opts.Node, l.seq+1)
+	// A file at the new segment's name is none of the log's: nothing was
+	// appended to the segment that moved when it had that name (right
+	// after a rotation), and seq+1 on was never written. Moved aside (kept
+	// for whoever looks into it), not compared, so that the new segment
+	// can be created.
+	path := filepath.Join(l.opts.Dir, l.segName)
+	if _, err := os.Lstat(path); err == nil {
+		aside := fmt.Sprintf("%s.replaced-%d", path, now.UnixNano())
+		if err := os.Rename(path, aside); err != nil {
+			return fmt.Errorf("audit: move aside the file found at the new segment's name: %w", err)
+		}
+		l.log.Error("audit: a file found at the new segment's name, which the log had not written, was moved aside",
+			"segment", l.segName, "moved_to", filepath.Base(aside))
+	}
 	rb, err := l.compareDisk(&l.signed)
 	if err != nil {
 		return err
 	}
-	l.segName = segmentFileName(l.opts.Node, l.seq+1)
 	if err := l.openSeg(l.segName, true); err != nil {
 		return err
 	}
