@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -339,5 +340,52 @@ func TestSegmentReplacedAfterRotation(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(aside[0]); !bytes.Equal(got, foreign) {
 		t.Errorf("file moved aside holds %q, want %q", got, foreign)
+	}
+}
+
+// A segment replaced right after the writer opened it, before it noted
+// which file it is: the writer notes the file it opened, not the other
+// one, and so notices the change at its next batch instead of appending
+// to a file no one can read.
+func TestSegmentReplacedAsOpened(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var armed atomic.Bool
+	foreign := []byte("{\"not\":\"the log's\"}\n")
+	open := func(path string, create bool) (segmentFile, error) {
+		f, err := openSegment(path, create)
+		if err == nil && create && armed.CompareAndSwap(true, false) {
+			if err := os.WriteFile(path+".tmp", foreign, 0o600); err != nil {
+				return nil, err
+			}
+			if err := os.Rename(path+".tmp", path); err != nil {
+				return nil, err
+			}
+		}
+		return f, err
+	}
+	l := mustOpen(t, Options{Dir: dir, Sync: SyncAlways, SegmentSize: 4 << 10, openFile: open})
+	armed.Store(true) // the next segment a rotation opens
+	for i := 0; i < 20; i++ {
+		if err := l.Record(context.Background(), encryptEvent(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if armed.Load() {
+		t.Fatal("no rotation after 20 records")
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	final, _ := l.Head()
+	all := lines(t, dir)
+	if last := mustParse(t, all[len(all)-1]).Seq; last != final {
+		t.Errorf("the log on disk ends at seq %d, the writer's at %d: the lines after the rotation went to a file no one can read", last, final)
+	}
+	if rep := verify(t, dir); rep.Problem != nil {
+		t.Errorf("Verify: %v (the file that replaced the segment stands in the log's place)", rep.Problem)
+	}
+	if aside, _ := filepath.Glob(filepath.Join(dir, "*.replaced-*")); len(aside) != 1 {
+		t.Errorf("files moved aside: %q, want the one that replaced the segment", aside)
 	}
 }

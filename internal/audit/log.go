@@ -607,14 +607,20 @@ func (l *Log) rotate(now time.Time) error {
 }
 
 // openSeg opens segment name for appending (creating it when create) and
-// notes which file it is.
+// notes which file it is: the one opened (fstat), not whatever is at its
+// path a moment later, which segmentMoved would take for it.
 func (l *Log) openSeg(name string, create bool) error {
 	path := filepath.Join(l.opts.Dir, name)
 	f, err := l.opts.openFile(path, create)
 	if err != nil {
 		return err
 	}
-	fi, err := os.Stat(path)
+	var fi os.FileInfo
+	if sf, ok := f.(interface{ Stat() (os.FileInfo, error) }); ok {
+		fi, err = sf.Stat()
+	} else {
+		fi, err = os.Stat(path) // a test's file without Stat
+	}
 	if err != nil {
 		f.Close()
 		return fmt.Errorf("audit: %w", err)
