@@ -255,14 +255,14 @@ func (s *Server) serveKMS(w http.ResponseWriter, r *http.Request) {
 	svc := s.svc.Load()
 	switch {
 	case svc == nil && xks.IsProxyPath(r.URL.Path):
-		refuseXKS(w, errXKSUnavailable)
+		xks.WriteError(w, errXKSUnavailable)
 		s.metrics.refused(r, "")
 	case svc == nil:
 		refuseSealed.ServeHTTP(w, r)
 		s.metrics.refused(r, kmserr.ErrSealed.Code)
 	case !svc.enter(): // sealing or shutting down: as if already sealed
 		if xks.IsProxyPath(r.URL.Path) {
-			refuseXKS(w, errXKSUnavailable)
+			xks.WriteError(w, errXKSUnavailable)
 		} else {
 			refuseSealed.ServeHTTP(w, r)
 		}

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -51,7 +50,7 @@ func (s *Server) xksAPI(svc *services) http.Handler {
 			if b.refusal(r, nil, e) != nil {
 				e = xks.ErrInternal.With("internal error")
 			}
-			refuseXKS(w, e)
+			xks.WriteError(w, e)
 		} else {
 			// The handler's log lines name the request by the id it answers.
 			h := xks.Handler{Verifier: v, Backend: b, Log: s.log.With("request_id", b.reqID), Refused: b.refusal}
@@ -248,15 +247,3 @@ func claimedXKSCredential(r *http.Request) (accessKeyID, region string) {
 // terms: 503, which a KMS retries and reports as the proxy being
 // unavailable.
 var errXKSUnavailable = xks.ErrDependencyTimeout.With("the key manager is sealed or unavailable")
-
-// refuseXKS answers e to a proxy call refused before the proxy API's
-// handler (a sealed server's, unaudited: it has no audit log open).
-func refuseXKS(w http.ResponseWriter, e *xks.Error) {
-	b, _ := json.Marshal(struct {
-		Name    string `json:"errorName"`
-		Message string `json:"errorMessage"`
-	}{e.Name, e.Message})
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(e.Status)
-	w.Write(b)
-}

@@ -282,7 +282,7 @@ func (h *Handler) fail(ctx context.Context, w http.ResponseWriter, op operation,
 		h.log().LogAttrs(ctx, slog.LevelError, "xks: internal error", attrs...)
 		e = ErrInternal.With("internal error")
 	}
-	writeError(w, e)
+	WriteError(w, e)
 	return e.Status, md, e
 }
 
@@ -385,7 +385,7 @@ func decodeRequest(op operation, body []byte) (*request, *Error) {
 func writeJSON(w http.ResponseWriter, v any) {
 	b, err := json.Marshal(v)
 	if err != nil { // only our own types: cannot happen
-		writeError(w, ErrInternal.With("internal error"))
+		WriteError(w, ErrInternal.With("internal error"))
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -406,14 +406,16 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, c *Caller, e *E
 		http.Error(w, "xks: method not allowed: use POST", http.StatusMethodNotAllowed)
 		return
 	}
-	writeError(w, e)
+	WriteError(w, e)
 }
 
 // errMethodNotAllowed is the 405 of a method other than POST (plain text on
 // the wire: the specification names no errorName for it).
 var errMethodNotAllowed = &Error{Status: http.StatusMethodNotAllowed, Name: "MethodNotAllowed"}
 
-func writeError(w http.ResponseWriter, e *Error) {
+// WriteError answers e in the proxy API's terms: its HTTP status and the
+// JSON body {"errorName", "errorMessage"}.
+func WriteError(w http.ResponseWriter, e *Error) {
 	b, _ := json.Marshal(&errorResponse{ErrorName: e.Name, ErrorMessage: printable(e.Message, maxErrorMessage)})
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(e.Status)
