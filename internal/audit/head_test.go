@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -387,5 +388,61 @@ func TestSegmentReplacedAsOpened(t *testing.T) {
 	}
 	if aside, _ := filepath.Glob(filepath.Join(dir, "*.replaced-*")); len(aside) != 1 {
 		t.Errorf("files moved aside: %q, want the one that replaced the segment", aside)
+	}
+}
+
+// A file put at the next segment's name while the server runs is moved
+// aside when the log rotates to that name, and the log goes on: the
+// rotation's create used to fail, and every call with it.
+func TestRotationOntoForeignFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	l := mustOpen(t, Options{Dir: dir, Sync: SyncAlways, SegmentAge: time.Hour, Now: clock})
+	for i := range 2 {
+		if err := l.Record(context.Background(), encryptEvent(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The segment ages past SegmentAge: the next cycle (a record and the
+	// segment-close digest, or the digest alone on a tick) rotates to the
+	// segment after seq+2 or seq+1.
+	seq, _ := l.Head()
+	foreign := []byte("{\"not\":\"the log's\"}\n")
+	var planted []string
+	for _, s := range []uint64{seq + 2, seq + 3} {
+		path := filepath.Join(dir, segmentFileName("", s))
+		if err := os.WriteFile(path, foreign, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		planted = append(planted, path)
+	}
+	mu.Lock()
+	now = now.Add(2 * time.Hour)
+	mu.Unlock()
+	for i := range 3 {
+		if err := l.Record(context.Background(), encryptEvent(i)); err != nil {
+			t.Fatalf("Record after the rotation onto a foreign file: %v", err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	aside, _ := filepath.Glob(filepath.Join(dir, "*.replaced-*"))
+	if len(aside) != 1 {
+		t.Fatalf("files moved aside: %q, want one", aside)
+	}
+	if got, _ := os.ReadFile(aside[0]); !bytes.Equal(got, foreign) {
+		t.Errorf("file moved aside holds %q, want %q", got, foreign)
+	}
+	for _, p := range planted { // the one the log did not reach
+		if got, err := os.ReadFile(p); err == nil && bytes.Equal(got, foreign) {
+			os.Remove(p)
+		}
+	}
+	if rep := verify(t, dir); rep.Problem != nil {
+		t.Errorf("Verify: %v (nothing of the log was lost)", rep.Problem)
 	}
 }

@@ -599,11 +599,34 @@ func (l *Log) rotate(now time.Time) error {
 	l.mu.Lock()
 	name := l.segName
 	l.mu.Unlock()
+	// A file already at the next segment's name (put there while the
+	// server ran) is none of the log's, which never wrote that seq.
+	if err := l.moveAside(name, now); err != nil {
+		return err
+	}
 	if err := l.openSeg(name, true); err != nil {
 		return err
 	}
 	l.segSize, l.segStart = 0, now
 	return syncDir(l.opts.Dir)
+}
+
+// moveAside renames a file found at the name of a segment the log is about
+// to create, which the log did not write, to <name>.replaced-<ns> (kept
+// for whoever looks into it), so that the segment can be created and the
+// log goes on instead of failing every call.
+func (l *Log) moveAside(name string, now time.Time) error {
+	path := filepath.Join(l.opts.Dir, name)
+	if _, err := os.Lstat(path); err != nil {
+		return nil
+	}
+	aside := fmt.Sprintf("%s.replaced-%d", path, now.UnixNano())
+	if err := os.Rename(path, aside); err != nil {
+		return fmt.Errorf("audit: move aside the file found at the new segment's name: %w", err)
+	}
+	l.log.Error("audit: a file found at the new segment's name, which the log had not written, was moved aside",
+		"segment", name, "moved_to", filepath.Base(aside))
+	return nil
 }
 
 // openSeg opens segment name for appending (creating it when create) and
@@ -668,17 +691,10 @@ func (l *Log) replaceSegment(now time.Time) error {
 	l.segName = segmentFileName(l.opts.Node, l.seq+1)
 	// A file at the new segment's name is none of the log's: nothing was
 	// appended to the segment that moved when it had that name (right
-	// after a rotation), and seq+1 on was never written. Moved aside (kept
-	// for whoever looks into it), not compared, so that the new segment
-	// can be created.
-	path := filepath.Join(l.opts.Dir, l.segName)
-	if _, err := os.Lstat(path); err == nil {
-		aside := fmt.Sprintf("%s.replaced-%d", path, now.UnixNano())
-		if err := os.Rename(path, aside); err != nil {
-			return fmt.Errorf("audit: move aside the file found at the new segment's name: %w", err)
-		}
-		l.log.Error("audit: a file found at the new segment's name, which the log had not written, was moved aside",
-			"segment", l.segName, "moved_to", filepath.Base(aside))
+	// after a rotation), and seq+1 on was never written. Moved aside, not
+	// compared.
+	if err := l.moveAside(l.segName, now); err != nil {
+		return err
 	}
 	rb, err := l.compareDisk(&l.signed)
 	if err != nil {
