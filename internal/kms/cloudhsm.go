@@ -48,7 +48,8 @@ var (
 	errIncorrectTrustAnchor = &kmserr.Error{Code: "IncorrectTrustAnchorException", Status: http.StatusBadRequest}
 )
 
-// hsmTimeout bounds one wait for a session of a store's token.
+// hsmTimeout bounds each call to a store's token (and to a new cluster's,
+// UpdateCustomKeyStore's check): its wait for a session or a new login.
 const hsmTimeout = 5 * time.Second
 
 // CloudHSMCluster is the token a CloudHSM cluster id names (Config).
@@ -484,10 +485,13 @@ func (s *Service) updateCloudHSMStore(ctx context.Context, sc scope, in *UpdateC
 	var missing string
 	err = s.hsm.check(s.clusters[next.ClusterID], next.ClusterID, next.Secret, func(t *pkcs11.Token) {
 		for _, id := range ids {
+			ctx, cancel := context.WithTimeout(ctx, hsmTimeout)
 			if hsmBeforeCall != nil {
-				hsmBeforeCall()
+				hsmBeforeCall(ctx)
 			}
-			if !t.HasKey(ctx, id) { // false once Wipe logged out of t
+			found := t.HasKey(ctx, id) // false once Wipe logged out of t
+			cancel()
+			if !found {
 				missing = id
 				return
 			}
@@ -536,7 +540,7 @@ func (s *Service) newCloudHSMKey(ctx context.Context, sc scope, in *CreateKeyInp
 	ctx, cancel := context.WithTimeout(ctx, hsmTimeout)
 	defer cancel()
 	if hsmBeforeCall != nil {
-		hsmBeforeCall()
+		hsmBeforeCall(ctx)
 	}
 	if err := t.GenerateKey(ctx, id); err != nil {
 		if s.wipedUnder(err) {
@@ -610,10 +614,10 @@ func (s *Service) openHSM(ctx context.Context, op string, k *key, cs *cachedKeyS
 	return inner, nil
 }
 
-// hsmBeforeCall, when not nil, is called before GenerateRandom's and
-// CreateKey's call to a store's token, and before each of
-// UpdateCustomKeyStore's calls to a new cluster's token (a test's hook).
-var hsmBeforeCall func()
+// hsmBeforeCall, when not nil, is called with the call's context before
+// GenerateRandom's and CreateKey's call to a store's token, and before each
+// of UpdateCustomKeyStore's calls to a new cluster's token (a test's hook).
+var hsmBeforeCall func(ctx context.Context)
 
 // wipedUnder reports whether err, of a token's call, says that Wipe logged
 // out of the token during the call: the answer is then kmserr.ErrSealed.
@@ -653,7 +657,7 @@ func (s *Service) hsmRandom(ctx context.Context, sc scope, rec *keyStoreRecord, 
 	ctx, cancel := context.WithTimeout(ctx, hsmTimeout)
 	defer cancel()
 	if hsmBeforeCall != nil {
-		hsmBeforeCall()
+		hsmBeforeCall(ctx)
 	}
 	b, err := t.Random(ctx, n)
 	if s.wipedUnder(err) {

@@ -490,7 +490,7 @@ func TestCloudHSMWipedInFlight(t *testing.T) {
 	tok := hsmToken(t, 12)
 	for _, op := range []string{"GenerateRandom", "CreateKey"} {
 		s, id := newHSMService(t, memstore.New(), time.Now, tok)
-		hsmBeforeCall = s.Wipe
+		hsmBeforeCall = func(context.Context) { s.Wipe() }
 		var err error
 		if op == "GenerateRandom" {
 			_, err = s.GenerateRandom(bg, caller, &GenerateRandomInput{NumberOfBytes: ptr[int32](8), CustomKeyStoreId: id})
@@ -532,7 +532,7 @@ func TestCloudHSMUpdateWiped(t *testing.T) {
 		if during == "login" {
 			hsmBeforeCheckLogin = s.Wipe
 		} else {
-			hsmBeforeCall = func() {
+			hsmBeforeCall = func(context.Context) {
 				if calls++; calls == 1 {
 					s.Wipe()
 				}
@@ -547,6 +547,47 @@ func TestCloudHSMUpdateWiped(t *testing.T) {
 		if softhsmtest.LoggedIn(t, tok) {
 			t.Errorf("Wipe during the check (%s): logged in to the new cluster's token after it", during)
 		}
+	}
+}
+
+// TestCloudHSMUpdateCheckBounded: UpdateCustomKeyStore's calls to the new
+// cluster's token, one per key of the store, are each bounded by
+// hsmTimeout, as the keys' own calls are, not left to the request's
+// context (here with no deadline): a token that does not answer does not
+// hold the check, and the cluster's login lock with it, for ever. (The new
+// cluster names the old one's token: it is related.)
+func TestCloudHSMUpdateCheckBounded(t *testing.T) {
+	tok := hsmToken(t, 13)
+	const clusterB = "cluster-bbbbbbbbbbb"
+	s, err := New(bg, Config{Store: memstore.New(), CloudHSMClusters: map[string]CloudHSMCluster{
+		hsmCluster: {Module: tok.Lib, TokenLabel: tok.TokenLabel}, clusterB: {Module: tok.Lib, TokenLabel: tok.TokenLabel}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Wipe)
+	id := createHSMStore(t, s)
+	connectHSMStore(t, s, id)
+	for range 2 {
+		if _, err := s.CreateKey(bg, caller, &CreateKeyInput{Origin: "AWS_CLOUDHSM", CustomKeyStoreId: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.DisconnectCustomKeyStore(bg, caller, &DisconnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
+		t.Fatal(err)
+	}
+	var calls int
+	hsmBeforeCall = func(ctx context.Context) {
+		calls++
+		if d, ok := ctx.Deadline(); !ok || time.Until(d) > hsmTimeout {
+			t.Errorf("call %d to the new cluster's token: deadline %v (set %v), want within %v", calls, d, ok, hsmTimeout)
+		}
+	}
+	defer func() { hsmBeforeCall = nil }()
+	if _, err := s.UpdateCustomKeyStore(context.Background(), caller, &UpdateCustomKeyStoreInput{CustomKeyStoreId: id, CloudHsmClusterId: clusterB}); err != nil {
+		t.Fatal(err)
+	}
+	if calls != 2 {
+		t.Errorf("%d calls to the new cluster's token, want 2 (one per key)", calls)
 	}
 }
 
