@@ -483,16 +483,21 @@ func (s *Service) updateCloudHSMStore(ctx context.Context, sc scope, in *UpdateC
 		return nil
 	}
 	var missing string
+	var failed error // a call that could not tell whether the key is there
 	err = s.hsm.check(s.clusters[next.ClusterID], next.ClusterID, next.Secret, func(t *pkcs11.Token) {
 		for _, id := range ids {
 			ctx, cancel := context.WithTimeout(ctx, hsmTimeout)
 			if hsmBeforeCall != nil {
 				hsmBeforeCall(ctx)
 			}
-			found := t.HasKey(ctx, id) // false once Wipe logged out of t
+			err := t.FindKey(ctx, id) // keyring.ErrClosed once Wipe logged out of t
 			cancel()
-			if !found {
+			switch {
+			case errors.Is(err, pkcs11.ErrNoKey):
 				missing = id
+				return
+			case err != nil:
+				failed = err
 				return
 			}
 		}
@@ -503,6 +508,9 @@ func (s *Service) updateCloudHSMStore(ctx context.Context, sc scope, in *UpdateC
 	case err != nil:
 		s.log.InfoContext(ctx, "kms: CloudHSM cluster not checked", "cluster", next.ClusterID, "err", err)
 		return errClusterInvalidConfig.With("Cannot log in to AWS CloudHSM cluster %s with the key store password (%s).", next.ClusterID, hsmConnectionCode(err))
+	case failed != nil:
+		s.log.InfoContext(ctx, "kms: CloudHSM cluster not checked", "cluster", next.ClusterID, "err", failed)
+		return errClusterInvalidConfig.With("AWS CloudHSM cluster %s could not be checked for the key material of custom key store %s (%s).", next.ClusterID, rec.ID, hsmConnectionCode(failed))
 	case missing != "":
 		return errClusterNotRelated.With("AWS CloudHSM cluster %s is not related to the cluster of custom key store %s: it has no key material of %s.", next.ClusterID, rec.ID, missing)
 	}

@@ -2,6 +2,7 @@ package kms
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -588,6 +589,44 @@ func TestCloudHSMUpdateCheckBounded(t *testing.T) {
 	}
 	if calls != 2 {
 		t.Errorf("%d calls to the new cluster's token, want 2 (one per key)", calls)
+	}
+}
+
+// TestCloudHSMUpdateCheckFailed: a call of UpdateCustomKeyStore's check
+// that fails for another reason than a missing key (here the token lost
+// its login and refused the password when the check's pool logged in
+// again: the PIN changed under it) does not say that the new cluster lacks
+// the key: it answers that the cluster's token could not be used, with its
+// ConnectionErrorCode. (The new cluster names the old one's token.)
+func TestCloudHSMUpdateCheckFailed(t *testing.T) {
+	tok := hsmToken(t, 13)
+	const clusterB = "cluster-bbbbbbbbbbb"
+	s, err := New(bg, Config{Store: memstore.New(), CloudHSMClusters: map[string]CloudHSMCluster{
+		hsmCluster: {Module: tok.Lib, TokenLabel: tok.TokenLabel}, clusterB: {Module: tok.Lib, TokenLabel: tok.TokenLabel}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Wipe)
+	id := createHSMStore(t, s)
+	connectHSMStore(t, s, id)
+	if _, err := s.CreateKey(bg, caller, &CreateKeyInput{Origin: "AWS_CLOUDHSM", CustomKeyStoreId: id}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DisconnectCustomKeyStore(bg, caller, &DisconnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
+		t.Fatal(err)
+	}
+	const otherPIN = "other-pin-1234"
+	hsmBeforeCall = func(context.Context) {
+		hsmBeforeCall = nil
+		softhsmtest.Logout(t, tok)
+		softhsmtest.SetPIN(t, tok, softhsmtest.PIN, otherPIN)
+	}
+	defer func() { hsmBeforeCall = nil }()
+	_, err = s.UpdateCustomKeyStore(bg, caller, &UpdateCustomKeyStoreInput{CustomKeyStoreId: id, CloudHsmClusterId: clusterB})
+	softhsmtest.SetPIN(t, tok, otherPIN, softhsmtest.PIN)
+	wantErr(t, err, "CloudHsmClusterInvalidConfigurationException", "*")
+	if msg := err.Error(); !strings.Contains(msg, "(INVALID_CREDENTIALS)") {
+		t.Errorf("err = %s, want the code INVALID_CREDENTIALS", msg)
 	}
 }
 

@@ -51,5 +51,6 @@ func TokenPresent(string, string) error { return ErrUnsupported }
 // HoldModule returns ErrUnsupported.
 func HoldModule(string) (func(), error) { return nil, ErrUnsupported }
 
-func (*Token) HasKey(context.Context, string) bool { return false }
-func (*Token) LoginRefused() error                 { return nil }
+func (*Token) HasKey(context.Context, string) bool   { return false }
+func (*Token) FindKey(context.Context, string) error { return ErrUnsupported }
+func (*Token) LoginRefused() error                   { return nil }

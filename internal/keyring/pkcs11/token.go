@@ -144,12 +144,20 @@ func TokenPresent(lib, label string) error {
 	return err
 }
 
-// HasKey reports whether the token has an AES key labelled label.
+// HasKey reports whether the token has an AES key labelled label (a call
+// that failed: false; FindKey tells them apart).
 func (t *Token) HasKey(ctx context.Context, label string) bool {
+	return t.FindKey(ctx, label) == nil
+}
+
+// FindKey returns nil when the token has an AES key labelled label, an
+// error wrapping ErrNoKey when it has none, or the error of a call that
+// could not tell (the token failed, or refused the login it lost).
+func (t *Token) FindKey(ctx context.Context, label string) error {
 	return t.use(ctx, func(c *p11.Ctx, s session) error {
 		_, _, err := t.find(c, s, label)
 		return err
-	}) == nil
+	})
 }
 
 // LoginRefused returns the error (wrapping ErrPINIncorrect or
