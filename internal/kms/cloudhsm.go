@@ -265,13 +265,13 @@ func (h *hsmTokens) close(id string) {
 	c.tok = nil
 	h.mu.Unlock()
 	if t != nil {
-		t.Close()
+		hsmCloseToken(t)
 	}
 }
 
 // closeUnless logs out of the token of every cluster that keep does not
-// name (close); a key's use logging in to one of them logs out as its login
-// ends (open).
+// name (close, of each at once); a key's use logging in to one of them logs
+// out as its login ends (open).
 func (h *hsmTokens) closeUnless(keep map[string]bool) {
 	h.mu.Lock()
 	var ids []string
@@ -287,9 +287,11 @@ func (h *hsmTokens) closeUnless(keep map[string]bool) {
 		}
 	}
 	h.mu.Unlock()
+	var wg sync.WaitGroup
 	for _, id := range ids {
-		h.close(id)
+		wg.Go(func() { h.close(id) })
 	}
+	wg.Wait()
 }
 
 // closeAll logs out of every token, check's too, for good: later logins
@@ -307,10 +309,23 @@ func (h *hsmTokens) closeAll() {
 		c.tok, c.checking = nil, nil
 	}
 	h.mu.Unlock()
-	for _, t := range ts {
-		t.Close()
-	}
+	closeTokens(ts...)
 }
+
+// closeTokens closes ts at once, not one after another: each Close waits
+// (up to 10 s) for the calls in flight on its token, and a seal waits for
+// the slowest token only, not for the sum of their waits.
+func closeTokens(ts ...*pkcs11.Token) {
+	var wg sync.WaitGroup
+	for _, t := range ts {
+		wg.Go(func() { hsmCloseToken(t) })
+	}
+	wg.Wait()
+}
+
+// hsmCloseToken closes a token for close and closeAll (a test's hook may
+// wrap it).
+var hsmCloseToken = (*pkcs11.Token).Close
 
 // hsmConnectionCode is the ConnectionErrorCode of a token that did not
 // open.

@@ -630,6 +630,81 @@ func TestCloudHSMUpdateCheckFailed(t *testing.T) {
 	}
 }
 
+// TestCloudHSMWipeClosesAtOnce: Wipe (a seal, a shutdown) and a reload
+// close the tokens of the node's clusters at once, not one after another:
+// each Close may wait up to 10 s for the calls in flight on its token, and
+// the seal must not wait for the sum. The hook holds each Close until every
+// one has started; the bound only detects closes one after another.
+func TestCloudHSMWipeClosesAtOnce(t *testing.T) {
+	tokA, tokB := hsmToken(t, 13), hsmToken(t, 14)
+	const clusterB = "cluster-bbbbbbbbbbb"
+	for _, op := range []string{"Wipe", "Reload"} {
+		s, err := New(bg, Config{Store: memstore.New(), CloudHSMClusters: map[string]CloudHSMCluster{
+			hsmCluster: {Module: tokA.Lib, TokenLabel: tokA.TokenLabel}, clusterB: {Module: tokB.Lib, TokenLabel: tokB.TokenLabel}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Wipe)
+		idA := createHSMStore(t, s)
+		connectHSMStore(t, s, idA)
+		b, err := s.CreateCustomKeyStore(bg, caller, &CreateCustomKeyStoreInput{CustomKeyStoreName: "b", CloudHsmClusterId: clusterB,
+			TrustAnchorCertificate: softhsmtest.TrustAnchor(t), KeyStorePassword: softhsmtest.PIN})
+		if err != nil {
+			t.Fatal(err)
+		}
+		connectHSMStore(t, s, b.CustomKeyStoreId)
+		if op == "Reload" { // both stores disconnected in storage, behind the node's back
+			for _, id := range []string{idA, b.CustomKeyStoreId} {
+				err := s.store.Update(bg, func(tx storage.Tx) error {
+					rec, err := getKeyStore(tx, scope{region, acct}, id)
+					if err != nil {
+						return err
+					}
+					rec.State = stateDisconnected
+					return putKeyStore(tx, scope{region, acct}, rec)
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		started, release := make(chan struct{}, 2), make(chan struct{})
+		hsmCloseToken = func(tok *pkcs11.Token) error {
+			started <- struct{}{}
+			<-release
+			return tok.Close()
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if op == "Wipe" {
+				s.Wipe()
+			} else if err := s.Reload(bg); err != nil {
+				t.Error(err)
+			}
+		}()
+		n, timeout := 0, time.After(20*time.Second)
+	wait:
+		for n < 2 {
+			select {
+			case <-started:
+				n++
+			case <-timeout:
+				break wait
+			}
+		}
+		close(release)
+		<-done
+		hsmCloseToken = (*pkcs11.Token).Close
+		if n < 2 {
+			t.Errorf("%s: %d of the 2 tokens' Close started before the first ended, want both", op, n)
+		}
+		if softhsmtest.LoggedIn(t, tokA) || softhsmtest.LoggedIn(t, tokB) {
+			t.Errorf("%s: still logged in to a token", op)
+		}
+	}
+}
+
 // TestCloudHSMDisconnectedDuringLogin: a key's use that logs in to its
 // store's token while the store is disconnected, on this node or on
 // another one whose change this node applies (the node decides to log out
