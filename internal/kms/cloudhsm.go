@@ -64,7 +64,7 @@ type CloudHSMCluster struct {
 // the others.
 type hsmTokens struct {
 	now      func() time.Time // the service's clock
-	mu       sync.RWMutex     // guards sealed, clusters and their other fields than login; never held across a token's call
+	mu       sync.RWMutex     // guards sealed, clusters and their other fields than login; never held across a token's call (nor its LoginRefused)
 	sealed   bool             // closeAll ran (the service was wiped): no login any more
 	clusters map[string]*clusterToken
 }
@@ -139,22 +139,30 @@ func (h *hsmTokens) open(cl CloudHSMCluster, id, pin string, explicit bool) (*pk
 	if sealed {
 		return nil, errHSMSealed
 	}
-	if t != nil && !explicit && t.LoginRefused() == nil {
+	if t != nil && !explicit && hsmLoginRefused(t) == nil {
 		return t, nil
 	}
 	c.login.Lock()
 	defer c.login.Unlock()
+	// The token's lock, which LoginRefused takes, may be held across its
+	// calls (a Close closing sessions): not under h.mu. c.tok changes
+	// without c.login only to nil, by closeAll (sealed).
+	h.mu.RLock()
+	t = c.tok
+	h.mu.RUnlock()
+	var refused error
+	if t != nil {
+		refused = hsmLoginRefused(t)
+	}
 	h.mu.Lock()
 	if h.sealed {
 		h.mu.Unlock()
 		return nil, errHSMSealed
 	}
-	t = c.tok
 	if t != nil {
-		err := t.LoginRefused()
 		switch {
-		case err != nil:
-			c.tok, c.failed = nil, hsmFailure{h.now(), err}
+		case refused != nil:
+			c.tok, c.failed = nil, hsmFailure{h.now(), refused}
 		case explicit:
 			c.tok = nil // logged out, to check pin by a login of its own
 		default:
@@ -242,6 +250,9 @@ func (h *hsmTokens) check(cl CloudHSMCluster, id, pin string, fn func(*pkcs11.To
 // hsmBeforeCheckLogin, when not nil, is called before check logs in (a
 // test's hook).
 var hsmBeforeCheckLogin func()
+
+// hsmLoginRefused is the token's LoginRefused (a test's hook may wrap it).
+var hsmLoginRefused = (*pkcs11.Token).LoginRefused
 
 // hsmBeforeLogin, when not nil, is called before open logs in (a test's
 // hook).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -702,6 +703,67 @@ func TestCloudHSMWipeClosesAtOnce(t *testing.T) {
 		if softhsmtest.LoggedIn(t, tokA) || softhsmtest.LoggedIn(t, tokB) {
 			t.Errorf("%s: still logged in to a token", op)
 		}
+	}
+}
+
+// TestCloudHSMLoginRefusedNoStall: open's look at a token's refused login
+// (its lock, which the token holds while it closes sessions: a slow
+// cluster's calls) is not made under the lock of every cluster's token
+// (hsmTokens.mu): while it waits, another cluster's key encrypts. The hook
+// holds the look of a new login to cluster A's token (explicit, as
+// ConnectCustomKeyStore's); the bound only detects a stall.
+func TestCloudHSMLoginRefusedNoStall(t *testing.T) {
+	tokA, tokB := hsmToken(t, 13), hsmToken(t, 14)
+	const clusterB = "cluster-bbbbbbbbbbb"
+	s, err := New(bg, Config{Store: memstore.New(), CloudHSMClusters: map[string]CloudHSMCluster{
+		hsmCluster: {Module: tokA.Lib, TokenLabel: tokA.TokenLabel}, clusterB: {Module: tokB.Lib, TokenLabel: tokB.TokenLabel}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Wipe)
+	connectHSMStore(t, s, createHSMStore(t, s))
+	b, err := s.CreateCustomKeyStore(bg, caller, &CreateCustomKeyStoreInput{CustomKeyStoreName: "b", CloudHsmClusterId: clusterB,
+		TrustAnchorCertificate: softhsmtest.TrustAnchor(t), KeyStorePassword: softhsmtest.PIN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	connectHSMStore(t, s, b.CustomKeyStoreId)
+	kB, err := s.CreateKey(bg, caller, &CreateKeyInput{Origin: "AWS_CLOUDHSM", CustomKeyStoreId: b.CustomKeyStoreId})
+	if err != nil {
+		t.Fatal(err)
+	}
+	entered, release := make(chan struct{}), make(chan struct{})
+	var held atomic.Bool
+	hsmLoginRefused = func(tok *pkcs11.Token) error {
+		if held.CompareAndSwap(false, true) {
+			close(entered)
+			<-release
+		}
+		return tok.LoginRefused()
+	}
+	defer func() { hsmLoginRefused = (*pkcs11.Token).LoginRefused }()
+	opened := make(chan error, 1)
+	go func() {
+		_, err := s.hsm.open(s.clusters[hsmCluster], hsmCluster, softhsmtest.PIN, true)
+		opened <- err
+	}()
+	<-entered
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Encrypt(bg, caller, &EncryptInput{KeyId: kB.KeyMetadata.KeyId, Plaintext: []byte("b")})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Encrypt with cluster B's key: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Error("cluster B's Encrypt waited for cluster A's look at its token")
+	}
+	close(release)
+	if err := <-opened; err != nil {
+		t.Errorf("new login to cluster A's token: %v", err)
 	}
 }
 
