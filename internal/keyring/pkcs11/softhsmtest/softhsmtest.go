@@ -7,6 +7,7 @@
 package softhsmtest
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/trent-kms/trent/internal/keyring/pkcs11"
 )
@@ -93,10 +95,34 @@ func Token(t testing.TB) pkcs11.Config {
 	}
 	label := fmt.Sprintf("trent-%d-%d", os.Getpid(), n.Add(1))
 	initMu.Lock()
-	out, err := exec.Command("softhsm2-util", "--init-token", "--free", "--label", label, "--pin", PIN, "--so-pin", "5678-test-so-pin").CombinedOutput()
-	initMu.Unlock()
-	if err != nil {
-		t.Fatalf("softhsm2-util --init-token: %v\n%s", err, out)
+	defer initMu.Unlock()
+	for attempt := 1; ; attempt++ {
+		out, err := exec.Command("softhsm2-util", "--init-token", "--free", "--label", label, "--pin", PIN, "--so-pin", "5678-test-so-pin").CombinedOutput()
+		if err == nil {
+			break
+		}
+		// --free reads every token to find a free slot, and a token that a
+		// server of a parallel test is writing at that moment cannot be
+		// read ("Could not get info about the token in slot N"): nothing
+		// was made, so try again, unless the token was made after all.
+		if attempt == 5 || !bytes.Contains(out, []byte("Could not get info about the token")) {
+			t.Fatalf("softhsm2-util --init-token: %v\n%s", err, out)
+		}
+		if hasToken(label) {
+			break
+		}
+		time.Sleep(time.Duration(attempt) * 50 * time.Millisecond)
 	}
 	return pkcs11.Config{Lib: lib, TokenLabel: label, KeyLabel: "trent-seal", PIN: PIN}
+}
+
+// hasToken reports whether softhsm2-util lists a token labelled label.
+func hasToken(label string) bool {
+	out, _ := exec.Command("softhsm2-util", "--show-slots").Output()
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "Label:" && f[1] == label {
+			return true
+		}
+	}
+	return false
 }
