@@ -514,22 +514,8 @@ func TestCloudHSMUpdateWiped(t *testing.T) {
 	tok := hsmToken(t, 12)
 	const clusterB = "cluster-bbbbbbbbbbb"
 	for _, during := range []string{"login", "check"} {
-		s, err := New(bg, Config{Store: memstore.New(), CloudHSMClusters: map[string]CloudHSMCluster{
-			hsmCluster: {Module: tok.Lib, TokenLabel: tok.TokenLabel}, clusterB: {Module: tok.Lib, TokenLabel: tok.TokenLabel}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(s.Wipe)
-		id := createHSMStore(t, s)
-		connectHSMStore(t, s, id)
-		for range 3 {
-			if _, err := s.CreateKey(bg, caller, &CreateKeyInput{Origin: "AWS_CLOUDHSM", CustomKeyStoreId: id}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if _, err := s.DisconnectCustomKeyStore(bg, caller, &DisconnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
-			t.Fatal(err)
-		}
+		s, id := relatedHSMStore(t, tok, clusterB, 3)
+		var err error
 		calls := 0
 		if during == "login" {
 			hsmBeforeCheckLogin = s.Wipe
@@ -561,22 +547,7 @@ func TestCloudHSMUpdateWiped(t *testing.T) {
 func TestCloudHSMUpdateCheckBounded(t *testing.T) {
 	tok := hsmToken(t, 13)
 	const clusterB = "cluster-bbbbbbbbbbb"
-	s, err := New(bg, Config{Store: memstore.New(), CloudHSMClusters: map[string]CloudHSMCluster{
-		hsmCluster: {Module: tok.Lib, TokenLabel: tok.TokenLabel}, clusterB: {Module: tok.Lib, TokenLabel: tok.TokenLabel}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Wipe)
-	id := createHSMStore(t, s)
-	connectHSMStore(t, s, id)
-	for range 2 {
-		if _, err := s.CreateKey(bg, caller, &CreateKeyInput{Origin: "AWS_CLOUDHSM", CustomKeyStoreId: id}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := s.DisconnectCustomKeyStore(bg, caller, &DisconnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
-		t.Fatal(err)
-	}
+	s, id := relatedHSMStore(t, tok, clusterB, 2)
 	var calls int
 	hsmBeforeCall = func(ctx context.Context) {
 		calls++
@@ -602,20 +573,8 @@ func TestCloudHSMUpdateCheckBounded(t *testing.T) {
 func TestCloudHSMUpdateCheckFailed(t *testing.T) {
 	tok := hsmToken(t, 13)
 	const clusterB = "cluster-bbbbbbbbbbb"
-	s, err := New(bg, Config{Store: memstore.New(), CloudHSMClusters: map[string]CloudHSMCluster{
-		hsmCluster: {Module: tok.Lib, TokenLabel: tok.TokenLabel}, clusterB: {Module: tok.Lib, TokenLabel: tok.TokenLabel}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Wipe)
-	id := createHSMStore(t, s)
-	connectHSMStore(t, s, id)
-	if _, err := s.CreateKey(bg, caller, &CreateKeyInput{Origin: "AWS_CLOUDHSM", CustomKeyStoreId: id}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.DisconnectCustomKeyStore(bg, caller, &DisconnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
-		t.Fatal(err)
-	}
+	s, id := relatedHSMStore(t, tok, clusterB, 1)
+	var err error
 	const otherPIN = "other-pin-1234"
 	hsmBeforeCall = func(context.Context) {
 		hsmBeforeCall = nil
@@ -821,4 +780,28 @@ func useDuringDisconnect(t *testing.T, s *Service, id string, tok pkcs11.Config,
 	if softhsmtest.LoggedIn(t, tok) {
 		t.Error("still logged in to the token of a store disconnected during the login")
 	}
+}
+
+// relatedHSMStore is a service whose clusters hsmCluster and clusterB both
+// name tok (related clusters) and a store on hsmCluster with n keys, left
+// disconnected, as UpdateCustomKeyStore's check of clusterB needs it.
+func relatedHSMStore(t *testing.T, tok pkcs11.Config, clusterB string, n int) (*Service, string) {
+	t.Helper()
+	s, err := New(bg, Config{Store: memstore.New(), CloudHSMClusters: map[string]CloudHSMCluster{
+		hsmCluster: {Module: tok.Lib, TokenLabel: tok.TokenLabel}, clusterB: {Module: tok.Lib, TokenLabel: tok.TokenLabel}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Wipe)
+	id := createHSMStore(t, s)
+	connectHSMStore(t, s, id)
+	for range n {
+		if _, err := s.CreateKey(bg, caller, &CreateKeyInput{Origin: "AWS_CLOUDHSM", CustomKeyStoreId: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.DisconnectCustomKeyStore(bg, caller, &DisconnectCustomKeyStoreInput{CustomKeyStoreId: id}); err != nil {
+		t.Fatal(err)
+	}
+	return s, id
 }
